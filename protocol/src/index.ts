@@ -1,0 +1,6 @@
+export * from './errors.js';
+export * from './topics.js';
+export * from './messages/index.js';
+export * from './model-card.js';
+export * from './codec.js';
+export const PROTOCOL_VERSION = 'v1';

@@ -1,0 +1,40 @@
+import { z } from 'zod';
+import { countSchema, deviceIdSchema, modelRefSchema, modelRoleSchema, nameSchema, reasonCountsSchema, seqSchema, timeSchema } from './common.js';
+
+/**
+ * Device state, published retained on `up/status` when the agent connects, on every heartbeat and when
+ * it stops. The last will (set at connect) is the same message with state "offline", so the broker
+ * marks the device offline when the link dies without a goodbye. Status is state, not a record: it is
+ * not queued in the outbox and carries no seq; `lastSeq` says how far the device's records have got.
+ */
+export const statusSchema = z.strictObject({
+  deviceId: deviceIdSchema,
+  state: z.enum(['online', 'offline']),
+  time: timeSchema,
+  /** Why the device went offline: "stopped" (clean shutdown) or "lost" (last will). */
+  reason: z.enum(['stopped', 'lost']).optional(),
+  agentVersion: z.string().min(1).max(64),
+  /** Random per process start; lets the controller tell restarts apart. */
+  bootId: z.string().min(1).max(64),
+  assetId: nameSchema,
+  assetClass: nameSchema,
+  site: nameSchema,
+  models: z
+    .array(z.strictObject({ ...modelRefSchema.shape, role: modelRoleSchema }))
+    .max(16),
+  /** Highest seq committed to the outbox so far (0 before the first record). */
+  lastSeq: z.union([z.literal(0), seqSchema]),
+  counters: z
+    .strictObject({
+      readings: countSchema,
+      rejectedReadings: reasonCountsSchema,
+      inferences: countSchema,
+      alerts: countSchema,
+      outboxDepth: countSchema,
+      outboxBytes: countSchema,
+      delivered: countSchema,
+      dropped: reasonCountsSchema,
+    })
+    .optional(),
+});
+export type Status = z.infer<typeof statusSchema>;
