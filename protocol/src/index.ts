@@ -3,4 +3,5 @@ export * from './topics.js';
 export * from './messages/index.js';
 export * from './model-card.js';
 export * from './codec.js';
+export * from './features.js';
 export const PROTOCOL_VERSION = 'v1';

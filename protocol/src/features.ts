@@ -1,0 +1,154 @@
+/**
+ * The reference semantics of a feature spec: how a reading is validated and how windows of accepted
+ * readings become the model's input vector. The agent computes features with this code at inference
+ * and models/ computes them with the same code at training, so training and serving cannot drift apart.
+ */
+import type { Aggregation, FeatureSpec, SignalSpec } from './model-card.js';
+
+export const readingRejectReasons = ['missing', 'wrong-type', 'non-finite', 'out-of-range', 'unknown-category'] as const;
+export type ReadingRejectReason = (typeof readingRejectReasons)[number];
+
+export type ReadingCheck =
+  | { ok: true; values: Record<string, number> }
+  | { ok: false; reason: ReadingRejectReason; signal: string };
+
+function checkSignal(signal: SignalSpec, raw: unknown): number | ReadingRejectReason {
+  if (raw === undefined || raw === null || raw === '') return 'missing';
+  if (signal.categories !== undefined) {
+    if (typeof raw !== 'string') return 'wrong-type';
+    const index = signal.categories.indexOf(raw);
+    return index < 0 ? 'unknown-category' : index;
+  }
+  let value: number;
+  if (typeof raw === 'number') value = raw;
+  else if (typeof raw === 'string' && /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$|^\s*[-+]?(Infinity|NaN)\s*$/.test(raw)) {
+    value = Number(raw);
+  } else return 'wrong-type';
+  if (!Number.isFinite(value)) return 'non-finite';
+  if (value < signal.min || value > signal.max) return 'out-of-range';
+  return value;
+}
+
+/**
+ * Checks one reading (a value per signal) against the spec. A reading with any bad signal is rejected
+ * as a whole, so the model never sees a window with a hole in it. Numeric strings are accepted (CSV).
+ */
+export function checkReading(spec: FeatureSpec, raw: Readonly<Record<string, unknown>>): ReadingCheck {
+  const values: Record<string, number> = {};
+  for (const signal of spec.signals) {
+    const result = checkSignal(signal, Object.hasOwn(raw, signal.name) ? raw[signal.name] : undefined);
+    if (typeof result === 'string') return { ok: false, reason: result, signal: signal.name };
+    values[signal.name] = result;
+  }
+  return { ok: true, values };
+}
+
+/** Aggregates the values of a window. `std` is the sample deviation (0 for one value). */
+export function aggregate(values: ArrayLike<number>, agg: Aggregation): number {
+  const n = values.length;
+  if (n === 0) return Number.NaN;
+  switch (agg) {
+    case 'last':
+      return values[n - 1]!;
+    case 'min': {
+      let m = Infinity;
+      for (let i = 0; i < n; i++) m = Math.min(m, values[i]!);
+      return m;
+    }
+    case 'max': {
+      let m = -Infinity;
+      for (let i = 0; i < n; i++) m = Math.max(m, values[i]!);
+      return m;
+    }
+    case 'mean':
+      return sum(values) / n;
+    case 'std': {
+      if (n < 2) return 0;
+      const mean = sum(values) / n;
+      let ss = 0;
+      for (let i = 0; i < n; i++) ss += (values[i]! - mean) ** 2;
+      return Math.sqrt(ss / (n - 1));
+    }
+    case 'slope': {
+      if (n < 2) return 0;
+      // least-squares slope against x = 0..n-1
+      const xMean = (n - 1) / 2;
+      const yMean = sum(values) / n;
+      let num = 0;
+      let den = 0;
+      for (let i = 0; i < n; i++) {
+        num += (i - xMean) * (values[i]! - yMean);
+        den += (i - xMean) ** 2;
+      }
+      return num / den;
+    }
+  }
+}
+
+function sum(values: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < values.length; i++) s += values[i]!;
+  return s;
+}
+
+/** Ring buffer of the last `capacity` values of one signal. */
+class Ring {
+  private readonly buf: Float64Array;
+  private next = 0;
+  size = 0;
+
+  constructor(readonly capacity: number) {
+    this.buf = new Float64Array(capacity);
+  }
+
+  push(value: number): void {
+    this.buf[this.next] = value;
+    this.next = (this.next + 1) % this.capacity;
+    this.size = Math.min(this.size + 1, this.capacity);
+  }
+
+  /** The last `count` values, oldest first. */
+  last(count: number): Float64Array {
+    const n = Math.min(count, this.size);
+    const out = new Float64Array(n);
+    for (let i = 0; i < n; i++) out[i] = this.buf[(this.next - n + i + this.capacity) % this.capacity]!;
+    return out;
+  }
+}
+
+/**
+ * Rolling windows of accepted readings for one asset. `push` accepted readings in time order; once
+ * every feature's window is full, `vector()` returns the input row in the spec's feature order.
+ */
+export class FeatureWindows {
+  private readonly rings = new Map<string, Ring>();
+  private readonly warmup: number;
+
+  constructor(private readonly spec: FeatureSpec) {
+    this.warmup = Math.max(...spec.features.map((f) => f.window));
+    for (const signal of spec.signals) this.rings.set(signal.name, new Ring(this.warmup));
+  }
+
+  push(values: Readonly<Record<string, number>>): void {
+    for (const [name, ring] of this.rings) ring.push(values[name] ?? Number.NaN);
+  }
+
+  get ready(): boolean {
+    for (const ring of this.rings.values()) if (ring.size < this.warmup) return false;
+    return true;
+  }
+
+  /** The feature row, or undefined while the windows are still filling. */
+  vector(): Float32Array | undefined {
+    if (!this.ready) return undefined;
+    const row = new Float32Array(this.spec.features.length);
+    this.spec.features.forEach((f, i) => {
+      row[i] = aggregate(this.rings.get(f.signal)!.last(f.window), f.agg);
+    });
+    return row;
+  }
+
+  reset(): void {
+    for (const [name, ring] of this.rings) this.rings.set(name, new Ring(ring.capacity));
+  }
+}
