@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { aggregate, checkReading, FeatureWindows } from './features.js';
+import { featureSpecSchema, type FeatureSpec } from './model-card.js';
+
+const spec: FeatureSpec = featureSpecSchema.parse({
+  signals: [
+    { name: 'volt', min: 0, max: 500 },
+    { name: 'kind', min: 0, max: 2, categories: ['L', 'M', 'H'] },
+  ],
+  features: [
+    { name: 'volt_last', signal: 'volt', agg: 'last', window: 1 },
+    { name: 'volt_mean_3', signal: 'volt', agg: 'mean', window: 3 },
+    { name: 'volt_std_3', signal: 'volt', agg: 'std', window: 3 },
+    { name: 'volt_slope_3', signal: 'volt', agg: 'slope', window: 3 },
+    { name: 'kind', signal: 'kind', agg: 'last', window: 1 },
+  ],
+  input: { name: 'features' },
+  output: { name: 'probabilities', column: 1 },
+  task: 'failure-within-horizon',
+  threshold: 0.5,
+  alertWhen: 'above',
+  horizonHours: 24,
+  readingIntervalSeconds: 3600,
+});
+
+describe('aggregate', () => {
+  it('computes each aggregation', () => {
+    const v = [1, 2, 4];
+    expect(aggregate(v, 'last')).toBe(4);
+    expect(aggregate(v, 'min')).toBe(1);
+    expect(aggregate(v, 'max')).toBe(4);
+    expect(aggregate(v, 'mean')).toBeCloseTo(7 / 3, 12);
+    expect(aggregate(v, 'std')).toBeCloseTo(Math.sqrt(((1 - 7 / 3) ** 2 + (2 - 7 / 3) ** 2 + (4 - 7 / 3) ** 2) / 2), 12);
+    expect(aggregate(v, 'slope')).toBeCloseTo(1.5, 12);
+    expect(aggregate([5], 'std')).toBe(0);
+    expect(aggregate([5], 'slope')).toBe(0);
+  });
+});
+
+describe('checkReading', () => {
+  it('accepts numbers, numeric strings and categories', () => {
+    expect(checkReading(spec, { volt: '170.5', kind: 'M' })).toEqual({ ok: true, values: { volt: 170.5, kind: 1 } });
+  });
+
+  it.each([
+    [{ kind: 'L' }, 'missing', 'volt'],
+    [{ volt: '', kind: 'L' }, 'missing', 'volt'],
+    [{ volt: 'abc', kind: 'L' }, 'wrong-type', 'volt'],
+    [{ volt: true, kind: 'L' }, 'wrong-type', 'volt'],
+    [{ volt: 'NaN', kind: 'L' }, 'non-finite', 'volt'],
+    [{ volt: Infinity, kind: 'L' }, 'non-finite', 'volt'],
+    [{ volt: 501, kind: 'L' }, 'out-of-range', 'volt'],
+    [{ volt: 100, kind: 'X' }, 'unknown-category', 'kind'],
+    [{ volt: 100, kind: 1 }, 'wrong-type', 'kind'],
+  ])('rejects %j as %s', (raw, reason, signal) => {
+    expect(checkReading(spec, raw)).toEqual({ ok: false, reason, signal });
+  });
+
+  it('does not read inherited properties', () => {
+    const raw = Object.create({ volt: 100 }) as Record<string, unknown>;
+    raw['kind'] = 'L';
+    expect(checkReading(spec, raw)).toMatchObject({ ok: false, reason: 'missing' });
+  });
+});
+
+describe('FeatureWindows', () => {
+  it('waits for the longest window, then rolls', () => {
+    const w = new FeatureWindows(spec);
+    w.push({ volt: 1, kind: 0 });
+    w.push({ volt: 2, kind: 0 });
+    expect(w.ready).toBe(false);
+    expect(w.vector()).toBeUndefined();
+    w.push({ volt: 4, kind: 2 });
+    expect(Array.from(w.vector()!)).toEqual(Array.from(new Float32Array([4, 7 / 3, aggregate([1, 2, 4], 'std'), 1.5, 2])));
+    w.push({ volt: 10, kind: 1 });
+    expect(w.vector()![0]).toBe(10);
+    expect(w.vector()![1]).toBeCloseTo(16 / 3, 5);
+    expect(w.vector()![4]).toBe(1);
+  });
+});
+
+describe('featureSpecSchema', () => {
+  it('names unknown signals and duplicate features', () => {
+    const bad = featureSpecSchema.safeParse({
+      ...spec,
+      features: [...spec.features, { name: 'volt_last', signal: 'rpm', agg: 'mean', window: 2 }],
+    });
+    expect(bad.success).toBe(false);
+    const messages = bad.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    expect(messages).toContain('features.5.signal: unknown signal "rpm"');
+    expect(messages).toContain('features.5.name: duplicate feature "volt_last"');
+  });
+});
