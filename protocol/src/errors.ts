@@ -18,6 +18,7 @@ export const errorCatalogue = {
   MODEL_CARD_INVALID: { http: 400, text: 'model card does not match the model card schema' },
   MODEL_LOAD_FAILED: { http: 400, text: 'model file could not be loaded by onnxruntime' },
   MODEL_SPEC_MISMATCH: { http: 400, text: 'model inputs or outputs do not match its feature spec' },
+  MANIFEST_REJECTED: { http: 422, text: 'signed manifest or key set refused' },
   INFERENCE_FAILED: { http: 500, text: 'inference failed' },
   OUTBOX_FAILED: { http: 500, text: 'outbox storage failed' },
   LINK_FAILED: { http: 503, text: 'MQTT link failed' },

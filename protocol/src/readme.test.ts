@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { decodePayload } from './codec.js';
 import { errorCatalogue, errorCodes } from './errors.js';
+import { envelopeSchema, manifestSchema } from './manifest.js';
 import { parseTopic, topicSpecs, type TopicKind } from './topics.js';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
@@ -27,6 +28,12 @@ describe('protocol/README.md', () => {
       const row = new RegExp(`\\| \`pdm/v1/<deviceId>/${spec.direction}/${kind}\` \\| ${spec.direction} \\| ${spec.qos} \\| ${spec.retain ? 'yes' : 'no'} \\|`);
       expect(readme, `topic table row for ${kind}`).toMatch(row);
     }
+  });
+
+  it('has a manifest and an envelope example that parse', () => {
+    const block = (tag: string) => readme.match(new RegExp('```json ' + tag + '\\n([\\s\\S]*?)```'))?.[1];
+    expect(() => manifestSchema.parse(JSON.parse(block('manifest') ?? 'null'))).not.toThrow();
+    expect(() => envelopeSchema.parse(JSON.parse(block('envelope') ?? 'null'))).not.toThrow();
   });
 
   it('documents every error code with its HTTP status', () => {
