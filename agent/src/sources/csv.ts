@@ -1,0 +1,51 @@
+/** CSV reading shared by the replay and its events files: header by name, tolerant of short rows. */
+import { createReadStream, readFileSync } from 'node:fs';
+import { parse, type Options } from 'csv-parse';
+import { parse as parseSync } from 'csv-parse/sync';
+import { PdmError } from '@pdm/protocol';
+
+// bom: AI4I starts with a byte-order mark; relax_column_count: a short row becomes missing values
+// (counted as rejected readings) instead of an error that would end the replay.
+const OPTIONS: Options = { bom: true, trim: true, skip_empty_lines: true, relax_column_count: true };
+
+export interface CsvRows {
+  readonly header: readonly string[];
+  readonly rows: AsyncIterator<string[]>;
+  close(): void;
+}
+
+/** Opens a CSV file as a stream of rows; reads the header first so column errors surface at start. */
+export async function openCsv(file: string): Promise<CsvRows> {
+  const stream = createReadStream(file);
+  const parser = stream.pipe(parse(OPTIONS));
+  stream.once('error', (err) => parser.destroy(err));
+  const rows = parser[Symbol.asyncIterator]() as AsyncIterator<string[]>;
+  let first: IteratorResult<string[]>;
+  try {
+    first = await rows.next();
+  } catch (cause) {
+    throw new PdmError('SOURCE_FAILED', `cannot read CSV file ${file}`, { cause, context: { file } });
+  }
+  if (first.done === true) throw new PdmError('SOURCE_FAILED', `CSV file ${file} is empty`, { context: { file } });
+  return { header: first.value, rows, close: () => parser.destroy() };
+}
+
+/** Reads a small CSV file whole, as objects keyed by header. */
+export function readCsvObjects(file: string): Record<string, string>[] {
+  try {
+    return parseSync(readFileSync(file), { ...OPTIONS, columns: true }) as unknown as Record<string, string>[];
+  } catch (cause) {
+    throw new PdmError('SOURCE_FAILED', `cannot read CSV file ${file}`, { cause, context: { file } });
+  }
+}
+
+/** Index of each wanted column in the header; fails listing every missing one. */
+export function columnIndexes(file: string, header: readonly string[], wanted: readonly string[]): number[] {
+  const missing = wanted.filter((c) => !header.includes(c));
+  if (missing.length > 0) {
+    throw new PdmError('SOURCE_FAILED', `CSV file ${file} lacks column(s) ${missing.map((c) => `"${c}"`).join(', ')}`, {
+      context: { file, missing, header: header.slice(0, 32) },
+    });
+  }
+  return wanted.map((c) => header.indexOf(c));
+}
