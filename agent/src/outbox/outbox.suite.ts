@@ -1,0 +1,185 @@
+/**
+ * The one test suite every Outbox implementation must pass (like MQTT.js's IStore suite and
+ * aedes-persistence's abstract.js). `reopen` simulates a restart of the agent on the same storage.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { isPdmError } from '@pdm/protocol';
+import type { Outbox, RecordDraft } from './outbox.js';
+
+export interface OutboxHarness {
+  /** A new outbox on fresh storage for `deviceId`, started. */
+  create(deviceId?: string): Outbox;
+  /** Stops `outbox` and starts a new instance on the same storage (optionally claimed by another device). */
+  reopen(outbox: Outbox, deviceId?: string): Outbox;
+}
+
+const T = '2015-01-01T06:00:00.000Z';
+
+export function eventDraft(i = 0): RecordDraft {
+  return {
+    kind: 'events',
+    record: { time: T, assetId: 'm3', type: 'failure', at: T, component: `comp${i}`, source: 'replay' },
+  };
+}
+
+export function predictionDraft(scores: readonly number[] = [0.1, 0.7]): RecordDraft {
+  return {
+    kind: 'predictions',
+    record: {
+      time: T,
+      assetId: 'm3',
+      model: { name: 'tiny', version: '1.0.0' },
+      role: 'active',
+      threshold: 0.5,
+      predictions: scores.map((score) => ({ t: T, score, alert: score >= 0.5 })),
+    },
+  };
+}
+
+function decoded(payload: Buffer): Record<string, unknown> {
+  return JSON.parse(payload.toString('utf8')) as Record<string, unknown>;
+}
+
+export function describeOutboxSuite(name: string, harness: OutboxHarness): void {
+  describe(`Outbox contract: ${name}`, () => {
+    it('starts empty at seq 0', () => {
+      const outbox = harness.create();
+      expect(outbox.stats()).toEqual({ lastSeq: 0, depth: 0, bytes: 0, delivered: 0, dropped: {} });
+      expect(outbox.pending({ afterSeq: 0, limit: 10 })).toEqual([]);
+    });
+
+    it('assigns consecutive seqs from 1 and stamps deviceId and seq into the payload', () => {
+      const outbox = harness.create('dev-a');
+      const first = outbox.commit([eventDraft(1)]);
+      const next = outbox.commit([predictionDraft(), eventDraft(2), eventDraft(3)]);
+      expect([...first, ...next].map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+      expect(next.map((e) => [e.kind, e.recordClass])).toEqual([
+        ['predictions', 'predictions'],
+        ['events', 'critical'],
+        ['events', 'critical'],
+      ]);
+      expect(decoded(first[0]!.payload)).toMatchObject({ deviceId: 'dev-a', seq: 1, type: 'failure', component: 'comp1' });
+      const stats = outbox.stats();
+      expect(stats.lastSeq).toBe(4);
+      expect(stats.depth).toBe(4);
+      expect(stats.bytes).toBe([...first, ...next].reduce((n, e) => n + e.payload.byteLength, 0));
+    });
+
+    it('commits all drafts of a call or none: an invalid one rejects the lot', () => {
+      const outbox = harness.create();
+      outbox.commit([eventDraft()]);
+      const bad = predictionDraft([Number.NaN]);
+      let error: unknown;
+      try {
+        outbox.commit([eventDraft(), bad]);
+      } catch (err) {
+        error = err;
+      }
+      expect(isPdmError(error, 'PAYLOAD_INVALID')).toBe(true);
+      expect((error as Error).message).toMatch(/predictions\.0\.score/);
+      expect(outbox.stats()).toMatchObject({ lastSeq: 1, depth: 1 });
+      expect(outbox.commit([eventDraft()])[0]!.seq).toBe(2);
+    });
+
+    it('returns pending entries in seq order after a seq, up to a limit', () => {
+      const outbox = harness.create();
+      outbox.commit(Array.from({ length: 5 }, (_, i) => eventDraft(i)));
+      expect(outbox.pending({ afterSeq: 0, limit: 3 }).map((e) => e.seq)).toEqual([1, 2, 3]);
+      expect(outbox.pending({ afterSeq: 3, limit: 10 }).map((e) => e.seq)).toEqual([4, 5]);
+      outbox.ack([1, 4]);
+      expect(outbox.pending({ afterSeq: 0, limit: 10 }).map((e) => e.seq)).toEqual([2, 3, 5]);
+    });
+
+    it('deletes on ack, ignores unknown and repeated acks, and counts deliveries', () => {
+      const outbox = harness.create();
+      const entries = outbox.commit([eventDraft(1), eventDraft(2), eventDraft(3)]);
+      outbox.ack([2]);
+      outbox.ack([2, 99]);
+      const stats = outbox.stats();
+      expect(stats).toMatchObject({ lastSeq: 3, depth: 2, delivered: 1 });
+      expect(stats.bytes).toBe(entries[0]!.payload.byteLength + entries[2]!.payload.byteLength);
+      outbox.ack([1, 3]);
+      expect(outbox.stats()).toMatchObject({ depth: 0, bytes: 0, delivered: 3 });
+    });
+
+    it('keeps seq, unacknowledged entries and counters across a reopen', () => {
+      let outbox = harness.create();
+      const entries = outbox.commit([eventDraft(1), predictionDraft(), eventDraft(3)]);
+      outbox.ack([1]);
+      outbox = harness.reopen(outbox);
+      expect(outbox.stats()).toMatchObject({ lastSeq: 3, depth: 2, delivered: 1 });
+      const pending = outbox.pending({ afterSeq: 0, limit: 10 });
+      expect(pending.map((e) => e.seq)).toEqual([2, 3]);
+      expect(pending[0]!.payload.equals(entries[1]!.payload)).toBe(true);
+      expect(pending[0]!.committedAt).toBe(entries[1]!.committedAt);
+      expect(outbox.commit([eventDraft()])[0]!.seq).toBe(4);
+    });
+
+    it('never reuses a seq, even after everything was delivered and the store reopened', () => {
+      let outbox = harness.create();
+      outbox.commit([eventDraft(), eventDraft()]);
+      outbox.ack([1, 2]);
+      outbox = harness.reopen(outbox);
+      expect(outbox.stats()).toMatchObject({ lastSeq: 2, depth: 0, delivered: 2 });
+      expect(outbox.commit([eventDraft()])[0]!.seq).toBe(3);
+    });
+
+    it('refuses storage that belongs to another device', () => {
+      const outbox = harness.create('dev-a');
+      outbox.commit([eventDraft()]);
+      let error: unknown;
+      try {
+        harness.reopen(outbox, 'dev-b');
+      } catch (err) {
+        error = err;
+      }
+      expect(isPdmError(error, 'OUTBOX_FAILED')).toBe(true);
+      expect((error as Error).message).toMatch(/another device/);
+    });
+
+    it('tells listeners about each commit', () => {
+      const outbox = harness.create();
+      const seen: number[][] = [];
+      const off = outbox.onCommit((entries) => seen.push(entries.map((e) => e.seq)));
+      outbox.commit([eventDraft(), eventDraft()]);
+      off();
+      outbox.commit([eventDraft()]);
+      expect(seen).toEqual([[1, 2]]);
+    });
+
+    it('matches a model under random commits, acks and reopens', () => {
+      const op = fc.oneof(
+        fc.record({ t: fc.constant('commit' as const), n: fc.integer({ min: 1, max: 4 }) }),
+        fc.record({ t: fc.constant('ack' as const), picks: fc.array(fc.nat(), { maxLength: 4 }) }),
+        fc.record({ t: fc.constant('reopen' as const) }),
+      );
+      fc.assert(
+        fc.property(fc.array(op, { maxLength: 25 }), (ops) => {
+          let outbox = harness.create();
+          const open = new Set<number>();
+          let lastSeq = 0;
+          let delivered = 0;
+          for (const o of ops) {
+            if (o.t === 'commit') {
+              const seqs = outbox.commit(Array.from({ length: o.n }, (_, i) => eventDraft(i))).map((e) => e.seq);
+              expect(seqs).toEqual(Array.from({ length: o.n }, (_, i) => lastSeq + 1 + i));
+              seqs.forEach((s) => open.add(s));
+              lastSeq += o.n;
+            } else if (o.t === 'ack') {
+              const seqs = o.picks.map((p) => p % (lastSeq + 2));
+              for (const s of new Set(seqs)) if (open.delete(s)) delivered++;
+              outbox.ack(seqs);
+            } else {
+              outbox = harness.reopen(outbox);
+            }
+            expect(outbox.pending({ afterSeq: 0, limit: 1000 }).map((e) => e.seq)).toEqual([...open].sort((a, b) => a - b));
+            expect(outbox.stats()).toMatchObject({ lastSeq, depth: open.size, delivered });
+          }
+          outbox.stop();
+        }),
+        { numRuns: 40 },
+      );
+    });
+  });
+}
