@@ -22,6 +22,7 @@ export const errorCatalogue = {
   INFERENCE_FAILED: { http: 500, text: 'inference failed' },
   OUTBOX_FAILED: { http: 500, text: 'outbox storage failed' },
   LINK_FAILED: { http: 503, text: 'MQTT link failed' },
+  COMMAND_TIMEOUT: { http: 504, text: 'device did not reply to the command in time' },
   DB_MIGRATION_FAILED: { http: 500, text: 'database migration failed' },
   INTERNAL: { http: 500, text: 'internal error' },
 } as const satisfies Record<string, { http: number; text: string }>;
