@@ -4,8 +4,9 @@
  */
 import { PdmError } from '@pdm/protocol';
 import type { Clock } from '../clock.js';
+import { Listeners } from '../listeners.js';
 import {
-  CommitListeners, encodeDraft, recordClassOf, type Outbox, type OutboxEntry, type OutboxStats, type PendingQuery,
+  encodeDraft, recordClassOf, type Outbox, type OutboxEntry, type OutboxStats, type PendingQuery,
   type RecordDraft,
 } from './outbox.js';
 
@@ -27,7 +28,10 @@ export interface MemoryOutboxDeps {
 
 export class MemoryOutbox implements Outbox {
   readonly store: MemoryOutboxStore;
-  private readonly listeners = new CommitListeners();
+  // a test double: a throwing listener is a bug in the test, so let it surface in the commit call
+  private readonly listeners = new Listeners<[readonly OutboxEntry[]]>((err) => {
+    throw err;
+  });
   private open = false;
 
   constructor(private readonly deps: MemoryOutboxDeps) {

@@ -93,17 +93,3 @@ export function encodeDraft(deviceId: string, seq: number, draft: RecordDraft): 
   }
   return payload;
 }
-
-/** Listener bookkeeping shared by the implementations. */
-export class CommitListeners {
-  private readonly listeners = new Set<(entries: readonly OutboxEntry[]) => void>();
-
-  add(listener: (entries: readonly OutboxEntry[]) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  emit(entries: readonly OutboxEntry[]): void {
-    for (const listener of this.listeners) listener(entries);
-  }
-}

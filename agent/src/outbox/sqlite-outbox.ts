@@ -11,8 +11,9 @@ import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { PdmError, type RecordKind } from '@pdm/protocol';
 import type { Clock } from '../clock.js';
+import { Listeners } from '../listeners.js';
 import {
-  CommitListeners, encodeDraft, recordClassOf, type Outbox, type OutboxEntry, type OutboxStats, type PendingQuery,
+  encodeDraft, recordClassOf, type Outbox, type OutboxEntry, type OutboxStats, type PendingQuery,
   type RecordClass, type RecordDraft,
 } from './outbox.js';
 
@@ -59,14 +60,17 @@ interface Statements {
 export class SqliteOutbox implements Outbox {
   private db: Database.Database | undefined;
   private sql: Statements | undefined;
-  private readonly listeners = new CommitListeners();
   // cached: this process is the only writer, and the cache changes only after a transaction commits
   private lastSeq = 0;
   private delivered = 0;
   private depth = 0;
   private bytes = 0;
 
-  constructor(private readonly deps: SqliteOutboxDeps) {}
+  private readonly listeners: Listeners<[readonly OutboxEntry[]]>;
+
+  constructor(private readonly deps: SqliteOutboxDeps) {
+    this.listeners = new Listeners((err) => deps.log.error({ err }, 'commit listener failed'));
+  }
 
   start(): void {
     const { file, deviceId, synchronous, log } = this.deps;
