@@ -1,0 +1,148 @@
+/**
+ * The controller's configuration: one zod schema holding every default. Sources are merged in order
+ * file (--config / PDM_CONTROLLER_CONFIG), then environment (PDM_CONTROLLER_*), then flags; the result
+ * is validated once and frozen. A bad configuration fails with every problem listed, each naming the
+ * source it came from, so an operator fixes them all in one go.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { PdmError } from '@pdm/protocol';
+import { logLevels } from './logger.js';
+
+/** Env and flag values are strings; numbers must be written as plain integers ("" is not 0). */
+const integer = (schema: z.ZodNumber) =>
+  z.preprocess((v) => (typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v.trim()) : v), schema);
+
+const port = (fallback: number, what: string) =>
+  integer(z.number().int().min(0).max(65535)).default(fallback).describe(`${what} (0 = pick a free port)`);
+
+export const controllerConfigSchema = z.strictObject({
+  dataDir: z.string().min(1).default('./data/controller')
+    .describe('directory for controller.db (created if missing; relative paths resolve against the working directory)'),
+  host: z.string().min(1).default('127.0.0.1')
+    .describe('address the HTTP, MQTT and MQTT-over-WebSocket listeners bind to (0.0.0.0 for all interfaces)'),
+  httpPort: port(8080, 'HTTP API port'),
+  mqttPort: port(1883, 'embedded broker MQTT TCP port'),
+  wsPort: port(8083, 'embedded broker MQTT-over-WebSocket port'),
+  brokerMode: z.enum(['embedded']).default('embedded')
+    .describe('"embedded": the controller runs its own aedes broker (an external broker comes later)'),
+  heartbeatTimeoutSec: integer(z.number().int().min(1).max(86_400)).default(90)
+    .describe('a device with no message for this many seconds is marked offline'),
+  commandTimeoutMs: integer(z.number().int().min(100).max(600_000)).default(10_000)
+    .describe('how long a command waits for its reply on up/reply'),
+  // aedes waits this long for a subscriber's socket to drain before disconnecting it. Its default
+  // (60 s) lets one frozen device stall deliveries to everyone else for a minute (PLATFORM.md);
+  // 10 s still tolerates a congested cellular link. 0 disables the protection.
+  drainTimeoutMs: integer(z.number().int().min(0).max(600_000)).default(10_000)
+    .describe('aedes drainTimeout: a subscriber whose socket does not drain in this time is disconnected (0 = never)'),
+  // aedes' mqemitter runs at most this many deliveries at once. One ingest subscriber receives all
+  // upstream traffic and devices receive little, so the default 100 is ample; raising it only
+  // buffers more in memory when a subscriber is slow.
+  brokerConcurrency: integer(z.number().int().min(1).max(10_000)).default(100)
+    .describe('aedes concurrency: deliveries in flight at once inside the broker'),
+  logLevel: z.enum(logLevels).default('info').describe('pino log level'),
+});
+
+export type ControllerConfig = Readonly<z.infer<typeof controllerConfigSchema>>;
+export type ConfigKey = keyof z.infer<typeof controllerConfigSchema>;
+export const configKeys = Object.keys(controllerConfigSchema.shape) as ConfigKey[];
+
+export const ENV_PREFIX = 'PDM_CONTROLLER_';
+/** The env variable that names the config file, like the --config flag. */
+export const CONFIG_FILE_ENV = `${ENV_PREFIX}CONFIG`;
+
+/** dataDir -> PDM_CONTROLLER_DATA_DIR */
+export const envName = (key: ConfigKey): string => ENV_PREFIX + key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+/** dataDir -> --data-dir */
+export const flagName = (key: ConfigKey): string => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+export interface ConfigSources {
+  /** Path of a JSON config file, if any. */
+  file?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  /** Values given as flags, keyed by config key (already mapped from --kebab-case). */
+  flags?: Partial<Record<ConfigKey, string>>;
+  /** Problems found before merging (e.g. unknown flags); reported together with the rest. */
+  problems?: readonly string[];
+}
+
+type Origin = string;
+
+/** Merges file, env and flags, validates, and returns a frozen config; throws CONFIG_INVALID listing every problem. */
+export function loadConfig(sources: ConfigSources): ControllerConfig {
+  const problems: string[] = [...(sources.problems ?? [])];
+  const merged: Record<string, unknown> = {};
+  const origins = new Map<string, Origin>();
+
+  if (sources.file !== undefined) {
+    const fromFile = readConfigFile(sources.file, problems);
+    for (const [key, value] of Object.entries(fromFile)) {
+      merged[key] = value;
+      origins.set(key, `file ${sources.file}`);
+    }
+  }
+  for (const [name, value] of Object.entries(sources.env ?? {})) {
+    if (!name.startsWith(ENV_PREFIX) || name === CONFIG_FILE_ENV || value === undefined) continue;
+    const key = configKeys.find((k) => envName(k) === name);
+    if (key === undefined) {
+      problems.push(`env ${name}: unknown setting (known: ${configKeys.map(envName).join(', ')})`);
+      continue;
+    }
+    merged[key] = value;
+    origins.set(key, `env ${name}`);
+  }
+  for (const [key, value] of Object.entries(sources.flags ?? {})) {
+    merged[key] = value;
+    origins.set(key, `flag ${flagName(key as ConfigKey)}`);
+  }
+
+  const parsed = controllerConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const key = String(issue.path[0] ?? '');
+      // Unknown keys are reported at the root; only the file can carry them (env and flags are filtered).
+      const root = sources.file === undefined ? 'config' : `file ${sources.file}`;
+      const where = key === '' ? root : (origins.get(key) ?? 'default');
+      const path = issue.path.length > 0 ? issue.path.join('.') : '(root)';
+      problems.push(`${path} (${where}): ${issue.message}`);
+    }
+  }
+  if (problems.length > 0 || !parsed.success) {
+    throw new PdmError('CONFIG_INVALID', `configuration is invalid: ${problems.length} problem(s)`, {
+      context: { problems },
+    });
+  }
+  return Object.freeze({ ...parsed.data, dataDir: resolve(parsed.data.dataDir) });
+}
+
+function readConfigFile(file: string, problems: string[]): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    problems.push(`file ${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    return {};
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    problems.push(`file ${file}: not valid JSON (${(err as Error).message})`);
+    return {};
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    problems.push(`file ${file}: must hold a JSON object`);
+    return {};
+  }
+  return json as Record<string, unknown>;
+}
+
+/** Lines for --help and the README: flag, env, default, description. */
+export function describeConfig(): string[] {
+  const defaults = controllerConfigSchema.parse({});
+  return configKeys.map((key) => {
+    const field = controllerConfigSchema.shape[key];
+    return `  ${flagName(key).padEnd(24)} ${envName(key).padEnd(38)} default ${JSON.stringify(defaults[key])}\n      ${field.description ?? ''}`;
+  });
+}
