@@ -1,0 +1,175 @@
+/**
+ * Devices: identity (asset, class, site), presence (state, last seen) and what they last reported
+ * (models, lastSeq, heartbeat counters). The device views join in sequence progress, invalid-payload
+ * counts and the last reconciliation, which is what the fleet API shows.
+ */
+import type { Status } from '@pdm/protocol';
+import type { Db } from './database.js';
+import type { SeqProgress } from './records-repo.js';
+
+export type DeviceState = 'unknown' | 'online' | 'offline';
+export type OfflineReason = 'stopped' | 'lost' | 'timeout';
+export type ModelEntry = Status['models'][number];
+export type StatusCounters = NonNullable<Status['counters']>;
+
+export interface ReconcileView {
+  status: 'unmanaged' | 'in-sync' | 'drift';
+  checkedAt: string;
+  desired: ModelEntry[] | null;
+  missing: ModelEntry[];
+  unexpected: ModelEntry[];
+}
+
+export interface DeviceView {
+  deviceId: string;
+  assetId: string | null;
+  assetClass: string | null;
+  site: string | null;
+  state: DeviceState;
+  stateReason: string | null;
+  stateChangedAt: string | null;
+  lastSeenAt: string | null;
+  firstSeenAt: string;
+  statusTime: string | null;
+  bootId: string | null;
+  agentVersion: string | null;
+  models: ModelEntry[];
+  lastSeqReported: number | null;
+  seq: SeqProgress & { /** lastSeqReported - contiguous: committed on the device, not yet stored here. */ behind: number | null };
+  counters: StatusCounters | null;
+  invalidPayloads: number;
+  reconcile: ReconcileView | null;
+}
+
+export interface DeviceFilter {
+  state?: DeviceState | undefined;
+  site?: string | undefined;
+  assetClass?: string | undefined;
+}
+
+export interface PresenceRow {
+  deviceId: string;
+  lastSeenAt: number | null;
+  stateChangedAt: number | null;
+}
+
+export interface StatusApplied {
+  previous: DeviceState;
+  state: DeviceState;
+}
+
+type Row = Record<string, unknown>;
+const iso = (ms: unknown): string | null => (typeof ms === 'number' ? new Date(ms).toISOString() : null);
+
+const VIEW_SQL = `SELECT d.*, COALESCE(p.contiguous_seq, 0) AS contiguous, COALESCE(p.max_seq, 0) AS max_seq,
+    COALESCE(p.stored, 0) AS stored, COALESCE(i.invalid, 0) AS invalid,
+    r.status AS r_status, r.checked_at AS r_checked_at, r.diff AS r_diff
+  FROM devices d
+  LEFT JOIN record_progress p ON p.device_id = d.device_id
+  LEFT JOIN (SELECT device_id, SUM(count) AS invalid FROM invalid_payloads GROUP BY device_id) i ON i.device_id = d.device_id
+  LEFT JOIN reconcile_state r ON r.device_id = d.device_id`;
+
+export class DevicesRepo {
+  readonly #db: Db;
+  readonly #touch;
+  readonly #get;
+
+  constructor(db: Db) {
+    this.#db = db;
+    this.#touch = db.prepare(`INSERT INTO devices (device_id, first_seen_at, last_seen_at) VALUES ($id, $at, $live)
+      ON CONFLICT (device_id) DO UPDATE SET last_seen_at = COALESCE(MAX(last_seen_at, excluded.last_seen_at), excluded.last_seen_at, last_seen_at)`);
+    this.#get = db.prepare('SELECT state FROM devices WHERE device_id = ?').pluck();
+  }
+
+  /** Makes sure the device exists; a live message also moves its last-seen time. */
+  touch(deviceId: string, at: number, live: boolean): void {
+    this.#touch.run({ id: deviceId, at, live: live ? at : null });
+  }
+
+  /**
+   * Applies a status message. Offline statuses (a clean stop, or the last will composed at connect time)
+   * change presence but keep the models reported while online; lastSeq only moves forward.
+   */
+  applyStatus(status: Status, at: number, live: boolean): StatusApplied {
+    this.touch(status.deviceId, at, live);
+    const previous = this.#get.get(status.deviceId) as DeviceState;
+    // A retained replay restarts the clock: the device gets one full timeout to prove it is alive.
+    const changedAt = previous !== status.state || !live ? at : null;
+    const online = status.state === 'online';
+    this.#db.prepare(`UPDATE devices SET asset_id = $assetId, asset_class = $assetClass, site = $site, state = $state,
+        state_reason = $reason, state_changed_at = COALESCE($changedAt, state_changed_at), status_time = $time,
+        boot_id = $bootId, agent_version = $agentVersion,
+        models = CASE WHEN $online THEN $models ELSE models END,
+        last_seq_reported = MAX(COALESCE(last_seq_reported, 0), $lastSeq),
+        counters = COALESCE($counters, counters)
+      WHERE device_id = $id`).run({
+      id: status.deviceId, assetId: status.assetId, assetClass: status.assetClass, site: status.site, state: status.state,
+      reason: status.reason ?? null, changedAt, time: status.time, bootId: status.bootId, agentVersion: status.agentVersion,
+      online: online ? 1 : 0, models: JSON.stringify(status.models), lastSeq: status.lastSeq,
+      counters: status.counters === undefined ? null : JSON.stringify(status.counters),
+    });
+    return { previous, state: status.state };
+  }
+
+  /** Marks an online device offline; false when it was not online. */
+  markOffline(deviceId: string, reason: OfflineReason, at: number): boolean {
+    const r = this.#db.prepare(`UPDATE devices SET state = 'offline', state_reason = ?, state_changed_at = ?
+      WHERE device_id = ? AND state = 'online'`).run(reason, at, deviceId);
+    return r.changes > 0;
+  }
+
+  online(): PresenceRow[] {
+    return this.#db.prepare(`SELECT device_id AS deviceId, last_seen_at AS lastSeenAt, state_changed_at AS stateChangedAt
+      FROM devices WHERE state = 'online'`).all() as PresenceRow[];
+  }
+
+  ids(): string[] {
+    return this.#db.prepare('SELECT device_id FROM devices ORDER BY device_id').pluck().all() as string[];
+  }
+
+  list(filter: DeviceFilter = {}): DeviceView[] {
+    const rows = this.#db.prepare(`${VIEW_SQL}
+      WHERE ($state IS NULL OR d.state = $state) AND ($site IS NULL OR d.site = $site)
+        AND ($assetClass IS NULL OR d.asset_class = $assetClass)
+      ORDER BY d.device_id`).all({
+      state: filter.state ?? null, site: filter.site ?? null, assetClass: filter.assetClass ?? null,
+    }) as Row[];
+    return rows.map(toView);
+  }
+
+  get(deviceId: string): DeviceView | undefined {
+    const row = this.#db.prepare(`${VIEW_SQL} WHERE d.device_id = ?`).get(deviceId) as Row | undefined;
+    return row === undefined ? undefined : toView(row);
+  }
+}
+
+function toView(r: Row): DeviceView {
+  const contiguous = r.contiguous as number;
+  const max = r.max_seq as number;
+  const stored = r.stored as number;
+  const lastSeq = r.last_seq_reported as number | null;
+  return {
+    deviceId: r.device_id as string,
+    assetId: r.asset_id as string | null,
+    assetClass: r.asset_class as string | null,
+    site: r.site as string | null,
+    state: r.state as DeviceState,
+    stateReason: r.state_reason as string | null,
+    stateChangedAt: iso(r.state_changed_at),
+    lastSeenAt: iso(r.last_seen_at),
+    firstSeenAt: iso(r.first_seen_at) ?? '',
+    statusTime: r.status_time as string | null,
+    bootId: r.boot_id as string | null,
+    agentVersion: r.agent_version as string | null,
+    models: JSON.parse(r.models as string) as ModelEntry[],
+    lastSeqReported: lastSeq,
+    seq: { contiguous, max, stored, missing: max - stored, behind: lastSeq === null ? null : Math.max(0, lastSeq - contiguous) },
+    counters: r.counters === null ? null : (JSON.parse(r.counters as string) as StatusCounters),
+    invalidPayloads: r.invalid as number,
+    reconcile: r.r_status === null || r.r_status === undefined ? null : {
+      status: r.r_status as ReconcileView['status'],
+      checkedAt: iso(r.r_checked_at) ?? '',
+      ...(JSON.parse(r.r_diff as string) as Pick<ReconcileView, 'desired' | 'missing' | 'unexpected'>),
+    },
+  };
+}

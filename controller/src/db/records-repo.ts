@@ -1,0 +1,105 @@
+/**
+ * Write path for records: idempotent on (device_id, seq), the per-kind rows, and the per-device
+ * sequence progress used for gap detection. Callers run `store` inside one transaction per message.
+ */
+import type { RecordKind, RecordOf } from '@pdm/protocol';
+import type { Db } from './database.js';
+
+export type StoreOutcome = 'stored' | 'duplicate' | 'conflict';
+
+export interface SeqProgress {
+  /** Highest seq such that 1..seq are all stored. */
+  contiguous: number;
+  /** Highest seq stored. */
+  max: number;
+  /** Distinct seqs stored. */
+  stored: number;
+  /** Seqs below max that have not arrived (max - stored). */
+  missing: number;
+}
+
+type Writer<K extends RecordKind> = (record: RecordOf<K>) => void;
+
+export class RecordsRepo {
+  readonly #db: Db;
+  readonly #writers: { [K in RecordKind]: Writer<K> };
+  readonly #insertRecord;
+  readonly #existingHash;
+  readonly #getProgress;
+  readonly #putProgress;
+  readonly #seqsAbove;
+
+  constructor(db: Db) {
+    this.#db = db;
+    this.#insertRecord = db.prepare(`INSERT OR IGNORE INTO records (device_id, seq, kind, time, received_at, payload_sha256)
+      VALUES (?, ?, ?, ?, ?, ?)`);
+    this.#existingHash = db.prepare('SELECT payload_sha256 AS sha FROM records WHERE device_id = ? AND seq = ?').pluck();
+    this.#getProgress = db.prepare('SELECT contiguous_seq AS contiguous, max_seq AS max, stored FROM record_progress WHERE device_id = ?');
+    this.#putProgress = db.prepare(`INSERT INTO record_progress (device_id, contiguous_seq, max_seq, stored) VALUES (?, ?, ?, ?)
+      ON CONFLICT (device_id) DO UPDATE SET contiguous_seq = excluded.contiguous_seq, max_seq = excluded.max_seq, stored = excluded.stored`);
+    this.#seqsAbove = db.prepare('SELECT seq FROM records WHERE device_id = ? AND seq > ? ORDER BY seq LIMIT 1000').pluck();
+    this.#writers = this.#prepareWriters();
+  }
+
+  /** Stores one record with its per-kind rows; must run inside a transaction. */
+  store<K extends RecordKind>(kind: K, record: RecordOf<K>, payloadSha256: string, receivedAt: number): StoreOutcome {
+    const inserted = this.#insertRecord.run(record.deviceId, record.seq, kind, record.time, receivedAt, payloadSha256);
+    if (inserted.changes === 0) {
+      const sha = this.#existingHash.get(record.deviceId, record.seq) as string | undefined;
+      return sha === payloadSha256 ? 'duplicate' : 'conflict';
+    }
+    (this.#writers[kind] as Writer<K>)(record);
+    this.#advance(record.deviceId, record.seq);
+    return 'stored';
+  }
+
+  progress(deviceId: string): SeqProgress {
+    const row = this.#getProgress.get(deviceId) as Omit<SeqProgress, 'missing'> | undefined;
+    const p = row ?? { contiguous: 0, max: 0, stored: 0 };
+    return { ...p, missing: p.max - p.stored };
+  }
+
+  #advance(deviceId: string, seq: number): void {
+    const p = this.progress(deviceId);
+    let contiguous = p.contiguous;
+    if (seq === contiguous + 1) {
+      // The new seq may close a gap: walk forward over seqs that arrived earlier, out of order.
+      contiguous = seq;
+      for (;;) {
+        const next = this.#seqsAbove.all(deviceId, contiguous) as number[];
+        let i = 0;
+        while (i < next.length && next[i] === contiguous + 1) contiguous = next[i++]!;
+        if (i < next.length || next.length < 1000) break;
+      }
+    }
+    this.#putProgress.run(deviceId, contiguous, Math.max(p.max, seq), p.stored + 1);
+  }
+
+  #prepareWriters(): { [K in RecordKind]: Writer<K> } {
+    const db = this.#db;
+    const prediction = db.prepare(`INSERT INTO predictions (device_id, seq, idx, asset_id, model_name, model_version, role,
+      horizon_hours, threshold, t, score, alert) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const alert = db.prepare(`INSERT INTO alerts (device_id, seq, time, asset_id, model_name, model_version, score, threshold,
+      severity, window_end, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const event = db.prepare(`INSERT INTO machine_events (device_id, seq, time, asset_id, type, at, component, cause, source, note)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const metric = db.prepare(`INSERT INTO metric_windows (device_id, seq, time, asset_id, window_start, window_end, readings,
+      rejected_readings, inferences, inference_errors, alerts, latency_p50, latency_p95, latency_max, model_name, model_version)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const deployment = db.prepare(`INSERT INTO deployment_status (device_id, seq, time, deployment_id, model_name, model_version,
+      status, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
+    return {
+      predictions: (r) => r.predictions.forEach((p, idx) => prediction.run(r.deviceId, r.seq, idx, r.assetId, r.model.name,
+        r.model.version, r.role, r.horizonHours ?? null, r.threshold, p.t, p.score, p.alert ? 1 : 0)),
+      alerts: (r) => alert.run(r.deviceId, r.seq, r.time, r.assetId, r.model.name, r.model.version, r.score, r.threshold,
+        r.severity, r.windowEnd, r.message),
+      events: (r) => event.run(r.deviceId, r.seq, r.time, r.assetId, r.type, r.at, r.component ?? null, r.cause ?? null,
+        r.source, r.note ?? null),
+      metrics: (r) => metric.run(r.deviceId, r.seq, r.time, r.assetId, r.windowStart, r.windowEnd, r.readings,
+        JSON.stringify(r.rejectedReadings), r.inferences, r.inferenceErrors, r.alerts, r.latencyMs?.p50 ?? null,
+        r.latencyMs?.p95 ?? null, r.latencyMs?.max ?? null, r.model?.name ?? null, r.model?.version ?? null),
+      deployment: (r) => deployment.run(r.deviceId, r.seq, r.time, r.deploymentId, r.model.name, r.model.version, r.status,
+        r.detail ?? null),
+    };
+  }
+}
