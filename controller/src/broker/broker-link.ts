@@ -1,0 +1,50 @@
+/**
+ * How the controller talks to an MQTT broker, embedded or external: one interface, so ingest,
+ * commands and reconciliation never know which broker runs.
+ */
+import type { QoS } from '@pdm/protocol';
+
+export interface LinkMessage {
+  topic: string;
+  payload: Buffer;
+  /** True for a retained message replayed on subscribe: old state, not a sign of life. */
+  retain: boolean;
+}
+
+/**
+ * Handles one incoming message synchronously. Returning acknowledges it (QoS 1 PUBACK goes out after
+ * the handler returns, so whatever the handler committed is durable first). Throwing means "not
+ * processed": no PUBACK, and the link reconnects so that the broker delivers it again.
+ */
+export type MessageHandler = (message: LinkMessage) => void;
+
+export interface LinkConnectOptions {
+  url: string;
+  clientId: string;
+  username?: string;
+  password?: string;
+}
+
+export interface Health {
+  ok: boolean;
+  detail?: string;
+}
+
+export interface BrokerLink {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  readonly connected: boolean;
+  /** The one consumer of incoming messages (ingest). */
+  setHandler(handler: MessageHandler): void;
+  subscribe(filters: readonly string[], qos: QoS): Promise<void>;
+  /** Resolves when the broker acknowledged the message (QoS 1/2) or it was written (QoS 0). */
+  publish(topic: string, payload: Buffer, options: { qos: QoS; retain: boolean }): Promise<void>;
+  /**
+   * Resolves once every message the broker had queued for this link before the call has been
+   * handled: a marker makes a round trip through the broker behind them.
+   */
+  flush(timeoutMs: number): Promise<void>;
+  /** Called on every (re)connect; returns an unsubscribe function. */
+  onConnect(listener: () => void): () => void;
+  health(): Health;
+}
