@@ -1,0 +1,126 @@
+/**
+ * Wiring: builds every part from the config, starts them in order and stops them in reverse. A part
+ * that fails to start stops the ones already running; a part that fails to stop does not keep the
+ * others from stopping.
+ *
+ * Order matters for delivery: devices are let in (gate) only after ingest has subscribed, and on stop
+ * they are shut out and the link drained before ingest stops, so no acknowledged record is dropped.
+ */
+import { readFileSync } from 'node:fs';
+import { EmbeddedBroker } from './broker/embedded-broker.js';
+import { DeviceGate } from './broker/device-gate.js';
+import { MqttLink } from './broker/mqtt-link.js';
+import { systemClock, type Clock } from './clock.js';
+import { Commands } from './commands/commands.js';
+import type { ControllerConfig } from './config.js';
+import { Database } from './db/database.js';
+import { HttpServer } from './http/http-server.js';
+import { Ingest } from './ingest/ingest.js';
+import { Presence } from './ingest/presence.js';
+import type { Logger } from './logger.js';
+import { Reconciler } from './reconcile/reconciler.js';
+
+export const CONTROLLER_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export interface Part {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface ControllerDeps {
+  config: ControllerConfig;
+  log: Logger;
+  clock?: Clock;
+}
+
+/** The fields of the "controller ready" log line. */
+export interface ReadyInfo {
+  version: string;
+  host: string;
+  httpPort: number;
+  mqttPort: number;
+  wsPort: number;
+  brokerMode: ControllerConfig['brokerMode'];
+  dataDir: string;
+}
+
+export class ControllerApp {
+  readonly config: ControllerConfig;
+  readonly database: Database;
+  readonly broker: EmbeddedBroker;
+  readonly link: MqttLink;
+  readonly presence: Presence;
+  readonly ingest: Ingest;
+  readonly gate: DeviceGate;
+  readonly commands: Commands;
+  readonly reconciler: Reconciler;
+  readonly http: HttpServer;
+  readonly #log: Logger;
+  readonly #parts: [string, Part][];
+  #started: [string, Part][] = [];
+
+  constructor({ config, log, clock = systemClock }: ControllerDeps) {
+    this.config = config;
+    this.#log = log;
+    const child = (module: string) => log.child({ module });
+    this.database = new Database({ dataDir: config.dataDir }, child('db'));
+    this.broker = new EmbeddedBroker({
+      host: config.host, mqttPort: config.mqttPort, wsPort: config.wsPort,
+      drainTimeoutMs: config.drainTimeoutMs, concurrency: config.brokerConcurrency,
+    }, child('broker'));
+    this.link = new MqttLink({ connect: () => this.broker.linkOptions() }, child('link'));
+    this.presence = new Presence({ heartbeatTimeoutMs: config.heartbeatTimeoutSec * 1000 }, this.database, this.link, clock, child('presence'));
+    this.ingest = new Ingest(this.database, this.link, this.presence, clock, child('ingest'));
+    this.gate = new DeviceGate(this.broker, this.link, child('gate'));
+    this.commands = new Commands({ timeoutMs: config.commandTimeoutMs }, this.link, this.ingest, clock, child('commands'));
+    this.reconciler = new Reconciler(this.database, this.link, this.ingest, this.commands, clock, child('reconcile'));
+    this.http = new HttpServer({ host: config.host, port: config.httpPort }, this.database, {
+      broker: () => this.broker.health(),
+      link: () => this.link.health(),
+      db: () => this.database.health(),
+      ingest: () => this.ingest.health(),
+    }, child('http'));
+    this.#parts = [
+      ['db', this.database], ['broker', this.broker], ['link', this.link], ['presence', this.presence],
+      ['ingest', this.ingest], ['gate', this.gate], ['commands', this.commands], ['reconcile', this.reconciler],
+      ['http', this.http],
+    ];
+  }
+
+  async start(): Promise<void> {
+    for (const [name, part] of this.#parts) {
+      try {
+        await part.start();
+      } catch (err) {
+        this.#log.error({ err, part: name }, 'part failed to start');
+        await this.stop();
+        throw err;
+      }
+      this.#started.push([name, part]);
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const [name, part] of this.#started.reverse()) {
+      try {
+        await part.stop();
+      } catch (err) {
+        this.#log.error({ err, part: name }, 'part failed to stop');
+      }
+    }
+    this.#started = [];
+  }
+
+  ready(): ReadyInfo {
+    const ports = this.broker.ports;
+    return {
+      version: CONTROLLER_VERSION,
+      host: this.config.host,
+      httpPort: this.http.port,
+      mqttPort: ports?.mqtt ?? 0,
+      wsPort: ports?.ws ?? 0,
+      brokerMode: this.config.brokerMode,
+      dataDir: this.config.dataDir,
+    };
+  }
+}

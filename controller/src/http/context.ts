@@ -1,0 +1,13 @@
+import type { Health } from '../broker/broker-link.js';
+import type { DevicesRepo } from '../db/devices-repo.js';
+import type { IngestStatsRepo } from '../db/ingest-stats-repo.js';
+import type { RecordsQuery } from '../db/records-query.js';
+
+/** What the routes read from (repositories over the open database) and the health checks of the parts. */
+export interface ApiContext {
+  devices: DevicesRepo;
+  records: RecordsQuery;
+  stats: IngestStatsRepo;
+  /** One check per part, by name (broker, link, db, ingest). */
+  health: Record<string, () => Health>;
+}

@@ -1,0 +1,46 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { z } from 'zod';
+import { PdmError, deviceIdSchema, nameSchema } from '@pdm/protocol';
+import type { ApiContext } from '../context.js';
+import { parseRequest, queryInt } from '../validate.js';
+
+const listQuery = z.strictObject({
+  state: z.enum(['unknown', 'online', 'offline']).optional(),
+  site: nameSchema.optional(),
+  assetClass: nameSchema.optional(),
+});
+
+const limit = (fallback: number) => queryInt(z.number().int().min(0).max(1000)).default(fallback);
+const detailQuery = z.strictObject({
+  predictions: limit(20),
+  alerts: limit(20),
+  events: limit(20),
+  deployments: limit(20),
+});
+
+const params = z.strictObject({ deviceId: deviceIdSchema });
+
+export const deviceRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx }) => {
+  app.get('/api/v1/devices', async (req) => {
+    const filter = parseRequest(listQuery, req.query, 'query');
+    const devices = ctx.devices.list(filter);
+    return { count: devices.length, devices };
+  });
+
+  app.get('/api/v1/devices/:deviceId', async (req) => {
+    const { deviceId } = parseRequest(params, req.params, 'params');
+    const q = parseRequest(detailQuery, req.query, 'query');
+    const device = ctx.devices.get(deviceId);
+    if (device === undefined) throw new PdmError('NOT_FOUND', 'no such device', { context: { deviceId } });
+    const records = ctx.records;
+    return {
+      device,
+      predictions: records.predictions(deviceId, q.predictions),
+      alerts: records.alerts(deviceId, q.alerts),
+      events: records.events(deviceId, q.events),
+      deployments: records.deployments(deviceId, q.deployments),
+      metrics: records.metricsSummary(deviceId),
+      invalidPayloads: ctx.stats.invalidForDevice(deviceId),
+    };
+  });
+};
