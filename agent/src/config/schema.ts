@@ -91,8 +91,8 @@ export const agentConfigSchema = z.strictObject({
     .strictObject({
       /** While the score stays past the threshold, raise again after this much event time. */
       cooldownSeconds: z.number().min(0).max(86_400 * 365).default(6 * 3600),
-      /** Severity is critical when |score - threshold| >= criticalMargin * |threshold| (or >= it, if threshold is 0). */
-      criticalMargin: z.number().positive().max(1000).default(0.5),
+      /** Severity is critical once the score is this fraction of the way from the threshold to the end of its range (1 above, 0 below). */
+      criticalMargin: z.number().min(0).max(1).default(0.5),
     })
     .prefault({}),
   outbox: z
