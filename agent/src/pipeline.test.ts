@@ -1,0 +1,135 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { recordSchemas, type Alert, type MetricWindow, type PredictionBatch } from '@pdm/protocol';
+import { systemClock } from './clock.js';
+import { replayCsvSchema } from './config/schema.js';
+import { AssetReader } from './features/asset-reader.js';
+import { AlertPolicy } from './inference/alerts.js';
+import { loadModel } from './inference/model.js';
+import { InferenceRunner } from './inference/runner.js';
+import { Counters } from './metrics/counters.js';
+import { MetricWindows } from './metrics/metric-windows.js';
+import { MemoryOutbox } from './outbox/memory-outbox.js';
+import { Pipeline } from './pipeline.js';
+import { ReplayCsvSource } from './sources/replay-csv.js';
+import { FakeClock } from './testing/fake-clock.js';
+import { silentLogger } from './testing/logger.js';
+import { writeTinyModel, type TinyModelOptions } from './testing/tiny-model.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'pdm-pipeline-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+
+/** Replays `csv` (columns datetime,a,b) through the whole pipeline into a memory outbox. */
+async function run(csv: string, model: TinyModelOptions, maxBatchRows = 4, events = '') {
+  const modelDir = writeTinyModel(join(dir, `model-${n}`), model);
+  const file = join(dir, `data-${n}.csv`);
+  writeFileSync(file, csv);
+  const eventsFile = join(dir, `events-${n++}.csv`);
+  writeFileSync(eventsFile, `datetime,failure\n${events}`);
+  const loaded = await loadModel(modelDir);
+  const spec = loaded.card.featureSpec;
+  const counters = new Counters();
+  const outbox = new MemoryOutbox({ deviceId: 'edge-1', clock: systemClock });
+  outbox.start();
+  const pipeline = new Pipeline({
+    config: { assetId: 'm1', maxBatchRows },
+    model: loaded,
+    reader: new AssetReader(spec),
+    runner: new InferenceRunner({ model: loaded, clock: systemClock }),
+    alerts: new AlertPolicy(spec, { cooldownMs: 2 * 3_600_000, criticalMargin: 0.5 }),
+    windows: new MetricWindows({ windowMs: 4 * 3_600_000, assetId: 'm1', model: loaded.ref }),
+    counters,
+    outbox,
+    log: silentLogger,
+  });
+  const source = new ReplayCsvSource({
+    config: replayCsvSchema.parse({ type: 'replay-csv', file, timeColumn: 'datetime', eventsFiles: [{ file: eventsFile, type: 'failure' }] }),
+    signals: spec.signals.map((s) => s.name),
+    clock: new FakeClock(),
+    log: silentLogger,
+  });
+  await source.start(pipeline);
+  await source.done;
+  await pipeline.finish();
+  await loaded.session.release();
+  const records = outbox.pending({ afterSeq: 0, limit: 10_000 }).map((e) => {
+    const record = JSON.parse(e.payload.toString()) as Record<string, unknown>;
+    // every committed record is valid on the wire
+    expect(recordSchemas[e.kind].safeParse(record).success).toBe(true);
+    return { kind: e.kind, record };
+  });
+  return { counters, records, outbox };
+}
+
+const hours = (rows: string[]) =>
+  'datetime,a,b\n' + rows.map((r, i) => `2015-01-01 ${String(i).padStart(2, '0')}:00:00,${r}`).join('\n') + '\n';
+
+describe('Pipeline: replay -> features -> ONNX -> outbox', () => {
+  it('counts bad readings by reason, keeps them out of the model, and keeps going', async () => {
+    const rows = ['1,1', 'NaN,1', '2,1', ',1', '3,1', 'abc,1', '4,1', '1e9,1', '5,1', '6', '7,1', 'Infinity,1', '8,1'];
+    const { counters, records } = await run(hours(rows), { weights: [0, 0] });
+    expect(counters.readings).toBe(13);
+    expect(counters.rejectedReadings).toEqual({ 'non-finite': 2, missing: 2, 'wrong-type': 1, 'out-of-range': 1 });
+    // 7 good readings, the first prediction needs 3: 5 predictions, all of them at good readings' times
+    expect(counters.predictions).toBe(5);
+    const predictions = records.filter((r) => r.kind === 'predictions').flatMap((r) => (r.record as PredictionBatch).predictions);
+    expect(predictions.map((p) => p.t.slice(11, 13))).toEqual(['04', '06', '08', '10', '12']);
+    expect(predictions.every((p) => p.score === 0.5)).toBe(true);
+  });
+
+  it('batches rows up to maxBatchRows per run and per prediction record', async () => {
+    const rows = Array.from({ length: 12 }, (_, i) => `${i},0`);
+    const { records } = await run(hours(rows), { weights: [0, 0] }, 4);
+    const sizes = records.filter((r) => r.kind === 'predictions').map((r) => (r.record as PredictionBatch).predictions.length);
+    // 10 rows scored; metric windows of 4 h force a flush at 04:00 and 08:00 so predictions precede their window's record
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(10);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(4);
+    const kinds = records.map((r) => r.kind);
+    expect(kinds.indexOf('metrics')).toBeGreaterThan(kinds.indexOf('predictions'));
+  });
+
+  it('raises alerts on the rising edge and after the cooldown, and writes metric windows per event-time window', async () => {
+    // score = sigmoid(b): b = 5 passes 0.5 (critical above 0.75), b = -5 does not
+    const b = [-5, -5, 5, 5, 5, 5, -5, 5, -5, -5, -5, -5];
+    const { records, counters } = await run(hours(b.map((v) => `0,${v}`)), { weights: [0, 1] }, 3);
+    const alerts = records.filter((r) => r.kind === 'alerts').map((r) => r.record as Alert);
+    // rising edge at 02:00, re-raised after 2 h at 04:00, rising again at 07:00
+    expect(alerts.map((a) => [a.windowEnd.slice(11, 13), a.severity])).toEqual([
+      ['02', 'critical'],
+      ['04', 'critical'],
+      ['07', 'critical'],
+    ]);
+    expect(counters.alerts).toBe(3);
+    const windows = records.filter((r) => r.kind === 'metrics').map((r) => r.record as MetricWindow);
+    expect(windows.map((w) => [w.windowStart.slice(11, 16), w.windowEnd.slice(11, 16), w.readings, w.inferences, w.alerts])).toEqual([
+      ['00:00', '04:00', 4, 2, 1],
+      ['04:00', '08:00', 4, 4, 2],
+      ['08:00', '12:00', 4, 4, 0],
+    ]);
+    expect(windows[0]!.latencyMs!.max).toBeGreaterThanOrEqual(windows[0]!.latencyMs!.p50);
+  });
+
+  it('counts non-finite model outputs as inference errors and never publishes them', async () => {
+    const { counters, records } = await run(hours(['1,0', '1,0', '1,0', '-1,0', '1,0']), { weights: [Infinity, 0], activation: 'identity' });
+    expect(counters.inferences).toBe(3);
+    expect(counters.inferenceErrors).toBe(3);
+    expect(counters.predictions).toBe(0);
+    expect(records.filter((r) => r.kind === 'predictions')).toEqual([]);
+    const windows = records.filter((r) => r.kind === 'metrics').map((r) => r.record as MetricWindow);
+    expect(windows.map((w) => w.inferenceErrors)).toEqual([2, 1]);
+  });
+
+  it('commits machine events in time order between the predictions around them', async () => {
+    const rows = Array.from({ length: 6 }, () => '0,0');
+    const { records, counters } = await run(hours(rows), { weights: [0, 0], bias: -1 }, 100, '2015-01-01 03:00:00,comp2\n');
+    expect(counters.events).toBe(1);
+    const sequence = records.filter((r) => r.kind !== 'metrics').map((r) =>
+      r.kind === 'events' ? `event@${(r.record as { at: string }).at.slice(11, 13)}` : `predictions@${(r.record as PredictionBatch).predictions.map((p) => p.t.slice(11, 13)).join(',')}`,
+    );
+    // the 04:00 reading opens a new metric window, which flushes the 03:00 prediction first
+    expect(sequence).toEqual(['predictions@02', 'event@03', 'predictions@03', 'predictions@04,05']);
+  });
+});
