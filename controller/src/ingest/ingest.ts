@@ -146,10 +146,11 @@ export class Ingest implements StatusSource, ReplySource {
     }
     if (kind === 'status') {
       const status = payload as Status;
-      this.#db!.transaction(() => {
-        this.#presence.applyStatus(status, live);
+      const applied = this.#db!.transaction(() => {
         stats.countAccepted(kind);
+        return this.#presence.applyStatus(status, live);
       })();
+      if (applied.transition !== undefined) this.#presence.announce(applied.transition);
       this.#checkSeq(status);
       this.#emit(this.#statusListeners, status);
       return;

@@ -19,6 +19,13 @@ export interface PresenceOptions {
   sweepIntervalMs?: number;
 }
 
+export interface Transition {
+  deviceId: string;
+  state: 'online' | 'offline';
+  /** For offline: 'stopped', 'lost' (last will) or 'timeout'. */
+  reason: string | null;
+}
+
 export class Presence {
   readonly #options: PresenceOptions;
   readonly #database: Database;
@@ -27,6 +34,7 @@ export class Presence {
   readonly #log: Logger;
   #devices: DevicesRepo | undefined;
   #timer: NodeJS.Timeout | undefined;
+  readonly #listeners = new Set<(t: Transition) => void>();
   #offConnect: (() => void) | undefined;
   /** Silence is measured from no earlier than this: controller start or the last link reconnect. */
   #listeningSince = 0;
@@ -44,7 +52,13 @@ export class Presence {
     this.#listeningSince = this.#clock.now();
     this.#offConnect = this.#link.onConnect(() => { this.#listeningSince = this.#clock.now(); });
     const interval = this.#options.sweepIntervalMs ?? Math.max(250, Math.min(5000, this.#options.heartbeatTimeoutMs / 4));
-    this.#timer = setInterval(() => this.sweep(), interval);
+    this.#timer = setInterval(() => {
+      try {
+        this.sweep();
+      } catch (err) {
+        this.#log.error({ err }, 'presence sweep failed');
+      }
+    }, interval);
     this.#timer.unref();
   }
 
@@ -54,15 +68,27 @@ export class Presence {
     this.#timer = undefined;
   }
 
-  /** Applies a status message; call inside the ingest transaction. */
-  applyStatus(status: Status, live: boolean): StatusApplied {
+  /**
+   * Applies a status message; call inside the ingest transaction, then `announce` the returned
+   * transition (if any) once the transaction has committed.
+   */
+  applyStatus(status: Status, live: boolean): StatusApplied & { transition?: Transition } {
     const applied = this.#repo().applyStatus(status, this.#clock.now(), live);
-    if (applied.previous !== applied.state) {
-      const fields = { deviceId: status.deviceId, bootId: status.bootId, agentVersion: status.agentVersion, live };
-      if (applied.state === 'online') this.#log.info(fields, 'device online');
-      else this.#log.info({ ...fields, reason: status.reason ?? null }, 'device offline');
+    if (applied.previous === applied.state) return applied;
+    return { ...applied, transition: { deviceId: status.deviceId, state: status.state, reason: status.reason ?? null } };
+  }
+
+  /** Logs a committed transition and tells the listeners. */
+  announce(t: Transition): void {
+    if (t.state === 'online') this.#log.info({ deviceId: t.deviceId }, 'device online');
+    else this.#log.info({ deviceId: t.deviceId, reason: t.reason }, 'device offline');
+    for (const listener of this.#listeners) {
+      try {
+        listener(t);
+      } catch (err) {
+        this.#log.error({ err }, 'presence listener failed');
+      }
     }
-    return applied;
   }
 
   /** Any message from a device; only live ones (not retained replays) move last seen. */
@@ -80,10 +106,16 @@ export class Presence {
       if (now - lastEvidence < this.#options.heartbeatTimeoutMs) continue;
       if (this.#devices.markOffline(d.deviceId, 'timeout', now)) {
         expired.push(d.deviceId);
-        this.#log.info({ deviceId: d.deviceId, reason: 'timeout', silentMs: now - lastEvidence }, 'device offline');
+        this.announce({ deviceId: d.deviceId, state: 'offline', reason: 'timeout' });
       }
     }
     return expired;
+  }
+
+  /** Online/offline changes; the listener runs after the change is stored. Returns an unsubscribe function. */
+  onTransition(listener: (t: Transition) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   #repo(): DevicesRepo {
