@@ -44,11 +44,9 @@ export class Pipeline implements SourceSink {
   async reading(reading: RawReading): Promise<void> {
     const { counters, windows, reader } = this.deps;
     counters.readings++;
-    if (reading.timeProblem === undefined) {
-      // predictions of the closing window are scored and committed before its metrics record
-      if (windows.wouldClose(reading.time)) await this.flush();
-      this.commit([windows.advance(reading.time)]);
-    }
+    if (reading.timeProblem === undefined) windows.advance(reading.time);
+    // a closed window's record waits until none of its rows is still buffered for inference
+    if (this.batch.length === 0) this.commit(windows.takeClosed());
     windows.reading();
     const result = reader.accept(reading);
     if (!result.ok) {
@@ -86,7 +84,7 @@ export class Pipeline implements SourceSink {
   /** End of input: scores what is buffered and closes the last metric window. */
   async finish(): Promise<void> {
     await this.flush();
-    this.commit([this.deps.windows.close()]);
+    this.commit(this.deps.windows.closeAll());
   }
 
   private rejected(reason: ReadingRejectReason, signal: string | undefined): void {
@@ -105,22 +103,25 @@ export class Pipeline implements SourceSink {
     const rows = this.batch;
     this.batch = [];
     let scored;
+    const times = rows.map((r) => r.time);
     try {
       scored = await runner.score(rows.map((r) => r.row));
     } catch (err) {
       counters.inferenceErrors += rows.length;
-      windows.inferenceErrors(rows.length);
+      windows.inferenceErrors(times);
       log.error({ err, rows: rows.length }, 'inference failed');
+      this.commit(windows.takeClosed());
       return;
     }
     counters.inferences += rows.length;
-    windows.inferred(rows.length, scored.latencyMs);
+    windows.inferred(times, scored.latencyMs);
     const drafts = this.recordsFor(rows, scored.scores);
-    if (this.commit(drafts)) {
+    const alerts = drafts.filter((d) => d.kind === 'alerts');
+    for (const a of alerts) windows.alerted(Date.parse(a.record.windowEnd));
+    // predictions, alerts and the windows they complete: one transaction
+    if (this.commit([...drafts, ...windows.takeClosed()])) {
       counters.predictions += drafts[0]?.kind === 'predictions' ? drafts[0].record.predictions.length : 0;
-      const alerts = drafts.filter((d) => d.kind === 'alerts').length;
-      counters.alerts += alerts;
-      for (let i = 0; i < alerts; i++) windows.alerted();
+      counters.alerts += alerts.length;
     }
   }
 
@@ -129,11 +130,11 @@ export class Pipeline implements SourceSink {
     const spec = model.card.featureSpec;
     const predictions: { t: string; score: number; alert: boolean }[] = [];
     const alertDrafts: RecordDraft[] = [];
-    let nonFinite = 0;
+    const nonFinite: number[] = [];
     rows.forEach((row, i) => {
       const score = scores[i]!;
       if (!Number.isFinite(score)) {
-        nonFinite++;
+        nonFinite.push(row.time);
         return;
       }
       const decision = alerts.observe(row.time, score);
@@ -153,10 +154,10 @@ export class Pipeline implements SourceSink {
         },
       });
     });
-    if (nonFinite > 0) {
-      counters.inferenceErrors += nonFinite;
+    if (nonFinite.length > 0) {
+      counters.inferenceErrors += nonFinite.length;
       windows.inferenceErrors(nonFinite);
-      this.deps.log.warn({ rows: nonFinite }, 'non-finite model output not published');
+      this.deps.log.warn({ rows: nonFinite.length }, 'non-finite model output not published');
     }
     if (predictions.length === 0) return alertDrafts;
     const batch: RecordDraft = {
@@ -175,15 +176,14 @@ export class Pipeline implements SourceSink {
   }
 
   /** Commits drafts in one transaction; a failure is counted and logged, never thrown into the source. */
-  private commit(drafts: readonly (RecordDraft | undefined)[]): boolean {
-    const present = drafts.filter((d): d is RecordDraft => d !== undefined);
-    if (present.length === 0) return false;
+  private commit(drafts: readonly RecordDraft[]): boolean {
+    if (drafts.length === 0) return false;
     try {
-      this.deps.outbox.commit(present);
+      this.deps.outbox.commit(drafts);
       return true;
     } catch (err) {
-      this.deps.counters.commitFailures += present.length;
-      this.deps.log.error({ err, kinds: present.map((d) => d.kind) }, 'commit to outbox failed');
+      this.deps.counters.commitFailures += drafts.length;
+      this.deps.log.error({ err, kinds: drafts.map((d) => d.kind) }, 'commit to outbox failed');
       return false;
     }
   }

@@ -1,6 +1,8 @@
 /**
- * The one configuration schema of pdm-agent, with every default. Sources (file, env, flags) are merged
- * by ./load.ts and validated here once; the result is frozen and handed to each part as a slice.
+ * The one configuration schema of pdm-agent, with every default and a description per field (shown by
+ * --help and documented in agent/README.md; a test keeps the README complete). Sources (file, env,
+ * flags) are merged by ./load.ts and validated here once; the result is frozen and each part gets its
+ * slice.
  */
 import { z } from 'zod';
 import { deviceIdSchema, nameSchema } from '@pdm/protocol';
@@ -8,7 +10,6 @@ import { deviceIdSchema, nameSchema } from '@pdm/protocol';
 const pathSchema = z.string().min(1, 'a path is required');
 const seconds = z.number().positive().max(86_400 * 365);
 
-/** `column=value`, e.g. `machineID=3`: only rows whose column equals value are replayed. */
 const filterSchema = z
   .string()
   .regex(/^[^=]+=.*$/, 'expected "column=value", e.g. "machineID=3"')
@@ -19,37 +20,39 @@ const filterSchema = z
 export type RowFilter = z.output<typeof filterSchema>;
 
 const eventsFileSchema = z.strictObject({
-  file: pathSchema,
-  /** Azure PdM: PdM_failures.csv -> failure, PdM_maint.csv -> maintenance. */
-  type: z.enum(['failure', 'maintenance']),
-  timeColumn: z.string().min(1).default('datetime'),
-  /** Column naming the component; defaults to "failure" for failures and "comp" for maintenance. */
-  componentColumn: z.string().min(1).optional(),
+  file: pathSchema.describe('CSV file of ground-truth events (Azure PdM: PdM_failures.csv or PdM_maint.csv)'),
+  type: z.enum(['failure', 'maintenance']).describe('machine event type its rows become'),
+  timeColumn: z.string().min(1).default('datetime').describe('column with the event time (no offset: UTC)'),
+  componentColumn: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('column naming the component; default "failure" for failures, "comp" for maintenance'),
 });
 export type EventsFileConfig = z.output<typeof eventsFileSchema>;
 
 const syntheticTimeSchema = z.strictObject({
-  start: z.iso.datetime({ offset: true }),
-  intervalSeconds: seconds,
+  start: z.iso.datetime({ offset: true }).describe('event time of the first row'),
+  intervalSeconds: seconds.describe('event time between rows'),
 });
 
 export const replayCsvSchema = z
   .strictObject({
-    type: z.literal('replay-csv'),
-    file: pathSchema,
-    filter: filterSchema.optional(),
-    /** Column holding the event time; times without an offset are read as UTC. */
-    timeColumn: z.string().min(1).optional(),
-    /** For files without a time column (AI4I): row i happens at start + i * intervalSeconds. */
-    syntheticTime: syntheticTimeSchema.optional(),
-    /** Model signal -> CSV column. A signal not listed here is read from the column of the same name. */
-    signals: z.record(z.string().min(1), z.string().min(1)).default({}),
-    /** Multiple of real time on event time (3600: one hour of data per second), or "max": no pacing. */
-    speed: z.union([z.number().positive().max(1e9), z.literal('max')]).default('max'),
-    /** Stop after this many data rows (after the filter); for tests and short demos. */
-    maxRows: z.number().int().positive().optional(),
-    /** Ground-truth files replayed as machine events at their data time, filtered like the telemetry. */
-    eventsFiles: z.array(eventsFileSchema).max(16).default([]),
+    type: z.literal('replay-csv').describe('replay a CSV file as live sensor data'),
+    file: pathSchema.describe('CSV file to replay (Azure PdM telemetry, AI4I, or any CSV with a header)'),
+    filter: filterSchema.optional().describe('"column=value": replay only matching rows, e.g. "machineID=3"; applies to eventsFiles too'),
+    timeColumn: z.string().min(1).optional().describe('column with the event time; without an offset it is read as UTC'),
+    syntheticTime: syntheticTimeSchema.optional().describe('for files without a time column (AI4I): row i happens at start + i * intervalSeconds'),
+    signals: z
+      .record(z.string().min(1), z.string().min(1))
+      .default({})
+      .describe('model signal -> CSV column; a signal not listed is read from the column of the same name'),
+    speed: z
+      .union([z.number().positive().max(1e9), z.literal('max')])
+      .default('max')
+      .describe('multiple of real time on event time (3600: one hour of data per second), or "max" for no pacing'),
+    maxRows: z.number().int().positive().optional().describe('stop after this many rows (after the filter)'),
+    eventsFiles: z.array(eventsFileSchema).max(16).default([]).describe('ground-truth files replayed as machine events at their data time'),
   })
   .superRefine((s, ctx) => {
     if ((s.timeColumn === undefined) === (s.syntheticTime === undefined)) {
@@ -59,70 +62,72 @@ export const replayCsvSchema = z
 export type ReplayCsvConfig = z.output<typeof replayCsvSchema>;
 
 /** One entry per source type; later sources (local MQTT, HTTP, OPC UA) join this union. */
-export const sourceSchema = z.discriminatedUnion('type', [replayCsvSchema]);
+export const sourceSchema = z.discriminatedUnion('type', [replayCsvSchema]).describe('where sensor data comes from');
 export type SourceConfig = z.output<typeof sourceSchema>;
 
 const brokerUrlSchema = z
-  .string()
   .url()
   .refine((u) => /^(mqtts?|wss?|tcp):\/\//.test(u), 'expected an mqtt://, mqtts://, ws://, wss:// or tcp:// URL');
 
 export const agentConfigSchema = z.strictObject({
-  deviceId: deviceIdSchema,
-  assetId: nameSchema,
-  assetClass: nameSchema.default('default'),
-  site: nameSchema.default('default'),
-  brokerUrl: brokerUrlSchema.default('mqtt://127.0.0.1:1883'),
-  /** Holds outbox.sqlite; created when missing. */
-  dataDir: pathSchema.default('./data'),
-  /** Directory with model.onnx and card.json. */
-  model: pathSchema,
+  deviceId: deviceIdSchema.describe('MQTT client id and topic level: letters, digits, ".", "_", "-"; at most 64'),
+  assetId: nameSchema.describe('the machine this device watches'),
+  assetClass: nameSchema.default('default').describe('kind of machine, for fleet reports'),
+  site: nameSchema.default('default').describe('where the machine is, for fleet reports'),
+  brokerUrl: brokerUrlSchema.default('mqtt://127.0.0.1:1883').describe('MQTT broker (the controller\'s embedded one, or any)'),
+  dataDir: pathSchema.default('./data').describe('directory of the outbox database (outbox.sqlite); created when missing'),
+  model: pathSchema.describe('model directory holding model.onnx and card.json'),
   source: sourceSchema,
-  heartbeatSeconds: seconds.default(30),
-  /** Length of a metric window, in event-time seconds. */
-  metricsWindowSeconds: seconds.default(3600),
+  heartbeatSeconds: seconds.default(30).describe('status (retained) every this many seconds while connected'),
+  metricsWindowSeconds: seconds.default(3600).describe('length of a metric window, in event-time seconds'),
   inference: z
     .strictObject({
-      /** Most rows per onnxruntime run and per prediction batch record. */
-      maxBatchRows: z.number().int().min(1).max(1000).default(256),
+      maxBatchRows: z.number().int().min(1).max(1000).default(256).describe('most rows per onnxruntime run and per prediction record'),
     })
     .prefault({}),
   alerts: z
     .strictObject({
-      /** While the score stays past the threshold, raise again after this much event time. */
-      cooldownSeconds: z.number().min(0).max(86_400 * 365).default(6 * 3600),
-      /** Severity is critical once the score is this fraction of the way from the threshold to the end of its range (1 above, 0 below). */
-      criticalMargin: z.number().min(0).max(1).default(0.5),
+      cooldownSeconds: z
+        .number()
+        .min(0)
+        .max(86_400 * 365)
+        .default(6 * 3600)
+        .describe('while the score stays past the threshold, raise again after this much event time'),
+      criticalMargin: z
+        .number()
+        .min(0)
+        .max(1)
+        .default(0.5)
+        .describe('critical once the score is this fraction of the way from the threshold to the end of its range (1 above, 0 below)'),
     })
     .prefault({}),
   outbox: z
     .strictObject({
-      /** SQLite synchronous level in WAL mode: NORMAL survives a process crash, FULL also an OS crash. */
-      synchronous: z.enum(['NORMAL', 'FULL']).default('NORMAL'),
+      synchronous: z
+        .enum(['NORMAL', 'FULL'])
+        .default('NORMAL')
+        .describe('SQLite synchronous level in WAL mode: NORMAL survives a process crash, FULL also an OS crash or power cut'),
     })
     .prefault({}),
   forwarder: z
     .strictObject({
-      /** Records published and not yet acknowledged, at most. */
-      maxInFlight: z.number().int().min(1).max(1000).default(64),
+      maxInFlight: z.number().int().min(1).max(1000).default(64).describe('records published and awaiting PUBACK, at most'),
     })
     .prefault({}),
   link: z
     .strictObject({
-      keepaliveSeconds: z.number().int().min(1).max(3600).default(30),
-      connectTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
-      /** Jittered exponential backoff between connection attempts. */
-      reconnectInitialMs: z.number().int().min(10).max(600_000).default(500),
-      reconnectMaxMs: z.number().int().min(10).max(3_600_000).default(30_000),
+      keepaliveSeconds: z.number().int().min(1).max(3600).default(30).describe('MQTT keepalive'),
+      connectTimeoutMs: z.number().int().min(100).max(600_000).default(10_000).describe('give up a connection attempt after this long'),
+      reconnectInitialMs: z.number().int().min(10).max(600_000).default(500).describe('first reconnect delay (jittered, doubling per failed attempt)'),
+      reconnectMaxMs: z.number().int().min(10).max(3_600_000).default(30_000).describe('longest reconnect delay'),
     })
     .prefault({})
     .refine((l) => l.reconnectInitialMs <= l.reconnectMaxMs, {
       message: 'reconnectInitialMs must not exceed reconnectMaxMs',
       path: ['reconnectMaxMs'],
     }),
-  /** Stop and exit 0 once the source has ended and the outbox is drained. */
-  exitWhenDone: z.boolean().default(false),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  exitWhenDone: z.boolean().default(false).describe('once the source has ended and the outbox is drained, stop and exit 0'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level'),
 });
 
 export type AgentConfig = Readonly<z.output<typeof agentConfigSchema>>;

@@ -1,7 +1,9 @@
 /**
  * Metric windows on event time: fixed windows of `windowMs` aligned to the epoch (so hourly windows
- * start on the hour), each closed into one `metrics` record when the first reading of a later window
- * arrives, or when the source ends. Windows without readings are not emitted.
+ * start on the hour). A window closes when the first reading of a later window arrives, but its record
+ * is taken only once no buffered row of it awaits inference (`takeClosed` after a flush), so inference
+ * counts land in the window of each row's time while rows keep being batched across window edges.
+ * Windows without readings are not emitted.
  */
 import type { ModelRef, ReadingRejectReason } from '@pdm/protocol';
 import type { RecordDraft } from '../outbox/outbox.js';
@@ -12,74 +14,97 @@ export interface MetricWindowsConfig {
   readonly model: ModelRef;
 }
 
-class Tally {
+class Window {
   readings = 0;
   readonly rejected: Partial<Record<ReadingRejectReason, number>> = {};
   inferences = 0;
   inferenceErrors = 0;
   alerts = 0;
   readonly latencies: number[] = [];
+
+  constructor(readonly start: number | undefined) {}
 }
 
 export class MetricWindows {
-  private start: number | undefined;
-  private tally = new Tally();
+  /** The window readings arrive in; its start is unknown until the first reading with a usable time. */
+  private current = new Window(undefined);
+  /** Closed windows whose record has not been taken yet, oldest first. */
+  private closed: Window[] = [];
 
   constructor(private readonly config: MetricWindowsConfig) {}
 
-  /** True when a reading at `time` falls after the open window, i.e. `advance` would close it. */
-  wouldClose(time: number): boolean {
-    return this.start !== undefined && time >= this.start + this.config.windowMs;
-  }
-
-  /** Moves to the window holding `time`; returns the record of the window it closed, if any. */
-  advance(time: number): RecordDraft | undefined {
-    const closed = this.wouldClose(time) ? this.close() : undefined;
-    this.start ??= Math.floor(time / this.config.windowMs) * this.config.windowMs;
-    return closed;
+  /** Moves to the window holding `time` (a usable event time, in order), closing the current one if needed. */
+  advance(time: number): void {
+    const aligned = Math.floor(time / this.config.windowMs) * this.config.windowMs;
+    if (this.current.start === undefined) {
+      // readings with unusable times seen so far count in the first real window
+      const early = this.current;
+      this.current = new Window(aligned);
+      Object.assign(this.current, { readings: early.readings, rejected: early.rejected });
+    } else if (aligned > this.current.start) {
+      this.closed.push(this.current);
+      this.current = new Window(aligned);
+    }
   }
 
   reading(): void {
-    this.tally.readings++;
+    this.current.readings++;
   }
 
   rejected(reason: ReadingRejectReason): void {
-    this.tally.rejected[reason] = (this.tally.rejected[reason] ?? 0) + 1;
+    this.current.rejected[reason] = (this.current.rejected[reason] ?? 0) + 1;
   }
 
-  inferred(rows: number, latencyMs: number): void {
-    this.tally.inferences += rows;
-    this.tally.latencies.push(latencyMs);
+  /** One inference run over rows at `times`; its latency counts in the window of the last row. */
+  inferred(times: readonly number[], latencyMs: number): void {
+    for (const t of times) this.windowOf(t).inferences++;
+    if (times.length > 0) this.windowOf(times[times.length - 1]!).latencies.push(latencyMs);
   }
 
-  inferenceErrors(rows: number): void {
-    this.tally.inferenceErrors += rows;
+  inferenceErrors(times: readonly number[]): void {
+    for (const t of times) this.windowOf(t).inferenceErrors++;
   }
 
-  alerted(): void {
-    this.tally.alerts++;
+  alerted(time: number): void {
+    this.windowOf(time).alerts++;
   }
 
-  /** Closes the open window (e.g. at the end of the source); undefined when none is open. */
-  close(): RecordDraft | undefined {
-    const { start, tally } = this;
-    this.start = undefined;
-    this.tally = new Tally();
-    if (start === undefined) return undefined;
-    const end = new Date(start + this.config.windowMs).toISOString();
+  /** Records of the closed windows; call when no buffered row belongs to them any more. */
+  takeClosed(): RecordDraft[] {
+    const drafts = this.closed.map((w) => this.draft(w));
+    this.closed = [];
+    return drafts;
+  }
+
+  /** Closes everything (end of the source) and returns the records. */
+  closeAll(): RecordDraft[] {
+    if (this.current.start !== undefined) this.closed.push(this.current);
+    this.current = new Window(undefined);
+    return this.takeClosed();
+  }
+
+  private windowOf(time: number): Window {
+    if (this.current.start === undefined || time >= this.current.start) return this.current;
+    for (let i = this.closed.length - 1; i >= 0; i--) if (time >= this.closed[i]!.start!) return this.closed[i]!;
+    // older than every open window (cannot happen with in-order times): count it in the oldest
+    return this.closed[0] ?? this.current;
+  }
+
+  private draft(w: Window): RecordDraft {
+    const end = new Date(w.start! + this.config.windowMs).toISOString();
     return {
       kind: 'metrics',
       record: {
         time: end,
         assetId: this.config.assetId,
-        windowStart: new Date(start).toISOString(),
+        windowStart: new Date(w.start!).toISOString(),
         windowEnd: end,
-        readings: tally.readings,
-        rejectedReadings: { ...tally.rejected },
-        inferences: tally.inferences,
-        inferenceErrors: tally.inferenceErrors,
-        alerts: tally.alerts,
-        ...(tally.latencies.length > 0 ? { latencyMs: percentiles(tally.latencies) } : {}),
+        readings: w.readings,
+        rejectedReadings: { ...w.rejected },
+        inferences: w.inferences,
+        inferenceErrors: w.inferenceErrors,
+        alerts: w.alerts,
+        ...(w.latencies.length > 0 ? { latencyMs: percentiles(w.latencies) } : {}),
         model: this.config.model,
       },
     };

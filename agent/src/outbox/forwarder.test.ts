@@ -146,7 +146,7 @@ describe('Forwarder with a SQLite outbox and a real broker', () => {
     await parts.broker.stop();
     parts.outbox.commit([eventDraft(1), eventDraft(2)]);
     start(parts);
-    parts.forwarder.stop();
+    await parts.forwarder.stop();
     expect(parts.outbox.stats().depth).toBe(2);
     await parts.broker.start();
     const again = new Forwarder({ outbox: parts.outbox, link: parts.counting, config: { maxInFlight: 8 }, log: silentLogger });

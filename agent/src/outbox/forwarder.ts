@@ -46,9 +46,12 @@ export class Forwarder {
   private acks: number[] = [];
   private ackFlush: ReturnType<typeof setImmediate> | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private pumpSoon: ReturnType<typeof setImmediate> | undefined;
   private drainWaiters: (() => void)[] = [];
   private published = 0;
   private acked = 0;
+  /** Set while stop() waits for the in-flight window to empty. */
+  private settled: (() => void) | undefined;
 
   constructor(private readonly deps: ForwarderDeps) {}
 
@@ -56,7 +59,7 @@ export class Forwarder {
     const { outbox, link } = this.deps;
     this.running = true;
     this.unsubscribe = [
-      outbox.onCommit(() => this.pump()),
+      outbox.onCommit(() => this.schedulePump()),
       link.onUp(() => {
         this.flushAcks();
         this.resetWindow();
@@ -67,12 +70,27 @@ export class Forwarder {
     this.pump();
   }
 
-  /** Stops publishing. Unacknowledged entries stay in the outbox for the next start. */
-  stop(): void {
+  /**
+   * Stops publishing. Publishes already sent get up to `settleMs` for their PUBACK, so a clean stop
+   * leaves no needless duplicates; whatever stays unacknowledged is kept for the next start.
+   */
+  async stop(settleMs = 2_000): Promise<void> {
     this.running = false;
+    clearTimeout(this.retryTimer);
+    clearImmediate(this.pumpSoon);
+    this.pumpSoon = undefined;
+    if (this.inFlight.size > 0 && this.deps.link.connected) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, settleMs);
+        this.settled = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.settled = undefined;
+    }
     for (const off of this.unsubscribe) off();
     this.unsubscribe = [];
-    clearTimeout(this.retryTimer);
     this.flushAcks();
     this.resetWindow();
   }
@@ -95,6 +113,15 @@ export class Forwarder {
     this.generation++;
     this.inFlight.clear();
     this.cursor = 0;
+    this.settled?.();
+  }
+
+  /** Commits come in bursts: one pump per turn of the event loop reads them in one query. */
+  private schedulePump(): void {
+    this.pumpSoon ??= setImmediate(() => {
+      this.pumpSoon = undefined;
+      this.pump();
+    });
   }
 
   private pump(): void {
@@ -122,6 +149,7 @@ export class Forwarder {
     this.acks.push(seq);
     this.acked++;
     if (generation === this.generation) this.inFlight.delete(seq);
+    if (this.inFlight.size === 0) this.settled?.();
     // acks that arrive together are deleted in one transaction
     this.ackFlush ??= setImmediate(() => {
       this.ackFlush = undefined;

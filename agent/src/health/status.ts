@@ -1,0 +1,55 @@
+/** Builds the device status message (retained on up/status) from the live counters and the outbox. */
+import type { ModelRef, Status } from '@pdm/protocol';
+import type { Clock } from '../clock.js';
+import type { Counters } from '../metrics/counters.js';
+import type { Outbox } from '../outbox/outbox.js';
+import { AGENT_VERSION } from '../version.js';
+
+export interface Identity {
+  readonly deviceId: string;
+  readonly assetId: string;
+  readonly assetClass: string;
+  readonly site: string;
+  /** Random per process start. */
+  readonly bootId: string;
+}
+
+export interface StatusDeps {
+  readonly identity: Identity;
+  readonly model: ModelRef;
+  readonly counters: Counters;
+  readonly outbox: Outbox;
+  readonly clock: Clock;
+}
+
+export type StatusBuilder = (state: 'online' | 'offline', reason?: 'stopped' | 'lost') => Status;
+
+export function statusBuilder(deps: StatusDeps): StatusBuilder {
+  return (state, reason) => {
+    const { identity, counters } = deps;
+    const outbox = deps.outbox.stats();
+    return {
+      deviceId: identity.deviceId,
+      state,
+      time: new Date(deps.clock.now()).toISOString(),
+      ...(reason === undefined ? {} : { reason }),
+      agentVersion: AGENT_VERSION,
+      bootId: identity.bootId,
+      assetId: identity.assetId,
+      assetClass: identity.assetClass,
+      site: identity.site,
+      models: [{ ...deps.model, role: 'active' }],
+      lastSeq: outbox.lastSeq,
+      counters: {
+        readings: counters.readings,
+        rejectedReadings: { ...counters.rejectedReadings },
+        inferences: counters.inferences,
+        alerts: counters.alerts,
+        outboxDepth: outbox.depth,
+        outboxBytes: outbox.bytes,
+        delivered: outbox.delivered,
+        dropped: outbox.dropped,
+      },
+    };
+  };
+}

@@ -1,0 +1,147 @@
+/**
+ * Wiring: builds every part of the agent from the validated configuration and lists them in start
+ * order (outbox, model, link, forwarder, heartbeat, commands, pipeline, source). The only place that
+ * knows all the parts; each part gets just its slice of the config, a child logger and its peers.
+ */
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { Agent, type Part } from './agent.js';
+import type { Clock } from './clock.js';
+import { CommandHandler } from './commands/command-handler.js';
+import type { AgentConfig } from './config/schema.js';
+import { AssetReader } from './features/asset-reader.js';
+import { Heartbeat } from './health/heartbeat.js';
+import { statusBuilder } from './health/status.js';
+import { AlertPolicy } from './inference/alerts.js';
+import { loadModel, type LoadedModel } from './inference/model.js';
+import { InferenceRunner } from './inference/runner.js';
+import { MqttLink } from './link/mqtt-link.js';
+import { Counters } from './metrics/counters.js';
+import { MetricWindows } from './metrics/metric-windows.js';
+import { Forwarder } from './outbox/forwarder.js';
+import { SqliteOutbox } from './outbox/sqlite-outbox.js';
+import { Pipeline } from './pipeline.js';
+import { ReplayCsvSource } from './sources/replay-csv.js';
+import type { SourceSummary } from './sources/source.js';
+
+export interface RuntimeDeps {
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly random?: () => number;
+}
+
+/** How the sensor data ended: input ran out, the source was stopped, or it failed. */
+export type SourceOutcome = 'ended' | 'stopped' | 'failed';
+
+export interface Runtime {
+  readonly agent: Agent;
+  readonly model: LoadedModel;
+  readonly outbox: SqliteOutbox;
+  readonly link: MqttLink;
+  readonly forwarder: Forwarder;
+  readonly counters: Counters;
+  /** Settles once the source is over and everything it produced is committed to the outbox. */
+  readonly sourceOutcome: Promise<SourceOutcome>;
+  /** Numbers for the final log line. */
+  summary(): Record<string, unknown>;
+}
+
+export const OUTBOX_FILE = 'outbox.sqlite';
+
+/** Loads the model (failing on any card or spec problem) and builds the parts; starts nothing. */
+export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Promise<Runtime> {
+  const { clock, log } = deps;
+  const child = (module: string): Logger => log.child({ module });
+  const model = await loadModel(config.model);
+  const spec = model.card.featureSpec;
+  const counters = new Counters();
+  const outbox = new SqliteOutbox({
+    file: join(config.dataDir, OUTBOX_FILE), deviceId: config.deviceId, synchronous: config.outbox.synchronous, clock, log: child('outbox'),
+  });
+  const status = statusBuilder({
+    identity: { deviceId: config.deviceId, assetId: config.assetId, assetClass: config.assetClass, site: config.site, bootId: randomUUID() },
+    model: model.ref, counters, outbox, clock,
+  });
+  const link = new MqttLink({
+    config: { deviceId: config.deviceId, brokerUrl: config.brokerUrl, ...config.link },
+    will: () => status('offline', 'lost'),
+    clock,
+    log: child('link'),
+    ...(deps.random === undefined ? {} : { random: deps.random }),
+  });
+  const forwarder = new Forwarder({ outbox, link, config: config.forwarder, log: child('forwarder') });
+  const heartbeat = new Heartbeat({ link, status, intervalMs: config.heartbeatSeconds * 1000, log: child('health') });
+  const commands = new CommandHandler({
+    deviceId: config.deviceId,
+    link,
+    actions: { reportState: () => heartbeat.publishNow(), describe: () => ({ lastSeq: outbox.stats().lastSeq }) },
+    counters, clock, log: child('commands'),
+  });
+  const pipeline = new Pipeline({
+    config: { assetId: config.assetId, maxBatchRows: config.inference.maxBatchRows },
+    model,
+    reader: new AssetReader(spec),
+    runner: new InferenceRunner({ model, clock }),
+    alerts: new AlertPolicy(spec, { cooldownMs: config.alerts.cooldownSeconds * 1000, criticalMargin: config.alerts.criticalMargin }),
+    windows: new MetricWindows({ windowMs: config.metricsWindowSeconds * 1000, assetId: config.assetId, model: model.ref }),
+    counters, outbox, log: child('pipeline'),
+  });
+  const source = new ReplayCsvSource({ config: config.source, signals: spec.signals.map((s) => s.name), clock, log: child('source') });
+
+  // the pipeline is finished once, whichever comes first: the source ending or the agent stopping
+  let finishing: Promise<void> | undefined;
+  const finish = (): Promise<void> => (finishing ??= pipeline.finish());
+  const sourceOutcome = source.done.then(
+    async (summary: SourceSummary): Promise<SourceOutcome> => {
+      await finish();
+      return summary.ended ? 'ended' : 'stopped';
+    },
+    async (err: unknown): Promise<SourceOutcome> => {
+      log.error({ err }, 'sensor source failed');
+      await finish();
+      return 'failed';
+    },
+  );
+
+  let ready = false;
+  link.onUp(() => {
+    if (ready) return;
+    ready = true;
+    const stats = outbox.stats();
+    log.info(
+      { assetId: config.assetId, model: model.ref, brokerUrl: config.brokerUrl, lastSeq: stats.lastSeq, outboxDepth: stats.depth },
+      'agent ready',
+    );
+  });
+
+  const parts: Part[] = [
+    { name: 'outbox', essential: true, start: () => outbox.start(), stop: () => outbox.stop() },
+    { name: 'model', essential: true, start: () => undefined, stop: () => model.session.release() },
+    { name: 'link', essential: true, start: () => link.start(), stop: () => link.stop(status('offline', 'stopped')) },
+    { name: 'forwarder', essential: true, start: () => forwarder.start(), stop: () => forwarder.stop() },
+    { name: 'heartbeat', essential: false, start: () => heartbeat.start(), stop: () => heartbeat.stop() },
+    { name: 'commands', essential: false, start: () => commands.start(), stop: () => commands.stop() },
+    { name: 'pipeline', essential: true, start: () => undefined, stop: () => finish() },
+    { name: 'source', essential: true, start: () => source.start(pipeline), stop: () => source.stop() },
+  ];
+
+  return {
+    agent: new Agent({ parts, log }),
+    model, outbox, link, forwarder, counters, sourceOutcome,
+    summary: () => {
+      const stats = outbox.stats();
+      return {
+        lastSeq: stats.lastSeq,
+        readings: counters.readings,
+        rejectedReadings: counters.rejectedTotal(),
+        predictions: counters.predictions,
+        alerts: counters.alerts,
+        events: counters.events,
+        inferenceErrors: counters.inferenceErrors,
+        delivered: stats.delivered,
+        outboxDepth: stats.depth,
+      };
+    },
+  };
+}
