@@ -11,11 +11,14 @@ import { PdmError } from '@pdm/protocol';
 import { logLevels } from './logger.js';
 
 /** Env and flag values are strings; numbers must be written as plain integers ("" is not 0). */
-const integer = (schema: z.ZodNumber) =>
-  z.preprocess((v) => (typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v.trim()) : v), schema);
+const integer = (min: number, max: number) =>
+  z.preprocess(
+    (v) => (typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v.trim()) : v),
+    z.number({ error: (issue) => (issue.code === 'invalid_type' ? 'expected an integer' : undefined) }).int().min(min).max(max),
+  );
 
 const port = (fallback: number, what: string) =>
-  integer(z.number().int().min(0).max(65535)).default(fallback).describe(`${what} (0 = pick a free port)`);
+  integer(0, 65535).default(fallback).describe(`${what} (0 = pick a free port)`);
 
 export const controllerConfigSchema = z.strictObject({
   dataDir: z.string().min(1).default('./data/controller')
@@ -27,19 +30,19 @@ export const controllerConfigSchema = z.strictObject({
   wsPort: port(8083, 'embedded broker MQTT-over-WebSocket port'),
   brokerMode: z.enum(['embedded']).default('embedded')
     .describe('"embedded": the controller runs its own aedes broker (an external broker comes later)'),
-  heartbeatTimeoutSec: integer(z.number().int().min(1).max(86_400)).default(90)
+  heartbeatTimeoutSec: integer(1, 86_400).default(90)
     .describe('a device with no message for this many seconds is marked offline'),
-  commandTimeoutMs: integer(z.number().int().min(100).max(600_000)).default(10_000)
+  commandTimeoutMs: integer(100, 600_000).default(10_000)
     .describe('how long a command waits for its reply on up/reply'),
   // aedes waits this long for a subscriber's socket to drain before disconnecting it. Its default
   // (60 s) lets one frozen device stall deliveries to everyone else for a minute (PLATFORM.md);
   // 10 s still tolerates a congested cellular link. 0 disables the protection.
-  drainTimeoutMs: integer(z.number().int().min(0).max(600_000)).default(10_000)
+  drainTimeoutMs: integer(0, 600_000).default(10_000)
     .describe('aedes drainTimeout: a subscriber whose socket does not drain in this time is disconnected (0 = never)'),
   // aedes' mqemitter runs at most this many deliveries at once. One ingest subscriber receives all
   // upstream traffic and devices receive little, so the default 100 is ample; raising it only
   // buffers more in memory when a subscriber is slow.
-  brokerConcurrency: integer(z.number().int().min(1).max(10_000)).default(100)
+  brokerConcurrency: integer(1, 10_000).default(100)
     .describe('aedes concurrency: deliveries in flight at once inside the broker'),
   logLevel: z.enum(logLevels).default('info').describe('pino log level'),
 });

@@ -47,7 +47,9 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     log.fatal({ err }, 'controller failed to start');
     return 1;
   }
-  log.info(app.ready(), 'controller ready');
+  // The ready line is a contract (tests and the demo read the ports from it): printed even when the
+  // configured level is quieter than info.
+  log.child({}, { level: log.level === 'silent' ? 'silent' : 'info' }).info(app.ready(), 'controller ready');
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', resolve);

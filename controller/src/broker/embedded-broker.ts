@@ -101,15 +101,23 @@ export class EmbeddedBroker implements BrokerHost {
     this.#log.info({ disconnected: devices.length }, 'broker closed to devices');
   }
 
+  /** Drops one client's connection (its last will fires); false when no such client is connected. */
+  async disconnect(clientId: string): Promise<boolean> {
+    const client = (this.#aedes as unknown as AedesInternals | undefined)?.clients[clientId];
+    if (client === undefined) return false;
+    await new Promise<void>((resolve) => client.close(() => resolve()));
+    return true;
+  }
+
   async stop(): Promise<void> {
     this.#open = false;
     const aedes = this.#aedes;
+    this.#aedes = undefined;
     if (aedes !== undefined) await new Promise<void>((resolve) => aedes.close(() => resolve()));
     for (const client of this.#wss?.clients ?? []) client.terminate();
     this.#wss?.close();
     this.#http?.closeAllConnections();
     await Promise.all([close(this.#tcp), close(this.#http)]);
-    this.#aedes = undefined;
     this.#log.info({}, 'broker stopped');
   }
 

@@ -76,8 +76,14 @@ export class MqttLink implements BrokerLink {
     for (const held of this.#held) held.done(new PdmError('LINK_FAILED', 'link stopped'));
     this.#held = [];
     // A graceful end waits for in-flight acknowledgements; an unreachable broker must not hang shutdown.
-    const forced = setTimeout(() => void client.endAsync(true), 2000);
-    await client.endAsync(false).finally(() => clearTimeout(forced));
+    if (client.connected) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), 2000); });
+      const ended = await Promise.race([client.endAsync(false).then(() => 'ended' as const), late]);
+      clearTimeout(timer);
+      if (ended === 'ended') { this.#log.info({}, 'link stopped'); return; }
+    }
+    await client.endAsync(true);
     this.#log.info({}, 'link stopped');
   }
 
@@ -107,9 +113,13 @@ export class MqttLink implements BrokerLink {
     const timeout = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => reject(new PdmError('LINK_FAILED', 'flush marker did not come back', { context: { timeoutMs } })), timeoutMs);
     });
-    try {
+    const roundTrip = async () => {
       await this.publish(this.#flushTopic, Buffer.from(nonce), { qos: 1, retain: false });
-      await Promise.race([arrived, timeout]);
+      await arrived;
+    };
+    try {
+      // the deadline covers the publish too: with the broker gone its PUBACK never comes
+      await Promise.race([roundTrip(), timeout]);
     } finally {
       clearTimeout(timer);
       this.#flushWaiters.delete(nonce);

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
-  PdmError, commandSchema, downTopic, encodePayload, type Command, type Reply,
+  PdmError, commandSchema, describeIssues, downTopic, encodePayload, type Command, type Reply,
 } from '@pdm/protocol';
 import type { BrokerLink } from '../broker/broker-link.js';
 import { isoTime, type Clock } from '../clock.js';
@@ -73,7 +73,11 @@ export class Commands {
 
   /** Sends a command; resolves with the device's ok reply, rejects on an error reply or timeout. */
   async send(deviceId: string, body: CommandBody, options: SendOptions = {}): Promise<OkReply> {
-    const command = commandSchema.parse({ ...body, id: options.id ?? `${body.type}-${randomUUID()}`, time: isoTime(this.#clock.now()) });
+    const parsed = commandSchema.safeParse({ ...body, id: options.id ?? `${body.type}-${randomUUID()}`, time: isoTime(this.#clock.now()) });
+    if (!parsed.success) {
+      throw new PdmError('PAYLOAD_INVALID', `cmd: ${describeIssues(parsed.error)}`, { context: { deviceId, type: body.type } });
+    }
+    const command = parsed.data;
     const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs;
     const topic = downTopic(deviceId, 'cmd');
     const answered = new Promise<OkReply>((resolve, reject) => {

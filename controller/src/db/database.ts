@@ -57,8 +57,10 @@ export class Database {
   }
 
   async stop(): Promise<void> {
-    this.#db?.close();
+    if (this.#db === undefined) return;
+    this.#db.close();
     this.#db = undefined;
+    this.#log.info({ file: this.file }, 'database closed');
   }
 
   get handle(): Db {

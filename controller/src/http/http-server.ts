@@ -50,8 +50,10 @@ export class HttpServer {
   }
 
   async stop(): Promise<void> {
-    await this.#app?.close();
+    if (this.#app === undefined) return;
+    await this.#app.close();
     this.#app = undefined;
+    this.#log.info({}, 'http stopped');
   }
 }
 

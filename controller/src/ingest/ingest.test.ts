@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePayload, topicSpecs, upKinds, upTopic, type UpKind } from '@pdm/protocol';
 import { IngestStatsRepo } from '../db/ingest-stats-repo.js';
+import { MAX_ATTEMPTS } from './ingest.js';
 import { RecordsRepo } from '../db/records-repo.js';
 import { connectDevice, type TestDevice } from '../testing/device-client.js';
 import * as fx from '../testing/fixtures.js';
@@ -131,5 +132,32 @@ describe('ingest', () => {
     expect(res.json()).toMatchObject({ status: 'ok' });
     const ingest = await tc.app.http.app.inject({ method: 'GET', url: '/api/v1/ingest' });
     expect(ingest.json().invalid.total).toBeGreaterThanOrEqual(upKinds.length * hostile('status').length);
+  });
+
+  it('rolls a record back whole when storing fails, and stores it when retried', () => {
+    const message = { topic: upTopic('tx', 'predictions'), payload: encodePayload('predictions', fx.predictions('tx', 1, 4)), retain: false };
+    db().exec('ALTER TABLE predictions RENAME TO predictions_away');
+    try {
+      expect(() => tc.app.ingest.handle(message)).toThrow();
+      expect(count("SELECT COUNT(*) FROM records WHERE device_id = 'tx'")).toBe(0);
+    } finally {
+      db().exec('ALTER TABLE predictions_away RENAME TO predictions');
+    }
+    tc.app.ingest.handle(message);
+    expect(count("SELECT COUNT(*) FROM predictions WHERE device_id = 'tx'")).toBe(4);
+    expect(new RecordsRepo(db()).progress('tx')).toMatchObject({ contiguous: 1, stored: 1 });
+  });
+
+  it('gives up on a message that keeps failing: counted as INTERNAL and acknowledged', () => {
+    const message = { topic: upTopic('poison', 'alerts'), payload: encodePayload('alerts', fx.alert('poison', 1)), retain: false };
+    db().exec('ALTER TABLE alerts RENAME TO alerts_away');
+    try {
+      for (let i = 1; i < MAX_ATTEMPTS; i += 1) expect(() => tc.app.ingest.handle(message)).toThrow();
+      expect(() => tc.app.ingest.handle(message)).not.toThrow();
+    } finally {
+      db().exec('ALTER TABLE alerts_away RENAME TO alerts');
+    }
+    expect(stats().invalidForDevice('poison').byCode).toEqual({ INTERNAL: 1 });
+    expect(count("SELECT COUNT(*) FROM records WHERE device_id = 'poison'")).toBe(0);
   });
 });

@@ -70,6 +70,7 @@ export class Ingest implements StatusSource, ReplySource {
 
   async stop(): Promise<void> {
     this.#running = false;
+    this.#log.info({}, 'ingest stopped');
   }
 
   health(): Health {
