@@ -177,10 +177,7 @@ describe('ReplayCsvSource', () => {
   });
 
   it('replays the real Azure PdM file for one machine with its failures', async () => {
-    const data = '/work/shared/data/azure-pdm';
-    const repoData = new URL('../../../models/data/azure-pdm/', import.meta.url).pathname;
-    const { existsSync } = await import('node:fs');
-    const base = existsSync(join(repoData, 'PdM_failures.csv')) ? repoData : data;
+    const base = new URL('../../../models/data/azure-pdm/', import.meta.url).pathname;
     const telemetry = join(base, 'PdM_telemetry_machines1-15_2015-01-01_to_2015-04-01.csv');
     const cfg = config({
       file: telemetry,
@@ -201,7 +198,7 @@ describe('ReplayCsvSource', () => {
 
   it('replays the real AI4I file', async () => {
     const cfg = config({
-      file: '/work/shared/data/ai4i2020/ai4i2020.csv',
+      file: new URL('../../../models/data/ai4i2020/ai4i2020.csv', import.meta.url).pathname,
       syntheticTime: { start: '2020-01-01T00:00:00Z', intervalSeconds: 600 },
       signals: { type: 'Type', torque: 'Torque [Nm]' },
     });
