@@ -42,6 +42,7 @@ export class Forwarder {
   /** Bumped when the window resets, so late results of older publishes do not touch the new window. */
   private generation = 0;
   private running = false;
+  private stopped = false;
   private unsubscribe: (() => void)[] = [];
   private acks: number[] = [];
   private ackFlush: ReturnType<typeof setImmediate> | undefined;
@@ -58,6 +59,7 @@ export class Forwarder {
   start(): void {
     const { outbox, link } = this.deps;
     this.running = true;
+    this.stopped = false;
     this.unsubscribe = [
       outbox.onCommit(() => this.schedulePump()),
       link.onUp(() => {
@@ -93,6 +95,7 @@ export class Forwarder {
     this.unsubscribe = [];
     this.flushAcks();
     this.resetWindow();
+    this.stopped = true;
   }
 
   stats(): ForwarderStats {
@@ -145,6 +148,8 @@ export class Forwarder {
   }
 
   private onAck(generation: number, seq: number): void {
+    // after stop the outbox may be closed: the record stays and is sent again next time (a duplicate)
+    if (this.stopped) return;
     // a PUBACK means the broker has the message, whichever connection it came on: delete it either way
     this.acks.push(seq);
     this.acked++;
