@@ -11,3 +11,4 @@ export const ARTIFACTS_DIR = join(PACKAGE_DIR, 'artifacts');
 export function artifactPath(name: string, version: string, file: 'model.onnx' | 'card.json' | 'CARD.md'): string {
   return join(ARTIFACTS_DIR, name, version, file);
 }
+export const README_PATH = join(PACKAGE_DIR, 'README.md');

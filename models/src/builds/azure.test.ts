@@ -7,8 +7,7 @@ import { exportTreeClassifier } from '../onnx/tree-ensemble.js';
 import { DATA_DIR } from '../paths.js';
 import { AZURE_FULL_AGGS, azureFeatureEntries, azureFeatureSpec } from '../pipelines/azure-features.js';
 import { azureSeries, prepareAzure, splitAzure, AZURE_TEST_START } from '../pipelines/azure-pdm.js';
-import { maxAbsDiff } from './context.js';
-import { scoreWithOnnx } from './azure.js';
+import { maxAbsDiff, scoreWithOnnx } from './common.js';
 
 const features = azureFeatureEntries(AZURE_FULL_AGGS);
 const dataset = prepareAzure(join(DATA_DIR, 'azure-pdm'), features);

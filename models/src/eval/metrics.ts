@@ -94,3 +94,18 @@ export function rmse(predicted: ArrayLike<number>, actual: ArrayLike<number>): n
   for (let i = 0; i < actual.length; i++) ss += (predicted[i]! - actual[i]!) ** 2;
   return Math.sqrt(ss / actual.length);
 }
+
+/**
+ * Percentile bootstrap 95% interval of a statistic over `n` paired items (seeded, deterministic):
+ * `stat` receives the resampled item indices.
+ */
+export function bootstrapCi(n: number, stat: (indices: Uint32Array) => number, random: () => number, rounds = 1000): [number, number] {
+  const values = new Float64Array(rounds);
+  const indices = new Uint32Array(n);
+  for (let b = 0; b < rounds; b++) {
+    for (let i = 0; i < n; i++) indices[i] = Math.floor(random() * n);
+    values[b] = stat(indices);
+  }
+  values.sort();
+  return [round(values[Math.floor(0.025 * (rounds - 1))]!, 3), round(values[Math.ceil(0.975 * (rounds - 1))]!, 3)];
+}

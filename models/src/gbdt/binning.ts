@@ -10,12 +10,12 @@ export interface BinnedFeatures {
   rows: number;
   width: number;
   /** Per feature: the bin index of every row (column-major for cache-friendly histograms). */
-  bins: Uint8Array[];
+  bins: Uint16Array[];
   /** Per feature: ascending float32 edges; bin count = edges.length + 1. */
   edges: Float32Array[];
 }
 
-export const MAX_BINS = 256;
+export const MAX_BINS = 4096;
 
 /** Edges for one feature from its (unsorted) values. */
 export function featureEdges(values: Float32Array, maxBins: number): Float32Array {
@@ -68,7 +68,7 @@ export function fitBins(x: Float32Array, rows: number, width: number, maxBins: n
     throw new PdmError('INTERNAL', `maxBins must be within 2..${MAX_BINS}, got ${maxBins}`);
   }
   const edges: Float32Array[] = [];
-  const bins: Uint8Array[] = [];
+  const bins: Uint16Array[] = [];
   const column = new Float32Array(rows);
   for (let f = 0; f < width; f++) {
     for (let r = 0; r < rows; r++) {
@@ -79,7 +79,7 @@ export function fitBins(x: Float32Array, rows: number, width: number, maxBins: n
       column[r] = v;
     }
     const e = featureEdges(column, maxBins);
-    const b = new Uint8Array(rows);
+    const b = new Uint16Array(rows);
     for (let r = 0; r < rows; r++) b[r] = binOf(e, column[r]!);
     edges.push(e);
     bins.push(b);

@@ -9,16 +9,27 @@
  */
 import { PdmError } from '@pdm/protocol';
 import type { GbdtModel } from '../gbdt/model.js';
+import { derivedNodes, type DerivedFeature } from './derived.js';
 import { attr, ELEM_FLOAT, ELEM_INT64, encodeModel, ML_DOMAIN, tensorInfo, type AttributeInput } from './proto.js';
 
 export interface TreeExportOptions {
   inputName: string;
+  /** Columns the graph derives from the input before the trees (the model's width includes them). */
+  derived?: readonly DerivedFeature[];
   graphName: string;
   docString?: string;
   metadata?: Record<string, string>;
 }
 
 export const TREE_OPSETS = { '': 17, [ML_DOMAIN]: 3 } as const;
+
+function preprocess(model: GbdtModel, options: TreeExportOptions) {
+  const derived = options.derived ?? [];
+  const inputWidth = model.width - derived.length;
+  if (derived.length === 0) return { inputWidth, nodes: [], initializers: [], treeInput: options.inputName };
+  const graph = derivedNodes(options.inputName, derived);
+  return { inputWidth, nodes: graph.nodes, initializers: graph.initializers, treeInput: graph.output };
+}
 
 interface Flattened {
   nodeAttrs: AttributeInput[];
@@ -73,18 +84,20 @@ export function exportTreeClassifier(model: GbdtModel, options: TreeExportOption
     attr.floats('base_values', [model.baseScore]),
     attr.string('post_transform', 'LOGISTIC'),
   ];
+  const pre = preprocess(model, options);
   return encodeModel({
     graphName: options.graphName,
     docString: options.docString,
     metadata: options.metadata,
     opsets: TREE_OPSETS,
-    inputs: [tensorInfo(options.inputName, ELEM_FLOAT, ['N', model.width])],
+    inputs: [tensorInfo(options.inputName, ELEM_FLOAT, ['N', pre.inputWidth])],
     outputs: [tensorInfo('label', ELEM_INT64, ['N']), tensorInfo('probabilities', ELEM_FLOAT, ['N', 2])],
-    nodes: [{
+    initializers: pre.initializers,
+    nodes: [...pre.nodes, {
       opType: 'TreeEnsembleClassifier',
       domain: ML_DOMAIN,
       name: 'trees',
-      input: [options.inputName],
+      input: [pre.treeInput],
       output: ['label', 'probabilities'],
       attribute: [...nodeAttrs, ...classAttrs],
     }],
@@ -107,18 +120,20 @@ export function exportTreeRegressor(model: GbdtModel, options: TreeExportOptions
     attr.string('aggregate_function', 'SUM'),
     attr.string('post_transform', 'NONE'),
   ];
+  const pre = preprocess(model, options);
   return encodeModel({
     graphName: options.graphName,
     docString: options.docString,
     metadata: options.metadata,
     opsets: TREE_OPSETS,
-    inputs: [tensorInfo(options.inputName, ELEM_FLOAT, ['N', model.width])],
+    inputs: [tensorInfo(options.inputName, ELEM_FLOAT, ['N', pre.inputWidth])],
     outputs: [tensorInfo('prediction', ELEM_FLOAT, ['N', 1])],
-    nodes: [{
+    initializers: pre.initializers,
+    nodes: [...pre.nodes, {
       opType: 'TreeEnsembleRegressor',
       domain: ML_DOMAIN,
       name: 'trees',
-      input: [options.inputName],
+      input: [pre.treeInput],
       output: ['prediction'],
       attribute: [...nodeAttrs, ...targetAttrs],
     }],

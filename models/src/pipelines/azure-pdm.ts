@@ -13,7 +13,7 @@ import type { GbdtModel } from '../gbdt/model.js';
 import { trainGbdt, type GbdtParamsInput } from '../gbdt/train.js';
 import { azureFeatureSpec, HORIZON_HOURS } from './azure-features.js';
 import { horizonLabels } from './labels.js';
-import { bestF1Threshold, outOfFoldScores } from './threshold.js';
+import { assetFolds, bestF1Threshold, gbdtFitPredict, outOfFoldScores, readableThreshold } from './threshold.js';
 
 export const AZURE_TRAIN_START = Date.parse('2015-01-01T00:00:00Z');
 export const AZURE_TEST_START = Date.parse('2015-03-01T00:00:00Z');
@@ -71,10 +71,9 @@ export interface AzureTrained {
 }
 
 export function trainAzure(split: AzureSplit, features: FeatureSpecEntry[], params: GbdtParamsInput, folds = 5): AzureTrained {
-  const oof = outOfFoldScores(split.train, split.trainY, params, folds);
+  const oof = outOfFoldScores(split.train, split.trainY, assetFolds(split.train, folds), gbdtFitPredict(params));
   const best = bestF1Threshold(oof, split.trainY);
-  // Floor to 4 decimals so the card carries a readable number that still alerts on the chosen rows.
-  const threshold = Math.floor(best.threshold * 1e4) / 1e4;
+  const threshold = readableThreshold(best.threshold);
   const model = trainGbdt(split.train.x, split.trainY, params);
   return { model, spec: azureFeatureSpec(features, threshold), validation: { threshold, f1: round(best.f1), folds } };
 }

@@ -1,31 +1,64 @@
 /**
- * Threshold choice on out-of-fold scores from the training period only: the held-out period never
- * influences the threshold. Folds group whole assets, so a validation row never shares an asset (and
- * its autocorrelated neighbours) with the rows its model was trained on.
+ * Threshold choice on out-of-fold scores of the training data only: the held-out data never
+ * influences the threshold. Fold assignment is the caller's: whole assets for time series (a row never
+ * shares an asset, and its autocorrelated neighbours, with the rows its model was trained on),
+ * stratified random folds for independent rows.
  */
 import { PdmError } from '@pdm/protocol';
 import { f1, thresholdSweep } from '../eval/metrics.js';
 import { predict } from '../gbdt/model.js';
+import { seededRandom } from '../gbdt/random.js';
 import { trainGbdt, type GbdtParamsInput } from '../gbdt/train.js';
 import { selectRows, type FeatureRows } from '../features.js';
 
-/** Out-of-fold probabilities: each asset group is scored by a model trained on the other groups. */
-export function outOfFoldScores(data: FeatureRows, y: Uint8Array, params: GbdtParamsInput, folds: number): Float64Array {
+/** Fold of every row: whole assets, assigned round-robin in asset-id order. */
+export function assetFolds(data: FeatureRows, folds: number): Uint8Array {
   const assets = [...new Set(data.assetIds)].sort((a, b) => a - b);
   if (assets.length < folds) {
     throw new PdmError('INTERNAL', `${folds} folds need at least ${folds} assets, got ${assets.length}`);
   }
   const foldOf = new Map(assets.map((a, i) => [a, i % folds]));
+  return Uint8Array.from(data.assetIds, (a) => foldOf.get(a)!);
+}
+
+/**
+ * Fold of every row: each stratum (a class, or a finer key such as class + failure mode) shuffled
+ * (seeded) and dealt round-robin, so every fold keeps the strata's shares.
+ */
+export function stratifiedFolds(strata: ArrayLike<number | string>, folds: number, seed: number): Uint8Array {
+  const random = seededRandom(seed);
+  const fold = new Uint8Array(strata.length);
+  for (const stratum of new Set(Array.from(strata))) {
+    const rows = Array.from({ length: strata.length }, (_, i) => i).filter((i) => strata[i] === stratum);
+    for (let i = rows.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [rows[i], rows[j]] = [rows[j]!, rows[i]!];
+    }
+    rows.forEach((row, k) => {
+      fold[row] = k % folds;
+    });
+  }
+  return fold;
+}
+
+/** Trains on (x, y) and returns scores for the rows of `valid`. */
+export type FitPredict = (train: FeatureRows, trainY: Float64Array, valid: FeatureRows) => ArrayLike<number>;
+
+export function gbdtFitPredict(params: GbdtParamsInput): FitPredict {
+  return (train, trainY, valid) => predict(trainGbdt(train.x, trainY, params), valid.x);
+}
+
+/** Out-of-fold scores: each fold is scored by a model trained on the other folds. */
+export function outOfFoldScores(data: FeatureRows, y: ArrayLike<number>, fold: Uint8Array, fitPredict: FitPredict): Float64Array {
+  const folds = Math.max(...fold) + 1;
   const scores = new Float64Array(data.rows);
   for (let k = 0; k < folds; k++) {
-    const inFold = (i: number): boolean => foldOf.get(data.assetIds[i]!) === k;
-    const train = selectRows(data, (i) => !inFold(i));
-    const trainY = Uint8Array.from(y.filter((_, i) => !inFold(i)));
-    const model = trainGbdt(train.x, trainY, params);
+    const inFold = (i: number): boolean => fold[i] === k;
+    const trainY = Float64Array.from(Array.from(y).filter((_, i) => !inFold(i)));
     const validRows = [...Array(data.rows).keys()].filter(inFold);
-    const valid = selectRows(data, inFold);
-    predict(model, valid.x).forEach((p, j) => {
-      scores[validRows[j]!] = p;
+    const validScores = fitPredict(selectRows(data, (i) => !inFold(i)), trainY, selectRows(data, inFold));
+    validRows.forEach((row, j) => {
+      scores[row] = validScores[j]!;
     });
   }
   return scores;
@@ -39,4 +72,9 @@ export function bestF1Threshold(scores: ArrayLike<number>, labels: ArrayLike<num
     if (value > best.f1) best = { threshold, f1: value };
   }
   return best;
+}
+
+/** Floors a threshold to 4 decimals: a readable number that still alerts on every row it was chosen for. */
+export function readableThreshold(threshold: number): number {
+  return Math.floor(threshold * 1e4) / 1e4;
 }
