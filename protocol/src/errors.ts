@@ -24,6 +24,7 @@ export const errorCatalogue = {
   LINK_FAILED: { http: 503, text: 'MQTT link failed' },
   COMMAND_TIMEOUT: { http: 504, text: 'device did not reply to the command in time' },
   DB_MIGRATION_FAILED: { http: 500, text: 'database migration failed' },
+  COMMAND_UNSUPPORTED: { http: 501, text: 'this agent does not handle that command type' },
   INTERNAL: { http: 500, text: 'internal error' },
 } as const satisfies Record<string, { http: number; text: string }>;
 

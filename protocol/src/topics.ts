@@ -35,8 +35,13 @@ export const topicSpecs = {
   metrics: { direction: 'up', qos: 1, retain: false, maxBytes: 64 * KiB, description: 'metric windows' },
   events: { direction: 'up', qos: 1, retain: false, maxBytes: 16 * KiB, description: 'machine events' },
   deployment: { direction: 'up', qos: 1, retain: false, maxBytes: 16 * KiB, description: 'deployment status reports' },
+  comparisons: { direction: 'up', qos: 1, retain: false, maxBytes: 64 * KiB, description: 'shadow comparison windows' },
+  quality: { direction: 'up', qos: 1, retain: false, maxBytes: 64 * KiB, description: 'matured-prediction quality windows' },
+  drift: { direction: 'up', qos: 1, retain: false, maxBytes: 64 * KiB, description: 'input and score drift windows' },
   reply: { direction: 'up', qos: 1, retain: false, maxBytes: 64 * KiB, description: 'replies to commands' },
-  cmd: { direction: 'down', qos: 1, retain: false, maxBytes: 64 * KiB, description: 'controller commands' },
+  fetch: { direction: 'up', qos: 1, retain: false, maxBytes: 4 * KiB, description: 'artifact chunk requests' },
+  cmd: { direction: 'down', qos: 1, retain: false, maxBytes: 128 * KiB, description: 'controller commands' },
+  chunk: { direction: 'down', qos: 1, retain: false, maxBytes: 384 * KiB, description: 'artifact chunks' },
 } as const satisfies Record<string, TopicSpec>;
 
 export type TopicKind = keyof typeof topicSpecs;

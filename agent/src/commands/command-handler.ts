@@ -82,6 +82,10 @@ export class CommandHandler {
         case 'report-state':
           await actions.reportState();
           return { ...base, status: 'ok', data: actions.describe() };
+        case 'deploy':
+        case 'trust-keys':
+        case 'machine-event':
+          throw new PdmError('COMMAND_UNSUPPORTED', `this agent does not handle ${command.type} commands`);
       }
     } catch (err) {
       log.error({ err, commandId: command.id }, 'command failed');

@@ -20,6 +20,9 @@ export const recordClassOf: Readonly<Record<RecordKind, RecordClass>> = {
   events: 'critical',
   deployment: 'critical',
   metrics: 'metrics',
+  comparisons: 'metrics',
+  quality: 'metrics',
+  drift: 'metrics',
   predictions: 'predictions',
 };
 

@@ -19,10 +19,13 @@ export interface SeqProgress {
 }
 
 type Writer<K extends RecordKind> = (record: RecordOf<K>) => void;
+/** Kinds with a table of their own; any other record kind is kept whole in record_payloads. */
+type Writers = Partial<{ [K in RecordKind]: Writer<K> }>;
 
 export class RecordsRepo {
   readonly #db: Db;
-  readonly #writers: { [K in RecordKind]: Writer<K> };
+  readonly #writers: Writers;
+  readonly #writeGeneric;
   readonly #insertRecord;
   readonly #existingHash;
   readonly #getProgress;
@@ -39,6 +42,7 @@ export class RecordsRepo {
       ON CONFLICT (device_id) DO UPDATE SET contiguous_seq = excluded.contiguous_seq, max_seq = excluded.max_seq, stored = excluded.stored`);
     this.#seqsAbove = db.prepare('SELECT seq FROM records WHERE device_id = ? AND seq > ? ORDER BY seq LIMIT 1000').pluck();
     this.#writers = this.#prepareWriters();
+    this.#writeGeneric = db.prepare('INSERT INTO record_payloads (device_id, seq, kind, payload) VALUES (?, ?, ?, ?)');
   }
 
   /** Stores one record with its per-kind rows; must run inside a transaction. */
@@ -48,7 +52,9 @@ export class RecordsRepo {
       const sha = this.#existingHash.get(record.deviceId, record.seq) as string | undefined;
       return sha === payloadSha256 ? 'duplicate' : 'conflict';
     }
-    (this.#writers[kind] as Writer<K>)(record);
+    const write = this.#writers[kind] as Writer<K> | undefined;
+    if (write === undefined) this.#writeGeneric.run(record.deviceId, record.seq, kind, JSON.stringify(record));
+    else write(record);
     this.#advance(record.deviceId, record.seq);
     return 'stored';
   }
@@ -75,7 +81,7 @@ export class RecordsRepo {
     this.#putProgress.run(deviceId, contiguous, Math.max(p.max, seq), p.stored + 1);
   }
 
-  #prepareWriters(): { [K in RecordKind]: Writer<K> } {
+  #prepareWriters(): Writers {
     const db = this.#db;
     const prediction = db.prepare(`INSERT INTO predictions (device_id, seq, idx, asset_id, model_name, model_version, role,
       horizon_hours, threshold, t, score, alert) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
@@ -100,6 +106,10 @@ export class RecordsRepo {
         r.latencyMs?.p95 ?? null, r.latencyMs?.max ?? null, r.model?.name ?? null, r.model?.version ?? null),
       deployment: (r) => deployment.run(r.deviceId, r.seq, r.time, r.deploymentId, r.model.name, r.model.version, r.status,
         r.detail ?? null),
+      // Kept in `records` only until the rollout (comparisons) and model-quality (quality, drift) tables exist.
+      comparisons: () => undefined,
+      quality: () => undefined,
+      drift: () => undefined,
     };
   }
 }

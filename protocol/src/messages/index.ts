@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { TopicKind } from '../topics.js';
-import { commandSchema, replySchema } from './commands.js';
+import { chunkSchema, commandSchema, fetchRequestSchema, replySchema } from './commands.js';
 import { recordSchemas } from './records.js';
 import { statusSchema } from './status.js';
 
@@ -14,7 +14,9 @@ export const payloadSchemas = {
   status: statusSchema,
   ...recordSchemas,
   reply: replySchema,
+  fetch: fetchRequestSchema,
   cmd: commandSchema,
+  chunk: chunkSchema,
 } as const satisfies Record<TopicKind, z.ZodType>;
 
 export type PayloadOf<K extends TopicKind> = z.infer<(typeof payloadSchemas)[K]>;

@@ -63,6 +63,7 @@ export const metricWindowSchema = z
     /** Wall-clock inference latency per batch, in milliseconds; absent when no inference ran. */
     latencyMs: latencySchema.optional(),
     model: modelRefSchema.optional(),
+    role: modelRoleSchema.optional(),
   })
   .refine((m) => Date.parse(m.windowStart) <= Date.parse(m.windowEnd), {
     message: 'windowStart must not be after windowEnd',
@@ -111,12 +112,96 @@ export const deploymentStatusSchema = z.strictObject({
 });
 export type DeploymentStatus = z.infer<typeof deploymentStatusSchema>;
 
+const histogramSchema = z
+  .strictObject({
+    edges: z.array(finiteSchema).min(2).max(101),
+    counts: z.array(countSchema).min(1).max(100),
+  })
+  .refine((h) => h.counts.length === h.edges.length - 1, { message: 'counts must have one entry per bin', path: ['counts'] });
+
+const windowFields = {
+  windowStart: timeSchema,
+  windowEnd: timeSchema,
+};
+const windowOrder = {
+  message: 'windowStart must not be after windowEnd',
+  path: ['windowEnd'],
+};
+
+/** A shadow candidate compared with the active model on the same inputs, over one window. */
+export const comparisonWindowSchema = z
+  .strictObject({
+    ...recordHeader,
+    assetId: nameSchema,
+    deploymentId: z.string().min(1).max(128).optional(),
+    active: modelRefSchema,
+    candidate: modelRefSchema,
+    ...windowFields,
+    /** Rows scored by both. */
+    n: countSchema,
+    /** Share of rows where both made the same alert decision. */
+    agreement: z.number().min(0).max(1),
+    meanAbsScoreDiff: z.number().min(0),
+    activeAlerts: countSchema,
+    candidateAlerts: countSchema,
+    candidateErrors: countSchema,
+    activeScores: histogramSchema,
+    candidateScores: histogramSchema,
+  })
+  .refine((w) => Date.parse(w.windowStart) <= Date.parse(w.windowEnd), windowOrder);
+export type ComparisonWindow = z.infer<typeof comparisonWindowSchema>;
+
+/**
+ * Quality of matured predictions of one model version over one window. A "failure within H" prediction
+ * matures when H has passed or a failure occurred; only matured ones are counted.
+ */
+export const qualityWindowSchema = z
+  .strictObject({
+    ...recordHeader,
+    assetId: nameSchema,
+    model: modelRefSchema,
+    role: modelRoleSchema,
+    ...windowFields,
+    horizonHours: z.number().positive().max(24 * 365),
+    confusion: z.strictObject({ tp: countSchema, fp: countSchema, tn: countSchema, fn: countSchema }),
+    events: z.strictObject({
+      /** Failures with an alert inside [failure - H, failure). */
+      caught: countSchema,
+      missed: countSchema,
+      /** Alert episodes with no failure within H after them. */
+      falseAlarms: countSchema,
+      /** Warning lead time of each caught failure, in hours. */
+      leadHours: z.array(z.number().min(0)).max(1000),
+    }),
+  })
+  .refine((w) => Date.parse(w.windowStart) <= Date.parse(w.windowEnd), windowOrder);
+export type QualityWindow = z.infer<typeof qualityWindowSchema>;
+
+/** Drift of inputs and scores against the model card's reference distributions, over one window. */
+export const driftWindowSchema = z
+  .strictObject({
+    ...recordHeader,
+    assetId: nameSchema,
+    model: modelRefSchema,
+    role: modelRoleSchema,
+    ...windowFields,
+    n: countSchema,
+    /** Population stability index per feature. */
+    features: z.record(z.string().min(1).max(64), z.number().min(0)).refine((r) => Object.keys(r).length <= 1024, 'at most 1024 features'),
+    score: z.number().min(0).optional(),
+  })
+  .refine((w) => Date.parse(w.windowStart) <= Date.parse(w.windowEnd), windowOrder);
+export type DriftWindow = z.infer<typeof driftWindowSchema>;
+
 export const recordSchemas = {
   predictions: predictionBatchSchema,
   alerts: alertSchema,
   metrics: metricWindowSchema,
   events: machineEventSchema,
   deployment: deploymentStatusSchema,
+  comparisons: comparisonWindowSchema,
+  quality: qualityWindowSchema,
+  drift: driftWindowSchema,
 } as const;
 export type RecordKind = keyof typeof recordSchemas;
 export const recordKinds = Object.keys(recordSchemas) as RecordKind[];

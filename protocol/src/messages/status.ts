@@ -20,7 +20,19 @@ export const statusSchema = z.strictObject({
   assetClass: nameSchema,
   site: nameSchema,
   models: z
-    .array(z.strictObject({ ...modelRefSchema.shape, role: modelRoleSchema }))
+    .array(
+      z.strictObject({
+        ...modelRefSchema.shape,
+        role: modelRoleSchema,
+        /** Release counter of the manifest the model was installed from (absent for a configured model). */
+        release: z.number().int().min(1).optional(),
+        /** Deployment mode: shadow (never acted on), alert (alerts go to people), act (also triggers actions). */
+        mode: z.enum(['shadow', 'alert', 'act']).optional(),
+        /** True while a new version runs in trial, before its health checks committed it. */
+        trial: z.boolean().optional(),
+        deploymentId: z.string().min(1).max(128).optional(),
+      }),
+    )
     .max(16),
   /** Highest seq committed to the outbox so far (0 before the first record). */
   lastSeq: z.union([z.literal(0), seqSchema]),
@@ -34,6 +46,10 @@ export const statusSchema = z.strictObject({
       outboxBytes: countSchema,
       delivered: countSchema,
       dropped: reasonCountsSchema,
+      /** Outbox depth per record class (critical, metrics, predictions, samples). */
+      outboxByClass: reasonCountsSchema.optional(),
+      /** Event time of the oldest record still in the outbox. */
+      oldestPending: timeSchema.optional(),
     })
     .optional(),
 });
