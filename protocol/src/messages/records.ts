@@ -39,6 +39,13 @@ export const alertSchema = z.strictObject({
   /** Time of the reading that completed the window the alert was raised on. */
   windowEnd: timeSchema,
   message: z.string().max(512),
+  /**
+   * In `act` mode: `triggered` when the score passed the action threshold and the configured action
+   * (e.g. a CMMS work order) was started, `review` when below it and a person must decide. Absent in
+   * `alert` mode.
+   */
+  action: z.enum(['triggered', 'review']).optional(),
+  deploymentId: z.string().min(1).max(128).optional(),
 });
 export type Alert = z.infer<typeof alertSchema>;
 
