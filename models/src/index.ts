@@ -6,3 +6,7 @@ export { checkModelAgainstSpec } from './onnx/check.js';
 export { buildFeatureRows, type FeatureRows, type TimedReading } from './features.js';
 export { renderCard } from './card/render.js';
 export { artifactPath, ARTIFACTS_DIR, DATA_DIR } from './paths.js';
+/** Signal name -> AI4I CSV column (names with units and spaces), for a CSV replay of ai4i2020.csv. */
+export { AI4I_COLUMNS } from './data/ai4i.js';
+/** Column order of the header-less C-MAPSS text files; signal names are these column names. */
+export { CMAPSS_COLUMNS } from './data/cmapss.js';
