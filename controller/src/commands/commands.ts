@@ -89,14 +89,14 @@ export class Commands {
       }, timeoutMs);
       this.#pending.set(command.id, { deviceId, resolve, reject, timer });
     });
-    try {
-      await this.#link.publish(topic, encodePayload('cmd', command), { qos: 1, retain: false });
-    } catch (cause) {
-      this.#settle(command.id)?.reject(new PdmError('LINK_FAILED', 'command could not be published', {
+    // Not awaited: the caller must hold `answered` (and its rejection) from the start, while the
+    // publish may wait for a reconnect.
+    this.#link.publish(topic, encodePayload('cmd', command), { qos: 1, retain: false }).then(
+      () => this.#log.debug({ deviceId, commandId: command.id, type: command.type }, 'command sent'),
+      (cause: unknown) => this.#settle(command.id)?.reject(new PdmError('LINK_FAILED', 'command could not be published', {
         cause, context: { deviceId, commandId: command.id },
-      }));
-    }
-    this.#log.debug({ deviceId, commandId: command.id, type: command.type }, 'command sent');
+      })),
+    );
     return answered;
   }
 

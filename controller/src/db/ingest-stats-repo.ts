@@ -1,10 +1,10 @@
 /**
  * Ingest counters, kept in the database so they survive restarts: accepted / stored / duplicate /
- * conflicting messages per topic kind, and invalid payloads per (device, kind, error code).
+ * conflicting messages per topic kind, and invalid payloads per (device, kind, error code). Ingest
+ * adds them up in memory and writes the sums once per event-loop turn (see ingest/counters.ts).
  */
 import { upKinds, type UpKind } from '@pdm/protocol';
 import type { Db } from './database.js';
-import type { StoreOutcome } from './records-repo.js';
 
 /** Stored with invalid counts; error texts are capped so a hostile payload cannot bloat the table. */
 export const MAX_INVALID_MESSAGE = 300;
@@ -50,22 +50,23 @@ export class IngestStatsRepo {
 
   constructor(db: Db) {
     this.#db = db;
-    this.#accepted = db.prepare(`INSERT INTO ingest_totals (kind, accepted, stored, duplicates, conflicts) VALUES (?, 1, ?, ?, ?)
-      ON CONFLICT (kind) DO UPDATE SET accepted = accepted + 1, stored = stored + excluded.stored,
+    this.#accepted = db.prepare(`INSERT INTO ingest_totals (kind, accepted, stored, duplicates, conflicts)
+      VALUES ($kind, $accepted, $stored, $duplicates, $conflicts)
+      ON CONFLICT (kind) DO UPDATE SET accepted = accepted + excluded.accepted, stored = stored + excluded.stored,
       duplicates = duplicates + excluded.duplicates, conflicts = conflicts + excluded.conflicts`);
     this.#invalid = db.prepare(`INSERT INTO invalid_payloads (device_id, kind, code, count, first_at, last_at, last_message)
-      VALUES (?, ?, ?, 1, ?, ?, ?) ON CONFLICT (device_id, kind, code) DO UPDATE SET count = count + 1,
+      VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, kind, code) DO UPDATE SET count = count + excluded.count,
       last_at = excluded.last_at, last_message = excluded.last_message`);
   }
 
-  /** Counts a valid message; `outcome` only for records. */
-  countAccepted(kind: UpKind, outcome?: StoreOutcome): void {
-    this.#accepted.run(kind, outcome === 'stored' ? 1 : 0, outcome === 'duplicate' ? 1 : 0, outcome === 'conflict' ? 1 : 0);
+  /** Adds to the totals of one kind. */
+  addAccepted(kind: UpKind, delta: KindTotals): void {
+    this.#accepted.run({ kind, ...delta });
   }
 
-  /** Counts an invalid payload; deviceId '' when the topic names no valid device. */
-  countInvalid(deviceId: string, kind: string, code: string, message: string, at: number): void {
-    this.#invalid.run(deviceId, kind, code, at, at, message.slice(0, MAX_INVALID_MESSAGE));
+  /** Adds invalid payloads of one (device, kind, code); deviceId '' when the topic names no valid device. */
+  addInvalid(deviceId: string, kind: string, code: string, entry: { count: number; firstAt: number; lastAt: number; lastMessage: string }): void {
+    this.#invalid.run(deviceId, kind, code, entry.count, entry.firstAt, entry.lastAt, entry.lastMessage.slice(0, MAX_INVALID_MESSAGE));
   }
 
   totals(): IngestTotals {

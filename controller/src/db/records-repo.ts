@@ -106,10 +106,6 @@ export class RecordsRepo {
         r.latencyMs?.p95 ?? null, r.latencyMs?.max ?? null, r.model?.name ?? null, r.model?.version ?? null),
       deployment: (r) => deployment.run(r.deviceId, r.seq, r.time, r.deploymentId, r.model.name, r.model.version, r.status,
         r.detail ?? null),
-      // Kept in `records` only until the rollout (comparisons) and model-quality (quality, drift) tables exist.
-      comparisons: () => undefined,
-      quality: () => undefined,
-      drift: () => undefined,
     };
   }
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PdmError } from '@pdm/protocol';
+import { PdmError, upKinds } from '@pdm/protocol';
 import type { Health } from '../broker/broker-link.js';
 import { Database } from '../db/database.js';
 import { DevicesRepo } from '../db/devices-repo.js';
@@ -35,9 +35,8 @@ beforeAll(async () => {
     records.store('events', fx.event('gw-a', 7), 'h7', t0);
     records.store('metrics', fx.metrics('gw-a', 8), 'h8', t0);
   })();
-  stats.countInvalid('gw-a', 'predictions', 'PAYLOAD_INVALID', 'predictions: score: expected number', t0);
-  stats.countInvalid('gw-a', 'predictions', 'PAYLOAD_INVALID', 'predictions: score: expected number', t0 + 5);
-  stats.countInvalid('gw-a', 'status', 'PAYLOAD_NOT_JSON', 'status is not UTF-8 JSON', t0);
+  stats.addInvalid('gw-a', 'predictions', 'PAYLOAD_INVALID', { count: 2, firstAt: t0, lastAt: t0 + 5, lastMessage: 'predictions: score: expected number' });
+  stats.addInvalid('gw-a', 'status', 'PAYLOAD_NOT_JSON', { count: 1, firstAt: t0, lastAt: t0, lastMessage: 'status is not UTF-8 JSON' });
   app = buildHttpApp(apiContext(database, health), log);
   await app.ready();
 });
@@ -129,7 +128,7 @@ describe('GET /api/v1/devices/:deviceId', () => {
 describe('GET /api/v1/ingest, /healthz and unknown routes', () => {
   it('totals stored, duplicates and invalid payloads by code', async () => {
     const { body } = await get('/api/v1/ingest');
-    expect(Object.keys(body.byKind).sort()).toEqual(['alerts', 'deployment', 'events', 'metrics', 'predictions', 'reply', 'status']);
+    expect(Object.keys(body.byKind).sort()).toEqual([...upKinds].sort());
     expect(body.invalid).toEqual({ total: 3, byCode: { PAYLOAD_INVALID: 2, PAYLOAD_NOT_JSON: 1 }, byKind: { predictions: 2, status: 1 } });
     expect(body.invalidByDevice).toEqual([{ deviceId: 'gw-a', count: 3 }]);
     expect(body).toMatchObject({ stored: 0, duplicates: 0, conflicts: 0 });

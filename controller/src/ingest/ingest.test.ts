@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodePayload, topicSpecs, upKinds, upTopic, type UpKind } from '@pdm/protocol';
+import { encodePayload, recordKinds, topicSpecs, upKinds, upTopic, type UpKind } from '@pdm/protocol';
 import { IngestStatsRepo } from '../db/ingest-stats-repo.js';
 import { MAX_ATTEMPTS } from './ingest.js';
 import { RecordsRepo } from '../db/records-repo.js';
 import { connectDevice, type TestDevice } from '../testing/device-client.js';
 import * as fx from '../testing/fixtures.js';
+import { exampleFor } from '../testing/protocol-examples.js';
 import { startTestController, type TestController } from '../testing/harness.js';
 
 const MARKER = 'HOSTILE-PAYLOAD-MARKER';
@@ -25,24 +26,18 @@ const db = () => tc.app.database.handle;
 const count = (sql: string, ...args: unknown[]) => db().prepare(sql).pluck().get(...args) as number;
 const stats = () => new IngestStatsRepo(db());
 
-/** A valid payload of each upstream kind for device d1 (records get seq 1..5). */
-function valid(kind: UpKind, deviceId = 'd1'): Record<string, unknown> {
-  if (kind === 'status') return fx.status(deviceId);
-  if (kind === 'reply') return fx.reply(deviceId, 'cmd-1');
-  const found = fx.oneOfEach(deviceId).find((r) => r.kind === kind);
-  return { ...found!.payload };
-}
+/** A valid payload of any upstream kind for a device: the protocol README's example, moved to it. */
+const valid = (kind: UpKind, deviceId = 'd1'): Record<string, unknown> => exampleFor(kind, deviceId, 1);
 
-const numeric: Record<UpKind, string> = {
-  status: 'lastSeq', reply: 'time', predictions: 'threshold', alerts: 'score', metrics: 'readings', events: 'seq', deployment: 'seq',
-};
+/** A top-level number of the payload (JSON cannot say Infinity, but 1e999 parses to it), else deviceId. */
+const numericField = (v: Record<string, unknown>): string => Object.keys(v).find((k) => typeof v[k] === 'number') ?? 'deviceId';
 
 /** Hostile and malformed payloads for one kind, each with the error code it must be counted under. */
 function hostile(kind: UpKind): { name: string; bytes: Buffer; code: string }[] {
   const v = valid(kind);
   const json = (o: unknown) => Buffer.from(JSON.stringify(o));
   const cap = topicSpecs[kind].maxBytes;
-  const depth = Math.floor(cap / 2) - 10;
+  const depth = 3 * Math.floor(cap / 6) - 30; // a multiple of 3, nested arrays or objects below the cap
   return [
     { name: 'malformed JSON', bytes: Buffer.from('{"deviceId": "d1", '), code: 'PAYLOAD_NOT_JSON' },
     { name: 'binary garbage', bytes: Buffer.concat([Buffer.from([0xff, 0xfe, 0x00, 0xc3]), randomBytes(512)]), code: 'PAYLOAD_NOT_JSON' },
@@ -52,14 +47,13 @@ function hostile(kind: UpKind): { name: string; bytes: Buffer; code: string }[] 
     { name: 'null', bytes: json(null), code: 'PAYLOAD_INVALID' },
     { name: 'array', bytes: json([v]), code: 'PAYLOAD_INVALID' },
     { name: 'deep array nesting', bytes: Buffer.from('['.repeat(depth) + ']'.repeat(depth)), code: 'PAYLOAD_INVALID' },
-    { name: 'deep object nesting', bytes: Buffer.from(`{"deviceId":${'{"a":'.repeat(2000)}1${'}'.repeat(2000)}}`), code: 'PAYLOAD_INVALID' },
+    { name: 'deep object nesting', bytes: Buffer.from(`{"deviceId":${'{"a":'.repeat(depth / 3)}1${'}'.repeat(depth / 3)}}`), code: 'PAYLOAD_INVALID' },
     { name: '__proto__ key', bytes: Buffer.from(JSON.stringify(v).replace(/^\{/, '{"__proto__":{"polluted":true},')), code: 'PAYLOAD_INVALID' },
     { name: 'constructor key', bytes: Buffer.from(JSON.stringify(v).replace(/^\{/, '{"constructor":{"prototype":{"polluted":true}},')), code: 'PAYLOAD_INVALID' },
     { name: 'huge string field', bytes: json({ ...v, deviceId: MARKER + 'x'.repeat(cap - 1000) }), code: 'PAYLOAD_INVALID' },
     { name: 'wrong types', bytes: json({ ...v, time: 12, deviceId: ['d1'] }), code: 'PAYLOAD_INVALID' },
-    // JSON cannot say Infinity, but 1e999 parses to it
-    { name: 'non-finite number', bytes: Buffer.from(JSON.stringify({ ...v, [numeric[kind]]: 'INF' }).replace('"INF"', '1e999')), code: 'PAYLOAD_INVALID' },
-    { name: 'deviceId of another device', bytes: json(valid(kind, 'd2')), code: 'DEVICE_MISMATCH' },
+    { name: 'non-finite number', bytes: Buffer.from(JSON.stringify({ ...v, [numericField(v)]: 'INF' }).replace('"INF"', '1e999')), code: 'PAYLOAD_INVALID' },
+    ...('deviceId' in v ? [{ name: 'deviceId of another device', bytes: json(valid(kind, 'd2')), code: 'DEVICE_MISMATCH' }] : []),
   ];
 }
 
@@ -77,6 +71,28 @@ describe('ingest', () => {
       expect(totals.byKind[kind]).toMatchObject({ accepted: 2, stored: 1, duplicates: 1, conflicts: 0 });
     }
     expect(new RecordsRepo(db()).progress('good')).toEqual({ contiguous: 5, max: 5, stored: 5, missing: 0 });
+  });
+
+  it('stores a record of every kind the protocol declares, in its own table or kept whole', async () => {
+    const dedicated: Record<string, string> = {
+      predictions: 'predictions', alerts: 'alerts', metrics: 'metric_windows', events: 'machine_events', deployment: 'deployment_status',
+    };
+    let seq = 0;
+    for (const kind of recordKinds) {
+      seq += 1;
+      const payload = exampleFor(kind, 'every', seq);
+      await device.publishRaw(upTopic('every', kind), Buffer.from(JSON.stringify(payload)));
+      await tc.settle();
+      expect(stats().invalidForDevice('every').entries, kind).toEqual([]);
+      const table = dedicated[kind];
+      if (table === undefined) {
+        const kept = db().prepare("SELECT payload FROM record_payloads WHERE device_id = 'every' AND seq = ?").pluck().get(seq) as string;
+        expect(JSON.parse(kept), kind).toEqual(payload);
+      } else {
+        expect(count(`SELECT COUNT(*) FROM ${table} WHERE device_id = 'every' AND seq = ?`, seq), kind).toBeGreaterThan(0);
+      }
+    }
+    expect(new RecordsRepo(db()).progress('every')).toEqual({ contiguous: seq, max: seq, stored: seq, missing: 0 });
   });
 
   it('counts a reused seq with other content as a conflict and keeps the first', async () => {
@@ -157,6 +173,7 @@ describe('ingest', () => {
     } finally {
       db().exec('ALTER TABLE alerts_away RENAME TO alerts');
     }
+    tc.app.ingest.flushPending();
     expect(stats().invalidForDevice('poison').byCode).toEqual({ INTERNAL: 1 });
     expect(count("SELECT COUNT(*) FROM records WHERE device_id = 'poison'")).toBe(0);
   });

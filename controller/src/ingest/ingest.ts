@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import {
   PdmError, allDevicesFilter, decodePayload, isPdmError, parseTopic, recordKinds, upKinds,
-  type RecordKind, type Reply, type Status, type UpKind,
+  type PayloadOf, type RecordKind, type Reply, type Status, type UpKind,
 } from '@pdm/protocol';
 import type { BrokerLink, Health, LinkMessage } from '../broker/broker-link.js';
 import type { Clock } from '../clock.js';
@@ -16,6 +16,7 @@ import type { Database, Db } from '../db/database.js';
 import { IngestStatsRepo } from '../db/ingest-stats-repo.js';
 import { RecordsRepo, type StoreOutcome } from '../db/records-repo.js';
 import type { Logger } from '../logger.js';
+import { IngestCounters } from './counters.js';
 import { LogThrottle } from './log-throttle.js';
 import type { Presence } from './presence.js';
 
@@ -24,6 +25,13 @@ export const MAX_ATTEMPTS = 5;
 
 type Listener<T> = (value: T) => void;
 
+/**
+ * Listeners per upstream kind: status after presence is updated, records after they are stored for
+ * the first time (not for duplicates), anything else (replies, artifact requests) as it arrives.
+ */
+export interface UpstreamSource {
+  on<K extends UpKind>(kind: K, listener: Listener<PayloadOf<K>>): () => void;
+}
 export interface StatusSource {
   onStatus(listener: Listener<Status>): () => void;
 }
@@ -33,20 +41,19 @@ export interface ReplySource {
 
 const isRecordKind = (kind: UpKind): kind is RecordKind => (recordKinds as readonly string[]).includes(kind);
 
-export class Ingest implements StatusSource, ReplySource {
+export class Ingest implements UpstreamSource, StatusSource, ReplySource {
   readonly #database: Database;
   readonly #link: BrokerLink;
   readonly #presence: Presence;
   readonly #clock: Clock;
   readonly #log: Logger;
-  readonly #statusListeners = new Set<Listener<Status>>();
-  readonly #replyListeners = new Set<Listener<Reply>>();
+  readonly #listeners = new Map<UpKind, Set<Listener<never>>>();
   readonly #throttle = new LogThrottle(10_000);
   /** Failed attempts per message (topic + payload hash), so one poison message cannot block ingest. */
   readonly #attempts = new Map<string, number>();
   #db: Db | undefined;
   #records: RecordsRepo | undefined;
-  #stats: IngestStatsRepo | undefined;
+  #counters: IngestCounters | undefined;
   #running = false;
 
   constructor(database: Database, link: BrokerLink, presence: Presence, clock: Clock, log: Logger) {
@@ -60,7 +67,7 @@ export class Ingest implements StatusSource, ReplySource {
   async start(): Promise<void> {
     this.#db = this.#database.handle;
     this.#records = new RecordsRepo(this.#db);
-    this.#stats = new IngestStatsRepo(this.#db);
+    this.#counters = new IngestCounters(this.#db, new IngestStatsRepo(this.#db), () => setImmediate(() => this.#flushLater()));
     this.#running = true;
     this.#link.setHandler((message) => this.handle(message));
     const filters = upKinds.map((kind) => allDevicesFilter(kind));
@@ -70,7 +77,23 @@ export class Ingest implements StatusSource, ReplySource {
 
   async stop(): Promise<void> {
     this.#running = false;
+    this.flushPending();
     this.#log.info({}, 'ingest stopped');
+  }
+
+  /** Writes the counters and last-seen times summed in memory (done every event-loop turn anyway). */
+  flushPending(): void {
+    this.#counters?.flush();
+    this.#presence.flushSeen();
+  }
+
+  #flushLater(): void {
+    try {
+      this.#counters?.flush();
+    } catch (err) {
+      this.#log.error({ err }, 'ingest counters not written; will retry');
+      setTimeout(() => this.#flushLater(), 1000).unref();
+    }
   }
 
   health(): Health {
@@ -78,14 +101,19 @@ export class Ingest implements StatusSource, ReplySource {
     return this.#link.connected ? { ok: true } : { ok: false, detail: 'link disconnected' };
   }
 
+  on<K extends UpKind>(kind: K, listener: Listener<PayloadOf<K>>): () => void {
+    const set = this.#listeners.get(kind) ?? new Set();
+    this.#listeners.set(kind, set);
+    set.add(listener as Listener<never>);
+    return () => set.delete(listener as Listener<never>);
+  }
+
   onStatus(listener: Listener<Status>): () => void {
-    this.#statusListeners.add(listener);
-    return () => this.#statusListeners.delete(listener);
+    return this.on('status', listener);
   }
 
   onReply(listener: Listener<Reply>): () => void {
-    this.#replyListeners.add(listener);
-    return () => this.#replyListeners.delete(listener);
+    return this.on('reply', listener);
   }
 
   /**
@@ -112,7 +140,7 @@ export class Ingest implements StatusSource, ReplySource {
     const hash = sha256(message.payload);
     const key = `${message.topic}\u0000${hash}`;
     try {
-      this.#store(kind, payload, hash, message);
+      this.#store(kind, parsed.deviceId, payload, hash, message);
       this.#attempts.delete(key);
     } catch (err) {
       const attempts = (this.#attempts.get(key) ?? 0) + 1;
@@ -127,41 +155,38 @@ export class Ingest implements StatusSource, ReplySource {
     }
   }
 
-  #store(kind: UpKind, payload: unknown, hash: string, message: LinkMessage): void {
+  #store(kind: UpKind, deviceId: string, payload: unknown, hash: string, message: LinkMessage): void {
     const live = !message.retain;
     const records = this.#records!;
-    const stats = this.#stats!;
+    const counters = this.#counters!;
     if (isRecordKind(kind)) {
-      const record = payload as { deviceId: string; seq: number };
+      const { seq } = payload as { seq: number };
       const at = this.#clock.now();
-      const outcome = this.#db!.transaction((): StoreOutcome => {
-        const o = records.store(kind, payload as never, hash, at);
-        stats.countAccepted(kind, o);
-        this.#presence.seen(record.deviceId, live);
-        return o;
-      })();
+      const outcome = this.#db!.transaction((): StoreOutcome => records.store(kind, payload as never, hash, at))();
+      counters.accepted(kind, outcome);
+      this.#presence.seen(deviceId, live);
       if (outcome === 'conflict') {
-        this.#log.warn({ deviceId: record.deviceId, seq: record.seq, kind }, 'seq reused with different content; first kept');
+        this.#log.warn({ deviceId, seq, kind }, 'seq reused with different content; first kept');
       }
+      if (outcome === 'stored') this.#emit(kind, payload);
       return;
     }
     if (kind === 'status') {
       const status = payload as Status;
-      const applied = this.#db!.transaction(() => {
-        stats.countAccepted(kind);
-        return this.#presence.applyStatus(status, live);
-      })();
+      const applied = this.#db!.transaction(() => this.#presence.applyStatus(status, live))();
+      counters.accepted(kind);
       if (applied.transition !== undefined) this.#presence.announce(applied.transition);
       this.#checkSeq(status);
-      this.#emit(this.#statusListeners, status);
+      this.#emit(kind, status);
       return;
     }
-    const reply = payload as Reply;
-    this.#db!.transaction(() => {
-      this.#presence.seen(reply.deviceId, live);
-      stats.countAccepted(kind);
-    })();
-    this.#emit(this.#replyListeners, reply);
+    // replies, artifact requests and whatever the protocol adds: not stored here, handed to their module
+    this.#presence.seen(deviceId, live);
+    counters.accepted(kind);
+    if ((this.#listeners.get(kind)?.size ?? 0) === 0 && this.#throttle.allow(`nohandler:${kind}`)) {
+      this.#log.debug({ kind }, 'no handler for this kind yet');
+    }
+    this.#emit(kind, payload);
   }
 
   /** A device whose data directory was wiped starts again at seq 1: its records would look like duplicates. */
@@ -174,10 +199,10 @@ export class Ingest implements StatusSource, ReplySource {
     }
   }
 
-  #emit<T>(listeners: Set<Listener<T>>, value: T): void {
-    for (const listener of listeners) {
+  #emit(kind: UpKind, value: unknown): void {
+    for (const listener of this.#listeners.get(kind) ?? []) {
       try {
-        listener(value);
+        (listener as Listener<unknown>)(value);
       } catch (err) {
         this.#log.error({ err }, 'ingest listener failed');
       }
@@ -185,12 +210,7 @@ export class Ingest implements StatusSource, ReplySource {
   }
 
   #invalid(deviceId: string, kind: string, err: PdmError, message: LinkMessage): void {
-    try {
-      this.#stats!.countInvalid(deviceId, kind, err.code, err.message, this.#clock.now());
-    } catch (countErr) {
-      // Losing a counter is not losing data: the payload is refused either way.
-      this.#log.error({ err: countErr }, 'invalid payload not counted');
-    }
+    this.#counters!.invalid(deviceId, kind, err.code, err.message, this.#clock.now());
     const suppressed = this.#throttle.take(`${deviceId}\u0000${err.code}`);
     if (suppressed === undefined) return;
     this.#log.warn({

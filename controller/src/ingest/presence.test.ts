@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodePayload, upTopic } from '@pdm/protocol';
+import { CONTROLLER_CLIENT_ID } from '../broker/embedded-broker.js';
 import { ManualClock } from '../clock.js';
 import { connectDevice, type TestDevice } from '../testing/device-client.js';
 import * as fx from '../testing/fixtures.js';
@@ -99,5 +100,27 @@ describe('presence', () => {
     tc.app.ingest.handle({ topic: upTopic('gw-4', 'status'), payload: encodePayload('status', fx.status('gw-4')), retain: true });
     const v = await view(tc, 'gw-4');
     expect(v).toMatchObject({ state: 'online', lastSeenAt: null, stateChangedAt: new Date(clock.now()).toISOString() });
+  });
+
+  it('does not time devices out while its own link is down, and gives them a full timeout after it is back', async () => {
+    const clock = new ManualClock(Date.now());
+    tc = await startTestController({ clock, flags: { heartbeatTimeoutSec: '60' } });
+    const d = await connectDevice(tc.mqttUrl, 'gw-5', { withWill: false });
+    devices.push(d);
+    await d.publish('status', fx.status('gw-5'));
+    await tc.settle();
+
+    const back = new Promise<void>((resolve) => { const off = tc!.app.link.onConnect(() => { off(); resolve(); }); });
+    await tc.app.broker.disconnect(CONTROLLER_CLIENT_ID);
+    // the link notices the closed socket on its next turn of the event loop
+    const deadline = Date.now() + 2000;
+    while (tc.app.link.connected && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+    expect(tc.app.link.connected).toBe(false);
+    clock.advance(120_000);
+    expect(tc.app.presence.sweep()).toEqual([]);
+    await back;
+    expect(tc.app.presence.sweep()).toEqual([]);
+    clock.advance(60_000);
+    expect(tc.app.presence.sweep()).toEqual(['gw-5']);
   });
 });

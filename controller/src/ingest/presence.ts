@@ -35,6 +35,7 @@ export class Presence {
   #devices: DevicesRepo | undefined;
   #timer: NodeJS.Timeout | undefined;
   readonly #listeners = new Set<(t: Transition) => void>();
+  #pendingSeen = new Map<string, { at: number; live: boolean }>();
   #offConnect: (() => void) | undefined;
   /** Silence is measured from no earlier than this: controller start or the last link reconnect. */
   #listeningSince = 0;
@@ -63,6 +64,7 @@ export class Presence {
   }
 
   async stop(): Promise<void> {
+    this.flushSeen();
     clearInterval(this.#timer);
     this.#offConnect?.();
     this.#timer = undefined;
@@ -91,14 +93,41 @@ export class Presence {
     }
   }
 
-  /** Any message from a device; only live ones (not retained replays) move last seen. */
+  /**
+   * Any message from a device; only live ones (not retained replays) move last seen. Written once per
+   * event-loop turn for all devices seen in it, not in each record's transaction (see counters.ts).
+   */
   seen(deviceId: string, live: boolean): void {
-    this.#repo().touch(deviceId, this.#clock.now(), live);
+    if (this.#pendingSeen.size === 0) setImmediate(() => this.#flushLater());
+    const at = this.#clock.now();
+    const prev = this.#pendingSeen.get(deviceId);
+    this.#pendingSeen.set(deviceId, { at, live: live || prev?.live === true });
+  }
+
+  /** Writes pending last-seen times now. */
+  flushSeen(): void {
+    if (this.#pendingSeen.size === 0 || this.#devices === undefined) return;
+    const devices = this.#devices;
+    const pending = this.#pendingSeen;
+    this.#database.handle.transaction(() => {
+      for (const [deviceId, { at, live }] of pending) devices.touch(deviceId, at, live);
+    })();
+    this.#pendingSeen = new Map();
+  }
+
+  #flushLater(): void {
+    try {
+      this.flushSeen();
+    } catch (err) {
+      this.#log.error({ err }, 'last-seen times not written; will retry');
+      setTimeout(() => this.#flushLater(), 1000).unref();
+    }
   }
 
   /** Marks devices silent for longer than the timeout offline; returns their ids. */
   sweep(): string[] {
     if (this.#devices === undefined || !this.#link.connected) return [];
+    this.flushSeen();
     const now = this.#clock.now();
     const expired: string[] = [];
     for (const d of this.#devices.online()) {

@@ -14,7 +14,7 @@ export interface TestController {
   mqttUrl: string;
   wsUrl: string;
   lines: LogLine[];
-  /** Resolves once ingest has handled everything the broker received before this call. */
+  /** Resolves once ingest has handled everything the broker received before this call, counters written. */
   settle(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -32,7 +32,10 @@ export async function startTestController(opts: { clock?: Clock; dataDir?: strin
     app, config, lines,
     mqttUrl: `mqtt://127.0.0.1:${ready.mqttPort}`,
     wsUrl: `ws://127.0.0.1:${ready.wsPort}/mqtt`,
-    settle: () => app.link.flush(5000),
+    settle: async () => {
+      await app.link.flush(5000);
+      app.ingest.flushPending();
+    },
     stop: async () => {
       await app.stop();
       dir?.remove();
