@@ -28,13 +28,12 @@ const speed = Number(args.speed);
 if (!Number.isInteger(machineCount) || machineCount < 1 || machineCount > 15) throw new Error('--machines must be 1..15');
 if (!(speed > 0)) throw new Error('--speed must be a positive number');
 
+/** The fields of GET /api/v1/devices the demo reads. */
 interface DeviceView {
-  id: string;
-  online: boolean;
-  lastSeq?: number;
-  contiguousSeq?: number;
-  gaps?: number;
-  counters?: { readings?: number } | null;
+  deviceId: string;
+  state: 'unknown' | 'online' | 'offline';
+  seq: { contiguous: number; max: number; stored: number; missing: number };
+  counters: { readings?: number } | null;
 }
 
 /** Rows per machine in the telemetry file and failures per machine in the same period. */
@@ -116,8 +115,8 @@ async function showProgress(controller: ControllerHandle, totalRows: number, sta
   try {
     const { devices } = await controller.get<{ devices: DeviceView[] }>('/api/v1/devices');
     const readings = devices.reduce((s, d) => s + (d.counters?.readings ?? 0), 0);
-    const online = devices.filter((d) => d.online).length;
-    const delivered = devices.reduce((s, d) => s + (d.contiguousSeq ?? 0), 0);
+    const online = devices.filter((d) => d.state === 'online').length;
+    const delivered = devices.reduce((s, d) => s + d.seq.contiguous, 0);
     const share = Math.min(1, readings / totalRows);
     const bar = '#'.repeat(Math.round(share * 30)).padEnd(30, '.');
     process.stdout.write(`[${bar}] ${(share * 100).toFixed(0).padStart(3)}%  ${online} online  ` +
@@ -134,8 +133,8 @@ async function settle(controller: ControllerHandle, done: Done[]): Promise<Map<s
   const deadline = Date.now() + 10_000;
   for (;;) {
     const { devices } = await controller.get<{ devices: DeviceView[] }>('/api/v1/devices');
-    const byId = new Map(devices.map((d) => [d.id, d]));
-    const complete = done.every((d) => byId.get(d.id)?.contiguousSeq === Number(d.line?.['lastSeq'] ?? -1));
+    const byId = new Map(devices.map((d) => [d.deviceId, d]));
+    const complete = done.every((d) => byId.get(d.id)?.seq.contiguous === Number(d.line?.['lastSeq'] ?? -1));
     if (complete || Date.now() > deadline) return byId;
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -146,11 +145,11 @@ function summarise(done: Done[], devices: Map<string, DeviceView>, failures: Map
   const rows = done.map((d) => {
     const view = devices.get(d.id);
     const lastSeq = Number(d.line?.['lastSeq'] ?? NaN);
-    const delivered = d.exit.code === 0 && view?.contiguousSeq === lastSeq && (view?.gaps ?? 0) === 0;
+    const delivered = d.exit.code === 0 && view?.seq.contiguous === lastSeq && view.seq.missing === 0;
     ok &&= delivered;
     return [
       d.id, `machine-${d.machine}`, d.line?.['readings'] ?? '-', d.line?.['predictions'] ?? '-', d.line?.['alerts'] ?? '-',
-      failures.get(d.machine) ?? 0, d.line?.['events'] ?? '-', Number.isNaN(lastSeq) ? '-' : lastSeq, view?.contiguousSeq ?? '-',
+      failures.get(d.machine) ?? 0, d.line?.['events'] ?? '-', Number.isNaN(lastSeq) ? '-' : lastSeq, view?.seq.contiguous ?? '-',
       delivered ? 'all delivered' : `MISSING (exit ${d.exit.code})`,
     ];
   });
