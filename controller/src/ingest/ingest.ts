@@ -53,6 +53,8 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
   readonly #attempts = new Map<string, number>();
   #db: Db | undefined;
   #records: RecordsRepo | undefined;
+  /** One transaction per record; made once, since building better-sqlite3's wrapper per message costs too. */
+  #storeRecord: ((kind: RecordKind, payload: unknown, hash: string, at: number) => StoreOutcome) | undefined;
   #counters: IngestCounters | undefined;
   #running = false;
 
@@ -66,7 +68,10 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
 
   async start(): Promise<void> {
     this.#db = this.#database.handle;
-    this.#records = new RecordsRepo(this.#db);
+    const records = new RecordsRepo(this.#db);
+    this.#records = records;
+    this.#storeRecord = this.#db.transaction((kind: RecordKind, payload: unknown, hash: string, at: number) =>
+      records.store(kind, payload as never, hash, at));
     this.#counters = new IngestCounters(this.#db, new IngestStatsRepo(this.#db), () => setImmediate(() => this.#flushLater()));
     this.#running = true;
     this.#link.setHandler((message) => this.handle(message));
@@ -157,12 +162,11 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
 
   #store(kind: UpKind, deviceId: string, payload: unknown, hash: string, message: LinkMessage): void {
     const live = !message.retain;
-    const records = this.#records!;
     const counters = this.#counters!;
     if (isRecordKind(kind)) {
       const { seq } = payload as { seq: number };
       const at = this.#clock.now();
-      const outcome = this.#db!.transaction((): StoreOutcome => records.store(kind, payload as never, hash, at))();
+      const outcome = this.#storeRecord!(kind, payload, hash, at);
       counters.accepted(kind, outcome);
       this.#presence.seen(deviceId, live);
       if (outcome === 'conflict') {
