@@ -155,7 +155,7 @@ function summarise(done: Done[], devices: Map<string, DeviceView>, failures: Map
   });
   console.log('');
   printTable(
-    ['device', 'asset', 'readings', 'predictions', 'alerts', 'failures in data', 'events sent', 'records', 'stored', 'delivery'],
+    ['device', 'asset', 'readings', 'predictions', 'alerts', 'failures in data', 'events (fail+maint)', 'records', 'stored', 'delivery'],
     rows,
   );
   return ok;
