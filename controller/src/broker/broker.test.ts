@@ -1,10 +1,11 @@
 import { once } from 'node:events';
+import { connect as tcpConnect } from 'node:net';
 import { MqttClient, connectAsync } from 'mqtt';
 import { WebSocket, createWebSocketStream } from 'ws';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { captureLogs } from '../testing/log-capture.js';
 import type { LinkMessage } from './broker-link.js';
-import { CONTROLLER_CLIENT_ID, EmbeddedBroker } from './embedded-broker.js';
+import { CONTROLLER_CLIENT_ID, EmbeddedBroker, MAX_PACKET_BYTES } from './embedded-broker.js';
 import { MqttLink } from './mqtt-link.js';
 
 const { log } = captureLogs('silent');
@@ -71,6 +72,18 @@ describe('EmbeddedBroker', () => {
     expect(await refusal(CONTROLLER_CLIENT_ID)).toBe(5);
     expect(await refusal(CONTROLLER_CLIENT_ID, { username: CONTROLLER_CLIENT_ID, password: 'guess' })).toBe(5);
     expect(link.connected).toBe(true);
+  });
+
+  it('closes a connection whose packet announces more than the largest pdm payload, and keeps serving', async () => {
+    broker.openToDevices();
+    const socket = tcpConnect(broker.ports!.mqtt, '127.0.0.1');
+    await once(socket, 'connect');
+    // a PUBLISH announcing a remaining length of about 200 MB
+    socket.write(Buffer.from([0x30, 0xff, 0xff, 0xff, 0x5f]));
+    await once(socket, 'close', { signal: AbortSignal.timeout(3000) });
+    expect(MAX_PACKET_BYTES).toBeLessThan(1024 * 1024);
+    const d = await device('gw-after');
+    expect(d.connected).toBe(true);
   });
 
   it('accepts 64-character device ids over TCP and over WebSocket', async () => {

@@ -10,12 +10,14 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createTcpServer, isIPv6, type AddressInfo, type Server as TcpServer } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { Aedes, type AedesOptions, type AuthenticateError, type Client } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import { PdmError } from '@pdm/protocol';
+import { PdmError, topicSpecs } from '@pdm/protocol';
 import type { Logger } from '../logger.js';
 import type { BrokerHost, BrokerPorts } from './broker-host.js';
 import type { Health, LinkConnectOptions } from './broker-link.js';
+import { PacketSizeGuard } from './packet-guard.js';
 
 /** Not a valid deviceId (":" is outside DEVICE_ID_PATTERN), so no device can claim it. */
 export const CONTROLLER_CLIENT_ID = 'pdm:controller';
@@ -23,6 +25,9 @@ export const CONTROLLER_CLIENT_ID = 'pdm:controller';
 // Devices use their deviceId (at most 64 characters, DEVICE_ID_PATTERN) as MQTT client id
 // (protocol/README.md); aedes' default limit is 23.
 const MAX_CLIENT_ID_LENGTH = 64;
+
+/** Largest MQTT packet accepted: the largest payload of any pdm topic, plus room for topic and headers. */
+export const MAX_PACKET_BYTES = Math.max(...Object.values(topicSpecs).map((s) => s.maxBytes)) + 64 * 1024;
 
 // MQTT 3.1.1 CONNACK return codes [MQTT-3.2.2-3]
 const SERVER_UNAVAILABLE = 3;
@@ -69,16 +74,17 @@ export class EmbeddedBroker implements BrokerHost {
     aedes.on('clientReady', (client) => this.#log.debug({ clientId: client.id }, 'client connected'));
     aedes.on('clientDisconnect', (client) => this.#log.debug({ clientId: client.id }, 'client disconnected'));
 
-    const tcp = createTcpServer(aedes.handle);
+    const tcp = createTcpServer((socket) => aedes.handle(this.#guard(socket, socket.remoteAddress)));
     this.#tcp = tcp;
     const http = createHttpServer((_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket only\n'));
     this.#http = http;
-    const wss = new WebSocketServer({ server: http });
+    // One MQTT packet per WebSocket message in practice; the guard below bounds packets split across frames.
+    const wss = new WebSocketServer({ server: http, maxPayload: MAX_PACKET_BYTES });
     this.#wss = wss;
     wss.on('connection', (ws, req) => {
       const stream = createWebSocketStream(ws);
       stream.on('error', (err) => this.#log.debug({ err: err.message }, 'websocket stream error'));
-      aedes.handle(stream, req);
+      aedes.handle(this.#guard(stream, req.socket.remoteAddress), req);
     });
     wss.on('error', (err) => this.#log.error({ err }, 'websocket server error'));
 
@@ -154,6 +160,12 @@ export class EmbeddedBroker implements BrokerHost {
         done(null, true);
       },
     };
+  }
+
+  #guard(stream: Duplex, remote: string | undefined): PacketSizeGuard {
+    return new PacketSizeGuard(stream, MAX_PACKET_BYTES, (announced) => {
+      this.#log.warn({ code: 'PAYLOAD_TOO_LARGE', remote: remote ?? null, announced, limit: MAX_PACKET_BYTES }, 'oversized MQTT packet; connection closed');
+    });
   }
 
   #secretMatches(password: Buffer): boolean {

@@ -1,0 +1,62 @@
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { PacketSizeGuard } from './packet-guard.js';
+
+/** An MQTT fixed header with a variable-length remaining length [MQTT-2.2.3], and that many body bytes. */
+function packet(remaining: number, body = true): Buffer {
+  const len: number[] = [];
+  let x = remaining;
+  do {
+    let byte = x % 128;
+    x = Math.floor(x / 128);
+    if (x > 0) byte |= 0x80;
+    len.push(byte);
+  } while (x > 0);
+  return Buffer.concat([Buffer.from([0x30, ...len]), body ? Buffer.alloc(remaining, 7) : Buffer.alloc(0)]);
+}
+
+function setup(max: number) {
+  const inner = new PassThrough();
+  const oversize: number[] = [];
+  const guard = new PacketSizeGuard(inner, max, (n) => oversize.push(n));
+  const out: Buffer[] = [];
+  guard.on('data', (b: Buffer) => out.push(b));
+  guard.on('error', () => undefined);
+  return { inner, guard, oversize, out };
+}
+
+const flushed = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('PacketSizeGuard', () => {
+  it('passes packets up to the limit unchanged, however the bytes are split', async () => {
+    const { inner, oversize, out, guard } = setup(200);
+    const bytes = Buffer.concat([packet(0), packet(127), packet(128), packet(200)]);
+    for (const b of bytes) inner.write(Buffer.from([b]));
+    await flushed();
+    expect(Buffer.concat(out).equals(bytes)).toBe(true);
+    expect(oversize).toEqual([]);
+    expect(guard.destroyed).toBe(false);
+  });
+
+  it('cuts the connection when a packet announces more, before its body arrives', async () => {
+    const { inner, oversize, out, guard } = setup(16_384);
+    inner.write(packet(10));
+    const header = packet(16_385, false);
+    inner.write(header.subarray(0, 2));
+    inner.write(header.subarray(2));
+    await flushed();
+    expect(oversize).toEqual([16_385]);
+    expect(guard.destroyed).toBe(true);
+    expect(inner.destroyed).toBe(true);
+    // what came before the oversized header went through; nothing of its (never sent) body did
+    expect(Buffer.concat(out).subarray(0, packet(10).length).equals(packet(10))).toBe(true);
+    expect(Buffer.concat(out).length).toBeLessThanOrEqual(packet(10).length + 2);
+  });
+
+  it('reads a 4-byte remaining length (up to 256 MB)', async () => {
+    const { inner, oversize } = setup(1024);
+    inner.write(packet(200_000_000, false));
+    await flushed();
+    expect(oversize).toEqual([200_000_000]);
+  });
+});

@@ -1,0 +1,82 @@
+/**
+ * Refuses MQTT packets larger than a limit before they are buffered. aedes' parser (mqtt-packet)
+ * collects a whole packet in memory, whatever the 4-byte remaining length announces (up to 256 MB
+ * [MQTT-2.2.3]), before any hook can look at it; this stream reads each fixed header as the bytes go
+ * by and cuts the connection as soon as a packet announces more than `maxBytes`. Topic-level limits
+ * (protocol `maxBytes`) are checked later by ingest; this only bounds memory per connection.
+ */
+import { Duplex } from 'node:stream';
+
+const enum State { Header, Length, Body }
+
+export class PacketSizeGuard extends Duplex {
+  readonly #inner: Duplex;
+  readonly #maxBytes: number;
+  readonly #onOversize: (announced: number) => void;
+  #state = State.Header;
+  #length = 0;
+  #multiplier = 1;
+  #remaining = 0;
+
+  constructor(inner: Duplex, maxBytes: number, onOversize: (announced: number) => void) {
+    super();
+    this.#inner = inner;
+    this.#maxBytes = maxBytes;
+    this.#onOversize = onOversize;
+    inner.on('data', (chunk: Buffer) => {
+      if (!this.#scan(chunk)) return;
+      if (!this.push(chunk)) inner.pause();
+    });
+    inner.on('end', () => this.push(null));
+    inner.on('error', (err) => this.destroy(err));
+    inner.on('close', () => this.destroy());
+  }
+
+  override _read(): void {
+    this.#inner.resume();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    this.#inner.write(chunk, callback);
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    this.#inner.end(callback);
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    this.#inner.destroy();
+    callback(err);
+  }
+
+  /** Follows packet boundaries through the chunk; false (and the connection cut) on an oversized packet. */
+  #scan(chunk: Buffer): boolean {
+    let i = 0;
+    while (i < chunk.length) {
+      if (this.#state === State.Header) {
+        i += 1;
+        this.#state = State.Length;
+        this.#length = 0;
+        this.#multiplier = 1;
+      } else if (this.#state === State.Length) {
+        const byte = chunk[i++]!;
+        this.#length += (byte & 0x7f) * this.#multiplier;
+        this.#multiplier *= 128;
+        if ((byte & 0x80) !== 0) continue; // [MQTT-2.2.3] more length bytes follow
+        if (this.#length > this.#maxBytes) {
+          this.#onOversize(this.#length);
+          this.destroy();
+          return false;
+        }
+        this.#remaining = this.#length;
+        this.#state = this.#remaining === 0 ? State.Header : State.Body;
+      } else {
+        const take = Math.min(this.#remaining, chunk.length - i);
+        i += take;
+        this.#remaining -= take;
+        if (this.#remaining === 0) this.#state = State.Header;
+      }
+    }
+    return true;
+  }
+}
