@@ -5,14 +5,15 @@ import { describeOutboxSuite } from './outbox.suite.js';
 const clock = new FakeClock();
 
 describeOutboxSuite('memory', {
-  create(deviceId = 'dev-1') {
-    const outbox = new MemoryOutbox({ deviceId, clock });
+  clock,
+  create({ deviceId = 'dev-1', caps } = {}) {
+    const outbox = new MemoryOutbox({ deviceId, clock, ...(caps === undefined ? {} : { caps }) });
     outbox.start();
     return outbox;
   },
-  reopen(outbox, deviceId = 'dev-1') {
+  reopen(outbox, { deviceId = 'dev-1', caps } = {}) {
     outbox.stop();
-    const next = new MemoryOutbox({ deviceId, clock, store: (outbox as MemoryOutbox).store });
+    const next = new MemoryOutbox({ deviceId, clock, store: (outbox as MemoryOutbox).store, ...(caps === undefined ? {} : { caps }) });
     next.start();
     return next;
   },

@@ -1,28 +1,28 @@
 /**
- * In-memory outbox for unit tests of the parts around it. It passes the same suite as the SQLite one;
- * "persistence" is the store object, which a test may hand to a new instance to simulate a restart.
+ * In-memory outbox for unit tests of the parts around it. It passes the same suite as the SQLite one,
+ * caps and eviction included; "persistence" is the store object, which a test may hand to a new
+ * instance to simulate a restart.
  */
 import { PdmError } from '@pdm/protocol';
 import type { Clock } from '../clock.js';
 import { Listeners } from '../listeners.js';
+import { Tally, planAgeEviction, planBytesEviction, type EvictionView, type StoredEntry, type Victims } from './eviction.js';
 import {
-  encodeDraft, recordClassOf, type Outbox, type OutboxEntry, type OutboxStats, type PendingQuery,
-  type RecordDraft,
+  NO_CAPS, encodeDraft, recordClassOf, type Outbox, type OutboxCaps, type OutboxEntry, type OutboxStats, type PendingQuery,
+  type RecordDraft, type RoutineClass,
 } from './outbox.js';
 
 export class MemoryOutboxStore {
   deviceId: string | undefined;
-  lastSeq = 0;
-  delivered = 0;
-  readonly dropped: Record<string, number> = {};
+  tally = new Tally();
   /** Insertion order is seq order: seqs only grow. */
   readonly entries = new Map<number, OutboxEntry>();
-  bytes = 0;
 }
 
 export interface MemoryOutboxDeps {
   readonly deviceId: string;
   readonly clock: Clock;
+  readonly caps?: OutboxCaps;
   readonly store?: MemoryOutboxStore;
 }
 
@@ -47,6 +47,7 @@ export class MemoryOutbox implements Outbox {
     }
     store.deviceId = this.deps.deviceId;
     this.open = true;
+    this.applyCaps(this.store.tally);
   }
 
   stop(): void {
@@ -56,54 +57,93 @@ export class MemoryOutbox implements Outbox {
   commit(drafts: readonly RecordDraft[]): OutboxEntry[] {
     this.assertOpen();
     const committedAt = this.deps.clock.now();
+    const { tally } = this.store;
     const entries = drafts.map((draft, i): OutboxEntry => {
-      const seq = this.store.lastSeq + 1 + i;
+      const seq = tally.lastSeq + 1 + i;
       const payload = encodeDraft(this.deps.deviceId, seq, draft);
       return { seq, kind: draft.kind, recordClass: recordClassOf[draft.kind], payload, committedAt };
     });
+    if (entries.length === 0) return entries;
     for (const entry of entries) {
       this.store.entries.set(entry.seq, entry);
-      this.store.bytes += entry.payload.byteLength;
+      tally.added(entry.recordClass, entry.payload.byteLength);
     }
-    this.store.lastSeq += entries.length;
-    if (entries.length > 0) this.listeners.emit(entries);
+    tally.lastSeq += entries.length;
+    this.applyCaps(tally);
+    this.listeners.emit(entries);
     return entries;
   }
 
   pending(query: PendingQuery): OutboxEntry[] {
     this.assertOpen();
     const out: OutboxEntry[] = [];
+    const through = query.throughSeq ?? Number.POSITIVE_INFINITY;
     for (const entry of this.store.entries.values()) {
-      if (out.length >= query.limit) break;
-      if (entry.seq > query.afterSeq) out.push(entry);
+      if (out.length >= query.limit || entry.seq > through) break;
+      if (entry.seq <= query.afterSeq) continue;
+      if (query.classes === undefined || query.classes.includes(entry.recordClass)) out.push(entry);
     }
     return out;
   }
 
   ack(seqs: readonly number[]): void {
     this.assertOpen();
+    const { tally, entries } = this.store;
     for (const seq of seqs) {
-      const entry = this.store.entries.get(seq);
+      const entry = entries.get(seq);
       if (entry === undefined) continue;
-      this.store.entries.delete(seq);
-      this.store.bytes -= entry.payload.byteLength;
-      this.store.delivered++;
+      entries.delete(seq);
+      tally.removed(entry.recordClass, 1, entry.payload.byteLength);
+      tally.delivered++;
     }
   }
 
   stats(): OutboxStats {
-    const { store } = this;
+    const { tally, entries } = this.store;
+    const oldest = entries.values().next();
     return {
-      lastSeq: store.lastSeq,
-      depth: store.entries.size,
-      bytes: store.bytes,
-      delivered: store.delivered,
-      dropped: { ...store.dropped },
+      lastSeq: tally.lastSeq,
+      depth: tally.depth,
+      bytes: tally.bytes,
+      byClass: structuredClone(tally.byClass),
+      oldestPendingAt: oldest.done === true ? undefined : oldest.value.committedAt,
+      delivered: tally.delivered,
+      dropped: { ...tally.dropped },
+      quarantined: [],
     };
   }
 
   onCommit(listener: (entries: readonly OutboxEntry[]) => void): () => void {
     return this.listeners.add(listener);
+  }
+
+  private applyCaps(tally: Tally): void {
+    const caps = this.deps.caps ?? NO_CAPS;
+    const view = this.view();
+    for (const v of planAgeEviction(view, caps, this.deps.clock.now())) this.evict(tally, v);
+    for (const v of planBytesEviction(view, tally.bytes, caps.maxBytes, 'cap-bytes')) this.evict(tally, v);
+  }
+
+  private evict(tally: Tally, victims: Victims): void {
+    for (const [seq, entry] of this.store.entries) {
+      if (seq > victims.throughSeq) break;
+      if (entry.recordClass === victims.recordClass) this.store.entries.delete(seq);
+    }
+    tally.evicted(victims);
+  }
+
+  private view(): EvictionView {
+    const entries = this.store.entries;
+    return {
+      oldest(recordClass: RoutineClass, afterSeq: number, limit: number): StoredEntry[] {
+        const out: StoredEntry[] = [];
+        for (const e of entries.values()) {
+          if (out.length >= limit) break;
+          if (e.seq > afterSeq && e.recordClass === recordClass) out.push({ seq: e.seq, bytes: e.payload.byteLength, committedAt: e.committedAt });
+        }
+        return out;
+      },
+    };
   }
 
   private assertOpen(): void {

@@ -5,37 +5,26 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isPdmError } from '@pdm/protocol';
-import type { Outbox, RecordDraft } from './outbox.js';
+import type { FakeClock } from '../testing/fake-clock.js';
+import { describeCapsSuite } from './caps.suite.js';
+import type { Outbox, OutboxCaps } from './outbox.js';
+import { eventDraft, metricDraft, predictionDraft } from './suite-drafts.js';
+
+export interface HarnessOptions {
+  readonly deviceId?: string;
+  readonly caps?: OutboxCaps;
+}
 
 export interface OutboxHarness {
-  /** A new outbox on fresh storage for `deviceId`, started. */
-  create(deviceId?: string): Outbox;
-  /** Stops `outbox` and starts a new instance on the same storage (optionally claimed by another device). */
-  reopen(outbox: Outbox, deviceId?: string): Outbox;
+  /** The clock every outbox of this harness reads (commit times, age caps). */
+  readonly clock: FakeClock;
+  /** A new outbox on fresh storage (default device `dev-1`, no caps), started. */
+  create(options?: HarnessOptions): Outbox;
+  /** Stops `outbox` and starts a new instance on the same storage (optionally another device or caps). */
+  reopen(outbox: Outbox, options?: HarnessOptions): Outbox;
 }
 
-const T = '2015-01-01T06:00:00.000Z';
-
-export function eventDraft(i = 0): RecordDraft {
-  return {
-    kind: 'events',
-    record: { time: T, assetId: 'm3', type: 'failure', at: T, component: `comp${i}`, source: 'replay' },
-  };
-}
-
-export function predictionDraft(scores: readonly number[] = [0.1, 0.7]): RecordDraft {
-  return {
-    kind: 'predictions',
-    record: {
-      time: T,
-      assetId: 'm3',
-      model: { name: 'tiny', version: '1.0.0' },
-      role: 'active',
-      threshold: 0.5,
-      predictions: scores.map((score) => ({ t: T, score, alert: score >= 0.5 })),
-    },
-  };
-}
+export { eventDraft, metricDraft, predictionDraft } from './suite-drafts.js';
 
 function decoded(payload: Buffer): Record<string, unknown> {
   return JSON.parse(payload.toString('utf8')) as Record<string, unknown>;
@@ -45,12 +34,16 @@ export function describeOutboxSuite(name: string, harness: OutboxHarness): void 
   describe(`Outbox contract: ${name}`, () => {
     it('starts empty at seq 0', () => {
       const outbox = harness.create();
-      expect(outbox.stats()).toEqual({ lastSeq: 0, depth: 0, bytes: 0, delivered: 0, dropped: {} });
+      const none = { depth: 0, bytes: 0 };
+      expect(outbox.stats()).toEqual({
+        lastSeq: 0, depth: 0, bytes: 0, delivered: 0, dropped: {}, oldestPendingAt: undefined, quarantined: [],
+        byClass: { critical: none, metrics: none, predictions: none, samples: none },
+      });
       expect(outbox.pending({ afterSeq: 0, limit: 10 })).toEqual([]);
     });
 
     it('assigns consecutive seqs from 1 and stamps deviceId and seq into the payload', () => {
-      const outbox = harness.create('dev-a');
+      const outbox = harness.create({ deviceId: 'dev-a' });
       const first = outbox.commit([eventDraft(1)]);
       const next = outbox.commit([predictionDraft(), eventDraft(2), eventDraft(3)]);
       expect([...first, ...next].map((e) => e.seq)).toEqual([1, 2, 3, 4]);
@@ -126,11 +119,11 @@ export function describeOutboxSuite(name: string, harness: OutboxHarness): void 
     });
 
     it('refuses storage that belongs to another device', () => {
-      const outbox = harness.create('dev-a');
+      const outbox = harness.create({ deviceId: 'dev-a' });
       outbox.commit([eventDraft()]);
       let error: unknown;
       try {
-        harness.reopen(outbox, 'dev-b');
+        harness.reopen(outbox, { deviceId: 'dev-b' });
       } catch (err) {
         error = err;
       }
@@ -181,5 +174,39 @@ export function describeOutboxSuite(name: string, harness: OutboxHarness): void 
         { numRuns: 40 },
       );
     });
+
+    it('keeps depth and bytes per class and the commit time of the oldest pending entry', () => {
+      const outbox = harness.create();
+      const t0 = harness.clock.now();
+      const [e1] = outbox.commit([eventDraft(1)]);
+      harness.clock.advance(1000);
+      const [p2, m3] = outbox.commit([predictionDraft(), metricDraft()]);
+      const stats = outbox.stats();
+      expect(stats.byClass).toEqual({
+        critical: { depth: 1, bytes: e1!.payload.byteLength },
+        predictions: { depth: 1, bytes: p2!.payload.byteLength },
+        metrics: { depth: 1, bytes: m3!.payload.byteLength },
+        samples: { depth: 0, bytes: 0 },
+      });
+      expect(stats.oldestPendingAt).toBe(t0);
+      outbox.ack([1]);
+      expect(outbox.stats().oldestPendingAt).toBe(t0 + 1000);
+      expect(outbox.stats().byClass.critical).toEqual({ depth: 0, bytes: 0 });
+    });
+
+    it('filters pending entries by class and by a highest seq', () => {
+      const outbox = harness.create();
+      outbox.commit([eventDraft(), predictionDraft(), metricDraft(), eventDraft(), predictionDraft(), metricDraft()]);
+      const seqs = (q: Parameters<Outbox['pending']>[0]) => outbox.pending(q).map((e) => e.seq);
+      expect(seqs({ afterSeq: 0, limit: 10, classes: ['critical'] })).toEqual([1, 4]);
+      expect(seqs({ afterSeq: 1, limit: 10, classes: ['critical'] })).toEqual([4]);
+      expect(seqs({ afterSeq: 0, limit: 10, classes: ['metrics', 'predictions', 'samples'] })).toEqual([2, 3, 5, 6]);
+      expect(seqs({ afterSeq: 0, limit: 3, classes: ['metrics', 'predictions'] })).toEqual([2, 3, 5]);
+      expect(seqs({ afterSeq: 2, limit: 10, throughSeq: 5, classes: ['metrics', 'predictions'] })).toEqual([3, 5]);
+      expect(seqs({ afterSeq: 0, limit: 10, throughSeq: 4 })).toEqual([1, 2, 3, 4]);
+      expect(seqs({ afterSeq: 0, limit: 10, classes: ['samples'] })).toEqual([]);
+    });
+
+    describeCapsSuite(harness);
   });
 }

@@ -3,9 +3,9 @@
  * committed here, with its per-device seq, before it is published, and deleted only after the broker's
  * PUBACK. Two implementations (SQLite for the device, memory for unit tests) pass one shared suite.
  *
- * Issue 4 deepens buffering (priorities, caps by bytes and age, eviction, drop counters). The interface
- * carries what that needs already: each entry has a record class, stats report drops by reason, and
- * `pending` takes a query object that can grow a class filter without breaking callers.
+ * Issue 4: records carry a class with a priority. The store is bounded by payload bytes and by age per
+ * routine class; past a cap it evicts the lowest class first, oldest first, and `critical` records are
+ * never evicted. Every eviction is counted by reason (`<cause>:<class>`) in counters that persist.
  */
 import {
   PdmError, describeIssues, recordSchemas, topicSpecs, type RecordKind, type RecordOf,
@@ -14,6 +14,10 @@ import {
 /** Priority of a record (issue 4): `critical` is never evicted; `samples` (raw readings) go first. */
 export const recordClasses = ['critical', 'metrics', 'predictions', 'samples'] as const;
 export type RecordClass = (typeof recordClasses)[number];
+export type RoutineClass = Exclude<RecordClass, 'critical'>;
+
+/** Which routine class a cap evicts first: raw samples, then predictions, then metric windows. */
+export const evictionOrder: readonly RoutineClass[] = ['samples', 'predictions', 'metrics'];
 
 export const recordClassOf: Readonly<Record<RecordKind, RecordClass>> = {
   alerts: 'critical',
@@ -24,6 +28,26 @@ export const recordClassOf: Readonly<Record<RecordKind, RecordClass>> = {
   quality: 'metrics',
   drift: 'metrics',
   predictions: 'predictions',
+};
+
+/**
+ * Why records left the outbox without being delivered: a soft cap (`cap-bytes`, `cap-age`), a full
+ * disk or file cap (`disk-full`), or a database set aside as corrupt at start (`corrupt-db`).
+ */
+export type DropCause = 'cap-bytes' | 'cap-age' | 'disk-full' | 'corrupt-db';
+export const dropReason = (cause: DropCause, recordClass?: RecordClass): string =>
+  recordClass === undefined ? cause : `${cause}:${recordClass}`;
+
+export interface OutboxCaps {
+  /** Payload bytes held, at most; past it routine records are evicted. Infinity: no cap. */
+  readonly maxBytes: number;
+  /** How long a routine record of each class may wait for delivery, in ms. Infinity: no cap. */
+  readonly maxAgeMs: Readonly<Record<RoutineClass, number>>;
+}
+
+export const NO_CAPS: OutboxCaps = {
+  maxBytes: Number.POSITIVE_INFINITY,
+  maxAgeMs: { metrics: Number.POSITIVE_INFINITY, predictions: Number.POSITIVE_INFINITY, samples: Number.POSITIVE_INFINITY },
 };
 
 /** A record as its producer builds it: the outbox adds deviceId and seq at commit. */
@@ -44,7 +68,25 @@ export interface OutboxEntry {
 export interface PendingQuery {
   /** Only entries with a larger seq. */
   readonly afterSeq: number;
+  /** Only entries with a seq up to this one (default: no bound). */
+  readonly throughSeq?: number;
+  /** Only entries of these classes (default: all). */
+  readonly classes?: readonly RecordClass[];
   readonly limit: number;
+}
+
+export interface ClassStats {
+  readonly depth: number;
+  readonly bytes: number;
+}
+
+/** A database that could not be read at start and was set aside (see SqliteOutbox). */
+export interface QuarantineNote {
+  /** Wall-clock ms when it was set aside. */
+  readonly at: number;
+  /** Where the file went (its name beside the new database). */
+  readonly movedTo: string;
+  readonly reason: string;
 }
 
 export interface OutboxStats {
@@ -54,11 +96,19 @@ export interface OutboxStats {
   readonly depth: number;
   /** Payload bytes of those. */
   readonly bytes: number;
+  /** Depth and bytes per record class. */
+  readonly byClass: Readonly<Record<RecordClass, ClassStats>>;
+  /** Commit time (wall-clock ms) of the oldest entry still pending; undefined when empty. */
+  readonly oldestPendingAt: number | undefined;
   /** Records acknowledged by the broker, ever. */
   readonly delivered: number;
-  /** Records evicted without delivery, by reason, ever (issue 4 adds the policies that drop). */
+  /** Records evicted without delivery, by `dropReason`, ever. */
   readonly dropped: Readonly<Record<string, number>>;
+  /** Databases set aside as corrupt, newest last (at most MAX_QUARANTINE_NOTES). */
+  readonly quarantined: readonly QuarantineNote[];
 }
+
+export const MAX_QUARANTINE_NOTES = 8;
 
 export interface Outbox {
   /** Opens the store; fails with OUTBOX_FAILED when it belongs to another device or cannot be opened. */
@@ -66,7 +116,9 @@ export interface Outbox {
   stop(): void;
   /**
    * Validates every draft, gives them the next consecutive seqs and commits them in one transaction:
-   * all or none. Throws PAYLOAD_INVALID / PAYLOAD_TOO_LARGE before writing anything.
+   * all or none. Throws PAYLOAD_INVALID / PAYLOAD_TOO_LARGE before writing anything. Then applies the
+   * caps (age, then bytes) in the same transaction; a record just committed may be evicted at once
+   * when it is the oldest of the lowest class left.
    */
   commit(drafts: readonly RecordDraft[]): OutboxEntry[];
   /** Unacknowledged entries in seq order. */
@@ -76,6 +128,15 @@ export interface Outbox {
   stats(): OutboxStats;
   /** Called after each commit; returns an unsubscribe function. */
   onCommit(listener: (entries: readonly OutboxEntry[]) => void): () => void;
+}
+
+export function emptyByClass(): Record<RecordClass, { depth: number; bytes: number }> {
+  return {
+    critical: { depth: 0, bytes: 0 },
+    metrics: { depth: 0, bytes: 0 },
+    predictions: { depth: 0, bytes: 0 },
+    samples: { depth: 0, bytes: 0 },
+  };
 }
 
 /** Builds the full record for a draft, validates it against its schema and encodes it. */

@@ -1,96 +1,97 @@
 /**
  * The device's outbox: one SQLite file in WAL mode. A commit is one transaction that inserts the
- * records and advances `last_seq` in `meta`, so seqs survive restarts even when every record has been
- * delivered and deleted. `synchronous=NORMAL` (default) keeps every committed transaction across a
- * process crash or SIGKILL; only an OS crash or power cut can lose the last ones, which `FULL` prevents
- * at the cost of an fsync per commit (see README "Durability").
+ * records, advances `last_seq` in `meta` and applies the caps (evictions counted in `dropped`), so seqs
+ * and counters survive restarts. Durability per record class (README "Durability"): a commit holding a
+ * critical record runs at `criticalSynchronous` (FULL by default: the WAL is fsynced before the commit
+ * returns), routine ones at `synchronous` (NORMAL by default: survives a process crash or SIGKILL; an OS
+ * crash or power cut may lose the last ones).
+ *
+ * A full disk or the `maxFileBytes` cap (SQLITE_FULL) does not crash the agent: routine records are
+ * evicted by the same policy and the commit retried; when only critical records are left, the routine
+ * part of the commit is shed, and only a commit of critical records that still does not fit fails.
+ * A corrupt database at start is set aside (sqlite-open.ts) and a fresh one started.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import { PdmError, type RecordKind } from '@pdm/protocol';
+import { PdmError } from '@pdm/protocol';
 import type { Clock } from '../clock.js';
 import { Listeners } from '../listeners.js';
+import { Tally, planAgeEviction, planBytesEviction, type EvictionView, type Victims } from './eviction.js';
 import {
-  encodeDraft, recordClassOf, type Outbox, type OutboxEntry, type OutboxStats, type PendingQuery,
-  type RecordClass, type RecordDraft,
+  MAX_QUARANTINE_NOTES, NO_CAPS, dropReason, encodeDraft, recordClassOf, recordClasses, type Outbox, type OutboxCaps,
+  type OutboxEntry, type OutboxStats, type PendingQuery, type QuarantineNote, type RecordDraft,
 } from './outbox.js';
+import { SeqReservation } from './seq-reservation.js';
+import { isCorruption, openDatabase, quarantine, type Quarantined } from './sqlite-open.js';
+import { claim, migrate, prepare, type Row, type Statements } from './sqlite-schema.js';
+
+type Synchronous = 'NORMAL' | 'FULL';
 
 export interface SqliteOutboxDeps {
   readonly file: string;
   readonly deviceId: string;
-  readonly synchronous: 'NORMAL' | 'FULL';
+  /** synchronous level of commits of routine records only (metrics, predictions, samples). */
+  readonly synchronous: Synchronous;
+  /** synchronous level of commits holding a critical record (default FULL). */
+  readonly criticalSynchronous?: Synchronous;
+  readonly caps?: OutboxCaps;
+  /** Hard cap on the database file (SQLite max_page_count): past it a commit gets SQLITE_FULL and evicts. */
+  readonly maxFileBytes?: number;
   readonly clock: Clock;
   readonly log: Logger;
 }
 
-const SCHEMA_VERSION = 1;
+/** Each disk-full round frees at least this much (or twice the commit), so a run of commits does not evict one row at a time. */
+const MIN_ROOM_BYTES = 64 * 1024;
+const MAX_FULL_ROUNDS = 64;
+/** After a checkpoint the WAL file is cut back to this size, so a drained outbox gives disk space back. */
+const JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024;
 
-// STRICT tables: a wrong type is an error, not a silent conversion. `seq` is the rowid, so reading in
-// seq order walks the table's own b-tree.
-const MIGRATION_1 = `
-CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY NOT NULL) STRICT;
-CREATE TABLE records (
-  seq INTEGER PRIMARY KEY,
-  kind TEXT NOT NULL,
-  class TEXT NOT NULL,
-  committed_at INTEGER NOT NULL,
-  payload BLOB NOT NULL
-) STRICT;
-CREATE TABLE dropped (reason TEXT PRIMARY KEY, count INTEGER NOT NULL) STRICT;
-INSERT INTO meta (key, value) VALUES ('last_seq', 0), ('delivered', 0);
-`;
-
-interface Row {
-  seq: number;
-  kind: RecordKind;
-  class: RecordClass;
-  committed_at: number;
-  payload: Buffer;
-}
-
-interface Statements {
-  insert: Database.Statement<[number, string, string, number, Buffer]>;
-  setMeta: Database.Statement<[number | string, string]>;
-  pending: Database.Statement<[number, number], Row>;
-  remove: Database.Statement<[number], { bytes: number }>;
-}
+const isFull = (err: unknown): boolean => (err as { code?: unknown } | null)?.code === 'SQLITE_FULL';
 
 export class SqliteOutbox implements Outbox {
   private db: Database.Database | undefined;
   private sql: Statements | undefined;
-  // cached: this process is the only writer, and the cache changes only after a transaction commits
-  private lastSeq = 0;
-  private delivered = 0;
-  private depth = 0;
-  private bytes = 0;
-
+  // cached: this process is the only writer, and the cache is replaced only after a transaction commits
+  private tally = new Tally();
+  private notes: QuarantineNote[] = [];
+  private readonly reservation: SeqReservation;
   private readonly listeners: Listeners<[readonly OutboxEntry[]]>;
+  private readonly warned = new Set<string>();
 
   constructor(private readonly deps: SqliteOutboxDeps) {
     this.listeners = new Listeners((err) => deps.log.error({ err }, 'commit listener failed'));
+    this.reservation = new SeqReservation(`${deps.file}.seq`, deps.deviceId);
+  }
+
+  private get caps(): OutboxCaps {
+    return this.deps.caps ?? NO_CAPS;
   }
 
   start(): void {
-    const { file, deviceId, synchronous, log } = this.deps;
+    const { file, log } = this.deps;
+    mkdirSync(dirname(file), { recursive: true });
+    this.reservation.load();
+    let opened: { db: Database.Database; created: boolean };
+    let quarantined: Quarantined | undefined;
     try {
-      mkdirSync(dirname(file), { recursive: true });
-      const db = new Database(file);
-      db.pragma('journal_mode = WAL');
-      db.pragma(`synchronous = ${synchronous}`);
-      this.db = db;
-      this.migrate(db);
-      this.claim(db, deviceId);
-      this.sql = this.prepare(db);
-      this.loadCounters(db);
-    } catch (cause) {
-      this.db?.close();
-      this.db = undefined;
-      if (cause instanceof PdmError) throw cause;
-      throw new PdmError('OUTBOX_FAILED', 'cannot open the outbox database', { cause, context: { file } });
+      opened = this.openOnce();
+    } catch (err) {
+      if (!isCorruption(err)) throw err;
+      quarantined = quarantine(file, this.deps.clock.now(), err);
+      log.error({ file, movedTo: quarantined.movedTo, reason: quarantined.reason, salvage: quarantined.salvage }, 'outbox quarantined');
+      opened = this.openOnce();
     }
-    log.info({ file, synchronous, lastSeq: this.lastSeq, depth: this.depth }, 'outbox opened');
+    this.db = opened.db;
+    this.sql = prepare(opened.db);
+    this.load(opened.db);
+    if (opened.created) this.continueSeqs(quarantined);
+    this.reserve(this.tally.lastSeq);
+    this.tally = this.write(false, (t) => this.applyCaps(t));
+    const { lastSeq, depth } = this.tally;
+    log.info({ file, synchronous: this.deps.synchronous, lastSeq, depth }, 'outbox opened');
   }
 
   stop(): void {
@@ -100,58 +101,81 @@ export class SqliteOutbox implements Outbox {
   }
 
   commit(drafts: readonly RecordDraft[]): OutboxEntry[] {
-    const { db, sql } = this.open();
+    this.open();
+    if (drafts.length === 0) return [];
     const committedAt = this.deps.clock.now();
-    const entries = drafts.map((draft, i): OutboxEntry => {
-      const seq = this.lastSeq + 1 + i;
-      return { seq, kind: draft.kind, recordClass: recordClassOf[draft.kind], payload: encodeDraft(this.deps.deviceId, seq, draft), committedAt };
-    });
-    if (entries.length === 0) return entries;
-    const last = entries[entries.length - 1]!.seq;
-    this.write(db, () => {
-      for (const e of entries) sql.insert.run(e.seq, e.kind, e.recordClass, e.committedAt, e.payload);
-      sql.setMeta.run(last, 'last_seq');
-    });
-    this.lastSeq = last;
-    this.depth += entries.length;
-    for (const e of entries) this.bytes += e.payload.byteLength;
+    let batch = drafts;
+    let entries = this.encode(batch, committedAt);
+    for (let round = 0; ; round++) {
+      this.reserve(entries[entries.length - 1]!.seq);
+      try {
+        this.tally = this.write(entries.some((e) => e.recordClass === 'critical'), (t) => this.insert(t, entries));
+        break;
+      } catch (err) {
+        if (!isFull(err) || round >= MAX_FULL_ROUNDS) throw this.failed(err);
+      }
+      if (this.makeRoom(entries)) continue;
+      // nothing routine is left to evict: keep the critical records of this commit, shed the rest
+      const critical = batch.filter((d) => recordClassOf[d.kind] === 'critical');
+      this.dropUnstored(batch.filter((d) => recordClassOf[d.kind] !== 'critical'));
+      if (critical.length === 0) return [];
+      if (critical.length === batch.length) {
+        this.dropUnstored(critical);
+        throw new PdmError('OUTBOX_FAILED', 'outbox is full of critical records', {
+          context: { file: this.deps.file, reason: 'disk-full', records: critical.length },
+        });
+      }
+      batch = critical;
+      entries = this.encode(batch, committedAt);
+    }
     this.listeners.emit(entries);
     return entries;
   }
 
   pending(query: PendingQuery): OutboxEntry[] {
     const { sql } = this.open();
-    return sql.pending.all(query.afterSeq, query.limit).map((r) => ({
-      seq: r.seq, kind: r.kind, recordClass: r.class, payload: r.payload, committedAt: r.committed_at,
-    }));
+    const through = query.throughSeq ?? Number.MAX_SAFE_INTEGER;
+    const classes = query.classes ?? recordClasses;
+    let rows: Row[];
+    if (classes.length >= recordClasses.length) rows = sql.pendingAll.all(query.afterSeq, through, query.limit);
+    else if (classes.length === 1) rows = sql.pendingClass.all(classes[0]!, query.afterSeq, through, query.limit);
+    else rows = sql.pendingClasses.all(query.afterSeq, through, `,${classes.join(',')},`, query.limit);
+    return rows.map((r) => ({ seq: r.seq, kind: r.kind, recordClass: r.class, payload: r.payload, committedAt: r.committed_at }));
   }
 
   ack(seqs: readonly number[]): void {
-    const { db, sql } = this.open();
-    let removed = 0;
-    let removedBytes = 0;
-    this.write(db, () => {
-      for (const seq of seqs) {
-        const row = sql.remove.get(seq);
-        if (row === undefined) continue;
-        removed++;
-        removedBytes += row.bytes;
-      }
-      if (removed > 0) sql.setMeta.run(this.delivered + removed, 'delivered');
-    });
-    this.delivered += removed;
-    this.depth -= removed;
-    this.bytes -= removedBytes;
+    const { sql } = this.open();
+    try {
+      this.tally = this.write(false, (t) => {
+        let removed = 0;
+        for (const seq of seqs) {
+          const row = sql.remove.get(seq);
+          if (row === undefined) continue;
+          removed++;
+          t.removed(row.class, 1, row.bytes);
+        }
+        if (removed === 0) return;
+        t.delivered += removed;
+        sql.setMeta.run(t.delivered, 'delivered');
+      });
+    } catch (err) {
+      throw this.failed(err);
+    }
   }
 
   stats(): OutboxStats {
-    const dropped: Record<string, number> = {};
-    if (this.db !== undefined) {
-      for (const r of this.db.prepare('SELECT reason, count FROM dropped').all() as { reason: string; count: number }[]) {
-        dropped[r.reason] = r.count;
-      }
-    }
-    return { lastSeq: this.lastSeq, depth: this.depth, bytes: this.bytes, delivered: this.delivered, dropped };
+    const t = this.tally;
+    const oldest = this.sql?.oldestPending.get();
+    return {
+      lastSeq: t.lastSeq,
+      depth: t.depth,
+      bytes: t.bytes,
+      byClass: structuredClone(t.byClass),
+      oldestPendingAt: oldest?.committedAt,
+      delivered: t.delivered,
+      dropped: { ...t.dropped },
+      quarantined: [...this.notes],
+    };
   }
 
   onCommit(listener: (entries: readonly OutboxEntry[]) => void): () => void {
@@ -163,55 +187,184 @@ export class SqliteOutbox implements Outbox {
     return { db: this.db, sql: this.sql };
   }
 
-  private write(db: Database.Database, fn: () => void): void {
+  private openOnce(): { db: Database.Database; created: boolean } {
+    const { file, deviceId, synchronous, maxFileBytes } = this.deps;
+    let db: Database.Database | undefined;
     try {
-      db.transaction(fn)();
+      db = openDatabase(file, [`synchronous = ${synchronous}`, `journal_size_limit = ${JOURNAL_SIZE_LIMIT}`]);
+      if (maxFileBytes !== undefined) {
+        const pageSize = db.pragma('page_size', { simple: true }) as number;
+        db.pragma(`max_page_count = ${Math.max(1, Math.floor(maxFileBytes / pageSize))}`);
+      }
+      const created = migrate(db);
+      claim(db, deviceId);
+      return { db, created };
     } catch (cause) {
-      throw new PdmError('OUTBOX_FAILED', 'outbox write failed', { cause, context: { file: this.deps.file } });
+      db?.close();
+      if (isCorruption(cause) || cause instanceof PdmError) throw cause;
+      throw new PdmError('OUTBOX_FAILED', 'cannot open the outbox database', { cause, context: { file } });
     }
   }
 
-  private migrate(db: Database.Database): void {
-    const version = db.pragma('user_version', { simple: true }) as number;
-    if (version > SCHEMA_VERSION) {
-      throw new PdmError('OUTBOX_FAILED', 'outbox database is from a newer agent', { context: { version, supported: SCHEMA_VERSION } });
-    }
-    if (version < 1) {
-      db.transaction(() => {
-        db.exec(MIGRATION_1);
-        db.pragma(`user_version = ${SCHEMA_VERSION}`);
-      })();
-    }
-  }
-
-  /** Records embed the deviceId: a file of another device must never be published under this one. */
-  private claim(db: Database.Database, deviceId: string): void {
-    const row = db.prepare("SELECT value FROM meta WHERE key = 'device_id'").get() as { value: string } | undefined;
-    if (row === undefined) {
-      db.prepare("INSERT INTO meta (key, value) VALUES ('device_id', ?)").run(deviceId);
-    } else if (row.value !== deviceId) {
-      throw new PdmError('OUTBOX_FAILED', 'outbox belongs to another device', { context: { stored: row.value, configured: deviceId } });
-    }
-  }
-
-  private prepare(db: Database.Database): Statements {
-    return {
-      insert: db.prepare('INSERT INTO records (seq, kind, class, committed_at, payload) VALUES (?, ?, ?, ?, ?)'),
-      setMeta: db.prepare('UPDATE meta SET value = ? WHERE key = ?'),
-      pending: db.prepare('SELECT seq, kind, class, committed_at, payload FROM records WHERE seq > ? ORDER BY seq LIMIT ?'),
-      remove: db.prepare('DELETE FROM records WHERE seq = ? RETURNING length(payload) AS bytes'),
-    };
-  }
-
-  private loadCounters(db: Database.Database): void {
+  private load(db: Database.Database): void {
     const meta = new Map((db.prepare('SELECT key, value FROM meta').all() as { key: string; value: unknown }[]).map((r) => [r.key, r.value]));
-    this.lastSeq = Number(meta.get('last_seq'));
-    this.delivered = Number(meta.get('delivered'));
-    const totals = db.prepare('SELECT count(*) AS depth, coalesce(sum(length(payload)), 0) AS bytes FROM records').get() as {
+    const t = new Tally();
+    t.lastSeq = Number(meta.get('last_seq'));
+    t.delivered = Number(meta.get('delivered'));
+    const rows = db.prepare('SELECT class, count(*) AS depth, coalesce(sum(length(payload)), 0) AS bytes FROM records GROUP BY class').all() as {
+      class: keyof Tally['byClass'];
       depth: number;
       bytes: number;
-    };
-    this.depth = totals.depth;
-    this.bytes = totals.bytes;
+    }[];
+    for (const r of rows) t.byClass[r.class] = { depth: r.depth, bytes: r.bytes };
+    for (const r of db.prepare('SELECT reason, count FROM dropped').all() as { reason: string; count: number }[]) t.dropped[r.reason] = r.count;
+    this.tally = t;
+    this.notes = JSON.parse(String(meta.get('quarantined') ?? '[]')) as QuarantineNote[];
+  }
+
+  /**
+   * A new database goes on above every seq that may have been used: the reservation beside it, and
+   * the last seq still readable from a quarantined one. The loss is counted and the note kept.
+   */
+  private continueSeqs(quarantined: Quarantined | undefined): void {
+    const floor = Math.max(this.reservation.reservedThrough, quarantined?.salvage.lastSeq ?? 0);
+    const note: QuarantineNote | undefined = quarantined === undefined
+      ? undefined
+      : { at: this.deps.clock.now(), movedTo: quarantined.movedTo, reason: quarantined.reason };
+    const notes = note === undefined ? this.notes : [...this.notes, note].slice(-MAX_QUARANTINE_NOTES);
+    const { sql } = this.open();
+    this.tally = this.write(false, (t) => {
+      if (floor > t.lastSeq) {
+        t.lastSeq = floor;
+        sql.setMeta.run(floor, 'last_seq');
+      }
+      const lost = quarantined?.salvage.pending ?? 0;
+      if (lost > 0) {
+        t.drop(dropReason('corrupt-db'), lost);
+        sql.addDropped.run(dropReason('corrupt-db'), lost);
+      }
+      sql.setMeta.run(JSON.stringify(notes), 'quarantined');
+    });
+    this.notes = notes;
+    if (floor > 0) this.deps.log.warn({ lastSeq: floor }, 'outbox seqs continue after the previous database');
+  }
+
+  private encode(drafts: readonly RecordDraft[], committedAt: number): OutboxEntry[] {
+    const first = this.tally.lastSeq + 1;
+    return drafts.map((draft, i): OutboxEntry => ({
+      seq: first + i,
+      kind: draft.kind,
+      recordClass: recordClassOf[draft.kind],
+      payload: encodeDraft(this.deps.deviceId, first + i, draft),
+      committedAt,
+    }));
+  }
+
+  private insert(t: Tally, entries: readonly OutboxEntry[]): void {
+    const { sql } = this.open();
+    for (const e of entries) {
+      sql.insert.run(e.seq, e.kind, e.recordClass, e.committedAt, e.payload);
+      t.added(e.recordClass, e.payload.byteLength);
+    }
+    t.lastSeq = entries[entries.length - 1]!.seq;
+    sql.setMeta.run(t.lastSeq, 'last_seq');
+    this.applyCaps(t);
+  }
+
+  /** Runs `fn` in one transaction on a copy of the counters; returns the copy once committed. */
+  private write(critical: boolean, fn: (t: Tally) => void): Tally {
+    const { db } = this.open();
+    const t = this.tally.clone();
+    const level = critical ? (this.deps.criticalSynchronous ?? 'FULL') : this.deps.synchronous;
+    const switched = level !== this.deps.synchronous;
+    if (switched) db.pragma(`synchronous = ${level}`);
+    try {
+      db.transaction(() => fn(t))();
+    } finally {
+      if (switched) db.pragma(`synchronous = ${this.deps.synchronous}`);
+    }
+    return t;
+  }
+
+  private applyCaps(t: Tally): void {
+    const view = this.view();
+    for (const v of planAgeEviction(view, this.caps, this.deps.clock.now())) this.evict(t, v);
+    for (const v of planBytesEviction(view, t.bytes, this.caps.maxBytes, 'cap-bytes')) this.evict(t, v);
+  }
+
+  private evict(t: Tally, v: Victims): void {
+    const { sql } = this.open();
+    sql.evictRange.run(v.recordClass, v.throughSeq);
+    sql.addDropped.run(v.reason, v.count);
+    t.evicted(v);
+    // the first eviction of each reason is worth a warning; the rest are in the counters
+    const level = this.warned.has(v.reason) ? 'debug' : 'warn';
+    this.warned.add(v.reason);
+    this.deps.log[level]({ reason: v.reason, count: v.count, bytes: v.bytes, throughSeq: v.throughSeq }, 'records evicted');
+  }
+
+  /** SQLITE_FULL: gives the WAL's disk space back and evicts routine records by policy; false when none is left. */
+  private makeRoom(entries: readonly OutboxEntry[]): boolean {
+    const { db } = this.open();
+    try {
+      db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch (err) {
+      this.deps.log.debug({ err }, 'checkpoint on a full disk failed');
+    }
+    const need = Math.max(MIN_ROOM_BYTES, 2 * entries.reduce((n, e) => n + e.payload.byteLength, 0));
+    const target = Math.max(0, this.tally.bytes - need);
+    const before = this.tally.depth;
+    try {
+      this.tally = this.write(false, (t) => {
+        for (const v of planBytesEviction(this.view(), t.bytes, target, 'disk-full')) this.evict(t, v);
+      });
+    } catch (err) {
+      if (!isFull(err)) throw this.failed(err);
+      this.deps.log.error({ err }, 'no room even to evict');
+      return false;
+    }
+    return this.tally.depth < before;
+  }
+
+  /** Counts records that never got stored (a full disk); best effort on disk, always in this process. */
+  private dropUnstored(drafts: readonly RecordDraft[]): void {
+    if (drafts.length === 0) return;
+    const { sql } = this.open();
+    const counts = new Map<string, number>();
+    for (const d of drafts) {
+      const reason = dropReason('disk-full', recordClassOf[d.kind]);
+      counts.set(reason, (counts.get(reason) ?? 0) + 1);
+    }
+    this.deps.log.error({ counts: Object.fromEntries(counts) }, 'records not stored: outbox full');
+    try {
+      this.tally = this.write(false, (t) => {
+        for (const [reason, n] of counts) {
+          sql.addDropped.run(reason, n);
+          t.drop(reason, n);
+        }
+      });
+    } catch {
+      for (const [reason, n] of counts) this.tally.drop(reason, n);
+    }
+  }
+
+  /** Keeps the seq reservation ahead; a failure (e.g. the disk is full) must not cost the commit. */
+  private reserve(seq: number): void {
+    try {
+      this.reservation.cover(seq);
+    } catch (err) {
+      this.deps.log.warn({ err }, 'seq reservation not written');
+    }
+  }
+
+  private view(): EvictionView {
+    const { sql } = this.open();
+    return { oldest: (recordClass, afterSeq, limit) => sql.oldest.all(recordClass, afterSeq, limit) };
+  }
+
+  private failed(cause: unknown): PdmError {
+    if (cause instanceof PdmError) return cause;
+    const code = (cause as { code?: unknown } | null)?.code;
+    return new PdmError('OUTBOX_FAILED', 'outbox write failed', { cause, context: { file: this.deps.file, code } });
   }
 }

@@ -1,0 +1,140 @@
+/**
+ * The eviction policy both outboxes share, as pure planning over a view of the stored entries: past an
+ * age cap a routine class loses its entries older than the cap; past the bytes cap routine classes lose
+ * their oldest entries in `evictionOrder` (samples, then predictions, then metrics) until the store fits.
+ * Critical records are never planned for eviction. A plan names, per class, the highest seq to remove:
+ * victims are always the oldest run of their class, so one range delete removes them.
+ */
+import {
+  evictionOrder, emptyByClass, type DropCause, type OutboxCaps, type RecordClass, type RoutineClass, dropReason,
+} from './outbox.js';
+
+export interface StoredEntry {
+  readonly seq: number;
+  readonly bytes: number;
+  readonly committedAt: number;
+}
+
+/** What the planner reads: the oldest entries of one class, in seq order. */
+export interface EvictionView {
+  oldest(recordClass: RoutineClass, afterSeq: number, limit: number): readonly StoredEntry[];
+}
+
+export interface Victims {
+  readonly recordClass: RoutineClass;
+  /** Every entry of the class with a seq up to this one goes. */
+  readonly throughSeq: number;
+  readonly count: number;
+  readonly bytes: number;
+  readonly reason: string;
+}
+
+// a scan reads a few rows first (most commits find nothing to evict), then larger batches
+const FIRST_SCAN = 8;
+const MAX_SCAN = 1024;
+
+/**
+ * The outbox's counters as one value. A write copies it, changes the copy inside the transaction and
+ * keeps the copy only once the transaction has committed, so a rolled-back write leaves no trace.
+ */
+export class Tally {
+  lastSeq = 0;
+  delivered = 0;
+  byClass = emptyByClass();
+  dropped: Record<string, number> = {};
+
+  get depth(): number {
+    let n = 0;
+    for (const c of Object.values(this.byClass)) n += c.depth;
+    return n;
+  }
+
+  get bytes(): number {
+    let n = 0;
+    for (const c of Object.values(this.byClass)) n += c.bytes;
+    return n;
+  }
+
+  clone(): Tally {
+    const t = new Tally();
+    t.lastSeq = this.lastSeq;
+    t.delivered = this.delivered;
+    for (const [k, v] of Object.entries(this.byClass)) t.byClass[k as RecordClass] = { ...v };
+    t.dropped = { ...this.dropped };
+    return t;
+  }
+
+  added(recordClass: RecordClass, bytes: number): void {
+    this.byClass[recordClass].depth++;
+    this.byClass[recordClass].bytes += bytes;
+  }
+
+  removed(recordClass: RecordClass, count: number, bytes: number): void {
+    this.byClass[recordClass].depth -= count;
+    this.byClass[recordClass].bytes -= bytes;
+  }
+
+  drop(reason: string, count: number): void {
+    if (count > 0) this.dropped[reason] = (this.dropped[reason] ?? 0) + count;
+  }
+
+  evicted(v: Victims): void {
+    this.removed(v.recordClass, v.count, v.bytes);
+    this.drop(v.reason, v.count);
+  }
+}
+
+/** Entries of each routine class that waited longer than the class's age cap. */
+export function planAgeEviction(view: EvictionView, caps: OutboxCaps, now: number): Victims[] {
+  const plans: Victims[] = [];
+  for (const recordClass of evictionOrder) {
+    const maxAge = caps.maxAgeMs[recordClass];
+    if (!Number.isFinite(maxAge)) continue;
+    // seq order is commit order; after a wall-clock step back the oldest by seq may look young, and
+    // eviction by age then waits for it rather than scanning the whole class (bounded work per commit)
+    const plan = scan(view, recordClass, 'cap-age', (e) => now - e.committedAt > maxAge);
+    if (plan !== undefined) plans.push(plan);
+  }
+  return plans;
+}
+
+/**
+ * Oldest routine entries, lowest class first, until at most `targetBytes` remain (or only critical
+ * entries are left). `tallyBytes` is the payload bytes held now.
+ */
+export function planBytesEviction(view: EvictionView, tallyBytes: number, targetBytes: number, cause: DropCause): Victims[] {
+  const plans: Victims[] = [];
+  let excess = tallyBytes - targetBytes;
+  for (const recordClass of evictionOrder) {
+    if (excess <= 0) break;
+    const plan = scan(view, recordClass, cause, (e) => {
+      if (excess <= 0) return false;
+      excess -= e.bytes;
+      return true;
+    });
+    if (plan !== undefined) plans.push(plan);
+  }
+  return plans;
+}
+
+/** Walks the class from its oldest entry while `take` says yes; the run taken becomes one plan. */
+function scan(view: EvictionView, recordClass: RoutineClass, cause: DropCause, take: (e: StoredEntry) => boolean): Victims | undefined {
+  let throughSeq = 0;
+  let count = 0;
+  let bytes = 0;
+  for (let size = FIRST_SCAN; ; size = Math.min(MAX_SCAN, size * 4)) {
+    const batch = view.oldest(recordClass, throughSeq, size);
+    let stopped = false;
+    for (const e of batch) {
+      if (!take(e)) {
+        stopped = true;
+        break;
+      }
+      throughSeq = e.seq;
+      count++;
+      bytes += e.bytes;
+    }
+    if (stopped || batch.length < size) break;
+  }
+  return count === 0 ? undefined : { recordClass, throughSeq, count, bytes, reason: dropReason(cause, recordClass) };
+}
