@@ -48,8 +48,16 @@ export const statusSchema = z.strictObject({
       dropped: reasonCountsSchema,
       /** Outbox depth per record class (critical, metrics, predictions, samples). */
       outboxByClass: reasonCountsSchema.optional(),
-      /** Event time of the oldest record still in the outbox. */
+      /** When the oldest record still in the outbox was committed (device clock). */
       oldestPending: timeSchema.optional(),
+      /**
+       * Outbox databases found corrupt at start and set aside (renamed, kept on the device) since this
+       * one was created, newest last: the device started a fresh one and its records were lost.
+       */
+      outboxQuarantined: z
+        .array(z.strictObject({ at: timeSchema, movedTo: z.string().min(1).max(256), reason: z.string().min(1).max(256) }))
+        .max(8)
+        .optional(),
     })
     .optional(),
 });
