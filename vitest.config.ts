@@ -3,10 +3,13 @@ import { defineConfig } from 'vitest/config';
 // Tests read the packages' TypeScript sources through the `pdm-source` export condition, so no build
 // is needed for unit tests; end-to-end tests spawn the built programs (see test/helpers).
 const conditions = ['pdm-source', 'node', 'import', 'default'];
+// Only our own condition is forced onto external packages: forcing 'import' would hand CommonJS
+// requires (mqtt.js's require('ws')) an ESM wrapper.
+const externalConditions = ['pdm-source'];
 
 export default defineConfig({
   resolve: { conditions },
-  ssr: { resolve: { conditions, externalConditions: conditions } },
+  ssr: { resolve: { conditions, externalConditions } },
   test: {
     projects: [
       {
