@@ -20,7 +20,7 @@ interface DeviceView {
 }
 interface DeviceDetail {
   device: DeviceView;
-  stored: Record<string, number>;
+  stored: { records: Record<string, number>; predictionRows: number };
   predictions: { score: number }[];
 }
 
@@ -97,9 +97,9 @@ describe('a fleet of two agents and a controller', () => {
       expect(Number(line['outboxDepth'])).toBe(0);
 
       const detail = await controller.get<DeviceDetail>(`/api/v1/devices/${id}?predictions=5`);
-      expect(detail.stored['predictions'], `${id} prediction rows`).toBe(Number(line['predictions']));
+      expect(detail.stored.predictionRows, `${id} prediction rows`).toBe(Number(line['predictions']));
       expect(Number(line['predictions'])).toBeGreaterThan(ROWS / 2);
-      expect(detail.stored['alerts']).toBe(Number(line['alerts']));
+      expect(detail.stored.records['alerts'] ?? 0).toBe(Number(line['alerts']));
       expect(detail.predictions).toHaveLength(5);
     }
     const ingest = await controller.get<{ duplicates: number; invalid: { total: number } }>('/api/v1/ingest');

@@ -62,6 +62,11 @@ export interface MetricsSummary {
   latencyP95LastMs: number | null;
 }
 
+export interface StoredCounts {
+  records: Record<string, number>;
+  predictionRows: number;
+}
+
 type Row = Record<string, unknown>;
 const model = (r: Row) => ({ name: r.model_name as string, version: r.model_version as string });
 
@@ -108,6 +113,14 @@ export class RecordsQuery {
       seq: r.seq as number, time: r.time as string, deploymentId: r.deployment_id as string, model: model(r),
       status: r.status as string, detail: r.detail as string | null,
     }));
+  }
+
+  /** What is stored for the device: records per kind, and prediction rows (a batch record holds many). */
+  storedCounts(deviceId: string): StoredCounts {
+    const byKind = this.#db.prepare('SELECT kind, COUNT(*) AS n FROM records WHERE device_id = ? GROUP BY kind')
+      .all(deviceId) as { kind: string; n: number }[];
+    const predictionRows = this.#db.prepare('SELECT COUNT(*) FROM predictions WHERE device_id = ?').pluck().get(deviceId) as number;
+    return { records: Object.fromEntries(byKind.map((r) => [r.kind, r.n])), predictionRows };
   }
 
   metricsSummary(deviceId: string): MetricsSummary {

@@ -40,6 +40,7 @@ export const deviceRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (app,
       events: records.events(deviceId, q.events),
       deployments: records.deployments(deviceId, q.deployments),
       metrics: records.metricsSummary(deviceId),
+      stored: records.storedCounts(deviceId),
       invalidPayloads: ctx.stats.invalidForDevice(deviceId),
     };
   });
