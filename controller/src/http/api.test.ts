@@ -94,7 +94,8 @@ describe('GET /api/v1/devices/:deviceId', () => {
   it('shows the device with its last predictions, alerts, events, metrics and invalid payloads by reason', async () => {
     const { status, body } = await get('/api/v1/devices/gw-a?predictions=4');
     expect(status).toBe(200);
-    expect(Object.keys(body).sort()).toEqual(['alerts', 'deployments', 'device', 'events', 'invalidPayloads', 'metrics', 'predictions']);
+    expect(Object.keys(body).sort()).toEqual(['alerts', 'deployments', 'device', 'events', 'invalidPayloads', 'metrics', 'predictions', 'stored']);
+    expect(body.stored).toEqual({ records: { predictions: 2, alerts: 1, events: 1, metrics: 1 }, predictionRows: 6 });
     expect(body.device.deviceId).toBe('gw-a');
     expect(body.predictions.map((p: { seq: number; idx: number }) => `${p.seq}.${p.idx}`)).toEqual(['5.2', '5.1', '5.0', '3.2']);
     expect(body.predictions[0]).toMatchObject({ model: { name: 'azure-pdm-failure-24h', version: '1.0.0' }, role: 'active', alert: false, threshold: 0.42 });
