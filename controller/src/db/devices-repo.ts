@@ -37,8 +37,35 @@ export interface DeviceView {
   lastSeqReported: number | null;
   seq: SeqProgress & { /** lastSeqReported - contiguous: committed on the device, not yet stored here. */ behind: number | null };
   counters: StatusCounters | null;
+  /** Delivery from the device's outbox (issue 4): what arrived here in order, what waits there, what was dropped. */
+  delivery: DeliveryView;
   invalidPayloads: number;
   reconcile: ReconcileView | null;
+}
+
+export interface DeliveryView {
+  /** Every seq up to this one is stored here: the device's records arrived without a hole up to it. */
+  lastDeliveredSeq: number;
+  /** The device's outbox at its last heartbeat: committed there, not yet acknowledged by the broker. */
+  backlog: {
+    depth: number;
+    bytes: number;
+    byClass: Record<string, number> | null;
+    oldestPending: string | null;
+  } | null;
+  /**
+   * Records the device dropped without delivering them, by `<cause>:<class>` (cap-bytes, cap-age,
+   * disk-full, corrupt-db), as of its last heartbeat. Evicted seqs never arrive: they stay in `gaps`.
+   */
+  dropped: { total: number; byReason: Record<string, number> };
+  /** Outbox databases the device found corrupt at start and set aside. */
+  quarantined: NonNullable<StatusCounters['outboxQuarantined']>;
+}
+
+/** A run of seqs, first..last, missing here below the highest seq stored. */
+export interface SeqGap {
+  first: number;
+  last: number;
 }
 
 export interface DeviceFilter {
@@ -59,6 +86,7 @@ export interface StatusApplied {
 }
 
 type Row = Record<string, unknown>;
+const GAP_SCAN_ROWS = 100_000;
 const iso = (ms: unknown): string | null => (typeof ms === 'number' ? new Date(ms).toISOString() : null);
 
 const VIEW_SQL = `SELECT d.*, COALESCE(p.contiguous_seq, 0) AS contiguous, COALESCE(p.max_seq, 0) AS max_seq,
@@ -73,12 +101,25 @@ export class DevicesRepo {
   readonly #db: Db;
   readonly #touch;
   readonly #get;
+  readonly #contiguous;
+  readonly #gaps;
+  readonly #scanned;
 
   constructor(db: Db) {
     this.#db = db;
     this.#touch = db.prepare(`INSERT INTO devices (device_id, first_seen_at, last_seen_at) VALUES ($id, $at, $live)
       ON CONFLICT (device_id) DO UPDATE SET last_seen_at = COALESCE(MAX(last_seen_at, excluded.last_seen_at), excluded.last_seen_at, last_seen_at)`);
     this.#get = db.prepare('SELECT state FROM devices WHERE device_id = ?').pluck();
+    this.#contiguous = db.prepare('SELECT contiguous_seq FROM record_progress WHERE device_id = ?').pluck();
+    // the row for the contiguous seq itself (0 when nothing is stored) lets a hole right after it show
+    this.#gaps = db.prepare(`WITH s AS (
+        SELECT $c AS seq
+        UNION ALL
+        SELECT seq FROM (SELECT seq FROM records WHERE device_id = $id AND seq > $c ORDER BY seq LIMIT $scan)
+      )
+      SELECT seq + 1 AS first, next - 1 AS last FROM (SELECT seq, LEAD(seq) OVER (ORDER BY seq) AS next FROM s)
+      WHERE next > seq + 1 LIMIT $limit`);
+    this.#scanned = db.prepare(`SELECT COUNT(*) FROM (SELECT 1 FROM records WHERE device_id = $id AND seq > $c LIMIT $scan)`).pluck();
   }
 
   /** Makes sure the device exists; a live message also moves its last-seen time. */
@@ -137,6 +178,18 @@ export class DevicesRepo {
     return rows.map(toView);
   }
 
+  /**
+   * Holes in the device's stored seqs above the contiguous prefix, oldest first, at most `limit`. Reads
+   * at most GAP_SCAN_ROWS seqs above the prefix, so one device with a long run of records after an old
+   * hole cannot make the query slow; `truncated` says when there may be more.
+   */
+  gaps(deviceId: string, limit: number): { gaps: SeqGap[]; truncated: boolean } {
+    const contiguous = (this.#contiguous.get(deviceId) as number | undefined) ?? 0;
+    const rows = this.#gaps.all({ id: deviceId, c: contiguous, scan: GAP_SCAN_ROWS, limit: limit + 1 }) as SeqGap[];
+    const scanned = this.#scanned.get({ id: deviceId, c: contiguous, scan: GAP_SCAN_ROWS }) as number;
+    return { gaps: rows.slice(0, limit), truncated: rows.length > limit || scanned >= GAP_SCAN_ROWS };
+  }
+
   get(deviceId: string): DeviceView | undefined {
     const row = this.#db.prepare(`${VIEW_SQL} WHERE d.device_id = ?`).get(deviceId) as Row | undefined;
     return row === undefined ? undefined : toView(row);
@@ -148,6 +201,7 @@ function toView(r: Row): DeviceView {
   const max = r.max_seq as number;
   const stored = r.stored as number;
   const lastSeq = r.last_seq_reported as number | null;
+  const counters = r.counters === null ? null : (JSON.parse(r.counters as string) as StatusCounters);
   return {
     deviceId: r.device_id as string,
     assetId: r.asset_id as string | null,
@@ -164,12 +218,28 @@ function toView(r: Row): DeviceView {
     models: JSON.parse(r.models as string) as ModelEntry[],
     lastSeqReported: lastSeq,
     seq: { contiguous, max, stored, missing: max - stored, behind: lastSeq === null ? null : Math.max(0, lastSeq - contiguous) },
-    counters: r.counters === null ? null : (JSON.parse(r.counters as string) as StatusCounters),
+    counters,
+    delivery: deliveryView(contiguous, counters),
     invalidPayloads: r.invalid as number,
     reconcile: r.r_status === null || r.r_status === undefined ? null : {
       status: r.r_status as ReconcileView['status'],
       checkedAt: iso(r.r_checked_at) ?? '',
       ...(JSON.parse(r.r_diff as string) as Pick<ReconcileView, 'desired' | 'missing' | 'unexpected'>),
     },
+  };
+}
+
+function deliveryView(contiguous: number, counters: StatusCounters | null): DeliveryView {
+  const byReason = counters?.dropped ?? {};
+  return {
+    lastDeliveredSeq: contiguous,
+    backlog: counters === null ? null : {
+      depth: counters.outboxDepth,
+      bytes: counters.outboxBytes,
+      byClass: counters.outboxByClass ?? null,
+      oldestPending: counters.oldestPending ?? null,
+    },
+    dropped: { total: Object.values(byReason).reduce((n, c) => n + c, 0), byReason },
+    quarantined: counters?.outboxQuarantined ?? [],
   };
 }

@@ -58,7 +58,7 @@ describe('GET /api/v1/devices', () => {
     expect(body.count).toBe(2);
     const a = body.devices[0];
     expect(Object.keys(a).sort()).toEqual([
-      'agentVersion', 'assetClass', 'assetId', 'bootId', 'counters', 'deviceId', 'firstSeenAt', 'invalidPayloads',
+      'agentVersion', 'assetClass', 'assetId', 'bootId', 'counters', 'delivery', 'deviceId', 'firstSeenAt', 'invalidPayloads',
       'lastSeenAt', 'lastSeqReported', 'models', 'reconcile', 'seq', 'site', 'state', 'stateChangedAt', 'stateReason',
       'statusTime',
     ]);
@@ -94,7 +94,11 @@ describe('GET /api/v1/devices/:deviceId', () => {
   it('shows the device with its last predictions, alerts, events, metrics and invalid payloads by reason', async () => {
     const { status, body } = await get('/api/v1/devices/gw-a?predictions=4');
     expect(status).toBe(200);
-    expect(Object.keys(body).sort()).toEqual(['alerts', 'deployments', 'device', 'events', 'invalidPayloads', 'metrics', 'predictions', 'stored']);
+    expect(Object.keys(body).sort()).toEqual([
+      'alerts', 'deployments', 'device', 'events', 'invalidPayloads', 'metrics', 'predictions', 'seqGaps', 'stored',
+    ]);
+    expect(body.seqGaps).toEqual({ gaps: [{ first: 4, last: 4 }], truncated: false });
+    expect(body.device.delivery).toMatchObject({ lastDeliveredSeq: 3, dropped: { total: 2, byReason: { 'telemetry-evicted': 2 } } });
     expect(body.stored).toEqual({ records: { predictions: 2, alerts: 1, events: 1, metrics: 1 }, predictionRows: 6 });
     expect(body.device.deviceId).toBe('gw-a');
     expect(body.predictions.map((p: { seq: number; idx: number }) => `${p.seq}.${p.idx}`)).toEqual(['5.2', '5.1', '5.0', '3.2']);

@@ -16,6 +16,7 @@ const detailQuery = z.strictObject({
   alerts: limit(20),
   events: limit(20),
   deployments: limit(20),
+  gaps: limit(50),
 });
 
 const params = z.strictObject({ deviceId: deviceIdSchema });
@@ -42,6 +43,8 @@ export const deviceRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (app,
       metrics: records.metricsSummary(deviceId),
       stored: records.storedCounts(deviceId),
       invalidPayloads: ctx.stats.invalidForDevice(deviceId),
+      // holes in the stored seqs (device.delivery says what the device dropped on purpose)
+      seqGaps: ctx.devices.gaps(deviceId, q.gaps),
     };
   });
 };

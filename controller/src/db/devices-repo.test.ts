@@ -1,0 +1,72 @@
+/**
+ * The delivery part of the device view (issue 4): last delivered (contiguous) seq, the device's
+ * backlog and drops from its heartbeat, quarantined outboxes, and the holes in the stored seqs.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as fx from '../testing/fixtures.js';
+import { captureLogs } from '../testing/log-capture.js';
+import { tempDir } from '../testing/temp-dir.js';
+import { Database } from './database.js';
+import { DevicesRepo } from './devices-repo.js';
+import { RecordsRepo } from './records-repo.js';
+
+const dir = tempDir();
+const { log } = captureLogs('warn');
+const database = new Database({ dataDir: dir.path }, log);
+let devices: DevicesRepo;
+let records: RecordsRepo;
+const t0 = Date.parse('2026-01-01T00:00:00.000Z');
+
+beforeAll(async () => {
+  await database.start();
+  devices = new DevicesRepo(database.handle);
+  records = new RecordsRepo(database.handle);
+});
+afterAll(async () => {
+  await database.stop();
+  dir.remove();
+});
+
+function store(deviceId: string, seqs: number[]): void {
+  database.handle.transaction(() => {
+    for (const seq of seqs) records.store('metrics', fx.metrics(deviceId, seq), `h${seq}`, t0);
+  })();
+}
+
+describe('DevicesRepo delivery view', () => {
+  it('shows backlog, drops by reason and quarantined outboxes from the heartbeat, and the contiguous seq', () => {
+    const counters = {
+      ...fx.status('gw-d').counters!,
+      outboxDepth: 120, outboxBytes: 64_000, dropped: { 'cap-age:predictions': 30, 'disk-full:metrics': 2 },
+      outboxByClass: { critical: 1, metrics: 19, predictions: 100, samples: 0 }, oldestPending: '2026-01-01T00:00:00.000Z',
+      outboxQuarantined: [{ at: '2025-12-31T00:00:00.000Z', movedTo: 'outbox.sqlite.corrupt-2025-12-31T00-00-00-000Z', reason: 'SQLITE_NOTADB' }],
+    };
+    devices.applyStatus(fx.status('gw-d', { lastSeq: 40, counters }), t0, true);
+    store('gw-d', [1, 2, 3, 5, 6, 9]);
+    expect(devices.get('gw-d')!.delivery).toEqual({
+      lastDeliveredSeq: 3,
+      backlog: { depth: 120, bytes: 64_000, byClass: { critical: 1, metrics: 19, predictions: 100, samples: 0 }, oldestPending: '2026-01-01T00:00:00.000Z' },
+      dropped: { total: 32, byReason: { 'cap-age:predictions': 30, 'disk-full:metrics': 2 } },
+      quarantined: counters.outboxQuarantined,
+    });
+    expect(devices.list().find((d) => d.deviceId === 'gw-d')!.delivery.lastDeliveredSeq).toBe(3);
+  });
+
+  it('lists the holes above the contiguous seq, oldest first, up to a limit', () => {
+    expect(devices.gaps('gw-d', 50)).toEqual({ gaps: [{ first: 4, last: 4 }, { first: 7, last: 8 }], truncated: false });
+    expect(devices.gaps('gw-d', 1)).toEqual({ gaps: [{ first: 4, last: 4 }], truncated: true });
+    store('gw-d', [4]);
+    expect(devices.gaps('gw-d', 50).gaps).toEqual([{ first: 7, last: 8 }]);
+    expect(devices.get('gw-d')!.delivery.lastDeliveredSeq).toBe(6);
+  });
+
+  it('shows a hole before the first stored seq, and none for a device without records or heartbeat counters', () => {
+    devices.applyStatus(fx.will('gw-e'), t0, true);
+    store('gw-e', [3, 4]);
+    expect(devices.gaps('gw-e', 50).gaps).toEqual([{ first: 1, last: 2 }]);
+    expect(devices.get('gw-e')!.delivery).toEqual({
+      lastDeliveredSeq: 0, backlog: null, dropped: { total: 0, byReason: {} }, quarantined: [],
+    });
+    expect(devices.gaps('gw-none', 50)).toEqual({ gaps: [], truncated: false });
+  });
+});
