@@ -19,6 +19,7 @@ import { InferenceRunner } from './inference/runner.js';
 import { MqttLink } from './link/mqtt-link.js';
 import { Counters } from './metrics/counters.js';
 import { MetricWindows } from './metrics/metric-windows.js';
+import { outboxSettings } from './outbox/config.js';
 import { Forwarder } from './outbox/forwarder.js';
 import { SqliteOutbox } from './outbox/sqlite-outbox.js';
 import { Pipeline } from './pipeline.js';
@@ -57,7 +58,7 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
   const spec = model.card.featureSpec;
   const counters = new Counters();
   const outbox = new SqliteOutbox({
-    file: join(config.dataDir, OUTBOX_FILE), deviceId: config.deviceId, synchronous: config.outbox.synchronous, clock, log: child('outbox'),
+    file: join(config.dataDir, OUTBOX_FILE), deviceId: config.deviceId, ...outboxSettings(config.outbox), clock, log: child('outbox'),
   });
   const status = statusBuilder({
     identity: { deviceId: config.deviceId, assetId: config.assetId, assetClass: config.assetClass, site: config.site, bootId: randomUUID() },

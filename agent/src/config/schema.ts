@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { deviceIdSchema, nameSchema } from '@pdm/protocol';
+import { forwarderConfigSchema, outboxConfigSchema } from '../outbox/config.js';
 
 const pathSchema = z.string().min(1, 'a path is required');
 const seconds = z.number().positive().max(86_400 * 365);
@@ -101,19 +102,8 @@ export const agentConfigSchema = z.strictObject({
         .describe('critical once the score is this fraction of the way from the threshold to the end of its range (1 above, 0 below)'),
     })
     .prefault({}),
-  outbox: z
-    .strictObject({
-      synchronous: z
-        .enum(['NORMAL', 'FULL'])
-        .default('NORMAL')
-        .describe('SQLite synchronous level in WAL mode: NORMAL survives a process crash, FULL also an OS crash or power cut'),
-    })
-    .prefault({}),
-  forwarder: z
-    .strictObject({
-      maxInFlight: z.number().int().min(1).max(1000).default(64).describe('records published and awaiting PUBACK, at most'),
-    })
-    .prefault({}),
+  outbox: outboxConfigSchema.describe('the durable outbox: durability per record class, caps by bytes and age'),
+  forwarder: forwarderConfigSchema.describe('delivery from the outbox: in-flight window and backlog drain rate'),
   link: z
     .strictObject({
       keepaliveSeconds: z.number().int().min(1).max(3600).default(30).describe('MQTT keepalive'),

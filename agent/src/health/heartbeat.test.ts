@@ -59,8 +59,13 @@ describe('Heartbeat', () => {
       state: 'online',
       lastSeq: 2,
       models: [{ name: 'tiny', version: '1.0.0', role: 'active' }],
-      counters: { readings: 5, rejectedReadings: { 'non-finite': 1 }, outboxDepth: 1, delivered: 1, dropped: {} },
+      counters: {
+        readings: 5, rejectedReadings: { 'non-finite': 1 }, outboxDepth: 1, delivered: 1, dropped: {},
+        outboxByClass: { critical: 1, metrics: 0, predictions: 0, samples: 0 },
+        oldestPending: new Date(clock.now()).toISOString(),
+      },
     });
+    expect(last.counters!.outboxQuarantined).toBeUndefined();
     expect(last.counters!.outboxBytes).toBeGreaterThan(0);
 
     heartbeat.stop();

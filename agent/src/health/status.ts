@@ -2,7 +2,7 @@
 import type { ModelRef, Status } from '@pdm/protocol';
 import type { Clock } from '../clock.js';
 import type { Counters } from '../metrics/counters.js';
-import type { Outbox } from '../outbox/outbox.js';
+import { recordClasses, type Outbox } from '../outbox/outbox.js';
 import { AGENT_VERSION } from '../version.js';
 
 export interface Identity {
@@ -49,6 +49,11 @@ export function statusBuilder(deps: StatusDeps): StatusBuilder {
         outboxBytes: outbox.bytes,
         delivered: outbox.delivered,
         dropped: outbox.dropped,
+        outboxByClass: Object.fromEntries(recordClasses.map((c) => [c, outbox.byClass[c].depth])),
+        ...(outbox.oldestPendingAt === undefined ? {} : { oldestPending: new Date(outbox.oldestPendingAt).toISOString() }),
+        ...(outbox.quarantined.length === 0
+          ? {}
+          : { outboxQuarantined: outbox.quarantined.map((q) => ({ at: new Date(q.at).toISOString(), movedTo: q.movedTo, reason: q.reason })) }),
       },
     };
   };

@@ -1,13 +1,22 @@
 /**
- * Moves records from the outbox to the broker: publishes unacknowledged entries in seq order with at
- * most `maxInFlight` awaiting a PUBACK, deletes each from the outbox only after its PUBACK, and after a
- * reconnect starts again from the oldest unacknowledged entry, so everything unacknowledged is resent
- * in seq order. Duplicates (a PUBACK lost with the connection) are expected: the controller stores
- * idempotently on (deviceId, seq).
+ * Moves records from the outbox to the broker and deletes each only after its PUBACK. Records go out
+ * in three lanes, so that after a long outage a new alert never waits behind hours of backlog (issue 4):
+ *
+ * - critical: alerts, events, deployment reports, oldest first, before anything else and with a
+ *   window of their own (`maxInFlight`), so a routine publish never holds one back;
+ * - live: routine records committed since the link came up, oldest first;
+ * - backlog: routine records committed before that, oldest first, at most `drainRatePerSecond`
+ *   (a token bucket), and always at least a quarter of the routine window while any are left, so a
+ *   busy live stream cannot starve the drain either.
+ *
+ * After a reconnect (or a failed publish) every lane starts again from its oldest unacknowledged
+ * entry. Wire order therefore differs from seq order; the controller stores idempotently on
+ * (deviceId, seq) and orders by seq. Duplicates (a PUBACK lost with the connection) are expected.
  */
 import type { Logger } from 'pino';
 import type { UpKind } from '@pdm/protocol';
-import type { Outbox, OutboxEntry } from './outbox.js';
+import { systemClock, type Clock } from '../clock.js';
+import type { Outbox, OutboxEntry, RecordClass } from './outbox.js';
 
 /** What the forwarder needs from the MQTT link. */
 export interface UpLink {
@@ -18,43 +27,73 @@ export interface UpLink {
   onDown(listener: () => void): () => void;
 }
 
+export interface ForwarderConfig {
+  /** Critical records awaiting a PUBACK at most, and routine records likewise (two windows). */
+  readonly maxInFlight: number;
+  /** Backlog records published per second at most (default: no limit). */
+  readonly drainRatePerSecond?: number;
+}
+
 export interface ForwarderDeps {
   readonly outbox: Outbox;
   readonly link: UpLink;
-  readonly config: { readonly maxInFlight: number };
+  readonly config: ForwarderConfig;
   readonly log: Logger;
+  readonly clock?: Clock;
 }
+
+export type Lane = 'critical' | 'live' | 'backlog';
 
 export interface ForwarderStats {
   /** Publishes sent, resends included. */
   readonly published: number;
   readonly acked: number;
   readonly inFlight: number;
+  /** Publishes sent per lane, resends included. */
+  readonly byLane: Readonly<Record<Lane, number>>;
 }
 
 /** After a publish fails on a link that still looks up, wait this long before trying again. */
 const RETRY_AFTER_FAILURE_MS = 1_000;
+const ROUTINE: readonly RecordClass[] = ['metrics', 'predictions', 'samples'];
+
+interface Sent {
+  readonly lane: Lane;
+  readonly entry: OutboxEntry;
+}
 
 export class Forwarder {
-  private readonly inFlight = new Set<number>();
-  /** Highest seq handed to the link on the current connection. */
-  private cursor = 0;
+  private readonly inFlight = new Map<number, Sent>();
+  private readonly laneInFlight: Record<Lane, number> = { critical: 0, live: 0, backlog: 0 };
+  /** Highest seq handed to the link per lane on the current window. */
+  private cursor: Record<Lane, number> = { critical: 0, live: 0, backlog: 0 };
+  /** Routine records up to this seq were committed before the window opened: backlog. */
+  private liveFrom = 0;
+  private backlogDone = false;
   /** Bumped when the window resets, so late results of older publishes do not touch the new window. */
   private generation = 0;
+  private tokens = 0;
+  private refilledAt = 0;
   private running = false;
   private stopped = false;
   private unsubscribe: (() => void)[] = [];
   private acks: number[] = [];
   private ackFlush: ReturnType<typeof setImmediate> | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private tokenTimer: ReturnType<typeof setTimeout> | undefined;
   private pumpSoon: ReturnType<typeof setImmediate> | undefined;
   private drainWaiters: (() => void)[] = [];
   private published = 0;
   private acked = 0;
+  private readonly byLane: Record<Lane, number> = { critical: 0, live: 0, backlog: 0 };
   /** Set while stop() waits for the in-flight window to empty. */
   private settled: (() => void) | undefined;
 
   constructor(private readonly deps: ForwarderDeps) {}
+
+  private get clock(): Clock {
+    return this.deps.clock ?? systemClock;
+  }
 
   start(): void {
     const { outbox, link } = this.deps;
@@ -69,6 +108,7 @@ export class Forwarder {
       }),
       link.onDown(() => this.resetWindow()),
     ];
+    this.resetWindow();
     this.pump();
   }
 
@@ -79,6 +119,7 @@ export class Forwarder {
   async stop(settleMs = 2_000): Promise<void> {
     this.running = false;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.tokenTimer);
     clearImmediate(this.pumpSoon);
     this.pumpSoon = undefined;
     if (this.inFlight.size > 0 && this.deps.link.connected) {
@@ -99,7 +140,7 @@ export class Forwarder {
   }
 
   stats(): ForwarderStats {
-    return { published: this.published, acked: this.acked, inFlight: this.inFlight.size };
+    return { published: this.published, acked: this.acked, inFlight: this.inFlight.size, byLane: { ...this.byLane } };
   }
 
   /** Resolves once the outbox holds no unacknowledged entry. */
@@ -115,7 +156,12 @@ export class Forwarder {
   private resetWindow(): void {
     this.generation++;
     this.inFlight.clear();
-    this.cursor = 0;
+    this.laneInFlight.critical = this.laneInFlight.live = this.laneInFlight.backlog = 0;
+    this.cursor = { critical: 0, live: 0, backlog: 0 };
+    this.backlogDone = false;
+    // the outbox may be closed when a late link event arrives after stop
+    if (this.running) this.liveFrom = this.deps.outbox.stats().lastSeq;
+    this.tokens = Math.min(this.tokens, this.burst());
     this.settled?.();
   }
 
@@ -128,23 +174,82 @@ export class Forwarder {
   }
 
   private pump(): void {
-    const { outbox, link, config } = this.deps;
-    while (this.running && link.connected && this.inFlight.size < config.maxInFlight) {
-      const batch = outbox.pending({ afterSeq: this.cursor, limit: config.maxInFlight - this.inFlight.size });
-      if (batch.length === 0) return;
-      for (const entry of batch) this.send(entry);
-    }
+    const { link, config } = this.deps;
+    if (!this.running || !link.connected) return;
+    this.fill('critical', config.maxInFlight - this.laneInFlight.critical);
+    const routineFree = (): number => config.maxInFlight - this.laneInFlight.live - this.laneInFlight.backlog;
+    const reserve = this.backlogDone ? 0 : Math.ceil(config.maxInFlight / 4);
+    this.fill('live', Math.min(routineFree(), config.maxInFlight - reserve - this.laneInFlight.live));
+    this.refill();
+    const allowed = Math.min(routineFree(), Math.floor(this.tokens));
+    const sent = this.fill('backlog', allowed);
+    this.tokens -= sent;
+    // the live lane may use what the backlog could not
+    if (sent < allowed || this.backlogDone) this.fill('live', routineFree());
+    if (!this.backlogDone && routineFree() > 0 && this.tokens < 1) this.waitForToken();
   }
 
-  private send(entry: OutboxEntry): void {
+  /** Publishes up to `room` entries of one lane, in seq order; returns how many. */
+  private fill(lane: Lane, room: number): number {
+    let sent = 0;
+    while (sent < room) {
+      const want = room - sent;
+      const batch = this.next(lane, want);
+      for (const entry of batch) this.send(lane, entry);
+      sent += batch.length;
+      if (batch.length < want) {
+        // nothing is added below liveFrom while the window lasts: an exhausted backlog stays so
+        if (lane === 'backlog') this.backlogDone = true;
+        break;
+      }
+    }
+    return sent;
+  }
+
+  private next(lane: Lane, limit: number): OutboxEntry[] {
+    const { outbox } = this.deps;
+    const after = this.cursor[lane];
+    if (lane === 'critical') return outbox.pending({ afterSeq: after, limit, classes: ['critical'] });
+    if (lane === 'live') return outbox.pending({ afterSeq: Math.max(after, this.liveFrom), limit, classes: ROUTINE });
+    return outbox.pending({ afterSeq: after, throughSeq: this.liveFrom, limit, classes: ROUTINE });
+  }
+
+  private send(lane: Lane, entry: OutboxEntry): void {
     const generation = this.generation;
-    this.cursor = entry.seq;
-    this.inFlight.add(entry.seq);
+    this.cursor[lane] = entry.seq;
+    this.inFlight.set(entry.seq, { lane, entry });
+    this.laneInFlight[lane]++;
     this.published++;
+    this.byLane[lane]++;
     this.deps.link.publish(entry.kind, entry.payload).then(
       () => this.onAck(generation, entry.seq),
       (err: unknown) => this.onFailure(generation, entry.seq, err),
     );
+  }
+
+  private burst(): number {
+    return Math.max(1, this.deps.config.maxInFlight);
+  }
+
+  private refill(): void {
+    const rate = this.deps.config.drainRatePerSecond;
+    if (rate === undefined) {
+      this.tokens = Number.POSITIVE_INFINITY;
+      return;
+    }
+    const now = this.clock.monotonic();
+    this.tokens = Math.min(this.burst(), this.tokens + ((now - this.refilledAt) * rate) / 1000);
+    this.refilledAt = now;
+  }
+
+  private waitForToken(): void {
+    const rate = this.deps.config.drainRatePerSecond;
+    if (rate === undefined || this.tokenTimer !== undefined) return;
+    const ms = Math.max(1, Math.ceil(((1 - this.tokens) * 1000) / rate));
+    this.tokenTimer = setTimeout(() => {
+      this.tokenTimer = undefined;
+      this.pump();
+    }, ms);
   }
 
   private onAck(generation: number, seq: number): void {
@@ -153,7 +258,15 @@ export class Forwarder {
     // a PUBACK means the broker has the message, whichever connection it came on: delete it either way
     this.acks.push(seq);
     this.acked++;
-    if (generation === this.generation) this.inFlight.delete(seq);
+    const sent = this.inFlight.get(seq);
+    if (generation === this.generation && sent !== undefined) {
+      this.inFlight.delete(seq);
+      this.laneInFlight[sent.lane]--;
+      if (sent.lane === 'critical') {
+        const { entry } = sent;
+        this.deps.log.info({ seq, kind: entry.kind, committedAt: entry.committedAt, waitedMs: this.clock.now() - entry.committedAt }, 'critical record delivered');
+      }
+    }
     if (this.inFlight.size === 0) this.settled?.();
     // acks that arrive together are deleted in one transaction
     this.ackFlush ??= setImmediate(() => {
@@ -188,7 +301,7 @@ export class Forwarder {
   private onFailure(generation: number, seq: number, err: unknown): void {
     if (generation !== this.generation) return;
     this.deps.log.debug({ err, seq }, 'publish not acknowledged');
-    // resend from the oldest unacknowledged entry; onDown resets too when the link has dropped
+    // resend from the oldest unacknowledged entry of every lane; onDown resets too when the link dropped
     this.resetWindow();
     if (!this.running || !this.deps.link.connected) return;
     clearTimeout(this.retryTimer);

@@ -230,7 +230,7 @@ export class SqliteOutbox implements Outbox {
     const floor = Math.max(this.reservation.reservedThrough, quarantined?.salvage.lastSeq ?? 0);
     const note: QuarantineNote | undefined = quarantined === undefined
       ? undefined
-      : { at: this.deps.clock.now(), movedTo: quarantined.movedTo, reason: quarantined.reason };
+      : { at: this.deps.clock.now(), movedTo: quarantined.movedTo, reason: quarantined.reason.slice(0, 256) };
     const notes = note === undefined ? this.notes : [...this.notes, note].slice(-MAX_QUARANTINE_NOTES);
     const { sql } = this.open();
     this.tally = this.write(false, (t) => {
