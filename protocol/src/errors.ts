@@ -25,6 +25,9 @@ export const errorCatalogue = {
   COMMAND_TIMEOUT: { http: 504, text: 'device did not reply to the command in time' },
   DB_MIGRATION_FAILED: { http: 500, text: 'database migration failed' },
   COMMAND_UNSUPPORTED: { http: 501, text: 'this agent does not handle that command type' },
+  UNAUTHORIZED: { http: 401, text: 'a valid API token is required' },
+  FORBIDDEN: { http: 403, text: 'the API token\'s role may not do this' },
+  CONFLICT: { http: 409, text: 'the request conflicts with the current state of the resource' },
   INTERNAL: { http: 500, text: 'internal error' },
 } as const satisfies Record<string, { http: number; text: string }>;
 
