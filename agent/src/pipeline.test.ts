@@ -5,10 +5,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { recordSchemas, type Alert, type MetricWindow, type PredictionBatch } from '@pdm/protocol';
 import { systemClock } from './clock.js';
 import { replayCsvSchema } from './config/schema.js';
-import { AssetReader } from './features/asset-reader.js';
-import { AlertPolicy } from './inference/alerts.js';
 import { loadModel } from './inference/model.js';
-import { InferenceRunner } from './inference/runner.js';
+import { fixedScoring, scorerFor } from './inference/slots.js';
 import { Counters } from './metrics/counters.js';
 import { MetricWindows } from './metrics/metric-windows.js';
 import { MemoryOutbox } from './outbox/memory-outbox.js';
@@ -35,11 +33,8 @@ async function run(csv: string, model: TinyModelOptions, maxBatchRows = 4, event
   const outbox = new MemoryOutbox({ deviceId: 'edge-1', clock: systemClock });
   outbox.start();
   const pipeline = new Pipeline({
-    config: { assetId: 'm1', maxBatchRows },
-    model: loaded,
-    reader: new AssetReader(spec),
-    runner: new InferenceRunner({ model: loaded, clock: systemClock }),
-    alerts: new AlertPolicy(spec, { cooldownMs: 2 * 3_600_000, criticalMargin: 0.5 }),
+    config: { assetId: 'm1', maxBatchRows, windowMs: 4 * 3_600_000 },
+    scoring: fixedScoring(scorerFor(loaded, systemClock, { cooldownMs: 2 * 3_600_000, criticalMargin: 0.5 })),
     windows: new MetricWindows({ windowMs: 4 * 3_600_000, assetId: 'm1', model: loaded.ref }),
     counters,
     outbox,

@@ -4,28 +4,39 @@
  * committed to the outbox in event-time order. Rows are batched while the source runs ahead of real
  * time and flushed whenever it is about to wait (`idle`), so a paced replay still scores each reading
  * as it arrives. A bad reading or a failed run is counted and logged; the loop never stops on one.
+ *
+ * The models come from a `ScoringSource` and may change while it runs (signed updates): a new
+ * generation is adopted before the next reading, after the buffered rows were scored by the models
+ * they were read for. A shadow candidate scores the same rows after the active model (shadow/).
  */
 import type { Logger } from 'pino';
 import type { ReadingRejectReason } from '@pdm/protocol';
-import type { AssetReader } from './features/asset-reader.js';
-import type { AlertPolicy } from './inference/alerts.js';
-import type { LoadedModel } from './inference/model.js';
-import type { InferenceRunner } from './inference/runner.js';
+import type { ActionSink } from './actions/http-action.js';
+import { AssetReader } from './features/asset-reader.js';
+import type { InferenceObserver } from './inference/observer.js';
+import { sameRows, type Scorer, type ScoringSet, type ScoringSource } from './inference/slots.js';
 import type { Counters } from './metrics/counters.js';
 import type { MetricWindows } from './metrics/metric-windows.js';
-import type { Outbox, RecordDraft } from './outbox/outbox.js';
+import type { Outbox, OutboxEntry, RecordDraft } from './outbox/outbox.js';
+import { ShadowRunner, type ActiveRow } from './shadow/shadow-runner.js';
 import type { RawReading, SourceEvent, SourceSink } from './sources/source.js';
 
 export interface PipelineDeps {
-  readonly config: { readonly assetId: string; readonly maxBatchRows: number };
-  readonly model: LoadedModel;
-  readonly reader: AssetReader;
-  readonly runner: InferenceRunner;
-  readonly alerts: AlertPolicy;
+  readonly config: {
+    readonly assetId: string;
+    readonly maxBatchRows: number;
+    /** Length of a shadow comparison window (the metric window), in event-time ms. */
+    readonly windowMs: number;
+  };
+  readonly scoring: ScoringSource;
   readonly windows: MetricWindows;
   readonly counters: Counters;
   readonly outbox: Outbox;
   readonly log: Logger;
+  /** Told about every run (the trial of a new model watches it). */
+  readonly observer?: InferenceObserver;
+  /** Starts the action of alerts raised by a model deployed in `act` mode. */
+  readonly actions?: ActionSink;
 }
 
 interface PendingRow {
@@ -38,17 +49,25 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 export class Pipeline implements SourceSink {
   private batch: PendingRow[] = [];
   private readonly warnedReasons = new Set<ReadingRejectReason>();
+  private set: ScoringSet;
+  private reader: AssetReader;
+  private shadow: ShadowRunner | undefined;
 
-  constructor(private readonly deps: PipelineDeps) {}
+  constructor(private readonly deps: PipelineDeps) {
+    this.set = deps.scoring.current();
+    this.reader = new AssetReader(this.set.active.model.card.featureSpec);
+    this.shadow = this.shadowRunnerFor(this.set);
+  }
 
   async reading(reading: RawReading): Promise<void> {
-    const { counters, windows, reader } = this.deps;
+    await this.adoptNewModels();
+    const { counters, windows } = this.deps;
     counters.readings++;
     if (reading.timeProblem === undefined) windows.advance(reading.time);
     // a closed window's record waits until none of its rows is still buffered for inference
     if (this.batch.length === 0) this.commit(windows.takeClosed());
     windows.reading();
-    const result = reader.accept(reading);
+    const result = this.reader.accept(reading);
     if (!result.ok) {
       this.rejected(result.reason, result.signal);
       return;
@@ -74,17 +93,41 @@ export class Pipeline implements SourceSink {
         },
       },
     ]);
-    if (committed) this.deps.counters.events++;
+    if (committed !== undefined) this.deps.counters.events++;
   }
 
   idle(): Promise<void> {
     return this.flush();
   }
 
-  /** End of input: scores what is buffered and closes the last metric window. */
+  /** End of input: scores what is buffered and closes the last metric and comparison windows. */
   async finish(): Promise<void> {
     await this.flush();
-    this.commit(this.deps.windows.closeAll());
+    this.commit([...this.deps.windows.closeAll(), ...(this.shadow?.comparison.closeAll() ?? [])]);
+  }
+
+  /**
+   * Moves to the newest models between batches: rows already buffered are scored by the models they
+   * were read for; a model whose spec makes other rows starts from empty feature windows.
+   */
+  private async adoptNewModels(): Promise<void> {
+    const next = this.deps.scoring.current();
+    if (next.generation === this.set.generation) return;
+    await this.flush();
+    this.commit(this.shadow?.comparison.closeAll() ?? []);
+    const before = this.set.active.model.card.featureSpec;
+    const after = next.active.model.card.featureSpec;
+    if (!sameRows(before, after)) this.reader = new AssetReader(after);
+    this.set = next;
+    this.shadow = this.shadowRunnerFor(next);
+    this.deps.scoring.adopted(next);
+    this.deps.log.info({ active: next.active.model.ref, shadow: next.shadow?.model.ref, generation: next.generation }, 'models switched');
+  }
+
+  private shadowRunnerFor(set: ScoringSet): ShadowRunner | undefined {
+    if (set.shadow === undefined) return undefined;
+    const { config, observer, log } = this.deps;
+    return new ShadowRunner({ assetId: config.assetId, windowMs: config.windowMs, active: set.active, shadow: set.shadow, observer, log });
   }
 
   private rejected(reason: ReadingRejectReason, signal: string | undefined): void {
@@ -96,95 +139,125 @@ export class Pipeline implements SourceSink {
     this.deps.log[level]({ reason, signal }, 'reading rejected');
   }
 
-  /** Scores the buffered rows and commits their prediction batch and any alerts in one transaction. */
+  /** Scores the buffered rows and commits their prediction batches and any alerts in one transaction. */
   private async flush(): Promise<void> {
     if (this.batch.length === 0) return;
-    const { runner, counters, windows, log } = this.deps;
+    const { counters, windows, log, observer } = this.deps;
+    const active = this.set.active;
     const rows = this.batch;
     this.batch = [];
     let scored;
     const times = rows.map((r) => r.time);
     try {
-      scored = await runner.score(rows.map((r) => r.row));
+      scored = await active.runner.score(rows.map((r) => r.row));
     } catch (err) {
       counters.inferenceErrors += rows.length;
       windows.inferenceErrors(times);
       log.error({ err, rows: rows.length }, 'inference failed');
+      observer?.failed('active', active, err);
       this.commit(windows.takeClosed());
       return;
     }
     counters.inferences += rows.length;
     windows.inferred(times, scored.latencyMs);
-    const drafts = this.recordsFor(rows, scored.scores);
+    observer?.scored('active', active, {
+      rows: rows.length, nonFinite: scored.scores.filter((s) => !Number.isFinite(s)).length, latencyMs: scored.latencyMs,
+    });
+    const { drafts, activeRows } = this.recordsFor(active, rows, scored.scores);
     const alerts = drafts.filter((d) => d.kind === 'alerts');
     for (const a of alerts) windows.alerted(Date.parse(a.record.windowEnd));
-    // predictions, alerts and the windows they complete: one transaction
-    if (this.commit([...drafts, ...windows.takeClosed()])) {
-      counters.predictions += drafts[0]?.kind === 'predictions' ? drafts[0].record.predictions.length : 0;
-      counters.alerts += alerts.length;
-    }
+    const shadowDrafts = this.shadow === undefined ? [] : await this.shadow.score(activeRows);
+    // predictions, alerts, the candidate's records and the windows they complete: one transaction
+    const entries = this.commit([...drafts, ...shadowDrafts, ...windows.takeClosed()]);
+    if (entries === undefined) return;
+    counters.predictions += drafts[0]?.kind === 'predictions' ? drafts[0].record.predictions.length : 0;
+    counters.alerts += alerts.length;
+    this.startActions(entries);
   }
 
-  private recordsFor(rows: readonly PendingRow[], scores: readonly number[]): RecordDraft[] {
-    const { model, alerts, counters, windows, config } = this.deps;
-    const spec = model.card.featureSpec;
+  private recordsFor(scorer: Scorer, rows: readonly PendingRow[], scores: readonly number[]): { drafts: RecordDraft[]; activeRows: ActiveRow[] } {
+    const { counters, windows, config } = this.deps;
+    const spec = scorer.model.card.featureSpec;
     const predictions: { t: string; score: number; alert: boolean }[] = [];
     const alertDrafts: RecordDraft[] = [];
+    const activeRows: ActiveRow[] = [];
     const nonFinite: number[] = [];
     rows.forEach((row, i) => {
       const score = scores[i]!;
       if (!Number.isFinite(score)) {
         nonFinite.push(row.time);
+        activeRows.push({ ...row, score, passed: false, raised: false });
         return;
       }
-      const decision = alerts.observe(row.time, score);
+      const decision = scorer.alerts.observe(row.time, score);
       predictions.push({ t: iso(row.time), score, alert: decision.passed });
+      activeRows.push({ ...row, score, passed: decision.passed, raised: decision.raise !== undefined });
       if (decision.raise === undefined) return;
-      alertDrafts.push({
-        kind: 'alerts',
-        record: {
-          time: iso(row.time),
-          assetId: config.assetId,
-          model: model.ref,
-          score,
-          threshold: spec.threshold,
-          severity: decision.raise.severity,
-          windowEnd: iso(row.time),
-          message: `score ${score.toPrecision(4)} ${spec.alertWhen === 'above' ? '>=' : '<='} threshold ${spec.threshold}`,
-        },
-      });
+      alertDrafts.push(this.alertDraft(scorer, row.time, score, decision.raise.severity));
     });
     if (nonFinite.length > 0) {
       counters.inferenceErrors += nonFinite.length;
       windows.inferenceErrors(nonFinite);
-      this.deps.log.warn({ rows: nonFinite.length }, 'non-finite model output not published');
+      this.deps.log.warn({ rows: nonFinite.length, model: scorer.model.ref }, 'non-finite model output not published');
     }
-    if (predictions.length === 0) return alertDrafts;
+    if (predictions.length === 0) return { drafts: alertDrafts, activeRows };
     const batch: RecordDraft = {
       kind: 'predictions',
       record: {
         time: predictions[predictions.length - 1]!.t,
         assetId: config.assetId,
-        model: model.ref,
+        model: scorer.model.ref,
         role: 'active',
         ...(spec.horizonHours === undefined ? {} : { horizonHours: spec.horizonHours }),
         threshold: spec.threshold,
         predictions,
       },
     };
-    return [batch, ...alertDrafts];
+    return { drafts: [batch, ...alertDrafts], activeRows };
+  }
+
+  /** An alert of the active model; in `act` mode it says whether the action was triggered or needs review. */
+  private alertDraft(scorer: Scorer, time: number, score: number, severity: 'warning' | 'critical'): RecordDraft {
+    const spec = scorer.model.card.featureSpec;
+    const deployment = scorer.deployment;
+    const action = deployment?.mode === 'act' ? (this.deps.actions?.decide(score, spec) ?? 'review') : undefined;
+    return {
+      kind: 'alerts',
+      record: {
+        time: iso(time),
+        assetId: this.deps.config.assetId,
+        model: scorer.model.ref,
+        score,
+        threshold: spec.threshold,
+        severity,
+        windowEnd: iso(time),
+        message: `score ${score.toPrecision(4)} ${spec.alertWhen === 'above' ? '>=' : '<='} threshold ${spec.threshold}`,
+        ...(action === undefined ? {} : { action }),
+        ...(deployment === undefined ? {} : { deploymentId: deployment.deploymentId }),
+      },
+    };
+  }
+
+  /** Committed alerts marked `triggered` start their action now that they are durable. */
+  private startActions(entries: readonly OutboxEntry[]): void {
+    const actions = this.deps.actions;
+    if (actions === undefined) return;
+    for (const e of entries) {
+      if (e.kind !== 'alerts') continue;
+      const alert = JSON.parse(e.payload.toString('utf8')) as { action?: string };
+      if (alert.action === 'triggered') actions.trigger(e.seq, e.payload);
+    }
   }
 
   /** Commits drafts in one transaction; a failure is counted and logged, never thrown into the source. */
-  private commit(drafts: readonly RecordDraft[]): boolean {
-    if (drafts.length === 0) return false;
+  private commit(drafts: readonly RecordDraft[]): readonly OutboxEntry[] | undefined {
+    if (drafts.length === 0) return undefined;
     try {
-      this.deps.outbox.commit(drafts);
-      return true;
+      return this.deps.outbox.commit(drafts);
     } catch (err) {
       this.deps.counters.commitFailures += drafts.length;
       this.deps.log.error({ err, kinds: drafts.map((d) => d.kind) }, 'commit to outbox failed');
-      return false;
+      return undefined;
     }
   }
 }

@@ -10,12 +10,9 @@ import { Agent, type Part } from './agent.js';
 import type { Clock } from './clock.js';
 import { CommandHandler } from './commands/command-handler.js';
 import type { AgentConfig } from './config/schema.js';
-import { AssetReader } from './features/asset-reader.js';
 import { Heartbeat } from './health/heartbeat.js';
 import { statusBuilder } from './health/status.js';
-import { AlertPolicy } from './inference/alerts.js';
 import { loadModel, type LoadedModel } from './inference/model.js';
-import { InferenceRunner } from './inference/runner.js';
 import { MqttLink } from './link/mqtt-link.js';
 import { Counters } from './metrics/counters.js';
 import { MetricWindows } from './metrics/metric-windows.js';
@@ -25,6 +22,7 @@ import { SqliteOutbox } from './outbox/sqlite-outbox.js';
 import { Pipeline } from './pipeline.js';
 import { ReplayCsvSource } from './sources/replay-csv.js';
 import type { SourceSummary } from './sources/source.js';
+import { buildUpdates, type Updates } from './updates/wiring.js';
 
 export interface RuntimeDeps {
   readonly clock: Clock;
@@ -37,7 +35,10 @@ export type SourceOutcome = 'ended' | 'stopped' | 'failed';
 
 export interface Runtime {
   readonly agent: Agent;
+  /** The model named by the configuration (the factory model); what runs now is `updates.models()`. */
   readonly model: LoadedModel;
+  /** Signed updates: trust, model store, what runs, deployments. */
+  readonly updates: Updates;
   readonly outbox: SqliteOutbox;
   readonly link: MqttLink;
   readonly forwarder: Forwarder;
@@ -60,9 +61,11 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
   const outbox = new SqliteOutbox({
     file: join(config.dataDir, OUTBOX_FILE), deviceId: config.deviceId, ...outboxSettings(config.outbox), clock, log: child('outbox'),
   });
+  // the link's will needs the status, the status needs the models, the updates need the link
+  let updates: Updates | undefined;
   const status = statusBuilder({
     identity: { deviceId: config.deviceId, assetId: config.assetId, assetClass: config.assetClass, site: config.site, bootId: randomUUID() },
-    model: model.ref, counters, outbox, clock,
+    models: () => updates!.models(), counters, outbox, clock,
   });
   const link = new MqttLink({
     config: { deviceId: config.deviceId, brokerUrl: config.brokerUrl, ...config.link },
@@ -71,21 +74,33 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
     log: child('link'),
     ...(deps.random === undefined ? {} : { random: deps.random }),
   });
+  const built = buildUpdates(config, { factory: model, outbox, link, clock, log, ...(deps.random === undefined ? {} : { random: deps.random }) });
+  updates = built;
   const forwarder = new Forwarder({ outbox, link, config: config.forwarder, log: child('forwarder') });
   const heartbeat = new Heartbeat({ link, status, intervalMs: config.heartbeatSeconds * 1000, log: child('health') });
   const commands = new CommandHandler({
     deviceId: config.deviceId,
     link,
-    actions: { reportState: () => heartbeat.publishNow(), describe: () => ({ lastSeq: outbox.stats().lastSeq }) },
+    actions: {
+      reportState: () => heartbeat.publishNow(),
+      describe: () => ({ lastSeq: outbox.stats().lastSeq }),
+      deploy: (commandId, envelope) => built.deploy(commandId, envelope),
+      trustKeys: (envelope) => built.trustKeys(envelope),
+    },
     counters, clock, log: child('commands'),
   });
   const pipeline = new Pipeline({
-    config: { assetId: config.assetId, maxBatchRows: config.inference.maxBatchRows },
-    model,
-    reader: new AssetReader(spec),
-    runner: new InferenceRunner({ model, clock }),
-    alerts: new AlertPolicy(spec, { cooldownMs: config.alerts.cooldownSeconds * 1000, criticalMargin: config.alerts.criticalMargin }),
-    windows: new MetricWindows({ windowMs: config.metricsWindowSeconds * 1000, assetId: config.assetId, model: model.ref }),
+    config: { assetId: config.assetId, maxBatchRows: config.inference.maxBatchRows, windowMs: config.metricsWindowSeconds * 1000 },
+    scoring: built.slots,
+    observer: built.trial,
+    actions: built.action,
+    windows: new MetricWindows({
+      windowMs: config.metricsWindowSeconds * 1000,
+      assetId: config.assetId,
+      get model() {
+        return built.slots.current().active.model.ref;
+      },
+    }),
     counters, outbox, log: child('pipeline'),
   });
   const source = new ReplayCsvSource({ config: config.source, signals: spec.signals.map((s) => s.name), clock, log: child('source') });
@@ -110,26 +125,29 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
     if (ready) return;
     ready = true;
     const stats = outbox.stats();
+    const active = built.models()[0]!;
     log.info(
-      { assetId: config.assetId, model: model.ref, brokerUrl: config.brokerUrl, lastSeq: stats.lastSeq, outboxDepth: stats.depth },
+      { assetId: config.assetId, model: { name: active.name, version: active.version }, brokerUrl: config.brokerUrl, lastSeq: stats.lastSeq, outboxDepth: stats.depth },
       'agent ready',
     );
   });
 
   const parts: Part[] = [
     { name: 'outbox', essential: true, start: () => outbox.start(), stop: () => outbox.stop() },
-    { name: 'model', essential: true, start: () => undefined, stop: () => model.session.release() },
+    built.parts.models,
     { name: 'link', essential: true, start: () => link.start(), stop: () => link.stop(status('offline', 'stopped')) },
     { name: 'forwarder', essential: true, start: () => forwarder.start(), stop: () => forwarder.stop() },
     { name: 'heartbeat', essential: false, start: () => heartbeat.start(), stop: () => heartbeat.stop() },
     { name: 'commands', essential: false, start: () => commands.start(), stop: () => commands.stop() },
+    built.parts.updates,
+    built.parts.actions,
     { name: 'pipeline', essential: true, start: () => undefined, stop: () => finish() },
     { name: 'source', essential: true, start: () => source.start(pipeline), stop: () => source.stop() },
   ];
 
   return {
     agent: new Agent({ parts, log }),
-    model, outbox, link, forwarder, counters, sourceOutcome,
+    model, updates: built, outbox, link, forwarder, counters, sourceOutcome,
     summary: () => {
       const stats = outbox.stats();
       return {

@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import {
-  PdmError, decodePayload, isPdmError, topicSpecs, type Command, type PdmErrorCode, type Reply,
+  PdmError, decodePayload, isPdmError, topicSpecs, type Command, type Envelope, type PdmErrorCode, type Reply,
 } from '@pdm/protocol';
 import type { Clock } from '../clock.js';
 import type { Counters } from '../metrics/counters.js';
@@ -21,6 +21,10 @@ export interface CommandActions {
   reportState(): Promise<void>;
   /** Extra detail for the reply to report-state. */
   describe(): Record<string, unknown>;
+  /** `deploy`: checks the signed manifest and queues it (updates/); throws MANIFEST_REJECTED with the reason. */
+  deploy?(commandId: string, envelope: Envelope): Promise<Record<string, unknown>>;
+  /** `trust-keys`: replaces the trusted keys with a key set signed by them; throws MANIFEST_REJECTED. */
+  trustKeys?(envelope: Envelope): Promise<Record<string, unknown>>;
 }
 
 export interface CommandHandlerDeps {
@@ -83,9 +87,13 @@ export class CommandHandler {
           await actions.reportState();
           return { ...base, status: 'ok', data: actions.describe() };
         case 'deploy':
+          if (actions.deploy === undefined) throw unsupported(command.type);
+          return { ...base, status: 'ok', data: await actions.deploy(command.id, command.envelope) };
         case 'trust-keys':
+          if (actions.trustKeys === undefined) throw unsupported(command.type);
+          return { ...base, status: 'ok', data: await actions.trustKeys(command.envelope) };
         case 'machine-event':
-          throw new PdmError('COMMAND_UNSUPPORTED', `this agent does not handle ${command.type} commands`);
+          throw unsupported(command.type);
       }
     } catch (err) {
       log.error({ err, commandId: command.id }, 'command failed');
@@ -124,6 +132,10 @@ export class CommandHandler {
       this.deps.log.warn({ err, commandId: reply.commandId }, 'reply not published');
     }
   }
+}
+
+function unsupported(type: string): PdmError {
+  return new PdmError('COMMAND_UNSUPPORTED', `this agent does not handle ${type} commands`);
 }
 
 /** The id of an invalid command, when it has a usable one; never parses an oversized payload. */

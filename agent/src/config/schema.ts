@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { deviceIdSchema, nameSchema } from '@pdm/protocol';
 import { forwarderConfigSchema, outboxConfigSchema } from '../outbox/config.js';
+import { actionsConfigSchema, crashAtSchema, trustConfigSchema, updatesConfigSchema } from '../updates/config.js';
 
 const pathSchema = z.string().min(1, 'a path is required');
 const seconds = z.number().positive().max(86_400 * 365);
@@ -76,8 +77,10 @@ export const agentConfigSchema = z.strictObject({
   assetClass: nameSchema.default('default').describe('kind of machine, for fleet reports'),
   site: nameSchema.default('default').describe('where the machine is, for fleet reports'),
   brokerUrl: brokerUrlSchema.default('mqtt://127.0.0.1:1883').describe('MQTT broker (the controller\'s embedded one, or any)'),
-  dataDir: pathSchema.default('./data').describe('directory of the outbox database (outbox.sqlite); created when missing'),
-  model: pathSchema.describe('model directory holding model.onnx and card.json'),
+  dataDir: pathSchema
+    .default('./data')
+    .describe('directory of the outbox database (outbox.sqlite), trusted keys (trust.json) and installed models (models/); created when missing'),
+  model: pathSchema.describe('model directory holding model.onnx and card.json: runs until a signed deployment replaces it, and is the last fallback'),
   source: sourceSchema,
   heartbeatSeconds: seconds.default(30).describe('status (retained) every this many seconds while connected'),
   metricsWindowSeconds: seconds.default(3600).describe('length of a metric window, in event-time seconds'),
@@ -116,6 +119,10 @@ export const agentConfigSchema = z.strictObject({
       message: 'reconnectInitialMs must not exceed reconnectMaxMs',
       path: ['reconnectMaxMs'],
     }),
+  trust: trustConfigSchema,
+  updates: updatesConfigSchema,
+  actions: actionsConfigSchema,
+  crashAt: crashAtSchema,
   exitWhenDone: z.boolean().default(false).describe('once the source has ended and the outbox is drained, stop and exit 0'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level'),
 });

@@ -34,7 +34,7 @@ describe('Heartbeat', () => {
     const counters = new Counters();
     const status = statusBuilder({
       identity: { deviceId: 'edge-1', assetId: 'm3', assetClass: 'pump', site: 'plant', bootId: 'boot' },
-      model: { name: 'tiny', version: '1.0.0' },
+      models: () => [{ name: 'tiny', version: '1.0.0', role: 'active' }],
       counters,
       outbox,
       clock,

@@ -1,5 +1,5 @@
 /** Builds the device status message (retained on up/status) from the live counters and the outbox. */
-import type { ModelRef, Status } from '@pdm/protocol';
+import type { Status } from '@pdm/protocol';
 import type { Clock } from '../clock.js';
 import type { Counters } from '../metrics/counters.js';
 import { recordClasses, type Outbox } from '../outbox/outbox.js';
@@ -16,7 +16,8 @@ export interface Identity {
 
 export interface StatusDeps {
   readonly identity: Identity;
-  readonly model: ModelRef;
+  /** What runs now (active and shadow, with release, mode, trial flag and deployment): asked at each build. */
+  readonly models: () => Status['models'];
   readonly counters: Counters;
   readonly outbox: Outbox;
   readonly clock: Clock;
@@ -38,7 +39,7 @@ export function statusBuilder(deps: StatusDeps): StatusBuilder {
       assetId: identity.assetId,
       assetClass: identity.assetClass,
       site: identity.site,
-      models: [{ ...deps.model, role: 'active' }],
+      models: deps.models(),
       lastSeq: outbox.lastSeq,
       counters: {
         readings: counters.readings,

@@ -1,0 +1,134 @@
+/**
+ * Trial, commit and automatic revert on a whole agent runtime replaying real telemetry: a good model
+ * commits; one with NaN outputs and a slow one revert by themselves; a model in trial through too many
+ * restarts reverts as a crash loop; a trial that loses the link reverts and reports once it is back.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { pointerSchema } from '../store/pointer.js';
+import { waitFor } from '../testing/waiting.js';
+import { azureModels, TestDevice, type DeviceSetup } from './device-harness.js';
+import { artifactsOf, manifestFor, newSigner, signManifest, writeSlowModel } from './testing.js';
+
+const root = mkdtempSync(join(tmpdir(), 'pdm-trial-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+const signer = newSigner();
+const devices: TestDevice[] = [];
+afterEach(async () => {
+  for (const d of devices.splice(0)) await d.stop();
+});
+let n = 0;
+
+/** Hourly rows at 20 ms each: the trial sees a row per run, as on a live device. */
+async function device(config: Record<string, unknown> = {}, setup: Partial<DeviceSetup> = {}): Promise<TestDevice> {
+  const d = await TestDevice.start({
+    dataDir: join(root, `d${n++}`),
+    signers: [signer],
+    speed: 180_000,
+    config: { updates: { trial: { inferences: 20, latencyBudgetMs: 50 } }, ...config },
+    ...setup,
+  });
+  devices.push(d);
+  return d;
+}
+
+const pointer = (d: TestDevice) => pointerSchema.parse(JSON.parse(d.file('models/state.json')!.toString()));
+const highWater = (d: TestDevice) => (JSON.parse(d.file('trust.json')!.toString()) as { highWater: Record<string, number> }).highWater;
+
+async function deploy(d: TestDevice, dir: string, release: number, deploymentId: string, mode: 'shadow' | 'alert' | 'act' = 'alert') {
+  d.server.add(artifactsOf(dir).bytes);
+  const reply = await d.deploy(signManifest(manifestFor(dir, { deviceId: d.deviceId, release, deploymentId, mode }), [signer]));
+  expect(reply).toMatchObject({ status: 'ok', data: { deploymentId, status: 'received' } });
+}
+
+describe('trial, commit and automatic revert', () => {
+  it('commits a model whose health checks pass, keeping the configured one as fallback', async () => {
+    const d = await device();
+    await deploy(d, join(azureModels, '1.3.0-noisy'), 1, 'noisy');
+    await d.waitStatus('noisy', 'committed');
+    expect(d.statuses('noisy')).toEqual(['received', 'downloading', 'installed', 'trial', 'committed']);
+    expect(d.running().active).toBe('azure-pdm-failure-24h@1.3.0-noisy');
+    expect(d.rt.updates.models()).toEqual([{ name: 'azure-pdm-failure-24h', version: '1.3.0-noisy', role: 'active', release: 1, mode: 'alert', deploymentId: 'noisy' }]);
+    const p = pointer(d);
+    expect(p.trial).toBeUndefined();
+    expect(p.previous).toEqual({ kind: 'config', model: { name: 'azure-pdm-failure-24h', version: '1.0.0' } });
+    expect(highWater(d)).toEqual({ 'azure-pdm-failure-24h': 1 });
+    // predictions after the switch come from the new model
+    await waitFor(() => d.broker.payloads('/up/predictions').some((b) => (b['model'] as { version: string }).version === '1.3.0-noisy'), 'predictions of 1.3.0');
+  });
+
+  it('reverts a model that outputs NaN by itself and reports failed:non-finite then reverted', async () => {
+    const d = await device();
+    await deploy(d, join(azureModels, '1.2.0-nan'), 1, 'nan');
+    await d.waitStatus('nan', 'reverted');
+    expect(d.statuses('nan')).toEqual(['received', 'downloading', 'installed', 'trial', 'failed:non-finite', 'reverted']);
+    expect(d.running().active).toBe('azure-pdm-failure-24h@1.0.0');
+    expect(pointer(d)).toEqual({ schemaVersion: 1, active: { kind: 'config', model: { name: 'azure-pdm-failure-24h', version: '1.0.0' } } });
+    // the release stays used: going back to it needs a new, higher one
+    expect(highWater(d)).toEqual({ 'azure-pdm-failure-24h': 1 });
+    expect(d.broker.payloads('/up/predictions').some((b) => (b['model'] as { version: string }).version === '1.2.0-nan')).toBe(false);
+  });
+
+  it('reverts a model slower than the latency budget', async () => {
+    const d = await device({ updates: { trial: { inferences: 12, latencyBudgetMs: 8 }, download: { chunkBytes: 256 * 1024 } } });
+    const slow = writeSlowModel(join(root, 'slow'), join(azureModels, '1.0.0'), '1.4.0-slow', 300, 512);
+    await deploy(d, slow, 1, 'slow');
+    await d.waitStatus('slow', 'reverted', 30_000);
+    expect(d.statuses('slow')).toEqual(['received', 'downloading', 'installed', 'trial', 'failed:latency', 'reverted']);
+    expect(d.deployments().find((x) => x.status === 'failed:latency')!.detail).toMatch(/p95 run latency [\d.]+ ms over the budget of 8 ms/);
+    expect(d.running().active).toBe('azure-pdm-failure-24h@1.0.0');
+  });
+
+  it('reverts as a crash loop after more starts in trial than allowed', async () => {
+    const d = await device({ updates: { trial: { inferences: 1_000_000, maxBoots: 2 } } });
+    await deploy(d, join(azureModels, '1.3.0-noisy'), 1, 'loop');
+    await d.waitStatus('loop', 'trial');
+    for (const boots of [1, 2]) {
+      await d.halt();
+      await d.boot();
+      expect(pointer(d).trial).toMatchObject({ deploymentId: 'loop', boots });
+      expect(d.running().active).toBe('azure-pdm-failure-24h@1.3.0-noisy');
+    }
+    await d.halt();
+    await d.boot();
+    await d.waitStatus('loop', 'reverted');
+    expect(d.statuses('loop')).toEqual(['received', 'downloading', 'installed', 'trial', 'failed:crash-loop', 'reverted']);
+    expect(pointer(d).trial).toBeUndefined();
+    expect(d.running().active).toBe('azure-pdm-failure-24h@1.0.0');
+  });
+
+  it('reverts a trial that lost the link, and the report arrives once the link is back', async () => {
+    const d = await device({ updates: { trial: { inferences: 1_000_000, linkLossSeconds: 0.5 } } });
+    await deploy(d, join(azureModels, '1.3.0-noisy'), 1, 'cut-off');
+    await d.waitStatus('cut-off', 'trial');
+    await d.broker.stop();
+    // the pointer switches first, the loaded model right after
+    await waitFor(() => d.running().active === 'azure-pdm-failure-24h@1.0.0', 'revert without a link');
+    expect(pointer(d).trial).toBeUndefined();
+    expect(d.statuses('cut-off')).not.toContain('reverted');
+    await d.broker.start();
+    await d.waitStatus('cut-off', 'reverted');
+    expect(d.statuses('cut-off').slice(-2)).toEqual(['failed:link-lost', 'reverted']);
+  });
+
+  it('survives the link dropping five times during a deployment, which still commits', async () => {
+    const d = await device({ updates: { download: { chunkBytes: 4096, chunkTimeoutMs: 500 } } });
+    let drops = 0;
+    d.server.tamper = (req) => {
+      if (req.offset > 0 && req.offset % 8192 === 0 && drops < 5 && d.server.requests.filter((r) => r.offset === req.offset).length === 1) {
+        drops++;
+        d.broker.dropClients();
+        return 'drop';
+      }
+      return undefined;
+    };
+    await deploy(d, join(azureModels, '1.3.0-noisy'), 1, 'flaky');
+    await d.waitStatus('flaky', 'committed', 30_000);
+    expect(drops).toBe(5);
+    expect(readFileSync(join(d.config.dataDir, 'models/versions', pointer(d).active.kind === 'store' ? (pointer(d).active as { dir: string }).dir : '', 'model.onnx'))).toEqual(
+      readFileSync(join(azureModels, '1.3.0-noisy/model.onnx')),
+    );
+  });
+});
