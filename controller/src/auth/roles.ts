@@ -1,0 +1,40 @@
+/**
+ * Who may change what. Every mutating HTTP route names one permission in its route config
+ * (`{ config: { permission: 'rollouts:create' } }`); this table says which roles hold it. A mutating
+ * route that names none is refused for everyone but admin (secure by default: a new route forgotten
+ * here cannot be called by a planner). Reads are governed separately (config `apiReads`).
+ *
+ * Roles (FIELD.md): reliability engineers publish models and run rollouts; maintenance planners read
+ * reports and may record what happened to machines, but never start or steer a rollout; viewers only
+ * read; admins also rotate the signing key.
+ */
+import { z } from 'zod';
+
+export const roles = ['admin', 'engineer', 'planner', 'viewer'] as const;
+export const roleSchema = z.enum(roles);
+export type Role = z.infer<typeof roleSchema>;
+
+export const permissions = {
+  'models:publish': ['admin', 'engineer'],
+  'rollouts:create': ['admin', 'engineer'],
+  /** pause, resume, abort, promote, rollback */
+  'rollouts:control': ['admin', 'engineer'],
+  'trust:rotate': ['admin'],
+  /** machine events and downtime entered by people (model quality and reports) */
+  'events:record': ['admin', 'engineer', 'planner'],
+} as const satisfies Record<string, readonly Role[]>;
+
+export type Permission = keyof typeof permissions;
+
+export function allows(role: Role, permission: Permission | undefined): boolean {
+  if (permission === undefined) return role === 'admin';
+  return (permissions[permission] as readonly Role[]).includes(role);
+}
+
+/** Who did something: an API token's name and role, or the controller itself (role null). */
+export interface Actor {
+  readonly name: string;
+  readonly role: Role | null;
+}
+
+export const CONTROLLER_ACTOR: Actor = Object.freeze({ name: 'controller', role: null });
