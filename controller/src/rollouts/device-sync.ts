@@ -1,0 +1,160 @@
+/**
+ * Brings each device of a rollout to what the rollout wants there, through signed manifests sent as
+ * `deploy` commands. Correctness never depends on a command arriving: every online status and every
+ * engine tick compares what the device reports with what it should run, and acts on a difference:
+ *
+ * - not sent yet, or its manifest expired: (re)sign and send;
+ * - sent, unanswered for `resendAfterMs`: send the same command again (same id: the device answers a
+ *   repeated id without acting twice);
+ * - answered, yet still not in line after `resignAfterMs` and not visibly progressing: sign a fresh
+ *   manifest (a higher release) and send it, at most `maxAttempts` times per want;
+ * - a device that reported a failure of the new version is left alone: the stage's gates judge it.
+ *
+ * Before the first manifest a device gets under a rotated key, TrustSync brings it to the current
+ * key set.
+ */
+import { createHash } from 'node:crypto';
+import { isPdmError } from '@pdm/protocol';
+import type { Clock } from '../clock.js';
+import type { Commands } from '../commands/commands.js';
+import type { Logger } from '../logger.js';
+import type { ManifestSigner, SignedManifest } from '../registry/manifest-signer.js';
+import type { TrustSync } from '../registry/trust-sync.js';
+import type { EvidenceQuery } from './evidence.js';
+import type { Rollout, RolloutDevice, RolloutsRepo } from './rollouts-repo.js';
+import { inSync, type FleetDevice } from './targeting.js';
+
+export interface DeviceSyncOptions {
+  commandTimeoutMs: number;
+  resendAfterMs: number;
+  resignAfterMs: number;
+  maxAttempts: number;
+}
+
+const PROGRESSING = new Set(['received', 'downloading', 'installed', 'trial']);
+
+/** The command id of one manifest for one device: stable, so a resend is recognised as one. */
+export function deployCommandId(deploymentId: string, deviceId: string): string {
+  return `${deploymentId.slice(0, 40)}:${createHash('sha256').update(deviceId).digest('hex').slice(0, 16)}`;
+}
+
+export class DeviceSync {
+  readonly #inFlight = new Set<string>();
+  readonly #gaveUp = new Set<string>();
+
+  constructor(
+    private readonly options: DeviceSyncOptions,
+    private readonly deps: {
+      repo: () => RolloutsRepo;
+      evidence: () => EvidenceQuery;
+      signer: ManifestSigner;
+      trust: TrustSync;
+      commands: Commands;
+      clock: Clock;
+      log: Logger;
+      /** Called when an answer arrived (the engine re-evaluates). */
+      onAnswer: () => void;
+    },
+  ) {}
+
+  /** Commands still waiting for an answer (for tests and shutdown). */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /** Acts on one device of one rollout if it is online and not in line; `failed`: it reported a failure of the new version. */
+  drive(r: Rollout, row: RolloutDevice, dev: FleetDevice | undefined, failed: boolean): void {
+    if (dev === undefined || !dev.online || row.want === 'pending') return;
+    if (inSync(row.want, dev.models, r.model, r.spec.mode, row.baseline)) return;
+    if (row.want === 'candidate' && failed) return;
+    const key = `${r.id}/${row.deviceId}`;
+    if (this.#inFlight.has(key)) return;
+    const now = this.deps.clock.now();
+    const signed = row.deploymentId === null ? undefined : this.deps.signer.get(row.deploymentId);
+    // a manifest about to expire could do so on its way or in the device's queue
+    const usable = signed !== undefined && signed.expiresAt - now > this.options.resendAfterMs;
+    if (usable && row.commandId !== null) {
+      if (row.sentAt === null) return this.#send(r, row.deviceId, signed, row.commandId);
+      if (row.answeredAt === null) {
+        if (now - row.sentAt >= this.options.resendAfterMs) this.#send(r, row.deviceId, signed, row.commandId);
+        return;
+      }
+      if (!this.#stale(row, now)) return;
+    }
+    if (row.attempts >= this.options.maxAttempts) {
+      if (!this.#gaveUp.has(key)) this.deps.log.error({ rolloutId: r.id, deviceId: row.deviceId, want: row.want, attempts: row.attempts }, 'device does not take the rollout; giving up');
+      this.#gaveUp.add(key);
+      return;
+    }
+    const fresh = this.sign(r, row.want === 'baseline' ? 'rollback' : 'join', [row.deviceId], row.want === 'baseline' ? row.baseline : undefined);
+    if (fresh === undefined) return;
+    const commandId = deployCommandId(fresh.deploymentId, row.deviceId);
+    this.deps.repo().setManifest(r.id, row.deviceId, fresh.deploymentId, commandId);
+    this.#send(r, row.deviceId, fresh, commandId);
+  }
+
+  /**
+   * Signs a manifest of the new version (stage, join) or of a device's previous version (rollback);
+   * undefined when a rollback has no version to return to.
+   */
+  sign(r: Rollout, purpose: 'stage' | 'join' | 'rollback', deviceIds: string[], baseline?: RolloutDevice['baseline']): SignedManifest | undefined {
+    if (purpose !== 'rollback') {
+      return this.deps.signer.sign({ model: r.model, mode: r.spec.mode, target: { deviceIds }, purpose, rolloutId: r.id });
+    }
+    const version = baseline?.version ?? r.spec.previousVersion;
+    if (version === undefined) {
+      this.deps.log.error({ rolloutId: r.id, deviceIds }, 'no version to roll back to');
+      return undefined;
+    }
+    // the device's own active model before the rollout; its mode, or alert for a configured model
+    const mode = baseline?.mode ?? (r.spec.mode === 'shadow' ? 'alert' : r.spec.mode);
+    return this.deps.signer.sign({ model: { name: baseline?.name ?? r.model.name, version }, mode, target: { deviceIds }, purpose, rolloutId: r.id });
+  }
+
+  /** Sends a manifest now (after a stage start or a rollback), unless one is on its way. */
+  sendNow(r: Rollout, deviceId: string, signed: SignedManifest, commandId: string): void {
+    if (this.#inFlight.has(`${r.id}/${deviceId}`)) return;
+    this.#send(r, deviceId, signed, commandId);
+  }
+
+  /** Answered, not in line after resignAfterMs, and no sign of progress on the current manifest. */
+  #stale(row: RolloutDevice, now: number): boolean {
+    if (now - row.answeredAt! < this.options.resignAfterMs) return false;
+    const records = this.deps.evidence().statuses([row.deploymentId!]).filter((s) => s.deviceId === row.deviceId);
+    const latest = records[records.length - 1];
+    return latest === undefined || !PROGRESSING.has(latest.status) || now - row.answeredAt! >= 4 * this.options.resignAfterMs;
+  }
+
+  #send(r: Rollout, deviceId: string, signed: SignedManifest, commandId: string): void {
+    const key = `${r.id}/${deviceId}`;
+    this.#inFlight.add(key);
+    void this.#deliver(r, deviceId, signed, commandId).finally(() => {
+      this.#inFlight.delete(key);
+      this.deps.onAnswer();
+    });
+  }
+
+  async #deliver(r: Rollout, deviceId: string, signed: SignedManifest, commandId: string): Promise<void> {
+    const { repo, clock, log } = this.deps;
+    if (!(await this.deps.trust.ensure(deviceId))) {
+      log.warn({ rolloutId: r.id, deviceId }, 'device does not trust the current key set yet; manifest held back');
+      return;
+    }
+    repo().markSent(r.id, deviceId, clock.now());
+    try {
+      const reply = await this.deps.commands.send(deviceId, { type: 'deploy', envelope: signed.envelope }, { id: commandId, timeoutMs: this.options.commandTimeoutMs });
+      const status = typeof reply.data?.status === 'string' ? reply.data.status : 'ok';
+      repo().markAnswered(r.id, deviceId, commandId, status, clock.now());
+      log.info({ rolloutId: r.id, deviceId, deploymentId: signed.deploymentId, answer: status }, 'manifest delivered');
+    } catch (err) {
+      if (isPdmError(err, 'MANIFEST_REJECTED')) {
+        const reason = /^(rejected:[a-z-]+)/.exec(err.message)?.[1] ?? 'rejected';
+        repo().markAnswered(r.id, deviceId, commandId, reason, clock.now());
+        log.warn({ rolloutId: r.id, deviceId, deploymentId: signed.deploymentId, answer: reason }, 'manifest refused by device');
+        return;
+      }
+      // no answer (offline, link down): the next tick or status after resendAfterMs sends it again
+      log.info({ rolloutId: r.id, deviceId, code: isPdmError(err) ? err.code : 'INTERNAL' }, 'manifest not answered');
+    }
+  }
+}

@@ -1,0 +1,335 @@
+/**
+ * The rollout engine: advances running rollouts stage by stage on evidence, rolls back on a failed
+ * gate, pauses a stage that times out, and keeps every device of every rollout in line with what the
+ * rollout wants there, including devices that join, return or restart later.
+ *
+ * All state is in the database (rollouts-repo.ts); the engine holds none that matters, so a restart
+ * resumes mid-stage: the stage clock, the devices taken in and the manifests sent are all there. Time
+ * is the injected clock; `tick()` runs every `tickMs` and soon after any deployment status, metric
+ * window, prediction or comparison arrives, and tests call it directly with a manual clock.
+ */
+import { isoTime, type Clock } from '../clock.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import { CONTROLLER_ACTOR, type Actor } from '../auth/roles.js';
+import type { Commands } from '../commands/commands.js';
+import type { Database } from '../db/database.js';
+import { ReconcileRepo } from '../db/reconcile-repo.js';
+import type { UpstreamSource } from '../ingest/ingest.js';
+import type { Logger } from '../logger.js';
+import type { ManifestSigner } from '../registry/manifest-signer.js';
+import type { TrustSync } from '../registry/trust-sync.js';
+import { DeviceSync, deployCommandId, type DeviceSyncOptions } from './device-sync.js';
+import { StageJudge, type Evaluation } from './judge.js';
+import type { QualityEvidenceProvider } from './quality.js';
+import { RolloutsRepo, type Rollout, type RolloutDevice } from './rollouts-repo.js';
+import { FleetQuery, baselineOf, chooseDevices, desiredModels, matchesTarget, stageSize } from './targeting.js';
+
+export interface RolloutEngineOptions extends DeviceSyncOptions {
+  tickMs: number;
+}
+
+export interface RolloutEngineDeps {
+  database: Database;
+  signer: ManifestSigner;
+  trust: TrustSync;
+  commands: Commands;
+  upstream: UpstreamSource;
+  audit: AuditLog;
+  clock: Clock;
+  log: Logger;
+}
+
+export class RolloutEngine {
+  readonly #options: RolloutEngineOptions;
+  readonly #deps: RolloutEngineDeps;
+  readonly sync: DeviceSync;
+  #repo: RolloutsRepo | undefined;
+  #judge: StageJudge | undefined;
+  #fleetQuery: FleetQuery | undefined;
+  #desiredRepo: ReconcileRepo | undefined;
+  #running = false;
+  #quality: QualityEvidenceProvider | undefined;
+  #offs: (() => void)[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #kickTimer: NodeJS.Timeout | undefined;
+  #ticking: Promise<void> | undefined;
+  #again = false;
+
+  constructor(options: RolloutEngineOptions, deps: RolloutEngineDeps) {
+    this.#options = options;
+    this.#deps = deps;
+    this.sync = new DeviceSync(options, {
+      repo: () => this.repo, evidence: () => this.judge.evidence, signer: deps.signer, trust: deps.trust,
+      commands: deps.commands, clock: deps.clock, log: deps.log, onAnswer: () => this.kick(),
+    });
+  }
+
+  async start(): Promise<void> {
+    this.#running = true;
+    const up = this.#deps.upstream;
+    this.#offs.push(up.on('status', (s) => { if (s.state === 'online') this.#safely(() => this.deviceOnline(s.deviceId)); }));
+    for (const kind of ['deployment', 'metrics', 'comparisons', 'predictions'] as const) this.#offs.push(up.on(kind, () => this.kick()));
+    this.#timer = setInterval(() => void this.tick(), this.#options.tickMs);
+    this.#timer.unref();
+    const resumed = this.repo.inStates(['running', 'paused']);
+    if (resumed.length > 0) this.#deps.log.info({ rollouts: resumed.map((r) => ({ id: r.id, state: r.state, stage: r.stage })) }, 'resuming rollouts');
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    for (const off of this.#offs) off();
+    this.#offs = [];
+    clearInterval(this.#timer);
+    clearTimeout(this.#kickTimer);
+    this.#kickTimer = undefined;
+    this.#running = false;
+    await this.#ticking;
+  }
+
+  // The data is readable whether or not this instance drives rollouts (the API runs on every instance).
+  get repo(): RolloutsRepo {
+    return (this.#repo ??= new RolloutsRepo(this.#deps.database.handle));
+  }
+
+  get judge(): StageJudge {
+    return (this.#judge ??= new StageJudge(this.#deps.database.handle, () => this.#quality));
+  }
+
+  get #fleet(): FleetQuery {
+    return (this.#fleetQuery ??= new FleetQuery(this.#deps.database.handle));
+  }
+
+  get #desired(): ReconcileRepo {
+    return (this.#desiredRepo ??= new ReconcileRepo(this.#deps.database.handle));
+  }
+
+  /** Plugs in the model-quality numbers (the model-quality part of the controller). */
+  setQualityProvider(provider: QualityEvidenceProvider | undefined): void {
+    this.#quality = provider;
+  }
+
+  /** Schedules a tick soon; bursts of records make one tick. */
+  kick(): void {
+    if (this.#kickTimer !== undefined || !this.#running) return;
+    this.#kickTimer = setTimeout(() => { this.#kickTimer = undefined; void this.tick(); }, 50);
+    this.#kickTimer.unref();
+  }
+
+  /** One pass over every rollout; ticks never overlap (a tick asked for meanwhile runs right after). */
+  tick(): Promise<void> {
+    if (this.#ticking !== undefined) {
+      this.#again = true;
+      return this.#ticking;
+    }
+    this.#ticking = this.#tickOnce().finally(() => {
+      this.#ticking = undefined;
+      if (this.#again) { this.#again = false; void this.tick(); }
+    });
+    return this.#ticking;
+  }
+
+  async #tickOnce(): Promise<void> {
+    if (!this.#running) return;
+    for (const r of this.repo.inStates(['running', 'paused'])) {
+      try {
+        await this.#advance(r);
+      } catch (err) {
+        this.#deps.log.error({ err, rolloutId: r.id }, 'rollout step failed; retried next tick');
+      }
+    }
+    this.#safely(() => this.#sweep());
+  }
+
+  /** One step of a running or paused rollout. */
+  async #advance(r: Rollout): Promise<void> {
+    if (r.stageStartedAt === null) {
+      if (r.state === 'running') this.startStage(r, 0);
+      return;
+    }
+    const now = this.#deps.clock.now();
+    const ev = await this.judge.evaluate(r, this.repo, now);
+    const current = this.repo.get(r.id);
+    // a person may have acted while the evidence was gathered
+    if (current === undefined || current.state !== r.state || current.stage !== r.stage) return;
+    this.repo.saveEvaluation(r.id, r.stage, ev, ev.activatedAt === null ? null : Date.parse(ev.activatedAt));
+    if (ev.verdict === 'fail') {
+      this.rollback(r, CONTROLLER_ACTOR, `stage ${r.stage + 1} failed: ${failedGates(ev)}`, 'failed');
+      return;
+    }
+    // a paused rollout is still watched for failures, but waits for a person otherwise
+    if (r.state === 'paused') return;
+    if (ev.verdict === 'pass') this.passStage(r, CONTROLLER_ACTOR, 'passed', undefined);
+    else if (ev.verdict === 'timeout') this.#timedOut(r, ev);
+  }
+
+  #timedOut(r: Rollout, ev: Evaluation): void {
+    const stage = r.spec.stages[r.stage]!;
+    const unknown = ev.devices.filter((d) => d.outcome === 'unknown').map((d) => d.deviceId);
+    const holding = ev.gates.filter((g) => g.status === 'insufficient' && g.optional !== true).map((g) => `${g.gate} (${g.detail})`);
+    const reason = `stage ${r.stage + 1} timed out after ${stage.timeoutSeconds}s without evidence: ${holding.join('; ')}`
+      + (unknown.length > 0 ? `; unknown devices: ${unknown.slice(0, 20).join(', ')}` : '');
+    if (stage.onTimeout === 'rollback') {
+      this.rollback(r, CONTROLLER_ACTOR, reason, 'timed-out');
+      return;
+    }
+    this.#deps.database.handle.transaction(() => {
+      this.repo.setState(r.id, 'paused', reason, this.#deps.clock.now());
+      this.#deps.audit.record({ actor: CONTROLLER_ACTOR, action: 'rollout.pause', target: { type: 'rollout', id: r.id }, reason, detail: { stage: r.stage, unknown } });
+    })();
+    this.#deps.log.warn({ rolloutId: r.id, stage: r.stage, unknown }, 'rollout stage timed out; paused');
+  }
+
+  /** Ends the current stage as passed (or promoted by hand) and starts the next, or completes. */
+  passStage(r: Rollout, actor: Actor, outcome: 'passed' | 'promoted', reason: string | undefined): void {
+    const now = this.#deps.clock.now();
+    const last = r.stage === r.spec.stages.length - 1;
+    this.#deps.database.handle.transaction(() => {
+      this.repo.endStage(r.id, r.stage, outcome, now);
+      this.#deps.audit.record({
+        actor, action: outcome === 'promoted' ? 'rollout.promote' : 'rollout.stage-pass', target: { type: 'rollout', id: r.id }, reason, detail: { stage: r.stage },
+      });
+      if (!last && r.state !== 'running') this.repo.setState(r.id, 'running', null, now);
+      if (last) {
+        this.repo.setState(r.id, 'completed', reason ?? `all ${r.spec.stages.length} stages passed`, now);
+        this.#deps.audit.record({ actor, action: 'rollout.complete', target: { type: 'rollout', id: r.id }, detail: { model: r.model } });
+      }
+    })();
+    this.#deps.log.info({ rolloutId: r.id, stage: r.stage, outcome, by: actor.name }, last ? 'rollout completed' : 'rollout stage passed');
+    if (!last) this.startStage({ ...r, state: 'running' }, r.stage + 1);
+  }
+
+  /** Takes the stage's share of the targeted devices in and sends them the new version. */
+  startStage(r: Rollout, stage: number): void {
+    const now = this.#deps.clock.now();
+    const fleet = this.#fleet.all().filter((d) => matchesTarget(r.spec.target, d));
+    for (const d of fleet) this.repo.addDevice({ rolloutId: r.id, deviceId: d.deviceId, at: now });
+    const rows = this.repo.devices(r.id);
+    const given = rows.filter((d) => d.want !== 'pending').length;
+    const online = new Map(fleet.map((d) => [d.deviceId, d]));
+    const pending = rows.filter((d) => d.want === 'pending').map((d) => ({ deviceId: d.deviceId, online: online.get(d.deviceId)?.online ?? false }));
+    const chosen = chooseDevices(pending, stageSize(r.spec.stages[stage]!, rows.length, given) - given).map((d) => d.deviceId);
+    const signed = chosen.length === 0 ? undefined : this.sync.sign(r, 'stage', chosen);
+    this.#deps.database.handle.transaction(() => {
+      this.repo.setStage(r.id, stage, now);
+      for (const id of chosen) this.#assign(r, id, stage, signed!.deploymentId, now);
+      this.#deps.audit.record({
+        actor: CONTROLLER_ACTOR, action: 'rollout.stage-start', target: { type: 'rollout', id: r.id },
+        detail: { stage, devices: chosen, deploymentId: signed?.deploymentId ?? null, targeted: rows.length },
+      });
+    })();
+    this.#deps.log.info({ rolloutId: r.id, stage, devices: chosen.length, targeted: rows.length }, 'rollout stage started');
+    for (const id of chosen) this.sync.sendNow(r, id, signed!, deployCommandId(signed!.deploymentId, id));
+  }
+
+  #assign(r: Rollout, deviceId: string, stage: number, deploymentId: string, now: number): void {
+    const baseline = baselineOf(this.#fleet.get(deviceId)?.models ?? []);
+    this.repo.setWant(r.id, deviceId, 'candidate', { stage, baseline, deploymentId, commandId: deployCommandId(deploymentId, deviceId) });
+    this.#desired.setDesired(deviceId, desiredModels('candidate', r.model, r.spec.mode, baseline), `rollout:${r.id}`, now);
+  }
+
+  /**
+   * Stops the rollout and returns every device that was given the version to the one it ran before:
+   * a new manifest, higher release, pointing at the earlier bytes (already on the device).
+   */
+  rollback(r: Rollout, actor: Actor, reason: string, outcome: 'failed' | 'timed-out' | 'stopped'): void {
+    const now = this.#deps.clock.now();
+    const given = this.repo.devices(r.id).filter((d) => d.want === 'candidate');
+    const groups = new Map<string, RolloutDevice[]>();
+    for (const d of given) {
+      const key = JSON.stringify([d.baseline?.name ?? r.model.name, d.baseline?.version ?? r.spec.previousVersion ?? null, d.baseline?.mode ?? null]);
+      groups.set(key, [...(groups.get(key) ?? []), d]);
+    }
+    const signed = [...groups.values()].map((devices) => ({ devices, manifest: this.sync.sign(r, 'rollback', devices.map((d) => d.deviceId), devices[0]!.baseline) }));
+    this.#deps.database.handle.transaction(() => {
+      this.repo.endStage(r.id, r.stage, outcome, now);
+      this.repo.setState(r.id, 'rolled-back', reason, now);
+      for (const { devices, manifest } of signed) {
+        for (const d of devices) {
+          if (manifest !== undefined) this.repo.setWant(r.id, d.deviceId, 'baseline', { deploymentId: manifest.deploymentId, commandId: deployCommandId(manifest.deploymentId, d.deviceId) });
+          this.#desired.setDesired(d.deviceId, desiredModels('baseline', r.model, r.spec.mode, d.baseline), `rollout:${r.id}`, now);
+        }
+      }
+      this.#deps.audit.record({
+        actor, action: 'rollout.rollback', target: { type: 'rollout', id: r.id }, reason,
+        detail: { stage: r.stage, devices: given.map((d) => d.deviceId), deployments: signed.map((s) => s.manifest?.deploymentId ?? null) },
+      });
+    })();
+    this.#deps.log.warn({ rolloutId: r.id, stage: r.stage, devices: given.length, reason, by: actor.name }, 'rollout rolled back');
+    for (const { devices, manifest } of signed) {
+      if (manifest === undefined) continue;
+      for (const d of devices) this.sync.sendNow({ ...r, state: 'rolled-back' }, d.deviceId, manifest, deployCommandId(manifest.deploymentId, d.deviceId));
+    }
+  }
+
+  /** A device said it is online: take it into the rollouts it belongs to, and bring it in line. */
+  deviceOnline(deviceId: string): void {
+    const dev = this.#fleet.get(deviceId);
+    if (dev === undefined) return;
+    for (const r of this.#joinable()) {
+      if (this.repo.device(r.id, deviceId) !== undefined || !matchesTarget(r.spec.target, dev)) continue;
+      const now = this.#deps.clock.now();
+      this.repo.addDevice({ rolloutId: r.id, deviceId, at: now });
+      const last = r.spec.stages.length - 1;
+      // joins straight away where the rollout's target is already "every device"
+      if (r.state === 'completed' || (r.state === 'running' && r.stage === last && r.stageStartedAt !== null)) {
+        const signed = this.sync.sign(r, 'join', [deviceId]);
+        this.#deps.database.handle.transaction(() => this.#assign(r, deviceId, last, signed!.deploymentId, now))();
+        this.#deps.log.info({ rolloutId: r.id, deviceId, deploymentId: signed!.deploymentId }, 'device joined rollout');
+      }
+    }
+    this.#safely(() => this.#sweep(deviceId));
+  }
+
+  /** Per model: the newest running or paused rollout, and the newest completed one. */
+  #joinable(): Rollout[] {
+    const out: Rollout[] = [];
+    const seen = new Set<string>();
+    for (const r of this.repo.inStates(['running', 'paused', 'completed']).reverse()) {
+      const key = `${r.model.name}\u0000${r.state === 'completed' ? 'done' : 'live'}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push(r);
+    }
+    return out;
+  }
+
+  /** Every device's governing rollout (its newest with a want) acts on it; one device or all. */
+  #sweep(onlyDevice?: string): void {
+    const governing = new Map<string, string>();
+    const rows = this.#deps.database.handle.prepare(`SELECT d.device_id, d.rollout_id FROM rollout_devices d JOIN rollouts r ON r.id = d.rollout_id
+      WHERE d.want != 'pending' AND ($device IS NULL OR d.device_id = $device) ORDER BY r.created_at, r.id`).all({ device: onlyDevice ?? null }) as
+      { device_id: string; rollout_id: string }[];
+    for (const row of rows) governing.set(row.device_id, row.rollout_id);
+    const byRollout = new Map<string, string[]>();
+    for (const [device, rollout] of governing) byRollout.set(rollout, [...(byRollout.get(rollout) ?? []), device]);
+    for (const [rolloutId, deviceIds] of byRollout) {
+      const r = this.repo.get(rolloutId)!;
+      // an aborted rollout leaves its devices as they are
+      if (r.state === 'aborted') continue;
+      const mine = this.repo.devices(r.id).filter((d) => deviceIds.includes(d.deviceId));
+      const failed = new Set(this.judge.judgeDevices(r, mine.filter((d) => d.want === 'candidate'), false).filter((j) => j.outcome === 'failed').map((j) => j.deviceId));
+      for (const d of mine) this.sync.drive(r, d, this.#fleet.get(d.deviceId), failed.has(d.deviceId));
+    }
+  }
+
+  #safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.#deps.log.error({ err }, 'rollout engine step failed');
+    }
+  }
+
+  /** The evaluation of the current stage, computed now (for the API). */
+  evaluateNow(r: Rollout): Promise<Evaluation> {
+    return this.judge.evaluate(r, this.repo, this.#deps.clock.now());
+  }
+
+  now(): string {
+    return isoTime(this.#deps.clock.now());
+  }
+}
+
+function failedGates(ev: Evaluation): string {
+  return ev.gates.filter((g) => g.status === 'fail').map((g) => `${g.gate} ${g.value ?? '-'} vs ${g.threshold} (${g.detail})`).join('; ');
+}

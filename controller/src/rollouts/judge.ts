@@ -1,0 +1,113 @@
+/**
+ * Gathers a rollout's evidence for its current stage and judges it (gates.ts): the engine acts on the
+ * verdict, the API shows the same evaluation. Devices judged are every device the rollout has given
+ * the new version so far (earlier stages included: a canary that fails later still counts).
+ */
+import { isoTime } from '../clock.js';
+import type { Db } from '../db/database.js';
+import { EvidenceQuery, type AlertEvidence, type StatusRecord } from './evidence.js';
+import { evaluateGates, judgeDevice, verdictOf, type DeviceJudgement, type GateResult, type Verdict } from './gates.js';
+import type { QualityEvidenceProvider } from './quality.js';
+import type { Rollout, RolloutDevice, RolloutsRepo } from './rollouts-repo.js';
+import { FleetQuery, baselineOf } from './targeting.js';
+
+export interface Evaluation {
+  stage: number;
+  at: string;
+  verdict: Verdict;
+  gates: GateResult[];
+  devices: DeviceJudgement[];
+  /** When the activation gate first passed; soak counts from here. */
+  activatedAt: string | null;
+  soakEndsAt: string | null;
+  deadline: string;
+}
+
+export class StageJudge {
+  readonly evidence: EvidenceQuery;
+  readonly #db: Db;
+  readonly #fleet: FleetQuery;
+
+  constructor(db: Db, private readonly quality: () => QualityEvidenceProvider | undefined) {
+    this.#db = db;
+    this.evidence = new EvidenceQuery(db);
+    this.#fleet = new FleetQuery(db);
+  }
+
+  /** The rollout's manifests of the new version (not its rollbacks). */
+  candidateDeployments(rolloutId: string): Set<string> {
+    return new Set(this.#db.prepare(`SELECT deployment_id FROM manifests WHERE rollout_id = ? AND purpose IN ('stage', 'join')`).pluck().all(rolloutId) as string[]);
+  }
+
+  /** Per device: did it report a failure of the new version (or commit it)? */
+  judgeDevices(r: Rollout, rows: readonly RolloutDevice[], timedOut: boolean): DeviceJudgement[] {
+    const ids = this.candidateDeployments(r.id);
+    const byDevice = new Map<string, StatusRecord[]>();
+    for (const rec of this.evidence.statuses([...ids])) {
+      const list = byDevice.get(rec.deviceId) ?? [];
+      list.push(rec);
+      byDevice.set(rec.deviceId, list);
+    }
+    return rows.map((row) => judgeDevice({
+      deviceId: row.deviceId, candidate: r.model, mode: r.spec.mode, deploymentIds: ids, currentDeploymentId: row.deploymentId,
+      records: byDevice.get(row.deviceId) ?? [], reported: this.#fleet.get(row.deviceId)?.models ?? [], timedOut,
+    }));
+  }
+
+  async evaluate(r: Rollout, repo: RolloutsRepo, now: number): Promise<Evaluation> {
+    const stage = r.spec.stages[r.stage]!;
+    const record = repo.stage(r.id, r.stage);
+    const startedAt = record?.startedAt ?? r.stageStartedAt ?? now;
+    const deadline = startedAt + stage.timeoutSeconds * 1000;
+    const all = repo.devices(r.id);
+    const given = all.filter((d) => d.want === 'candidate');
+    const devices = this.judgeDevices(r, given, now >= deadline);
+    const deviceIds = given.map((d) => d.deviceId);
+    const gates = evaluateGates(stage.gates, {
+      mode: r.spec.mode,
+      devices,
+      metrics: this.evidence.metrics(r.model, deviceIds),
+      candidateAlerts: this.evidence.alerts(r.model, 'active', deviceIds),
+      baselineAlerts: this.#baselineAlerts(r, all),
+      comparisons: this.evidence.comparisons(r.model, deviceIds),
+      quality: await this.#quality(r, deviceIds),
+    });
+    const activated = gates.find((g) => g.gate === 'activation')?.status === 'pass';
+    const activatedAt = record?.activatedAt ?? (activated ? now : null);
+    const soakMs = stage.soakSeconds * 1000;
+    const verdict = verdictOf(gates, { now, activatedAt, soakMs, deadline });
+    return {
+      stage: r.stage, at: isoTime(now), verdict, gates, devices,
+      activatedAt: activatedAt === null ? null : isoTime(activatedAt),
+      soakEndsAt: activatedAt === null ? null : isoTime(activatedAt + soakMs),
+      deadline: isoTime(deadline),
+    };
+  }
+
+  /** The current version's alert rate on all of the rollout's devices (each device's own previous version). */
+  #baselineAlerts(r: Rollout, rows: readonly RolloutDevice[]): AlertEvidence {
+    const byVersion = new Map<string, string[]>();
+    for (const row of rows) {
+      // a device not given the version yet still runs its current one
+      const b = row.baseline ?? baselineOf(this.#fleet.get(row.deviceId)?.models ?? [])
+        ?? (r.spec.previousVersion === undefined ? undefined : { name: r.model.name, version: r.spec.previousVersion });
+      if (b === undefined || (b.name === r.model.name && b.version === r.model.version)) continue;
+      const key = JSON.stringify([b.name, b.version]);
+      byVersion.set(key, [...(byVersion.get(key) ?? []), row.deviceId]);
+    }
+    const sum: AlertEvidence = { rows: 0, alerts: 0 };
+    for (const [key, ids] of byVersion) {
+      const [name, version] = JSON.parse(key) as [string, string];
+      const e = this.evidence.alerts({ name, version }, 'active', ids);
+      sum.rows += e.rows;
+      sum.alerts += e.alerts;
+    }
+    return sum;
+  }
+
+  async #quality(r: Rollout, deviceIds: string[]) {
+    const provider = this.quality();
+    if (provider === undefined) return undefined;
+    return provider.evidence({ model: r.model, deviceIds, since: isoTime(r.createdAt) });
+  }
+}
