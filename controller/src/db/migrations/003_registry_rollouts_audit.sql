@@ -72,7 +72,7 @@ CREATE TABLE rollouts (
   model_version     TEXT NOT NULL,
   -- the validated request: target, mode, stages with their gates, fallback version
   spec              TEXT NOT NULL,
-  state             TEXT NOT NULL CHECK (state IN ('running', 'paused', 'completed', 'aborted', 'rolling-back', 'rolled-back')),
+  state             TEXT NOT NULL CHECK (state IN ('running', 'paused', 'completed', 'aborted', 'rolled-back')),
   stage             INTEGER NOT NULL,
   stage_started_at  INTEGER,
   -- why the rollout is in its state: the failed gate, the timed-out stage, the person's reason
@@ -98,7 +98,10 @@ CREATE TABLE rollout_devices (
   command_id    TEXT,
   sent_at       INTEGER,
   answered_at   INTEGER,
+  -- the device's answer to that command: received, queued, rejected:<reason>, or NULL (none yet)
   answer        TEXT,
+  -- manifests sent for the current want; a device that keeps drifting is given up on after a few
+  attempts      INTEGER NOT NULL DEFAULT 0,
   joined_at     INTEGER NOT NULL,
   PRIMARY KEY (rollout_id, device_id)
 ) WITHOUT ROWID;
@@ -108,6 +111,8 @@ CREATE TABLE rollout_stages (
   rollout_id TEXT NOT NULL REFERENCES rollouts (id),
   stage      INTEGER NOT NULL,
   started_at INTEGER NOT NULL,
+  -- when enough of the stage's devices had committed the version: the soak time counts from here
+  activated_at INTEGER,
   ended_at   INTEGER,
   -- passed, failed, timed-out, promoted (by hand), stopped (rollout aborted or rolled back by hand)
   outcome    TEXT,
