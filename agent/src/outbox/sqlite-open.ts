@@ -5,7 +5,7 @@
  * fresh one. The old file is kept for a person to look at; what can still be read from it (its last
  * seq and how many records it held) is returned so seqs go on above it and the loss is counted.
  */
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync, statfsSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { PdmError, isPdmError } from '@pdm/protocol';
@@ -93,4 +93,43 @@ function fsyncDir(dir: string): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/** Share of its filesystem's free space (plus what it holds already) the outbox may fill. */
+const DISK_SHARE = 0.8;
+const MAX_WAL_BYTES = 4 * 1024 * 1024;
+const MIN_WAL_BYTES = 64 * 1024;
+
+export interface DiskPlan {
+  /** Largest the database file may grow (SQLite max_page_count); commits past it get SQLITE_FULL. */
+  readonly fileCap: number;
+  /** Largest the WAL grows between checkpoints, and what it is cut back to after one. */
+  readonly walBytes: number;
+}
+
+/**
+ * Sizes the outbox to its filesystem at start, so that the database meets its own cap (and evicts by
+ * policy) before the disk is full: with the WAL in WAL mode a truly full disk can block both the
+ * checkpoint (the database file must grow) and an eviction (the WAL must grow). Other programs can
+ * still fill the disk later; the outbox then sheds and counts, and never corrupts (README "Disk full").
+ */
+export function planDisk(file: string, configuredCap: number | undefined): DiskPlan {
+  const size = (f: string): number => (existsSync(f) ? statSync(f).size : 0);
+  let budget = Number.POSITIVE_INFINITY;
+  try {
+    const fs = statfsSync(dirname(file));
+    budget = Math.floor(DISK_SHARE * (fs.bavail * fs.bsize + size(file) + size(`${file}-wal`)));
+  } catch {
+    // a filesystem without statfs: only the configured cap applies
+  }
+  const walBytes = Math.max(MIN_WAL_BYTES, Math.min(MAX_WAL_BYTES, Math.floor(budget / 4)));
+  const fileCap = Math.max(MIN_WAL_BYTES, Math.min(configuredCap ?? Number.POSITIVE_INFINITY, budget - 2 * walBytes));
+  return { fileCap, walBytes };
+}
+
+export function applyDiskPlan(db: Database.Database, plan: DiskPlan): void {
+  const pageSize = db.pragma('page_size', { simple: true }) as number;
+  db.pragma(`journal_size_limit = ${plan.walBytes}`);
+  db.pragma(`wal_autocheckpoint = ${Math.max(16, Math.floor(plan.walBytes / pageSize))}`);
+  if (Number.isFinite(plan.fileCap)) db.pragma(`max_page_count = ${Math.max(1, Math.floor(plan.fileCap / pageSize))}`);
 }

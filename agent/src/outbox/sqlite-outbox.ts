@@ -24,7 +24,7 @@ import {
   type OutboxEntry, type OutboxStats, type PendingQuery, type QuarantineNote, type RecordDraft,
 } from './outbox.js';
 import { SeqReservation } from './seq-reservation.js';
-import { isCorruption, openDatabase, quarantine, type Quarantined } from './sqlite-open.js';
+import { applyDiskPlan, isCorruption, openDatabase, planDisk, quarantine, type DiskPlan, type Quarantined } from './sqlite-open.js';
 import { claim, migrate, prepare, type Row, type Statements } from './sqlite-schema.js';
 
 type Synchronous = 'NORMAL' | 'FULL';
@@ -46,8 +46,6 @@ export interface SqliteOutboxDeps {
 /** Each disk-full round frees at least this much (or twice the commit), so a run of commits does not evict one row at a time. */
 const MIN_ROOM_BYTES = 64 * 1024;
 const MAX_FULL_ROUNDS = 64;
-/** After a checkpoint the WAL file is cut back to this size, so a drained outbox gives disk space back. */
-const JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024;
 
 const isFull = (err: unknown): boolean => (err as { code?: unknown } | null)?.code === 'SQLITE_FULL';
 
@@ -57,6 +55,7 @@ export class SqliteOutbox implements Outbox {
   // cached: this process is the only writer, and the cache is replaced only after a transaction commits
   private tally = new Tally();
   private notes: QuarantineNote[] = [];
+  private disk: DiskPlan | undefined;
   private readonly reservation: SeqReservation;
   private readonly listeners: Listeners<[readonly OutboxEntry[]]>;
   private readonly warned = new Set<string>();
@@ -91,7 +90,7 @@ export class SqliteOutbox implements Outbox {
     this.reserve(this.tally.lastSeq);
     this.tally = this.write(false, (t) => this.applyCaps(t));
     const { lastSeq, depth } = this.tally;
-    log.info({ file, synchronous: this.deps.synchronous, lastSeq, depth }, 'outbox opened');
+    log.info({ file, synchronous: this.deps.synchronous, lastSeq, depth, fileCap: this.disk?.fileCap, walBytes: this.disk?.walBytes }, 'outbox opened');
   }
 
   stop(): void {
@@ -191,11 +190,9 @@ export class SqliteOutbox implements Outbox {
     const { file, deviceId, synchronous, maxFileBytes } = this.deps;
     let db: Database.Database | undefined;
     try {
-      db = openDatabase(file, [`synchronous = ${synchronous}`, `journal_size_limit = ${JOURNAL_SIZE_LIMIT}`]);
-      if (maxFileBytes !== undefined) {
-        const pageSize = db.pragma('page_size', { simple: true }) as number;
-        db.pragma(`max_page_count = ${Math.max(1, Math.floor(maxFileBytes / pageSize))}`);
-      }
+      db = openDatabase(file, [`synchronous = ${synchronous}`]);
+      this.disk = planDisk(file, maxFileBytes);
+      applyDiskPlan(db, this.disk);
       const created = migrate(db);
       claim(db, deviceId);
       return { db, created };
@@ -303,11 +300,15 @@ export class SqliteOutbox implements Outbox {
     this.deps.log[level]({ reason: v.reason, count: v.count, bytes: v.bytes, throughSeq: v.throughSeq }, 'records evicted');
   }
 
-  /** SQLITE_FULL: gives the WAL's disk space back and evicts routine records by policy; false when none is left. */
+  /**
+   * SQLITE_FULL: evicts routine records by policy; false when none is left. A checkpoint first moves
+   * the WAL into the database and lets the next write reuse the WAL from its start (RESTART keeps the
+   * file's space, so on a full disk the eviction itself does not need more).
+   */
   private makeRoom(entries: readonly OutboxEntry[]): boolean {
     const { db } = this.open();
     try {
-      db.pragma('wal_checkpoint(TRUNCATE)');
+      db.pragma('wal_checkpoint(RESTART)');
     } catch (err) {
       this.deps.log.debug({ err }, 'checkpoint on a full disk failed');
     }
