@@ -1,9 +1,13 @@
-/** The fastify application: error mapping, not-found, and one plugin per resource. */
+/**
+ * The fastify application: error mapping, not-found, the OpenAPI document, and one plugin per
+ * resource. Routes declare zod schemas in their options (controller/README.md, "Adding a route").
+ */
 import { LogController, fastify, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { PdmError } from '@pdm/protocol';
 import type { Logger } from '../logger.js';
 import type { ApiContext } from './context.js';
 import { toErrorResponse } from './errors.js';
+import { registerOpenApi } from './openapi/index.js';
 import { deviceRoutes } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
 import { ingestRoutes } from './routes/ingest.js';
@@ -23,6 +27,8 @@ export function buildHttpApp(ctx: ApiContext, log: Logger): FastifyInstance {
     const { status, body } = toErrorResponse(err);
     return reply.status(status).send(body);
   });
+  // Before any route plugin: the document is built from the routes' zod schemas as they register.
+  registerOpenApi(app);
   void app.register(healthRoutes, { ctx });
   void app.register(deviceRoutes, { ctx });
   void app.register(ingestRoutes, { ctx });

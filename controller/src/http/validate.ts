@@ -6,7 +6,7 @@ import { PdmError } from '@pdm/protocol';
 export const queryInt = (schema: z.ZodNumber) =>
   z.preprocess((v) => (typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v), schema);
 
-export type RequestPart = 'params' | 'query' | 'body';
+export type RequestPart = 'params' | 'query' | 'body' | 'headers';
 
 export function parseRequest<T extends z.ZodType>(schema: T, value: unknown, part: RequestPart): z.infer<T> {
   const result = schema.safeParse(value);

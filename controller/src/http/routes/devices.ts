@@ -1,8 +1,7 @@
-import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { PdmError, deviceIdSchema, nameSchema } from '@pdm/protocol';
-import type { ApiContext } from '../context.js';
-import { parseRequest, queryInt } from '../validate.js';
+import type { ZodRoutes } from '../openapi/index.js';
+import { queryInt } from '../validate.js';
 
 const listQuery = z.strictObject({
   state: z.enum(['unknown', 'online', 'offline']).optional(),
@@ -21,16 +20,23 @@ const detailQuery = z.strictObject({
 
 const params = z.strictObject({ deviceId: deviceIdSchema });
 
-export const deviceRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx }) => {
-  app.get('/api/v1/devices', async (req) => {
-    const filter = parseRequest(listQuery, req.query, 'query');
-    const devices = ctx.devices.list(filter);
+// The schemas in each route's options validate the request and make the OpenAPI document (/docs).
+export const deviceRoutes: ZodRoutes = async (app, { ctx }) => {
+  app.get('/api/v1/devices', {
+    schema: { tags: ['devices'], summary: 'List devices with presence, models, delivery and heartbeat counters', querystring: listQuery },
+  }, async (req) => {
+    const devices = ctx.devices.list(req.query);
     return { count: devices.length, devices };
   });
 
-  app.get('/api/v1/devices/:deviceId', async (req) => {
-    const { deviceId } = parseRequest(params, req.params, 'params');
-    const q = parseRequest(detailQuery, req.query, 'query');
+  app.get('/api/v1/devices/:deviceId', {
+    schema: {
+      tags: ['devices'], summary: 'One device with its latest records, metric summary, invalid payloads and seq gaps',
+      params, querystring: detailQuery,
+    },
+  }, async (req) => {
+    const { deviceId } = req.params;
+    const q = req.query;
     const device = ctx.devices.get(deviceId);
     if (device === undefined) throw new PdmError('NOT_FOUND', 'no such device', { context: { deviceId } });
     const records = ctx.records;

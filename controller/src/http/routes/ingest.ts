@@ -1,12 +1,9 @@
-import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import type { ApiContext } from '../context.js';
-import { parseRequest } from '../validate.js';
+import type { ZodRoutes } from '../openapi/index.js';
 
 /** GET /api/v1/ingest: totals since the database was created. */
-export const ingestRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx }) => {
-  app.get('/api/v1/ingest', async (req) => {
-    parseRequest(z.strictObject({}), req.query, 'query');
-    return ctx.stats.totals();
-  });
+export const ingestRoutes: ZodRoutes = async (app, { ctx }) => {
+  app.get('/api/v1/ingest', {
+    schema: { tags: ['ingest'], summary: 'Ingest totals per kind, duplicates, conflicts and invalid payloads by code', querystring: z.strictObject({}) },
+  }, async () => ctx.stats.totals());
 };

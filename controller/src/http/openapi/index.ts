@@ -1,0 +1,3 @@
+export { API_TAGS, DOCS_PREFIX, registerOpenApi } from './register.js';
+export { zodValidatorCompiler } from './validator.js';
+export type { ZodRoutes } from './types.js';

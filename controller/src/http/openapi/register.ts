@@ -1,0 +1,43 @@
+/**
+ * OpenAPI for the HTTP API, generated from the zod schemas the routes validate with: one schema per
+ * route part, declared once in the route's options (controller/README.md, "Adding a route"). Serves
+ * the document at GET /docs/json (and /docs/yaml) and Swagger UI at GET /docs.
+ *
+ * Call before any route plugin is registered: @fastify/swagger learns the routes from onRoute.
+ */
+import { readFileSync } from 'node:fs';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import type { FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler } from 'fastify-type-provider-zod';
+import { zodValidatorCompiler } from './validator.js';
+
+export const DOCS_PREFIX = '/docs';
+
+const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** Tags group the routes in the document; a route names one or more in `schema.tags`. */
+export const API_TAGS = [
+  { name: 'operations', description: 'health, metrics' },
+  { name: 'devices', description: 'the fleet: presence, records, reconciliation' },
+  { name: 'ingest', description: 'what the controller took in and refused' },
+];
+
+export function registerOpenApi(app: FastifyInstance): void {
+  app.setValidatorCompiler(zodValidatorCompiler);
+  // Only routes that declare a zod `response` schema use it; the others serialize as before.
+  app.setSerializerCompiler(serializerCompiler);
+  void app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'pdm controller API',
+        version,
+        description: 'Errors always have the shape {"error":{"code","message","context"}} (controller/README.md, "Errors").',
+      },
+      tags: API_TAGS,
+    },
+    transform: jsonSchemaTransform,
+  });
+  void app.register(fastifySwaggerUi, { routePrefix: DOCS_PREFIX });
+}
