@@ -3,6 +3,7 @@ import { connect as tcpConnect } from 'node:net';
 import { MqttClient, connectAsync } from 'mqtt';
 import { WebSocket, createWebSocketStream } from 'ws';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { onceWithin } from '../testing/device-client.js';
 import { captureLogs } from '../testing/log-capture.js';
 import type { LinkMessage } from './broker-link.js';
 import { CONTROLLER_CLIENT_ID, EmbeddedBroker, MAX_PACKET_BYTES } from './embedded-broker.js';
@@ -44,7 +45,7 @@ async function wsDevice(clientId: string): Promise<MqttClient> {
   const url = `ws://127.0.0.1:${broker.ports!.ws}/mqtt`;
   const c = new MqttClient(() => createWebSocketStream(new WebSocket(url, 'mqtt')), { clientId, protocolVersion: 4, reconnectPeriod: 0 });
   clients.push(c);
-  await once(c, 'connect', { signal: AbortSignal.timeout(3000) });
+  await onceWithin(c, 'connect', 3000);
   return c;
 }
 
@@ -60,7 +61,7 @@ describe('EmbeddedBroker', () => {
     broker.openToDevices();
     const d = await device('gw-1');
     expect(d.connected).toBe(true);
-    const closed = new Promise((resolve) => d.once('close', resolve));
+    const closed = new Promise<void>((resolve) => d.once('close', () => resolve()));
     await broker.closeToDevices();
     await closed;
     expect(link.connected).toBe(true);

@@ -50,7 +50,10 @@ export async function connectDevice(url: string, deviceId: string, opts: { withW
   };
 }
 
-/** Waits for an event with a deadline instead of sleeping. */
-export async function onceWithin(emitter: NodeJS.EventEmitter, event: string, ms: number): Promise<unknown[]> {
-  return once(emitter, event, { signal: AbortSignal.timeout(ms) });
+/**
+ * Waits for an event with a deadline instead of sleeping. mqtt.js clients are EventEmitters at run time,
+ * but their typed-emitter declarations do not name every EventEmitter method, hence the cast.
+ */
+export async function onceWithin(emitter: NodeJS.EventEmitter | MqttClient, event: string, ms: number): Promise<unknown[]> {
+  return once(emitter as NodeJS.EventEmitter, event, { signal: AbortSignal.timeout(ms) });
 }

@@ -58,7 +58,7 @@ describe('graphs beyond a bare tree ensemble', () => {
     const model = trainGbdt(x, y, { objective: 'binary-logistic', trees: 5, maxDepth: 2 });
     const bytes = withNanProbabilities(exportTreeClassifier(model, { inputName: 'features', graphName: 'nan' }));
     const session = await openSession(bytes);
-    expect(session.outputNames.sort()).toEqual(['label', 'probabilities']);
+    expect([...session.outputNames].sort()).toEqual(['label', 'probabilities']);
     const scores = await scoreRows(session, x, 2, { inputName: 'features', outputName: 'probabilities', column: 1 });
     expect([...scores].every(Number.isNaN)).toBe(true);
     const spec = {
