@@ -12,12 +12,18 @@ import { loadConfig, wantsHelp } from './config/load.js';
 import type { AgentConfig } from './config/schema.js';
 import { createRuntime, type Runtime } from './runtime.js';
 import { usage } from './usage.js';
+import { AGENT_VERSION } from './version.js';
 
 type Outcome = { kind: 'signal'; signal: NodeJS.Signals } | { kind: 'done'; failed: boolean };
 
 async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (wantsHelp(argv)) {
     process.stdout.write(usage());
+    return 0;
+  }
+  if (argv.includes('--version')) {
+    // the Node version shows which runtime runs the agent: the single executable embeds Node 24
+    process.stdout.write(`pdm-agent ${AGENT_VERSION} (node ${process.version}, ${process.platform}-${process.arch})\n`);
     return 0;
   }
   let config: AgentConfig;

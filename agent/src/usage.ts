@@ -4,6 +4,7 @@ import { configFields, envName, flagName } from './config/fields.js';
 export function usage(): string {
   const lines = [
     'Usage: pdm-agent [--config agent.json] [--<field> value | --<field>=value]...',
+    '       pdm-agent --version | --help',
     '',
     'Runs the pdm edge agent: sensor source -> ONNX inference -> SQLite outbox -> MQTT.',
     'Configuration: the JSON file, then PDM_AGENT_* environment variables, then flags; later ones win.',
