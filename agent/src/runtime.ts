@@ -1,6 +1,6 @@
 /**
  * Wiring: builds every part of the agent from the validated configuration and lists them in start
- * order (outbox, model, link, forwarder, heartbeat, commands, pipeline, source). The only place that
+ * order (outbox, models, link, forwarder, heartbeat, commands, updates, actions, pipeline, source). The only place that
  * knows all the parts; each part gets just its slice of the config, a child logger and its peers.
  */
 import { randomUUID } from 'node:crypto';
@@ -74,7 +74,12 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
     log: child('link'),
     ...(deps.random === undefined ? {} : { random: deps.random }),
   });
-  const built = buildUpdates(config, { factory: model, outbox, link, clock, log, ...(deps.random === undefined ? {} : { random: deps.random }) });
+  const built = buildUpdates(config, {
+    factory: model, outbox, link, clock, log,
+    // a change of what runs is published at once, not at the next heartbeat
+    onModelsChanged: () => void heartbeat.publishNow(),
+    ...(deps.random === undefined ? {} : { random: deps.random }),
+  });
   updates = built;
   const forwarder = new Forwarder({ outbox, link, config: config.forwarder, log: child('forwarder') });
   const heartbeat = new Heartbeat({ link, status, intervalMs: config.heartbeatSeconds * 1000, log: child('health') });

@@ -34,6 +34,8 @@ export interface ActivationDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly crash: CrashHook;
+  /** Told after every change of the pointer (the status is republished, so models[] is current). */
+  readonly onChange?: () => void;
 }
 
 type FailReason = 'load' | 'non-finite' | 'latency' | 'crash-loop' | 'link-lost';
@@ -249,6 +251,7 @@ export class Activation {
   private write(p: Pointer): void {
     this.deps.store.writePointer(p);
     this.pointer = p;
+    this.deps.onChange?.();
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {

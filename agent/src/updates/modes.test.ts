@@ -149,4 +149,13 @@ describe('deployment modes', () => {
     await deploy(d, noisy, 1, 'new-key', 'alert', next);
     await d.waitStatus('new-key', 'committed');
   });
+  it('shadow: a candidate with NaN outputs fails its trial and is removed; the active model never noticed', async () => {
+    const d = await device();
+    await deploy(d, join(azureModels, '1.2.0-nan'), 1, 'shadow-nan', 'shadow');
+    await d.waitStatus('shadow-nan', 'reverted');
+    expect(d.statuses('shadow-nan')).toEqual(['received', 'downloading', 'installed', 'trial', 'failed:non-finite', 'reverted']);
+    expect(d.rt.updates.models()).toEqual([{ name: 'azure-pdm-failure-24h', version: '1.0.0', role: 'active' }]);
+    await waitFor(() => d.running().shadow === undefined, 'shadow removed');
+    expect(d.broker.payloads('/up/predictions').every((p) => p['role'] === 'active' && version(p) === '1.0.0')).toBe(true);
+  });
 });

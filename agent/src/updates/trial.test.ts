@@ -55,6 +55,9 @@ describe('trial, commit and automatic revert', () => {
     expect(p.trial).toBeUndefined();
     expect(p.previous).toEqual({ kind: 'config', model: { name: 'azure-pdm-failure-24h', version: '1.0.0' } });
     expect(highWater(d)).toEqual({ 'azure-pdm-failure-24h': 1 });
+    // the status says so at once (the harness' heartbeat is an hour)
+    await waitFor(() => (d.broker.payloads('/up/status').at(-1)?.['models'] as { version: string; trial?: boolean }[])?.[0]?.version === '1.3.0-noisy'
+      && (d.broker.payloads('/up/status').at(-1)!['models'] as { trial?: boolean }[])[0]!.trial === undefined, 'status with the committed model');
     // predictions after the switch come from the new model
     await waitFor(() => d.broker.payloads('/up/predictions').some((b) => (b['model'] as { version: string }).version === '1.3.0-noisy'), 'predictions of 1.3.0');
   });
@@ -130,5 +133,42 @@ describe('trial, commit and automatic revert', () => {
     expect(readFileSync(join(d.config.dataDir, 'models/versions', pointer(d).active.kind === 'store' ? (pointer(d).active as { dir: string }).dir : '', 'model.onnx'))).toEqual(
       readFileSync(join(azureModels, '1.3.0-noisy/model.onnx')),
     );
+  });
+  it('reverts a version whose files do not belong together (the card names other model bytes): failed:load', async () => {
+    const d = await device();
+    const m = manifestFor(join(azureModels, '1.1.0-degraded'), { deviceId: d.deviceId, release: 1, deploymentId: 'mixed' });
+    const card100 = artifactsOf(join(azureModels, '1.0.0')).artifacts.find((a) => a.name === 'card.json')!;
+    m.artifacts = m.artifacts.map((a) => (a.name === 'card.json' ? card100 : a));
+    d.server.add(artifactsOf(join(azureModels, '1.1.0-degraded')).bytes);
+    d.server.add(artifactsOf(join(azureModels, '1.0.0')).bytes);
+    await d.deploy(signManifest(m, [signer]));
+    await d.waitStatus('mixed', 'reverted');
+    expect(d.statuses('mixed')).toEqual(['received', 'downloading', 'installed', 'failed:load', 'reverted']);
+    expect(d.running().active).toBe('azure-pdm-failure-24h@1.0.0');
+  });
+
+  it('refuses a deployment for want of disk space before downloading a byte', async () => {
+    const d = await device({ updates: { minFreeBytes: 2 ** 50 } });
+    const trustBefore = d.file('trust.json');
+    await deploy(d, join(azureModels, '1.3.0-noisy'), 1, 'no-space');
+    await d.waitStatus('no-space', 'rejected:disk');
+    expect(d.statuses('no-space')).toEqual(['received', 'rejected:disk']);
+    expect(d.server.requests).toEqual([]);
+    expect(d.file('trust.json')).toEqual(trustBefore);
+    expect(d.file('models/state.json')).toBeUndefined();
+  });
+
+  it('a newer deployment supersedes a trial in progress; the fallback stays the last committed model', async () => {
+    const d = await device({ updates: { trial: { inferences: 1_000_000 } } });
+    await deploy(d, join(azureModels, '1.3.0-noisy'), 1, 'first');
+    await d.waitStatus('first', 'trial');
+    await deploy(d, join(azureModels, '1.1.0-degraded'), 2, 'second');
+    await d.waitStatus('second', 'trial');
+    expect(d.statuses('first')).toEqual(['received', 'downloading', 'installed', 'trial', 'reverted']);
+    expect(d.deployments().find((x) => x.deploymentId === 'first' && x.status === 'reverted')!.detail).toMatch(/superseded by deployment second/);
+    const p = pointer(d);
+    expect(p.trial).toMatchObject({ deploymentId: 'second', role: 'active' });
+    expect(p.previous).toEqual({ kind: 'config', model: { name: 'azure-pdm-failure-24h', version: '1.0.0' } });
+    await waitFor(() => d.running().active === 'azure-pdm-failure-24h@1.1.0-degraded', 'second active');
   });
 });

@@ -35,6 +35,8 @@ export interface UpdatesDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly random?: () => number;
+  /** Called when what runs changed (e.g. republish the status). */
+  readonly onModelsChanged?: () => void;
 }
 
 export interface Updates {
@@ -76,6 +78,7 @@ export function buildUpdates(config: AgentConfig, deps: UpdatesDeps): Updates {
     config: { keepVersions: config.updates.keepVersions, maxBoots: config.updates.trial.maxBoots },
     factory: { dir: config.model, scorer: factoryScorer },
     store, slots, trust, trial, reporter, clock, log: child('activation'), crash,
+    ...(deps.onModelsChanged === undefined ? {} : { onChange: deps.onModelsChanged }),
   });
   const fetcher = new ArtifactFetcher({
     deviceId: config.deviceId,
