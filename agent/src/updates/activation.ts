@@ -168,7 +168,10 @@ export class Activation {
     if (p.shadow !== undefined && shadow === undefined) {
       const why = 'the shadow model does not load or does not make the active model\'s rows';
       if (p.trial?.role === 'shadow') this.revertPointer(p, 'load', why);
-      else this.write(this.dropShadow(p));
+      else {
+        this.deps.log.warn({ shadow: p.shadow.model, deploymentId: p.shadow.deploymentId }, 'shadow model dropped: it does not load or fit the active model');
+        this.write(this.dropShadow(p));
+      }
     }
     this.deps.slots.replace({ active, ...(shadow === undefined ? {} : { shadow }) });
     // loaded but not used (a trial model that was reverted, a shadow that does not fit)

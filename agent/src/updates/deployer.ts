@@ -9,6 +9,7 @@
  * Statuses reported per deployment: received, [downloading], installed, trial, then committed or
  * failed:<reason> + reverted (activation.ts), or rejected:<reason> / failed:download at any step here.
  */
+import { renameSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -69,9 +70,24 @@ export class Deployer {
   /** Resumes deployments accepted before a restart. */
   start(): void {
     this.stopped = false;
-    this.queue = readJsonFile(this.pendingFile, pendingSchema)?.queue ?? [];
+    this.queue = this.readPending();
     if (this.queue.length > 0) this.deps.log.info({ pending: this.queue.length }, 'resuming deployments');
     this.kick();
+  }
+
+  /**
+   * The queue left by the last run. An unreadable file (only tampering or a broken disk) is set aside
+   * and the queue starts empty: the controller's reconciliation sends what is still wanted.
+   */
+  private readPending(): Pending[] {
+    try {
+      return readJsonFile(this.pendingFile, pendingSchema)?.queue ?? [];
+    } catch (err) {
+      const aside = `${this.pendingFile}.unreadable-${this.deps.clock.now()}`;
+      renameSync(this.pendingFile, aside);
+      this.deps.log.error({ err, movedTo: aside }, 'pending deployments unreadable; set aside');
+      return [];
+    }
   }
 
   /** Stops after the current step; an interrupted deployment stays queued for the next start. */
@@ -83,6 +99,7 @@ export class Deployer {
 
   /** Checks a deploy command's envelope now and queues it; throws DeployRejected (reported) on refusal. */
   async deploy(commandId: string, envelope: Envelope): Promise<DeployReply> {
+    if (this.stopped) throw new PdmError('INTERNAL', 'deployments are not running on this device');
     const verified = this.verify(commandId, envelope);
     const { manifest } = verified;
     if (this.queue.some((p) => sameDeployment(p, manifest))) return { deploymentId: manifest.deploymentId, status: 'queued' };

@@ -3,7 +3,7 @@
  * commits; one with NaN outputs and a slow one revert by themselves; a model in trial through too many
  * restarts reverts as a crash loop; a trial that loses the link reverts and reports once it is back.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -170,5 +170,32 @@ describe('trial, commit and automatic revert', () => {
     expect(p.trial).toMatchObject({ deploymentId: 'second', role: 'active' });
     expect(p.previous).toEqual({ kind: 'config', model: { name: 'azure-pdm-failure-24h', version: '1.0.0' } });
     await waitFor(() => d.running().active === 'azure-pdm-failure-24h@1.1.0-degraded', 'second active');
+  });
+  it('sets an unreadable pending-deployments file aside and goes on taking deployments', async () => {
+    const dataDir = join(root, `d${n++}`);
+    mkdirSync(join(dataDir, 'models'), { recursive: true });
+    writeFileSync(join(dataDir, 'models/pending.json'), '{"schemaVersion":1,"queue":[{"broken"');
+    const d = await device({}, { dataDir });
+    expect(readdirSync(join(dataDir, 'models')).filter((f) => f.startsWith('pending.json.unreadable-'))).toHaveLength(1);
+    await deploy(d, join(azureModels, '1.3.0-noisy'), 1, 'after-garbage');
+    await d.waitStatus('after-garbage', 'committed');
+  });
+  it('judges expiry by the latest trusted time: a device clock behind the newest installed manifest cannot revive an expired one', async () => {
+    const d = await device({ updates: { trial: { inferences: 1_000_000 } } });
+    const day = 86_400_000;
+    // signed "in the future" as seen from this device's clock, which is behind
+    const ahead = { ...manifestFor(join(azureModels, '1.3.0-noisy'), { deviceId: d.deviceId, release: 1, deploymentId: 'ahead' }) };
+    ahead.created = new Date(Date.now() + 10 * day).toISOString();
+    ahead.expires = new Date(Date.now() + 20 * day).toISOString();
+    d.server.add(artifactsOf(join(azureModels, '1.3.0-noisy')).bytes);
+    await d.deploy(signManifest(ahead, [signer]));
+    await d.waitStatus('ahead', 'trial');
+    expect(JSON.parse(d.file('trust.json')!.toString()).trustedTime).toBe(ahead.created);
+    // valid by the wall clock, expired by the trusted time
+    const stale = manifestFor(join(azureModels, '1.1.0-degraded'), { deviceId: d.deviceId, release: 2, deploymentId: 'stale' });
+    stale.expires = new Date(Date.now() + 5 * day).toISOString();
+    const reply = await d.deploy(signManifest(stale, [signer]));
+    expect(reply).toMatchObject({ status: 'error', error: { message: expect.stringMatching(/^rejected:expired/) } });
+    await d.waitStatus('stale', 'rejected:expired');
   });
 });
