@@ -7,10 +7,13 @@
  * they are shut out and the link drained before ingest stops, so no acknowledged record is dropped.
  */
 import { readFileSync } from 'node:fs';
+import type { BrokerHost } from './broker/broker-host.js';
 import { EmbeddedBroker } from './broker/embedded-broker.js';
 import { DeviceGate } from './broker/device-gate.js';
+import { ExternalBroker } from './broker/external-broker.js';
 import { MqttLink } from './broker/mqtt-link.js';
 import { systemClock, type Clock } from './clock.js';
+import { Cluster } from './cluster/cluster.js';
 import { Commands } from './commands/commands.js';
 import type { ControllerConfig } from './config.js';
 import { Database } from './db/database.js';
@@ -18,6 +21,7 @@ import { HttpServer } from './http/http-server.js';
 import { Ingest } from './ingest/ingest.js';
 import { Presence } from './ingest/presence.js';
 import type { Logger } from './logger.js';
+import { ControllerMetrics } from './metrics/metrics.js';
 import { Reconciler } from './reconcile/reconciler.js';
 
 export const CONTROLLER_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -41,13 +45,18 @@ export interface ReadyInfo {
   mqttPort: number;
   wsPort: number;
   brokerMode: ControllerConfig['brokerMode'];
+  /** The URL the controller's link uses (an external broker's never holds credentials). */
+  brokerUrl: string;
   dataDir: string;
 }
 
 export class ControllerApp {
   readonly config: ControllerConfig;
   readonly database: Database;
-  readonly broker: EmbeddedBroker;
+  /** Membership and the leader lease: singleton work runs while `cluster.isLeader`. */
+  readonly cluster: Cluster;
+  readonly broker: BrokerHost;
+  readonly metrics: ControllerMetrics;
   readonly link: MqttLink;
   readonly presence: Presence;
   readonly ingest: Ingest;
@@ -64,24 +73,38 @@ export class ControllerApp {
     this.#log = log;
     const child = (module: string) => log.child({ module });
     this.database = new Database({ dataDir: config.dataDir }, child('db'));
-    this.broker = new EmbeddedBroker({
+    const external = config.brokerMode === 'external';
+    this.cluster = new Cluster({
+      ...(external ? { name: config.brokerClientId } : {}), leaseMs: config.leaderLeaseSec * 1000,
+    }, this.database, clock, child('cluster'));
+    this.broker = external ? externalBroker(config, child('broker')) : new EmbeddedBroker({
       host: config.host, mqttPort: config.mqttPort, wsPort: config.wsPort,
       drainTimeoutMs: config.drainTimeoutMs, concurrency: config.brokerConcurrency,
     }, child('broker'));
-    this.link = new MqttLink({ connect: () => this.broker.linkOptions() }, child('link'));
-    this.presence = new Presence({ heartbeatTimeoutMs: config.heartbeatTimeoutSec * 1000 }, this.database, this.link, clock, child('presence'));
+    this.metrics = new ControllerMetrics({
+      db: () => this.database.handle,
+      ...(external ? {} : { broker: () => this.broker.stats() }),
+      linkConnected: () => this.link.connected,
+      leader: () => this.cluster.isLeader,
+      members: () => this.cluster.members().length,
+    });
+    const leader = () => this.cluster.isLeader;
+    this.link = new MqttLink({ connect: () => this.broker.linkOptions(), observer: this.metrics }, child('link'));
+    this.presence = new Presence({ heartbeatTimeoutMs: config.heartbeatTimeoutSec * 1000, sweepWhen: leader }, this.database, this.link, clock, child('presence'));
     this.ingest = new Ingest(this.database, this.link, this.presence, clock, child('ingest'));
-    this.gate = new DeviceGate(this.broker, this.link, child('gate'));
+    this.gate = new DeviceGate(this.broker, this.link, child('gate'), {
+      ...(config.brokerSharedGroup === undefined ? {} : { othersRemain: () => this.cluster.leave() }),
+    });
     this.commands = new Commands({ timeoutMs: config.commandTimeoutMs }, this.link, this.ingest, clock, child('commands'));
-    this.reconciler = new Reconciler(this.database, this.link, this.ingest, this.commands, clock, child('reconcile'));
+    this.reconciler = new Reconciler(this.database, this.link, this.ingest, this.commands, clock, child('reconcile'), { roundsWhen: leader });
     this.http = new HttpServer({ host: config.host, port: config.httpPort }, this.database, {
       broker: () => this.broker.health(),
       link: () => this.link.health(),
       db: () => this.database.health(),
       ingest: () => this.ingest.health(),
-    }, child('http'));
+    }, child('http'), { metrics: this.metrics });
     this.#parts = [
-      ['db', this.database], ['broker', this.broker], ['link', this.link], ['presence', this.presence],
+      ['db', this.database], ['cluster', this.cluster], ['broker', this.broker], ['link', this.link], ['presence', this.presence],
       ['ingest', this.ingest], ['gate', this.gate], ['commands', this.commands], ['reconcile', this.reconciler],
       ['http', this.http],
     ];
@@ -120,7 +143,16 @@ export class ControllerApp {
       mqttPort: ports?.mqtt ?? 0,
       wsPort: ports?.ws ?? 0,
       brokerMode: this.config.brokerMode,
+      brokerUrl: this.broker.linkOptions().url,
       dataDir: this.config.dataDir,
     };
   }
+}
+
+function externalBroker(config: ControllerConfig, log: Logger): ExternalBroker {
+  return new ExternalBroker({
+    url: config.brokerUrl ?? '', clientId: config.brokerClientId, username: config.brokerUsername, password: config.brokerPassword,
+    passwordFile: config.brokerPasswordFile, caFile: config.brokerCaFile, certFile: config.brokerCertFile, keyFile: config.brokerKeyFile,
+    rejectUnauthorized: config.brokerRejectUnauthorized, sessionExpirySec: config.brokerSessionExpirySec, sharedGroup: config.brokerSharedGroup,
+  }, log);
 }

@@ -17,6 +17,37 @@ const integer = (min: number, max: number) =>
     z.number({ error: (issue) => (issue.code === 'invalid_type' ? 'expected an integer' : undefined) }).int().min(min).max(max),
   );
 
+/** Env and flag values are strings: only "true" and "false" are booleans. */
+const boolean = z.preprocess(
+  (v) => (v === 'true' ? true : v === 'false' ? false : v),
+  z.boolean({ error: (issue) => (issue.code === 'invalid_type' ? 'expected true or false' : undefined) }),
+);
+
+const BROKER_SCHEMES = ['mqtt:', 'mqtts:', 'ws:', 'wss:'];
+const brokerUrlSchema = z.string().superRefine((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'expected a URL such as mqtts://broker.example:8883' });
+    return;
+  }
+  if (!BROKER_SCHEMES.includes(url.protocol)) {
+    ctx.addIssue({ code: 'custom', message: `expected one of ${BROKER_SCHEMES.map((s) => `${s}//`).join(', ')}` });
+  }
+  // Credentials in the URL would end up in the ready line and in logs.
+  if (url.username !== '' || url.password !== '') {
+    ctx.addIssue({ code: 'custom', message: 'must not hold credentials: use brokerUsername and brokerPassword(File)' });
+  }
+});
+
+/** Env and flag values are strings; a plain decimal number ("0.25", "8") becomes a number. */
+const decimal = (min: number, max: number) =>
+  z.preprocess(
+    (v) => (typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v.trim()) ? Number(v.trim()) : v),
+    z.number({ error: (issue) => (issue.code === 'invalid_type' ? 'expected a number' : undefined) }).min(min).max(max),
+  );
+
 const port = (fallback: number, what: string) =>
   integer(0, 65535).default(fallback).describe(`${what} (0 = pick a free port)`);
 
@@ -28,8 +59,27 @@ export const controllerConfigSchema = z.strictObject({
   httpPort: port(8080, 'HTTP API port'),
   mqttPort: port(1883, 'embedded broker MQTT TCP port'),
   wsPort: port(8083, 'embedded broker MQTT-over-WebSocket port'),
-  brokerMode: z.enum(['embedded']).default('embedded')
-    .describe('"embedded": the controller runs its own aedes broker (an external broker comes later)'),
+  brokerMode: z.enum(['embedded', 'external']).default('embedded')
+    .describe('"embedded": the controller runs its own aedes broker; "external": it connects to brokerUrl (Mosquitto or any MQTT 5 broker) and listens on no MQTT port'),
+  // External broker. Flat fields (not a nested object) so that each one has its own env variable and flag.
+  brokerUrl: brokerUrlSchema.optional()
+    .describe('external broker: mqtt://, mqtts://, ws:// or wss:// URL, without credentials (required when brokerMode is external)'),
+  brokerUsername: z.string().min(1).max(256).optional().describe('external broker: MQTT username'),
+  brokerPassword: z.string().min(1).max(1024).optional().describe('external broker: MQTT password (redacted in logs; prefer brokerPasswordFile)'),
+  brokerPasswordFile: z.string().min(1).optional().describe('external broker: file holding the MQTT password (trailing newline ignored)'),
+  brokerCaFile: z.string().min(1).optional().describe('external broker over TLS: PEM file of the CA(s) to trust instead of the system ones'),
+  brokerCertFile: z.string().min(1).optional().describe('external broker over TLS: PEM client certificate (with brokerKeyFile)'),
+  brokerKeyFile: z.string().min(1).optional().describe('external broker over TLS: PEM private key of the client certificate'),
+  brokerRejectUnauthorized: boolean.default(true)
+    .describe('external broker over TLS: refuse a server certificate that does not verify (false only for tests)'),
+  brokerClientId: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'expected 1-64 characters of A-Z a-z 0-9 . _ : -').default('pdm-controller')
+    .describe('external broker: MQTT client id of this instance; its persistent session holds messages while it is down, so each instance needs its own, stable across restarts'),
+  brokerSharedGroup: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 characters of A-Z a-z 0-9 _ -').optional()
+    .describe('external broker: share upstream subscriptions ($share/<group>/...) with the other instances of this group (scale-out); unset: this instance receives everything'),
+  brokerSessionExpirySec: integer(0, 4_294_967_295).default(604_800)
+    .describe('external broker: how long the broker keeps this instance\'s session and queued messages while it is disconnected (MQTT 5 session expiry)'),
+  leaderLeaseSec: integer(3, 3600).default(15)
+    .describe('singleton work (presence timeouts, reconciliation rounds, rollout ticks, report jobs) runs on the instance holding the leader lease in the database; a crashed leader is replaced after this long'),
   heartbeatTimeoutSec: integer(1, 86_400).default(90)
     .describe('a device with no message for this many seconds is marked offline'),
   commandTimeoutMs: integer(100, 600_000).default(10_000)
@@ -45,6 +95,23 @@ export const controllerConfigSchema = z.strictObject({
   brokerConcurrency: integer(1, 10_000).default(100)
     .describe('aedes concurrency: deliveries in flight at once inside the broker'),
   logLevel: z.enum(logLevels).default('info').describe('pino log level'),
+}).superRefine((c, ctx) => {
+  const problem = (key: string, message: string) => ctx.addIssue({ code: 'custom', path: [key], message });
+  const externalOnly = ['brokerUrl', 'brokerUsername', 'brokerPassword', 'brokerPasswordFile', 'brokerCaFile', 'brokerCertFile',
+    'brokerKeyFile', 'brokerSharedGroup'] as const;
+  if (c.brokerMode === 'embedded') {
+    for (const key of externalOnly) if (c[key] !== undefined) problem(key, 'only used with brokerMode "external"');
+    return;
+  }
+  if (c.brokerUrl === undefined) problem('brokerUrl', 'required when brokerMode is "external"');
+  if (c.brokerPassword !== undefined && c.brokerPasswordFile !== undefined) problem('brokerPasswordFile', 'give brokerPassword or brokerPasswordFile, not both');
+  if ((c.brokerCertFile === undefined) !== (c.brokerKeyFile === undefined)) {
+    problem(c.brokerCertFile === undefined ? 'brokerCertFile' : 'brokerKeyFile', 'brokerCertFile and brokerKeyFile go together');
+  }
+  const tls = c.brokerUrl?.startsWith('mqtts:') === true || c.brokerUrl?.startsWith('wss:') === true;
+  for (const key of ['brokerCaFile', 'brokerCertFile', 'brokerKeyFile'] as const) {
+    if (c[key] !== undefined && c.brokerUrl !== undefined && !tls) problem(key, 'needs an mqtts:// or wss:// brokerUrl');
+  }
 });
 
 export type ControllerConfig = Readonly<z.infer<typeof controllerConfigSchema>>;
@@ -116,7 +183,12 @@ export function loadConfig(sources: ConfigSources): ControllerConfig {
       context: { problems },
     });
   }
-  return Object.freeze({ ...parsed.data, dataDir: resolve(parsed.data.dataDir) });
+  const data = parsed.data;
+  const file = (path: string | undefined) => (path === undefined ? undefined : resolve(path));
+  return Object.freeze({
+    ...data, dataDir: resolve(data.dataDir), brokerPasswordFile: file(data.brokerPasswordFile), brokerCaFile: file(data.brokerCaFile),
+    brokerCertFile: file(data.brokerCertFile), brokerKeyFile: file(data.brokerKeyFile),
+  });
 }
 
 function readConfigFile(file: string, problems: string[]): Record<string, unknown> {
@@ -146,6 +218,7 @@ export function describeConfig(): string[] {
   const defaults = controllerConfigSchema.parse({});
   return configKeys.map((key) => {
     const field = controllerConfigSchema.shape[key];
-    return `  ${flagName(key).padEnd(24)} ${envName(key).padEnd(38)} default ${JSON.stringify(defaults[key])}\n      ${field.description ?? ''}`;
+    const fallback = defaults[key] === undefined ? '(none)' : JSON.stringify(defaults[key]);
+    return `  ${flagName(key).padEnd(28)} ${envName(key).padEnd(42)} default ${fallback}\n      ${field.description ?? ''}`;
   });
 }

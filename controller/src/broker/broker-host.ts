@@ -1,12 +1,22 @@
 /**
  * The broker side the controller runs or points at. The embedded implementation runs aedes in this
- * process; an external one (Mosquitto) will only describe how to reach it.
+ * process; the external one (Mosquitto or any MQTT 5 broker) only describes how to reach it.
  */
 import type { Health, LinkConnectOptions } from './broker-link.js';
 
 export interface BrokerPorts {
   mqtt: number;
   ws: number;
+}
+
+/** Counts of a broker this process runs (for metrics). */
+export interface BrokerStats {
+  /** Connected clients, the controller's own link included. */
+  clients: number;
+  /** PUBLISH packets received from clients since start. */
+  received: number;
+  /** PUBLISH packets forwarded to subscribers since start. */
+  sent: number;
 }
 
 export interface BrokerHost {
@@ -18,7 +28,11 @@ export interface BrokerHost {
   closeToDevices(): Promise<void>;
   /** How the controller's own link connects. */
   linkOptions(): LinkConnectOptions;
+  /** Drops one client's connection (its last will fires); false when there is no such client or this broker cannot. */
+  disconnect(clientId: string): Promise<boolean>;
   /** Real listening ports (after start); undefined for an external broker. */
   readonly ports: BrokerPorts | undefined;
   health(): Health;
+  /** Undefined for a broker this process does not run. */
+  stats(): BrokerStats | undefined;
 }

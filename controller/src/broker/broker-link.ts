@@ -18,11 +18,31 @@ export interface LinkMessage {
  */
 export type MessageHandler = (message: LinkMessage) => void;
 
+export interface LinkTls {
+  /** PEM CA certificate(s) to trust instead of the system ones. */
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  rejectUnauthorized: boolean;
+}
+
 export interface LinkConnectOptions {
   url: string;
   clientId: string;
   username?: string;
   password?: string;
+  /** 4 (MQTT 3.1.1, the default: aedes) or 5 (external brokers: shared subscriptions, session expiry). */
+  protocolVersion?: 4 | 5;
+  /** MQTT 5 session expiry: how long the broker keeps the session and its queued messages while disconnected. */
+  sessionExpirySec?: number;
+  /** Subscribe to upstream topics as `$share/<group>/...`, so instances of one group split the traffic. */
+  sharedGroup?: string;
+  tls?: LinkTls;
+}
+
+/** Sees every message the link hands to its handler (metrics). */
+export interface LinkObserver {
+  handled(message: LinkMessage, seconds: number, ok: boolean): void;
 }
 
 export interface Health {
@@ -44,6 +64,16 @@ export interface BrokerLink {
    * handled: a marker makes a round trip through the broker behind them.
    */
   flush(timeoutMs: number): Promise<void>;
+  /**
+   * Stops handing messages to the handler: from now on they are held unacknowledged, so the broker
+   * keeps them in this link's session and delivers them again on the next start.
+   */
+  hold(): void;
+  /**
+   * Unsubscribes the shared subscriptions (if any), so the broker gives their traffic to the other
+   * instances of the group instead of queueing it here; returns how many were left.
+   */
+  leaveSharedGroup(): Promise<number>;
   /** Called on every (re)connect; returns an unsubscribe function. */
   onConnect(listener: () => void): () => void;
   health(): Health;

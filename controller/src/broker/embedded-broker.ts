@@ -15,7 +15,7 @@ import { Aedes, type AedesOptions, type AuthenticateError, type Client } from 'a
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { PdmError, topicSpecs } from '@pdm/protocol';
 import type { Logger } from '../logger.js';
-import type { BrokerHost, BrokerPorts } from './broker-host.js';
+import type { BrokerHost, BrokerPorts, BrokerStats } from './broker-host.js';
 import type { Health, LinkConnectOptions } from './broker-link.js';
 import { PacketSizeGuard } from './packet-guard.js';
 
@@ -55,6 +55,8 @@ export class EmbeddedBroker implements BrokerHost {
   #secret = '';
   #open = false;
   #ports: BrokerPorts | undefined;
+  #received = 0;
+  #sent = 0;
 
   constructor(options: EmbeddedBrokerOptions, log: Logger) {
     this.#options = options;
@@ -73,6 +75,8 @@ export class EmbeddedBroker implements BrokerHost {
     aedes.on('connectionError', (client, err) => this.#log.debug({ clientId: client.id, err: err.message }, 'connection error'));
     aedes.on('clientReady', (client) => this.#log.debug({ clientId: client.id }, 'client connected'));
     aedes.on('clientDisconnect', (client) => this.#log.debug({ clientId: client.id }, 'client disconnected'));
+    // client is null for the broker's own $SYS messages
+    aedes.on('publish', (_packet, client) => { if (client !== null) this.#received += 1; });
 
     const tcp = createTcpServer((socket) => aedes.handle(this.#guard(socket, socket.remoteAddress)));
     this.#tcp = tcp;
@@ -146,8 +150,15 @@ export class EmbeddedBroker implements BrokerHost {
     return { ok: true, detail: `${this.#aedes.connectedClients} clients` };
   }
 
+  stats(): BrokerStats | undefined {
+    if (this.#aedes === undefined) return undefined;
+    return { clients: this.#aedes.connectedClients, received: this.#received, sent: this.#sent };
+  }
+
   #aedesOptions(): AedesOptions {
     return {
+      // called once per delivery to a subscriber: counts what goes out, forwards it unchanged
+      authorizeForward: (_client, packet) => { this.#sent += 1; return packet; },
       concurrency: this.#options.concurrency,
       drainTimeout: this.#options.drainTimeoutMs,
       maxClientsIdLength: MAX_CLIENT_ID_LENGTH,

@@ -4,17 +4,25 @@
  * messages for the controller across a reconnect of this link.
  */
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { PdmError, type QoS } from '@pdm/protocol';
 import type { Logger } from '../logger.js';
-import type { BrokerLink, Health, LinkConnectOptions, LinkMessage, MessageHandler } from './broker-link.js';
+import type { BrokerLink, Health, LinkConnectOptions, LinkMessage, LinkObserver, MessageHandler } from './broker-link.js';
+import { isShared, sharedFilter } from './shared-subscriptions.js';
 
 export interface MqttLinkOptions {
   connect: () => LinkConnectOptions;
   /** How long start() waits for the first connection. */
   connectTimeoutMs?: number;
   reconnectPeriodMs?: number;
+  observer?: LinkObserver;
 }
+
+// CONNACK refusals that waiting will not cure: MQTT 3.1.1 return codes 1-5 [MQTT-3.2.2-3] and MQTT 5
+// reason codes 0x80 and up [MQTT-3.2.2.2]; TLS certificate errors likewise.
+const isFatalConnectError = (err: Error & { code?: unknown }): boolean =>
+  typeof err.code === 'number' ? err.code > 0 : typeof err.code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(err.code);
 
 interface Held {
   message: LinkMessage;
@@ -32,6 +40,10 @@ export class MqttLink implements BrokerLink {
   #held: Held[] = [];
   #flushTopic = '';
   #dropScheduled = false;
+  #holding = false;
+  #sharedGroup: string | undefined;
+  /** Shared filters subscribed, to leave the group on stop. */
+  readonly #sharedFilters = new Set<string>();
 
   constructor(options: MqttLinkOptions, log: Logger) {
     this.#options = options;
@@ -45,18 +57,9 @@ export class MqttLink implements BrokerLink {
   async start(): Promise<void> {
     const target = this.#options.connect();
     this.#flushTopic = `pdm-internal/${target.clientId}/flush`;
-    const opts: IClientOptions = {
-      clientId: target.clientId,
-      username: target.username,
-      password: target.password,
-      protocolVersion: 4,
-      clean: false,
-      keepalive: 30,
-      reconnectPeriod: this.#options.reconnectPeriodMs ?? 1000,
-      connectTimeout: this.#options.connectTimeoutMs ?? 10_000,
-      resubscribe: true,
-    };
-    const client = connect(target.url, opts);
+    this.#sharedGroup = target.sharedGroup;
+    this.#holding = false;
+    const client = connect(target.url, this.#clientOptions(target));
     this.#client = client;
     client.handleMessage = (packet, callback) => this.#onPacket(packet, callback);
     client.on('connect', (connack) => {
@@ -73,8 +76,9 @@ export class MqttLink implements BrokerLink {
     const client = this.#client;
     this.#client = undefined;
     if (client === undefined) return;
-    for (const held of this.#held) held.done(new PdmError('LINK_FAILED', 'link stopped'));
+    // Held messages stay unacknowledged: the broker sends them again when the session resumes.
     this.#held = [];
+    this.#sharedFilters.clear();
     // A graceful end waits for in-flight acknowledgements; an unreachable broker must not hang shutdown.
     if (client.connected) {
       let timer: NodeJS.Timeout | undefined;
@@ -89,17 +93,36 @@ export class MqttLink implements BrokerLink {
 
   setHandler(handler: MessageHandler): void {
     this.#handler = handler;
+    if (this.#holding) return;
     const held = this.#held;
     this.#held = [];
     for (const { message, done } of held) this.#deliver(message, done);
   }
 
   async subscribe(filters: readonly string[], qos: QoS): Promise<void> {
-    const granted = await this.#live().subscribeAsync([...filters], { qos });
-    const refused = granted.filter((g) => g.qos === 128);
+    const mapped = filters.map((f) => sharedFilter(f, this.#sharedGroup));
+    const granted = await this.#live().subscribeAsync(mapped, { qos });
+    // 0x80 (MQTT 3.1.1) or any MQTT 5 reason code from 0x80 up, e.g. 0x87 not authorized, 0x9E shared subscriptions not supported
+    const refused = granted.filter((g) => g.qos >= 0x80);
     if (refused.length > 0) {
-      throw new PdmError('LINK_FAILED', 'broker refused a subscription', { context: { filters: refused.map((g) => g.topic) } });
+      throw new PdmError('LINK_FAILED', 'broker refused a subscription', {
+        context: { filters: refused.map((g) => g.topic), reasonCodes: refused.map((g) => g.qos) },
+      });
     }
+    for (const f of mapped) if (isShared(f)) this.#sharedFilters.add(f);
+  }
+
+  hold(): void {
+    this.#holding = true;
+  }
+
+  async leaveSharedGroup(): Promise<number> {
+    const filters = [...this.#sharedFilters];
+    if (filters.length === 0 || this.#client === undefined) return 0;
+    await this.#client.unsubscribeAsync(filters);
+    this.#sharedFilters.clear();
+    this.#log.info({ filters, group: this.#sharedGroup }, 'left the shared subscription group');
+    return filters.length;
   }
 
   async publish(topic: string, payload: Buffer, options: { qos: QoS; retain: boolean }): Promise<void> {
@@ -135,6 +158,26 @@ export class MqttLink implements BrokerLink {
     return this.connected ? { ok: true } : { ok: false, detail: this.#client === undefined ? 'not started' : 'disconnected' };
   }
 
+  #clientOptions(target: LinkConnectOptions): IClientOptions {
+    const v5 = target.protocolVersion === 5;
+    return {
+      clientId: target.clientId,
+      username: target.username,
+      password: target.password,
+      protocolVersion: target.protocolVersion ?? 4,
+      // MQTT 5 ends a session when the connection closes unless it has an expiry [MQTT-3.1.2-23]
+      ...(v5 ? { properties: { sessionExpiryInterval: target.sessionExpirySec ?? 0 } } : {}),
+      clean: false,
+      keepalive: 30,
+      reconnectPeriod: this.#options.reconnectPeriodMs ?? 1000,
+      connectTimeout: this.#options.connectTimeoutMs ?? 10_000,
+      resubscribe: true,
+      ...(target.tls === undefined ? {} : {
+        ca: target.tls.ca, cert: target.tls.cert, key: target.tls.key, rejectUnauthorized: target.tls.rejectUnauthorized,
+      }),
+    };
+  }
+
   #live(): MqttClient {
     if (this.#client === undefined) throw new PdmError('LINK_FAILED', 'link is not started');
     return this.#client;
@@ -144,13 +187,21 @@ export class MqttLink implements BrokerLink {
     if (client.connected) return;
     const timeoutMs = this.#options.connectTimeoutMs ?? 10_000;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const fail = (message: string, context: Record<string, unknown>) => {
+        clearTimeout(timer);
         client.off('connect', onConnect);
+        client.off('error', onError);
         void client.endAsync(true);
-        reject(new PdmError('LINK_FAILED', 'could not connect to the broker', { context: { url, timeoutMs } }));
-      }, timeoutMs);
-      const onConnect = () => { clearTimeout(timer); resolve(); };
+        reject(new PdmError('LINK_FAILED', message, { context: { url, ...context } }));
+      };
+      const timer = setTimeout(() => fail('could not connect to the broker', { timeoutMs }), timeoutMs);
+      const onConnect = () => { clearTimeout(timer); client.off('error', onError); resolve(); };
+      // A refused login or an untrusted certificate will not get better by retrying: fail now, saying why.
+      const onError = (err: Error & { code?: unknown }) => {
+        if (isFatalConnectError(err)) fail('broker refused the connection', { reason: err.message, code: err.code ?? null });
+      };
       client.once('connect', onConnect);
+      client.on('error', onError);
     });
   }
 
@@ -162,15 +213,18 @@ export class MqttLink implements BrokerLink {
       return;
     }
     const message: LinkMessage = { topic: packet.topic, payload, retain: packet.retain };
-    if (this.#handler === undefined) this.#held.push({ message, done: callback });
+    if (this.#handler === undefined || this.#holding) this.#held.push({ message, done: callback });
     else this.#deliver(message, callback);
   }
 
   #deliver(message: LinkMessage, done: (err?: Error) => void): void {
+    const started = performance.now();
     try {
       this.#handler!(message);
+      this.#options.observer?.handled(message, (performance.now() - started) / 1000, true);
       done();
     } catch (err) {
+      this.#options.observer?.handled(message, (performance.now() - started) / 1000, false);
       this.#log.error({ err, topic: message.topic }, 'message not processed; will be redelivered');
       done(err as Error);
       this.#scheduleRedelivery();

@@ -7,6 +7,7 @@ import { PdmError } from '@pdm/protocol';
 import type { Logger } from '../logger.js';
 import type { ApiContext } from './context.js';
 import { toErrorResponse } from './errors.js';
+import { metricsRoutes } from '../metrics/route.js';
 import { registerOpenApi } from './openapi/index.js';
 import { deviceRoutes } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
@@ -30,6 +31,7 @@ export function buildHttpApp(ctx: ApiContext, log: Logger): FastifyInstance {
   // Before any route plugin: the document is built from the routes' zod schemas as they register.
   registerOpenApi(app);
   void app.register(healthRoutes, { ctx });
+  void app.register(metricsRoutes, { ctx });
   void app.register(deviceRoutes, { ctx });
   void app.register(ingestRoutes, { ctx });
   return app;

@@ -10,4 +10,6 @@ export interface ApiContext {
   stats: IngestStatsRepo;
   /** One check per part, by name (broker, link, db, ingest). */
   health: Record<string, () => Health>;
+  /** The Prometheus exposition served at /metrics (src/metrics/). */
+  metrics?: { render(): Promise<{ contentType: string; body: string }> };
 }

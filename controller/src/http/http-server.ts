@@ -24,11 +24,14 @@ export class HttpServer {
   #app: FastifyInstance | undefined;
   #port: number | undefined;
 
-  constructor(options: HttpServerOptions, database: Database, health: Record<string, () => Health>, log: Logger) {
+  readonly #extras: ApiExtras;
+
+  constructor(options: HttpServerOptions, database: Database, health: Record<string, () => Health>, log: Logger, extras: ApiExtras = {}) {
     this.#options = options;
     this.#database = database;
     this.#health = health;
     this.#log = log;
+    this.#extras = extras;
   }
 
   get port(): number {
@@ -43,7 +46,7 @@ export class HttpServer {
   }
 
   async start(): Promise<void> {
-    this.#app = buildHttpApp(apiContext(this.#database, this.#health), this.#log);
+    this.#app = buildHttpApp(apiContext(this.#database, this.#health, this.#extras), this.#log);
     await this.#app.listen({ host: this.#options.host, port: this.#options.port });
     this.#port = (this.#app.server.address() as AddressInfo).port;
     this.#log.info({ port: this.#port, host: this.#options.host }, 'http listening');
@@ -57,7 +60,10 @@ export class HttpServer {
   }
 }
 
-export function apiContext(database: Database, health: Record<string, () => Health>): ApiContext {
+/** Parts of the context that do not come from the database (metrics). */
+export type ApiExtras = Pick<ApiContext, 'metrics'>;
+
+export function apiContext(database: Database, health: Record<string, () => Health>, extras: ApiExtras = {}): ApiContext {
   const db = database.handle;
-  return { devices: new DevicesRepo(db), records: new RecordsQuery(db), stats: new IngestStatsRepo(db), health };
+  return { devices: new DevicesRepo(db), records: new RecordsQuery(db), stats: new IngestStatsRepo(db), health, ...extras };
 }

@@ -17,6 +17,8 @@ export interface PresenceOptions {
   heartbeatTimeoutMs: number;
   /** How often to look for silent devices; default a quarter of the timeout, at most 5 s. */
   sweepIntervalMs?: number;
+  /** Timed sweeps run only while this says so: on the leader when several controllers share the database. */
+  sweepWhen?: () => boolean;
 }
 
 export interface Transition {
@@ -54,6 +56,7 @@ export class Presence {
     this.#offConnect = this.#link.onConnect(() => { this.#listeningSince = this.#clock.now(); });
     const interval = this.#options.sweepIntervalMs ?? Math.max(250, Math.min(5000, this.#options.heartbeatTimeoutMs / 4));
     this.#timer = setInterval(() => {
+      if (this.#options.sweepWhen?.() === false) return;
       try {
         this.sweep();
       } catch (err) {

@@ -22,6 +22,11 @@ export interface ReportRound {
   failed: Record<string, number>;
 }
 
+export interface ReconcilerOptions {
+  /** Report rounds run only while this says so: on the leader when several controllers share the database. */
+  roundsWhen?: () => boolean;
+}
+
 export class Reconciler {
   readonly #database: Database;
   readonly #link: BrokerLink;
@@ -29,12 +34,15 @@ export class Reconciler {
   readonly #commands: Commands;
   readonly #clock: Clock;
   readonly #log: Logger;
+  readonly #options: ReconcilerOptions;
   #repo: ReconcileRepo | undefined;
   #devices: DevicesRepo | undefined;
   #off: (() => void)[] = [];
   #lastRound: Promise<ReportRound> | undefined;
 
-  constructor(database: Database, link: BrokerLink, statuses: StatusSource, commands: Commands, clock: Clock, log: Logger) {
+  constructor(database: Database, link: BrokerLink, statuses: StatusSource, commands: Commands, clock: Clock, log: Logger,
+    options: ReconcilerOptions = {}) {
+    this.#options = options;
     this.#database = database;
     this.#link = link;
     this.#statuses = statuses;
@@ -47,9 +55,10 @@ export class Reconciler {
     this.#repo = new ReconcileRepo(this.#database.handle);
     this.#devices = new DevicesRepo(this.#database.handle);
     this.#off.push(this.#statuses.onStatus((status) => { if (status.state === 'online') this.check(status); }));
-    this.#off.push(this.#link.onConnect(() => { this.#lastRound = this.requestReports(); }));
+    const round = () => { if (this.#options.roundsWhen?.() !== false) this.#lastRound = this.requestReports(); };
+    this.#off.push(this.#link.onConnect(round));
     // The link is already up when this part starts: the first round is not triggered by a connect.
-    this.#lastRound = this.requestReports();
+    round();
   }
 
   async stop(): Promise<void> {
