@@ -3,6 +3,7 @@
  * file, partial downloads, and pruning of old versions.
  *
  *   models/state.json          the pointer (./pointer.ts): active, previous, shadow, trial
+ *   models/pending.json        deployments accepted, not yet installed (updates/deployer.ts)
  *   models/versions/<dir>/     one installed version: its artifacts + manifest.json (the verified bytes)
  *   models/.partial/<sha256>   a download in progress, resumed from its size
  *   models/.tmp/               version directories being written; emptied at start
@@ -53,6 +54,11 @@ export class ModelStore {
 
   private get pointerFile(): string {
     return join(this.deps.dir, 'state.json');
+  }
+
+  /** Deployments accepted and not yet installed (updates/deployer.ts owns its content). */
+  get pendingFile(): string {
+    return join(this.deps.dir, 'pending.json');
   }
 
   /** Creates the layout and removes half-written version directories left by a crash. */

@@ -11,7 +11,6 @@
  */
 import { renameSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { PdmError, envelopeSchema, type Artifact, type Envelope, type Manifest } from '@pdm/protocol';
@@ -64,7 +63,7 @@ export class Deployer {
   constructor(private readonly deps: DeployerDeps) {}
 
   private get pendingFile(): string {
-    return join(this.deps.store.versionsDir, '..', 'pending.json');
+    return this.deps.store.pendingFile;
   }
 
   /** Resumes deployments accepted before a restart. */
