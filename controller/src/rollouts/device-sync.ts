@@ -41,6 +41,9 @@ export function deployCommandId(deploymentId: string, deviceId: string): string 
 export class DeviceSync {
   readonly #inFlight = new Set<string>();
   readonly #gaveUp = new Set<string>();
+  /** Devices heard going offline, and when they came back: an unanswered manifest is resent at once. */
+  readonly #away = new Set<string>();
+  readonly #returnedAt = new Map<string, number>();
 
   constructor(
     private readonly options: DeviceSyncOptions,
@@ -62,6 +65,16 @@ export class DeviceSync {
     return this.#inFlight.size;
   }
 
+  /** The device said it is offline (clean stop or last will). */
+  away(deviceId: string): void {
+    this.#away.add(deviceId);
+  }
+
+  /** The device is online; if it was away, what it missed meanwhile goes out without waiting. */
+  online(deviceId: string): void {
+    if (this.#away.delete(deviceId)) this.#returnedAt.set(deviceId, this.deps.clock.now());
+  }
+
   /** Acts on one device of one rollout if it is online and not in line; `failed`: it reported a failure of the new version. */
   drive(r: Rollout, row: RolloutDevice, dev: FleetDevice | undefined, failed: boolean): void {
     if (dev === undefined || !dev.online || row.want === 'pending') return;
@@ -76,7 +89,8 @@ export class DeviceSync {
     if (usable && row.commandId !== null) {
       if (row.sentAt === null) return this.#send(r, row.deviceId, signed, row.commandId);
       if (row.answeredAt === null) {
-        if (now - row.sentAt >= this.options.resendAfterMs) this.#send(r, row.deviceId, signed, row.commandId);
+        const returned = (this.#returnedAt.get(row.deviceId) ?? 0) >= row.sentAt;
+        if (returned || now - row.sentAt >= this.options.resendAfterMs) this.#send(r, row.deviceId, signed, row.commandId);
         return;
       }
       if (!this.#stale(row, now)) return;

@@ -67,7 +67,10 @@ export class RolloutEngine {
   async start(): Promise<void> {
     this.#running = true;
     const up = this.#deps.upstream;
-    this.#offs.push(up.on('status', (s) => { if (s.state === 'online') this.#safely(() => this.deviceOnline(s.deviceId)); }));
+    this.#offs.push(up.on('status', (s) => {
+      if (s.state === 'offline') this.sync.away(s.deviceId);
+      else this.#safely(() => this.deviceOnline(s.deviceId));
+    }));
     for (const kind of ['deployment', 'metrics', 'comparisons', 'predictions'] as const) this.#offs.push(up.on(kind, () => this.kick()));
     this.#timer = setInterval(() => void this.tick(), this.#options.tickMs);
     this.#timer.unref();
@@ -265,6 +268,7 @@ export class RolloutEngine {
   deviceOnline(deviceId: string): void {
     const dev = this.#fleet.get(deviceId);
     if (dev === undefined) return;
+    this.sync.online(deviceId);
     for (const r of this.#joinable()) {
       if (this.repo.device(r.id, deviceId) !== undefined || !matchesTarget(r.spec.target, dev)) continue;
       const now = this.#deps.clock.now();
