@@ -14,6 +14,7 @@ import { ExternalBroker } from './broker/external-broker.js';
 import { MqttLink } from './broker/mqtt-link.js';
 import { systemClock, type Clock } from './clock.js';
 import { Cluster } from './cluster/cluster.js';
+import { LeaderOnly } from './cluster/leader-only.js';
 import { Commands } from './commands/commands.js';
 import type { ControllerConfig } from './config.js';
 import { Database } from './db/database.js';
@@ -23,6 +24,7 @@ import { Presence } from './ingest/presence.js';
 import type { Logger } from './logger.js';
 import { ControllerMetrics } from './metrics/metrics.js';
 import { Reconciler } from './reconcile/reconciler.js';
+import { Fleet } from './rollouts/parts.js';
 
 export const CONTROLLER_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -63,6 +65,8 @@ export class ControllerApp {
   readonly gate: DeviceGate;
   readonly commands: Commands;
   readonly reconciler: Reconciler;
+  /** Registry, signing, rollouts, API tokens and the audit log. */
+  readonly fleet: Fleet;
   readonly http: HttpServer;
   readonly #log: Logger;
   readonly #parts: [string, Part][];
@@ -97,15 +101,17 @@ export class ControllerApp {
     });
     this.commands = new Commands({ timeoutMs: config.commandTimeoutMs }, this.link, this.ingest, clock, child('commands'));
     this.reconciler = new Reconciler(this.database, this.link, this.ingest, this.commands, clock, child('reconcile'), { roundsWhen: leader });
+    this.fleet = new Fleet(config, { database: this.database, upstream: this.ingest, commands: this.commands, link: this.link, clock, log });
     this.http = new HttpServer({ host: config.host, port: config.httpPort }, this.database, {
       broker: () => this.broker.health(),
       link: () => this.link.health(),
       db: () => this.database.health(),
       ingest: () => this.ingest.health(),
-    }, child('http'), { metrics: this.metrics });
+    }, child('http'), { metrics: this.metrics, fleet: this.fleet.api });
     this.#parts = [
       ['db', this.database], ['cluster', this.cluster], ['broker', this.broker], ['link', this.link], ['presence', this.presence],
       ['ingest', this.ingest], ['gate', this.gate], ['commands', this.commands], ['reconcile', this.reconciler],
+      ...this.fleet.parts((part) => new LeaderOnly(this.cluster, part, child('rollouts'))),
       ['http', this.http],
     ];
   }

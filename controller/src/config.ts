@@ -94,6 +94,27 @@ export const controllerConfigSchema = z.strictObject({
   // buffers more in memory when a subscriber is slow.
   brokerConcurrency: integer(1, 10_000).default(100)
     .describe('aedes concurrency: deliveries in flight at once inside the broker'),
+  // Registry, signing, rollouts, API tokens (issue 3).
+  tokensFile: z.string().min(1).optional()
+    .describe('JSON file of API tokens with roles (admin, engineer, planner, viewer); unset: an admin token is generated into <dataDir>/admin.token'),
+  apiReads: z.enum(['open', 'token']).default('open')
+    .describe('"open": GET /api/... needs no token (the API binds to 127.0.0.1 by default); "token": reads need a token of any role'),
+  signingKeyFile: z.string().min(1).optional()
+    .describe('Ed25519 private key (PKCS#8 PEM) that signs manifests, kept out of the database; default <dataDir>/keys/signing.key, generated at first start (0600)'),
+  maxModelBytes: integer(1024, 1024 ** 3).default(64 * 1024 ** 2)
+    .describe('largest model file POST /api/v1/models accepts (its body limit is 4/3 of this, base64, plus 1 MiB)'),
+  manifestTtlSec: integer(60, 365 * 86_400).default(7 * 86_400)
+    .describe('a signed manifest expires this long after it is signed (devices refuse expired ones; the controller re-signs)'),
+  minAgentVersion: z.string().regex(/^\d+\.\d+\.\d+$/, 'x.y.z').default('0.1.0')
+    .describe('minimum agent version written into every manifest'),
+  rolloutTickMs: integer(50, 600_000).default(1000)
+    .describe('how often the rollout engine judges running stages (it also runs soon after deployment statuses and metrics arrive)'),
+  rolloutResendSec: integer(1, 86_400).default(30)
+    .describe('a deploy command unanswered this long is sent again (same id) to an online device'),
+  rolloutResignSec: integer(1, 7 * 86_400).default(300)
+    .describe('a device that answered but still does not run what its rollout wants after this long gets a freshly signed manifest'),
+  rolloutMaxAttempts: integer(1, 1000).default(5)
+    .describe('manifests sent to one device for one want before the engine gives up on it (logged as an error)'),
   logLevel: z.enum(logLevels).default('info').describe('pino log level'),
 }).superRefine((c, ctx) => {
   const problem = (key: string, message: string) => ctx.addIssue({ code: 'custom', path: [key], message });

@@ -12,6 +12,10 @@ import { registerOpenApi } from './openapi/index.js';
 import { deviceRoutes } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
 import { ingestRoutes } from './routes/ingest.js';
+import { auditRoutes } from './routes/audit.js';
+import { modelRoutes } from './routes/models.js';
+import { rolloutRoutes } from './routes/rollouts.js';
+import { installGuard } from '../auth/guard.js';
 
 export function buildHttpApp(ctx: ApiContext, log: Logger): FastifyInstance {
   // Per-request log lines cost ~40% of throughput (PLATFORM.md); failures are logged below instead.
@@ -30,9 +34,16 @@ export function buildHttpApp(ctx: ApiContext, log: Logger): FastifyInstance {
   });
   // Before any route plugin: the document is built from the routes' zod schemas as they register.
   registerOpenApi(app);
+  // Before any route: tokens and roles are checked for every route, whichever plugin adds it.
+  if (ctx.fleet !== undefined) installGuard(app, ctx.fleet.tokens, ctx.fleet.reads);
   void app.register(healthRoutes, { ctx });
   void app.register(metricsRoutes, { ctx });
   void app.register(deviceRoutes, { ctx });
   void app.register(ingestRoutes, { ctx });
+  if (ctx.fleet !== undefined) {
+    void app.register(modelRoutes, { api: ctx.fleet });
+    void app.register(rolloutRoutes, { api: ctx.fleet });
+    void app.register(auditRoutes, { api: ctx.fleet });
+  }
   return app;
 }

@@ -2,6 +2,7 @@ import type { Health } from '../broker/broker-link.js';
 import type { DevicesRepo } from '../db/devices-repo.js';
 import type { IngestStatsRepo } from '../db/ingest-stats-repo.js';
 import type { RecordsQuery } from '../db/records-query.js';
+import type { FleetApi } from '../rollouts/fleet-api.js';
 
 /** What the routes read from (repositories over the open database) and the health checks of the parts. */
 export interface ApiContext {
@@ -12,4 +13,6 @@ export interface ApiContext {
   health: Record<string, () => Health>;
   /** The Prometheus exposition served at /metrics (src/metrics/). */
   metrics?: { render(): Promise<{ contentType: string; body: string }> };
+  /** Registry, trust, rollouts, audit, and the API tokens the guard checks (src/rollouts/parts.ts). */
+  fleet?: FleetApi;
 }
