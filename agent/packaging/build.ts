@@ -29,6 +29,7 @@ const agentDir = join(repoRoot, 'agent');
 
 /** Files from agent/packaging that travel in the tarball, by their place in it. */
 const INSTALL_FILES: Readonly<Record<string, string>> = {
+  '../README.md': 'README.md',
   'install.sh': 'install.sh',
   'agent.example.json': 'agent.example.json',
   'systemd/pdm-agent.service': 'systemd/pdm-agent.service',

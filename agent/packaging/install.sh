@@ -95,7 +95,7 @@ active_version() { if [ -L "$LIBROOT/current" ]; then readlink "$LIBROOT/current
 if [ "$LIST" = yes ]; then
   current=$(active_version)
   for d in "$LIBROOT"/*/; do
-    [ -x "${d}pdm-agent" ] || continue
+    [ ! -L "${d%/}" ] && [ -x "${d}pdm-agent" ] || continue
     v=$(basename "$d")
     if [ "$v" = "$current" ]; then echo "* $v"; else echo "  $v"; fi
   done

@@ -35,6 +35,9 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<nu
     return 2;
   }
   const log = pino({ level: config.logLevel, base: { pid: process.pid, deviceId: config.deviceId }, timestamp: stdTimeFunctions.isoTime });
+  // listening before the start: a SIGTERM during start-up (systemd stopping a slow start) then stops
+  // the parts cleanly once they are up, instead of killing the process with the outbox open
+  const stopRequested = signalled();
   let runtime: Runtime;
   try {
     runtime = await createRuntime(config, { clock: systemClock, log });
@@ -43,7 +46,7 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<nu
     log.fatal({ err }, 'agent failed to start');
     return 1;
   }
-  const outcome = await Promise.race([signalled(), config.exitWhenDone ? doneAndDrained(runtime) : new Promise<never>(() => undefined)]);
+  const outcome = await Promise.race([stopRequested, config.exitWhenDone ? doneAndDrained(runtime) : new Promise<never>(() => undefined)]);
   if (outcome.kind === 'signal') log.info({ signal: outcome.signal }, 'stopping');
   await runtime.agent.stop();
   const summary = runtime.summary();
