@@ -3,8 +3,14 @@
  * this folder exporting a CommandGroup, added to this list.
  */
 import type { CommandGroup } from '../command.js';
+import { auditGroup } from './audit.js';
 import { modelsGroup } from './models.js';
+import { rolloutsGroup } from './rollouts.js';
+import { trustGroup } from './trust.js';
 
 export const commandGroups: readonly CommandGroup[] = [
   modelsGroup,
+  rolloutsGroup,
+  trustGroup,
+  auditGroup,
 ];
