@@ -25,6 +25,7 @@ import type { Logger } from './logger.js';
 import { ControllerMetrics } from './metrics/metrics.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { Fleet } from './rollouts/parts.js';
+import { Insights } from './quality/wiring.js';
 
 export const CONTROLLER_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -67,6 +68,8 @@ export class ControllerApp {
   readonly reconciler: Reconciler;
   /** Registry, signing, rollouts, API tokens and the audit log. */
   readonly fleet: Fleet;
+  /** Model quality, quality alerts, entered machine events and their delivery, reliability reports. */
+  readonly insights: Insights;
   readonly http: HttpServer;
   readonly #log: Logger;
   readonly #parts: [string, Part][];
@@ -102,16 +105,19 @@ export class ControllerApp {
     this.commands = new Commands({ timeoutMs: config.commandTimeoutMs }, this.link, this.ingest, clock, child('commands'));
     this.reconciler = new Reconciler(this.database, this.link, this.ingest, this.commands, clock, child('reconcile'), { roundsWhen: leader });
     this.fleet = new Fleet(config, { database: this.database, upstream: this.ingest, commands: this.commands, link: this.link, clock, log });
+    this.insights = new Insights(config, { database: this.database, ingest: this.ingest, commands: this.commands, audit: () => this.fleet.audit, clock, log });
+    this.fleet.engine.setQualityProvider(this.insights.quality);
     this.http = new HttpServer({ host: config.host, port: config.httpPort }, this.database, {
       broker: () => this.broker.health(),
       link: () => this.link.health(),
       db: () => this.database.health(),
       ingest: () => this.ingest.health(),
-    }, child('http'), { metrics: this.metrics, fleet: this.fleet.api });
+    }, child('http'), { metrics: this.metrics, fleet: this.fleet.api, insights: this.insights.api });
     this.#parts = [
       ['db', this.database], ['cluster', this.cluster], ['broker', this.broker], ['link', this.link], ['presence', this.presence],
       ['ingest', this.ingest], ['gate', this.gate], ['commands', this.commands], ['reconcile', this.reconciler],
       ...this.fleet.parts((part) => new LeaderOnly(this.cluster, part, child('rollouts'))),
+      ...this.insights.parts((part) => new LeaderOnly(this.cluster, part, child('insights'))),
       ['http', this.http],
     ];
   }

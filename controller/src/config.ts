@@ -115,6 +115,27 @@ export const controllerConfigSchema = z.strictObject({
     .describe('a device that answered but still does not run what its rollout wants after this long gets a freshly signed manifest'),
   rolloutMaxAttempts: integer(1, 1000).default(5)
     .describe('manifests sent to one device for one want before the engine gives up on it (logged as an error)'),
+  // Model quality, alerts, reliability reports, entered events (issue 5; docs/metrics.md).
+  qualityMinMatured: integer(1, 10_000_000).default(100)
+    .describe('matured predictions a model version needs before its precision and recall are judged (alerts; "sufficient" in the quality API)'),
+  qualityDropPercent: integer(1, 100).default(10)
+    .describe('alert when a version\'s precision or recall is more than this percentage below its baseline (its card, or the previous version)'),
+  driftPsiThreshold: decimal(0.001, 100).default(0.25)
+    .describe('alert when a device\'s latest drift window has a score or feature PSI above this (0.1-0.25 moderate, above 0.25 significant)'),
+  driftMinSamples: integer(1, 10_000_000).default(100)
+    .describe('rows a drift window needs before its PSI can raise an alert'),
+  qualityAlertIntervalSec: integer(1, 86_400).default(30)
+    .describe('how often quality and drift alerts are evaluated (and undelivered webhooks retried)'),
+  alertWebhookUrl: z.url({ protocol: /^https?$/ }).optional()
+    .describe('quality alerts are POSTed here as JSON ({"type":"pdm.quality-alert","alert":{...}}) when raised'),
+  modelCardsDir: z.string().min(1).optional()
+    .describe('directory of model cards as <name>/<version>/card.json (e.g. models/artifacts), for versions not in the registry: card metrics are quality baselines'),
+  repairHoursFailure: decimal(0, 8760).default(8)
+    .describe('reliability reports: hours a failure without an end is assumed to stop the asset (Azure PdM records no durations)'),
+  repairHoursMaintenance: decimal(0, 8760).default(2)
+    .describe('reliability reports: hours a maintenance without an end is assumed to stop the asset'),
+  eventRetrySec: integer(1, 86_400).default(60)
+    .describe('entered machine events not yet acknowledged by the asset\'s online device are sent again this often (also whenever it comes online)'),
   logLevel: z.enum(logLevels).default('info').describe('pino log level'),
 }).superRefine((c, ctx) => {
   const problem = (key: string, message: string) => ctx.addIssue({ code: 'custom', path: [key], message });
@@ -208,7 +229,7 @@ export function loadConfig(sources: ConfigSources): ControllerConfig {
   const file = (path: string | undefined) => (path === undefined ? undefined : resolve(path));
   return Object.freeze({
     ...data, dataDir: resolve(data.dataDir), brokerPasswordFile: file(data.brokerPasswordFile), brokerCaFile: file(data.brokerCaFile),
-    brokerCertFile: file(data.brokerCertFile), brokerKeyFile: file(data.brokerKeyFile),
+    brokerCertFile: file(data.brokerCertFile), brokerKeyFile: file(data.brokerKeyFile), modelCardsDir: file(data.modelCardsDir),
   });
 }
 

@@ -16,6 +16,10 @@ import { auditRoutes } from './routes/audit.js';
 import { modelRoutes } from './routes/models.js';
 import { rolloutRoutes } from './routes/rollouts.js';
 import { installGuard } from '../auth/guard.js';
+import { dashboardRoutes } from './routes/dashboard.js';
+import { eventRoutes } from './routes/events.js';
+import { qualityRoutes } from './routes/quality.js';
+import { reportRoutes } from './routes/reports.js';
 
 export function buildHttpApp(ctx: ApiContext, log: Logger): FastifyInstance {
   // Per-request log lines cost ~40% of throughput (PLATFORM.md); failures are logged below instead.
@@ -45,5 +49,11 @@ export function buildHttpApp(ctx: ApiContext, log: Logger): FastifyInstance {
     void app.register(rolloutRoutes, { api: ctx.fleet });
     void app.register(auditRoutes, { api: ctx.fleet });
   }
+  if (ctx.insights !== undefined) {
+    void app.register(qualityRoutes, { api: ctx.insights });
+    void app.register(reportRoutes, { api: ctx.insights });
+    void app.register(eventRoutes, { api: ctx.insights });
+  }
+  void app.register(dashboardRoutes);
   return app;
 }

@@ -2,6 +2,7 @@ import type { Health } from '../broker/broker-link.js';
 import type { DevicesRepo } from '../db/devices-repo.js';
 import type { IngestStatsRepo } from '../db/ingest-stats-repo.js';
 import type { RecordsQuery } from '../db/records-query.js';
+import type { InsightsApi } from '../quality/wiring.js';
 import type { FleetApi } from '../rollouts/fleet-api.js';
 
 /** What the routes read from (repositories over the open database) and the health checks of the parts. */
@@ -15,4 +16,6 @@ export interface ApiContext {
   metrics?: { render(): Promise<{ contentType: string; body: string }> };
   /** Registry, trust, rollouts, audit, and the API tokens the guard checks (src/rollouts/parts.ts). */
   fleet?: FleetApi;
+  /** Model quality, quality alerts, reliability reports, entered machine events (src/quality/wiring.ts). */
+  insights?: InsightsApi;
 }

@@ -1,0 +1,36 @@
+/**
+ * Reliability reports for maintenance planners: JSON, or the groups table as CSV with
+ * `Accept: text/csv` or `format=csv` (controller/README.md, "Reliability reports"; docs/metrics.md).
+ */
+import type { InsightsApi } from '../../quality/wiring.js';
+import { reportCsv } from '../../reliability/csv.js';
+import { reliabilityQuerySchema } from '../../reliability/reliability-service.js';
+import type { ZodRoutes } from '../openapi/index.js';
+
+export const reportRoutes: ZodRoutes<{ api: InsightsApi }> = async (app, { api }) => {
+  app.get('/api/v1/reports/reliability', {
+    schema: {
+      tags: ['reports'],
+      summary: 'MTBF (SMRP 3.5.1), MTTR (3.5.2), availability, downtime by cause, trend, Pareto and model-version impact per asset, class or site',
+      querystring: reliabilityQuerySchema,
+    },
+  }, async (req, reply) => {
+    const { format, ...q } = req.query;
+    const report = api.reliability.report(q);
+    const csv = format === 'csv' || (format === undefined && wantsCsv(req.headers.accept));
+    if (!csv) return report;
+    return reply
+      .header('content-type', 'text/csv; charset=utf-8')
+      .header('content-disposition', 'attachment; filename="reliability.csv"')
+      .send(reportCsv(report));
+  });
+};
+
+/** True when the client prefers CSV over JSON (a bare Accept: text/csv, or listed before JSON). */
+function wantsCsv(accept: string | undefined): boolean {
+  if (accept === undefined) return false;
+  const types = accept.split(',').map((t) => t.split(';')[0]!.trim().toLowerCase());
+  const csv = types.indexOf('text/csv');
+  const json = types.indexOf('application/json');
+  return csv >= 0 && (json < 0 || csv < json);
+}

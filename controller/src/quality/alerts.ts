@@ -1,0 +1,257 @@
+/**
+ * Quality alerts (FIELD.md: "alert when the primary KPI drops >10% or drift passes a threshold"):
+ * - precision-drop / recall-drop: a version with at least `minMatured` matured predictions whose
+ *   precision (or recall) is below its baseline by more than `dropShare` of it, i.e. value <
+ *   baseline x (1 - dropShare). Baselines: the card's hour.precision / hour.recall, and the measured
+ *   value of the previous version of the model (the highest lower version with enough matured
+ *   predictions); the larger drop is reported. Point estimates are compared; the detail gives the
+ *   95% interval so a reader can tell a real drop from a small sample.
+ * - drift: on any device, the latest drift window with at least `driftMinSamples` rows has a score PSI
+ *   (metric "score") or a feature PSI (metric "features") above `driftPsiThreshold`.
+ * One alert per condition: raised once, updated while it holds, resolved when it no longer does, and
+ * raised anew if it comes back. Each raised alert is POSTed to the webhook when one is configured,
+ * retried on later rounds (at most 5 attempts).
+ */
+import type { ModelRole } from '@pdm/protocol';
+import type { Clock } from '../clock.js';
+import type { Db } from '../db/database.js';
+import type { Logger } from '../logger.js';
+import { totals, type QualityTotals } from './aggregate.js';
+import { compareVersions, type CardBaselines } from './baselines.js';
+import type { QualityRepo, VersionKey } from './quality-repo.js';
+import { postJson, type WebhookTarget } from './webhook.js';
+
+export interface AlertSettings {
+  dropShare: number;
+  minMatured: number;
+  driftPsiThreshold: number;
+  driftMinSamples: number;
+  intervalMs: number;
+  webhook?: WebhookTarget | undefined;
+}
+
+export type AlertKind = 'precision-drop' | 'recall-drop' | 'drift';
+
+export interface QualityAlertView {
+  id: number;
+  kind: AlertKind;
+  model: { name: string; version: string };
+  role: ModelRole;
+  metric: string;
+  value: number;
+  baseline: number;
+  baselineSource: string;
+  threshold: number;
+  detail: string;
+  state: 'active' | 'resolved';
+  raisedAt: string;
+  updatedAt: string;
+  resolvedAt: string | null;
+  notifiedAt: string | null;
+  notifyAttempts: number;
+  notifyError: string | null;
+}
+
+interface Condition {
+  kind: AlertKind;
+  model: string;
+  version: string;
+  role: ModelRole;
+  metric: string;
+  value: number;
+  baseline: number;
+  baselineSource: string;
+  threshold: number;
+  detail: string;
+}
+
+export interface AlertsDeps {
+  db: () => Db;
+  repo: () => QualityRepo;
+  cards: () => CardBaselines;
+  settings: AlertSettings;
+  clock: Clock;
+  log: Logger;
+}
+
+const MAX_NOTIFY_ATTEMPTS = 5;
+const keyOf = (c: Pick<Condition, 'kind' | 'model' | 'version' | 'role' | 'metric'>): string =>
+  [c.kind, c.model, c.version, c.role, c.metric].join('\u0000');
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+const round = (v: number): number => Math.round(v * 1e4) / 1e4;
+
+export class QualityAlerts {
+  readonly #deps: AlertsDeps;
+  #timer: NodeJS.Timeout | undefined;
+  #round: Promise<void> | undefined;
+
+  constructor(deps: AlertsDeps) {
+    this.#deps = deps;
+  }
+
+  async start(): Promise<void> {
+    this.#timer = setInterval(() => void this.round(), this.#deps.settings.intervalMs);
+    this.#timer.unref();
+    await this.round();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#round;
+  }
+
+  /** One evaluation and webhook round; rounds never overlap. */
+  round(): Promise<void> {
+    this.#round ??= (async () => {
+      try {
+        this.evaluate();
+        await this.notify();
+      } catch (err) {
+        this.#deps.log.error({ err }, 'quality alert round failed');
+      } finally {
+        this.#round = undefined;
+      }
+    })();
+    return this.#round;
+  }
+
+  /** Compares every version with its baselines and drift threshold; raises, updates and resolves alerts. */
+  evaluate(): { raised: number; resolved: number; active: number } {
+    const { clock, log } = this.#deps;
+    const db = this.#deps.db();
+    const now = clock.now();
+    const conditions = new Map(this.conditions().map((c) => [keyOf(c), c]));
+    const active = this.list('active');
+    let raised = 0;
+    let resolved = 0;
+    db.transaction(() => {
+      for (const a of active) {
+        const c = conditions.get(keyOf({ ...a, model: a.model.name, version: a.model.version }));
+        if (c === undefined) {
+          db.prepare(`UPDATE quality_alerts SET state = 'resolved', resolved_at = ?, updated_at = ? WHERE id = ?`).run(now, now, a.id);
+          resolved++;
+          continue;
+        }
+        db.prepare('UPDATE quality_alerts SET value = ?, baseline = ?, baseline_source = ?, threshold = ?, detail = ?, updated_at = ? WHERE id = ?')
+          .run(c.value, c.baseline, c.baselineSource, c.threshold, c.detail, now, a.id);
+        conditions.delete(keyOf(c));
+      }
+      for (const c of conditions.values()) {
+        db.prepare(`INSERT INTO quality_alerts (kind, model_name, model_version, role, metric, value, baseline, baseline_source, threshold,
+          detail, state, raised_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)`).run(
+          c.kind, c.model, c.version, c.role, c.metric, c.value, c.baseline, c.baselineSource, c.threshold, c.detail, now, now);
+        raised++;
+        log.warn({ kind: c.kind, model: { name: c.model, version: c.version }, role: c.role, metric: c.metric, value: c.value, baseline: c.baseline }, 'quality alert raised');
+      }
+    })();
+    if (resolved > 0) log.info({ resolved }, 'quality alerts resolved');
+    return { raised, resolved, active: active.length - resolved + raised };
+  }
+
+  /** POSTs raised alerts not yet delivered to the webhook. */
+  async notify(): Promise<void> {
+    const { settings, clock, log } = this.#deps;
+    if (settings.webhook === undefined) return;
+    const db = this.#deps.db();
+    const pending = this.list('active').filter((a) => a.notifiedAt === null && a.notifyAttempts < MAX_NOTIFY_ATTEMPTS);
+    for (const alert of pending) {
+      try {
+        await postJson(settings.webhook, { type: 'pdm.quality-alert', alert });
+        db.prepare('UPDATE quality_alerts SET notified_at = ?, notify_attempts = notify_attempts + 1, notify_error = NULL WHERE id = ?').run(clock.now(), alert.id);
+      } catch (err) {
+        const message = (err as Error).message.slice(0, 300);
+        db.prepare('UPDATE quality_alerts SET notify_attempts = notify_attempts + 1, notify_error = ? WHERE id = ?').run(message, alert.id);
+        log.warn({ err, alertId: alert.id, attempts: alert.notifyAttempts + 1 }, 'quality alert webhook failed');
+      }
+    }
+  }
+
+  list(state: 'active' | 'resolved' | 'all' = 'all', model?: string): QualityAlertView[] {
+    const rows = this.#deps.db().prepare(`SELECT * FROM quality_alerts WHERE ($state = 'all' OR state = $state)
+      AND ($model IS NULL OR model_name = $model) ORDER BY id DESC LIMIT 1000`).all({ state, model: model ?? null }) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      id: r.id as number, kind: r.kind as AlertKind, model: { name: r.model_name as string, version: r.model_version as string },
+      role: r.role as ModelRole, metric: r.metric as string, value: r.value as number, baseline: r.baseline as number,
+      baselineSource: r.baseline_source as string, threshold: r.threshold as number, detail: r.detail as string,
+      state: r.state as 'active' | 'resolved', raisedAt: iso(r.raised_at as number)!, updatedAt: iso(r.updated_at as number)!,
+      resolvedAt: iso(r.resolved_at as number | null), notifiedAt: iso(r.notified_at as number | null),
+      notifyAttempts: r.notify_attempts as number, notifyError: r.notify_error as string | null,
+    }));
+  }
+
+  /** Every condition that holds now. */
+  conditions(): Condition[] {
+    const repo = this.#deps.repo();
+    const keys = repo.versions();
+    const out: Condition[] = [];
+    for (const k of keys) {
+      const t = totals(repo.quality({ model: k.model, version: k.version, role: k.role }));
+      if (t.matured >= this.#deps.settings.minMatured) out.push(...this.drops(k, t, keys));
+      out.push(...this.drift(k));
+    }
+    return out;
+  }
+
+  private drops(k: VersionKey, t: QualityTotals, keys: readonly VersionKey[]): Condition[] {
+    const { dropShare, minMatured } = this.#deps.settings;
+    const repo = this.#deps.repo();
+    const card = this.#deps.cards().metrics(k.model, k.version);
+    // the previous version in any role: a candidate runs in shadow beside the active version it would replace
+    const previous = [...new Set(keys.filter((o) => o.model === k.model && compareVersions(o.version, k.version) < 0).map((o) => o.version))]
+      .sort((a, b) => compareVersions(b, a))
+      .map((version) => ({ version, totals: totals(repo.quality({ model: k.model, version })) }))
+      .find((p) => p.totals.matured >= minMatured);
+    const prev = previous?.totals;
+    const out: Condition[] = [];
+    for (const metric of ['precision', 'recall'] as const) {
+      const value = t[metric].value;
+      if (value === null) continue;
+      const baselines: [number, string][] = [];
+      if (card[metric] !== null) baselines.push([card[metric]!, 'card']);
+      const prevValue = prev?.[metric].value;
+      if (prevValue !== undefined && prevValue !== null) baselines.push([prevValue, `previous:${previous!.version}`]);
+      const worst = baselines
+        .filter(([base]) => value < base * (1 - dropShare))
+        // the larger drop: the smaller share of its baseline
+        .sort(([a], [b]) => value / a - value / b)[0];
+      if (worst === undefined) continue;
+      const [baseline, source] = worst;
+      const ci = t[metric].ci;
+      out.push({
+        kind: `${metric}-drop`, model: k.model, version: k.version, role: k.role, metric, value, baseline, baselineSource: source,
+        threshold: round(baseline * (1 - dropShare)),
+        detail: `${metric} ${value} (95% Wilson [${ci?.join(', ')}], n=${t[metric].n}) is ${Math.round((1 - value / baseline) * 100)}% below ` +
+          `its baseline ${baseline} (${source}); alert when more than ${Math.round(dropShare * 100)}% below; ${t.matured} matured predictions`,
+      });
+    }
+    return out;
+  }
+
+  private drift(k: VersionKey): Condition[] {
+    const { driftPsiThreshold, driftMinSamples } = this.#deps.settings;
+    const rows = this.#deps.repo().drift({ model: k.model, version: k.version, role: k.role }).filter((r) => r.n >= driftMinSamples);
+    const latest = new Map<string, (typeof rows)[number]>();
+    for (const r of rows) if ((latest.get(r.deviceId)?.windowStart ?? '') < r.windowStart) latest.set(r.deviceId, r);
+    const out: Condition[] = [];
+    const worstScore = [...latest.values()].filter((r) => r.scorePsi !== null).sort((a, b) => b.scorePsi! - a.scorePsi!)[0];
+    if (worstScore !== undefined && worstScore.scorePsi! > driftPsiThreshold) {
+      out.push({
+        kind: 'drift', model: k.model, version: k.version, role: k.role, metric: 'score', value: worstScore.scorePsi!,
+        baseline: driftPsiThreshold, baselineSource: 'psi-threshold', threshold: driftPsiThreshold,
+        detail: `score PSI ${worstScore.scorePsi} on ${worstScore.deviceId} (window ${worstScore.windowStart}, ${worstScore.n} rows) is above ${driftPsiThreshold}`,
+      });
+    }
+    const worstFeature = [...latest.values()].filter((r) => r.maxFeaturePsi !== null).sort((a, b) => b.maxFeaturePsi! - a.maxFeaturePsi!)[0];
+    if (worstFeature !== undefined && worstFeature.maxFeaturePsi! > driftPsiThreshold) {
+      const drifting = [...latest.values()].filter((r) => (r.maxFeaturePsi ?? 0) > driftPsiThreshold).map((r) => r.deviceId).sort();
+      out.push({
+        kind: 'drift', model: k.model, version: k.version, role: k.role, metric: 'features', value: worstFeature.maxFeaturePsi!,
+        baseline: driftPsiThreshold, baselineSource: 'psi-threshold', threshold: driftPsiThreshold,
+        detail: `feature ${worstFeature.maxFeature} PSI ${worstFeature.maxFeaturePsi} on ${worstFeature.deviceId} (window ${worstFeature.windowStart}, ` +
+          `${worstFeature.n} rows) is above ${driftPsiThreshold}; devices above: ${drifting.join(', ')}`,
+      });
+    }
+    return out;
+  }
+}

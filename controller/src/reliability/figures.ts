@@ -1,0 +1,94 @@
+/**
+ * Reliability figures of a set of assets over a period (definitions: ./definitions.ts, docs/metrics.md):
+ * calendar hours, downtime by cause, operating hours, failures, MTBF (SMRP 3.5.1), MTTR (SMRP 3.5.2),
+ * availability. Sums over assets first, ratios last, so a group's MTBF is its operating hours over its
+ * failures (not a mean of the assets' MTBFs).
+ */
+import { CAUSES, hoursWithin, type Cause, type Downtime } from './intervals.js';
+
+export interface Figures {
+  assets: number;
+  calendarHours: number;
+  operatingHours: number;
+  downtimeHours: Record<Cause, number>;
+  failures: number;
+  /** Operating hours per failure; null without failures. */
+  mtbfHours: number | null;
+  /** Repairs (failures) in the period and their total repair time, from the asset stopping. */
+  repairs: number;
+  repairHours: number;
+  /** Repair hours per repair; null without repairs. */
+  mttrHours: number | null;
+  /** operating / (operating + unplanned + planned); other (external) downtime is left out. */
+  availability: number | null;
+  maintenance: number;
+}
+
+const round = (v: number, places = 4): number => {
+  const f = 10 ** places;
+  return Math.round(v * f) / f;
+};
+
+export function figures(d: Downtime, assetIds: readonly string[], from: number, to: number): Figures {
+  const assets = new Set(assetIds);
+  const calendarHours = assets.size * Math.max(0, to - from) / 3_600_000;
+  const downtimeHours: Record<Cause, number> = { unplanned: 0, planned: 0, other: 0 };
+  for (const s of d.segments) if (assets.has(s.assetId)) downtimeHours[s.cause] += hoursWithin(s, from, to);
+  const inPeriod = <T extends { assetId: string; at: number }>(e: T) => assets.has(e.assetId) && e.at >= from && e.at < to;
+  const repairs = d.repairs.filter(inPeriod);
+  const repairHours = repairs.reduce((sum, r) => sum + (r.end - r.at) / 3_600_000, 0);
+  const down = CAUSES.reduce((sum, c) => sum + downtimeHours[c], 0);
+  const operatingHours = calendarHours - down;
+  const counted = operatingHours + downtimeHours.unplanned + downtimeHours.planned;
+  return {
+    assets: assets.size,
+    calendarHours: round(calendarHours),
+    operatingHours: round(operatingHours),
+    downtimeHours: { unplanned: round(downtimeHours.unplanned), planned: round(downtimeHours.planned), other: round(downtimeHours.other) },
+    failures: repairs.length,
+    mtbfHours: repairs.length === 0 ? null : round(operatingHours / repairs.length),
+    repairs: repairs.length,
+    repairHours: round(repairHours),
+    mttrHours: repairs.length === 0 ? null : round(repairHours / repairs.length),
+    availability: counted <= 0 ? null : round(operatingHours / counted, 6),
+    maintenance: d.maintenance.filter(inPeriod).length,
+  };
+}
+
+export interface ParetoEntry {
+  key: string;
+  hours: number;
+  share: number;
+  cumulativeShare: number;
+}
+
+/** Entries sorted by hours, largest first, with their share of the total and the running share. */
+export function pareto(hoursByKey: ReadonlyMap<string, number>): ParetoEntry[] {
+  const total = [...hoursByKey.values()].reduce((a, b) => a + b, 0);
+  let running = 0;
+  return [...hoursByKey.entries()]
+    .filter(([, h]) => h > 0)
+    .sort(([ka, a], [kb, b]) => b - a || ka.localeCompare(kb))
+    .map(([key, hours]) => {
+      running += hours;
+      return { key, hours: round(hours), share: round(hours / total, 6), cumulativeShare: round(running / total, 6) };
+    });
+}
+
+/** Downtime hours in [from, to) per asset, per cause and per failed component (unplanned only). */
+export function downtimeBreakdown(d: Downtime, assetIds: readonly string[], from: number, to: number) {
+  const assets = new Set(assetIds);
+  const byAsset = new Map<string, number>();
+  const byCause = new Map<string, number>();
+  const byComponent = new Map<string, number>();
+  for (const s of d.segments) {
+    if (!assets.has(s.assetId)) continue;
+    const h = hoursWithin(s, from, to);
+    if (h === 0) continue;
+    byAsset.set(s.assetId, (byAsset.get(s.assetId) ?? 0) + h);
+    byCause.set(s.cause, (byCause.get(s.cause) ?? 0) + h);
+    if (s.cause !== 'unplanned') continue;
+    for (const c of s.components) byComponent.set(c, (byComponent.get(c) ?? 0) + h / s.components.length);
+  }
+  return { byAsset, byCause, byComponent };
+}

@@ -1,0 +1,146 @@
+/**
+ * The report against a small fixture computed by hand (period 240 h, failures assumed 8 h, maintenance 2 h):
+ * - A: failure h6 comp1 (assumed: [6,14)), its corrective maintenance h6 comp1 (not planned work),
+ *   failure h96 comp2 ended h108 (12 h), maintenance h154 comp3 ([154,156) planned);
+ * - B: failures h24 comp1 and comp2 at once ([24,32) counted once, 4 h to each component; 2 repairs
+ *   of 8 h), maintenance h28 comp3 inside that stop (unplanned wins), downtime other [48,58);
+ * - C: planned downtime [236,246) clipped to the period; a failure at h250 outside it.
+ */
+import { describe, expect, it } from 'vitest';
+import { reportCsv } from './csv.js';
+import { union } from './intervals.js';
+import { reliabilityReport, type ReportInput } from './report.js';
+
+const T0 = Date.parse('2015-01-01T00:00:00Z');
+const h = (hours: number): number => T0 + hours * 3_600_000;
+
+const input: ReportInput = {
+  assets: [
+    { assetId: 'A', assetClass: 'c1', site: 's1' },
+    { assetId: 'B', assetClass: 'c1', site: 's2' },
+    { assetId: 'C', assetClass: 'c2', site: 's1' },
+  ],
+  events: {
+    failures: [
+      { assetId: 'A', at: h(6), component: 'comp1' },
+      { assetId: 'A', at: h(96), end: h(108), component: 'comp2' },
+      { assetId: 'B', at: h(24), component: 'comp1' },
+      { assetId: 'B', at: h(24), component: 'comp2' },
+      { assetId: 'C', at: h(250), component: 'comp1' },
+    ],
+    maintenance: [
+      { assetId: 'A', at: h(6), component: 'comp1' },
+      { assetId: 'A', at: h(154), component: 'comp3' },
+      { assetId: 'B', at: h(28), component: 'comp3' },
+    ],
+    downtime: [
+      { assetId: 'B', start: h(48), end: h(58), cause: 'other' },
+      { assetId: 'C', start: h(236), end: h(246), cause: 'planned' },
+    ],
+  },
+  versions: [
+    { assetId: 'A', model: 'm', version: '1.0.0', from: h(0), to: h(120) },
+    { assetId: 'A', model: 'm', version: '1.1.0', from: h(120), to: h(240) },
+  ],
+  caughtMissed: (_a, _m, version) => (version === '1.0.0' ? { caught: 1, missed: 1 } : { caught: 0, missed: 0 }),
+};
+
+const options = { from: h(0), to: h(240), bucket: 'week' as const, assumptions: { failureHours: 8, maintenanceHours: 2 } };
+
+describe('reliability report, hand-computed fixture', () => {
+  it('gives per-asset operating time, failures, MTBF, MTTR, availability and downtime by cause', () => {
+    const r = reliabilityReport(input, { ...options, groupBy: 'asset' });
+    const byKey = Object.fromEntries(r.groups.map((g) => [g.key, g]));
+    expect(byKey['A']).toMatchObject({
+      calendarHours: 240, operatingHours: 218, downtimeHours: { unplanned: 20, planned: 2, other: 0 },
+      failures: 2, mtbfHours: 109, repairs: 2, repairHours: 20, mttrHours: 10, availability: 0.908333, maintenance: 1,
+    });
+    expect(byKey['B']).toMatchObject({
+      calendarHours: 240, operatingHours: 222, downtimeHours: { unplanned: 8, planned: 0, other: 10 },
+      failures: 2, mtbfHours: 111, repairHours: 16, mttrHours: 8, availability: 0.965217, maintenance: 1,
+    });
+    expect(byKey['C']).toMatchObject({
+      calendarHours: 240, operatingHours: 236, downtimeHours: { unplanned: 0, planned: 4, other: 0 },
+      failures: 0, mtbfHours: null, mttrHours: null, availability: 0.983333, maintenance: 0,
+    });
+    expect(r.totals).toMatchObject({
+      assets: 3, calendarHours: 720, operatingHours: 676, downtimeHours: { unplanned: 28, planned: 6, other: 10 },
+      failures: 4, mtbfHours: 169, repairs: 4, repairHours: 36, mttrHours: 9, availability: 0.952113,
+    });
+    expect(r.assumptions).toMatchObject({ repairHours: { failure: 8, maintenance: 2 }, appliedTo: { failures: 4, maintenance: 2 }, correctiveMaintenance: 1 });
+    expect(r.assumptions.statement).toMatch(/failure is assumed to stop the asset for 8 h and a maintenance for 2 h/);
+    expect(r.definitions.mtbfHours).toMatch(/SMRP 3\.5\.1/);
+    expect(r.definitions.mttrHours).toMatch(/clock starts when the asset stops/);
+  });
+
+  it('groups by asset class and by site with sums first, ratios last', () => {
+    const byClass = Object.fromEntries(reliabilityReport(input, { ...options, groupBy: 'assetClass' }).groups.map((g) => [g.key, g]));
+    expect(byClass['c1']).toMatchObject({ assetIds: ['A', 'B'], operatingHours: 440, failures: 4, mtbfHours: 110, mttrHours: 9, availability: 0.93617 });
+    expect(byClass['c2']).toMatchObject({ assetIds: ['C'], operatingHours: 236, failures: 0 });
+    const bySite = Object.fromEntries(reliabilityReport(input, { ...options, groupBy: 'site' }).groups.map((g) => [g.key, g]));
+    expect(bySite['s1']).toMatchObject({ assetIds: ['A', 'C'], operatingHours: 454, failures: 2, mtbfHours: 227 });
+  });
+
+  it('gives the downtime Pareto by asset, by cause and by failed component', () => {
+    const { pareto } = reliabilityReport(input, { ...options, groupBy: 'asset' });
+    expect(pareto.byAsset).toEqual([
+      { key: 'A', hours: 22, share: 0.5, cumulativeShare: 0.5 },
+      { key: 'B', hours: 18, share: 0.409091, cumulativeShare: 0.909091 },
+      { key: 'C', hours: 4, share: 0.090909, cumulativeShare: 1 },
+    ]);
+    expect(pareto.byCause).toEqual([
+      { key: 'unplanned', hours: 28, share: 0.636364, cumulativeShare: 0.636364 },
+      { key: 'other', hours: 10, share: 0.227273, cumulativeShare: 0.863636 },
+      { key: 'planned', hours: 6, share: 0.136364, cumulativeShare: 1 },
+    ]);
+    expect(pareto.byComponent).toEqual([
+      { key: 'comp2', hours: 16, share: 0.571429, cumulativeShare: 0.571429 },
+      { key: 'comp1', hours: 12, share: 0.428571, cumulativeShare: 1 },
+    ]);
+  });
+
+  it('gives a trend per ISO week, clipped to the period', () => {
+    const { trend } = reliabilityReport(input, { ...options, groupBy: 'asset' });
+    expect(trend.periods.map((p) => [p.from, p.to, p.calendarHours, p.operatingHours, p.failures, p.mtbfHours])).toEqual([
+      ['2015-01-01T00:00:00.000Z', '2015-01-05T00:00:00.000Z', 288, 262, 3, 87.3333],
+      ['2015-01-05T00:00:00.000Z', '2015-01-11T00:00:00.000Z', 432, 414, 1, 414],
+    ]);
+  });
+
+  it('shows each model version with failures caught and missed and unplanned downtime before and after it', () => {
+    const { modelVersions } = reliabilityReport(input, { ...options, groupBy: 'asset' });
+    expect(modelVersions).toEqual([
+      {
+        assetId: 'A', model: 'm', version: '1.0.0', activeFrom: '2015-01-01T00:00:00.000Z', activeUntil: '2015-01-06T00:00:00.000Z',
+        failures: 2, caught: 1, missed: 1,
+        before: { from: '2015-01-01T00:00:00.000Z', to: '2015-01-01T00:00:00.000Z', operatingHours: 0, unplannedDowntimeHours: 0, failures: 0, unplannedPer1000h: null },
+        after: { from: '2015-01-01T00:00:00.000Z', to: '2015-01-06T00:00:00.000Z', operatingHours: 100, unplannedDowntimeHours: 20, failures: 2, unplannedPer1000h: 200 },
+      },
+      {
+        assetId: 'A', model: 'm', version: '1.1.0', activeFrom: '2015-01-06T00:00:00.000Z', activeUntil: '2015-01-11T00:00:00.000Z',
+        failures: 0, caught: 0, missed: 0,
+        before: { from: '2015-01-01T00:00:00.000Z', to: '2015-01-06T00:00:00.000Z', operatingHours: 100, unplannedDowntimeHours: 20, failures: 2, unplannedPer1000h: 200 },
+        after: { from: '2015-01-06T00:00:00.000Z', to: '2015-01-11T00:00:00.000Z', operatingHours: 118, unplannedDowntimeHours: 0, failures: 0, unplannedPer1000h: 0 },
+      },
+    ]);
+  });
+
+  it('writes the groups and the total as CSV', () => {
+    const csv = reportCsv(reliabilityReport(input, { ...options, groupBy: 'assetClass' }));
+    expect(csv.split('\r\n')).toEqual([
+      'group,assets,from,to,calendarHours,operatingHours,failures,mtbfHours,repairs,repairHours,mttrHours,availability,unplannedDowntimeHours,plannedDowntimeHours,otherDowntimeHours,maintenance',
+      'c1,2,2015-01-01T00:00:00.000Z,2015-01-11T00:00:00.000Z,480,440,4,110,4,36,9,0.93617,28,2,10,2',
+      'c2,1,2015-01-01T00:00:00.000Z,2015-01-11T00:00:00.000Z,240,236,0,,0,0,,0.983333,0,4,0,0',
+      '(total),3,2015-01-01T00:00:00.000Z,2015-01-11T00:00:00.000Z,720,676,4,169,4,36,9,0.952113,28,6,10,2',
+      '',
+    ]);
+  });
+
+  it('unions overlapping intervals, the highest-priority cause winning', () => {
+    expect(union([
+      { assetId: 'X', start: 0, end: 10, cause: 'other', component: undefined },
+      { assetId: 'X', start: 5, end: 20, cause: 'planned', component: 'p' },
+      { assetId: 'X', start: 8, end: 12, cause: 'unplanned', component: 'u' },
+    ]).map((s) => [s.start, s.end, s.cause])).toEqual([[0, 5, 'other'], [5, 8, 'planned'], [8, 12, 'unplanned'], [12, 20, 'planned']]);
+  });
+});

@@ -1,0 +1,171 @@
+/**
+ * The reliability report (GET /api/v1/reports/reliability, `pdmctl reports reliability`), built from
+ * assets, their machine events and the model versions that ran on them. Pure: the data comes in, the
+ * report goes out (source.ts reads the database).
+ */
+import { RELIABILITY_DEFINITIONS, assumptionsStatement } from './definitions.js';
+import { downtimeBreakdown, figures, pareto, type Figures, type ParetoEntry } from './figures.js';
+import { downtime, type EventsInput, type RepairAssumptions } from './intervals.js';
+
+export type GroupBy = 'asset' | 'assetClass' | 'site';
+export type Bucket = 'day' | 'week' | 'month';
+
+export interface AssetInfo {
+  assetId: string;
+  assetClass: string;
+  site: string;
+}
+
+/** A model version active on an asset, from the first to the last metric window it ran in. */
+export interface VersionSpan {
+  assetId: string;
+  model: string;
+  version: string;
+  from: number;
+  to: number;
+}
+
+export interface ReportInput {
+  assets: readonly AssetInfo[];
+  events: EventsInput;
+  versions: readonly VersionSpan[];
+  /** Failures caught and missed by a version on an asset, from its quality windows inside [from, to). */
+  caughtMissed(assetId: string, model: string, version: string, from: number, to: number): { caught: number; missed: number };
+}
+
+export interface ReportOptions {
+  from: number;
+  to: number;
+  groupBy: GroupBy;
+  bucket: Bucket;
+  assumptions: RepairAssumptions;
+}
+
+export interface Period {
+  from: string;
+  to: string;
+}
+
+export interface DowntimeSide {
+  from: string;
+  to: string;
+  operatingHours: number;
+  unplannedDowntimeHours: number;
+  failures: number;
+  /** Unplanned downtime hours per 1000 operating hours; null without operating hours. */
+  unplannedPer1000h: number | null;
+}
+
+export interface VersionImpact {
+  assetId: string;
+  model: string;
+  version: string;
+  activeFrom: string;
+  activeUntil: string;
+  failures: number;
+  caught: number;
+  missed: number;
+  before: DowntimeSide;
+  after: DowntimeSide;
+}
+
+export interface ReliabilityReport {
+  period: Period & { hours: number };
+  groupBy: GroupBy;
+  definitions: typeof RELIABILITY_DEFINITIONS;
+  assumptions: {
+    repairHours: { failure: number; maintenance: number };
+    /** Failures and maintenance in the data that had no end and took the assumed time. */
+    appliedTo: { failures: number; maintenance: number };
+    correctiveMaintenance: number;
+    statement: string;
+  };
+  totals: Figures;
+  groups: (Figures & { key: string; assetIds: string[]; trend: (Period & Figures)[] })[];
+  trend: { bucket: Bucket; periods: (Period & Figures)[] };
+  pareto: { byAsset: ParetoEntry[]; byCause: ParetoEntry[]; byComponent: ParetoEntry[] };
+  modelVersions: VersionImpact[];
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+const HOUR = 3_600_000;
+
+export function reliabilityReport(input: ReportInput, o: ReportOptions): ReliabilityReport {
+  const d = downtime(input.events, o.assumptions);
+  const all = input.assets.map((a) => a.assetId);
+  const groups = new Map<string, string[]>();
+  for (const a of input.assets) {
+    const key = o.groupBy === 'asset' ? a.assetId : o.groupBy === 'assetClass' ? a.assetClass : a.site;
+    groups.set(key, [...(groups.get(key) ?? []), a.assetId]);
+  }
+  const periods = buckets(o.from, o.to, o.bucket);
+  const breakdown = downtimeBreakdown(d, all, o.from, o.to);
+  return {
+    period: { from: iso(o.from), to: iso(o.to), hours: (o.to - o.from) / HOUR },
+    groupBy: o.groupBy,
+    definitions: RELIABILITY_DEFINITIONS,
+    assumptions: {
+      repairHours: { failure: o.assumptions.failureHours, maintenance: o.assumptions.maintenanceHours },
+      appliedTo: d.assumed,
+      correctiveMaintenance: d.correctiveMaintenance,
+      statement: assumptionsStatement(o.assumptions),
+    },
+    totals: figures(d, all, o.from, o.to),
+    groups: [...groups.entries()].sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true })).map(([key, ids]) => ({
+      key, assetIds: ids, ...figures(d, ids, o.from, o.to),
+      trend: periods.map(([f, t]) => ({ from: iso(f), to: iso(t), ...figures(d, ids, f, t) })),
+    })),
+    trend: { bucket: o.bucket, periods: periods.map(([f, t]) => ({ from: iso(f), to: iso(t), ...figures(d, all, f, t) })) },
+    pareto: { byAsset: pareto(breakdown.byAsset), byCause: pareto(breakdown.byCause), byComponent: pareto(breakdown.byComponent) },
+    modelVersions: input.versions
+      .filter((v) => v.to > o.from && v.from < o.to && all.includes(v.assetId))
+      .map((v) => impact(input, d, v, o)),
+  };
+}
+
+function impact(input: ReportInput, d: ReturnType<typeof downtime>, v: VersionSpan, o: ReportOptions): VersionImpact {
+  const activeFrom = Math.max(v.from, o.from);
+  const activeUntil = Math.min(v.to, o.to);
+  const side = (from: number, to: number): DowntimeSide => {
+    const f = figures(d, [v.assetId], from, to);
+    return {
+      from: iso(from), to: iso(to), operatingHours: f.operatingHours, unplannedDowntimeHours: f.downtimeHours.unplanned, failures: f.failures,
+      unplannedPer1000h: f.operatingHours > 0 ? Math.round((f.downtimeHours.unplanned / f.operatingHours) * 1000 * 1e4) / 1e4 : null,
+    };
+  };
+  const { caught, missed } = input.caughtMissed(v.assetId, v.model, v.version, activeFrom, activeUntil);
+  const failures = d.repairs.filter((r) => r.assetId === v.assetId && r.at >= activeFrom && r.at < activeUntil).length;
+  return {
+    assetId: v.assetId, model: v.model, version: v.version, activeFrom: iso(activeFrom), activeUntil: iso(activeUntil),
+    failures, caught, missed, before: side(o.from, activeFrom), after: side(activeFrom, activeUntil),
+  };
+}
+
+/** Calendar buckets (UTC) covering [from, to), clipped to it. */
+export function buckets(from: number, to: number, bucket: Bucket): [number, number][] {
+  const out: [number, number][] = [];
+  let start = floorTo(from, bucket);
+  while (start < to) {
+    const next = step(start, bucket);
+    out.push([Math.max(start, from), Math.min(next, to)]);
+    start = next;
+  }
+  return out;
+}
+
+function floorTo(ms: number, bucket: Bucket): number {
+  const d = new Date(ms);
+  const day = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
+  if (bucket === 'day') return day;
+  if (bucket === 'week') return day - ((d.getUTCDay() + 6) % 7) * 24 * HOUR;
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+}
+
+function step(start: number, bucket: Bucket): number {
+  if (bucket === 'day') return start + 24 * HOUR;
+  if (bucket === 'week') return start + 7 * 24 * HOUR;
+  const d = new Date(start);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+}
+
+

@@ -1,0 +1,122 @@
+/**
+ * Reads what a reliability report needs from the database: assets (as their devices report them),
+ * machine events, the model versions that ran on each asset and their caught and missed failures.
+ *
+ * Events come from two places, each counted once: what devices recorded from their own data (source
+ * sensor or replay; a restarted replay sends the same events again, so they are de-duplicated on
+ * asset, type, time and component), and what people or a CMMS entered at the controller (its own
+ * table; the copies devices record of those are not read again). An entered event that repeats a
+ * device's one replaces it (it may carry an end).
+ */
+import type { Db } from '../db/database.js';
+import type { Cause, DowntimeEvent, EventsInput, FailureEvent, MaintenanceEvent } from './intervals.js';
+import type { AssetInfo, VersionSpan } from './report.js';
+
+export interface AssetFilter {
+  site?: string | undefined;
+  assetClass?: string | undefined;
+  assetId?: string | undefined;
+}
+
+type Row = Record<string, unknown>;
+const UNKNOWN = 'unknown';
+
+export class ReliabilitySource {
+  readonly #db: Db;
+
+  constructor(db: Db) {
+    this.#db = db;
+  }
+
+  /** Assets known from devices (class and site of the device seen last), or only from entered events. */
+  assets(filter: AssetFilter = {}): AssetInfo[] {
+    const rows = this.#db.prepare(`SELECT asset_id AS assetId, asset_class AS assetClass, site FROM (
+        SELECT asset_id, asset_class, site, ROW_NUMBER() OVER (PARTITION BY asset_id ORDER BY COALESCE(last_seen_at, 0) DESC) AS n
+        FROM devices WHERE asset_id IS NOT NULL) WHERE n = 1
+      UNION SELECT DISTINCT asset_id, '${UNKNOWN}', '${UNKNOWN}' FROM machine_events_entered
+        WHERE asset_id NOT IN (SELECT asset_id FROM devices WHERE asset_id IS NOT NULL)`).all() as { assetId: string; assetClass: string | null; site: string | null }[];
+    return rows
+      .map((r) => ({ assetId: r.assetId, assetClass: r.assetClass ?? UNKNOWN, site: r.site ?? UNKNOWN }))
+      .filter((a) => (filter.site === undefined || a.site === filter.site) && (filter.assetClass === undefined || a.assetClass === filter.assetClass)
+        && (filter.assetId === undefined || a.assetId === filter.assetId))
+      .sort((a, b) => a.assetId.localeCompare(b.assetId, undefined, { numeric: true }));
+  }
+
+  events(assetIds: readonly string[]): EventsInput {
+    const ids = JSON.stringify(assetIds);
+    const device = this.#db.prepare(`SELECT DISTINCT asset_id, type, at, component, cause FROM machine_events
+      WHERE source IN ('sensor', 'replay') AND asset_id IN (SELECT value FROM json_each(?)) ORDER BY asset_id, at`).all(ids) as Row[];
+    const entered = this.#db.prepare(`SELECT * FROM machine_events_entered WHERE asset_id IN (SELECT value FROM json_each(?))
+      ORDER BY asset_id, start_at`).all(ids) as Row[];
+    const failures = new Map<string, FailureEvent>();
+    const maintenance = new Map<string, MaintenanceEvent>();
+    const key = (e: { assetId: string; at: number; component?: string | undefined }) => `${e.assetId}\u0000${e.at}\u0000${e.component ?? ''}`;
+    for (const r of device) {
+      const e = { assetId: r.asset_id as string, at: Date.parse(r.at as string), component: (r.component as string | null) ?? undefined };
+      if (r.type === 'failure') failures.set(key(e), e);
+      if (r.type === 'maintenance') maintenance.set(key(e), e);
+    }
+    const downtime: DowntimeEvent[] = pairDowntime(device);
+    for (const r of entered) {
+      const start = Date.parse(r.start_at as string);
+      const end = r.end_at === null ? undefined : Date.parse(r.end_at as string);
+      const e = { assetId: r.asset_id as string, at: start, end, component: (r.component as string | null) ?? undefined };
+      if (r.type === 'failure') failures.set(key(e), e);
+      else if (r.type === 'maintenance') maintenance.set(key(e), e);
+      else downtime.push({ assetId: e.assetId, start, end: end!, cause: r.cause as Cause, component: e.component });
+    }
+    return { failures: [...failures.values()], maintenance: [...maintenance.values()], downtime };
+  }
+
+  /** Model versions active on each asset: first and last metric window of the active model. */
+  versions(assetIds: readonly string[]): VersionSpan[] {
+    const rows = this.#db.prepare(`SELECT asset_id, model_name, model_version, MIN(window_start) AS f, MAX(window_end) AS t FROM metric_windows
+      WHERE model_name IS NOT NULL AND asset_id IN (SELECT value FROM json_each(?)) GROUP BY asset_id, model_name, model_version
+      ORDER BY asset_id, f`).all(JSON.stringify(assetIds)) as Row[];
+    return rows.map((r) => ({
+      assetId: r.asset_id as string, model: r.model_name as string, version: r.model_version as string,
+      from: Date.parse(r.f as string), to: Date.parse(r.t as string),
+    }));
+  }
+
+  /** Failures caught and missed by a version (role active) on an asset, from quality windows starting in [from, to). */
+  caughtMissed(assetId: string, model: string, version: string, from: number, to: number): { caught: number; missed: number } {
+    const row = this.#db.prepare(`SELECT COALESCE(SUM(caught), 0) AS caught, COALESCE(SUM(missed), 0) AS missed FROM quality_windows
+      WHERE asset_id = ? AND model_name = ? AND model_version = ? AND role = 'active' AND window_start >= ? AND window_start < ?`)
+      .get(assetId, model, version, new Date(from).toISOString(), new Date(to).toISOString()) as { caught: number; missed: number };
+    return row;
+  }
+
+  /** The time the data covers (metric windows and events of the assets); undefined without any. */
+  dataRange(assetIds: readonly string[]): { from: number; to: number } | undefined {
+    const ids = JSON.stringify(assetIds);
+    const r = this.#db.prepare(`SELECT MIN(f) AS f, MAX(t) AS t FROM (
+        SELECT MIN(window_start) AS f, MAX(window_end) AS t FROM metric_windows WHERE asset_id IN (SELECT value FROM json_each($ids))
+        UNION ALL SELECT MIN(at), MAX(at) FROM machine_events WHERE asset_id IN (SELECT value FROM json_each($ids))
+        UNION ALL SELECT MIN(start_at), MAX(COALESCE(end_at, start_at)) FROM machine_events_entered WHERE asset_id IN (SELECT value FROM json_each($ids)))`)
+      .get({ ids }) as { f: string | null; t: string | null };
+    if (r.f === null || r.t === null) return undefined;
+    const from = Date.parse(r.f);
+    const to = Date.parse(r.t);
+    return { from, to: to > from ? to : from + 3_600_000 };
+  }
+}
+
+/** A sensor's downtime-start and the next downtime-end of the same asset make one interval. */
+function pairDowntime(rows: readonly Row[]): DowntimeEvent[] {
+  const out: DowntimeEvent[] = [];
+  const open = new Map<string, { start: number; cause: Cause; component: string | undefined }>();
+  for (const r of rows) {
+    const assetId = r.asset_id as string;
+    const at = Date.parse(r.at as string);
+    if (r.type === 'downtime-start' && !open.has(assetId)) {
+      open.set(assetId, { start: at, cause: ((r.cause as Cause | null) ?? 'other'), component: (r.component as string | null) ?? undefined });
+    } else if (r.type === 'downtime-end') {
+      const s = open.get(assetId);
+      if (s === undefined) continue;
+      open.delete(assetId);
+      if (at > s.start) out.push({ assetId, start: s.start, end: at, cause: s.cause, component: s.component });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,251 @@
+/* pdm dashboard: reads the controller's HTTP API and draws it with Chart.js (served by the controller,
+ * no CDN). Refreshes every few seconds (?refresh=<seconds>, default 5) and updates the charts in place,
+ * so it follows a running demo. A section whose API fails says so in the page; nothing is thrown. */
+'use strict';
+
+const REFRESH_MS = Math.max(1, Number(new URLSearchParams(location.search).get('refresh') || 5)) * 1000;
+const COLORS = ['#2e6bd9', '#d97706', '#0e9f6e', '#b42318', '#7a5af8', '#0891b2', '#c11574', '#4d7c0f'];
+const CAUSE_COLORS = { unplanned: '#b42318', planned: '#2e6bd9', other: '#98a2b3' };
+const charts = new Map();
+let refreshes = 0;
+
+Chart.defaults.animation = false;
+Chart.defaults.maintainAspectRatio = false;
+Chart.defaults.font.size = 12;
+
+const $ = (id) => document.getElementById(id);
+const day = (iso) => (iso || '').slice(0, 10);
+const fmt = (v, digits = 1) => (v === null || v === undefined ? '–' : Number(v).toFixed(digits));
+const pct = (v, digits = 1) => (v === null || v === undefined ? '–' : `${(v * 100).toFixed(digits)}%`);
+const alpha = (hex, a) => `rgba(${parseInt(hex.slice(1, 3), 16)}, ${parseInt(hex.slice(3, 5), 16)}, ${parseInt(hex.slice(5, 7), 16)}, ${a})`;
+
+async function getJson(url) {
+  const res = await fetch(url, { headers: { accept: 'application/json' } });
+  if (!res.ok) return { status: res.status, body: null };
+  return { status: res.status, body: await res.json() };
+}
+
+/** Creates the chart once, then swaps its data (and options) on later refreshes. */
+function draw(id, config) {
+  const existing = charts.get(id);
+  if (existing === undefined) {
+    charts.set(id, new Chart($(id), config));
+    return;
+  }
+  existing.data = config.data;
+  existing.options = config.options || {};
+  existing.update('none');
+}
+
+/** A table from rows of cells; cells are text (never HTML) or {text, cls}. */
+function table(headers, rows) {
+  const t = document.createElement('table');
+  const head = t.createTHead().insertRow();
+  for (const h of headers) head.appendChild(Object.assign(document.createElement('th'), { textContent: h }));
+  const body = t.createTBody();
+  for (const row of rows) {
+    const tr = body.insertRow();
+    for (const cell of row) {
+      const td = tr.insertCell();
+      const c = cell !== null && typeof cell === 'object' ? cell : { text: cell };
+      td.textContent = c.text === null || c.text === undefined ? '–' : String(c.text);
+      if (c.cls) td.className = c.cls;
+    }
+  }
+  return t;
+}
+
+function put(id, node) {
+  const el = $(id);
+  el.replaceChildren(...(typeof node === 'string' ? [document.createTextNode(node)] : [node]));
+}
+
+function kpis(id, items) {
+  $(id).replaceChildren(...items.map(([label, value, cls]) => {
+    const div = Object.assign(document.createElement('div'), { className: 'kpi' });
+    div.append(Object.assign(document.createElement('b'), { textContent: value, className: cls || '' }), document.createTextNode(label));
+    return div;
+  }));
+}
+
+async function fleet() {
+  const { body } = await getJson('/api/v1/devices');
+  if (body === null) return put('fleet-kpis', 'devices API unavailable');
+  const devices = body.devices;
+  const by = (state) => devices.filter((d) => d.state === state).length;
+  const backlog = devices.reduce((s, d) => s + ((d.counters && d.counters.outboxDepth) || 0), 0);
+  const dropped = (d) => Object.values((d.counters && d.counters.dropped) || {}).reduce((a, b) => a + b, 0);
+  kpis('fleet-kpis', [['devices', String(devices.length)], ['online', String(by('online')), 'good'], ['offline', String(by('offline')), by('offline') > 0 ? 'bad' : ''],
+    ['outbox backlog', String(backlog)], ['dropped records', String(devices.reduce((s, d) => s + dropped(d), 0))]]);
+  draw('chart-fleet-state', {
+    type: 'doughnut',
+    data: { labels: ['online', 'offline', 'unknown'], datasets: [{ data: [by('online'), by('offline'), by('unknown')], backgroundColor: ['#0e9f6e', '#b42318', '#98a2b3'] }] },
+  });
+  const versions = new Map();
+  for (const d of devices) for (const m of d.models || []) {
+    const key = `${m.name}@${m.version} (${m.role})`;
+    versions.set(key, (versions.get(key) || 0) + 1);
+  }
+  draw('chart-fleet-models', {
+    type: 'bar',
+    data: { labels: [...versions.keys()], datasets: [{ label: 'devices', data: [...versions.values()], backgroundColor: COLORS[0] }] },
+    options: { indexAxis: 'y', scales: { x: { beginAtZero: true, ticks: { precision: 0 } } }, plugins: { legend: { display: false } } },
+  });
+  draw('chart-fleet-backlog', {
+    type: 'bar',
+    data: {
+      labels: devices.map((d) => d.deviceId),
+      datasets: [
+        { label: 'outbox depth', data: devices.map((d) => (d.counters && d.counters.outboxDepth) || 0), backgroundColor: COLORS[0] },
+        { label: 'dropped', data: devices.map(dropped), backgroundColor: COLORS[3] },
+        { label: 'behind (committed, not stored)', data: devices.map((d) => (d.seq && d.seq.behind) || 0), backgroundColor: COLORS[1] },
+      ],
+    },
+    options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+  });
+}
+
+async function rollouts() {
+  const { status, body } = await getJson('/api/v1/rollouts?limit=20');
+  if (status === 404 || body === null || body.rollouts.length === 0) return put('rollouts-body', 'no rollouts');
+  const wrap = document.createElement('div');
+  wrap.appendChild(table(['rollout', 'model', 'mode', 'state', 'stage', 'devices (given / targeted)', 'rolled back', 'updated'],
+    body.rollouts.map((r) => [r.id, `${r.model.name}@${r.model.version}`, r.mode, { text: r.state, cls: r.state === 'running' ? 'good' : '' },
+      `${r.stage} / ${r.stages}`, `${r.devices.given} / ${r.devices.targeted}`, r.devices.rolledBack, r.updatedAt])));
+  for (const r of body.rollouts.filter((x) => x.state === 'running' || x.state === 'paused').slice(0, 3)) {
+    const detail = await getJson(`/api/v1/rollouts/${encodeURIComponent(r.id)}`);
+    const evaluation = detail.body && detail.body.rollout.evaluation;
+    if (!evaluation) continue;
+    wrap.appendChild(Object.assign(document.createElement('h3'), { textContent: `${r.id}: stage ${evaluation.stage + 1} gates, verdict ${evaluation.verdict}` }));
+    wrap.appendChild(table(['gate', 'status', 'value', 'threshold', 'samples', 'detail'], evaluation.gates.map((g) => [
+      g.gate, { text: g.status, cls: g.status === 'fail' ? 'bad' : g.status === 'pass' ? 'good' : '' }, g.value === null ? null : fmt(g.value, 3),
+      fmt(g.threshold, 3), g.samples, g.detail])));
+  }
+  put('rollouts-body', wrap);
+}
+
+/** One line per version with its 95% interval as a band (lower bound, then upper filled down to it). */
+function qualityChart(id, metric, perVersion, labels) {
+  const datasets = [];
+  perVersion.forEach(({ key, series }, i) => {
+    const color = COLORS[i % COLORS.length];
+    const at = new Map(series.map((p) => [day(p.start), p[metric]]));
+    const pick = (f) => labels.map((l) => (at.has(l) && at.get(l).value !== null ? f(at.get(l)) : null));
+    datasets.push({ label: `${key} lower`, data: pick((r) => r.ci[0]), borderWidth: 0, pointRadius: 0, fill: false, spanGaps: true });
+    datasets.push({ label: `${key} 95% CI`, data: pick((r) => r.ci[1]), borderWidth: 0, pointRadius: 0, fill: '-1', backgroundColor: alpha(color, 0.15), spanGaps: true });
+    datasets.push({ label: key, data: pick((r) => r.value), borderColor: color, backgroundColor: color, fill: false, spanGaps: true });
+  });
+  draw(id, {
+    type: 'line',
+    data: { labels, datasets },
+    options: {
+      scales: { y: { min: 0, max: 1 } },
+      plugins: { legend: { labels: { filter: (item) => !item.text.endsWith(' lower') } } },
+    },
+  });
+}
+
+async function quality() {
+  const { body } = await getJson('/api/v1/quality');
+  if (body === null) return put('quality-note', 'quality API unavailable');
+  const versions = body.versions;
+  const perVersion = [];
+  for (const v of versions) {
+    const detail = await getJson(`/api/v1/models/${encodeURIComponent(v.model)}/versions/${encodeURIComponent(v.version)}/quality?role=${v.role}&bucketHours=168`);
+    if (detail.body !== null) perVersion.push({ key: `${v.model}@${v.version} ${v.role}`, series: detail.body.series });
+  }
+  const labels = [...new Set(perVersion.flatMap((v) => v.series.map((p) => day(p.start))))].sort();
+  qualityChart('chart-quality-precision', 'precision', perVersion, labels);
+  qualityChart('chart-quality-recall', 'recall', perVersion, labels);
+  put('quality-note', versions.length === 0 ? 'no quality windows yet: predictions count once their horizon has passed or a failure occurred'
+    : `matured predictions only; a version is judged from ${body.minMatured} matured predictions on. Weeks are event time (the data's time).`);
+  put('quality-versions', table(['model version', 'role', 'matured', 'precision', '95% CI', 'recall', '95% CI', 'caught', 'missed', 'false alarms', 'judged'],
+    versions.map((v) => {
+      const t = v.totals;
+      const ci = (r) => (r.ci === null ? null : `${pct(r.ci[0])} – ${pct(r.ci[1])}`);
+      return [`${v.model}@${v.version}`, v.role, { text: t.matured, cls: 'num' }, { text: pct(t.precision.value), cls: 'num' }, ci(t.precision),
+        { text: pct(t.recall.value), cls: 'num' }, ci(t.recall), { text: t.events.caught, cls: 'num' }, { text: t.events.missed, cls: 'num' },
+        { text: t.events.falseAlarms, cls: 'num' }, v.sufficient ? 'yes' : 'not yet'];
+    })));
+  const alerts = await getJson('/api/v1/quality/alerts?state=all');
+  const list = alerts.body === null ? [] : alerts.body.alerts;
+  put('quality-alerts', list.length === 0 ? 'no quality alerts' : table(['state', 'kind', 'model version', 'role', 'value', 'baseline', 'detail', 'raised'],
+    list.map((a) => [{ text: a.state, cls: `state-${a.state}` }, a.kind, `${a.model.name}@${a.model.version}`, a.role, fmt(a.value, 4),
+      `${fmt(a.baseline, 4)} (${a.baselineSource})`, a.detail, a.raisedAt])));
+}
+
+function paretoChart(id, entries, colorOf) {
+  draw(id, {
+    type: 'bar',
+    data: {
+      labels: entries.map((e) => e.key),
+      datasets: [
+        { type: 'line', label: 'cumulative %', data: entries.map((e) => e.cumulativeShare * 100), yAxisID: 'y1', borderColor: '#1d2430', backgroundColor: '#1d2430' },
+        { label: 'downtime hours', data: entries.map((e) => e.hours), backgroundColor: entries.map(colorOf), yAxisID: 'y' },
+      ],
+    },
+    options: { scales: { y: { beginAtZero: true, title: { display: true, text: 'hours' } }, y1: { position: 'right', min: 0, max: 100, grid: { drawOnChartArea: false } } } },
+  });
+}
+
+async function reliability() {
+  const { body } = await getJson('/api/v1/reports/reliability?groupBy=asset&bucket=week');
+  if (body === null) return put('reliability-note', 'reliability API unavailable');
+  const t = body.totals;
+  kpis('reliability-kpis', [['MTBF (h)', fmt(t.mtbfHours)], ['MTTR (h)', fmt(t.mttrHours)], ['availability', pct(t.availability, 2)],
+    ['failures', String(t.failures)], ['unplanned downtime (h)', fmt(t.downtimeHours.unplanned)], ['planned downtime (h)', fmt(t.downtimeHours.planned)]]);
+  const periods = body.trend.periods;
+  draw('chart-mtbf-trend', {
+    type: 'line',
+    data: {
+      labels: periods.map((p) => day(p.from)),
+      datasets: [
+        { label: 'MTBF (h)', data: periods.map((p) => p.mtbfHours), borderColor: COLORS[0], backgroundColor: COLORS[0], yAxisID: 'y', spanGaps: false },
+        { label: 'availability %', data: periods.map((p) => (p.availability === null ? null : p.availability * 100)), borderColor: COLORS[2], backgroundColor: COLORS[2], yAxisID: 'y1' },
+      ],
+    },
+    options: { scales: { y: { beginAtZero: true, title: { display: true, text: 'hours' } }, y1: { position: 'right', suggestedMin: 95, max: 100, grid: { drawOnChartArea: false } } } },
+  });
+  draw('chart-availability', {
+    type: 'bar',
+    data: { labels: body.groups.map((g) => g.key), datasets: [{ label: 'availability %', data: body.groups.map((g) => (g.availability === null ? null : g.availability * 100)), backgroundColor: COLORS[2] }] },
+    options: { scales: { y: { suggestedMin: 95, max: 100 } }, plugins: { legend: { display: false } } },
+  });
+  paretoChart('chart-pareto-asset', body.pareto.byAsset, () => COLORS[0]);
+  // causes at their finest: unplanned downtime by failed component, then planned and other
+  const causes = [...body.pareto.byComponent.map((c) => ({ key: `failure ${c.key}`, hours: c.hours, cause: 'unplanned' })),
+    ...body.pareto.byCause.filter((c) => c.key !== 'unplanned').map((c) => ({ key: c.key, hours: c.hours, cause: c.key }))]
+    .sort((a, b) => b.hours - a.hours);
+  const total = causes.reduce((s, c) => s + c.hours, 0);
+  let running = 0;
+  paretoChart('chart-pareto-cause', causes.map((c) => { running += c.hours; return { ...c, cumulativeShare: total > 0 ? running / total : 0 }; }),
+    (e) => CAUSE_COLORS[e.cause] || '#f79009');
+  put('reliability-versions', body.modelVersions.length === 0 ? 'no model versions in the period' : table(
+    ['asset', 'model version', 'active', 'failures', 'caught', 'missed', 'unplanned h / 1000 h before', 'after'],
+    body.modelVersions.map((v) => [v.assetId, `${v.model}@${v.version}`, `${day(v.activeFrom)} – ${day(v.activeUntil)}`, { text: v.failures, cls: 'num' },
+      { text: v.caught, cls: 'num good' }, { text: v.missed, cls: v.missed > 0 ? 'num bad' : 'num' }, { text: fmt(v.before.unplannedPer1000h), cls: 'num' },
+      { text: fmt(v.after.unplannedPer1000h), cls: 'num' }])));
+  put('reliability-note', `${day(body.period.from)} – ${day(body.period.to)}. ${body.assumptions.statement} MTBF: ${body.definitions.mtbfHours}. MTTR: ${body.definitions.mttrHours}.`);
+}
+
+async function refresh() {
+  const sections = { fleet, rollouts, quality, reliability };
+  const failed = [];
+  for (const [name, fn] of Object.entries(sections)) {
+    try {
+      await fn();
+    } catch (err) {
+      failed.push(`${name}: ${err && err.message ? err.message : err}`);
+    }
+  }
+  refreshes += 1;
+  document.body.dataset.refreshes = String(refreshes);
+  put('updated', `updated ${new Date().toLocaleTimeString()}${failed.length > 0 ? ` — failed: ${failed.join('; ')}` : ''}`);
+}
+
+async function loop() {
+  await refresh();
+  setTimeout(loop, REFRESH_MS);
+}
+
+void loop();
