@@ -18,6 +18,7 @@ import { sameRows, type Scorer, type ScoringSet, type ScoringSource } from './in
 import type { Counters } from './metrics/counters.js';
 import type { MetricWindows } from './metrics/metric-windows.js';
 import type { Outbox, OutboxEntry, RecordDraft } from './outbox/outbox.js';
+import type { QualityTap } from './quality/monitor.js';
 import { ShadowRunner, type ActiveRow } from './shadow/shadow-runner.js';
 import type { RawReading, SourceEvent, SourceSink } from './sources/source.js';
 
@@ -37,6 +38,8 @@ export interface PipelineDeps {
   readonly observer?: InferenceObserver;
   /** Starts the action of alerts raised by a model deployed in `act` mode. */
   readonly actions?: ActionSink;
+  /** Model quality and drift (quality/): told about predictions, failures and event time. */
+  readonly quality?: QualityTap;
 }
 
 interface PendingRow {
@@ -63,9 +66,15 @@ export class Pipeline implements SourceSink {
     await this.adoptNewModels();
     const { counters, windows } = this.deps;
     counters.readings++;
-    if (reading.timeProblem === undefined) windows.advance(reading.time);
+    if (reading.timeProblem === undefined) {
+      windows.advance(reading.time);
+      this.deps.quality?.advance(reading.time);
+    }
     // a closed window's record waits until none of its rows is still buffered for inference
-    if (this.batch.length === 0) this.commit(windows.takeClosed());
+    if (this.batch.length === 0) {
+      this.commit(windows.takeClosed());
+      this.commitQuality();
+    }
     windows.reading();
     const result = this.reader.accept(reading);
     if (!result.ok) {
@@ -94,6 +103,7 @@ export class Pipeline implements SourceSink {
       },
     ]);
     if (committed !== undefined) this.deps.counters.events++;
+    this.deps.quality?.event(event);
   }
 
   idle(): Promise<void> {
@@ -104,6 +114,7 @@ export class Pipeline implements SourceSink {
   async finish(): Promise<void> {
     await this.flush();
     this.commit([...this.deps.windows.closeAll(), ...(this.shadow?.comparison.closeAll() ?? [])]);
+    this.commit(this.deps.quality?.closeAll() ?? []);
   }
 
   /**
@@ -169,6 +180,8 @@ export class Pipeline implements SourceSink {
     const shadowDrafts = this.shadow === undefined ? [] : await this.shadow.score(activeRows);
     // predictions, alerts, the candidate's records and the windows they complete: one transaction
     const entries = this.commit([...drafts, ...shadowDrafts, ...windows.takeClosed()]);
+    this.deps.quality?.scored(this.set, rows, entries === undefined ? [] : [...drafts, ...shadowDrafts]);
+    this.commitQuality();
     if (entries === undefined) return;
     counters.predictions += drafts[0]?.kind === 'predictions' ? drafts[0].record.predictions.length : 0;
     counters.alerts += alerts.length;
@@ -247,6 +260,12 @@ export class Pipeline implements SourceSink {
       const alert = JSON.parse(e.payload.toString('utf8')) as { action?: string };
       if (alert.action === 'triggered') actions.trigger(e.seq, e.payload);
     }
+  }
+
+  /** Quality and drift windows that became final, in a transaction of their own (they never hold up predictions). */
+  private commitQuality(): void {
+    const quality = this.deps.quality;
+    if (quality !== undefined) this.commit(quality.takeDue());
   }
 
   /** Commits drafts in one transaction; a failure is counted and logged, never thrown into the source. */

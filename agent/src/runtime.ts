@@ -20,6 +20,8 @@ import { outboxSettings } from './outbox/config.js';
 import { Forwarder } from './outbox/forwarder.js';
 import { SqliteOutbox } from './outbox/sqlite-outbox.js';
 import { Pipeline } from './pipeline.js';
+import { GroundTruth, groundTruthFile } from './quality/ground-truth.js';
+import { QualityMonitor } from './quality/monitor.js';
 import { ReplayCsvSource } from './sources/replay-csv.js';
 import type { SourceSummary } from './sources/source.js';
 import { buildUpdates, type Updates } from './updates/wiring.js';
@@ -82,6 +84,10 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
   });
   updates = built;
   const forwarder = new Forwarder({ outbox, link, config: config.forwarder, log: child('forwarder') });
+  const quality = new QualityMonitor({ config: config.quality, assetId: config.assetId, log: child('quality') });
+  const groundTruth = new GroundTruth({
+    assetId: config.assetId, file: groundTruthFile(config.dataDir), outbox, failures: quality, counters, clock, log: child('quality'),
+  });
   const heartbeat = new Heartbeat({ link, status, intervalMs: config.heartbeatSeconds * 1000, log: child('health') });
   const commands = new CommandHandler({
     deviceId: config.deviceId,
@@ -91,6 +97,7 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
       describe: () => ({ lastSeq: outbox.stats().lastSeq }),
       deploy: (commandId, envelope) => built.deploy(commandId, envelope),
       trustKeys: (envelope) => built.trustKeys(envelope),
+      machineEvent: (event) => groundTruth.record(event),
     },
     counters, clock, log: child('commands'),
   });
@@ -99,6 +106,7 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
     scoring: built.slots,
     observer: built.trial,
     actions: built.action,
+    quality,
     windows: new MetricWindows({
       windowMs: config.metricsWindowSeconds * 1000,
       assetId: config.assetId,
@@ -143,6 +151,7 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
     { name: 'link', essential: true, start: () => link.start(), stop: () => link.stop(status('offline', 'stopped')) },
     { name: 'forwarder', essential: true, start: () => forwarder.start(), stop: () => forwarder.stop() },
     { name: 'heartbeat', essential: false, start: () => heartbeat.start(), stop: () => heartbeat.stop() },
+    { name: 'ground-truth', essential: false, start: () => groundTruth.start(), stop: () => groundTruth.stop() },
     { name: 'commands', essential: false, start: () => commands.start(), stop: () => commands.stop() },
     built.parts.updates,
     built.parts.actions,

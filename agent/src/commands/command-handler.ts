@@ -25,6 +25,8 @@ export interface CommandActions {
   deploy?(commandId: string, envelope: Envelope): Promise<Record<string, unknown>>;
   /** `trust-keys`: replaces the trusted keys with a key set signed by them; throws MANIFEST_REJECTED. */
   trustKeys?(envelope: Envelope): Promise<Record<string, unknown>>;
+  /** `machine-event`: ground truth from the controller, recorded once per eventId (quality/ground-truth.ts). */
+  machineEvent?(event: Extract<Command, { type: 'machine-event' }>['event']): Record<string, unknown>;
 }
 
 export interface CommandHandlerDeps {
@@ -93,7 +95,8 @@ export class CommandHandler {
           if (actions.trustKeys === undefined) throw unsupported(command.type);
           return { ...base, status: 'ok', data: await actions.trustKeys(command.envelope) };
         case 'machine-event':
-          throw unsupported(command.type);
+          if (actions.machineEvent === undefined) throw unsupported(command.type);
+          return { ...base, status: 'ok', data: actions.machineEvent(command.event) };
       }
     } catch (err) {
       log.error({ err, commandId: command.id }, 'command failed');

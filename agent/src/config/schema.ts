@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { deviceIdSchema, nameSchema } from '@pdm/protocol';
 import { forwarderConfigSchema, outboxConfigSchema } from '../outbox/config.js';
+import { qualityConfigSchema } from '../quality/config.js';
 import { actionsConfigSchema, crashAtSchema, trustConfigSchema, updatesConfigSchema } from '../updates/config.js';
 
 const pathSchema = z.string().min(1, 'a path is required');
@@ -123,6 +124,7 @@ export const agentConfigSchema = z.strictObject({
   updates: updatesConfigSchema,
   actions: actionsConfigSchema,
   crashAt: crashAtSchema,
+  quality: qualityConfigSchema.describe('model quality from ground truth that arrives later, and drift against the model card'),
   exitWhenDone: z.boolean().default(false).describe('once the source has ended and the outbox is drained, stop and exit 0'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level'),
 });
