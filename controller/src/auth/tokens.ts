@@ -20,10 +20,12 @@ export const ADMIN_TOKEN_FILE = 'admin.token';
 const MIN_TOKEN_LENGTH = 24;
 
 const tokenNameSchema = z.string().min(1).max(64).regex(/^[A-Za-z0-9._@-]+$/, 'letters, digits, ".", "_", "@" or "-"');
-const entrySchema = z.union([
-  z.strictObject({ name: tokenNameSchema, role: roleSchema, sha256: z.string().regex(/^[0-9a-f]{64}$/, 'sha256 hex of the token') }),
-  z.strictObject({ name: tokenNameSchema, role: roleSchema, token: z.string().min(MIN_TOKEN_LENGTH).max(512) }),
-]);
+const entrySchema = z.strictObject({
+  name: tokenNameSchema,
+  role: roleSchema,
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'sha256 hex of the token').optional(),
+  token: z.string().min(MIN_TOKEN_LENGTH, `at least ${MIN_TOKEN_LENGTH} characters`).max(512).optional(),
+}).refine((t) => (t.sha256 === undefined) !== (t.token === undefined), { message: 'give exactly one of sha256 or token' });
 export const tokensFileSchema = z.strictObject({ tokens: z.array(entrySchema).min(1).max(1000) })
   .refine((f) => new Set(f.tokens.map((t) => t.name)).size === f.tokens.length, { message: 'token names must be unique', path: ['tokens'] });
 
@@ -91,11 +93,13 @@ function readTokensFile(file: string): Map<string, Actor> {
   }
   const parsed = tokensFileSchema.safeParse(json);
   if (!parsed.success) {
-    throw new PdmError('CONFIG_INVALID', `tokens file ${file}: ${z.prettifyError(parsed.error)}`, { context: { file } });
+    // paths and messages only: zod never echoes a token's value in them
+    const problems = parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`);
+    throw new PdmError('CONFIG_INVALID', `tokens file ${file}: ${problems.join('; ')}`, { context: { file, problems } });
   }
   const map = new Map<string, Actor>();
   for (const t of parsed.data.tokens) {
-    const hash = 'sha256' in t ? t.sha256 : hashToken(t.token);
+    const hash = t.sha256 ?? hashToken(t.token!);
     if (map.has(hash)) throw new PdmError('CONFIG_INVALID', `tokens file ${file}: two entries share one token`, { context: { file, name: t.name } });
     map.set(hash, { name: t.name, role: t.role });
   }
