@@ -4,7 +4,9 @@
  */
 import type { CommandGroup } from '../command.js';
 import { auditGroup } from './audit.js';
+import { eventsGroup } from './events.js';
 import { modelsGroup } from './models.js';
+import { reportsGroup } from './reports.js';
 import { rolloutsGroup } from './rollouts.js';
 import { trustGroup } from './trust.js';
 
@@ -13,4 +15,6 @@ export const commandGroups: readonly CommandGroup[] = [
   rolloutsGroup,
   trustGroup,
   auditGroup,
+  reportsGroup,
+  eventsGroup,
 ];
