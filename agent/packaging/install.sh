@@ -84,7 +84,7 @@ restart_if_running() {
     systemctl restart pdm-agent.service
     sleep 3
     if ! systemctl is-active --quiet pdm-agent.service; then
-      echo "install.sh: pdm-agent.service is not active after the switch; see journalctl -u pdm-agent; roll back with --activate <previous>" >&2
+      echo "install.sh: pdm-agent.service is not active after the switch; see journalctl -u pdm-agent; roll back with: $0 --activate ${PREVIOUS:-<previous version>}" >&2
       exit 1
     fi
   fi
@@ -102,6 +102,7 @@ if [ "$LIST" = yes ]; then
   exit 0
 fi
 
+PREVIOUS=$(active_version)
 if [ -n "$ACTIVATE" ]; then
   switch_to "$ACTIVATE"
   restart_if_running
@@ -166,7 +167,6 @@ for unit in pdm-agent.service pdm-agent-watchdog.service pdm-agent-watchdog.time
 done
 
 # 4. switch to the new version
-PREVIOUS=$(active_version)
 switch_to "$VERSION"
 if has_systemd; then
   systemctl daemon-reload

@@ -4,6 +4,8 @@ import { configFields, envName, flagName } from './config/fields.js';
 export function usage(): string {
   const lines = [
     'Usage: pdm-agent [--config agent.json] [--<field> value | --<field>=value]...',
+    '       pdm-agent health [--config agent.json] [--timeout-ms 5000]   (asks the running agent\'s healthPort;',
+    '             exit 0 healthy, 1 unhealthy, 2 no healthPort or bad config, 3 no answer)',
     '       pdm-agent --version | --help',
     '',
     'Runs the pdm edge agent: sensor source -> ONNX inference -> SQLite outbox -> MQTT.',

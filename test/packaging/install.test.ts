@@ -15,6 +15,7 @@ import { agentConfigSchema } from '../../agent/src/config/schema.js';
 import { NODE_VERSION } from '../../agent/packaging/node24.js';
 import { referenceModelDir } from '../helpers/fleet.js';
 import { ensureArtifact, runProgram, unpack } from './artifact.js';
+import { freePort } from './mosquitto.js';
 
 const hasSystemdAnalyze = (() => {
   try {
@@ -69,7 +70,7 @@ describe('install.sh into a staging root', () => {
     expect(unit).toMatch(/^ReadWritePaths=\/var\/lib\/pdm-agent$/m);
   });
 
-  it('runs the installed executable through /usr/local/bin: both native addons load beside the resolved file', async () => {
+  it('runs the installed executable through /usr/local/bin (both native addons load beside the resolved file), and `pdm-agent health` reports on it', async () => {
     const exe = join(root, 'usr/local/bin/pdm-agent');
     const ran = await runProgram(exe, ['--version'], { cwd: dir });
     expect(ran.stdout).toBe(`pdm-agent ${version} (node v${NODE_VERSION}, linux-x64)\n`);
@@ -77,11 +78,13 @@ describe('install.sh into a staging root', () => {
     // listens, so it keeps retrying until SIGTERM, and stops cleanly
     const data = join(root, 'var/lib/pdm-agent');
     writeFileSync(join(dir, 'none.csv'), 'datetime,volt,rotate,pressure,vibration\n');
-    const child = spawn(exe, [
+    const healthPort = await freePort();
+    const args = [
       '--device-id', 'gw-installed', '--asset-id', 'machine-1', '--model', referenceModelDir, '--data-dir', data,
       '--broker-url', 'mqtt://127.0.0.1:9', '--source.type', 'replay-csv', '--source.file', join(dir, 'none.csv'),
-      '--source.time-column', 'datetime',
-    ], { cwd: dir, env: { PATH: '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      '--source.time-column', 'datetime', '--health-port', String(healthPort),
+    ];
+    const child = spawn(exe, args, { cwd: dir, env: { PATH: '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] });
     const opened = new Promise<Record<string, unknown>>((resolve) => {
       createInterface({ input: child.stdout! }).on('line', (line) => {
         const entry = JSON.parse(line) as Record<string, unknown>;
@@ -91,9 +94,17 @@ describe('install.sh into a staging root', () => {
     const exited = once(child, 'exit');
     const entry = await Promise.race([opened, exited.then(() => undefined)]);
     expect(entry, 'the agent exited before opening its outbox').toBeDefined();
+    // running, but no broker: unhealthy (exit 1) with the reason, which the watchdog only logs
+    const unhealthy = await runProgram(exe, ['health', ...args], { cwd: dir });
+    expect(unhealthy.code, unhealthy.stderr).toBe(1);
+    expect(JSON.parse(unhealthy.stdout)).toMatchObject({ status: 'unhealthy', problems: ['link down'], link: { connected: false } });
     child.kill('SIGTERM');
     const [code] = await exited;
     expect(code).toBe(0);
+    // gone: no answer (exit 3), the one case the watchdog restarts
+    const gone = await runProgram(exe, ['health', ...args, '--timeout-ms', '1000'], { cwd: dir });
+    expect(gone.code).toBe(3);
+    expect(gone.stderr).toMatch(/no answer within 1000 ms/);
     expect(readFileSync(join(data, 'outbox.sqlite')).subarray(0, 15).toString()).toBe('SQLite format 3');
   });
 

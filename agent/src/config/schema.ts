@@ -114,6 +114,9 @@ export const agentConfigSchema = z.strictObject({
       connectTimeoutMs: z.number().int().min(100).max(600_000).default(10_000).describe('give up a connection attempt after this long'),
       reconnectInitialMs: z.number().int().min(10).max(600_000).default(500).describe('first reconnect delay (jittered, doubling per failed attempt)'),
       reconnectMaxMs: z.number().int().min(10).max(3_600_000).default(30_000).describe('longest reconnect delay'),
+      passwordFile: pathSchema
+        .optional()
+        .describe('file holding the MQTT password (trailing newline ignored; read at each connection attempt); the user name is the deviceId (deploy/mosquitto)'),
     })
     .prefault({})
     .refine((l) => l.reconnectInitialMs <= l.reconnectMaxMs, {
@@ -125,6 +128,13 @@ export const agentConfigSchema = z.strictObject({
   actions: actionsConfigSchema,
   crashAt: crashAtSchema,
   quality: qualityConfigSchema.describe('model quality from ground truth that arrives later, and drift against the model card'),
+  healthPort: z
+    .number()
+    .int()
+    .min(0)
+    .max(65_535)
+    .optional()
+    .describe('serve GET /health on 127.0.0.1:<port>: 200 healthy, 503 link down or outbox failing (pdm-agent health, systemd watchdog); 0 picks a free port; unset: off'),
   exitWhenDone: z.boolean().default(false).describe('once the source has ended and the outbox is drained, stop and exit 0'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level'),
 });

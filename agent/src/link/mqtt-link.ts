@@ -9,6 +9,7 @@
  * Clean sessions: nothing the device needs is queued in the broker (the controller reconciles on
  * connect), so a broker restart loses nothing the agent relies on.
  */
+import { readFileSync } from 'node:fs';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import {
@@ -26,6 +27,8 @@ export interface LinkConfig {
   readonly connectTimeoutMs: number;
   readonly reconnectInitialMs: number;
   readonly reconnectMaxMs: number;
+  /** File holding the broker password; the user name is then the deviceId (deploy/mosquitto/acl). */
+  readonly passwordFile?: string | undefined;
 }
 
 export interface LinkDeps {
@@ -139,6 +142,7 @@ export class MqttLink {
       keepalive: config.keepaliveSeconds,
       connectTimeout: config.connectTimeoutMs,
       will: { topic: topicFor(config.deviceId, 'status'), payload: encodePayload('status', will), qos: 1, retain: true },
+      ...this.credentials(),
     };
     const client = connect(config.brokerUrl, options);
     this.client = client;
@@ -146,6 +150,22 @@ export class MqttLink {
     client.on('message', (topic, payload) => this.dispatch(topic, payload));
     client.on('error', (err) => log.warn({ err: { message: err.message, code: (err as { code?: unknown }).code } }, 'mqtt error'));
     client.on('close', () => this.onClose(client));
+  }
+
+  /**
+   * Read at each attempt, so a rotated password is picked up by the next reconnect. An unreadable
+   * file is logged and the attempt goes without a password: the broker refuses it and the usual
+   * backoff retries, instead of the agent dying with its outbox full.
+   */
+  private credentials(): Pick<IClientOptions, 'username' | 'password'> {
+    const file = this.deps.config.passwordFile;
+    if (file === undefined) return {};
+    try {
+      return { username: this.deps.config.deviceId, password: readFileSync(file, 'utf8').replace(/\r?\n$/, '') };
+    } catch (err) {
+      this.deps.log.error({ err, file }, 'cannot read link.passwordFile');
+      return { username: this.deps.config.deviceId };
+    }
   }
 
   private async onConnect(client: MqttClient): Promise<void> {
