@@ -77,6 +77,15 @@ export class TrustSync {
   }
 
   async #push(deviceId: string): Promise<boolean> {
+    // a rotation during the push adds to the chain: keep going until the device has the newest set
+    while (this.confirmed(deviceId) < this.#keys.keySet().version) {
+      if (!(await this.#pushChain(deviceId))) return false;
+    }
+    this.#refusedAt.delete(deviceId);
+    return true;
+  }
+
+  async #pushChain(deviceId: string): Promise<boolean> {
     for (const { keySet, envelope } of this.#keys.chainAfter(Math.max(1, this.confirmed(deviceId)))) {
       if (envelope === undefined) continue;
       try {
@@ -96,7 +105,6 @@ export class TrustSync {
         .run(deviceId, keySet.version, this.#clock.now());
       this.#log.info({ deviceId, version: keySet.version }, 'device trusts key set');
     }
-    this.#refusedAt.delete(deviceId);
-    return this.confirmed(deviceId) >= this.#keys.keySet().version;
+    return true;
   }
 }
