@@ -9,14 +9,15 @@
  * Statuses reported per deployment: received, [downloading], installed, trial, then committed or
  * failed:<reason> + reverted (activation.ts), or rejected:<reason> / failed:download at any step here.
  */
-import { renameSync } from 'node:fs';
+import { readdirSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
 import { statfs } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { PdmError, envelopeSchema, type Artifact, type Envelope, type Manifest } from '@pdm/protocol';
 import type { Clock } from '../clock.js';
 import { readJsonFile, writeJsonAtomic } from '../store/atomic.js';
-import { sizeOf, type ModelStore } from '../store/model-store.js';
+import { hashFile, sizeOf, type ModelStore } from '../store/model-store.js';
 import { pointerRelease } from '../store/pointer.js';
 import type { Activation } from './activation.js';
 import { DeployRejected, checkApplicable, verifyManifest, type DeviceFacts, type VerifiedManifest } from './checks.js';
@@ -35,6 +36,8 @@ type Pending = z.infer<typeof pendingSchema>['queue'][number];
 
 export interface DeployerDeps {
   readonly config: { readonly minFreeBytes: number };
+  /** The configured model's directory: its files count as already on the device (a rollback to it downloads nothing). */
+  readonly factoryDir?: string;
   readonly device: DeviceFacts;
   readonly trust: TrustStore;
   readonly store: ModelStore;
@@ -221,7 +224,7 @@ export class Deployer {
     const sources = new Map<string, string>();
     const missing: Artifact[] = [];
     for (const a of manifest.artifacts) {
-      const local = store.findLocal(a);
+      const local = store.findLocal(a) ?? (await this.inFactory(a));
       if (local !== undefined) sources.set(a.name, local);
       else missing.push(a);
     }
@@ -239,6 +242,19 @@ export class Deployer {
     }
     this.deps.crash('after-download');
     return sources;
+  }
+
+  /** A file of the configured model directory with exactly these bytes (copied, never linked, at install). */
+  private async inFactory(artifact: Artifact): Promise<string | undefined> {
+    const dir = this.deps.factoryDir;
+    if (dir === undefined) return undefined;
+    for (const name of readdirSync(dir)) {
+      const file = join(dir, name);
+      if (sizeOf(file) !== artifact.length) continue;
+      const actual = await hashFile(file).catch(() => undefined);
+      if (actual?.sha256 === artifact.sha256) return file;
+    }
+    return undefined;
   }
 
   /** Partial downloads are kept only for deployments still queued behind `item`. */

@@ -158,4 +158,15 @@ describe('deployment modes', () => {
     await waitFor(() => d.running().shadow === undefined, 'shadow removed');
     expect(d.broker.payloads('/up/predictions').every((p) => p['role'] === 'active' && version(p) === '1.0.0')).toBe(true);
   });
+  it('rolls back to the configured model\'s bytes without a download', async () => {
+    const d = await device();
+    await deploy(d, noisy, 1, 'forward', 'alert');
+    await d.waitStatus('forward', 'committed');
+    const fetched = d.server.requests.length;
+    await deploy(d, join(azureModels, '1.0.0'), 2, 'back', 'alert');
+    await d.waitStatus('back', 'committed');
+    expect(d.statuses('back')).toEqual(['received', 'installed', 'trial', 'committed']);
+    expect(d.server.requests.length).toBe(fetched);
+    expect(d.rt.updates.models()).toEqual([{ name: 'azure-pdm-failure-24h', version: '1.0.0', role: 'active', release: 2, mode: 'alert', deploymentId: 'back' }]);
+  });
 });

@@ -91,6 +91,7 @@ export function buildUpdates(config: AgentConfig, deps: UpdatesDeps): Updates {
   });
   const deployer = new Deployer({
     config: { minFreeBytes: config.updates.minFreeBytes },
+    factoryDir: config.model,
     device: { deviceId: config.deviceId, assetClass: config.assetClass, site: config.site, agentVersion: AGENT_VERSION },
     trust, store, fetcher, activation, reporter, clock, log: child('deployer'), crash,
   });
