@@ -7,14 +7,17 @@
  * better-sqlite3 built for Node 24's ABI. So this is the end-to-end scenario with a Node 24 agent:
  * it loads the reference model, infers, commits to its outbox and delivers to a real controller.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { usage } from '../../agent/src/usage.js';
 import { NODE_VERSION } from '../../agent/packaging/node24.js';
 import { azureAgentConfig, startController, writeJson, type ControllerHandle } from '../helpers/fleet.js';
 import { binIn, ensureArtifact, logLines, runProgram, unpack } from './artifact.js';
+import { Mosquitto } from './mosquitto.js';
 
 interface DeviceView {
   deviceId: string;
@@ -114,6 +117,54 @@ describe('the pdm-agent single executable (Node 24 SEA)', () => {
       expect(view.models).toEqual([expect.objectContaining({ name: 'azure-pdm-failure-24h', version: '1.0.0', role: 'active' })]);
     });
   });
+
+  describe('through the shipped Mosquitto config, logged in with its password file', () => {
+    let broker: Mosquitto;
+
+    beforeAll(async () => {
+      broker = await Mosquitto.prepare(join(dir, 'mosquitto'), ['pdm-controller', 'gw-sea-mq']);
+      await broker.start();
+    });
+
+    afterAll(async () => {
+      await broker?.stop();
+    });
+
+    it('delivers records 1..lastSeq to the controller user, as user = client id = deviceId', async () => {
+      const deviceId = 'gw-sea-mq';
+      // the controller's side, as the ACL grants it: every device's up/ topics
+      const seqs = new Set<number>();
+      const statuses: string[] = [];
+      const controllerUser = mqtt.connect(broker.url, {
+        protocolVersion: 5, reconnectPeriod: 0, clientId: 'pdm-controller', username: 'pdm-controller', password: broker.password('pdm-controller'),
+      });
+      controllerUser.on('message', (topic, payload) => {
+        const body = JSON.parse(payload.toString('utf8')) as { deviceId?: string; seq?: number; state?: string };
+        expect(body.deviceId).toBe(deviceId);
+        if (topic.endsWith('/up/status')) statuses.push(body.state ?? '?');
+        else seqs.add(body.seq!);
+      });
+      await once(controllerUser, 'connect');
+      await controllerUser.subscribeAsync('pdm/v1/+/up/#', { qos: 1 });
+
+      const work = join(dir, deviceId);
+      mkdirSync(work, { recursive: true });
+      writeFileSync(join(work, 'mqtt.password'), `${broker.password(deviceId)}\n`);
+      const config = writeJson(join(work, 'agent.json'), {
+        ...azureAgentConfig({ deviceId, machineId: 5, brokerUrl: broker.url, dataDir: 'data', maxRows: ROWS, exitWhenDone: true }),
+        link: { passwordFile: 'mqtt.password' },
+      });
+      const ran = await runProgram(binIn(release), ['--config', config], { cwd: work, timeoutMs: 120_000 });
+      expect(ran.code, ran.stderr + ran.stdout.slice(-2000)).toBe(0);
+      const done = logLines(ran.stdout).find((l) => l['msg'] === 'agent done')!;
+      const lastSeq = Number(done['lastSeq']);
+      expect(lastSeq).toBeGreaterThan(10);
+      await until(async () => (seqs.size >= lastSeq && statuses.includes('offline') ? true : undefined));
+      expect([...seqs].sort((a, b) => a - b)).toEqual(Array.from({ length: lastSeq }, (_, i) => i + 1));
+      expect(statuses.at(-1)).toBe('offline');
+      await controllerUser.endAsync();
+    });
+  });
 });
 
 async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
@@ -121,7 +172,7 @@ async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 30_000)
   for (;;) {
     const value = await probe();
     if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('timed out waiting for the controller to store every record');
+    if (Date.now() > deadline) throw new Error('timed out waiting for every record to arrive');
     await new Promise((r) => setTimeout(r, 200));
   }
 }
