@@ -57,7 +57,7 @@ function agent(deviceId: string, dataDir: string, crashAt?: CrashStep, maxBoots 
     }),
     link: { reconnectInitialMs: 50, reconnectMaxMs: 200 },
     trust: trustConfig([signer]),
-    updates: { trial: { inferences: 10, latencyBudgetMs: 100, maxBoots } },
+    updates: { trial: { inferences: 10, latencyBudgetMs: 1000, maxBoots } },
   };
   const file = writeJson(join(root, `${deviceId}.json`), config);
   const program = startAgent(deviceId, file, { logFile: join(root, `${deviceId}.log`), env: crashAt === undefined ? {} : { PDM_AGENT_CRASH_AT: crashAt } });

@@ -32,7 +32,7 @@ async function device(config: Record<string, unknown> = {}, signers: Signer[] = 
     dataDir: join(root, `d${n++}`),
     signers,
     speed: 180_000,
-    config: { metricsWindowSeconds: 86_400, updates: { trial: { inferences: 10, latencyBudgetMs: 50 } }, ...config },
+    config: { metricsWindowSeconds: 86_400, updates: { trial: { inferences: 10, latencyBudgetMs: 1000 } }, ...config },
   });
   cleanup.push(() => d.stop());
   return d;

@@ -27,7 +27,7 @@ async function device(config: Record<string, unknown> = {}, setup: Partial<Devic
     dataDir: join(root, `d${n++}`),
     signers: [signer],
     speed: 180_000,
-    config: { updates: { trial: { inferences: 20, latencyBudgetMs: 50 } }, ...config },
+    config: { updates: { trial: { inferences: 20, latencyBudgetMs: 1000 } }, ...config },
     ...setup,
   });
   devices.push(d);
