@@ -7,7 +7,6 @@
  * better-sqlite3 built for Node 24's ABI. So this is the end-to-end scenario with a Node 24 agent:
  * it loads the reference model, infers, commits to its outbox and delivers to a real controller.
  */
-import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -144,7 +143,10 @@ describe('the pdm-agent single executable (Node 24 SEA)', () => {
         if (topic.endsWith('/up/status')) statuses.push(body.state ?? '?');
         else seqs.add(body.seq!);
       });
-      await once(controllerUser, 'connect');
+      await new Promise<void>((resolve, reject) => {
+        controllerUser.once('connect', () => resolve());
+        controllerUser.once('error', reject);
+      });
       await controllerUser.subscribeAsync('pdm/v1/+/up/#', { qos: 1 });
 
       const work = join(dir, deviceId);
