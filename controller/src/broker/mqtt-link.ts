@@ -39,6 +39,7 @@ export class MqttLink implements BrokerLink {
   /** Messages that arrived before a handler was set; holding their ack also holds the stream (back-pressure). */
   #held: Held[] = [];
   #flushTopic = '';
+  #flushReady: Promise<void> = Promise.resolve();
   #dropScheduled = false;
   #holding = false;
   #sharedGroup: string | undefined;
@@ -69,18 +70,24 @@ export class MqttLink implements BrokerLink {
     client.on('offline', () => this.#log.warn({ url: target.url }, 'link offline'));
     client.on('error', (err) => this.#log.warn({ err: err.message, url: target.url }, 'link error'));
     await this.#firstConnect(client, target.url);
-    await client.subscribeAsync(this.#flushTopic, { qos: 1 });
+    // Not awaited here: a resumed session delivers its queued messages before the SUBACK, and they
+    // are held (unacknowledged, which stops mqtt.js reading further packets) until ingest sets its
+    // handler, after this start returns. flush() waits for it instead.
+    this.#flushReady = client.subscribeAsync(this.#flushTopic, { qos: 1 }).then(() => undefined);
+    this.#flushReady.catch((err: unknown) => this.#log.warn({ err }, 'flush marker subscription failed'));
   }
 
   async stop(): Promise<void> {
     const client = this.#client;
     this.#client = undefined;
     if (client === undefined) return;
-    // Held messages stay unacknowledged: the broker sends them again when the session resumes.
+    // Held messages stay unacknowledged: the broker sends them again when the session resumes. While
+    // one is held mqtt.js reads nothing more, so no acknowledgement a graceful end would wait for can come.
+    const holding = this.#held.length > 0;
     this.#held = [];
     this.#sharedFilters.clear();
     // A graceful end waits for in-flight acknowledgements; an unreachable broker must not hang shutdown.
-    if (client.connected) {
+    if (client.connected && !holding) {
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), 2000); });
       const ended = await Promise.race([client.endAsync(false).then(() => 'ended' as const), late]);
@@ -137,6 +144,7 @@ export class MqttLink implements BrokerLink {
       timer = setTimeout(() => reject(new PdmError('LINK_FAILED', 'flush marker did not come back', { context: { timeoutMs } })), timeoutMs);
     });
     const roundTrip = async () => {
+      await this.#flushReady;
       await this.publish(this.#flushTopic, Buffer.from(nonce), { qos: 1, retain: false });
       await arrived;
     };
