@@ -39,8 +39,8 @@ export function parseExposition(text: string): ParsedExposition {
     const name = m[1]!;
     const family = types.has(name) ? name : SUFFIXES.map((s) => (name.endsWith(s) ? name.slice(0, -s.length) : '')).find((f) => types.has(f));
     if (family === undefined) throw bad(i, line, 'sample before its # TYPE line');
-    const value = m[3] === '+Inf' ? Infinity : m[3] === '-Inf' ? -Infinity : Number(m[3]);
-    if (Number.isNaN(value) && m[3] !== 'NaN') throw bad(i, line, 'value is not a number');
+    const value = parseValue(m[3]!);
+    if (value === undefined) throw bad(i, line, 'value is not a number');
     samples.push({ name, labels: parseLabels(m[2] ?? '', i, line), value });
   });
   const value = (name: string, labels: Record<string, string> = {}): number | undefined => {
@@ -48,6 +48,14 @@ export function parseExposition(text: string): ParsedExposition {
     return hits.length === 0 ? undefined : hits.reduce((n, s) => n + s.value, 0);
   };
   return { types, samples, value };
+}
+
+/** Go's ParseFloat, which Prometheus uses, takes NaN and Inf in any case (prom-client prints "Nan"). */
+function parseValue(text: string): number | undefined {
+  if (/^nan$/i.test(text)) return NaN;
+  if (/^[+-]?inf$/i.test(text)) return text.startsWith('-') ? -Infinity : Infinity;
+  const n = Number(text);
+  return text.trim() === '' || Number.isNaN(n) ? undefined : n;
 }
 
 function parseLabels(text: string, i: number, line: string): Record<string, string> {
@@ -63,5 +71,5 @@ function parseLabels(text: string, i: number, line: string): Record<string, stri
 }
 
 function bad(index: number, line: string, reason: string): PdmError {
-  return new PdmError('PAYLOAD_INVALID', `metrics line ${index + 1}: ${reason}`, { context: { line: line.slice(0, 200) } });
+  return new PdmError('PAYLOAD_INVALID', `metrics line ${index + 1}: ${reason}: ${line.slice(0, 120)}`, { context: { line: line.slice(0, 200) } });
 }

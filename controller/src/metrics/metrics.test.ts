@@ -43,6 +43,9 @@ describe('GET /metrics', () => {
     expect(m.value('pdm_broker_link_connected')).toBe(1);
     expect(() => parseExposition('pdm_x 1\n')).toThrow(/before its # TYPE/);
     expect(() => parseExposition('# TYPE pdm_x gauge\npdm_x{a=b} 1\n')).toThrow(/malformed labels/);
+    expect(() => parseExposition('# TYPE pdm_x gauge\npdm_x one\n')).toThrow(/not a number/);
+    // prom-client prints NaN as "Nan" (an event-loop gauge before its first sample); Prometheus reads it
+    expect(parseExposition('# TYPE pdm_x gauge\npdm_x{a="b \\"c\\""} Nan\n').samples).toEqual([{ name: 'pdm_x', labels: { a: 'b "c"' }, value: NaN }]);
   });
 
   it('moves with the fleet, ingest, rollouts and the broker as devices publish', async () => {
