@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentConfigInput } from '@pdm/agent';
-import { Program } from './process.js';
+import { Program, type LogLine } from './process.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const controllerMain = join(repoRoot, 'controller/dist/main.js');
@@ -19,7 +19,10 @@ export interface ControllerHandle {
   program: Program;
   dataDir: string;
   httpUrl: string;
+  /** Where devices connect: the embedded broker, or the external broker the controller uses. */
   mqttUrl: string;
+  /** The controller's "controller ready" line. */
+  ready: LogLine;
   wsUrl: string;
   ports: { http: number; mqtt: number; ws: number };
   get<T = unknown>(path: string): Promise<T>;
@@ -30,6 +33,10 @@ export interface StartControllerOptions {
   dataDir: string;
   /** Fixed ports (for restarts on the same port); 0 picks free ones. */
   ports?: { http?: number; mqtt?: number; ws?: number };
+  /**
+   * More flags for the controller, e.g. an external broker:
+   * `['--broker-mode', 'external', '--broker-url', url, '--broker-client-id', id, '--broker-shared-group', 'pdm']`.
+   */
   extraArgs?: string[];
   env?: Record<string, string>;
   logFile?: string;
@@ -57,7 +64,8 @@ export async function startController(options: StartControllerOptions): Promise<
     program,
     dataDir: options.dataDir,
     httpUrl,
-    mqttUrl: `mqtt://127.0.0.1:${ports.mqtt}`,
+    mqttUrl: ready['brokerMode'] === 'external' ? String(ready['brokerUrl']) : `mqtt://127.0.0.1:${ports.mqtt}`,
+    ready,
     wsUrl: `ws://127.0.0.1:${ports.ws}`,
     ports,
     async get<T>(path: string): Promise<T> {
