@@ -6,6 +6,12 @@ import { PdmError } from '@pdm/protocol';
 export const queryInt = (schema: z.ZodNumber) =>
   z.preprocess((v) => (typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v), schema);
 
+/**
+ * A body that may be left out: fastify hands a missing body to the route's validator as null, which
+ * this validates as `{}` (so the schema's defaults apply). `schema: { body: optionalBody(actionBody) }`.
+ */
+export const optionalBody = <T extends z.ZodType>(schema: T) => z.preprocess((v) => v ?? {}, schema);
+
 export type RequestPart = 'params' | 'query' | 'body' | 'headers';
 
 export function parseRequest<T extends z.ZodType>(schema: T, value: unknown, part: RequestPart): z.infer<T> {

@@ -1,3 +1,3 @@
-export { API_TAGS, DOCS_PREFIX, registerOpenApi } from './register.js';
+export { API_TAGS, DOCS_PREFIX, registerOpenApi, registeredRoutes } from './register.js';
 export { zodValidatorCompiler } from './validator.js';
 export type { ZodRoutes } from './types.js';

@@ -6,36 +6,29 @@
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { Database } from '../../db/database.js';
-import { captureLogs } from '../../testing/log-capture.js';
-import { tempDir } from '../../testing/temp-dir.js';
-import { buildHttpApp } from '../build-app.js';
-import { apiContext } from '../http-server.js';
+import { startTestController, type TestController } from '../../testing/harness.js';
+import { registeredRoutes } from './register.js';
 
 interface Parameter { name: string; in: string; required?: boolean; schema?: Record<string, unknown> }
 interface Operation { parameters?: Parameter[]; requestBody?: unknown; tags?: string[]; summary?: string }
 interface Document { openapi: string; info: { version: string }; paths: Record<string, Record<string, Operation>> }
 
-const dir = tempDir();
-const { log } = captureLogs('silent');
-const database = new Database({ dataDir: dir.path }, log);
+// The whole controller, so that every route plugin it registers (with every part wired) is checked.
+let tc: TestController;
 let app: FastifyInstance;
-const routes: RouteOptions[] = [];
+let routes: readonly RouteOptions[];
 let doc: Document;
 
 beforeAll(async () => {
-  await database.start();
-  app = buildHttpApp(apiContext(database, {}), log);
-  app.addHook('onRoute', (r) => { routes.push(r); });
-  await app.ready();
+  tc = await startTestController();
+  app = tc.app.http.app;
+  routes = registeredRoutes(app);
   const res = await app.inject({ url: '/docs/json' });
   expect(res.statusCode).toBe(200);
   doc = res.json();
 });
 afterAll(async () => {
-  await app.close();
-  await database.stop();
-  dir.remove();
+  await tc?.stop();
 });
 
 const keysOf = (schema: unknown): string[] => (schema instanceof z.ZodObject ? Object.keys(schema.shape) : []);

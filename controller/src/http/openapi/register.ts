@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, RouteOptions } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler } from 'fastify-type-provider-zod';
 import { zodValidatorCompiler } from './validator.js';
 
@@ -23,7 +23,17 @@ export const API_TAGS = [
   { name: 'ingest', description: 'what the controller took in and refused' },
 ];
 
+const registered = new WeakMap<FastifyInstance, RouteOptions[]>();
+
+/** Every route registered on `app` after registerOpenApi, with its schema (for the test that checks the document). */
+export function registeredRoutes(app: FastifyInstance): readonly RouteOptions[] {
+  return registered.get(app) ?? [];
+}
+
 export function registerOpenApi(app: FastifyInstance): void {
+  const routes: RouteOptions[] = [];
+  registered.set(app, routes);
+  app.addHook('onRoute', (route) => { routes.push(route); });
   app.setValidatorCompiler(zodValidatorCompiler);
   // Only routes that declare a zod `response` schema use it; the others serialize as before.
   app.setSerializerCompiler(serializerCompiler);
