@@ -121,9 +121,11 @@ export const controllerConfigSchema = z.strictObject({
   qualityDropPercent: integer(1, 100).default(10)
     .describe('alert when a version\'s precision or recall is more than this percentage below its baseline (its card, or the previous version)'),
   driftPsiThreshold: decimal(0.001, 100).default(0.25)
-    .describe('alert when a device\'s latest drift window has a score or feature PSI above this (0.1-0.25 moderate, above 0.25 significant)'),
-  driftMinSamples: integer(1, 10_000_000).default(100)
-    .describe('rows a drift window needs before its PSI can raise an alert'),
+    .describe('drift alert when the devices\' median score PSI, or a device\'s median feature PSI, is above this (0.1-0.25 moderate, above 0.25 significant)'),
+  driftScoreAlerts: boolean.default(false)
+    .describe('also alert on the devices\' median score PSI: off by default, since one machine\'s scores differ from a fleet-wide training reference even without drift (docs/metrics.md)'),
+  driftMinSamples: integer(1, 10_000_000).default(500)
+    .describe('rows a drift window needs before its PSI can raise an alert (rolling features are autocorrelated: a few days of hourly rows say little)'),
   qualityAlertIntervalSec: integer(1, 86_400).default(30)
     .describe('how often quality and drift alerts are evaluated (and undelivered webhooks retried)'),
   alertWebhookUrl: z.url({ protocol: /^https?$/ }).optional()

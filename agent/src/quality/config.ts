@@ -26,8 +26,8 @@ export const qualityConfigSchema = z
       .number()
       .positive()
       .max(DAY * 365)
-      .default(7 * DAY)
-      .describe('length of a drift window in event-time seconds; PSI of a few dozen rows is mostly noise, so a week of hourly rows is the default'),
+      .default(30 * DAY)
+      .describe('length of a drift window in event-time seconds; rolling features of hourly data change slowly, so a window needs weeks of rows to compare with training (docs/metrics.md)'),
   })
   .prefault({});
 

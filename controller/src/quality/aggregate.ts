@@ -120,6 +120,8 @@ export interface DriftPoint {
   /** Largest feature PSI of any device, and which feature. */
   maxFeaturePsi: number | null;
   maxFeature: string | null;
+  /** Mean over devices of the median feature PSI (the drift alert's feature measure). */
+  medianFeaturePsi: number | null;
   devices: number;
 }
 
@@ -128,11 +130,13 @@ export function driftSeries(rows: readonly DriftRow[]): DriftPoint[] {
   for (const r of rows) byStart.set(r.windowStart, [...(byStart.get(r.windowStart) ?? []), r]);
   return [...byStart.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([start, rs]) => {
     const scores = rs.map((r) => r.scorePsi).filter((v): v is number => v !== null);
+    const medians = rs.map((r) => r.medianFeaturePsi).filter((v): v is number => v !== null);
     const top = rs.filter((r) => r.maxFeaturePsi !== null).sort((a, b) => b.maxFeaturePsi! - a.maxFeaturePsi!)[0];
     return {
       start, end: rs.map((r) => r.windowEnd).sort().at(-1)!, n: rs.reduce((s, r) => s + r.n, 0),
       scorePsi: scores.length === 0 ? null : round(scores.reduce((a, b) => a + b, 0) / scores.length),
-      maxFeaturePsi: top?.maxFeaturePsi ?? null, maxFeature: top?.maxFeature ?? null, devices: new Set(rs.map((r) => r.deviceId)).size,
+      maxFeaturePsi: top?.maxFeaturePsi ?? null, maxFeature: top?.maxFeature ?? null,
+      medianFeaturePsi: medians.length === 0 ? null : round(medians.reduce((a, b) => a + b, 0) / medians.length), devices: new Set(rs.map((r) => r.deviceId)).size,
     };
   });
 }

@@ -6,8 +6,9 @@
  *   value of the previous version of the model (the highest lower version with enough matured
  *   predictions); the larger drop is reported. Point estimates are compared; the detail gives the
  *   95% interval so a reader can tell a real drop from a small sample.
- * - drift: on any device, the latest drift window with at least `driftMinSamples` rows has a score PSI
- *   (metric "score") or a feature PSI (metric "features") above `driftPsiThreshold`.
+ * - drift: over the latest drift window (at least `driftMinSamples` rows) of each device, a device's
+ *   median feature PSI (metric "features") or, with `driftScoreAlerts`, the median over the devices of
+ *   the score PSI (metric "score") is above `driftPsiThreshold`.
  * One alert per condition: raised once, updated while it holds, resolved when it no longer does, and
  * raised anew if it comes back. Each raised alert is POSTed to the webhook when one is configured,
  * retried on later rounds (at most 5 attempts).
@@ -25,6 +26,8 @@ export interface AlertSettings {
   dropShare: number;
   minMatured: number;
   driftPsiThreshold: number;
+  /** Alert on the devices' median score PSI too (off by default: docs/metrics.md, "Drift"). */
+  driftScoreAlerts: boolean;
   driftMinSamples: number;
   intervalMs: number;
   webhook?: WebhookTarget | undefined;
@@ -229,27 +232,40 @@ export class QualityAlerts {
   }
 
   private drift(k: VersionKey): Condition[] {
-    const { driftPsiThreshold, driftMinSamples } = this.#deps.settings;
+    const { driftPsiThreshold, driftMinSamples, driftScoreAlerts } = this.#deps.settings;
     const rows = this.#deps.repo().drift({ model: k.model, version: k.version, role: k.role }).filter((r) => r.n >= driftMinSamples);
     const latest = new Map<string, (typeof rows)[number]>();
     for (const r of rows) if ((latest.get(r.deviceId)?.windowStart ?? '') < r.windowStart) latest.set(r.deviceId, r);
     const out: Condition[] = [];
-    const worstScore = [...latest.values()].filter((r) => r.scorePsi !== null).sort((a, b) => b.scorePsi! - a.scorePsi!)[0];
-    if (worstScore !== undefined && worstScore.scorePsi! > driftPsiThreshold) {
-      out.push({
-        kind: 'drift', model: k.model, version: k.version, role: k.role, metric: 'score', value: worstScore.scorePsi!,
-        baseline: driftPsiThreshold, baselineSource: 'psi-threshold', threshold: driftPsiThreshold,
-        detail: `score PSI ${worstScore.scorePsi} on ${worstScore.deviceId} (window ${worstScore.windowStart}, ${worstScore.n} rows) is above ${driftPsiThreshold}`,
-      });
+    // score: across the fleet (the median device). One machine's scores shift when it heads for a failure,
+    // which is what the model is for; a shift on most devices is drift
+    const scores = [...latest.values()].filter((r) => r.scorePsi !== null).sort((a, b) => a.scorePsi! - b.scorePsi!);
+    if (driftScoreAlerts && scores.length > 0) {
+      const mid = scores.length >> 1;
+      const fleet = scores.length % 2 === 1 ? scores[mid]!.scorePsi! : (scores[mid - 1]!.scorePsi! + scores[mid]!.scorePsi!) / 2;
+      const value = Math.round(fleet * 1e6) / 1e6;
+      if (value > driftPsiThreshold) {
+        const top = scores[scores.length - 1]!;
+        out.push({
+          kind: 'drift', model: k.model, version: k.version, role: k.role, metric: 'score', value,
+          baseline: driftPsiThreshold, baselineSource: 'psi-threshold', threshold: driftPsiThreshold,
+          detail: `median score PSI over ${scores.length} devices ${value} is above ${driftPsiThreshold} (largest ${top.scorePsi} on ${top.deviceId}, ` +
+            `window ${top.windowStart}, ${top.n} rows)`,
+        });
+      }
     }
-    const worstFeature = [...latest.values()].filter((r) => r.maxFeaturePsi !== null).sort((a, b) => b.maxFeaturePsi! - a.maxFeaturePsi!)[0];
-    if (worstFeature !== undefined && worstFeature.maxFeaturePsi! > driftPsiThreshold) {
-      const drifting = [...latest.values()].filter((r) => (r.maxFeaturePsi ?? 0) > driftPsiThreshold).map((r) => r.deviceId).sort();
+    // features: the window's median feature PSI. The largest one is no measure: on any single machine a few
+    // rolling extremes (max/min over 24 readings) sit in two or three of the ten training deciles, which
+    // gives a PSI of 1-5 on undrifted training data itself (docs/metrics.md, "Drift")
+    const worstFeatures = [...latest.values()].filter((r) => r.medianFeaturePsi !== null).sort((a, b) => b.medianFeaturePsi! - a.medianFeaturePsi!)[0];
+    if (worstFeatures !== undefined && worstFeatures.medianFeaturePsi! > driftPsiThreshold) {
+      const drifting = [...latest.values()].filter((r) => (r.medianFeaturePsi ?? 0) > driftPsiThreshold).map((r) => r.deviceId).sort();
+      const value = Math.round(worstFeatures.medianFeaturePsi! * 1e6) / 1e6;
       out.push({
-        kind: 'drift', model: k.model, version: k.version, role: k.role, metric: 'features', value: worstFeature.maxFeaturePsi!,
+        kind: 'drift', model: k.model, version: k.version, role: k.role, metric: 'features', value,
         baseline: driftPsiThreshold, baselineSource: 'psi-threshold', threshold: driftPsiThreshold,
-        detail: `feature ${worstFeature.maxFeature} PSI ${worstFeature.maxFeaturePsi} on ${worstFeature.deviceId} (window ${worstFeature.windowStart}, ` +
-          `${worstFeature.n} rows) is above ${driftPsiThreshold}; devices above: ${drifting.join(', ')}`,
+        detail: `median feature PSI ${value} on ${worstFeatures.deviceId} (window ${worstFeatures.windowStart}, ${worstFeatures.n} rows; largest ` +
+          `${worstFeatures.maxFeature} ${worstFeatures.maxFeaturePsi}) is above ${driftPsiThreshold}; devices above: ${drifting.join(', ')}`,
       });
     }
     return out;

@@ -38,7 +38,16 @@ export interface DriftRow {
   scorePsi: number | null;
   maxFeaturePsi: number | null;
   maxFeature: string | null;
+  /** Median over the features: robust to the few rolling extremes that sit in two or three bins on any one machine. */
+  medianFeaturePsi: number | null;
   features: Record<string, number>;
+}
+
+function median(values: number[]): number | null {
+  if (values.length === 0) return null;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 export interface WindowFilter {
@@ -130,12 +139,15 @@ export class QualityRepo {
 
   drift(filter: WindowFilter): DriftRow[] {
     const rows = this.#db.prepare(`SELECT * FROM drift_windows WHERE ${FILTER_SQL} ORDER BY window_start, device_id`).all(filterArgs(filter)) as Row[];
-    return rows.map((r) => ({
-      deviceId: r.device_id as string, assetId: r.asset_id as string, model: r.model_name as string, version: r.model_version as string,
-      role: r.role as ModelRole, windowStart: r.window_start as string, windowEnd: r.window_end as string, n: r.n as number,
-      scorePsi: r.score_psi as number | null, maxFeaturePsi: r.max_feature_psi as number | null, maxFeature: r.max_feature as string | null,
-      features: JSON.parse(r.features as string) as Record<string, number>,
-    }));
+    return rows.map((r) => {
+      const features = JSON.parse(r.features as string) as Record<string, number>;
+      return {
+        deviceId: r.device_id as string, assetId: r.asset_id as string, model: r.model_name as string, version: r.model_version as string,
+        role: r.role as ModelRole, windowStart: r.window_start as string, windowEnd: r.window_end as string, n: r.n as number,
+        scorePsi: r.score_psi as number | null, maxFeaturePsi: r.max_feature_psi as number | null, maxFeature: r.max_feature as string | null,
+        medianFeaturePsi: median(Object.values(features)), features,
+      };
+    });
   }
 
   /** Every model version and role with quality or drift windows. */

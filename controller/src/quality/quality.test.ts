@@ -27,10 +27,10 @@ function quality(version: string, role: 'active' | 'shadow', d: number, c: [numb
   };
 }
 
-function drift(d: number, features: Record<string, number>, score: number): DriftWindow {
+function drift(d: number, features: Record<string, number>, score: number, deviceId = 'gw-a', seqNo = ++seq): DriftWindow {
   return {
-    deviceId: 'gw-a', seq: ++seq, time: day(d + 1), assetId: 'machine-1', model: { name: MODEL, version: '1.0.0' }, role: 'active',
-    windowStart: day(d), windowEnd: day(d + 1), n: 168, features, score,
+    deviceId, seq: seqNo, time: day(d + 1), assetId: 'machine-1', model: { name: MODEL, version: '1.0.0' }, role: 'active',
+    windowStart: day(d), windowEnd: day(d + 1), n: 720, features, score,
   };
 }
 
@@ -52,7 +52,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
   c = await startTestController({
     flags: {
-      qualityMinMatured: '100', modelCardsDir: cardsDir, qualityAlertIntervalSec: '3600',
+      qualityMinMatured: '100', modelCardsDir: cardsDir, qualityAlertIntervalSec: '3600', driftScoreAlerts: 'true',
       alertWebhookUrl: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`,
     },
   });
@@ -64,7 +64,8 @@ beforeAll(async () => {
   // 1.1.0-degraded in shadow on the same device and days: tp 12, fp 85, fn 45 -> precision 0.123711, recall 0.210526
   await device.publish('quality', quality('1.1.0-degraded', 'shadow', 1, [5, 45, 880, 25], [0, 2, 4, []]));
   await device.publish('quality', quality('1.1.0-degraded', 'shadow', 2, [7, 40, 930, 20], [1, 1, 3, [2]]));
-  await device.publish('drift', drift(2, { volt_mean_24: 0.4, rotate_mean_3: 0.02 }, 0.05));
+  // median feature PSI 0.4 (the largest, 1.2, alone would not count)
+  await device.publish('drift', drift(2, { volt_mean_24: 1.2, rotate_mean_3: 0.4, pressure_mean_3: 0.02 }, 0.05));
   await c.settle();
 });
 
@@ -104,7 +105,7 @@ describe('GET /api/v1/models/:name/versions/:version/quality', () => {
       [day(1), day(2), 958, 0.4], [day(2), day(3), 1002, 0.487179],
     ]);
     expect(body.card).toEqual({ precision: 0.1842, recall: 0.6786 });
-    expect(body.drift).toEqual([expect.objectContaining({ start: day(2), n: 168, scorePsi: 0.05, maxFeaturePsi: 0.4, maxFeature: 'volt_mean_24' })]);
+    expect(body.drift).toEqual([expect.objectContaining({ start: day(2), n: 720, scorePsi: 0.05, maxFeaturePsi: 1.2, maxFeature: 'volt_mean_24', medianFeaturePsi: 0.4 })]);
     expect(body.definitions.precision).toMatch(/tp \/ \(tp \+ fp\)/);
   });
 
@@ -171,8 +172,8 @@ describe('quality alerts', () => {
     expect(posted).toHaveLength(3);
   });
 
-  it('resolves the drift alert once the latest window is back under the threshold', async () => {
-    await device.publish('drift', drift(3, { volt_mean_24: 0.05, rotate_mean_3: 0.02 }, 0.04));
+  it('resolves the drift alert once the latest window\'s median feature PSI is back under the threshold', async () => {
+    await device.publish('drift', drift(3, { volt_mean_24: 2.5, rotate_mean_3: 0.2, pressure_mean_3: 0.02 }, 0.04));
     await c.settle();
     await c.app.insights.alerts.round();
     const active = (await get('/api/v1/quality/alerts')).body.alerts.map((a: any) => a.kind).sort();
@@ -184,5 +185,24 @@ describe('quality alerts', () => {
       ['1.0.0', 'active', 1960, true], ['1.1.0-degraded', 'shadow', 1952, true],
     ]);
     expect(overview.activeAlerts).toBe(2);
+  });
+
+  it('judges score drift across the fleet: one device\'s shifted scores are not drift, most devices\' are', async () => {
+    const others = await Promise.all(['gw-b', 'gw-c'].map((id) => connectDevice(c.mqttUrl, id, { withWill: false })));
+    const scoreAlerts = async () => (await get('/api/v1/quality/alerts')).body.alerts.filter((a: any) => a.metric === 'score');
+    try {
+      await device.publish('drift', drift(4, { volt_mean_24: 0.01 }, 0.9));
+      await others[0]!.publish('drift', drift(4, { volt_mean_24: 0.01 }, 0.1, 'gw-b', 1));
+      await others[1]!.publish('drift', drift(4, { volt_mean_24: 0.01 }, 0.05, 'gw-c', 1));
+      await c.settle();
+      await c.app.insights.alerts.round();
+      expect(await scoreAlerts()).toEqual([]);
+      await others[0]!.publish('drift', drift(5, { volt_mean_24: 0.01 }, 0.6, 'gw-b', 2));
+      await c.settle();
+      await c.app.insights.alerts.round();
+      expect(await scoreAlerts()).toEqual([expect.objectContaining({ kind: 'drift', value: 0.6, detail: expect.stringMatching(/median score PSI over 3 devices 0\.6/) })]);
+    } finally {
+      for (const o of others) await o.end();
+    }
   });
 });

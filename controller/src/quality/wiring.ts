@@ -68,7 +68,7 @@ export class Insights {
       db, repo: qualityRepo, cards: cardBaselines, clock, log: child('quality-alerts'),
       settings: {
         dropShare: config.qualityDropPercent / 100, minMatured: config.qualityMinMatured, driftPsiThreshold: config.driftPsiThreshold,
-        driftMinSamples: config.driftMinSamples, intervalMs: config.qualityAlertIntervalSec * 1000,
+        driftScoreAlerts: config.driftScoreAlerts, driftMinSamples: config.driftMinSamples, intervalMs: config.qualityAlertIntervalSec * 1000,
         webhook: config.alertWebhookUrl === undefined ? undefined : { url: config.alertWebhookUrl, timeoutMs: 5000 },
       },
     });

@@ -119,7 +119,8 @@ export function reliabilityReport(input: ReportInput, o: ReportOptions): Reliabi
     pareto: { byAsset: pareto(breakdown.byAsset), byCause: pareto(breakdown.byCause), byComponent: pareto(breakdown.byComponent) },
     modelVersions: input.versions
       .filter((v) => v.to > o.from && v.from < o.to && all.includes(v.assetId))
-      .map((v) => impact(input, d, v, o)),
+      .map((v) => impact(input, d, v, o))
+      .sort((a, b) => a.assetId.localeCompare(b.assetId, undefined, { numeric: true }) || a.activeFrom.localeCompare(b.activeFrom)),
   };
 }
 

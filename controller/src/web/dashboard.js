@@ -83,13 +83,14 @@ async function fleet() {
   });
   const versions = new Map();
   for (const d of devices) for (const m of d.models || []) {
-    const key = `${m.name}@${m.version} (${m.role})`;
+    const key = `${m.name}\n${m.version} ${m.role}`;
     versions.set(key, (versions.get(key) || 0) + 1);
   }
   draw('chart-fleet-models', {
     type: 'bar',
-    data: { labels: [...versions.keys()], datasets: [{ label: 'devices', data: [...versions.values()], backgroundColor: COLORS[0] }] },
-    options: { indexAxis: 'y', scales: { x: { beginAtZero: true, ticks: { precision: 0 } } }, plugins: { legend: { display: false } } },
+    // two-line labels (model, then version and role): long model names stay readable
+    data: { labels: [...versions.keys()].map((k) => k.split('\n')), datasets: [{ label: 'devices', data: [...versions.values()], backgroundColor: COLORS[0] }] },
+    options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } }, plugins: { legend: { display: false } } },
   });
   draw('chart-fleet-backlog', {
     type: 'bar',
@@ -195,21 +196,35 @@ async function reliability() {
   kpis('reliability-kpis', [['MTBF (h)', fmt(t.mtbfHours)], ['MTTR (h)', fmt(t.mttrHours)], ['availability', pct(t.availability, 2)],
     ['failures', String(t.failures)], ['unplanned downtime (h)', fmt(t.downtimeHours.unplanned)], ['planned downtime (h)', fmt(t.downtimeHours.planned)]]);
   const periods = body.trend.periods;
+  // MTBF to date: a week without failures has no MTBF of its own, so the running figure reads better
+  let operating = 0;
+  let failures = 0;
+  const toDate = periods.map((p) => { operating += p.operatingHours; failures += p.failures; return failures === 0 ? null : operating / failures; });
   draw('chart-mtbf-trend', {
     type: 'line',
     data: {
       labels: periods.map((p) => day(p.from)),
       datasets: [
-        { label: 'MTBF (h)', data: periods.map((p) => p.mtbfHours), borderColor: COLORS[0], backgroundColor: COLORS[0], yAxisID: 'y', spanGaps: false },
+        { label: 'MTBF to date (h)', data: toDate, borderColor: COLORS[0], backgroundColor: COLORS[0], yAxisID: 'y' },
+        { label: 'failures in the week', data: periods.map((p) => p.failures), type: 'bar', backgroundColor: alpha(COLORS[3], 0.5), yAxisID: 'y2' },
         { label: 'availability %', data: periods.map((p) => (p.availability === null ? null : p.availability * 100)), borderColor: COLORS[2], backgroundColor: COLORS[2], yAxisID: 'y1' },
       ],
     },
-    options: { scales: { y: { beginAtZero: true, title: { display: true, text: 'hours' } }, y1: { position: 'right', suggestedMin: 95, max: 100, grid: { drawOnChartArea: false } } } },
+    options: {
+      scales: {
+        y: { beginAtZero: true, title: { display: true, text: 'MTBF hours' } },
+        y1: { position: 'right', suggestedMin: 95, max: 100, title: { display: true, text: 'availability %' }, grid: { drawOnChartArea: false } },
+        y2: { display: false, beginAtZero: true, suggestedMax: 6 },
+      },
+    },
   });
+  const availability = body.groups.map((g) => (g.availability === null ? null : g.availability * 100));
+  // start the axis just below the lowest asset: the differences between 98% and 99.5% are the story
+  const floor = Math.max(0, Math.floor(Math.min(100, ...availability.filter((v) => v !== null))) - 1);
   draw('chart-availability', {
     type: 'bar',
-    data: { labels: body.groups.map((g) => g.key), datasets: [{ label: 'availability %', data: body.groups.map((g) => (g.availability === null ? null : g.availability * 100)), backgroundColor: COLORS[2] }] },
-    options: { scales: { y: { suggestedMin: 95, max: 100 } }, plugins: { legend: { display: false } } },
+    data: { labels: body.groups.map((g) => g.key), datasets: [{ label: 'availability %', data: availability, backgroundColor: COLORS[2] }] },
+    options: { scales: { y: { min: floor, max: 100 } }, plugins: { legend: { display: false } } },
   });
   paretoChart('chart-pareto-asset', body.pareto.byAsset, () => COLORS[0]);
   // causes at their finest: unplanned downtime by failed component, then planned and other

@@ -1,0 +1,114 @@
+/**
+ * The dashboard in headless Chromium (Debian `chromium`, driven by playwright-core) against a real
+ * controller process with data from real agents replaying Azure PdM machines (two on the reference
+ * model, one on the deliberately noisy one): the page loads, every chart has data points, nothing
+ * is written to the console as an error, and it follows new data without a reload. Screenshots go to
+ * test-artifacts/ (gitignored).
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot, startAzureAgent, startController, type ControllerHandle } from '../helpers/fleet.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const artifacts = join(repoRoot, 'test-artifacts');
+const CHARTS = [
+  'chart-fleet-state', 'chart-fleet-models', 'chart-fleet-backlog', 'chart-quality-precision', 'chart-quality-recall',
+  'chart-mtbf-trend', 'chart-availability', 'chart-pareto-asset', 'chart-pareto-cause',
+];
+
+interface ChartState {
+  id: string;
+  labels: number;
+  points: number;
+}
+
+describe('dashboard', () => {
+  let dir: string;
+  let controller: ControllerHandle;
+  let browser: Browser;
+  let page: Page;
+  const consoleErrors: string[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pdm-e2e-dashboard-'));
+    mkdirSync(artifacts, { recursive: true });
+    controller = await startController({
+      dataDir: join(dir, 'controller'), logFile: join(dir, 'controller.log'),
+      extraArgs: ['--model-cards-dir', join(repoRoot, 'models/artifacts'), '--quality-alert-interval-sec', '1'],
+    });
+    const agents = [1, 3, 12].map((m) => startAzureAgent({
+      deviceId: `gw-m${m}`, machineId: m, brokerUrl: controller.mqttUrl, dataDir: join(dir, `gw-m${m}`), heartbeatSeconds: 1,
+      site: m === 12 ? 'plant-b' : 'plant-a', logFile: join(dir, `gw-m${m}.log`),
+      ...(m === 12 ? { modelDir: join(repoRoot, 'models/artifacts/azure-pdm-failure-24h/1.3.0-noisy') } : {}),
+    }));
+    await Promise.all(agents.map((a) => a.waitFor('agent done', 120_000)));
+    await Promise.all(agents.map((a) => a.exited));
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+    page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
+    page.on('requestfailed', (r) => consoleErrors.push(`request failed: ${r.url()}`));
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await controller?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const charts = (): Promise<ChartState[]> => page.evaluate((ids) => ids.map((id) => {
+    const chart = (window as unknown as { Chart: { getChart(c: HTMLCanvasElement): { data: { labels?: unknown[]; datasets: { data: unknown[] }[] } } | undefined } })
+      .Chart.getChart(document.getElementById(id) as HTMLCanvasElement);
+    const points = chart?.data.datasets.reduce((s, d) => s + d.data.filter((v) => v !== null && v !== undefined).length, 0) ?? 0;
+    return { id, labels: chart?.data.labels?.length ?? 0, points };
+  }), CHARTS);
+
+  const refreshes = () => page.evaluate(() => Number(document.body.dataset['refreshes'] ?? '0'));
+
+  it('loads, draws every chart with data and writes no console error', async () => {
+    const res = await page.goto(`${controller.httpUrl}/?refresh=1`);
+    expect(res?.status()).toBe(200);
+    await page.waitForFunction(() => Number(document.body.dataset['refreshes'] ?? '0') >= 2, undefined, { timeout: 30_000 });
+    const drawn = await charts();
+    for (const c of drawn) expect(c.points, c.id).toBeGreaterThan(0);
+    expect(await page.locator('#rollouts-body').textContent()).toBe('no rollouts');
+    expect(await page.locator('#quality-versions').textContent()).toMatch(/azure-pdm-failure-24h@1\.3\.0-noisy/);
+    expect(await page.locator('#reliability-note').textContent()).toMatch(/assumed to stop the asset for 8 h/);
+    expect(await page.locator('#updated').textContent()).not.toMatch(/failed/);
+    await page.screenshot({ path: join(artifacts, 'dashboard.png'), fullPage: true });
+    expect(readFileSync(join(artifacts, 'dashboard.png')).byteLength).toBeGreaterThan(10_000);
+    expect(consoleErrors).toEqual([]);
+  });
+
+  it('shows the noisy version\'s precision alert and follows new data without a reload', async () => {
+    await page.waitForFunction(() => /precision-drop/.test(document.getElementById('quality-alerts')?.textContent ?? ''), undefined, { timeout: 30_000 });
+    const labels = () => page.evaluate(() => {
+      const chart = (window as unknown as { Chart: { getChart(c: HTMLCanvasElement): { data: { labels?: unknown[] } } | undefined } })
+        .Chart.getChart(document.getElementById('chart-pareto-cause') as HTMLCanvasElement);
+      return (chart?.data.labels ?? []).map(String);
+    });
+    expect(await labels()).not.toContain('other');
+    const token = readFileSync(join(dir, 'controller', 'admin.token'), 'utf8').trim();
+    const res = await fetch(`${controller.httpUrl}/api/v1/events`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ type: 'downtime', assetId: 'machine-1', start: '2015-02-02T00:00:00Z', end: '2015-02-03T12:00:00Z', cause: 'other', note: 'no orders' }),
+    });
+    expect(res.status).toBe(201);
+    const before = await refreshes();
+    await page.waitForFunction(() => {
+      const chart = (window as unknown as { Chart: { getChart(c: HTMLCanvasElement): { data: { labels?: unknown[] } } | undefined } })
+        .Chart.getChart(document.getElementById('chart-pareto-cause') as HTMLCanvasElement);
+      return (chart?.data.labels ?? []).map(String).includes('other');
+    }, undefined, { timeout: 30_000 });
+    expect(await refreshes()).toBeGreaterThan(before);
+    await page.locator('#quality').screenshot({ path: join(artifacts, 'dashboard-quality.png') });
+    await page.locator('#reliability').screenshot({ path: join(artifacts, 'dashboard-reliability.png') });
+    expect(consoleErrors).toEqual([]);
+  });
+});
