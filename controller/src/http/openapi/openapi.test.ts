@@ -11,7 +11,12 @@ import { registeredRoutes } from './register.js';
 
 interface Parameter { name: string; in: string; required?: boolean; schema?: Record<string, unknown> }
 interface Operation { parameters?: Parameter[]; requestBody?: unknown; tags?: string[]; summary?: string }
-interface Document { openapi: string; info: { version: string }; paths: Record<string, Record<string, Operation>> }
+interface Document {
+  openapi: string;
+  info: { version: string };
+  paths: Record<string, Record<string, Operation>>;
+  components?: { securitySchemes?: Record<string, unknown> };
+}
 
 // The whole controller, so that every route plugin it registers (with every part wired) is checked.
 let tc: TestController;
@@ -35,9 +40,10 @@ const keysOf = (schema: unknown): string[] => (schema instanceof z.ZodObject ? O
 const methodsOf = (r: RouteOptions): string[] => (Array.isArray(r.method) ? r.method : [r.method]).filter((m) => m !== 'HEAD');
 
 describe('OpenAPI document at /docs/json', () => {
-  it('is OpenAPI 3.0 with the controller version', () => {
+  it('is OpenAPI 3.0 with the controller version and the bearer token scheme', () => {
     expect(doc.openapi).toBe('3.0.3');
     expect(doc.info.version).toMatch(/^\d+\.\d+\.\d+/);
+    expect(doc.components?.securitySchemes?.['bearer']).toMatchObject({ type: 'http', scheme: 'bearer' });
   });
 
   it('lists every /api route with every path, query and body parameter its zod schemas declare', () => {

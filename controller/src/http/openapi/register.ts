@@ -46,6 +46,9 @@ export function registerOpenApi(app: FastifyInstance): void {
         description: 'Errors always have the shape {"error":{"code","message","context"}} (controller/README.md, "Errors").',
       },
       tags: API_TAGS,
+      // src/auth/guard.ts: mutating routes need a token, reads too when apiReads is "token"; `{}` = may go without
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'an API token (controller/README.md)' } } },
+      security: [{ bearer: [] }, {}],
     },
     transform: jsonSchemaTransform,
   });
