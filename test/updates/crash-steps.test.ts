@@ -8,10 +8,10 @@
  * reverted as a crash loop.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manifestSchema, statusSchema, type Status } from '@pdm/protocol';
 import { TestBroker } from '../../agent/src/testing/broker.js';
 import { pointerSchema, type Pointer } from '../../agent/src/store/pointer.js';
@@ -47,13 +47,13 @@ async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs
 }
 
 /**
- * An agent replaying machine 3 at 100 rows a second. `finishing` runs replay 300 rows and exit once
- * every record is acknowledged (enough rows for the feature windows and the trial).
+ * An agent replaying machine 3 at 100 rows a second. A `finishing` run replays 50 rows and exits once
+ * every record, of this run and of the runs before, is acknowledged.
  */
 function agent(deviceId: string, dataDir: string, crashAt?: CrashStep, maxBoots = 3, finishing = false): Program {
   const config = {
     ...azureAgentConfig({
-      deviceId, machineId: 3, brokerUrl: broker.url, dataDir, speed: 360_000, heartbeatSeconds: 30, exitWhenDone: finishing, ...(finishing ? { maxRows: 300 } : {}),
+      deviceId, machineId: 3, brokerUrl: broker.url, dataDir, speed: 360_000, heartbeatSeconds: 30, exitWhenDone: finishing, ...(finishing ? { maxRows: 50 } : {}),
     }),
     link: { reconnectInitialMs: 50, reconnectMaxMs: 200 },
     trust: trustConfig([signer]),
@@ -105,6 +105,36 @@ const expectedWhileDead: Record<CrashStep, string> = {
   'in-trial': '1.3.0-noisy r1',
 };
 
+const dirs = (dataDir: string, sub: string) => (existsSync(join(dataDir, 'models', sub)) ? readdirSync(join(dataDir, 'models', sub)).sort() : []);
+
+/** The files on disk show the step the agent died at. */
+function expectStepOnDisk(step: CrashStep, dataDir: string): void {
+  const { artifacts } = artifactsOf(candidate);
+  switch (step) {
+    case 'after-download':
+      expect(dirs(dataDir, 'versions')).toEqual([]);
+      expect(dirs(dataDir, '.partial')).toEqual(artifacts.map((a) => a.sha256).sort());
+      for (const a of artifacts) expect(createHash('sha256').update(readFileSync(join(dataDir, 'models/.partial', a.sha256))).digest('hex')).toBe(a.sha256);
+      return;
+    case 'after-write': {
+      expect(dirs(dataDir, 'versions')).toEqual([]);
+      const [temp, ...more] = dirs(dataDir, '.tmp');
+      expect(more).toEqual([]);
+      expect(dirs(dataDir, `.tmp/${temp}`)).toEqual(['card.json', 'manifest.json', 'model.onnx']);
+      return;
+    }
+    case 'after-rename':
+      expect(dirs(dataDir, 'versions')).toHaveLength(1);
+      expect(dirs(dataDir, '.tmp')).toEqual([]);
+      expect(pointerOf(dataDir)).toBeUndefined();
+      return;
+    case 'after-pointer':
+    case 'in-trial':
+      expect(dirs(dataDir, 'versions')).toHaveLength(1);
+      expect(pointerOf(dataDir)?.trial).toMatchObject({ boots: 0 });
+  }
+}
+
 async function deploy(deviceId: string, deploymentId: string): Promise<void> {
   const manifest = manifestFor(candidate, { deviceId, release: 1, deploymentId });
   await server.command(deviceId, { id: `cmd-${deploymentId}`, time: new Date().toISOString(), type: 'deploy', envelope: signManifest(manifest, [signer]) });
@@ -126,7 +156,7 @@ function deliveredSeqs(deviceId: string): Set<number> {
 }
 
 describe('kill -9 at each step of an update', () => {
-  it('starts the broker and the chunk server', async () => {
+  beforeAll(async () => {
     broker = new TestBroker();
     await broker.start();
     server = new ChunkServer();
@@ -143,8 +173,9 @@ describe('kill -9 at each step of an update', () => {
       await deploy(deviceId, `d-${step}`);
       const exit = await first.exited;
       expect(exit.signal).toBe('SIGKILL');
-      // the fatal line is written before the kill; the pipe may deliver it after the exit event
+      // the line is written before the kill; the pipe may deliver it after the exit event
       await until('the fault injection line', () => first.lines.some((l) => l.msg === 'fault injection: killing the agent' && l['step'] === step), 5_000);
+      expectStepOnDisk(step, dataDir);
 
       expect(activeOnDisk(dataDir)).toBe(expectedWhileDead[step]);
       const pointer = pointerOf(dataDir);
@@ -152,9 +183,9 @@ describe('kill -9 at each step of an update', () => {
       else expect(pointer).toBeUndefined();
       expect(readOutbox(dataDir).integrity).toBe('ok');
 
-      const second = agent(deviceId, dataDir, undefined, 3, true);
-      const done = await second.waitFor('agent done', 60_000);
-      expect((await second.exited).code).toBe(0);
+      const second = agent(deviceId, dataDir);
+      await until(`d-${step} committed`, () => statuses(deviceId, `d-${step}`).includes('committed'), 60_000);
+      await second.stop('SIGTERM');
       const seen = statuses(deviceId, `d-${step}`);
       expect(seen[0]).toBe('received');
       expect(seen.at(-1)).toBe('committed');
@@ -164,6 +195,10 @@ describe('kill -9 at each step of an update', () => {
       expect(pointerOf(dataDir)).toMatchObject({ active: { kind: 'store' }, previous: { kind: 'config' } });
       expect(pointerOf(dataDir)!.trial).toBeUndefined();
       expect(JSON.parse(readFileSync(join(dataDir, 'models/pending.json'), 'utf8')).queue).toEqual([]);
+      // a last run delivers what is left in the outbox and still runs the committed version
+      const third = agent(deviceId, dataDir, undefined, 3, true);
+      const done = await third.waitFor('agent done', 60_000);
+      expect((await third.exited).code).toBe(0);
       expect(lastStatus(deviceId).models).toEqual([
         { name: 'azure-pdm-failure-24h', version: '1.3.0-noisy', role: 'active', release: 1, mode: 'alert', deploymentId: `d-${step}` },
       ]);
