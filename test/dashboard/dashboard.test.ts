@@ -19,6 +19,14 @@ const CHARTS = [
   'chart-mtbf-trend', 'chart-availability', 'chart-pareto-asset', 'chart-pareto-cause',
 ];
 
+interface ChartLike {
+  data: { labels?: unknown[]; datasets: { data: unknown[] }[] };
+}
+// The callbacks given to page.evaluate run in the page, where these exist; declared for the type checker
+// only (the Node test program has no DOM library).
+declare const document: { getElementById(id: string): unknown; body: { dataset: Record<string, string | undefined> } };
+declare const window: { Chart: { getChart(canvas: unknown): ChartLike | undefined } };
+
 interface ChartState {
   id: string;
   labels: number;
@@ -63,8 +71,7 @@ describe('dashboard', () => {
   });
 
   const charts = (): Promise<ChartState[]> => page.evaluate((ids) => ids.map((id) => {
-    const chart = (window as unknown as { Chart: { getChart(c: HTMLCanvasElement): { data: { labels?: unknown[]; datasets: { data: unknown[] }[] } } | undefined } })
-      .Chart.getChart(document.getElementById(id) as HTMLCanvasElement);
+    const chart = window.Chart.getChart(document.getElementById(id));
     const points = chart?.data.datasets.reduce((s, d) => s + d.data.filter((v) => v !== null && v !== undefined).length, 0) ?? 0;
     return { id, labels: chart?.data.labels?.length ?? 0, points };
   }), CHARTS);
@@ -87,10 +94,9 @@ describe('dashboard', () => {
   });
 
   it('shows the noisy version\'s precision alert and follows new data without a reload', async () => {
-    await page.waitForFunction(() => /precision-drop/.test(document.getElementById('quality-alerts')?.textContent ?? ''), undefined, { timeout: 30_000 });
+    await page.waitForFunction(() => /precision-drop/.test(((document.getElementById('quality-alerts') as { textContent?: string } | null)?.textContent) ?? ''), undefined, { timeout: 30_000 });
     const labels = () => page.evaluate(() => {
-      const chart = (window as unknown as { Chart: { getChart(c: HTMLCanvasElement): { data: { labels?: unknown[] } } | undefined } })
-        .Chart.getChart(document.getElementById('chart-pareto-cause') as HTMLCanvasElement);
+      const chart = window.Chart.getChart(document.getElementById('chart-pareto-cause'));
       return (chart?.data.labels ?? []).map(String);
     });
     expect(await labels()).not.toContain('other');
@@ -102,8 +108,7 @@ describe('dashboard', () => {
     expect(res.status).toBe(201);
     const before = await refreshes();
     await page.waitForFunction(() => {
-      const chart = (window as unknown as { Chart: { getChart(c: HTMLCanvasElement): { data: { labels?: unknown[] } } | undefined } })
-        .Chart.getChart(document.getElementById('chart-pareto-cause') as HTMLCanvasElement);
+      const chart = window.Chart.getChart(document.getElementById('chart-pareto-cause'));
       return (chart?.data.labels ?? []).map(String).includes('other');
     }, undefined, { timeout: 30_000 });
     expect(await refreshes()).toBeGreaterThan(before);
