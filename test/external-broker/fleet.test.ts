@@ -89,6 +89,7 @@ describe('a controller on an external Mosquitto broker and two agents', () => {
     expect(m.value('pdm_link_messages_total', { outcome: 'handled' })).toBeGreaterThanOrEqual(records);
     expect(m.value('pdm_ingest_latency_seconds_count', { kind: 'predictions' })).toBeGreaterThan(0);
     expect(m.value('pdm_broker_link_connected')).toBe(1);
+    expect(controller.program.errors()).toEqual([]);
     // the broker's own counts are Mosquitto's business
     expect(m.types.has('pdm_broker_clients_connected')).toBe(false);
   });

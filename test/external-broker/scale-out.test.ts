@@ -84,6 +84,10 @@ describe('two controllers sharing ingestion through shared subscriptions', () =>
     expect(m1.value('pdm_ingest_records_stored_total')).toBe(records);
     // database metrics are the same seen from either instance
     expect(m2.value('pdm_ingest_records_stored_total')).toBe(records);
+    // two writers on one SQLite file: they waited for each other (busy_timeout), nothing failed
+    for (const c of controllers) expect(c.program.errors()).toEqual([]);
+    expect(m1.value('pdm_link_messages_total', { outcome: 'failed' }) ?? 0).toBe(0);
+    expect(m2.value('pdm_link_messages_total', { outcome: 'failed' }) ?? 0).toBe(0);
   });
 
   it('has exactly one leader, and the other instance takes over when it stops', async () => {
