@@ -131,11 +131,15 @@ export class DeviceSync {
     this.#send(r, deviceId, signed, commandId);
   }
 
-  /** Answered, not in line after resignAfterMs, and no sign of progress on the current manifest. */
+  /**
+   * Answered, yet not in line: a download the network cut short is retried with a fresh manifest
+   * soon; otherwise after resignAfterMs without a sign of progress on the current manifest.
+   */
   #stale(row: RolloutDevice, now: number): boolean {
-    if (now - row.answeredAt! < this.options.resignAfterMs) return false;
     const records = this.deps.evidence().statuses([row.deploymentId!]).filter((s) => s.deviceId === row.deviceId);
     const latest = records[records.length - 1];
+    if (latest?.status === 'failed:download') return now - row.answeredAt! >= this.options.resendAfterMs;
+    if (now - row.answeredAt! < this.options.resignAfterMs) return false;
     return latest === undefined || !PROGRESSING.has(latest.status) || now - row.answeredAt! >= 4 * this.options.resignAfterMs;
   }
 

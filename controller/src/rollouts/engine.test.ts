@@ -98,7 +98,7 @@ describe('RolloutEngine', () => {
     await h.tick();
     expect((await show(id)).evaluation.gates.find((g: { gate: string }) => g.gate === 'alert-rate').status).toBe('insufficient');
     await predictions(canary, '1.1.0-degraded', 20, 12);
-    await h.until('rolled back on the alert rate', async () => (await show(id)).state === 'rolled-back');
+    await h.until('rolled back on the alert rate', async () => { await h.tick(); return (await show(id)).state === 'rolled-back'; });
     expect((await show(id)).reason).toMatch(/alert-rate 12 vs 3 \(new 12\/20 rows alerting vs current 4\/80/);
   });
 

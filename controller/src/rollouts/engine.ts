@@ -5,8 +5,8 @@
  *
  * All state is in the database (rollouts-repo.ts); the engine holds none that matters, so a restart
  * resumes mid-stage: the stage clock, the devices taken in and the manifests sent are all there. Time
- * is the injected clock; `tick()` runs every `tickMs` and soon after any deployment status, metric
- * window, prediction or comparison arrives, and tests call it directly with a manual clock.
+ * is the injected clock; `tick()` runs every `tickMs` and soon after a deployment status arrives, and
+ * tests call it directly with a manual clock.
  */
 import { isoTime, type Clock } from '../clock.js';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -48,6 +48,8 @@ export class RolloutEngine {
   #fleetQuery: FleetQuery | undefined;
   #desiredRepo: ReconcileRepo | undefined;
   #running = false;
+  /** The models each device last reported, to tell a change from a repeated heartbeat. */
+  readonly #lastModels = new Map<string, string>();
   #quality: QualityEvidenceProvider | undefined;
   #offs: (() => void)[] = [];
   #timer: NodeJS.Timeout | undefined;
@@ -68,10 +70,22 @@ export class RolloutEngine {
     this.#running = true;
     const up = this.#deps.upstream;
     this.#offs.push(up.on('status', (s) => {
-      if (s.state === 'offline') this.sync.away(s.deviceId);
-      else this.#safely(() => this.deviceOnline(s.deviceId));
+      if (s.state === 'offline') {
+        this.sync.away(s.deviceId);
+        this.#lastModels.delete(s.deviceId);
+        return;
+      }
+      // heartbeats repeat the same status every few seconds: only a device that (re)appears or whose
+      // models changed needs looking at now; the others are covered by the regular tick
+      const models = JSON.stringify(s.models);
+      if (this.#lastModels.get(s.deviceId) === models) return;
+      this.#lastModels.set(s.deviceId, models);
+      this.#safely(() => this.deviceOnline(s.deviceId));
     }));
-    for (const kind of ['deployment', 'metrics', 'comparisons', 'predictions'] as const) this.#offs.push(up.on(kind, () => this.kick()));
+    // a deployment status can decide a stage at once; metric windows, predictions and comparisons
+    // accumulate and are read on the regular tick (reading them after every record would cost more
+    // than ingesting them)
+    this.#offs.push(up.on('deployment', () => this.kick()));
     this.#timer = setInterval(() => void this.tick(), this.#options.tickMs);
     this.#timer.unref();
     const resumed = this.repo.inStates(['running', 'paused']);
@@ -95,7 +109,7 @@ export class RolloutEngine {
   }
 
   get judge(): StageJudge {
-    return (this.#judge ??= new StageJudge(this.#deps.database.handle, () => this.#quality));
+    return (this.#judge ??= new StageJudge(this.#deps.database.handle, () => this.#quality, this.#options.maxAttempts));
   }
 
   get #fleet(): FleetQuery {

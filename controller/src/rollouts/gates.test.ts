@@ -6,7 +6,7 @@ import { chooseDevices, inSync, matchesTarget, stageSize } from './targeting.js'
 const candidate = { name: 'm', version: '2.0.0' };
 const rec = (status: string, deploymentId = 'd1', seq = 1) => ({ deviceId: 'a', deploymentId, status, detail: null, seq });
 const judge = (records: ReturnType<typeof rec>[], over: Partial<Parameters<typeof judgeDevice>[0]> = {}) => judgeDevice({
-  deviceId: 'a', candidate, mode: 'alert', deploymentIds: new Set(['d1', 'd2']), currentDeploymentId: 'd2', records, reported: [], timedOut: false, ...over,
+  deviceId: 'a', candidate, mode: 'alert', deploymentIds: new Set(['d1', 'd2']), currentDeploymentId: 'd2', records, reported: [], timedOut: false, downloadAttempts: 2, ...over,
 });
 
 const evidence = (over: Partial<StageEvidence> = {}): StageEvidence => ({
@@ -28,6 +28,11 @@ describe('judging a device', () => {
     expect(judge([rec('rejected:already-installed', 'd2')]).outcome).toBe('in-progress');
     expect(judge([rec('received'), rec('downloading', 'd1', 2)]).outcome).toBe('in-progress');
     expect(judge([rec('other-rollout-failed', 'x')]).outcome).toBe('waiting');
+  });
+
+  it('counts a download the network cut short against the version only after repeated attempts', () => {
+    expect(judge([rec('received'), rec('failed:download', 'd1', 2)]).outcome).toBe('in-progress');
+    expect(judge([rec('failed:download', 'd1'), rec('failed:download', 'd2', 2)]).outcome).toBe('failed');
   });
 
   it('is unknown past the timeout without a verdict, and committed when it reports running the version outside a trial', () => {

@@ -35,10 +35,16 @@ export interface JudgeInput {
   /** What the device reports it runs. */
   reported: Status['models'];
   timedOut: boolean;
+  /**
+   * A download cut short by the network is the transport's failure, not the version's: the controller
+   * sends a fresh manifest, and only this many failed downloads in a row count against the version.
+   */
+  downloadAttempts: number;
 }
 
 /** A refusal that says "you sent me something I already have / something older", not "this version is bad". */
-function isFailure(r: StatusRecord, current: string | null): boolean {
+function isFailure(r: StatusRecord, current: string | null, downloadsFailed: number, downloadAttempts: number): boolean {
+  if (r.status === 'failed:download') return downloadsFailed >= downloadAttempts;
   if (r.status.startsWith('failed:')) return true;
   if (!r.status.startsWith('rejected:')) return false;
   const reason = r.status.slice('rejected:'.length);
@@ -52,7 +58,8 @@ export function judgeDevice(input: JudgeInput): DeviceJudgement {
   const relevant = input.records.filter((r) => input.deploymentIds.has(r.deploymentId));
   const latest = relevant[relevant.length - 1];
   const base = { deviceId: input.deviceId, status: latest?.status ?? null, detail: latest?.detail ?? null };
-  const failure = relevant.find((r) => isFailure(r, input.currentDeploymentId));
+  const downloadsFailed = relevant.filter((r) => r.status === 'failed:download').length;
+  const failure = relevant.find((r) => isFailure(r, input.currentDeploymentId, downloadsFailed, input.downloadAttempts));
   if (failure !== undefined) return { ...base, outcome: 'failed', status: failure.status, detail: failure.detail };
   const role = input.mode === 'shadow' ? 'shadow' : 'active';
   const running = input.reported.some((m) => m.name === input.candidate.name && m.version === input.candidate.version && m.role === role

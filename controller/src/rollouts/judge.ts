@@ -5,7 +5,7 @@
  */
 import { isoTime } from '../clock.js';
 import type { Db } from '../db/database.js';
-import { EvidenceQuery, type AlertEvidence, type StatusRecord } from './evidence.js';
+import { EvidenceQuery, type AlertEvidence, type ComparisonEvidence, type MetricEvidence, type StatusRecord } from './evidence.js';
 import { evaluateGates, judgeDevice, verdictOf, type DeviceJudgement, type GateResult, type Verdict } from './gates.js';
 import type { QualityEvidenceProvider } from './quality.js';
 import type { Rollout, RolloutDevice, RolloutsRepo } from './rollouts-repo.js';
@@ -23,12 +23,16 @@ export interface Evaluation {
   deadline: string;
 }
 
+const NO_METRICS: MetricEvidence = { windows: 0, inferences: 0, errors: 0, maxP95: null };
+const NO_ALERTS: AlertEvidence = { rows: 0, alerts: 0 };
+const NO_COMPARISONS: ComparisonEvidence = { n: 0, agreement: null, activeAlerts: 0, candidateAlerts: 0, candidateErrors: 0 };
+
 export class StageJudge {
   readonly evidence: EvidenceQuery;
   readonly #db: Db;
   readonly #fleet: FleetQuery;
 
-  constructor(db: Db, private readonly quality: () => QualityEvidenceProvider | undefined) {
+  constructor(db: Db, private readonly quality: () => QualityEvidenceProvider | undefined, private readonly downloadAttempts = 5) {
     this.#db = db;
     this.evidence = new EvidenceQuery(db);
     this.#fleet = new FleetQuery(db);
@@ -50,7 +54,7 @@ export class StageJudge {
     }
     return rows.map((row) => judgeDevice({
       deviceId: row.deviceId, candidate: r.model, mode: r.spec.mode, deploymentIds: ids, currentDeploymentId: row.deploymentId,
-      records: byDevice.get(row.deviceId) ?? [], reported: this.#fleet.get(row.deviceId)?.models ?? [], timedOut,
+      records: byDevice.get(row.deviceId) ?? [], reported: this.#fleet.get(row.deviceId)?.models ?? [], timedOut, downloadAttempts: this.downloadAttempts,
     }));
   }
 
@@ -63,14 +67,18 @@ export class StageJudge {
     const given = all.filter((d) => d.want === 'candidate');
     const devices = this.judgeDevices(r, given, now >= deadline);
     const deviceIds = given.map((d) => d.deviceId);
-    const gates = evaluateGates(stage.gates, {
+    // only the evidence a configured gate reads is queried: these scan records that grow all the time
+    const g = stage.gates;
+    const shadow = r.spec.mode === 'shadow';
+    const rateGate = g.maxAlertRateRatio !== undefined;
+    const gates = evaluateGates(g, {
       mode: r.spec.mode,
       devices,
-      metrics: this.evidence.metrics(r.model, deviceIds),
-      candidateAlerts: this.evidence.alerts(r.model, 'active', deviceIds),
-      baselineAlerts: this.#baselineAlerts(r, all),
-      comparisons: this.evidence.comparisons(r.model, deviceIds),
-      quality: await this.#quality(r, deviceIds),
+      metrics: g.maxInferenceErrorRate !== undefined || g.maxLatencyP95Ms !== undefined ? this.evidence.metrics(r.model, deviceIds) : NO_METRICS,
+      candidateAlerts: rateGate && !shadow ? this.evidence.alerts(r.model, 'active', deviceIds) : NO_ALERTS,
+      baselineAlerts: rateGate && !shadow ? this.#baselineAlerts(r, all) : NO_ALERTS,
+      comparisons: g.minAgreement !== undefined || (rateGate && shadow) ? this.evidence.comparisons(r.model, deviceIds) : NO_COMPARISONS,
+      quality: g.quality !== undefined ? await this.#quality(r, deviceIds) : undefined,
     });
     const activated = gates.find((g) => g.gate === 'activation')?.status === 'pass';
     const activatedAt = record?.activatedAt ?? (activated ? now : null);
