@@ -54,6 +54,22 @@ describe('dashboard', () => {
     }));
     await Promise.all(agents.map((a) => a.waitFor('agent done', 120_000)));
     await Promise.all(agents.map((a) => a.exited));
+    // a rollout of the noisy version to one (now offline) device, for the rollouts section and its gates
+    // (the version the device runs is published too: a rollout must be able to roll back to it)
+    for (const version of ['1.0.0', '1.3.0-noisy']) {
+      const files = join(repoRoot, 'models/artifacts/azure-pdm-failure-24h', version);
+      const published = await post('/api/v1/models', {
+        name: 'azure-pdm-failure-24h', version, card: JSON.parse(readFileSync(join(files, 'card.json'), 'utf8')),
+        model: readFileSync(join(files, 'model.onnx')).toString('base64'), reason: 'dashboard test',
+      });
+      expect(published.status).toBe(201);
+    }
+    const rollout = await post('/api/v1/rollouts', {
+      id: 'dash-1', model: { name: 'azure-pdm-failure-24h', version: '1.3.0-noisy' }, target: { deviceIds: ['gw-m1'] }, mode: 'shadow',
+      stages: [{ percent: 100, gates: { quality: { minPrecision: 0.1, minSamples: 50 } } }], reason: 'dashboard test',
+    });
+    expect(rollout.body).toMatchObject({ created: true });
+    expect(rollout.status).toBe(201);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -76,6 +92,14 @@ describe('dashboard', () => {
     return { id, labels: chart?.data.labels?.length ?? 0, points };
   }), CHARTS);
 
+  async function post(path: string, body: unknown): Promise<{ status: number; body: unknown }> {
+    const token = readFileSync(join(dir, 'controller', 'admin.token'), 'utf8').trim();
+    const res = await fetch(`${controller.httpUrl}${path}`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body),
+    });
+    return { status: res.status, body: await res.json() };
+  }
+
   const refreshes = () => page.evaluate(() => Number(document.body.dataset['refreshes'] ?? '0'));
 
   it('loads, draws every chart with data and writes no console error', async () => {
@@ -84,7 +108,9 @@ describe('dashboard', () => {
     await page.waitForFunction(() => Number(document.body.dataset['refreshes'] ?? '0') >= 2, undefined, { timeout: 30_000 });
     const drawn = await charts();
     for (const c of drawn) expect(c.points, c.id).toBeGreaterThan(0);
-    expect(await page.locator('#rollouts-body').textContent()).toBe('no rollouts');
+    const rollouts = await page.locator('#rollouts-body').textContent();
+    expect(rollouts).toMatch(/dash-1.*azure-pdm-failure-24h@1\.3\.0-noisy.*shadow.*running/);
+    expect(rollouts).toMatch(/quality/);
     expect(await page.locator('#quality-versions').textContent()).toMatch(/azure-pdm-failure-24h@1\.3\.0-noisy/);
     expect(await page.locator('#reliability-note').textContent()).toMatch(/assumed to stop the asset for 8 h/);
     expect(await page.locator('#updated').textContent()).not.toMatch(/failed/);
@@ -100,11 +126,7 @@ describe('dashboard', () => {
       return (chart?.data.labels ?? []).map(String);
     });
     expect(await labels()).not.toContain('other');
-    const token = readFileSync(join(dir, 'controller', 'admin.token'), 'utf8').trim();
-    const res = await fetch(`${controller.httpUrl}/api/v1/events`, {
-      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ type: 'downtime', assetId: 'machine-1', start: '2015-02-02T00:00:00Z', end: '2015-02-03T12:00:00Z', cause: 'other', note: 'no orders' }),
-    });
+    const res = await post('/api/v1/events', { type: 'downtime', assetId: 'machine-1', start: '2015-02-02T00:00:00Z', end: '2015-02-03T12:00:00Z', cause: 'other', note: 'no orders' });
     expect(res.status).toBe(201);
     const before = await refreshes();
     await page.waitForFunction(() => {

@@ -189,13 +189,7 @@ function paretoChart(id, entries, colorOf) {
   });
 }
 
-async function reliability() {
-  const { body } = await getJson('/api/v1/reports/reliability?groupBy=asset&bucket=week');
-  if (body === null) return put('reliability-note', 'reliability API unavailable');
-  const t = body.totals;
-  kpis('reliability-kpis', [['MTBF (h)', fmt(t.mtbfHours)], ['MTTR (h)', fmt(t.mttrHours)], ['availability', pct(t.availability, 2)],
-    ['failures', String(t.failures)], ['unplanned downtime (h)', fmt(t.downtimeHours.unplanned)], ['planned downtime (h)', fmt(t.downtimeHours.planned)]]);
-  const periods = body.trend.periods;
+function mtbfTrend(periods) {
   // MTBF to date: a week without failures has no MTBF of its own, so the running figure reads better
   let operating = 0;
   let failures = 0;
@@ -218,6 +212,26 @@ async function reliability() {
       },
     },
   });
+}
+
+function causePareto(p) {
+  // causes at their finest: unplanned downtime by failed component, then planned and other
+  const causes = [...p.byComponent.map((c) => ({ key: `failure ${c.key}`, hours: c.hours, cause: 'unplanned' })),
+    ...p.byCause.filter((c) => c.key !== 'unplanned').map((c) => ({ key: c.key, hours: c.hours, cause: c.key }))]
+    .sort((a, b) => b.hours - a.hours);
+  const total = causes.reduce((s, c) => s + c.hours, 0);
+  let running = 0;
+  paretoChart('chart-pareto-cause', causes.map((c) => { running += c.hours; return { ...c, cumulativeShare: total > 0 ? running / total : 0 }; }),
+    (e) => CAUSE_COLORS[e.cause] || '#f79009');
+}
+
+async function reliability() {
+  const { body } = await getJson('/api/v1/reports/reliability?groupBy=asset&bucket=week');
+  if (body === null) return put('reliability-note', 'reliability API unavailable');
+  const t = body.totals;
+  kpis('reliability-kpis', [['MTBF (h)', fmt(t.mtbfHours)], ['MTTR (h)', fmt(t.mttrHours)], ['availability', pct(t.availability, 2)],
+    ['failures', String(t.failures)], ['unplanned downtime (h)', fmt(t.downtimeHours.unplanned)], ['planned downtime (h)', fmt(t.downtimeHours.planned)]]);
+  mtbfTrend(body.trend.periods);
   const availability = body.groups.map((g) => (g.availability === null ? null : g.availability * 100));
   // start the axis just below the lowest asset: the differences between 98% and 99.5% are the story
   const floor = Math.max(0, Math.floor(Math.min(100, ...availability.filter((v) => v !== null))) - 1);
@@ -227,14 +241,7 @@ async function reliability() {
     options: { scales: { y: { min: floor, max: 100 } }, plugins: { legend: { display: false } } },
   });
   paretoChart('chart-pareto-asset', body.pareto.byAsset, () => COLORS[0]);
-  // causes at their finest: unplanned downtime by failed component, then planned and other
-  const causes = [...body.pareto.byComponent.map((c) => ({ key: `failure ${c.key}`, hours: c.hours, cause: 'unplanned' })),
-    ...body.pareto.byCause.filter((c) => c.key !== 'unplanned').map((c) => ({ key: c.key, hours: c.hours, cause: c.key }))]
-    .sort((a, b) => b.hours - a.hours);
-  const total = causes.reduce((s, c) => s + c.hours, 0);
-  let running = 0;
-  paretoChart('chart-pareto-cause', causes.map((c) => { running += c.hours; return { ...c, cumulativeShare: total > 0 ? running / total : 0 }; }),
-    (e) => CAUSE_COLORS[e.cause] || '#f79009');
+  causePareto(body.pareto);
   put('reliability-versions', body.modelVersions.length === 0 ? 'no model versions in the period' : table(
     ['asset', 'model version', 'active', 'failures', 'caught', 'missed', 'unplanned h / 1000 h before', 'after'],
     body.modelVersions.map((v) => [v.assetId, `${v.model}@${v.version}`, `${day(v.activeFrom)} – ${day(v.activeUntil)}`, { text: v.failures, cls: 'num' },
