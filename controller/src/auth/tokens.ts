@@ -78,7 +78,7 @@ export class ApiTokens {
       // 'wx': never overwrite a token another process wrote meanwhile; mode applies on creation
       writeFileSync(path, `${token}\n`, { mode: 0o600, flag: 'wx' });
       chmodSync(path, 0o600);
-      this.#log.warn({ file: path }, 'no tokensFile configured: generated an admin API token');
+      this.#log.info({ file: path }, 'no tokensFile configured: generated an admin API token');
     }
     return new Map([[hashToken(token), { name: 'admin', role: 'admin' }]]);
   }

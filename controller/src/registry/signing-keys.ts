@@ -75,7 +75,7 @@ export class SigningKeys {
     } else {
       key = generateKey();
       writeKeyFile(file, key.privateKey);
-      this.#log.warn({ file, keyid: key.keyid }, 'no signing key: generated one');
+      this.#log.info({ file, keyid: key.keyid }, 'no signing key: generated one');
     }
     const current = this.#latest();
     if (current === undefined) {

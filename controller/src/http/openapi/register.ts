@@ -21,6 +21,10 @@ export const API_TAGS = [
   { name: 'operations', description: 'health, metrics' },
   { name: 'devices', description: 'the fleet: presence, records, reconciliation' },
   { name: 'ingest', description: 'what the controller took in and refused' },
+  { name: 'models', description: 'the model registry: versions, cards, artifacts' },
+  { name: 'trust', description: 'the key set devices trust; signing key rotation' },
+  { name: 'rollouts', description: 'staged rollouts with evidence gates, rollback' },
+  { name: 'audit', description: 'who changed what, when and why' },
 ];
 
 const registered = new WeakMap<FastifyInstance, RouteOptions[]>();
