@@ -80,6 +80,8 @@ export class DeviceSync {
     if (dev === undefined || !dev.online || row.want === 'pending') return;
     if (inSync(row.want, dev.models, r.model, r.spec.mode, row.baseline)) return;
     if (row.want === 'candidate' && failed) return;
+    // nothing to return it to (said once, when the rollback was decided)
+    if (row.want === 'baseline' && row.baseline === null && r.spec.previousVersion === undefined) return;
     const key = `${r.id}/${row.deviceId}`;
     if (this.#inFlight.has(key)) return;
     const now = this.deps.clock.now();

@@ -262,7 +262,9 @@ export class RolloutEngine {
       this.repo.setState(r.id, 'rolled-back', reason, now);
       for (const { devices, manifest } of signed) {
         for (const d of devices) {
-          if (manifest !== undefined) this.repo.setWant(r.id, d.deviceId, 'baseline', { deploymentId: manifest.deploymentId, commandId: deployCommandId(manifest.deploymentId, d.deviceId) });
+          // without a version to return to (logged when signing) the device is still no longer given the new one
+          this.repo.setWant(r.id, d.deviceId, 'baseline', manifest === undefined ? { deploymentId: null, commandId: null }
+            : { deploymentId: manifest.deploymentId, commandId: deployCommandId(manifest.deploymentId, d.deviceId) });
           this.#desired.setDesired(d.deviceId, desiredModels('baseline', r.model, r.spec.mode, d.baseline), `rollout:${r.id}`, now);
         }
       }
@@ -324,7 +326,8 @@ export class RolloutEngine {
       const r = this.repo.get(rolloutId)!;
       // an aborted rollout leaves its devices as they are
       if (r.state === 'aborted') continue;
-      const mine = this.repo.devices(r.id).filter((d) => deviceIds.includes(d.deviceId));
+      const wanted = new Set(deviceIds);
+      const mine = this.repo.devices(r.id).filter((d) => wanted.has(d.deviceId));
       const failed = new Set(this.judge.judgeDevices(r, mine.filter((d) => d.want === 'candidate'), false).filter((j) => j.outcome === 'failed').map((j) => j.deviceId));
       for (const d of mine) this.sync.drive(r, d, this.#fleet.get(d.deviceId), failed.has(d.deviceId));
     }

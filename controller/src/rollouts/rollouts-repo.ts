@@ -160,7 +160,7 @@ export class RolloutsRepo {
   }
 
   /** Sets what the controller wants on the device; a new want starts its attempts from zero. */
-  setWant(id: string, deviceId: string, want: Want, fields: { stage?: number; baseline?: Baseline | null; deploymentId: string; commandId: string }): void {
+  setWant(id: string, deviceId: string, want: Want, fields: { stage?: number; baseline?: Baseline | null; deploymentId: string | null; commandId: string | null }): void {
     this.db.prepare(`UPDATE rollout_devices SET want = $want, stage = COALESCE($stage, stage), baseline = CASE WHEN $setBaseline THEN $baseline ELSE baseline END,
       deployment_id = $deploymentId, command_id = $commandId, sent_at = NULL, answered_at = NULL, answer = NULL, attempts = 0
       WHERE rollout_id = $id AND device_id = $deviceId`).run({
