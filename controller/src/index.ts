@@ -30,3 +30,17 @@ export { LeaderOnly } from './cluster/leader-only.js';
 export { ControllerMetrics, type MetricsSources } from './metrics/metrics.js';
 export { parseExposition, type ParsedExposition, type Sample } from './metrics/exposition.js';
 export { API_TAGS, DOCS_PREFIX, registerOpenApi, type ZodRoutes } from './http/openapi/index.js';
+// Registry, signing, rollouts, tokens and audit (issue 3)
+export { Fleet, type FleetConfig, type FleetDeps } from './rollouts/parts.js';
+export type { FleetApi } from './rollouts/fleet-api.js';
+export type { QualityEvidence, QualityEvidenceProvider, QualityEvidenceRequest } from './rollouts/quality.js';
+export { RolloutEngine } from './rollouts/engine.js';
+export { RolloutService, type RolloutAction, type RolloutView, type RolloutDetail } from './rollouts/service.js';
+export { rolloutRequestSchema, type RolloutRequest, type RolloutState } from './rollouts/spec.js';
+export { Registry, type VersionView, type ModelSummary } from './registry/registry.js';
+export { SigningKeys } from './registry/signing-keys.js';
+export { ManifestSigner, type SignedManifest } from './registry/manifest-signer.js';
+export { AuditLog, type AuditEntry, type AuditView } from './audit/audit-log.js';
+export { actorOf, installGuard, type ApiReads } from './auth/guard.js';
+export { permissions, roles, type Actor, type Permission, type Role } from './auth/roles.js';
+export { ApiTokens, hashToken } from './auth/tokens.js';
