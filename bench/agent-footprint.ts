@@ -37,7 +37,7 @@ const { values: flags } = parseArgs({
 const MINUTES = Number(flags.minutes);
 const STARTS = Number(flags.starts);
 const SPEED = Number(flags.speed);
-const MB = 1024 * 1024;
+const MiB = 1024 * 1024;
 
 interface Variant {
   readonly name: 'sea' | 'node24-bundle' | 'node20-dist';
@@ -202,7 +202,7 @@ async function measureMemory(variants: readonly Variant[]): Promise<Record<strin
       r.samples.push(memoryOf(r.child.pid!));
     }
     const minute = Math.round((MINUTES * 60_000 - (endAt - Date.now())) / 60_000);
-    process.stderr.write(`[bench:agent] ${minute} min: ${runs.map((r) => `${r.v.name} ${(r.samples.at(-1)!.rss / MB).toFixed(1)} MB`).join(', ')}\r`);
+    process.stderr.write(`[bench:agent] ${minute} min: ${runs.map((r) => `${r.v.name} ${(r.samples.at(-1)!.rss / MiB).toFixed(1)} MiB`).join(', ')}\r`);
   }
   process.stderr.write('\n');
   const out: Record<string, { samples: Memory[]; summary: Record<string, unknown> }> = {};
@@ -256,7 +256,7 @@ function median(xs: readonly number[]): number {
 }
 
 function report(r: { sizes: Record<string, number>; starts: Record<string, number[]>; memory: Record<string, { samples: Memory[]; summary: Record<string, unknown> }>; variants: readonly Variant[]; buildSeconds: number }): void {
-  const mb = (b: number): string => (b / MB).toFixed(1);
+  const mb = (b: number): string => (b / MiB).toFixed(1);
   const s = r.sizes;
   const lines = [
     `Run: ${new Date().toISOString()}, ${cpus().length} CPUs (${cpus()[0]?.model.trim()}), load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the end.`,
@@ -264,10 +264,10 @@ function report(r: { sizes: Record<string, number>; starts: Record<string, numbe
     '',
     '| | sea (single executable) | node from sources |',
     '|---|---:|---:|',
-    `| on disk | ${mb(s.seaUnpacked!)} MB unpacked: executable ${mb(s.seaExecutable!)} MB + native/ ${mb(s.seaNative!)} MB | ${mb(s.nodeBinary! + s.dist! + s.nodeModules!)} MB: node ${mb(s.nodeBinary!)} MB + dist ${mb(s.dist!)} MB + production node_modules ${mb(s.nodeModules!)} MB |`,
-    `| download | tarball ${mb(s.seaTarball!)} MB | (npm ci from the registry) |`,
+    `| on disk | ${mb(s.seaUnpacked!)} MiB unpacked: executable ${mb(s.seaExecutable!)} MiB + native/ ${mb(s.seaNative!)} MiB | ${mb(s.nodeBinary! + s.dist! + s.nodeModules!)} MiB: node ${mb(s.nodeBinary!)} MiB + dist ${mb(s.dist!)} MiB + production node_modules ${mb(s.nodeModules!)} MiB |`,
+    `| download | tarball ${mb(s.seaTarball!)} MiB | (npm ci from the registry) |`,
     '',
-    '| variant | Node | start to first inference, median (runs) ms | RSS at end MB (anon + file) | peak RSS MB | readings | predictions | records published |',
+    '| variant | Node | start to first inference, median (runs) ms | RSS at end MiB (anon + file) | peak RSS MiB | readings | predictions | records published |',
     '|---|---|---|---:|---:|---:|---:|---:|',
   ];
   for (const v of r.variants) {

@@ -11,10 +11,10 @@
  * ~80-170 s on 2 cores); later builds re-bundle (~1 s) and skip the rest when nothing changed.
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BuildError } from './build-error.js';
 import { NATIVE_DIR } from './native-loader.js';
@@ -96,9 +96,10 @@ export async function buildAgent(options: BuildOptions = {}): Promise<BuildResul
 
   const natives = nativeSources(sqliteAddon);
   const installFiles = Object.fromEntries(Object.entries(INSTALL_FILES).map(([from, to]) => [to, join(here, from)]));
-  const fingerprint = fingerprintOf([bundle.sha256, node.version, ...Object.values(natives), ...Object.values(installFiles)]);
-  const previous = readBuildInfo(out);
-  if (options.force !== true && previous?.fingerprint === fingerprint && existsSync(tarball)) {
+  // the packaging code is an input too: a change to the SEA config or the loader must rebuild
+  const packaging = readdirSync(here).filter((f) => f.endsWith('.ts')).map((f) => join(here, f));
+  const fingerprint = fingerprintOf([bundle.sha256, node.version, ...packaging, ...Object.values(natives), ...Object.values(installFiles)]);
+  if (options.force !== true && readBuildInfo(out)?.fingerprint === fingerprint && existsSync(tarball)) {
     say(`[4-7/7] unchanged since the last build (${relative(repoRoot, tarball)})`);
     return result(false);
   }
@@ -109,22 +110,10 @@ export async function buildAgent(options: BuildOptions = {}): Promise<BuildResul
   mkdirSync(join(out, NATIVE_DIR), { recursive: true });
   await step('executable (copy Node 24, strip, postject)', (sub) => injectBlob(node, blob, join(out, 'pdm-agent'), sub));
   await step('native files, install files, licenses', () => {
-    for (const [file, from] of Object.entries(natives)) copyFileSync(from, join(out, NATIVE_DIR, file));
-    for (const [to, from] of Object.entries(installFiles)) {
-      mkdirSync(dirname(join(out, to)), { recursive: true });
-      cpSync(from, join(out, to), { preserveTimestamps: false });
-    }
-    copyLicenses(node, out);
+    assemble(out, natives, installFiles, node);
     writeFileSync(join(out, 'BUILD-INFO.json'), `${JSON.stringify({ name, version, node: node.version, abi: node.abi, fingerprint, bundleSha256: bundle.sha256 }, null, 2)}\n`);
   });
-  await step('smoke test from an empty directory, then tar.gz', async (sub) => {
-    const printed = (await run('smoke', join(out, 'pdm-agent'), ['--version'], { cwd: tmpdir(), env: { PATH: '/usr/bin:/bin' } })).trim();
-    if (!printed.includes(version) || !printed.includes(node.version)) {
-      throw new BuildError('smoke', `pdm-agent --version printed "${printed}", expected ${version} and ${node.version}`);
-    }
-    sub(printed);
-    await run('tar', 'tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '-C', buildDir, '-czf', tarball, name]);
-  });
+  await step('smoke test from an empty directory, then tar.gz', (sub) => smokeAndPack(out, tarball, { version, node: node.version }, sub));
   return result(true);
 
   function result(rebuilt: boolean): BuildResult {
@@ -138,6 +127,32 @@ export async function buildAgent(options: BuildOptions = {}): Promise<BuildResul
     say(`done in ${seconds.toFixed(1)} s: ${relative(repoRoot, executable)} ${mb(bytes.executable)}, ${NATIVE_DIR}/ ${mb(bytes.native)}, ${relative(repoRoot, tarball)} ${mb(bytes.tarball)}`);
     return { version, name, dir: out, executable, tarball, node: node.version, bytes, rebuilt, seconds };
   }
+}
+
+/** Fills the release directory around the executable: native/, the install files, licences. */
+function assemble(out: string, natives: Record<string, string>, installFiles: Record<string, string>, node: NodeRuntime): void {
+  for (const [file, from] of Object.entries(natives)) copyFileSync(from, join(out, NATIVE_DIR, file));
+  for (const [to, from] of Object.entries(installFiles)) {
+    mkdirSync(dirname(join(out, to)), { recursive: true });
+    cpSync(from, join(out, to), { preserveTimestamps: false });
+  }
+  copyLicenses(node, out);
+}
+
+/**
+ * Runs `pdm-agent --version` from an empty directory with a bare PATH (no node_modules, no Node
+ * nearby), then packs the directory. The tarball appears under its name only when complete, so an
+ * interrupted build never leaves one the next build would take as current.
+ */
+async function smokeAndPack(out: string, tarball: string, expected: { version: string; node: string }, say: (line: string) => void): Promise<void> {
+  const printed = (await run('smoke', join(out, 'pdm-agent'), ['--version'], { cwd: tmpdir(), env: { PATH: '/usr/bin:/bin' } })).trim();
+  if (!printed.includes(expected.version) || !printed.includes(expected.node)) {
+    throw new BuildError('smoke', `pdm-agent --version printed "${printed}", expected ${expected.version} and ${expected.node}`);
+  }
+  say(printed);
+  const partial = `${tarball}.partial`;
+  await run('tar', 'tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '-C', dirname(out), '-czf', partial, basename(out)]);
+  renameSync(partial, tarball);
 }
 
 /** Where each file of native/ comes from: our Node 24 build of better-sqlite3 and onnxruntime-node's package. */
