@@ -44,19 +44,20 @@ describe('kill -9 loop on a producing, delivering agent', () => {
       },
       { forwarder: { maxInFlight: 32, drainRatePerSecond: 5_000 }, link: { reconnectInitialMs: 50, reconnectMaxMs: 200 } },
     );
-    const counts = { killedBeforeReady: 0, killedWhileReplaying: 0, killedAfterReplay: 0 };
+    const counts = { killedStarting: 0, killedReplaying: 0, killedAfterReplay: 0, killedConnected: 0 };
     let highWater = 0;
     for (let i = 0; i < cycles; i++) {
       agent = runAgent(dir, 'agent', config(false));
       // most kills land while it replays and delivers; some during start-up (opening the outbox, loading the model)
       if (random() < 0.8) await agent.waitFor('replay started', 30_000);
       await new Promise((resolve) => setTimeout(resolve, random() * 1_500));
-      const ready = agent.lines.some((l) => l.msg === 'agent ready');
+      const started = agent.lines.some((l) => l.msg === 'replay started');
       const replayed = agent.lines.some((l) => l.msg === 'replay finished');
+      if (agent.lines.some((l) => l.msg === 'link up')) counts.killedConnected++;
       agent.kill('SIGKILL');
       const exit = await agent.exited;
       expect(exit.signal, `cycle ${i} ended by itself`).toBe('SIGKILL');
-      counts[!ready ? 'killedBeforeReady' : replayed ? 'killedAfterReplay' : 'killedWhileReplaying']++;
+      counts[!started ? 'killedStarting' : replayed ? 'killedAfterReplay' : 'killedReplaying']++;
       if (!existsSync(join(dataDir, OUTBOX))) continue;
       const outbox = readOutbox(dataDir);
       expect(outbox.integrity, `integrity_check after kill ${i}`).toBe('ok');

@@ -15,9 +15,10 @@ export interface StoredEntry {
   readonly committedAt: number;
 }
 
-/** What the planner reads: the oldest entries of one class, in seq order. */
+/** What the planner reads: the oldest entries of one class, in seq order, and how many it holds. */
 export interface EvictionView {
   oldest(recordClass: RoutineClass, afterSeq: number, limit: number): readonly StoredEntry[];
+  depth(recordClass: RoutineClass): number;
 }
 
 export interface Victims {
@@ -29,8 +30,8 @@ export interface Victims {
   readonly reason: string;
 }
 
-// a scan reads a few rows first (most commits find nothing to evict), then larger batches
-const FIRST_SCAN = 8;
+// a scan reads one row first (most commits find nothing to evict), then larger batches
+const FIRST_SCAN = 1;
 const MAX_SCAN = 1024;
 
 /**
@@ -55,11 +56,17 @@ export class Tally {
     return n;
   }
 
+  /** A copy of depth and bytes per class (the stats callers may keep it). */
+  classStats(): Record<RecordClass, { depth: number; bytes: number }> {
+    const { critical, metrics, predictions, samples } = this.byClass;
+    return { critical: { ...critical }, metrics: { ...metrics }, predictions: { ...predictions }, samples: { ...samples } };
+  }
+
   clone(): Tally {
     const t = new Tally();
     t.lastSeq = this.lastSeq;
     t.delivered = this.delivered;
-    for (const [k, v] of Object.entries(this.byClass)) t.byClass[k as RecordClass] = { ...v };
+    t.byClass = this.classStats();
     t.dropped = { ...this.dropped };
     return t;
   }
@@ -89,7 +96,7 @@ export function planAgeEviction(view: EvictionView, caps: OutboxCaps, now: numbe
   const plans: Victims[] = [];
   for (const recordClass of evictionOrder) {
     const maxAge = caps.maxAgeMs[recordClass];
-    if (!Number.isFinite(maxAge)) continue;
+    if (!Number.isFinite(maxAge) || view.depth(recordClass) === 0) continue;
     // seq order is commit order; after a wall-clock step back the oldest by seq may look young, and
     // eviction by age then waits for it rather than scanning the whole class (bounded work per commit)
     const plan = scan(view, recordClass, 'cap-age', (e) => now - e.committedAt > maxAge);
@@ -107,6 +114,7 @@ export function planBytesEviction(view: EvictionView, tallyBytes: number, target
   let excess = tallyBytes - targetBytes;
   for (const recordClass of evictionOrder) {
     if (excess <= 0) break;
+    if (view.depth(recordClass) === 0) continue;
     const plan = scan(view, recordClass, cause, (e) => {
       if (excess <= 0) return false;
       excess -= e.bytes;
@@ -122,7 +130,7 @@ function scan(view: EvictionView, recordClass: RoutineClass, cause: DropCause, t
   let throughSeq = 0;
   let count = 0;
   let bytes = 0;
-  for (let size = FIRST_SCAN; ; size = Math.min(MAX_SCAN, size * 4)) {
+  for (let size = FIRST_SCAN; ; size = Math.min(MAX_SCAN, size * 8)) {
     const batch = view.oldest(recordClass, throughSeq, size);
     let stopped = false;
     for (const e of batch) {

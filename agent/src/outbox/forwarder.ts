@@ -53,6 +53,14 @@ export interface ForwarderStats {
   readonly byLane: Readonly<Record<Lane, number>>;
 }
 
+/**
+ * PUBACKed records are deleted in batches: at most this long after the first ack of a batch, at once
+ * when the batch is this big or nothing is left in flight. Deleting is most of the drain's cost
+ * (bench/RESULTS.md); a record acknowledged but not yet deleted when the agent dies is sent again: a
+ * duplicate, never a loss.
+ */
+const ACK_FLUSH_MS = 25;
+const ACK_FLUSH_COUNT = 512;
 /** After a publish fails on a link that still looks up, wait this long before trying again. */
 const RETRY_AFTER_FAILURE_MS = 1_000;
 const ROUTINE: readonly RecordClass[] = ['metrics', 'predictions', 'samples'];
@@ -65,11 +73,20 @@ interface Sent {
 export class Forwarder {
   private readonly inFlight = new Map<number, Sent>();
   private readonly laneInFlight: Record<Lane, number> = { critical: 0, live: 0, backlog: 0 };
-  /** Highest seq handed to the link per lane on the current window. */
+  /** Highest seq read from the outbox per lane on the current window (sent, or waiting in `ahead`). */
   private cursor: Record<Lane, number> = { critical: 0, live: 0, backlog: 0 };
+  /**
+   * Entries read ahead per lane, in seq order, not yet sent: a PUBACK frees a slot and the next entry
+   * goes out at once, as in a bare publish loop, while reads and deletes are batched.
+   */
+  private ahead: Record<Lane, OutboxEntry[]> = { critical: [], live: [], backlog: [] };
   /** Routine records up to this seq were committed before the window opened: backlog. */
   private liveFrom = 0;
-  private backlogDone = false;
+  /**
+   * A lane whose last query came back short has nothing more until a commit adds to it (the backlog
+   * never does): it is not queried again, so a steady drain costs one query per refill, not three.
+   */
+  private exhausted: Record<Lane, boolean> = { critical: false, live: false, backlog: false };
   /** Bumped when the window resets, so late results of older publishes do not touch the new window. */
   private generation = 0;
   private tokens = 0;
@@ -78,7 +95,7 @@ export class Forwarder {
   private stopped = false;
   private unsubscribe: (() => void)[] = [];
   private acks: number[] = [];
-  private ackFlush: ReturnType<typeof setImmediate> | undefined;
+  private ackFlush: { timer: ReturnType<typeof setTimeout>; soon: boolean } | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private tokenTimer: ReturnType<typeof setTimeout> | undefined;
   private pumpSoon: ReturnType<typeof setImmediate> | undefined;
@@ -100,13 +117,19 @@ export class Forwarder {
     this.running = true;
     this.stopped = false;
     this.unsubscribe = [
-      outbox.onCommit(() => this.schedulePump()),
+      outbox.onCommit((entries) => {
+        for (const e of entries) this.exhausted[e.recordClass === 'critical' ? 'critical' : 'live'] = false;
+        this.schedulePump();
+      }),
       link.onUp(() => {
         this.flushAcks();
         this.resetWindow();
         this.pump();
       }),
-      link.onDown(() => this.resetWindow()),
+      link.onDown(() => {
+        this.flushAcks();
+        this.resetWindow();
+      }),
     ];
     this.resetWindow();
     this.pump();
@@ -150,7 +173,7 @@ export class Forwarder {
   }
 
   private isDrained(): boolean {
-    return this.deps.outbox.stats().depth === 0 && this.acks.length === 0;
+    return this.inFlight.size === 0 && this.acks.length === 0 && this.deps.outbox.stats().depth === 0;
   }
 
   private resetWindow(): void {
@@ -158,7 +181,8 @@ export class Forwarder {
     this.inFlight.clear();
     this.laneInFlight.critical = this.laneInFlight.live = this.laneInFlight.backlog = 0;
     this.cursor = { critical: 0, live: 0, backlog: 0 };
-    this.backlogDone = false;
+    this.ahead = { critical: [], live: [], backlog: [] };
+    this.exhausted = { critical: false, live: false, backlog: false };
     // the outbox may be closed when a late link event arrives after stop
     if (this.running) this.liveFrom = this.deps.outbox.stats().lastSeq;
     this.tokens = Math.min(this.tokens, this.burst());
@@ -178,30 +202,34 @@ export class Forwarder {
     if (!this.running || !link.connected) return;
     this.fill('critical', config.maxInFlight - this.laneInFlight.critical);
     const routineFree = (): number => config.maxInFlight - this.laneInFlight.live - this.laneInFlight.backlog;
-    const reserve = this.backlogDone ? 0 : Math.ceil(config.maxInFlight / 4);
+    const reserve = this.exhausted.backlog ? 0 : Math.ceil(config.maxInFlight / 4);
     this.fill('live', Math.min(routineFree(), config.maxInFlight - reserve - this.laneInFlight.live));
     this.refill();
     const allowed = Math.min(routineFree(), Math.floor(this.tokens));
     const sent = this.fill('backlog', allowed);
     this.tokens -= sent;
     // the live lane may use what the backlog could not
-    if (sent < allowed || this.backlogDone) this.fill('live', routineFree());
-    if (!this.backlogDone && routineFree() > 0 && this.tokens < 1) this.waitForToken();
+    if (sent < allowed || this.exhausted.backlog) this.fill('live', routineFree());
+    if (!this.exhausted.backlog && routineFree() > 0 && this.tokens < 1) this.waitForToken();
   }
 
-  /** Publishes up to `room` entries of one lane, in seq order; returns how many. */
+  /** Publishes up to `room` entries of one lane, in seq order, reading ahead a window at a time; returns how many. */
   private fill(lane: Lane, room: number): number {
     let sent = 0;
     while (sent < room) {
-      const want = room - sent;
-      const batch = this.next(lane, want);
-      for (const entry of batch) this.send(lane, entry);
-      sent += batch.length;
-      if (batch.length < want) {
-        // nothing is added below liveFrom while the window lasts: an exhausted backlog stays so
-        if (lane === 'backlog') this.backlogDone = true;
-        break;
+      let queue = this.ahead[lane];
+      if (queue.length === 0) {
+        if (this.exhausted[lane]) break;
+        const want = Math.max(room - sent, this.deps.config.maxInFlight);
+        queue = this.next(lane, want);
+        if (queue.length < want) this.exhausted[lane] = true;
+        if (queue.length === 0) break;
+        this.cursor[lane] = queue[queue.length - 1]!.seq;
+        // oldest last, so taking the next one is a pop
+        this.ahead[lane] = queue.reverse();
       }
+      this.send(lane, queue.pop()!);
+      sent++;
     }
     return sent;
   }
@@ -216,7 +244,6 @@ export class Forwarder {
 
   private send(lane: Lane, entry: OutboxEntry): void {
     const generation = this.generation;
-    this.cursor[lane] = entry.seq;
     this.inFlight.set(entry.seq, { lane, entry });
     this.laneInFlight[lane]++;
     this.published++;
@@ -268,17 +295,25 @@ export class Forwarder {
       }
     }
     if (this.inFlight.size === 0) this.settled?.();
-    // acks that arrive together are deleted in one transaction
-    this.ackFlush ??= setImmediate(() => {
+    // the freed slot goes to the next entry now (read ahead: usually no query)
+    this.pump();
+    this.scheduleFlush(this.acks.length >= ACK_FLUSH_COUNT || this.inFlight.size === 0);
+  }
+
+  private scheduleFlush(soon: boolean): void {
+    if (this.ackFlush !== undefined && (this.ackFlush.soon || !soon)) return;
+    if (this.ackFlush !== undefined) clearTimeout(this.ackFlush.timer);
+    const timer = setTimeout(() => {
       this.ackFlush = undefined;
       this.flushAcks();
       this.pump();
-    });
+    }, soon ? 0 : ACK_FLUSH_MS);
+    this.ackFlush = { timer, soon };
   }
 
   private flushAcks(): void {
     if (this.ackFlush !== undefined) {
-      clearImmediate(this.ackFlush);
+      clearTimeout(this.ackFlush.timer);
       this.ackFlush = undefined;
     }
     if (this.acks.length > 0) {

@@ -105,7 +105,7 @@ export class MemoryOutbox implements Outbox {
       lastSeq: tally.lastSeq,
       depth: tally.depth,
       bytes: tally.bytes,
-      byClass: structuredClone(tally.byClass),
+      byClass: tally.classStats(),
       oldestPendingAt: oldest.done === true ? undefined : oldest.value.committedAt,
       delivered: tally.delivered,
       dropped: { ...tally.dropped },
@@ -119,7 +119,7 @@ export class MemoryOutbox implements Outbox {
 
   private applyCaps(tally: Tally): void {
     const caps = this.deps.caps ?? NO_CAPS;
-    const view = this.view();
+    const view = this.view(tally);
     for (const v of planAgeEviction(view, caps, this.deps.clock.now())) this.evict(tally, v);
     for (const v of planBytesEviction(view, tally.bytes, caps.maxBytes, 'cap-bytes')) this.evict(tally, v);
   }
@@ -132,9 +132,10 @@ export class MemoryOutbox implements Outbox {
     tally.evicted(victims);
   }
 
-  private view(): EvictionView {
+  private view(tally: Tally): EvictionView {
     const entries = this.store.entries;
     return {
+      depth: (c) => tally.byClass[c].depth,
       oldest(recordClass: RoutineClass, afterSeq: number, limit: number): StoredEntry[] {
         const out: StoredEntry[] = [];
         for (const e of entries.values()) {

@@ -141,7 +141,9 @@ export function emptyByClass(): Record<RecordClass, { depth: number; bytes: numb
 
 /** Builds the full record for a draft, validates it against its schema and encodes it. */
 export function encodeDraft(deviceId: string, seq: number, draft: RecordDraft): Buffer {
-  const record = { ...draft.record, deviceId, seq };
+  // header first, in the schema's key order: zod's compiled object parser then reads an object of the
+  // shape it expects (measured ~2.5x faster than with deviceId and seq appended; bench/RESULTS.md)
+  const record = { deviceId, seq, ...draft.record };
   const parsed = recordSchemas[draft.kind].safeParse(record);
   if (!parsed.success) {
     throw new PdmError('PAYLOAD_INVALID', `${draft.kind} record: ${describeIssues(parsed.error)}`, {

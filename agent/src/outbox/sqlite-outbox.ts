@@ -25,7 +25,7 @@ import {
 } from './outbox.js';
 import { SeqReservation } from './seq-reservation.js';
 import { applyDiskPlan, isCorruption, openDatabase, planDisk, quarantine, type DiskPlan, type Quarantined } from './sqlite-open.js';
-import { claim, migrate, prepare, type Row, type Statements } from './sqlite-schema.js';
+import { claim, migrate, prepare, type Statements } from './sqlite-schema.js';
 
 type Synchronous = 'NORMAL' | 'FULL';
 
@@ -135,26 +135,21 @@ export class SqliteOutbox implements Outbox {
     const { sql } = this.open();
     const through = query.throughSeq ?? Number.MAX_SAFE_INTEGER;
     const classes = query.classes ?? recordClasses;
-    let rows: Row[];
+    let rows: OutboxEntry[];
     if (classes.length >= recordClasses.length) rows = sql.pendingAll.all(query.afterSeq, through, query.limit);
     else if (classes.length === 1) rows = sql.pendingClass.all(classes[0]!, query.afterSeq, through, query.limit);
     else rows = sql.pendingClasses.all(query.afterSeq, through, `,${classes.join(',')},`, query.limit);
-    return rows.map((r) => ({ seq: r.seq, kind: r.kind, recordClass: r.class, payload: r.payload, committedAt: r.committed_at }));
+    return rows;
   }
 
   ack(seqs: readonly number[]): void {
     const { sql } = this.open();
     try {
       this.tally = this.write(false, (t) => {
-        let removed = 0;
-        for (const seq of seqs) {
-          const row = sql.remove.get(seq);
-          if (row === undefined) continue;
-          removed++;
-          t.removed(row.class, 1, row.bytes);
-        }
-        if (removed === 0) return;
-        t.delivered += removed;
+        const rows = sql.remove.all(JSON.stringify(seqs));
+        if (rows.length === 0) return;
+        for (const row of rows) t.removed(row.class, 1, row.bytes);
+        t.delivered += rows.length;
         sql.setMeta.run(t.delivered, 'delivered');
       });
     } catch (err) {
@@ -169,7 +164,7 @@ export class SqliteOutbox implements Outbox {
       lastSeq: t.lastSeq,
       depth: t.depth,
       bytes: t.bytes,
-      byClass: structuredClone(t.byClass),
+      byClass: t.classStats(),
       oldestPendingAt: oldest?.committedAt,
       delivered: t.delivered,
       dropped: { ...t.dropped },
@@ -284,7 +279,7 @@ export class SqliteOutbox implements Outbox {
   }
 
   private applyCaps(t: Tally): void {
-    const view = this.view();
+    const view = this.view(t);
     for (const v of planAgeEviction(view, this.caps, this.deps.clock.now())) this.evict(t, v);
     for (const v of planBytesEviction(view, t.bytes, this.caps.maxBytes, 'cap-bytes')) this.evict(t, v);
   }
@@ -317,7 +312,7 @@ export class SqliteOutbox implements Outbox {
     const before = this.tally.depth;
     try {
       this.tally = this.write(false, (t) => {
-        for (const v of planBytesEviction(this.view(), t.bytes, target, 'disk-full')) this.evict(t, v);
+        for (const v of planBytesEviction(this.view(t), t.bytes, target, 'disk-full')) this.evict(t, v);
       });
     } catch (err) {
       if (!isFull(err)) throw this.failed(err);
@@ -358,9 +353,10 @@ export class SqliteOutbox implements Outbox {
     }
   }
 
-  private view(): EvictionView {
+  /** The stored entries as the planner sees them, within the transaction that `t` counts. */
+  private view(t: Tally): EvictionView {
     const { sql } = this.open();
-    return { oldest: (recordClass, afterSeq, limit) => sql.oldest.all(recordClass, afterSeq, limit) };
+    return { oldest: (recordClass, afterSeq, limit) => sql.oldest.all(recordClass, afterSeq, limit), depth: (c) => t.byClass[c].depth };
   }
 
   private failed(cause: unknown): PdmError {

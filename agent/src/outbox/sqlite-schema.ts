@@ -52,11 +52,12 @@ export function claim(db: Database.Database, deviceId: string): void {
   }
 }
 
+/** A pending row, selected already in the shape of an OutboxEntry (no copy per row on the drain path). */
 export interface Row {
   seq: number;
   kind: RecordKind;
-  class: RecordClass;
-  committed_at: number;
+  recordClass: RecordClass;
+  committedAt: number;
   payload: Buffer;
 }
 
@@ -73,12 +74,13 @@ export interface Statements {
   oldest: Database.Statement<[string, number, number], StoredEntry>;
   /** class, through */
   evictRange: Database.Statement<[string, number]>;
-  remove: Database.Statement<[number], { bytes: number; class: RecordClass }>;
+  /** JSON array of seqs; deletes them all in one statement */
+  remove: Database.Statement<[string], { bytes: number; class: RecordClass }>;
   addDropped: Database.Statement<[string, number]>;
   oldestPending: Database.Statement<[], { committedAt: number }>;
 }
 
-const COLUMNS = 'seq, kind, class, committed_at, payload';
+const COLUMNS = 'seq, kind, class AS recordClass, committed_at AS committedAt, payload';
 
 export function prepare(db: Database.Database): Statements {
   return {
@@ -94,7 +96,7 @@ export function prepare(db: Database.Database): Statements {
     oldest: db.prepare(`SELECT seq, length(payload) AS bytes, committed_at AS committedAt FROM records INDEXED BY records_class
       WHERE class = ? AND seq > ? ORDER BY seq LIMIT ?`),
     evictRange: db.prepare('DELETE FROM records WHERE class = ? AND seq <= ?'),
-    remove: db.prepare('DELETE FROM records WHERE seq = ? RETURNING length(payload) AS bytes, class'),
+    remove: db.prepare('DELETE FROM records WHERE seq IN (SELECT value FROM json_each(?)) RETURNING length(payload) AS bytes, class'),
     addDropped: db.prepare(`INSERT INTO dropped (reason, count) VALUES (?, ?)
       ON CONFLICT (reason) DO UPDATE SET count = count + excluded.count`),
     oldestPending: db.prepare('SELECT committed_at AS committedAt FROM records ORDER BY seq LIMIT 1'),
