@@ -1,23 +1,29 @@
 /**
  * `npm run demo`: a real fleet on the embedded defaults. One controller (embedded MQTT broker, SQLite,
- * HTTP API) and one agent process per Azure PdM machine in the repo's data, each replaying that
- * machine's hourly telemetry (Jan-Mar 2015) through the reference model, accelerated.
+ * HTTP API, dashboard) and one agent process per Azure PdM machine in the repo's data, each replaying
+ * that machine's hourly telemetry (Jan-Mar 2015) through the reference model, accelerated. While the
+ * replay runs, the controller publishes and rolls out models (see rollouts.ts).
  *
  * `npm run demo -- --exit` ends after the scenario: exit code 0 only if every device delivered every
- * record it produced (controller's contiguous seq == the agent's last seq, no gaps).
+ * record it produced (controller's contiguous seq == the agent's last seq, no gaps) and every rollout
+ * ended as the scenario expects.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { azureDir, azureTelemetry, repoRoot, startAzureAgent, startController, type ControllerHandle } from '../test/helpers/fleet.js';
+import {
+  azureAgentConfig, azureDir, azureTelemetry, repoRoot, startAgent, startController, writeJson, type ControllerHandle,
+} from '../test/helpers/fleet.js';
 import type { LogLine, Program } from '../test/helpers/process.js';
+import { RolloutScenario, type ScenarioResult } from './rollouts.js';
 import { printTable } from './table.js';
 
 const { values: args } = parseArgs({
   options: {
     exit: { type: 'boolean', default: false },
     machines: { type: 'string', default: '15' },
-    speed: { type: 'string', default: '86400' },
+    speed: { type: 'string', default: '43200' },
+    'no-rollouts': { type: 'boolean', default: false },
     'http-port': { type: 'string', default: '8080' },
     'data-dir': { type: 'string', default: join(repoRoot, '.data/demo') },
   },
@@ -34,6 +40,7 @@ interface DeviceView {
   state: 'unknown' | 'online' | 'offline';
   seq: { contiguous: number; max: number; stored: number; missing: number };
   counters: { readings?: number } | null;
+  models: { name: string; version: string; role: string }[];
 }
 
 /** Rows per machine in the telemetry file and failures per machine in the same period. */
@@ -62,24 +69,31 @@ async function main(): Promise<number> {
   console.log(`pdm demo: ${machineCount} machines, ${hours} h of hourly telemetry each, replayed at ${speed}x ` +
     `(${(hours * 3600 / speed).toFixed(0)} s of replay per machine)`);
 
+  const controllerDir = join(args['data-dir'], 'controller');
   const controller = await startController({
-    dataDir: join(args['data-dir'], 'controller'),
+    dataDir: controllerDir,
     ports: { http: Number(args['http-port']) },
     logFile: join(args['data-dir'], 'controller.log'),
+    extraArgs: ['--rollout-tick-ms', '500', '--rollout-resend-sec', '5', '--command-timeout-ms', '5000'],
   });
-  console.log(`controller: HTTP ${controller.httpUrl}  MQTT ${controller.mqttUrl}  MQTT/WS ${controller.wsUrl}`);
+  console.log(`controller: dashboard ${controller.httpUrl}/  API ${controller.httpUrl}/api/v1  docs ${controller.httpUrl}/docs`);
+  console.log(`            MQTT ${controller.mqttUrl}  MQTT/WS ${controller.wsUrl}  admin token in ${join(controllerDir, 'admin.token')}`);
 
   const agents = new Map<string, { machine: number; program: Program }>();
   for (let machine = 1; machine <= machineCount; machine++) {
     const deviceId = `gw-m${machine}`;
-    const program = startAzureAgent({
-      deviceId,
-      machineId: machine,
-      brokerUrl: controller.mqttUrl,
-      dataDir: join(args['data-dir'], deviceId),
-      speed,
-      heartbeatSeconds: 2,
-      site: machine <= 8 ? 'plant-a' : 'plant-b',
+    const dataDir = join(args['data-dir'], deviceId);
+    mkdirSync(dataDir, { recursive: true });
+    const config = {
+      ...azureAgentConfig({
+        deviceId, machineId: machine, brokerUrl: controller.mqttUrl, dataDir, speed, heartbeatSeconds: 2,
+        site: machine <= 8 ? 'plant-a' : 'plant-b',
+      }),
+      // trust the controller's signing key; a short trial so rollouts move at demo speed
+      trust: { keySetFile: join(controllerDir, 'keys', 'trust.json') },
+      updates: { trial: { inferences: 10, latencyBudgetMs: 1000 } },
+    };
+    const program = startAgent(deviceId, writeJson(join(dataDir, 'agent.json'), config), {
       logFile: join(args['data-dir'], `${deviceId}.log`),
     });
     agents.set(deviceId, { machine, program });
@@ -87,22 +101,33 @@ async function main(): Promise<number> {
 
   const totalRows = [...agents.values()].reduce((s, a) => s + (facts.rows.get(a.machine) ?? 0), 0);
   const started = Date.now();
-  const progress = setInterval(() => void showProgress(controller, totalRows, started), 2000);
+  const progress = setInterval(() => void showProgress(controller, totalRows, started), args['no-rollouts'] ? 2000 : 15_000);
+  const scenario: Promise<ScenarioResult | undefined> = args['no-rollouts']
+    ? Promise.resolve(undefined)
+    : Promise.all([...agents.values()].map((a) => a.program.waitFor('agent ready', 60_000)))
+      .then(() => new RolloutScenario(controller, readFileSync(join(controllerDir, 'admin.token'), 'utf8').trim(), [...agents.keys()]).run());
   const done = await Promise.all(
     [...agents.entries()].map(async ([id, a]) => {
       const [line, exit] = await Promise.all([a.program.waitFor('agent done', 600_000).catch(() => undefined), a.program.exited]);
       return { id, machine: a.machine, line, exit };
     }),
   );
+  const rollouts = await scenario;
   clearInterval(progress);
   // let the last acknowledged records land in the controller's database
   const devices = await settle(controller, done);
-  const ok = summarise(done, devices, facts.failures);
+  const delivered = summarise(done, devices, facts.failures);
+  if (rollouts !== undefined) {
+    console.log('');
+    printTable(['rollout', 'expected', 'ended'], rollouts.rollouts.map((r) => [r.id, r.expected, r.state]));
+  }
+  const ok = delivered && (rollouts?.ok ?? true);
   console.log(`\nreplay finished in ${((Date.now() - started) / 1000).toFixed(1)} s; logs in ${args['data-dir']}`);
 
   if (args.exit) {
     await controller.stop();
-    console.log(ok ? 'every device delivered everything it produced' : 'DELIVERY INCOMPLETE: see the table above');
+    console.log(ok ? 'every device delivered everything it produced and every rollout ended as expected'
+      : 'SCENARIO INCOMPLETE: see the tables above');
     return ok ? 0 : 1;
   }
   console.log(`\nThe controller keeps running: ${controller.httpUrl}/api/v1/devices  (Ctrl-C to stop)`);
@@ -149,13 +174,14 @@ function summarise(done: Done[], devices: Map<string, DeviceView>, failures: Map
     ok &&= delivered;
     return [
       d.id, `machine-${d.machine}`, d.line?.['readings'] ?? '-', d.line?.['predictions'] ?? '-', d.line?.['alerts'] ?? '-',
-      failures.get(d.machine) ?? 0, d.line?.['events'] ?? '-', Number.isNaN(lastSeq) ? '-' : lastSeq, view?.seq.contiguous ?? '-',
+      failures.get(d.machine) ?? 0, d.line?.['events'] ?? '-', view?.models.find((m) => m.role === 'active')?.version ?? '-',
+      Number.isNaN(lastSeq) ? '-' : lastSeq, view?.seq.contiguous ?? '-',
       delivered ? 'all delivered' : `MISSING (exit ${d.exit.code})`,
     ];
   });
   console.log('');
   printTable(
-    ['device', 'asset', 'readings', 'predictions', 'alerts', 'failures in data', 'events (fail+maint)', 'records', 'stored', 'delivery'],
+    ['device', 'asset', 'readings', 'predictions', 'alerts', 'failures in data', 'events (fail+maint)', 'model at end', 'records', 'stored', 'delivery'],
     rows,
   );
   return ok;
