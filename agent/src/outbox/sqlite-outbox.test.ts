@@ -48,6 +48,25 @@ describe('SqliteOutbox on disk', () => {
     reopened.stop();
   });
 
+  it('commits a transaction holding a critical record at FULL, routine ones at NORMAL', () => {
+    const outbox = new SqliteOutbox({ file: join(dir, 'levels.sqlite'), deviceId: 'dev-1', synchronous: 'NORMAL', criticalSynchronous: 'FULL', clock, log: silentLogger });
+    outbox.start();
+    // watch the connection's pragma calls: the level is switched around each critical commit only
+    const db = (outbox as unknown as { db: Database.Database }).db;
+    const pragmas: string[] = [];
+    const pragma = db.pragma.bind(db);
+    db.pragma = ((source: string, options?: Database.PragmaOptions) => {
+      pragmas.push(source);
+      return pragma(source, options);
+    }) as typeof db.pragma;
+    outbox.commit([predictionDraft()]);
+    expect(pragmas).toEqual([]);
+    outbox.commit([predictionDraft(), eventDraft()]);
+    expect(pragmas).toEqual(['synchronous = FULL', 'synchronous = NORMAL']);
+    expect(pragma('synchronous', { simple: true })).toBe(1);
+    outbox.stop();
+  });
+
   it('refuses a database from a newer agent without touching it', () => {
     const file = join(dir, 'newer.sqlite');
     open(file, 'dev-1').stop();
