@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { NO_CAPS, evictionOrder, type Outbox, type OutboxCaps, type RecordClass, type RecordDraft } from './outbox.js';
+import { NO_CAPS, evictionOrder, type EvictedRange, type Outbox, type OutboxCaps, type RecordClass, type RecordDraft } from './outbox.js';
 import type { OutboxHarness } from './outbox.suite.js';
 import { eventDraft, metricDraft, predictionDraft } from './suite-drafts.js';
 
@@ -96,6 +96,27 @@ export function describeCapsSuite(harness: OutboxHarness): void {
       expect(seqsOf(outbox)).toEqual([3, 4]);
       expect(outbox.stats().dropped).toEqual({ 'cap-age:predictions': 2, 'cap-age:metrics': 1 });
       expect(outbox.stats().oldestPendingAt).toBe(clock.now() - 11_001);
+    });
+
+    it('passes by records in flight and tells the delivery watch what it evicted', () => {
+      const { e, p } = sizes(harness);
+      const outbox = harness.create({ caps: caps(2 * p + e) });
+      const evicted: EvictedRange[][] = [];
+      const inFlight = new Set([1, 3]);
+      const unwatch = outbox.watch({ inFlight: (seq) => inFlight.has(seq), evicted: (ranges) => evicted.push([...ranges]) });
+      // seqs 1-4 predictions, 1 and 3 on their way to the broker: 2 and 4 go first, then the newest
+      outbox.commit([bigPrediction(), bigPrediction(), bigPrediction(), bigPrediction()]);
+      expect(seqsOf(outbox)).toEqual([1, 3]);
+      expect(evicted).toEqual([[{ recordClass: 'predictions', throughSeq: 4, except: [1, 3], count: 2, bytes: 2 * p, reason: 'cap-bytes:predictions' }]]);
+      outbox.commit([eventDraft(), eventDraft()]);
+      // over the cap again, but both predictions are still in flight: nothing to evict, over it stays
+      expect(seqsOf(outbox)).toEqual([1, 3, 5, 6]);
+      expect(outbox.stats().dropped).toEqual({ 'cap-bytes:predictions': 2 });
+      unwatch();
+      outbox.commit([eventDraft()]);
+      expect(seqsOf(outbox)).toEqual([3, 5, 6, 7]);
+      expect(outbox.stats().dropped).toEqual({ 'cap-bytes:predictions': 3 });
+      expect(evicted).toHaveLength(1);
     });
 
     it('keeps drop counters across a reopen and goes on counting', () => {

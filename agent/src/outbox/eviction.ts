@@ -15,16 +15,22 @@ export interface StoredEntry {
   readonly committedAt: number;
 }
 
-/** What the planner reads: the oldest entries of one class, in seq order, and how many it holds. */
+/**
+ * What the planner reads: the oldest entries of one class, in seq order, how many it holds, and which
+ * are being delivered right now (published, awaiting their PUBACK): those are passed by, since evicting
+ * a record on its way would count it dropped although it arrives.
+ */
 export interface EvictionView {
   oldest(recordClass: RoutineClass, afterSeq: number, limit: number): readonly StoredEntry[];
   depth(recordClass: RoutineClass): number;
+  inFlight(seq: number): boolean;
 }
 
 export interface Victims {
   readonly recordClass: RoutineClass;
-  /** Every entry of the class with a seq up to this one goes. */
+  /** Every entry of the class with a seq up to this one goes, but those in `except` (in flight). */
   readonly throughSeq: number;
+  readonly except: readonly number[];
   readonly count: number;
   readonly bytes: number;
   readonly reason: string;
@@ -125,15 +131,25 @@ export function planBytesEviction(view: EvictionView, tallyBytes: number, target
   return plans;
 }
 
-/** Walks the class from its oldest entry while `take` says yes; the run taken becomes one plan. */
+/**
+ * Walks the class from its oldest entry while `take` says yes, passing by entries in flight; what was
+ * taken becomes one plan (a range, minus the entries in flight inside it).
+ */
 function scan(view: EvictionView, recordClass: RoutineClass, cause: DropCause, take: (e: StoredEntry) => boolean): Victims | undefined {
+  let seen = 0;
   let throughSeq = 0;
   let count = 0;
   let bytes = 0;
+  const passed: number[] = [];
   for (let size = FIRST_SCAN; ; size = Math.min(MAX_SCAN, size * 8)) {
-    const batch = view.oldest(recordClass, throughSeq, size);
+    const batch = view.oldest(recordClass, seen, size);
     let stopped = false;
     for (const e of batch) {
+      seen = e.seq;
+      if (view.inFlight(e.seq)) {
+        passed.push(e.seq);
+        continue;
+      }
       if (!take(e)) {
         stopped = true;
         break;
@@ -144,5 +160,6 @@ function scan(view: EvictionView, recordClass: RoutineClass, cause: DropCause, t
     }
     if (stopped || batch.length < size) break;
   }
-  return count === 0 ? undefined : { recordClass, throughSeq, count, bytes, reason: dropReason(cause, recordClass) };
+  if (count === 0) return undefined;
+  return { recordClass, throughSeq, except: passed.filter((seq) => seq < throughSeq), count, bytes, reason: dropReason(cause, recordClass) };
 }

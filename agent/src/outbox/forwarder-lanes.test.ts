@@ -10,6 +10,7 @@ import { Listeners } from '../listeners.js';
 import { silentLogger } from '../testing/logger.js';
 import { Forwarder, type UpLink } from './forwarder.js';
 import { MemoryOutbox } from './memory-outbox.js';
+import { NO_CAPS, type OutboxCaps } from './outbox.js';
 import { eventDraft, predictionDraft } from './suite-drafts.js';
 
 interface Publish {
@@ -67,8 +68,8 @@ const clock: Clock = { now: () => Date.now(), monotonic: () => Date.now(), sleep
 beforeEach(() => vi.useFakeTimers());
 afterEach(() => vi.useRealTimers());
 
-async function setup(config: { maxInFlight: number; drainRatePerSecond?: number }) {
-  const outbox = new MemoryOutbox({ deviceId: 'edge-1', clock });
+async function setup(config: { maxInFlight: number; drainRatePerSecond?: number }, caps?: OutboxCaps) {
+  const outbox = new MemoryOutbox({ deviceId: 'edge-1', clock, ...(caps === undefined ? {} : { caps }) });
   outbox.start();
   const link = new ManualLink();
   const forwarder = new Forwarder({ outbox, link, config, clock, log: silentLogger });
@@ -168,5 +169,31 @@ describe('Forwarder lanes', () => {
     link.up();
     await tick();
     expect(link.seqs(5)).toEqual([5, 1, 4]);
+  });
+
+  it('never publishes what a cap evicted from its read-ahead, and a cap passes by what is in flight or acknowledged', async () => {
+    const caps: OutboxCaps = { ...NO_CAPS, maxAgeMs: { ...NO_CAPS.maxAgeMs, predictions: 1_000 } };
+    const { outbox, link } = await setup({ maxInFlight: 4 }, caps);
+    link.up();
+    await tick();
+    outbox.commit(Array.from({ length: 8 }, () => predictionDraft()));
+    await tick();
+    expect(link.seqs()).toEqual([1, 2, 3, 4]);
+    // one PUBACK: the freed slot reads a window ahead (5-8) and sends 5; 6-8 wait in memory
+    link.ackOpen((seq) => seq === 1);
+    await tick();
+    expect(link.seqs()).toEqual([1, 2, 3, 4, 5]);
+    // all of them expire (the clock moves, no timer runs: seq 1 is still not deleted); an event's
+    // commit applies the age cap
+    vi.setSystemTime(Date.now() + 1_500);
+    outbox.commit([eventDraft()]);
+    // 2-5 in flight and 1 acknowledged (not yet deleted) are passed by; 6-8 are evicted
+    expect(outbox.stats().dropped).toEqual({ 'cap-age:predictions': 3 });
+    link.ackOpen();
+    await vi.advanceTimersByTimeAsync(100);
+    link.ackOpen();
+    await vi.advanceTimersByTimeAsync(100);
+    expect(link.seqs()).toEqual([1, 2, 3, 4, 5, 9]);
+    expect(outbox.stats()).toMatchObject({ depth: 0, delivered: 6 });
   });
 });

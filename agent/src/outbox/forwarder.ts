@@ -16,7 +16,7 @@
 import type { Logger } from 'pino';
 import type { UpKind } from '@pdm/protocol';
 import { systemClock, type Clock } from '../clock.js';
-import type { Outbox, OutboxEntry, RecordClass } from './outbox.js';
+import { inRange, type EvictedRange, type Outbox, type OutboxEntry, type RecordClass } from './outbox.js';
 
 /** What the forwarder needs from the MQTT link. */
 export interface UpLink {
@@ -94,7 +94,8 @@ export class Forwarder {
   private running = false;
   private stopped = false;
   private unsubscribe: (() => void)[] = [];
-  private acks: number[] = [];
+  /** PUBACKed, not yet deleted from the outbox. */
+  private acks = new Set<number>();
   private ackFlush: { timer: ReturnType<typeof setTimeout>; soon: boolean } | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private tokenTimer: ReturnType<typeof setTimeout> | undefined;
@@ -129,6 +130,11 @@ export class Forwarder {
       link.onDown(() => {
         this.flushAcks();
         this.resetWindow();
+      }),
+      // a cap passes by what is in flight, and what it took must not go out from the read-ahead
+      outbox.watch({
+        inFlight: (seq) => this.inFlight.has(seq) || this.acks.has(seq),
+        evicted: (ranges) => this.forgetEvicted(ranges),
       }),
     ];
     this.resetWindow();
@@ -173,7 +179,7 @@ export class Forwarder {
   }
 
   private isDrained(): boolean {
-    return this.inFlight.size === 0 && this.acks.length === 0 && this.deps.outbox.stats().depth === 0;
+    return this.inFlight.size === 0 && this.acks.size === 0 && this.deps.outbox.stats().depth === 0;
   }
 
   private resetWindow(): void {
@@ -187,6 +193,12 @@ export class Forwarder {
     if (this.running) this.liveFrom = this.deps.outbox.stats().lastSeq;
     this.tokens = Math.min(this.tokens, this.burst());
     this.settled?.();
+  }
+
+  private forgetEvicted(ranges: readonly EvictedRange[]): void {
+    for (const lane of ['live', 'backlog'] as const) {
+      this.ahead[lane] = this.ahead[lane].filter((e) => !ranges.some((r) => inRange(r, e)));
+    }
   }
 
   /** Commits come in bursts: one pump per turn of the event loop reads them in one query. */
@@ -283,7 +295,7 @@ export class Forwarder {
     // after stop the outbox may be closed: the record stays and is sent again next time (a duplicate)
     if (this.stopped) return;
     // a PUBACK means the broker has the message, whichever connection it came on: delete it either way
-    this.acks.push(seq);
+    this.acks.add(seq);
     this.acked++;
     const sent = this.inFlight.get(seq);
     if (generation === this.generation && sent !== undefined) {
@@ -297,7 +309,7 @@ export class Forwarder {
     if (this.inFlight.size === 0) this.settled?.();
     // the freed slot goes to the next entry now (read ahead: usually no query)
     this.pump();
-    this.scheduleFlush(this.acks.length >= ACK_FLUSH_COUNT || this.inFlight.size === 0);
+    this.scheduleFlush(this.acks.size >= ACK_FLUSH_COUNT || this.inFlight.size === 0);
   }
 
   private scheduleFlush(soon: boolean): void {
@@ -316,9 +328,9 @@ export class Forwarder {
       clearTimeout(this.ackFlush.timer);
       this.ackFlush = undefined;
     }
-    if (this.acks.length > 0) {
-      const seqs = this.acks;
-      this.acks = [];
+    if (this.acks.size > 0) {
+      const seqs = [...this.acks];
+      this.acks = new Set();
       try {
         this.deps.outbox.ack(seqs);
       } catch (err) {

@@ -8,8 +8,8 @@ import type { Clock } from '../clock.js';
 import { Listeners } from '../listeners.js';
 import { Tally, planAgeEviction, planBytesEviction, type EvictionView, type StoredEntry, type Victims } from './eviction.js';
 import {
-  NO_CAPS, encodeDraft, recordClassOf, type Outbox, type OutboxCaps, type OutboxEntry, type OutboxStats, type PendingQuery,
-  type RecordDraft, type RoutineClass,
+  NO_CAPS, encodeDraft, inRange, recordClassOf, type DeliveryWatch, type Outbox, type OutboxCaps, type OutboxEntry, type OutboxStats,
+  type PendingQuery, type RecordDraft, type RoutineClass,
 } from './outbox.js';
 
 export class MemoryOutboxStore {
@@ -33,6 +33,7 @@ export class MemoryOutbox implements Outbox {
     throw err;
   });
   private open = false;
+  private delivery: DeliveryWatch | undefined;
 
   constructor(private readonly deps: MemoryOutboxDeps) {
     this.store = deps.store ?? new MemoryOutboxStore();
@@ -117,25 +118,36 @@ export class MemoryOutbox implements Outbox {
     return this.listeners.add(listener);
   }
 
+  watch(watch: DeliveryWatch): () => void {
+    this.delivery = watch;
+    return () => {
+      if (this.delivery === watch) this.delivery = undefined;
+    };
+  }
+
   private applyCaps(tally: Tally): void {
     const caps = this.deps.caps ?? NO_CAPS;
     const view = this.view(tally);
-    for (const v of planAgeEviction(view, caps, this.deps.clock.now())) this.evict(tally, v);
-    for (const v of planBytesEviction(view, tally.bytes, caps.maxBytes, 'cap-bytes')) this.evict(tally, v);
+    const evicted: Victims[] = [];
+    for (const v of planAgeEviction(view, caps, this.deps.clock.now())) evicted.push(this.evict(tally, v));
+    for (const v of planBytesEviction(view, tally.bytes, caps.maxBytes, 'cap-bytes')) evicted.push(this.evict(tally, v));
+    if (evicted.length > 0) this.delivery?.evicted(evicted);
   }
 
-  private evict(tally: Tally, victims: Victims): void {
+  private evict(tally: Tally, victims: Victims): Victims {
     for (const [seq, entry] of this.store.entries) {
       if (seq > victims.throughSeq) break;
-      if (entry.recordClass === victims.recordClass) this.store.entries.delete(seq);
+      if (inRange(victims, entry)) this.store.entries.delete(seq);
     }
     tally.evicted(victims);
+    return victims;
   }
 
   private view(tally: Tally): EvictionView {
     const entries = this.store.entries;
     return {
       depth: (c) => tally.byClass[c].depth,
+      inFlight: (seq) => this.delivery?.inFlight(seq) ?? false,
       oldest(recordClass: RoutineClass, afterSeq: number, limit: number): StoredEntry[] {
         const out: StoredEntry[] = [];
         for (const e of entries.values()) {

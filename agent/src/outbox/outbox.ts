@@ -110,6 +110,25 @@ export interface OutboxStats {
 
 export const MAX_QUARANTINE_NOTES = 8;
 
+/** Entries a cap took: every entry of the class up to `throughSeq`, but the seqs in `except`. */
+export interface EvictedRange {
+  readonly recordClass: RecordClass;
+  readonly throughSeq: number;
+  readonly except: readonly number[];
+}
+
+/** What the deliverer (the forwarder) tells the outbox, and hears back, while it delivers. */
+export interface DeliveryWatch {
+  /** True while the record is published and awaits its PUBACK: eviction passes it by. */
+  inFlight(seq: number): boolean;
+  /** After a transaction that evicted entries: drop them from anything read ahead. */
+  evicted(ranges: readonly EvictedRange[]): void;
+}
+
+/** Whether an entry lies in an evicted range. */
+export const inRange = (r: EvictedRange, e: { seq: number; recordClass: RecordClass }): boolean =>
+  e.recordClass === r.recordClass && e.seq <= r.throughSeq && !r.except.includes(e.seq);
+
 export interface Outbox {
   /** Opens the store; fails with OUTBOX_FAILED when it belongs to another device or cannot be opened. */
   start(): void;
@@ -128,6 +147,8 @@ export interface Outbox {
   stats(): OutboxStats;
   /** Called after each commit; returns an unsubscribe function. */
   onCommit(listener: (entries: readonly OutboxEntry[]) => void): () => void;
+  /** Sets the one delivery watch (the forwarder's); returns a function that removes it. */
+  watch(watch: DeliveryWatch): () => void;
 }
 
 export function emptyByClass(): Record<RecordClass, { depth: number; bytes: number }> {

@@ -20,8 +20,8 @@ import type { Clock } from '../clock.js';
 import { Listeners } from '../listeners.js';
 import { Tally, planAgeEviction, planBytesEviction, type EvictionView, type Victims } from './eviction.js';
 import {
-  MAX_QUARANTINE_NOTES, NO_CAPS, dropReason, encodeDraft, recordClassOf, recordClasses, type Outbox, type OutboxCaps,
-  type OutboxEntry, type OutboxStats, type PendingQuery, type QuarantineNote, type RecordDraft,
+  MAX_QUARANTINE_NOTES, NO_CAPS, dropReason, encodeDraft, recordClassOf, recordClasses, type DeliveryWatch, type EvictedRange,
+  type Outbox, type OutboxCaps, type OutboxEntry, type OutboxStats, type PendingQuery, type QuarantineNote, type RecordDraft,
 } from './outbox.js';
 import { SeqReservation } from './seq-reservation.js';
 import { applyDiskPlan, isCorruption, openDatabase, planDisk, quarantine, type DiskPlan, type Quarantined } from './sqlite-open.js';
@@ -59,6 +59,9 @@ export class SqliteOutbox implements Outbox {
   private readonly reservation: SeqReservation;
   private readonly listeners: Listeners<[readonly OutboxEntry[]]>;
   private readonly warned = new Set<string>();
+  private delivery: DeliveryWatch | undefined;
+  /** Evictions of the transaction running now, told to the watch once it has committed. */
+  private evictions: EvictedRange[] = [];
 
   constructor(private readonly deps: SqliteOutboxDeps) {
     this.listeners = new Listeners((err) => deps.log.error({ err }, 'commit listener failed'));
@@ -176,6 +179,13 @@ export class SqliteOutbox implements Outbox {
     return this.listeners.add(listener);
   }
 
+  watch(watch: DeliveryWatch): () => void {
+    this.delivery = watch;
+    return () => {
+      if (this.delivery === watch) this.delivery = undefined;
+    };
+  }
+
   private open(): { db: Database.Database; sql: Statements } {
     if (this.db === undefined || this.sql === undefined) throw new PdmError('OUTBOX_FAILED', 'outbox is not open');
     return { db: this.db, sql: this.sql };
@@ -270,11 +280,18 @@ export class SqliteOutbox implements Outbox {
     const level = critical ? (this.deps.criticalSynchronous ?? 'FULL') : this.deps.synchronous;
     const switched = level !== this.deps.synchronous;
     if (switched) db.pragma(`synchronous = ${level}`);
+    this.evictions = [];
     try {
       db.transaction(() => fn(t))();
+    } catch (err) {
+      this.evictions = [];
+      throw err;
     } finally {
       if (switched) db.pragma(`synchronous = ${this.deps.synchronous}`);
     }
+    const evicted = this.evictions;
+    this.evictions = [];
+    if (evicted.length > 0) this.delivery?.evicted(evicted);
     return t;
   }
 
@@ -286,9 +303,10 @@ export class SqliteOutbox implements Outbox {
 
   private evict(t: Tally, v: Victims): void {
     const { sql } = this.open();
-    sql.evictRange.run(v.recordClass, v.throughSeq);
+    sql.evictRange.run(v.recordClass, v.throughSeq, JSON.stringify(v.except));
     sql.addDropped.run(v.reason, v.count);
     t.evicted(v);
+    this.evictions.push(v);
     // the first eviction of each reason is worth a warning; the rest are in the counters
     const level = this.warned.has(v.reason) ? 'debug' : 'warn';
     this.warned.add(v.reason);
@@ -356,7 +374,11 @@ export class SqliteOutbox implements Outbox {
   /** The stored entries as the planner sees them, within the transaction that `t` counts. */
   private view(t: Tally): EvictionView {
     const { sql } = this.open();
-    return { oldest: (recordClass, afterSeq, limit) => sql.oldest.all(recordClass, afterSeq, limit), depth: (c) => t.byClass[c].depth };
+    return {
+      oldest: (recordClass, afterSeq, limit) => sql.oldest.all(recordClass, afterSeq, limit),
+      depth: (c) => t.byClass[c].depth,
+      inFlight: (seq) => this.delivery?.inFlight(seq) ?? false,
+    };
   }
 
   private failed(cause: unknown): PdmError {

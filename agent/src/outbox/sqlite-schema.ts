@@ -72,8 +72,8 @@ export interface Statements {
   pendingClasses: Database.Statement<[number, number, string, number], Row>;
   /** class, after, limit */
   oldest: Database.Statement<[string, number, number], StoredEntry>;
-  /** class, through */
-  evictRange: Database.Statement<[string, number]>;
+  /** class, through, JSON array of seqs to keep (in flight) */
+  evictRange: Database.Statement<[string, number, string]>;
   /** JSON array of seqs; deletes them all in one statement */
   remove: Database.Statement<[string], { bytes: number; class: RecordClass }>;
   addDropped: Database.Statement<[string, number]>;
@@ -95,7 +95,7 @@ export function prepare(db: Database.Database): Statements {
       WHERE seq > ? AND seq <= ? AND instr(?, ',' || class || ',') > 0 ORDER BY seq LIMIT ?`),
     oldest: db.prepare(`SELECT seq, length(payload) AS bytes, committed_at AS committedAt FROM records INDEXED BY records_class
       WHERE class = ? AND seq > ? ORDER BY seq LIMIT ?`),
-    evictRange: db.prepare('DELETE FROM records WHERE class = ? AND seq <= ?'),
+    evictRange: db.prepare('DELETE FROM records WHERE class = ? AND seq <= ? AND seq NOT IN (SELECT value FROM json_each(?))'),
     remove: db.prepare('DELETE FROM records WHERE seq IN (SELECT value FROM json_each(?)) RETURNING length(payload) AS bytes, class'),
     addDropped: db.prepare(`INSERT INTO dropped (reason, count) VALUES (?, ?)
       ON CONFLICT (reason) DO UPDATE SET count = count + excluded.count`),
