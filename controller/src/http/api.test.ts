@@ -99,7 +99,8 @@ describe('GET /api/v1/devices/:deviceId', () => {
     ]);
     expect(body.seqGaps).toEqual({ gaps: [{ first: 4, last: 4 }], truncated: false });
     expect(body.device.delivery).toMatchObject({ lastDeliveredSeq: 3, dropped: { total: 2, byReason: { 'telemetry-evicted': 2 } } });
-    expect(body.stored).toEqual({ records: { predictions: 2, alerts: 1, events: 1, metrics: 1 }, predictionRows: 6 });
+    // seqs 1, 2, 3 and 5 each hold a batch of 3 predictions
+    expect(body.stored).toEqual({ records: { predictions: 4, alerts: 1, events: 1, metrics: 1 }, predictionRows: 12 });
     expect(body.device.deviceId).toBe('gw-a');
     expect(body.predictions.map((p: { seq: number; idx: number }) => `${p.seq}.${p.idx}`)).toEqual(['5.2', '5.1', '5.0', '3.2']);
     expect(body.predictions[0]).toMatchObject({ model: { name: 'azure-pdm-failure-24h', version: '1.0.0' }, role: 'active', alert: false, threshold: 0.42 });
