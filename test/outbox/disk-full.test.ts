@@ -55,7 +55,8 @@ if (!mounted) console.log(JSON.stringify({ proof: 'disk-full-tmpfs', skipped: 'c
 const cleanup: (() => Promise<unknown> | void)[] = [];
 afterAll(async () => {
   for (const fn of cleanup.reverse()) await fn();
-  if (mounted) execFileSync('umount', [mountPoint]);
+  // lazily when a failed test left the database open on it: never leave a mount behind
+  if (mounted) execFileSync('umount', ['-l', mountPoint]);
   rmSync(dir, { recursive: true, force: true });
 });
 
