@@ -123,7 +123,8 @@ describe('rollouts across real agent processes', () => {
   }, 240_000);
 
   for (const [version, gate, why] of [
-    ['1.2.0-nan', { maxFailures: 0 }, /stage 1 failed: failures 2 vs 0 .*failed:non-finite/],
+    // the stage fails at the first device that reports failed:*, so one or both canaries may have reported by then
+    ['1.2.0-nan', { maxFailures: 0 }, /stage 1 failed: failures [12] vs 0 .*failed:non-finite/],
     ['1.3.0-noisy', { maxFailures: 0, maxAlertRateRatio: 3, minSamples: 40 }, /stage 1 failed: alert-rate \d+(\.\d+)? vs 3/],
   ] as const) {
     it(`rolls back ${version} at stage 1 by itself, leaving the untargeted devices untouched`, async () => {
