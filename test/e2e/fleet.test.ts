@@ -1,11 +1,16 @@
 /**
  * Issue 2, end to end on real parts: a controller process (embedded aedes, SQLite, fastify) and two
  * agent processes replaying real Azure PdM telemetry through the reference ONNX model over MQTT.
+ *
+ * The suite runs twice: with the agent from sources under this Node (`node agent/dist/main.js`), and
+ * with the agent as shipped, the single executable with Node 24 inside (issue 7), unpacked outside
+ * the repository. The controller and the test runner stay on this machine's Node.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { binIn, ensureArtifact, runProgram, unpack } from '../packaging/artifact.js';
 import { startAzureAgent, startController, type ControllerHandle } from '../helpers/fleet.js';
 import type { LogLine, Program } from '../helpers/process.js';
 
@@ -26,22 +31,38 @@ interface DeviceDetail {
 
 const ROWS = 600;
 
-describe('a fleet of two agents and a controller', () => {
+/** Unpacks the release tarball (built once per machine by the real build script) and returns its executable. */
+async function shippedAgent(into: string): Promise<string> {
+  const build = await ensureArtifact();
+  await unpack(build.tarball, into);
+  const executable = binIn(join(into, build.name));
+  const version = await runProgram(executable, ['--version'], { cwd: into });
+  expect(version.stdout).toMatch(/\(node v24\./);
+  return executable;
+}
+
+describe.each([
+  { runtime: 'node agent/dist/main.js', shipped: false },
+  { runtime: 'the single executable (Node 24)', shipped: true },
+])('a fleet of two agents ($runtime) and a controller', ({ shipped }) => {
   let dir: string;
   let controller: ControllerHandle;
+  let executable: string | undefined;
   const agents = new Map<string, Program>();
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pdm-e2e-fleet-'));
+    executable = shipped ? await shippedAgent(join(dir, 'release')) : undefined;
     controller = await startController({ dataDir: join(dir, 'controller'), logFile: join(dir, 'controller.log') });
     for (const machine of [1, 2]) {
       const deviceId = `gw-m${machine}`;
       agents.set(deviceId, startAzureAgent({
         deviceId, machineId: machine, brokerUrl: controller.mqttUrl, dataDir: join(dir, deviceId),
-        maxRows: ROWS, exitWhenDone: false, heartbeatSeconds: 1, logFile: join(dir, `${deviceId}.log`),
+        maxRows: ROWS, exitWhenDone: false, heartbeatSeconds: 1, logFile: join(dir, `${deviceId}.log`), executable,
       }));
     }
-  });
+    // the first build of the executable on a machine compiles better-sqlite3 for Node 24 (about 2 minutes)
+  }, 600_000);
 
   afterAll(async () => {
     for (const a of agents.values()) await a.stop('SIGKILL');
@@ -110,7 +131,7 @@ describe('a fleet of two agents and a controller', () => {
     const deviceId = 'gw-m3';
     const agent = startAzureAgent({
       deviceId, machineId: 3, brokerUrl: controller.mqttUrl, dataDir: join(dir, deviceId),
-      maxRows: 50, exitWhenDone: false, heartbeatSeconds: 1,
+      maxRows: 50, exitWhenDone: false, heartbeatSeconds: 1, executable,
     });
     agents.set(deviceId, agent);
     await agent.waitFor('agent ready', 30_000);

@@ -94,6 +94,8 @@ export interface AzureAgentOptions {
   site?: string;
   logFile?: string;
   env?: Record<string, string>;
+  /** A pdm-agent executable to run instead of `node agent/dist/main.js`. */
+  executable?: string;
 }
 
 /** The agent config for replaying one Azure PdM machine, with its failures and maintenance as events. */
@@ -129,12 +131,22 @@ export function writeJson(file: string, value: unknown): string {
   return file;
 }
 
-export function startAgent(name: string, configFile: string, options: { logFile?: string; env?: Record<string, string> } = {}): Program {
-  return new Program(name, { args: [agentMain, '--config', configFile], logFile: options.logFile, env: options.env });
+export interface AgentProcessOptions {
+  logFile?: string;
+  env?: Record<string, string>;
+  /** A pdm-agent executable (the single-executable build); default `node agent/dist/main.js`. */
+  executable?: string;
+}
+
+export function startAgent(name: string, configFile: string, options: AgentProcessOptions = {}): Program {
+  const args = ['--config', configFile];
+  return options.executable === undefined
+    ? new Program(name, { args: [agentMain, ...args], logFile: options.logFile, env: options.env })
+    : new Program(name, { command: options.executable, args, logFile: options.logFile, env: options.env });
 }
 
 export function startAzureAgent(o: AzureAgentOptions): Program {
   mkdirSync(o.dataDir, { recursive: true });
   const configFile = writeJson(join(o.dataDir, 'agent.json'), azureAgentConfig(o));
-  return startAgent(o.deviceId, configFile, { logFile: o.logFile, env: o.env });
+  return startAgent(o.deviceId, configFile, { logFile: o.logFile, env: o.env, executable: o.executable });
 }

@@ -16,6 +16,8 @@ interface Waiter {
 }
 
 export interface ProgramOptions {
+  /** The executable to run; default this Node (`process.execPath`), with `args` starting at the script. */
+  command?: string;
   args: string[];
   env?: Record<string, string>;
   cwd?: string;
@@ -32,7 +34,7 @@ export class Program {
 
   constructor(readonly name: string, options: ProgramOptions) {
     this.log = options.logFile === undefined ? undefined : createWriteStream(options.logFile, { flags: 'a' });
-    this.child = spawn(process.execPath, options.args, {
+    this.child = spawn(options.command ?? process.execPath, options.args, {
       cwd: options.cwd,
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
