@@ -75,8 +75,13 @@ describe('trial, commit and automatic revert', () => {
   });
 
   it('reverts a model slower than the latency budget', async () => {
-    const d = await device({ updates: { trial: { inferences: 12, latencyBudgetMs: 8 }, download: { chunkBytes: 256 * 1024 } } });
-    const slow = writeSlowModel(join(root, 'slow'), join(azureModels, '1.0.0'), '1.4.0-slow', 300, 512);
+    // small batches keep each slow run well over the 8 ms budget yet short, so a loaded machine does not
+    // pile rows into ever larger (ever slower) batches before the trial has its 12 runs
+    const d = await device({
+      inference: { maxBatchRows: 8 },
+      updates: { trial: { inferences: 12, latencyBudgetMs: 8 }, download: { chunkBytes: 256 * 1024 } },
+    });
+    const slow = writeSlowModel(join(root, 'slow'), join(azureModels, '1.0.0'), '1.4.0-slow', 100, 512);
     await deploy(d, slow, 1, 'slow');
     await d.waitStatus('slow', 'reverted', 30_000);
     expect(d.statuses('slow')).toEqual(['received', 'downloading', 'installed', 'trial', 'failed:latency', 'reverted']);
