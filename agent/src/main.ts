@@ -72,8 +72,7 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<nu
 
 /** The source is over and every record it produced has been acknowledged by the broker. */
 async function doneAndDrained(runtime: Runtime): Promise<Outcome> {
-  const outcome = await runtime.sourceOutcome;
-  await runtime.forwarder.drained();
+  const outcome = await runtime.sourceDelivered;
   return { kind: 'done', failed: outcome === 'failed' };
 }
 

@@ -47,6 +47,8 @@ export interface Runtime {
   readonly counters: Counters;
   /** Settles once the source is over and everything it produced is committed to the outbox. */
   readonly sourceOutcome: Promise<SourceOutcome>;
+  /** Settles once the source is over and the broker has acknowledged every record in the outbox (logged as 'source delivered'). */
+  readonly sourceDelivered: Promise<SourceOutcome>;
   /** Numbers for the final log line. */
   summary(): Record<string, unknown>;
 }
@@ -133,6 +135,14 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
     },
   );
 
+  // a replay that keeps running (no exitWhenDone) says when everything it produced has left the device
+  const sourceDelivered = sourceOutcome.then(async (outcome) => {
+    await forwarder.drained();
+    const stats = outbox.stats();
+    log.info({ outcome, lastSeq: stats.lastSeq, outboxDepth: stats.depth }, 'source delivered');
+    return outcome;
+  });
+
   let ready = false;
   link.onUp(() => {
     if (ready) return;
@@ -161,7 +171,7 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
 
   return {
     agent: new Agent({ parts, log }),
-    model, updates: built, outbox, link, forwarder, counters, sourceOutcome,
+    model, updates: built, outbox, link, forwarder, counters, sourceOutcome, sourceDelivered,
     summary: () => {
       const stats = outbox.stats();
       return {

@@ -96,7 +96,7 @@ describe.each([
   });
 
   it('delivers every record and prediction exactly once, then shows the devices offline', async () => {
-    for (const a of agents.values()) await a.waitFor('replay finished', 60_000);
+    for (const a of agents.values()) await a.waitFor('source delivered', 60_000);
     const done = new Map<string, LogLine>();
     for (const [id, a] of agents) {
       const exit = await a.stop('SIGTERM');

@@ -60,7 +60,7 @@ describe('a controller on an external Mosquitto broker and two agents', () => {
       const d = await devicesOf(controller);
       return ['gw-x1', 'gw-x2'].every((id) => d.get(id)?.state === 'online') ? d : undefined;
     });
-    for (const a of agents.values()) await a.waitFor('replay finished', 90_000);
+    for (const a of agents.values()) await a.waitFor('source delivered', 90_000);
     const done = new Map<string, LogLine>();
     for (const [id, a] of agents) {
       expect((await a.stop('SIGTERM')).code, `${id} exit code`).toBe(0);

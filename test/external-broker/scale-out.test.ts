@@ -52,7 +52,7 @@ describe('two controllers sharing ingestion through shared subscriptions', () =>
   });
 
   it('stores every record of three agents once, with both instances taking a share', async () => {
-    for (const a of agents.values()) await a.waitFor('replay finished', 120_000);
+    for (const a of agents.values()) await a.waitFor('source delivered', 120_000);
     const done = new Map<string, LogLine>();
     for (const [id, a] of agents) {
       expect((await a.stop('SIGTERM')).code, `${id} exit code`).toBe(0);
