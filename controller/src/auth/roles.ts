@@ -20,6 +20,8 @@ export const permissions = {
   /** pause, resume, abort, promote, rollback */
   'rollouts:control': ['admin', 'engineer'],
   'trust:rotate': ['admin'],
+  /** enroll, re-issue and revoke device credentials (MQTT identities) */
+  'devices:enroll': ['admin'],
   /** machine events and downtime entered by people (model quality and reports) */
   'events:record': ['admin', 'engineer', 'planner'],
 } as const satisfies Record<string, readonly Role[]>;
