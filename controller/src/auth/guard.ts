@@ -5,7 +5,8 @@
  *
  * - Mutating methods (anything but GET, HEAD, OPTIONS) need `Authorization: Bearer <token>`:
  *   401 UNAUTHORIZED without one or with an unknown one, 403 FORBIDDEN when the token's role lacks the
- *   route's permission (route config `permission`, see roles.ts).
+ *   route's permission (route config `permission`, see roles.ts). A read route that names a
+ *   permission is guarded the same way, whatever `apiReads` says.
  * - Reads under /api/ are open by default (`apiReads: "open"`): the controller binds to 127.0.0.1
  *   unless told otherwise, its readers are dashboards and scripts on the same host or a trusted plant
  *   network, and nothing it serves is a secret (the signing key and tokens never leave their files).
@@ -31,11 +32,11 @@ export function installGuard(app: FastifyInstance, tokens: Pick<ApiTokens, 'iden
   app.addHook('onRequest', async (req, reply) => {
     // an unknown route: the not-found handler answers 404 whatever the token
     if (req.routeOptions.url === undefined) return;
-    const mutating = !READ_METHODS.has(req.method);
-    if (!mutating && (reads === 'open' || !req.url.startsWith('/api/'))) return;
-    const actor = authenticate(req, reply, tokens);
     const permission = (req.routeOptions.config as GuardedRouteConfig).permission;
-    if (mutating && !allows(actor.role!, permission)) {
+    const guarded = !READ_METHODS.has(req.method) || permission !== undefined;
+    if (!guarded && (reads === 'open' || !req.url.startsWith('/api/'))) return;
+    const actor = authenticate(req, reply, tokens);
+    if (guarded && !allows(actor.role!, permission)) {
       throw new PdmError('FORBIDDEN', `role ${actor.role} may not ${permission ?? 'call this route'}`, {
         context: { actor: actor.name, role: actor.role, permission: permission ?? null },
       });

@@ -2,11 +2,12 @@
  * Who may change what. Every mutating HTTP route names one permission in its route config
  * (`{ config: { permission: 'rollouts:create' } }`); this table says which roles hold it. A mutating
  * route that names none is refused for everyone but admin (secure by default: a new route forgotten
- * here cannot be called by a planner). Reads are governed separately (config `apiReads`).
+ * here cannot be called by a planner). Reads are governed by config `apiReads`, except a read route
+ * that names a permission (the token list): it needs a token holding it whatever `apiReads` says.
  *
  * Roles (FIELD.md): reliability engineers publish models and run rollouts; maintenance planners read
  * reports and may record what happened to machines, but never start or steer a rollout; viewers only
- * read; admins also rotate the signing key.
+ * read; admins also rotate the signing key and manage API tokens.
  */
 import { z } from 'zod';
 
@@ -20,6 +21,8 @@ export const permissions = {
   /** pause, resume, abort, promote, rollback */
   'rollouts:control': ['admin', 'engineer'],
   'trust:rotate': ['admin'],
+  /** create, list and revoke API tokens (the list too: it names every token holder) */
+  'tokens:manage': ['admin'],
   /** enroll, re-issue and revoke device credentials (MQTT identities) */
   'devices:enroll': ['admin'],
   /** machine events and downtime entered by people (model quality and reports) */

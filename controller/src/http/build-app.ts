@@ -20,6 +20,7 @@ import { dashboardRoutes } from './routes/dashboard.js';
 import { eventRoutes } from './routes/events.js';
 import { qualityRoutes } from './routes/quality.js';
 import { reportRoutes } from './routes/reports.js';
+import { tokenRoutes } from './routes/tokens.js';
 
 export function buildHttpApp(ctx: ApiContext, log: Logger): FastifyInstance {
   // Per-request log lines cost ~40% of throughput (PLATFORM.md); failures are logged below instead.
@@ -48,6 +49,7 @@ export function buildHttpApp(ctx: ApiContext, log: Logger): FastifyInstance {
     void app.register(modelRoutes, { api: ctx.fleet });
     void app.register(rolloutRoutes, { api: ctx.fleet });
     void app.register(auditRoutes, { api: ctx.fleet });
+    void app.register(tokenRoutes, { api: ctx.fleet });
   }
   if (ctx.insights !== undefined) {
     void app.register(qualityRoutes, { api: ctx.insights });

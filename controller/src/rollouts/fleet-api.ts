@@ -8,7 +8,8 @@ import type { TrustSync } from '../registry/trust-sync.js';
 import type { RolloutService } from './service.js';
 
 export interface FleetApi {
-  tokens: Pick<ApiTokens, 'identify'>;
+  /** The guard identifies with it; the token routes create, list and revoke through it. */
+  tokens: Pick<ApiTokens, 'identify' | 'create' | 'list' | 'revoke'>;
   reads: ApiReads;
   audit: AuditLog;
   registry: Registry;

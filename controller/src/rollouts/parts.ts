@@ -6,6 +6,7 @@
 import { join, resolve } from 'node:path';
 import { AuditLog } from '../audit/audit-log.js';
 import type { ApiReads } from '../auth/guard.js';
+import { TokenStore } from '../auth/token-store.js';
 import { ApiTokens } from '../auth/tokens.js';
 import type { BrokerLink } from '../broker/broker-link.js';
 import type { Clock } from '../clock.js';
@@ -69,8 +70,9 @@ export class Fleet {
   constructor(config: FleetConfig, deps: FleetDeps) {
     const { database, clock } = deps;
     const child = (module: string) => deps.log.child({ module });
-    this.tokens = new ApiTokens({ dataDir: config.dataDir, tokensFile: config.tokensFile === undefined ? undefined : resolve(config.tokensFile) }, child('auth'));
     this.audit = new AuditLog(database, clock);
+    this.tokens = new ApiTokens({ dataDir: config.dataDir, tokensFile: config.tokensFile === undefined ? undefined : resolve(config.tokensFile) },
+      child('auth'), new TokenStore(database, this.audit, clock));
     this.registry = new Registry({ dataDir: config.dataDir, maxModelBytes: config.maxModelBytes }, database, this.audit, clock, child('registry'), deps.checkModel);
     this.keys = new SigningKeys({
       dataDir: config.dataDir, signingKeyFile: resolve(config.signingKeyFile ?? join(config.dataDir, 'keys', 'signing.key')),

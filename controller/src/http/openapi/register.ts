@@ -25,6 +25,7 @@ export const API_TAGS = [
   { name: 'trust', description: 'the key set devices trust; signing key rotation' },
   { name: 'rollouts', description: 'staged rollouts with evidence gates, rollback' },
   { name: 'audit', description: 'who changed what, when and why' },
+  { name: 'tokens', description: 'API tokens and their roles (admin only)' },
 ];
 
 const registered = new WeakMap<FastifyInstance, RouteOptions[]>();
