@@ -8,6 +8,7 @@ import { eventsGroup } from './events.js';
 import { modelsGroup } from './models.js';
 import { reportsGroup } from './reports.js';
 import { rolloutsGroup } from './rollouts.js';
+import { tokensGroup } from './tokens.js';
 import { trustGroup } from './trust.js';
 
 export const commandGroups: readonly CommandGroup[] = [
@@ -17,4 +18,5 @@ export const commandGroups: readonly CommandGroup[] = [
   auditGroup,
   reportsGroup,
   eventsGroup,
+  tokensGroup,
 ];
