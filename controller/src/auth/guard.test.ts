@@ -8,6 +8,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BODY_LIMIT_BYTES } from '../http/build-app.js';
 import { registeredRoutes } from '../http/openapi/index.js';
 import { tempDir } from '../testing/temp-dir.js';
 import { startRolloutHarness, type RolloutHarness } from '../rollouts/testing/harness.js';
@@ -174,6 +175,34 @@ describe('API guard: role x route, generated', () => {
     expect(rotated.status).toBe(200);
     const entry = (await h.api('GET', '/api/v1/audit?action=trust.rotate', undefined, tokens.viewer)).body.entries[0];
     expect(entry).toMatchObject({ actor: 'root', role: 'admin', action: 'trust.rotate', reason: 'yearly rotation', target: { type: 'trust', id: '2' } });
+  });
+});
+
+describe('HTTP body limits', () => {
+  const post = (url: string, bytes: number, token: string | null) => h.tc.app.http.app.inject({
+    method: 'POST', url, payload: JSON.stringify({ pad: 'x'.repeat(bytes - 10) }),
+    headers: { 'content-type': 'application/json', ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
+  });
+
+  it('refuses a JSON body over 1 MiB with 413 PAYLOAD_TOO_LARGE naming the limit, after the guard', async () => {
+    const big = await post('/api/v1/events', BODY_LIMIT_BYTES + 1, tokens.planner);
+    expect(big.statusCode).toBe(413);
+    expect(big.json()).toEqual({
+      error: {
+        code: 'PAYLOAD_TOO_LARGE', message: `request body is larger than this route's limit of ${BODY_LIMIT_BYTES} bytes`,
+        context: { fastifyCode: 'FST_ERR_CTP_BODY_TOO_LARGE', limitBytes: BODY_LIMIT_BYTES },
+      },
+    });
+    // just under the limit: read, then refused for what it says
+    expect((await post('/api/v1/events', BODY_LIMIT_BYTES - 100, tokens.planner)).statusCode).toBe(400);
+    // nobody's body is read before the guard has let them in
+    expect((await post('/api/v1/events', BODY_LIMIT_BYTES + 1, null)).statusCode).toBe(401);
+  });
+
+  it('keeps the model upload\'s own larger limit', async () => {
+    const res = await post('/api/v1/models', 3 * BODY_LIMIT_BYTES, tokens.engineer);
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.code).toBe('REQUEST_INVALID');
   });
 });
 
