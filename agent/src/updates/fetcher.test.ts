@@ -1,8 +1,10 @@
 /** The artifact fetcher against a real aedes broker and a chunk server speaking the protocol over MQTT. */
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { MAX_CHUNK_BYTES } from '@pdm/protocol';
 import { systemClock } from '../clock.js';
 import { MqttLink } from '../link/mqtt-link.js';
 import { TestBroker } from '../testing/broker.js';
@@ -61,6 +63,16 @@ describe('ArtifactFetcher over MQTT', () => {
     expect(readFileSync(partial)).toEqual(model);
     expect(server.requests.map((r) => r.offset)).toEqual(Array.from({ length: Math.ceil(model.length / 8192) }, (_, i) => i * 8192));
     expect(server.requests.every((r) => r.length <= 8192 && r.offset + r.length <= model.length)).toBe(true);
+  });
+
+  it('downloads a 4 MiB artifact in the largest chunks the protocol allows, each answer near the chunk topic cap', async () => {
+    const { server, fetcher } = await setup({ chunkBytes: MAX_CHUNK_BYTES, chunkTimeoutMs: 10_000 });
+    const big = randomBytes(4 * 1024 * 1024 + 1234);
+    const large = { name: 'large.onnx', sha256: sha256Of(big), length: big.byteLength };
+    server.blobs.set(large.sha256, big);
+    const file = await fetcher.fetch(large);
+    expect(readFileSync(file).equals(big)).toBe(true);
+    expect(server.requests.map((r) => r.offset)).toEqual(Array.from({ length: 17 }, (_, i) => i * MAX_CHUNK_BYTES));
   });
 
   it('resumes from the partial file after the broker drops every connection mid-download', async () => {

@@ -74,24 +74,20 @@ describe('trial, commit and automatic revert', () => {
     expect(d.broker.payloads('/up/predictions').some((b) => (b['model'] as { version: string }).version === '1.2.0-nan')).toBe(false);
   });
 
-  // SKIPPED, an open defect: in CI and in later local runs this deployment stalls at "received" (it never
-  // reaches "downloading") and the test times out, though it passed in seconds in earlier runs. Until it is
-  // explained, the latency verdict itself is covered by trial-monitor.test.ts.
-  it.skip('reverts a model slower than the latency budget', async () => {
+  it('reverts a model slower than the latency budget', async () => {
     // small batches keep each slow run well over the 8 ms budget yet short, so a loaded machine does not
     // pile rows into ever larger (ever slower) batches before the trial has its 12 runs
-    const d = await device({
-      inference: { maxBatchRows: 8 },
-      updates: { trial: { inferences: 12, latencyBudgetMs: 8 }, download: { chunkBytes: 256 * 1024 } },
-    });
-    const slow = writeSlowModel(join(root, 'slow'), join(azureModels, '1.0.0'), '1.4.0-slow', 100, 512);
+    const d = await device({ inference: { maxBatchRows: 8 }, updates: { trial: { inferences: 12, latencyBudgetMs: 8 } } });
+    // 200 layers of 8 x 256 x 256 per run (one shared 256 KB weight): tens of ms a run, 4 chunks to fetch
+    const slow = writeSlowModel(join(root, 'slow'), join(azureModels, '1.0.0'), '1.4.0-slow', 200, 256);
     await deploy(d, slow, 1, 'slow');
-    await d.waitStatus('slow', 'reverted', 30_000);
+    // a generous wait, not a timing claim: under a loaded 2-core CI run every step of the device (replay,
+    // inference, the in-process broker and chunk server) slows down together; the trace below is the test
+    await d.waitStatus('slow', 'reverted', 60_000);
     expect(d.statuses('slow')).toEqual(['received', 'downloading', 'installed', 'trial', 'failed:latency', 'reverted']);
     expect(d.deployments().find((x) => x.status === 'failed:latency')!.detail).toMatch(/p95 run latency [\d.]+ ms over the budget of 8 ms/);
     expect(d.running().active).toBe('azure-pdm-failure-24h@1.0.0');
-    // the slow model's download and runs take seconds on a loaded 2-core machine: allow the 30 s wait above
-  }, 60_000);
+  }, 90_000);
 
   it('reverts as a crash loop after more starts in trial than allowed', async () => {
     const d = await device({ updates: { trial: { inferences: 1_000_000, maxBoots: 2 } } });
