@@ -6,15 +6,16 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import { fastify, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BODY_LIMIT_BYTES } from '../http/build-app.js';
 import { registeredRoutes } from '../http/openapi/index.js';
+import { captureLogs } from '../testing/log-capture.js';
 import { tempDir } from '../testing/temp-dir.js';
 import { startRolloutHarness, type RolloutHarness } from '../rollouts/testing/harness.js';
 import { allows, permissions, roles, type Permission, type Role } from './roles.js';
 import { ADMIN_TOKEN_FILE, hashToken } from './tokens.js';
-import type { GuardedRouteConfig } from './guard.js';
+import { installGuard, type GuardedRouteConfig } from './guard.js';
 
 const tokens: Record<Role, string> = {
   admin: 'admin-token-0123456789abcdefghij',
@@ -207,6 +208,19 @@ describe('HTTP body limits', () => {
 });
 
 describe('API guard with reads open (the default)', () => {
+  it('warns when the API listens beyond this host, and not on loopback', async () => {
+    const warned = async (host: string) => {
+      const { log, lines } = captureLogs('info');
+      const app = fastify({ loggerInstance: log as FastifyBaseLogger });
+      installGuard(app, { identify: () => undefined }, 'open');
+      await app.listen({ host, port: 0 });
+      await app.close();
+      return lines.filter((l) => l.msg === 'api reads need no token (apiReads "open") and the API is reachable beyond this host');
+    };
+    expect(await warned('0.0.0.0')).toEqual([expect.objectContaining({ level: 40, address: '0.0.0.0' })]);
+    expect(await warned('127.0.0.1')).toEqual([]);
+  });
+
   it('lets every read without a permission through without a token, and still guards the rest', async () => {
     const g = await startRolloutHarness();
     try {

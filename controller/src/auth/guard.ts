@@ -43,7 +43,17 @@ export function installGuard(app: FastifyInstance, tokens: Pick<ApiTokens, 'iden
     }
     actors.set(req, actor);
   });
+  if (reads === 'open') app.addHook('onListen', async () => warnIfReachable(app));
 }
+
+/** Open reads are meant for the host itself; say so when the API listens beyond it (host 0.0.0.0 etc.). */
+function warnIfReachable(app: FastifyInstance): void {
+  const address = app.server.address();
+  if (address === null || typeof address === 'string' || isLoopback(address.address)) return;
+  app.log.warn({ address: address.address, port: address.port }, 'api reads need no token (apiReads "open") and the API is reachable beyond this host');
+}
+
+const isLoopback = (ip: string): boolean => ip === '::1' || ip.startsWith('127.') || ip === '::ffff:127.0.0.1';
 
 function authenticate(req: FastifyRequest, reply: FastifyReply, tokens: Pick<ApiTokens, 'identify'>): Actor {
   const header = req.headers.authorization;
