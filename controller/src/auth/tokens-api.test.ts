@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runPdmctl } from '../cli/run.js';
 import { startRolloutHarness, type RolloutHarness } from '../rollouts/testing/harness.js';
 import { tempDir } from '../testing/temp-dir.js';
-import { hashToken } from './tokens.js';
+import { ADMIN_TOKEN_FILE, hashToken } from './tokens.js';
 
 let h: RolloutHarness;
 const dir = tempDir('pdm-tokens-api-');
@@ -18,10 +18,10 @@ afterAll(async () => {
 
 const audit = async (action: string) => (await h.api('GET', `/api/v1/audit?action=${action}`)).body.entries;
 
-async function ctl(args: string[]): Promise<{ code: number; out: string; err: string }> {
+async function ctl(args: string[], auth: Record<string, string> = { PDM_TOKEN: h.adminToken }): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const env = { PDM_URL: `http://127.0.0.1:${h.tc.app.http.port}`, PDM_TOKEN: h.adminToken };
+  const env = { PDM_URL: `http://127.0.0.1:${h.tc.app.http.port}`, ...auth };
   const code = await runPdmctl(args, { env, writers: { stdout: (t) => { out += t; }, stderr: (t) => { err += t; } } });
   return { code, out, err };
 }
@@ -90,6 +90,13 @@ describe('API tokens through the API', () => {
     expect(ls.out).not.toContain(pat);
     const usage = await ctl(['tokens', 'create', '--name', 'x']);
     expect(usage).toMatchObject({ code: 2, err: expect.stringMatching(/tokens create needs --role/) });
+    // the admin token read from the controller's data directory, by flag or by environment
+    const adminFile = join(dir.path, ADMIN_TOKEN_FILE);
+    expect((await ctl(['tokens', 'ls', '--token-file', adminFile], {})).code).toBe(0);
+    expect((await ctl(['--token-file', adminFile, 'tokens', 'ls'], { PDM_TOKEN: 'not-a-known-token-0123456789abc' })).code).toBe(0);
+    expect((await ctl(['tokens', 'ls'], { PDM_TOKEN_FILE: adminFile })).code).toBe(0);
+    expect((await ctl(['tokens', 'ls'], { PDM_TOKEN_FILE: join(dir.path, 'missing') }))).toMatchObject({ code: 2, err: expect.stringMatching(/cannot read the token file/) });
+    expect((await ctl(['tokens', 'ls'], {})).err).toMatch(/UNAUTHORIZED/);
     const revoked = await ctl(['tokens', 'revoke', 'pat', '--reason', 'done']);
     expect(revoked.out).toMatch(/changed +true/);
     expect((await h.api('POST', '/api/v1/events', {}, pat)).status).toBe(401);

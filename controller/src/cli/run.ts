@@ -1,11 +1,13 @@
 /**
  * pdmctl's dispatcher, separate from the bin so tests run it in-process:
  * `pdmctl [global flags] <group> <command> [args] [flags]`. Global flags (--url / PDM_URL,
- * --token / PDM_TOKEN, --json, --help) are accepted before the group and after the command.
+ * --token / PDM_TOKEN, --token-file / PDM_TOKEN_FILE, --json, --help) are accepted before the group
+ * and after the command.
  * Exit codes: 0 ok, 1 the controller refused or failed, 2 bad usage.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { isPdmError } from '@pdm/protocol';
+import { PdmError, isPdmError } from '@pdm/protocol';
 import { ApiClient } from './client.js';
 import type { CommandGroup, OptionSpec, Subcommand } from './command.js';
 import { commandGroups } from './commands/index.js';
@@ -16,6 +18,7 @@ export const DEFAULT_URL = 'http://127.0.0.1:8080';
 const globalOptions = {
   url: { type: 'string' },
   token: { type: 'string' },
+  'token-file': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies OptionSpec;
@@ -60,15 +63,31 @@ export async function runPdmctl(argv: readonly string[], opts: RunOptions = {}):
   const json = values.json === true;
   const out = createOutput(json, w);
   const url = str(values.url) ?? env.PDM_URL ?? DEFAULT_URL;
-  const token = str(values.token) ?? env.PDM_TOKEN;
-  const api = new ApiClient({ url, token, ...(opts.fetch === undefined ? {} : { fetch: opts.fetch }) });
   try {
+    const token = resolveToken(values, env);
+    const api = new ApiClient({ url, token, ...(opts.fetch === undefined ? {} : { fetch: opts.fetch }) });
     return await command.run({ api, out, values, positionals: parsed.positionals });
   } catch (err) {
     if (!isPdmError(err)) throw err;
     if (json) w.stdout(`${JSON.stringify({ error: err.toJSON() })}\n`);
     w.stderr(`pdmctl: ${err.code}: ${err.message}${describeContext(err.context)}\n`);
     return err.code === 'REQUEST_INVALID' && err.context.httpStatus === undefined ? 2 : 1;
+  }
+}
+
+/**
+ * The token: --token, else the file named by --token-file (e.g. the controller's
+ * `<dataDir>/admin.token`), else $PDM_TOKEN, else the file named by $PDM_TOKEN_FILE.
+ */
+function resolveToken(values: Record<string, unknown>, env: NodeJS.ProcessEnv): string | undefined {
+  const flag = str(values.token);
+  if (flag !== undefined) return flag;
+  const file = str(values['token-file']) ?? (env.PDM_TOKEN === undefined || env.PDM_TOKEN === '' ? str(env.PDM_TOKEN_FILE) : undefined);
+  if (file === undefined) return str(env.PDM_TOKEN);
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (cause) {
+    throw new PdmError('REQUEST_INVALID', `cannot read the token file ${file}`, { cause, context: { file } });
   }
 }
 
@@ -80,12 +99,14 @@ function splitLeadingGlobals(argv: readonly string[]): { leading: Record<string,
     const arg = argv[i]!;
     if (arg === '--json') leading.json = true;
     else if (arg === '--help' || arg === '-h') leading.help = true;
-    else if ((arg === '--url' || arg === '--token') && argv[i + 1] !== undefined) { leading[arg.slice(2)] = argv[i + 1]!; i += 1; }
-    else if (arg.startsWith('--url=') || arg.startsWith('--token=')) { const eq = arg.indexOf('='); leading[arg.slice(2, eq)] = arg.slice(eq + 1); }
+    else if (VALUE_FLAGS.includes(arg) && argv[i + 1] !== undefined) { leading[arg.slice(2)] = argv[i + 1]!; i += 1; }
+    else if (VALUE_FLAGS.some((f) => arg.startsWith(`${f}=`))) { const eq = arg.indexOf('='); leading[arg.slice(2, eq)] = arg.slice(eq + 1); }
     else break;
   }
   return { leading, rest: argv.slice(i) };
 }
+
+const VALUE_FLAGS = ['--url', '--token', '--token-file'];
 
 function str(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
@@ -99,9 +120,10 @@ function describeContext(context: Record<string, unknown>): string {
 
 function topUsage(groups: readonly CommandGroup[]): string {
   const lines = groups.map((g) => `  ${g.name.padEnd(12)} ${g.summary}`);
-  return `Usage: pdmctl [--url URL] [--token TOKEN] [--json] <group> <command> [args]
+  return `Usage: pdmctl [--url URL] [--token TOKEN | --token-file FILE] [--json] <group> <command> [args]
 
-The controller's command line. URL defaults to $PDM_URL or ${DEFAULT_URL}; TOKEN to $PDM_TOKEN.
+The controller's command line. URL defaults to $PDM_URL or ${DEFAULT_URL}; TOKEN to $PDM_TOKEN,
+or the contents of FILE ($PDM_TOKEN_FILE), e.g. the controller's <dataDir>/admin.token.
 --json prints one JSON document for scripts instead of tables.
 
 Groups:
