@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aggregate, checkReading, FeatureWindows } from './features.js';
+import { aggregate, checkReading, FeatureWindows, LogSignals, logSignalOf } from './features.js';
 import { featureSpecSchema, type FeatureSpec } from './model-card.js';
 
 const spec: FeatureSpec = featureSpecSchema.parse({
@@ -89,5 +89,41 @@ describe('featureSpecSchema', () => {
     const messages = bad.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
     expect(messages).toContain('features.5.signal: unknown signal "rpm"');
     expect(messages).toContain('features.5.name: duplicate feature "volt_last"');
+  });
+});
+
+describe('LogSignals', () => {
+  const hour = 3_600_000;
+  const t0 = Date.parse('2015-01-01T06:00:00Z');
+
+  it('parses the naming convention and leaves sensor names alone', () => {
+    expect(logSignalOf('errors_error1')).toEqual({ kind: 'error-count', code: 'error1' });
+    expect(logSignalOf('hours_since_comp4')).toEqual({ kind: 'hours-since-maintenance', component: 'comp4' });
+    expect(logSignalOf('volt')).toBeUndefined();
+    expect(new LogSignals(['volt', 'rotate']).needed).toBe(false);
+  });
+
+  it('counts errors since the previous reading and ages components from their last maintenance', () => {
+    const log = new LogSignals(['volt', 'errors_error1', 'errors_error2', 'hours_since_comp1', 'hours_since_comp2']);
+    expect(log.needed).toBe(true);
+    log.record({ time: t0 - 30 * 24 * hour, kind: 'maintenance', code: 'comp1' });
+    log.record({ time: t0 - hour, kind: 'error', code: 'error1' }); // before the first reading: not counted
+    log.record({ time: t0, kind: 'error', code: 'error1' });
+    expect(log.valuesAt(t0)).toEqual({ errors_error1: 1, errors_error2: 0, hours_since_comp1: 720, hours_since_comp2: undefined });
+    log.record({ time: t0 + hour, kind: 'error', code: 'error2' });
+    log.record({ time: t0 + hour, kind: 'error', code: 'error2' });
+    log.record({ time: t0 + hour, kind: 'maintenance', code: 'comp2' });
+    expect(log.valuesAt(t0 + hour)).toEqual({ errors_error1: 0, errors_error2: 2, hours_since_comp1: 721, hours_since_comp2: 0 });
+    expect(log.valuesAt(t0 + 3 * hour)).toEqual({ errors_error1: 0, errors_error2: 0, hours_since_comp1: 723, hours_since_comp2: 2 });
+  });
+
+  it('a component never maintained leaves its signal missing, so checkReading rejects the reading', () => {
+    const logSpec = featureSpecSchema.parse({
+      ...spec,
+      signals: [{ name: 'volt', min: 0, max: 500 }, { name: 'hours_since_comp1', min: 0, max: 1e5 }],
+      features: [{ name: 'age', signal: 'hours_since_comp1', agg: 'last', window: 1 }],
+    });
+    const values = new LogSignals(['hours_since_comp1']).valuesAt(t0);
+    expect(checkReading(logSpec, { volt: 200, ...values })).toEqual({ ok: false, reason: 'missing', signal: 'hours_since_comp1' });
   });
 });

@@ -34,6 +34,30 @@ describe('graphs beyond a bare tree ensemble', () => {
     for (let r = 0; r < 600; r++) expect(Math.abs(onnxScores[r]! - local[r]!)).toBeLessThan(1e-5);
   });
 
+  it('derived columns may read earlier derived columns and constants, bit-identical in onnxruntime', async () => {
+    // power in W from rpm and torque: omega = rpm * 2pi/60, power = torque * omega; then a shifted margin
+    const derived: DerivedFeature[] = [
+      { name: 'omega', op: 'mul', a: 0, b: { constant: (2 * Math.PI) / 60 } },
+      { name: 'power', op: 'mul', a: 1, b: 2 },
+      { name: 'margin', op: 'sub', a: 3, b: { constant: 31_000 } },
+    ];
+    const { x, y } = rows(400, 2, 4);
+    const wide = applyDerived(x, 2, derived);
+    const omega = Math.fround(x[0]! * Math.fround((2 * Math.PI) / 60));
+    expect(wide.subarray(0, 5)).toEqual(Float32Array.from([x[0]!, x[1]!, omega, Math.fround(x[1]! * omega), Math.fround(Math.fround(x[1]! * omega) - 31_000)]));
+    const model = trainGbdt(wide, y, { objective: 'binary-logistic', trees: 20, maxDepth: 3 });
+    const bytes = exportTreeClassifier(model, { inputName: 'features', graphName: 'chained', derived });
+    const session = await openSession(bytes);
+    const onnxScores = await scoreRows(session, x, 2, { inputName: 'features', outputName: 'probabilities', column: 1 });
+    const local = predict(model, wide);
+    for (let r = 0; r < 400; r++) expect(Math.abs(onnxScores[r]! - local[r]!)).toBeLessThan(1e-5);
+  });
+
+  it('refuses a derived column that reads a column defined after it', () => {
+    const derived: DerivedFeature[] = [{ name: 'early', op: 'mul', a: 0, b: 3 }, { name: 'late', op: 'sub', a: 0, b: 1 }];
+    expect(() => applyDerived(new Float32Array(4), 2, derived)).toThrow(/"early" reads column 3/);
+  });
+
   it('logistic regression in plain ai.onnx ops (IR 7, opset 13) matches the in-process model', async () => {
     const { x, y } = rows(500, 3, 2);
     const model = trainLogistic(x, y, { iterations: 200 });

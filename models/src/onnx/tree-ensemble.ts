@@ -27,7 +27,7 @@ function preprocess(model: GbdtModel, options: TreeExportOptions) {
   const derived = options.derived ?? [];
   const inputWidth = model.width - derived.length;
   if (derived.length === 0) return { inputWidth, nodes: [], initializers: [], treeInput: options.inputName };
-  const graph = derivedNodes(options.inputName, derived);
+  const graph = derivedNodes(options.inputName, inputWidth, derived);
   return { inputWidth, nodes: graph.nodes, initializers: graph.initializers, treeInput: graph.output };
 }
 
