@@ -102,6 +102,15 @@ describe('API tokens through the API', () => {
     expect((await h.api('POST', '/api/v1/events', {}, pat)).status).toBe(401);
   });
 
+  it('lists the token routes in the OpenAPI document with their body schemas', async () => {
+    const doc = (await h.api('GET', '/docs/json', undefined, null)).body;
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/v1/tokens', '/api/v1/tokens/{name}/revoke']));
+    const create = doc.paths['/api/v1/tokens'].post;
+    expect(create.tags).toEqual(['tokens']);
+    expect(create.requestBody.content['application/json'].schema.properties.role.enum).toEqual(['admin', 'engineer', 'planner', 'viewer']);
+    expect(doc.paths['/api/v1/tokens'].get.summary).toMatch(/never the token/);
+  });
+
   it('keeps created tokens across a restart, and never writes a token into the database or the log', async () => {
     const { body } = await h.api('POST', '/api/v1/tokens', { name: 'ci', role: 'engineer' });
     await h.tc.app.stop();
