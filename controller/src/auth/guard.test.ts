@@ -111,6 +111,7 @@ describe('the route table the matrix is generated from', () => {
     }
     // the guard's fallback (admin only) is a safety net, not a way to leave a route's roles unsaid
     expect(routes.filter((r) => !READS.has(r.method) && r.permission === undefined).map((r) => `${r.method} ${r.url}`)).toEqual([]);
+    expect(routes.filter((r) => r.permission !== undefined && !Object.hasOwn(permissions, r.permission)).map((r) => `${r.url}: ${r.permission}`)).toEqual([]);
   });
 
   it('gives planners reads and machine events only: no models, rollouts, enrollment, keys or tokens', () => {
