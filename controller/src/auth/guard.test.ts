@@ -165,6 +165,12 @@ describe('API guard: role x route, generated', () => {
     })).toEqual([]);
   });
 
+  it('guards a read whose path is percent-encoded as strictly as the plain one', async () => {
+    for (const url of ['/%61pi/v1/devices', '/api/v1/%64evices', '/api/v1/devices/']) {
+      expect((await h.tc.app.http.app.inject({ url })).statusCode, url).toBe(401);
+    }
+  });
+
   it('refuses a malformed header and never authenticates with the generated admin token when a tokens file is set', async () => {
     const basic = await h.tc.app.http.app.inject({ method: 'POST', url: '/api/v1/models', payload: {}, headers: { authorization: `Basic ${tokens.admin}` } });
     expect(basic.statusCode).toBe(401);

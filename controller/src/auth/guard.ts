@@ -31,10 +31,12 @@ const actors = new WeakMap<FastifyRequest, Actor>();
 export function installGuard(app: FastifyInstance, tokens: Pick<ApiTokens, 'identify'>, reads: ApiReads): void {
   app.addHook('onRequest', async (req, reply) => {
     // an unknown route: the not-found handler answers 404 whatever the token
-    if (req.routeOptions.url === undefined) return;
+    const route = req.routeOptions.url;
+    if (route === undefined) return;
     const permission = (req.routeOptions.config as GuardedRouteConfig).permission;
     const guarded = !READ_METHODS.has(req.method) || permission !== undefined;
-    if (!guarded && (reads === 'open' || !req.url.startsWith('/api/'))) return;
+    // the matched route, not req.url: the router decodes %61pi into api, a prefix test on the raw url would not
+    if (!guarded && (reads === 'open' || !route.startsWith('/api/'))) return;
     const actor = authenticate(req, reply, tokens);
     if (guarded && !allows(actor.role!, permission)) {
       throw new PdmError('FORBIDDEN', `role ${actor.role} may not ${permission ?? 'call this route'}`, {
