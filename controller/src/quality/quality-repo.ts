@@ -60,6 +60,12 @@ export interface WindowFilter {
   from?: string | undefined;
   /** Windows starting before this time (ISO 8601). */
   to?: string | undefined;
+  /**
+   * Windows the controller received at or after this time (epoch ms, the controller's clock). Unlike
+   * `from`, which is event time, this holds for replays of old data too: a rollout's evidence is what
+   * its devices reported after it began.
+   */
+  receivedFrom?: number | undefined;
 }
 
 export interface VersionKey {
@@ -70,17 +76,20 @@ export interface VersionKey {
 
 type Row = Record<string, unknown>;
 
-const FILTER_SQL = `model_name = $model AND ($version IS NULL OR model_version = $version) AND ($role IS NULL OR role = $role)
+/** The WHERE clause of a window filter on `table` (quality_windows or drift_windows). */
+const filterSql = (table: string): string => `model_name = $model AND ($version IS NULL OR model_version = $version) AND ($role IS NULL OR role = $role)
   AND ($devices IS NULL OR device_id IN (SELECT value FROM json_each($devices)))
   AND ($assets IS NULL OR asset_id IN (SELECT value FROM json_each($assets)))
-  AND ($from IS NULL OR window_end > $from) AND ($to IS NULL OR window_start < $to)`;
+  AND ($from IS NULL OR window_end > $from) AND ($to IS NULL OR window_start < $to)
+  AND ($receivedFrom IS NULL OR EXISTS (SELECT 1 FROM records r WHERE r.device_id = ${table}.device_id
+    AND r.seq = ${table}.seq AND r.received_at >= $receivedFrom))`;
 
 function filterArgs(f: WindowFilter): Record<string, unknown> {
   return {
     model: f.model, version: f.version ?? null, role: f.role ?? null,
     devices: f.deviceIds === undefined ? null : JSON.stringify(f.deviceIds),
     assets: f.assetIds === undefined ? null : JSON.stringify(f.assetIds),
-    from: f.from ?? null, to: f.to ?? null,
+    from: f.from ?? null, to: f.to ?? null, receivedFrom: f.receivedFrom ?? null,
   };
 }
 
@@ -127,7 +136,7 @@ export class QualityRepo {
   }
 
   quality(filter: WindowFilter): QualityRow[] {
-    const rows = this.#db.prepare(`SELECT * FROM quality_windows WHERE ${FILTER_SQL} ORDER BY window_start, device_id`).all(filterArgs(filter)) as Row[];
+    const rows = this.#db.prepare(`SELECT * FROM quality_windows WHERE ${filterSql('quality_windows')} ORDER BY window_start, device_id`).all(filterArgs(filter)) as Row[];
     return rows.map((r) => ({
       deviceId: r.device_id as string, assetId: r.asset_id as string, model: r.model_name as string, version: r.model_version as string,
       role: r.role as ModelRole, windowStart: r.window_start as string, windowEnd: r.window_end as string,
@@ -138,7 +147,7 @@ export class QualityRepo {
   }
 
   drift(filter: WindowFilter): DriftRow[] {
-    const rows = this.#db.prepare(`SELECT * FROM drift_windows WHERE ${FILTER_SQL} ORDER BY window_start, device_id`).all(filterArgs(filter)) as Row[];
+    const rows = this.#db.prepare(`SELECT * FROM drift_windows WHERE ${filterSql('drift_windows')} ORDER BY window_start, device_id`).all(filterArgs(filter)) as Row[];
     return rows.map((r) => {
       const features = JSON.parse(r.features as string) as Record<string, number>;
       return {

@@ -148,15 +148,19 @@ export class QualityService implements QualityEvidenceProvider {
 
   /**
    * The rollout engine's quality gate (rollouts/quality.ts): matured predictions of the version on the
-   * rollout's devices, in windows ending after `since`, active and shadow together. `since` is compared
-   * with event time, which for live devices is their clock.
+   * rollout's devices, in windows the controller received since the rollout began, active and shadow
+   * together. Receipt time, not event time: a device replaying last year's data (or one whose clock is
+   * off) still gives evidence about the rollout. A window of this version produced before the rollout
+   * and delivered after it (a device back from a long outage) counts too; it is the same version.
    */
   evidence(request: QualityEvidenceRequest): QualityEvidence {
-    return this.getQuality(request.model, { deviceIds: request.deviceIds, since: request.since });
+    return this.getQuality(request.model, { deviceIds: request.deviceIds, receivedFrom: Date.parse(request.since) });
   }
 
-  getQuality(model: ModelRef, q: { deviceIds?: readonly string[]; since?: string; role?: ModelRole } = {}): QualityEvidence {
-    const rows = this.#repo.quality({ model: model.name, version: model.version, deviceIds: q.deviceIds, from: q.since, role: q.role });
+  getQuality(model: ModelRef, q: { deviceIds?: readonly string[]; since?: string; receivedFrom?: number; role?: ModelRole } = {}): QualityEvidence {
+    const rows = this.#repo.quality({
+      model: model.name, version: model.version, deviceIds: q.deviceIds, from: q.since, receivedFrom: q.receivedFrom, role: q.role,
+    });
     const t = totals(rows);
     const ci = (r: typeof t.precision) => (r.ci === null ? 'n/a' : `[${r.ci[0]}, ${r.ci[1]}]`);
     return {

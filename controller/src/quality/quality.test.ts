@@ -40,6 +40,8 @@ let hook: Server;
 let hookStatus = 500;
 const posted: Record<string, any>[] = [];
 
+const startedAt = new Date().toISOString();
+
 beforeAll(async () => {
   hook = createServer((req, res) => {
     let body = '';
@@ -134,11 +136,13 @@ describe('comparison and rollout evidence', () => {
     });
   });
 
-  it('gives the rollout engine the matured predictions since the rollout began', () => {
-    const evidence = c.app.insights.quality.evidence({ model: { name: MODEL, version: '1.0.0' }, deviceIds: ['gw-a'], since: day(2) });
-    expect(evidence).toMatchObject({ samples: 1002, precision: 0.487179, recall: 0.59375 });
-    expect(evidence.detail).toMatch(/95% Wilson/);
-    expect(c.app.insights.quality.evidence({ model: { name: MODEL, version: '1.0.0' }, deviceIds: ['gw-b'], since: day(1) })).toMatchObject({ samples: 0, precision: null });
+  it('gives the rollout engine the matured predictions received since the rollout began, whatever their event time', () => {
+    const evidence = (since: string, deviceIds = ['gw-a']) => c.app.insights.quality.evidence({ model: { name: MODEL, version: '1.0.0' }, deviceIds, since });
+    // the windows are of January 2015 (a replay) and were received when this file started
+    const all = evidence(startedAt);
+    expect(all).toMatchObject({ samples: 1960, precision: 0.438202, recall: 0.65 });
+    expect(all.detail).toMatch(/95% Wilson/);
+    expect(evidence(startedAt, ['gw-b'])).toMatchObject({ samples: 0, precision: null });
   });
 
   it('derives rows of stored records that have none (a crash between the record and its row)', () => {
@@ -204,5 +208,19 @@ describe('quality alerts', () => {
     } finally {
       for (const o of others) await o.end();
     }
+  });
+});
+
+// last in the file: it adds a window the totals above do not expect
+describe('rollout evidence of a rollout that begins after the data', () => {
+  it('has none until a device reports a window, then exactly that window, though its event time is 2015', async () => {
+    const evidence = (since: string) => c.app.insights.quality.evidence({ model: { name: MODEL, version: '1.0.0' }, deviceIds: ['gw-a'], since });
+    const rolloutBegan = new Date(Date.now() + 1).toISOString();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(evidence(rolloutBegan)).toMatchObject({ samples: 0, precision: null, recall: null });
+    await device.publish('quality', quality('1.0.0', 'active', 3, [10, 10, 500, 5], [1, 0, 1, [6]]));
+    await c.settle();
+    expect(evidence(rolloutBegan)).toMatchObject({ samples: 525, precision: 0.5, recall: 0.666667 });
+    expect(evidence(startedAt).samples).toBe(1960 + 525);
   });
 });

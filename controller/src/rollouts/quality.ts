@@ -13,7 +13,7 @@ export interface QualityEvidenceRequest {
   model: ModelRef;
   /** Devices that ran it in this rollout. */
   deviceIds: readonly string[];
-  /** Only predictions made from this time on (ISO 8601) count: when the first device got the version. */
+  /** Only evidence the controller received from this time on (ISO 8601, controller clock) counts: when the rollout began. */
   since: string;
 }
 
