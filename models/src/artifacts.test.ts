@@ -32,6 +32,7 @@ describe('committed artifacts', () => {
       `${AZURE}@1.1.0-degraded`,
       `${AZURE}@1.2.0-nan`,
       `${AZURE}@1.3.0-noisy`,
+      `${AZURE}@2.0.0`,
       'cmapss-fd001-rul@1.0.0',
     ]);
   });

@@ -2,10 +2,11 @@
  * `npm run models`: rebuilds every model artifact under models/artifacts from models/data, seeded and
  * deterministic (same data and code, same model.onnx bytes), printing progress as it goes, then
  * rewrites the artifact table in models/README.md (training time, file sizes, headline metrics).
- * `npm run models -- <name> ...` rebuilds only the named families (azure, ai4i, cmapss, linear).
+ * `npm run models -- <name> ...` rebuilds only the named families (azure, azure-log, ai4i, cmapss, linear).
  */
 import { buildAi4i } from './builds/ai4i.js';
 import { buildAzureFamily, loadAzureSplit } from './builds/azure.js';
+import { buildAzureLogModel } from './builds/azure-log.js';
 import { buildCmapss } from './builds/cmapss.js';
 import type { BuildContext, BuildResult } from './builds/common.js';
 import { buildAzureLinear } from './builds/linear.js';
@@ -14,6 +15,7 @@ import { ARTIFACTS_DIR, DATA_DIR, README_PATH } from './paths.js';
 
 const families: Record<string, (ctx: BuildContext) => Promise<BuildResult[]>> = {
   azure: (ctx) => buildAzureFamily(ctx),
+  'azure-log': async (ctx) => [await buildAzureLogModel(ctx)],
   linear: async (ctx) => [await buildAzureLinear(ctx, loadAzureSplit(ctx))],
   ai4i: async (ctx) => [await buildAi4i(ctx)],
   cmapss: async (ctx) => [await buildCmapss(ctx)],

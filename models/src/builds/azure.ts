@@ -57,9 +57,13 @@ interface VariantOptions {
   threshold?: number;
   nanScores?: boolean;
   extraLimits?: string[];
+  /** Replace the telemetry-only data name, limits and threshold text (version 2.0.0 reads the logs too). */
+  dataName?: string;
+  limits?: string[];
+  thresholdChoice?: string;
 }
 
-async function writeAzureVariant(ctx: BuildContext, split: AzureSplit, trained: AzureTrained, options: VariantOptions): Promise<BuildResult> {
+export async function writeAzureVariant(ctx: BuildContext, split: AzureSplit, trained: AzureTrained, options: VariantOptions): Promise<BuildResult> {
   const started = Date.now();
   const spec: FeatureSpec = options.threshold === undefined ? trained.spec : { ...trained.spec, threshold: options.threshold };
   const trees = exportTreeClassifier(trained.model, { inputName: spec.input.name, graphName: AZURE_NAME, metadata: { name: AZURE_NAME, version: options.version } });
@@ -78,14 +82,14 @@ async function writeAzureVariant(ctx: BuildContext, split: AzureSplit, trained: 
     version: options.version,
     description: options.description,
     variant: options.variant,
-    data: { ...AZURE_DATA, rows: split.train.rows + split.test.rows },
+    data: { ...AZURE_DATA, ...(options.dataName === undefined ? {} : { name: options.dataName }), rows: split.train.rows + split.test.rows },
     featureSpec: spec,
     split: splitDescription(FOLDS),
     metrics,
-    thresholdChoice: options.threshold === undefined
+    thresholdChoice: options.thresholdChoice ?? (options.threshold === undefined
       ? `Best hour-level F1 (${trained.validation.f1}) on out-of-fold probabilities of the training period (${FOLDS} folds of whole machines, Jan-Feb 2015), floored to 4 decimals: ${spec.threshold}. March 2015 played no part.`
-      : `Set by hand to ${spec.threshold}, deliberately far below the out-of-fold choice (${trained.validation.threshold}), so that the alert rate explodes.`,
-    limits: [...(options.extraLimits ?? []), ...AZURE_LIMITS, topFeatures(trained.model, featureNames(spec.features))],
+      : `Set by hand to ${spec.threshold}, deliberately far below the out-of-fold choice (${trained.validation.threshold}), so that the alert rate explodes.`),
+    limits: [...(options.extraLimits ?? []), ...(options.limits ?? AZURE_LIMITS), topFeatures(trained.model, featureNames(spec.features))],
     training: trainingSection(options.params, seconds),
     reference: { bins: referenceBins(spec, split.train.x, predict(trained.model, split.train.x)) },
   }, bytes, ctx.now());
@@ -98,7 +102,7 @@ function timedTrain(ctx: BuildContext, split: AzureSplit, version: string, param
   const started = Date.now();
   const features = azureFeatureEntries(AZURE_FULL_AGGS);
   ctx.progress('train', { model: AZURE_NAME, version, rows: split.train.rows, features: features.length });
-  return { trained: trainAzure(split, features, params, FOLDS), seconds: elapsedSeconds(started) };
+  return { trained: trainAzure(split, features, params, { folds: FOLDS }), seconds: elapsedSeconds(started) };
 }
 
 export function loadAzureSplit(ctx: BuildContext): AzureSplit {

@@ -4,7 +4,7 @@
  * as UTC so that hour arithmetic never meets a daylight-saving jump.
  */
 import { join } from 'node:path';
-import { PdmError } from '@pdm/protocol';
+import { PdmError, type LogEntry } from '@pdm/protocol';
 import { column, numberColumn, readCsv } from './csv.js';
 
 export const AZURE_TELEMETRY_FILE = 'PdM_telemetry_machines1-15_2015-01-01_to_2015-04-01.csv';
@@ -91,4 +91,29 @@ export function failureEvents(failures: readonly FailureRecord[]): FailureEvent[
 export function loadAzureData(dir: string): AzureData {
   const failures = loadAzureFailures(join(dir, 'PdM_failures.csv'));
   return { telemetry: loadAzureTelemetry(join(dir, AZURE_TELEMETRY_FILE)), failures, events: failureEvents(failures) };
+}
+
+/**
+ * The machines' logs for the log signals (`errors_<code>`, `hours_since_<component>`): error records
+ * and maintenance records (which include the replacements made at a failure), per machine in time
+ * order. Maintenance from 2014 is kept: a component's last replacement is often months before the
+ * telemetry starts.
+ */
+export function loadAzureLogs(dir: string): Map<number, LogEntry[]> {
+  const logs = new Map<number, LogEntry[]>();
+  const add = (file: string, kind: LogEntry['kind'], codeColumn: string): void => {
+    const path = join(dir, file);
+    readCsv(path).forEach((row, i) => {
+      const where = `${path} row ${i + 2}`;
+      const machineId = numberColumn(row, 'machineID', where);
+      const entries = logs.get(machineId) ?? [];
+      entries.push({ time: parseAzureTime(column(row, 'datetime', where)), kind, code: column(row, codeColumn, where) });
+      logs.set(machineId, entries);
+    });
+  };
+  add('PdM_errors.csv', 'error', 'errorID');
+  add('PdM_maint.csv', 'maintenance', 'comp');
+  // stable: at one hour, errors stay before maintenance as loaded
+  for (const entries of logs.values()) entries.sort((a, b) => a.time - b.time);
+  return logs;
 }

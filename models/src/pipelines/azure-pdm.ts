@@ -7,13 +7,13 @@
 import type { FeatureSpec, FeatureSpecEntry } from '@pdm/protocol';
 import { HOUR_MS, loadAzureData, type AzureData } from '../data/azure-pdm.js';
 import { scoreEvents, type EventRef } from '../eval/events.js';
-import { alertsOf, classificationMetrics, confusion, round, wilson, type Metric } from '../eval/metrics.js';
+import { alertsOf, classificationMetrics, confusion, precision, recall, round, wilson, type Metric } from '../eval/metrics.js';
 import { buildFeatureRows, selectRows, type FeatureRows, type TimedReading } from '../features.js';
 import type { GbdtModel } from '../gbdt/model.js';
 import { trainGbdt, type GbdtParamsInput } from '../gbdt/train.js';
 import { azureFeatureSpec, HORIZON_HOURS } from './azure-features.js';
 import { horizonLabels } from './labels.js';
-import { assetFolds, bestF1Threshold, gbdtFitPredict, outOfFoldScores, readableThreshold } from './threshold.js';
+import { assetFolds, bestF1Threshold, bestRecallThreshold, gbdtFitPredict, outOfFoldScores, readableThreshold } from './threshold.js';
 
 export const AZURE_TRAIN_START = Date.parse('2015-01-01T00:00:00Z');
 export const AZURE_TEST_START = Date.parse('2015-03-01T00:00:00Z');
@@ -34,7 +34,11 @@ export function azureSeries(data: AzureData): Map<number, TimedReading[]> {
 
 export function prepareAzure(dataDir: string, features: FeatureSpecEntry[]): AzureDataset {
   const data = loadAzureData(dataDir);
-  const rows = buildFeatureRows(azureFeatureSpec(features, 0.5), azureSeries(data));
+  return azureDataset(data, buildFeatureRows(azureFeatureSpec(features, 0.5), azureSeries(data)));
+}
+
+/** Feature rows of the Azure machines with their labels (failure within 24 h) and the failure events. */
+export function azureDataset(data: AzureData, rows: FeatureRows): AzureDataset {
   const events = data.events.map((e) => ({ assetId: e.machineId, time: e.time }));
   return { data, rows, labels: horizonLabels(rows.assetIds, rows.times, events, HORIZON_MS), events };
 }
@@ -67,15 +71,27 @@ export function splitAzure(ds: AzureDataset): AzureSplit {
 export interface AzureTrained {
   model: GbdtModel;
   spec: FeatureSpec;
-  validation: { threshold: number; f1: number; folds: number };
+  /** The threshold, the out-of-fold F1 it was chosen with, and the out-of-fold precision and recall at it. */
+  validation: { threshold: number; f1: number; precision: number; recall: number; folds: number };
 }
 
-export function trainAzure(split: AzureSplit, features: FeatureSpecEntry[], params: GbdtParamsInput, folds = 5): AzureTrained {
+export interface AzureTrainOptions {
+  folds?: number;
+  /** The spec for the chosen threshold; the telemetry-only spec by default. */
+  specOf?: (threshold: number) => FeatureSpec;
+  /** Choose the threshold with the best out-of-fold recall at this precision or more, instead of the best F1. */
+  minPrecision?: number;
+}
+
+export function trainAzure(split: AzureSplit, features: FeatureSpecEntry[], params: GbdtParamsInput, options: AzureTrainOptions = {}): AzureTrained {
+  const folds = options.folds ?? 5;
   const oof = outOfFoldScores(split.train, split.trainY, assetFolds(split.train, folds), gbdtFitPredict(params));
-  const best = bestF1Threshold(oof, split.trainY);
+  const best = options.minPrecision === undefined ? bestF1Threshold(oof, split.trainY) : bestRecallThreshold(oof, split.trainY, options.minPrecision);
   const threshold = readableThreshold(best.threshold);
+  const c = confusion(alertsOf(oof, threshold, 'above'), split.trainY);
   const model = trainGbdt(split.train.x, split.trainY, params);
-  return { model, spec: azureFeatureSpec(features, threshold), validation: { threshold, f1: round(best.f1), folds } };
+  const spec = options.specOf?.(threshold) ?? azureFeatureSpec(features, threshold);
+  return { model, spec, validation: { threshold, f1: round(best.f1), precision: round(precision(c)), recall: round(recall(c)), folds } };
 }
 
 /** Held-out metrics from the scores the exported model produced (onnxruntime), at the spec's threshold. */

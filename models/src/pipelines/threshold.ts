@@ -5,7 +5,7 @@
  * stratified random folds for independent rows.
  */
 import { PdmError } from '@pdm/protocol';
-import { f1, thresholdSweep } from '../eval/metrics.js';
+import { f1, precision, recall, thresholdSweep } from '../eval/metrics.js';
 import { predict } from '../gbdt/model.js';
 import { seededRandom } from '../gbdt/random.js';
 import { trainGbdt, type GbdtParamsInput } from '../gbdt/train.js';
@@ -72,6 +72,21 @@ export function bestF1Threshold(scores: ArrayLike<number>, labels: ArrayLike<num
     if (value > best.f1) best = { threshold, f1: value };
   }
   return best;
+}
+
+/**
+ * The score threshold with the best recall among those whose precision is at least `minPrecision`
+ * (ties go to the higher threshold); the best-F1 threshold when no threshold reaches that precision.
+ */
+export function bestRecallThreshold(scores: ArrayLike<number>, labels: ArrayLike<number>, minPrecision: number): { threshold: number; f1: number } {
+  let best: { threshold: number; recall: number; f1: number } | undefined;
+  for (const { threshold, c } of thresholdSweep(scores, labels)) {
+    if (precision(c) < minPrecision) continue;
+    if (best === undefined || recall(c) > best.recall || (recall(c) === best.recall && threshold > best.threshold)) {
+      best = { threshold, recall: recall(c), f1: f1(c) };
+    }
+  }
+  return best ?? bestF1Threshold(scores, labels);
 }
 
 /** Floors a threshold to 4 decimals: a readable number that still alerts on every row it was chosen for. */
