@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import type { BrokerHost } from './broker/broker-host.js';
 import { EmbeddedBroker } from './broker/embedded-broker.js';
+import type { DeviceCredentials } from './broker/broker-policy.js';
 import { DeviceGate } from './broker/device-gate.js';
 import { ExternalBroker } from './broker/external-broker.js';
 import { MqttLink } from './broker/mqtt-link.js';
@@ -18,6 +19,8 @@ import { LeaderOnly } from './cluster/leader-only.js';
 import { Commands } from './commands/commands.js';
 import type { ControllerConfig } from './config.js';
 import { Database } from './db/database.js';
+import { DeviceEnrollment } from './devices/enrollment.js';
+import type { AgentConfigSettings } from './devices/agent-config.js';
 import { HttpServer } from './http/http-server.js';
 import { Ingest } from './ingest/ingest.js';
 import { Presence } from './ingest/presence.js';
@@ -47,6 +50,10 @@ export interface ReadyInfo {
   httpPort: number;
   mqttPort: number;
   wsPort: number;
+  /** The embedded broker's MQTT-over-TLS port; 0 when it has no TLS listener. */
+  mqttsPort: number;
+  /** "none" only in development: anyone may connect to the embedded broker. */
+  deviceAuth: ControllerConfig['deviceAuth'];
   brokerMode: ControllerConfig['brokerMode'];
   /** The URL the controller's link uses (an external broker's never holds credentials). */
   brokerUrl: string;
@@ -70,6 +77,8 @@ export class ControllerApp {
   readonly fleet: Fleet;
   /** Model quality, quality alerts, entered machine events and their delivery, reliability reports. */
   readonly insights: Insights;
+  /** Device credentials for the embedded broker: enroll, re-issue, revoke, verify. */
+  readonly enrollment: DeviceEnrollment;
   readonly http: HttpServer;
   readonly #log: Logger;
   readonly #parts: [string, Part][];
@@ -84,10 +93,10 @@ export class ControllerApp {
     this.cluster = new Cluster({
       ...(external ? { name: config.brokerClientId } : {}), leaseMs: config.leaderLeaseSec * 1000,
     }, this.database, clock, child('cluster'));
-    this.broker = external ? externalBroker(config, child('broker')) : new EmbeddedBroker({
-      host: config.host, mqttPort: config.mqttPort, wsPort: config.wsPort,
-      drainTimeoutMs: config.drainTimeoutMs, concurrency: config.brokerConcurrency,
-    }, child('broker'));
+    this.broker = external ? externalBroker(config, child('broker')) : embeddedBroker(config, child('broker'), {
+      verify: (deviceId, password) => this.enrollment.verify(deviceId, password),
+      isActive: (deviceId) => this.enrollment.isActive(deviceId),
+    });
     this.metrics = new ControllerMetrics({
       db: () => this.database.handle,
       ...(external ? {} : { broker: () => this.broker.stats() }),
@@ -107,12 +116,15 @@ export class ControllerApp {
     this.fleet = new Fleet(config, { database: this.database, upstream: this.ingest, commands: this.commands, link: this.link, clock, log });
     this.insights = new Insights(config, { database: this.database, ingest: this.ingest, commands: this.commands, audit: () => this.fleet.audit, clock, log });
     this.fleet.engine.setQualityProvider(this.insights.quality);
+    this.enrollment = new DeviceEnrollment(() => this.#agentConfigSettings(), {
+      database: this.database, audit: this.fleet.audit, sessions: this.broker, keySet: () => this.fleet.keys.keySet(), clock, log: child('devices'),
+    });
     this.http = new HttpServer({ host: config.host, port: config.httpPort }, this.database, {
       broker: () => this.broker.health(),
       link: () => this.link.health(),
       db: () => this.database.health(),
       ingest: () => this.ingest.health(),
-    }, child('http'), { metrics: this.metrics, fleet: this.fleet.api, insights: this.insights.api });
+    }, child('http'), { metrics: this.metrics, fleet: this.fleet.api, insights: this.insights.api, enrollment: this.enrollment });
     this.#parts = [
       ['db', this.database], ['cluster', this.cluster], ['broker', this.broker], ['link', this.link], ['presence', this.presence],
       ['ingest', this.ingest], ['gate', this.gate], ['commands', this.commands], ['reconcile', this.reconciler],
@@ -146,6 +158,18 @@ export class ControllerApp {
     this.#started = [];
   }
 
+  /** What the agent config printed at enrollment says about reaching the broker. */
+  #agentConfigSettings(): AgentConfigSettings {
+    const ports = this.broker.ports;
+    const host = this.broker instanceof EmbeddedBroker ? this.broker.connectHost() : this.config.host;
+    const embedded = ports?.mqtts !== undefined ? `mqtts://${host}:${ports.mqtts}` : `mqtt://${host}:${ports?.mqtt ?? this.config.mqttPort}`;
+    return {
+      brokerUrl: this.config.deviceBrokerUrl ?? (this.config.brokerMode === 'external' ? this.config.brokerUrl ?? embedded : embedded),
+      passwordFile: '/etc/pdm-agent/mqtt.password',
+      caFile: '/etc/pdm-agent/broker-ca.pem',
+    };
+  }
+
   ready(): ReadyInfo {
     const ports = this.broker.ports;
     return {
@@ -154,11 +178,24 @@ export class ControllerApp {
       httpPort: this.http.port,
       mqttPort: ports?.mqtt ?? 0,
       wsPort: ports?.ws ?? 0,
+      mqttsPort: ports?.mqtts ?? 0,
+      deviceAuth: this.config.deviceAuth,
       brokerMode: this.config.brokerMode,
       brokerUrl: this.broker.linkOptions().url,
       dataDir: this.config.dataDir,
     };
   }
+}
+
+function embeddedBroker(config: ControllerConfig, log: Logger, credentials: DeviceCredentials): EmbeddedBroker {
+  const tls = config.tlsCertFile === undefined || config.tlsKeyFile === undefined ? undefined : {
+    port: config.mqttsPort, certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, caFile: config.tlsCaFile, clientCerts: config.tlsClientCerts,
+  };
+  return new EmbeddedBroker({
+    host: config.host, mqttPort: config.mqttPort, wsPort: config.wsPort, drainTimeoutMs: config.drainTimeoutMs, concurrency: config.brokerConcurrency,
+    deviceAuth: config.deviceAuth, maxConnections: config.maxDeviceConnections,
+    limits: { ratePerSecond: config.devicePublishRate, burst: config.devicePublishBurst }, tls,
+  }, log, credentials);
 }
 
 function externalBroker(config: ControllerConfig, log: Logger): ExternalBroker {

@@ -94,6 +94,23 @@ export const controllerConfigSchema = z.strictObject({
   // buffers more in memory when a subscriber is slow.
   brokerConcurrency: integer(1, 10_000).default(100)
     .describe('aedes concurrency: deliveries in flight at once inside the broker'),
+  // Device identity and limits on the embedded broker (issue 8; controller/README.md "Device identity").
+  deviceAuth: z.enum(['credentials', 'none']).default('credentials')
+    .describe('embedded broker: "credentials": every device logs in as its deviceId with its enrolled password (pdmctl devices enroll) or a client certificate, and may use only its own topics; "none": anyone may connect and use any topic (development and benchmarks only; logged as a warning)'),
+  maxDeviceConnections: integer(1, 1_000_000).default(10_000)
+    .describe('embedded broker: devices connected at once, at most; more are refused with "server unavailable" (the controller\'s own link is not counted)'),
+  devicePublishRate: integer(0, 1_000_000).default(500)
+    .describe('embedded broker: publishes per second one client may send, sustained; a faster client is held back (its socket is not read), never dropped (0 = no limit)'),
+  devicePublishBurst: integer(1, 1_000_000).default(2000)
+    .describe('embedded broker: publishes one client may send at once before devicePublishRate applies (an agent draining its backlog)'),
+  mqttsPort: port(8883, 'embedded broker MQTT over TLS port, listening only when tlsCertFile is set'),
+  tlsCertFile: z.string().min(1).optional().describe('embedded broker: PEM server certificate (chain) for the MQTT-over-TLS listener; unset: no TLS listener'),
+  tlsKeyFile: z.string().min(1).optional().describe('embedded broker: PEM private key of tlsCertFile'),
+  tlsCaFile: z.string().min(1).optional().describe('embedded broker: PEM CA certificate(s) that sign device client certificates'),
+  tlsClientCerts: z.enum(['none', 'optional', 'required']).default('none')
+    .describe('embedded broker TLS: "optional": a device may log in with a client certificate (CN = deviceId) instead of its password; "required": every TLS client must present one'),
+  deviceBrokerUrl: brokerUrlSchema.optional()
+    .describe('broker URL written into the agent config printed at enrollment; default the embedded broker\'s mqtts:// (when TLS is on) or mqtt:// address'),
   // Registry, signing, rollouts, API tokens (issue 3).
   tokensFile: z.string().min(1).optional()
     .describe('JSON file of API tokens with roles (admin, engineer, planner, viewer); unset: an admin token is generated into <dataDir>/admin.token'),
@@ -145,8 +162,10 @@ export const controllerConfigSchema = z.strictObject({
     'brokerKeyFile', 'brokerSharedGroup'] as const;
   if (c.brokerMode === 'embedded') {
     for (const key of externalOnly) if (c[key] !== undefined) problem(key, 'only used with brokerMode "external"');
+    embeddedTlsProblems(c, problem);
     return;
   }
+  for (const key of ['tlsCertFile', 'tlsKeyFile', 'tlsCaFile'] as const) if (c[key] !== undefined) problem(key, 'only used with brokerMode "embedded"');
   if (c.brokerUrl === undefined) problem('brokerUrl', 'required when brokerMode is "external"');
   if (c.brokerPassword !== undefined && c.brokerPasswordFile !== undefined) problem('brokerPasswordFile', 'give brokerPassword or brokerPasswordFile, not both');
   if ((c.brokerCertFile === undefined) !== (c.brokerKeyFile === undefined)) {
@@ -157,6 +176,15 @@ export const controllerConfigSchema = z.strictObject({
     if (c[key] !== undefined && c.brokerUrl !== undefined && !tls) problem(key, 'needs an mqtts:// or wss:// brokerUrl');
   }
 });
+
+function embeddedTlsProblems(c: { tlsCertFile?: string | undefined; tlsKeyFile?: string | undefined; tlsCaFile?: string | undefined; tlsClientCerts: string },
+  problem: (key: string, message: string) => void): void {
+  if ((c.tlsCertFile === undefined) !== (c.tlsKeyFile === undefined)) {
+    problem(c.tlsCertFile === undefined ? 'tlsCertFile' : 'tlsKeyFile', 'tlsCertFile and tlsKeyFile go together');
+  }
+  if (c.tlsClientCerts !== 'none' && c.tlsCertFile === undefined) problem('tlsClientCerts', 'client certificates need the TLS listener (tlsCertFile, tlsKeyFile)');
+  if (c.tlsClientCerts !== 'none' && c.tlsCaFile === undefined) problem('tlsCaFile', 'required to verify client certificates (tlsClientCerts)');
+}
 
 export type ControllerConfig = Readonly<z.infer<typeof controllerConfigSchema>>;
 export type ConfigKey = keyof z.infer<typeof controllerConfigSchema>;
@@ -232,6 +260,7 @@ export function loadConfig(sources: ConfigSources): ControllerConfig {
   return Object.freeze({
     ...data, dataDir: resolve(data.dataDir), brokerPasswordFile: file(data.brokerPasswordFile), brokerCaFile: file(data.brokerCaFile),
     brokerCertFile: file(data.brokerCertFile), brokerKeyFile: file(data.brokerKeyFile), modelCardsDir: file(data.modelCardsDir),
+    tlsCertFile: file(data.tlsCertFile), tlsKeyFile: file(data.tlsKeyFile), tlsCaFile: file(data.tlsCaFile),
   });
 }
 

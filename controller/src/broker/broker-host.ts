@@ -7,6 +7,8 @@ import type { Health, LinkConnectOptions } from './broker-link.js';
 export interface BrokerPorts {
   mqtt: number;
   ws: number;
+  /** MQTT over TLS, when the embedded broker has a certificate. */
+  mqtts?: number;
 }
 
 /** Counts of a broker this process runs (for metrics). */
@@ -17,6 +19,10 @@ export interface BrokerStats {
   received: number;
   /** PUBLISH packets forwarded to subscribers since start. */
   sent: number;
+  /** Connections, publishes, subscriptions and packets refused since start, by reason (broker-policy.ts). */
+  refused: Readonly<Record<string, number>>;
+  /** PUBLISH packets held back by the per-client rate limit since start. */
+  throttled: number;
 }
 
 export interface BrokerHost {

@@ -1,26 +1,30 @@
 /**
- * The embedded MQTT broker: aedes in this process, reachable over TCP and MQTT over WebSocket.
+ * The embedded MQTT broker: aedes in this process, reachable over TCP, MQTT over WebSocket and, when
+ * a certificate is configured, MQTT over TLS (optionally asking devices for client certificates).
+ * Who may connect and what each client may do is broker-policy.ts.
  *
  * Devices are refused (CONNACK "server unavailable") until the controller's ingest has subscribed:
  * aedes acknowledges a QoS 1 PUBLISH before delivering it, and with no subscriber a record would be
  * acknowledged to the device (which then deletes it from its outbox) and dropped. The controller's
  * own link connects with a per-start secret, so no device can take over its client id or session.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createTcpServer, isIPv6, type AddressInfo, type Server as TcpServer } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Aedes, type AedesOptions, type AuthenticateError, type Client } from 'aedes';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import { Aedes, type AedesOptions, type Client } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { PdmError, topicSpecs } from '@pdm/protocol';
 import type { Logger } from '../logger.js';
 import type { BrokerHost, BrokerPorts, BrokerStats } from './broker-host.js';
 import type { Health, LinkConnectOptions } from './broker-link.js';
+import { BrokerPolicy, CONTROLLER_CLIENT_ID, type BrokerPolicyOptions, type DeviceCredentials, type PeerCertificate } from './broker-policy.js';
+import { createTlsListener, type BrokerTlsOptions } from './tls-listener.js';
 import { PacketSizeGuard } from './packet-guard.js';
 
-/** Not a valid deviceId (":" is outside DEVICE_ID_PATTERN), so no device can claim it. */
-export const CONTROLLER_CLIENT_ID = 'pdm:controller';
+export { CONTROLLER_CLIENT_ID } from './broker-policy.js';
 
 // Devices use their deviceId (at most 64 characters, DEVICE_ID_PATTERN) as MQTT client id
 // (protocol/README.md); aedes' default limit is 23.
@@ -29,17 +33,19 @@ const MAX_CLIENT_ID_LENGTH = 64;
 /** Largest MQTT packet accepted: the largest payload of any pdm topic, plus room for topic and headers. */
 export const MAX_PACKET_BYTES = Math.max(...Object.values(topicSpecs).map((s) => s.maxBytes)) + 64 * 1024;
 
-// MQTT 3.1.1 CONNACK return codes [MQTT-3.2.2-3]
-const SERVER_UNAVAILABLE = 3;
-const NOT_AUTHORIZED = 5;
-
-export interface EmbeddedBrokerOptions {
+export interface EmbeddedBrokerOptions extends Partial<BrokerPolicyOptions> {
   host: string;
   mqttPort: number;
   wsPort: number;
   drainTimeoutMs: number;
   concurrency: number;
+  /** MQTT over TLS; absent: no TLS listener. */
+  tls?: BrokerTlsOptions | undefined;
 }
+
+/** Open: what a broker without the device registry (tests of other parts) allows. */
+const OPEN_POLICY: BrokerPolicyOptions = { deviceAuth: 'none', maxConnections: 10_000, limits: { ratePerSecond: 0, burst: 1 } };
+const NO_CREDENTIALS: DeviceCredentials = { verify: async () => false, isActive: () => false };
 
 interface AedesInternals {
   clients: Record<string, Client>;
@@ -48,8 +54,12 @@ interface AedesInternals {
 export class EmbeddedBroker implements BrokerHost {
   readonly #options: EmbeddedBrokerOptions;
   readonly #log: Logger;
+  readonly #policy: BrokerPolicy;
+  /** The TLS socket under each guarded stream, for the client certificate. */
+  readonly #tlsSockets = new WeakMap<object, TLSSocket>();
   #aedes: Aedes | undefined;
   #tcp: TcpServer | undefined;
+  #tls: TlsServer | undefined;
   #http: HttpServer | undefined;
   #wss: WebSocketServer | undefined;
   #secret = '';
@@ -58,9 +68,21 @@ export class EmbeddedBroker implements BrokerHost {
   #received = 0;
   #sent = 0;
 
-  constructor(options: EmbeddedBrokerOptions, log: Logger) {
+  constructor(options: EmbeddedBrokerOptions, log: Logger, credentials: DeviceCredentials = NO_CREDENTIALS) {
     this.#options = options;
     this.#log = log;
+    this.#policy = new BrokerPolicy({
+      deviceAuth: options.deviceAuth ?? OPEN_POLICY.deviceAuth,
+      maxConnections: options.maxConnections ?? OPEN_POLICY.maxConnections,
+      limits: options.limits ?? OPEN_POLICY.limits,
+    }, {
+      credentials,
+      controllerSecret: () => this.#secret,
+      open: () => this.#open,
+      otherDevices: (clientId) => this.#clients().filter((c) => c.id !== CONTROLLER_CLIENT_ID && c.id !== clientId).length,
+      peerCertificate: (client) => this.#peerCertificate(client),
+      log,
+    });
   }
 
   get ports(): BrokerPorts | undefined {
@@ -69,12 +91,18 @@ export class EmbeddedBroker implements BrokerHost {
 
   async start(): Promise<void> {
     this.#secret = randomBytes(24).toString('base64url');
+    if (this.#options.deviceAuth === 'none') {
+      this.#log.warn({ deviceAuth: 'none' }, 'device authentication is off: any client may connect and use any topic (development only)');
+    }
     const aedes = await Aedes.createBroker(this.#aedesOptions());
     this.#aedes = aedes;
     aedes.on('clientError', (client, err) => this.#log.debug({ clientId: client.id, err: err.message }, 'client error'));
     aedes.on('connectionError', (client, err) => this.#log.debug({ clientId: client.id, err: err.message }, 'connection error'));
     aedes.on('clientReady', (client) => this.#log.debug({ clientId: client.id }, 'client connected'));
-    aedes.on('clientDisconnect', (client) => this.#log.debug({ clientId: client.id }, 'client disconnected'));
+    aedes.on('clientDisconnect', (client) => {
+      this.#policy.forget(client.id);
+      this.#log.debug({ clientId: client.id }, 'client disconnected');
+    });
     // client is null for the broker's own $SYS messages
     aedes.on('publish', (_packet, client) => { if (client !== null) this.#received += 1; });
 
@@ -94,8 +122,8 @@ export class EmbeddedBroker implements BrokerHost {
 
     const mqtt = await listen(tcp, this.#options.mqttPort, this.#options.host);
     const ws = await listen(http, this.#options.wsPort, this.#options.host);
-    this.#ports = { mqtt, ws };
-    this.#log.info({ mqttPort: mqtt, wsPort: ws, host: this.#options.host }, 'broker listening');
+    this.#ports = { mqtt, ws, ...(await this.#startTls(aedes)) };
+    this.#log.info({ ...this.#ports, host: this.#options.host }, 'broker listening');
   }
 
   openToDevices(): void {
@@ -105,8 +133,7 @@ export class EmbeddedBroker implements BrokerHost {
 
   async closeToDevices(): Promise<void> {
     this.#open = false;
-    const clients = Object.values((this.#aedes as unknown as AedesInternals | undefined)?.clients ?? {});
-    const devices = clients.filter((c) => c.id !== CONTROLLER_CLIENT_ID);
+    const devices = this.#clients().filter((c) => c.id !== CONTROLLER_CLIENT_ID);
     await Promise.all(devices.map((c) => new Promise<void>((resolve) => c.close(() => resolve()))));
     this.#log.info({ disconnected: devices.length }, 'broker closed to devices');
   }
@@ -127,21 +154,20 @@ export class EmbeddedBroker implements BrokerHost {
     for (const client of this.#wss?.clients ?? []) client.terminate();
     this.#wss?.close();
     this.#http?.closeAllConnections();
-    await Promise.all([close(this.#tcp), close(this.#http)]);
+    await Promise.all([close(this.#tcp), close(this.#http), close(this.#tls)]);
     this.#log.info({}, 'broker stopped');
   }
 
   linkOptions(): LinkConnectOptions {
     if (this.#ports === undefined) throw new PdmError('INTERNAL', 'broker is not started');
+    return { url: `mqtt://${this.connectHost()}:${this.#ports.mqtt}`, clientId: CONTROLLER_CLIENT_ID, username: CONTROLLER_CLIENT_ID, password: this.#secret };
+  }
+
+  /** The host part of a URL reaching this broker: a wildcard bind address is not a destination, loopback is. */
+  connectHost(): string {
     const host = this.#options.host;
-    // A wildcard bind address is not a destination: connect over loopback instead.
     const target = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
-    return {
-      url: `mqtt://${isIPv6(target) ? `[${target}]` : target}:${this.#ports.mqtt}`,
-      clientId: CONTROLLER_CLIENT_ID,
-      username: CONTROLLER_CLIENT_ID,
-      password: this.#secret,
-    };
+    return isIPv6(target) ? `[${target}]` : target;
   }
 
   health(): Health {
@@ -152,7 +178,10 @@ export class EmbeddedBroker implements BrokerHost {
 
   stats(): BrokerStats | undefined {
     if (this.#aedes === undefined) return undefined;
-    return { clients: this.#aedes.connectedClients, received: this.#received, sent: this.#sent };
+    return {
+      clients: this.#aedes.connectedClients, received: this.#received, sent: this.#sent,
+      refused: this.#policy.refusals(), throttled: this.#policy.throttled,
+    };
   }
 
   #aedesOptions(): AedesOptions {
@@ -162,31 +191,42 @@ export class EmbeddedBroker implements BrokerHost {
       concurrency: this.#options.concurrency,
       drainTimeout: this.#options.drainTimeoutMs,
       maxClientsIdLength: MAX_CLIENT_ID_LENGTH,
-      authenticate: (client, username, password, done) => {
-        if (client.id === CONTROLLER_CLIENT_ID) {
-          const ok = username === CONTROLLER_CLIENT_ID && password !== undefined && this.#secretMatches(password);
-          return ok ? done(null, true) : done(refusal(NOT_AUTHORIZED, 'controller client id is reserved'), null);
-        }
-        if (!this.#open) return done(refusal(SERVER_UNAVAILABLE, 'controller is not ready for devices'), null);
-        done(null, true);
-      },
+      ...this.#policy.hooks(),
     };
+  }
+
+  async #startTls(aedes: Aedes): Promise<{ mqtts?: number }> {
+    const options = this.#options.tls;
+    if (options === undefined) return {};
+    const tls = createTlsListener(options, (socket) => {
+      const guarded = this.#guard(socket, socket.remoteAddress);
+      this.#tlsSockets.set(guarded, socket);
+      aedes.handle(guarded);
+    }, this.#log);
+    this.#tls = tls;
+    return { mqtts: await listen(tls, options.port, this.#options.host) };
+  }
+
+  #peerCertificate(client: Client): PeerCertificate | undefined {
+    const socket = this.#tlsSockets.get(client.conn);
+    if (socket === undefined) return undefined;
+    const cert = socket.getPeerCertificate();
+    // an empty object when the client sent no certificate
+    if (cert === null || Object.keys(cert).length === 0) return undefined;
+    const cn = cert.subject?.CN;
+    return { authorized: socket.authorized, commonName: Array.isArray(cn) ? undefined : cn };
+  }
+
+  #clients(): Client[] {
+    return Object.values((this.#aedes as unknown as AedesInternals | undefined)?.clients ?? {});
   }
 
   #guard(stream: Duplex, remote: string | undefined): PacketSizeGuard {
     return new PacketSizeGuard(stream, MAX_PACKET_BYTES, (announced) => {
+      this.#policy.count('packet-too-large');
       this.#log.warn({ code: 'PAYLOAD_TOO_LARGE', remote: remote ?? null, announced, limit: MAX_PACKET_BYTES }, 'oversized MQTT packet; connection closed');
     });
   }
-
-  #secretMatches(password: Buffer): boolean {
-    const expected = Buffer.from(this.#secret);
-    return password.length === expected.length && timingSafeEqual(password, expected);
-  }
-}
-
-function refusal(returnCode: number, message: string): AuthenticateError {
-  return Object.assign(new PdmError('LINK_FAILED', message, { context: { returnCode } }), { returnCode });
 }
 
 async function listen(server: TcpServer | HttpServer, port: number, host: string): Promise<number> {

@@ -1,4 +1,5 @@
 import type { Health } from '../broker/broker-link.js';
+import type { DeviceEnrollment } from '../devices/enrollment.js';
 import type { DevicesRepo } from '../db/devices-repo.js';
 import type { IngestStatsRepo } from '../db/ingest-stats-repo.js';
 import type { RecordsQuery } from '../db/records-query.js';
@@ -18,4 +19,6 @@ export interface ApiContext {
   fleet?: FleetApi;
   /** Model quality, quality alerts, reliability reports, entered machine events (src/quality/wiring.ts). */
   insights?: InsightsApi;
+  /** Device credentials: enroll, re-issue, revoke (src/devices/). */
+  enrollment?: DeviceEnrollment;
 }

@@ -61,7 +61,7 @@ export class HttpServer {
 }
 
 /** Parts of the context that do not come from the database (metrics). */
-export type ApiExtras = Pick<ApiContext, 'metrics' | 'fleet' | 'insights'>;
+export type ApiExtras = Pick<ApiContext, 'metrics' | 'fleet' | 'insights' | 'enrollment'>;
 
 export function apiContext(database: Database, health: Record<string, () => Health>, extras: ApiExtras = {}): ApiContext {
   const db = database.handle;

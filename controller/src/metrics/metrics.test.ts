@@ -32,7 +32,8 @@ describe('GET /metrics', () => {
       pdm_ingest_duplicates_total: 'counter', pdm_ingest_conflicts_total: 'counter', pdm_ingest_invalid_total: 'counter',
       pdm_rollouts: 'gauge', pdm_link_messages_total: 'counter', pdm_ingest_latency_seconds: 'histogram',
       pdm_broker_link_connected: 'gauge', pdm_broker_clients_connected: 'gauge', pdm_broker_messages_received_total: 'counter',
-      pdm_broker_messages_sent_total: 'counter', pdm_cluster_leader: 'gauge', pdm_cluster_members: 'gauge',
+      pdm_broker_messages_sent_total: 'counter', pdm_broker_refused_total: 'counter',
+      pdm_broker_publishes_throttled_total: 'counter', pdm_cluster_leader: 'gauge', pdm_cluster_members: 'gauge',
     });
     expect(m.types.get('process_cpu_user_seconds_total')).toBe('counter');
     expect(m.value('pdm_devices', { state: 'online' })).toBe(0);

@@ -89,6 +89,18 @@ export class ControllerMetrics implements LinkObserver {
       name: 'pdm_broker_messages_sent_total', help: 'PUBLISH packets the embedded broker delivered to subscribers', registers,
       collect() { this.reset(); this.inc(broker()?.sent ?? 0); },
     });
+    new Counter({
+      name: 'pdm_broker_refused_total', help: 'Connections, publishes, subscriptions and oversized packets the embedded broker refused, by reason',
+      labelNames: ['reason'], registers,
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(broker()?.refused ?? {})) this.inc({ reason }, n);
+      },
+    });
+    new Counter({
+      name: 'pdm_broker_publishes_throttled_total', help: 'PUBLISH packets the embedded broker held back because their client was over its publish rate', registers,
+      collect() { this.reset(); this.inc(broker()?.throttled ?? 0); },
+    });
   }
 
   #registerCluster(): void {

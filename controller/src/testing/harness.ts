@@ -22,7 +22,9 @@ export interface TestController {
 export async function startTestController(opts: { clock?: Clock; dataDir?: string; flags?: Partial<Record<keyof ControllerConfig, string>> } = {}): Promise<TestController> {
   const dir = opts.dataDir === undefined ? tempDir() : undefined;
   const config = loadConfig({
-    flags: { dataDir: opts.dataDir ?? dir!.path, httpPort: '0', mqttPort: '0', wsPort: '0', logLevel: 'debug', ...opts.flags },
+    // deviceAuth "none": these tests exercise ingest, commands, rollouts... through the broker with
+    // bare test devices; device credentials and ACLs are tested with "credentials" in broker/ and devices/.
+    flags: { dataDir: opts.dataDir ?? dir!.path, httpPort: '0', mqttPort: '0', wsPort: '0', logLevel: 'debug', deviceAuth: 'none', ...opts.flags },
   });
   const { log, lines } = captureLogs('debug');
   const app = new ControllerApp({ config, log, ...(opts.clock === undefined ? {} : { clock: opts.clock }) });

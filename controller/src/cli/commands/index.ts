@@ -4,6 +4,7 @@
  */
 import type { CommandGroup } from '../command.js';
 import { auditGroup } from './audit.js';
+import { devicesGroup } from './devices.js';
 import { eventsGroup } from './events.js';
 import { modelsGroup } from './models.js';
 import { reportsGroup } from './reports.js';
@@ -15,6 +16,7 @@ export const commandGroups: readonly CommandGroup[] = [
   modelsGroup,
   rolloutsGroup,
   trustGroup,
+  devicesGroup,
   auditGroup,
   reportsGroup,
   eventsGroup,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PdmError, deviceIdSchema, nameSchema } from '@pdm/protocol';
+import { enrollmentRoutes } from '../../devices/routes.js';
 import type { ZodRoutes } from '../openapi/index.js';
 import { queryInt } from '../validate.js';
 
@@ -22,6 +23,7 @@ const params = z.strictObject({ deviceId: deviceIdSchema });
 
 // The schemas in each route's options validate the request and make the OpenAPI document (/docs).
 export const deviceRoutes: ZodRoutes = async (app, { ctx }) => {
+  if (ctx.enrollment !== undefined) await app.register(enrollmentRoutes, { enrollment: ctx.enrollment });
   app.get('/api/v1/devices', {
     schema: { tags: ['devices'], summary: 'List devices with presence, models, delivery and heartbeat counters', querystring: listQuery },
   }, async (req) => {

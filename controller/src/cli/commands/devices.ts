@@ -1,0 +1,121 @@
+/**
+ * `pdmctl devices enroll|reissue|revoke|ls|show`: device credentials for the embedded broker. enroll
+ * and reissue print the device's password once, inside the agent config to install with it (for
+ * people: the config and the password file line; with --json: `{device, password, agentConfig}`).
+ */
+import { PdmError } from '@pdm/protocol';
+import { stringFlag, stringListFlag, type CommandContext, type CommandGroup } from '../command.js';
+
+interface DeviceIdentity {
+  deviceId: string;
+  assetId: string;
+  assetClass: string;
+  site: string;
+  tags: string[];
+  state: string;
+  generation: number;
+  enrolledAt: string;
+  updatedAt: string;
+  revokedAt: string | null;
+}
+
+interface Issued {
+  device: DeviceIdentity;
+  password: string;
+  agentConfig: { link: { passwordFile: string } } & Record<string, unknown>;
+}
+
+const path = (deviceId: string, action: string) => `/api/v1/devices/${encodeURIComponent(deviceId)}/${action}`;
+
+export const devicesGroup: CommandGroup = {
+  name: 'devices',
+  summary: 'device credentials: enroll devices, re-issue or revoke their MQTT passwords',
+  commands: {
+    enroll: {
+      summary: 'enroll a device: prints its agent config and its password (shown once)',
+      usage: '<deviceId> --asset <assetId> --class <assetClass> --site <site> [--tag <tag>]... [--reason <text>]',
+      options: { asset: { type: 'string' }, class: { type: 'string' }, site: { type: 'string' }, tag: { type: 'string', multiple: true }, reason: { type: 'string' } },
+      async run(ctx) {
+        const deviceId = needDevice(ctx, 'enroll');
+        const [assetId, assetClass, site] = (['asset', 'class', 'site'] as const).map((flag) => {
+          const value = stringFlag(ctx, flag);
+          if (value === undefined) throw new PdmError('REQUEST_INVALID', `devices enroll needs --${flag}`);
+          return value;
+        }) as [string, string, string];
+        const reason = stringFlag(ctx, 'reason');
+        const body = { assetId, assetClass, site, tags: stringListFlag(ctx, 'tag'), ...(reason === undefined ? {} : { reason }) };
+        printIssued(ctx, await ctx.api.post<Issued>(path(deviceId, 'enroll'), body));
+        return 0;
+      },
+    },
+    reissue: {
+      summary: 'new password for an enrolled device; the old one stops working and the device is disconnected',
+      usage: '<deviceId> [--reason <text>]',
+      options: { reason: { type: 'string' } },
+      async run(ctx) {
+        const deviceId = needDevice(ctx, 'reissue');
+        printIssued(ctx, await ctx.api.post<Issued>(path(deviceId, 'reissue'), reasonBody(ctx)));
+        return 0;
+      },
+    },
+    revoke: {
+      summary: 'revoke a device\'s credentials; it is disconnected and refused from now on',
+      usage: '<deviceId> [--reason <text>]',
+      options: { reason: { type: 'string' } },
+      async run(ctx) {
+        const deviceId = needDevice(ctx, 'revoke');
+        const body = await ctx.api.post<{ device: DeviceIdentity }>(path(deviceId, 'revoke'), reasonBody(ctx));
+        ctx.out.record(fields(body.device), body);
+        return 0;
+      },
+    },
+    ls: {
+      summary: 'enrolled devices (never their passwords)',
+      usage: '[--state active|revoked] [--tag <tag>]',
+      options: { state: { type: 'string' }, tag: { type: 'string' } },
+      async run(ctx) {
+        const body = await ctx.api.get<{ devices: DeviceIdentity[] }>('/api/v1/enrollments', { state: stringFlag(ctx, 'state'), tag: stringFlag(ctx, 'tag') });
+        ctx.out.table(['device', 'asset', 'class', 'site', 'tags', 'state', 'generation', 'updated'],
+          body.devices.map((d) => [d.deviceId, d.assetId, d.assetClass, d.site, d.tags.join(','), d.state, d.generation, d.updatedAt]), body);
+        return 0;
+      },
+    },
+    show: {
+      summary: 'one enrolled device',
+      usage: '<deviceId>',
+      async run(ctx) {
+        const deviceId = needDevice(ctx, 'show');
+        const body = await ctx.api.get<{ device: DeviceIdentity }>(`/api/v1/enrollments/${encodeURIComponent(deviceId)}`);
+        ctx.out.record(fields(body.device), body);
+        return 0;
+      },
+    },
+  },
+};
+
+function needDevice(ctx: CommandContext, command: string): string {
+  const deviceId = ctx.positionals[0];
+  if (deviceId === undefined) throw new PdmError('REQUEST_INVALID', `devices ${command} needs a deviceId`);
+  return deviceId;
+}
+
+function reasonBody(ctx: CommandContext): { reason?: string } {
+  const reason = stringFlag(ctx, 'reason');
+  return reason === undefined ? {} : { reason };
+}
+
+function fields(d: DeviceIdentity): Record<string, string | number | null> {
+  return {
+    device: d.deviceId, asset: d.assetId, class: d.assetClass, site: d.site, tags: d.tags.join(', '), state: d.state,
+    generation: d.generation, enrolled: d.enrolledAt, updated: d.updatedAt, revoked: d.revokedAt,
+  };
+}
+
+/** The password appears once: in the JSON document, or for people beside the file it belongs in. */
+function printIssued(ctx: CommandContext, issued: Issued): void {
+  if (ctx.out.json) { ctx.out.value(issued); return; }
+  ctx.out.note(`# agent config for ${issued.device.deviceId} (add "model" and "source"; generation ${issued.device.generation})`);
+  ctx.out.value(issued.agentConfig);
+  ctx.out.note(`# MQTT password, shown only now: write it alone into ${issued.agentConfig.link.passwordFile} (mode 0600)`);
+  ctx.out.note(issued.password);
+}
