@@ -4,6 +4,7 @@
  * declared in node:util parseArgs form so each subcommand parses (and rejects) its own flags.
  */
 import type { ParseArgsConfig } from 'node:util';
+import { PdmError } from '@pdm/protocol';
 import type { ApiClient } from './client.js';
 import type { Output } from './output.js';
 
@@ -37,6 +38,13 @@ export interface CommandGroup {
 export function stringFlag(ctx: CommandContext, name: string): string | undefined {
   const v = ctx.values[name];
   return typeof v === 'string' ? v : undefined;
+}
+
+/** Reads a string flag the command cannot do without: a usage error (exit 2) naming it when missing. */
+export function requiredFlag(ctx: CommandContext, name: string, command: string): string {
+  const v = stringFlag(ctx, name);
+  if (v === undefined) throw new PdmError('REQUEST_INVALID', `${command} needs --${name}`);
+  return v;
 }
 
 /** Reads a repeatable string flag (`multiple: true`). */

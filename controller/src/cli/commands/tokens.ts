@@ -1,16 +1,10 @@
 /** `pdmctl tokens create|ls|revoke`: API tokens and their roles (admin only). */
 import { PdmError } from '@pdm/protocol';
-import { stringFlag, type CommandContext, type CommandGroup } from '../command.js';
+import { requiredFlag, stringFlag, type CommandGroup } from '../command.js';
 
 interface TokenInfo {
   name: string; role: string; source: string; created: string | null; createdBy: string | null;
   lastUsed: string | null; revoked: string | null; revokedBy: string | null;
-}
-
-function required(ctx: CommandContext, flag: string, command: string): string {
-  const value = stringFlag(ctx, flag);
-  if (value === undefined) throw new PdmError('REQUEST_INVALID', `tokens ${command} needs --${flag}`);
-  return value;
 }
 
 export const tokensGroup: CommandGroup = {
@@ -23,7 +17,7 @@ export const tokensGroup: CommandGroup = {
       options: { name: { type: 'string' }, role: { type: 'string' }, reason: { type: 'string' } },
       async run(ctx) {
         const body = await ctx.api.post<{ token: string; info: TokenInfo }>('/api/v1/tokens', {
-          name: required(ctx, 'name', 'create'), role: required(ctx, 'role', 'create'), reason: stringFlag(ctx, 'reason'),
+          name: requiredFlag(ctx, 'name', 'tokens create'), role: requiredFlag(ctx, 'role', 'tokens create'), reason: stringFlag(ctx, 'reason'),
         });
         ctx.out.record({ name: body.info.name, role: body.info.role, token: body.token }, body);
         ctx.out.note('The token is shown this once: give it to its holder now (PDM_TOKEN or --token).');
