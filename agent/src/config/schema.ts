@@ -116,9 +116,20 @@ export const agentConfigSchema = z.strictObject({
       reconnectMaxMs: z.number().int().min(10).max(3_600_000).default(30_000).describe('longest reconnect delay'),
       passwordFile: pathSchema
         .optional()
-        .describe('file holding the MQTT password (trailing newline ignored; read at each connection attempt); the user name is the deviceId (deploy/mosquitto)'),
+        .describe('file holding the MQTT password (trailing newline ignored; read at each connection attempt); the user name is the deviceId (pdmctl devices enroll, deploy/mosquitto)'),
+      caFile: pathSchema
+        .optional()
+        .describe('mqtts:// or wss://: PEM file of the CA(s) that sign the broker\'s certificate, instead of the system ones'),
+      certFile: pathSchema
+        .optional()
+        .describe('mqtts:// or wss://: PEM client certificate whose CN is the deviceId; replaces the password where the broker accepts client certificates'),
+      keyFile: pathSchema.optional().describe('private key (PEM) of link.certFile'),
     })
     .prefault({})
+    .refine((l) => (l.certFile === undefined) === (l.keyFile === undefined), {
+      message: 'certFile and keyFile go together',
+      path: ['keyFile'],
+    })
     .refine((l) => l.reconnectInitialMs <= l.reconnectMaxMs, {
       message: 'reconnectInitialMs must not exceed reconnectMaxMs',
       path: ['reconnectMaxMs'],

@@ -29,6 +29,10 @@ export interface LinkConfig {
   readonly reconnectMaxMs: number;
   /** File holding the broker password; the user name is then the deviceId (deploy/mosquitto/acl). */
   readonly passwordFile?: string | undefined;
+  /** TLS: CA(s) of the broker's certificate, and an optional client certificate (CN = deviceId) with its key. */
+  readonly caFile?: string | undefined;
+  readonly certFile?: string | undefined;
+  readonly keyFile?: string | undefined;
 }
 
 export interface LinkDeps {
@@ -143,6 +147,7 @@ export class MqttLink {
       connectTimeout: config.connectTimeoutMs,
       will: { topic: topicFor(config.deviceId, 'status'), payload: encodePayload('status', will), qos: 1, retain: true },
       ...this.credentials(),
+      ...this.tlsFiles(),
     };
     const client = connect(config.brokerUrl, options);
     this.client = client;
@@ -166,6 +171,25 @@ export class MqttLink {
       this.deps.log.error({ err, file }, 'cannot read link.passwordFile');
       return { username: this.deps.config.deviceId };
     }
+  }
+
+  /**
+   * Read at each attempt like the password, so renewed certificates are picked up by the next
+   * reconnect. An unreadable file is logged and left out: the TLS handshake or the broker then
+   * refuses, and the backoff retries.
+   */
+  private tlsFiles(): Pick<IClientOptions, 'ca' | 'cert' | 'key'> {
+    const { caFile, certFile, keyFile } = this.deps.config;
+    const out: Pick<IClientOptions, 'ca' | 'cert' | 'key'> = {};
+    for (const [option, file] of [['ca', caFile], ['cert', certFile], ['key', keyFile]] as const) {
+      if (file === undefined) continue;
+      try {
+        out[option] = readFileSync(file);
+      } catch (err) {
+        this.deps.log.error({ err, file, option }, 'cannot read a link TLS file');
+      }
+    }
+    return out;
   }
 
   private async onConnect(client: MqttClient): Promise<void> {
