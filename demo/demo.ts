@@ -78,17 +78,18 @@ async function main(): Promise<number> {
   });
   console.log(`controller: dashboard ${controller.httpUrl}/  API ${controller.httpUrl}/api/v1  docs ${controller.httpUrl}/docs`);
   console.log(`            MQTT ${controller.mqttUrl}  MQTT/WS ${controller.wsUrl}  admin token in ${join(controllerDir, 'admin.token')}`);
+  console.log(`            devices log in with their own passwords (pdmctl devices enroll), written to ${join(controllerDir, 'device-passwords')}`);
 
   const agents = new Map<string, { machine: number; program: Program }>();
   for (let machine = 1; machine <= machineCount; machine++) {
     const deviceId = `gw-m${machine}`;
     const dataDir = join(args['data-dir'], deviceId);
     mkdirSync(dataDir, { recursive: true });
+    const site = machine <= 8 ? 'plant-a' : 'plant-b';
+    // each device gets its own MQTT password from the controller, as `pdmctl devices enroll` would
+    const passwordFile = await controller.enroll(deviceId, { assetId: `machine-${machine}`, site });
     const config = {
-      ...azureAgentConfig({
-        deviceId, machineId: machine, brokerUrl: controller.mqttUrl, dataDir, speed, heartbeatSeconds: 2,
-        site: machine <= 8 ? 'plant-a' : 'plant-b',
-      }),
+      ...azureAgentConfig({ deviceId, machineId: machine, brokerUrl: controller.mqttUrl, dataDir, speed, heartbeatSeconds: 2, site, passwordFile }),
       // trust the controller's signing key; a short trial so rollouts move at demo speed
       trust: { keySetFile: join(controllerDir, 'keys', 'trust.json') },
       updates: { trial: { inferences: 10, latencyBudgetMs: 1000 } },

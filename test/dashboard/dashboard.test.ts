@@ -47,8 +47,10 @@ describe('dashboard', () => {
       dataDir: join(dir, 'controller'), logFile: join(dir, 'controller.log'),
       extraArgs: ['--model-cards-dir', join(repoRoot, 'models/artifacts'), '--quality-alert-interval-sec', '1'],
     });
+    for (const m of [1, 3, 12]) await controller.enroll(`gw-m${m}`);
     const agents = [1, 3, 12].map((m) => startAzureAgent({
       deviceId: `gw-m${m}`, machineId: m, brokerUrl: controller.mqttUrl, dataDir: join(dir, `gw-m${m}`), heartbeatSeconds: 1,
+      passwordFile: controller.passwordFile(`gw-m${m}`),
       site: m === 12 ? 'plant-b' : 'plant-a', logFile: join(dir, `gw-m${m}.log`),
       ...(m === 12 ? { modelDir: join(repoRoot, 'models/artifacts/azure-pdm-failure-24h/1.3.0-noisy') } : {}),
     }));

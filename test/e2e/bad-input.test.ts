@@ -3,7 +3,7 @@
  * deviceId differs from its topic, are counted and not stored, and the controller keeps serving.
  * A real controller process; a raw mqtt.js client plays a misbehaving device.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -48,7 +48,9 @@ describe('hostile upstream payloads', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pdm-e2e-bad-'));
     controller = await startController({ dataDir: join(dir, 'controller'), logFile: join(dir, 'controller.log') });
-    client = await mqtt.connectAsync(controller.mqttUrl, { clientId: deviceId, reconnectPeriod: 0 });
+    // an enrolled device sending garbage on its own topics: what ingest must survive after the broker let it in
+    const password = readFileSync(await controller.enroll(deviceId), 'utf8').trim();
+    client = await mqtt.connectAsync(controller.mqttUrl, { clientId: deviceId, username: deviceId, password, reconnectPeriod: 0 });
   });
 
   afterAll(async () => {

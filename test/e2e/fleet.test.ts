@@ -57,7 +57,7 @@ describe.each([
     for (const machine of [1, 2]) {
       const deviceId = `gw-m${machine}`;
       agents.set(deviceId, startAzureAgent({
-        deviceId, machineId: machine, brokerUrl: controller.mqttUrl, dataDir: join(dir, deviceId),
+        deviceId, machineId: machine, brokerUrl: controller.mqttUrl, dataDir: join(dir, deviceId), passwordFile: await controller.enroll(deviceId),
         maxRows: ROWS, exitWhenDone: false, heartbeatSeconds: 1, logFile: join(dir, `${deviceId}.log`), executable,
       }));
     }
@@ -130,7 +130,7 @@ describe.each([
   it('marks a device offline through its last will when it dies without a goodbye', async () => {
     const deviceId = 'gw-m3';
     const agent = startAzureAgent({
-      deviceId, machineId: 3, brokerUrl: controller.mqttUrl, dataDir: join(dir, deviceId),
+      deviceId, machineId: 3, brokerUrl: controller.mqttUrl, dataDir: join(dir, deviceId), passwordFile: await controller.enroll(deviceId),
       maxRows: 50, exitWhenDone: false, heartbeatSeconds: 1, executable,
     });
     agents.set(deviceId, agent);

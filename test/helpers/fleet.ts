@@ -2,8 +2,8 @@
  * Starts real pdm programs for cross-process tests and the demo: the built controller and agents
  * (`<pkg>/dist/main.js`, so `tsc -b` must have run), each in its own OS process, talking real MQTT.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentConfigInput } from '@pdm/agent';
 import { Program, type LogLine } from './process.js';
@@ -26,7 +26,45 @@ export interface ControllerHandle {
   wsUrl: string;
   ports: { http: number; mqtt: number; ws: number };
   get<T = unknown>(path: string): Promise<T>;
+  /** The admin token the controller generated into its data directory at first start. */
+  adminToken(): string;
+  /**
+   * Enrolls a device through the API (as the admin) and writes its password to `file` (default
+   * `<dataDir>/device-passwords/<deviceId>.password`, mode 0600): the agent's `link.passwordFile`.
+   */
+  enroll(deviceId: string, options?: EnrollOptions): Promise<string>;
+  /** Where `enroll` writes a device's password by default. */
+  passwordFile(deviceId: string): string;
   stop(): Promise<void>;
+}
+
+export interface EnrollOptions {
+  assetId?: string;
+  assetClass?: string;
+  site?: string;
+  tags?: string[];
+  /** Where the password goes; an existing file is replaced. */
+  file?: string;
+}
+
+/** What POST /api/v1/devices/:id/enroll answers. */
+export interface EnrollResponse {
+  device: { deviceId: string; generation: number; state: string };
+  password: string;
+  agentConfig: Record<string, unknown>;
+}
+
+/** Enrolls a device through the controller's API; throws with the server's answer on any non-2xx. */
+export async function enrollDevice(httpUrl: string, token: string, deviceId: string, options: EnrollOptions = {}): Promise<EnrollResponse> {
+  const res = await fetch(`${httpUrl}/api/v1/devices/${encodeURIComponent(deviceId)}/enroll`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      assetId: options.assetId ?? deviceId, assetClass: options.assetClass ?? 'azure-pdm', site: options.site ?? 'plant-a', tags: options.tags ?? [],
+    }),
+  });
+  if (res.status !== 201) throw new Error(`enroll ${deviceId}: HTTP ${res.status} ${await res.text()}`);
+  return (await res.json()) as EnrollResponse;
 }
 
 export interface StartControllerOptions {
@@ -60,7 +98,7 @@ export async function startController(options: StartControllerOptions): Promise<
   const ready = await program.waitFor('controller ready', 30_000);
   const ports = { http: Number(ready['httpPort']), mqtt: Number(ready['mqttPort']), ws: Number(ready['wsPort']) };
   const httpUrl = `http://127.0.0.1:${ports.http}`;
-  return {
+  const handle: ControllerHandle = {
     program,
     dataDir: options.dataDir,
     httpUrl,
@@ -73,10 +111,24 @@ export async function startController(options: StartControllerOptions): Promise<
       if (!res.ok) throw new Error(`GET ${path}: HTTP ${res.status} ${await res.text()}`);
       return (await res.json()) as T;
     },
+    adminToken() {
+      return readFileSync(join(options.dataDir, 'admin.token'), 'utf8').trim();
+    },
+    async enroll(deviceId, enrollOptions = {}) {
+      const issued = await enrollDevice(httpUrl, handle.adminToken(), deviceId, enrollOptions);
+      const file = enrollOptions.file ?? handle.passwordFile(deviceId);
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, `${issued.password}\n`, { mode: 0o600 });
+      return file;
+    },
+    passwordFile(deviceId) {
+      return join(options.dataDir, 'device-passwords', `${deviceId}.password`);
+    },
     async stop() {
       await program.stop('SIGTERM');
     },
   };
+  return handle;
 }
 
 export interface AzureAgentOptions {
@@ -96,6 +148,8 @@ export interface AzureAgentOptions {
   env?: Record<string, string>;
   /** A pdm-agent executable to run instead of `node agent/dist/main.js`. */
   executable?: string;
+  /** The device's MQTT password file (`ControllerHandle.enroll`); without it the agent logs in with no password. */
+  passwordFile?: string;
 }
 
 /** The agent config for replaying one Azure PdM machine, with its failures and maintenance as events. */
@@ -111,6 +165,7 @@ export function azureAgentConfig(o: AzureAgentOptions): AgentConfigInput {
     heartbeatSeconds: o.heartbeatSeconds ?? 1,
     metricsWindowSeconds: 86_400,
     exitWhenDone: o.exitWhenDone ?? true,
+    ...(o.passwordFile === undefined ? {} : { link: { passwordFile: o.passwordFile } }),
     source: {
       type: 'replay-csv',
       file: azureTelemetry,

@@ -123,7 +123,9 @@ describe('an agent with a small outbox file cap, offline for 2000 hours', () => 
 
     const controller: ControllerHandle = await startController({ dataDir: join(dir, 'controller-capped'), ports: { mqtt: port }, logFile: join(dir, 'controller-capped.log') });
     cleanup.push(() => controller.stop());
-    agent = runAgent(dir, 'capped-drain', agentConfig({ ...common, speed: 'max', maxRows: 24, exitWhenDone: true }, { ...extra, forwarder: { drainRatePerSecond: 5_000 } }));
+    // enrolled once the controller exists: the offline run above never reached a broker
+    const passwordFile = await controller.enroll(deviceId);
+    agent = runAgent(dir, 'capped-drain', agentConfig({ ...common, speed: 'max', maxRows: 24, exitWhenDone: true, passwordFile }, { ...extra, forwarder: { drainRatePerSecond: 5_000 } }));
     const done = await agent.waitFor('agent done', 90_000);
     const final = readOutbox(dataDir);
     expect(final).toMatchObject({ lastSeq: done['lastSeq'], depth: 0, integrity: 'ok' });
@@ -155,8 +157,9 @@ describe('an agent whose outbox is corrupt at start', () => {
     const dataDir = join(dir, deviceId);
     const controller: ControllerHandle = await startController({ dataDir: join(dir, 'controller-corrupt'), logFile: join(dir, 'controller-corrupt.log') });
     cleanup.push(() => controller.stop());
+    const passwordFile = await controller.enroll(deviceId);
     const config = (rows: number) => agentConfig({
-      deviceId, machineId: 4, brokerUrl: controller.mqttUrl, dataDir, speed: 'max', maxRows: rows, exitWhenDone: true, heartbeatSeconds: 1,
+      deviceId, machineId: 4, brokerUrl: controller.mqttUrl, dataDir, speed: 'max', maxRows: rows, exitWhenDone: true, heartbeatSeconds: 1, passwordFile,
     });
     let agent = runAgent(dir, 'corrupt-1', config(100));
     cleanup.push(() => agent.stop('SIGKILL'));

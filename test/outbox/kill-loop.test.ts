@@ -36,9 +36,10 @@ describe('kill -9 loop on a producing, delivering agent', () => {
   it(`delivers every committed record exactly once across ${cycles} SIGKILLs (seed ${seed})`, { timeout: 60_000 + cycles * 6_000 }, async () => {
     controller = await startController({ dataDir: join(dir, 'controller'), logFile: join(dir, 'controller.log') });
     const random = seededRandom(seed);
+    const passwordFile = await controller.enroll(deviceId);
     const config = (last: boolean) => agentConfig(
       {
-        deviceId, machineId: 2, brokerUrl: controller!.mqttUrl, dataDir, heartbeatSeconds: 1,
+        deviceId, machineId: 2, brokerUrl: controller!.mqttUrl, dataDir, heartbeatSeconds: 1, passwordFile,
         // paced at 200 data hours a second: one commit per reading, so kills land mid-transaction
         speed: last ? 'max' : 720_000, exitWhenDone: last, ...(last ? { maxRows: 50 } : {}),
       },

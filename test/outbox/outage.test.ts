@@ -54,7 +54,9 @@ describe('an accelerated outage of 2000 data hours', () => {
 
     // the broker returns; the agent starts again and replays live data while the backlog drains
     controller = await startController({ dataDir: join(dir, 'controller'), ports: { mqtt: mqttPort }, logFile: join(dir, 'controller.log') });
-    agent = runAgent(dir, 'live', agentConfig({ ...common, speed: 360_000, maxRows: 300, exitWhenDone: true }, extra));
+    // enrolled once the controller exists: the offline run above never reached a broker
+    const passwordFile = await controller.enroll(deviceId);
+    agent = runAgent(dir, 'live', agentConfig({ ...common, speed: 360_000, maxRows: 300, exitWhenDone: true, passwordFile }, extra));
     const done = await agent.waitFor('agent done', 90_000);
     expect((await agent.exited).code).toBe(0);
     const committed = Number(done['lastSeq']);

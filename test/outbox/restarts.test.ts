@@ -44,9 +44,10 @@ async function buildBacklog(dir: string, deviceId: string, brokerUrl: string): P
   return outbox.lastSeq;
 }
 
-function drainingAgent(dir: string, deviceId: string, brokerUrl: string): Program {
+/** The same device once a broker is back; `passwordFile` when the broker wants device credentials. */
+function drainingAgent(dir: string, deviceId: string, brokerUrl: string, passwordFile?: string): Program {
   return runAgent(dir, `${deviceId}-drain`, agentConfig(
-    { deviceId, machineId: 3, brokerUrl, dataDir: join(dir, deviceId), speed: 'max', maxRows: 24, exitWhenDone: true }, extra,
+    { deviceId, machineId: 3, brokerUrl, dataDir: join(dir, deviceId), speed: 'max', maxRows: 24, exitWhenDone: true, ...(passwordFile === undefined ? {} : { passwordFile }) }, extra,
   ));
 }
 
@@ -65,7 +66,8 @@ describe('broker restarts during a drain', () => {
     const start = () => startController({ dataDir: join(dir, 'controller'), ports, logFile: join(dir, 'controller.log') });
     let controller: ControllerHandle = await start();
     cleanup.push(() => controller.stop());
-    const agent = drainingAgent(dir, deviceId, controller.mqttUrl);
+    // enrolled once the controller exists: the backlog was built with no broker at all
+    const agent = drainingAgent(dir, deviceId, controller.mqttUrl, await controller.enroll(deviceId));
     cleanup.push(() => agent.stop('SIGKILL'));
 
     const stored = async () => (await deviceDetail(controller, deviceId).catch(() => undefined))?.device.seq.stored ?? 0;

@@ -25,7 +25,10 @@ export async function freePort(): Promise<number> {
 /** The Azure replay config with the outbox, forwarder, link and inference fields a proof needs. */
 export function agentConfig(o: AzureAgentOptions, extra: Partial<AgentConfigInput> = {}): AgentConfigInput {
   const base = azureAgentConfig(o);
-  return { ...base, ...extra, source: { ...base.source, ...(extra.source ?? {}) } as AgentConfigInput['source'] };
+  return {
+    ...base, ...extra, source: { ...base.source, ...(extra.source ?? {}) } as AgentConfigInput['source'],
+    link: { ...base.link, ...extra.link },
+  };
 }
 
 /** Starts an agent process with `config`, its config file and log in `dir`. */

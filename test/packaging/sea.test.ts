@@ -90,7 +90,7 @@ describe('the pdm-agent single executable (Node 24 SEA)', () => {
       mkdirSync(work, { recursive: true });
       // the data dir is relative: the agent writes under its working directory, far from the repo
       const config = writeJson(join(work, 'agent.json'), {
-        ...azureAgentConfig({ deviceId, machineId: 4, brokerUrl: controller.mqttUrl, dataDir: 'data', maxRows: ROWS, exitWhenDone: true }),
+        ...azureAgentConfig({ deviceId, machineId: 4, brokerUrl: controller.mqttUrl, dataDir: 'data', maxRows: ROWS, exitWhenDone: true, passwordFile: await controller.enroll(deviceId) }),
       });
       const ran = await runProgram(binIn(release), ['--config', config], { cwd: work, timeoutMs: 120_000 });
       const lines = logLines(ran.stdout);

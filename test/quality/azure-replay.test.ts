@@ -53,6 +53,7 @@ describe('a replay of real Azure PdM machines: reliability report, quality windo
     const p = startAzureAgent({
       deviceId: `gw-m${machine}`, machineId: machine, brokerUrl: controller.mqttUrl, dataDir: join(dir, `gw-m${machine}`),
       exitWhenDone, heartbeatSeconds: 1, site: machine === 12 ? 'plant-b' : 'plant-a', logFile: join(dir, `gw-m${machine}.log`),
+      passwordFile: controller.passwordFile(`gw-m${machine}`),
     });
     running.push(p);
     return p;
@@ -84,6 +85,7 @@ describe('a replay of real Azure PdM machines: reliability report, quality windo
       extraArgs: ['--model-cards-dir', join(repoRoot, 'models/artifacts'), '--event-retry-sec', '2'],
     });
     token = readFileSync(join(dir, 'controller', 'admin.token'), 'utf8').trim();
+    for (const m of MACHINES) await controller.enroll(`gw-m${m}`, { site: m === 12 ? 'plant-b' : 'plant-a' });
     const agents = MACHINES.map((m) => agent(m, true));
     const done = await Promise.all(agents.map((a) => a.waitFor('agent done', 120_000)));
     await Promise.all(agents.map((a) => a.exited));

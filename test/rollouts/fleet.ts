@@ -69,13 +69,22 @@ export class RolloutFleet {
     assert.ok(res.status === 201 || res.status === 200, `publish ${dir}: ${res.status} ${JSON.stringify(res.body)}`);
   }
 
-  /** Starts (or restarts, same data directory) an agent that runs the configured reference model 1.0.0. */
+  /** Enrolls devices with the controller; each one's password file is then `passwordFile(deviceId)`. */
+  async enroll(deviceIds: readonly string[]): Promise<void> {
+    for (const deviceId of deviceIds) await this.controller.enroll(deviceId, { file: this.passwordFile(deviceId) });
+  }
+
+  passwordFile(deviceId: string): string {
+    return join(this.root, `${deviceId}.password`);
+  }
+
+  /** Starts (or restarts, same data directory) an enrolled agent that runs the configured reference model 1.0.0. */
   startAgent(deviceId: string, options: AgentOptions): Program {
     const dataDir = join(this.root, deviceId);
     mkdirSync(dataDir, { recursive: true });
     const config = {
       ...azureAgentConfig({ deviceId, machineId: options.machineId, brokerUrl: this.brokerUrl, dataDir, speed: options.speed, heartbeatSeconds: 1, exitWhenDone: false, ...(options.maxRows === undefined ? {} : { maxRows: options.maxRows }) }),
-      link: { reconnectInitialMs: 100, reconnectMaxMs: 400 },
+      link: { reconnectInitialMs: 100, reconnectMaxMs: 400, passwordFile: this.passwordFile(deviceId) },
       trust: { keySetFile: join(this.root, 'controller', 'keys', 'trust.json') },
       updates: { trial: { inferences: 10, latencyBudgetMs: 250 }, download: { chunkTimeoutMs: 5000, retries: 10, retryMaxMs: 2000 } },
     };

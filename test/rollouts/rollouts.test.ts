@@ -31,6 +31,7 @@ beforeAll(async () => {
   await fleet.publish('1.0.0', '1.0.1');
   await fleet.publish('1.2.0-nan');
   await fleet.publish('1.3.0-noisy');
+  await fleet.enroll(ids);
   ids.forEach((id, i) => fleet.startAgent(id, agent(i)));
   await fleet.until('every agent online running 1.0.0', async () => {
     const devices = await fleet.devices();
