@@ -109,6 +109,11 @@ describe('API tokens through the API', () => {
     expect(create.tags).toEqual(['tokens']);
     expect(create.requestBody.content['application/json'].schema.properties.role.enum).toEqual(['admin', 'engineer', 'planner', 'viewer']);
     expect(doc.paths['/api/v1/tokens'].get.summary).toMatch(/never the token/);
+    // what the guard asks: a token for these, none needed for an open read
+    expect(create.security).toEqual([{ bearer: [] }]);
+    expect(doc.paths['/api/v1/tokens'].get.description).toBe('Needs a bearer token of role admin (permission tokens:manage).');
+    expect(doc.paths['/api/v1/events'].post.description).toBe('Needs a bearer token of role admin, engineer, planner (permission events:record).');
+    expect(doc.paths['/api/v1/devices'].get.security).toBeUndefined();
   });
 
   it('keeps created tokens across a restart, and never writes a token into the database or the log', async () => {

@@ -10,6 +10,8 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler } from 'fastify-type-provider-zod';
+import type { GuardedRouteConfig } from '../../auth/guard.js';
+import { permissions } from '../../auth/roles.js';
 import { zodValidatorCompiler } from './validator.js';
 
 export const DOCS_PREFIX = '/docs';
@@ -35,6 +37,21 @@ export function registeredRoutes(app: FastifyInstance): readonly RouteOptions[] 
   return registered.get(app) ?? [];
 }
 
+/**
+ * The zod transform, then what the guard (src/auth/guard.ts) asks of the route: a route that needs a
+ * token says so (`security` without the empty alternative) and names its permission and roles.
+ */
+const withPermissions: typeof jsonSchemaTransform = (input) => {
+  const out = jsonSchemaTransform(input);
+  const permission = (input.route.config as GuardedRouteConfig | undefined)?.permission;
+  const mutating = [input.route.method].flat().some((m) => !['GET', 'HEAD', 'OPTIONS'].includes(m));
+  if (permission === undefined && !mutating) return out;
+  const who = (permission === undefined ? undefined : (permissions[permission] as readonly string[] | undefined)?.join(', ')) ?? 'admin';
+  const schema = out.schema as { description?: string };
+  const needs = `Needs a bearer token of role ${who}${permission === undefined ? '' : ` (permission ${permission})`}.`;
+  return { ...out, schema: { ...out.schema, security: [{ bearer: [] }], description: schema.description === undefined ? needs : `${schema.description}\n\n${needs}` } };
+};
+
 export function registerOpenApi(app: FastifyInstance): void {
   const routes: RouteOptions[] = [];
   registered.set(app, routes);
@@ -55,7 +72,7 @@ export function registerOpenApi(app: FastifyInstance): void {
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'an API token (controller/README.md)' } } },
       security: [{ bearer: [] }, {}],
     },
-    transform: jsonSchemaTransform,
+    transform: withPermissions,
   });
   void app.register(fastifySwaggerUi, { routePrefix: DOCS_PREFIX });
 }
