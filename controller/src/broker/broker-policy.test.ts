@@ -182,8 +182,8 @@ describe('what a device may subscribe to', () => {
     const toB = onceWithin(b, 'message', 3000);
     const atA: string[] = [];
     a.on('message', (topic) => atA.push(topic));
-    await link.publish(downTopic('gw-b', 'cmd'), Buffer.from('for b'), { qos: 1 });
-    await link.publish(downTopic('gw-a', 'cmd'), Buffer.from('for a'), { qos: 1 });
+    await link.publish(downTopic('gw-b', 'cmd'), Buffer.from('for b'), { qos: 1, retain: false });
+    await link.publish(downTopic('gw-a', 'cmd'), Buffer.from('for a'), { qos: 1, retain: false });
     await toB;
     await expect.poll(() => atA).toEqual([downTopic('gw-a', 'cmd')]);
   });
