@@ -5,7 +5,8 @@
  */
 import type { FeatureSpec } from '@pdm/protocol';
 import { AI4I_COLUMNS, AI4I_MODES, loadAi4i, type Ai4iRow, type Ai4iSignal } from '../data/ai4i.js';
-import { alertsOf, classificationMetrics, confusion, round, wilson, type Metric } from '../eval/metrics.js';
+import { alertsOf, bootstrapCi, classificationMetrics, confusion, f1, round, wilson, type Metric } from '../eval/metrics.js';
+import { seededRandom } from '../gbdt/random.js';
 import { buildFeatureRows, selectRows, type FeatureRows } from '../features.js';
 import { trainGbdt, type GbdtParamsInput } from '../gbdt/train.js';
 import type { GbdtModel } from '../gbdt/model.js';
@@ -98,10 +99,23 @@ export function evaluateAi4i(split: Ai4iSplit, spec: FeatureSpec, scores: ArrayL
   const c = confusion(alerts, split.testY);
   return {
     ...classificationMetrics('row', c, 'snapshot'),
+    'row.f1': { value: round(f1(c)), ci: f1Interval(alerts, split.testY), note: 'percentile bootstrap 95% interval over the held-out rows (1000 seeded resamples)' },
     'row.falsePositives': { value: c.fp, note: 'alerts on snapshots without a failure' },
     ...modeRecalls(split, alerts),
     'test.rows': { value: split.test.rows, note: `${c.tp + c.fn} machine failures among them` },
   };
+}
+
+/** Bootstrap interval of F1: resample the held-out rows with replacement, recompute F1 each time. */
+function f1Interval(alerts: readonly boolean[], labels: ArrayLike<number>): [number, number] {
+  return bootstrapCi(alerts.length, (indices) => {
+    const c = { tp: 0, fp: 0, fn: 0, tn: 0 };
+    for (const i of indices) {
+      if (alerts[i]) c[labels[i] === 1 ? 'tp' : 'fp'] += 1;
+      else c[labels[i] === 1 ? 'fn' : 'tn'] += 1;
+    }
+    return f1(c);
+  }, seededRandom(AI4I_SPLIT_SEED));
 }
 
 /** Recall per failure mode among the test failures: tool-wear (TWF) and random (RNF) failures are the hard ones. */
