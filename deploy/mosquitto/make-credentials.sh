@@ -9,6 +9,9 @@
 # <dir>/*.password. Existing passwords are kept, so enrolling a device changes no one else's.
 # Passwords never appear on a command line: mosquitto_passwd -U hashes a plain "user:password" file.
 # The names pdm-controller* are the controller's (acl): never give a device one of them.
+# To revoke a device: delete <dir>/<deviceId>.password, run this script again with any user that
+# stays, and send mosquitto SIGHUP to read the new passwd (test/packaging/mosquitto-acl.test.ts). New
+# logins are refused from then on; restart the broker if a connection it already holds must end now.
 set -eu
 
 [ $# -ge 2 ] || { echo "usage: make-credentials.sh <dir> <user>..." >&2; exit 2; }

@@ -20,7 +20,7 @@ describe('deploy/mosquitto: per-device authentication and topic ACL', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pdm-mosquitto-acl-'));
-    broker = await Mosquitto.prepare(join(dir, 'broker'), [CONTROLLER, 'gw-a', 'gw-b']);
+    broker = await Mosquitto.prepare(join(dir, 'broker'), [CONTROLLER, 'gw-a', 'gw-b', 'gw-revoked']);
     await broker.start();
   });
 
@@ -191,6 +191,21 @@ describe('deploy/mosquitto: per-device authentication and topic ACL', () => {
     await again.publishAsync('pdm/v1/gw-a/up/status', 'sentinel', { qos: 1 });
     await until('the sentinel', () => upstream.some((m) => m.payload === 'sentinel'));
     expect(upstream.map((m) => m.payload)).toEqual(['a-lost', 'sentinel']);
+  });
+
+  it('refuses a revoked device once its password is gone from the password file and mosquitto reloaded it', async () => {
+    const password = broker.password('gw-revoked');
+    await (await connect('gw-revoked')).endAsync();
+    broker.revoke(['gw-revoked'], 'gw-a');
+    // SIGHUP is asynchronous: the reload has happened once a new login is refused
+    let code: number | undefined;
+    const deadline = Date.now() + 5_000;
+    while (code === undefined && Date.now() < deadline) {
+      code = await connect('gw-revoked', { password }).then(async (c) => { await c.endAsync(); return undefined; }, (e: { code?: number }) => e.code ?? -1);
+      if (code === undefined) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect([0x86, NOT_AUTHORIZED]).toContain(code);
+    expect((await connect('gw-a')).connected).toBe(true);
   });
 
   it('queues more than Mosquitto\'s default 1000 messages for an offline controller session, across a broker restart', { timeout: 60_000 }, async () => {

@@ -7,7 +7,7 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -99,6 +99,16 @@ export class Mosquitto {
       }
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /**
+   * Revokes users the way deploy/mosquitto/make-credentials.sh documents it: their .password files
+   * go, the hashed passwd is rebuilt from the rest, and SIGHUP makes mosquitto read it again.
+   */
+  revoke(users: readonly string[], keep: string): void {
+    for (const user of users) rmSync(join(this.dir, 'config', `${user}.password`));
+    execFileSync('sh', [join(mosquittoDir, 'make-credentials.sh'), join(this.dir, 'config'), keep], { stdio: 'pipe' });
+    this.child?.kill('SIGHUP');
   }
 
   /** SIGTERM: mosquitto saves its persistence file on the way out. */
