@@ -41,12 +41,13 @@ export class Database {
     mkdirSync(this.#options.dataDir, { recursive: true });
     const db = new BetterSqlite3(this.file);
     try {
+      // HTTP reads and ingest writes share this one connection in one thread, so waits come only from
+      // other processes (another controller of the group, an operator's sqlite3 shell): give them a
+      // moment instead of failing at once. Set first: switching to WAL takes a lock too.
+      db.pragma('busy_timeout = 2000');
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
-      // HTTP reads and ingest writes share this one connection in one thread, so waits come only from
-      // other processes (an operator's sqlite3 shell): give them a moment instead of failing at once.
-      db.pragma('busy_timeout = 2000');
       migrate(db, this.#options.migrationsDir ?? defaultMigrationsDir, this.#log);
     } catch (err) {
       db.close();

@@ -1,3 +1,5 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -23,7 +25,44 @@ function migrationsDir(files: Record<string, string>): string {
   return dir;
 }
 
+/** A controller process starting on `dataDir` once `go` exists; prints its applied migrations as JSON. */
+function starter(dataDir: string, go: string): ChildProcess {
+  const script = `
+    import { existsSync } from 'node:fs';
+    import { pino } from 'pino';
+    import { Database } from ${JSON.stringify(new URL('./database.ts', import.meta.url).pathname)};
+    console.log('ready');
+    while (!existsSync(${JSON.stringify(go)})) {}
+    const db = new Database({ dataDir: ${JSON.stringify(dataDir)} }, pino({ level: 'info' }));
+    await db.start();
+    await db.stop();`;
+  return spawn(process.execPath, ['--import', 'tsx', '--conditions=pdm-source', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
 describe('migrations', () => {
+  it('are applied once when four controllers start on one new database at the same instant', async () => {
+    const dataDir = newDir();
+    const go = join(dataDir, 'go');
+    const children = Array.from({ length: 4 }, () => starter(dataDir, go));
+    const outputs = children.map((child) => {
+      let out = '';
+      child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+      child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+      return { ready: () => out.includes('ready'), text: () => out, exit: once(child, 'exit') as Promise<[number | null]> };
+    });
+    const deadline = Date.now() + 60_000;
+    while (!outputs.every((o) => o.ready()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    writeFileSync(go, '');
+    const codes = await Promise.all(outputs.map(async (o) => (await o.exit)[0]));
+    expect(codes, outputs.map((o) => o.text()).join('\n')).toEqual([0, 0, 0, 0]);
+    const applied = outputs.flatMap((o) => o.text().split('\n').filter((l) => l.includes('migration applied')).map((l) => (JSON.parse(l) as { version: number }).version));
+    const all = readMigrations(defaultMigrationsDir).map((m) => m.version);
+    expect(applied.sort((a, b) => a - b)).toEqual(all);
+    const db = new BetterSqlite3(join(dataDir, 'controller.db'));
+    expect(db.prepare('SELECT version FROM schema_version ORDER BY version').pluck().all()).toEqual(all);
+    db.close();
+  }, 90_000);
+
   it('apply once on a new database and not again on reopen', async () => {
     const dataDir = newDir();
     const first = new Database({ dataDir }, log);

@@ -2,6 +2,10 @@
  * Numbered migrations: `NNN_name.sql` files applied in order, each in its own transaction together
  * with its row in `schema_version`, so a failed migration leaves the database at the previous version.
  * A database newer than this program (a downgrade) is refused rather than guessed at.
+ *
+ * Controllers that share one database (scale-out) may start at the same instant: each migration runs
+ * in a BEGIN IMMEDIATE transaction that reads the version again under the write lock, so the second
+ * process waits (busy timeout), then finds the migration applied and skips it.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -53,26 +57,30 @@ export function migrate(db: BetterSqlite3.Database, dir: string, log: Logger): n
   const migrations = readMigrations(dir);
   db.exec(`CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
-  const from = currentVersion(db);
   const latest = migrations.length;
-  if (from > latest) {
-    throw new PdmError('DB_MIGRATION_FAILED', 'database schema is newer than this controller', {
-      context: { databaseVersion: from, knownVersion: latest },
-    });
-  }
   const record = db.prepare('INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)');
-  const applied: number[] = [];
-  for (const mig of migrations.slice(from)) {
+  /** Under the write lock: the next migration this database lacks, applied; undefined when none is left. */
+  const applyNext = db.transaction((): Migration | undefined => {
+    const from = currentVersion(db);
+    if (from > latest) {
+      throw new PdmError('DB_MIGRATION_FAILED', 'database schema is newer than this controller', {
+        context: { databaseVersion: from, knownVersion: latest },
+      });
+    }
+    const mig = migrations[from];
+    if (mig === undefined) return undefined;
     try {
-      db.transaction(() => {
-        db.exec(mig.sql);
-        record.run(mig.version, mig.name, Date.now());
-      })();
+      db.exec(mig.sql);
+      record.run(mig.version, mig.name, Date.now());
     } catch (cause) {
       throw new PdmError('DB_MIGRATION_FAILED', `migration ${mig.version} (${mig.name}) failed`, {
         cause, context: { version: mig.version, name: mig.name, reason: (cause as Error).message },
       });
     }
+    return mig;
+  });
+  const applied: number[] = [];
+  for (let mig = applyNext.immediate(); mig !== undefined; mig = applyNext.immediate()) {
     applied.push(mig.version);
     log.info({ version: mig.version, name: mig.name }, 'migration applied');
   }
