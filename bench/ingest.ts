@@ -1,0 +1,222 @@
+/**
+ * `npm run bench:ingest`: controller ingest against Mosquitto's bare pub/sub rate on loopback, in one run
+ * (issue 9). Goal: the controller at >= 0.5x.
+ *
+ * The same publishers (DEVICES mqtt.js clients in this process, clientId = deviceId, QoS 1, a window of
+ * 64 unacknowledged publishes each) send the same encoded records (prediction batches and metric
+ * windows, 3:1) to three consumers; a run's rate is messages / (first publish -> last message consumed):
+ *
+ * - baseline: Mosquitto 2 (Debian) -> a bare mqtt.js subscriber in its own process that only counts
+ *   (bench/sim/bare-subscriber.ts); consumed = counted.
+ * - embedded: the controller's embedded aedes broker -> ingest (decode, schema, deviceId check,
+ *   idempotent store with per-kind rows, gap progress, presence) -> SQLite; consumed = stored, seen
+ *   by polling the controller's database read-only every 20 ms.
+ * - external: a second Mosquitto -> the controller as an MQTT 5 client on a shared subscription ->
+ *   ingest -> SQLite; consumed = stored.
+ *
+ * Each run measures the three back to back in a rotating order, with fresh device ids; a ratio is the
+ * median of the per-run ratios. Consumer CPU per message is read from /proc. Env: PDM_BENCH_RUNS (5),
+ * PDM_BENCH_DEVICES (20), PDM_BENCH_PER_DEVICE (1000).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import mqtt, { type MqttClient } from 'mqtt';
+import { PdmError } from '@pdm/protocol';
+import { cpuSecondsOf, memoryOf, startBenchController } from './lib/controller.js';
+import { Mosquitto } from './lib/mosquitto.js';
+import { ingestWorkload, type Message } from './lib/records.js';
+import { loadNow, median, ratioVerdict, resultsSection, runHeader } from './results.js';
+
+const RUNS = Number(process.env['PDM_BENCH_RUNS'] ?? 5);
+const DEVICES = Number(process.env['PDM_BENCH_DEVICES'] ?? 20);
+const PER_DEVICE = Number(process.env['PDM_BENCH_PER_DEVICE'] ?? 1000);
+const N = DEVICES * PER_DEVICE;
+const WINDOW = 64;
+const GOAL = 0.5;
+const here = fileURLToPath(new URL('.', import.meta.url));
+
+interface Consumer {
+  readonly name: 'baseline' | 'embedded' | 'external';
+  readonly url: string;
+  readonly pid: number;
+  /** Resolves with the time (ms) the consumer had taken in `total` messages since it started. */
+  consumed(total: number): Promise<number>;
+}
+
+interface Sample {
+  readonly rate: number;
+  /** consumer CPU microseconds per message */
+  readonly cpuUs: number;
+}
+
+// ---- publishers
+
+async function connectAll(url: string, ids: readonly string[]): Promise<MqttClient[]> {
+  return Promise.all(ids.map((id) => mqtt.connectAsync(url, { clientId: id, clean: true, protocolVersion: 4, reconnectPeriod: 0 })));
+}
+
+/** Publishes each client's list QoS 1 with at most WINDOW unacknowledged; resolves on the last PUBACK. */
+function publishAll(clients: readonly MqttClient[], lists: readonly Message[][]): Promise<void> {
+  return Promise.all(clients.map((client, c) => new Promise<void>((resolve, reject) => {
+    const list = lists[c]!;
+    let next = 0;
+    let acked = 0;
+    const send = (): void => {
+      const m = list[next++]!;
+      client.publish(m.topic, m.payload, { qos: 1 }, (err) => {
+        if (err !== undefined && err !== null) return reject(err);
+        acked++;
+        if (acked === list.length) resolve();
+        else if (next < list.length) send();
+      });
+    };
+    for (let i = 0; i < Math.min(WINDOW, list.length); i++) send();
+  }))).then(() => undefined);
+}
+
+// ---- consumers
+
+async function bareSubscriber(url: string): Promise<{ consumer: Consumer; child: ChildProcess }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'sim/bare-subscriber.ts'), url, String(N)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  const counts: { count: number; at: number }[] = [];
+  const waiters: (() => void)[] = [];
+  await new Promise<void>((resolve) => lines.once('line', () => resolve()));
+  lines.on('line', (line) => {
+    counts.push(JSON.parse(line) as { count: number; at: number });
+    waiters.splice(0).forEach((w) => w());
+  });
+  const consumed = async (total: number): Promise<number> => {
+    for (;;) {
+      const hit = counts.find((c) => c.count >= total);
+      if (hit !== undefined) return hit.at;
+      await withTimeout(new Promise<void>((resolve) => waiters.push(resolve)), 120_000, 'bare subscriber');
+    }
+  };
+  return { consumer: { name: 'baseline', url, pid: child.pid!, consumed }, child };
+}
+
+function storedRecords(dataDir: string): (total: number) => Promise<number> {
+  let db: Database.Database | undefined;
+  return async (total) => {
+    db ??= new Database(join(dataDir, 'controller.db'), { readonly: true, fileMustExist: true });
+    const count = db.prepare('SELECT count(*) FROM records').pluck();
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      if ((count.get() as number) >= total) return Date.now();
+      if (Date.now() > deadline) throw new PdmError('INTERNAL', 'controller did not store every record in time', { context: { total } });
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new PdmError('INTERNAL', `${what}: no progress in ${ms} ms`)), ms);
+    }),
+  ]);
+}
+
+async function measure(consumer: Consumer, run: number, already: number): Promise<Sample> {
+  const lists = ingestWorkload(`r${run}-${consumer.name}`, DEVICES, PER_DEVICE);
+  const clients = await connectAll(consumer.url, lists.map((l) => l[0]!.topic.split('/')[2]!));
+  const cpu0 = cpuSecondsOf(consumer.pid);
+  const t0 = Date.now();
+  await publishAll(clients, lists);
+  const end = await consumer.consumed(already + N);
+  const cpu = cpuSecondsOf(consumer.pid) - cpu0;
+  await Promise.all(clients.map((c) => c.endAsync()));
+  return { rate: (N / (end - t0)) * 1000, cpuUs: (cpu * 1e6) / N };
+}
+
+async function main(): Promise<void> {
+  const loadAtStart = loadNow();
+  const work = mkdtempSync(join(tmpdir(), 'pdm-bench-ingest-'));
+  // everything started is stopped in reverse order, also when a later start fails
+  const stops: (() => Promise<void>)[] = [];
+  try {
+    const bareBroker = new Mosquitto();
+    stops.push(() => bareBroker.stop());
+    await bareBroker.start();
+    const extBroker = new Mosquitto();
+    stops.push(() => extBroker.stop());
+    await extBroker.start();
+    const bare = await bareSubscriber(bareBroker.url);
+    stops.push(async () => {
+      bare.child.kill('SIGTERM');
+      if (bare.child.exitCode === null) await once(bare.child, 'exit');
+    });
+    const embedded = await startBenchController({ dataDir: join(work, 'embedded') });
+    stops.push(() => embedded.stop());
+    const external = await startBenchController({
+      dataDir: join(work, 'external'),
+      extraArgs: ['--broker-mode', 'external', '--broker-url', extBroker.url, '--broker-client-id', 'pdm-bench', '--broker-shared-group', 'pdm'],
+    });
+    stops.push(() => external.stop());
+    const consumers: Consumer[] = [
+      bare.consumer,
+      { name: 'embedded', url: embedded.mqttUrl, pid: embedded.program.pid!, consumed: storedRecords(embedded.dataDir) },
+      { name: 'external', url: external.mqttUrl, pid: external.program.pid!, consumed: storedRecords(external.dataDir) },
+    ];
+    const samples = new Map<Consumer['name'], Sample[]>(consumers.map((c) => [c.name, []]));
+    // warm-up run, not counted: JIT in every process, SQLite caches, Mosquitto's first sessions
+    for (const c of consumers) await measure(c, -1, 0);
+    for (let run = 0; run < RUNS; run++) {
+      for (let k = 0; k < consumers.length; k++) {
+        const c = consumers[(run + k) % consumers.length]!;
+        samples.get(c.name)!.push(await measure(c, run, (run + 1) * N));
+        process.stderr.write(`[bench:ingest] run ${run} ${c.name}: ${samples.get(c.name)!.at(-1)!.rate.toFixed(0)} msg/s\n`);
+      }
+    }
+    const rss = { embedded: memoryOf(embedded.program.pid!).rss, external: memoryOf(external.program.pid!).rss };
+    report(samples, rss, loadAtStart);
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch((err: unknown) => process.stderr.write(`[bench:ingest] stop failed: ${String(err)}\n`));
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function report(samples: Map<Consumer['name'], Sample[]>, rss: { embedded: number; external: number }, loadAtStart: string): void {
+  const base = samples.get('baseline')!;
+  const ratio = (name: Consumer['name']): number => median(samples.get(name)!.map((s, i) => s.rate / base[i]!.rate));
+  const row = (label: string, name: Consumer['name']): string => {
+    const s = samples.get(name)!;
+    return `| ${label} | ${median(s.map((x) => x.rate)).toFixed(0)} | ${s.map((x) => x.rate.toFixed(0)).join(', ')} | ${median(s.map((x) => x.cpuUs)).toFixed(0)} |`;
+  };
+  const body = `Command: \`npm run bench:ingest\` (\`tsc -b\`, then bench/ingest.ts; controller = controller/dist/main.js in its own process).
+${runHeader(loadAtStart)}
+Workload: ${DEVICES} publishing devices x ${PER_DEVICE} records = ${N} messages per run (prediction batches of 4 scores and
+metric windows, 3:1, 330-560 bytes, encoded with the protocol codec), QoS 1, a window of ${WINDOW} unacknowledged publishes
+per device. ${RUNS} runs after a warm-up; in each, the three consumers back to back in a rotating order, fresh device ids.
+Rate = messages / (first publish -> last message consumed): counted by the bare subscriber, or stored (seen in
+the controller's database, polled read-only every 20 ms). Device authentication: ${controllerAuthNote()}.
+
+| consumer | median msg/s | runs msg/s | consumer CPU us/msg (median) |
+|---|---:|---|---:|
+${row('baseline: Mosquitto -> bare mqtt.js subscriber (counts only)', 'baseline')}
+${row('controller, embedded aedes broker -> ingest -> SQLite', 'embedded')}
+${row('controller on an external Mosquitto (MQTT 5 shared subscription) -> ingest -> SQLite', 'external')}
+
+- embedded broker: ${ratioVerdict(ratio('embedded'), GOAL, 'ge')}
+- external Mosquitto: ${ratioVerdict(ratio('external'), GOAL, 'ge')}
+- controller RSS at the end: embedded ${(rss.embedded / 2 ** 20).toFixed(0)} MiB, external ${(rss.external / 2 ** 20).toFixed(0)} MiB
+  (the controller's database holds ${(RUNS + 1) * N} records by then).
+`;
+  resultsSection('Controller ingest vs Mosquitto bare pub/sub (issue 9)', body);
+  process.stdout.write(`${body}\n`);
+}
+
+function controllerAuthNote(): string {
+  return 'the embedded broker runs with `--device-auth none` when the controller has that switch (these devices hold no credentials); the external Mosquitto allows anonymous clients';
+}
+
+await main();
