@@ -61,6 +61,7 @@ interface VariantOptions {
   dataName?: string;
   limits?: string[];
   thresholdChoice?: string;
+  split?: string;
 }
 
 export async function writeAzureVariant(ctx: BuildContext, split: AzureSplit, trained: AzureTrained, options: VariantOptions): Promise<BuildResult> {
@@ -84,7 +85,7 @@ export async function writeAzureVariant(ctx: BuildContext, split: AzureSplit, tr
     variant: options.variant,
     data: { ...AZURE_DATA, ...(options.dataName === undefined ? {} : { name: options.dataName }), rows: split.train.rows + split.test.rows },
     featureSpec: spec,
-    split: splitDescription(FOLDS),
+    split: options.split ?? splitDescription(FOLDS),
     metrics,
     thresholdChoice: options.thresholdChoice ?? (options.threshold === undefined
       ? `Best hour-level F1 (${trained.validation.f1}) on out-of-fold probabilities of the training period (${FOLDS} folds of whole machines, Jan-Feb 2015), floored to 4 decimals: ${spec.threshold}. March 2015 played no part.`

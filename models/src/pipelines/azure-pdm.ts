@@ -124,8 +124,8 @@ export function evaluateAzure(split: AzureSplit, spec: FeatureSpec, scores: Arra
   };
 }
 
-export function splitDescription(folds: number): string {
+export function splitDescription(folds: number, thresholdRule = 'best hour-level F1'): string {
   return 'Time-based. Train: machines 1-15, 2015-01-02 05:00 (first full 24-reading window) to 2015-02-27 23:00; ' +
   'rows from 2015-02-28 00:00 are dropped so no training label (failure within 24 h) looks into March. ' +
-  `Test (held out): 2015-03-01 00:00 to 2015-04-01 05:00, all 15 machines. Threshold: best hour-level F1 on out-of-fold scores of the training period, ${folds} folds of whole machines.`;
+  `Test (held out): 2015-03-01 00:00 to 2015-04-01 05:00, all 15 machines. Threshold: ${thresholdRule} on out-of-fold scores of the training period, ${folds} folds of whole machines.`;
 }
