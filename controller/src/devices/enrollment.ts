@@ -15,9 +15,7 @@ import type { Logger } from '../logger.js';
 import { agentConfigFor, type AgentConfigDraft, type AgentConfigSettings } from './agent-config.js';
 import { CredentialsRepo, type DeviceIdentity } from './credentials-repo.js';
 import { hashSecret, newDeviceSecret, verifySecret } from './secret-hash.js';
-
-/** Tags become rollout target values and CLI arguments: a short word, no spaces or wildcards. */
-export const tagSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/, 'a tag is 1-64 of A-Z a-z 0-9 . _ : - (starting with a letter or digit)');
+import { tagSchema } from './tags.js';
 
 export const enrollRequestSchema = z.strictObject({
   assetId: nameSchema,

@@ -8,7 +8,8 @@ import { z } from 'zod';
 import { PdmError, deviceIdSchema } from '@pdm/protocol';
 import { actorOf } from '../auth/guard.js';
 import type { ZodRoutes } from '../http/openapi/index.js';
-import { enrollRequestSchema, tagSchema, type DeviceEnrollment } from './enrollment.js';
+import { enrollRequestSchema, type DeviceEnrollment } from './enrollment.js';
+import { tagSchema } from './tags.js';
 
 const params = z.strictObject({ deviceId: deviceIdSchema });
 const reasonBody = z.strictObject({ reason: z.string().max(1000).optional() });

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { deploymentModeSchema, deviceIdSchema, modelRefSchema, nameSchema } from '@pdm/protocol';
+import { tagSchema } from '../devices/tags.js';
 
 const rate = z.number().min(0).max(1);
 
@@ -57,8 +58,11 @@ export type Stage = z.output<typeof stageSchema>;
 export const rolloutTargetSchema = z.union([
   z.strictObject({ all: z.literal(true) }),
   z.strictObject({ deviceIds: z.array(deviceIdSchema).min(1).max(10_000) }),
-  z.strictObject({ assetClasses: z.array(nameSchema).min(1).max(100).optional(), sites: z.array(nameSchema).min(1).max(100).optional() })
-    .refine((t) => t.assetClasses !== undefined || t.sites !== undefined, { message: 'a selector names assetClasses and/or sites' }),
+  // tags: a device enrolled with any of them (pdmctl devices enroll --tag); every named field must match
+  z.strictObject({
+    assetClasses: z.array(nameSchema).min(1).max(100).optional(), sites: z.array(nameSchema).min(1).max(100).optional(),
+    tags: z.array(tagSchema).min(1).max(100).optional(),
+  }).refine((t) => t.assetClasses !== undefined || t.sites !== undefined || t.tags !== undefined, { message: 'a selector names assetClasses, sites and/or tags' }),
 ]);
 export type RolloutTarget = z.output<typeof rolloutTargetSchema>;
 

@@ -14,6 +14,8 @@ export interface FleetDevice {
   deviceId: string;
   assetClass: string | null;
   site: string | null;
+  /** Tags given at enrollment (none for a device that never enrolled, e.g. with deviceAuth none). */
+  tags: string[];
   online: boolean;
   models: Reported;
 }
@@ -23,27 +25,32 @@ export class FleetQuery {
   constructor(private readonly db: Db) {}
 
   all(): FleetDevice[] {
-    return (this.db.prepare('SELECT device_id, asset_class, site, state, models FROM devices ORDER BY device_id').all() as Record<string, unknown>[]).map(toFleet);
+    return (this.db.prepare(`${FLEET_SELECT} ORDER BY d.device_id`).all() as Record<string, unknown>[]).map(toFleet);
   }
 
   get(deviceId: string): FleetDevice | undefined {
-    const row = this.db.prepare('SELECT device_id, asset_class, site, state, models FROM devices WHERE device_id = ?').get(deviceId) as Record<string, unknown> | undefined;
+    const row = this.db.prepare(`${FLEET_SELECT} WHERE d.device_id = ?`).get(deviceId) as Record<string, unknown> | undefined;
     return row === undefined ? undefined : toFleet(row);
   }
 }
 
+const FLEET_SELECT = `SELECT d.device_id, d.asset_class, d.site, d.state, d.models, c.tags
+  FROM devices d LEFT JOIN device_credentials c ON c.device_id = d.device_id`;
+
 function toFleet(r: Record<string, unknown>): FleetDevice {
   return {
     deviceId: r.device_id as string, assetClass: r.asset_class as string | null, site: r.site as string | null,
+    tags: r.tags === null ? [] : (JSON.parse(r.tags as string) as string[]),
     online: r.state === 'online', models: JSON.parse(r.models as string) as Reported,
   };
 }
 
-export function matchesTarget(target: RolloutTarget, d: Pick<FleetDevice, 'deviceId' | 'assetClass' | 'site'>): boolean {
+export function matchesTarget(target: RolloutTarget, d: Pick<FleetDevice, 'deviceId' | 'assetClass' | 'site'> & { tags?: readonly string[] }): boolean {
   if ('all' in target) return true;
   if ('deviceIds' in target) return target.deviceIds.includes(d.deviceId);
   if (target.assetClasses !== undefined && (d.assetClass === null || !target.assetClasses.includes(d.assetClass))) return false;
   if (target.sites !== undefined && (d.site === null || !target.sites.includes(d.site))) return false;
+  if (target.tags !== undefined && !target.tags.some((t) => d.tags?.includes(t) === true)) return false;
   return true;
 }
 

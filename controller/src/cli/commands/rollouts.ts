@@ -30,6 +30,7 @@ interface Detail extends RolloutView {
 const createOptions: OptionSpec = {
   file: { type: 'string' }, id: { type: 'string' }, model: { type: 'string' }, version: { type: 'string' }, mode: { type: 'string' },
   all: { type: 'boolean' }, device: { type: 'string', multiple: true }, 'asset-class': { type: 'string', multiple: true }, site: { type: 'string', multiple: true },
+  tag: { type: 'string', multiple: true },
   stages: { type: 'string' }, soak: { type: 'string' }, timeout: { type: 'string' }, 'on-timeout': { type: 'string' },
   'min-activation': { type: 'string' }, 'max-failures': { type: 'string' }, 'max-error-rate': { type: 'string' }, 'max-p95-ms': { type: 'string' },
   'max-alert-ratio': { type: 'string' }, 'min-agreement': { type: 'string' }, 'min-samples': { type: 'string' },
@@ -80,7 +81,7 @@ export const rolloutsGroup: CommandGroup = {
     },
     create: {
       summary: 'start a staged rollout of a published model version',
-      usage: '--model <name> --version <v> (--all | --device <id>... | --asset-class <c>... --site <s>...) [--mode shadow|alert|act]\n'
+      usage: '--model <name> --version <v> (--all | --device <id>... | --asset-class <c>... --site <s>... --tag <t>...) [--mode shadow|alert|act]\n'
         + '    [--stages 1,50%,100%] [--soak <s>] [--timeout <s>] [--on-timeout pause|rollback] [--min-activation 0-1] [--max-failures n]\n'
         + '    [--max-error-rate 0-1] [--max-p95-ms n] [--max-alert-ratio x] [--min-agreement 0-1] [--min-samples n]\n'
         + '    [--min-precision 0-1] [--min-recall 0-1] [--quality-optional] [--previous-version v] [--id <id>] [--reason <text>]\n'
@@ -110,10 +111,11 @@ function requestFromFlags(ctx: CommandContext): Record<string, unknown> {
   const devices = stringListFlag(ctx, 'device');
   const classes = stringListFlag(ctx, 'asset-class');
   const sites = stringListFlag(ctx, 'site');
+  const tags = stringListFlag(ctx, 'tag');
   const target = ctx.values.all === true ? { all: true }
     : devices.length > 0 ? { deviceIds: devices }
-      : { ...(classes.length > 0 ? { assetClasses: classes } : {}), ...(sites.length > 0 ? { sites } : {}) };
-  if (Object.keys(target).length === 0) throw usage('rollouts create needs a target: --all, --device, --asset-class or --site');
+      : { ...(classes.length > 0 ? { assetClasses: classes } : {}), ...(sites.length > 0 ? { sites } : {}), ...(tags.length > 0 ? { tags } : {}) };
+  if (Object.keys(target).length === 0) throw usage('rollouts create needs a target: --all, --device, --asset-class, --site or --tag');
   const num = (flag: string) => { const v = stringFlag(ctx, flag); if (v === undefined) return undefined; const n = Number(v); if (!Number.isFinite(n)) throw usage(`--${flag} must be a number`); return n; };
   const quality = num('min-precision') !== undefined || num('min-recall') !== undefined
     ? { quality: prune({ minPrecision: num('min-precision'), minRecall: num('min-recall'), optional: ctx.values['quality-optional'] === true ? true : undefined }) } : {};
