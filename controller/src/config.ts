@@ -99,9 +99,9 @@ export const controllerConfigSchema = z.strictObject({
     .describe('embedded broker: "credentials": every device logs in as its deviceId with its enrolled password (pdmctl devices enroll) or a client certificate, and may use only its own topics; "none": anyone may connect and use any topic (development and benchmarks only; logged as a warning)'),
   maxDeviceConnections: integer(1, 1_000_000).default(10_000)
     .describe('embedded broker: devices connected at once, at most; more are refused with "server unavailable" (the controller\'s own link is not counted)'),
-  devicePublishRate: integer(0, 1_000_000).default(500)
+  devicePublishRate: integer(0, 1_000_000).default(1000)
     .describe('embedded broker: publishes per second one client may send, sustained; a faster client is held back (its socket is not read), never dropped (0 = no limit)'),
-  devicePublishBurst: integer(1, 1_000_000).default(2000)
+  devicePublishBurst: integer(1, 1_000_000).default(5000)
     .describe('embedded broker: publishes one client may send at once before devicePublishRate applies (an agent draining its backlog)'),
   mqttsPort: port(8883, 'embedded broker MQTT over TLS port, listening only when tlsCertFile is set'),
   tlsCertFile: z.string().min(1).optional().describe('embedded broker: PEM server certificate (chain) for the MQTT-over-TLS listener; unset: no TLS listener'),
