@@ -79,7 +79,7 @@ export class EmbeddedBroker implements BrokerHost {
       credentials,
       controllerSecret: () => this.#secret,
       open: () => this.#open,
-      otherDevices: (clientId) => this.#clients().filter((c) => c.id !== CONTROLLER_CLIENT_ID && c.id !== clientId).length,
+      otherDevices: (clientId) => this.#otherDevices(clientId),
       peerCertificate: (client) => this.#peerCertificate(client),
       log,
     });
@@ -215,6 +215,14 @@ export class EmbeddedBroker implements BrokerHost {
     if (cert === null || Object.keys(cert).length === 0) return undefined;
     const cn = cert.subject?.CN;
     return { authorized: socket.authorized, commonName: Array.isArray(cn) ? undefined : cn };
+  }
+
+  /** Connected clients but the controller's link and `clientId`'s own earlier session: O(1) per CONNECT. */
+  #otherDevices(clientId: string): number {
+    const aedes = this.#aedes;
+    if (aedes === undefined) return 0;
+    const clients = (aedes as unknown as AedesInternals).clients;
+    return aedes.connectedClients - (clients[CONTROLLER_CLIENT_ID] === undefined ? 0 : 1) - (clients[clientId] === undefined ? 0 : 1);
   }
 
   #clients(): Client[] {
