@@ -42,7 +42,7 @@ async function run(csv: string, model: TinyModelOptions, maxBatchRows = 4, event
   });
   const source = new ReplayCsvSource({
     config: replayCsvSchema.parse({ type: 'replay-csv', file, timeColumn: 'datetime', eventsFiles: [{ file: eventsFile, type: 'failure' }] }),
-    signals: spec.signals.map((s) => s.name),
+    signals: () => spec.signals.map((s) => s.name),
     clock: new FakeClock(),
     log: silentLogger,
   });

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { PdmError } from '@pdm/protocol';
 import { Agent, type Part } from './agent.js';
 import type { Clock } from './clock.js';
 import { CommandHandler } from './commands/command-handler.js';
@@ -19,6 +20,7 @@ import { MetricWindows } from './metrics/metric-windows.js';
 import { outboxSettings } from './outbox/config.js';
 import { Forwarder } from './outbox/forwarder.js';
 import { SqliteOutbox } from './outbox/sqlite-outbox.js';
+import type { ScoringSet } from './inference/slots.js';
 import { Pipeline } from './pipeline.js';
 import { GroundTruth, groundTruthFile } from './quality/ground-truth.js';
 import { QualityMonitor } from './quality/monitor.js';
@@ -78,8 +80,17 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
     log: child('link'),
     ...(deps.random === undefined ? {} : { random: deps.random }),
   });
+  // the source reads the signals of whatever model runs now, which can change with a deployment
+  const source = new ReplayCsvSource({ config: config.source, signals: runningSignals(() => updates!.slots.current()), clock, log: child('source') });
+  const unprovided = source.unprovided(spec.signals.map((s) => s.name));
+  if (unprovided !== undefined) {
+    await model.session.release();
+    throw new PdmError('CONFIG_INVALID', `model ${model.card.name} ${model.card.version} needs signals the source cannot deliver: ${unprovided}`, {
+      context: { model: model.ref, unprovided },
+    });
+  }
   const built = buildUpdates(config, {
-    factory: model, outbox, link, clock, log,
+    factory: model, source, outbox, link, clock, log,
     // a change of what runs is published at once, not at the next heartbeat
     onModelsChanged: () => void heartbeat.publishNow(),
     ...(deps.random === undefined ? {} : { random: deps.random }),
@@ -118,7 +129,6 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
     }),
     counters, outbox, log: child('pipeline'),
   });
-  const source = new ReplayCsvSource({ config: config.source, signals: spec.signals.map((s) => s.name), clock, log: child('source') });
 
   // the pipeline is finished once, whichever comes first: the source ending or the agent stopping
   let finishing: Promise<void> | undefined;
@@ -186,5 +196,20 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
         outboxDepth: stats.depth,
       };
     },
+  };
+}
+
+/** The signals of the active and shadow models, computed once per generation of what runs. */
+function runningSignals(current: () => ScoringSet): () => readonly string[] {
+  let generation = -1;
+  let names: readonly string[] = [];
+  return () => {
+    const set = current();
+    if (set.generation !== generation) {
+      generation = set.generation;
+      const specs = [set.active, set.shadow].flatMap((s) => (s === undefined ? [] : [s.model.card.featureSpec]));
+      names = [...new Set(specs.flatMap((spec) => spec.signals.map((s) => s.name)))];
+    }
+    return names;
   };
 }

@@ -34,6 +34,21 @@ const eventsFileSchema = z.strictObject({
 });
 export type EventsFileConfig = z.output<typeof eventsFileSchema>;
 
+const logFileSchema = z.strictObject({
+  file: pathSchema.describe('CSV file of the machine\'s own log (Azure PdM: PdM_errors.csv or PdM_maint.csv), read whole at start'),
+  kind: z
+    .enum(['error', 'maintenance'])
+    .describe('"error": each row is an error whose code feeds errors_<code>; "maintenance": each row is a replacement of a component that feeds hours_since_<component>'),
+  timeColumn: z.string().min(1).default('datetime').describe('column with the entry time (no offset: UTC)'),
+  codeColumn: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('column with the error code or the component; default "errorID" for errors, "comp" for maintenance'),
+  filter: filterSchema.optional().describe('"column=value": use only matching rows of this file; default: source.filter'),
+});
+export type LogFileConfig = z.output<typeof logFileSchema>;
+
 const syntheticTimeSchema = z.strictObject({
   start: z.iso.datetime({ offset: true }).describe('event time of the first row'),
   intervalSeconds: seconds.describe('event time between rows'),
@@ -56,6 +71,13 @@ export const replayCsvSchema = z
       .describe('multiple of real time on event time (3600: one hour of data per second), or "max" for no pacing'),
     maxRows: z.number().int().positive().optional().describe('stop after this many rows (after the filter)'),
     eventsFiles: z.array(eventsFileSchema).max(16).default([]).describe('ground-truth files replayed as machine events at their data time'),
+    logFiles: z
+      .array(logFileSchema)
+      .max(16)
+      .default([])
+      .describe(
+        'the machine\'s error and maintenance logs: read whole, history before the first row included, and merged into each reading as the log signals (errors_<code>, hours_since_<component>) the running model names',
+      ),
   })
   .superRefine((s, ctx) => {
     if ((s.timeColumn === undefined) === (s.syntheticTime === undefined)) {

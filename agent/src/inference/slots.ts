@@ -10,6 +10,7 @@ import { PdmError } from '@pdm/protocol';
 import type { Clock } from '../clock.js';
 import { AlertPolicy, type AlertPolicyConfig } from './alerts.js';
 import { loadModel, type LoadedModel } from './model.js';
+import type { SignalSupply } from '../sources/source.js';
 import { InferenceRunner } from './runner.js';
 
 export interface DeploymentInfo {
@@ -61,8 +62,8 @@ export function sameRows(a: FeatureSpec, b: FeatureSpec): boolean {
 
 export interface ModelSlotsDeps {
   readonly initial: Scorer;
-  /** Signals the sensor source delivers: a model needing any other cannot run here. */
-  readonly sourceSignals: readonly string[];
+  /** The sensor source: a model needing a signal it cannot deliver cannot run here. */
+  readonly source: SignalSupply;
   readonly alerts: AlertPolicyConfig;
   readonly clock: Clock;
 }
@@ -89,10 +90,10 @@ export class ModelSlots implements ScoringSource {
    */
   async open(dir: string, deployment?: DeploymentInfo): Promise<Scorer> {
     const model = await loadModel(dir);
-    const missing = model.card.featureSpec.signals.map((s) => s.name).filter((s) => !this.deps.sourceSignals.includes(s));
-    if (missing.length > 0) {
+    const missing = this.deps.source.unprovided(model.card.featureSpec.signals.map((s) => s.name));
+    if (missing !== undefined) {
       await model.session.release();
-      throw new PdmError('MODEL_SPEC_MISMATCH', `${model.card.name} ${model.card.version} needs signals the source does not read: ${missing.join(', ')}`, {
+      throw new PdmError('MODEL_SPEC_MISMATCH', `${model.card.name} ${model.card.version} needs signals the source cannot deliver: ${missing}`, {
         context: { missing },
       });
     }

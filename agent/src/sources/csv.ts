@@ -1,5 +1,5 @@
 /** CSV reading shared by the replay and its events files: header by name, tolerant of short rows. */
-import { createReadStream, readFileSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readFileSync, readSync } from 'node:fs';
 import { parse, type Options } from 'csv-parse';
 import { parse as parseSync } from 'csv-parse/sync';
 import { PdmError } from '@pdm/protocol';
@@ -36,6 +36,34 @@ export function readCsvObjects(file: string): Record<string, string>[] {
     return parseSync(readFileSync(file), { ...OPTIONS, columns: true }) as unknown as Record<string, string>[];
   } catch (cause) {
     throw new PdmError('SOURCE_FAILED', `cannot read CSV file ${file}`, { cause, context: { file } });
+  }
+}
+
+const HEADER_BYTES = 64 * 1024;
+
+/**
+ * The header of a CSV file, read synchronously from its first 64 KiB (models are checked against the
+ * source's columns before the replay opens the file); undefined when the file cannot be read.
+ */
+export function readCsvHeader(file: string): string[] | undefined {
+  let text: string;
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      const buffer = Buffer.alloc(HEADER_BYTES);
+      text = buffer.subarray(0, readSync(fd, buffer, 0, HEADER_BYTES, 0)).toString('utf8');
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+  const end = text.search(/\r?\n/);
+  try {
+    const rows = parseSync(end < 0 ? text : text.slice(0, end), OPTIONS) as unknown as string[][];
+    return rows[0];
+  } catch {
+    return undefined;
   }
 }
 

@@ -60,7 +60,7 @@ function config(input: Record<string, unknown>): ReplayCsvConfig {
 
 async function replay(cfg: ReplayCsvConfig, signals: string[], clock = new FakeClock()) {
   const sink = new CollectingSink();
-  const source = new ReplayCsvSource({ config: cfg, signals, clock, log: silentLogger });
+  const source = new ReplayCsvSource({ config: cfg, signals: () => signals, clock, log: silentLogger });
   await source.start(sink);
   const summary = await source.done;
   return { sink, summary, clock };
@@ -147,7 +147,7 @@ describe('ReplayCsvSource', () => {
     const sink = new CollectingSink();
     const source = new ReplayCsvSource({
       config: config({ file: file('azure-stop.csv', AZURE), timeColumn: 'datetime' }),
-      signals: azureSignals,
+      signals: () => azureSignals,
       clock: new FakeClock(),
       log: silentLogger,
     });
@@ -162,14 +162,14 @@ describe('ReplayCsvSource', () => {
 
   it('fails at start naming every missing column, and on a missing file', async () => {
     const cfg = config({ file: file('azure-cols.csv', AZURE), timeColumn: 'time', filter: 'machine=3' });
-    const source = new ReplayCsvSource({ config: cfg, signals: ['volt', 'temp'], clock: new FakeClock(), log: silentLogger });
+    const source = new ReplayCsvSource({ config: cfg, signals: () => ['volt', 'temp'], clock: new FakeClock(), log: silentLogger });
     const err = await source.start(new CollectingSink()).catch((e: unknown) => e);
     expect(isPdmError(err, 'SOURCE_FAILED')).toBe(true);
     expect((err as Error).message).toMatch(/lacks column\(s\) "temp", "time", "machine"/);
 
     const missing = new ReplayCsvSource({
       config: config({ file: join(dir, 'nope.csv'), timeColumn: 'datetime' }),
-      signals: ['v'],
+      signals: () => ['v'],
       clock: new FakeClock(),
       log: silentLogger,
     });

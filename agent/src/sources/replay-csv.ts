@@ -2,32 +2,40 @@
  * Replays a CSV file as live sensor data, paced on event time: at speed S one hour of data takes
  * 3600 / S seconds of wall time (`max`: as fast as the pipeline takes it). Handles the Azure PdM
  * telemetry (datetime, machineID, volt, ...; filtered to one machine) and AI4I (BOM, no time column:
- * synthetic time start + i * interval). Ground-truth events are interleaved at their data time.
+ * synthetic time start + i * interval). Ground-truth events are interleaved at their data time. The
+ * machine's log files (`logFiles`) become the log signals of each reading (log-feed.ts).
+ *
+ * Each reading carries the signals of the models that run at that moment (`signals()`), so a model
+ * deployed while the replay runs gets its own signals from its first reading.
  */
 import type { Logger } from 'pino';
-import { PdmError, type ReadingRejectReason } from '@pdm/protocol';
+import { PdmError, logSignalOf, type ReadingRejectReason } from '@pdm/protocol';
 import type { Clock } from '../clock.js';
 import type { ReplayCsvConfig } from '../config/schema.js';
-import { columnIndexes, openCsv, type CsvRows } from './csv.js';
+import { columnIndexes, openCsv, readCsvHeader, type CsvRows } from './csv.js';
 import { loadEvents } from './events-file.js';
-import type { RawReading, SensorSource, SourceEvent, SourceSink, SourceSummary } from './source.js';
+import { LogFeed, loadLog } from './log-feed.js';
+import type { RawReading, SensorSource, SignalSupply, SourceEvent, SourceSink, SourceSummary } from './source.js';
 import { parseEventTime } from './time.js';
 
 export interface ReplayCsvDeps {
   readonly config: ReplayCsvConfig;
-  /** The model's signal names, in spec order; each is read from its mapped column. */
-  readonly signals: readonly string[];
+  /**
+   * The signal names of the models that run now (asked at every row): a log signal comes from the
+   * log files, any other from its mapped column.
+   */
+  readonly signals: () => readonly string[];
   readonly clock: Clock;
   readonly log: Logger;
 }
 
 interface Columns {
-  readonly signals: readonly number[];
+  readonly header: readonly string[];
   readonly time: number | undefined;
   readonly filter: number | undefined;
 }
 
-export class ReplayCsvSource implements SensorSource {
+export class ReplayCsvSource implements SensorSource, SignalSupply {
   readonly name = 'replay-csv';
   readonly done: Promise<SourceSummary>;
   private readonly abort = new AbortController();
@@ -37,11 +45,33 @@ export class ReplayCsvSource implements SensorSource {
   private eventsSent = 0;
   private lastTime = Number.NEGATIVE_INFINITY;
   private pace: { eventT0: number; wallT0: number } | undefined;
+  private log: LogFeed;
+  private header: readonly string[] | undefined;
 
   constructor(private readonly deps: ReplayCsvDeps) {
     this.done = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
     // a failure is reported through `done`; callers that never await it must not crash the process
     this.done.catch(() => undefined);
+    this.log = new LogFeed([], new Set(deps.config.logFiles.map((f) => f.kind)));
+  }
+
+  unprovided(signals: readonly string[]): string | undefined {
+    const { config } = this.deps;
+    // read here, not at start: models are loaded (and checked) before the source starts
+    this.header ??= readCsvHeader(config.file);
+    const missing = new Map<string, string[]>();
+    for (const signal of signals) {
+      if (this.log.provides(signal)) continue;
+      const column = config.signals[signal] ?? signal;
+      // an unreadable file is the start's to report, with its cause
+      if (this.header === undefined || this.header.includes(column)) continue;
+      const log = logSignalOf(signal);
+      const noColumn = `no such column in ${config.file}`;
+      const why = log === undefined ? noColumn : `no source.logFiles entry of kind "${log.kind === 'error-count' ? 'error' : 'maintenance'}" and ${noColumn}`;
+      missing.set(why, [...(missing.get(why) ?? []), column === signal ? signal : `${signal} (column "${column}")`]);
+    }
+    if (missing.size === 0) return undefined;
+    return [...missing].map(([why, names]) => `${names.join(', ')} (${why})`).join('; ');
   }
 
   async start(sink: SourceSink): Promise<void> {
@@ -49,6 +79,9 @@ export class ReplayCsvSource implements SensorSource {
     const loaded = loadEvents(config.eventsFiles, config.filter);
     this.events = loaded.events;
     if (loaded.unreadable > 0) log.warn({ unreadable: loaded.unreadable }, 'event rows without a readable time skipped');
+    const machineLog = loadLog(config.logFiles, config.filter);
+    if (machineLog.unreadable > 0) log.warn({ unreadable: machineLog.unreadable }, 'log rows without a readable time or code skipped');
+    this.log = new LogFeed(machineLog.entries, new Set(config.logFiles.map((f) => f.kind)));
     const csv = await openCsv(config.file);
     let columns: Columns;
     try {
@@ -57,7 +90,7 @@ export class ReplayCsvSource implements SensorSource {
       csv.close();
       throw err;
     }
-    log.info({ file: config.file, filter: config.filter, speed: config.speed, events: this.events.length }, 'replay started');
+    log.info({ file: config.file, filter: config.filter, speed: config.speed, events: this.events.length, logEntries: machineLog.entries.length }, 'replay started');
     this.run(csv, columns, sink).then(this.settle.resolve, (cause: unknown) => {
       this.settle.reject(new PdmError('SOURCE_FAILED', 'replay failed', { cause, context: { file: config.file } }));
     });
@@ -68,20 +101,34 @@ export class ReplayCsvSource implements SensorSource {
     await this.done.catch(() => undefined);
   }
 
+  /** Fails listing every column missing for the signals that run now, the time and the filter. */
   private columnsOf(header: readonly string[]): Columns {
-    const { config, signals } = this.deps;
-    const signalColumns = signals.map((s) => config.signals[s] ?? s);
+    const { config } = this.deps;
+    const signalColumns = this.deps.signals().filter((s) => !this.log.provides(s)).map((s) => config.signals[s] ?? s);
     const extra = [config.timeColumn, config.filter?.column].filter((c): c is string => c !== undefined);
-    const indexes = columnIndexes(config.file, header, [...signalColumns, ...extra]);
+    columnIndexes(config.file, header, [...signalColumns, ...extra]);
     return {
-      signals: indexes.slice(0, signals.length),
+      header,
       time: config.timeColumn === undefined ? undefined : header.indexOf(config.timeColumn),
       filter: config.filter === undefined ? undefined : header.indexOf(config.filter.column),
     };
   }
 
+  /** The raw values of a row for the signals that run now; log signals are merged at valid times. */
+  private valuesOf(record: readonly string[], header: readonly string[], time: number | undefined): Record<string, unknown> {
+    const { config } = this.deps;
+    const signals = this.deps.signals();
+    const values: Record<string, unknown> = {};
+    for (const signal of signals) {
+      if (this.log.provides(signal)) continue;
+      const column = header.indexOf(config.signals[signal] ?? signal);
+      if (column >= 0) values[signal] = record[column];
+    }
+    return time === undefined ? values : Object.assign(values, this.log.valuesAt(time, signals));
+  }
+
   private async run(csv: CsvRows, columns: Columns, sink: SourceSink): Promise<SourceSummary> {
-    const { config, signals } = this.deps;
+    const { config } = this.deps;
     let rows = 0;
     let ended = false;
     try {
@@ -101,8 +148,7 @@ export class ReplayCsvSource implements SensorSource {
           await this.waitFor(time, sink);
           this.lastTime = time;
         }
-        const values: Record<string, unknown> = {};
-        signals.forEach((s, i) => (values[s] = record[columns.signals[i]!]));
+        const values = this.valuesOf(record, columns.header, problem === undefined ? time : undefined);
         const reading: RawReading = problem === undefined ? { time, values } : { time: Number.NaN, timeProblem: problem, values };
         await sink.reading(reading);
       }

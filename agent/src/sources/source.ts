@@ -46,3 +46,9 @@ export interface SensorSource {
   /** Settles when delivery ends: resolves on end of input or stop, rejects (SOURCE_FAILED) on failure. */
   readonly done: Promise<SourceSummary>;
 }
+
+/** What a source can deliver; asked before a model is loaded to run on it. */
+export interface SignalSupply {
+  /** Why some of `signals` cannot be delivered (each one named), or undefined when all can. */
+  unprovided(signals: readonly string[]): string | undefined;
+}

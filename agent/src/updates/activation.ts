@@ -42,6 +42,8 @@ type FailReason = 'load' | 'non-finite' | 'latency' | 'crash-loop' | 'link-lost'
 
 export class Activation {
   private pointer: Pointer;
+  /** Why the last stored version failed to open, for the `failed:load` detail. */
+  private openFailure: string | undefined;
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly deps: ActivationDeps) {
@@ -144,6 +146,7 @@ export class Activation {
    * its fallback, or else the configured model, running; a committed shadow that does not is dropped.
    */
   private async load(): Promise<void> {
+    this.openFailure = undefined;
     let p = this.pointer;
     const opened = new Map<string, Scorer | undefined>();
     const scorerOf = async (e: Entry): Promise<Scorer | undefined> => {
@@ -152,7 +155,7 @@ export class Activation {
       return opened.get(key);
     };
     if (p.trial !== undefined && (await scorerOf(trialEntry(p))) === undefined) {
-      p = this.revertPointer(p, 'load', 'the model in trial did not load or does not match its feature spec');
+      p = this.revertPointer(p, 'load', `the model in trial did not load or does not fit: ${this.openFailure ?? 'unknown reason'}`.slice(0, 512));
     }
     let active = await scorerOf(p.active);
     for (const fallback of [p.previous, { kind: 'config', model: this.deps.factory.scorer.model.ref } as const]) {
@@ -226,6 +229,7 @@ export class Activation {
     try {
       return await this.deps.slots.open(this.deps.store.versionPath(entry.dir), { deploymentId: entry.deploymentId, release: entry.release, mode: entry.mode });
     } catch (err) {
+      this.openFailure = err instanceof Error ? err.message : String(err);
       this.deps.log.error({ err, dir: entry.dir }, 'model does not load');
       return undefined;
     }

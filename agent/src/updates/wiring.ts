@@ -14,6 +14,7 @@ import type { AgentConfig } from '../config/schema.js';
 import type { LoadedModel } from '../inference/model.js';
 import { ModelSlots, scorerFor } from '../inference/slots.js';
 import type { Outbox } from '../outbox/outbox.js';
+import type { SignalSupply } from '../sources/source.js';
 import { readJsonFile } from '../store/atomic.js';
 import { ModelStore } from '../store/model-store.js';
 import { AGENT_VERSION } from '../version.js';
@@ -35,6 +36,8 @@ export interface UpdatesDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly random?: () => number;
+  /** The sensor source: what it cannot deliver, a deployed model cannot run on. */
+  readonly source: SignalSupply;
   /** Called when what runs changed (e.g. republish the status). */
   readonly onModelsChanged?: () => void;
 }
@@ -64,7 +67,7 @@ export function buildUpdates(config: AgentConfig, deps: UpdatesDeps): Updates {
   const store = new ModelStore({ dir: join(config.dataDir, MODELS_DIR), log: child('store'), crash });
   const alerts = { cooldownMs: config.alerts.cooldownSeconds * 1000, criticalMargin: config.alerts.criticalMargin };
   const factoryScorer = scorerFor(deps.factory, clock, alerts);
-  const slots = new ModelSlots({ initial: factoryScorer, sourceSignals: deps.factory.card.featureSpec.signals.map((s) => s.name), alerts, clock });
+  const slots = new ModelSlots({ initial: factoryScorer, source: deps.source, alerts, clock });
   const reporter = new DeploymentReporter({ outbox, clock, log: child('deployment') });
   let activation: Activation | undefined;
   const trial = new TrialMonitor({
