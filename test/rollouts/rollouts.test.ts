@@ -116,7 +116,8 @@ describe('rollouts across real agent processes', () => {
 
       fleet.startAgent(returner, agent(9));
       await fleet.until(`${returner} runs 1.0.1 after it returned`, async () => runs((await fleet.devices()).get(returner), '1.0.1'), 60_000);
-      expect(await deploymentsOf(returner, id)).toContain('committed');
+      // the status saying it runs 1.0.1 and the deployment record saying committed travel separately
+      await fleet.until(`${returner}'s committed deployment status stored`, async () => (await deploymentsOf(returner, id)).includes('committed'), 30_000);
     } catch (err) {
       failed = true;
       throw err;
