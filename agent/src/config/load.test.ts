@@ -131,4 +131,24 @@ describe('loadConfig', () => {
     );
     expect(both).toEqual(['source.timeColumn: set exactly one of timeColumn and syntheticTime']);
   });
+
+  it('takes log files with defaults from a file or a flag, and names every bad field', () => {
+    const logFiles = [{ file: 'errors.csv', kind: 'error' }, { file: 'maint.csv', kind: 'maintenance', codeColumn: 'part', filter: 'machine=3' }];
+    const config = load({ ...minimal, source: { ...minimal.source, logFiles } });
+    expect(config.source.logFiles).toEqual([
+      { file: 'errors.csv', kind: 'error', timeColumn: 'datetime' },
+      { file: 'maint.csv', kind: 'maintenance', timeColumn: 'datetime', codeColumn: 'part', filter: { column: 'machine', value: '3' } },
+    ]);
+    const fromFlag = load(minimal, {}, ['--source.log-files', JSON.stringify(logFiles.slice(0, 1))]);
+    expect(fromFlag.source.logFiles).toEqual([{ file: 'errors.csv', kind: 'error', timeColumn: 'datetime' }]);
+    expect(load(minimal).source.logFiles).toEqual([]);
+
+    const bad = [{ file: '', kind: 'failure', timeColumn: '', filter: 'machine', extra: 1 }];
+    const problems = problemsOf(() => load({ ...minimal, source: { ...minimal.source, logFiles: bad } }));
+    expect(problems.map((p) => p.slice(0, p.indexOf(':')))).toEqual(
+      expect.arrayContaining(['source.logFiles.0.file', 'source.logFiles.0.kind', 'source.logFiles.0.timeColumn', 'source.logFiles.0.filter', 'source.logFiles.0']),
+    );
+    expect(problems.find((p) => p.startsWith('source.logFiles.0.kind'))).toMatch(/error.*maintenance/);
+    expect(problems.find((p) => p.startsWith('source.logFiles.0:'))).toMatch(/extra/);
+  });
 });

@@ -71,7 +71,7 @@ export class LogFeed {
   valuesAt(time: number, wanted: readonly string[]): Record<string, number | undefined> {
     const names = wanted.filter((s) => this.provides(s));
     if (names.some((n) => !this.names.has(n))) this.rebuild(names);
-    while (this.next < this.entries.length && this.entries[this.next]!.time <= time) this.signals?.record(this.entries[this.next++]!);
+    for (; this.next < this.entries.length && this.entries[this.next]!.time <= time; this.next++) this.signals?.record(this.entries[this.next]!);
     this.lastReading = time;
     return this.signals?.valuesAt(time) ?? {};
   }

@@ -176,6 +176,21 @@ describe('ReplayCsvSource', () => {
     await expect(missing.start(new CollectingSink())).rejects.toMatchObject({ code: 'SOURCE_FAILED' });
   });
 
+  it('says which signals it cannot deliver before it starts: no column, no log file of that kind', () => {
+    const path = file('azure-supply.csv', AZURE);
+    const errors = file('errors-supply.csv', '"datetime","machineID","errorID"\n');
+    const cfg = config({ file: path, timeColumn: 'datetime', signals: { temp: 'temperature' }, logFiles: [{ file: errors, kind: 'error' }] });
+    const source = new ReplayCsvSource({ config: cfg, signals: () => [], clock: new FakeClock(), log: silentLogger });
+    expect(source.unprovided(['volt', 'errors_error7'])).toBeUndefined();
+    expect(source.unprovided(['volt', 'temp', 'hours_since_comp1', 'hours_since_comp2', 'speed'])).toBe(
+      `temp (column "temperature"), speed (no such column in ${path}); ` +
+        `hours_since_comp1, hours_since_comp2 (no source.logFiles entry of kind "maintenance" and no such column in ${path})`,
+    );
+    // an unreadable file is reported by start, with its cause
+    const nope = new ReplayCsvSource({ config: config({ file: join(dir, 'nope.csv'), timeColumn: 'datetime' }), signals: () => [], clock: new FakeClock(), log: silentLogger });
+    expect(nope.unprovided(['volt'])).toBeUndefined();
+  });
+
   it('replays the real Azure PdM file for one machine with its failures', async () => {
     const base = new URL('../../../models/data/azure-pdm/', import.meta.url).pathname;
     const telemetry = join(base, 'PdM_telemetry_machines1-15_2015-01-01_to_2015-04-01.csv');
