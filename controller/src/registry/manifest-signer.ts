@@ -40,6 +40,9 @@ export interface SignedManifest {
   expiresAt: number;
 }
 
+/** Parsed stored manifests kept in memory, at most. */
+const PARSED_CACHE = 1024;
+
 type Row = { deployment_id: string; envelope: string; purpose: ManifestPurpose; rollout_id: string | null; expires_at: number };
 
 export class ManifestSigner {
@@ -49,6 +52,7 @@ export class ManifestSigner {
   readonly #keys: SigningKeys;
   readonly #clock: Clock;
   readonly #log: Logger;
+  readonly #parsed = new Map<string, SignedManifest>();
 
   constructor(options: ManifestSignerOptions, database: Database, registry: Registry, keys: SigningKeys, clock: Clock, log: Logger) {
     this.#options = options;
@@ -91,9 +95,17 @@ export class ManifestSigner {
   }
 
   get(deploymentId: string): SignedManifest | undefined {
+    const cached = this.#parsed.get(deploymentId);
+    if (cached !== undefined) return cached;
     const row = this.#database.handle.prepare('SELECT deployment_id, envelope, purpose, rollout_id, expires_at FROM manifests WHERE deployment_id = ?')
       .get(deploymentId) as Row | undefined;
-    return row === undefined ? undefined : toSigned(row);
+    if (row === undefined) return undefined;
+    const signed = toSigned(row);
+    // a stored manifest never changes; parsing one that names a whole stage's devices on every engine tick, for
+    // every device, made the tick O(devices^2) (bench:rollout). Bounded: cleared when it fills.
+    if (this.#parsed.size >= PARSED_CACHE) this.#parsed.clear();
+    this.#parsed.set(deploymentId, signed);
+    return signed;
   }
 
   #highestSigned(name: string): number {

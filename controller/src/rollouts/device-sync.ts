@@ -138,7 +138,8 @@ export class DeviceSync {
    * soon; otherwise after resignAfterMs without a sign of progress on the current manifest.
    */
   #stale(row: RolloutDevice, now: number): boolean {
-    const records = this.deps.evidence().statuses([row.deploymentId!]).filter((s) => s.deviceId === row.deviceId);
+    // this device's records only: reading the whole deployment's and filtering made each tick O(devices^2) (bench:rollout)
+    const records = this.deps.evidence().deviceStatuses(row.deploymentId!, row.deviceId);
     const latest = records[records.length - 1];
     if (latest?.status === 'failed:download') return now - row.answeredAt! >= this.options.resendAfterMs;
     if (now - row.answeredAt! < this.options.resignAfterMs) return false;

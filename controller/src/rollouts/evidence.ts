@@ -52,6 +52,12 @@ export class EvidenceQuery {
       WHERE deployment_id IN (SELECT value FROM json_each(?)) ORDER BY device_id, seq`).all(JSON.stringify(deploymentIds)) as StatusRecord[];
   }
 
+  /** One device's status records of one deployment, in order (a stage's manifest names every device of it). */
+  deviceStatuses(deploymentId: string, deviceId: string): StatusRecord[] {
+    return this.db.prepare(`SELECT device_id AS deviceId, deployment_id AS deploymentId, status, detail, seq FROM deployment_status
+      WHERE deployment_id = ? AND device_id = ? ORDER BY seq`).all(deploymentId, deviceId) as StatusRecord[];
+  }
+
   metrics(model: ModelRef, deviceIds: readonly string[]): MetricEvidence {
     const r = this.db.prepare(`SELECT COUNT(*) AS windows, COALESCE(SUM(inferences), 0) AS inferences, COALESCE(SUM(inference_errors), 0) AS errors,
       MAX(latency_p95) AS maxP95 FROM metric_windows
