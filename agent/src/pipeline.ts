@@ -40,6 +40,11 @@ export interface PipelineDeps {
   readonly actions?: ActionSink;
   /** Model quality and drift (quality/): told about predictions, failures and event time. */
   readonly quality?: QualityTap;
+  /**
+   * Told the event time of the last reading once nothing of it or before it waits to be committed
+   * (a replay resumes after it). Not told again after a failed commit: those rows may be worth replaying.
+   */
+  readonly committedThrough?: (time: number) => void;
 }
 
 interface PendingRow {
@@ -55,6 +60,8 @@ export class Pipeline implements SourceSink {
   private set: ScoringSet;
   private reader: AssetReader;
   private shadow: ShadowRunner | undefined;
+  private lastReadingTime: number | undefined;
+  private commitFailed = false;
 
   constructor(private readonly deps: PipelineDeps) {
     this.set = deps.scoring.current();
@@ -67,6 +74,7 @@ export class Pipeline implements SourceSink {
     const { counters, windows } = this.deps;
     counters.readings++;
     if (reading.timeProblem === undefined) {
+      this.lastReadingTime = reading.time;
       windows.advance(reading.time);
       this.deps.quality?.advance(reading.time);
     }
@@ -77,13 +85,12 @@ export class Pipeline implements SourceSink {
     }
     windows.reading();
     const result = this.reader.accept(reading);
-    if (!result.ok) {
-      this.rejected(result.reason, result.signal);
-      return;
+    if (!result.ok) this.rejected(result.reason, result.signal);
+    else if (result.row !== undefined) {
+      this.batch.push({ time: result.time, row: result.row });
+      if (this.batch.length >= this.deps.config.maxBatchRows) await this.flush();
     }
-    if (result.row === undefined) return;
-    this.batch.push({ time: result.time, row: result.row });
-    if (this.batch.length >= this.deps.config.maxBatchRows) await this.flush();
+    this.reportCommitted();
   }
 
   async event(event: SourceEvent): Promise<void> {
@@ -106,8 +113,9 @@ export class Pipeline implements SourceSink {
     this.deps.quality?.event(event);
   }
 
-  idle(): Promise<void> {
-    return this.flush();
+  async idle(): Promise<void> {
+    await this.flush();
+    this.reportCommitted();
   }
 
   /** End of input: scores what is buffered and closes the last metric and comparison windows. */
@@ -115,6 +123,12 @@ export class Pipeline implements SourceSink {
     await this.flush();
     this.commit([...this.deps.windows.closeAll(), ...(this.shadow?.comparison.closeAll() ?? [])]);
     this.commit(this.deps.quality?.closeAll() ?? []);
+    this.reportCommitted();
+  }
+
+  private reportCommitted(): void {
+    if (this.batch.length > 0 || this.lastReadingTime === undefined || this.commitFailed) return;
+    this.deps.committedThrough?.(this.lastReadingTime);
   }
 
   /**
@@ -274,6 +288,7 @@ export class Pipeline implements SourceSink {
     try {
       return this.deps.outbox.commit(drafts);
     } catch (err) {
+      this.commitFailed = true;
       this.deps.counters.commitFailures += drafts.length;
       this.deps.log.error({ err, kinds: drafts.map((d) => d.kind) }, 'commit to outbox failed');
       return undefined;

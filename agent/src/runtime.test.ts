@@ -99,7 +99,8 @@ describe('agent runtime end to end (replay -> ONNX -> SQLite outbox -> aedes)', 
     await first.agent.stop();
 
     await b.start();
-    const second = await run(config(b.url, dataDir, { source: { type: 'replay-csv', file: csv, filter: 'machineID=3', timeColumn: 'datetime', maxRows: 5 } }));
+    // a fresh replay (resume off): the first run replayed the whole file, and new records are the point here
+    const second = await run(config(b.url, dataDir, { source: { type: 'replay-csv', file: csv, filter: 'machineID=3', timeColumn: 'datetime', maxRows: 5, resume: false } }));
     await within(second.sourceOutcome, 'source end');
     await within(second.forwarder.drained(), 'drained');
     await second.agent.stop();

@@ -4,7 +4,7 @@
  * knows all the parts; each part gets just its slice of the config, a child logger and its peers.
  */
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { PdmError } from '@pdm/protocol';
 import { Agent, type Part } from './agent.js';
@@ -25,6 +25,7 @@ import { Pipeline } from './pipeline.js';
 import { GroundTruth, groundTruthFile } from './quality/ground-truth.js';
 import { QualityMonitor } from './quality/monitor.js';
 import { ReplayCsvSource } from './sources/replay-csv.js';
+import { REPLAY_POSITION_FILE, ReplayPosition } from './sources/replay-position.js';
 import type { SourceSummary } from './sources/source.js';
 import { buildUpdates, type Updates } from './updates/wiring.js';
 
@@ -81,7 +82,16 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
     ...(deps.random === undefined ? {} : { random: deps.random }),
   });
   // the source reads the signals of whatever model runs now, which can change with a deployment
-  const source = new ReplayCsvSource({ config: config.source, signals: runningSignals(() => updates!.slots.current()), clock, log: child('source') });
+  const filter = config.source.filter;
+  const position = new ReplayPosition({
+    file: join(config.dataDir, REPLAY_POSITION_FILE),
+    source: `${resolve(config.source.file)}${filter === undefined ? '' : ` ${filter.column}=${filter.value}`}`,
+    clock,
+    log: child('source'),
+  });
+  const source = new ReplayCsvSource({
+    config: config.source, signals: runningSignals(() => updates!.slots.current()), position, clock, log: child('source'),
+  });
   const unprovided = source.unprovided(spec.signals.map((s) => s.name));
   if (unprovided !== undefined) {
     await model.session.release();
@@ -128,11 +138,12 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
       },
     }),
     counters, outbox, log: child('pipeline'),
+    committedThrough: (time) => position.committedThrough(time),
   });
 
   // the pipeline is finished once, whichever comes first: the source ending or the agent stopping
   let finishing: Promise<void> | undefined;
-  const finish = (): Promise<void> => (finishing ??= pipeline.finish());
+  const finish = (): Promise<void> => (finishing ??= pipeline.finish().then(() => position.save()));
   const sourceOutcome = source.done.then(
     async (summary: SourceSummary): Promise<SourceOutcome> => {
       await finish();

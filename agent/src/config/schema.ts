@@ -69,7 +69,11 @@ export const replayCsvSchema = z
       .union([z.number().positive().max(1e9), z.literal('max')])
       .default('max')
       .describe('multiple of real time on event time (3600: one hour of data per second), or "max" for no pacing'),
-    maxRows: z.number().int().positive().optional().describe('stop after this many rows (after the filter)'),
+    maxRows: z.number().int().positive().optional().describe('stop after this many rows (after the filter; rows skipped on resume not counted)'),
+    resume: z
+      .boolean()
+      .default(true)
+      .describe('go on after the last row whose results an earlier run committed (kept in dataDir/replay-position.json for this file and filter); false: replay from the first row'),
     eventsFiles: z.array(eventsFileSchema).max(16).default([]).describe('ground-truth files replayed as machine events at their data time'),
     logFiles: z
       .array(logFileSchema)

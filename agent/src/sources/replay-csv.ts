@@ -27,6 +27,8 @@ export interface ReplayCsvDeps {
   readonly signals: () => readonly string[];
   readonly clock: Clock;
   readonly log: Logger;
+  /** Where an earlier run stopped (config `resume`): rows up to that event time are skipped. */
+  readonly position?: { load(): number | undefined };
 }
 
 interface Columns {
@@ -47,6 +49,9 @@ export class ReplayCsvSource implements SensorSource, SignalSupply {
   private pace: { eventT0: number; wallT0: number } | undefined;
   private log: LogFeed;
   private header: readonly string[] | undefined;
+  /** Set while rows up to this event time (committed by an earlier run) are being skipped. */
+  private resumeAfter: number | undefined;
+  private skipped = 0;
 
   constructor(private readonly deps: ReplayCsvDeps) {
     this.done = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
@@ -83,6 +88,7 @@ export class ReplayCsvSource implements SensorSource, SignalSupply {
     if (machineLog.unreadable > 0) log.warn({ unreadable: machineLog.unreadable }, 'log rows without a readable time or code skipped');
     this.log = new LogFeed(machineLog.entries, new Set(config.logFiles.map((f) => f.kind)));
     const csv = await openCsv(config.file);
+    if (config.resume) this.resumeFrom(this.deps.position?.load());
     let columns: Columns;
     try {
       columns = this.columnsOf(csv.header);
@@ -141,7 +147,8 @@ export class ReplayCsvSource implements SensorSource, SignalSupply {
         }
         const record = next.value;
         if (columns.filter !== undefined && record[columns.filter] !== config.filter!.value) continue;
-        const { time, problem } = this.timeOf(record, columns, rows);
+        const { time, problem } = this.timeOf(record, columns, rows + this.skipped);
+        if (this.skipResumed(time, problem, rows)) continue;
         rows++;
         if (problem === undefined) {
           await this.emitEventsUpTo(time, sink);
@@ -155,9 +162,35 @@ export class ReplayCsvSource implements SensorSource, SignalSupply {
     } finally {
       csv.close();
     }
+    if (this.resumeAfter !== undefined) this.deps.log.info({ after: new Date(this.resumeAfter).toISOString(), skippedRows: this.skipped, row: null }, 'replay resumed');
     const unsent = this.events.length - this.nextEvent;
-    this.deps.log.info({ rows, events: this.eventsSent, eventsAfterEnd: unsent, ended }, 'replay finished');
+    this.deps.log.info({ rows, skippedRows: this.skipped, events: this.eventsSent, eventsAfterEnd: unsent, ended }, 'replay finished');
     return { rows, events: this.eventsSent, ended };
+  }
+
+  /**
+   * An earlier run committed everything up to `after`: its rows and events are not sent again. The
+   * windows' time order goes on from there (an earlier row is out of range, as in one long run).
+   */
+  private resumeFrom(after: number | undefined): void {
+    if (after === undefined) return;
+    this.resumeAfter = after;
+    this.lastTime = after;
+    while (this.nextEvent < this.events.length && this.events[this.nextEvent]!.time <= after) this.nextEvent++;
+  }
+
+  /** True for a row an earlier run delivered; the log is still fed up to it, so error counts go on. */
+  private skipResumed(time: number, problem: ReadingRejectReason | undefined, rows: number): boolean {
+    const after = this.resumeAfter;
+    if (after === undefined) return false;
+    if (problem !== undefined || time <= after) {
+      this.skipped++;
+      if (problem === undefined) this.log.valuesAt(time, this.deps.signals());
+      return true;
+    }
+    this.resumeAfter = undefined;
+    this.deps.log.info({ after: new Date(after).toISOString(), skippedRows: this.skipped, row: rows + this.skipped + 1, time: new Date(time).toISOString() }, 'replay resumed');
+    return false;
   }
 
   private timeOf(record: string[], columns: Columns, index: number): { time: number; problem?: ReadingRejectReason } {
