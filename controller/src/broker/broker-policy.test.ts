@@ -216,3 +216,23 @@ describe('limits', () => {
     expect((await device(login('gw-a'))).connected).toBe(true);
   });
 });
+
+describe('deviceAuth "none"', () => {
+  it('warns at start, then lets any client in and checks no topics (development and benchmarks)', async () => {
+    const { log: openLog, lines: openLines } = captureLogs('debug');
+    const open = new EmbeddedBroker({ host: '127.0.0.1', mqttPort: 0, wsPort: 0, drainTimeoutMs: 10_000, concurrency: 100, deviceAuth: 'none' }, openLog, enrollment);
+    await open.start();
+    try {
+      open.openToDevices();
+      expect(openLines.filter((l) => l.level === 40).map((l) => l.msg)).toEqual(['device authentication is off: any client may connect and use any topic (development only)']);
+      const c = await connectAsync(`mqtt://127.0.0.1:${open.ports!.mqtt}`, { clientId: 'anyone', protocolVersion: 4, reconnectPeriod: 0 });
+      clients.push(c);
+      await c.publishAsync(upTopic('gw-b', 'events'), 'x', { qos: 1 });
+      expect((await c.subscribeAsync('#', { qos: 1 }))[0]!.qos).toBe(1);
+      expect(open.stats()!.refused).toMatchObject({ 'publish-other-device': 0, 'subscribe-not-allowed': 0 });
+    } finally {
+      for (const c of clients.splice(0)) await c.endAsync(true);
+      await open.stop();
+    }
+  });
+});
