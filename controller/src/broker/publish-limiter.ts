@@ -4,7 +4,9 @@
  * nothing more from that client's socket meanwhile (it reads the next chunk only when every packet of
  * the last one is handled), so TCP pushes back on the flooding client alone. Nothing is dropped: an
  * agent's record stays in its outbox until acknowledged, so dropping would only move the loss there,
- * and disconnecting would make it reconnect and send the same burst again.
+ * and disconnecting would make it reconnect and send the same burst again. The client's later
+ * packets (PINGREQ, PUBACK) wait behind the held ones: only a client far over its rate for longer
+ * than its keepalive times itself out.
  */
 export interface PublishLimits {
   /** Sustained publishes per second per client; 0 = no limit. */
