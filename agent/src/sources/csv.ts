@@ -3,6 +3,8 @@ import { closeSync, createReadStream, openSync, readFileSync, readSync } from 'n
 import { parse, type Options } from 'csv-parse';
 import { parse as parseSync } from 'csv-parse/sync';
 import { PdmError } from '@pdm/protocol';
+import type { RowFilter } from '../config/schema.js';
+import { parseEventTime } from './time.js';
 
 // bom: AI4I starts with a byte-order mark; relax_column_count: a short row becomes missing values
 // (counted as rejected readings) instead of an error that would end the replay.
@@ -76,4 +78,26 @@ export function columnIndexes(file: string, header: readonly string[], wanted: r
     });
   }
   return wanted.map((c) => header.indexOf(c));
+}
+
+export interface TimedRows {
+  /** Rows passing the filter, in file order, each with its event time. */
+  readonly rows: { readonly time: number; readonly row: Record<string, string> }[];
+  /** Rows passing the filter whose time could not be read. */
+  readonly unreadable: number;
+}
+
+/** A small file of timed records (events, log entries): fails naming every missing column. */
+export function readTimedRows(file: string, timeColumn: string, filter: RowFilter | undefined, required: readonly string[] = []): TimedRows {
+  const objects = readCsvObjects(file);
+  if (objects.length > 0) columnIndexes(file, Object.keys(objects[0]!), [timeColumn, ...required, ...(filter === undefined ? [] : [filter.column])]);
+  const rows: { time: number; row: Record<string, string> }[] = [];
+  let unreadable = 0;
+  for (const row of objects) {
+    if (filter !== undefined && row[filter.column] !== filter.value) continue;
+    const time = parseEventTime(row[timeColumn] ?? '');
+    if (time === undefined) unreadable++;
+    else rows.push({ time, row });
+  }
+  return { rows, unreadable };
 }

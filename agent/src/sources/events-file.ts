@@ -4,8 +4,7 @@
  */
 import type { EventsFileConfig, RowFilter } from '../config/schema.js';
 import type { SourceEvent } from './source.js';
-import { columnIndexes, readCsvObjects } from './csv.js';
-import { parseEventTime } from './time.js';
+import { readTimedRows } from './csv.js';
 
 const DEFAULT_COMPONENT_COLUMN = { failure: 'failure', maintenance: 'comp' } as const;
 
@@ -19,18 +18,10 @@ export function loadEvents(files: readonly EventsFileConfig[], filter: RowFilter
   const events: SourceEvent[] = [];
   let unreadable = 0;
   for (const spec of files) {
-    const rows = readCsvObjects(spec.file);
     const componentColumn = spec.componentColumn ?? DEFAULT_COMPONENT_COLUMN[spec.type];
-    const header = rows.length > 0 ? Object.keys(rows[0]!) : [];
-    const needed = [spec.timeColumn, ...(filter === undefined ? [] : [filter.column])];
-    if (rows.length > 0) columnIndexes(spec.file, header, needed);
-    for (const row of rows) {
-      if (filter !== undefined && row[filter.column] !== filter.value) continue;
-      const time = parseEventTime(row[spec.timeColumn] ?? '');
-      if (time === undefined) {
-        unreadable++;
-        continue;
-      }
+    const timed = readTimedRows(spec.file, spec.timeColumn, filter);
+    unreadable += timed.unreadable;
+    for (const { time, row } of timed.rows) {
       const component = row[componentColumn];
       events.push({ time, type: spec.type, source: 'replay', ...(component ? { component: component.slice(0, 64) } : {}) });
     }

@@ -7,37 +7,25 @@
  */
 import { LogSignals, logSignalOf, type LogEntry } from '@pdm/protocol';
 import type { LogFileConfig, RowFilter } from '../config/schema.js';
-import { columnIndexes, readCsvObjects } from './csv.js';
-import { parseEventTime } from './time.js';
+import { readTimedRows } from './csv.js';
 
 const DEFAULT_CODE_COLUMN = { error: 'errorID', maintenance: 'comp' } as const;
 /** The log entry kind that each kind of log signal is computed from. */
 const ENTRY_KIND = { 'error-count': 'error', 'hours-since-maintenance': 'maintenance' } as const;
 
-export interface LoadedLog {
-  /** Every entry of the configured files, in time order (same-time entries in file order). */
-  readonly entries: LogEntry[];
-  /** Rows whose time could not be read, or with no code. */
-  readonly unreadable: number;
-}
-
-export function loadLog(files: readonly LogFileConfig[], sourceFilter: RowFilter | undefined): LoadedLog {
+/** Every entry of the configured files, in time order (same-time entries in file order). */
+export function loadLog(files: readonly LogFileConfig[], sourceFilter: RowFilter | undefined): { entries: LogEntry[]; unreadable: number } {
   const entries: LogEntry[] = [];
   let unreadable = 0;
   for (const spec of files) {
-    const rows = readCsvObjects(spec.file);
-    const filter = spec.filter ?? sourceFilter;
     const codeColumn = spec.codeColumn ?? DEFAULT_CODE_COLUMN[spec.kind];
-    if (rows.length > 0) columnIndexes(spec.file, Object.keys(rows[0]!), [spec.timeColumn, codeColumn, ...(filter === undefined ? [] : [filter.column])]);
-    for (const row of rows) {
-      if (filter !== undefined && row[filter.column] !== filter.value) continue;
-      const time = parseEventTime(row[spec.timeColumn] ?? '');
+    const timed = readTimedRows(spec.file, spec.timeColumn, spec.filter ?? sourceFilter, [codeColumn]);
+    // a row without a code cannot be counted under any signal
+    unreadable += timed.unreadable;
+    for (const { time, row } of timed.rows) {
       const code = row[codeColumn] ?? '';
-      if (time === undefined || code === '') {
-        unreadable++;
-        continue;
-      }
-      entries.push({ time, kind: spec.kind, code });
+      if (code === '') unreadable++;
+      else entries.push({ time, kind: spec.kind, code });
     }
   }
   entries.sort((a, b) => a.time - b.time);
