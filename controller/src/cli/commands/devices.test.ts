@@ -5,7 +5,7 @@ import { connectAsync } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN_FILE } from '../../auth/tokens.js';
 import { startTestController, type TestController } from '../../testing/harness.js';
-import { runPdmctl } from '../run.js';
+import { runCaptured } from '../../testing/pdmctl.js';
 
 let c: TestController;
 let env: Record<string, string>;
@@ -18,12 +18,7 @@ afterAll(async () => {
   await c?.stop();
 });
 
-async function ctl(args: string[]) {
-  let out = '';
-  let err = '';
-  const code = await runPdmctl(args, { env, writers: { stdout: (t) => { out += t; }, stderr: (t) => { err += t; } } });
-  return { code, out, err };
-}
+const ctl = (args: string[]) => runCaptured(args, env);
 
 describe('pdmctl devices', () => {
   it('enrolls with --json for scripts: the password logs the device in', async () => {

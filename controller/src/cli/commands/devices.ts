@@ -4,7 +4,7 @@
  * people: the config and the password file line; with --json: `{device, password, agentConfig}`).
  */
 import { PdmError } from '@pdm/protocol';
-import { stringFlag, stringListFlag, type CommandContext, type CommandGroup } from '../command.js';
+import { stringFlag, stringListFlag, type CommandContext, type CommandGroup, type Subcommand } from '../command.js';
 
 interface DeviceIdentity {
   deviceId: string;
@@ -48,27 +48,10 @@ export const devicesGroup: CommandGroup = {
         return 0;
       },
     },
-    reissue: {
-      summary: 'new password for an enrolled device; the old one stops working and the device is disconnected',
-      usage: '<deviceId> [--reason <text>]',
-      options: { reason: { type: 'string' } },
-      async run(ctx) {
-        const deviceId = needDevice(ctx, 'reissue');
-        printIssued(ctx, await ctx.api.post<Issued>(path(deviceId, 'reissue'), reasonBody(ctx)));
-        return 0;
-      },
-    },
-    revoke: {
-      summary: 'revoke a device\'s credentials; it is disconnected and refused from now on',
-      usage: '<deviceId> [--reason <text>]',
-      options: { reason: { type: 'string' } },
-      async run(ctx) {
-        const deviceId = needDevice(ctx, 'revoke');
-        const body = await ctx.api.post<{ device: DeviceIdentity }>(path(deviceId, 'revoke'), reasonBody(ctx));
-        ctx.out.record(fields(body.device), body);
-        return 0;
-      },
-    },
+    reissue: withReason('reissue', 'new password for an enrolled device; the old one stops working and the device is disconnected',
+      (ctx, body: Issued) => printIssued(ctx, body)),
+    revoke: withReason('revoke', 'revoke a device\'s credentials; it is disconnected and refused from now on',
+      (ctx, body: { device: DeviceIdentity }) => ctx.out.record(fields(body.device), body)),
     ls: {
       summary: 'enrolled devices (never their passwords)',
       usage: '[--state active|revoked] [--tag <tag>]',
@@ -99,9 +82,19 @@ function needDevice(ctx: CommandContext, command: string): string {
   return deviceId;
 }
 
-function reasonBody(ctx: CommandContext): { reason?: string } {
-  const reason = stringFlag(ctx, 'reason');
-  return reason === undefined ? {} : { reason };
+/** `<deviceId> [--reason <text>]` posted to the device's `action` route, the answer shown by `show`. */
+function withReason<T>(action: string, summary: string, show: (ctx: CommandContext, body: T) => void): Subcommand {
+  return {
+    summary,
+    usage: '<deviceId> [--reason <text>]',
+    options: { reason: { type: 'string' } },
+    async run(ctx) {
+      const deviceId = needDevice(ctx, action);
+      const reason = stringFlag(ctx, 'reason');
+      show(ctx, await ctx.api.post<T>(path(deviceId, action), reason === undefined ? {} : { reason }));
+      return 0;
+    },
+  };
 }
 
 function fields(d: DeviceIdentity): Record<string, string | number | null> {

@@ -6,7 +6,7 @@ import { ADMIN_TOKEN_FILE } from '../../auth/tokens.js';
 import { connectDevice, type TestDevice } from '../../testing/device-client.js';
 import * as fx from '../../testing/fixtures.js';
 import { startTestController, type TestController } from '../../testing/harness.js';
-import { runPdmctl } from '../run.js';
+import { runCaptured } from '../../testing/pdmctl.js';
 
 let c: TestController;
 let device: TestDevice;
@@ -31,12 +31,7 @@ afterAll(async () => {
   await c?.stop();
 });
 
-async function ctl(args: string[]) {
-  let out = '';
-  let err = '';
-  const code = await runPdmctl(args, { env, writers: { stdout: (t) => { out += t; }, stderr: (t) => { err += t; } } });
-  return { code, out, err };
-}
+const ctl = (args: string[]) => runCaptured(args, env);
 
 const period = ['--from', '2015-01-01T00:00:00Z', '--to', '2015-01-11T00:00:00Z'];
 
