@@ -62,6 +62,37 @@ async function run(csv: string, model: TinyModelOptions, maxBatchRows = 4, event
 const hours = (rows: string[]) =>
   'datetime,a,b\n' + rows.map((r, i) => `2015-01-01 ${String(i).padStart(2, '0')}:00:00,${r}`).join('\n') + '\n';
 
+describe('Pipeline: how far its commits go (a replay resumes after it)', () => {
+  it('reports a reading only once it and every reading before it are committed, and never after a failed commit', async () => {
+    const loaded = await loadModel(writeTinyModel(join(dir, 'model-progress'), { weights: [0, 0] }));
+    const outbox = new MemoryOutbox({ deviceId: 'edge-1', clock: systemClock });
+    outbox.start();
+    const committedTimes = () => outbox.pending({ afterSeq: 0, limit: 10_000 }).filter((e) => e.kind === 'predictions')
+      .flatMap((e) => (JSON.parse(e.payload.toString()) as PredictionBatch).predictions.map((p) => Date.parse(p.t)));
+    const reports: { time: number; committed: number[] }[] = [];
+    const pipeline = new Pipeline({
+      config: { assetId: 'm1', maxBatchRows: 4, windowMs: 86_400_000 },
+      scoring: fixedScoring(scorerFor(loaded, systemClock, { cooldownMs: 0, criticalMargin: 0.5 })),
+      windows: new MetricWindows({ windowMs: 86_400_000, assetId: 'm1', model: loaded.ref }),
+      counters: new Counters(), outbox, log: silentLogger,
+      committedThrough: (time) => reports.push({ time, committed: committedTimes() }),
+    });
+    const at = (h: number) => Date.UTC(2015, 0, 1, h);
+    for (let h = 0; h < 8; h++) await pipeline.reading({ time: at(h), values: { a: '1', b: '1' } });
+    // hours 0-1 fill the windows (nothing to commit); 2-5 wait in the batch until it is full at 5
+    expect(reports.map((r) => new Date(r.time).getUTCHours())).toEqual([0, 1, 5]);
+    for (const r of reports) expect(r.committed.filter((t) => t <= r.time)).toEqual(Array.from({ length: Math.max(0, new Date(r.time).getUTCHours() - 1) }, (_, i) => at(i + 2)));
+    await pipeline.idle();
+    expect(reports.at(-1)!.time).toBe(at(7));
+    outbox.stop();
+    await pipeline.reading({ time: at(8), values: { a: '1', b: '1' } });
+    await pipeline.idle();
+    await pipeline.finish();
+    expect(reports.at(-1)!.time).toBe(at(7));
+    await loaded.session.release();
+  });
+});
+
 describe('Pipeline: replay -> features -> ONNX -> outbox', () => {
   it('counts bad readings by reason, keeps them out of the model, and keeps going', async () => {
     const rows = ['1,1', 'NaN,1', '2,1', ',1', '3,1', 'abc,1', '4,1', '1e9,1', '5,1', '6', '7,1', 'Infinity,1', '8,1'];
