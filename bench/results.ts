@@ -36,8 +36,11 @@ export function ratioVerdict(ratio: number, goal: number, direction: 'le' | 'ge'
 /**
  * Replaces (or appends) the top-level section `# title` of bench/RESULTS.md with `body`, keeping the
  * old section's hand-written part from NOTES_HEADING on, and every other benchmark's section.
+ * PDM_BENCH_NO_RESULTS=1: nothing is written.
  */
 export function resultsSection(title: string, body: string): void {
+  // profiling and trial runs (PDM_BENCH_NO_RESULTS=1) print their figures but leave the file alone
+  if (process.env['PDM_BENCH_NO_RESULTS'] === '1') return;
   const old = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '';
   const lines = old.split('\n');
   const heading = `# ${title}`;

@@ -29,7 +29,7 @@ export interface BenchController {
  * Starts controller/dist/main.js on free ports (like test/helpers/fleet.ts startController, plus node
  * flags). PDM_BENCH_CPU_PROF=<dir>: it writes a V8 CPU profile there when it stops.
  */
-export async function startBenchController(options: { dataDir: string; extraArgs?: string[]; env?: Record<string, string> }): Promise<BenchController> {
+export async function startBenchController(options: { dataDir: string; extraArgs?: string[]; env?: Record<string, string>; readyTimeoutMs?: number }): Promise<BenchController> {
   mkdirSync(options.dataDir, { recursive: true });
   const prof = process.env['PDM_BENCH_CPU_PROF'];
   const program = new Program('controller', {
@@ -44,7 +44,7 @@ export async function startBenchController(options: { dataDir: string; extraArgs
   });
   let ready;
   try {
-    ready = await program.waitFor('controller ready', 60_000);
+    ready = await program.waitFor('controller ready', options.readyTimeoutMs ?? 60_000);
   } catch (err) {
     await program.stop('SIGKILL');
     throw err;
