@@ -47,7 +47,8 @@ export class ReplayCsvSource implements SensorSource, SignalSupply {
   private eventsSent = 0;
   private lastTime = Number.NEGATIVE_INFINITY;
   private pace: { eventT0: number; wallT0: number } | undefined;
-  private log: LogFeed;
+  /** The machine's log; before start only its kinds (what it provides) are known. */
+  private machineLog: LogFeed;
   private header: readonly string[] | undefined;
   /** Set while rows up to this event time (committed by an earlier run) are being skipped. */
   private resumeAfter: number | undefined;
@@ -57,7 +58,7 @@ export class ReplayCsvSource implements SensorSource, SignalSupply {
     this.done = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
     // a failure is reported through `done`; callers that never await it must not crash the process
     this.done.catch(() => undefined);
-    this.log = new LogFeed([], new Set(deps.config.logFiles.map((f) => f.kind)));
+    this.machineLog = new LogFeed([], new Set(deps.config.logFiles.map((f) => f.kind)));
   }
 
   unprovided(signals: readonly string[]): string | undefined {
@@ -66,7 +67,7 @@ export class ReplayCsvSource implements SensorSource, SignalSupply {
     this.header ??= readCsvHeader(config.file);
     const missing = new Map<string, string[]>();
     for (const signal of signals) {
-      if (this.log.provides(signal)) continue;
+      if (this.machineLog.provides(signal)) continue;
       const column = config.signals[signal] ?? signal;
       // an unreadable file is the start's to report, with its cause
       if (this.header === undefined || this.header.includes(column)) continue;
@@ -84,9 +85,9 @@ export class ReplayCsvSource implements SensorSource, SignalSupply {
     const loaded = loadEvents(config.eventsFiles, config.filter);
     this.events = loaded.events;
     if (loaded.unreadable > 0) log.warn({ unreadable: loaded.unreadable }, 'event rows without a readable time skipped');
-    const machineLog = loadLog(config.logFiles, config.filter);
-    if (machineLog.unreadable > 0) log.warn({ unreadable: machineLog.unreadable }, 'log rows without a readable time or code skipped');
-    this.log = new LogFeed(machineLog.entries, new Set(config.logFiles.map((f) => f.kind)));
+    const loadedLog = loadLog(config.logFiles, config.filter);
+    if (loadedLog.unreadable > 0) log.warn({ unreadable: loadedLog.unreadable }, 'log rows without a readable time or code skipped');
+    this.machineLog = new LogFeed(loadedLog.entries, new Set(config.logFiles.map((f) => f.kind)));
     const csv = await openCsv(config.file);
     if (config.resume) this.resumeFrom(this.deps.position?.load());
     let columns: Columns;
@@ -96,7 +97,7 @@ export class ReplayCsvSource implements SensorSource, SignalSupply {
       csv.close();
       throw err;
     }
-    log.info({ file: config.file, filter: config.filter, speed: config.speed, events: this.events.length, logEntries: machineLog.entries.length }, 'replay started');
+    log.info({ file: config.file, filter: config.filter, speed: config.speed, events: this.events.length, logEntries: loadedLog.entries.length }, 'replay started');
     this.run(csv, columns, sink).then(this.settle.resolve, (cause: unknown) => {
       this.settle.reject(new PdmError('SOURCE_FAILED', 'replay failed', { cause, context: { file: config.file } }));
     });
@@ -110,7 +111,7 @@ export class ReplayCsvSource implements SensorSource, SignalSupply {
   /** Fails listing every column missing for the signals that run now, the time and the filter. */
   private columnsOf(header: readonly string[]): Columns {
     const { config } = this.deps;
-    const signalColumns = this.deps.signals().filter((s) => !this.log.provides(s)).map((s) => config.signals[s] ?? s);
+    const signalColumns = this.deps.signals().filter((s) => !this.machineLog.provides(s)).map((s) => config.signals[s] ?? s);
     const extra = [config.timeColumn, config.filter?.column].filter((c): c is string => c !== undefined);
     columnIndexes(config.file, header, [...signalColumns, ...extra]);
     return {
@@ -126,11 +127,11 @@ export class ReplayCsvSource implements SensorSource, SignalSupply {
     const signals = this.deps.signals();
     const values: Record<string, unknown> = {};
     for (const signal of signals) {
-      if (this.log.provides(signal)) continue;
+      if (this.machineLog.provides(signal)) continue;
       const column = header.indexOf(config.signals[signal] ?? signal);
       if (column >= 0) values[signal] = record[column];
     }
-    return time === undefined ? values : Object.assign(values, this.log.valuesAt(time, signals));
+    return time === undefined ? values : Object.assign(values, this.machineLog.valuesAt(time, signals));
   }
 
   private async run(csv: CsvRows, columns: Columns, sink: SourceSink): Promise<SourceSummary> {
@@ -185,7 +186,7 @@ export class ReplayCsvSource implements SensorSource, SignalSupply {
     if (after === undefined) return false;
     if (problem !== undefined || time <= after) {
       this.skipped++;
-      if (problem === undefined) this.log.valuesAt(time, this.deps.signals());
+      if (problem === undefined) this.machineLog.valuesAt(time, this.deps.signals());
       return true;
     }
     this.resumeAfter = undefined;
