@@ -150,6 +150,8 @@ export interface AzureAgentOptions {
   executable?: string;
   /** The device's MQTT password file (`ControllerHandle.enroll`); without it the agent logs in with no password. */
   passwordFile?: string;
+  /** false: replay from the first row even if this data dir has a saved position (source.resume; default true). */
+  resume?: boolean;
 }
 
 /** The agent config for replaying one Azure PdM machine, with its failures and maintenance as events. */
@@ -173,6 +175,7 @@ export function azureAgentConfig(o: AzureAgentOptions): AgentConfigInput {
       timeColumn: 'datetime',
       speed: o.speed ?? 'max',
       ...(o.maxRows === undefined ? {} : { maxRows: o.maxRows }),
+      ...(o.resume === undefined ? {} : { resume: o.resume }),
       eventsFiles: [
         { file: join(azureDir, 'PdM_failures.csv'), type: 'failure' },
         { file: join(azureDir, 'PdM_maint.csv'), type: 'maintenance' },

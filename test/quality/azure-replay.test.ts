@@ -49,8 +49,8 @@ describe('a replay of real Azure PdM machines: reliability report, quality windo
     return facts.failures.filter((f) => f.machine === m && f.t >= r.first && f.t <= r.last);
   };
 
-  const agent = (machine: number, exitWhenDone: boolean): Program => {
-    const p = startAzureAgent({
+  const agent = (machine: number, exitWhenDone: boolean, resume?: boolean): Program => {
+    const p = startAzureAgent({ resume,
       deviceId: `gw-m${machine}`, machineId: machine, brokerUrl: controller.mqttUrl, dataDir: join(dir, `gw-m${machine}`),
       exitWhenDone, heartbeatSeconds: 1, site: machine === 12 ? 'plant-b' : 'plant-a', logFile: join(dir, `gw-m${machine}.log`),
       passwordFile: controller.passwordFile(`gw-m${machine}`),
@@ -142,8 +142,8 @@ describe('a replay of real Azure PdM machines: reliability report, quality windo
   });
 
   it('delivers entered events to running and to returning devices, and counts a re-sent replay once', async () => {
-    // machine 3 replays again and stays up: its replay events arrive a second time
-    const m3 = agent(3, false);
+    // machine 3 replays again from the first row (resume off) and stays up: its replay events arrive a second time
+    const m3 = agent(3, false, false);
     await m3.waitFor('replay finished', 120_000);
     const entered = await post('/api/v1/events', { type: 'failure', assetId: 'machine-3', at: '2015-02-20T10:00:00Z', end: '2015-02-20T16:00:00Z', component: 'comp3' });
     expect(entered.status).toBe(201);
