@@ -149,7 +149,11 @@ describe('rollouts across real agent processes', () => {
           const devices = await fleet.devices();
           return canaries.every((c) => runs(devices.get(c), '1.0.1') && (activeOf(devices.get(c))!.release ?? 0) > (activeOf(before.get(c))!.release ?? 0));
         });
-        for (const c of canaries) expect(await deploymentsOf(c, id)).toEqual(expect.arrayContaining(['received', 'committed']));
+        // the rollback's committed record travels through the outbox, apart from the status that shows 1.0.1
+        for (const c of canaries) {
+          await fleet.until(`${c} reported the rollback committed`, async () => (await deploymentsOf(c, id)).includes('committed'));
+          expect(await deploymentsOf(c, id)).toEqual(expect.arrayContaining(['received', 'committed']));
+        }
         const after = await fleet.devices();
         for (const other of ids.filter((d) => !canaries.includes(d))) {
           expect(activeOf(after.get(other)), other).toEqual(activeOf(before.get(other)));
