@@ -31,7 +31,7 @@ export function loadAzureLogSplit(ctx: BuildContext): AzureSplit {
 }
 
 const DEVICE_NEEDS =
-  'NOT DEPLOYABLE on the current agent: besides the four telemetry signals, every reading must carry the log signals errors_error1..errors_error5 (error entries of that code since the previous reading) and hours_since_comp1..hours_since_comp4 (hours since that component\'s last maintenance, history before the first reading included), computed by @pdm/protocol LogSignals from the machine\'s error and maintenance records. The agent\'s sources do not merge them yet; a CSV replay would fail on the missing columns. The demo and the tests do not deploy this version.';
+  'Needs log signals on the device: besides the four telemetry signals, every reading must carry errors_error1..errors_error5 (error entries of that code since the previous reading) and hours_since_comp1..hours_since_comp4 (hours since that component\'s last maintenance, history before the first reading included), computed by @pdm/protocol LogSignals from the machine\'s error and maintenance records. The agent feeds them from source.logFiles (agent/README.md); a device without them refuses this version (CONFIG_INVALID when configured, failed:load naming the signals when deployed) and keeps its current model. The demo does not roll it out.';
 
 const LOG_LIMITS = [
   DEVICE_NEEDS,
