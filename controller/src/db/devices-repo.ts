@@ -6,6 +6,7 @@
 import type { Status } from '@pdm/protocol';
 import type { Db } from './database.js';
 import type { SeqProgress } from './records-repo.js';
+import { statementCache, type Prepare } from './statements.js';
 
 export type DeviceState = 'unknown' | 'online' | 'offline';
 export type OfflineReason = 'stopped' | 'lost' | 'timeout';
@@ -104,9 +105,12 @@ export class DevicesRepo {
   readonly #contiguous;
   readonly #gaps;
   readonly #scanned;
+  /** Statements of the status path (every heartbeat), prepared on first use. */
+  readonly #sql: Prepare;
 
   constructor(db: Db) {
     this.#db = db;
+    this.#sql = statementCache(db);
     this.#touch = db.prepare(`INSERT INTO devices (device_id, first_seen_at, last_seen_at) VALUES ($id, $at, $live)
       ON CONFLICT (device_id) DO UPDATE SET last_seen_at = COALESCE(MAX(last_seen_at, excluded.last_seen_at), excluded.last_seen_at, last_seen_at)`);
     this.#get = db.prepare('SELECT state FROM devices WHERE device_id = ?').pluck();
@@ -137,7 +141,7 @@ export class DevicesRepo {
     // A retained replay restarts the clock: the device gets one full timeout to prove it is alive.
     const changedAt = previous !== status.state || !live ? at : null;
     const online = status.state === 'online';
-    this.#db.prepare(`UPDATE devices SET asset_id = $assetId, asset_class = $assetClass, site = $site, state = $state,
+    this.#sql(`UPDATE devices SET asset_id = $assetId, asset_class = $assetClass, site = $site, state = $state,
         state_reason = $reason, state_changed_at = COALESCE($changedAt, state_changed_at), status_time = $time,
         boot_id = $bootId, agent_version = $agentVersion,
         models = CASE WHEN $online THEN $models ELSE models END,
@@ -154,7 +158,7 @@ export class DevicesRepo {
 
   /** Marks an online device offline; false when it was not online. */
   markOffline(deviceId: string, reason: OfflineReason, at: number): boolean {
-    const r = this.#db.prepare(`UPDATE devices SET state = 'offline', state_reason = ?, state_changed_at = ?
+    const r = this.#sql(`UPDATE devices SET state = 'offline', state_reason = ?, state_changed_at = ?
       WHERE device_id = ? AND state = 'online'`).run(reason, at, deviceId);
     return r.changes > 0;
   }
