@@ -23,6 +23,7 @@ import type { Health, LinkConnectOptions } from './broker-link.js';
 import { BrokerPolicy, CONTROLLER_CLIENT_ID, type BrokerPolicyOptions, type DeviceCredentials, type PeerCertificate } from './broker-policy.js';
 import { createTlsListener, type BrokerTlsOptions } from './tls-listener.js';
 import { PacketSizeGuard } from './packet-guard.js';
+import { RetainedIndex, type RetainedPersistence } from './retained-index.js';
 
 export { CONTROLLER_CLIENT_ID } from './broker-policy.js';
 
@@ -95,6 +96,8 @@ export class EmbeddedBroker implements BrokerHost {
       this.#log.warn({ deviceAuth: 'none' }, 'device authentication is off: any client may connect and use any topic (development only)');
     }
     const aedes = await Aedes.createBroker(this.#aedesOptions());
+    // before any client connects: retained lookups per device, not a scan of the fleet's statuses
+    new RetainedIndex().install((aedes as unknown as { persistence: RetainedPersistence }).persistence);
     this.#aedes = aedes;
     aedes.on('clientError', (client, err) => this.#log.debug({ clientId: client.id, err: err.message }, 'client error'));
     aedes.on('connectionError', (client, err) => this.#log.debug({ clientId: client.id, err: err.message }, 'connection error'));
