@@ -2,9 +2,9 @@
  * The retained index against MQTT's matching rules, and through a real embedded broker: a device that
  * subscribes gets exactly the retained messages its filter matches, as with aedes' own scan.
  */
-import { once } from 'node:events';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
+import { onceWithin } from '../testing/device-client.js';
 import { captureLogs } from '../testing/log-capture.js';
 import { EmbeddedBroker } from './embedded-broker.js';
 import { RetainedIndex, topicMatches } from './retained-index.js';
@@ -71,7 +71,7 @@ describe('retained messages on the embedded broker', () => {
     await c.subscribeAsync(filter, { qos: 1 });
     // retained messages are sent on SUBSCRIBE; a marker published afterwards arrives behind them
     await c.subscribeAsync('marker/done', { qos: 1 });
-    const marker = once(c, 'message');
+    const marker = onceWithin(c, 'message', 5000);
     await c.publishAsync('marker/done', 'x', { qos: 1 });
     await marker;
     return got.sort();
