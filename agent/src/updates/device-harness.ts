@@ -130,7 +130,7 @@ export class TestDevice {
   }
 
   async waitStatus(deploymentId: string, status: string, timeoutMs = 15_000): Promise<void> {
-    await waitFor(() => this.statuses(deploymentId).includes(status), `${deploymentId} ${status} (seen: ${this.statuses(deploymentId).join(', ')})`, timeoutMs);
+    await waitFor(() => this.statuses(deploymentId).includes(status), () => `${deploymentId} ${status} (seen: ${this.statuses(deploymentId).join(', ')})`, timeoutMs);
   }
 
   file(name: string): Buffer | undefined {

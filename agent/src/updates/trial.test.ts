@@ -78,8 +78,11 @@ describe('trial, commit and automatic revert', () => {
     // small batches keep each slow run well over the 8 ms budget yet short, so a loaded machine does not
     // pile rows into ever larger (ever slower) batches before the trial has its 12 runs
     const d = await device({ inference: { maxBatchRows: 8 }, updates: { trial: { inferences: 12, latencyBudgetMs: 8 } } });
-    // 200 layers of 8 x 256 x 256 per run (one shared 256 KB weight): tens of ms a run, 4 chunks to fetch
-    const slow = writeSlowModel(join(root, 'slow'), join(azureModels, '1.0.0'), '1.4.0-slow', 200, 256);
+    // 1600 layers of 512 x 512 per row (one shared 1 MB weight): ~420 M multiply-adds for a single row, so
+    // even a run of one row is several times the 8 ms budget (400 layers measured 11-19 ms: too close). A
+    // lighter model, 1.7 ms a row, committed when rows arrived one at a time, and the test then waited for a
+    // revert in vain: that was the "stall" seen in CI.
+    const slow = writeSlowModel(join(root, 'slow'), join(azureModels, '1.0.0'), '1.4.0-slow', 1600, 512);
     await deploy(d, slow, 1, 'slow');
     // a generous wait, not a timing claim: under a loaded 2-core CI run every step of the device (replay,
     // inference, the in-process broker and chunk server) slows down together; the trace below is the test
