@@ -4,7 +4,7 @@
  * availability. Sums over assets first, ratios last, so a group's MTBF is its operating hours over its
  * failures (not a mean of the assets' MTBFs).
  */
-import { CAUSES, hoursWithin, type Cause, type Downtime } from './intervals.js';
+import { CAUSES, hoursWithin, type Cause, type Downtime, type Repair } from './intervals.js';
 
 export interface Figures {
   assets: number;
@@ -33,9 +33,17 @@ export function figures(d: Downtime, assetIds: readonly string[], from: number, 
   const assets = new Set(assetIds);
   const calendarHours = assets.size * Math.max(0, to - from) / 3_600_000;
   const downtimeHours: Record<Cause, number> = { unplanned: 0, planned: 0, other: 0 };
-  for (const s of d.segments) if (assets.has(s.assetId)) downtimeHours[s.cause] += hoursWithin(s, from, to);
-  const inPeriod = <T extends { assetId: string; at: number }>(e: T) => assets.has(e.assetId) && e.at >= from && e.at < to;
-  const repairs = d.repairs.filter(inPeriod);
+  const repairs: Repair[] = [];
+  let maintenance = 0;
+  const inPeriod = (e: { at: number }) => e.at >= from && e.at < to;
+  // only the group's own assets' events: a report per asset of a large fleet stays linear in its events
+  for (const assetId of assets) {
+    const own = d.perAsset.get(assetId);
+    if (own === undefined) continue;
+    for (const s of own.segments) downtimeHours[s.cause] += hoursWithin(s, from, to);
+    for (const r of own.repairs) if (inPeriod(r)) repairs.push(r);
+    for (const m of own.maintenance) if (inPeriod(m)) maintenance += 1;
+  }
   const repairHours = repairs.reduce((sum, r) => sum + (r.end - r.at) / 3_600_000, 0);
   const down = CAUSES.reduce((sum, c) => sum + downtimeHours[c], 0);
   const operatingHours = calendarHours - down;
@@ -51,7 +59,7 @@ export function figures(d: Downtime, assetIds: readonly string[], from: number, 
     repairHours: round(repairHours),
     mttrHours: repairs.length === 0 ? null : round(repairHours / repairs.length),
     availability: counted <= 0 ? null : round(operatingHours / counted, 6),
-    maintenance: d.maintenance.filter(inPeriod).length,
+    maintenance,
   };
 }
 
@@ -81,8 +89,7 @@ export function downtimeBreakdown(d: Downtime, assetIds: readonly string[], from
   const byAsset = new Map<string, number>();
   const byCause = new Map<string, number>();
   const byComponent = new Map<string, number>();
-  for (const s of d.segments) {
-    if (!assets.has(s.assetId)) continue;
+  for (const s of [...assets].flatMap((a) => d.perAsset.get(a)?.segments ?? [])) {
     const h = hoursWithin(s, from, to);
     if (h === 0) continue;
     byAsset.set(s.assetId, (byAsset.get(s.assetId) ?? 0) + h);

@@ -75,11 +75,20 @@ export interface Segment {
   components: string[];
 }
 
+/** One asset's part of a Downtime, so figures for a group read only its assets' events. */
+export interface AssetDowntime {
+  repairs: Repair[];
+  maintenance: MaintenanceEvent[];
+  segments: Segment[];
+}
+
 export interface Downtime {
   repairs: Repair[];
   /** Maintenance that is not a failure's corrective repair. */
   maintenance: MaintenanceEvent[];
   segments: Segment[];
+  /** The same repairs, maintenance and segments by asset. */
+  perAsset: ReadonlyMap<string, AssetDowntime>;
   /** How many failures and maintenance used the assumed durations, and how many maintenance rows were a failure's repair. */
   assumed: { failures: number; maintenance: number };
   correctiveMaintenance: number;
@@ -87,14 +96,29 @@ export interface Downtime {
 
 const HOUR = 3_600_000;
 const rank: Record<Cause, number> = { unplanned: 0, planned: 1, other: 2 };
-const same = (a: { assetId: string; at: number; component?: string | undefined }, b: typeof a): boolean =>
-  a.assetId === b.assetId && a.at === b.at && (a.component ?? '') === (b.component ?? '');
+const eventKey = (e: { assetId: string; at: number; component?: string | undefined }): string =>
+  JSON.stringify([e.assetId, e.at, e.component ?? '']);
+
+function byAsset(repairs: Repair[], maintenance: MaintenanceEvent[], segments: Segment[]): Map<string, AssetDowntime> {
+  const out = new Map<string, AssetDowntime>();
+  const of = (assetId: string): AssetDowntime => {
+    let entry = out.get(assetId);
+    if (entry === undefined) out.set(assetId, (entry = { repairs: [], maintenance: [], segments: [] }));
+    return entry;
+  };
+  for (const r of repairs) of(r.assetId).repairs.push(r);
+  for (const m of maintenance) of(m.assetId).maintenance.push(m);
+  for (const s of segments) of(s.assetId).segments.push(s);
+  return out;
+}
 
 export function downtime(input: EventsInput, assume: RepairAssumptions): Downtime {
   const repairs: Repair[] = input.failures.map((f) => ({
     assetId: f.assetId, at: f.at, end: f.end ?? f.at + assume.failureHours * HOUR, component: f.component, assumed: f.end === undefined,
   }));
-  const maintenance = input.maintenance.filter((m) => !input.failures.some((f) => same(f, m)));
+  // a maintenance row with a failure's asset, time and component is that failure's repair, not planned work
+  const failureKeys = new Set(input.failures.map(eventKey));
+  const maintenance = input.maintenance.filter((m) => !failureKeys.has(eventKey(m)));
   const intervals: Interval[] = [
     ...repairs.map((r) => ({ assetId: r.assetId, start: r.at, end: r.end, cause: 'unplanned' as const, component: r.component })),
     ...maintenance.map((m) => ({
@@ -102,10 +126,12 @@ export function downtime(input: EventsInput, assume: RepairAssumptions): Downtim
     })),
     ...input.downtime.map((d) => ({ ...d, component: d.component })),
   ].filter((i) => i.end > i.start);
+  const segments = union(intervals);
   return {
     repairs,
     maintenance,
-    segments: union(intervals),
+    segments,
+    perAsset: byAsset(repairs, maintenance, segments),
     assumed: { failures: repairs.filter((r) => r.assumed).length, maintenance: maintenance.filter((m) => m.end === undefined).length },
     correctiveMaintenance: input.maintenance.length - maintenance.length,
   };
@@ -114,7 +140,11 @@ export function downtime(input: EventsInput, assume: RepairAssumptions): Downtim
 /** The union of each asset's intervals, as stretches with one cause each. */
 export function union(intervals: readonly Interval[]): Segment[] {
   const byAsset = new Map<string, Interval[]>();
-  for (const i of intervals) byAsset.set(i.assetId, [...(byAsset.get(i.assetId) ?? []), i]);
+  for (const i of intervals) {
+    const list = byAsset.get(i.assetId);
+    if (list === undefined) byAsset.set(i.assetId, [i]);
+    else list.push(i);
+  }
   const out: Segment[] = [];
   for (const [assetId, list] of byAsset) {
     const bounds = [...new Set(list.flatMap((i) => [i.start, i.end]))].sort((a, b) => a - b);

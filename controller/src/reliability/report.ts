@@ -93,10 +93,13 @@ const HOUR = 3_600_000;
 export function reliabilityReport(input: ReportInput, o: ReportOptions): ReliabilityReport {
   const d = downtime(input.events, o.assumptions);
   const all = input.assets.map((a) => a.assetId);
+  const inReport = new Set(all);
   const groups = new Map<string, string[]>();
   for (const a of input.assets) {
     const key = o.groupBy === 'asset' ? a.assetId : o.groupBy === 'assetClass' ? a.assetClass : a.site;
-    groups.set(key, [...(groups.get(key) ?? []), a.assetId]);
+    const members = groups.get(key);
+    if (members === undefined) groups.set(key, [a.assetId]);
+    else members.push(a.assetId);
   }
   const periods = buckets(o.from, o.to, o.bucket);
   const breakdown = downtimeBreakdown(d, all, o.from, o.to);
@@ -118,7 +121,7 @@ export function reliabilityReport(input: ReportInput, o: ReportOptions): Reliabi
     trend: { bucket: o.bucket, periods: periods.map(([f, t]) => ({ from: iso(f), to: iso(t), ...figures(d, all, f, t) })) },
     pareto: { byAsset: pareto(breakdown.byAsset), byCause: pareto(breakdown.byCause), byComponent: pareto(breakdown.byComponent) },
     modelVersions: input.versions
-      .filter((v) => v.to > o.from && v.from < o.to && all.includes(v.assetId))
+      .filter((v) => v.to > o.from && v.from < o.to && inReport.has(v.assetId))
       .map((v) => impact(input, d, v, o))
       .sort((a, b) => a.assetId.localeCompare(b.assetId, undefined, { numeric: true }) || a.activeFrom.localeCompare(b.activeFrom)),
   };
@@ -135,7 +138,7 @@ function impact(input: ReportInput, d: ReturnType<typeof downtime>, v: VersionSp
     };
   };
   const { caught, missed } = input.caughtMissed(v.assetId, v.model, v.version, activeFrom, activeUntil);
-  const failures = d.repairs.filter((r) => r.assetId === v.assetId && r.at >= activeFrom && r.at < activeUntil).length;
+  const failures = (d.perAsset.get(v.assetId)?.repairs ?? []).filter((r) => r.at >= activeFrom && r.at < activeUntil).length;
   return {
     assetId: v.assetId, model: v.model, version: v.version, activeFrom: iso(activeFrom), activeUntil: iso(activeUntil),
     failures, caught, missed, before: side(o.from, activeFrom), after: side(activeFrom, activeUntil),
