@@ -45,7 +45,7 @@ export class Database {
       // other processes (another controller of the group, an operator's sqlite3 shell): give them a
       // moment instead of failing at once. Set first: switching to WAL takes a lock too.
       db.pragma('busy_timeout = 2000');
-      db.pragma('journal_mode = WAL');
+      await switchToWal(db);
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       migrate(db, this.#options.migrationsDir ?? defaultMigrationsDir, this.#log);
@@ -76,6 +76,24 @@ export class Database {
       return { ok: true };
     } catch (err) {
       return { ok: false, detail: (err as Error).message };
+    }
+  }
+}
+
+/**
+ * `PRAGMA journal_mode = WAL` on a new file that another process is opening at the same moment can
+ * answer SQLITE_BUSY at once, without waiting for the busy timeout (seen with four controllers starting
+ * together): try again for as long as the busy timeout would have waited.
+ */
+async function switchToWal(db: BetterSqlite3.Database, waitMs = 2000): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 40));
     }
   }
 }
