@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { DeployCounters } from '../sim/sim-deployer.js';
 
 const simDir = fileURLToPath(new URL('../sim/', import.meta.url));
 
@@ -19,7 +20,8 @@ export interface SimWorkerConfig {
   readonly rollout?: Record<string, unknown>;
 }
 
-export interface WorkerReport {
+/** A worker's counts: its devices' traffic, and the deployment counters of its simulated deployers. */
+export interface WorkerReport extends DeployCounters {
   devices: number;
   connected: number;
   connects: number;
@@ -28,12 +30,6 @@ export interface WorkerReport {
   publishErrors: number;
   lagP99Ms: number;
   rss: number;
-  deploys: number;
-  rejected: number;
-  chunks: number;
-  chunkRetries: number;
-  active: number;
-  hashFailures: number;
 }
 
 const ZERO: WorkerReport = {
