@@ -4,7 +4,7 @@
  * people: the config and the password file line; with --json: `{device, password, agentConfig}`).
  */
 import { PdmError } from '@pdm/protocol';
-import { stringFlag, stringListFlag, type CommandContext, type CommandGroup, type Subcommand } from '../command.js';
+import { requiredFlag, stringFlag, stringListFlag, type CommandContext, type CommandGroup, type Subcommand } from '../command.js';
 
 interface DeviceIdentity {
   deviceId: string;
@@ -37,11 +37,7 @@ export const devicesGroup: CommandGroup = {
       options: { asset: { type: 'string' }, class: { type: 'string' }, site: { type: 'string' }, tag: { type: 'string', multiple: true }, reason: { type: 'string' } },
       async run(ctx) {
         const deviceId = needDevice(ctx, 'enroll');
-        const [assetId, assetClass, site] = (['asset', 'class', 'site'] as const).map((flag) => {
-          const value = stringFlag(ctx, flag);
-          if (value === undefined) throw new PdmError('REQUEST_INVALID', `devices enroll needs --${flag}`);
-          return value;
-        }) as [string, string, string];
+        const [assetId, assetClass, site] = (['asset', 'class', 'site'] as const).map((flag) => requiredFlag(ctx, flag, 'devices enroll'));
         const reason = stringFlag(ctx, 'reason');
         const body = { assetId, assetClass, site, tags: stringListFlag(ctx, 'tag'), ...(reason === undefined ? {} : { reason }) };
         printIssued(ctx, await ctx.api.post<Issued>(path(deviceId, 'enroll'), body));

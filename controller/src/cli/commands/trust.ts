@@ -1,6 +1,5 @@
 /** `pdmctl trust show|rotate`: the public key set devices trust, and key rotation (admin). */
-import { PdmError } from '@pdm/protocol';
-import { stringFlag, type CommandGroup } from '../command.js';
+import { requiredFlag, type CommandGroup } from '../command.js';
 
 interface KeySet { version: number; threshold: number; keys: { keyid: string; publicKeyPem: string }[]; created: string }
 
@@ -23,8 +22,7 @@ export const trustGroup: CommandGroup = {
       usage: '--reason <text>',
       options: { reason: { type: 'string' } },
       async run(ctx) {
-        const reason = stringFlag(ctx, 'reason');
-        if (reason === undefined) throw new PdmError('REQUEST_INVALID', 'trust rotate needs --reason');
+        const reason = requiredFlag(ctx, 'reason', 'trust rotate');
         const body = await ctx.api.post<{ previousVersion: number; keySet: KeySet; signingKeyId: string }>('/api/v1/trust/rotate', { reason });
         ctx.out.record({ from: body.previousVersion, to: body.keySet.version, signing: body.signingKeyId }, body);
         return 0;
