@@ -38,6 +38,8 @@ export class LogFeed {
   /** Entries with index below this were fed (all at or before the last reading). */
   private next = 0;
   private lastReading: number | undefined;
+  /** The last `wanted` list whose names are known to be computed. */
+  private checked: readonly string[] | undefined;
 
   /** `kinds`: the entry kinds a configured file gives; a log signal of another kind is not provided. */
   constructor(
@@ -57,8 +59,12 @@ export class LogFeed {
    * the same state.
    */
   valuesAt(time: number, wanted: readonly string[]): Record<string, number | undefined> {
-    const names = wanted.filter((s) => this.provides(s));
-    if (names.some((n) => !this.names.has(n))) this.rebuild(names);
+    // the same list comes with every reading until what runs changes: check it once
+    if (wanted !== this.checked) {
+      const names = wanted.filter((s) => this.provides(s));
+      if (names.some((n) => !this.names.has(n))) this.rebuild(names);
+      this.checked = wanted;
+    }
     for (; this.next < this.entries.length && this.entries[this.next]!.time <= time; this.next++) this.signals?.record(this.entries[this.next]!);
     this.lastReading = time;
     return this.signals?.valuesAt(time) ?? {};

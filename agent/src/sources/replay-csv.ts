@@ -31,6 +31,13 @@ export interface ReplayCsvDeps {
   readonly position?: { load(): number | undefined };
 }
 
+/** How a row is read for one set of running signals. */
+interface ReadPlan {
+  readonly signals: readonly string[];
+  readonly columns: readonly { signal: string; column: number }[];
+  readonly log: readonly string[];
+}
+
 interface Columns {
   readonly header: readonly string[];
   readonly time: number | undefined;
@@ -50,6 +57,7 @@ export class ReplayCsvSource implements SensorSource, SignalSupply {
   /** The machine's log; before start only its kinds (what it provides) are known. */
   private machineLog: LogFeed;
   private header: readonly string[] | undefined;
+  private plan: ReadPlan | undefined;
   /** Set while rows up to this event time (committed by an earlier run) are being skipped. */
   private resumeAfter: number | undefined;
   private skipped = 0;
@@ -123,15 +131,25 @@ export class ReplayCsvSource implements SensorSource, SignalSupply {
 
   /** The raw values of a row for the signals that run now; log signals are merged at valid times. */
   private valuesOf(record: readonly string[], header: readonly string[], time: number | undefined): Record<string, unknown> {
-    const { config } = this.deps;
-    const signals = this.deps.signals();
+    const plan = this.planFor(this.deps.signals(), header);
     const values: Record<string, unknown> = {};
-    for (const signal of signals) {
-      if (this.machineLog.provides(signal)) continue;
-      const column = header.indexOf(config.signals[signal] ?? signal);
-      if (column >= 0) values[signal] = record[column];
-    }
-    return time === undefined ? values : Object.assign(values, this.machineLog.valuesAt(time, signals));
+    for (const { signal, column } of plan.columns) values[signal] = record[column];
+    return time === undefined ? values : Object.assign(values, this.machineLog.valuesAt(time, plan.log));
+  }
+
+  /**
+   * Where each running signal comes from: a CSV column or the machine's log. Worked out again only when
+   * what runs changes (`signals()` returns the same array until then), not for every row.
+   */
+  private planFor(signals: readonly string[], header: readonly string[]): ReadPlan {
+    if (this.plan?.signals === signals) return this.plan;
+    const log = signals.filter((s) => this.machineLog.provides(s));
+    const columns = signals
+      .filter((s) => !log.includes(s))
+      .map((signal) => ({ signal, column: header.indexOf(this.deps.config.signals[signal] ?? signal) }))
+      .filter((c) => c.column >= 0);
+    this.plan = { signals, columns, log };
+    return this.plan;
   }
 
   private async run(csv: CsvRows, columns: Columns, sink: SourceSink): Promise<SourceSummary> {
