@@ -6,6 +6,7 @@
  */
 import type { ModelRef } from '@pdm/protocol';
 import type { Db } from '../db/database.js';
+import { statementCache, type Prepare } from '../db/statements.js';
 
 export interface StatusRecord {
   deviceId: string;
@@ -43,36 +44,41 @@ export interface ComparisonEvidence {
 const ids = (deviceIds: readonly string[]): string => JSON.stringify(deviceIds);
 
 export class EvidenceQuery {
-  constructor(private readonly db: Db) {}
+  /** The engine asks these on every tick (deviceStatuses for every device of a stage): prepared once. */
+  readonly #sql: Prepare;
+
+  constructor(db: Db) {
+    this.#sql = statementCache(db);
+  }
 
   /** Deployment status records of the given deployments, in the order each device made them. */
   statuses(deploymentIds: readonly string[]): StatusRecord[] {
     if (deploymentIds.length === 0) return [];
-    return this.db.prepare(`SELECT device_id AS deviceId, deployment_id AS deploymentId, status, detail, seq FROM deployment_status
+    return this.#sql(`SELECT device_id AS deviceId, deployment_id AS deploymentId, status, detail, seq FROM deployment_status
       WHERE deployment_id IN (SELECT value FROM json_each(?)) ORDER BY device_id, seq`).all(JSON.stringify(deploymentIds)) as StatusRecord[];
   }
 
   /** One device's status records of one deployment, in order (a stage's manifest names every device of it). */
   deviceStatuses(deploymentId: string, deviceId: string): StatusRecord[] {
-    return this.db.prepare(`SELECT device_id AS deviceId, deployment_id AS deploymentId, status, detail, seq FROM deployment_status
+    return this.#sql(`SELECT device_id AS deviceId, deployment_id AS deploymentId, status, detail, seq FROM deployment_status
       WHERE deployment_id = ? AND device_id = ? ORDER BY seq`).all(deploymentId, deviceId) as StatusRecord[];
   }
 
   metrics(model: ModelRef, deviceIds: readonly string[]): MetricEvidence {
-    const r = this.db.prepare(`SELECT COUNT(*) AS windows, COALESCE(SUM(inferences), 0) AS inferences, COALESCE(SUM(inference_errors), 0) AS errors,
+    const r = this.#sql(`SELECT COUNT(*) AS windows, COALESCE(SUM(inferences), 0) AS inferences, COALESCE(SUM(inference_errors), 0) AS errors,
       MAX(latency_p95) AS maxP95 FROM metric_windows
       WHERE model_name = ? AND model_version = ? AND device_id IN (SELECT value FROM json_each(?))`).get(model.name, model.version, ids(deviceIds)) as MetricEvidence;
     return r;
   }
 
   alerts(model: ModelRef, role: 'active' | 'shadow', deviceIds: readonly string[]): AlertEvidence {
-    return this.db.prepare(`SELECT COUNT(*) AS rows, COALESCE(SUM(alert), 0) AS alerts FROM predictions
+    return this.#sql(`SELECT COUNT(*) AS rows, COALESCE(SUM(alert), 0) AS alerts FROM predictions
       WHERE model_name = ? AND model_version = ? AND role = ? AND device_id IN (SELECT value FROM json_each(?))`)
       .get(model.name, model.version, role, ids(deviceIds)) as AlertEvidence;
   }
 
   comparisons(candidate: ModelRef, deviceIds: readonly string[]): ComparisonEvidence {
-    const r = this.db.prepare(`SELECT COALESCE(SUM(json_extract(payload, '$.n')), 0) AS n,
+    const r = this.#sql(`SELECT COALESCE(SUM(json_extract(payload, '$.n')), 0) AS n,
       SUM(json_extract(payload, '$.agreement') * json_extract(payload, '$.n')) AS agreed,
       COALESCE(SUM(json_extract(payload, '$.activeAlerts')), 0) AS activeAlerts,
       COALESCE(SUM(json_extract(payload, '$.candidateAlerts')), 0) AS candidateAlerts,

@@ -3,8 +3,8 @@
  * whether it does: pure functions over what devices reported, so the rules are easy to test.
  */
 import type { ModelRef, Status } from '@pdm/protocol';
-import type { Statement } from 'better-sqlite3';
 import type { Db } from '../db/database.js';
+import { statementCache, type Prepare } from '../db/statements.js';
 import type { Baseline } from './rollouts-repo.js';
 import type { RolloutTarget, Stage, Want } from './spec.js';
 
@@ -25,17 +25,18 @@ export interface FleetDevice {
 export class FleetQuery {
   // prepared once: the engine asks for every device of a rollout on every tick, and compiling the
   // statement per call was most of the tick's time at 1,000 devices (bench:rollout)
-  #one: Statement | undefined;
+  readonly #sql: Prepare;
 
-  constructor(private readonly db: Db) {}
+  constructor(db: Db) {
+    this.#sql = statementCache(db);
+  }
 
   all(): FleetDevice[] {
-    return (this.db.prepare(`${FLEET_SELECT} ORDER BY d.device_id`).all() as Record<string, unknown>[]).map(toFleet);
+    return (this.#sql(`${FLEET_SELECT} ORDER BY d.device_id`).all() as Record<string, unknown>[]).map(toFleet);
   }
 
   get(deviceId: string): FleetDevice | undefined {
-    this.#one ??= this.db.prepare(`${FLEET_SELECT} WHERE d.device_id = ?`);
-    const row = this.#one.get(deviceId) as Record<string, unknown> | undefined;
+    const row = this.#sql(`${FLEET_SELECT} WHERE d.device_id = ?`).get(deviceId) as Record<string, unknown> | undefined;
     return row === undefined ? undefined : toFleet(row);
   }
 }
