@@ -227,16 +227,24 @@ export class MqttLink implements BrokerLink {
 
   #deliver(message: LinkMessage, done: (err?: Error) => void): void {
     const started = performance.now();
-    try {
-      this.#handler!(message);
+    const handled = () => {
       this.#options.observer?.handled(message, (performance.now() - started) / 1000, true);
       done();
-    } catch (err) {
+    };
+    const failed = (err: unknown) => {
       this.#options.observer?.handled(message, (performance.now() - started) / 1000, false);
       this.#log.error({ err, topic: message.topic }, 'message not processed; will be redelivered');
-      done(err as Error);
+      done(err instanceof Error ? err : new PdmError('INTERNAL', 'message not processed', { cause: err }));
       this.#scheduleRedelivery();
+    };
+    let result: void | Promise<void>;
+    try {
+      result = this.#handler!(message);
+    } catch (err) {
+      return failed(err);
     }
+    if (result === undefined) handled();
+    else result.then(handled, failed);
   }
 
   /**
