@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { BrokerHost } from './broker/broker-host.js';
+import type { LinkObserver } from './broker/broker-link.js';
 import { EmbeddedBroker } from './broker/embedded-broker.js';
 import type { DeviceCredentials } from './broker/broker-policy.js';
 import { DeviceGate } from './broker/device-gate.js';
@@ -96,7 +97,7 @@ export class ControllerApp {
     this.broker = external ? externalBroker(config, child('broker')) : embeddedBroker(config, child('broker'), {
       verify: (deviceId, password) => this.enrollment.verify(deviceId, password),
       isActive: (deviceId) => this.enrollment.isActive(deviceId),
-    });
+    }, { handled: (message, seconds, ok) => this.metrics.handled(message, seconds, ok) });
     this.metrics = new ControllerMetrics({
       db: () => this.database.handle,
       ...(external ? {} : { broker: () => this.broker.stats() }),
@@ -107,7 +108,7 @@ export class ControllerApp {
     const leader = () => this.cluster.isLeader;
     this.link = new MqttLink({ connect: () => this.broker.linkOptions(), observer: this.metrics }, child('link'));
     this.presence = new Presence({ heartbeatTimeoutMs: config.heartbeatTimeoutSec * 1000, sweepWhen: leader }, this.database, this.link, clock, child('presence'));
-    this.ingest = new Ingest(this.database, this.link, this.presence, clock, child('ingest'));
+    this.ingest = new Ingest(this.database, this.link, this.presence, clock, child('ingest'), this.broker);
     this.gate = new DeviceGate(this.broker, this.link, child('gate'), {
       ...(config.brokerSharedGroup === undefined ? {} : { othersRemain: () => this.cluster.leave() }),
     });
@@ -187,14 +188,14 @@ export class ControllerApp {
   }
 }
 
-function embeddedBroker(config: ControllerConfig, log: Logger, credentials: DeviceCredentials): EmbeddedBroker {
+function embeddedBroker(config: ControllerConfig, log: Logger, credentials: DeviceCredentials, observer: LinkObserver): EmbeddedBroker {
   const tls = config.tlsCertFile === undefined || config.tlsKeyFile === undefined ? undefined : {
     port: config.mqttsPort, certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, caFile: config.tlsCaFile, clientCerts: config.tlsClientCerts,
   };
   return new EmbeddedBroker({
     host: config.host, mqttPort: config.mqttPort, wsPort: config.wsPort, drainTimeoutMs: config.drainTimeoutMs, concurrency: config.brokerConcurrency,
     deviceAuth: config.deviceAuth, maxConnections: config.maxDeviceConnections,
-    limits: { ratePerSecond: config.devicePublishRate, burst: config.devicePublishBurst }, tls,
+    limits: { ratePerSecond: config.devicePublishRate, burst: config.devicePublishBurst }, tls, observer,
   }, log, credentials);
 }
 

@@ -80,7 +80,7 @@ describe('pdm-controller process', () => {
     child.kill('SIGTERM');
     expect(await exitCode(child)).toBe(0);
     const msgs = out.all.map((l) => l.msg);
-    const order = ['database open', 'broker listening', 'link connected', 'ingest subscribed', 'broker open to devices',
+    const order = ['database open', 'broker listening', 'link connected', 'ingest started', 'broker open to devices',
       'http listening', 'controller ready', 'controller stopping', 'http stopped', 'broker closed to devices', 'ingest stopped',
       'link stopped', 'broker stopped', 'database closed', 'controller stopped'];
     expect(msgs.filter((m) => order.includes(m))).toEqual(order);

@@ -2,7 +2,7 @@
  * The broker side the controller runs or points at. The embedded implementation runs aedes in this
  * process; the external one (Mosquitto or any MQTT 5 broker) only describes how to reach it.
  */
-import type { Health, LinkConnectOptions } from './broker-link.js';
+import type { Health, LinkConnectOptions, MessageHandler } from './broker-link.js';
 
 export interface BrokerPorts {
   mqtt: number;
@@ -41,4 +41,11 @@ export interface BrokerHost {
   health(): Health;
   /** Undefined for a broker this process does not run. */
   stats(): BrokerStats | undefined;
+  /**
+   * Hands every device PUBLISH on an upstream topic (last wills included) to `handler` before the
+   * broker acknowledges it: the PUBACK waits for the handler's promise, and a rejection closes the
+   * device's connection unacknowledged (the device sends it again). False when this broker cannot (an
+   * external one): the messages then come through the controller's own subscription.
+   */
+  takeUpstream(handler: MessageHandler): boolean;
 }

@@ -12,11 +12,12 @@ export interface LinkMessage {
 }
 
 /**
- * Handles one incoming message synchronously. Returning acknowledges it (QoS 1 PUBACK goes out after
- * the handler returns, so whatever the handler committed is durable first). Throwing means "not
- * processed": no PUBACK, and the link reconnects so that the broker delivers it again.
+ * Handles one incoming message. Returning, or the returned promise resolving, acknowledges it (QoS 1
+ * PUBACK goes out after that, so whatever the handler committed is durable first). Throwing or
+ * rejecting means "not processed": no PUBACK, and the link reconnects so that the broker delivers it
+ * again.
  */
-export type MessageHandler = (message: LinkMessage) => void;
+export type MessageHandler = (message: LinkMessage) => void | Promise<void>;
 
 export interface LinkTls {
   /** PEM CA certificate(s) to trust instead of the system ones. */

@@ -3,23 +3,26 @@
  * a certificate is configured, MQTT over TLS (optionally asking devices for client certificates).
  * Who may connect and what each client may do is broker-policy.ts.
  *
- * Devices are refused (CONNACK "server unavailable") until the controller's ingest has subscribed:
- * aedes acknowledges a QoS 1 PUBLISH before delivering it, and with no subscriber a record would be
- * acknowledged to the device (which then deletes it from its outbox) and dropped. The controller's
- * own link connects with a per-start secret, so no device can take over its client id or session.
+ * Ingest takes device publishes on upstream topics in the authorizePublish hook (takeUpstream), not
+ * through a subscription: aedes writes a QoS 1 PUBACK before it delivers the message to subscribers
+ * (aedes lib/handlers/publish.js), so a subscriber that crashes can lose a record the device already
+ * deleted from its outbox; only authorizePublish runs before the PUBACK. Devices are refused
+ * (CONNACK "server unavailable") until ingest is ready. The controller's own link connects with a
+ * per-start secret, so no device can take over its client id or session.
  */
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { once } from 'node:events';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createTcpServer, isIPv6, type AddressInfo, type Server as TcpServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
-import { Aedes, type AedesOptions, type Client } from 'aedes';
+import { Aedes, type AedesOptions, type Client, type PublishPacket } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import { PdmError, topicSpecs } from '@pdm/protocol';
+import { PdmError, TOPIC_ROOT, topicSpecs, upKinds } from '@pdm/protocol';
 import type { Logger } from '../logger.js';
 import type { BrokerHost, BrokerPorts, BrokerStats } from './broker-host.js';
-import type { Health, LinkConnectOptions } from './broker-link.js';
+import type { Health, LinkConnectOptions, LinkMessage, LinkObserver, MessageHandler } from './broker-link.js';
 import { BrokerPolicy, CONTROLLER_CLIENT_ID, type BrokerPolicyOptions, type DeviceCredentials, type PeerCertificate } from './broker-policy.js';
 import { createTlsListener, type BrokerTlsOptions } from './tls-listener.js';
 import { PacketSizeGuard } from './packet-guard.js';
@@ -42,6 +45,8 @@ export interface EmbeddedBrokerOptions extends Partial<BrokerPolicyOptions> {
   concurrency: number;
   /** MQTT over TLS; absent: no TLS listener. */
   tls?: BrokerTlsOptions | undefined;
+  /** Sees every message handed to ingest (metrics), as the link's observer does for an external broker. */
+  observer?: LinkObserver | undefined;
 }
 
 /** Open: what a broker without the device registry (tests of other parts) allows. */
@@ -68,6 +73,7 @@ export class EmbeddedBroker implements BrokerHost {
   #ports: BrokerPorts | undefined;
   #received = 0;
   #sent = 0;
+  #upstream: MessageHandler | undefined;
 
   constructor(options: EmbeddedBrokerOptions, log: Logger, credentials: DeviceCredentials = NO_CREDENTIALS) {
     this.#options = options;
@@ -179,6 +185,11 @@ export class EmbeddedBroker implements BrokerHost {
     return { ok: true, detail: `${this.#aedes.connectedClients} clients` };
   }
 
+  takeUpstream(handler: MessageHandler): boolean {
+    this.#upstream = handler;
+    return true;
+  }
+
   stats(): BrokerStats | undefined {
     if (this.#aedes === undefined) return undefined;
     return {
@@ -188,14 +199,40 @@ export class EmbeddedBroker implements BrokerHost {
   }
 
   #aedesOptions(): AedesOptions {
+    const hooks = this.#policy.hooks();
+    const authorize = hooks.authorizePublish!;
     return {
       // called once per delivery to a subscriber: counts what goes out, forwards it unchanged
       authorizeForward: (_client, packet) => { this.#sent += 1; return packet; },
       concurrency: this.#options.concurrency,
       drainTimeout: this.#options.drainTimeoutMs,
       maxClientsIdLength: MAX_CLIENT_ID_LENGTH,
-      ...this.#policy.hooks(),
+      ...hooks,
+      // the policy first (a refused publish closes the connection), then ingest, then the PUBACK
+      authorizePublish: (client, packet, callback) => authorize(client, packet, (err) => {
+        if (err !== null && err !== undefined) callback(err);
+        else this.#intake(client, packet, callback);
+      }),
     };
+  }
+
+  /** A device's publish on an upstream topic goes to ingest; aedes acknowledges it once ingest has handled it. */
+  #intake(client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void {
+    const upstream = this.#upstream;
+    if (upstream === undefined || client?.id === CONTROLLER_CLIENT_ID || !isUpstreamTopic(packet.topic)) return callback(null);
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    // a device's RETAIN asks the broker to keep it; to ingest it is live news, as a subscriber would see it [MQTT-3.3.1-9]
+    const message: LinkMessage = { topic: packet.topic, payload, retain: false };
+    const started = performance.now();
+    const handled = (ok: boolean) => this.#options.observer?.handled(message, (performance.now() - started) / 1000, ok);
+    new Promise<void>((resolve) => resolve(upstream(message))).then(() => {
+      handled(true);
+      callback(null);
+    }, (err: unknown) => {
+      handled(false);
+      this.#log.warn({ err, clientId: client?.id ?? null, topic: packet.topic.slice(0, 200) }, 'device publish not processed; connection closed unacknowledged');
+      callback(err instanceof Error ? err : new PdmError('INTERNAL', 'ingest failed', { cause: err }));
+    });
   }
 
   async #startTls(aedes: Aedes): Promise<{ mqtts?: number }> {
@@ -238,6 +275,14 @@ export class EmbeddedBroker implements BrokerHost {
       this.#log.warn({ code: 'PAYLOAD_TOO_LARGE', remote: remote ?? null, announced, limit: MAX_PACKET_BYTES }, 'oversized MQTT packet; connection closed');
     });
   }
+}
+
+/** What the controller used to subscribe to (`allDevicesFilter` of each upstream kind): `pdm/v1/+/up/<kind>`. */
+const UPSTREAM_KINDS: ReadonlySet<string> = new Set(upKinds);
+function isUpstreamTopic(topic: string): boolean {
+  if (!topic.startsWith(`${TOPIC_ROOT}/`)) return false;
+  const levels = topic.slice(TOPIC_ROOT.length + 1).split('/');
+  return levels.length === 3 && levels[1] === 'up' && UPSTREAM_KINDS.has(levels[2]!);
 }
 
 async function listen(server: TcpServer | HttpServer, port: number, host: string): Promise<number> {

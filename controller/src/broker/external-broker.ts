@@ -91,6 +91,11 @@ export class ExternalBroker implements BrokerHost {
     return this.#link === undefined ? { ok: false, detail: 'not started' } : { ok: true, detail: `external ${this.#options.url}` };
   }
 
+  /** Mosquitto's PUBACK to a device is its own affair: ingest subscribes (shared) through the link. */
+  takeUpstream(): boolean {
+    return false;
+  }
+
   /** The broker's own counts are its business (Mosquitto publishes them under $SYS). */
   stats(): undefined {
     return undefined;

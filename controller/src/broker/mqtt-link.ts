@@ -25,9 +25,21 @@ const isFatalConnectError = (err: Error & { code?: unknown }): boolean =>
   typeof err.code === 'number' ? err.code > 0 : typeof err.code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(err.code);
 
 interface Held {
+  packet: IPublishPacket;
   message: LinkMessage;
   done: (err?: Error) => void;
 }
+
+/**
+ * Passed to mqtt.js' handleMessage callback to release the next packet without its PUBACK (an error
+ * there skips the PUBACK and nothing else: mqtt.js handlers/publish.js); this link sends it itself.
+ */
+const ACK_DEFERRED = new PdmError('INTERNAL', 'PUBACK deferred until the message is committed');
+
+/** Unacknowledged QoS 1 messages the broker may send this link at once (MQTT 5 Receive Maximum [MQTT-3.1.2.11.3]). */
+const RECEIVE_MAXIMUM = 1000;
+
+type Puback = (packet: { cmd: 'puback'; messageId: number; reasonCode: number }) => void;
 
 export class MqttLink implements BrokerLink {
   readonly #options: MqttLinkOptions;
@@ -45,6 +57,8 @@ export class MqttLink implements BrokerLink {
   #sharedGroup: string | undefined;
   /** Shared filters subscribed, to leave the group on stop. */
   readonly #sharedFilters = new Set<string>();
+  /** Messages handed to the handler whose promise has not settled yet (a flush marker waits for them). */
+  readonly #handling = new Set<Promise<void>>();
 
   constructor(options: MqttLinkOptions, log: Logger) {
     this.#options = options;
@@ -103,7 +117,7 @@ export class MqttLink implements BrokerLink {
     if (this.#holding) return;
     const held = this.#held;
     this.#held = [];
-    for (const { message, done } of held) this.#deliver(message, done);
+    for (const h of held) this.#deliver(h);
   }
 
   async subscribe(filters: readonly string[], qos: QoS): Promise<void> {
@@ -174,7 +188,7 @@ export class MqttLink implements BrokerLink {
       password: target.password,
       protocolVersion: target.protocolVersion ?? 4,
       // MQTT 5 ends a session when the connection closes unless it has an expiry [MQTT-3.1.2-23]
-      ...(v5 ? { properties: { sessionExpiryInterval: target.sessionExpirySec ?? 0 } } : {}),
+      ...(v5 ? { properties: { sessionExpiryInterval: target.sessionExpirySec ?? 0, receiveMaximum: RECEIVE_MAXIMUM } } : {}),
       clean: false,
       keepalive: 30,
       reconnectPeriod: this.#options.reconnectPeriodMs ?? 1000,
@@ -216,27 +230,53 @@ export class MqttLink implements BrokerLink {
   #onPacket(packet: IPublishPacket, callback: (err?: Error) => void): void {
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
     if (packet.topic === this.#flushTopic) {
-      this.#flushWaiters.get(payload.toString())?.();
       callback();
+      // the marker came behind the messages queued before it: done once those are handled
+      const waiter = this.#flushWaiters.get(payload.toString());
+      if (waiter !== undefined) void Promise.allSettled([...this.#handling]).then(() => waiter());
       return;
     }
-    const message: LinkMessage = { topic: packet.topic, payload, retain: packet.retain };
-    if (this.#handler === undefined || this.#holding) this.#held.push({ message, done: callback });
-    else this.#deliver(message, callback);
+    const held: Held = { packet, message: { topic: packet.topic, payload, retain: packet.retain }, done: callback };
+    if (this.#handler === undefined || this.#holding) this.#held.push(held);
+    else this.#deliver(held);
   }
 
-  #deliver(message: LinkMessage, done: (err?: Error) => void): void {
+  /**
+   * mqtt.js hands over one PUBLISH at a time and reads the next only after the previous one's PUBACK
+   * (its handleMessage contract), which would make each of ingest's group commits a batch of one. So a
+   * QoS 1 message is released at once and this link sends its PUBACK when the handler has committed it;
+   * the broker's in-flight window (RECEIVE_MAXIMUM for MQTT 5) bounds how many wait at a time.
+   */
+  #deliver({ packet, message, done }: Held): void {
     const started = performance.now();
-    try {
-      this.#handler!(message);
+    const client = this.#client;
+    const stream = client?.stream;
+    const deferred = packet.qos === 1 && packet.messageId !== undefined && client !== undefined;
+    const handled = () => {
       this.#options.observer?.handled(message, (performance.now() - started) / 1000, true);
-      done();
-    } catch (err) {
+      if (!deferred) return done();
+      // after a reconnect the broker sends it again (its id may be reused): no PUBACK on the new connection
+      if (this.#client !== client || client.stream !== stream || !client.connected) return;
+      (client as unknown as { _sendPacket: Puback })._sendPacket({ cmd: 'puback', messageId: packet.messageId!, reasonCode: 0 });
+    };
+    const failed = (err: unknown) => {
       this.#options.observer?.handled(message, (performance.now() - started) / 1000, false);
       this.#log.error({ err, topic: message.topic }, 'message not processed; will be redelivered');
-      done(err as Error);
+      if (!deferred) done(err instanceof Error ? err : new PdmError('INTERNAL', 'message not processed', { cause: err }));
       this.#scheduleRedelivery();
+    };
+    let result: void | Promise<void>;
+    try {
+      result = this.#handler!(message);
+    } catch (err) {
+      if (deferred) done(ACK_DEFERRED);
+      return failed(err);
     }
+    if (deferred) done(ACK_DEFERRED);
+    if (result === undefined) return handled();
+    const settled = result.then(handled, failed);
+    this.#handling.add(settled);
+    void settled.finally(() => this.#handling.delete(settled));
   }
 
   /**

@@ -2,14 +2,21 @@
  * Ingest: every upstream message, for every device, goes through here. It is decoded against the
  * protocol (size cap, JSON, schema, deviceId equal to the topic's); an invalid one is counted by
  * reason and logged without its payload, never stored, never a crash. A valid record is stored once
- * on (deviceId, seq) in one transaction with its per-kind rows, gap progress and presence; statuses
- * update presence; replies go to the command module.
+ * on (deviceId, seq) with its per-kind rows and gap progress; statuses update presence; replies go to
+ * the command module.
+ *
+ * Messages arriving in one event-loop turn are written in one transaction (group-commit.ts) and each
+ * is acknowledged only after that commit. With the embedded broker they come from its
+ * authorizePublish hook, before the device's PUBACK: aedes acknowledges a QoS 1 PUBLISH before it
+ * delivers it to subscribers, so consuming through a subscription could lose, on a crash, a record
+ * the device already deleted from its outbox. With an external broker they come through the link.
  */
 import { createHash } from 'node:crypto';
 import {
   PdmError, allDevicesFilter, decodePayload, isPdmError, parseTopic, recordKinds, upKinds,
   type PayloadOf, type RecordKind, type Reply, type Status, type UpKind,
 } from '@pdm/protocol';
+import type { BrokerHost } from '../broker/broker-host.js';
 import type { BrokerLink, Health, LinkMessage } from '../broker/broker-link.js';
 import type { Clock } from '../clock.js';
 import type { Database, Db } from '../db/database.js';
@@ -17,13 +24,28 @@ import { IngestStatsRepo } from '../db/ingest-stats-repo.js';
 import { RecordsRepo, type StoreOutcome } from '../db/records-repo.js';
 import type { Logger } from '../logger.js';
 import { IngestCounters } from './counters.js';
+import { GroupCommit, type Pending } from './group-commit.js';
 import { LogThrottle } from './log-throttle.js';
-import type { Presence } from './presence.js';
+import type { Presence, Transition } from './presence.js';
 
 /** A message that fails to be processed this many times is counted as INTERNAL and acknowledged. */
 export const MAX_ATTEMPTS = 5;
 
 type Listener<T> = (value: T) => void;
+
+/** A message that passed decoding, with what idempotency and the retry count need. */
+interface Decoded {
+  readonly message: LinkMessage;
+  readonly kind: UpKind;
+  readonly deviceId: string;
+  readonly payload: unknown;
+  readonly hash: string;
+  /** Topic + payload hash: counts the failed attempts of this exact message. */
+  readonly key: string;
+}
+
+/** Counters, presence, logs and listeners of a written message: run once its transaction committed. */
+type AfterCommit = () => void;
 
 /**
  * Listeners per upstream kind: status after presence is updated, records after they are stored for
@@ -47,41 +69,53 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
   readonly #presence: Presence;
   readonly #clock: Clock;
   readonly #log: Logger;
+  readonly #host: Pick<BrokerHost, 'takeUpstream'> | undefined;
+  readonly #batch = new GroupCommit<LinkMessage>((batch) => this.#commitBatch(batch));
   readonly #listeners = new Map<UpKind, Set<Listener<never>>>();
   readonly #throttle = new LogThrottle(10_000);
   /** Failed attempts per message (topic + payload hash), so one poison message cannot block ingest. */
   readonly #attempts = new Map<string, number>();
   #db: Db | undefined;
   #records: RecordsRepo | undefined;
-  /** One transaction per record; made once, since building better-sqlite3's wrapper per message costs too. */
-  #storeRecord: ((kind: RecordKind, payload: unknown, hash: string, at: number) => StoreOutcome) | undefined;
+  /** The transactions, made once: building better-sqlite3's wrapper per batch costs too. */
+  #writeAll: ((batch: Decoded[]) => AfterCommit[]) | undefined;
+  #writeOne: ((d: Decoded) => AfterCommit) | undefined;
   #counters: IngestCounters | undefined;
   #running = false;
 
-  constructor(database: Database, link: BrokerLink, presence: Presence, clock: Clock, log: Logger) {
+  /** `host`: the embedded broker, which hands device publishes over before acknowledging them. */
+  constructor(database: Database, link: BrokerLink, presence: Presence, clock: Clock, log: Logger, host?: Pick<BrokerHost, 'takeUpstream'>) {
     this.#database = database;
     this.#link = link;
     this.#presence = presence;
     this.#clock = clock;
     this.#log = log;
+    this.#host = host;
   }
 
   async start(): Promise<void> {
     this.#db = this.#database.handle;
     const records = new RecordsRepo(this.#db);
     this.#records = records;
-    this.#storeRecord = this.#db.transaction((kind: RecordKind, payload: unknown, hash: string, at: number) =>
-      records.store(kind, payload as never, hash, at));
+    this.#writeAll = this.#db.transaction((batch: Decoded[]) => batch.map((d) => this.#write(d)));
+    this.#writeOne = this.#db.transaction((d: Decoded) => this.#write(d));
     this.#counters = new IngestCounters(this.#db, new IngestStatsRepo(this.#db), () => setImmediate(() => this.#flushLater()));
     this.#running = true;
     this.#link.setHandler((message) => this.handle(message));
+    if (this.#host?.takeUpstream((message) => this.handle(message)) === true) {
+      // not subscribed as well: every device publish, last wills included, passes the broker's hook
+      this.#log.info({ source: 'broker' }, 'ingest started');
+      return;
+    }
     const filters = upKinds.map((kind) => allDevicesFilter(kind));
     await this.#link.subscribe(filters, 1);
-    this.#log.info({ filters }, 'ingest subscribed');
+    this.#log.info({ source: 'link', filters }, 'ingest started');
   }
 
   async stop(): Promise<void> {
+    // the broker keeps calling handle(), which now refuses: what arrives after this is not acknowledged
     this.#running = false;
+    this.#batch.flush();
     this.flushPending();
     this.#log.info({}, 'ingest stopped');
   }
@@ -122,75 +156,124 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
   }
 
   /**
-   * Handles one message. Throws only when it could not be processed (e.g. the disk is full), so the
-   * link leaves it unacknowledged and it comes back; invalid payloads are handled, not thrown.
+   * Takes one message into the next group commit. Resolves once it is handled: stored and committed,
+   * a duplicate, or counted as invalid. Rejects only when it could not be processed (e.g. the disk is
+   * full), so the caller leaves it unacknowledged and it comes back; invalid payloads resolve.
    */
-  handle(message: LinkMessage): void {
-    if (!this.#running) throw new PdmError('INTERNAL', 'ingest is stopped');
+  handle(message: LinkMessage): Promise<void> {
+    if (!this.#running) return Promise.reject(new PdmError('INTERNAL', 'ingest is stopped'));
+    return this.#batch.submit(message);
+  }
+
+  /** Decodes a batch, writes its valid messages in one transaction, then settles each in arrival order. */
+  #commitBatch(batch: readonly Pending<LinkMessage>[]): void {
+    const decoded = batch.map((p) => this.#decode(p.item));
+    const valid = decoded.filter((d) => d !== undefined);
+    let effects: AfterCommit[] = [];
+    if (valid.length > 0) {
+      try {
+        effects = this.#writeAll!(valid);
+      } catch (err) {
+        // one member may be poison: store them one by one, so it alone fails and the rest go through
+        if (batch.length > 1) this.#log.warn({ err, messages: batch.length }, 'batch not stored; storing its messages one by one');
+        batch.forEach((p, i) => this.#storeAlone(p, decoded[i]));
+        return;
+      }
+    }
+    effects.forEach((effect) => this.#runEffect(effect));
+    if (this.#attempts.size > 0) for (const d of valid) this.#attempts.delete(d.key);
+    for (const p of batch) p.resolve();
+  }
+
+  /** Stores one message in its own transaction; one that keeps failing is dropped as INTERNAL after MAX_ATTEMPTS. */
+  #storeAlone(pending: Pending<LinkMessage>, d: Decoded | undefined): void {
+    if (d === undefined) return pending.resolve();
+    try {
+      const effect = this.#writeOne!(d);
+      this.#attempts.delete(d.key);
+      this.#runEffect(effect);
+      pending.resolve();
+    } catch (err) {
+      const attempts = (this.#attempts.get(d.key) ?? 0) + 1;
+      if (attempts < MAX_ATTEMPTS) {
+        if (this.#attempts.size >= 10_000) this.#attempts.clear();
+        this.#attempts.set(d.key, attempts);
+        return pending.reject(err);
+      }
+      this.#attempts.delete(d.key);
+      this.#log.error({ err, topic: d.message.topic, attempts }, 'message failed repeatedly; dropped');
+      this.#invalid(d.deviceId, d.kind, new PdmError('INTERNAL', `processing failed ${attempts} times`), d.message);
+      pending.resolve();
+    }
+  }
+
+  /** Topic, size, JSON, schema and deviceId; an invalid message is counted here and yields undefined. */
+  #decode(message: LinkMessage): Decoded | undefined {
     const parsed = parseTopic(message.topic);
     // `+` in the subscription also matches levels that are not valid deviceIds
     if (parsed === undefined || parsed.direction !== 'up') {
       const kind = message.topic.split('/').at(-1) ?? '';
       this.#invalid('', kind, new PdmError('TOPIC_INVALID', 'topic is not a pdm upstream topic'), message);
-      return;
+      return undefined;
     }
     const kind = parsed.kind as UpKind;
-    let payload: unknown;
     try {
-      payload = decodePayload(kind, message.payload, parsed.deviceId);
+      const payload = decodePayload(kind, message.payload, parsed.deviceId);
+      const hash = sha256(message.payload);
+      return { message, kind, deviceId: parsed.deviceId, payload, hash, key: `${message.topic}\u0000${hash}` };
     } catch (err) {
       this.#invalid(parsed.deviceId, kind, isPdmError(err) ? err : new PdmError('INTERNAL', 'decode failed', { cause: err }), message);
-      return;
-    }
-    const hash = sha256(message.payload);
-    const key = `${message.topic}\u0000${hash}`;
-    try {
-      this.#store(kind, parsed.deviceId, payload, hash, message);
-      this.#attempts.delete(key);
-    } catch (err) {
-      const attempts = (this.#attempts.get(key) ?? 0) + 1;
-      if (attempts < MAX_ATTEMPTS) {
-        if (this.#attempts.size >= 10_000) this.#attempts.clear();
-        this.#attempts.set(key, attempts);
-        throw err;
-      }
-      this.#attempts.delete(key);
-      this.#log.error({ err, topic: message.topic, attempts }, 'message failed repeatedly; dropped');
-      this.#invalid(parsed.deviceId, kind, new PdmError('INTERNAL', `processing failed ${attempts} times`), message);
+      return undefined;
     }
   }
 
-  #store(kind: UpKind, deviceId: string, payload: unknown, hash: string, message: LinkMessage): void {
-    const live = !message.retain;
-    const counters = this.#counters!;
-    if (isRecordKind(kind)) {
-      const { seq } = payload as { seq: number };
-      const at = this.#clock.now();
-      const outcome = this.#storeRecord!(kind, payload, hash, at);
-      counters.accepted(kind, outcome);
-      this.#presence.seen(deviceId, live);
-      if (outcome === 'conflict') {
-        this.#log.warn({ deviceId, seq, kind }, 'seq reused with different content; first kept');
-      }
-      if (outcome === 'stored') this.#emit(kind, payload);
-      return;
+  /** The database part of one message; runs inside the batch's transaction. Returns what to do once it committed. */
+  #write(d: Decoded): AfterCommit {
+    const live = !d.message.retain;
+    if (isRecordKind(d.kind)) {
+      const outcome = this.#records!.store(d.kind, d.payload as never, d.hash, this.#clock.now());
+      return () => this.#recordStored(d, outcome, live);
     }
-    if (kind === 'status') {
-      const status = payload as Status;
-      const applied = this.#db!.transaction(() => this.#presence.applyStatus(status, live))();
-      counters.accepted(kind);
-      if (applied.transition !== undefined) this.#presence.announce(applied.transition);
-      this.#checkSeq(status);
-      this.#emit(kind, status);
-      return;
+    if (d.kind === 'status') {
+      const applied = this.#presence.applyStatus(d.payload as Status, live);
+      return () => this.#statusApplied(d.payload as Status, applied.transition);
     }
-    // replies, artifact requests and whatever the protocol adds: not stored here, handed to their module
-    this.#presence.seen(deviceId, live);
-    counters.accepted(kind);
-    if ((this.#listeners.get(kind)?.size ?? 0) === 0 && this.#throttle.allow(`nohandler:${kind}`)) {
-      this.#log.debug({ kind }, 'no handler for this kind yet');
+    return () => this.#passOn(d, live);
+  }
+
+  #recordStored(d: Decoded, outcome: StoreOutcome, live: boolean): void {
+    this.#counters!.accepted(d.kind, outcome);
+    this.#presence.seen(d.deviceId, live);
+    if (outcome === 'conflict') {
+      this.#log.warn({ deviceId: d.deviceId, seq: (d.payload as { seq: number }).seq, kind: d.kind }, 'seq reused with different content; first kept');
     }
-    this.#emit(kind, payload);
+    if (outcome === 'stored') this.#emit(d.kind, d.payload);
+  }
+
+  #statusApplied(status: Status, transition: Transition | undefined): void {
+    this.#counters!.accepted('status');
+    if (transition !== undefined) this.#presence.announce(transition);
+    this.#checkSeq(status);
+    this.#emit('status', status);
+  }
+
+  /** Replies, artifact requests and whatever the protocol adds: not stored here, handed to their module. */
+  #passOn(d: Decoded, live: boolean): void {
+    this.#presence.seen(d.deviceId, live);
+    this.#counters!.accepted(d.kind);
+    if ((this.#listeners.get(d.kind)?.size ?? 0) === 0 && this.#throttle.allow(`nohandler:${d.kind}`)) {
+      this.#log.debug({ kind: d.kind }, 'no handler for this kind yet');
+    }
+    this.#emit(d.kind, d.payload);
+  }
+
+  /** What follows a commit must not keep the committed messages from being acknowledged. */
+  #runEffect(effect: AfterCommit): void {
+    try {
+      effect();
+    } catch (err) {
+      this.#log.error({ err }, 'ingest step after commit failed');
+    }
   }
 
   /** A device whose data directory was wiped starts again at seq 1: its records would look like duplicates. */

@@ -97,7 +97,7 @@ describe('presence', () => {
   it('takes a retained status as state but not as a sign of life', async () => {
     const clock = new ManualClock(Date.now());
     tc = await startTestController({ clock });
-    tc.app.ingest.handle({ topic: upTopic('gw-4', 'status'), payload: encodePayload('status', fx.status('gw-4')), retain: true });
+    await tc.app.ingest.handle({ topic: upTopic('gw-4', 'status'), payload: encodePayload('status', fx.status('gw-4')), retain: true });
     const v = await view(tc, 'gw-4');
     expect(v).toMatchObject({ state: 'online', lastSeenAt: null, stateChangedAt: new Date(clock.now()).toISOString() });
   });

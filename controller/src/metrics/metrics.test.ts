@@ -1,6 +1,7 @@
 /** /metrics on a whole controller in this process: the exposition parses and the numbers follow real MQTT traffic. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodePayload, upTopic } from '@pdm/protocol';
+import { connectAsync } from 'mqtt';
 import { connectDevice, type TestDevice } from '../testing/device-client.js';
 import * as fx from '../testing/fixtures.js';
 import { startTestController, type TestController } from '../testing/harness.js';
@@ -53,6 +54,9 @@ describe('GET /metrics', () => {
     tc = await startTestController();
     const before = await scrape(tc);
     device = await connectDevice(tc.mqttUrl, 'gw-m');
+    // ingest takes device publishes in the broker's hook, not as a subscriber: this one makes the broker deliver them
+    const watcher = await connectAsync(tc.mqttUrl, { clientId: 'watcher', protocolVersion: 4, reconnectPeriod: 0 });
+    await watcher.subscribeAsync('pdm/v1/gw-m/up/#', { qos: 1 });
     await device.publish('status', fx.status('gw-m', { lastSeq: 9 }));
     for (const seq of [1, 2, 3]) await device.publish('predictions', fx.predictions('gw-m', seq, 2));
     await device.publish('predictions', fx.predictions('gw-m', 3, 2)); // the same bytes again: a duplicate
@@ -64,6 +68,7 @@ describe('GET /metrics', () => {
       VALUES ('r1', 'm', '1.0.0', '{}', 'running', 0, 0, 'test', 0)`).run();
 
     const m = await scrape(tc);
+    await watcher.endAsync(true);
     expect(m.value('pdm_devices', { state: 'online' })).toBe(1);
     expect(m.value('pdm_fleet_outbox_records')).toBe(3);
     expect(m.value('pdm_fleet_outbox_bytes')).toBe(900);
@@ -81,8 +86,8 @@ describe('GET /metrics', () => {
     expect(m.value('pdm_ingest_latency_seconds_count', { kind: 'predictions' })).toBe(4);
     expect(m.value('pdm_ingest_latency_seconds_bucket', { kind: 'predictions', le: '+Inf' })).toBe(4);
     expect(m.value('pdm_ingest_latency_seconds_sum', { kind: 'predictions' })).toBeGreaterThan(0);
-    // device and link connected; 8 publishes from the device at least (the link's flush markers come on top)
-    expect(m.value('pdm_broker_clients_connected')).toBe(2);
+    // device, watcher and link connected; 8 publishes from the device at least, each delivered to the watcher (the link's flush markers come on top)
+    expect(m.value('pdm_broker_clients_connected')).toBe(3);
     const received = m.value('pdm_broker_messages_received_total')! - before.value('pdm_broker_messages_received_total')!;
     expect(received).toBeGreaterThanOrEqual(8);
     expect(m.value('pdm_broker_messages_sent_total')).toBeGreaterThanOrEqual(8);
