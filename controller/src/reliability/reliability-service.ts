@@ -51,7 +51,7 @@ export class ReliabilityService {
         assets,
         events: source.events(ids),
         versions: source.versions(ids),
-        caughtMissed: (assetId, model, version, f, t) => source.caughtMissed(assetId, model, version, f, t),
+        caughtMissed: source.caughtMissedOf(ids),
       },
       { from, to: Math.max(to, from), groupBy: q.groupBy, bucket: q.bucket, assumptions: this.#assumptions },
     );

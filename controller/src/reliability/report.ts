@@ -4,7 +4,7 @@
  * report goes out (source.ts reads the database).
  */
 import { RELIABILITY_DEFINITIONS, assumptionsStatement } from './definitions.js';
-import { downtimeBreakdown, figures, pareto, type Figures, type ParetoEntry } from './figures.js';
+import { downtimeBreakdown, figures, figuresPerPeriod, pareto, type Figures, type ParetoEntry } from './figures.js';
 import { downtime, type EventsInput, type RepairAssumptions } from './intervals.js';
 
 export type GroupBy = 'asset' | 'assetClass' | 'site';
@@ -90,6 +90,13 @@ export interface ReliabilityReport {
 const iso = (ms: number): string => new Date(ms).toISOString();
 const HOUR = 3_600_000;
 
+/**
+ * Asset ids and group keys in natural order ("asset-2" before "asset-10"). One collator for every
+ * comparison: `localeCompare(b, undefined, { numeric: true })` builds a new one per call, which was
+ * seconds of a 10,000-asset report's sorting (bench:reports).
+ */
+export const naturalOrder: (a: string, b: string) => number = new Intl.Collator(undefined, { numeric: true }).compare;
+
 export function reliabilityReport(input: ReportInput, o: ReportOptions): ReliabilityReport {
   const d = downtime(input.events, o.assumptions);
   const all = input.assets.map((a) => a.assetId);
@@ -102,6 +109,8 @@ export function reliabilityReport(input: ReportInput, o: ReportOptions): Reliabi
     else members.push(a.assetId);
   }
   const periods = buckets(o.from, o.to, o.bucket);
+  // written once, not once per group (10,000 groups x 13 weeks of the same dates)
+  const periodIso = periods.map(([f, t]) => ({ from: iso(f), to: iso(t) }));
   const breakdown = downtimeBreakdown(d, all, o.from, o.to);
   return {
     period: { from: iso(o.from), to: iso(o.to), hours: (o.to - o.from) / HOUR },
@@ -114,16 +123,16 @@ export function reliabilityReport(input: ReportInput, o: ReportOptions): Reliabi
       statement: assumptionsStatement(o.assumptions),
     },
     totals: figures(d, all, o.from, o.to),
-    groups: [...groups.entries()].sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true })).map(([key, ids]) => ({
-      key, assetIds: ids, ...figures(d, ids, o.from, o.to),
-      trend: periods.map(([f, t]) => ({ from: iso(f), to: iso(t), ...figures(d, ids, f, t) })),
-    })),
-    trend: { bucket: o.bucket, periods: periods.map(([f, t]) => ({ from: iso(f), to: iso(t), ...figures(d, all, f, t) })) },
+    groups: [...groups.entries()].sort(([a], [b]) => naturalOrder(a, b)).map(([key, ids]) => {
+      const [whole, ...trend] = figuresPerPeriod(d, ids, [[o.from, o.to], ...periods]);
+      return { key, assetIds: ids, ...whole!, trend: trend.map((f, k) => ({ ...periodIso[k]!, ...f })) };
+    }),
+    trend: { bucket: o.bucket, periods: figuresPerPeriod(d, all, periods).map((f, k) => ({ ...periodIso[k]!, ...f })) },
     pareto: { byAsset: pareto(breakdown.byAsset), byCause: pareto(breakdown.byCause), byComponent: pareto(breakdown.byComponent) },
     modelVersions: input.versions
       .filter((v) => v.to > o.from && v.from < o.to && inReport.has(v.assetId))
       .map((v) => impact(input, d, v, o))
-      .sort((a, b) => a.assetId.localeCompare(b.assetId, undefined, { numeric: true }) || a.activeFrom.localeCompare(b.activeFrom)),
+      .sort((a, b) => naturalOrder(a.assetId, b.assetId) || a.activeFrom.localeCompare(b.activeFrom)),
   };
 }
 
