@@ -97,17 +97,36 @@ const HOUR = 3_600_000;
  */
 export const naturalOrder: (a: string, b: string) => number = new Intl.Collator(undefined, { numeric: true }).compare;
 
+/** What the CSV carries: the groups table and the totals, without trends, Pareto or model versions. */
+export type GroupsTable = Pick<ReliabilityReport, 'period' | 'groupBy' | 'totals'> & { groups: (Figures & { key: string; assetIds: string[] })[] };
+
+/** The groups' and the totals' figures only (the CSV): no versions, quality windows or trend are needed. */
+export function reliabilityGroups(input: Pick<ReportInput, 'assets' | 'events'>, o: ReportOptions): GroupsTable {
+  const d = downtime(input.events, o.assumptions);
+  return {
+    period: { from: iso(o.from), to: iso(o.to), hours: (o.to - o.from) / HOUR },
+    groupBy: o.groupBy,
+    totals: figures(d, input.assets.map((a) => a.assetId), o.from, o.to),
+    groups: members(input.assets, o.groupBy).map(([key, ids]) => ({ key, assetIds: ids, ...figures(d, ids, o.from, o.to) })),
+  };
+}
+
+/** The groups' keys in natural order with their assets. */
+function members(assets: readonly AssetInfo[], groupBy: GroupBy): [string, string[]][] {
+  const groups = new Map<string, string[]>();
+  for (const a of assets) {
+    const key = groupBy === 'asset' ? a.assetId : groupBy === 'assetClass' ? a.assetClass : a.site;
+    const list = groups.get(key);
+    if (list === undefined) groups.set(key, [a.assetId]);
+    else list.push(a.assetId);
+  }
+  return [...groups.entries()].sort(([a], [b]) => naturalOrder(a, b));
+}
+
 export function reliabilityReport(input: ReportInput, o: ReportOptions): ReliabilityReport {
   const d = downtime(input.events, o.assumptions);
   const all = input.assets.map((a) => a.assetId);
   const inReport = new Set(all);
-  const groups = new Map<string, string[]>();
-  for (const a of input.assets) {
-    const key = o.groupBy === 'asset' ? a.assetId : o.groupBy === 'assetClass' ? a.assetClass : a.site;
-    const members = groups.get(key);
-    if (members === undefined) groups.set(key, [a.assetId]);
-    else members.push(a.assetId);
-  }
   const periods = buckets(o.from, o.to, o.bucket);
   // written once, not once per group (10,000 groups x 13 weeks of the same dates)
   const periodIso = periods.map(([f, t]) => ({ from: iso(f), to: iso(t) }));
@@ -123,7 +142,7 @@ export function reliabilityReport(input: ReportInput, o: ReportOptions): Reliabi
       statement: assumptionsStatement(o.assumptions),
     },
     totals: figures(d, all, o.from, o.to),
-    groups: [...groups.entries()].sort(([a], [b]) => naturalOrder(a, b)).map(([key, ids]) => {
+    groups: members(input.assets, o.groupBy).map(([key, ids]) => {
       const [whole, ...trend] = figuresPerPeriod(d, ids, [[o.from, o.to], ...periods]);
       return { key, assetIds: ids, ...whole!, trend: trend.map((f, k) => ({ ...periodIso[k]!, ...f })) };
     }),

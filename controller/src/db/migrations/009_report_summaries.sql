@@ -75,3 +75,48 @@ INSERT INTO drift_arrivals (device_id, seq) SELECT device_id, seq FROM drift_win
 CREATE TRIGGER drift_windows_arrival AFTER INSERT ON drift_windows BEGIN
   INSERT INTO drift_arrivals (device_id, seq) VALUES (NEW.device_id, NEW.seq);
 END;
+
+-- What a reliability report reads changed: a committed generation number, so a rendered report can be
+-- kept and served again until then (reliability/report-jobs.ts). Every table the report reads bumps it
+-- in the writing transaction: metric windows (the period, the versions), device events, entered events,
+-- the quality windows that caught or missed a failure, and the devices' assets, classes and sites (the
+-- class and site of an asset are its device's seen last, so a device seen again bumps it when it shares
+-- its asset with another device).
+CREATE TABLE report_data (
+  id         INTEGER PRIMARY KEY CHECK (id = 1),
+  generation INTEGER NOT NULL
+);
+INSERT INTO report_data (id, generation) VALUES (1, 1);
+CREATE INDEX devices_asset ON devices (asset_id);
+
+CREATE TRIGGER report_data_metric_windows AFTER INSERT ON metric_windows BEGIN
+  UPDATE report_data SET generation = generation + 1;
+END;
+CREATE TRIGGER report_data_machine_events AFTER INSERT ON machine_events BEGIN
+  UPDATE report_data SET generation = generation + 1;
+END;
+CREATE TRIGGER report_data_entered_insert AFTER INSERT ON machine_events_entered BEGIN
+  UPDATE report_data SET generation = generation + 1;
+END;
+CREATE TRIGGER report_data_entered_update AFTER UPDATE ON machine_events_entered BEGIN
+  UPDATE report_data SET generation = generation + 1;
+END;
+CREATE TRIGGER report_data_entered_delete AFTER DELETE ON machine_events_entered BEGIN
+  UPDATE report_data SET generation = generation + 1;
+END;
+CREATE TRIGGER report_data_quality_windows AFTER INSERT ON quality_windows
+  WHEN NEW.role = 'active' AND (NEW.caught > 0 OR NEW.missed > 0) BEGIN
+  UPDATE report_data SET generation = generation + 1;
+END;
+CREATE TRIGGER report_data_devices_insert AFTER INSERT ON devices WHEN NEW.asset_id IS NOT NULL BEGIN
+  UPDATE report_data SET generation = generation + 1;
+END;
+CREATE TRIGGER report_data_devices_delete AFTER DELETE ON devices WHEN OLD.asset_id IS NOT NULL BEGIN
+  UPDATE report_data SET generation = generation + 1;
+END;
+CREATE TRIGGER report_data_devices_update AFTER UPDATE OF asset_id, asset_class, site, last_seen_at ON devices
+  WHEN OLD.asset_id IS NOT NEW.asset_id OR OLD.asset_class IS NOT NEW.asset_class OR OLD.site IS NOT NEW.site
+    OR (NEW.asset_id IS NOT NULL AND OLD.last_seen_at IS NOT NEW.last_seen_at
+      AND EXISTS (SELECT 1 FROM devices o WHERE o.asset_id = NEW.asset_id AND o.device_id <> NEW.device_id)) BEGIN
+  UPDATE report_data SET generation = generation + 1;
+END;
