@@ -6,6 +6,7 @@
  */
 import { driftWindowSchema, qualityWindowSchema, type DriftWindow, type ModelRole, type QualityWindow } from '@pdm/protocol';
 import type { Db } from '../db/database.js';
+import { statementCache, type Prepare } from '../db/statements.js';
 
 export interface QualityRow {
   deviceId: string;
@@ -105,13 +106,16 @@ function driftRow(r: Row): DriftRow {
 
 export class QualityRepo {
   readonly #db: Db;
+  /** The store statements run for every quality and drift record (and compile migration 009's triggers): prepared once. */
+  readonly #prepared: Prepare;
 
   constructor(db: Db) {
     this.#db = db;
+    this.#prepared = statementCache(db);
   }
 
   storeQuality(r: QualityWindow): void {
-    this.#db.prepare(`INSERT OR IGNORE INTO quality_windows (device_id, seq, asset_id, model_name, model_version, role, window_start,
+    this.#prepared(`INSERT OR IGNORE INTO quality_windows (device_id, seq, asset_id, model_name, model_version, role, window_start,
       window_end, horizon_hours, tp, fp, tn, fn, caught, missed, false_alarms, lead_hours) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
       r.deviceId, r.seq, r.assetId, r.model.name, r.model.version, r.role, r.windowStart, r.windowEnd, r.horizonHours,
       r.confusion.tp, r.confusion.fp, r.confusion.tn, r.confusion.fn, r.events.caught, r.events.missed, r.events.falseAlarms,
@@ -125,7 +129,7 @@ export class QualityRepo {
     for (const [name, value] of Object.entries(r.features)) {
       if (maxPsi === null || value > maxPsi) [maxFeature, maxPsi] = [name, value];
     }
-    this.#db.prepare(`INSERT OR IGNORE INTO drift_windows (device_id, seq, asset_id, model_name, model_version, role, window_start,
+    this.#prepared(`INSERT OR IGNORE INTO drift_windows (device_id, seq, asset_id, model_name, model_version, role, window_start,
       window_end, n, score_psi, max_feature_psi, max_feature, features) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
       r.deviceId, r.seq, r.assetId, r.model.name, r.model.version, r.role, r.windowStart, r.windowEnd, r.n, r.score ?? null,
       maxPsi, maxFeature, JSON.stringify(r.features),
