@@ -50,6 +50,11 @@ export interface SeriesPoint {
   devices: number;
 }
 
+/** Matured predictions, precision and recall of summed confusion counts. */
+export function confusionRates(c: Confusion): Pick<QualityTotals, 'matured' | 'confusion' | 'precision' | 'recall'> {
+  return { matured: c.tp + c.fp + c.tn + c.fn, confusion: c, precision: rate(c.tp, c.tp + c.fp), recall: rate(c.tp, c.tp + c.fn) };
+}
+
 export function totals(rows: readonly QualityRow[]): QualityTotals {
   const c: Confusion = { tp: 0, fp: 0, tn: 0, fn: 0 };
   let caught = 0;
@@ -70,10 +75,7 @@ export function totals(rows: readonly QualityRow[]): QualityTotals {
   const starts = rows.map((r) => r.windowStart).sort();
   const ends = rows.map((r) => r.windowEnd).sort();
   return {
-    matured: c.tp + c.fp + c.tn + c.fn,
-    confusion: c,
-    precision: rate(c.tp, c.tp + c.fp),
-    recall: rate(c.tp, c.tp + c.fn),
+    ...confusionRates(c),
     events: {
       caught, missed, falseAlarms, recall: rate(caught, caught + missed),
       leadHours: { n: leads.length, median: median(leads), mean: leads.length === 0 ? null : round(leads.reduce((a, b) => a + b, 0) / leads.length) },

@@ -17,9 +17,9 @@ import type { ModelRole } from '@pdm/protocol';
 import type { Clock } from '../clock.js';
 import type { Db } from '../db/database.js';
 import type { Logger } from '../logger.js';
-import { totals, type QualityTotals } from './aggregate.js';
+import { confusionRates, type Confusion } from './aggregate.js';
 import { compareVersions, type CardBaselines } from './baselines.js';
-import type { QualityRepo, VersionKey } from './quality-repo.js';
+import type { DriftRow, QualityRepo, VersionKey } from './quality-repo.js';
 import { postJson, type WebhookTarget } from './webhook.js';
 
 export interface AlertSettings {
@@ -82,11 +82,26 @@ const keyOf = (c: Pick<Condition, 'kind' | 'model' | 'version' | 'role' | 'metri
   [c.kind, c.model, c.version, c.role, c.metric].join('\u0000');
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 const round = (v: number): number => Math.round(v * 1e4) / 1e4;
+const versionKeyOf = (k: VersionKey): string => [k.model, k.version, k.role].join('\u0000');
+/** Model, version, role in the order SQLite's ORDER BY gave them (binary text order). */
+const byVersionKey = (a: VersionKey, b: VersionKey): number => {
+  const [x, y] = [versionKeyOf(a), versionKeyOf(b)];
+  return x < y ? -1 : x > y ? 1 : 0;
+};
+type Rates = ReturnType<typeof confusionRates>;
 
 export class QualityAlerts {
   readonly #deps: AlertsDeps;
   #timer: NodeJS.Timeout | undefined;
   #round: Promise<void> | undefined;
+  /**
+   * Drift windows already read (the last arrival number) and what the rounds need of them: every version
+   * key seen, and per key each device's latest window with enough rows. A round reads only the windows
+   * stored since the last one (a fleet's history is hundreds of thousands of windows: bench:reports).
+   */
+  #driftRead = 0;
+  readonly #driftKeys = new Map<string, VersionKey>();
+  readonly #latestDrift = new Map<string, Map<string, DriftRow>>();
 
   constructor(deps: AlertsDeps) {
     this.#deps = deps;
@@ -183,27 +198,50 @@ export class QualityAlerts {
     }));
   }
 
-  /** Every condition that holds now. */
+  /**
+   * Every condition that holds now. Precision and recall come from the per-version sums of the quality
+   * windows (migration 009 keeps them as windows are stored), drift from the drift windows read so far.
+   */
   conditions(): Condition[] {
-    const repo = this.#deps.repo();
-    const keys = repo.versions();
+    const sums = this.#deps.repo().versionTotals();
+    this.readNewDrift();
+    const keys = [...new Map([...sums, ...this.#driftKeys.values()].map((k) => [versionKeyOf(k), { model: k.model, version: k.version, role: k.role }])).values()]
+      .sort(byVersionKey);
+    const zero: Confusion = { tp: 0, fp: 0, tn: 0, fn: 0 };
+    // one version's quality over the given roles (all roles: the previous version's baseline)
+    const rates = (model: string, version: string, role?: string): Rates => confusionRates(sums
+      .filter((t) => t.model === model && t.version === version && (role === undefined || t.role === role))
+      .reduce((c, t) => ({ tp: c.tp + t.confusion.tp, fp: c.fp + t.confusion.fp, tn: c.tn + t.confusion.tn, fn: c.fn + t.confusion.fn }), zero));
     const out: Condition[] = [];
     for (const k of keys) {
-      const t = totals(repo.quality({ model: k.model, version: k.version, role: k.role }));
-      if (t.matured >= this.#deps.settings.minMatured) out.push(...this.drops(k, t, keys));
+      const t = rates(k.model, k.version, k.role);
+      if (t.matured >= this.#deps.settings.minMatured) out.push(...this.drops(k, t, keys, rates));
       out.push(...this.drift(k));
     }
     return out;
   }
 
-  private drops(k: VersionKey, t: QualityTotals, keys: readonly VersionKey[]): Condition[] {
+  /** Reads the drift windows stored since the last read into the version keys and latest windows. */
+  private readNewDrift(): void {
+    const { last, rows } = this.#deps.repo().driftArrivedAfter(this.#driftRead);
+    this.#driftRead = last;
+    for (const r of rows) {
+      const key = versionKeyOf(r);
+      this.#driftKeys.set(key, { model: r.model, version: r.version, role: r.role });
+      if (r.n < this.#deps.settings.driftMinSamples) continue;
+      let latest = this.#latestDrift.get(key);
+      if (latest === undefined) this.#latestDrift.set(key, (latest = new Map()));
+      if ((latest.get(r.deviceId)?.windowStart ?? '') < r.windowStart) latest.set(r.deviceId, r);
+    }
+  }
+
+  private drops(k: VersionKey, t: Rates, keys: readonly VersionKey[], rates: (model: string, version: string) => Rates): Condition[] {
     const { dropShare, minMatured } = this.#deps.settings;
-    const repo = this.#deps.repo();
     const card = this.#deps.cards().metrics(k.model, k.version);
     // the previous version in any role: a candidate runs in shadow beside the active version it would replace
     const previous = [...new Set(keys.filter((o) => o.model === k.model && compareVersions(o.version, k.version) < 0).map((o) => o.version))]
       .sort((a, b) => compareVersions(b, a))
-      .map((version) => ({ version, totals: totals(repo.quality({ model: k.model, version })) }))
+      .map((version) => ({ version, totals: rates(k.model, version) }))
       .find((p) => p.totals.matured >= minMatured);
     const prev = previous?.totals;
     const out: Condition[] = [];
@@ -232,10 +270,8 @@ export class QualityAlerts {
   }
 
   private drift(k: VersionKey): Condition[] {
-    const { driftPsiThreshold, driftMinSamples, driftScoreAlerts } = this.#deps.settings;
-    const rows = this.#deps.repo().drift({ model: k.model, version: k.version, role: k.role }).filter((r) => r.n >= driftMinSamples);
-    const latest = new Map<string, (typeof rows)[number]>();
-    for (const r of rows) if ((latest.get(r.deviceId)?.windowStart ?? '') < r.windowStart) latest.set(r.deviceId, r);
+    const { driftPsiThreshold, driftScoreAlerts } = this.#deps.settings;
+    const latest = this.#latestDrift.get(versionKeyOf(k)) ?? new Map<string, DriftRow>();
     const out: Condition[] = [];
     // score: across the fleet (the median device). One machine's scores shift when it heads for a failure,
     // which is what the model is for; a shift on most devices is drift

@@ -6,6 +6,7 @@
  */
 import { driftWindowSchema, qualityWindowSchema, type DriftWindow, type ModelRole, type QualityWindow } from '@pdm/protocol';
 import type { Db } from '../db/database.js';
+import { statementCache, type Prepare } from '../db/statements.js';
 
 export interface QualityRow {
   deviceId: string;
@@ -93,15 +94,28 @@ function filterArgs(f: WindowFilter): Record<string, unknown> {
   };
 }
 
+function driftRow(r: Row): DriftRow {
+  const features = JSON.parse(r.features as string) as Record<string, number>;
+  return {
+    deviceId: r.device_id as string, assetId: r.asset_id as string, model: r.model_name as string, version: r.model_version as string,
+    role: r.role as ModelRole, windowStart: r.window_start as string, windowEnd: r.window_end as string, n: r.n as number,
+    scorePsi: r.score_psi as number | null, maxFeaturePsi: r.max_feature_psi as number | null, maxFeature: r.max_feature as string | null,
+    medianFeaturePsi: median(Object.values(features)), features,
+  };
+}
+
 export class QualityRepo {
   readonly #db: Db;
+  /** The store statements run for every quality and drift record (and compile migration 009's triggers): prepared once. */
+  readonly #prepared: Prepare;
 
   constructor(db: Db) {
     this.#db = db;
+    this.#prepared = statementCache(db);
   }
 
   storeQuality(r: QualityWindow): void {
-    this.#db.prepare(`INSERT OR IGNORE INTO quality_windows (device_id, seq, asset_id, model_name, model_version, role, window_start,
+    this.#prepared(`INSERT OR IGNORE INTO quality_windows (device_id, seq, asset_id, model_name, model_version, role, window_start,
       window_end, horizon_hours, tp, fp, tn, fn, caught, missed, false_alarms, lead_hours) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
       r.deviceId, r.seq, r.assetId, r.model.name, r.model.version, r.role, r.windowStart, r.windowEnd, r.horizonHours,
       r.confusion.tp, r.confusion.fp, r.confusion.tn, r.confusion.fn, r.events.caught, r.events.missed, r.events.falseAlarms,
@@ -115,7 +129,7 @@ export class QualityRepo {
     for (const [name, value] of Object.entries(r.features)) {
       if (maxPsi === null || value > maxPsi) [maxFeature, maxPsi] = [name, value];
     }
-    this.#db.prepare(`INSERT OR IGNORE INTO drift_windows (device_id, seq, asset_id, model_name, model_version, role, window_start,
+    this.#prepared(`INSERT OR IGNORE INTO drift_windows (device_id, seq, asset_id, model_name, model_version, role, window_start,
       window_end, n, score_psi, max_feature_psi, max_feature, features) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
       r.deviceId, r.seq, r.assetId, r.model.name, r.model.version, r.role, r.windowStart, r.windowEnd, r.n, r.score ?? null,
       maxPsi, maxFeature, JSON.stringify(r.features),
@@ -148,15 +162,26 @@ export class QualityRepo {
 
   drift(filter: WindowFilter): DriftRow[] {
     const rows = this.#db.prepare(`SELECT * FROM drift_windows WHERE ${filterSql('drift_windows')} ORDER BY window_start, device_id`).all(filterArgs(filter)) as Row[];
-    return rows.map((r) => {
-      const features = JSON.parse(r.features as string) as Record<string, number>;
-      return {
-        deviceId: r.device_id as string, assetId: r.asset_id as string, model: r.model_name as string, version: r.model_version as string,
-        role: r.role as ModelRole, windowStart: r.window_start as string, windowEnd: r.window_end as string, n: r.n as number,
-        scorePsi: r.score_psi as number | null, maxFeaturePsi: r.max_feature_psi as number | null, maxFeature: r.max_feature as string | null,
-        medianFeaturePsi: median(Object.values(features)), features,
-      };
-    });
+    return rows.map(driftRow);
+  }
+
+  /**
+   * Drift windows stored after arrival number `after` (0: all), in the order they were stored, and the
+   * number of the last one (migration 009's drift_arrivals): the alert round reads each window once.
+   */
+  driftArrivedAfter(after: number): { last: number; rows: DriftRow[] } {
+    const rows = this.#db.prepare(`SELECT a.n AS arrival, d.* FROM drift_arrivals a JOIN drift_windows d ON d.device_id = a.device_id AND d.seq = a.seq
+      WHERE a.n > ? ORDER BY a.n`).all(after) as Row[];
+    return { last: rows.length === 0 ? after : (rows[rows.length - 1]!.arrival as number), rows: rows.map(driftRow) };
+  }
+
+  /** Per model version and role, the sums of its quality windows' confusion counts (migration 009's totals). */
+  versionTotals(): (VersionKey & { windows: number; confusion: { tp: number; fp: number; tn: number; fn: number } })[] {
+    const rows = this.#db.prepare('SELECT * FROM quality_version_totals ORDER BY model_name, model_version, role').all() as Row[];
+    return rows.map((r) => ({
+      model: r.model_name as string, version: r.model_version as string, role: r.role as ModelRole, windows: r.windows as number,
+      confusion: { tp: r.tp as number, fp: r.fp as number, tn: r.tn as number, fn: r.fn as number },
+    }));
   }
 
   /** Every model version and role with quality or drift windows. */

@@ -6,11 +6,15 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { DriftWindow, QualityWindow } from '@pdm/protocol';
 import { connectDevice, type TestDevice } from '../testing/device-client.js';
 import * as fx from '../testing/fixtures.js';
 import { startTestController, type TestController } from '../testing/harness.js';
+import { systemClock } from '../clock.js';
+import { createLogger } from '../logger.js';
+import { QualityAlerts } from './alerts.js';
+import { CardBaselines } from './baselines.js';
 import { QualityRepo } from './quality-repo.js';
 import { wilson } from './wilson.js';
 
@@ -207,6 +211,38 @@ describe('quality alerts', () => {
       expect(await scoreAlerts()).toEqual([expect.objectContaining({ kind: 'drift', value: 0.6, detail: expect.stringMatching(/median score PSI over 3 devices 0\.6/) })]);
     } finally {
       for (const o of others) await o.end();
+    }
+  });
+});
+
+describe('the quality-alert round at fleet size', () => {
+  it('reads only the drift windows stored since its last round, and no quality window (their sums are kept as they are stored)', async () => {
+    const arrived = vi.spyOn(QualityRepo.prototype, 'driftArrivedAfter');
+    const windowReads = [vi.spyOn(QualityRepo.prototype, 'quality'), vi.spyOn(QualityRepo.prototype, 'drift')];
+    const rowsRead = () => arrived.mock.results.map((r) => (r.value as ReturnType<QualityRepo['driftArrivedAfter']>).rows.map((w) => [w.deviceId, w.windowStart]));
+    try {
+      await c.app.insights.alerts.round();
+      await device.publish('drift', drift(6, { volt_mean_24: 0.3, rotate_mean_3: 0.3, pressure_mean_3: 0.3 }, 0.05));
+      await c.settle();
+      await c.app.insights.alerts.round();
+      // every window before this test was read by the rounds above; the second round reads the one new window
+      expect(rowsRead()).toEqual([[], [['gw-a', day(6)]]]);
+      const active = (await get('/api/v1/quality/alerts')).body.alerts.map((a: any) => [a.kind, a.metric, a.value]).sort();
+      expect(active).toContainEqual(['drift', 'features', 0.3]);
+      // a restarted controller's alerts read every stored drift window once, then none, and find the same conditions
+      const db = c.app.database.handle;
+      const restarted = new QualityAlerts({
+        db: () => db, repo: () => new QualityRepo(db), cards: () => new CardBaselines(db, cardsDir), clock: systemClock, log: createLogger('silent'),
+        settings: { dropShare: 0.1, minMatured: 100, driftPsiThreshold: 0.25, driftScoreAlerts: true, driftMinSamples: 500, intervalMs: 3_600_000 },
+      });
+      const first = restarted.conditions();
+      expect(rowsRead()[2]).toHaveLength(db.prepare('SELECT COUNT(*) FROM drift_windows').pluck().get() as number);
+      expect(restarted.conditions()).toEqual(first);
+      expect(rowsRead()[3]).toEqual([]);
+      expect(first.map((x) => [x.kind, x.metric, x.value]).sort()).toEqual(active);
+      for (const spy of windowReads) expect(spy).not.toHaveBeenCalled();
+    } finally {
+      for (const spy of [arrived, ...windowReads]) spy.mockRestore();
     }
   });
 });

@@ -13,6 +13,7 @@ import { EventsService, type AuditSink } from '../events/events-service.js';
 import type { StatusSource, UpstreamSource } from '../ingest/ingest.js';
 import type { Logger } from '../logger.js';
 import { ReliabilityService } from '../reliability/reliability-service.js';
+import { ReportJobs } from '../reliability/report-jobs.js';
 import { QualityAlerts } from './alerts.js';
 import { CardBaselines } from './baselines.js';
 import { QualityRepo } from './quality-repo.js';
@@ -24,6 +25,8 @@ export interface InsightsApi {
   quality: QualityService;
   alerts: QualityAlerts;
   reliability: ReliabilityService;
+  /** Reliability reports as response bodies, off the event loop and kept until the data changes. */
+  reports: ReportJobs;
   events: EventsService;
   eventsRepo: () => EventsRepo;
 }
@@ -48,6 +51,7 @@ export class Insights {
   readonly alerts: QualityAlerts;
   readonly forwarder: EventForwarder;
   readonly quality: QualityService;
+  readonly reports: ReportJobs;
   readonly api: InsightsApi;
 
   constructor(config: ControllerConfig, deps: InsightsDeps) {
@@ -75,10 +79,14 @@ export class Insights {
     this.forwarder = new EventForwarder({
       repo: eventsRepo, commands: deps.commands, statuses: deps.ingest, clock, log: child('events'), retryMs: config.eventRetrySec * 1000,
     });
+    const assumptions = { failureHours: config.repairHoursFailure, maintenanceHours: config.repairHoursMaintenance };
+    const reliability = new ReliabilityService(db, assumptions, clock);
+    this.reports = new ReportJobs({ db, service: reliability, assumptions, clock, log: child('reports') });
     this.api = {
       quality: this.quality,
       alerts: this.alerts,
-      reliability: new ReliabilityService(db, { failureHours: config.repairHoursFailure, maintenanceHours: config.repairHoursMaintenance }, clock),
+      reliability,
+      reports: this.reports,
       events: new EventsService({ db, repo: eventsRepo, audit: deps.audit, forwarder: this.forwarder, clock, log: child('events') }),
       eventsRepo,
     };
@@ -86,6 +94,8 @@ export class Insights {
 
   /** The parts in start order; `leaderOnly` wraps singleton work (alerts, event delivery). */
   parts(leaderOnly: (part: StartStop) => StartStop = (p) => p): [string, StartStop][] {
-    return [['quality', this.store], ['quality-alerts', leaderOnly(this.alerts)], ['event-forwarder', leaderOnly(this.forwarder)]];
+    return [
+      ['quality', this.store], ['quality-alerts', leaderOnly(this.alerts)], ['event-forwarder', leaderOnly(this.forwarder)], ['reports', this.reports],
+    ];
   }
 }

@@ -30,26 +30,40 @@ const round = (v: number, places = 4): number => {
 };
 
 export function figures(d: Downtime, assetIds: readonly string[], from: number, to: number): Figures {
+  return figuresPerPeriod(d, assetIds, [[from, to]])[0]!;
+}
+
+/**
+ * The figures of a set of assets for each of several periods (a group's whole period and its trend
+ * buckets), in one pass over its assets' events: a report by asset at 10,000 assets asks for 140,000
+ * figures. Sums run in the same order as for one period alone, so each result equals figures() exactly.
+ */
+export function figuresPerPeriod(d: Downtime, assetIds: readonly string[], periods: readonly (readonly [number, number])[]): Figures[] {
   const assets = new Set(assetIds);
-  const calendarHours = assets.size * Math.max(0, to - from) / 3_600_000;
-  const downtimeHours: Record<Cause, number> = { unplanned: 0, planned: 0, other: 0 };
-  const repairs: Repair[] = [];
-  let maintenance = 0;
-  const inPeriod = (e: { at: number }) => e.at >= from && e.at < to;
+  const acc = periods.map(() => ({ downtimeHours: { unplanned: 0, planned: 0, other: 0 } as Record<Cause, number>, repairs: [] as Repair[], maintenance: 0 }));
   // only the group's own assets' events: a report per asset of a large fleet stays linear in its events
   for (const assetId of assets) {
     const own = d.perAsset.get(assetId);
     if (own === undefined) continue;
-    for (const s of own.segments) downtimeHours[s.cause] += hoursWithin(s, from, to);
-    for (const r of own.repairs) if (inPeriod(r)) repairs.push(r);
-    for (const m of own.maintenance) if (inPeriod(m)) maintenance += 1;
+    periods.forEach(([from, to], k) => {
+      const a = acc[k]!;
+      for (const s of own.segments) a.downtimeHours[s.cause] += hoursWithin(s, from, to);
+      for (const r of own.repairs) if (r.at >= from && r.at < to) a.repairs.push(r);
+      for (const m of own.maintenance) if (m.at >= from && m.at < to) a.maintenance += 1;
+    });
   }
+  return periods.map(([from, to], k) => summarise(assets.size, from, to, acc[k]!));
+}
+
+function summarise(assets: number, from: number, to: number, a: { downtimeHours: Record<Cause, number>; repairs: Repair[]; maintenance: number }): Figures {
+  const { downtimeHours, repairs } = a;
+  const calendarHours = assets * Math.max(0, to - from) / 3_600_000;
   const repairHours = repairs.reduce((sum, r) => sum + (r.end - r.at) / 3_600_000, 0);
   const down = CAUSES.reduce((sum, c) => sum + downtimeHours[c], 0);
   const operatingHours = calendarHours - down;
   const counted = operatingHours + downtimeHours.unplanned + downtimeHours.planned;
   return {
-    assets: assets.size,
+    assets,
     calendarHours: round(calendarHours),
     operatingHours: round(operatingHours),
     downtimeHours: { unplanned: round(downtimeHours.unplanned), planned: round(downtimeHours.planned), other: round(downtimeHours.other) },
@@ -59,7 +73,7 @@ export function figures(d: Downtime, assetIds: readonly string[], from: number, 
     repairHours: round(repairHours),
     mttrHours: repairs.length === 0 ? null : round(repairHours / repairs.length),
     availability: counted <= 0 ? null : round(operatingHours / counted, 6),
-    maintenance,
+    maintenance: a.maintenance,
   };
 }
 

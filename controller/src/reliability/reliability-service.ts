@@ -7,7 +7,8 @@ import { nameSchema, timeSchema } from '@pdm/protocol';
 import type { Clock } from '../clock.js';
 import type { Db } from '../db/database.js';
 import type { RepairAssumptions } from './intervals.js';
-import { reliabilityReport, type ReliabilityReport } from './report.js';
+import { reportCsv } from './csv.js';
+import { reliabilityGroups, reliabilityReport, type AssetInfo, type ReliabilityReport } from './report.js';
 import { ReliabilitySource } from './source.js';
 
 export const reliabilityQuerySchema = z.strictObject({
@@ -39,21 +40,57 @@ export class ReliabilityService {
     return this.#assumptions;
   }
 
-  report(q: Omit<ReliabilityQuery, 'format'>): ReliabilityReport {
-    const source = new ReliabilitySource(this.#db());
-    const assets = source.assets({ site: q.site, assetClass: q.assetClass, assetId: q.assetId });
-    const ids = assets.map((a) => a.assetId);
-    const range = source.dataRange(ids);
-    const to = q.to !== undefined ? Date.parse(q.to) : (range?.to ?? this.#clock.now());
-    const from = q.from !== undefined ? Date.parse(q.from) : Math.min(range?.from ?? to, to);
+  report(q: ReportScope): ReliabilityReport {
+    return this.#report(this.scope(q));
+  }
+
+  #report({ source, assets, ids, options }: ReturnType<ReliabilityService['scope']>): ReliabilityReport {
     return reliabilityReport(
-      {
-        assets,
-        events: source.events(ids),
-        versions: source.versions(ids),
-        caughtMissed: (assetId, model, version, f, t) => source.caughtMissed(assetId, model, version, f, t),
-      },
-      { from, to: Math.max(to, from), groupBy: q.groupBy, bucket: q.bucket, assumptions: this.#assumptions },
+      { assets, events: source.events(ids), versions: source.versions(ids), caughtMissed: source.caughtMissedOf(ids) },
+      options,
     );
   }
+
+  /**
+   * The response body: the report as JSON, or its groups table as CSV (which needs no model versions,
+   * quality windows or trends), read in one transaction with the generation of the data it read
+   * (migration 009's report_data). `cacheable` is false when the period came from the clock (no data).
+   */
+  render(q: ReportScope, format: ReportFormat): RenderedReport {
+    const db = this.#db();
+    return db.transaction((): RenderedReport => {
+      const generation = dataGeneration(db);
+      const scope = this.scope(q);
+      const body = format === 'json'
+        ? JSON.stringify(this.#report(scope))
+        : reportCsv(reliabilityGroups({ assets: scope.assets, events: scope.source.events(scope.ids) }, scope.options));
+      return { generation, body, cacheable: !scope.clockBound };
+    })();
+  }
+
+  /** The assets in scope and the period: the one asked for, else the time their data covers. */
+  private scope(q: ReportScope) {
+    const source = new ReliabilitySource(this.#db());
+    const assets: AssetInfo[] = source.assets({ site: q.site, assetClass: q.assetClass, assetId: q.assetId });
+    const ids = assets.map((a) => a.assetId);
+    const range = q.from !== undefined && q.to !== undefined ? undefined : source.dataRange(ids);
+    const to = q.to !== undefined ? Date.parse(q.to) : (range?.to ?? this.#clock.now());
+    const from = q.from !== undefined ? Date.parse(q.from) : Math.min(range?.from ?? to, to);
+    const options = { from, to: Math.max(to, from), groupBy: q.groupBy, bucket: q.bucket, assumptions: this.#assumptions };
+    return { source, assets, ids, options, clockBound: q.to === undefined && range === undefined };
+  }
+}
+
+export type ReportScope = Omit<ReliabilityQuery, 'format'>;
+export type ReportFormat = 'json' | 'csv';
+
+export interface RenderedReport {
+  generation: number;
+  body: string;
+  cacheable: boolean;
+}
+
+/** The committed generation of what reports read (bumped by migration 009's triggers). */
+export function dataGeneration(db: Db): number {
+  return db.prepare('SELECT generation FROM report_data WHERE id = 1').pluck().get() as number;
 }

@@ -4,7 +4,7 @@
  * report goes out (source.ts reads the database).
  */
 import { RELIABILITY_DEFINITIONS, assumptionsStatement } from './definitions.js';
-import { downtimeBreakdown, figures, pareto, type Figures, type ParetoEntry } from './figures.js';
+import { downtimeBreakdown, figures, figuresPerPeriod, pareto, type Figures, type ParetoEntry } from './figures.js';
 import { downtime, type EventsInput, type RepairAssumptions } from './intervals.js';
 
 export type GroupBy = 'asset' | 'assetClass' | 'site';
@@ -90,18 +90,49 @@ export interface ReliabilityReport {
 const iso = (ms: number): string => new Date(ms).toISOString();
 const HOUR = 3_600_000;
 
+/**
+ * Asset ids and group keys in natural order ("asset-2" before "asset-10"). One collator for every
+ * comparison: `localeCompare(b, undefined, { numeric: true })` builds a new one per call, which was
+ * seconds of a 10,000-asset report's sorting (bench:reports).
+ */
+export const naturalOrder: (a: string, b: string) => number = new Intl.Collator(undefined, { numeric: true }).compare;
+
+/** What the CSV carries: the groups table and the totals, without trends, Pareto or model versions. */
+export type GroupsTable = Pick<ReliabilityReport, 'period' | 'groupBy' | 'totals'> & { groups: (Figures & { key: string; assetIds: string[] })[] };
+
+/** The groups' and the totals' figures only (the CSV): no versions, quality windows or trend are needed. */
+export function reliabilityGroups(input: Pick<ReportInput, 'assets' | 'events'>, o: ReportOptions): GroupsTable {
+  const d = downtime(input.events, o.assumptions);
+  return {
+    period: { from: iso(o.from), to: iso(o.to), hours: (o.to - o.from) / HOUR },
+    groupBy: o.groupBy,
+    totals: figures(d, input.assets.map((a) => a.assetId), o.from, o.to),
+    groups: members(input.assets, o.groupBy).map(([key, ids]) => ({ key, assetIds: ids, ...figures(d, ids, o.from, o.to) })),
+  };
+}
+
+/** The groups' keys in natural order with their assets. */
+function members(assets: readonly AssetInfo[], groupBy: GroupBy): [string, string[]][] {
+  const groups = new Map<string, string[]>();
+  for (const a of assets) {
+    const key = groupBy === 'asset' ? a.assetId : groupBy === 'assetClass' ? a.assetClass : a.site;
+    const list = groups.get(key);
+    if (list === undefined) groups.set(key, [a.assetId]);
+    else list.push(a.assetId);
+  }
+  return [...groups.entries()].sort(([a], [b]) => naturalOrder(a, b));
+}
+
 export function reliabilityReport(input: ReportInput, o: ReportOptions): ReliabilityReport {
   const d = downtime(input.events, o.assumptions);
   const all = input.assets.map((a) => a.assetId);
   const inReport = new Set(all);
-  const groups = new Map<string, string[]>();
-  for (const a of input.assets) {
-    const key = o.groupBy === 'asset' ? a.assetId : o.groupBy === 'assetClass' ? a.assetClass : a.site;
-    const members = groups.get(key);
-    if (members === undefined) groups.set(key, [a.assetId]);
-    else members.push(a.assetId);
-  }
   const periods = buckets(o.from, o.to, o.bucket);
+  // written once, not once per group (10,000 groups x 13 weeks of the same dates)
+  const periodIso = periods.map(([f, t]) => ({ from: iso(f), to: iso(t) }));
+  // the versions' dates repeat (most began before the period): each written once
+  const written = new Map<number, string>();
+  const isoOnce = (ms: number): string => written.get(ms) ?? (written.set(ms, iso(ms)), iso(ms));
   const breakdown = downtimeBreakdown(d, all, o.from, o.to);
   return {
     period: { from: iso(o.from), to: iso(o.to), hours: (o.to - o.from) / HOUR },
@@ -114,20 +145,38 @@ export function reliabilityReport(input: ReportInput, o: ReportOptions): Reliabi
       statement: assumptionsStatement(o.assumptions),
     },
     totals: figures(d, all, o.from, o.to),
-    groups: [...groups.entries()].sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true })).map(([key, ids]) => ({
-      key, assetIds: ids, ...figures(d, ids, o.from, o.to),
-      trend: periods.map(([f, t]) => ({ from: iso(f), to: iso(t), ...figures(d, ids, f, t) })),
-    })),
-    trend: { bucket: o.bucket, periods: periods.map(([f, t]) => ({ from: iso(f), to: iso(t), ...figures(d, all, f, t) })) },
+    groups: members(input.assets, o.groupBy).map(([key, ids]) => {
+      const [whole, ...trend] = figuresPerPeriod(d, ids, [[o.from, o.to], ...periods]);
+      return group(key, ids, whole!, trend.map((f, k) => dated(periodIso[k]!, f)));
+    }),
+    trend: { bucket: o.bucket, periods: figuresPerPeriod(d, all, periods).map((f, k) => dated(periodIso[k]!, f)) },
     pareto: { byAsset: pareto(breakdown.byAsset), byCause: pareto(breakdown.byCause), byComponent: pareto(breakdown.byComponent) },
     modelVersions: input.versions
       .filter((v) => v.to > o.from && v.from < o.to && inReport.has(v.assetId))
-      .map((v) => impact(input, d, v, o))
-      .sort((a, b) => a.assetId.localeCompare(b.assetId, undefined, { numeric: true }) || a.activeFrom.localeCompare(b.activeFrom)),
+      .map((v) => impact(input, d, v, o, isoOnce))
+      .sort((a, b) => naturalOrder(a.assetId, b.assetId) || a.activeFrom.localeCompare(b.activeFrom)),
   };
 }
 
-function impact(input: ReportInput, d: ReturnType<typeof downtime>, v: VersionSpan, o: ReportOptions): VersionImpact {
+// Written out, not spread: object spreads were the largest part of a 10,000-group report after the
+// database reads (bench:reports profile). The key order is the JSON's.
+function dated(p: Period, f: Figures): Period & Figures {
+  return {
+    from: p.from, to: p.to, assets: f.assets, calendarHours: f.calendarHours, operatingHours: f.operatingHours, downtimeHours: f.downtimeHours,
+    failures: f.failures, mtbfHours: f.mtbfHours, repairs: f.repairs, repairHours: f.repairHours, mttrHours: f.mttrHours,
+    availability: f.availability, maintenance: f.maintenance,
+  };
+}
+
+function group(key: string, assetIds: string[], f: Figures, trend: (Period & Figures)[]): ReliabilityReport['groups'][number] {
+  return {
+    key, assetIds, assets: f.assets, calendarHours: f.calendarHours, operatingHours: f.operatingHours, downtimeHours: f.downtimeHours,
+    failures: f.failures, mtbfHours: f.mtbfHours, repairs: f.repairs, repairHours: f.repairHours, mttrHours: f.mttrHours,
+    availability: f.availability, maintenance: f.maintenance, trend,
+  };
+}
+
+function impact(input: ReportInput, d: ReturnType<typeof downtime>, v: VersionSpan, o: ReportOptions, iso: (ms: number) => string): VersionImpact {
   const activeFrom = Math.max(v.from, o.from);
   const activeUntil = Math.min(v.to, o.to);
   const side = (from: number, to: number): DowntimeSide => {

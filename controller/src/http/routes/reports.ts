@@ -3,7 +3,6 @@
  * `Accept: text/csv` or `format=csv` (controller/README.md, "Reliability reports"; docs/metrics.md).
  */
 import type { InsightsApi } from '../../quality/wiring.js';
-import { reportCsv } from '../../reliability/csv.js';
 import { reliabilityQuerySchema } from '../../reliability/reliability-service.js';
 import type { ZodRoutes } from '../openapi/index.js';
 
@@ -16,13 +15,13 @@ export const reportRoutes: ZodRoutes<{ api: InsightsApi }> = async (app, { api }
     },
   }, async (req, reply) => {
     const { format, ...q } = req.query;
-    const report = api.reliability.report(q);
     const csv = format === 'csv' || (format === undefined && wantsCsv(req.headers.accept));
-    if (!csv) return report;
-    return reply
-      .header('content-type', 'text/csv; charset=utf-8')
-      .header('content-disposition', 'attachment; filename="reliability.csv"')
-      .send(reportCsv(report));
+    // rendered off the event loop, or kept from an earlier request of unchanged data (reliability/report-jobs.ts)
+    const { body, cache } = await api.reports.render(q, csv ? 'csv' : 'json');
+    reply.header('x-pdm-report-cache', cache);
+    if (csv) reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="reliability.csv"');
+    else reply.header('content-type', 'application/json; charset=utf-8');
+    return reply.send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
   });
 };
 

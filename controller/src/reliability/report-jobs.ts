@@ -1,0 +1,153 @@
+/**
+ * Reliability reports as response bodies, rendered off the event loop and kept until the data changes.
+ *
+ * - A worker thread (report-worker.ts) renders them on its own read-only connection: at 10,000 assets
+ *   a report takes seconds, which on the controller's thread dropped its broker link (bench:reports).
+ *   Running from sources (vitest) there is no built worker file, and an in-memory database cannot be
+ *   opened twice: then the report renders in process, as before.
+ * - A rendered body is kept with the generation of the data it read (migration 009's report_data,
+ *   bumped by triggers in every transaction that changes what reports read) and served again while
+ *   the committed generation is the same. New data of any writer (also another controller on the same
+ *   database) makes the next request render anew. Requests for the same report share one rendering.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { PdmError } from '@pdm/protocol';
+import type { Clock } from '../clock.js';
+import type { Db } from '../db/database.js';
+import type { Logger } from '../logger.js';
+import type { RepairAssumptions } from './intervals.js';
+import { dataGeneration, type ReliabilityService, type ReportFormat, type ReportScope } from './reliability-service.js';
+import type { RenderJob, RenderResult, WorkerInit } from './report-worker.js';
+
+export interface ReportJobsDeps {
+  db: () => Db;
+  service: ReliabilityService;
+  assumptions: RepairAssumptions;
+  clock: Clock;
+  log: Logger;
+  /** Bytes of rendered bodies kept (default 256 MiB; a JSON report by asset of 10,000 assets is ~48 MB). */
+  cacheBytes?: number;
+}
+
+export interface RenderedBody {
+  body: Uint8Array;
+  /** hit: served from a body rendered earlier of the same data; miss: rendered for this request. */
+  cache: 'hit' | 'miss';
+}
+
+interface Kept {
+  generation: number;
+  body: Uint8Array;
+}
+
+type Rendered = { generation: number; cacheable: boolean; body: Uint8Array };
+
+const WORKER_FILE = fileURLToPath(new URL('./report-worker.js', import.meta.url));
+
+export class ReportJobs {
+  readonly #deps: ReportJobsDeps;
+  #worker: Worker | undefined;
+  #nextId = 1;
+  readonly #pending = new Map<number, { resolve: (r: Rendered) => void; reject: (err: Error) => void }>();
+  readonly #kept = new Map<string, Kept>();
+  readonly #rendering = new Map<string, Promise<Rendered>>();
+
+  constructor(deps: ReportJobsDeps) {
+    this.#deps = deps;
+  }
+
+  async start(): Promise<void> {
+    const db = this.#deps.db();
+    if (db.memory || !existsSync(WORKER_FILE)) {
+      this.#deps.log.info({ worker: false }, 'reliability reports render in process');
+      return;
+    }
+    const init: WorkerInit = { file: db.name, assumptions: this.#deps.assumptions };
+    const worker = new Worker(WORKER_FILE, { workerData: init });
+    worker.on('message', (r: RenderResult) => this.#settle(r));
+    worker.on('error', (err) => {
+      // the reports that were waiting fail; later ones render in process
+      this.#deps.log.error({ err }, 'reliability report worker failed');
+      if (this.#worker === worker) this.#worker = undefined;
+      this.#failPending(new PdmError('INTERNAL', 'reliability report worker failed', { cause: err }));
+    });
+    worker.on('exit', (code) => {
+      if (this.#worker !== worker) return;
+      this.#deps.log.error({ code }, 'reliability report worker exited');
+      this.#worker = undefined;
+      this.#failPending(new PdmError('INTERNAL', 'reliability report worker exited', { context: { code } }));
+    });
+    worker.unref();
+    this.#worker = worker;
+  }
+
+  async stop(): Promise<void> {
+    const worker = this.#worker;
+    this.#worker = undefined;
+    this.#failPending(new PdmError('INTERNAL', 'controller stopping'));
+    await worker?.terminate();
+    this.#kept.clear();
+  }
+
+  /** The report's body: kept from an earlier request while the data is unchanged, else rendered now. */
+  async render(query: ReportScope, format: ReportFormat): Promise<RenderedBody> {
+    const key = JSON.stringify([format, Object.entries(query).sort(([a], [b]) => (a < b ? -1 : 1))]);
+    const generation = dataGeneration(this.#deps.db());
+    const kept = this.#kept.get(key);
+    if (kept !== undefined && kept.generation === generation) return { body: kept.body, cache: 'hit' };
+    const flight = `${key}@${generation}`;
+    let rendering = this.#rendering.get(flight);
+    if (rendering === undefined) {
+      rendering = this.#renderNow(query, format).finally(() => this.#rendering.delete(flight));
+      this.#rendering.set(flight, rendering);
+    }
+    const r = await rendering;
+    // kept under the generation the rendering read, which may be newer than the one looked up above
+    if (r.cacheable && (this.#kept.get(key)?.generation ?? -1) <= r.generation) this.#keep(key, { generation: r.generation, body: r.body });
+    return { body: r.body, cache: 'miss' };
+  }
+
+  #renderNow(query: ReportScope, format: ReportFormat): Promise<Rendered> {
+    const now = this.#deps.clock.now();
+    const worker = this.#worker;
+    if (worker === undefined) {
+      return Promise.resolve().then(() => {
+        const r = this.#deps.service.render(query, format);
+        return { generation: r.generation, cacheable: r.cacheable, body: new TextEncoder().encode(r.body) };
+      });
+    }
+    return new Promise<Rendered>((resolve, reject) => {
+      const job: RenderJob = { id: this.#nextId++, query, format, now };
+      this.#pending.set(job.id, { resolve, reject });
+      worker.postMessage(job);
+    });
+  }
+
+  #settle(r: RenderResult): void {
+    const waiting = this.#pending.get(r.id);
+    if (waiting === undefined) return;
+    this.#pending.delete(r.id);
+    if ('error' in r) waiting.reject(new PdmError('INTERNAL', 'reliability report failed', { context: { reason: r.error.message, code: r.error.code } }));
+    else waiting.resolve(r);
+  }
+
+  #failPending(err: Error): void {
+    for (const waiting of this.#pending.values()) waiting.reject(err);
+    this.#pending.clear();
+  }
+
+  /** Keeps a body, dropping the oldest kept ones beyond the byte budget. */
+  #keep(key: string, entry: Kept): void {
+    this.#kept.delete(key);
+    this.#kept.set(key, entry);
+    const budget = this.#deps.cacheBytes ?? 256 * 2 ** 20;
+    let bytes = [...this.#kept.values()].reduce((sum, k) => sum + k.body.byteLength, 0);
+    for (const [k, v] of this.#kept) {
+      if (bytes <= budget) break;
+      this.#kept.delete(k);
+      bytes -= v.body.byteLength;
+    }
+  }
+}
