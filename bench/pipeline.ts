@@ -1,21 +1,23 @@
 /**
  * `npm run bench:pipeline`: the agent's inference path against a bare onnxruntime loop on the same model,
  * the same rows and the same batch size, in one run (issue 9). Goal: <= 1.15x the bare cost per row at
- * batch 64.
+ * batch 64. Headline: azure-pdm-failure-24h 1.0.0 at batch 1, 16 and 64; then every reference model
+ * the agent runs, at batch 64, so the figure is not only about the smallest model.
  *
- * - bare: `session.run` on a prebuilt float32 [B, F] tensor of the feature rows, scores read out of
- *   the output; nothing else. The rows are the ones the agent's feature stage makes from the replay.
- * - runner: the agent's InferenceRunner.score on the same rows (copy into one tensor, run, shape
- *   checks, scores out): the inference module alone.
- * - features: the feature stage alone (AssetReader: reading checks, feature windows, the row) over the same readings.
-- pipeline: Pipeline.reading() for every raw reading of the replay (CSV strings, as the replay source
- *   hands them over): reading checks, feature windows, batching, the run, alert policy, prediction
- *   and metric-window records validated and committed to an in-memory outbox. Storage is left out on
- *   purpose: SQLite commits are bench:outbox's figure.
+ * Sides, each over the same replay (CSV strings, as the replay source hands them over):
+ * - bare: `session.run` on prebuilt float32 [B, F] tensors of the feature rows, scores read out; nothing else.
+ * - runner: the agent's InferenceRunner.score on the same rows (copy into one tensor, run, shape checks).
+ * - features: the feature stage alone (AssetReader: reading checks, feature windows, the row).
+ * - records: validating and encoding (encodeDraft, as every outbox commit does) the records the pipeline
+ *   committed in this replay, per scored row.
+ * - pipeline: Pipeline.reading() per raw reading: reading checks, feature windows, batching at
+ *   maxBatchRows = B, the run, alert policy, prediction and metric-window records validated and committed
+ *   to an in-memory outbox (SQLite commits are bench:outbox's figure). Twice: with the agent's default
+ *   metric window (1 h; one window record per reading for hourly data) and with 24 h windows (the
+ *   fleet configuration, deploy/compose/agent.json).
  *
- * Reference model azure-pdm-failure-24h 1.0.0, Azure PdM machines 1-3 (2,160 hourly readings each).
- * Cost per row = wall time / rows scored. Each measurement pairs subject and bare back to back,
- * alternating which goes first; a ratio is the median of the per-pair ratios.
+ * Cost per row = wall time / rows scored. Every run times all sides back to back in a rotating order; a
+ * ratio is the median of the per-run ratios to the bare loop of the same run.
  * Env: PDM_BENCH_RUNS (default 9).
  */
 import { readFileSync } from 'node:fs';
@@ -28,23 +30,29 @@ import { AssetReader } from '../agent/dist/features/asset-reader.js';
 import { fixedScoring, scorerFor } from '../agent/dist/inference/slots.js';
 import { Counters } from '../agent/dist/metrics/counters.js';
 import { MetricWindows } from '../agent/dist/metrics/metric-windows.js';
+import { encodeDraft, type RecordDraft } from '../agent/dist/outbox/outbox.js';
 import { Pipeline } from '../agent/dist/pipeline.js';
 import { parseEventTime } from '../agent/dist/sources/time.js';
-import { azureTelemetry, referenceModelDir } from '../test/helpers/fleet.js';
+import { azureTelemetry, repoRoot } from '../test/helpers/fleet.js';
 import { loadNow, median, ratioVerdict, resultsSection, runHeader } from './results.js';
 
 const RUNS = Number(process.env['PDM_BENCH_RUNS'] ?? 9);
-const BATCHES = [1, 16, 64] as const;
+const HEADLINE_BATCHES = [1, 16, 64] as const;
 const GOAL = 1.15;
+const HOUR_MS = 3_600_000;
 const silent = pino({ level: 'silent' });
+const artifact = (name: string): string => join(repoRoot, 'models/artifacts', name, '1.0.0');
 
-/** Readings of machines 1-3 as the replay source delivers them: event time and the CSV's strings. */
-function readings(signals: readonly string[]): RawReading[][] {
+/** One asset's readings, as the replay source delivers them: event time and the file's strings. */
+type Asset = RawReading[];
+
+/** Azure PdM machines 1-3 (2,160 hourly readings each). */
+function azureAssets(signals: readonly string[]): Asset[] {
   const [header, ...lines] = readFileSync(azureTelemetry, 'utf8').trim().split('\n');
   const cols = header!.split(',');
   const machine = cols.indexOf('machineID');
   const time = cols.indexOf('datetime');
-  const byMachine = new Map<string, RawReading[]>();
+  const byMachine = new Map<string, Asset>();
   for (const line of lines) {
     const cells = line.split(',');
     const id = cells[machine]!;
@@ -57,10 +65,49 @@ function readings(signals: readonly string[]): RawReading[][] {
   return [...byMachine.values()];
 }
 
-/** The feature rows the agent makes from those readings. */
-function featureRows(model: LoadedModel, machines: readonly RawReading[][]): Float32Array[] {
+/** C-MAPSS FD001 training engines 1-30 (one cycle per reading interval, the card's hour). */
+function cmapssAssets(signals: readonly string[]): Asset[] {
+  const names = ['unit', 'cycle', 'setting1', 'setting2', 'setting3', ...Array.from({ length: 21 }, (_, i) => `s${i + 1}`)];
+  const units = new Map<string, Asset>();
+  const start = Date.UTC(2015, 0, 1);
+  for (const line of readFileSync(join(repoRoot, 'models/data/cmapss/train_FD001.txt'), 'utf8').trim().split('\n')) {
+    const cells = line.trim().split(/\s+/);
+    const unit = cells[0]!;
+    if (Number(unit) > 30) continue;
+    const values = Object.fromEntries(signals.map((s) => [s, cells[names.indexOf(s)]]));
+    const list = units.get(unit) ?? [];
+    list.push({ time: start + Number(cells[1]) * HOUR_MS, values });
+    units.set(unit, list);
+  }
+  return [...units.values()];
+}
+
+/** AI4I 2020: one machine, 10,000 snapshots a minute apart (the card's reading interval). */
+function ai4iAssets(): Asset[] {
+  const columns: Record<string, string> = {
+    type: 'Type', air_temperature: 'Air temperature [K]', process_temperature: 'Process temperature [K]',
+    rotational_speed: 'Rotational speed [rpm]', torque: 'Torque [Nm]', tool_wear: 'Tool wear [min]',
+  };
+  const [header, ...lines] = readFileSync(join(repoRoot, 'models/data/ai4i2020/ai4i2020.csv'), 'utf8').trim().split('\n');
+  const cols = header!.split(',');
+  const start = Date.UTC(2015, 0, 1);
+  return [lines.map((line, i) => {
+    const cells = line.split(',');
+    return { time: start + i * 60_000, values: Object.fromEntries(Object.entries(columns).map(([s, c]) => [s, cells[cols.indexOf(c)]])) };
+  })];
+}
+
+interface Subject {
+  readonly label: string;
+  readonly model: LoadedModel;
+  readonly assets: readonly Asset[];
+  /** The feature rows the agent makes from those readings. */
+  readonly rows: readonly Float32Array[];
+}
+
+function featureRows(model: LoadedModel, assets: readonly Asset[]): Float32Array[] {
   const rows: Float32Array[] = [];
-  for (const list of machines) {
+  for (const list of assets) {
     const reader = new AssetReader(model.card.featureSpec);
     for (const r of list) {
       const res = reader.accept(r);
@@ -73,20 +120,12 @@ function featureRows(model: LoadedModel, machines: readonly RawReading[][]): Flo
 interface Sample {
   /** microseconds per row */
   readonly usPerRow: number;
-  readonly rows: number;
 }
 
-async function timed(fn: () => Promise<number>): Promise<Sample> {
+async function timed(fn: () => Promise<number> | number): Promise<Sample> {
   const t0 = performance.now();
   const rows = await fn();
-  return { usPerRow: ((performance.now() - t0) * 1000) / rows, rows };
-}
-
-/** Whole batches only, so every side runs exactly the same tensors. */
-function batchesOf(rows: readonly Float32Array[], size: number): Float32Array[][] {
-  const out: Float32Array[][] = [];
-  for (let i = 0; i + size <= rows.length; i += size) out.push(rows.slice(i, i + size));
-  return out;
+  return { usPerRow: ((performance.now() - t0) * 1000) / rows };
 }
 
 async function bare(model: LoadedModel, tensors: readonly Float32Array[], size: number): Promise<number> {
@@ -103,28 +142,39 @@ async function bare(model: LoadedModel, tensors: readonly Float32Array[], size: 
 }
 
 async function runner(model: LoadedModel, batches: readonly Float32Array[][]): Promise<number> {
-  const scorer = scorerFor(model, systemClock, { cooldownMs: 6 * 3_600_000, criticalMargin: 0.5 });
+  const scorer = scorerFor(model, systemClock, { cooldownMs: 6 * HOUR_MS, criticalMargin: 0.5 });
   let rows = 0;
   for (const b of batches) rows += (await scorer.runner.score(b)).scores.length;
   return rows;
 }
 
-/** The feature stage alone: reading checks and feature windows over the same readings. */
-function features(model: LoadedModel, machines: readonly RawReading[][]): Promise<number> {
-  return Promise.resolve(featureRows(model, machines).length);
+/** Keeps what the pipeline commits, to time their validation and encoding on their own. */
+class CapturingOutbox extends MemoryOutbox {
+  readonly drafts: RecordDraft[] = [];
+
+  override commit(drafts: readonly RecordDraft[]): ReturnType<MemoryOutbox['commit']> {
+    this.drafts.push(...drafts);
+    return super.commit(drafts);
+  }
 }
 
-async function pipeline(model: LoadedModel, machines: readonly RawReading[][], size: number): Promise<number> {
+interface PipelineRun {
+  readonly rows: number;
+  readonly drafts: readonly RecordDraft[];
+}
+
+async function pipeline(model: LoadedModel, assets: readonly Asset[], size: number, windowMs: number): Promise<PipelineRun> {
   let rows = 0;
-  for (const [i, list] of machines.entries()) {
-    const assetId = `machine-${i + 1}`;
+  const drafts: RecordDraft[] = [];
+  for (const [i, list] of assets.entries()) {
+    const assetId = `asset-${i + 1}`;
     const counters = new Counters();
-    const outbox = new MemoryOutbox({ deviceId: 'bench', clock: systemClock });
+    const outbox = new CapturingOutbox({ deviceId: 'bench', clock: systemClock });
     outbox.start();
     const p = new Pipeline({
-      config: { assetId, maxBatchRows: size, windowMs: 3_600_000 },
-      scoring: fixedScoring(scorerFor(model, systemClock, { cooldownMs: 6 * 3_600_000, criticalMargin: 0.5 })),
-      windows: new MetricWindows({ windowMs: 3_600_000, assetId, model: model.ref }),
+      config: { assetId, maxBatchRows: size, windowMs },
+      scoring: fixedScoring(scorerFor(model, systemClock, { cooldownMs: 6 * HOUR_MS, criticalMargin: 0.5 })),
+      windows: new MetricWindows({ windowMs, assetId, model: model.ref }),
       counters,
       outbox,
       log: silent,
@@ -133,42 +183,48 @@ async function pipeline(model: LoadedModel, machines: readonly RawReading[][], s
     await p.finish();
     if (counters.commitFailures > 0 || counters.inferenceErrors > 0) throw new Error(`pipeline: ${JSON.stringify(counters)}`);
     rows += counters.inferences;
+    drafts.push(...outbox.drafts);
   }
-  return rows;
+  return { rows, drafts };
 }
 
-interface Figure {
-  readonly batch: number;
-  readonly bare: Sample[];
-  readonly runner: Sample[];
-  readonly features: Sample[];
-  readonly pipeline: Sample[];
-}
+const SIDES = ['bare', 'runner', 'features', 'records', 'pipeline', 'pipeline24h'] as const;
+type Side = (typeof SIDES)[number];
+type Figure = { readonly batch: number } & Record<Side, Sample[]>;
 
-async function measure(model: LoadedModel, machines: readonly RawReading[][], rows: readonly Float32Array[], size: number): Promise<Figure> {
-  const batches = batchesOf(rows, size);
+async function measure(s: Subject, size: number): Promise<Figure> {
+  const { model, assets, rows } = s;
   const width = model.card.featureSpec.features.length;
+  const batches: Float32Array[][] = [];
+  for (let i = 0; i + size <= rows.length; i += size) batches.push(rows.slice(i, i + size));
   const tensors = batches.map((b) => {
     const data = new Float32Array(size * width);
     b.forEach((row, i) => data.set(row, i * width));
     return data;
   });
-  const fig: Figure = { batch: size, bare: [], runner: [], features: [], pipeline: [] };
-  // warm-up: JIT, onnxruntime's first runs at this shape
+  // warm-up (JIT, onnxruntime's first runs at this shape); it also yields the records the pipeline commits
   await bare(model, tensors, size);
   await runner(model, batches);
-  await pipeline(model, machines, size);
+  await pipeline(model, assets, size, 24 * HOUR_MS);
+  const committed = await pipeline(model, assets, size, HOUR_MS);
+  const encode = (): number => {
+    committed.drafts.forEach((d, i) => encodeDraft('bench', i + 1, d));
+    return committed.rows;
+  };
+  const fig: Figure = { batch: size, bare: [], runner: [], features: [], records: [], pipeline: [], pipeline24h: [] };
+  const run: Record<Side, () => Promise<number> | number> = {
+    bare: () => bare(model, tensors, size),
+    runner: () => runner(model, batches),
+    features: () => featureRows(model, assets).length,
+    records: encode,
+    pipeline: async () => (await pipeline(model, assets, size, HOUR_MS)).rows,
+    pipeline24h: async () => (await pipeline(model, assets, size, 24 * HOUR_MS)).rows,
+  };
   for (let i = 0; i < RUNS; i++) {
-    const sides: [Sample[], () => Promise<number>][] = [
-      [fig.bare, () => bare(model, tensors, size)],
-      [fig.runner, () => runner(model, batches)],
-      [fig.features, () => features(model, machines)],
-      [fig.pipeline, () => pipeline(model, machines, size)],
-    ];
     // rotate the order, so a change in the machine's load hits every side alike
-    for (let k = 0; k < sides.length; k++) {
-      const [into, fn] = sides[(i + k) % sides.length]!;
-      into.push(await timed(fn));
+    for (let k = 0; k < SIDES.length; k++) {
+      const side = SIDES[(i + k) % SIDES.length]!;
+      fig[side].push(await timed(run[side]));
     }
   }
   return fig;
@@ -177,34 +233,65 @@ async function measure(model: LoadedModel, machines: readonly RawReading[][], ro
 const ratio = (s: readonly Sample[], b: readonly Sample[]): number => median(s.map((x, i) => x.usPerRow / b[i]!.usPerRow));
 const us = (xs: readonly Sample[]): string => median(xs.map((x) => x.usPerRow)).toFixed(2);
 
-const loadAtStart = loadNow();
-const model = await loadModel(referenceModelDir);
-const machines = readings(model.card.featureSpec.signals.map((s) => s.name));
-const rows = featureRows(model, machines);
-const figures: Figure[] = [];
-for (const size of BATCHES) figures.push(await measure(model, machines, rows, size));
-await model.session.release();
+async function subject(label: string, dir: string, assetsOf: (signals: readonly string[]) => Asset[]): Promise<Subject> {
+  const model = await loadModel(dir);
+  const assets = assetsOf(model.card.featureSpec.signals.map((sig) => sig.name));
+  return { label, model, assets, rows: featureRows(model, assets) };
+}
 
-const at64 = figures.find((f) => f.batch === 64)!;
+const loadAtStart = loadNow();
+const headline = await subject('azure-pdm-failure-24h 1.0.0', artifact('azure-pdm-failure-24h'), azureAssets);
+const others = [
+  await subject('azure-pdm-failure-24h-linear 1.0.0', artifact('azure-pdm-failure-24h-linear'), azureAssets),
+  await subject('cmapss-fd001-rul 1.0.0', artifact('cmapss-fd001-rul'), cmapssAssets),
+  await subject('ai4i-machine-failure 1.0.0', artifact('ai4i-machine-failure'), () => ai4iAssets()),
+];
+const figures: Figure[] = [];
+for (const size of HEADLINE_BATCHES) figures.push(await measure(headline, size));
+const perModel: [Subject, Figure][] = [[headline, figures.find((f) => f.batch === 64)!]];
+for (const s of others) perModel.push([s, await measure(s, 64)]);
+for (const s of [headline, ...others]) await s.model.session.release();
+
+const at64 = perModel[0]![1];
+const readingCount = (s: Subject): number => s.assets.reduce((n, a) => n + a.length, 0);
+const describe = (s: Subject): string => {
+  const spec = s.model.card.featureSpec;
+  return `${s.label}: ${spec.signals.length} signals, ${spec.features.length} features, windows up to ${Math.max(...spec.features.map((f) => f.window))} readings, ${s.assets.length} assets, ${readingCount(s)} readings, ${s.rows.length} rows`;
+};
+const row = (label: string, f: Figure): string =>
+  `| ${label} | ${us(f.bare)} | ${us(f.runner)} | ${us(f.features)} | ${us(f.records)} | ${us(f.pipeline)} | ${us(f.pipeline24h)} | ${ratio(f.runner, f.bare).toFixed(2)}x | ${ratio(f.pipeline, f.bare).toFixed(2)}x | ${ratio(f.pipeline24h, f.bare).toFixed(2)}x |`;
+const header = (first: string): string => `| ${first} | bare us/row | runner us/row | features us/row | records us/row | pipeline us/row | pipeline 24 h us/row | runner / bare | pipeline / bare | pipeline 24 h / bare |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|`;
+
 const body = `Command: \`npm run bench:pipeline\` (bench/pipeline.ts against the built agent).
 ${runHeader(loadAtStart)}
-Model: azure-pdm-failure-24h 1.0.0 (${model.card.featureSpec.features.length} features); replay of Azure PdM machines 1-3, ${machines.reduce((n, m) => n + m.length, 0)} readings,
-${rows.length} feature rows. ${RUNS} runs per batch size; bare, runner and pipeline back to back in a rotating order; a
-ratio is the median of the per-run ratios to the bare loop of the same run.
+${RUNS} runs per model and batch size; in each, all sides back to back in a rotating order; a ratio is the median of
+the per-run ratios to the bare loop of the same run.
 
-- bare: \`session.run\` on prebuilt float32 [B, ${model.card.featureSpec.features.length}] tensors of the same rows, scores read out (whole batches only).
+- bare: \`session.run\` on prebuilt float32 [B, F] tensors of the same rows, scores read out (whole batches only).
 - runner: the agent's InferenceRunner.score on the same rows (tensor copy, run, shape checks, scores as numbers).
 - features: the feature stage alone (AssetReader: reading checks, feature windows, the row) over the same readings.
+- records: validating and encoding (encodeDraft, what every outbox commit does) the records the pipeline commits
+  over the replay with 1 h metric windows, per scored row.
 - pipeline: Pipeline.reading() per raw reading (CSV strings): reading checks, feature windows, batching at
-  maxBatchRows = B, the run, alert policy, prediction batches and hourly metric windows validated and
-  committed to the in-memory outbox (SQLite is bench:outbox's figure).
+  maxBatchRows = B, the run, alert policy, prediction batches and metric windows validated and committed to the
+  in-memory outbox (SQLite is bench:outbox's figure). Metric windows of 1 h (the agent's default
+  metricsWindowSeconds: one window record per reading for hourly data) and of 24 h (the fleet configuration).
 
-| batch | bare us/row | runner us/row | features us/row | pipeline us/row | runner / bare | pipeline / bare |
-|---:|---:|---:|---:|---:|---:|---:|
-${figures.map((f) => `| ${f.batch} | ${us(f.bare)} | ${us(f.runner)} | ${us(f.features)} | ${us(f.pipeline)} | ${ratio(f.runner, f.bare).toFixed(2)}x | ${ratio(f.pipeline, f.bare).toFixed(2)}x |`).join('\n')}
+Headline: ${describe(headline)}.
 
-- batch 64, pipeline: ${ratioVerdict(ratio(at64.pipeline, at64.bare), GOAL, 'le')}; the inference module alone (runner): ${ratio(at64.runner, at64.bare).toFixed(2)}x.
-- per-run pipeline/bare ratios at 64: ${at64.pipeline.map((s, i) => (s.usPerRow / at64.bare[i]!.usPerRow).toFixed(2)).join(', ')}
+${header('batch')}
+${figures.map((f) => row(String(f.batch), f)).join('\n')}
+
+- batch 64, azure-pdm-failure-24h 1.0.0, pipeline: ${ratioVerdict(ratio(at64.pipeline, at64.bare), GOAL, 'le')}; with 24 h metric windows: ${ratio(at64.pipeline24h, at64.bare).toFixed(2)}x; the inference module alone (runner): ${ratio(at64.runner, at64.bare).toFixed(2)}x.
+- per-run pipeline/bare ratios at 64: ${at64.pipeline.map((x, i) => (x.usPerRow / at64.bare[i]!.usPerRow).toFixed(2)).join(', ')}
+
+Every reference model the agent runs, batch 64:
+
+${header('model')}
+${perModel.map(([s, f]) => row(s.label === headline.label ? `**${s.label}** (headline)` : s.label, f)).join('\n')}
+
+${others.map((s) => `- ${describe(s)}`).join('\n')}
 `;
 resultsSection('Agent inference pipeline vs bare onnxruntime (issue 9)', body);
 process.stdout.write(`${body}\n`);

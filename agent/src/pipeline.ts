@@ -13,9 +13,11 @@ import type { Logger } from 'pino';
 import type { ReadingRejectReason } from '@pdm/protocol';
 import type { ActionSink } from './actions/http-action.js';
 import { AssetReader } from './features/asset-reader.js';
+import { RowBatch } from './inference/row-batch.js';
 import type { InferenceObserver } from './inference/observer.js';
 import { sameRows, type Scorer, type ScoringSet, type ScoringSource } from './inference/slots.js';
 import type { Counters } from './metrics/counters.js';
+import { IsoTime } from './metrics/iso-time.js';
 import type { MetricWindows } from './metrics/metric-windows.js';
 import type { Outbox, OutboxEntry, RecordDraft } from './outbox/outbox.js';
 import type { QualityTap } from './quality/monitor.js';
@@ -47,25 +49,23 @@ export interface PipelineDeps {
   readonly committedThrough?: (time: number) => void;
 }
 
-interface PendingRow {
-  readonly time: number;
-  readonly row: Float32Array;
-}
-
-const iso = (ms: number): string => new Date(ms).toISOString();
-
 export class Pipeline implements SourceSink {
-  private batch: PendingRow[] = [];
+  /** Rows read and not yet scored. */
+  private batch: RowBatch;
+  /** A scored batch, kept for reuse so that batches cost no allocation. */
+  private spare: RowBatch | undefined;
   private readonly warnedReasons = new Set<ReadingRejectReason>();
   private set: ScoringSet;
   private reader: AssetReader;
   private shadow: ShadowRunner | undefined;
   private lastReadingTime: number | undefined;
   private commitFailed = false;
+  private readonly iso = new IsoTime();
 
   constructor(private readonly deps: PipelineDeps) {
     this.set = deps.scoring.current();
     this.reader = new AssetReader(this.set.active.model.card.featureSpec);
+    this.batch = new RowBatch(this.reader.width, deps.config.maxBatchRows);
     this.shadow = this.shadowRunnerFor(this.set);
   }
 
@@ -79,23 +79,24 @@ export class Pipeline implements SourceSink {
       this.deps.quality?.advance(reading.time);
     }
     // a closed window's record waits until none of its rows is still buffered for inference
-    if (this.batch.length === 0) {
+    if (this.batch.size === 0) {
       this.commit(windows.takeClosed());
       this.commitQuality();
     }
     windows.reading();
-    const result = this.reader.accept(reading);
+    const batch = this.batch;
+    const result = this.reader.acceptInto(reading, batch.data, batch.nextOffset);
     if (!result.ok) this.rejected(result.reason, result.signal);
-    else if (result.row !== undefined) {
-      this.batch.push({ time: result.time, row: result.row });
-      if (this.batch.length >= this.deps.config.maxBatchRows) await this.flush();
+    else if (result.wrote) {
+      batch.added(result.time);
+      if (batch.full) await this.flush();
     }
     this.reportCommitted();
   }
 
   async event(event: SourceEvent): Promise<void> {
     await this.flush();
-    const at = iso(event.time);
+    const at = this.iso.format(event.time);
     const committed = this.commit([
       {
         kind: 'events',
@@ -127,7 +128,7 @@ export class Pipeline implements SourceSink {
   }
 
   private reportCommitted(): void {
-    if (this.batch.length > 0 || this.lastReadingTime === undefined || this.commitFailed) return;
+    if (this.batch.size > 0 || this.lastReadingTime === undefined || this.commitFailed) return;
     this.deps.committedThrough?.(this.lastReadingTime);
   }
 
@@ -142,7 +143,11 @@ export class Pipeline implements SourceSink {
     this.commit(this.shadow?.comparison.closeAll() ?? []);
     const before = this.set.active.model.card.featureSpec;
     const after = next.active.model.card.featureSpec;
-    if (!sameRows(before, after)) this.reader = new AssetReader(after);
+    if (!sameRows(before, after)) {
+      this.reader = new AssetReader(after);
+      this.batch = new RowBatch(this.reader.width, this.deps.config.maxBatchRows);
+      this.spare = undefined;
+    }
     this.set = next;
     this.shadow = this.shadowRunnerFor(next);
     this.deps.scoring.adopted(next);
@@ -166,35 +171,49 @@ export class Pipeline implements SourceSink {
 
   /** Scores the buffered rows and commits their prediction batches and any alerts in one transaction. */
   private async flush(): Promise<void> {
-    if (this.batch.length === 0) return;
+    const batch = this.batch;
+    if (batch.size === 0) return;
+    // readings that arrive while this batch is scored go into another one
+    this.batch = this.spare ?? new RowBatch(batch.width, batch.capacity);
+    this.spare = undefined;
+    await this.score(batch);
+    // nothing holds a view of its rows any more (the shadow run and the quality tap are done with them)
+    batch.clear();
+    if (batch.width === this.batch.width) this.spare = batch;
+  }
+
+  private async score(batch: RowBatch): Promise<void> {
     const { counters, windows, log, observer } = this.deps;
     const active = this.set.active;
-    const rows = this.batch;
-    this.batch = [];
+    const times = batch.times;
+    const rows = batch.size;
     let scored;
-    const times = rows.map((r) => r.time);
     try {
-      scored = await active.runner.score(rows.map((r) => r.row));
+      scored = await active.runner.scoreBatch(batch.data, rows);
     } catch (err) {
-      counters.inferenceErrors += rows.length;
+      counters.inferenceErrors += rows;
       windows.inferenceErrors(times);
-      log.error({ err, rows: rows.length }, 'inference failed');
+      log.error({ err, rows }, 'inference failed');
       observer?.failed('active', active, err);
       this.commit(windows.takeClosed());
       return;
     }
-    counters.inferences += rows.length;
+    counters.inferences += rows;
     windows.inferred(times, scored.latencyMs);
     observer?.scored('active', active, {
-      rows: rows.length, nonFinite: scored.scores.filter((s) => !Number.isFinite(s)).length, latencyMs: scored.latencyMs,
+      rows, nonFinite: scored.scores.filter((s) => !Number.isFinite(s)).length, latencyMs: scored.latencyMs,
     });
-    const { drafts, activeRows } = this.recordsFor(active, rows, scored.scores);
+    const { drafts, activeRows } = this.recordsFor(active, batch, scored.scores);
     const alerts = drafts.filter((d) => d.kind === 'alerts');
     for (const a of alerts) windows.alerted(Date.parse(a.record.windowEnd));
     const shadowDrafts = this.shadow === undefined ? [] : await this.shadow.score(activeRows);
     // predictions, alerts, the candidate's records and the windows they complete: one transaction
     const entries = this.commit([...drafts, ...shadowDrafts, ...windows.takeClosed()]);
-    this.deps.quality?.scored(this.set, rows, entries === undefined ? [] : [...drafts, ...shadowDrafts]);
+    const quality = this.deps.quality;
+    if (quality !== undefined) {
+      const scoredRows = times.map((time, i) => ({ time, row: batch.row(i) }));
+      quality.scored(this.set, scoredRows, entries === undefined ? [] : [...drafts, ...shadowDrafts]);
+    }
     this.commitQuality();
     if (entries === undefined) return;
     counters.predictions += drafts[0]?.kind === 'predictions' ? drafts[0].record.predictions.length : 0;
@@ -202,33 +221,38 @@ export class Pipeline implements SourceSink {
     this.startActions(entries);
   }
 
-  private recordsFor(scorer: Scorer, rows: readonly PendingRow[], scores: readonly number[]): { drafts: RecordDraft[]; activeRows: ActiveRow[] } {
+  /**
+   * The prediction batch and alerts of the active model's scores, and the rows as the shadow runner
+   * takes them (built only when a shadow candidate runs).
+   */
+  private recordsFor(scorer: Scorer, batch: RowBatch, scores: readonly number[]): { drafts: RecordDraft[]; activeRows: ActiveRow[] } {
     const { counters, windows, config } = this.deps;
     const spec = scorer.model.card.featureSpec;
+    const withShadow = this.shadow !== undefined;
     const predictions: { t: string; score: number; alert: boolean }[] = [];
     const alertDrafts: RecordDraft[] = [];
     const activeRows: ActiveRow[] = [];
     const nonFinite: number[] = [];
-    rows.forEach((row, i) => {
+    for (let i = 0; i < batch.size; i++) {
+      const time = batch.times[i]!;
       const score = scores[i]!;
       if (!Number.isFinite(score)) {
-        nonFinite.push(row.time);
-        activeRows.push({ ...row, score, passed: false, raised: false });
-        return;
+        nonFinite.push(time);
+        if (withShadow) activeRows.push({ time, row: batch.row(i), score, passed: false, raised: false });
+        continue;
       }
-      const decision = scorer.alerts.observe(row.time, score);
-      predictions.push({ t: iso(row.time), score, alert: decision.passed });
-      activeRows.push({ ...row, score, passed: decision.passed, raised: decision.raise !== undefined });
-      if (decision.raise === undefined) return;
-      alertDrafts.push(this.alertDraft(scorer, row.time, score, decision.raise.severity));
-    });
+      const decision = scorer.alerts.observe(time, score);
+      predictions.push({ t: this.iso.format(time), score, alert: decision.passed });
+      if (withShadow) activeRows.push({ time, row: batch.row(i), score, passed: decision.passed, raised: decision.raise !== undefined });
+      if (decision.raise !== undefined) alertDrafts.push(this.alertDraft(scorer, time, score, decision.raise.severity));
+    }
     if (nonFinite.length > 0) {
       counters.inferenceErrors += nonFinite.length;
       windows.inferenceErrors(nonFinite);
       this.deps.log.warn({ rows: nonFinite.length, model: scorer.model.ref }, 'non-finite model output not published');
     }
     if (predictions.length === 0) return { drafts: alertDrafts, activeRows };
-    const batch: RecordDraft = {
+    const record: RecordDraft = {
       kind: 'predictions',
       record: {
         time: predictions[predictions.length - 1]!.t,
@@ -240,7 +264,7 @@ export class Pipeline implements SourceSink {
         predictions,
       },
     };
-    return { drafts: [batch, ...alertDrafts], activeRows };
+    return { drafts: [record, ...alertDrafts], activeRows };
   }
 
   /** An alert of the active model; in `act` mode it says whether the action was triggered or needs review. */
@@ -251,13 +275,13 @@ export class Pipeline implements SourceSink {
     return {
       kind: 'alerts',
       record: {
-        time: iso(time),
+        time: this.iso.format(time),
         assetId: this.deps.config.assetId,
         model: scorer.model.ref,
         score,
         threshold: spec.threshold,
         severity,
-        windowEnd: iso(time),
+        windowEnd: this.iso.format(time),
         message: `score ${score.toPrecision(4)} ${spec.alertWhen === 'above' ? '>=' : '<='} threshold ${spec.threshold}`,
         ...(action === undefined ? {} : { action }),
         ...(deployment === undefined ? {} : { deploymentId: deployment.deploymentId }),

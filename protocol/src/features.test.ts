@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { aggregate, checkReading, FeatureWindows, LogSignals, logSignalOf } from './features.js';
 import { featureSpecSchema, type FeatureSpec } from './model-card.js';
@@ -76,6 +77,40 @@ describe('FeatureWindows', () => {
     expect(w.vector()![0]).toBe(10);
     expect(w.vector()![1]).toBeCloseTo(16 / 3, 5);
     expect(w.vector()![4]).toBe(1);
+  });
+  it('aggregates each window in place to exactly what aggregate() makes of a copy of its last values', () => {
+    // every aggregation over windows shorter than, equal to and wrapping around the ring
+    const aggs = ['last', 'min', 'max', 'mean', 'std', 'slope'] as const;
+    const windows = [1, 2, 5, 7];
+    const wide: FeatureSpec = featureSpecSchema.parse({
+      ...spec,
+      signals: [{ name: 'x', min: -1e6, max: 1e6 }],
+      features: aggs.flatMap((agg) => windows.map((window) => ({ name: `x_${agg}_${window}`, signal: 'x', agg, window }))),
+    });
+    const value = fc.double({ min: -1e6, max: 1e6, noNaN: true });
+    fc.assert(
+      fc.property(fc.array(value, { minLength: 1, maxLength: 40 }), fc.nat(30), (values, resetAt) => {
+        const w = new FeatureWindows(wide);
+        let seen: number[] = [];
+        const out = new Float32Array(wide.features.length + 3);
+        values.forEach((x, i) => {
+          if (i === resetAt) {
+            w.reset();
+            seen = [];
+          }
+          w.push({ x });
+          seen.push(x);
+          const row = w.vector();
+          expect(row === undefined).toBe(seen.length < 7);
+          expect(w.vectorInto(out, 3)).toBe(row !== undefined);
+          if (row === undefined) return;
+          const expected = Float32Array.from(wide.features, (f) => aggregate(seen.slice(-f.window), f.agg));
+          // bit for bit: the same operations on the same values in the same order
+          row.forEach((v, k) => expect(Object.is(v, expected[k])).toBe(true));
+          expect(Array.from(out.subarray(3))).toEqual(Array.from(row));
+        });
+      }),
+    );
   });
 });
 

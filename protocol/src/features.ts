@@ -45,39 +45,48 @@ export function checkReading(spec: FeatureSpec, raw: Readonly<Record<string, unk
 
 /** Aggregates the values of a window. `std` is the sample deviation (0 for one value). */
 export function aggregate(values: ArrayLike<number>, agg: Aggregation): number {
-  const n = values.length;
+  return aggregateRange(values, 0, values.length, agg);
+}
+
+/**
+ * `aggregate` of values[start .. start + n - 1]. FeatureWindows aggregates its rings in place with it, and
+ * `aggregate` is this function on a whole array, so both make the same number from the same values (the same
+ * operations in the same order) and training (models/) and serving agree bit for bit.
+ */
+function aggregateRange(values: ArrayLike<number>, start: number, n: number, agg: Aggregation): number {
   if (n === 0) return Number.NaN;
+  const end = start + n;
   switch (agg) {
     case 'last':
-      return values[n - 1]!;
+      return values[end - 1]!;
     case 'min': {
       let m = Infinity;
-      for (let i = 0; i < n; i++) m = Math.min(m, values[i]!);
+      for (let i = start; i < end; i++) m = Math.min(m, values[i]!);
       return m;
     }
     case 'max': {
       let m = -Infinity;
-      for (let i = 0; i < n; i++) m = Math.max(m, values[i]!);
+      for (let i = start; i < end; i++) m = Math.max(m, values[i]!);
       return m;
     }
     case 'mean':
-      return sum(values) / n;
+      return sum(values, start, end) / n;
     case 'std': {
       if (n < 2) return 0;
-      const mean = sum(values) / n;
+      const mean = sum(values, start, end) / n;
       let ss = 0;
-      for (let i = 0; i < n; i++) ss += (values[i]! - mean) ** 2;
+      for (let i = start; i < end; i++) ss += (values[i]! - mean) ** 2;
       return Math.sqrt(ss / (n - 1));
     }
     case 'slope': {
       if (n < 2) return 0;
       // least-squares slope against x = 0..n-1
       const xMean = (n - 1) / 2;
-      const yMean = sum(values) / n;
+      const yMean = sum(values, start, end) / n;
       let num = 0;
       let den = 0;
       for (let i = 0; i < n; i++) {
-        num += (i - xMean) * (values[i]! - yMean);
+        num += (i - xMean) * (values[start + i]! - yMean);
         den += (i - xMean) ** 2;
       }
       return num / den;
@@ -85,34 +94,43 @@ export function aggregate(values: ArrayLike<number>, agg: Aggregation): number {
   }
 }
 
-function sum(values: ArrayLike<number>): number {
+function sum(values: ArrayLike<number>, start: number, end: number): number {
   let s = 0;
-  for (let i = 0; i < values.length; i++) s += values[i]!;
+  for (let i = start; i < end; i++) s += values[i]!;
   return s;
 }
 
-/** Ring buffer of the last `capacity` values of one signal. */
+/**
+ * Ring buffer of the last `capacity` values of one signal. Every value is stored twice, at `next` and at
+ * `next + capacity`, so the last n values always lie side by side in `buf` (ending at next + capacity):
+ * a window is aggregated where it lies, with no copy and no wrap-around per element (issue 9: copying each
+ * feature's window out per row was a fifth of the agent's per-row cost).
+ */
 class Ring {
   private readonly buf: Float64Array;
   private next = 0;
   size = 0;
 
   constructor(readonly capacity: number) {
-    this.buf = new Float64Array(capacity);
+    this.buf = new Float64Array(2 * capacity);
   }
 
   push(value: number): void {
     this.buf[this.next] = value;
-    this.next = (this.next + 1) % this.capacity;
-    this.size = Math.min(this.size + 1, this.capacity);
+    this.buf[this.next + this.capacity] = value;
+    this.next = this.next + 1 === this.capacity ? 0 : this.next + 1;
+    if (this.size < this.capacity) this.size++;
   }
 
-  /** The last `count` values, oldest first. */
-  last(count: number): Float64Array {
+  /** `aggregate` of the last `count` values (oldest first), read in place. */
+  aggregateLast(count: number, agg: Aggregation): number {
     const n = Math.min(count, this.size);
-    const out = new Float64Array(n);
-    for (let i = 0; i < n; i++) out[i] = this.buf[(this.next - n + i + this.capacity) % this.capacity]!;
-    return out;
+    return aggregateRange(this.buf, this.next + this.capacity - n, n, agg);
+  }
+
+  clear(): void {
+    this.next = 0;
+    this.size = 0;
   }
 }
 
@@ -121,35 +139,59 @@ class Ring {
  * every feature's window is full, `vector()` returns the input row in the spec's feature order.
  */
 export class FeatureWindows {
-  private readonly rings = new Map<string, Ring>();
+  /** One ring per signal, in the spec's signal order. */
+  private readonly rings: readonly { readonly name: string; readonly ring: Ring }[];
+  /** For each feature in the spec's order: its signal's ring, window and aggregation. */
+  private readonly features: readonly { readonly ring: Ring; readonly window: number; readonly agg: Aggregation }[];
   private readonly warmup: number;
 
-  constructor(private readonly spec: FeatureSpec) {
+  constructor(spec: FeatureSpec) {
     this.warmup = Math.max(...spec.features.map((f) => f.window));
-    for (const signal of spec.signals) this.rings.set(signal.name, new Ring(this.warmup));
+    const bySignal = new Map<string, Ring>();
+    for (const signal of spec.signals) bySignal.set(signal.name, new Ring(this.warmup));
+    this.rings = [...bySignal].map(([name, ring]) => ({ name, ring }));
+    // featureSpecSchema rejects a feature of an unknown signal, so every lookup finds its ring
+    this.features = spec.features.map((f) => ({ ring: bySignal.get(f.signal)!, window: f.window, agg: f.agg }));
   }
 
   push(values: Readonly<Record<string, number>>): void {
-    for (const [name, ring] of this.rings) ring.push(values[name] ?? Number.NaN);
+    for (const { name, ring } of this.rings) ring.push(values[name] ?? Number.NaN);
   }
 
   get ready(): boolean {
-    for (const ring of this.rings.values()) if (ring.size < this.warmup) return false;
+    for (const { ring } of this.rings) if (ring.size < this.warmup) return false;
     return true;
+  }
+
+  /** Values per row: the spec's feature count. */
+  get width(): number {
+    return this.features.length;
   }
 
   /** The feature row, or undefined while the windows are still filling. */
   vector(): Float32Array | undefined {
     if (!this.ready) return undefined;
-    const row = new Float32Array(this.spec.features.length);
-    this.spec.features.forEach((f, i) => {
-      row[i] = aggregate(this.rings.get(f.signal)!.last(f.window), f.agg);
-    });
+    const row = new Float32Array(this.features.length);
+    this.vectorInto(row, 0);
     return row;
   }
 
+  /**
+   * Writes the feature row into out[offset .. offset + width - 1] (e.g. straight into a batch's input
+   * tensor) and returns true; returns false and writes nothing while the windows are still filling.
+   */
+  vectorInto(out: Float32Array, offset: number): boolean {
+    if (!this.ready) return false;
+    const features = this.features;
+    for (let i = 0; i < features.length; i++) {
+      const f = features[i]!;
+      out[offset + i] = f.ring.aggregateLast(f.window, f.agg);
+    }
+    return true;
+  }
+
   reset(): void {
-    for (const [name, ring] of this.rings) this.rings.set(name, new Ring(ring.capacity));
+    for (const { ring } of this.rings) ring.clear();
   }
 }
 

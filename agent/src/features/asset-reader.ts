@@ -11,6 +11,11 @@ export type ReaderResult =
   | { readonly ok: false; readonly reason: ReadingRejectReason; readonly signal?: string }
   | { readonly ok: true; readonly time: number; readonly row: Float32Array | undefined };
 
+/** What `acceptInto` did with a reading: rejected it, or took it and (`wrote`) wrote a row. */
+export type ReaderOutcome =
+  | { readonly ok: false; readonly reason: ReadingRejectReason; readonly signal?: string }
+  | { readonly ok: true; readonly time: number; readonly wrote: boolean };
+
 export class AssetReader {
   private readonly windows: FeatureWindows;
 
@@ -18,11 +23,29 @@ export class AssetReader {
     this.windows = new FeatureWindows(spec);
   }
 
+  /** Values per row. */
+  get width(): number {
+    return this.windows.width;
+  }
+
   accept(reading: RawReading): ReaderResult {
+    const check = this.check(reading);
+    if (!check.ok) return check;
+    return { ok: true, time: reading.time, row: this.windows.vector() };
+  }
+
+  /** Like `accept`, but writes the row into out[offset .. offset + width - 1] instead of a new array. */
+  acceptInto(reading: RawReading, out: Float32Array, offset: number): ReaderOutcome {
+    const check = this.check(reading);
+    if (!check.ok) return check;
+    return { ok: true, time: reading.time, wrote: this.windows.vectorInto(out, offset) };
+  }
+
+  private check(reading: RawReading): { ok: true } | { ok: false; reason: ReadingRejectReason; signal: string } {
     if (reading.timeProblem !== undefined) return { ok: false, reason: reading.timeProblem, signal: '(time)' };
     const check = checkReading(this.spec, reading.values);
-    if (!check.ok) return { ok: false, reason: check.reason, signal: check.signal };
+    if (!check.ok) return check;
     this.windows.push(check.values);
-    return { ok: true, time: reading.time, row: this.windows.vector() };
+    return check;
   }
 }

@@ -22,6 +22,10 @@ export interface AlertDecision {
   readonly raise?: { readonly severity: 'warning' | 'critical' };
 }
 
+// the decisions without an alert, shared: most predictions raise none, and a decision is read-only
+const NOT_PASSED: AlertDecision = Object.freeze({ passed: false });
+const PASSED: AlertDecision = Object.freeze({ passed: true });
+
 export class AlertPolicy {
   private over = false;
   private lastRaisedAt = Number.NEGATIVE_INFINITY;
@@ -45,11 +49,11 @@ export class AlertPolicy {
   observe(time: number, score: number): AlertDecision {
     if (!this.passes(score)) {
       this.over = false;
-      return { passed: false };
+      return NOT_PASSED;
     }
     const rising = !this.over;
     this.over = true;
-    if (!rising && time - this.lastRaisedAt < this.config.cooldownMs) return { passed: true };
+    if (!rising && time - this.lastRaisedAt < this.config.cooldownMs) return PASSED;
     this.lastRaisedAt = time;
     return { passed: true, raise: { severity: this.severityOf(score) } };
   }

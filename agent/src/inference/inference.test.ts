@@ -31,6 +31,19 @@ describe('loadModel and InferenceRunner on real ONNX models', () => {
     await model.session.release();
   });
 
+  it('scores the first rows of a longer buffer in place, as score() scores the same rows given one by one', async () => {
+    const model = await loadModel(writeTinyModel(join(dir, 'batch'), { weights: [0.5, -1], bias: 0.25 }));
+    const runner = new InferenceRunner({ model, clock: systemClock });
+    // four rows of room, three filled; the fourth holds garbage that must not be read
+    const data = new Float32Array([1, 2, 0, 0, 4, -3, Number.NaN, Number.NaN]);
+    const { scores } = await runner.scoreBatch(data, 3);
+    const oneByOne = await runner.score([data.slice(0, 2), data.slice(2, 4), data.slice(4, 6)]);
+    expect(scores).toEqual(oneByOne.scores);
+    expect(scores.every(Number.isFinite)).toBe(true);
+    await expect(runner.scoreBatch(data, 5)).rejects.toMatchObject({ code: 'INFERENCE_FAILED' });
+    await model.session.release();
+  });
+
   it('returns non-finite scores as they are, for the caller to count', async () => {
     const model = await loadModel(writeTinyModel(join(dir, 'inf'), { weights: [Infinity, 0], activation: 'identity' }));
     const { scores } = await new InferenceRunner({ model, clock: systemClock }).score([new Float32Array([1, 0]), new Float32Array([-1, 0])]);

@@ -36,7 +36,7 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   }
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'] });
+    session = await ort.InferenceSession.create(bytes, SESSION_OPTIONS);
   } catch (cause) {
     throw new PdmError('MODEL_LOAD_FAILED', `onnxruntime cannot load ${file}`, { cause, context: { file } });
   }
@@ -49,6 +49,18 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   }
   return { card, ref: { name: card.name, version: card.version }, session, dir };
 }
+
+/**
+ * onnxruntime's intra-op threads (one per core, as by default) do not spin-wait for work after a run. A
+ * spinning pool keeps a core busy between runs, time the agent's own thread needs for features and
+ * records: on the 2-core machines of bench:pipeline spinning doubled the CPU per row of a run and slowed
+ * the whole pipeline (issue 9, bench/RESULTS.md). The thread count stays the default, so scores are the
+ * same bits as before (a different count splits a tree ensemble's sums differently).
+ */
+const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
+  executionProviders: ['cpu'],
+  extra: { session: { intra_op: { allow_spinning: '0' } } },
+};
 
 function readCard(dir: string): ModelCard {
   const file = join(dir, 'card.json');

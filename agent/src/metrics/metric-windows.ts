@@ -7,6 +7,7 @@
  */
 import type { ModelRef, ReadingRejectReason } from '@pdm/protocol';
 import type { RecordDraft } from '../outbox/outbox.js';
+import { IsoTime } from './iso-time.js';
 
 export interface MetricWindowsConfig {
   readonly windowMs: number;
@@ -30,6 +31,7 @@ export class MetricWindows {
   private current = new Window(undefined);
   /** Closed windows whose record has not been taken yet, oldest first. */
   private closed: Window[] = [];
+  private readonly iso = new IsoTime();
 
   constructor(private readonly config: MetricWindowsConfig) {}
 
@@ -91,13 +93,13 @@ export class MetricWindows {
   }
 
   private draft(w: Window): RecordDraft {
-    const end = new Date(w.start! + this.config.windowMs).toISOString();
+    const end = this.iso.format(w.start! + this.config.windowMs);
     return {
       kind: 'metrics',
       record: {
         time: end,
         assetId: this.config.assetId,
-        windowStart: new Date(w.start!).toISOString(),
+        windowStart: this.iso.format(w.start!),
         windowEnd: end,
         readings: w.readings,
         rejectedReadings: { ...w.rejected },
