@@ -71,11 +71,12 @@ export function applyDerived(x: Float32Array, width: number, derived: readonly D
   const outWidth = width + visible.length;
   const out = new Float32Array(rows * outWidth);
   const steps = new Float64Array(width + derived.length);
+  // A float step reads float32 operands (a double step's result is cast down, as in the graph) and rounds its result.
+  const roundings = derived.map((d) => (d.precision === 'double' ? (v: number): number => v : Math.fround));
   for (let r = 0; r < rows; r++) {
     steps.set(x.subarray(r * width, (r + 1) * width));
     derived.forEach((d, k) => {
-      // A float step reads float32 operands (a double step's result is cast down, as in the graph).
-      const round = d.precision === 'double' ? (v: number) => v : Math.fround;
+      const round = roundings[k]!;
       const value = (o: DerivedOperand): number => round(typeof o === 'number' ? steps[o]! : o.constant);
       steps[width + k] = round(compute(d.op, value(d.a), 'b' in d ? value(d.b) : 0));
     });

@@ -6,8 +6,8 @@
  *
  * - Temperature difference. The data's generator decides heat dissipation failure (HDF) by
  *   `process - air < 8.6` in float64 on 0.1 K readings, so at a shown difference of exactly 8.6 K the
- *   label follows the float64 rounding error of the subtraction (HDF on 3 of the 8 training rows at
- *   8.6 K below 1380 rpm). The graph recovers the 0.1 K readings from float32 (round(x * 10) / 10 in
+ *   label follows the float64 rounding error of the subtraction (HDF on 11 of the 19 training rows
+ *   at 8.6 K below 1380 rpm). The graph recovers the 0.1 K readings from float32 (round(x * 10) / 10 in
  *   float64 is the float64 the generator parsed), subtracts in float64, and encodes the result in
  *   float32 without losing its order: the 0.1 K value plus or minus 0.0025 K for the side the float64
  *   result falls on. A float32 subtraction instead gives values around 8.6 that scatter without
