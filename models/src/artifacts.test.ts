@@ -27,6 +27,7 @@ describe('committed artifacts', () => {
   it('include every model the project ships', () => {
     expect(artifacts.map((a) => `${a.name}@${a.version}`).sort()).toEqual([
       'ai4i-machine-failure@1.0.0',
+      'ai4i-machine-failure@1.1.0',
       `${AZURE}-linear@1.0.0`,
       `${AZURE}@1.0.0`,
       `${AZURE}@1.1.0-degraded`,
@@ -49,6 +50,11 @@ describe('committed artifacts', () => {
     expect(recall(card(AZURE, '1.1.0-degraded'))).toBeLessThan(recall(reference) - 0.1);
     expect(card(AZURE, '1.3.0-noisy').metrics['hour.alertRate']!.value).toBeGreaterThan(5 * reference.metrics['hour.alertRate']!.value);
     expect(reference.variant).toBe('reference');
+  });
+
+  it('ai4i 1.1.0 takes the same six process signals as 1.0.0, so a device feeding 1.0.0 can run it', () => {
+    const shape = (c: ModelCard): unknown => ({ ...c.featureSpec, threshold: 0 });
+    expect(shape(card('ai4i-machine-failure', '1.1.0'))).toEqual(shape(card('ai4i-machine-failure', '1.0.0')));
   });
 
   it('the NaN variant scores NaN for every row while 1.0.0 scores finite values', async () => {

@@ -4,7 +4,7 @@
  * rewrites the artifact table in models/README.md (training time, file sizes, headline metrics).
  * `npm run models -- <name> ...` rebuilds only the named families (azure, azure-log, ai4i, cmapss, linear).
  */
-import { buildAi4i } from './builds/ai4i.js';
+import { buildAi4iFamily } from './builds/ai4i.js';
 import { buildAzureFamily, loadAzureSplit } from './builds/azure.js';
 import { buildAzureLogModel } from './builds/azure-log.js';
 import { buildCmapss } from './builds/cmapss.js';
@@ -17,7 +17,7 @@ const families: Record<string, (ctx: BuildContext) => Promise<BuildResult[]>> = 
   azure: (ctx) => buildAzureFamily(ctx),
   'azure-log': async (ctx) => [await buildAzureLogModel(ctx)],
   linear: async (ctx) => [await buildAzureLinear(ctx, loadAzureSplit(ctx))],
-  ai4i: async (ctx) => [await buildAi4i(ctx)],
+  ai4i: (ctx) => buildAi4iFamily(ctx),
   cmapss: async (ctx) => [await buildCmapss(ctx)],
 };
 

@@ -4,10 +4,11 @@ import { predict } from '../gbdt/model.js';
 import { seededRandom } from '../gbdt/random.js';
 import { trainGbdt } from '../gbdt/train.js';
 import { checkModelAgainstSpec } from './check.js';
-import { applyDerived, type DerivedFeature } from './derived.js';
+import * as ort from 'onnxruntime-node';
+import { applyDerived, derivedNodes, type DerivedFeature } from './derived.js';
 import { exportLogistic } from './linear.js';
 import { withNanProbabilities } from './nan-scores.js';
-import { onnx } from './proto.js';
+import { ELEM_FLOAT, encodeModel, onnx, tensorInfo } from './proto.js';
 import { openSession, scoreRows } from './runtime.js';
 import { exportTreeClassifier } from './tree-ensemble.js';
 
@@ -51,6 +52,35 @@ describe('graphs beyond a bare tree ensemble', () => {
     const onnxScores = await scoreRows(session, x, 2, { inputName: 'features', outputName: 'probabilities', column: 1 });
     const local = predict(model, wide);
     for (let r = 0; r < 400; r++) expect(Math.abs(onnxScores[r]! - local[r]!)).toBeLessThan(1e-5);
+  });
+
+  it('double-precision, rounding, sign and division steps, hidden or not, are bit-identical in onnxruntime', async () => {
+    const derived: DerivedFeature[] = [
+      { name: 'half', op: 'mul', a: 0, b: { constant: 0.5 }, precision: 'double', hidden: true },
+      { name: 'rounded', op: 'round', a: 2, precision: 'double' },
+      { name: 'rounded_float', op: 'round', a: 0 },
+      { name: 'ratio', op: 'div', a: 1, b: 0, hidden: true },
+      { name: 'side', op: 'sign', a: 5, precision: 'double' },
+    ];
+    // Halves round to even in ONNX (-2.5 -> -2, 1.5 -> 2, 2.5 -> 2), not up as Math.round does.
+    const x = Float32Array.from([-5, 1, 3, -2, 5, 0, 2.5, -3, -2.5, 7]);
+    const wide = applyDerived(x, 2, derived);
+    expect(wide).toEqual(Float32Array.from([
+      -5, 1, -2, -5, -1,
+      3, -2, 2, 3, -1,
+      5, 0, 2, 5, 0,
+      2.5, -3, 1, 2, -1,
+      -2.5, 7, -1, -2, -1,
+    ]));
+    const graph = derivedNodes('features', 2, derived);
+    const bytes = encodeModel({
+      graphName: 'steps', opsets: { '': 17 }, initializers: graph.initializers, nodes: graph.nodes,
+      inputs: [tensorInfo('features', ELEM_FLOAT, ['N', 2])], outputs: [tensorInfo(graph.output, ELEM_FLOAT, ['N', 5])],
+    });
+    const session = await openSession(bytes);
+    const out = await session.run({ features: new ort.Tensor('float32', x, [5, 2]) });
+    await session.release();
+    expect(out[graph.output]!.data).toEqual(wide);
   });
 
   it('refuses a derived column that reads a column defined after it', () => {

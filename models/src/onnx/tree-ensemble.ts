@@ -9,7 +9,7 @@
  */
 import { PdmError } from '@pdm/protocol';
 import type { GbdtModel } from '../gbdt/model.js';
-import { derivedNodes, type DerivedFeature } from './derived.js';
+import { derivedColumns, derivedNodes, type DerivedFeature } from './derived.js';
 import { attr, ELEM_FLOAT, ELEM_INT64, encodeModel, ML_DOMAIN, tensorInfo, type AttributeInput } from './proto.js';
 
 export interface TreeExportOptions {
@@ -25,7 +25,7 @@ export const TREE_OPSETS = { '': 17, [ML_DOMAIN]: 3 } as const;
 
 function preprocess(model: GbdtModel, options: TreeExportOptions) {
   const derived = options.derived ?? [];
-  const inputWidth = model.width - derived.length;
+  const inputWidth = model.width - derivedColumns(derived).length;
   if (derived.length === 0) return { inputWidth, nodes: [], initializers: [], treeInput: options.inputName };
   const graph = derivedNodes(options.inputName, inputWidth, derived);
   return { inputWidth, nodes: graph.nodes, initializers: graph.initializers, treeInput: graph.output };

@@ -10,7 +10,7 @@ import { seededRandom } from '../gbdt/random.js';
 import { buildFeatureRows, selectRows, type FeatureRows } from '../features.js';
 import { trainGbdt, type GbdtParamsInput } from '../gbdt/train.js';
 import type { GbdtModel } from '../gbdt/model.js';
-import { applyDerived, type DerivedFeature } from '../onnx/derived.js';
+import { applyDerived, derivedColumns, type DerivedFeature } from '../onnx/derived.js';
 import { bestF1Threshold, gbdtFitPredict, outOfFoldScores, readableThreshold, stratifiedFolds } from './threshold.js';
 
 /** Observed: air 295.3-304.5 K, process 305.7-313.8 K, 1168-2886 rpm, 3.8-76.6 Nm, wear 0-253 min. */
@@ -41,6 +41,7 @@ export function ai4iFeatureSpec(threshold: number): FeatureSpec {
  * The failure modes are physical thresholds on combinations (UCI description): heat dissipation on
  * process - air temperature, power on torque x speed, overstrain on wear x torque. Trees on raw
  * columns would need many splits to approximate a product, so the model's graph derives them.
+ * These are 1.0.0's (float32 arithmetic); 1.1.0's are in ai4i-physics.ts.
  */
 export const AI4I_DERIVED: DerivedFeature[] = [
   { name: 'temperature_difference', op: 'sub', a: 2, b: 1 },
@@ -66,13 +67,14 @@ function stratum(row: Ai4iRow): string {
 
 export const AI4I_SPLIT_SEED = 2020;
 
-export function prepareAi4i(dataDir: string): Ai4iSplit {
+/** The split is the same whatever the derived columns: it depends only on the rows' strata and the seed. */
+export function prepareAi4i(dataDir: string, derived: readonly DerivedFeature[] = AI4I_DERIVED): Ai4iSplit {
   const rows = loadAi4i(dataDir);
   // One asset, readings in UDI order: with window 1 every row's features are that row's own values.
   const features = buildFeatureRows(ai4iFeatureSpec(0.5), new Map([[1, rows.map((r) => ({ time: r.udi, raw: r.raw }))]]));
   const width = features.width;
-  features.x = applyDerived(features.x, width, AI4I_DERIVED);
-  features.width = width + AI4I_DERIVED.length;
+  features.x = applyDerived(features.x, width, derived);
+  features.width = width + derivedColumns(derived).length;
   const y = Uint8Array.from(rows, (r) => r.failure);
   const strata = rows.map(stratum);
   const fold = stratifiedFolds(strata, 5, AI4I_SPLIT_SEED);
