@@ -58,6 +58,13 @@ export class EvidenceQuery {
       WHERE deployment_id IN (SELECT value FROM json_each(?)) ORDER BY device_id, seq`).all(JSON.stringify(deploymentIds)) as StatusRecord[];
   }
 
+  /** One device's status records of the given deployments, in order: a range of the (device_id, seq) key, not the deployments' whole fleet. */
+  deviceStatusesIn(deploymentIds: readonly string[], deviceId: string): StatusRecord[] {
+    if (deploymentIds.length === 0) return [];
+    return this.#sql(`SELECT device_id AS deviceId, deployment_id AS deploymentId, status, detail, seq FROM deployment_status
+      WHERE device_id = ? AND deployment_id IN (SELECT value FROM json_each(?)) ORDER BY seq`).all(deviceId, JSON.stringify(deploymentIds)) as StatusRecord[];
+  }
+
   /** One device's status records of one deployment, in order (a stage's manifest names every device of it). */
   deviceStatuses(deploymentId: string, deviceId: string): StatusRecord[] {
     return this.#sql(`SELECT device_id AS deviceId, deployment_id AS deploymentId, status, detail, seq FROM deployment_status

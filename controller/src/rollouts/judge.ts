@@ -5,6 +5,7 @@
  */
 import { isoTime } from '../clock.js';
 import type { Db } from '../db/database.js';
+import { statementCache, type Prepare } from '../db/statements.js';
 import { EvidenceQuery, type AlertEvidence, type ComparisonEvidence, type MetricEvidence, type StatusRecord } from './evidence.js';
 import { evaluateGates, judgeDevice, verdictOf, type DeviceJudgement, type GateResult, type Verdict } from './gates.js';
 import type { QualityEvidenceProvider } from './quality.js';
@@ -23,38 +24,48 @@ export interface Evaluation {
   deadline: string;
 }
 
+/** Up to this many devices are judged from their own records; more, from the rollout's in one read. */
+const FEW_DEVICES = 8;
 const NO_METRICS: MetricEvidence = { windows: 0, inferences: 0, errors: 0, maxP95: null };
 const NO_ALERTS: AlertEvidence = { rows: 0, alerts: 0 };
 const NO_COMPARISONS: ComparisonEvidence = { n: 0, agreement: null, activeAlerts: 0, candidateAlerts: 0, candidateErrors: 0 };
 
 export class StageJudge {
   readonly evidence: EvidenceQuery;
-  readonly #db: Db;
   readonly #fleet: FleetQuery;
+  readonly #sql: Prepare;
 
   constructor(db: Db, private readonly quality: () => QualityEvidenceProvider | undefined, private readonly downloadAttempts = 5) {
-    this.#db = db;
     this.evidence = new EvidenceQuery(db);
     this.#fleet = new FleetQuery(db);
+    this.#sql = statementCache(db);
   }
 
   /** The rollout's manifests of the new version (not its rollbacks). */
   candidateDeployments(rolloutId: string): Set<string> {
-    return new Set(this.#db.prepare(`SELECT deployment_id FROM manifests WHERE rollout_id = ? AND purpose IN ('stage', 'join')`).pluck().all(rolloutId) as string[]);
+    return new Set(this.#sql(`SELECT deployment_id FROM manifests WHERE rollout_id = ? AND purpose IN ('stage', 'join')`).pluck().all(rolloutId) as string[]);
   }
 
-  /** Per device: did it report a failure of the new version (or commit it)? */
+  /**
+   * Per device: did it report a failure of the new version (or commit it)? A few devices (one that
+   * just reported) are read device by device; reading the whole rollout's records and fleet for each
+   * device that reported made the engine O(devices^2) (bench:rollout: half the controller's CPU).
+   */
   judgeDevices(r: Rollout, rows: readonly RolloutDevice[], timedOut: boolean): DeviceJudgement[] {
     const ids = this.candidateDeployments(r.id);
+    const few = rows.length <= FEW_DEVICES;
+    const records = few ? rows.flatMap((row) => this.evidence.deviceStatusesIn([...ids], row.deviceId)) : this.evidence.statuses([...ids]);
     const byDevice = new Map<string, StatusRecord[]>();
-    for (const rec of this.evidence.statuses([...ids])) {
+    for (const rec of records) {
       const list = byDevice.get(rec.deviceId) ?? [];
       list.push(rec);
       byDevice.set(rec.deviceId, list);
     }
+    const fleet = few ? undefined : new Map(this.#fleet.all().map((d) => [d.deviceId, d]));
     return rows.map((row) => judgeDevice({
       deviceId: row.deviceId, candidate: r.model, mode: r.spec.mode, deploymentIds: ids, currentDeploymentId: row.deploymentId,
-      records: byDevice.get(row.deviceId) ?? [], reported: this.#fleet.get(row.deviceId)?.models ?? [], timedOut, downloadAttempts: this.downloadAttempts,
+      records: byDevice.get(row.deviceId) ?? [], reported: (fleet === undefined ? this.#fleet.get(row.deviceId) : fleet.get(row.deviceId))?.models ?? [],
+      timedOut, downloadAttempts: this.downloadAttempts,
     }));
   }
 
