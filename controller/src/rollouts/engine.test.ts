@@ -41,6 +41,7 @@ describe('RolloutEngine', () => {
     const id = await create({ reason: 'better recall' });
     await h.tick();
     await h.until('stage 1 device committed', () => given(devices).length === 1 && running(given(devices)[0]!, '1.1.0-degraded'));
+    const stage1 = given(devices);
     await activated(id);
     h.clock.advance(59_000);
     await h.tick();
@@ -49,6 +50,7 @@ describe('RolloutEngine', () => {
     h.clock.advance(1_000);
     await h.tick();
     await h.until('stage 2 reaches half the fleet', () => devices.filter((d) => running(d, '1.1.0-degraded')).length === 3);
+    const stage2 = given(devices).filter((d) => !stage1.includes(d));
     await activated(id);
     h.clock.advance(60_000);
     await h.tick();
@@ -59,10 +61,16 @@ describe('RolloutEngine', () => {
     const done = await show(id);
     expect(done.state).toBe('completed');
     expect(done.stageHistory.map((s: { outcome: string }) => s.outcome)).toEqual(['passed', 'passed', 'passed']);
-    // one manifest per stage, releases strictly increasing, each device got exactly one
-    const releases = devices.map((d) => d.deploys[0]!.manifest!.release);
-    expect(new Set(releases).size).toBe(3);
+    // one manifest per device naming only that device, each device got exactly one, releases strictly
+    // increasing from stage to stage
     expect(devices.every((d) => d.deploys.length === 1)).toBe(true);
+    expect(devices.every((d) => JSON.stringify(d.deploys[0]!.manifest!.target) === JSON.stringify({ deviceIds: [d.deviceId] }))).toBe(true);
+    const stage3 = devices.filter((d) => !stage1.includes(d) && !stage2.includes(d));
+    const releases = (ds: SimDevice[]) => ds.map((d) => d.deploys[0]!.manifest!.release);
+    expect([stage1.length, stage2.length, stage3.length]).toEqual([1, 2, 3]);
+    expect(new Set(releases(devices)).size).toBe(6);
+    expect(Math.max(...releases(stage1))).toBeLessThan(Math.min(...releases(stage2)));
+    expect(Math.max(...releases(stage2))).toBeLessThan(Math.min(...releases(stage3)));
     const audit = (await h.api('GET', `/api/v1/audit?targetType=rollout&targetId=${id}&limit=100`)).body.entries.map((e: { action: string }) => e.action).reverse();
     expect(audit).toEqual(['rollout.create', 'rollout.stage-start', 'rollout.stage-pass', 'rollout.stage-start', 'rollout.stage-pass', 'rollout.stage-start', 'rollout.stage-pass', 'rollout.complete']);
   });

@@ -238,17 +238,19 @@ export class RolloutEngine {
     const online = new Map(fleet.map((d) => [d.deviceId, d]));
     const pending = rows.filter((d) => d.want === 'pending').map((d) => ({ deviceId: d.deviceId, online: online.get(d.deviceId)?.online ?? false }));
     const chosen = chooseDevices(pending, stageSize(r.spec.stages[stage]!, rows.length, given) - given).map((d) => d.deviceId);
-    const signed = chosen.length === 0 ? undefined : this.sync.sign(r, 'stage', chosen);
+    const signed = this.sync.signEach(r, 'stage', chosen);
+    const deployments = [...signed.values()].map((m) => m.deploymentId);
     this.#deps.database.handle.transaction(() => {
       this.repo.setStage(r.id, stage, now);
-      for (const id of chosen) this.#assign(r, id, stage, signed!.deploymentId, now);
+      for (const [id, m] of signed) this.#assign(r, id, stage, m.deploymentId, now);
       this.#deps.audit.record({
         actor: CONTROLLER_ACTOR, action: 'rollout.stage-start', target: { type: 'rollout', id: r.id },
-        detail: { stage, devices: chosen, deploymentId: signed?.deploymentId ?? null, targeted: rows.length },
+        // one manifest per device, of consecutive releases: the first and last name them all
+        detail: { stage, devices: chosen, deployments: deployments.length === 0 ? null : { first: deployments[0], last: deployments.at(-1) }, targeted: rows.length },
       });
     })();
     this.#deps.log.info({ rolloutId: r.id, stage, devices: chosen.length, targeted: rows.length }, 'rollout stage started');
-    for (const id of chosen) this.sync.sendNow(r, id, signed!, deployCommandId(signed!.deploymentId, id));
+    for (const [id, m] of signed) this.sync.sendNow(r, id, m, deployCommandId(m.deploymentId, id));
   }
 
   #assign(r: Rollout, deviceId: string, stage: number, deploymentId: string, now: number): void {
@@ -269,7 +271,11 @@ export class RolloutEngine {
       const key = JSON.stringify([d.baseline?.name ?? r.model.name, d.baseline?.version ?? r.spec.previousVersion ?? null, d.baseline?.mode ?? null]);
       groups.set(key, [...(groups.get(key) ?? []), d]);
     }
-    const signed = [...groups.values()].map((devices) => ({ devices, manifest: this.sync.sign(r, 'rollback', devices.map((d) => d.deviceId), devices[0]!.baseline) }));
+    // one manifest per device, signed per group of devices returning to the same version
+    const signed = [...groups.values()].flatMap((devices) => {
+      const manifests = this.sync.signEach(r, 'rollback', devices.map((d) => d.deviceId), devices[0]!.baseline);
+      return devices.map((d) => ({ devices: [d], manifest: manifests.get(d.deviceId) }));
+    });
     this.#deps.database.handle.transaction(() => {
       this.repo.endStage(r.id, r.stage, outcome, now);
       this.repo.setState(r.id, 'rolled-back', reason, now);
@@ -305,7 +311,7 @@ export class RolloutEngine {
       const last = r.spec.stages.length - 1;
       // joins straight away where the rollout's target is already "every device"
       if (r.state === 'completed' || (r.state === 'running' && r.stage === last && r.stageStartedAt !== null)) {
-        const signed = this.sync.sign(r, 'join', [deviceId]);
+        const signed = this.sync.sign(r, 'join', deviceId);
         this.#deps.database.handle.transaction(() => this.#assign(r, deviceId, last, signed!.deploymentId, now))();
         this.#deps.log.info({ rolloutId: r.id, deviceId, deploymentId: signed!.deploymentId }, 'device joined rollout');
       }
