@@ -115,7 +115,11 @@ describe('RolloutEngine', () => {
     const id = await create({ stages: [{ count: 2, soakSeconds: 0, timeoutSeconds: 300 }, { percent: 100 }] });
     await h.tick();
     await h.until('one of two committed', () => running(devices[0]!, '1.1.0-degraded') && devices[1]!.deploys.length === 1);
-    await h.tick();
+    // what the device did must have reached the controller before its clock jumps (flaky under load otherwise)
+    await h.until('the controller saw it commit', async () => {
+      await h.tick();
+      return (await show(id)).deviceList.find((d: { deviceId: string }) => d.deviceId === 'gw-00')?.outcome === 'committed';
+    });
     expect((await show(id)).state).toBe('running');
     h.clock.advance(300_000);
     await h.tick();
