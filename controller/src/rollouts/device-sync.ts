@@ -55,8 +55,8 @@ export class DeviceSync {
       commands: Commands;
       clock: Clock;
       log: Logger;
-      /** Called when an answer arrived (the engine re-evaluates). */
-      onAnswer: () => void;
+      /** Called when a delivery ended, answered or not (the engine re-evaluates and looks at the device again). */
+      onAnswer: (deviceId: string) => void;
     },
   ) {}
 
@@ -163,7 +163,7 @@ export class DeviceSync {
     this.#inFlight.add(key);
     void this.#deliver(r, deviceId, signed, commandId).finally(() => {
       this.#inFlight.delete(key);
-      this.deps.onAnswer();
+      this.deps.onAnswer(deviceId);
     });
   }
 
