@@ -95,6 +95,20 @@ describe('RolloutEngine', () => {
     expect(audit).toMatchObject([{ actor: 'controller', role: null, target: { id }, reason: r.reason }]);
   });
 
+  it('judges a device the same from its own records (a device that just reported) as from the whole rollout\'s', async () => {
+    const behaviours = ['fail', 'silent', 'commit'] as const;
+    await fleet(10, (i) => behaviours[i % 3]!);
+    const id = await create({ stages: [{ percent: 100, soakSeconds: 0, timeoutSeconds: 600 }] });
+    await h.tick();
+    const r = h.tc.app.fleet.engine.repo.get(id)!;
+    const rows = () => h.tc.app.fleet.engine.repo.devices(id);
+    const judged = () => h.tc.app.fleet.engine.judge.judgeDevices(r, rows(), false);
+    await h.until('every committing and failing device judged', () => judged().filter((j) => j.outcome === 'committed' || j.outcome === 'failed').length === 7);
+    const whole = judged();
+    expect(new Set(whole.map((j) => j.outcome))).toEqual(new Set(['committed', 'failed', 'waiting']));
+    expect(rows().map((row) => h.tc.app.fleet.engine.judge.judgeDevices(r, [row], false)[0])).toEqual(whole);
+  });
+
   it('fails a stage whose alert rate explodes against the current version', async () => {
     const devices = await fleet(4);
     const id = await create({ stages: [{ count: 1, soakSeconds: 0, timeoutSeconds: 600, gates: { maxAlertRateRatio: 3, minSamples: 20 } }, { percent: 100 }] });

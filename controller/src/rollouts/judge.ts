@@ -3,6 +3,7 @@
  * verdict, the API shows the same evaluation. Devices judged are every device the rollout has given
  * the new version so far (earlier stages included: a canary that fails later still counts).
  */
+import type { Status } from '@pdm/protocol';
 import { isoTime } from '../clock.js';
 import type { Db } from '../db/database.js';
 import { statementCache, type Prepare } from '../db/statements.js';
@@ -30,6 +31,23 @@ const NO_METRICS: MetricEvidence = { windows: 0, inferences: 0, errors: 0, maxP9
 const NO_ALERTS: AlertEvidence = { rows: 0, alerts: 0 };
 const NO_COMPARISONS: ComparisonEvidence = { n: 0, agreement: null, activeAlerts: 0, candidateAlerts: 0, candidateErrors: 0 };
 
+interface JudgeEvidence {
+  /** The rollout's manifests of the new version (all of them, or those the devices judged have to do with). */
+  ids: Set<string>;
+  records: Map<string, StatusRecord[]>;
+  reported: (deviceId: string) => Status['models'];
+}
+
+function byDevice(records: readonly StatusRecord[]): Map<string, StatusRecord[]> {
+  const out = new Map<string, StatusRecord[]>();
+  for (const rec of records) {
+    const list = out.get(rec.deviceId) ?? [];
+    list.push(rec);
+    out.set(rec.deviceId, list);
+  }
+  return out;
+}
+
 export class StageJudge {
   readonly evidence: EvidenceQuery;
   readonly #fleet: FleetQuery;
@@ -47,26 +65,31 @@ export class StageJudge {
   }
 
   /**
-   * Per device: did it report a failure of the new version (or commit it)? A few devices (one that
-   * just reported) are read device by device; reading the whole rollout's records and fleet for each
-   * device that reported made the engine O(devices^2) (bench:rollout: half the controller's CPU).
+   * Per device: did it report a failure of the new version (or commit it)? A few devices (one whose
+   * delivery ended or that reported) are read device by device; reading the whole rollout's manifests,
+   * records and fleet for each of them made the engine O(devices^2) (bench:rollout).
    */
   judgeDevices(r: Rollout, rows: readonly RolloutDevice[], timedOut: boolean): DeviceJudgement[] {
-    const ids = this.candidateDeployments(r.id);
-    const few = rows.length <= FEW_DEVICES;
-    const records = few ? rows.flatMap((row) => this.evidence.deviceStatusesIn([...ids], row.deviceId)) : this.evidence.statuses([...ids]);
-    const byDevice = new Map<string, StatusRecord[]>();
-    for (const rec of records) {
-      const list = byDevice.get(rec.deviceId) ?? [];
-      list.push(rec);
-      byDevice.set(rec.deviceId, list);
-    }
-    const fleet = few ? undefined : new Map(this.#fleet.all().map((d) => [d.deviceId, d]));
+    const ev = rows.length <= FEW_DEVICES ? this.#fewEvidence(r, rows) : this.#rolloutEvidence(r);
     return rows.map((row) => judgeDevice({
-      deviceId: row.deviceId, candidate: r.model, mode: r.spec.mode, deploymentIds: ids, currentDeploymentId: row.deploymentId,
-      records: byDevice.get(row.deviceId) ?? [], reported: (fleet === undefined ? this.#fleet.get(row.deviceId) : fleet.get(row.deviceId))?.models ?? [],
-      timedOut, downloadAttempts: this.downloadAttempts,
+      deviceId: row.deviceId, candidate: r.model, mode: r.spec.mode, deploymentIds: ev.ids, currentDeploymentId: row.deploymentId,
+      records: ev.records.get(row.deviceId) ?? [], reported: ev.reported(row.deviceId), timedOut, downloadAttempts: this.downloadAttempts,
     }));
+  }
+
+  #rolloutEvidence(r: Rollout): JudgeEvidence {
+    const ids = this.candidateDeployments(r.id);
+    const fleet = new Map(this.#fleet.all().map((d) => [d.deviceId, d]));
+    return { ids, records: byDevice(this.evidence.statuses([...ids])), reported: (id) => fleet.get(id)?.models ?? [] };
+  }
+
+  /** Only the devices' own records, and of the rollout's manifests only those they name or report. */
+  #fewEvidence(r: Rollout, rows: readonly RolloutDevice[]): JudgeEvidence {
+    const records = rows.flatMap((row) => this.evidence.deviceCandidateStatuses(r.id, row.deviceId));
+    const reported = new Map(rows.map((row) => [row.deviceId, this.#fleet.get(row.deviceId)?.models ?? []]));
+    const named = [...reported.values()].flatMap((models) => models.map((m) => m.deploymentId).filter((id) => id !== undefined));
+    const ids = new Set([...records.map((rec) => rec.deploymentId), ...this.evidence.candidatesAmong(r.id, named)]);
+    return { ids, records: byDevice(records), reported: (id) => reported.get(id) ?? [] };
   }
 
   async evaluate(r: Rollout, repo: RolloutsRepo, now: number): Promise<Evaluation> {
