@@ -4,8 +4,9 @@
  * the manifest parsed and checked (target, expiry, release above what runs); the reply says
  * `received`, and deployment records follow as the agent sends them (received, downloading,
  * installed, trial, committed), then a status with the new model active. Artifacts are fetched over
- * MQTT like agent/src/updates/fetcher.ts: `up/fetch` for 64 KiB ranges, `down/chunk` answers matched by
- * requestId, a chunk not answered in time asked again, a lost link waited for and the download
+ * MQTT like agent/src/updates/fetcher.ts: `up/fetch` for 64 KiB ranges, any `down/chunk` answer with the
+ * sha256 and offset still needed taken (whichever request it answers: a late answer to a timed-out
+ * request too), a chunk not answered in time asked again, a lost link waited for and the download
  * resumed at the offset reached, the sha256 and length checked at the end. Differences from the agent,
  * on purpose: bytes are hashed as they arrive instead of written and fsynced to a partial file, and the
  * trial (which scores rows with onnxruntime) passes at once.
@@ -42,7 +43,7 @@ export class SimDeployer {
   private current: string | undefined;
   private highWater = 0;
   private dropsLeft: number;
-  private waiting: { requestId: string; resolve: (c: Chunk | undefined) => void } | undefined;
+  private waiting: { sha256: string; offset: number; requestId: string; resolve: (c: Chunk | undefined) => void } | undefined;
   private counter = 0;
   activeAt: number | undefined;
 
@@ -137,7 +138,7 @@ export class SimDeployer {
         this.waiting = undefined;
         resolve(c);
       };
-      this.waiting = { requestId, resolve: settle };
+      this.waiting = { sha256, offset, requestId, resolve: settle };
       this.device.publish('fetch', encodePayload('fetch', { deviceId: this.device.config.deviceId, requestId, sha256, offset, length }), false);
     });
   }
@@ -149,7 +150,11 @@ export class SimDeployer {
     } catch {
       return;
     }
-    if (this.waiting?.requestId === chunk.requestId) this.waiting.resolve(chunk);
+    const w = this.waiting;
+    if (w === undefined) return;
+    // like the agent: bytes of the range still needed, whichever request they answer; an error only for its own request
+    const matches = chunk.status === 'ok' ? chunk.sha256 === w.sha256 && chunk.offset === w.offset : chunk.requestId === w.requestId;
+    if (matches) w.resolve(chunk);
   }
 
   private report(manifest: Manifest, status: DeploymentStatusValue): void {

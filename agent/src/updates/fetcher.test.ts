@@ -124,6 +124,45 @@ describe('ArtifactFetcher over MQTT', () => {
     expect(existsSync(partial)).toBe(false);
   });
 
+  it('takes the late answer to a request that timed out, while its repeated request is unanswered', async () => {
+    const { server, fetcher, partial } = await setup({ chunkTimeoutMs: 1500, retries: 5 });
+    // the controller's queue holds every answer for this range past the device's timeout
+    server.tamper = (req) => (req.offset === 16384 ? 'drop' : undefined);
+    const done = fetcher.fetch(artifact);
+    await waitFor(() => server.requests.filter((r) => r.offset === 16384).length === 2, 'the range asked for again');
+    const [first] = server.requests.filter((r) => r.offset === 16384);
+    await server.answerLate(first!);
+    expect(await done).toBe(partial);
+    expect(readFileSync(partial)).toEqual(model);
+    // the late answer served the range: it was not asked for a third time
+    expect(server.requests.filter((r) => r.offset === 16384)).toHaveLength(2);
+  });
+
+  it('takes a late answer that arrives during the backoff before asking again', async () => {
+    const { server, fetcher, partial } = await setup({ chunkTimeoutMs: 300, retries: 5, retryInitialMs: 60_000, retryMaxMs: 60_000 });
+    server.tamper = (req) => (req.offset === 8192 ? 'drop' : undefined);
+    const done = fetcher.fetch(artifact);
+    await waitFor(() => server.requests.some((r) => r.offset === 8192), 'range asked for');
+    await new Promise((r) => setTimeout(r, 600)); // past the chunk timeout: the fetcher is in its minute-long backoff
+    await server.answerLate(server.requests.find((r) => r.offset === 8192)!);
+    expect(await done).toBe(partial);
+    expect(server.requests.filter((r) => r.offset === 8192)).toHaveLength(1);
+  });
+
+  it('ignores an answer for a range it does not need and an error answering another request', async () => {
+    const { server, fetcher, partial } = await setup({ chunkTimeoutMs: 1500, retries: 5 });
+    let tampered = 0;
+    server.tamper = (req, truth) => {
+      if (req.offset !== 8192 || tampered++ > 0) return undefined;
+      // first: bytes of another range (the one before), then an error naming some other request
+      void server.answerLate({ ...req, offset: 0 });
+      return { requestId: 'f-other-1', status: 'error', sha256: req.sha256, error: { code: 'NOT_FOUND', message: 'not for you' } };
+    };
+    expect(await fetcher.fetch(artifact)).toBe(partial);
+    expect(readFileSync(partial)).toEqual(model);
+    expect(server.requests.filter((r) => r.offset === 8192)).toHaveLength(2);
+  });
+
   it('retries a chunk that does not come, then fails keeping the partial file; NOT_FOUND fails at once', async () => {
     const { server, fetcher, partial } = await setup({ retries: 2 });
     server.tamper = (req) => (req.offset >= 16384 ? 'drop' : undefined);

@@ -7,7 +7,9 @@
  * While the link is down it waits for it without spending retries (a deployment survives any number of
  * outages); a chunk that does not come back in time while the link is up is retried with jittered
  * backoff, and `retries` attempts in a row without progress fail the download (the partial file stays
- * for the next attempt). A controller that sends more than was asked, or says the artifact is longer
+ * for the next attempt). Any answer with the sha256 and offset still needed is taken, whichever request
+ * it answers: under load the controller's answer to a request that timed out arrives later, and
+ * dropping it made every device ask again and the queue grow (bench:rollout). A controller that sends more than was asked, or says the artifact is longer
  * than the manifest, or whose bytes do not hash right, is refused (`rejected:hash`), partial deleted.
  */
 import { randomBytes } from 'node:crypto';
@@ -52,16 +54,23 @@ export class DownloadFailed extends PdmError {
   }
 }
 
+/** A wait for the answer to one range of one artifact. */
 interface Waiting {
-  readonly resolve: (chunk: Chunk) => void;
+  readonly sha256: string;
+  readonly offset: number;
+  /** The request sent for it: an error answer counts only when it answers this request. */
+  readonly requestId: string | undefined;
+  readonly resolve: (chunk: Chunk | undefined) => void;
   readonly reject: (err: Error) => void;
 }
+
+type Range = { sha256: string; offset: number; length: number };
 
 /** Not an error of the transfer: the link went down (or the fetcher stopped) while a chunk was due. */
 class Interrupted extends Error {}
 
 export class ArtifactFetcher {
-  private readonly waiting = new Map<string, Waiting>();
+  private readonly waiting = new Set<Waiting>();
   private offs: (() => void)[] = [];
   private abort = new AbortController();
   private counter = 0;
@@ -98,12 +107,22 @@ export class ArtifactFetcher {
     while (offset < artifact.length) {
       await this.linkUp();
       const want = Math.min(config.chunkBytes, artifact.length - offset);
-      let chunk: Chunk;
+      const range = { sha256: artifact.sha256, offset, length: want };
+      let chunk: Chunk | undefined;
       try {
-        chunk = await this.request({ sha256: artifact.sha256, offset, length: want });
+        chunk = await this.request(range);
+        if (chunk === undefined) {
+          // not in time: the backoff before asking again still takes the late answer
+          const attempt = failures + 1;
+          this.checkAttempts(artifact, attempt, 'chunk timed out');
+          chunk = await this.answerFor(range, undefined, this.backoff(artifact, failures, 'chunk timed out'));
+          failures = attempt;
+          if (chunk === undefined) continue;
+        }
       } catch (err) {
         if (this.abort.signal.aborted) throw new DownloadFailed('download stopped', { artifact: artifact.name });
         if (err instanceof Interrupted) continue; // link went down: wait for it, no retry spent
+        if (err instanceof DownloadFailed) throw err;
         failures = await this.failedAttempt(artifact, failures, (err as Error).message);
         continue;
       }
@@ -147,13 +166,23 @@ export class ArtifactFetcher {
   }
 
   private async failedAttempt(artifact: Pick<Artifact, 'name'>, failures: number, why: string): Promise<number> {
-    const { config, log, clock } = this.deps;
     const attempt = failures + 1;
-    if (attempt > config.retries) throw new DownloadFailed(`${artifact.name}: no progress after ${attempt} attempts (${why})`, { artifact: artifact.name });
-    const delayMs = backoffDelay({ initialMs: config.retryInitialMs, maxMs: config.retryMaxMs }, failures, this.deps.random ?? Math.random);
-    log.warn({ artifact: artifact.name, attempt, delayMs, why }, 'chunk not received; retrying');
-    await clock.sleep(delayMs, this.abort.signal);
+    this.checkAttempts(artifact, attempt, why);
+    await this.deps.clock.sleep(this.backoff(artifact, failures, why), this.abort.signal);
     return attempt;
+  }
+
+  /** Throws when this attempt is one more than the retries allowed. */
+  private checkAttempts(artifact: Pick<Artifact, 'name'>, attempt: number, why: string): void {
+    if (attempt > this.deps.config.retries) throw new DownloadFailed(`${artifact.name}: no progress after ${attempt} attempts (${why})`, { artifact: artifact.name });
+  }
+
+  /** The jittered delay before the next attempt after `failures` failed ones. */
+  private backoff(artifact: Pick<Artifact, 'name'>, failures: number, why: string): number {
+    const { config, log } = this.deps;
+    const delayMs = backoffDelay({ initialMs: config.retryInitialMs, maxMs: config.retryMaxMs }, failures, this.deps.random ?? Math.random);
+    log.warn({ artifact: artifact.name, attempt: failures + 1, delayMs, why }, 'chunk not received; retrying');
+    return delayMs;
   }
 
   private linkUp(): Promise<void> {
@@ -176,20 +205,35 @@ export class ArtifactFetcher {
     });
   }
 
-  private request(range: { sha256: string; offset: number; length: number }): Promise<Chunk> {
+  /** Asks for a range; resolves with an answer for it, or undefined after chunkTimeoutMs. */
+  private request(range: Range): Promise<Chunk | undefined> {
     const requestId = `f-${this.prefix}-${++this.counter}`;
-    return new Promise<Chunk>((resolve, reject) => {
-      const timer = setTimeout(() => settle(() => reject(new Error('chunk timed out'))), this.deps.config.chunkTimeoutMs);
+    const answer = this.answerFor(range, requestId, this.deps.config.chunkTimeoutMs);
+    this.deps.link.publishPayload('fetch', { deviceId: this.deps.deviceId, requestId, ...range }).catch(() => {
+      // not connected: wait for the link; connected but refused: an attempt that failed
+      const waiting = [...this.waiting].find((w) => w.requestId === requestId);
+      waiting?.reject(this.deps.link.connected ? new Error('fetch request not published') : new Interrupted('link down'));
+    });
+    return answer;
+  }
+
+  /**
+   * Waits up to `ms` for an answer to the range: an ok chunk with its sha256 and offset, whichever
+   * request it answers, or an error chunk answering `requestId`. Undefined when none came in time.
+   */
+  private answerFor(range: Range, requestId: string | undefined, ms: number): Promise<Chunk | undefined> {
+    return new Promise<Chunk | undefined>((resolve, reject) => {
+      const timer = setTimeout(() => settle(() => resolve(undefined)), ms);
       const settle = (fn: () => void): void => {
         clearTimeout(timer);
-        this.waiting.delete(requestId);
+        this.waiting.delete(waiting);
         fn();
       };
-      this.waiting.set(requestId, { resolve: (c) => settle(() => resolve(c)), reject: (e) => settle(() => reject(e)) });
-      this.deps.link.publishPayload('fetch', { deviceId: this.deps.deviceId, requestId, ...range }).catch(() => {
-        // not connected: wait for the link; connected but refused: an attempt that failed
-        settle(() => reject(this.deps.link.connected ? new Error('fetch request not published') : new Interrupted('link down')));
-      });
+      const waiting: Waiting = {
+        sha256: range.sha256, offset: range.offset, requestId,
+        resolve: (c) => settle(() => resolve(c)), reject: (e) => settle(() => reject(e)),
+      };
+      this.waiting.add(waiting);
     });
   }
 
@@ -201,12 +245,16 @@ export class ArtifactFetcher {
       this.deps.log.warn({ code: (err as PdmError).code, reason: (err as Error).message.slice(0, 200) }, 'invalid chunk ignored');
       return;
     }
-    // an answer to a request nobody waits for any more (timed out, or from before a restart) is dropped
-    this.waiting.get(chunk.requestId)?.resolve(chunk);
+    // bytes for a range still needed are taken whichever request they answer (a timed-out one, one
+    // from before a reconnect); an error answers only the request it names. Anything else is dropped.
+    for (const w of this.waiting) {
+      const matches = chunk.status === 'ok' ? chunk.sha256 === w.sha256 && chunk.offset === w.offset : chunk.requestId === w.requestId;
+      if (matches) return w.resolve(chunk);
+    }
   }
 
   private interruptAll(why: string): void {
-    for (const w of [...this.waiting.values()]) w.reject(new Interrupted(why));
+    for (const w of [...this.waiting]) w.reject(new Interrupted(why));
   }
 }
 

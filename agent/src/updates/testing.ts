@@ -127,6 +127,16 @@ export class ChunkServer {
           });
     await this.client?.publishAsync(downTopic(deviceId, 'chunk'), JSON.stringify(chunk), { qos: 1 }).catch(() => undefined);
   }
+
+  /** Answers an earlier request truly now (e.g. one the tamper dropped): a controller whose queue held it. */
+  async answerLate(request: FetchRequest): Promise<void> {
+    const blob = this.blobs.get(request.sha256)!;
+    const chunk: Chunk = {
+      requestId: request.requestId, status: 'ok', sha256: request.sha256, offset: request.offset, total: blob.byteLength,
+      data: blob.subarray(request.offset, request.offset + request.length).toString('base64'),
+    };
+    await this.client!.publishAsync(downTopic(request.deviceId, 'chunk'), JSON.stringify(chunk), { qos: 1 });
+  }
 }
 
 const { onnx } = onnxProto;

@@ -54,6 +54,24 @@ describe('chunk server', () => {
     expect(c.status === 'ok' && sha256(Buffer.from(c.data, 'base64'))).toBe(card.sha256);
   });
 
+  it('builds the answer for a range once and serves it again to another device, with that device\'s request id', async () => {
+    const other = await connectDevice(h.tc.mqttUrl, 'gw-fetch-2', { withWill: false });
+    try {
+      await other.client.subscribeAsync(downTopic('gw-fetch-2', 'chunk'), { qos: 1 });
+      const range = { sha256: sha, offset: 3 * 4096, length: 4096 };
+      const builtBefore = h.tc.app.fleet.chunks.flow.cache.built;
+      const first = await fetchChunk(range);
+      const answer = onceWithin(other.client, 'message', 5000);
+      await other.client.publishAsync(upTopic('gw-fetch-2', 'fetch'), encodePayload('fetch', { deviceId: 'gw-fetch-2', requestId: 'other-1', ...range }), { qos: 1 });
+      const second = chunkSchema.parse(JSON.parse(((await answer) as [string, Buffer])[1].toString()));
+      expect(second).toEqual({ ...first, requestId: 'other-1' });
+      expect(second.status === 'ok' && Buffer.from(second.data, 'base64')).toEqual(model.subarray(range.offset, range.offset + range.length));
+      expect(h.tc.app.fleet.chunks.flow.cache.built - builtBefore).toBe(1);
+    } finally {
+      await other.end();
+    }
+  });
+
   it('answers an unknown artifact or an offset past the end with an error chunk', async () => {
     expect(await fetchChunk({ sha256: 'f'.repeat(64) })).toMatchObject({ status: 'error', error: { code: 'NOT_FOUND' } });
     expect(await fetchChunk({ offset: model.length })).toMatchObject({ status: 'error', error: { code: 'REQUEST_INVALID', message: /at or past the artifact's end/ } });

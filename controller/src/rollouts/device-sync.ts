@@ -18,7 +18,7 @@ import { isPdmError } from '@pdm/protocol';
 import type { Clock } from '../clock.js';
 import type { Commands } from '../commands/commands.js';
 import type { Logger } from '../logger.js';
-import type { ManifestSigner, SignedManifest } from '../registry/manifest-signer.js';
+import type { ManifestRequest, ManifestSigner, SignedManifest } from '../registry/manifest-signer.js';
 import type { TrustSync } from '../registry/trust-sync.js';
 import type { EvidenceQuery } from './evidence.js';
 import type { Rollout, RolloutDevice, RolloutsRepo } from './rollouts-repo.js';
@@ -55,8 +55,8 @@ export class DeviceSync {
       commands: Commands;
       clock: Clock;
       log: Logger;
-      /** Called when an answer arrived (the engine re-evaluates). */
-      onAnswer: () => void;
+      /** Called when a delivery ended, answered or not (the engine re-evaluates and looks at the device again). */
+      onAnswer: (deviceId: string) => void;
     },
   ) {}
 
@@ -102,21 +102,33 @@ export class DeviceSync {
       this.#gaveUp.add(key);
       return;
     }
-    const fresh = this.sign(r, row.want === 'baseline' ? 'rollback' : 'join', [row.deviceId], row.want === 'baseline' ? row.baseline : undefined);
+    const fresh = this.sign(r, row.want === 'baseline' ? 'rollback' : 'join', row.deviceId, row.want === 'baseline' ? row.baseline : undefined);
     if (fresh === undefined) return;
     const commandId = deployCommandId(fresh.deploymentId, row.deviceId);
     this.deps.repo().setManifest(r.id, row.deviceId, fresh.deploymentId, commandId);
     this.#send(r, row.deviceId, fresh, commandId);
   }
 
+  /** Signs a manifest for one device: of the new version (stage, join) or its previous one (rollback). */
+  sign(r: Rollout, purpose: 'stage' | 'join' | 'rollback', deviceId: string, baseline?: RolloutDevice['baseline']): SignedManifest | undefined {
+    return this.signEach(r, purpose, [deviceId], baseline).get(deviceId);
+  }
+
   /**
-   * Signs a manifest of the new version (stage, join) or of a device's previous version (rollback);
-   * undefined when a rollback has no version to return to.
+   * Signs one manifest per device, each naming only its device (in one transaction): a stage's deploy
+   * commands stay small whatever its size (one manifest naming 1,000 devices made each command ~15 KB,
+   * bench:rollout), and a manifest captured for one device is refused by every other (`rejected:target`).
+   * Empty when a rollback has no version to return to.
    */
-  sign(r: Rollout, purpose: 'stage' | 'join' | 'rollback', deviceIds: string[], baseline?: RolloutDevice['baseline']): SignedManifest | undefined {
-    if (purpose !== 'rollback') {
-      return this.deps.signer.sign({ model: r.model, mode: r.spec.mode, target: { deviceIds }, purpose, rolloutId: r.id });
-    }
+  signEach(r: Rollout, purpose: 'stage' | 'join' | 'rollback', deviceIds: readonly string[], baseline?: RolloutDevice['baseline']): Map<string, SignedManifest> {
+    const request = this.#request(r, purpose, deviceIds, baseline);
+    if (request === undefined) return new Map();
+    const signed = this.deps.signer.signMany(deviceIds.map((id) => ({ ...request, target: { deviceIds: [id] } })));
+    return new Map(deviceIds.map((id, i) => [id, signed[i]!]));
+  }
+
+  #request(r: Rollout, purpose: 'stage' | 'join' | 'rollback', deviceIds: readonly string[], baseline?: RolloutDevice['baseline']): Omit<ManifestRequest, 'target'> | undefined {
+    if (purpose !== 'rollback') return { model: r.model, mode: r.spec.mode, purpose, rolloutId: r.id };
     const version = baseline?.version ?? r.spec.previousVersion;
     if (version === undefined) {
       this.deps.log.error({ rolloutId: r.id, deviceIds }, 'no version to roll back to');
@@ -124,7 +136,7 @@ export class DeviceSync {
     }
     // the device's own active model before the rollout; its mode, or alert for a configured model
     const mode = baseline?.mode ?? (r.spec.mode === 'shadow' ? 'alert' : r.spec.mode);
-    return this.deps.signer.sign({ model: { name: baseline?.name ?? r.model.name, version }, mode, target: { deviceIds }, purpose, rolloutId: r.id });
+    return { model: { name: baseline?.name ?? r.model.name, version }, mode, purpose, rolloutId: r.id };
   }
 
   /** Sends a manifest now (after a stage start or a rollback), unless one is on its way. */
@@ -151,7 +163,7 @@ export class DeviceSync {
     this.#inFlight.add(key);
     void this.#deliver(r, deviceId, signed, commandId).finally(() => {
       this.#inFlight.delete(key);
-      this.deps.onAnswer();
+      this.deps.onAnswer(deviceId);
     });
   }
 

@@ -41,6 +41,7 @@ describe('RolloutEngine', () => {
     const id = await create({ reason: 'better recall' });
     await h.tick();
     await h.until('stage 1 device committed', () => given(devices).length === 1 && running(given(devices)[0]!, '1.1.0-degraded'));
+    const stage1 = given(devices);
     await activated(id);
     h.clock.advance(59_000);
     await h.tick();
@@ -49,6 +50,7 @@ describe('RolloutEngine', () => {
     h.clock.advance(1_000);
     await h.tick();
     await h.until('stage 2 reaches half the fleet', () => devices.filter((d) => running(d, '1.1.0-degraded')).length === 3);
+    const stage2 = given(devices).filter((d) => !stage1.includes(d));
     await activated(id);
     h.clock.advance(60_000);
     await h.tick();
@@ -59,10 +61,16 @@ describe('RolloutEngine', () => {
     const done = await show(id);
     expect(done.state).toBe('completed');
     expect(done.stageHistory.map((s: { outcome: string }) => s.outcome)).toEqual(['passed', 'passed', 'passed']);
-    // one manifest per stage, releases strictly increasing, each device got exactly one
-    const releases = devices.map((d) => d.deploys[0]!.manifest!.release);
-    expect(new Set(releases).size).toBe(3);
+    // one manifest per device naming only that device, each device got exactly one, releases strictly
+    // increasing from stage to stage
     expect(devices.every((d) => d.deploys.length === 1)).toBe(true);
+    expect(devices.every((d) => JSON.stringify(d.deploys[0]!.manifest!.target) === JSON.stringify({ deviceIds: [d.deviceId] }))).toBe(true);
+    const stage3 = devices.filter((d) => !stage1.includes(d) && !stage2.includes(d));
+    const releases = (ds: SimDevice[]) => ds.map((d) => d.deploys[0]!.manifest!.release);
+    expect([stage1.length, stage2.length, stage3.length]).toEqual([1, 2, 3]);
+    expect(new Set(releases(devices)).size).toBe(6);
+    expect(Math.max(...releases(stage1))).toBeLessThan(Math.min(...releases(stage2)));
+    expect(Math.max(...releases(stage2))).toBeLessThan(Math.min(...releases(stage3)));
     const audit = (await h.api('GET', `/api/v1/audit?targetType=rollout&targetId=${id}&limit=100`)).body.entries.map((e: { action: string }) => e.action).reverse();
     expect(audit).toEqual(['rollout.create', 'rollout.stage-start', 'rollout.stage-pass', 'rollout.stage-start', 'rollout.stage-pass', 'rollout.stage-start', 'rollout.stage-pass', 'rollout.complete']);
   });
@@ -87,6 +95,20 @@ describe('RolloutEngine', () => {
     expect(audit).toMatchObject([{ actor: 'controller', role: null, target: { id }, reason: r.reason }]);
   });
 
+  it('judges a device the same from its own records (a device that just reported) as from the whole rollout\'s', async () => {
+    const behaviours = ['fail', 'silent', 'commit'] as const;
+    await fleet(10, (i) => behaviours[i % 3]!);
+    const id = await create({ stages: [{ percent: 100, soakSeconds: 0, timeoutSeconds: 600 }] });
+    await h.tick();
+    const r = h.tc.app.fleet.engine.repo.get(id)!;
+    const rows = () => h.tc.app.fleet.engine.repo.devices(id);
+    const judged = () => h.tc.app.fleet.engine.judge.judgeDevices(r, rows(), false);
+    await h.until('every committing and failing device judged', () => judged().filter((j) => j.outcome === 'committed' || j.outcome === 'failed').length === 7);
+    const whole = judged();
+    expect(new Set(whole.map((j) => j.outcome))).toEqual(new Set(['committed', 'failed', 'waiting']));
+    expect(rows().map((row) => h.tc.app.fleet.engine.judge.judgeDevices(r, [row], false)[0])).toEqual(whole);
+  });
+
   it('fails a stage whose alert rate explodes against the current version', async () => {
     const devices = await fleet(4);
     const id = await create({ stages: [{ count: 1, soakSeconds: 0, timeoutSeconds: 600, gates: { maxAlertRateRatio: 3, minSamples: 20 } }, { percent: 100 }] });
@@ -107,7 +129,11 @@ describe('RolloutEngine', () => {
     const id = await create({ stages: [{ count: 2, soakSeconds: 0, timeoutSeconds: 300 }, { percent: 100 }] });
     await h.tick();
     await h.until('one of two committed', () => running(devices[0]!, '1.1.0-degraded') && devices[1]!.deploys.length === 1);
-    await h.tick();
+    // what the device did must have reached the controller before its clock jumps (flaky under load otherwise)
+    await h.until('the controller saw it commit', async () => {
+      await h.tick();
+      return (await show(id)).deviceList.find((d: { deviceId: string }) => d.deviceId === 'gw-00')?.outcome === 'committed';
+    });
     expect((await show(id)).state).toBe('running');
     h.clock.advance(300_000);
     await h.tick();

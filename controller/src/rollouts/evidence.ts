@@ -58,6 +58,24 @@ export class EvidenceQuery {
       WHERE deployment_id IN (SELECT value FROM json_each(?)) ORDER BY device_id, seq`).all(JSON.stringify(deploymentIds)) as StatusRecord[];
   }
 
+  /**
+   * One device's status records of a rollout's manifests of the new version, in order. The device's
+   * range of the (device_id, seq) key first (CROSS JOIN keeps that order), then each record's manifest
+   * by its key: with one manifest per device, listing the rollout's manifests first costs O(devices).
+   */
+  deviceCandidateStatuses(rolloutId: string, deviceId: string): StatusRecord[] {
+    return this.#sql(`SELECT s.device_id AS deviceId, s.deployment_id AS deploymentId, s.status, s.detail, s.seq
+      FROM deployment_status s CROSS JOIN manifests m ON m.deployment_id = s.deployment_id
+      WHERE s.device_id = ? AND m.rollout_id = ? AND m.purpose IN ('stage', 'join') ORDER BY s.seq`).all(deviceId, rolloutId) as StatusRecord[];
+  }
+
+  /** Which of the given deployments are the rollout's manifests of the new version (each looked up by its key). */
+  candidatesAmong(rolloutId: string, deploymentIds: readonly string[]): string[] {
+    if (deploymentIds.length === 0) return [];
+    return this.#sql(`SELECT m.deployment_id FROM json_each(?) j CROSS JOIN manifests m ON m.deployment_id = j.value
+      WHERE m.rollout_id = ? AND m.purpose IN ('stage', 'join')`).pluck().all(JSON.stringify(deploymentIds), rolloutId) as string[];
+  }
+
   /** One device's status records of one deployment, in order (a stage's manifest names every device of it). */
   deviceStatuses(deploymentId: string, deviceId: string): StatusRecord[] {
     return this.#sql(`SELECT device_id AS deviceId, deployment_id AS deploymentId, status, detail, seq FROM deployment_status

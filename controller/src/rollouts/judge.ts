@@ -3,8 +3,10 @@
  * verdict, the API shows the same evaluation. Devices judged are every device the rollout has given
  * the new version so far (earlier stages included: a canary that fails later still counts).
  */
+import type { Status } from '@pdm/protocol';
 import { isoTime } from '../clock.js';
 import type { Db } from '../db/database.js';
+import { statementCache, type Prepare } from '../db/statements.js';
 import { EvidenceQuery, type AlertEvidence, type ComparisonEvidence, type MetricEvidence, type StatusRecord } from './evidence.js';
 import { evaluateGates, judgeDevice, verdictOf, type DeviceJudgement, type GateResult, type Verdict } from './gates.js';
 import type { QualityEvidenceProvider } from './quality.js';
@@ -23,39 +25,71 @@ export interface Evaluation {
   deadline: string;
 }
 
+/** Up to this many devices are judged from their own records; more, from the rollout's in one read. */
+const FEW_DEVICES = 8;
 const NO_METRICS: MetricEvidence = { windows: 0, inferences: 0, errors: 0, maxP95: null };
 const NO_ALERTS: AlertEvidence = { rows: 0, alerts: 0 };
 const NO_COMPARISONS: ComparisonEvidence = { n: 0, agreement: null, activeAlerts: 0, candidateAlerts: 0, candidateErrors: 0 };
 
+interface JudgeEvidence {
+  /** The rollout's manifests of the new version (all of them, or those the devices judged have to do with). */
+  ids: Set<string>;
+  records: Map<string, StatusRecord[]>;
+  reported: (deviceId: string) => Status['models'];
+}
+
+function byDevice(records: readonly StatusRecord[]): Map<string, StatusRecord[]> {
+  const out = new Map<string, StatusRecord[]>();
+  for (const rec of records) {
+    const list = out.get(rec.deviceId) ?? [];
+    list.push(rec);
+    out.set(rec.deviceId, list);
+  }
+  return out;
+}
+
 export class StageJudge {
   readonly evidence: EvidenceQuery;
-  readonly #db: Db;
   readonly #fleet: FleetQuery;
+  readonly #sql: Prepare;
 
   constructor(db: Db, private readonly quality: () => QualityEvidenceProvider | undefined, private readonly downloadAttempts = 5) {
-    this.#db = db;
     this.evidence = new EvidenceQuery(db);
     this.#fleet = new FleetQuery(db);
+    this.#sql = statementCache(db);
   }
 
   /** The rollout's manifests of the new version (not its rollbacks). */
   candidateDeployments(rolloutId: string): Set<string> {
-    return new Set(this.#db.prepare(`SELECT deployment_id FROM manifests WHERE rollout_id = ? AND purpose IN ('stage', 'join')`).pluck().all(rolloutId) as string[]);
+    return new Set(this.#sql(`SELECT deployment_id FROM manifests WHERE rollout_id = ? AND purpose IN ('stage', 'join')`).pluck().all(rolloutId) as string[]);
   }
 
-  /** Per device: did it report a failure of the new version (or commit it)? */
+  /**
+   * Per device: did it report a failure of the new version (or commit it)? A few devices (one whose
+   * delivery ended or that reported) are read device by device; reading the whole rollout's manifests,
+   * records and fleet for each of them made the engine O(devices^2) (bench:rollout).
+   */
   judgeDevices(r: Rollout, rows: readonly RolloutDevice[], timedOut: boolean): DeviceJudgement[] {
-    const ids = this.candidateDeployments(r.id);
-    const byDevice = new Map<string, StatusRecord[]>();
-    for (const rec of this.evidence.statuses([...ids])) {
-      const list = byDevice.get(rec.deviceId) ?? [];
-      list.push(rec);
-      byDevice.set(rec.deviceId, list);
-    }
+    const ev = rows.length <= FEW_DEVICES ? this.#fewEvidence(r, rows) : this.#rolloutEvidence(r);
     return rows.map((row) => judgeDevice({
-      deviceId: row.deviceId, candidate: r.model, mode: r.spec.mode, deploymentIds: ids, currentDeploymentId: row.deploymentId,
-      records: byDevice.get(row.deviceId) ?? [], reported: this.#fleet.get(row.deviceId)?.models ?? [], timedOut, downloadAttempts: this.downloadAttempts,
+      deviceId: row.deviceId, candidate: r.model, mode: r.spec.mode, deploymentIds: ev.ids, currentDeploymentId: row.deploymentId,
+      records: ev.records.get(row.deviceId) ?? [], reported: ev.reported(row.deviceId), timedOut, downloadAttempts: this.downloadAttempts,
     }));
+  }
+
+  #rolloutEvidence(r: Rollout): JudgeEvidence {
+    const ids = this.candidateDeployments(r.id);
+    const fleet = new Map(this.#fleet.all().map((d) => [d.deviceId, d]));
+    return { ids, records: byDevice(this.evidence.statuses([...ids])), reported: (id) => fleet.get(id)?.models ?? [] };
+  }
+
+  /** Only the devices' own records, and of the rollout's manifests only those they name or report. */
+  #fewEvidence(r: Rollout, rows: readonly RolloutDevice[]): JudgeEvidence {
+    const records = rows.flatMap((row) => this.evidence.deviceCandidateStatuses(r.id, row.deviceId));
+    const reported = new Map(rows.map((row) => [row.deviceId, this.#fleet.get(row.deviceId)?.models ?? []]));
+    const named = [...reported.values()].flatMap((models) => models.map((m) => m.deploymentId).filter((id) => id !== undefined));
+    const ids = new Set([...records.map((rec) => rec.deploymentId), ...this.evidence.candidatesAmong(r.id, named)]);
+    return { ids, records: byDevice(records), reported: (id) => reported.get(id) ?? [] };
   }
 
   async evaluate(r: Rollout, repo: RolloutsRepo, now: number): Promise<Evaluation> {

@@ -151,7 +151,8 @@ export class RolloutService {
     const evaluation = live && r.stageStartedAt !== null ? await this.deps.engine.evaluateNow(r) : null;
     const rows = this.#repo.devices(r.id);
     const judged = new Map((evaluation?.devices ?? this.deps.engine.judge.judgeDevices(r, rows.filter((d) => d.want === 'candidate'), false)).map((j) => [j.deviceId, j]));
-    const fleet = new FleetQuery(this.deps.database.handle);
+    // the fleet in one read: a query per device made a detail of 1,000 devices cost ~100 ms (bench:rollout)
+    const fleet = new Map(new FleetQuery(this.deps.database.handle).all().map((d) => [d.deviceId, d]));
     const deviceList = rows.map((d): RolloutDeviceView => {
       const dev = fleet.get(d.deviceId);
       const synced = dev !== undefined && inSync(d.want, dev.models, r.model, r.spec.mode, d.baseline);
