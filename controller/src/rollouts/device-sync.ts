@@ -14,7 +14,7 @@
  * key set.
  */
 import { createHash } from 'node:crypto';
-import { isPdmError } from '@pdm/protocol';
+import { isPdmError, type Reply } from '@pdm/protocol';
 import type { Clock } from '../clock.js';
 import type { Commands } from '../commands/commands.js';
 import type { Logger } from '../logger.js';
@@ -44,6 +44,11 @@ export class DeviceSync {
   /** Devices heard going offline, and when they came back: an unanswered manifest is resent at once. */
   readonly #away = new Set<string>();
   readonly #returnedAt = new Map<string, number>();
+  /**
+   * Deploy commands not answered within the command timeout, by command id: their answer may still
+   * come (a loaded device or link), and it counts then, instead of the manifest going out again.
+   */
+  readonly #late = new Map<string, { rolloutId: string; deviceId: string }>();
 
   constructor(
     private readonly options: DeviceSyncOptions,
@@ -73,6 +78,18 @@ export class DeviceSync {
   /** The device is online; if it was away, what it missed meanwhile goes out without waiting. */
   online(deviceId: string): void {
     if (this.#away.delete(deviceId)) this.#returnedAt.set(deviceId, this.deps.clock.now());
+  }
+
+  /** A device's reply on up/reply: an answer to a deploy command that timed out here is recorded now. */
+  lateReply(reply: Reply): void {
+    const sent = this.#late.get(reply.commandId);
+    if (sent === undefined || sent.deviceId !== reply.deviceId) return;
+    this.#late.delete(reply.commandId);
+    const answer = reply.status === 'ok' ? replyStatus(reply.data) : rejection(reply.error.code, reply.error.message);
+    if (answer === undefined) return;
+    this.deps.repo().markAnswered(sent.rolloutId, sent.deviceId, reply.commandId, answer, this.deps.clock.now());
+    this.deps.log.info({ rolloutId: sent.rolloutId, deviceId: sent.deviceId, commandId: reply.commandId, answer }, 'late answer to a manifest recorded');
+    this.deps.onAnswer(sent.deviceId);
   }
 
   /** Acts on one device of one rollout if it is online and not in line; `failed`: it reported a failure of the new version. */
@@ -176,18 +193,32 @@ export class DeviceSync {
     repo().markSent(r.id, deviceId, clock.now());
     try {
       const reply = await this.deps.commands.send(deviceId, { type: 'deploy', envelope: signed.envelope }, { id: commandId, timeoutMs: this.options.commandTimeoutMs });
-      const status = typeof reply.data?.status === 'string' ? reply.data.status : 'ok';
+      this.#late.delete(commandId);
+      const status = replyStatus(reply.data);
       repo().markAnswered(r.id, deviceId, commandId, status, clock.now());
       log.info({ rolloutId: r.id, deviceId, deploymentId: signed.deploymentId, answer: status }, 'manifest delivered');
     } catch (err) {
-      if (isPdmError(err, 'MANIFEST_REJECTED')) {
-        const reason = /^(rejected:[a-z-]+)/.exec(err.message)?.[1] ?? 'rejected';
+      const reason = isPdmError(err) ? rejection(err.code, err.message) : undefined;
+      if (reason !== undefined) {
+        this.#late.delete(commandId);
         repo().markAnswered(r.id, deviceId, commandId, reason, clock.now());
         log.warn({ rolloutId: r.id, deviceId, deploymentId: signed.deploymentId, answer: reason }, 'manifest refused by device');
         return;
       }
+      if (isPdmError(err, 'COMMAND_TIMEOUT')) this.#late.set(commandId, { rolloutId: r.id, deviceId });
       // no answer (offline, link down): the next tick or status after resendAfterMs sends it again
       log.info({ rolloutId: r.id, deviceId, code: isPdmError(err) ? err.code : 'INTERNAL' }, 'manifest not answered');
     }
   }
+}
+
+/** What an ok answer to a deploy command says (received, already-active, ...); `ok` when it says nothing. */
+function replyStatus(data: Record<string, unknown> | undefined): string {
+  return typeof data?.status === 'string' ? data.status : 'ok';
+}
+
+/** A device's refusal of a manifest as its answer (`rejected:<reason>`); undefined for any other error. */
+function rejection(code: string, message: string): string | undefined {
+  if (code !== 'MANIFEST_REJECTED') return undefined;
+  return /^(rejected:[a-z-]+)/.exec(message)?.[1] ?? 'rejected';
 }

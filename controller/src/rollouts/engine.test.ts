@@ -177,6 +177,22 @@ describe('RolloutEngine', () => {
     expect((await show(second)).deviceList.find((d: { deviceId: string }) => d.deviceId === 'gw-late')).toMatchObject({ want: 'candidate', outcome: 'committed' });
   });
 
+  it('records an answer that comes after the command timeout instead of sending the manifest again', async () => {
+    // the harness times commands out after 1 s; this device answers after 2.5 s
+    const slow = await h.addDevice('gw-slow', { replyDelayMs: 2_500 });
+    const id = await create({ stages: [{ percent: 100, soakSeconds: 0, timeoutSeconds: 600 }] });
+    await h.tick();
+    const row = () => h.tc.app.fleet.engine.repo.device(id, 'gw-slow')!;
+    await h.until('the late answer is recorded', () => row().answeredAt !== null, 10_000);
+    expect(row().answer).toBe('received');
+    // past the resend interval: an unanswered manifest would go out again now
+    h.clock.advance(10_000);
+    await h.tick();
+    await h.until('the slow device runs the new version', () => running(slow, '1.1.0-degraded'));
+    expect(slow.deploys).toHaveLength(1);
+    expect(row().attempts).toBe(1);
+  });
+
   it('resends an unanswered manifest with the same command id, and answers pause, resume, abort and rollback by hand', async () => {
     const devices = await fleet(2);
     const offline = devices[1]!;

@@ -100,6 +100,7 @@ export class RolloutEngine {
     // accumulate and are read on the regular tick (reading them after every record would cost more
     // than ingesting them)
     this.#offs.push(up.on('deployment', (d) => { if (DECISIVE.test(d.status)) this.kick(); }));
+    this.#offs.push(up.on('reply', (reply) => this.#safely(() => this.sync.lateReply(reply))));
     this.#timer = setInterval(() => void this.tick(), this.#options.tickMs);
     this.#timer.unref();
     const resumed = this.repo.inStates(['running', 'paused']);

@@ -34,7 +34,7 @@ export interface RolloutHarness {
   /** An API call as the admin (or with the given token; null: none). */
   api(method: InjectOptions['method'], url: string, body?: unknown, token?: string | null): Promise<{ status: number; body: any }>;
   publish(version: string): Promise<void>;
-  addDevice(id: string, opts?: { behaviour?: Behaviour; assetClass?: string; site?: string; connect?: boolean }): Promise<SimDevice>;
+  addDevice(id: string, opts?: { behaviour?: Behaviour; assetClass?: string; site?: string; connect?: boolean; replyDelayMs?: number }): Promise<SimDevice>;
   tick(): Promise<void>;
   /** Polls `check` (20 ms) until it holds; fails after `ms` with `what`. */
   until(what: string, check: () => boolean | Promise<boolean>, ms?: number): Promise<void>;
@@ -68,7 +68,7 @@ export async function startRolloutHarness(opts: { dataDir?: string; clock?: Manu
       const d = new SimDevice({
         deviceId: id, mqttUrl: tc.mqttUrl, keySet: tc.app.fleet.keys.keySet(), active: { name: MODEL, version: '1.0.0' },
         ...(o.behaviour === undefined ? {} : { behaviour: o.behaviour }), ...(o.assetClass === undefined ? {} : { assetClass: o.assetClass }),
-        ...(o.site === undefined ? {} : { site: o.site }),
+        ...(o.site === undefined ? {} : { site: o.site }), ...(o.replyDelayMs === undefined ? {} : { replyDelayMs: o.replyDelayMs }),
       });
       devices.set(id, d);
       if (o.connect !== false) {

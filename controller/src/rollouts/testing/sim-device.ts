@@ -25,6 +25,8 @@ export interface SimDeviceOptions {
   /** What runs at start: a configured model (no release). */
   active: { name: string; version: string };
   behaviour?: Behaviour;
+  /** Answers deploy commands this long after they arrive (a loaded device: past the controller's command timeout). */
+  replyDelayMs?: number;
 }
 
 export class SimDevice {
@@ -103,6 +105,8 @@ export class SimDevice {
     const reply = 'error' in result
       ? { deviceId: this.deviceId, commandId: cmd.id, time, status: 'error' as const, error: { code: 'MANIFEST_REJECTED' as const, message: String(result.error) } }
       : { deviceId: this.deviceId, commandId: cmd.id, time, status: 'ok' as const, data: result };
+    const delay = cmd.type === 'deploy' ? this.o.replyDelayMs ?? 0 : 0;
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     await this.publish('reply', reply);
     if (cmd.type === 'deploy' && !('error' in result)) await this.#playOut(this.deploys[this.deploys.length - 1]!.manifest!);
   }
