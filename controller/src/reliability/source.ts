@@ -42,13 +42,20 @@ export class ReliabilitySource {
       .sort((a, b) => naturalOrder(a.assetId, b.assetId));
   }
 
-  events(assetIds: readonly string[]): EventsInput {
-    const ids = JSON.stringify(assetIds);
+  /**
+   * The events of these assets (all assets when undefined). Each asset's events come in a total order
+   * (every column read), so an asset read alone or with the whole fleet gives the same part
+   * (downtime-state.ts keeps parts between reports).
+   */
+  events(assetIds?: readonly string[]): EventsInput {
+    // two texts, not `? IS NULL OR ...`: that would keep SQLite from the asset index for a few assets
+    const of = assetIds === undefined ? '' : 'AND asset_id IN (SELECT value FROM json_each(?))';
+    const params = assetIds === undefined ? [] : [JSON.stringify(assetIds)];
     // rows as arrays, not objects: a fleet's 90 days are ~90,000 events (bench:reports)
     const device = this.#db.prepare(`SELECT DISTINCT asset_id, type, at, component, cause FROM machine_events
-      WHERE source IN ('sensor', 'replay') AND asset_id IN (SELECT value FROM json_each(?)) ORDER BY asset_id, at`).raw().all(ids) as DeviceEvent[];
-    const entered = this.#db.prepare(`SELECT * FROM machine_events_entered WHERE asset_id IN (SELECT value FROM json_each(?))
-      ORDER BY asset_id, start_at`).all(ids) as Row[];
+      WHERE source IN ('sensor', 'replay') ${of} ORDER BY asset_id, at, type, component, cause`).raw().all(...params) as DeviceEvent[];
+    const entered = this.#db.prepare(`SELECT * FROM machine_events_entered WHERE 1 ${of}
+      ORDER BY asset_id, start_at, event_id`).all(...params) as Row[];
     const failures = new Map<string, FailureEvent>();
     const maintenance = new Map<string, MaintenanceEvent>();
     const key = (e: { assetId: string; at: number; component?: string | undefined }) => `${e.assetId}\u0000${e.at}\u0000${e.component ?? ''}`;
@@ -67,6 +74,16 @@ export class ReliabilitySource {
       else downtime.push({ assetId: e.assetId, start, end: end!, cause: r.cause as Cause, component: e.component });
     }
     return { failures: [...failures.values()], maintenance: [...maintenance.values()], downtime };
+  }
+
+  /** The number of the latest change of any asset's events (migration 010); 0 before any. */
+  lastAssetChange(): number {
+    return this.#db.prepare('SELECT COALESCE(MAX(n), 0) FROM report_asset_changes').pluck().get() as number;
+  }
+
+  /** The assets whose events changed after change number `n`. */
+  assetsChangedAfter(n: number): string[] {
+    return this.#db.prepare('SELECT asset_id FROM report_asset_changes WHERE n > ?').pluck().all(n) as string[];
   }
 
   /** Model versions active on each asset: first and last metric window of the active model (migration 009's spans). */
