@@ -56,7 +56,10 @@ export class ReliabilityService {
 
   // the assets' downtime kept from the report before, derived again where their events changed
   #report({ source, assets, ids, options }: ReturnType<ReliabilityService['scope']>): ReliabilityReport {
-    return reportOf({ assets, versions: source.versions(ids), caughtMissed: source.caughtMissedOf(ids) }, this.#downtime.of(source, ids), options);
+    // without per-asset lists there are no model versions to show: their spans and quality windows are not read
+    const versions = options.perAsset === 'omit' ? { versions: [], caughtMissed: () => ({ caught: 0, missed: 0 }) }
+      : { versions: source.versions(ids), caughtMissed: source.caughtMissedOf(ids) };
+    return reportOf({ assets, ...versions }, this.#downtime.of(source, ids), options);
   }
 
   /**
