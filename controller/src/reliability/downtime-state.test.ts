@@ -3,7 +3,8 @@
  * every write of a random sequence (device events, late events older than the kept ones, entered events
  * inserted, edited and deleted by hand, devices moved to another asset, class or site), a report of the
  * long-lived service equals byte for byte the same report of a service that derives everything anew,
- * and the long-lived one re-read only the events of the assets that changed.
+ * and the long-lived one re-read only the events of the assets that changed; its asset list and the
+ * time the data covers equal those ReliabilitySource reads from the database directly.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Database } from '../db/database.js';
@@ -12,6 +13,7 @@ import { captureLogs } from '../testing/log-capture.js';
 import { event, metrics } from '../testing/fixtures.js';
 import { tempDir } from '../testing/temp-dir.js';
 import { ReliabilityService, type ReportFormat, type ReportScope } from './reliability-service.js';
+import { DowntimeState } from './downtime-state.js';
 import { ReliabilitySource } from './source.js';
 
 const log = captureLogs('silent').log;
@@ -98,6 +100,7 @@ describe('DowntimeState', () => {
       () => records.store('metrics', metrics(devices[next(devices.length)]!, seq++) as never, `m${seq}`, 1000),
     ];
 
+    const state = new DowntimeState(assumptions);
     const read = vi.spyOn(ReliabilitySource.prototype, 'events');
     const renderAll = (service: ReliabilityService) => REPORTS.map(([q, format]) => service.render(q, format).body);
     expect(renderAll(kept)).toEqual(renderAll(new ReliabilityService(db, assumptions, clock)));
@@ -110,6 +113,13 @@ describe('DowntimeState', () => {
       expect(reads.length).toBeLessThanOrEqual(1);
       for (const ids of reads) expect(ids?.length).toBeLessThanOrEqual(2);
       expect(incremental).toEqual(renderAll(new ReliabilityService(db, assumptions, clock)));
+      database.handle.transaction(() => {
+        const source = new ReliabilitySource(database.handle);
+        state.refresh(source);
+        for (const filter of [{}, { site: 's1' }, { assetClass: 'class-2' }]) expect(state.assets(filter)).toEqual(source.assets(filter));
+        const ids = source.assets().map((a) => a.assetId);
+        for (const some of [ids, ids.slice(1, 3), []]) expect(state.dataRange(source, some)).toEqual(source.dataRange(some));
+      })();
     }
     expect(JSON.parse(renderAll(kept)[0]!).groups.length).toBeGreaterThan(0);
   });

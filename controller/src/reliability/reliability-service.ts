@@ -59,7 +59,7 @@ export class ReliabilityService {
     // without per-asset lists there are no model versions to show: their spans and quality windows are not read
     const versions = options.perAsset === 'omit' ? { versions: [], caughtMissed: () => ({ caught: 0, missed: 0 }) }
       : { versions: source.versions(ids), caughtMissed: source.caughtMissedOf(ids) };
-    return reportOf({ assets, ...versions }, this.#downtime.of(source, ids), options);
+    return reportOf({ assets, ...versions }, this.#downtime.downtime(ids), options);
   }
 
   /**
@@ -74,7 +74,7 @@ export class ReliabilityService {
       const scope = this.scope(q);
       const body = format === 'json'
         ? JSON.stringify(this.#report(scope))
-        : reportCsv(groupsTable(scope.assets, this.#downtime.of(scope.source, scope.ids), scope.options));
+        : reportCsv(groupsTable(scope.assets, this.#downtime.downtime(scope.ids), scope.options));
       return { generation, body, cacheable: !scope.clockBound };
     })();
   }
@@ -82,9 +82,11 @@ export class ReliabilityService {
   /** The assets in scope and the period: the one asked for, else the time their data covers. */
   private scope(q: ReportScope) {
     const source = new ReliabilitySource(this.#db());
-    const assets: AssetInfo[] = source.assets({ site: q.site, assetClass: q.assetClass, assetId: q.assetId });
+    // the assets, their downtime and the time their events cover, kept from the report before where unchanged
+    this.#downtime.refresh(source);
+    const assets: AssetInfo[] = this.#downtime.assets({ site: q.site, assetClass: q.assetClass, assetId: q.assetId });
     const ids = assets.map((a) => a.assetId);
-    const range = q.from !== undefined && q.to !== undefined ? undefined : source.dataRange(ids);
+    const range = q.from !== undefined && q.to !== undefined ? undefined : this.#downtime.dataRange(source, ids);
     const to = q.to !== undefined ? Date.parse(q.to) : (range?.to ?? this.#clock.now());
     const from = q.from !== undefined ? Date.parse(q.from) : Math.min(range?.from ?? to, to);
     const page = q.limit === undefined ? undefined : { offset: q.offset ?? 0, limit: q.limit };

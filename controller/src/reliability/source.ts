@@ -37,9 +37,13 @@ export class ReliabilitySource {
         WHERE asset_id NOT IN (SELECT asset_id FROM devices WHERE asset_id IS NOT NULL)`).all() as { assetId: string; assetClass: string | null; site: string | null }[];
     return rows
       .map((r) => ({ assetId: r.assetId, assetClass: r.assetClass ?? UNKNOWN, site: r.site ?? UNKNOWN }))
-      .filter((a) => (filter.site === undefined || a.site === filter.site) && (filter.assetClass === undefined || a.assetClass === filter.assetClass)
-        && (filter.assetId === undefined || a.assetId === filter.assetId))
+      .filter(inScope(filter))
       .sort((a, b) => naturalOrder(a.assetId, b.assetId));
+  }
+
+  /** The generation of the asset list (migration 010's report_assets): unchanged, assets() gives the same. */
+  assetsGeneration(): number {
+    return this.#db.prepare('SELECT generation FROM report_assets WHERE id = 1').pluck().get() as number;
   }
 
   /**
@@ -123,6 +127,24 @@ export class ReliabilitySource {
     };
   }
 
+  /** Per asset, the first and last time of its events (device events of any source, entered events from start to end), as stored. */
+  eventRanges(assetIds?: readonly string[]): Map<string, TextRange> {
+    const of = assetIds === undefined ? '' : 'WHERE asset_id IN (SELECT value FROM json_each(?))';
+    const params = assetIds === undefined ? [] : [JSON.stringify(assetIds)];
+    const rows = this.#db.prepare(`SELECT asset_id, MIN(f), MAX(t) FROM (
+        SELECT asset_id, MIN(at) AS f, MAX(at) AS t FROM machine_events ${of} GROUP BY asset_id
+        UNION ALL SELECT asset_id, MIN(start_at), MAX(COALESCE(end_at, start_at)) FROM machine_events_entered ${of} GROUP BY asset_id)
+      GROUP BY asset_id`).raw().all(...params, ...params) as [string, string, string][];
+    return new Map(rows.map(([assetId, from, to]) => [assetId, { from, to }]));
+  }
+
+  /** The first window start and the last window end of the assets' metric windows (migration 009's spans), as stored. */
+  spanRange(assetIds: readonly string[]): TextRange | undefined {
+    const r = this.#db.prepare(`SELECT MIN(first_start) AS f, MAX(last_end) AS t FROM asset_metric_spans
+      WHERE asset_id IN (SELECT value FROM json_each(?))`).get(JSON.stringify(assetIds)) as { f: string | null; t: string | null };
+    return r.f === null || r.t === null ? undefined : { from: r.f, to: r.t };
+  }
+
   /** The time the data covers (metric windows and events of the assets); undefined without any. */
   dataRange(assetIds: readonly string[]): { from: number; to: number } | undefined {
     const ids = JSON.stringify(assetIds);
@@ -136,6 +158,32 @@ export class ReliabilitySource {
     const to = Date.parse(r.t);
     return { from, to: to > from ? to : from + 3_600_000 };
   }
+}
+
+/** A first and a last time as stored (ISO 8601 text, compared as text like the SQL MIN and MAX they come from). */
+export interface TextRange {
+  from: string;
+  to: string;
+}
+
+/** The time a set of ranges covers, as dataRange() gives it; undefined without any. */
+export function coveredRange(ranges: Iterable<TextRange>): { from: number; to: number } | undefined {
+  let f: string | undefined;
+  let t: string | undefined;
+  for (const r of ranges) {
+    if (f === undefined || r.from < f) f = r.from;
+    if (t === undefined || r.to > t) t = r.to;
+  }
+  if (f === undefined || t === undefined) return undefined;
+  const from = Date.parse(f);
+  const to = Date.parse(t);
+  return { from, to: to > from ? to : from + 3_600_000 };
+}
+
+/** The filter of assets() as a predicate. */
+export function inScope(filter: AssetFilter): (a: AssetInfo) => boolean {
+  return (a) => (filter.site === undefined || a.site === filter.site) && (filter.assetClass === undefined || a.assetClass === filter.assetClass)
+    && (filter.assetId === undefined || a.assetId === filter.assetId);
 }
 
 /** A machine event a device recorded: asset, type, time, component, cause. */

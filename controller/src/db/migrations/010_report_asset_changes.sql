@@ -39,3 +39,36 @@ CREATE TRIGGER report_asset_changes_entered_delete AFTER DELETE ON machine_event
   INSERT INTO report_asset_changes (asset_id, n) VALUES (OLD.asset_id, (SELECT COALESCE(MAX(n), 0) + 1 FROM report_asset_changes))
     ON CONFLICT DO UPDATE SET n = excluded.n;
 END;
+
+-- The assets a report lists (with their class and site) changed: a generation of its own, so the report
+-- keeps the list while only events or windows come in. The same conditions as migration 009's device
+-- triggers (the class and site of an asset are its device's seen last), and entered events of an asset
+-- that has no device (such an asset is listed from its entered events alone).
+CREATE TABLE report_assets (
+  id         INTEGER PRIMARY KEY CHECK (id = 1),
+  generation INTEGER NOT NULL
+);
+INSERT INTO report_assets (id, generation) VALUES (1, 1);
+
+CREATE TRIGGER report_assets_devices_insert AFTER INSERT ON devices WHEN NEW.asset_id IS NOT NULL BEGIN
+  UPDATE report_assets SET generation = generation + 1;
+END;
+CREATE TRIGGER report_assets_devices_delete AFTER DELETE ON devices WHEN OLD.asset_id IS NOT NULL BEGIN
+  UPDATE report_assets SET generation = generation + 1;
+END;
+CREATE TRIGGER report_assets_devices_update AFTER UPDATE OF asset_id, asset_class, site, last_seen_at ON devices
+  WHEN OLD.asset_id IS NOT NEW.asset_id OR OLD.asset_class IS NOT NEW.asset_class OR OLD.site IS NOT NEW.site
+    OR (NEW.asset_id IS NOT NULL AND OLD.last_seen_at IS NOT NEW.last_seen_at
+      AND EXISTS (SELECT 1 FROM devices o WHERE o.asset_id = NEW.asset_id AND o.device_id <> NEW.device_id)) BEGIN
+  UPDATE report_assets SET generation = generation + 1;
+END;
+CREATE TRIGGER report_assets_entered_insert AFTER INSERT ON machine_events_entered
+  WHEN NOT EXISTS (SELECT 1 FROM devices WHERE asset_id = NEW.asset_id) BEGIN
+  UPDATE report_assets SET generation = generation + 1;
+END;
+CREATE TRIGGER report_assets_entered_update AFTER UPDATE OF asset_id ON machine_events_entered WHEN OLD.asset_id IS NOT NEW.asset_id BEGIN
+  UPDATE report_assets SET generation = generation + 1;
+END;
+CREATE TRIGGER report_assets_entered_delete AFTER DELETE ON machine_events_entered BEGIN
+  UPDATE report_assets SET generation = generation + 1;
+END;
