@@ -10,7 +10,7 @@ import { queryInt } from '../http/validate.js';
 import type { RepairAssumptions } from './intervals.js';
 import { reportCsv } from './csv.js';
 import { DowntimeState } from './downtime-state.js';
-import { groupsTable, reportOf, type AssetInfo, type ReliabilityReport } from './report.js';
+import { groupsTable, reportOf, shownAssets, type AssetInfo, type ReliabilityReport } from './report.js';
 import { ReliabilitySource } from './source.js';
 
 export const reliabilityQuerySchema = z.strictObject({
@@ -56,9 +56,9 @@ export class ReliabilityService {
 
   // the assets' downtime kept from the report before, derived again where their events changed
   #report({ source, assets, ids, options }: ReturnType<ReliabilityService['scope']>): ReliabilityReport {
-    // without per-asset lists there are no model versions to show: their spans and quality windows are not read
-    const versions = options.perAsset === 'omit' ? { versions: [], caughtMissed: () => ({ caught: 0, missed: 0 }) }
-      : { versions: source.versions(ids), caughtMissed: source.caughtMissedOf(ids) };
+    // only the versions a report shows are read: none without per-asset lists, a page's assets' in a page
+    const shown = options.perAsset === 'omit' ? [] : shownAssets(assets, options);
+    const versions = { versions: source.versions(shown), caughtMissed: source.caughtMissedOf(shown) };
     return reportOf({ assets, ...versions }, this.#downtime.downtime(ids), options);
   }
 

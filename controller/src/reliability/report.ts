@@ -149,6 +149,12 @@ function members(assets: readonly AssetInfo[], groupBy: GroupBy): [string, strin
   return [...groups.entries()].sort(([a], [b]) => naturalOrder(a, b));
 }
 
+/** The assets of a page's groups (all assets without a page): the only ones whose model versions a report shows. */
+export function shownAssets(assets: readonly AssetInfo[], o: Pick<ReportOptions, 'groupBy' | 'page'>): string[] {
+  if (o.page === undefined) return assets.map((a) => a.assetId);
+  return paged(members(assets, o.groupBy), o.page).groups.flatMap(([, ids]) => ids);
+}
+
 /** The page's groups of all (natural order of their keys: the same page for the same data). */
 function paged<T>(all: T[], page: ReportOptions['page']): { groups: T[]; page?: Page } {
   if (page === undefined) return { groups: all };
