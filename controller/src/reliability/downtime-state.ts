@@ -42,7 +42,10 @@ export class DowntimeState {
       this.#parts.clear();
       this.#ranges.clear();
     } else {
-      for (const assetId of changed) [this.#parts.delete(assetId), this.#ranges.delete(assetId)];
+      for (const assetId of changed) {
+        this.#parts.delete(assetId);
+        this.#ranges.delete(assetId);
+      }
     }
     // an asset whose events are all gone has no part and no range, as in a report from scratch
     for (const [assetId, own] of eventsByAsset(source.events(changed))) this.#parts.set(assetId, assetDowntime(own, this.#assumptions));
