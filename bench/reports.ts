@@ -13,7 +13,8 @@
  * it again); each run brings it to the current schema with the controller's own Database (migrations),
  * copies it (the run writes new data) and starts the built controller on the copy. Each variant is timed
  * twice per round: the first request after new data (one entered event: the report is rendered) and the
- * same request again (the data unchanged: the controller serves the body it kept).
+ * same request again (the data unchanged: the controller serves the body it kept). Besides the full reports: a
+ * page of 100 assets of the report by asset, and the reports by class and site without per-asset lists.
  * Env: PDM_BENCH_DEVICES (10000), PDM_BENCH_DAYS (90), PDM_BENCH_REQUESTS (15 per variant), PDM_BENCH_WARMUP (1),
  * PDM_BENCH_GROUPS (asset,assetClass,site).
  */
@@ -141,8 +142,12 @@ interface Variant {
 /** PDM_BENCH_GROUPS: which groupings to request (default all three). */
 const GROUPS = (process.env['PDM_BENCH_GROUPS'] ?? 'asset,assetClass,site').split(',');
 
+/** Each grouping in full (JSON and CSV), and the lighter forms a client of a large fleet can ask for: a page of 100 assets, a grouped report without the per-asset lists. */
 const variants: Variant[] = GROUPS.flatMap((g) => [
   { label: `JSON, groupBy=${g}`, path: `/api/v1/reports/reliability?groupBy=${g}` },
+  g === 'asset'
+    ? { label: 'JSON, groupBy=asset, page of 100 (limit=100&offset=4900)', path: '/api/v1/reports/reliability?groupBy=asset&limit=100&offset=4900' }
+    : { label: `JSON, groupBy=${g}, perAsset=omit`, path: `/api/v1/reports/reliability?groupBy=${g}&perAsset=omit` },
   { label: `CSV, groupBy=${g}`, path: `/api/v1/reports/reliability?groupBy=${g}&format=csv` },
 ]);
 

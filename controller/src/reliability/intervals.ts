@@ -82,41 +82,56 @@ export interface AssetDowntime {
   segments: Segment[];
 }
 
+/** One asset's downtime with the counts the report's assumptions state, derived from its events alone. */
+export interface AssetDerived extends AssetDowntime {
+  assumed: { failures: number; maintenance: number };
+  correctiveMaintenance: number;
+}
+
 export interface Downtime {
-  repairs: Repair[];
-  /** Maintenance that is not a failure's corrective repair. */
-  maintenance: MaintenanceEvent[];
-  segments: Segment[];
-  /** The same repairs, maintenance and segments by asset. */
+  /** Repairs, maintenance (not a failure's corrective repair) and segments by asset. */
   perAsset: ReadonlyMap<string, AssetDowntime>;
   /** How many failures and maintenance used the assumed durations, and how many maintenance rows were a failure's repair. */
   assumed: { failures: number; maintenance: number };
   correctiveMaintenance: number;
 }
 
+type AssetEvents = { failures: FailureEvent[]; maintenance: MaintenanceEvent[]; downtime: DowntimeEvent[] };
+
 const HOUR = 3_600_000;
 const rank: Record<Cause, number> = { unplanned: 0, planned: 1, other: 2 };
-const eventKey = (e: { assetId: string; at: number; component?: string | undefined }): string =>
-  JSON.stringify([e.assetId, e.at, e.component ?? '']);
+const eventKey = (e: { at: number; component?: string | undefined }): string => JSON.stringify([e.at, e.component ?? '']);
 
-function byAsset(repairs: Repair[], maintenance: MaintenanceEvent[], segments: Segment[]): Map<string, AssetDowntime> {
-  const out = new Map<string, AssetDowntime>();
-  const of = (assetId: string): AssetDowntime => {
+export function downtime(input: EventsInput, assume: RepairAssumptions): Downtime {
+  const perAsset = new Map<string, AssetDerived>();
+  for (const [assetId, own] of eventsByAsset(input)) perAsset.set(assetId, assetDowntime(own, assume));
+  return downtimeOf(perAsset, [...perAsset.keys()]);
+}
+
+/**
+ * The events of each asset, in their order in the input. Everything downtime() derives is per asset,
+ * so the report keeps each asset's part and derives again only the assets whose events changed
+ * (downtime-state.ts): the same events in the same order give the same part.
+ */
+export function eventsByAsset(input: EventsInput): Map<string, AssetEvents> {
+  const out = new Map<string, AssetEvents>();
+  const of = (assetId: string): AssetEvents => {
     let entry = out.get(assetId);
-    if (entry === undefined) out.set(assetId, (entry = { repairs: [], maintenance: [], segments: [] }));
+    if (entry === undefined) out.set(assetId, (entry = { failures: [], maintenance: [], downtime: [] }));
     return entry;
   };
-  for (const r of repairs) of(r.assetId).repairs.push(r);
-  for (const m of maintenance) of(m.assetId).maintenance.push(m);
-  for (const s of segments) of(s.assetId).segments.push(s);
+  for (const f of input.failures) of(f.assetId).failures.push(f);
+  for (const m of input.maintenance) of(m.assetId).maintenance.push(m);
+  for (const d of input.downtime) of(d.assetId).downtime.push(d);
   return out;
 }
 
-export function downtime(input: EventsInput, assume: RepairAssumptions): Downtime {
+/** One asset's downtime from its own events (all of one asset). */
+export function assetDowntime(input: EventsInput, assume: RepairAssumptions): AssetDerived {
   const repairs: Repair[] = input.failures.map((f) => ({
     assetId: f.assetId, at: f.at, end: f.end ?? f.at + assume.failureHours * HOUR, component: f.component, assumed: f.end === undefined,
   }));
-  // a maintenance row with a failure's asset, time and component is that failure's repair, not planned work
+  // a maintenance row with a failure's time and component is that failure's repair, not planned work
   const failureKeys = new Set(input.failures.map(eventKey));
   const maintenance = input.maintenance.filter((m) => !failureKeys.has(eventKey(m)));
   const intervals: Interval[] = [
@@ -126,15 +141,29 @@ export function downtime(input: EventsInput, assume: RepairAssumptions): Downtim
     })),
     ...input.downtime.map((d) => ({ ...d, component: d.component })),
   ].filter((i) => i.end > i.start);
-  const segments = union(intervals);
   return {
     repairs,
     maintenance,
-    segments,
-    perAsset: byAsset(repairs, maintenance, segments),
+    segments: union(intervals),
     assumed: { failures: repairs.filter((r) => r.assumed).length, maintenance: maintenance.filter((m) => m.end === undefined).length },
     correctiveMaintenance: input.maintenance.length - maintenance.length,
   };
+}
+
+/** The downtime of a set of assets from their derived parts. */
+export function downtimeOf(parts: ReadonlyMap<string, AssetDerived>, assetIds: readonly string[]): Downtime {
+  const perAsset = new Map<string, AssetDowntime>();
+  const assumed = { failures: 0, maintenance: 0 };
+  let correctiveMaintenance = 0;
+  for (const assetId of assetIds) {
+    const part = parts.get(assetId);
+    if (part === undefined || perAsset.has(assetId)) continue;
+    perAsset.set(assetId, part);
+    assumed.failures += part.assumed.failures;
+    assumed.maintenance += part.assumed.maintenance;
+    correctiveMaintenance += part.correctiveMaintenance;
+  }
+  return { perAsset, assumed, correctiveMaintenance };
 }
 
 /** The union of each asset's intervals, as stretches with one cause each. */

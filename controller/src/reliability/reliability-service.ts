@@ -6,9 +6,11 @@ import { z } from 'zod';
 import { nameSchema, timeSchema } from '@pdm/protocol';
 import type { Clock } from '../clock.js';
 import type { Db } from '../db/database.js';
+import { queryInt } from '../http/validate.js';
 import type { RepairAssumptions } from './intervals.js';
 import { reportCsv } from './csv.js';
-import { reliabilityGroups, reliabilityReport, type AssetInfo, type ReliabilityReport } from './report.js';
+import { DowntimeState } from './downtime-state.js';
+import { groupsTable, reportOf, shownAssets, type AssetInfo, type ReliabilityReport } from './report.js';
 import { ReliabilitySource } from './source.js';
 
 export const reliabilityQuerySchema = z.strictObject({
@@ -20,7 +22,12 @@ export const reliabilityQuerySchema = z.strictObject({
   assetClass: nameSchema.optional(),
   assetId: nameSchema.optional(),
   format: z.enum(['json', 'csv']).optional().describe('csv: the groups table; also chosen by Accept: text/csv'),
-}).refine((q) => q.from === undefined || q.to === undefined || Date.parse(q.from) < Date.parse(q.to), {
+  perAsset: z.enum(['include', 'omit']).default('include')
+    .describe('omit: leave out the per-asset lists (groups[].assetIds, pareto.byAsset, modelVersions); a report by class or site of a large fleet is then a few KB'),
+  limit: queryInt(z.number().int().min(1).max(100_000)).optional()
+    .describe('a page of at most this many groups (natural order of their keys), with the model versions and Pareto by asset of their assets; totals, trend and the other Paretos stay those of the whole scope'),
+  offset: queryInt(z.number().int().min(0)).optional().describe('groups skipped before the page (default 0; needs limit)'),
+}).refine((q) => q.offset === undefined || q.limit !== undefined, { message: 'offset needs limit', path: ['offset'] }).refine((q) => q.from === undefined || q.to === undefined || Date.parse(q.from) < Date.parse(q.to), {
   message: 'to must be after from', path: ['to'],
 });
 export type ReliabilityQuery = z.output<typeof reliabilityQuerySchema>;
@@ -29,11 +36,13 @@ export class ReliabilityService {
   readonly #db: () => Db;
   readonly #assumptions: RepairAssumptions;
   readonly #clock: Clock;
+  readonly #downtime: DowntimeState;
 
   constructor(db: () => Db, assumptions: RepairAssumptions, clock: Clock) {
     this.#db = db;
     this.#assumptions = assumptions;
     this.#clock = clock;
+    this.#downtime = new DowntimeState(assumptions);
   }
 
   get assumptions(): RepairAssumptions {
@@ -41,14 +50,16 @@ export class ReliabilityService {
   }
 
   report(q: ReportScope): ReliabilityReport {
-    return this.#report(this.scope(q));
+    const db = this.#db();
+    return db.transaction(() => this.#report(this.scope(q)))();
   }
 
+  // the assets' downtime kept from the report before, derived again where their events changed
   #report({ source, assets, ids, options }: ReturnType<ReliabilityService['scope']>): ReliabilityReport {
-    return reliabilityReport(
-      { assets, events: source.events(ids), versions: source.versions(ids), caughtMissed: source.caughtMissedOf(ids) },
-      options,
-    );
+    // only the versions a report shows are read: none without per-asset lists, a page's assets' in a page
+    const shown = options.perAsset === 'omit' ? [] : shownAssets(assets, options);
+    const versions = { versions: source.versions(shown), caughtMissed: source.caughtMissedOf(shown) };
+    return reportOf({ assets, ...versions }, this.#downtime.downtime(ids), options);
   }
 
   /**
@@ -63,7 +74,7 @@ export class ReliabilityService {
       const scope = this.scope(q);
       const body = format === 'json'
         ? JSON.stringify(this.#report(scope))
-        : reportCsv(reliabilityGroups({ assets: scope.assets, events: scope.source.events(scope.ids) }, scope.options));
+        : reportCsv(groupsTable(scope.assets, this.#downtime.downtime(scope.ids), scope.options));
       return { generation, body, cacheable: !scope.clockBound };
     })();
   }
@@ -71,17 +82,20 @@ export class ReliabilityService {
   /** The assets in scope and the period: the one asked for, else the time their data covers. */
   private scope(q: ReportScope) {
     const source = new ReliabilitySource(this.#db());
-    const assets: AssetInfo[] = source.assets({ site: q.site, assetClass: q.assetClass, assetId: q.assetId });
+    // the assets, their downtime and the time their events cover, kept from the report before where unchanged
+    this.#downtime.refresh(source);
+    const assets: AssetInfo[] = this.#downtime.assets({ site: q.site, assetClass: q.assetClass, assetId: q.assetId });
     const ids = assets.map((a) => a.assetId);
-    const range = q.from !== undefined && q.to !== undefined ? undefined : source.dataRange(ids);
+    const range = q.from !== undefined && q.to !== undefined ? undefined : this.#downtime.dataRange(source, ids);
     const to = q.to !== undefined ? Date.parse(q.to) : (range?.to ?? this.#clock.now());
     const from = q.from !== undefined ? Date.parse(q.from) : Math.min(range?.from ?? to, to);
-    const options = { from, to: Math.max(to, from), groupBy: q.groupBy, bucket: q.bucket, assumptions: this.#assumptions };
+    const page = q.limit === undefined ? undefined : { offset: q.offset ?? 0, limit: q.limit };
+    const options = { from, to: Math.max(to, from), groupBy: q.groupBy, bucket: q.bucket, assumptions: this.#assumptions, perAsset: q.perAsset, page };
     return { source, assets, ids, options, clockBound: q.to === undefined && range === undefined };
   }
 }
 
-export type ReportScope = Omit<ReliabilityQuery, 'format'>;
+export type ReportScope = Omit<ReliabilityQuery, 'format' | 'perAsset'> & { perAsset?: ReliabilityQuery['perAsset'] | undefined };
 export type ReportFormat = 'json' | 'csv';
 
 export interface RenderedReport {

@@ -9,6 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { reportCsv } from './csv.js';
 import { union } from './intervals.js';
+import { reliabilityQuerySchema } from './reliability-service.js';
 import { reliabilityReport, type ReportInput } from './report.js';
 
 const T0 = Date.parse('2015-01-01T00:00:00Z');
@@ -142,5 +143,42 @@ describe('reliability report, hand-computed fixture', () => {
       { assetId: 'X', start: 5, end: 20, cause: 'planned', component: 'p' },
       { assetId: 'X', start: 8, end: 12, cause: 'unplanned', component: 'u' },
     ]).map((s) => [s.start, s.end, s.cause])).toEqual([[0, 5, 'other'], [5, 8, 'planned'], [8, 12, 'unplanned'], [12, 20, 'planned']]);
+  });
+});
+
+describe('reliability report, lighter forms for large fleets', () => {
+  const full = reliabilityReport(input, { ...options, groupBy: 'asset' });
+
+  it('pages the groups with the model versions and the Pareto by asset of their assets, the rest of the whole scope', () => {
+    const page = reliabilityReport(input, { ...options, groupBy: 'asset', page: { offset: 0, limit: 1 } });
+    expect(page.page).toEqual({ offset: 0, limit: 1, groups: 3 });
+    expect(page.groups).toEqual([full.groups[0]]);
+    expect(page.modelVersions).toEqual(full.modelVersions!.filter((v) => v.assetId === 'A'));
+    expect(page.pareto.byAsset).toEqual(full.pareto.byAsset!.filter((e) => e.key === 'A'));
+    expect({ ...page, page: undefined, groups: [], modelVersions: [], pareto: { ...page.pareto, byAsset: [] } })
+      .toEqual({ ...full, page: undefined, groups: [], modelVersions: [], pareto: { ...full.pareto, byAsset: [] } });
+    const last = reliabilityReport(input, { ...options, groupBy: 'asset', page: { offset: 2, limit: 5 } });
+    expect(last.groups.map((g) => g.key)).toEqual(['C']);
+    expect(last.modelVersions).toEqual([]);
+    expect(full.page).toBeUndefined();
+  });
+
+  it('leaves out the per-asset lists with perAsset omit, and only those', () => {
+    const bySite = reliabilityReport(input, { ...options, groupBy: 'site' });
+    const omitted = reliabilityReport(input, { ...options, groupBy: 'site', perAsset: 'omit' });
+    expect(Object.keys(omitted)).not.toContain('modelVersions');
+    expect(Object.keys(omitted.pareto)).toEqual(['byCause', 'byComponent']);
+    expect(omitted.groups.map((g) => Object.keys(g))).toEqual(bySite.groups.map((g) => Object.keys(g).filter((k) => k !== 'assetIds')));
+    const { modelVersions: _v, pareto, groups, ...rest } = bySite;
+    expect(omitted).toEqual({ ...rest, pareto: { byCause: pareto.byCause, byComponent: pareto.byComponent }, groups: groups.map(({ assetIds: _a, ...g }) => g) });
+  });
+
+  it('takes limit and offset as query text, and no offset without limit', () => {
+    expect(reliabilityQuerySchema.parse({ limit: '100', offset: '4900' })).toMatchObject({ limit: 100, offset: 4900, perAsset: 'include' });
+    const r = reliabilityQuerySchema.safeParse({ offset: '5' });
+    expect(r.success).toBe(false);
+    expect(r.error?.issues.map((i) => i.path)).toEqual([['offset']]);
+    expect(reliabilityQuerySchema.safeParse({ limit: '0' }).success).toBe(false);
+    expect(reliabilityQuerySchema.safeParse({ perAsset: 'none' }).success).toBe(false);
   });
 });

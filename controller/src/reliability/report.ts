@@ -5,7 +5,7 @@
  */
 import { RELIABILITY_DEFINITIONS, assumptionsStatement } from './definitions.js';
 import { downtimeBreakdown, figures, figuresPerPeriod, pareto, type Figures, type ParetoEntry } from './figures.js';
-import { downtime, type EventsInput, type RepairAssumptions } from './intervals.js';
+import { downtime, type Downtime, type EventsInput, type RepairAssumptions } from './intervals.js';
 
 export type GroupBy = 'asset' | 'assetClass' | 'site';
 export type Bucket = 'day' | 'week' | 'month';
@@ -39,7 +39,14 @@ export interface ReportOptions {
   groupBy: GroupBy;
   bucket: Bucket;
   assumptions: RepairAssumptions;
+  /** omit: leave out the per-asset lists (groups' assetIds, Pareto by asset, model versions). Default include. */
+  perAsset?: 'include' | 'omit' | undefined;
+  /** Only these groups (in the report's order); the model versions and the Pareto by asset of their assets. */
+  page?: { offset: number; limit: number } | undefined;
 }
+
+/** What a report reads besides the downtime: its assets, model versions and their caught and missed failures. */
+export type DerivedInput = Omit<ReportInput, 'events'>;
 
 export interface Period {
   from: string;
@@ -81,10 +88,22 @@ export interface ReliabilityReport {
     statement: string;
   };
   totals: Figures;
-  groups: (Figures & { key: string; assetIds: string[]; trend: (Period & Figures)[] })[];
+  /** With `offset`/`limit`: which groups this body holds, of how many. */
+  page?: Page;
+  /** `assetIds` left out with perAsset=omit. */
+  groups: (Figures & { key: string; assetIds?: string[]; trend: (Period & Figures)[] })[];
   trend: { bucket: Bucket; periods: (Period & Figures)[] };
-  pareto: { byAsset: ParetoEntry[]; byCause: ParetoEntry[]; byComponent: ParetoEntry[] };
-  modelVersions: VersionImpact[];
+  /** `byAsset` left out with perAsset=omit; in a page, the page's assets (shares of the whole scope). */
+  pareto: { byAsset?: ParetoEntry[]; byCause: ParetoEntry[]; byComponent: ParetoEntry[] };
+  /** Left out with perAsset=omit; in a page, the page's assets'. */
+  modelVersions?: VersionImpact[];
+}
+
+export interface Page {
+  offset: number;
+  limit: number;
+  /** Groups in the whole report. */
+  groups: number;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -98,16 +117,23 @@ const HOUR = 3_600_000;
 export const naturalOrder: (a: string, b: string) => number = new Intl.Collator(undefined, { numeric: true }).compare;
 
 /** What the CSV carries: the groups table and the totals, without trends, Pareto or model versions. */
-export type GroupsTable = Pick<ReliabilityReport, 'period' | 'groupBy' | 'totals'> & { groups: (Figures & { key: string; assetIds: string[] })[] };
+export type GroupsTable = Pick<ReliabilityReport, 'period' | 'groupBy' | 'totals' | 'page'> & { groups: (Figures & { key: string; assetIds?: string[] })[] };
 
 /** The groups' and the totals' figures only (the CSV): no versions, quality windows or trend are needed. */
 export function reliabilityGroups(input: Pick<ReportInput, 'assets' | 'events'>, o: ReportOptions): GroupsTable {
-  const d = downtime(input.events, o.assumptions);
+  return groupsTable(input.assets, downtime(input.events, o.assumptions), o);
+}
+
+/** reliabilityGroups() from the assets' downtime derived already. */
+export function groupsTable(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions): GroupsTable {
+  const { groups, page } = paged(members(assets, o.groupBy), o.page);
+  const omit = o.perAsset === 'omit';
   return {
     period: { from: iso(o.from), to: iso(o.to), hours: (o.to - o.from) / HOUR },
     groupBy: o.groupBy,
-    totals: figures(d, input.assets.map((a) => a.assetId), o.from, o.to),
-    groups: members(input.assets, o.groupBy).map(([key, ids]) => ({ key, assetIds: ids, ...figures(d, ids, o.from, o.to) })),
+    ...(page === undefined ? {} : { page }),
+    totals: figures(d, assets.map((a) => a.assetId), o.from, o.to),
+    groups: groups.map(([key, ids]) => (omit ? { key, ...figures(d, ids, o.from, o.to) } : { key, assetIds: ids, ...figures(d, ids, o.from, o.to) })),
   };
 }
 
@@ -123,10 +149,29 @@ function members(assets: readonly AssetInfo[], groupBy: GroupBy): [string, strin
   return [...groups.entries()].sort(([a], [b]) => naturalOrder(a, b));
 }
 
+/** The assets of a page's groups (all assets without a page): the only ones whose model versions a report shows. */
+export function shownAssets(assets: readonly AssetInfo[], o: Pick<ReportOptions, 'groupBy' | 'page'>): string[] {
+  if (o.page === undefined) return assets.map((a) => a.assetId);
+  return paged(members(assets, o.groupBy), o.page).groups.flatMap(([, ids]) => ids);
+}
+
+/** The page's groups of all (natural order of their keys: the same page for the same data). */
+function paged<T>(all: T[], page: ReportOptions['page']): { groups: T[]; page?: Page } {
+  if (page === undefined) return { groups: all };
+  return { groups: all.slice(page.offset, page.offset + page.limit), page: { offset: page.offset, limit: page.limit, groups: all.length } };
+}
+
 export function reliabilityReport(input: ReportInput, o: ReportOptions): ReliabilityReport {
-  const d = downtime(input.events, o.assumptions);
+  return reportOf(input, downtime(input.events, o.assumptions), o);
+}
+
+/** reliabilityReport() from the assets' downtime derived already (kept between renders: downtime-state.ts). */
+export function reportOf(input: DerivedInput, d: Downtime, o: ReportOptions): ReliabilityReport {
   const all = input.assets.map((a) => a.assetId);
-  const inReport = new Set(all);
+  const { groups, page } = paged(members(input.assets, o.groupBy), o.page);
+  // in a page, the per-asset lists are those of its groups' assets
+  const shown = new Set(page === undefined ? all : groups.flatMap(([, ids]) => ids));
+  const omit = o.perAsset === 'omit';
   const periods = buckets(o.from, o.to, o.bucket);
   // written once, not once per group (10,000 groups x 13 weeks of the same dates)
   const periodIso = periods.map(([f, t]) => ({ from: iso(f), to: iso(t) }));
@@ -134,6 +179,7 @@ export function reliabilityReport(input: ReportInput, o: ReportOptions): Reliabi
   const written = new Map<number, string>();
   const isoOnce = (ms: number): string => written.get(ms) ?? (written.set(ms, iso(ms)), iso(ms));
   const breakdown = downtimeBreakdown(d, all, o.from, o.to);
+  const byAsset = pareto(breakdown.byAsset);
   return {
     period: { from: iso(o.from), to: iso(o.to), hours: (o.to - o.from) / HOUR },
     groupBy: o.groupBy,
@@ -145,16 +191,23 @@ export function reliabilityReport(input: ReportInput, o: ReportOptions): Reliabi
       statement: assumptionsStatement(o.assumptions),
     },
     totals: figures(d, all, o.from, o.to),
-    groups: members(input.assets, o.groupBy).map(([key, ids]) => {
+    ...(page === undefined ? {} : { page }),
+    groups: groups.map(([key, ids]) => {
       const [whole, ...trend] = figuresPerPeriod(d, ids, [[o.from, o.to], ...periods]);
-      return group(key, ids, whole!, trend.map((f, k) => dated(periodIso[k]!, f)));
+      return group(key, omit ? undefined : ids, whole!, trend.map((f, k) => dated(periodIso[k]!, f)));
     }),
     trend: { bucket: o.bucket, periods: figuresPerPeriod(d, all, periods).map((f, k) => dated(periodIso[k]!, f)) },
-    pareto: { byAsset: pareto(breakdown.byAsset), byCause: pareto(breakdown.byCause), byComponent: pareto(breakdown.byComponent) },
-    modelVersions: input.versions
-      .filter((v) => v.to > o.from && v.from < o.to && inReport.has(v.assetId))
-      .map((v) => impact(input, d, v, o, isoOnce))
-      .sort((a, b) => naturalOrder(a.assetId, b.assetId) || a.activeFrom.localeCompare(b.activeFrom)),
+    pareto: {
+      ...(omit ? {} : { byAsset: page === undefined ? byAsset : byAsset.filter((e) => shown.has(e.key)) }),
+      byCause: pareto(breakdown.byCause),
+      byComponent: pareto(breakdown.byComponent),
+    },
+    ...(omit ? {} : {
+      modelVersions: input.versions
+        .filter((v) => v.to > o.from && v.from < o.to && shown.has(v.assetId))
+        .map((v) => impact(input, d, v, o, isoOnce))
+        .sort((a, b) => naturalOrder(a.assetId, b.assetId) || a.activeFrom.localeCompare(b.activeFrom)),
+    }),
   };
 }
 
@@ -168,15 +221,15 @@ function dated(p: Period, f: Figures): Period & Figures {
   };
 }
 
-function group(key: string, assetIds: string[], f: Figures, trend: (Period & Figures)[]): ReliabilityReport['groups'][number] {
+function group(key: string, assetIds: string[] | undefined, f: Figures, trend: (Period & Figures)[]): ReliabilityReport['groups'][number] {
   return {
-    key, assetIds, assets: f.assets, calendarHours: f.calendarHours, operatingHours: f.operatingHours, downtimeHours: f.downtimeHours,
+    key, ...(assetIds === undefined ? {} : { assetIds }), assets: f.assets, calendarHours: f.calendarHours, operatingHours: f.operatingHours, downtimeHours: f.downtimeHours,
     failures: f.failures, mtbfHours: f.mtbfHours, repairs: f.repairs, repairHours: f.repairHours, mttrHours: f.mttrHours,
     availability: f.availability, maintenance: f.maintenance, trend,
   };
 }
 
-function impact(input: ReportInput, d: ReturnType<typeof downtime>, v: VersionSpan, o: ReportOptions, iso: (ms: number) => string): VersionImpact {
+function impact(input: DerivedInput, d: ReturnType<typeof downtime>, v: VersionSpan, o: ReportOptions, iso: (ms: number) => string): VersionImpact {
   const activeFrom = Math.max(v.from, o.from);
   const activeUntil = Math.min(v.to, o.to);
   const side = (from: number, to: number): DowntimeSide => {

@@ -37,18 +37,29 @@ export class ReliabilitySource {
         WHERE asset_id NOT IN (SELECT asset_id FROM devices WHERE asset_id IS NOT NULL)`).all() as { assetId: string; assetClass: string | null; site: string | null }[];
     return rows
       .map((r) => ({ assetId: r.assetId, assetClass: r.assetClass ?? UNKNOWN, site: r.site ?? UNKNOWN }))
-      .filter((a) => (filter.site === undefined || a.site === filter.site) && (filter.assetClass === undefined || a.assetClass === filter.assetClass)
-        && (filter.assetId === undefined || a.assetId === filter.assetId))
+      .filter(inScope(filter))
       .sort((a, b) => naturalOrder(a.assetId, b.assetId));
   }
 
-  events(assetIds: readonly string[]): EventsInput {
-    const ids = JSON.stringify(assetIds);
+  /** The generation of the asset list (migration 010's report_assets): unchanged, assets() gives the same. */
+  assetsGeneration(): number {
+    return this.#db.prepare('SELECT generation FROM report_assets WHERE id = 1').pluck().get() as number;
+  }
+
+  /**
+   * The events of these assets (all assets when undefined). Each asset's events come in a total order
+   * (every column read), so an asset read alone or with the whole fleet gives the same part
+   * (downtime-state.ts keeps parts between reports).
+   */
+  events(assetIds?: readonly string[]): EventsInput {
+    // two texts, not `? IS NULL OR ...`: that would keep SQLite from the asset index for a few assets
+    const of = assetIds === undefined ? '' : 'AND asset_id IN (SELECT value FROM json_each(?))';
+    const params = assetIds === undefined ? [] : [JSON.stringify(assetIds)];
     // rows as arrays, not objects: a fleet's 90 days are ~90,000 events (bench:reports)
     const device = this.#db.prepare(`SELECT DISTINCT asset_id, type, at, component, cause FROM machine_events
-      WHERE source IN ('sensor', 'replay') AND asset_id IN (SELECT value FROM json_each(?)) ORDER BY asset_id, at`).raw().all(ids) as DeviceEvent[];
-    const entered = this.#db.prepare(`SELECT * FROM machine_events_entered WHERE asset_id IN (SELECT value FROM json_each(?))
-      ORDER BY asset_id, start_at`).all(ids) as Row[];
+      WHERE source IN ('sensor', 'replay') ${of} ORDER BY asset_id, at, type, component, cause`).raw().all(...params) as DeviceEvent[];
+    const entered = this.#db.prepare(`SELECT * FROM machine_events_entered WHERE 1 ${of}
+      ORDER BY asset_id, start_at, event_id`).all(...params) as Row[];
     const failures = new Map<string, FailureEvent>();
     const maintenance = new Map<string, MaintenanceEvent>();
     const key = (e: { assetId: string; at: number; component?: string | undefined }) => `${e.assetId}\u0000${e.at}\u0000${e.component ?? ''}`;
@@ -67,6 +78,16 @@ export class ReliabilitySource {
       else downtime.push({ assetId: e.assetId, start, end: end!, cause: r.cause as Cause, component: e.component });
     }
     return { failures: [...failures.values()], maintenance: [...maintenance.values()], downtime };
+  }
+
+  /** The number of the latest change of any asset's events (migration 010); 0 before any. */
+  lastAssetChange(): number {
+    return this.#db.prepare('SELECT COALESCE(MAX(n), 0) FROM report_asset_changes').pluck().get() as number;
+  }
+
+  /** The assets whose events changed after change number `n`. */
+  assetsChangedAfter(n: number): string[] {
+    return this.#db.prepare('SELECT asset_id FROM report_asset_changes WHERE n > ?').pluck().all(n) as string[];
   }
 
   /** Model versions active on each asset: first and last metric window of the active model (migration 009's spans). */
@@ -106,6 +127,24 @@ export class ReliabilitySource {
     };
   }
 
+  /** Per asset, the first and last time of its events (device events of any source, entered events from start to end), as stored. */
+  eventRanges(assetIds?: readonly string[]): Map<string, TextRange> {
+    const of = assetIds === undefined ? '' : 'WHERE asset_id IN (SELECT value FROM json_each(?))';
+    const params = assetIds === undefined ? [] : [JSON.stringify(assetIds)];
+    const rows = this.#db.prepare(`SELECT asset_id, MIN(f), MAX(t) FROM (
+        SELECT asset_id, MIN(at) AS f, MAX(at) AS t FROM machine_events ${of} GROUP BY asset_id
+        UNION ALL SELECT asset_id, MIN(start_at), MAX(COALESCE(end_at, start_at)) FROM machine_events_entered ${of} GROUP BY asset_id)
+      GROUP BY asset_id`).raw().all(...params, ...params) as [string, string, string][];
+    return new Map(rows.map(([assetId, from, to]) => [assetId, { from, to }]));
+  }
+
+  /** The first window start and the last window end of the assets' metric windows (migration 009's spans), as stored. */
+  spanRange(assetIds: readonly string[]): TextRange | undefined {
+    const r = this.#db.prepare(`SELECT MIN(first_start) AS f, MAX(last_end) AS t FROM asset_metric_spans
+      WHERE asset_id IN (SELECT value FROM json_each(?))`).get(JSON.stringify(assetIds)) as { f: string | null; t: string | null };
+    return r.f === null || r.t === null ? undefined : { from: r.f, to: r.t };
+  }
+
   /** The time the data covers (metric windows and events of the assets); undefined without any. */
   dataRange(assetIds: readonly string[]): { from: number; to: number } | undefined {
     const ids = JSON.stringify(assetIds);
@@ -119,6 +158,32 @@ export class ReliabilitySource {
     const to = Date.parse(r.t);
     return { from, to: to > from ? to : from + 3_600_000 };
   }
+}
+
+/** A first and a last time as stored (ISO 8601 text, compared as text like the SQL MIN and MAX they come from). */
+export interface TextRange {
+  from: string;
+  to: string;
+}
+
+/** The time a set of ranges covers, as dataRange() gives it; undefined without any. */
+export function coveredRange(ranges: Iterable<TextRange>): { from: number; to: number } | undefined {
+  let f: string | undefined;
+  let t: string | undefined;
+  for (const r of ranges) {
+    if (f === undefined || r.from < f) f = r.from;
+    if (t === undefined || r.to > t) t = r.to;
+  }
+  if (f === undefined || t === undefined) return undefined;
+  const from = Date.parse(f);
+  const to = Date.parse(t);
+  return { from, to: to > from ? to : from + 3_600_000 };
+}
+
+/** The filter of assets() as a predicate. */
+export function inScope(filter: AssetFilter): (a: AssetInfo) => boolean {
+  return (a) => (filter.site === undefined || a.site === filter.site) && (filter.assetClass === undefined || a.assetClass === filter.assetClass)
+    && (filter.assetId === undefined || a.assetId === filter.assetId);
 }
 
 /** A machine event a device recorded: asset, type, time, component, cause. */

@@ -1,0 +1,126 @@
+/**
+ * The downtime kept between reports (downtime-state.ts, migration 010) on a real SQLite file: after
+ * every write of a random sequence (device events, late events older than the kept ones, entered events
+ * inserted, edited and deleted by hand, devices moved to another asset, class or site), a report of the
+ * long-lived service equals byte for byte the same report of a service that derives everything anew,
+ * and the long-lived one re-read only the events of the assets that changed; its asset list and the
+ * time the data covers equal those ReliabilitySource reads from the database directly.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Database } from '../db/database.js';
+import { RecordsRepo } from '../db/records-repo.js';
+import { captureLogs } from '../testing/log-capture.js';
+import { event, metrics } from '../testing/fixtures.js';
+import { tempDir } from '../testing/temp-dir.js';
+import { ReliabilityService, type ReportFormat, type ReportScope } from './reliability-service.js';
+import { DowntimeState } from './downtime-state.js';
+import { ReliabilitySource } from './source.js';
+
+const log = captureLogs('silent').log;
+const assumptions = { failureHours: 8, maintenanceHours: 2 };
+const clock = { now: () => Date.parse('2026-01-01T00:00:00Z') };
+const T0 = Date.parse('2015-01-01T00:00:00Z');
+const hourIso = (h: number): string => new Date(T0 + h * 3_600_000).toISOString();
+
+let dir: ReturnType<typeof tempDir>;
+let database: Database;
+
+beforeEach(async () => {
+  dir = tempDir();
+  database = new Database({ dataDir: dir.path }, log);
+  await database.start();
+});
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await database.stop();
+  dir.remove();
+});
+
+/** A deterministic pseudo-random sequence (mulberry32), so a failure can be replayed. */
+function random(seed: number): (n: number) => number {
+  let a = seed;
+  return (n) => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
+  };
+}
+
+const REPORTS: [ReportScope, ReportFormat][] = [
+  [{ groupBy: 'asset', bucket: 'week' }, 'json'],
+  [{ groupBy: 'asset', bucket: 'day', limit: 2, offset: 1 }, 'json'],
+  [{ groupBy: 'assetClass', bucket: 'week', perAsset: 'omit' }, 'json'],
+  [{ groupBy: 'site', bucket: 'month', from: hourIso(0), to: hourIso(400) }, 'json'],
+  [{ groupBy: 'asset', bucket: 'week' }, 'csv'],
+  [{ groupBy: 'site', bucket: 'week', site: 's1' }, 'csv'],
+];
+
+describe('DowntimeState', () => {
+  it('gives after every write the reports a service deriving everything anew gives, re-reading only the changed assets', () => {
+    const db = () => database.handle;
+    const kept = new ReliabilityService(db, assumptions, clock);
+    const records = new RecordsRepo(database.handle);
+    const next = random(9);
+    const devices = ['d1', 'd2', 'd3', 'd4', 'd5'];
+    const device = database.handle.prepare(`INSERT INTO devices (device_id, asset_id, asset_class, site, first_seen_at, last_seen_at)
+      VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT DO UPDATE SET asset_id = excluded.asset_id, asset_class = excluded.asset_class,
+      site = excluded.site, last_seen_at = excluded.last_seen_at`);
+    for (const [k, d] of devices.entries()) device.run(d, `asset-${d}`, `class-${k % 2}`, `s${k % 3}`, k);
+    let seq = 1;
+    let entered = 0;
+    for (const d of devices) records.store('metrics', metrics(d, seq++, { assetId: `asset-${d}` }) as never, `m${seq}`, 1000);
+
+    const writes: (() => void)[] = [
+      () => {
+        // a device event, often older than the asset's latest (a late one), sometimes a repeat of one stored
+        const d = devices[next(devices.length)]!;
+        const type = (['failure', 'maintenance', 'downtime-start', 'downtime-end'] as const)[next(4)]!;
+        const e = event(d, seq++, { assetId: `asset-${d}`, type, at: hourIso(next(300)), component: `comp${next(3)}`,
+          ...(type === 'downtime-start' ? { cause: (['unplanned', 'planned', 'other'] as const)[next(3)]! } : {}) });
+        records.store('events', e as never, `e${e.seq}`, 1000);
+      },
+      () => {
+        const d = devices[next(devices.length)]!;
+        const start = next(300);
+        const type = (['failure', 'maintenance', 'downtime'] as const)[next(3)]!;
+        database.handle.prepare(`INSERT INTO machine_events_entered (event_id, asset_id, type, start_at, end_at, cause, component, source,
+          entered_at, entered_by) VALUES (?, ?, ?, ?, ?, ?, ?, 'operator', 1, 'test')`).run(`ev-${entered++}`, `asset-${d}`, type,
+          hourIso(start), type === 'downtime' || next(2) === 0 ? hourIso(start + 1 + next(20)) : null,
+          type === 'downtime' ? 'planned' : null, `comp${next(3)}`);
+      },
+      () => database.handle.prepare(`UPDATE machine_events_entered SET end_at = ?, asset_id = ? WHERE event_id = ?`)
+        .run(hourIso(310 + next(10)), `asset-${devices[next(devices.length)]}`, `ev-${next(entered + 1)}`),
+      () => database.handle.prepare('DELETE FROM machine_events_entered WHERE event_id = ?').run(`ev-${next(entered + 1)}`),
+      () => {
+        // a device moved to another asset (two devices on one asset), class or site
+        const d = devices[next(devices.length)]!;
+        device.run(d, `asset-${devices[next(devices.length)]}`, `class-${next(3)}`, `s${next(3)}`, 100 + seq++);
+      },
+      () => records.store('metrics', metrics(devices[next(devices.length)]!, seq++) as never, `m${seq}`, 1000),
+    ];
+
+    const state = new DowntimeState(assumptions);
+    const read = vi.spyOn(ReliabilitySource.prototype, 'events');
+    const renderAll = (service: ReliabilityService) => REPORTS.map(([q, format]) => service.render(q, format).body);
+    expect(renderAll(kept)).toEqual(renderAll(new ReliabilityService(db, assumptions, clock)));
+    for (let step = 0; step < 80; step++) {
+      writes[next(writes.length)]!();
+      read.mockClear();
+      const incremental = renderAll(kept);
+      // at most one re-read for the long-lived service, of at most the two assets one write touches
+      const reads = read.mock.calls.map(([ids]) => ids);
+      expect(reads.length).toBeLessThanOrEqual(1);
+      for (const ids of reads) expect(ids?.length).toBeLessThanOrEqual(2);
+      expect(incremental).toEqual(renderAll(new ReliabilityService(db, assumptions, clock)));
+      database.handle.transaction(() => {
+        const source = new ReliabilitySource(database.handle);
+        state.refresh(source);
+        for (const filter of [{}, { site: 's1' }, { assetClass: 'class-2' }]) expect(state.assets(filter)).toEqual(source.assets(filter));
+        const ids = source.assets().map((a) => a.assetId);
+        for (const some of [ids, ids.slice(1, 3), []]) expect(state.dataRange(source, some)).toEqual(source.dataRange(some));
+      })();
+    }
+    expect(JSON.parse(renderAll(kept)[0]!).groups.length).toBeGreaterThan(0);
+  });
+});

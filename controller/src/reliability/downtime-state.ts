@@ -1,0 +1,77 @@
+/**
+ * What a reliability report derives from the fleet's events and device list, kept between reports:
+ *
+ * - every asset's downtime (repairs, maintenance, downtime segments) and the first and last time of its
+ *   events, derived again only for the assets whose events changed since (migration 010's
+ *   report_asset_changes). At 10,000 assets x 90 days, reading the fleet's ~90,000 events and deriving
+ *   every asset again was most of a report's CPU after any new data (bench:reports); one new event now
+ *   re-reads one asset's events. Each asset's part depends on its own events only, read in a total
+ *   order (source.ts), so a kept part equals the part a report from scratch derives;
+ * - the asset list (class and site of each), read again only when migration 010's report_assets
+ *   generation moved (a device's asset, class or site, or an asset known from entered events alone).
+ *
+ * downtime-state.test.ts compares whole bodies with a report from scratch after random writes.
+ */
+import type { AssetInfo } from './report.js';
+import { assetDowntime, downtimeOf, eventsByAsset, type AssetDerived, type Downtime, type RepairAssumptions } from './intervals.js';
+import { coveredRange, inScope, type AssetFilter, type ReliabilitySource, type TextRange } from './source.js';
+
+export class DowntimeState {
+  readonly #assumptions: RepairAssumptions;
+  readonly #parts = new Map<string, AssetDerived>();
+  readonly #ranges = new Map<string, TextRange>();
+  /** The last change number this state has read; undefined: nothing derived yet. */
+  #seen: number | undefined;
+  #assets: { generation: number; all: AssetInfo[] } | undefined;
+
+  constructor(assumptions: RepairAssumptions) {
+    this.#assumptions = assumptions;
+  }
+
+  /**
+   * Brings the kept state to the data `source` reads. Call it inside the read transaction of the whole
+   * report, before the other methods, so the change numbers and the rows are of one snapshot.
+   */
+  refresh(source: ReliabilitySource): void {
+    const generation = source.assetsGeneration();
+    if (this.#assets?.generation !== generation) this.#assets = { generation, all: source.assets() };
+    const last = source.lastAssetChange();
+    if (last === this.#seen) return;
+    const changed = this.#seen === undefined ? undefined : source.assetsChangedAfter(this.#seen);
+    if (changed === undefined) {
+      this.#parts.clear();
+      this.#ranges.clear();
+    } else {
+      for (const assetId of changed) {
+        this.#parts.delete(assetId);
+        this.#ranges.delete(assetId);
+      }
+    }
+    // an asset whose events are all gone has no part and no range, as in a report from scratch
+    for (const [assetId, own] of eventsByAsset(source.events(changed))) this.#parts.set(assetId, assetDowntime(own, this.#assumptions));
+    for (const [assetId, range] of source.eventRanges(changed)) this.#ranges.set(assetId, range);
+    this.#seen = last;
+  }
+
+  /** The assets in scope, as ReliabilitySource.assets(filter) gives them. */
+  assets(filter: AssetFilter): AssetInfo[] {
+    return (this.#assets?.all ?? []).filter(inScope(filter));
+  }
+
+  /** The downtime of these assets. */
+  downtime(assetIds: readonly string[]): Downtime {
+    return downtimeOf(this.#parts, assetIds);
+  }
+
+  /** The time the data of these assets covers, as ReliabilitySource.dataRange(ids) gives it. */
+  dataRange(source: ReliabilitySource, assetIds: readonly string[]): { from: number; to: number } | undefined {
+    const ranges: TextRange[] = [];
+    const spans = source.spanRange(assetIds);
+    if (spans !== undefined) ranges.push(spans);
+    for (const assetId of new Set(assetIds)) {
+      const r = this.#ranges.get(assetId);
+      if (r !== undefined) ranges.push(r);
+    }
+    return coveredRange(ranges);
+  }
+}
