@@ -6,6 +6,7 @@
 import { RELIABILITY_DEFINITIONS, assumptionsStatement } from './definitions.js';
 import { downtimeBreakdown, figures, figuresPerPeriod, pareto, type Figures, type ParetoEntry } from './figures.js';
 import { downtime, type Downtime, type EventsInput, type RepairAssumptions } from './intervals.js';
+import { PeriodSums } from './period-sums.js';
 
 export type GroupBy = 'asset' | 'assetClass' | 'site';
 export type Bucket = 'day' | 'week' | 'month';
@@ -121,7 +122,7 @@ export type GroupsTable = Pick<ReliabilityReport, 'period' | 'groupBy' | 'totals
 
 /** The groups' and the totals' figures only (the CSV): no versions, quality windows or trend are needed. */
 export function reliabilityGroups(input: Pick<ReportInput, 'assets' | 'events'>, o: ReportOptions): GroupsTable {
-  return groupsTable(input.assets, downtime(input.events, o.assumptions), o);
+  return groupsTable(input.assets, { ...downtime(input.events, o.assumptions), sums: new PeriodSums() }, o);
 }
 
 /** reliabilityGroups() from the assets' downtime derived already. */
@@ -162,7 +163,7 @@ function paged<T>(all: T[], page: ReportOptions['page']): { groups: T[]; page?: 
 }
 
 export function reliabilityReport(input: ReportInput, o: ReportOptions): ReliabilityReport {
-  return reportOf(input, downtime(input.events, o.assumptions), o);
+  return reportOf(input, { ...downtime(input.events, o.assumptions), sums: new PeriodSums() }, o);
 }
 
 /** reliabilityReport() from the assets' downtime derived already (kept between renders: downtime-state.ts). */
@@ -179,6 +180,8 @@ export function reportOf(input: DerivedInput, d: Downtime, o: ReportOptions): Re
   const written = new Map<number, string>();
   const isoOnce = (ms: number): string => written.get(ms) ?? (written.set(ms, iso(ms)), iso(ms));
   const breakdown = downtimeBreakdown(d, all, o.from, o.to);
+  // a version's sides are periods of their own, one asset each: not worth keeping sums for
+  const unkept: Downtime = { perAsset: d.perAsset, assumed: d.assumed, correctiveMaintenance: d.correctiveMaintenance };
   const byAsset = pareto(breakdown.byAsset);
   return {
     period: { from: iso(o.from), to: iso(o.to), hours: (o.to - o.from) / HOUR },
@@ -205,7 +208,7 @@ export function reportOf(input: DerivedInput, d: Downtime, o: ReportOptions): Re
     ...(omit ? {} : {
       modelVersions: input.versions
         .filter((v) => v.to > o.from && v.from < o.to && shown.has(v.assetId))
-        .map((v) => impact(input, d, v, o, isoOnce))
+        .map((v) => impact(input, unkept, v, o, isoOnce))
         .sort((a, b) => naturalOrder(a.assetId, b.assetId) || a.activeFrom.localeCompare(b.activeFrom)),
     }),
   };

@@ -1,0 +1,132 @@
+/**
+ * Each asset's sums for a period (downtime hours by cause, repairs, repair hours, maintenance), kept
+ * between reports. A report at 10,000 assets sums every asset's events for its period and each trend
+ * bucket (totals, trend and groups): after the downtime itself was kept (downtime-state.ts) that was
+ * the largest part of a render after new data (bench:reports profile), though new data changes one
+ * asset. A group's figures add its assets' sums in the order of its assets, with or without kept
+ * sums, so a report from kept sums equals one from scratch byte for byte; the owner drops the sums
+ * of every asset whose downtime it derives again (invalidate).
+ */
+import { hoursWithin, type AssetDowntime, type Cause } from './intervals.js';
+
+/** The fields of one asset's sums for one period, in this order. */
+export const SUM_FIELDS = 6;
+const UNPLANNED = 0;
+const PLANNED = 1;
+const OTHER = 2;
+const REPAIRS = 3;
+const REPAIR_HOURS = 4;
+const MAINTENANCE = 5;
+const CAUSE_FIELD: Record<Cause, number> = { unplanned: UNPLANNED, planned: PLANNED, other: OTHER };
+
+/** Periods whose sums are kept (a report asks for 1 + its trend buckets, e.g. 1 + 90 days; ~0.5 MB each at 10,000 assets). */
+const KEPT_PERIODS = 128;
+
+interface PeriodTable {
+  sums: Float64Array;
+  /** 1 where the asset's sums are computed from its current downtime. */
+  valid: Uint8Array;
+}
+
+export class PeriodSums {
+  readonly #slots = new Map<string, number>();
+  /** By `${from}:${to}`, least recently used first. */
+  readonly #tables = new Map<string, PeriodTable>();
+
+  /** Drops the sums of these assets (their downtime changed); all without ids. */
+  invalidate(assetIds?: Iterable<string>): void {
+    if (assetIds === undefined) {
+      this.#tables.clear();
+      return;
+    }
+    for (const assetId of assetIds) {
+      const slot = this.#slots.get(assetId);
+      if (slot === undefined) continue;
+      for (const t of this.#tables.values()) if (slot < t.valid.length) t.valid[slot] = 0;
+    }
+  }
+
+  /**
+   * Adds each asset's sums for each period into `acc` (SUM_FIELDS per period), assets in the order
+   * given, computing and keeping those not kept yet.
+   */
+  addInto(perAsset: ReadonlyMap<string, AssetDowntime>, assetIds: Iterable<string>, periods: readonly (readonly [number, number])[], acc: Float64Array): void {
+    const tables = periods.map(([from, to]) => this.#table(from, to));
+    for (const assetId of assetIds) {
+      const own = perAsset.get(assetId);
+      if (own === undefined) continue;
+      const slot = this.#slot(assetId);
+      const base = slot * SUM_FIELDS;
+      for (let k = 0; k < periods.length; k++) {
+        const t = this.#room(tables[k]!, slot);
+        if (t.valid[slot] === 0) {
+          assetSums(own, periods[k]![0], periods[k]![1], t.sums, base);
+          t.valid[slot] = 1;
+        }
+        const at = k * SUM_FIELDS;
+        for (let f = 0; f < SUM_FIELDS; f++) acc[at + f] = acc[at + f]! + t.sums[base + f]!;
+      }
+    }
+  }
+
+  #slot(assetId: string): number {
+    let slot = this.#slots.get(assetId);
+    if (slot === undefined) this.#slots.set(assetId, (slot = this.#slots.size));
+    return slot;
+  }
+
+  #table(from: number, to: number): PeriodTable {
+    const key = `${from}:${to}`;
+    let t = this.#tables.get(key);
+    if (t !== undefined) this.#tables.delete(key);
+    else t = { sums: new Float64Array(0), valid: new Uint8Array(0) };
+    this.#tables.set(key, t);
+    if (this.#tables.size > KEPT_PERIODS) this.#tables.delete(this.#tables.keys().next().value!);
+    return t;
+  }
+
+  /** The table with room for this slot (grown to the assets known so far). */
+  #room(t: PeriodTable, slot: number): PeriodTable {
+    if (slot < t.valid.length) return t;
+    const size = Math.max(slot + 1, this.#slots.size, t.valid.length * 2);
+    const sums = new Float64Array(size * SUM_FIELDS);
+    sums.set(t.sums);
+    const valid = new Uint8Array(size);
+    valid.set(t.valid);
+    t.sums = sums;
+    t.valid = valid;
+    return t;
+  }
+}
+
+/** One asset's sums in [from, to), written at out[base..base+SUM_FIELDS). */
+function assetSums(own: AssetDowntime, from: number, to: number, out: Float64Array, base: number): void {
+  const down = [0, 0, 0];
+  let repairs = 0;
+  let repairHours = 0;
+  let maintenance = 0;
+  for (const s of own.segments) if (s.end > from && s.start < to) down[CAUSE_FIELD[s.cause]] = down[CAUSE_FIELD[s.cause]]! + hoursWithin(s, from, to);
+  for (const r of own.repairs) {
+    if (r.at < from || r.at >= to) continue;
+    repairs += 1;
+    repairHours += (r.end - r.at) / 3_600_000;
+  }
+  for (const m of own.maintenance) if (m.at >= from && m.at < to) maintenance += 1;
+  out[base + UNPLANNED] = down[UNPLANNED]!;
+  out[base + PLANNED] = down[PLANNED]!;
+  out[base + OTHER] = down[OTHER]!;
+  out[base + REPAIRS] = repairs;
+  out[base + REPAIR_HOURS] = repairHours;
+  out[base + MAINTENANCE] = maintenance;
+}
+
+/** The fields of `acc` for period k. */
+export function periodSums(acc: Float64Array, k: number) {
+  const at = k * SUM_FIELDS;
+  return {
+    downtimeHours: { unplanned: acc[at + UNPLANNED]!, planned: acc[at + PLANNED]!, other: acc[at + OTHER]! } as Record<Cause, number>,
+    repairs: acc[at + REPAIRS]!,
+    repairHours: acc[at + REPAIR_HOURS]!,
+    maintenance: acc[at + MAINTENANCE]!,
+  };
+}
