@@ -22,6 +22,16 @@ const CAUSE_FIELD: Record<Cause, number> = { unplanned: UNPLANNED, planned: PLAN
 /** Periods whose sums are kept (a report asks for 1 + its trend buckets, e.g. 1 + 90 days; ~0.5 MB each at 10,000 assets). */
 const KEPT_PERIODS = 128;
 
+/** Periods whose breakdowns are kept (one per report: its whole period). */
+const KEPT_BREAKDOWNS = 8;
+
+/** One asset's downtime hours in a period: all, by cause and by failed component, in the order first met. */
+export interface AssetBreakdown {
+  hours: number;
+  byCause: Map<string, number>;
+  byComponent: Map<string, number>;
+}
+
 interface PeriodTable {
   sums: Float64Array;
   /** 1 where the asset's sums are computed from its current downtime. */
@@ -32,14 +42,24 @@ export class PeriodSums {
   readonly #slots = new Map<string, number>();
   /** By `${from}:${to}`, least recently used first. */
   readonly #tables = new Map<string, PeriodTable>();
+  /**
+   * The tables of the periods asked for last: a report by asset asks 10,000 times for the same list
+   * (one group each). Dropped with any invalidation, so it never holds a table that missed one.
+   */
+  #last: { periods: readonly (readonly [number, number])[]; tables: PeriodTable[] } | undefined;
+  /** Each asset's downtime breakdown by `${from}:${to}`, least recently used first. */
+  readonly #breakdowns = new Map<string, Map<string, AssetBreakdown>>();
 
   /** Drops the sums of these assets (their downtime changed); all without ids. */
   invalidate(assetIds?: Iterable<string>): void {
+    this.#last = undefined;
     if (assetIds === undefined) {
       this.#tables.clear();
+      this.#breakdowns.clear();
       return;
     }
     for (const assetId of assetIds) {
+      for (const b of this.#breakdowns.values()) b.delete(assetId);
       const slot = this.#slots.get(assetId);
       if (slot === undefined) continue;
       for (const t of this.#tables.values()) if (slot < t.valid.length) t.valid[slot] = 0;
@@ -51,7 +71,8 @@ export class PeriodSums {
    * given, computing and keeping those not kept yet.
    */
   addInto(perAsset: ReadonlyMap<string, AssetDowntime>, assetIds: Iterable<string>, periods: readonly (readonly [number, number])[], acc: Float64Array): void {
-    const tables = periods.map(([from, to]) => this.#table(from, to));
+    if (this.#last?.periods !== periods) this.#last = { periods, tables: periods.map(([from, to]) => this.#table(from, to)) };
+    const { tables } = this.#last;
     for (const assetId of assetIds) {
       const own = perAsset.get(assetId);
       if (own === undefined) continue;
@@ -67,6 +88,20 @@ export class PeriodSums {
         for (let f = 0; f < SUM_FIELDS; f++) acc[at + f] = acc[at + f]! + t.sums[base + f]!;
       }
     }
+  }
+
+  /** Each asset's downtime breakdown in [from, to) (figures.ts downtimeBreakdown), computed where not kept. */
+  breakdowns(from: number, to: number): (assetId: string, own: AssetDowntime) => AssetBreakdown {
+    const key = `${from}:${to}`;
+    const kept = this.#breakdowns.get(key) ?? new Map<string, AssetBreakdown>();
+    this.#breakdowns.delete(key);
+    this.#breakdowns.set(key, kept);
+    if (this.#breakdowns.size > KEPT_BREAKDOWNS) this.#breakdowns.delete(this.#breakdowns.keys().next().value!);
+    return (assetId, own) => {
+      let b = kept.get(assetId);
+      if (b === undefined) kept.set(assetId, (b = assetBreakdown(own, from, to)));
+      return b;
+    };
   }
 
   #slot(assetId: string): number {
@@ -118,6 +153,21 @@ function assetSums(own: AssetDowntime, from: number, to: number, out: Float64Arr
   out[base + REPAIRS] = repairs;
   out[base + REPAIR_HOURS] = repairHours;
   out[base + MAINTENANCE] = maintenance;
+}
+
+function assetBreakdown(own: AssetDowntime, from: number, to: number): AssetBreakdown {
+  let hours = 0;
+  const byCause = new Map<string, number>();
+  const byComponent = new Map<string, number>();
+  for (const s of own.segments) {
+    const h = hoursWithin(s, from, to);
+    if (h === 0) continue;
+    hours += h;
+    byCause.set(s.cause, (byCause.get(s.cause) ?? 0) + h);
+    if (s.cause !== 'unplanned') continue;
+    for (const c of s.components) byComponent.set(c, (byComponent.get(c) ?? 0) + h / s.components.length);
+  }
+  return { hours, byCause, byComponent };
 }
 
 /** The fields of `acc` for period k. */

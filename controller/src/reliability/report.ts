@@ -129,12 +129,14 @@ export function reliabilityGroups(input: Pick<ReportInput, 'assets' | 'events'>,
 export function groupsTable(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions): GroupsTable {
   const { groups, page } = paged(members(assets, o.groupBy), o.page);
   const omit = o.perAsset === 'omit';
+  const whole: [number, number][] = [[o.from, o.to]];
+  const of = (ids: readonly string[]): Figures => figuresPerPeriod(d, ids, whole)[0]!;
   return {
     period: { from: iso(o.from), to: iso(o.to), hours: (o.to - o.from) / HOUR },
     groupBy: o.groupBy,
     ...(page === undefined ? {} : { page }),
-    totals: figures(d, assets.map((a) => a.assetId), o.from, o.to),
-    groups: groups.map(([key, ids]) => (omit ? { key, ...figures(d, ids, o.from, o.to) } : { key, assetIds: ids, ...figures(d, ids, o.from, o.to) })),
+    totals: of(assets.map((a) => a.assetId)),
+    groups: groups.map(([key, ids]) => (omit ? { key, ...of(ids) } : { key, assetIds: ids, ...of(ids) })),
   };
 }
 
@@ -174,6 +176,8 @@ export function reportOf(input: DerivedInput, d: Downtime, o: ReportOptions): Re
   const shown = new Set(page === undefined ? all : groups.flatMap(([, ids]) => ids));
   const omit = o.perAsset === 'omit';
   const periods = buckets(o.from, o.to, o.bucket);
+  // one list for every group: the kept sums resolve its tables once (period-sums.ts)
+  const wholeAndTrend: [number, number][] = [[o.from, o.to], ...periods];
   // written once, not once per group (10,000 groups x 13 weeks of the same dates)
   const periodIso = periods.map(([f, t]) => ({ from: iso(f), to: iso(t) }));
   // the versions' dates repeat (most began before the period): each written once
@@ -196,7 +200,7 @@ export function reportOf(input: DerivedInput, d: Downtime, o: ReportOptions): Re
     totals: figures(d, all, o.from, o.to),
     ...(page === undefined ? {} : { page }),
     groups: groups.map(([key, ids]) => {
-      const [whole, ...trend] = figuresPerPeriod(d, ids, [[o.from, o.to], ...periods]);
+      const [whole, ...trend] = figuresPerPeriod(d, ids, wholeAndTrend);
       return group(key, omit ? undefined : ids, whole!, trend.map((f, k) => dated(periodIso[k]!, f)));
     }),
     trend: { bucket: o.bucket, periods: figuresPerPeriod(d, all, periods).map((f, k) => dated(periodIso[k]!, f)) },
