@@ -67,26 +67,40 @@ export class PeriodSums {
   }
 
   /**
-   * Adds each asset's sums for each period into `acc` (SUM_FIELDS per period), assets in the order
-   * given, computing and keeping those not kept yet.
+   * Writes into `acc` (SUM_FIELDS per period) the sums of the assets' sums for each period, assets in
+   * the order given, computing and keeping those not kept yet.
    */
-  addInto(perAsset: ReadonlyMap<string, AssetDowntime>, assetIds: Iterable<string>, periods: readonly (readonly [number, number])[], acc: Float64Array): void {
+  sumInto(perAsset: ReadonlyMap<string, AssetDowntime>, assetIds: Iterable<string>, periods: readonly (readonly [number, number])[], acc: Float64Array): void {
     if (this.#last?.periods !== periods) this.#last = { periods, tables: periods.map(([from, to]) => this.#table(from, to)) };
     const { tables } = this.#last;
+    const owns: AssetDowntime[] = [];
+    const slots: number[] = [];
     for (const assetId of assetIds) {
       const own = perAsset.get(assetId);
       if (own === undefined) continue;
-      const slot = this.#slot(assetId);
-      const base = slot * SUM_FIELDS;
-      for (let k = 0; k < periods.length; k++) {
-        const t = this.#room(tables[k]!, slot);
-        if (t.valid[slot] === 0) {
-          assetSums(own, periods[k]![0], periods[k]![1], t.sums, base);
-          t.valid[slot] = 1;
+      owns.push(own);
+      slots.push(this.#slot(assetId));
+    }
+    // period by period, each a run over one table; every period's sums still add the assets in order
+    for (let k = 0; k < periods.length; k++) {
+      const { sums, valid } = this.#room(tables[k]!, this.#slots.size - 1);
+      const [from, to] = periods[k]!;
+      let unplanned = 0, planned = 0, other = 0, repairs = 0, repairHours = 0, maintenance = 0;
+      for (let i = 0; i < slots.length; i++) {
+        const slot = slots[i]!;
+        const base = slot * SUM_FIELDS;
+        if (valid[slot] === 0) {
+          assetSums(owns[i]!, from, to, sums, base);
+          valid[slot] = 1;
         }
-        const at = k * SUM_FIELDS;
-        for (let f = 0; f < SUM_FIELDS; f++) acc[at + f] = acc[at + f]! + t.sums[base + f]!;
+        unplanned += sums[base + UNPLANNED]!;
+        planned += sums[base + PLANNED]!;
+        other += sums[base + OTHER]!;
+        repairs += sums[base + REPAIRS]!;
+        repairHours += sums[base + REPAIR_HOURS]!;
+        maintenance += sums[base + MAINTENANCE]!;
       }
+      acc.set([unplanned, planned, other, repairs, repairHours, maintenance], k * SUM_FIELDS);
     }
   }
 
