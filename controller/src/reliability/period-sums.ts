@@ -39,6 +39,7 @@ interface PeriodTable {
 }
 
 export class PeriodSums {
+  readonly #keptPeriods: number;
   readonly #slots = new Map<string, number>();
   /** By `${from}:${to}`, least recently used first. */
   readonly #tables = new Map<string, PeriodTable>();
@@ -49,6 +50,11 @@ export class PeriodSums {
   #last: { periods: readonly (readonly [number, number])[]; tables: PeriodTable[] } | undefined;
   /** Each asset's downtime breakdown by `${from}:${to}`, least recently used first. */
   readonly #breakdowns = new Map<string, Map<string, AssetBreakdown>>();
+
+  /** @param keptPeriods how many periods' sums to keep (least recently used dropped first). */
+  constructor(keptPeriods = KEPT_PERIODS) {
+    this.#keptPeriods = keptPeriods;
+  }
 
   /** Drops the sums of these assets (their downtime changed); all without ids. */
   invalidate(assetIds?: Iterable<string>): void {
@@ -130,7 +136,7 @@ export class PeriodSums {
     if (t !== undefined) this.#tables.delete(key);
     else t = { sums: new Float64Array(0), valid: new Uint8Array(0) };
     this.#tables.set(key, t);
-    if (this.#tables.size > KEPT_PERIODS) this.#tables.delete(this.#tables.keys().next().value!);
+    if (this.#tables.size > this.#keptPeriods) this.#tables.delete(this.#tables.keys().next().value!);
     return t;
   }
 
