@@ -5,7 +5,7 @@
  * failures (not a mean of the assets' MTBFs).
  */
 import { CAUSES, type Cause, type Downtime } from './intervals.js';
-import { PeriodSums, SUM_FIELDS, periodSums } from './period-sums.js';
+import { PeriodSums, SUM_FIELDS, assetSums, periodSums } from './period-sums.js';
 
 export interface Figures {
   assets: number;
@@ -45,6 +45,17 @@ export function figuresPerPeriod(d: Downtime, assetIds: readonly string[], perio
   const acc = new Float64Array(periods.length * SUM_FIELDS);
   (d.sums ?? new PeriodSums()).sumInto(d.perAsset, assets, periods, acc);
   return periods.map(([f, t], k) => summarise(assets.size, f, t, periodSums(acc, k)));
+}
+
+/**
+ * figures() of one asset, without a set or kept sums: a report's model versions ask for two periods of
+ * their own per version (thousands). One asset's sums are its own sums added to zeros, as in figuresPerPeriod.
+ */
+export function assetFigures(d: Downtime, assetId: string, from: number, to: number): Figures {
+  const acc = new Float64Array(SUM_FIELDS);
+  const own = d.perAsset.get(assetId);
+  if (own !== undefined) assetSums(own, from, to, acc, 0);
+  return summarise(1, from, to, periodSums(acc, 0));
 }
 
 function summarise(assets: number, from: number, to: number, a: { downtimeHours: Record<Cause, number>; repairs: number; repairHours: number; maintenance: number }): Figures {

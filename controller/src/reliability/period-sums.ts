@@ -155,7 +155,7 @@ export class PeriodSums {
 }
 
 /** One asset's sums in [from, to), written at out[base..base+SUM_FIELDS). */
-function assetSums(own: AssetDowntime, from: number, to: number, out: Float64Array, base: number): void {
+export function assetSums(own: AssetDowntime, from: number, to: number, out: Float64Array, base: number): void {
   const down = [0, 0, 0];
   let repairs = 0;
   let repairHours = 0;

@@ -4,7 +4,7 @@
  * report goes out (source.ts reads the database).
  */
 import { RELIABILITY_DEFINITIONS, assumptionsStatement } from './definitions.js';
-import { downtimeBreakdown, figures, figuresPerPeriod, pareto, type Figures, type ParetoEntry } from './figures.js';
+import { assetFigures, downtimeBreakdown, figures, figuresPerPeriod, pareto, type Figures, type ParetoEntry } from './figures.js';
 import { downtime, type Downtime, type EventsInput, type RepairAssumptions } from './intervals.js';
 import { PeriodSums } from './period-sums.js';
 
@@ -184,8 +184,6 @@ export function reportOf(input: DerivedInput, d: Downtime, o: ReportOptions): Re
   const written = new Map<number, string>();
   const isoOnce = (ms: number): string => written.get(ms) ?? (written.set(ms, iso(ms)), iso(ms));
   const breakdown = downtimeBreakdown(d, all, o.from, o.to);
-  // a version's sides are periods of their own, one asset each: not worth keeping sums for
-  const unkept: Downtime = { perAsset: d.perAsset, assumed: d.assumed, correctiveMaintenance: d.correctiveMaintenance };
   const byAsset = pareto(breakdown.byAsset);
   return {
     period: { from: iso(o.from), to: iso(o.to), hours: (o.to - o.from) / HOUR },
@@ -212,7 +210,7 @@ export function reportOf(input: DerivedInput, d: Downtime, o: ReportOptions): Re
     ...(omit ? {} : {
       modelVersions: input.versions
         .filter((v) => v.to > o.from && v.from < o.to && shown.has(v.assetId))
-        .map((v) => impact(input, unkept, v, o, isoOnce))
+        .map((v) => impact(input, d, v, o, isoOnce))
         .sort((a, b) => naturalOrder(a.assetId, b.assetId) || a.activeFrom.localeCompare(b.activeFrom)),
     }),
   };
@@ -240,7 +238,7 @@ function impact(input: DerivedInput, d: ReturnType<typeof downtime>, v: VersionS
   const activeFrom = Math.max(v.from, o.from);
   const activeUntil = Math.min(v.to, o.to);
   const side = (from: number, to: number): DowntimeSide => {
-    const f = figures(d, [v.assetId], from, to);
+    const f = assetFigures(d, v.assetId, from, to);
     return {
       from: iso(from), to: iso(to), operatingHours: f.operatingHours, unplannedDowntimeHours: f.downtimeHours.unplanned, failures: f.failures,
       unplannedPer1000h: f.operatingHours > 0 ? Math.round((f.downtimeHours.unplanned / f.operatingHours) * 1000 * 1e4) / 1e4 : null,
