@@ -114,8 +114,14 @@ export function downtimeBreakdown(d: Downtime, assetIds: readonly string[], from
     const b = of(assetId, own);
     if (b.hours === 0) continue;
     byAsset.set(assetId, b.hours);
-    for (const [cause, h] of b.byCause) byCause.set(cause, (byCause.get(cause) ?? 0) + h);
-    for (const [c, h] of b.byComponent) byComponent.set(c, (byComponent.get(c) ?? 0) + h);
+    for (let i = 0; i < b.byCause.length; i++) {
+      const [cause, h] = b.byCause[i]!;
+      byCause.set(cause, (byCause.get(cause) ?? 0) + h);
+    }
+    for (let i = 0; i < b.byComponent.length; i++) {
+      const [c, h] = b.byComponent[i]!;
+      byComponent.set(c, (byComponent.get(c) ?? 0) + h);
+    }
   }
   return { byAsset, byCause, byComponent };
 }

@@ -25,11 +25,14 @@ const KEPT_PERIODS = 128;
 /** Periods whose breakdowns are kept (one per report: its whole period). */
 const KEPT_BREAKDOWNS = 8;
 
-/** One asset's downtime hours in a period: all, by cause and by failed component, in the order first met. */
+/**
+ * One asset's downtime hours in a period: all, by cause and by failed component, in the order first
+ * met; pairs, not maps, as a report runs over 10,000 of them.
+ */
 export interface AssetBreakdown {
   hours: number;
-  byCause: Map<string, number>;
-  byComponent: Map<string, number>;
+  byCause: [string, number][];
+  byComponent: [string, number][];
 }
 
 interface PeriodTable {
@@ -187,7 +190,7 @@ function assetBreakdown(own: AssetDowntime, from: number, to: number): AssetBrea
     if (s.cause !== 'unplanned') continue;
     for (const c of s.components) byComponent.set(c, (byComponent.get(c) ?? 0) + h / s.components.length);
   }
-  return { hours, byCause, byComponent };
+  return { hours, byCause: [...byCause], byComponent: [...byComponent] };
 }
 
 /** The fields of `acc` for period k. */
