@@ -12,15 +12,19 @@ const cell = (v: unknown): string => {
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 };
 
-function row(key: string, f: Figures, report: GroupsTable): string {
-  return [
-    key, f.assets, report.period.from, report.period.to, f.calendarHours, f.operatingHours, f.failures, f.mtbfHours, f.repairs, f.repairHours,
-    f.mttrHours, f.availability, f.downtimeHours.unplanned, f.downtimeHours.planned, f.downtimeHours.other, f.maintenance,
-  ].map(cell).join(',');
+/** A number cell: never quoted (no comma, quote or line break in a number's text); null empty. */
+const num = (v: number | null): string => (v === null ? '' : String(v));
+
+// only the key is text from outside; the dates are ISO and the rest numbers (10,000 rows in a report by asset)
+function row(key: string, f: Figures, period: string): string {
+  return `${cell(key)},${f.assets},${period},${f.calendarHours},${f.operatingHours},${f.failures},${num(f.mtbfHours)},${f.repairs},`
+    + `${f.repairHours},${num(f.mttrHours)},${num(f.availability)},${f.downtimeHours.unplanned},${f.downtimeHours.planned},`
+    + `${f.downtimeHours.other},${f.maintenance}`;
 }
 
 /** The CSV of a full report or of its groups table alone (reliabilityGroups): the same rows. */
 export function reportCsv(report: GroupsTable): string {
-  const lines = [CSV_COLUMNS.join(','), ...report.groups.map((g) => row(g.key, g, report)), row('(total)', report.totals, report)];
+  const period = `${cell(report.period.from)},${cell(report.period.to)}`;
+  const lines = [CSV_COLUMNS.join(','), ...report.groups.map((g) => row(g.key, g, period)), row('(total)', report.totals, period)];
   return `${lines.join('\r\n')}\r\n`;
 }

@@ -7,6 +7,7 @@
  *   every asset again was most of a report's CPU after any new data (bench:reports); one new event now
  *   re-reads one asset's events. Each asset's part depends on its own events only, read in a total
  *   order (source.ts), so a kept part equals the part a report from scratch derives;
+ * - every asset's sums per report period (period-sums.ts), dropped with its downtime;
  * - the asset list (class and site of each), read again only when migration 010's report_assets
  *   generation moved (a device's asset, class or site, or an asset known from entered events alone).
  *
@@ -14,12 +15,14 @@
  */
 import type { AssetInfo } from './report.js';
 import { assetDowntime, downtimeOf, eventsByAsset, type AssetDerived, type Downtime, type RepairAssumptions } from './intervals.js';
+import { PeriodSums } from './period-sums.js';
 import { coveredRange, inScope, type AssetFilter, type ReliabilitySource, type TextRange } from './source.js';
 
 export class DowntimeState {
   readonly #assumptions: RepairAssumptions;
   readonly #parts = new Map<string, AssetDerived>();
   readonly #ranges = new Map<string, TextRange>();
+  readonly #sums = new PeriodSums();
   /** The last change number this state has read; undefined: nothing derived yet. */
   #seen: number | undefined;
   #assets: { generation: number; all: AssetInfo[] } | undefined;
@@ -41,7 +44,9 @@ export class DowntimeState {
     if (changed === undefined) {
       this.#parts.clear();
       this.#ranges.clear();
+      this.#sums.invalidate();
     } else {
+      this.#sums.invalidate(changed);
       for (const assetId of changed) {
         this.#parts.delete(assetId);
         this.#ranges.delete(assetId);
@@ -60,7 +65,7 @@ export class DowntimeState {
 
   /** The downtime of these assets. */
   downtime(assetIds: readonly string[]): Downtime {
-    return downtimeOf(this.#parts, assetIds);
+    return { ...downtimeOf(this.#parts, assetIds), sums: this.#sums };
   }
 
   /** The time the data of these assets covers, as ReliabilitySource.dataRange(ids) gives it. */

@@ -4,7 +4,8 @@
  * availability. Sums over assets first, ratios last, so a group's MTBF is its operating hours over its
  * failures (not a mean of the assets' MTBFs).
  */
-import { CAUSES, hoursWithin, type Cause, type Downtime } from './intervals.js';
+import { CAUSES, type Cause, type Downtime } from './intervals.js';
+import { PeriodSums, SUM_FIELDS, assetSums, periodSums } from './period-sums.js';
 
 export interface Figures {
   assets: number;
@@ -35,36 +36,26 @@ export function figures(d: Downtime, assetIds: readonly string[], from: number, 
 
 /**
  * The figures of a set of assets for each of several periods (a group's whole period and its trend
- * buckets), in one pass over its assets' events: a report by asset at 10,000 assets asks for 140,000
- * figures. Sums run in the same order as for one period alone, so each result equals figures() exactly.
+ * buckets): a report by asset at 10,000 assets asks for 140,000 figures. Each asset's sums per period
+ * are added in the order of the assets, kept between reports where `d` carries them (period-sums.ts),
+ * else computed for this call: the same additions in the same order either way.
  */
 export function figuresPerPeriod(d: Downtime, assetIds: readonly string[], periods: readonly (readonly [number, number])[]): Figures[] {
   const assets = new Set(assetIds);
-  const n = periods.length;
-  const from = periods.map((p) => p[0]);
-  const to = periods.map((p) => p[1]);
-  const acc = periods.map(() => ({ downtimeHours: { unplanned: 0, planned: 0, other: 0 } as Record<Cause, number>, repairs: 0, repairHours: 0, maintenance: 0 }));
-  // only the group's own assets' events: a report per asset of a large fleet stays linear in its events.
-  // Indexed loops, not forEach with destructuring: this ran 280,000 times per report at 10,000 assets
-  // and was its largest part once the downtime was kept between reports (bench:reports profile).
-  // Zero contributions are skipped (adding +0 leaves a sum as it is), so sums stay as for one period alone.
-  for (const assetId of assets) {
-    const own = d.perAsset.get(assetId);
-    if (own === undefined) continue;
-    for (const s of own.segments) {
-      for (let k = 0; k < n; k++) if (s.end > from[k]! && s.start < to[k]!) acc[k]!.downtimeHours[s.cause] += hoursWithin(s, from[k]!, to[k]!);
-    }
-    for (const r of own.repairs) {
-      for (let k = 0; k < n; k++) {
-        if (r.at < from[k]! || r.at >= to[k]!) continue;
-        const a = acc[k]!;
-        a.repairs += 1;
-        a.repairHours += (r.end - r.at) / 3_600_000;
-      }
-    }
-    for (const m of own.maintenance) for (let k = 0; k < n; k++) if (m.at >= from[k]! && m.at < to[k]!) acc[k]!.maintenance += 1;
-  }
-  return periods.map(([f, t], k) => summarise(assets.size, f, t, acc[k]!));
+  const acc = new Float64Array(periods.length * SUM_FIELDS);
+  (d.sums ?? new PeriodSums()).sumInto(d.perAsset, assets, periods, acc);
+  return periods.map(([f, t], k) => summarise(assets.size, f, t, periodSums(acc, k)));
+}
+
+/**
+ * figures() of one asset, without a set or kept sums: a report's model versions ask for two periods of
+ * their own per version (thousands). One asset's sums are its own sums added to zeros, as in figuresPerPeriod.
+ */
+export function assetFigures(d: Downtime, assetId: string, from: number, to: number): Figures {
+  const acc = new Float64Array(SUM_FIELDS);
+  const own = d.perAsset.get(assetId);
+  if (own !== undefined) assetSums(own, from, to, acc, 0);
+  return summarise(1, from, to, periodSums(acc, 0));
 }
 
 function summarise(assets: number, from: number, to: number, a: { downtimeHours: Record<Cause, number>; repairs: number; repairHours: number; maintenance: number }): Figures {
@@ -108,21 +99,28 @@ export function pareto(hoursByKey: ReadonlyMap<string, number>): ParetoEntry[] {
     });
 }
 
-/** Downtime hours in [from, to) per asset, per cause and per failed component (unplanned only). */
+/**
+ * Downtime hours in [from, to) per asset, per cause and per failed component (unplanned only): each
+ * asset's own hours (kept between reports where `d` carries its sums) added in the order of the assets.
+ */
 export function downtimeBreakdown(d: Downtime, assetIds: readonly string[], from: number, to: number) {
-  const assets = new Set(assetIds);
+  const of = (d.sums ?? new PeriodSums()).breakdowns(from, to);
   const byAsset = new Map<string, number>();
   const byCause = new Map<string, number>();
   const byComponent = new Map<string, number>();
-  // nested loops, not a flattened copy of the fleet's ~90,000 segments (bench:reports profile); the same order
-  for (const assetId of assets) {
-    for (const s of d.perAsset.get(assetId)?.segments ?? []) {
-      const h = hoursWithin(s, from, to);
-      if (h === 0) continue;
-      byAsset.set(s.assetId, (byAsset.get(s.assetId) ?? 0) + h);
-      byCause.set(s.cause, (byCause.get(s.cause) ?? 0) + h);
-      if (s.cause !== 'unplanned') continue;
-      for (const c of s.components) byComponent.set(c, (byComponent.get(c) ?? 0) + h / s.components.length);
+  for (const assetId of new Set(assetIds)) {
+    const own = d.perAsset.get(assetId);
+    if (own === undefined) continue;
+    const b = of(assetId, own);
+    if (b.hours === 0) continue;
+    byAsset.set(assetId, b.hours);
+    for (let i = 0; i < b.byCause.length; i++) {
+      const [cause, h] = b.byCause[i]!;
+      byCause.set(cause, (byCause.get(cause) ?? 0) + h);
+    }
+    for (let i = 0; i < b.byComponent.length; i++) {
+      const [c, h] = b.byComponent[i]!;
+      byComponent.set(c, (byComponent.get(c) ?? 0) + h);
     }
   }
   return { byAsset, byCause, byComponent };

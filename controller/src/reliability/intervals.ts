@@ -9,6 +9,7 @@
  * Overlapping intervals of one asset count once: each stretch of time takes the cause of highest
  * priority covering it (unplanned, then planned, then other).
  */
+import type { PeriodSums } from './period-sums.js';
 
 export type Cause = 'unplanned' | 'planned' | 'other';
 export const CAUSES: readonly Cause[] = ['unplanned', 'planned', 'other'];
@@ -94,6 +95,8 @@ export interface Downtime {
   /** How many failures and maintenance used the assumed durations, and how many maintenance rows were a failure's repair. */
   assumed: { failures: number; maintenance: number };
   correctiveMaintenance: number;
+  /** The assets' sums per period kept between reports (period-sums.ts); absent: computed per report. */
+  sums?: PeriodSums | undefined;
 }
 
 type AssetEvents = { failures: FailureEvent[]; maintenance: MaintenanceEvent[]; downtime: DowntimeEvent[] };

@@ -4,8 +4,9 @@
  * report goes out (source.ts reads the database).
  */
 import { RELIABILITY_DEFINITIONS, assumptionsStatement } from './definitions.js';
-import { downtimeBreakdown, figures, figuresPerPeriod, pareto, type Figures, type ParetoEntry } from './figures.js';
+import { assetFigures, downtimeBreakdown, figures, figuresPerPeriod, pareto, type Figures, type ParetoEntry } from './figures.js';
 import { downtime, type Downtime, type EventsInput, type RepairAssumptions } from './intervals.js';
+import { PeriodSums } from './period-sums.js';
 
 export type GroupBy = 'asset' | 'assetClass' | 'site';
 export type Bucket = 'day' | 'week' | 'month';
@@ -121,19 +122,21 @@ export type GroupsTable = Pick<ReliabilityReport, 'period' | 'groupBy' | 'totals
 
 /** The groups' and the totals' figures only (the CSV): no versions, quality windows or trend are needed. */
 export function reliabilityGroups(input: Pick<ReportInput, 'assets' | 'events'>, o: ReportOptions): GroupsTable {
-  return groupsTable(input.assets, downtime(input.events, o.assumptions), o);
+  return groupsTable(input.assets, { ...downtime(input.events, o.assumptions), sums: new PeriodSums() }, o);
 }
 
 /** reliabilityGroups() from the assets' downtime derived already. */
 export function groupsTable(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions): GroupsTable {
   const { groups, page } = paged(members(assets, o.groupBy), o.page);
   const omit = o.perAsset === 'omit';
+  const whole: [number, number][] = [[o.from, o.to]];
+  const of = (ids: readonly string[]): Figures => figuresPerPeriod(d, ids, whole)[0]!;
   return {
     period: { from: iso(o.from), to: iso(o.to), hours: (o.to - o.from) / HOUR },
     groupBy: o.groupBy,
     ...(page === undefined ? {} : { page }),
-    totals: figures(d, assets.map((a) => a.assetId), o.from, o.to),
-    groups: groups.map(([key, ids]) => (omit ? { key, ...figures(d, ids, o.from, o.to) } : { key, assetIds: ids, ...figures(d, ids, o.from, o.to) })),
+    totals: of(assets.map((a) => a.assetId)),
+    groups: groups.map(([key, ids]) => (omit ? { key, ...of(ids) } : { key, assetIds: ids, ...of(ids) })),
   };
 }
 
@@ -162,7 +165,7 @@ function paged<T>(all: T[], page: ReportOptions['page']): { groups: T[]; page?: 
 }
 
 export function reliabilityReport(input: ReportInput, o: ReportOptions): ReliabilityReport {
-  return reportOf(input, downtime(input.events, o.assumptions), o);
+  return reportOf(input, { ...downtime(input.events, o.assumptions), sums: new PeriodSums() }, o);
 }
 
 /** reliabilityReport() from the assets' downtime derived already (kept between renders: downtime-state.ts). */
@@ -173,6 +176,8 @@ export function reportOf(input: DerivedInput, d: Downtime, o: ReportOptions): Re
   const shown = new Set(page === undefined ? all : groups.flatMap(([, ids]) => ids));
   const omit = o.perAsset === 'omit';
   const periods = buckets(o.from, o.to, o.bucket);
+  // one list for every group: the kept sums resolve its tables once (period-sums.ts)
+  const wholeAndTrend: [number, number][] = [[o.from, o.to], ...periods];
   // written once, not once per group (10,000 groups x 13 weeks of the same dates)
   const periodIso = periods.map(([f, t]) => ({ from: iso(f), to: iso(t) }));
   // the versions' dates repeat (most began before the period): each written once
@@ -193,7 +198,7 @@ export function reportOf(input: DerivedInput, d: Downtime, o: ReportOptions): Re
     totals: figures(d, all, o.from, o.to),
     ...(page === undefined ? {} : { page }),
     groups: groups.map(([key, ids]) => {
-      const [whole, ...trend] = figuresPerPeriod(d, ids, [[o.from, o.to], ...periods]);
+      const [whole, ...trend] = figuresPerPeriod(d, ids, wholeAndTrend);
       return group(key, omit ? undefined : ids, whole!, trend.map((f, k) => dated(periodIso[k]!, f)));
     }),
     trend: { bucket: o.bucket, periods: figuresPerPeriod(d, all, periods).map((f, k) => dated(periodIso[k]!, f)) },
@@ -233,7 +238,7 @@ function impact(input: DerivedInput, d: ReturnType<typeof downtime>, v: VersionS
   const activeFrom = Math.max(v.from, o.from);
   const activeUntil = Math.min(v.to, o.to);
   const side = (from: number, to: number): DowntimeSide => {
-    const f = figures(d, [v.assetId], from, to);
+    const f = assetFigures(d, v.assetId, from, to);
     return {
       from: iso(from), to: iso(to), operatingHours: f.operatingHours, unplannedDowntimeHours: f.downtimeHours.unplanned, failures: f.failures,
       unplannedPer1000h: f.operatingHours > 0 ? Math.round((f.downtimeHours.unplanned / f.operatingHours) * 1000 * 1e4) / 1e4 : null,

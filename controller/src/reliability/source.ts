@@ -117,11 +117,15 @@ export class ReliabilitySource {
     }
     return (assetId, model, version, from, to) => {
       // the window starts as the devices sent them, compared as text like the SQL this replaces
-      const [f, t] = [new Date(from).toISOString(), new Date(to).toISOString()];
+      // plain variables, no destructured pairs: this runs once per model version of a report (thousands)
+      const f = new Date(from).toISOString();
+      const t = new Date(to).toISOString();
       let caught = 0;
       let missed = 0;
-      for (const [start, c, m] of byVersion.get(`${assetId}\u0000${model}\u0000${version}`) ?? []) {
-        if (start >= f && start < t) [caught, missed] = [caught + c, missed + m];
+      for (const w of byVersion.get(`${assetId}\u0000${model}\u0000${version}`) ?? []) {
+        if (w[0] < f || w[0] >= t) continue;
+        caught += w[1];
+        missed += w[2];
       }
       return { caught, missed };
     };

@@ -1,0 +1,73 @@
+/**
+ * Kept period sums (period-sums.ts) against sums computed anew: random assets' downtime, random period
+ * lists (more periods than are kept, so tables are dropped and made again), parts replaced and
+ * invalidated at random. Every answer of the long-lived PeriodSums must equal, bit for bit, that of a
+ * fresh one. The service-level comparison (whole report bodies) is downtime-state.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { downtimeBreakdown, figuresPerPeriod } from './figures.js';
+import type { AssetDowntime, Cause, Downtime } from './intervals.js';
+import { PeriodSums, SUM_FIELDS } from './period-sums.js';
+
+const HOUR = 3_600_000;
+const CAUSES: Cause[] = ['unplanned', 'planned', 'other'];
+
+/** A deterministic pseudo-random sequence (mulberry32), so a failure can be replayed. */
+function random(seed: number): (n: number) => number {
+  let a = seed;
+  return (n) => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
+  };
+}
+
+function part(assetId: string, next: (n: number) => number): AssetDowntime {
+  const segments = Array.from({ length: next(5) }, (_, k) => {
+    const start = (k * 60 + next(50)) * HOUR + next(3_600) * 1000;
+    return { assetId, start, end: start + (1 + next(9)) * 1_234_567, cause: CAUSES[next(3)]!, components: [`c${next(3)}`, `c${next(3)}`].slice(0, 1 + next(2)) };
+  });
+  const repairs = Array.from({ length: next(3) }, () => {
+    const at = next(300) * HOUR;
+    return { assetId, at, end: at + next(10) * 987_654, component: `c${next(3)}`, assumed: false };
+  });
+  const maintenance = Array.from({ length: next(3) }, () => ({ assetId, at: next(300) * HOUR + 17 }));
+  return { segments, repairs, maintenance };
+}
+
+describe('PeriodSums', () => {
+  it('gives the sums and breakdowns of sums computed anew after random changes, with fewer periods kept than asked for', () => {
+    const next = random(11);
+    const ids = Array.from({ length: 12 }, (_, k) => `a${k}`);
+    const parts = new Map<string, AssetDowntime>(ids.map((id) => [id, part(id, next)]));
+    const kept = new PeriodSums(3);
+    const periodLists = [
+      [[0, 300 * HOUR]],
+      Array.from({ length: 5 }, (_, k) => [k * 60 * HOUR, (k + 1) * 60 * HOUR]),
+      [[0, 300 * HOUR], [17 * HOUR, 99 * HOUR], [0, 60 * HOUR]],
+    ] as [number, number][][];
+    for (let step = 0; step < 200; step++) {
+      // a changed asset: a new part (or none), its sums dropped as DowntimeState drops them
+      if (next(2) === 0) {
+        const id = ids[next(ids.length)]!;
+        if (next(5) === 0) parts.delete(id);
+        else parts.set(id, part(id, next));
+        kept.invalidate([id]);
+      }
+      const group = ids.filter(() => next(3) > 0);
+      const periods = periodLists[next(periodLists.length)]!;
+      const d = (sums: PeriodSums): Downtime => ({ perAsset: parts, assumed: { failures: 0, maintenance: 0 }, correctiveMaintenance: 0, sums });
+      // the raw sums (figures round them), then the figures made of them
+      const sums = (s: PeriodSums): number[] => {
+        const acc = new Float64Array(periods.length * SUM_FIELDS);
+        s.sumInto(parts, group, periods, acc);
+        return [...acc];
+      };
+      expect(sums(kept)).toEqual(sums(new PeriodSums()));
+      expect(figuresPerPeriod(d(kept), group, periods)).toEqual(figuresPerPeriod(d(new PeriodSums()), group, periods));
+      const [from, to] = periods[next(periods.length)]!;
+      expect(downtimeBreakdown(d(kept), group, from, to)).toEqual(downtimeBreakdown(d(new PeriodSums()), group, from, to));
+    }
+  });
+});

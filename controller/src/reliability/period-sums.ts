@@ -1,0 +1,205 @@
+/**
+ * Each asset's sums for a period (downtime hours by cause, repairs, repair hours, maintenance), kept
+ * between reports. A report at 10,000 assets sums every asset's events for its period and each trend
+ * bucket (totals, trend and groups): after the downtime itself was kept (downtime-state.ts) that was
+ * the largest part of a render after new data (bench:reports profile), though new data changes one
+ * asset. A group's figures add its assets' sums in the order of its assets, with or without kept
+ * sums, so a report from kept sums equals one from scratch byte for byte; the owner drops the sums
+ * of every asset whose downtime it derives again (invalidate).
+ */
+import { hoursWithin, type AssetDowntime, type Cause } from './intervals.js';
+
+/** The fields of one asset's sums for one period, in this order. */
+export const SUM_FIELDS = 6;
+const UNPLANNED = 0;
+const PLANNED = 1;
+const OTHER = 2;
+const REPAIRS = 3;
+const REPAIR_HOURS = 4;
+const MAINTENANCE = 5;
+const CAUSE_FIELD: Record<Cause, number> = { unplanned: UNPLANNED, planned: PLANNED, other: OTHER };
+
+/** Periods whose sums are kept (a report asks for 1 + its trend buckets, e.g. 1 + 90 days; ~0.5 MB each at 10,000 assets). */
+const KEPT_PERIODS = 128;
+
+/** Periods whose breakdowns are kept (one per report: its whole period). */
+const KEPT_BREAKDOWNS = 8;
+
+/**
+ * One asset's downtime hours in a period: all, by cause and by failed component, in the order first
+ * met; pairs, not maps, as a report runs over 10,000 of them.
+ */
+export interface AssetBreakdown {
+  hours: number;
+  byCause: [string, number][];
+  byComponent: [string, number][];
+}
+
+interface PeriodTable {
+  sums: Float64Array;
+  /** 1 where the asset's sums are computed from its current downtime. */
+  valid: Uint8Array;
+}
+
+export class PeriodSums {
+  readonly #keptPeriods: number;
+  readonly #slots = new Map<string, number>();
+  /** By `${from}:${to}`, least recently used first. */
+  readonly #tables = new Map<string, PeriodTable>();
+  /**
+   * The tables of the periods asked for last: a report by asset asks 10,000 times for the same list
+   * (one group each). Dropped with any invalidation, so it never holds a table that missed one.
+   */
+  #last: { periods: readonly (readonly [number, number])[]; tables: PeriodTable[] } | undefined;
+  /** Each asset's downtime breakdown by `${from}:${to}`, least recently used first. */
+  readonly #breakdowns = new Map<string, Map<string, AssetBreakdown>>();
+
+  /** @param keptPeriods how many periods' sums to keep (least recently used dropped first). */
+  constructor(keptPeriods = KEPT_PERIODS) {
+    this.#keptPeriods = keptPeriods;
+  }
+
+  /** Drops the sums of these assets (their downtime changed); all without ids. */
+  invalidate(assetIds?: Iterable<string>): void {
+    this.#last = undefined;
+    if (assetIds === undefined) {
+      this.#tables.clear();
+      this.#breakdowns.clear();
+      return;
+    }
+    for (const assetId of assetIds) {
+      for (const b of this.#breakdowns.values()) b.delete(assetId);
+      const slot = this.#slots.get(assetId);
+      if (slot === undefined) continue;
+      for (const t of this.#tables.values()) if (slot < t.valid.length) t.valid[slot] = 0;
+    }
+  }
+
+  /**
+   * Writes into `acc` (SUM_FIELDS per period) the sums of the assets' sums for each period, assets in
+   * the order given, computing and keeping those not kept yet.
+   */
+  sumInto(perAsset: ReadonlyMap<string, AssetDowntime>, assetIds: Iterable<string>, periods: readonly (readonly [number, number])[], acc: Float64Array): void {
+    if (this.#last?.periods !== periods) this.#last = { periods, tables: periods.map(([from, to]) => this.#table(from, to)) };
+    const { tables } = this.#last;
+    const owns: AssetDowntime[] = [];
+    const slots: number[] = [];
+    for (const assetId of assetIds) {
+      const own = perAsset.get(assetId);
+      if (own === undefined) continue;
+      owns.push(own);
+      slots.push(this.#slot(assetId));
+    }
+    // period by period, each a run over one table; every period's sums still add the assets in order
+    for (let k = 0; k < periods.length; k++) {
+      const { sums, valid } = this.#room(tables[k]!, this.#slots.size - 1);
+      const [from, to] = periods[k]!;
+      let unplanned = 0, planned = 0, other = 0, repairs = 0, repairHours = 0, maintenance = 0;
+      for (let i = 0; i < slots.length; i++) {
+        const slot = slots[i]!;
+        const base = slot * SUM_FIELDS;
+        if (valid[slot] === 0) {
+          assetSums(owns[i]!, from, to, sums, base);
+          valid[slot] = 1;
+        }
+        unplanned += sums[base + UNPLANNED]!;
+        planned += sums[base + PLANNED]!;
+        other += sums[base + OTHER]!;
+        repairs += sums[base + REPAIRS]!;
+        repairHours += sums[base + REPAIR_HOURS]!;
+        maintenance += sums[base + MAINTENANCE]!;
+      }
+      acc.set([unplanned, planned, other, repairs, repairHours, maintenance], k * SUM_FIELDS);
+    }
+  }
+
+  /** Each asset's downtime breakdown in [from, to) (figures.ts downtimeBreakdown), computed where not kept. */
+  breakdowns(from: number, to: number): (assetId: string, own: AssetDowntime) => AssetBreakdown {
+    const key = `${from}:${to}`;
+    const kept = this.#breakdowns.get(key) ?? new Map<string, AssetBreakdown>();
+    this.#breakdowns.delete(key);
+    this.#breakdowns.set(key, kept);
+    if (this.#breakdowns.size > KEPT_BREAKDOWNS) this.#breakdowns.delete(this.#breakdowns.keys().next().value!);
+    return (assetId, own) => {
+      let b = kept.get(assetId);
+      if (b === undefined) kept.set(assetId, (b = assetBreakdown(own, from, to)));
+      return b;
+    };
+  }
+
+  #slot(assetId: string): number {
+    let slot = this.#slots.get(assetId);
+    if (slot === undefined) this.#slots.set(assetId, (slot = this.#slots.size));
+    return slot;
+  }
+
+  #table(from: number, to: number): PeriodTable {
+    const key = `${from}:${to}`;
+    let t = this.#tables.get(key);
+    if (t !== undefined) this.#tables.delete(key);
+    else t = { sums: new Float64Array(0), valid: new Uint8Array(0) };
+    this.#tables.set(key, t);
+    if (this.#tables.size > this.#keptPeriods) this.#tables.delete(this.#tables.keys().next().value!);
+    return t;
+  }
+
+  /** The table with room for this slot (grown to the assets known so far). */
+  #room(t: PeriodTable, slot: number): PeriodTable {
+    if (slot < t.valid.length) return t;
+    const size = Math.max(slot + 1, this.#slots.size, t.valid.length * 2);
+    const sums = new Float64Array(size * SUM_FIELDS);
+    sums.set(t.sums);
+    const valid = new Uint8Array(size);
+    valid.set(t.valid);
+    t.sums = sums;
+    t.valid = valid;
+    return t;
+  }
+}
+
+/** One asset's sums in [from, to), written at out[base..base+SUM_FIELDS). */
+export function assetSums(own: AssetDowntime, from: number, to: number, out: Float64Array, base: number): void {
+  const down = [0, 0, 0];
+  let repairs = 0;
+  let repairHours = 0;
+  let maintenance = 0;
+  for (const s of own.segments) if (s.end > from && s.start < to) down[CAUSE_FIELD[s.cause]] = down[CAUSE_FIELD[s.cause]]! + hoursWithin(s, from, to);
+  for (const r of own.repairs) {
+    if (r.at < from || r.at >= to) continue;
+    repairs += 1;
+    repairHours += (r.end - r.at) / 3_600_000;
+  }
+  for (const m of own.maintenance) if (m.at >= from && m.at < to) maintenance += 1;
+  out[base + UNPLANNED] = down[UNPLANNED]!;
+  out[base + PLANNED] = down[PLANNED]!;
+  out[base + OTHER] = down[OTHER]!;
+  out[base + REPAIRS] = repairs;
+  out[base + REPAIR_HOURS] = repairHours;
+  out[base + MAINTENANCE] = maintenance;
+}
+
+function assetBreakdown(own: AssetDowntime, from: number, to: number): AssetBreakdown {
+  let hours = 0;
+  const byCause = new Map<string, number>();
+  const byComponent = new Map<string, number>();
+  for (const s of own.segments) {
+    const h = hoursWithin(s, from, to);
+    if (h === 0) continue;
+    hours += h;
+    byCause.set(s.cause, (byCause.get(s.cause) ?? 0) + h);
+    if (s.cause !== 'unplanned') continue;
+    for (const c of s.components) byComponent.set(c, (byComponent.get(c) ?? 0) + h / s.components.length);
+  }
+  return { hours, byCause: [...byCause], byComponent: [...byComponent] };
+}
+
+/** The fields of `acc` for period k. */
+export function periodSums(acc: Float64Array, k: number) {
+  const at = k * SUM_FIELDS;
+  return {
+    downtimeHours: { unplanned: acc[at + UNPLANNED]!, planned: acc[at + PLANNED]!, other: acc[at + OTHER]! } as Record<Cause, number>,
+    repairs: acc[at + REPAIRS]!,
+    repairHours: acc[at + REPAIR_HOURS]!,
+    maintenance: acc[at + MAINTENANCE]!,
+  };
+}
