@@ -97,7 +97,7 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
     this.#db = this.#database.handle;
     const records = new RecordsRepo(this.#db);
     this.#records = records;
-    this.#writeAll = this.#db.transaction((batch: Decoded[]) => batch.map((d) => this.#write(d)));
+    this.#writeAll = this.#db.transaction((batch: Decoded[]) => records.inBatch(() => batch.map((d) => this.#write(d))));
     this.#writeOne = this.#db.transaction((d: Decoded) => this.#write(d));
     this.#counters = new IngestCounters(this.#db, new IngestStatsRepo(this.#db), () => setImmediate(() => this.#flushLater()));
     this.#running = true;
