@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { RecordKind } from '@pdm/protocol';
+import { PdmError, type RecordKind } from '@pdm/protocol';
 import { alert, deployment, event, metrics, predictions } from '../testing/fixtures.js';
 import { captureLogs } from '../testing/log-capture.js';
 import { tempDir } from '../testing/temp-dir.js';
@@ -71,5 +71,42 @@ describe('RecordsRepo', () => {
     expect(repo.progress('d1')).toMatchObject({ contiguous: 0, max: 2500, missing: 1 });
     storeSeq(1);
     expect(repo.progress('d1')).toEqual({ contiguous: 2500, max: 2500, stored: 2500, missing: 0 });
+  });
+});
+
+describe('RecordsRepo.inBatch', () => {
+  it('leaves the progress row where storing the same records one transaction each leaves it', () => {
+    // seqs in arrival order, split into group commits; duplicates and gaps included
+    const arrivals = [[3, 1, 2, 2], [7, 5], [4], [6, 10, 8, 9, 9, 12], [11]];
+    const progressOf = (deviceId: string) => database.handle.prepare(
+      'SELECT contiguous_seq, max_seq, stored FROM record_progress WHERE device_id = ?').get(deviceId);
+    for (const batch of arrivals) {
+      const outcomes = database.handle.transaction(() =>
+        repo.inBatch(() => batch.map((s) => repo.store('events', event('batched', s), `h${s}`, 1))))();
+      const single = batch.map((s) => database.handle.transaction(() => repo.store('events', event('single', s), `h${s}`, 1))());
+      expect(outcomes).toEqual(single);
+      expect(progressOf('batched')).toEqual(progressOf('single'));
+    }
+    expect(repo.progress('batched')).toEqual({ contiguous: 12, max: 12, stored: 12, missing: 0 });
+  });
+
+  it('closes a gap with seqs stored in earlier batches and in this one', () => {
+    database.handle.transaction(() => repo.inBatch(() => [2, 3, 6].forEach((s) => repo.store('events', event('d1', s), 'h', 1))))();
+    expect(repo.progress('d1')).toEqual({ contiguous: 0, max: 6, stored: 3, missing: 3 });
+    database.handle.transaction(() => repo.inBatch(() => [5, 1, 8].forEach((s) => repo.store('events', event('d1', s), 'h', 1))))();
+    expect(repo.progress('d1')).toEqual({ contiguous: 3, max: 8, stored: 6, missing: 2 });
+    database.handle.transaction(() => repo.inBatch(() => [4, 7].forEach((s) => repo.store('events', event('d1', s), 'h', 1))))();
+    expect(repo.progress('d1')).toEqual({ contiguous: 8, max: 8, stored: 8, missing: 0 });
+  });
+
+  it('writes no progress when the batch throws (its transaction rolls back)', () => {
+    const failing = database.handle.transaction(() => repo.inBatch(() => {
+      repo.store('events', event('d1', 1), 'h', 1);
+      throw new PdmError('INTERNAL', 'disk full');
+    }));
+    expect(failing).toThrow('disk full');
+    expect(repo.progress('d1')).toEqual({ contiguous: 0, max: 0, stored: 0, missing: 0 });
+    expect(storeSeq(1)).toBe('stored');
+    expect(repo.progress('d1')).toEqual({ contiguous: 1, max: 1, stored: 1, missing: 0 });
   });
 });

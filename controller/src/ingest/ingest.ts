@@ -11,7 +11,7 @@
  * delivers it to subscribers, so consuming through a subscription could lose, on a crash, a record
  * the device already deleted from its outbox. With an external broker they come through the link.
  */
-import { createHash } from 'node:crypto';
+import { hash as digest } from 'node:crypto';
 import {
   PdmError, allDevicesFilter, decodePayload, isPdmError, parseTopic, recordKinds, upKinds,
   type PayloadOf, type RecordKind, type Reply, type Status, type UpKind,
@@ -40,9 +40,10 @@ interface Decoded {
   readonly deviceId: string;
   readonly payload: unknown;
   readonly hash: string;
-  /** Topic + payload hash: counts the failed attempts of this exact message. */
-  readonly key: string;
 }
+
+/** Topic + payload hash: counts the failed attempts of this exact message. */
+const attemptKey = (d: Decoded): string => `${d.message.topic}\u0000${d.hash}`;
 
 /** Counters, presence, logs and listeners of a written message: run once its transaction committed. */
 type AfterCommit = () => void;
@@ -97,7 +98,7 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
     this.#db = this.#database.handle;
     const records = new RecordsRepo(this.#db);
     this.#records = records;
-    this.#writeAll = this.#db.transaction((batch: Decoded[]) => batch.map((d) => this.#write(d)));
+    this.#writeAll = this.#db.transaction((batch: Decoded[]) => records.inBatch(() => batch.map((d) => this.#write(d))));
     this.#writeOne = this.#db.transaction((d: Decoded) => this.#write(d));
     this.#counters = new IngestCounters(this.#db, new IngestStatsRepo(this.#db), () => setImmediate(() => this.#flushLater()));
     this.#running = true;
@@ -181,7 +182,7 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
       }
     }
     effects.forEach((effect) => this.#runEffect(effect));
-    if (this.#attempts.size > 0) for (const d of valid) this.#attempts.delete(d.key);
+    if (this.#attempts.size > 0) for (const d of valid) this.#attempts.delete(attemptKey(d));
     for (const p of batch) p.resolve();
   }
 
@@ -190,17 +191,18 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
     if (d === undefined) return pending.resolve();
     try {
       const effect = this.#writeOne!(d);
-      this.#attempts.delete(d.key);
+      this.#attempts.delete(attemptKey(d));
       this.#runEffect(effect);
       pending.resolve();
     } catch (err) {
-      const attempts = (this.#attempts.get(d.key) ?? 0) + 1;
+      const key = attemptKey(d);
+      const attempts = (this.#attempts.get(key) ?? 0) + 1;
       if (attempts < MAX_ATTEMPTS) {
         if (this.#attempts.size >= 10_000) this.#attempts.clear();
-        this.#attempts.set(d.key, attempts);
+        this.#attempts.set(key, attempts);
         return pending.reject(err);
       }
-      this.#attempts.delete(d.key);
+      this.#attempts.delete(key);
       this.#log.error({ err, topic: d.message.topic, attempts }, 'message failed repeatedly; dropped');
       this.#invalid(d.deviceId, d.kind, new PdmError('INTERNAL', `processing failed ${attempts} times`), d.message);
       pending.resolve();
@@ -219,8 +221,7 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
     const kind = parsed.kind as UpKind;
     try {
       const payload = decodePayload(kind, message.payload, parsed.deviceId);
-      const hash = sha256(message.payload);
-      return { message, kind, deviceId: parsed.deviceId, payload, hash, key: `${message.topic}\u0000${hash}` };
+      return { message, kind, deviceId: parsed.deviceId, payload, hash: sha256(message.payload) };
     } catch (err) {
       this.#invalid(parsed.deviceId, kind, isPdmError(err) ? err : new PdmError('INTERNAL', 'decode failed', { cause: err }), message);
       return undefined;
@@ -307,4 +308,5 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
   }
 }
 
-const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
+/** One-shot hashing: ~1 us per payload less than createHash().update().digest() (Node >= 20.12). */
+const sha256 = (bytes: Buffer): string => digest('sha256', bytes, 'hex');
