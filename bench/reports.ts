@@ -23,6 +23,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { seededRandom } from '@pdm/models';
 import { PdmError, type MachineEvent, type MetricWindow, type QualityWindow, type RecordKind, type RecordOf } from '@pdm/protocol';
 import { Database } from '../controller/dist/db/database.js';
 import { DevicesRepo } from '../controller/dist/db/devices-repo.js';
@@ -40,17 +41,6 @@ const START = Date.parse('2026-08-01T00:00:00.000Z');
 const MODEL = { name: 'azure-pdm-failure-24h', version: '1.0.0' };
 const iso = (ms: number): string => new Date(ms).toISOString();
 
-/** A seeded random generator, so every run seeds the same data. */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Draft {
   readonly kind: RecordKind;
@@ -105,7 +95,7 @@ async function seed(dataDir: string): Promise<{ records: number; seconds: number
   const devices = new DevicesRepo(db);
   const records = new RecordsRepo(db);
   const quality = new QualityRepo(db);
-  const rnd = random(9);
+  const rnd = seededRandom(9);
   let n = 0;
   const batch = db.transaction((from: number, to: number) => {
     for (let i = from; i < to; i++) {

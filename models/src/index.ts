@@ -3,6 +3,8 @@
  * check other packages run on any model file against its feature spec.
  */
 export { checkModelAgainstSpec } from './onnx/check.js';
+/** Seeded pseudo-random numbers (mulberry32), the ones training uses; tests and benchmarks seed their data with it. */
+export { seededRandom } from './gbdt/random.js';
 export { buildFeatureRows, type FeatureRows, type TimedReading } from './features.js';
 export { renderCard } from './card/render.js';
 export { artifactPath, ARTIFACTS_DIR, DATA_DIR } from './paths.js';

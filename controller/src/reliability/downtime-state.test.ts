@@ -15,6 +15,7 @@ import { tempDir } from '../testing/temp-dir.js';
 import { ReliabilityService, type ReportFormat, type ReportScope } from './reliability-service.js';
 import { DowntimeState } from './downtime-state.js';
 import { ReliabilitySource } from './source.js';
+import { seededRandom } from '@pdm/models';
 
 const log = captureLogs('silent').log;
 const assumptions = { failureHours: 8, maintenanceHours: 2 };
@@ -36,15 +37,10 @@ afterEach(async () => {
   dir.remove();
 });
 
-/** A deterministic pseudo-random sequence (mulberry32), so a failure can be replayed. */
+/** Integers in [0, n) from a seeded sequence, so a failure can be replayed. */
 function random(seed: number): (n: number) => number {
-  let a = seed;
-  return (n) => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
+  const next = seededRandom(seed);
+  return (n) => Math.floor(next() * n);
 }
 
 const REPORTS: [ReportScope, ReportFormat][] = [

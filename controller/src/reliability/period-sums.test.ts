@@ -8,19 +8,15 @@ import { describe, expect, it } from 'vitest';
 import { downtimeBreakdown, figuresPerPeriod } from './figures.js';
 import type { AssetDowntime, Cause, Downtime } from './intervals.js';
 import { PeriodSums, SUM_FIELDS } from './period-sums.js';
+import { seededRandom } from '@pdm/models';
 
 const HOUR = 3_600_000;
 const CAUSES: Cause[] = ['unplanned', 'planned', 'other'];
 
-/** A deterministic pseudo-random sequence (mulberry32), so a failure can be replayed. */
+/** Integers in [0, n) from a seeded sequence, so a failure can be replayed. */
 function random(seed: number): (n: number) => number {
-  let a = seed;
-  return (n) => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
+  const next = seededRandom(seed);
+  return (n) => Math.floor(next() * n);
 }
 
 function part(assetId: string, next: (n: number) => number): AssetDowntime {
