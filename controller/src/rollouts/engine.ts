@@ -14,7 +14,6 @@ import { CONTROLLER_ACTOR, type Actor } from '../auth/roles.js';
 import type { Commands } from '../commands/commands.js';
 import type { Database } from '../db/database.js';
 import { ReconcileRepo } from '../db/reconcile-repo.js';
-import { statementCache, type Prepare } from '../db/statements.js';
 import type { UpstreamSource } from '../ingest/ingest.js';
 import type { Logger } from '../logger.js';
 import type { ManifestSigner } from '../registry/manifest-signer.js';
@@ -53,7 +52,6 @@ export class RolloutEngine {
   #judge: StageJudge | undefined;
   #fleetQuery: FleetQuery | undefined;
   #desiredRepo: ReconcileRepo | undefined;
-  #prepare: Prepare | undefined;
   #running = false;
   /** The models each device last reported, to tell a change from a repeated heartbeat. */
   readonly #lastModels = new Map<string, string>();
@@ -360,11 +358,7 @@ export class RolloutEngine {
 
   /** Every device's governing rollout (its newest with a want) acts on it; one device or all. */
   #sweep(onlyDevice?: string): void {
-    const governing = new Map<string, string>();
-    const rows = this.#governingSql.all({ device: onlyDevice ?? null }) as { device_id: string; rollout_id: string }[];
-    for (const row of rows) governing.set(row.device_id, row.rollout_id);
-    const byRollout = new Map<string, string[]>();
-    for (const [device, rollout] of governing) byRollout.set(rollout, [...(byRollout.get(rollout) ?? []), device]);
+    const byRollout = this.repo.governing(onlyDevice);
     // one device (it just reported) reads its own rows; a full sweep reads the fleet once, not a query per device
     const fleet = onlyDevice === undefined ? new Map(this.#fleet.all().map((d) => [d.deviceId, d])) : undefined;
     const fleetDevice = (id: string): FleetDevice | undefined => (fleet === undefined ? this.#fleet.get(id) : fleet.get(id));
@@ -381,15 +375,6 @@ export class RolloutEngine {
   #rowsOf(rolloutId: string, deviceIds: readonly string[]): RolloutDevice[] {
     const wanted = new Set(deviceIds);
     return this.repo.devices(rolloutId).filter((d) => wanted.has(d.deviceId));
-  }
-
-  get #sql(): Prepare {
-    return (this.#prepare ??= statementCache(this.#deps.database.handle));
-  }
-
-  get #governingSql() {
-    return this.#sql(`SELECT d.device_id, d.rollout_id FROM rollout_devices d JOIN rollouts r ON r.id = d.rollout_id
-      WHERE d.want != 'pending' AND ($device IS NULL OR d.device_id = $device) ORDER BY r.created_at, r.id`);
   }
 
   #safely(fn: () => void): void {

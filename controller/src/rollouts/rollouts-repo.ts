@@ -161,6 +161,26 @@ export class RolloutsRepo {
     return rows.map((r) => ({ rollout: toRollout(r), device: toDevice({ ...r, stage: r.d_stage }) }));
   }
 
+  /**
+   * Each device's governing rollout (its newest with a want), grouped by rollout id: for one device or
+   * for every device.
+   */
+  governing(deviceId?: string): Map<string, string[]> {
+    const rows = this.#sql(`SELECT d.device_id, d.rollout_id FROM rollout_devices d JOIN rollouts r ON r.id = d.rollout_id
+      WHERE d.want != 'pending' AND ($device IS NULL OR d.device_id = $device) ORDER BY r.created_at, r.id`)
+      .all({ device: deviceId ?? null }) as { device_id: string; rollout_id: string }[];
+    // later (newer) rollouts overwrite earlier ones
+    const governing = new Map<string, string>();
+    for (const row of rows) governing.set(row.device_id, row.rollout_id);
+    const byRollout = new Map<string, string[]>();
+    for (const [device, rollout] of governing) {
+      const devices = byRollout.get(rollout);
+      if (devices === undefined) byRollout.set(rollout, [device]);
+      else devices.push(device);
+    }
+    return byRollout;
+  }
+
   addDevice(d: { rolloutId: string; deviceId: string; at: number }): void {
     this.#sql(`INSERT OR IGNORE INTO rollout_devices (rollout_id, device_id, want, joined_at) VALUES (?, ?, 'pending', ?)`)
       .run(d.rolloutId, d.deviceId, d.at);
