@@ -143,8 +143,8 @@ describe('quality journal: pending predictions survive a restart', () => {
     a.run(0, 150);
     a.run(150, 151); // a takeDue after the last publication prunes by it
     const db = new Database(file, { readonly: true });
-    // rows committed after that prune are described at the next one
-    const rows = db.prepare('SELECT kind, t, n FROM quality_journal WHERE t IS NOT NULL ORDER BY seq').all() as { kind: string; t: number; n: number }[];
+    // rows committed after that prune are indexed at the next one
+    const rows = db.prepare('SELECT kind, t, n FROM quality_journal_index ORDER BY seq').all() as { kind: string; t: number; n: number }[];
     const marks = rows.filter((r) => r.kind === 'quality');
     expect(marks).toHaveLength(1);
     const mark = marks[0]!.t;
@@ -152,6 +152,9 @@ describe('quality journal: pending predictions survive a restart', () => {
     // every batch kept has a prediction at or after mark - H; no batch wholly before it
     expect(rows.filter((r) => r.kind === 'predictions').every((r) => r.t >= mark - 24 * HOUR)).toBe(true);
     expect(rows.filter((r) => r.kind === 'events').map((r) => r.t)).toEqual([at(130)]);
+    // the payloads the index let go of are gone too; the ones committed since wait for the next prune
+    const payloads = db.prepare('SELECT count(*) AS n FROM quality_journal WHERE seq <= (SELECT max(seq) FROM quality_journal_index)').get();
+    expect(payloads).toEqual({ n: rows.length });
     db.close();
     a.crash();
   });

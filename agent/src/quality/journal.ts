@@ -45,36 +45,40 @@ const KINDS = "('predictions', 'quality', 'events')";
 /** Event time in ms of an ISO time inside the payload. */
 const ms = (path: string): string => `CAST(round(unixepoch(CAST(payload AS TEXT) ->> '${path}', 'subsec') * 1000) AS INTEGER)`;
 
-// key, t, h and n are filled at prune time, once per row, so that the commit path parses no JSON:
-// key = model name, version and role (as monitor.ts keyOf) for predictions and quality, 'failure' for
-// failure events; t = the batch's last prediction time, a window's end, an event's time (ms);
-// h = the horizon in ms; n = predictions in the batch.
+// The trigger copies the payload only; the index (key, t, h, n) is filled at prune time, once per row,
+// so that the commit path parses no JSON, and kept in a table of its own so that filling it does not
+// rewrite the payloads: key = model name, version and role (as monitor.ts keyOf) for predictions and
+// quality, 'failure' for failure events ('' for other events); t = the batch's last prediction time, a
+// window's end, an event's time (ms); h = the horizon in ms; n = predictions in the batch.
 const SCHEMA = `
-  CREATE TABLE IF NOT EXISTS quality_journal (
+  CREATE TABLE IF NOT EXISTS quality_journal (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, payload BLOB NOT NULL) STRICT;
+  CREATE TABLE IF NOT EXISTS quality_journal_index (
     seq INTEGER PRIMARY KEY,
     kind TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    key TEXT,
+    key TEXT NOT NULL,
     t INTEGER,
     h INTEGER,
-    n INTEGER
+    n INTEGER NOT NULL
   ) STRICT;
-  CREATE INDEX IF NOT EXISTS quality_journal_key ON quality_journal (key, kind, t);
+  CREATE INDEX IF NOT EXISTS quality_journal_key ON quality_journal_index (key, kind, t);
   CREATE TRIGGER IF NOT EXISTS quality_journal_capture AFTER INSERT ON records WHEN NEW.kind IN ${KINDS}
   BEGIN
     INSERT OR REPLACE INTO quality_journal (seq, kind, payload) VALUES (NEW.seq, NEW.kind, NEW.payload);
   END;`;
 
+const DROP = `DROP TRIGGER IF EXISTS quality_journal_capture; DROP TABLE IF EXISTS quality_journal; DROP TABLE IF EXISTS quality_journal_index;`;
+
 const DESCRIBE = `
-  UPDATE quality_journal SET
-    key = CASE kind
+  INSERT INTO quality_journal_index (seq, kind, key, t, h, n)
+  SELECT seq, kind,
+    CASE kind
       WHEN 'events' THEN iif(CAST(payload AS TEXT) ->> '$.type' = 'failure', 'failure', '')
       ELSE concat_ws(char(0), CAST(payload AS TEXT) ->> '$.model.name', CAST(payload AS TEXT) ->> '$.model.version', CAST(payload AS TEXT) ->> '$.role')
     END,
-    t = CASE kind WHEN 'predictions' THEN ${ms('$.time')} WHEN 'quality' THEN ${ms('$.windowEnd')} ELSE ${ms('$.at')} END,
-    h = CAST(round((CAST(payload AS TEXT) ->> '$.horizonHours') * 3600000) AS INTEGER),
-    n = iif(kind = 'predictions', json_array_length(CAST(payload AS TEXT), '$.predictions'), 0)
-  WHERE key IS NULL`;
+    CASE kind WHEN 'predictions' THEN ${ms('$.time')} WHEN 'quality' THEN ${ms('$.windowEnd')} ELSE ${ms('$.at')} END,
+    CAST(round((CAST(payload AS TEXT) ->> '$.horizonHours') * 3600000) AS INTEGER),
+    iif(kind = 'predictions', json_array_length(CAST(payload AS TEXT), '$.predictions'), 0)
+  FROM quality_journal WHERE seq > (SELECT coalesce(max(seq), 0) FROM quality_journal_index)`;
 
 export class QualityJournal {
   private db: Database.Database | undefined;
@@ -91,7 +95,7 @@ export class QualityJournal {
       // the outbox set WAL mode on the file; this connection only prunes, a crash before a prune costs nothing
       db.pragma('synchronous = NORMAL');
       if (!enabled) {
-        db.exec('DROP TRIGGER IF EXISTS quality_journal_capture; DROP TABLE IF EXISTS quality_journal;');
+        db.exec(DROP);
         db.close();
         return;
       }
@@ -138,12 +142,14 @@ export class QualityJournal {
       sql.matured.run();
       sql.overCap.run(maxPredictions);
       sql.oldFailures.run(recentFailures);
+      sql.unindexed.run();
     })();
   }
 
   /** Forgets everything (end of input: every window was published). */
   clear(): void {
-    this.openDb().sql.clear.run();
+    const { db } = this.openDb();
+    db.exec('DELETE FROM quality_journal; DELETE FROM quality_journal_index;');
   }
 
   private open(): ReturnType<typeof prepare> {
@@ -156,28 +162,31 @@ export class QualityJournal {
   }
 }
 
+/** The prune's statements: each deletes from the index; `unindexed` then deletes the payloads. */
 function prepare(db: Database.Database) {
+  const J = 'quality_journal_index';
   return {
     all: db.prepare('SELECT seq, kind, payload FROM quality_journal ORDER BY seq'),
     describe: db.prepare(DESCRIBE),
     // batches without a horizon (no quality tracked), other machine events, models no tracker follows
-    irrelevant: db.prepare(`DELETE FROM quality_journal WHERE key = '' OR (kind <> 'events' AND (h IS NULL OR key NOT IN (SELECT value FROM json_each(?))))`),
+    irrelevant: db.prepare(`DELETE FROM ${J} WHERE key = '' OR (kind <> 'events' AND (h IS NULL OR key NOT IN (SELECT value FROM json_each(?))))`),
     // the latest committed window of each tracker is its "published through" mark
-    olderMarks: db.prepare(`DELETE FROM quality_journal AS j WHERE kind = 'quality'
-      AND t < (SELECT max(q.t) FROM quality_journal q WHERE q.key = j.key AND q.kind = 'quality')`),
+    olderMarks: db.prepare(`DELETE FROM ${J} AS j WHERE kind = 'quality'
+      AND t < (SELECT max(q.t) FROM ${J} q WHERE q.key = j.key AND q.kind = 'quality')`),
     // predictions more than H before that mark judge nothing any more
-    matured: db.prepare(`DELETE FROM quality_journal AS j WHERE kind = 'predictions'
-      AND t < (SELECT max(q.t - q.h) FROM quality_journal q WHERE q.key = j.key AND q.kind = 'quality')`),
+    matured: db.prepare(`DELETE FROM ${J} AS j WHERE kind = 'predictions'
+      AND t < (SELECT max(q.t - q.h) FROM ${J} q WHERE q.key = j.key AND q.kind = 'quality')`),
     // whole batches whose newer batches already hold the cap
-    overCap: db.prepare(`DELETE FROM quality_journal WHERE seq IN (
-      SELECT seq FROM (SELECT seq, sum(n) OVER (PARTITION BY key ORDER BY seq DESC) - n AS newer FROM quality_journal WHERE kind = 'predictions')
+    overCap: db.prepare(`DELETE FROM ${J} WHERE seq IN (
+      SELECT seq FROM (SELECT seq, sum(n) OVER (PARTITION BY key ORDER BY seq DESC) - n AS newer FROM ${J} WHERE kind = 'predictions')
       WHERE newer >= ?)`),
-    // failures before every tracker's mark, but the newest ones
-    oldFailures: db.prepare(`DELETE FROM quality_journal WHERE kind = 'events'
-      AND t < (SELECT min(mark) FROM (SELECT max(t) AS mark FROM quality_journal WHERE kind = 'quality' GROUP BY key))
-      AND NOT EXISTS (SELECT 1 FROM quality_journal p WHERE p.kind = 'predictions' AND p.key NOT IN (SELECT key FROM quality_journal WHERE kind = 'quality'))
-      AND seq NOT IN (SELECT seq FROM quality_journal WHERE kind = 'events' ORDER BY seq DESC LIMIT ?)`),
-    clear: db.prepare('DELETE FROM quality_journal'),
+    // failures before every tracker's mark (while each has one), but the newest ones
+    oldFailures: db.prepare(`DELETE FROM ${J} WHERE kind = 'events'
+      AND t < (SELECT min(mark) FROM (SELECT max(t) AS mark FROM ${J} WHERE kind = 'quality' GROUP BY key))
+      AND NOT EXISTS (SELECT 1 FROM ${J} p WHERE p.kind = 'predictions' AND p.key NOT IN (SELECT key FROM ${J} WHERE kind = 'quality'))
+      AND seq NOT IN (SELECT seq FROM ${J} WHERE kind = 'events' ORDER BY seq DESC LIMIT ?)`),
+    // every row was indexed at the start of this transaction: what the index no longer holds goes
+    unindexed: db.prepare(`DELETE FROM quality_journal WHERE seq NOT IN (SELECT seq FROM ${J})`),
   };
 }
 
