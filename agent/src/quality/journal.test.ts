@@ -182,6 +182,35 @@ describe('quality journal: pending predictions survive a restart', () => {
     expect(lines.find((l) => l.msg === 'pending predictions over the cap dropped')).toMatchObject({ total: capped.droppedPredictions, maxPendingPredictions: 1000 });
   });
 
+  it('stays small for a model that publishes no quality windows (no horizon): pruned every tenth of the cap', () => {
+    const file = join(dir, `rul-${n++}.sqlite`);
+    const outbox = new SqliteOutbox({ file, deviceId: 'dev', synchronous: 'NORMAL', clock: new FakeClock(), log: silentLogger });
+    outbox.start();
+    const journal = new QualityJournal({ file, enabled: true, maxPredictions: 1000, log: silentLogger });
+    journal.start();
+    const rul = { ...card, featureSpec: { ...card.featureSpec, task: 'remaining-useful-life', horizonHours: undefined } };
+    const rulSet = { generation: 0, active: { model: { ref: { name: 'm', version: '1.0.0' }, card: rul as unknown as ModelCard } } } as unknown as ScoringSet;
+    const monitor = new QualityMonitor({ config: qualityConfigSchema.parse({ maxPendingPredictions: 1000 }), assetId: 'a1', log: silentLogger, store: journal });
+    monitor.start();
+    const db = new Database(file, { readonly: true });
+    const held = () => (db.prepare('SELECT count(*) AS n FROM quality_journal').get() as { n: number }).n;
+    let most = 0;
+    for (let h = 0; h < 5000; h += 10) {
+      const { horizonHours: _none, ...record } = (predictions(Array.from({ length: 10 }, (_, i) => h + i)) as Extract<RecordDraft, { kind: 'predictions' }>).record;
+      const batch: RecordDraft = { kind: 'predictions', record };
+      outbox.commit([batch]);
+      monitor.scored(rulSet, [], [batch]);
+      monitor.advance(at(h + 10));
+      monitor.takeDue();
+      most = Math.max(most, held());
+    }
+    // 500 batches committed; at most the 10 batches of a tenth of the cap wait for the next prune
+    expect(most).toBeLessThanOrEqual(11);
+    db.close();
+    journal.stop();
+    outbox.stop();
+  });
+
   it('turned off, the trigger and the journal are removed and commits copy nothing', () => {
     const file = join(dir, `off-${n++}.sqlite`);
     const on = life(file, true);

@@ -88,6 +88,11 @@ export class QualityMonitor implements QualityTap {
   private live = new Set<string>();
   /** A window was published or a prediction dropped since the journal was last pruned. */
   private prunable = false;
+  /**
+   * Predictions committed since the last prune: the journal copies every batch, also those of models
+   * that publish no quality windows (no horizon), so it is pruned after a tenth of the cap of them too.
+   */
+  private journaledSincePrune = 0;
 
   constructor(private readonly deps: QualityMonitorDeps) {}
 
@@ -119,6 +124,7 @@ export class QualityMonitor implements QualityTap {
     const byTime = new Map(rows.map((r) => [r.time, r.row]));
     for (const draft of drafts) {
       if (draft.kind !== 'predictions') continue;
+      this.journaledSincePrune += draft.record.predictions.length;
       const { model, role } = draft.record;
       const scorer = role === 'active' ? set.active : set.shadow;
       if (scorer === undefined || scorer.model.ref.name !== model.name || scorer.model.ref.version !== model.version) continue;
@@ -153,7 +159,7 @@ export class QualityMonitor implements QualityTap {
 
   takeDue(): RecordDraft[] {
     // prunes by what earlier calls published, which the pipeline has committed since
-    if (this.prunable) this.prune();
+    if (this.prunable || this.journaledSincePrune >= this.deps.config.maxPendingPredictions / 10) this.prune();
     const drafts: RecordDraft[] = [];
     for (const [key, t] of this.trackers) {
       const quality = (t.quality?.takeDue(this.now) ?? []).map((f) => this.qualityDraft(t, f));
@@ -256,6 +262,7 @@ export class QualityMonitor implements QualityTap {
   private prune(): void {
     const store = this.deps.store;
     this.prunable = false;
+    this.journaledSincePrune = 0;
     if (store !== undefined) this.guard('prune', () => store.prune({ keys: [...this.trackers.keys()] }));
   }
 
