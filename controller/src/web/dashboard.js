@@ -12,6 +12,7 @@ const TOKEN_KEY = 'pdm.apiToken';
 const charts = new Map();
 let refreshes = 0;
 let timer;
+let loops = 0;
 
 Chart.defaults.animation = false;
 Chart.defaults.maintainAspectRatio = false;
@@ -294,13 +295,16 @@ async function refresh() {
   return true;
 }
 
+/** Refreshes now and then every REFRESH_MS; a newer call (sign-in, sign-out) takes over from one in flight. */
 async function loop() {
   clearTimeout(timer);
-  if (await refresh()) timer = setTimeout(loop, REFRESH_MS);
+  const run = ++loops;
+  if (await refresh() && run === loops) timer = setTimeout(loop, REFRESH_MS);
 }
 
 function showSignIn(message) {
   clearTimeout(timer);
+  loops += 1; // a refresh still in flight schedules no next one
   document.body.classList.add('signed-out');
   $('signin').hidden = false;
   $('signout').hidden = true;
