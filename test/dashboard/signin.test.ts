@@ -3,10 +3,10 @@
  * against a real controller process with one real agent's data: the API answers reads without a token
  * with 401, the page then asks for a token; a wrong one is refused with the API's reason, a viewer
  * token (created through the API) shows the data and is sent on every call, survives a reload of the
- * tab, and Sign out asks again. The only console errors allowed are Chromium's own lines for the 401
+ * tab, and Sign out asks again (screenshot of the refusal in test-artifacts/). The only console errors allowed are Chromium's own lines for the 401
  * answers the page is built to get ("Failed to load resource ... 401").
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot, startAzureAgent, startController, type ControllerHandle } from '../helpers/fleet.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+const artifacts = join(repoRoot, 'test-artifacts');
 
 interface ChartLike {
   data: { datasets: { data: unknown[] }[] };
@@ -34,6 +35,7 @@ describe('dashboard sign-in (apiReads "token")', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pdm-e2e-dashboard-signin-'));
+    mkdirSync(artifacts, { recursive: true });
     controller = await startController({
       dataDir: join(dir, 'controller'), logFile: join(dir, 'controller.log'),
       extraArgs: ['--model-cards-dir', join(repoRoot, 'models/artifacts'), '--api-reads', 'token'],
@@ -93,6 +95,7 @@ describe('dashboard sign-in (apiReads "token")', () => {
     await page.locator('#signin-form button[type=submit]').click();
     await page.waitForFunction(() => /Token not accepted/.test(String((document.getElementById('signin-error') as { textContent?: string }).textContent)));
     expect(await text('signin-error')).toMatch(/Token not accepted: unknown or malformed bearer token \(HTTP 401 UNAUTHORIZED\)/);
+    await page.screenshot({ path: join(artifacts, 'dashboard-signin.png') });
     expect(await page.locator('#signin').isVisible()).toBe(true);
     expect(await page.locator('#fleet').isVisible()).toBe(false);
 
