@@ -23,6 +23,7 @@ import { SqliteOutbox } from './outbox/sqlite-outbox.js';
 import type { ScoringSet } from './inference/slots.js';
 import { Pipeline } from './pipeline.js';
 import { GroundTruth, groundTruthFile } from './quality/ground-truth.js';
+import { QualityJournal } from './quality/journal.js';
 import { QualityMonitor } from './quality/monitor.js';
 import { ReplayCsvSource } from './sources/replay-csv.js';
 import { REPLAY_POSITION_FILE, ReplayPosition } from './sources/replay-position.js';
@@ -107,7 +108,12 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
   });
   updates = built;
   const forwarder = new Forwarder({ outbox, link, config: config.forwarder, log: child('forwarder') });
-  const quality = new QualityMonitor({ config: config.quality, assetId: config.assetId, log: child('quality') });
+  // the quality monitor's pending state lives in the outbox's file, written by the outbox's own commits
+  const journal = new QualityJournal({
+    file: join(config.dataDir, OUTBOX_FILE), enabled: config.quality.enabled, maxPredictions: config.quality.maxPendingPredictions, log: child('quality'),
+  });
+  let inputEnded = false;
+  const quality = new QualityMonitor({ config: config.quality, assetId: config.assetId, store: journal, inputEnded: () => inputEnded, log: child('quality') });
   const groundTruth = new GroundTruth({
     assetId: config.assetId, file: groundTruthFile(config.dataDir), outbox, failures: quality, counters, clock, log: child('quality'),
   });
@@ -143,9 +149,13 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
 
   // the pipeline is finished once, whichever comes first: the source ending or the agent stopping
   let finishing: Promise<void> | undefined;
-  const finish = (): Promise<void> => (finishing ??= pipeline.finish().then(() => position.save()));
+  const finish = (): Promise<void> => (finishing ??= pipeline.finish().then(() => {
+    position.save();
+    quality.finished();
+  }));
   const sourceOutcome = source.done.then(
     async (summary: SourceSummary): Promise<SourceOutcome> => {
+      inputEnded = summary.ended;
       await finish();
       return summary.ended ? 'ended' : 'stopped';
     },
@@ -178,6 +188,8 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
 
   const parts: Part[] = [
     { name: 'outbox', essential: true, start: () => outbox.start(), stop: () => outbox.stop() },
+    { name: 'quality-journal', essential: false, start: () => journal.start(), stop: () => journal.stop() },
+    { name: 'quality', essential: false, start: () => quality.start(), stop: () => quality.stop() },
     built.parts.models,
     { name: 'link', essential: true, start: () => link.start(), stop: () => link.stop(status('offline', 'stopped')) },
     { name: 'forwarder', essential: true, start: () => forwarder.start(), stop: () => forwarder.stop() },

@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { PdmError } from '@pdm/protocol';
 import { logLevels } from './logger.js';
+import type { ApiReads } from './auth/guard.js';
 
 /** Env and flag values are strings; numbers must be written as plain integers ("" is not 0). */
 const integer = (min: number, max: number) =>
@@ -114,8 +115,9 @@ export const controllerConfigSchema = z.strictObject({
   // Registry, signing, rollouts, API tokens (issue 3).
   tokensFile: z.string().min(1).optional()
     .describe('JSON file of API tokens with roles (admin, engineer, planner, viewer); unset: an admin token is generated into <dataDir>/admin.token'),
-  apiReads: z.enum(['open', 'token']).default('open')
-    .describe('"open": GET /api/... needs no token (the API binds to 127.0.0.1 by default); "token": reads need a token of any role'),
+  // no zod default: the default depends on `host` (defaultApiReads, applied by loadConfig)
+  apiReads: z.enum(['open', 'token']).optional()
+    .describe('"open": GET /api/... needs no token; "token": reads need a token of any role (the dashboard asks for one); unset: "open" when host is a loopback address (127.0.0.1, ::1, localhost: the default), "token" when the API listens beyond this host (0.0.0.0 etc.)'),
   signingKeyFile: z.string().min(1).optional()
     .describe('Ed25519 private key (PKCS#8 PEM) that signs manifests, kept out of the database; default <dataDir>/keys/signing.key, generated at first start (0600)'),
   maxModelBytes: integer(1024, 1024 ** 3).default(64 * 1024 ** 2)
@@ -186,7 +188,15 @@ function embeddedTlsProblems(c: { tlsCertFile?: string | undefined; tlsKeyFile?:
   if (c.tlsClientCerts !== 'none' && c.tlsCaFile === undefined) problem('tlsCaFile', 'required to verify client certificates (tlsClientCerts)');
 }
 
-export type ControllerConfig = Readonly<z.infer<typeof controllerConfigSchema>>;
+/** The loaded config: as the schema gives it, with apiReads resolved (never unset). */
+export type ControllerConfig = Readonly<Omit<z.infer<typeof controllerConfigSchema>, 'apiReads'> & { apiReads: ApiReads }>;
+/** Open reads are meant for the host itself: an API bound beyond it reads with a token unless told otherwise. */
+export function defaultApiReads(host: string): ApiReads {
+  return isLoopbackHost(host) ? 'open' : 'token';
+}
+
+const isLoopbackHost = (host: string): boolean =>
+  host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 export type ConfigKey = keyof z.infer<typeof controllerConfigSchema>;
 export const configKeys = Object.keys(controllerConfigSchema.shape) as ConfigKey[];
 
@@ -258,7 +268,7 @@ export function loadConfig(sources: ConfigSources): ControllerConfig {
   const data = parsed.data;
   const file = (path: string | undefined) => (path === undefined ? undefined : resolve(path));
   return Object.freeze({
-    ...data, dataDir: resolve(data.dataDir), brokerPasswordFile: file(data.brokerPasswordFile), brokerCaFile: file(data.brokerCaFile),
+    ...data, apiReads: data.apiReads ?? defaultApiReads(data.host), dataDir: resolve(data.dataDir), brokerPasswordFile: file(data.brokerPasswordFile), brokerCaFile: file(data.brokerCaFile),
     brokerCertFile: file(data.brokerCertFile), brokerKeyFile: file(data.brokerKeyFile), modelCardsDir: file(data.modelCardsDir),
     tlsCertFile: file(data.tlsCertFile), tlsKeyFile: file(data.tlsKeyFile), tlsCaFile: file(data.tlsCaFile),
   });

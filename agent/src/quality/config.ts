@@ -28,6 +28,13 @@ export const qualityConfigSchema = z
       .max(DAY * 365)
       .default(30 * DAY)
       .describe('length of a drift window in event-time seconds; rolling features of hourly data change slowly, so a window needs weeks of rows to compare with training (docs/metrics.md)'),
+    maxPendingPredictions: z
+      .number()
+      .int()
+      .min(1000)
+      .max(10_000_000)
+      .default(250_000)
+      .describe('predictions waiting for maturity held per model version and role, in memory and in the outbox database (one window plus the horizon of them is needed); past it the oldest tenth is dropped, logged and counted, and their windows are published without them'),
   })
   .prefault({});
 

@@ -7,6 +7,11 @@
  * Event time is the only clock here: during a replay, 2015 data matures on 2015 time however fast the
  * replay runs. `takeDue` must be called only when no row read so far still waits for inference, so a
  * window is never closed before all of its predictions arrived.
+ *
+ * With a journal (journal.ts) the state that waits for maturity is durable: `start` rebuilds it from
+ * the records the outbox committed, in commit order, so a restart (a crash, SIGKILL or a stop) counts
+ * the same windows an uninterrupted run would. A stop before the end of input then publishes nothing
+ * half-matured; only the end of input closes every window (`closeAll`) and clears the journal.
  */
 import type { Logger } from 'pino';
 import type { ModelCard, ModelRef, ModelRole } from '@pdm/protocol';
@@ -15,6 +20,8 @@ import type { RecordDraft } from '../outbox/outbox.js';
 import type { SourceEvent } from '../sources/source.js';
 import type { QualityConfig } from './config.js';
 import { DriftWindows, driftReferences, type DriftFigures } from './drift-windows.js';
+// RECENT_FAILURES: failures remembered to seed the trackers of models that start later (a failure entered ahead of time)
+import { RECENT_FAILURES, type JournalEntry, type PruneScope } from './journal.js';
 import { QualityWindows, type QualityFigures } from './quality-windows.js';
 
 /** What the pipeline calls; see Pipeline. */
@@ -36,10 +43,21 @@ export interface ScoredRow {
   readonly row: Float32Array;
 }
 
+/** The durable side of the monitor (journal.ts QualityJournal). */
+export interface QualityStore {
+  read(): JournalEntry[];
+  prune(scope: PruneScope): void;
+  clear(): void;
+}
+
 export interface QualityMonitorDeps {
   readonly config: QualityConfig;
   readonly assetId: string;
   readonly log: Logger;
+  /** Keeps the pending state across restarts; without it a restart loses what had not matured. */
+  readonly store?: QualityStore;
+  /** Whether the source has ended (not merely stopped): only then `closeAll` counts half-matured windows. */
+  readonly inputEnded?: () => boolean;
 }
 
 interface Tracked {
@@ -47,14 +65,19 @@ interface Tracked {
   readonly role: ModelRole;
   readonly horizonHours: number | undefined;
   readonly quality: QualityWindows | undefined;
-  readonly drift: DriftWindows | undefined;
+  drift: DriftWindows | undefined;
+  /** Rebuilt from the journal, which holds no card: drift starts when the model first scores. */
+  rebuilt: boolean;
+  /** Dropped predictions already logged. */
+  droppedLogged: number;
 }
 
 const HOUR = 3_600_000;
-/** Failures remembered to seed the trackers of models that start later (a failure entered ahead of time). */
-const RECENT_FAILURES = 1000;
 const iso = (ms: number): string => new Date(ms).toISOString();
+/** Also the journal's key (journal.ts builds the same string in SQL). */
 const keyOf = (model: ModelRef, role: ModelRole): string => `${model.name}\u0000${model.version}\u0000${role}`;
+/** The same failure from the source and from the journal gives the same key. */
+const failureKey = (source: string, at: number, component: string | undefined): string => `${source}|${at}|${component ?? ''}`;
 
 export class QualityMonitor implements QualityTap {
   private now = Number.NEGATIVE_INFINITY;
@@ -63,8 +86,33 @@ export class QualityMonitor implements QualityTap {
   private recentFailures: number[] = [];
   /** Trackers of the models the pipeline runs now; others are dropped once they have published everything. */
   private live = new Set<string>();
+  /** A window was published or a prediction dropped since the journal was last pruned. */
+  private prunable = false;
+  /**
+   * Predictions committed since the last prune: the journal copies every batch, also those of models
+   * that publish no quality windows (no horizon), so it is pruned after a tenth of the cap of them too.
+   */
+  private journaledSincePrune = 0;
 
   constructor(private readonly deps: QualityMonitorDeps) {}
+
+  /** Rebuilds the pending state from the journal (commit order: predictions, failures, published windows). */
+  start(): void {
+    const { store, config, log } = this.deps;
+    if (store === undefined || !config.enabled) return;
+    const entries = store.read();
+    for (const e of entries) this.restore(e);
+    const pending = [...this.trackers.values()].reduce((n, t) => n + (t.quality?.pending ?? 0), 0);
+    log.info({ entries: entries.length, trackers: this.trackers.size, pending, failures: this.recentFailures.length }, 'quality state restored');
+  }
+
+  stop(): void {}
+
+  /** What is left to do once the pipeline's last records are committed: the end of input clears the journal. */
+  finished(): void {
+    if (this.deps.store === undefined || !this.ended()) return;
+    this.guard('clear', () => this.deps.store!.clear());
+  }
 
   advance(time: number): void {
     if (time > this.now) this.now = time;
@@ -76,6 +124,7 @@ export class QualityMonitor implements QualityTap {
     const byTime = new Map(rows.map((r) => [r.time, r.row]));
     for (const draft of drafts) {
       if (draft.kind !== 'predictions') continue;
+      this.journaledSincePrune += draft.record.predictions.length;
       const { model, role } = draft.record;
       const scorer = role === 'active' ? set.active : set.shadow;
       if (scorer === undefined || scorer.model.ref.name !== model.name || scorer.model.ref.version !== model.version) continue;
@@ -91,7 +140,7 @@ export class QualityMonitor implements QualityTap {
 
   event(event: SourceEvent): void {
     if (event.type !== 'failure') return;
-    this.failure(event.time, `${event.source}|${event.time}|${event.component ?? ''}`);
+    this.failure(event.time, failureKey(event.source, event.time, event.component));
   }
 
   /** A failure at event time `at`; `key` makes a repeat of the same failure count once. */
@@ -109,46 +158,121 @@ export class QualityMonitor implements QualityTap {
   }
 
   takeDue(): RecordDraft[] {
+    // prunes by what earlier calls published, which the pipeline has committed since
+    if (this.prunable || this.journaledSincePrune >= this.deps.config.maxPendingPredictions / 10) this.prune();
     const drafts: RecordDraft[] = [];
     for (const [key, t] of this.trackers) {
-      drafts.push(...(t.quality?.takeDue(this.now) ?? []).map((f) => this.qualityDraft(t, f)));
-      drafts.push(...(t.drift?.takeClosed(this.now) ?? []).map((f) => this.driftDraft(t, f)));
+      const quality = (t.quality?.takeDue(this.now) ?? []).map((f) => this.qualityDraft(t, f));
+      drafts.push(...quality, ...(t.drift?.takeClosed(this.now) ?? []).map((f) => this.driftDraft(t, f)));
+      if (this.logDrops(t) || quality.length > 0) this.prunable = true;
       if (!this.live.has(key) && (t.quality?.idle ?? true) && (t.drift?.idle ?? true)) this.trackers.delete(key);
     }
     return drafts;
   }
 
+  /** End of input: what has matured so far. A stop before the end keeps the quality windows pending in the journal. */
   closeAll(): RecordDraft[] {
+    const keep = this.deps.store !== undefined && !this.ended();
     const drafts: RecordDraft[] = [];
     for (const t of this.trackers.values()) {
-      drafts.push(...(t.quality?.closeAll(this.now) ?? []).map((f) => this.qualityDraft(t, f)));
+      if (!keep) drafts.push(...(t.quality?.closeAll(this.now) ?? []).map((f) => this.qualityDraft(t, f)));
       drafts.push(...(t.drift?.closeAll() ?? []).map((f) => this.driftDraft(t, f)));
     }
+    if (keep) this.deps.log.info({ trackers: this.trackers.size }, 'quality windows kept pending for the next start');
     this.trackers.clear();
     return drafts;
   }
 
+  /** Predictions dropped by the cap, over every model. */
+  get droppedPredictions(): number {
+    let n = 0;
+    for (const t of this.trackers.values()) n += t.quality?.droppedPredictions ?? 0;
+    return n;
+  }
+
+  private ended(): boolean {
+    return this.deps.inputEnded?.() ?? true;
+  }
+
+  private restore(e: JournalEntry): void {
+    if (e.kind === 'events') {
+      const at = Date.parse(e.record.at);
+      if (e.record.type === 'failure') this.failure(at, failureKey(e.record.source, at, e.record.component));
+      return;
+    }
+    const { model, role, horizonHours } = e.record;
+    if (horizonHours === undefined) return;
+    const first = e.kind === 'predictions' ? Date.parse(e.record.predictions[0]!.t) : Date.parse(e.record.windowEnd);
+    const tracked = this.trackers.get(keyOf(model, role)) ?? this.track(model, role, horizonHours, undefined, first, true);
+    if (e.kind === 'quality') tracked.quality?.markPublished(Date.parse(e.record.windowEnd));
+    else for (const p of e.record.predictions) tracked.quality?.predicted(Date.parse(p.t), p.alert);
+  }
+
   private tracker(model: ModelRef, role: ModelRole, card: ModelCard, firstTime: number): Tracked {
-    const key = keyOf(model, role);
-    const existing = this.trackers.get(key);
+    const existing = this.trackers.get(keyOf(model, role));
+    if (existing?.rebuilt === true) {
+      existing.drift = this.driftFor(card);
+      existing.rebuilt = false;
+    }
     if (existing !== undefined) return existing;
-    const { config } = this.deps;
     const spec = card.featureSpec;
     const horizonHours = spec.task === 'failure-within-horizon' ? spec.horizonHours : undefined;
-    const refs = driftReferences(card);
+    return this.track(model, role, horizonHours, this.driftFor(card), firstTime);
+  }
+
+  private track(
+    model: ModelRef, role: ModelRole, horizonHours: number | undefined, drift: DriftWindows | undefined, firstTime: number, rebuilt = false,
+  ): Tracked {
+    const { config } = this.deps;
     const tracked: Tracked = {
       model: { name: model.name, version: model.version },
       role,
       horizonHours,
       quality: horizonHours === undefined ? undefined : new QualityWindows({
         windowMs: config.windowSeconds * 1000, horizonMs: horizonHours * HOUR, graceMs: config.labelGraceHours * HOUR,
+        maxPending: config.maxPendingPredictions,
       }),
-      drift: refs.length === 0 ? undefined : new DriftWindows(config.driftWindowSeconds * 1000, refs),
+      drift,
+      rebuilt,
+      droppedLogged: 0,
     };
     for (const f of this.recentFailures) if (f > firstTime) tracked.quality?.failure(f);
-    this.trackers.set(key, tracked);
-    this.deps.log.info({ model: tracked.model, role, quality: tracked.quality !== undefined, drift: refs.length }, 'quality tracking started');
+    this.trackers.set(keyOf(model, role), tracked);
+    this.deps.log.info({ model: tracked.model, role, quality: tracked.quality !== undefined, drift: drift !== undefined }, 'quality tracking started');
     return tracked;
+  }
+
+  private driftFor(card: ModelCard): DriftWindows | undefined {
+    const refs = driftReferences(card);
+    return refs.length === 0 ? undefined : new DriftWindows(this.deps.config.driftWindowSeconds * 1000, refs);
+  }
+
+  /** Logs predictions the cap dropped since the last call; true when there were some. */
+  private logDrops(t: Tracked): boolean {
+    const total = t.quality?.droppedPredictions ?? 0;
+    if (total === t.droppedLogged) return false;
+    this.deps.log.warn(
+      { model: t.model, role: t.role, dropped: total - t.droppedLogged, total, maxPendingPredictions: this.deps.config.maxPendingPredictions },
+      'pending predictions over the cap dropped',
+    );
+    t.droppedLogged = total;
+    return true;
+  }
+
+  private prune(): void {
+    const store = this.deps.store;
+    this.prunable = false;
+    this.journaledSincePrune = 0;
+    if (store !== undefined) this.guard('prune', () => store.prune({ keys: [...this.trackers.keys()] }));
+  }
+
+  /** The journal only saves recounting after a restart: a failure of it must not stop the data path. */
+  private guard(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.deps.log.error({ err, what }, 'quality journal failed');
+    }
   }
 
   private qualityDraft(t: Tracked, f: QualityFigures): RecordDraft {

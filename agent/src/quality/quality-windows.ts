@@ -17,14 +17,19 @@
  *   does not pass or by a failure; it is a false alarm when no failure follows its start within H of
  *   its last prediction. Cutting episodes at window edges keeps every window final once published.
  *
- * Not persisted: a restart loses the predictions that had not matured yet (at most H + grace + one
- * window of them); what was published stays published.
+ * What has not matured survives a restart through the journal (journal.ts): the monitor gives a
+ * restarted instance the same predictions, failures and published marks again, in commit order. A
+ * prediction given twice for the same time (a replay resumes up to a second before where it was killed)
+ * replaces the first. The predictions held are capped (`maxPending`): past the cap the oldest tenth is
+ * dropped at once and counted in `droppedPredictions` (their windows are published without them).
  */
 
 export interface QualityWindowsConfig {
   readonly windowMs: number;
   readonly horizonMs: number;
   readonly graceMs: number;
+  /** Predictions held at most (unpublished windows and H before them); default: no cap. */
+  readonly maxPending?: number;
 }
 
 export interface QualityFigures {
@@ -91,6 +96,8 @@ export class QualityWindows {
   lateFailures = 0;
   /** Predictions older than a published window (cannot happen with in-order times). */
   latePredictions = 0;
+  /** Predictions dropped by the `maxPending` cap before they were counted. */
+  droppedPredictions = 0;
 
   constructor(private readonly config: QualityWindowsConfig) {}
 
@@ -107,9 +114,30 @@ export class QualityWindows {
     }
     const last = this.predictions[this.predictions.length - 1];
     const p = { t, passed };
-    if (last === undefined || last.t <= t) this.predictions.push(p);
-    else this.predictions.splice(lowerBound(this.predictions, t, byT), 0, p);
+    if (last === undefined || last.t < t) this.predictions.push(p);
+    else {
+      const i = lowerBound(this.predictions, t, byT);
+      if (this.predictions[i]?.t === t) this.predictions[i] = p;
+      else this.predictions.splice(i, 0, p);
+    }
     this.windowOf(t);
+    const max = this.config.maxPending ?? Number.POSITIVE_INFINITY;
+    // the oldest tenth at once: trimming one by one would move the whole array for every prediction
+    if (this.predictions.length > max) this.drop(this.predictions.length - Math.floor(max * 0.9));
+  }
+
+  /**
+   * Everything before `through` is final (a window published before a restart). The failures before
+   * it were judged before that window was published (takeDue judges first); rebuilt, they are not judged again.
+   */
+  markPublished(through: number): void {
+    this.unjudged = this.unjudged.slice(lowerBound(this.unjudged, through, self));
+    this.published(through);
+  }
+
+  /** Number of predictions held. */
+  get pending(): number {
+    return this.predictions.length;
   }
 
   /** A failure at `f`; false (and counted as late) when its window was already published. */
@@ -219,6 +247,11 @@ export class QualityWindows {
       confusion,
       events: { caught: judged.caught, missed: judged.missed, falseAlarms, leadHours: judged.leadHours },
     };
+  }
+
+  private drop(count: number): void {
+    this.predictions = this.predictions.slice(count);
+    this.droppedPredictions += count;
   }
 
   /** Everything before `through` is final: forget what no later window needs. */

@@ -83,6 +83,9 @@ describe('GET /metrics', () => {
     expect(m.value('pdm_ingest_invalid_total', { code: 'DEVICE_MISMATCH' })).toBe(1);
     expect(m.value('pdm_rollouts', { state: 'running' })).toBe(1);
     expect(m.value('pdm_link_messages_total', { kind: 'predictions', outcome: 'handled' })).toBe(4);
+    // embedded mode: the controller has no link of its own, the broker's publish hook hands these to ingest
+    const help = await (await fetch(`http://127.0.0.1:${tc.app.ready().httpPort}/metrics`)).text();
+    expect(help).toMatch(/^# HELP pdm_link_messages_total .*embedded broker's publish hook/m);
     expect(m.value('pdm_ingest_latency_seconds_count', { kind: 'predictions' })).toBe(4);
     expect(m.value('pdm_ingest_latency_seconds_bucket', { kind: 'predictions', le: '+Inf' })).toBe(4);
     expect(m.value('pdm_ingest_latency_seconds_sum', { kind: 'predictions' })).toBeGreaterThan(0);

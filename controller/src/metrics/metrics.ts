@@ -46,11 +46,14 @@ export class ControllerMetrics implements LinkObserver {
     collectDefaultMetrics({ register: this.registry });
     registerDatabaseMetrics(this.registry, sources.db);
     this.#handled = new Counter({
-      name: 'pdm_link_messages_total', help: 'Upstream messages this instance\'s link handed to ingest, by kind and outcome (handled, failed: left unacknowledged for redelivery)',
+      // embedded mode has no link: the broker's authorizePublish hook hands device publishes to ingest
+      name: 'pdm_link_messages_total',
+      help: 'Upstream messages handed to this instance\'s ingest, by its link to an external broker or by the embedded broker\'s publish hook, by kind and outcome (handled; failed: left unacknowledged, for redelivery)',
       labelNames: ['kind', 'outcome'], registers,
     });
     this.#latency = new Histogram({
-      name: 'pdm_ingest_latency_seconds', help: 'Time from this instance\'s link receiving an upstream message to ingest having handled it (stored and committed, or refused)',
+      name: 'pdm_ingest_latency_seconds',
+      help: 'Time from this instance receiving an upstream message (its link to an external broker, or the embedded broker\'s publish hook) to ingest having handled it (stored and committed, or refused)',
       labelNames: ['kind'], buckets: LATENCY_BUCKETS, registers,
     });
     this.#registerBroker();

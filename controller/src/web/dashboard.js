@@ -1,13 +1,18 @@
 /* pdm dashboard: reads the controller's HTTP API and draws it with Chart.js (served by the controller,
  * no CDN). Refreshes every few seconds (?refresh=<seconds>, default 5) and updates the charts in place,
- * so it follows a running demo. A section whose API fails says so in the page; nothing is thrown. */
+ * so it follows a running demo. A section whose API fails says so in the page; nothing is thrown.
+ * Under `apiReads: "token"` the API answers 401: the page then asks for an API token (any role), keeps
+ * it in sessionStorage (gone when the tab closes) and sends it as `Authorization: Bearer` on every call. */
 'use strict';
 
 const REFRESH_MS = Math.max(1, Number(new URLSearchParams(location.search).get('refresh') || 5)) * 1000;
 const COLORS = ['#2e6bd9', '#d97706', '#0e9f6e', '#b42318', '#7a5af8', '#0891b2', '#c11574', '#4d7c0f'];
 const CAUSE_COLORS = { unplanned: '#b42318', planned: '#2e6bd9', other: '#98a2b3' };
+const TOKEN_KEY = 'pdm.apiToken';
 const charts = new Map();
 let refreshes = 0;
+let timer;
+let loops = 0;
 
 Chart.defaults.animation = false;
 Chart.defaults.maintainAspectRatio = false;
@@ -19,10 +24,29 @@ const fmt = (v, digits = 1) => (v === null || v === undefined ? '–' : Number(v
 const pct = (v, digits = 1) => (v === null || v === undefined ? '–' : `${(v * 100).toFixed(digits)}%`);
 const alpha = (hex, a) => `rgba(${parseInt(hex.slice(1, 3), 16)}, ${parseInt(hex.slice(3, 5), 16)}, ${parseInt(hex.slice(5, 7), 16)}, ${a})`;
 
+/** The API refused the token (or wants one): the refresh stops and the sign-in form shows `message`. */
+class SignInNeeded extends Error {}
+
+const storedToken = () => sessionStorage.getItem(TOKEN_KEY);
+
 async function getJson(url) {
-  const res = await fetch(url, { headers: { accept: 'application/json' } });
+  const token = storedToken();
+  const headers = token === null ? { accept: 'application/json' } : { accept: 'application/json', authorization: `Bearer ${token}` };
+  const res = await fetch(url, { headers });
+  if (res.status === 401) throw new SignInNeeded(await errorText(res));
   if (!res.ok) return { status: res.status, body: null };
   return { status: res.status, body: await res.json() };
+}
+
+/** The API's own words for a refusal ({error: {code, message}}), else the HTTP status. */
+async function errorText(res) {
+  try {
+    const body = await res.json();
+    if (body && body.error && body.error.message) return `${body.error.message} (HTTP ${res.status} ${body.error.code})`;
+  } catch {
+    // not JSON: the status says enough
+  }
+  return `HTTP ${res.status}`;
 }
 
 /** Creates the chart once, then swaps its data (and options) on later refreshes. */
@@ -250,6 +274,7 @@ async function reliability() {
   put('reliability-note', `${day(body.period.from)} – ${day(body.period.to)}. ${body.assumptions.statement} MTBF: ${body.definitions.mtbfHours}. MTTR: ${body.definitions.mttrHours}.`);
 }
 
+/** One pass over every section; false when the API wants a (another) token. */
 async function refresh() {
   const sections = { fleet, rollouts, quality, reliability };
   const failed = [];
@@ -257,17 +282,60 @@ async function refresh() {
     try {
       await fn();
     } catch (err) {
+      if (err instanceof SignInNeeded) {
+        showSignIn(storedToken() === null ? 'This controller\'s API needs a token to read.' : `Token not accepted: ${err.message}`);
+        return false;
+      }
       failed.push(`${name}: ${err && err.message ? err.message : err}`);
     }
   }
   refreshes += 1;
   document.body.dataset.refreshes = String(refreshes);
   put('updated', `updated ${new Date().toLocaleTimeString()}${failed.length > 0 ? ` — failed: ${failed.join('; ')}` : ''}`);
+  return true;
 }
 
+/** Refreshes now and then every REFRESH_MS; a newer call (sign-in, sign-out) takes over from one in flight. */
 async function loop() {
-  await refresh();
-  setTimeout(loop, REFRESH_MS);
+  clearTimeout(timer);
+  const run = ++loops;
+  if (await refresh() && run === loops) timer = setTimeout(loop, REFRESH_MS);
 }
 
+function showSignIn(message) {
+  clearTimeout(timer);
+  loops += 1; // a refresh still in flight schedules no next one
+  document.body.classList.add('signed-out');
+  $('signin').hidden = false;
+  $('signout').hidden = true;
+  put('signin-error', message);
+  put('updated', 'signed out');
+  $('signin-token').focus();
+}
+
+function signedIn() {
+  document.body.classList.remove('signed-out');
+  $('signin').hidden = true;
+  $('signout').hidden = storedToken() === null;
+}
+
+$('signin-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const token = $('signin-token').value.trim();
+  if (token === '') return put('signin-error', 'Enter an API token.');
+  sessionStorage.setItem(TOKEN_KEY, token);
+  $('signin-token').value = '';
+  put('signin-error', '');
+  signedIn();
+  void loop();
+});
+
+$('signout').addEventListener('click', () => {
+  sessionStorage.removeItem(TOKEN_KEY);
+  // the next read says whether this controller wants a token at all (apiReads "open" does not)
+  signedIn();
+  void loop();
+});
+
+signedIn();
 void loop();

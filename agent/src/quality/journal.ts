@@ -1,0 +1,199 @@
+/**
+ * The quality monitor's pending state, durable: the records it was built from, kept in the outbox's
+ * own SQLite file. A trigger on the outbox's `records` table copies every committed prediction batch,
+ * quality window and machine event into `quality_journal` inside the outbox's own transaction, so what
+ * was committed with a scored prediction survives a SIGKILL exactly as the prediction does, and a row
+ * costs one blob copy per batch on the commit path (no JSON is read there). A restarted monitor reads
+ * the journal back in commit order and rebuilds the same state (monitor.ts `start`).
+ *
+ * The journal holds only what the monitor may still need, pruned from what is durable (never from the
+ * monitor's memory, which runs ahead of the last commit): per model version and role, the predictions
+ * from H before its latest committed quality window's end, that window as the "published through" mark,
+ * and the failures from the earliest such mark (and the newest RECENT_FAILURES whatever their time).
+ * Past `maxPendingPredictions` per model version and role, whole batches are dropped oldest first: the
+ * monitor drops the same predictions from memory and counts them.
+ */
+import Database from 'better-sqlite3';
+import type { Logger } from 'pino';
+import { PdmError, describeIssues, recordSchemas, type RecordOf } from '@pdm/protocol';
+
+export type JournalEntry =
+  | { readonly seq: number; readonly kind: 'predictions'; readonly record: RecordOf<'predictions'> }
+  | { readonly seq: number; readonly kind: 'quality'; readonly record: RecordOf<'quality'> }
+  | { readonly seq: number; readonly kind: 'events'; readonly record: RecordOf<'events'> };
+
+export interface QualityJournalDeps {
+  /** The outbox's database file (runtime.ts OUTBOX_FILE); the outbox must have created it. */
+  readonly file: string;
+  /** false (quality tracking off): `start` removes the trigger and the journal, so commits copy nothing. */
+  readonly enabled: boolean;
+  /** Predictions kept per model version and role, at most. */
+  readonly maxPredictions: number;
+  /** Failure events kept whatever their time (default RECENT_FAILURES). */
+  readonly recentFailures?: number;
+  readonly log: Logger;
+}
+
+/** What the monitor tells a prune: the keys (`keyOf` in monitor.ts) of the trackers it still has. */
+export interface PruneScope {
+  readonly keys: readonly string[];
+}
+
+/** As many failures as the monitor keeps to seed the trackers of models that start later. */
+export const RECENT_FAILURES = 1000;
+const KINDS = "('predictions', 'quality', 'events')";
+/** Event time in ms of an ISO time inside the payload. */
+const ms = (path: string): string => `CAST(round(unixepoch(CAST(payload AS TEXT) ->> '${path}', 'subsec') * 1000) AS INTEGER)`;
+
+// The trigger copies the payload only; the index (key, t, h, n) is filled at prune time, once per row,
+// so that the commit path parses no JSON, and kept in a table of its own so that filling it does not
+// rewrite the payloads: key = model name, version and role (as monitor.ts keyOf) for predictions and
+// quality, 'failure' for failure events ('' for other events); t = the batch's last prediction time, a
+// window's end, an event's time (ms); h = the horizon in ms; n = predictions in the batch.
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS quality_journal (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, payload BLOB NOT NULL) STRICT;
+  CREATE TABLE IF NOT EXISTS quality_journal_index (
+    seq INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    t INTEGER,
+    h INTEGER,
+    n INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX IF NOT EXISTS quality_journal_key ON quality_journal_index (key, kind, t);
+  CREATE TRIGGER IF NOT EXISTS quality_journal_capture AFTER INSERT ON records WHEN NEW.kind IN ${KINDS}
+  BEGIN
+    INSERT OR REPLACE INTO quality_journal (seq, kind, payload) VALUES (NEW.seq, NEW.kind, NEW.payload);
+  END;`;
+
+const DROP = `DROP TRIGGER IF EXISTS quality_journal_capture; DROP TABLE IF EXISTS quality_journal; DROP TABLE IF EXISTS quality_journal_index;`;
+
+const DESCRIBE = `
+  INSERT INTO quality_journal_index (seq, kind, key, t, h, n)
+  SELECT seq, kind,
+    CASE kind
+      WHEN 'events' THEN iif(CAST(payload AS TEXT) ->> '$.type' = 'failure', 'failure', '')
+      ELSE concat_ws(char(0), CAST(payload AS TEXT) ->> '$.model.name', CAST(payload AS TEXT) ->> '$.model.version', CAST(payload AS TEXT) ->> '$.role')
+    END,
+    CASE kind WHEN 'predictions' THEN ${ms('$.time')} WHEN 'quality' THEN ${ms('$.windowEnd')} ELSE ${ms('$.at')} END,
+    CAST(round((CAST(payload AS TEXT) ->> '$.horizonHours') * 3600000) AS INTEGER),
+    iif(kind = 'predictions', json_array_length(CAST(payload AS TEXT), '$.predictions'), 0)
+  FROM quality_journal WHERE seq > (SELECT coalesce(max(seq), 0) FROM quality_journal_index)`;
+
+export class QualityJournal {
+  private db: Database.Database | undefined;
+  private statements: ReturnType<typeof prepare> | undefined;
+
+  constructor(private readonly deps: QualityJournalDeps) {}
+
+  /** Opens the outbox's file and installs the journal and its trigger (idempotent); removes both when disabled. */
+  start(): void {
+    const { file, enabled } = this.deps;
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(file, { fileMustExist: true });
+      // the outbox set WAL mode on the file; this connection only prunes, a crash before a prune costs nothing
+      db.pragma('synchronous = NORMAL');
+      if (!enabled) {
+        db.exec(DROP);
+        db.close();
+        return;
+      }
+      db.exec(SCHEMA);
+      this.statements = prepare(db);
+      this.db = db;
+    } catch (cause) {
+      db?.close();
+      throw new PdmError('OUTBOX_FAILED', 'cannot open the quality journal in the outbox database', { cause, context: { file } });
+    }
+  }
+
+  stop(): void {
+    this.db?.close();
+    this.db = undefined;
+    this.statements = undefined;
+  }
+
+  /** Every entry in commit order; a row that does not match its record schema is skipped and logged. */
+  read(): JournalEntry[] {
+    const sql = this.open();
+    const out: JournalEntry[] = [];
+    let invalid = 0;
+    for (const row of sql.all.iterate() as Iterable<{ seq: number; kind: string; payload: Buffer }>) {
+      const kind = row.kind as JournalEntry['kind'];
+      const parsed = recordSchemas[kind].safeParse(safeJson(row.payload));
+      if (!parsed.success) {
+        if (invalid++ === 0) this.deps.log.warn({ seq: row.seq, kind, problem: describeIssues(parsed.error) }, 'quality journal entry unreadable; skipped');
+        continue;
+      }
+      out.push({ seq: row.seq, kind, record: parsed.data } as JournalEntry);
+    }
+    return out;
+  }
+
+  /** Forgets what no tracker in `scope` can need any more (see the module comment); one transaction. */
+  prune(scope: PruneScope): void {
+    const { db, sql } = this.openDb();
+    const { maxPredictions, recentFailures = RECENT_FAILURES } = this.deps;
+    db.transaction(() => {
+      sql.describe.run();
+      sql.irrelevant.run(JSON.stringify(scope.keys));
+      sql.olderMarks.run();
+      sql.matured.run();
+      sql.overCap.run(maxPredictions);
+      sql.oldFailures.run(recentFailures);
+      sql.unindexed.run();
+    })();
+  }
+
+  /** Forgets everything (end of input: every window was published). */
+  clear(): void {
+    const { db } = this.openDb();
+    db.exec('DELETE FROM quality_journal; DELETE FROM quality_journal_index;');
+  }
+
+  private open(): ReturnType<typeof prepare> {
+    return this.openDb().sql;
+  }
+
+  private openDb(): { db: Database.Database; sql: ReturnType<typeof prepare> } {
+    if (this.db === undefined || this.statements === undefined) throw new PdmError('OUTBOX_FAILED', 'quality journal is not open');
+    return { db: this.db, sql: this.statements };
+  }
+}
+
+/** The prune's statements: each deletes from the index; `unindexed` then deletes the payloads. */
+function prepare(db: Database.Database) {
+  const J = 'quality_journal_index';
+  return {
+    all: db.prepare('SELECT seq, kind, payload FROM quality_journal ORDER BY seq'),
+    describe: db.prepare(DESCRIBE),
+    // batches without a horizon (no quality tracked), other machine events, models no tracker follows
+    irrelevant: db.prepare(`DELETE FROM ${J} WHERE key = '' OR (kind <> 'events' AND (h IS NULL OR key NOT IN (SELECT value FROM json_each(?))))`),
+    // the latest committed window of each tracker is its "published through" mark
+    olderMarks: db.prepare(`DELETE FROM ${J} AS j WHERE kind = 'quality'
+      AND t < (SELECT max(q.t) FROM ${J} q WHERE q.key = j.key AND q.kind = 'quality')`),
+    // predictions more than H before that mark judge nothing any more
+    matured: db.prepare(`DELETE FROM ${J} AS j WHERE kind = 'predictions'
+      AND t < (SELECT max(q.t - q.h) FROM ${J} q WHERE q.key = j.key AND q.kind = 'quality')`),
+    // whole batches whose newer batches already hold the cap
+    overCap: db.prepare(`DELETE FROM ${J} WHERE seq IN (
+      SELECT seq FROM (SELECT seq, sum(n) OVER (PARTITION BY key ORDER BY seq DESC) - n AS newer FROM ${J} WHERE kind = 'predictions')
+      WHERE newer >= ?)`),
+    // failures before every tracker's mark (while each has one), but the newest ones
+    oldFailures: db.prepare(`DELETE FROM ${J} WHERE kind = 'events'
+      AND t < (SELECT min(mark) FROM (SELECT max(t) AS mark FROM ${J} WHERE kind = 'quality' GROUP BY key))
+      AND NOT EXISTS (SELECT 1 FROM ${J} p WHERE p.kind = 'predictions' AND p.key NOT IN (SELECT key FROM ${J} WHERE kind = 'quality'))
+      AND seq NOT IN (SELECT seq FROM ${J} WHERE kind = 'events' ORDER BY seq DESC LIMIT ?)`),
+    // every row was indexed at the start of this transaction: what the index no longer holds goes
+    unindexed: db.prepare(`DELETE FROM quality_journal WHERE seq NOT IN (SELECT seq FROM ${J})`),
+  };
+}
+
+function safeJson(payload: Buffer): unknown {
+  try {
+    return JSON.parse(payload.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}

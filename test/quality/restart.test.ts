@@ -1,0 +1,131 @@
+/**
+ * Quality windows across a crash, on real parts: a controller process and two agent processes replay
+ * the same Azure PdM machine through the reference ONNX model. One runs uninterrupted; the other is
+ * SIGKILLed mid-replay (after the controller stored some of its quality windows, while predictions
+ * wait for maturity) and started again on the same data directory, where it resumes the replay. The
+ * quality windows that reach the controller from both devices must be the same, window by window:
+ * no prediction that waited for maturity is lost, none is counted twice.
+ *
+ * Where it is killed matters for one reason outside the quality state: feature windows (up to 24 hourly
+ * readings) start empty after a restart, so the first 23 readings after the resume point make no
+ * prediction. The replay resumes from its saved position (written at most once a second), so the kill
+ * is placed where the first run had already committed predictions for at least 24 hours past that
+ * position: the agent is frozen (SIGSTOP), its files read, and killed there or let go on and tried again.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot, startAzureAgent, startController, type ControllerHandle } from '../helpers/fleet.js';
+import type { Program } from '../helpers/process.js';
+
+const MACHINE = 1;
+const QUALITY = '/api/v1/models/azure-pdm-failure-24h/versions/1.0.0/quality';
+/** Hourly rows at 200 rows/s: the replay of Jan-Mar 2015 takes ~11 s, long enough to kill it midway. */
+const PACED = 200 * 3600;
+const HOUR = 3_600_000;
+
+interface Quality {
+  totals: { matured: number; windows: number; confusion: Record<string, number>; events: Record<string, unknown> };
+  series: { start: string; end: string; confusion: Record<string, number>; caught: number; missed: number; falseAlarms: number }[];
+}
+
+describe('quality windows of an agent killed mid-replay and started again', () => {
+  let dir: string;
+  let controller: ControllerHandle;
+  const running: Program[] = [];
+
+  const agent = (deviceId: string, speed: number | 'max', logName: string): Program => {
+    const p = startAzureAgent({
+      deviceId, machineId: MACHINE, brokerUrl: controller.mqttUrl, dataDir: join(dir, deviceId), speed, exitWhenDone: true,
+      logFile: join(dir, `${logName}.log`), passwordFile: controller.passwordFile(deviceId),
+    });
+    running.push(p);
+    return p;
+  };
+
+  const quality = (deviceId: string) => controller.get<Quality>(`${QUALITY}?deviceIds=${deviceId}`).catch(() => undefined);
+
+  async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 90_000): Promise<T> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const v = await probe();
+      if (v !== undefined) return v;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Waits for the agent's end and for the controller to store every record it committed. */
+  async function delivered(p: Program, deviceId: string): Promise<void> {
+    const done = await p.waitFor('agent done', 120_000);
+    await p.exited;
+    await until(`records of ${deviceId} stored`, async () => {
+      const { devices } = await controller.get<{ devices: { deviceId: string; seq: { contiguous: number } }[] }>('/api/v1/devices');
+      return devices.find((d) => d.deviceId === deviceId)?.seq.contiguous === done['lastSeq'] ? true : undefined;
+    });
+  }
+
+  /**
+   * Freezes the agent and says how far its committed predictions run past its saved replay position
+   * (ms); the agent stays frozen. Read-only: the journal keeps the latest prediction batches.
+   */
+  function freeze(p: Program, dataDir: string): number {
+    process.kill(p.pid!, 'SIGSTOP');
+    const position = Date.parse((JSON.parse(readFileSync(join(dataDir, 'replay-position.json'), 'utf8')) as { time: string }).time);
+    const db = new Database(join(dataDir, 'outbox.sqlite'), { readonly: true });
+    try {
+      const row = db.prepare("SELECT max(CAST(payload AS TEXT) ->> '$.time') AS last FROM quality_journal WHERE kind = 'predictions'").get() as { last: string | null };
+      return row.last === null ? 0 : Date.parse(row.last) - position;
+    } finally {
+      db.close();
+    }
+  }
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pdm-e2e-quality-restart-'));
+    controller = await startController({
+      dataDir: join(dir, 'controller'), logFile: join(dir, 'controller.log'),
+      extraArgs: ['--model-cards-dir', join(repoRoot, 'models/artifacts')],
+    });
+    for (const d of ['gw-whole', 'gw-killed']) await controller.enroll(d);
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const p of running) await p.stop('SIGKILL');
+    await controller?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('counts the same windows, window by window, as an uninterrupted run of the same replay', { timeout: 240_000 }, async () => {
+    const whole = agent('gw-whole', 'max', 'whole');
+    await delivered(whole, 'gw-whole');
+
+    const killed = agent('gw-killed', PACED, 'killed-1');
+    // mid-replay: some windows are at the controller, the predictions of the last days wait for maturity
+    const before = await until('quality windows of the paced replay', async () => {
+      const q = await quality('gw-killed');
+      return q !== undefined && q.series.length >= 15 ? q : undefined;
+    });
+    for (let attempt = 0; ; attempt++) {
+      if (freeze(killed, join(dir, 'gw-killed')) >= 24 * HOUR) break;
+      process.kill(killed.pid!, 'SIGCONT');
+      expect(attempt, 'a kill point with 24 h of predictions past the saved position').toBeLessThan(50);
+      await new Promise((r) => setTimeout(r, 50 + 10 * attempt));
+    }
+    killed.kill('SIGKILL');
+    expect((await killed.exited).signal).toBe('SIGKILL');
+    const restarted = agent('gw-killed', 'max', 'killed-2');
+    const restored = await restarted.waitFor('quality state restored', 30_000);
+    expect(restored['pending']).toBeGreaterThan(0);
+    await delivered(restarted, 'gw-killed');
+
+    const expected = (await quality('gw-whole'))!;
+    const actual = (await quality('gw-killed'))!;
+    expect(before.series.length).toBeLessThan(expected.series.length);
+    expect(expected.totals.matured).toBeGreaterThan(2000);
+    expect(actual.series).toEqual(expected.series);
+    expect(actual.totals).toEqual(expected.totals);
+  });
+});
