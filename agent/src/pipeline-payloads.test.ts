@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodePayload } from '@pdm/protocol';
 import type { Clock } from './clock.js';
 import type { ActionSink } from './actions/http-action.js';
 import { loadModel, type LoadedModel } from './inference/model.js';
@@ -104,6 +105,8 @@ async function replay(batch: number, windowHours: number, variant: Variant): Pro
     }
     await pipeline.finish();
     for (const entry of outbox.pending({ afterSeq: 0, limit: Number.MAX_SAFE_INTEGER })) {
+      // every payload passes its schema on the controller's side, deviceId checked against the topic's
+      decodePayload(entry.kind, entry.payload, 'edge-golden');
       hash.update(entry.payload).update('\n');
       kinds.set(entry.kind, (kinds.get(entry.kind) ?? 0) + 1);
     }
