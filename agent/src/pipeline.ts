@@ -89,7 +89,7 @@ export class Pipeline implements SourceSink {
     const result = this.reader.acceptInto(reading, batch.data, batch.nextOffset);
     if (!result.ok) this.rejected(result.reason, result.signal);
     else if (result.wrote) {
-      batch.added(result.time);
+      batch.added(reading.time);
       if (batch.full) await this.flush();
     }
     this.reportCommitted();
