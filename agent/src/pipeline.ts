@@ -71,7 +71,8 @@ export class Pipeline implements SourceSink {
   }
 
   async reading(reading: RawReading): Promise<void> {
-    await this.adoptNewModels();
+    // checked here, so a reading costs no second promise while the models stay the same (almost always)
+    if (this.deps.scoring.current().generation !== this.set.generation) await this.adoptNewModels();
     const { counters, windows } = this.deps;
     counters.readings++;
     if (reading.timeProblem === undefined) {

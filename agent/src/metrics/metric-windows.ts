@@ -102,7 +102,7 @@ export class MetricWindows {
       inferences: w.inferences,
       inferenceErrors: w.inferenceErrors,
       alerts: w.alerts,
-      ...(w.latencies.length > 0 ? { latencyMs: percentiles(w.latencies) } : {}),
+      latencyMs: w.latencies.length > 0 ? percentiles(w.latencies) : undefined,
       model: this.config.model,
     });
   }

@@ -224,7 +224,7 @@ export interface MetricWindowFields {
   readonly inferences: number;
   readonly inferenceErrors: number;
   readonly alerts: number;
-  readonly latencyMs?: { readonly p50: number; readonly p95: number; readonly max: number };
+  readonly latencyMs?: { readonly p50: number; readonly p95: number; readonly max: number } | undefined;
   readonly model?: ModelRef;
   readonly role?: ModelRole;
 }
@@ -236,8 +236,9 @@ export function metricWindow(f: MetricWindowFields): BuiltDraft<'metrics'> {
   if (Math.trunc(f.start) > Math.trunc(f.end)) throw invalid('metrics', 'windowEnd', 'a time not before windowStart');
   const rejectedReadings: Partial<Record<ReadingRejectReason, number>> = {};
   let rejectedJson = '';
-  for (const key of Object.keys(f.rejected) as ReadingRejectReason[]) {
-    const reason = oneOf('metrics', 'rejectedReadings', key, readingRejectReasons);
+  // for-in: no array of keys per window (most have no rejections); the same keys and order as Object.keys
+  for (const key in f.rejected) {
+    const reason = oneOf('metrics', 'rejectedReadings', key as ReadingRejectReason, readingRejectReasons);
     const n = count('metrics', `rejectedReadings.${reason}`, f.rejected[reason]!);
     rejectedReadings[reason] = n;
     rejectedJson += `${rejectedJson === '' ? '' : ','}"${reason}":${n}`;
