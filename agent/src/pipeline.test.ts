@@ -93,6 +93,31 @@ describe('Pipeline: how far its commits go (a replay resumes after it)', () => {
   });
 });
 
+describe('Pipeline: records no schema can hold', () => {
+  it('counts a record its builder refuses as a failed commit and keeps going', async () => {
+    const loaded = await loadModel(writeTinyModel(join(dir, 'model-far-future'), { weights: [0, 0], bias: -1 }));
+    const outbox = new MemoryOutbox({ deviceId: 'edge-1', clock: systemClock });
+    outbox.start();
+    const counters = new Counters();
+    const pipeline = new Pipeline({
+      config: { assetId: 'm1', maxBatchRows: 2, windowMs: 3_600_000 },
+      scoring: fixedScoring(scorerFor(loaded, systemClock, { cooldownMs: 0, criticalMargin: 0.5 })),
+      windows: new MetricWindows({ windowMs: 3_600_000, assetId: 'm1', model: loaded.ref }),
+      counters, outbox, log: silentLogger,
+    });
+    // the last hours a record time can hold (year 9999): the window of the last one would end in year 10000
+    const lastHour = Date.UTC(9999, 11, 31, 23);
+    for (let h = 3; h >= 0; h--) await pipeline.reading({ time: lastHour - h * 3_600_000, values: { a: '1', b: '1' } });
+    await pipeline.finish();
+    expect(counters.inferences).toBe(2);
+    expect(counters.predictions).toBe(2);
+    expect(counters.commitFailures).toBe(1);
+    const kinds = outbox.pending({ afterSeq: 0, limit: 100 }).map((e) => e.kind);
+    expect(kinds).toEqual(['metrics', 'metrics', 'predictions', 'metrics']);
+    await loaded.session.release();
+  });
+});
+
 describe('Pipeline: replay -> features -> ONNX -> outbox', () => {
   it('counts bad readings by reason, keeps them out of the model, and keeps going', async () => {
     const rows = ['1,1', 'NaN,1', '2,1', ',1', '3,1', 'abc,1', '4,1', '1e9,1', '5,1', '6', '7,1', 'Infinity,1', '8,1'];

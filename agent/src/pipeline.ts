@@ -19,6 +19,7 @@ import { sameRows, type Scorer, type ScoringSet, type ScoringSource } from './in
 import type { Counters } from './metrics/counters.js';
 import { IsoTime } from './metrics/iso-time.js';
 import type { MetricWindows } from './metrics/metric-windows.js';
+import { alertRecord, predictionBatch } from './outbox/agent-records.js';
 import type { Outbox, OutboxEntry, RecordDraft } from './outbox/outbox.js';
 import type { QualityTap } from './quality/monitor.js';
 import { ShadowRunner, type ActiveRow } from './shadow/shadow-runner.js';
@@ -70,7 +71,8 @@ export class Pipeline implements SourceSink {
   }
 
   async reading(reading: RawReading): Promise<void> {
-    await this.adoptNewModels();
+    // checked here, so a reading costs no second promise while the models stay the same (almost always)
+    if (this.deps.scoring.current().generation !== this.set.generation) await this.adoptNewModels();
     const { counters, windows } = this.deps;
     counters.readings++;
     if (reading.timeProblem === undefined) {
@@ -80,7 +82,7 @@ export class Pipeline implements SourceSink {
     }
     // a closed window's record waits until none of its rows is still buffered for inference
     if (this.batch.size === 0) {
-      this.commit(windows.takeClosed());
+      this.commit(() => windows.takeClosed());
       this.commitQuality();
     }
     windows.reading();
@@ -88,7 +90,7 @@ export class Pipeline implements SourceSink {
     const result = this.reader.acceptInto(reading, batch.data, batch.nextOffset);
     if (!result.ok) this.rejected(result.reason, result.signal);
     else if (result.wrote) {
-      batch.added(result.time);
+      batch.added(reading.time);
       if (batch.full) await this.flush();
     }
     this.reportCommitted();
@@ -122,7 +124,7 @@ export class Pipeline implements SourceSink {
   /** End of input: scores what is buffered and closes the last metric and comparison windows. */
   async finish(): Promise<void> {
     await this.flush();
-    this.commit([...this.deps.windows.closeAll(), ...(this.shadow?.comparison.closeAll() ?? [])]);
+    this.commit(() => [...this.deps.windows.closeAll(), ...(this.shadow?.comparison.closeAll() ?? [])]);
     this.commit(this.deps.quality?.closeAll() ?? []);
     this.reportCommitted();
   }
@@ -195,7 +197,7 @@ export class Pipeline implements SourceSink {
       windows.inferenceErrors(times);
       log.error({ err, rows }, 'inference failed');
       observer?.failed('active', active, err);
-      this.commit(windows.takeClosed());
+      this.commit(() => windows.takeClosed());
       return;
     }
     counters.inferences += rows;
@@ -203,12 +205,21 @@ export class Pipeline implements SourceSink {
     observer?.scored('active', active, {
       rows, nonFinite: scored.scores.filter((s) => !Number.isFinite(s)).length, latencyMs: scored.latencyMs,
     });
-    const { drafts, activeRows } = this.recordsFor(active, batch, scored.scores);
+    let drafts: RecordDraft[];
+    let shadowDrafts: RecordDraft[];
+    try {
+      let activeRows: ActiveRow[];
+      ({ drafts, activeRows } = this.recordsFor(active, batch, scored.scores));
+      shadowDrafts = this.shadow === undefined ? [] : await this.shadow.score(activeRows);
+    } catch (err) {
+      // a record its builder refused (agent-records.ts): lost like a failed commit, never thrown into the source
+      this.commitFailedWith(err, 1, ['predictions']);
+      return;
+    }
     const alerts = drafts.filter((d) => d.kind === 'alerts');
     for (const a of alerts) windows.alerted(Date.parse(a.record.windowEnd));
-    const shadowDrafts = this.shadow === undefined ? [] : await this.shadow.score(activeRows);
     // predictions, alerts, the candidate's records and the windows they complete: one transaction
-    const entries = this.commit([...drafts, ...shadowDrafts, ...windows.takeClosed()]);
+    const entries = this.commit(() => [...drafts, ...shadowDrafts, ...windows.takeClosed()]);
     const quality = this.deps.quality;
     if (quality !== undefined) {
       const scoredRows = times.map((time, i) => ({ time, row: batch.row(i) }));
@@ -229,7 +240,7 @@ export class Pipeline implements SourceSink {
     const { counters, windows, config } = this.deps;
     const spec = scorer.model.card.featureSpec;
     const withShadow = this.shadow !== undefined;
-    const predictions: { t: string; score: number; alert: boolean }[] = [];
+    const rows = { times: [] as number[], scores: [] as number[], alerts: [] as boolean[] };
     const alertDrafts: RecordDraft[] = [];
     const activeRows: ActiveRow[] = [];
     const nonFinite: number[] = [];
@@ -242,7 +253,9 @@ export class Pipeline implements SourceSink {
         continue;
       }
       const decision = scorer.alerts.observe(time, score);
-      predictions.push({ t: this.iso.format(time), score, alert: decision.passed });
+      rows.times.push(time);
+      rows.scores.push(score);
+      rows.alerts.push(decision.passed);
       if (withShadow) activeRows.push({ time, row: batch.row(i), score, passed: decision.passed, raised: decision.raise !== undefined });
       if (decision.raise !== undefined) alertDrafts.push(this.alertDraft(scorer, time, score, decision.raise.severity));
     }
@@ -251,20 +264,8 @@ export class Pipeline implements SourceSink {
       windows.inferenceErrors(nonFinite);
       this.deps.log.warn({ rows: nonFinite.length, model: scorer.model.ref }, 'non-finite model output not published');
     }
-    if (predictions.length === 0) return { drafts: alertDrafts, activeRows };
-    const record: RecordDraft = {
-      kind: 'predictions',
-      record: {
-        time: predictions[predictions.length - 1]!.t,
-        assetId: config.assetId,
-        model: scorer.model.ref,
-        role: 'active',
-        ...(spec.horizonHours === undefined ? {} : { horizonHours: spec.horizonHours }),
-        threshold: spec.threshold,
-        predictions,
-      },
-    };
-    return { drafts: [record, ...alertDrafts], activeRows };
+    const record = predictionBatch({ assetId: config.assetId, model: scorer.model.ref, role: 'active', spec }, rows);
+    return { drafts: record === undefined ? alertDrafts : [record, ...alertDrafts], activeRows };
   }
 
   /** An alert of the active model; in `act` mode it says whether the action was triggered or needs review. */
@@ -272,21 +273,17 @@ export class Pipeline implements SourceSink {
     const spec = scorer.model.card.featureSpec;
     const deployment = scorer.deployment;
     const action = deployment?.mode === 'act' ? (this.deps.actions?.decide(score, spec) ?? 'review') : undefined;
-    return {
-      kind: 'alerts',
-      record: {
-        time: this.iso.format(time),
-        assetId: this.deps.config.assetId,
-        model: scorer.model.ref,
-        score,
-        threshold: spec.threshold,
-        severity,
-        windowEnd: this.iso.format(time),
-        message: `score ${score.toPrecision(4)} ${spec.alertWhen === 'above' ? '>=' : '<='} threshold ${spec.threshold}`,
-        ...(action === undefined ? {} : { action }),
-        ...(deployment === undefined ? {} : { deploymentId: deployment.deploymentId }),
-      },
-    };
+    return alertRecord({
+      assetId: this.deps.config.assetId,
+      model: scorer.model.ref,
+      time,
+      score,
+      threshold: spec.threshold,
+      severity,
+      message: `score ${score.toPrecision(4)} ${spec.alertWhen === 'above' ? '>=' : '<='} threshold ${spec.threshold}`,
+      ...(action === undefined ? {} : { action }),
+      ...(deployment === undefined ? {} : { deploymentId: deployment.deploymentId }),
+    });
   }
 
   /** Committed alerts marked `triggered` start their action now that they are durable. */
@@ -306,16 +303,24 @@ export class Pipeline implements SourceSink {
     if (quality !== undefined) this.commit(quality.takeDue());
   }
 
-  /** Commits drafts in one transaction; a failure is counted and logged, never thrown into the source. */
-  private commit(drafts: readonly RecordDraft[]): readonly OutboxEntry[] | undefined {
-    if (drafts.length === 0) return undefined;
+  /**
+   * Commits drafts in one transaction; a failure is counted and logged, never thrown into the source.
+   * Given a function, builds them first: a record its builder refuses fails like a refused commit.
+   */
+  private commit(drafts: readonly RecordDraft[] | (() => readonly RecordDraft[])): readonly OutboxEntry[] | undefined {
+    let list: readonly RecordDraft[] = [];
     try {
-      return this.deps.outbox.commit(drafts);
+      list = typeof drafts === 'function' ? drafts() : drafts;
+      return list.length === 0 ? undefined : this.deps.outbox.commit(list);
     } catch (err) {
-      this.commitFailed = true;
-      this.deps.counters.commitFailures += drafts.length;
-      this.deps.log.error({ err, kinds: drafts.map((d) => d.kind) }, 'commit to outbox failed');
+      this.commitFailedWith(err, Math.max(1, list.length), list.map((d) => d.kind));
       return undefined;
     }
+  }
+
+  private commitFailedWith(err: unknown, records: number, kinds: readonly string[]): void {
+    this.commitFailed = true;
+    this.deps.counters.commitFailures += records;
+    this.deps.log.error({ err, kinds }, 'commit to outbox failed');
   }
 }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { aggregate, checkReading, FeatureWindows, LogSignals, logSignalOf } from './features.js';
+import { aggregate, checkReading, checkReadingInto, FeatureWindows, LogSignals, logSignalOf, numberOf } from './features.js';
 import { featureSpecSchema, type FeatureSpec } from './model-card.js';
 
 const spec: FeatureSpec = featureSpecSchema.parse({
@@ -38,6 +38,39 @@ describe('aggregate', () => {
   });
 });
 
+describe('numberOf: number strings from CSV', () => {
+  // the check every value went through before numberOf (4164e86): the reference for its accept set
+  const before = (raw: string): number | undefined =>
+    /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$|^\s*[-+]?(Infinity|NaN)\s*$/.test(raw) ? Number(raw) : undefined;
+  const same = (raw: string): void => expect(Object.is(numberOf(raw), before(raw)), JSON.stringify(raw)).toBe(true);
+
+  it('accepts and reads exactly the strings the regex accepted, to the same number', () => {
+    // pieces of numbers and of what Number() reads beyond them (hex, binary, octal, blanks, separators)
+    const piece = fc.constantFrom(
+      '0', '1', '7', '9', '00', '.', '-', '+', 'e', 'E', 'e-', 'e+', 'x', 'X', 'b', 'B', 'o', 'O', 'f', 'a', '_', ',',
+      'Infinity', 'infinity', 'NaN', 'nan', ' ', '\t', '\n', '\r', '\u00a0', '\ufeff', '\u2028', '\u3000', '\u0000', '0x', '0b', '0o',
+    );
+    fc.assert(fc.property(fc.array(piece, { maxLength: 8 }).map((p) => p.join('')), (raw) => {
+      same(raw);
+    }), { numRuns: 20_000 });
+    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 12 }), (raw) => {
+      same(raw);
+    }), { numRuns: 5_000 });
+    fc.assert(fc.property(fc.double(), (x) => { same(String(x)); same(x.toFixed(3)); same(` ${x.toExponential()}\t`); }), { numRuns: 5_000 });
+  });
+
+  it('refuses what Number() reads but a CSV number is not', () => {
+    for (const raw of ['0x1f', '0X1F', '0b101', '0B1', '0o17', '0O7', '  0x10', ' ', '\t\n', '1_000', '+0x1']) {
+      expect(numberOf(raw), JSON.stringify(raw)).toBeUndefined();
+      same(raw);
+    }
+    for (const [raw, value] of [['0', 0], ['-0', -0], ['0.5', 0.5], ['.5', 0.5], ['5.', 5], ['1e3', 1000], [' 170.25 ', 170.25], ['-Infinity', -Infinity], ['0e5', 0], ['007', 7]] as const) {
+      expect(numberOf(raw)).toBe(value);
+    }
+    expect(numberOf(' NaN ')).toBeNaN();
+  });
+});
+
 describe('checkReading', () => {
   it('accepts numbers, numeric strings and categories', () => {
     expect(checkReading(spec, { volt: '170.5', kind: 'M' })).toEqual({ ok: true, values: { volt: 170.5, kind: 1 } });
@@ -61,6 +94,36 @@ describe('checkReading', () => {
     const raw = Object.create({ volt: 100 }) as Record<string, unknown>;
     raw['kind'] = 'L';
     expect(checkReading(spec, raw)).toMatchObject({ ok: false, reason: 'missing' });
+  });
+});
+
+describe('checkReadingInto and pushValues', () => {
+  it('take and reject the readings checkReading and push do, and make the same rows', () => {
+    // a signal name twice (the schema allows it): push reads the value the last of them checked
+    const twice: FeatureSpec = featureSpecSchema.parse({
+      ...spec,
+      signals: [...spec.signals, { name: 'volt', min: 100, max: 300 }, { name: 'rpm', min: 0, max: 3000 }],
+      features: [...spec.features, { name: 'rpm_mean_2', signal: 'rpm', agg: 'mean', window: 2 }],
+    });
+    const raw = fc.oneof(fc.constantFrom('170.5', '250', '50', '-1', 'abc', '', 'NaN', 'L', 'M', 'H', 'X', 1, 2, 400), fc.double(), fc.constant(undefined));
+    const reading = fc.record({ volt: raw, kind: raw, rpm: raw }, { requiredKeys: [] });
+    fc.assert(
+      fc.property(fc.constantFrom(spec, twice), fc.array(reading, { maxLength: 25 }), (s, readings) => {
+        const before = new FeatureWindows(s);
+        const after = new FeatureWindows(s);
+        const values = new Float64Array(s.signals.length);
+        for (const r of readings) {
+          const check = checkReading(s, r);
+          const rejected = checkReadingInto(s, r, values);
+          expect(rejected).toEqual(check.ok ? undefined : { reason: check.reason, signal: check.signal });
+          if (!check.ok) continue;
+          before.push(check.values);
+          after.pushValues(values);
+          const [a, b] = [before.vector(), after.vector()];
+          expect(b === undefined ? undefined : Array.from(b, (v) => Object.is(v, -0) ? '-0' : v)).toEqual(a === undefined ? undefined : Array.from(a, (v) => Object.is(v, -0) ? '-0' : v));
+        }
+      }),
+    );
   });
 });
 
@@ -109,6 +172,36 @@ describe('FeatureWindows', () => {
           row.forEach((v, k) => expect(Object.is(v, expected[k])).toBe(true));
           expect(Array.from(out.subarray(3))).toEqual(Array.from(row));
         });
+      }),
+    );
+  });
+
+  it('makes every feature of any spec bit for bit as aggregate() does, however features share signals and windows', () => {
+    const feature = fc.record({
+      signal: fc.constantFrom('x', 'y'),
+      agg: fc.constantFrom('last', 'min', 'max', 'mean', 'std', 'slope'),
+      window: fc.integer({ min: 1, max: 6 }),
+    });
+    // -0 and +0 both: min and max must pick the same zero as Math.min / Math.max over the window
+    const value = fc.oneof(fc.double({ min: -1e6, max: 1e6, noNaN: true }), fc.constantFrom(0, -0, 1e-300, -1e-300));
+    fc.assert(
+      fc.property(fc.array(feature, { minLength: 1, maxLength: 16 }), fc.array(fc.tuple(value, value), { minLength: 1, maxLength: 20 }), (features, values) => {
+        const any: FeatureSpec = featureSpecSchema.parse({
+          ...spec,
+          signals: [{ name: 'x', min: -1e6, max: 1e6 }, { name: 'y', min: -1e6, max: 1e6 }],
+          features: features.map((f, i) => ({ ...f, name: `f${i}` })),
+        });
+        const w = new FeatureWindows(any);
+        const seen: { x: number[]; y: number[] } = { x: [], y: [] };
+        for (const [x, y] of values) {
+          w.push({ x, y });
+          seen.x.push(x);
+          seen.y.push(y);
+          const row = w.vector();
+          if (row === undefined) continue;
+          const expected = Float32Array.from(any.features, (f) => aggregate(seen[f.signal as 'x' | 'y'].slice(-f.window), f.agg));
+          row.forEach((v, k) => expect(Object.is(v, expected[k])).toBe(true));
+        }
       }),
     );
   });

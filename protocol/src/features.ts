@@ -19,14 +19,36 @@ function checkSignal(signal: SignalSpec, raw: unknown): number | ReadingRejectRe
     const index = signal.categories.indexOf(raw);
     return index < 0 ? 'unknown-category' : index;
   }
-  let value: number;
-  if (typeof raw === 'number') value = raw;
-  else if (typeof raw === 'string' && /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$|^\s*[-+]?(Infinity|NaN)\s*$/.test(raw)) {
-    value = Number(raw);
-  } else return 'wrong-type';
+  const value = typeof raw === 'number' ? raw : typeof raw === 'string' ? numberOf(raw) : undefined;
+  if (value === undefined) return 'wrong-type';
   if (!Number.isFinite(value)) return 'non-finite';
   if (value < signal.min || value > signal.max) return 'out-of-range';
   return value;
+}
+
+/** A decimal number as CSV writes it, with optional blanks around it, or (signed) Infinity or NaN. */
+const NUMBER_STRING = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$|^\s*[-+]?(Infinity|NaN)\s*$/;
+
+/**
+ * The number a string holds when it matches NUMBER_STRING, else undefined; the same accept set as the
+ * regex, without running it on the common case (issue 9: a regex per value per reading). When Number()
+ * reads a number, the string is a JavaScript StringNumericLiteral, which NUMBER_STRING matches unless it
+ * is blank or a hex, binary or octal integer ("0x1f", "0b1", "0o7"). A string that starts with 1-9, a sign
+ * or a dot is neither; one that starts with 0 is a non-decimal integer exactly when x, b or o follows.
+ * Anything else (leading blanks, Infinity, NaN, not a number) takes the regex. features.test.ts checks
+ * the accept set against the regex's.
+ */
+export function numberOf(raw: string): number | undefined {
+  const value = Number(raw);
+  const first = raw.charCodeAt(0);
+  if (value === value) {
+    if ((first >= 49 && first <= 57) || first === 43 || first === 45 || first === 46) return value;
+    if (first === 48) {
+      const next = raw.charCodeAt(1) | 0x20; // lower case; NaN (no next char) becomes 0x20
+      return next === 0x78 || next === 0x62 || next === 0x6f ? undefined : value;
+    }
+  }
+  return NUMBER_STRING.test(raw) ? value : undefined;
 }
 
 /**
@@ -41,6 +63,25 @@ export function checkReading(spec: FeatureSpec, raw: Readonly<Record<string, unk
     values[signal.name] = result;
   }
   return { ok: true, values };
+}
+
+/**
+ * checkReading without an object per reading (issue 9): the values go to out[i] in the spec's signal
+ * order, for FeatureWindows.pushValues. Undefined for a good reading, else why it is rejected.
+ */
+export function checkReadingInto(
+  spec: FeatureSpec,
+  raw: Readonly<Record<string, unknown>>,
+  out: Float64Array,
+): { reason: ReadingRejectReason; signal: string } | undefined {
+  const signals = spec.signals;
+  for (let i = 0; i < signals.length; i++) {
+    const signal = signals[i]!;
+    const result = checkSignal(signal, Object.hasOwn(raw, signal.name) ? raw[signal.name] : undefined);
+    if (typeof result === 'string') return { reason: result, signal: signal.name };
+    out[i] = result;
+  }
+  return undefined;
 }
 
 /** Aggregates the values of a window. `std` is the sample deviation (0 for one value). */
@@ -107,8 +148,8 @@ function sum(values: ArrayLike<number>, start: number, end: number): number {
  * feature's window out per row was a fifth of the agent's per-row cost).
  */
 class Ring {
-  private readonly buf: Float64Array;
-  private next = 0;
+  readonly buf: Float64Array;
+  next = 0;
   size = 0;
 
   constructor(readonly capacity: number) {
@@ -122,16 +163,89 @@ class Ring {
     if (this.size < this.capacity) this.size++;
   }
 
-  /** `aggregate` of the last `count` values (oldest first), read in place. */
-  aggregateLast(count: number, agg: Aggregation): number {
-    const n = Math.min(count, this.size);
-    return aggregateRange(this.buf, this.next + this.capacity - n, n, agg);
-  }
-
   clear(): void {
     this.next = 0;
     this.size = 0;
   }
+}
+
+/** Where a feature goes in the row, and how it is made from its window. */
+interface Output {
+  readonly index: number;
+  readonly agg: Aggregation;
+}
+
+/**
+ * The features of one signal over one window length, aggregated together (issue 9): azure's spec asks
+ * mean, std, min, max and slope of the same 24 values, and each walked the window on its own, the sum
+ * three times. Here one pass makes the sum, min and max, a second the squared deviations and the slope's
+ * numerator. Each accumulator takes the same values in the same order with the same operations as
+ * aggregateRange, so every feature is the same number, bit for bit (features.test.ts).
+ */
+class WindowGroup {
+  readonly outputs: Output[] = [];
+  private minMax = false;
+  private second = false;
+  /** The slope's denominator for a full window (depends on n only), made by aggregateRange's loop. */
+  private readonly fullDen: number;
+
+  constructor(
+    readonly ring: Ring,
+    readonly window: number,
+  ) {
+    this.fullDen = slopeDenominator(window);
+  }
+
+  add(output: Output): void {
+    this.outputs.push(output);
+    if (output.agg === 'min' || output.agg === 'max') this.minMax = true;
+    if (output.agg === 'std' || output.agg === 'slope') this.second = true;
+  }
+
+  writeInto(out: Float32Array, offset: number): void {
+    const { ring, outputs } = this;
+    const buf = ring.buf;
+    const n = Math.min(this.window, ring.size);
+    const start = ring.next + ring.capacity - n;
+    const end = start + n;
+    let sum = 0;
+    let min = Infinity;
+    let max = -Infinity;
+    if (this.minMax) {
+      for (let i = start; i < end; i++) {
+        const v = buf[i]!;
+        sum += v;
+        min = Math.min(min, v);
+        max = Math.max(max, v);
+      }
+    } else {
+      for (let i = start; i < end; i++) sum += buf[i]!;
+    }
+    const mean = sum / n;
+    let ss = 0;
+    let num = 0;
+    if (this.second && n >= 2) {
+      const xMean = (n - 1) / 2;
+      for (let i = 0; i < n; i++) {
+        const d = buf[start + i]! - mean;
+        ss += d ** 2;
+        num += (i - xMean) * d;
+      }
+    }
+    for (let k = 0; k < outputs.length; k++) {
+      const { index, agg } = outputs[k]!;
+      out[offset + index] = n === 0 ? Number.NaN : agg === 'last' ? buf[end - 1]! : agg === 'min' ? min : agg === 'max' ? max
+        : agg === 'mean' ? mean : n < 2 ? 0 : agg === 'std' ? Math.sqrt(ss / (n - 1)) : num / (n === this.window ? this.fullDen : slopeDenominator(n));
+    }
+  }
+}
+
+/** aggregateRange's slope denominator for n values: the same loop, so the same number. */
+function slopeDenominator(n: number): number {
+  const xMean = (n - 1) / 2;
+  let den = 0;
+  for (let i = 0; i < n; i++) den += (i - xMean) ** 2;
+  return den;
 }
 
 /**
@@ -141,8 +255,11 @@ class Ring {
 export class FeatureWindows {
   /** One ring per signal, in the spec's signal order. */
   private readonly rings: readonly { readonly name: string; readonly ring: Ring }[];
-  /** For each feature in the spec's order: its signal's ring, window and aggregation. */
-  private readonly features: readonly { readonly ring: Ring; readonly window: number; readonly agg: Aggregation }[];
+  /** The features grouped by signal and window length, each group aggregated in one go. */
+  private readonly groups: readonly WindowGroup[];
+  /** For each ring, the index in the spec's signals whose value it takes (the last of that name, as `push`). */
+  private readonly ringSources: readonly number[];
+  private readonly featureCount: number;
   private readonly warmup: number;
 
   constructor(spec: FeatureSpec) {
@@ -150,12 +267,28 @@ export class FeatureWindows {
     const bySignal = new Map<string, Ring>();
     for (const signal of spec.signals) bySignal.set(signal.name, new Ring(this.warmup));
     this.rings = [...bySignal].map(([name, ring]) => ({ name, ring }));
-    // featureSpecSchema rejects a feature of an unknown signal, so every lookup finds its ring
-    this.features = spec.features.map((f) => ({ ring: bySignal.get(f.signal)!, window: f.window, agg: f.agg }));
+    const names = spec.signals.map((s) => s.name);
+    this.ringSources = this.rings.map(({ name }) => names.lastIndexOf(name));
+    const groups = new Map<string, WindowGroup>();
+    spec.features.forEach((f, index) => {
+      // featureSpecSchema rejects a feature of an unknown signal, so every lookup finds its ring
+      const key = `${f.window} ${f.signal}`;
+      const group = groups.get(key) ?? new WindowGroup(bySignal.get(f.signal)!, f.window);
+      groups.set(key, group);
+      group.add({ index, agg: f.agg });
+    });
+    this.groups = [...groups.values()];
+    this.featureCount = spec.features.length;
   }
 
   push(values: Readonly<Record<string, number>>): void {
     for (const { name, ring } of this.rings) ring.push(values[name] ?? Number.NaN);
+  }
+
+  /** `push` of the values checkReadingInto wrote: one per spec signal, in the spec's order. */
+  pushValues(values: ArrayLike<number>): void {
+    const { rings, ringSources } = this;
+    for (let i = 0; i < rings.length; i++) rings[i]!.ring.push(values[ringSources[i]!]!);
   }
 
   get ready(): boolean {
@@ -165,13 +298,13 @@ export class FeatureWindows {
 
   /** Values per row: the spec's feature count. */
   get width(): number {
-    return this.features.length;
+    return this.featureCount;
   }
 
   /** The feature row, or undefined while the windows are still filling. */
   vector(): Float32Array | undefined {
     if (!this.ready) return undefined;
-    const row = new Float32Array(this.features.length);
+    const row = new Float32Array(this.featureCount);
     this.vectorInto(row, 0);
     return row;
   }
@@ -182,11 +315,8 @@ export class FeatureWindows {
    */
   vectorInto(out: Float32Array, offset: number): boolean {
     if (!this.ready) return false;
-    const features = this.features;
-    for (let i = 0; i < features.length; i++) {
-      const f = features[i]!;
-      out[offset + i] = f.ring.aggregateLast(f.window, f.agg);
-    }
+    const groups = this.groups;
+    for (let i = 0; i < groups.length; i++) groups[i]!.writeInto(out, offset);
     return true;
   }
 

@@ -4,7 +4,7 @@
  * rejected whole with one reason and never enters a window; a good one yields a row once every
  * feature's window is full.
  */
-import { FeatureWindows, checkReading, type FeatureSpec, type ReadingRejectReason } from '@pdm/protocol';
+import { FeatureWindows, checkReadingInto, type FeatureSpec, type ReadingRejectReason } from '@pdm/protocol';
 import type { RawReading } from '../sources/source.js';
 
 export type ReaderResult =
@@ -14,13 +14,20 @@ export type ReaderResult =
 /** What `acceptInto` did with a reading: rejected it, or took it and (`wrote`) wrote a row. */
 export type ReaderOutcome =
   | { readonly ok: false; readonly reason: ReadingRejectReason; readonly signal?: string }
-  | { readonly ok: true; readonly time: number; readonly wrote: boolean };
+  | { readonly ok: true; readonly wrote: boolean };
+
+// the two outcomes of a good reading, shared: no object per reading (issue 9)
+const WROTE: ReaderOutcome = { ok: true, wrote: true };
+const TOOK: ReaderOutcome = { ok: true, wrote: false };
 
 export class AssetReader {
   private readonly windows: FeatureWindows;
+  /** The checked values of the reading at hand, in the spec's signal order. */
+  private readonly values: Float64Array;
 
   constructor(private readonly spec: FeatureSpec) {
     this.windows = new FeatureWindows(spec);
+    this.values = new Float64Array(spec.signals.length);
   }
 
   /** Values per row. */
@@ -29,23 +36,24 @@ export class AssetReader {
   }
 
   accept(reading: RawReading): ReaderResult {
-    const check = this.check(reading);
-    if (!check.ok) return check;
+    const rejected = this.check(reading);
+    if (rejected !== undefined) return rejected;
     return { ok: true, time: reading.time, row: this.windows.vector() };
   }
 
   /** Like `accept`, but writes the row into out[offset .. offset + width - 1] instead of a new array. */
   acceptInto(reading: RawReading, out: Float32Array, offset: number): ReaderOutcome {
-    const check = this.check(reading);
-    if (!check.ok) return check;
-    return { ok: true, time: reading.time, wrote: this.windows.vectorInto(out, offset) };
+    const rejected = this.check(reading);
+    if (rejected !== undefined) return rejected;
+    return this.windows.vectorInto(out, offset) ? WROTE : TOOK;
   }
 
-  private check(reading: RawReading): { ok: true } | { ok: false; reason: ReadingRejectReason; signal: string } {
+  /** Checks the reading and, when good, pushes it into the windows; undefined then, else the rejection. */
+  private check(reading: RawReading): { ok: false; reason: ReadingRejectReason; signal: string } | undefined {
     if (reading.timeProblem !== undefined) return { ok: false, reason: reading.timeProblem, signal: '(time)' };
-    const check = checkReading(this.spec, reading.values);
-    if (!check.ok) return check;
-    this.windows.push(check.values);
-    return check;
+    const rejected = checkReadingInto(this.spec, reading.values, this.values);
+    if (rejected !== undefined) return { ok: false, ...rejected };
+    this.windows.pushValues(this.values);
+    return undefined;
   }
 }

@@ -6,8 +6,8 @@
  * Windows without readings are not emitted.
  */
 import type { ModelRef, ReadingRejectReason } from '@pdm/protocol';
+import { metricWindow } from '../outbox/agent-records.js';
 import type { RecordDraft } from '../outbox/outbox.js';
-import { IsoTime } from './iso-time.js';
 
 export interface MetricWindowsConfig {
   readonly windowMs: number;
@@ -31,7 +31,6 @@ export class MetricWindows {
   private current = new Window(undefined);
   /** Closed windows whose record has not been taken yet, oldest first. */
   private closed: Window[] = [];
-  private readonly iso = new IsoTime();
 
   constructor(private readonly config: MetricWindowsConfig) {}
 
@@ -92,24 +91,20 @@ export class MetricWindows {
     return this.closed[0] ?? this.current;
   }
 
+  /** The window's record, built valid (agent-records.ts; it throws PAYLOAD_INVALID on a count or time no record can hold). */
   private draft(w: Window): RecordDraft {
-    const end = this.iso.format(w.start! + this.config.windowMs);
-    return {
-      kind: 'metrics',
-      record: {
-        time: end,
-        assetId: this.config.assetId,
-        windowStart: this.iso.format(w.start!),
-        windowEnd: end,
-        readings: w.readings,
-        rejectedReadings: { ...w.rejected },
-        inferences: w.inferences,
-        inferenceErrors: w.inferenceErrors,
-        alerts: w.alerts,
-        ...(w.latencies.length > 0 ? { latencyMs: percentiles(w.latencies) } : {}),
-        model: this.config.model,
-      },
-    };
+    return metricWindow({
+      assetId: this.config.assetId,
+      start: w.start!,
+      end: w.start! + this.config.windowMs,
+      readings: w.readings,
+      rejected: w.rejected,
+      inferences: w.inferences,
+      inferenceErrors: w.inferenceErrors,
+      alerts: w.alerts,
+      latencyMs: w.latencies.length > 0 ? percentiles(w.latencies) : undefined,
+      model: this.config.model,
+    });
   }
 }
 

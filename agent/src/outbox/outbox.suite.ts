@@ -4,8 +4,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isPdmError } from '@pdm/protocol';
+import { isPdmError, recordSchemas } from '@pdm/protocol';
 import type { FakeClock } from '../testing/fake-clock.js';
+import { metricWindow } from './agent-records.js';
 import { describeCapsSuite } from './caps.suite.js';
 import type { Outbox, OutboxCaps } from './outbox.js';
 import { eventDraft, metricDraft, predictionDraft } from './suite-drafts.js';
@@ -73,6 +74,20 @@ export function describeOutboxSuite(name: string, harness: OutboxHarness): void 
       expect((error as Error).message).toMatch(/predictions\.0\.score/);
       expect(outbox.stats()).toMatchObject({ lastSeq: 1, depth: 1 });
       expect(outbox.commit([eventDraft()])[0]!.seq).toBe(2);
+    });
+
+    it('commits a record the agent built as the validating path encodes it, and still refuses an invalid plain draft', () => {
+      const outbox = harness.create({ deviceId: 'dev-a' });
+      const built = metricWindow({
+        assetId: 'm3', start: Date.UTC(2015, 0, 1), end: Date.UTC(2015, 0, 1, 1), readings: 3, rejected: { missing: 1 },
+        inferences: 2, inferenceErrors: 0, alerts: 0, latencyMs: { p50: 0.5, p95: 0.75, max: 1 }, model: { name: 'tiny', version: '1.0.0' },
+      });
+      const [fast, plain] = outbox.commit([built, { kind: built.kind, record: built.record }]);
+      expect(fast!.payload.toString('utf8')).toBe(plain!.payload.toString('utf8').replace('"seq":2,', '"seq":1,'));
+      expect(recordSchemas.metrics.safeParse(decoded(fast!.payload)).success).toBe(true);
+      const malformed = { kind: built.kind, record: { ...built.record, readings: -1 } };
+      expect(() => outbox.commit([malformed])).toThrow(expect.objectContaining({ code: 'PAYLOAD_INVALID', message: expect.stringMatching(/readings/) }));
+      expect(outbox.stats().lastSeq).toBe(2);
     });
 
     it('returns pending entries in seq order after a seq, up to a limit', () => {

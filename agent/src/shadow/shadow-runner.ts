@@ -5,6 +5,7 @@
  * nothing it outputs leads to an action.
  */
 import type { Logger } from 'pino';
+import { predictionBatch } from '../outbox/agent-records.js';
 import type { RecordDraft } from '../outbox/outbox.js';
 import type { InferenceObserver } from '../inference/observer.js';
 import type { Scorer } from '../inference/slots.js';
@@ -26,8 +27,6 @@ export interface ShadowRunnerDeps {
   readonly observer: InferenceObserver | undefined;
   readonly log: Logger;
 }
-
-const iso = (ms: number): string => new Date(ms).toISOString();
 
 export class ShadowRunner {
   readonly comparison: ShadowComparison;
@@ -76,22 +75,11 @@ export class ShadowRunner {
 
   private predictions(rows: readonly ComparedRow[]): RecordDraft[] {
     const { shadow, assetId } = this.deps;
-    const spec = shadow.model.card.featureSpec;
-    const predictions = rows.filter((r) => r.candidate !== undefined).map((r) => ({ t: iso(r.time), score: r.candidate!, alert: r.candidatePassed }));
-    if (predictions.length === 0) return [];
-    return [
-      {
-        kind: 'predictions',
-        record: {
-          time: predictions[predictions.length - 1]!.t,
-          assetId,
-          model: shadow.model.ref,
-          role: 'shadow',
-          ...(spec.horizonHours === undefined ? {} : { horizonHours: spec.horizonHours }),
-          threshold: spec.threshold,
-          predictions,
-        },
-      },
-    ];
+    const scored = rows.filter((r) => r.candidate !== undefined);
+    const record = predictionBatch(
+      { assetId, model: shadow.model.ref, role: 'shadow', spec: shadow.model.card.featureSpec },
+      { times: scored.map((r) => r.time), scores: scored.map((r) => r.candidate!), alerts: scored.map((r) => r.candidatePassed) },
+    );
+    return record === undefined ? [] : [record];
   }
 }
