@@ -20,7 +20,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -45,6 +45,8 @@ interface Consumer {
   readonly name: 'baseline' | 'embedded' | 'external';
   readonly url: string;
   readonly pid: number;
+  /** A controller's event-loop delay file (ingest-loop-probe.mjs). */
+  readonly loopFile?: string;
   /** Resolves with the time (ms) the consumer had taken in `total` messages since it started. */
   consumed(total: number): Promise<number>;
 }
@@ -53,6 +55,16 @@ interface Sample {
   readonly rate: number;
   /** consumer CPU microseconds per message */
   readonly cpuUs: number;
+  /** A controller's main-thread event-loop delay p99 of each second of the run, ms. */
+  readonly loopP99: number[];
+}
+
+/** The probe's seconds that ended within [from, to]. */
+function loopDelays(file: string | undefined, from: number, to: number): number[] {
+  if (file === undefined || !existsSync(file)) return [];
+  return readFileSync(file, 'utf8').split('\n').filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as { at: number; p99: number })
+    .filter((s) => s.at > from + 1000 && s.at <= to).map((s) => s.p99);
 }
 
 // ---- publishers
@@ -135,7 +147,7 @@ async function measure(consumer: Consumer, run: number, already: number): Promis
   const end = await consumer.consumed(already + N);
   const cpu = cpuSecondsOf(consumer.pid) - cpu0;
   await Promise.all(clients.map((c) => c.endAsync()));
-  return { rate: (N / (end - t0)) * 1000, cpuUs: (cpu * 1e6) / N };
+  return { rate: (N / (end - t0)) * 1000, cpuUs: (cpu * 1e6) / N, loopP99: loopDelays(consumer.loopFile, t0, end) };
 }
 
 async function main(): Promise<void> {
@@ -155,17 +167,19 @@ async function main(): Promise<void> {
       bare.child.kill('SIGTERM');
       if (bare.child.exitCode === null) await once(bare.child, 'exit');
     });
-    const embedded = await startBenchController({ dataDir: join(work, 'embedded') });
+    const probe = (name: string) => ({ NODE_OPTIONS: `--import ${join(here, 'ingest-loop-probe.mjs')}`, PDM_BENCH_LOOP_FILE: join(work, `${name}.loop`) });
+    const embedded = await startBenchController({ dataDir: join(work, 'embedded'), env: probe('embedded') });
     stops.push(() => embedded.stop());
     const external = await startBenchController({
       dataDir: join(work, 'external'),
+      env: probe('external'),
       extraArgs: ['--broker-mode', 'external', '--broker-url', extBroker.url, '--broker-client-id', 'pdm-bench', '--broker-shared-group', 'pdm'],
     });
     stops.push(() => external.stop());
     const consumers: Consumer[] = [
       bare.consumer,
-      { name: 'embedded', url: embedded.mqttUrl, pid: embedded.program.pid!, consumed: storedRecords(embedded.dataDir) },
-      { name: 'external', url: external.mqttUrl, pid: external.program.pid!, consumed: storedRecords(external.dataDir) },
+      { name: 'embedded', url: embedded.mqttUrl, pid: embedded.program.pid!, consumed: storedRecords(embedded.dataDir), loopFile: join(work, 'embedded.loop') },
+      { name: 'external', url: external.mqttUrl, pid: external.program.pid!, consumed: storedRecords(external.dataDir), loopFile: join(work, 'external.loop') },
     ];
     const samples = new Map<Consumer['name'], Sample[]>(consumers.map((c) => [c.name, []]));
     // warm-up run, not counted: JIT in every process, SQLite caches, Mosquitto's first sessions
@@ -190,7 +204,9 @@ function report(samples: Map<Consumer['name'], Sample[]>, rss: { embedded: numbe
   const ratio = (name: Consumer['name']): number => median(samples.get(name)!.map((s, i) => s.rate / base[i]!.rate));
   const row = (label: string, name: Consumer['name']): string => {
     const s = samples.get(name)!;
-    return `| ${label} | ${median(s.map((x) => x.rate)).toFixed(0)} | ${s.map((x) => x.rate.toFixed(0)).join(', ')} | ${median(s.map((x) => x.cpuUs)).toFixed(0)} |`;
+    const loop = s.flatMap((x) => x.loopP99);
+    const loopCell = loop.length === 0 ? '-' : `${median(loop).toFixed(1)} / ${Math.max(...loop).toFixed(1)}`;
+    return `| ${label} | ${median(s.map((x) => x.rate)).toFixed(0)} | ${s.map((x) => x.rate.toFixed(0)).join(', ')} | ${median(s.map((x) => x.cpuUs)).toFixed(0)} | ${loopCell} |`;
   };
   const body = `Command: \`npm run bench:ingest\` (\`tsc -b\`, then bench/ingest.ts; controller = controller/dist/main.js in its own process).
 ${runHeader(loadAtStart)}
@@ -199,9 +215,11 @@ metric windows, 3:1, 330-560 bytes, encoded with the protocol codec), QoS 1, a w
 per device. ${RUNS} runs after a warm-up; in each, the three consumers back to back in a rotating order, fresh device ids.
 Rate = messages / (first publish -> last message consumed): counted by the bare subscriber, or stored (seen in
 the controller's database, polled read-only every 20 ms). Device authentication: ${controllerAuthNote()}.
+Event-loop delay: the controller's main thread, monitorEventLoopDelay (5 ms resolution) preloaded by bench/ingest-loop-probe.mjs,
+p99 of each second of the measured runs.
 
-| consumer | median msg/s | runs msg/s | consumer CPU us/msg (median) |
-|---|---:|---|---:|
+| consumer | median msg/s | runs msg/s | consumer CPU us/msg (median, all threads) | controller event-loop delay p99 ms (median second / worst second) |
+|---|---:|---|---:|---:|
 ${row('baseline: Mosquitto -> bare mqtt.js subscriber (counts only)', 'baseline')}
 ${row('controller, embedded aedes broker -> ingest -> SQLite', 'embedded')}
 ${row('controller on an external Mosquitto (MQTT 5 shared subscription) -> ingest -> SQLite', 'external')}

@@ -203,11 +203,10 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
     const raw = batch.map((p) => ({ topic: p.item.topic, payload: p.item.payload, live: !p.item.retain }));
     const result = await this.#records!.write(raw, this.#clock.now(), wanted);
     this.#logBatch(result, batch.length);
-    const failed = new PdmError('INTERNAL', 'record not stored');
     batch.forEach((p, i) => this.#runEffect(() => this.#recordSettled(p.item, result.outcomes[i]!)));
     batch.forEach((p, i) => {
       const outcome = result.outcomes[i]!;
-      if (outcome.type === 'failed') p.reject(new PdmError('INTERNAL', failed.message, { context: { error: outcome.error } }));
+      if (outcome.type === 'failed') p.reject(new PdmError('INTERNAL', 'record not stored', { context: { error: outcome.error } }));
       else p.resolve();
     });
   }

@@ -125,3 +125,35 @@ describe.each(sinks)('record sink (%s)', (_name, makeSink) => {
     expect(new RecordsRepo(reader!).progress('o1')).toEqual({ contiguous: 3, max: 3, stored: 3, missing: 0 });
   });
 });
+
+describe('worker sink', () => {
+  it('fails the batch a dying worker held (so it is not acknowledged) and stores the next one in a new worker', async () => {
+    const dir = tempDir();
+    const database = new Database({ dataDir: dir.path }, captureLogs('debug').log);
+    await database.start();
+    // the first worker dies on its first batch; the one started after it is the real one
+    const marker = `${dir.path}/crashed`;
+    const crashOnce = `const { existsSync, writeFileSync } = await import('node:fs');
+const { parentPort } = await import('node:worker_threads');
+if (!existsSync(${JSON.stringify(marker)})) {
+  writeFileSync(${JSON.stringify(marker)}, '');
+  parentPort.on('message', () => process.exit(3));
+  parentPort.postMessage({ type: 'ready' });
+} else {
+  ${bootstrap}
+}`;
+    const { log, lines } = captureLogs('debug');
+    const sink = new WorkerSink({ file: database.file, entry: { url: new URL(`data:text/javascript,${encodeURIComponent(crashOnce)}`), execArgv: ['--conditions=pdm-source'] }, busyTimeoutMs: 2000 }, log);
+    try {
+      await sink.start();
+      await expect(sink.write([raw('c1', 'predictions', pred('c1', 1))], NOW, new Set())).rejects.toMatchObject({ code: 'INTERNAL', message: 'ingest worker exited' });
+      expect(lines.filter((l) => l.msg === 'ingest worker exited; starting a new one for the next batch').map((l) => l.code)).toEqual([3]);
+      const again = await sink.write([raw('c1', 'predictions', pred('c1', 1))], NOW, new Set());
+      expect(again.outcomes).toEqual([{ type: 'stored' }]);
+    } finally {
+      await sink.stop();
+      await database.stop();
+      dir.remove();
+    }
+  });
+});
