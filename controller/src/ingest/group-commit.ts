@@ -19,8 +19,12 @@ export interface Pending<T> {
   reject(err: unknown): void;
 }
 
-/** Stores a batch; must settle every member (resolve after its write committed, or reject). */
-export type CommitBatch<T> = (batch: readonly Pending<T>[]) => void | Promise<void>;
+/**
+ * Stores a batch; must settle every member (resolve after its write committed, or reject). An
+ * asynchronous one may resolve with the step that settles them: the next batch is sent off before
+ * that step runs, so the store does not wait while the members are settled (acknowledged).
+ */
+export type CommitBatch<T> = (batch: readonly Pending<T>[]) => void | Promise<void | (() => void)>;
 
 export class GroupCommit<T> {
   readonly #commit: CommitBatch<T>;
@@ -59,7 +63,7 @@ export class GroupCommit<T> {
     this.#scheduled = false;
     while (this.#queue.length > 0 && this.#inFlight === undefined) {
       const batch = this.#queue.splice(0, this.#maxBatch);
-      let done: void | Promise<void>;
+      let done: void | Promise<void | (() => void)>;
       try {
         done = this.#commit(batch);
       } catch (err) {
@@ -79,13 +83,22 @@ export class GroupCommit<T> {
     }
   }
 
-  #await(batch: readonly Pending<T>[], done: Promise<void>): void {
+  #await(batch: readonly Pending<T>[], done: Promise<void | (() => void)>): void {
     this.#inFlight = done.then(
-      () => undefined,
-      (err: unknown) => { for (const p of batch) p.reject(err); },
-    ).finally(() => {
-      this.#inFlight = undefined;
-      this.flush();
-    });
+      (settle) => {
+        this.#inFlight = undefined;
+        this.flush();
+        try {
+          settle?.();
+        } catch (err) {
+          for (const p of batch) p.reject(err);
+        }
+      },
+      (err: unknown) => {
+        this.#inFlight = undefined;
+        for (const p of batch) p.reject(err);
+        this.flush();
+      },
+    );
   }
 }

@@ -196,19 +196,21 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
     return isRecordTopic(message.topic) ? this.#recordBatch.submit(message) : this.#batch.submit(message);
   }
 
-  /** Stores a batch of record messages in the sink, then settles each in arrival order. */
-  async #commitRecords(batch: readonly Pending<LinkMessage>[]): Promise<void> {
+  /** Stores a batch of record messages in the sink; resolves with the step that settles each, in arrival order. */
+  async #commitRecords(batch: readonly Pending<LinkMessage>[]): Promise<() => void> {
     const wanted = new Set<string>();
     for (const [kind, set] of this.#listeners) if (set.size > 0) wanted.add(kind);
     const raw = batch.map((p) => ({ topic: p.item.topic, payload: p.item.payload, live: !p.item.retain }));
     const result = await this.#records!.write(raw, this.#clock.now(), wanted);
-    this.#logBatch(result, batch.length);
-    batch.forEach((p, i) => this.#runEffect(() => this.#recordSettled(p.item, result.outcomes[i]!)));
-    batch.forEach((p, i) => {
-      const outcome = result.outcomes[i]!;
-      if (outcome.type === 'failed') p.reject(new PdmError('INTERNAL', 'record not stored', { context: { error: outcome.error } }));
-      else p.resolve();
-    });
+    return () => {
+      this.#logBatch(result, batch.length);
+      batch.forEach((p, i) => this.#runEffect(() => this.#recordSettled(p.item, result.outcomes[i]!)));
+      batch.forEach((p, i) => {
+        const outcome = result.outcomes[i]!;
+        if (outcome.type === 'failed') p.reject(new PdmError('INTERNAL', 'record not stored', { context: { error: outcome.error } }));
+        else p.resolve();
+      });
+    };
   }
 
   #logBatch(result: BatchResult, messages: number): void {
@@ -220,12 +222,14 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
 
   /** Logs and listeners of one record message, once its batch committed (counted and last seen in the sink). */
   #recordSettled(message: LinkMessage, outcome: RecordOutcome): void {
+    // the common outcomes need nothing more here
+    if (outcome.type === 'duplicate' || outcome.type === 'failed' || (outcome.type === 'stored' && outcome.payload === undefined)) return;
     const parsed = parseTopic(message.topic);
     const deviceId = parsed?.deviceId ?? '';
     const kind = parsed?.kind ?? message.topic.split('/').at(-1) ?? '';
     switch (outcome.type) {
       case 'stored':
-        if (outcome.payload !== undefined) this.#emit(kind as UpKind, outcome.payload);
+        this.#emit(kind as UpKind, outcome.payload);
         return;
       case 'conflict':
         this.#log.warn({ deviceId, seq: outcome.seq, kind }, 'seq reused with different content; first kept');
@@ -233,8 +237,6 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
       case 'invalid':
         if (outcome.attempts !== undefined) this.#log.error({ err: outcome.error, topic: message.topic, attempts: outcome.attempts }, 'message failed repeatedly; dropped');
         this.#logInvalid(deviceId, kind, outcome.code, outcome.reason, message);
-        return;
-      default:
     }
   }
 
