@@ -41,6 +41,9 @@ export { MAX_ATTEMPTS };
  */
 const WORKER_BUSY_TIMEOUT_MS = 10_000;
 
+/** Record messages settled per event-loop turn (see #settleSome). */
+const SETTLE_CHUNK = 128;
+
 type Listener<T> = (value: T) => void;
 
 /** A message that passed decoding, with what idempotency and the retry count need. */
@@ -84,6 +87,8 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
   readonly #recordBatch = new GroupCommit<LinkMessage>((batch) => this.#commitRecords(batch));
   readonly #sink: RecordSink | undefined;
   #records: RecordSink | undefined;
+  /** Committed record batches whose messages are still being settled (#settleSome). */
+  readonly #toSettle: { batch: readonly Pending<LinkMessage>[]; outcomes: readonly RecordOutcome[]; from: number }[] = [];
   readonly #listeners = new Map<UpKind, Set<Listener<never>>>();
   readonly #throttle = new LogThrottle(10_000);
   /** Failed attempts per message (topic + payload hash), so one poison message cannot block ingest. */
@@ -137,6 +142,7 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
     this.#running = false;
     this.#batch.flush();
     await this.#recordBatch.idle();
+    while (this.#toSettle.length > 0) await new Promise((resolve) => setImmediate(resolve));
     await this.#records?.stop();
     this.flushPending();
     this.#log.info({}, 'ingest stopped');
@@ -204,13 +210,29 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
     const result = await this.#records!.write(raw, this.#clock.now(), wanted);
     return () => {
       this.#logBatch(result, batch.length);
-      batch.forEach((p, i) => this.#runEffect(() => this.#recordSettled(p.item, result.outcomes[i]!)));
-      batch.forEach((p, i) => {
-        const outcome = result.outcomes[i]!;
-        if (outcome.type === 'failed') p.reject(new PdmError('INTERNAL', 'record not stored', { context: { error: outcome.error } }));
-        else p.resolve();
-      });
+      this.#toSettle.push({ batch, outcomes: result.outcomes, from: 0 });
+      if (this.#toSettle.length === 1) this.#settleSome();
     };
+  }
+
+  /**
+   * Settles (acknowledges) committed record messages SETTLE_CHUNK at a time, one chunk per event-loop
+   * turn, oldest batch first: a whole batch at once kept the loop from timers and sockets for ~50 ms.
+   */
+  #settleSome(): void {
+    const next = this.#toSettle[0];
+    if (next === undefined) return;
+    const { batch, outcomes, from } = next;
+    const to = Math.min(batch.length, from + SETTLE_CHUNK);
+    for (let i = from; i < to; i++) this.#runEffect(() => this.#recordSettled(batch[i]!.item, outcomes[i]!));
+    for (let i = from; i < to; i++) {
+      const outcome = outcomes[i]!;
+      if (outcome.type === 'failed') batch[i]!.reject(new PdmError('INTERNAL', 'record not stored', { context: { error: outcome.error } }));
+      else batch[i]!.resolve();
+    }
+    if (to < batch.length) next.from = to;
+    else this.#toSettle.shift();
+    if (this.#toSettle.length > 0) setImmediate(() => this.#settleSome());
   }
 
   #logBatch(result: BatchResult, messages: number): void {
