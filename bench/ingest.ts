@@ -53,10 +53,19 @@ interface Consumer {
 
 interface Sample {
   readonly rate: number;
-  /** consumer CPU microseconds per message */
+  /** consumer CPU microseconds per message, all threads */
   readonly cpuUs: number;
+  /** the same, main thread only (the controller's store runs on a worker thread) */
+  readonly mainCpuUs: number;
   /** A controller's main-thread event-loop delay p99 of each second of the run, ms. */
   readonly loopP99: number[];
+}
+
+/** CPU seconds of a process's main thread (Linux /proc task of the same id; 100 Hz ticks). */
+function mainThreadCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** The probe's seconds that ended within [from, to]. */
@@ -142,12 +151,14 @@ async function measure(consumer: Consumer, run: number, already: number): Promis
   const lists = ingestWorkload(`r${run}-${consumer.name}`, DEVICES, PER_DEVICE);
   const clients = await connectAll(consumer.url, lists.map((l) => l[0]!.topic.split('/')[2]!));
   const cpu0 = cpuSecondsOf(consumer.pid);
+  const main0 = mainThreadCpuSeconds(consumer.pid);
   const t0 = Date.now();
   await publishAll(clients, lists);
   const end = await consumer.consumed(already + N);
   const cpu = cpuSecondsOf(consumer.pid) - cpu0;
+  const mainCpu = mainThreadCpuSeconds(consumer.pid) - main0;
   await Promise.all(clients.map((c) => c.endAsync()));
-  return { rate: (N / (end - t0)) * 1000, cpuUs: (cpu * 1e6) / N, loopP99: loopDelays(consumer.loopFile, t0, end) };
+  return { rate: (N / (end - t0)) * 1000, cpuUs: (cpu * 1e6) / N, mainCpuUs: (mainCpu * 1e6) / N, loopP99: loopDelays(consumer.loopFile, t0, end) };
 }
 
 async function main(): Promise<void> {
@@ -168,6 +179,12 @@ async function main(): Promise<void> {
       if (bare.child.exitCode === null) await once(bare.child, 'exit');
     });
     const probe = (name: string) => ({ NODE_OPTIONS: `--import ${join(here, 'ingest-loop-probe.mjs')}`, PDM_BENCH_LOOP_FILE: join(work, `${name}.loop`) });
+    // an idle Node process with the same probe: how late timers fire here anyway (a loaded machine)
+    const idle = spawn(process.execPath, ['-e', 'setInterval(() => {}, 60_000)'], { stdio: 'ignore', env: { ...process.env, ...probe('idle') } });
+    stops.push(async () => {
+      idle.kill('SIGTERM');
+      if (idle.exitCode === null) await once(idle, 'exit');
+    });
     const embedded = await startBenchController({ dataDir: join(work, 'embedded'), env: probe('embedded') });
     stops.push(() => embedded.stop());
     const external = await startBenchController({
@@ -182,6 +199,7 @@ async function main(): Promise<void> {
       { name: 'external', url: external.mqttUrl, pid: external.program.pid!, consumed: storedRecords(external.dataDir), loopFile: join(work, 'external.loop') },
     ];
     const samples = new Map<Consumer['name'], Sample[]>(consumers.map((c) => [c.name, []]));
+    const measuredFrom = Date.now();
     // warm-up run, not counted: JIT in every process, SQLite caches, Mosquitto's first sessions
     for (const c of consumers) await measure(c, -1, 0);
     for (let run = 0; run < RUNS; run++) {
@@ -192,21 +210,21 @@ async function main(): Promise<void> {
       }
     }
     const rss = { embedded: memoryOf(embedded.program.pid!).rss, external: memoryOf(external.program.pid!).rss };
-    report(samples, rss, loadAtStart);
+    report(samples, rss, loadAtStart, loopDelays(join(work, 'idle.loop'), measuredFrom, Date.now()));
   } finally {
     for (const stop of stops.reverse()) await stop().catch((err: unknown) => process.stderr.write(`[bench:ingest] stop failed: ${String(err)}\n`));
     rmSync(work, { recursive: true, force: true });
   }
 }
 
-function report(samples: Map<Consumer['name'], Sample[]>, rss: { embedded: number; external: number }, loadAtStart: string): void {
+function report(samples: Map<Consumer['name'], Sample[]>, rss: { embedded: number; external: number }, loadAtStart: string, idleLoop: number[]): void {
   const base = samples.get('baseline')!;
   const ratio = (name: Consumer['name']): number => median(samples.get(name)!.map((s, i) => s.rate / base[i]!.rate));
   const row = (label: string, name: Consumer['name']): string => {
     const s = samples.get(name)!;
     const loop = s.flatMap((x) => x.loopP99);
     const loopCell = loop.length === 0 ? '-' : `${median(loop).toFixed(1)} / ${Math.max(...loop).toFixed(1)}`;
-    return `| ${label} | ${median(s.map((x) => x.rate)).toFixed(0)} | ${s.map((x) => x.rate.toFixed(0)).join(', ')} | ${median(s.map((x) => x.cpuUs)).toFixed(0)} | ${loopCell} |`;
+    return `| ${label} | ${median(s.map((x) => x.rate)).toFixed(0)} | ${s.map((x) => x.rate.toFixed(0)).join(', ')} | ${median(s.map((x) => x.cpuUs)).toFixed(0)} | ${median(s.map((x) => x.mainCpuUs)).toFixed(0)} | ${loopCell} |`;
   };
   const body = `Command: \`npm run bench:ingest\` (\`tsc -b\`, then bench/ingest.ts; controller = controller/dist/main.js in its own process).
 ${runHeader(loadAtStart)}
@@ -216,10 +234,11 @@ per device. ${RUNS} runs after a warm-up; in each, the three consumers back to b
 Rate = messages / (first publish -> last message consumed): counted by the bare subscriber, or stored (seen in
 the controller's database, polled read-only every 20 ms). Device authentication: ${controllerAuthNote()}.
 Event-loop delay: the controller's main thread, monitorEventLoopDelay (5 ms resolution) preloaded by bench/ingest-loop-probe.mjs,
-p99 of each second of the measured runs.
+p99 of each second of the measured runs; an idle Node process with the same probe, over the same time, had
+${idleLoop.length === 0 ? '-' : `${median(idleLoop).toFixed(1)} / ${Math.max(...idleLoop).toFixed(1)}`} ms (median second / worst second): timers fire that late here anyway.
 
-| consumer | median msg/s | runs msg/s | consumer CPU us/msg (median, all threads) | controller event-loop delay p99 ms (median second / worst second) |
-|---|---:|---|---:|---:|
+| consumer | median msg/s | runs msg/s | consumer CPU us/msg (median, all threads) | of which main thread | controller event-loop delay p99 ms (median second / worst second) |
+|---|---:|---|---:|---:|---:|
 ${row('baseline: Mosquitto -> bare mqtt.js subscriber (counts only)', 'baseline')}
 ${row('controller, embedded aedes broker -> ingest -> SQLite', 'embedded')}
 ${row('controller on an external Mosquitto (MQTT 5 shared subscription) -> ingest -> SQLite', 'external')}

@@ -29,7 +29,8 @@ import { IngestCounters } from './counters.js';
 import { GroupCommit, type Pending } from './group-commit.js';
 import { LogThrottle } from './log-throttle.js';
 import type { Presence, Transition } from './presence.js';
-import { MAX_ATTEMPTS, isRecordTopic, type BatchResult, type RecordOutcome } from './record-batch.js';
+import { MAX_ATTEMPTS, isRecordTopic } from './record-batch.js';
+import { RecordIntake } from './record-intake.js';
 import { InProcessSink, type RecordSink } from './record-sink.js';
 import { WorkerSink, builtWorkerEntry } from './worker-sink.js';
 
@@ -41,8 +42,6 @@ export { MAX_ATTEMPTS };
  */
 const WORKER_BUSY_TIMEOUT_MS = 10_000;
 
-/** Record messages settled per event-loop turn (see #settleSome). */
-const SETTLE_CHUNK = 128;
 
 type Listener<T> = (value: T) => void;
 
@@ -83,12 +82,9 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
   readonly #log: Logger;
   readonly #host: Pick<BrokerHost, 'takeUpstream'> | undefined;
   readonly #batch = new GroupCommit<LinkMessage>((batch) => this.#commitBatch(batch));
-  /** Record messages: one batch at a time in the sink, the next one gathered meanwhile. */
-  readonly #recordBatch = new GroupCommit<LinkMessage>((batch) => this.#commitRecords(batch));
   readonly #sink: RecordSink | undefined;
-  #records: RecordSink | undefined;
-  /** Committed record batches whose messages are still being settled (#settleSome). */
-  readonly #toSettle: { batch: readonly Pending<LinkMessage>[]; outcomes: readonly RecordOutcome[]; from: number }[] = [];
+  /** Record messages: decoded and stored by the sink, in batches (record-intake.ts). */
+  #records: RecordIntake | undefined;
   readonly #listeners = new Map<UpKind, Set<Listener<never>>>();
   readonly #throttle = new LogThrottle(10_000);
   /** Failed attempts per message (topic + payload hash), so one poison message cannot block ingest. */
@@ -122,7 +118,12 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
     this.#progress = new RecordsRepo(this.#db);
     this.#writeAll = this.#db.transaction((batch: Decoded[]) => batch.map((d) => this.#write(d)));
     this.#writeOne = this.#db.transaction((d: Decoded) => this.#write(d));
-    this.#records = this.#sink ?? this.#defaultSink(this.#db);
+    this.#records = new RecordIntake({
+      sink: this.#sink ?? this.#defaultSink(this.#db), clock: this.#clock, log: this.#log,
+      wanted: () => this.#listenedKinds(),
+      emit: (kind, record) => this.#emit(kind as UpKind, record),
+      invalid: (deviceId, kind, code, reason, message) => this.#logInvalid(deviceId, kind, code, reason, message),
+    });
     await this.#records.start();
     this.#counters = new IngestCounters(this.#db, new IngestStatsRepo(this.#db), () => setImmediate(() => this.#flushLater()));
     this.#running = true;
@@ -141,8 +142,6 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
     // the broker keeps calling handle(), which now refuses: what arrives after this is not acknowledged
     this.#running = false;
     this.#batch.flush();
-    await this.#recordBatch.idle();
-    while (this.#toSettle.length > 0) await new Promise((resolve) => setImmediate(resolve));
     await this.#records?.stop();
     this.flushPending();
     this.#log.info({}, 'ingest stopped');
@@ -199,67 +198,13 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
    */
   handle(message: LinkMessage): Promise<void> {
     if (!this.#running) return Promise.reject(new PdmError('INTERNAL', 'ingest is stopped'));
-    return isRecordTopic(message.topic) ? this.#recordBatch.submit(message) : this.#batch.submit(message);
+    return isRecordTopic(message.topic) ? this.#records!.submit(message) : this.#batch.submit(message);
   }
 
-  /** Stores a batch of record messages in the sink; resolves with the step that settles each, in arrival order. */
-  async #commitRecords(batch: readonly Pending<LinkMessage>[]): Promise<() => void> {
-    const wanted = new Set<string>();
-    for (const [kind, set] of this.#listeners) if (set.size > 0) wanted.add(kind);
-    const raw = batch.map((p) => ({ topic: p.item.topic, payload: p.item.payload, live: !p.item.retain }));
-    const result = await this.#records!.write(raw, this.#clock.now(), wanted);
-    return () => {
-      this.#logBatch(result, batch.length);
-      this.#toSettle.push({ batch, outcomes: result.outcomes, from: 0 });
-      if (this.#toSettle.length === 1) this.#settleSome();
-    };
-  }
-
-  /**
-   * Settles (acknowledges) committed record messages SETTLE_CHUNK at a time, one chunk per event-loop
-   * turn, oldest batch first: a whole batch at once kept the loop from timers and sockets for ~50 ms.
-   */
-  #settleSome(): void {
-    const next = this.#toSettle[0];
-    if (next === undefined) return;
-    const { batch, outcomes, from } = next;
-    const to = Math.min(batch.length, from + SETTLE_CHUNK);
-    for (let i = from; i < to; i++) this.#runEffect(() => this.#recordSettled(batch[i]!.item, outcomes[i]!));
-    for (let i = from; i < to; i++) {
-      const outcome = outcomes[i]!;
-      if (outcome.type === 'failed') batch[i]!.reject(new PdmError('INTERNAL', 'record not stored', { context: { error: outcome.error } }));
-      else batch[i]!.resolve();
-    }
-    if (to < batch.length) next.from = to;
-    else this.#toSettle.shift();
-    if (this.#toSettle.length > 0) setImmediate(() => this.#settleSome());
-  }
-
-  #logBatch(result: BatchResult, messages: number): void {
-    if (result.batchError !== undefined && messages > 1) {
-      this.#log.warn({ err: result.batchError, messages }, 'batch not stored; storing its messages one by one');
-    }
-    if (result.countersError !== undefined) this.#log.error({ err: result.countersError }, 'ingest counters not written; will retry');
-  }
-
-  /** Logs and listeners of one record message, once its batch committed (counted and last seen in the sink). */
-  #recordSettled(message: LinkMessage, outcome: RecordOutcome): void {
-    // the common outcomes need nothing more here
-    if (outcome.type === 'duplicate' || outcome.type === 'failed' || (outcome.type === 'stored' && outcome.payload === undefined)) return;
-    const parsed = parseTopic(message.topic);
-    const deviceId = parsed?.deviceId ?? '';
-    const kind = parsed?.kind ?? message.topic.split('/').at(-1) ?? '';
-    switch (outcome.type) {
-      case 'stored':
-        this.#emit(kind as UpKind, outcome.payload);
-        return;
-      case 'conflict':
-        this.#log.warn({ deviceId, seq: outcome.seq, kind }, 'seq reused with different content; first kept');
-        return;
-      case 'invalid':
-        if (outcome.attempts !== undefined) this.#log.error({ err: outcome.error, topic: message.topic, attempts: outcome.attempts }, 'message failed repeatedly; dropped');
-        this.#logInvalid(deviceId, kind, outcome.code, outcome.reason, message);
-    }
+  #listenedKinds(): ReadonlySet<string> {
+    const kinds = new Set<string>();
+    for (const [kind, set] of this.#listeners) if (set.size > 0) kinds.add(kind);
+    return kinds;
   }
 
   /** Decodes a batch, writes its valid messages in one transaction, then settles each in arrival order. */
