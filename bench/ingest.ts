@@ -20,7 +20,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -59,6 +59,36 @@ interface Sample {
   readonly mainCpuUs: number;
   /** A controller's main-thread event-loop delay p99 of each second of the run, ms. */
   readonly loopP99: number[];
+  /** Microseconds per message the threads were on a CPU or runnable but waiting for one (schedstat). */
+  readonly sched: ThreadTimes;
+}
+
+interface ThreadTimes {
+  mainRun: number;
+  mainWait: number;
+  otherRun: number;
+  otherWait: number;
+}
+
+/** Nanoseconds on a CPU and waiting in the run queue, main thread vs the others (Linux /proc/<pid>/task/<tid>/schedstat). */
+function threadTimes(pid: number): ThreadTimes {
+  const t: ThreadTimes = { mainRun: 0, mainWait: 0, otherRun: 0, otherWait: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let fields: number[];
+    try {
+      fields = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    if (Number(tid) === pid) {
+      t.mainRun += fields[0]!;
+      t.mainWait += fields[1]!;
+    } else {
+      t.otherRun += fields[0]!;
+      t.otherWait += fields[1]!;
+    }
+  }
+  return t;
 }
 
 /** CPU seconds of a process's main thread (Linux /proc task of the same id; 100 Hz ticks). */
@@ -152,13 +182,17 @@ async function measure(consumer: Consumer, run: number, already: number): Promis
   const clients = await connectAll(consumer.url, lists.map((l) => l[0]!.topic.split('/')[2]!));
   const cpu0 = cpuSecondsOf(consumer.pid);
   const main0 = mainThreadCpuSeconds(consumer.pid);
+  const sched0 = threadTimes(consumer.pid);
   const t0 = Date.now();
   await publishAll(clients, lists);
   const end = await consumer.consumed(already + N);
   const cpu = cpuSecondsOf(consumer.pid) - cpu0;
   const mainCpu = mainThreadCpuSeconds(consumer.pid) - main0;
+  const sched1 = threadTimes(consumer.pid);
+  const perMsg = (k: keyof ThreadTimes): number => (sched1[k] - sched0[k]) / 1000 / N;
+  const sched = { mainRun: perMsg('mainRun'), mainWait: perMsg('mainWait'), otherRun: perMsg('otherRun'), otherWait: perMsg('otherWait') };
   await Promise.all(clients.map((c) => c.endAsync()));
-  return { rate: (N / (end - t0)) * 1000, cpuUs: (cpu * 1e6) / N, mainCpuUs: (mainCpu * 1e6) / N, loopP99: loopDelays(consumer.loopFile, t0, end) };
+  return { rate: (N / (end - t0)) * 1000, cpuUs: (cpu * 1e6) / N, mainCpuUs: (mainCpu * 1e6) / N, loopP99: loopDelays(consumer.loopFile, t0, end), sched };
 }
 
 async function main(): Promise<void> {
@@ -226,6 +260,11 @@ function report(samples: Map<Consumer['name'], Sample[]>, rss: { embedded: numbe
     const loopCell = loop.length === 0 ? '-' : `${median(loop).toFixed(1)} / ${Math.max(...loop).toFixed(1)}`;
     return `| ${label} | ${median(s.map((x) => x.rate)).toFixed(0)} | ${s.map((x) => x.rate.toFixed(0)).join(', ')} | ${median(s.map((x) => x.cpuUs)).toFixed(0)} | ${median(s.map((x) => x.mainCpuUs)).toFixed(0)} | ${loopCell} |`;
   };
+  const schedRow = (label: string, name: Consumer['name']): string => {
+    const s = samples.get(name)!;
+    const m = (k: keyof ThreadTimes): string => median(s.map((x) => x.sched[k])).toFixed(0);
+    return `| ${label} | ${m('mainRun')} | ${m('mainWait')} | ${m('otherRun')} | ${m('otherWait')} |`;
+  };
   const body = `Command: \`npm run bench:ingest\` (\`tsc -b\`, then bench/ingest.ts; controller = controller/dist/main.js in its own process).
 ${runHeader(loadAtStart)}
 Workload: ${DEVICES} publishing devices x ${PER_DEVICE} records = ${N} messages per run (prediction batches of 4 scores and
@@ -242,6 +281,15 @@ ${idleLoop.length === 0 ? '-' : `${median(idleLoop).toFixed(1)} / ${Math.max(...
 ${row('baseline: Mosquitto -> bare mqtt.js subscriber (counts only)', 'baseline')}
 ${row('controller, embedded aedes broker -> ingest -> SQLite', 'embedded')}
 ${row('controller on an external Mosquitto (MQTT 5 shared subscription) -> ingest -> SQLite', 'external')}
+
+Time per message of the consumer's threads (median of the runs, us; from /proc/<pid>/task/*/schedstat): on a CPU, and
+runnable but waiting for a CPU (the 2 cores are shared with the publishers, the broker and whatever else runs).
+
+| consumer | main thread on CPU | main thread waiting for a CPU | other threads on CPU | other threads waiting for a CPU |
+|---|---:|---:|---:|---:|
+${schedRow('baseline', 'baseline')}
+${schedRow('controller, embedded broker', 'embedded')}
+${schedRow('controller, external Mosquitto', 'external')}
 
 - embedded broker: ${ratioVerdict(ratio('embedded'), GOAL, 'ge')}
 - external Mosquitto: ${ratioVerdict(ratio('external'), GOAL, 'ge')}
