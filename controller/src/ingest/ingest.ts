@@ -153,10 +153,7 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
       this.#log.info({ worker: false }, 'records stored in process');
       return new InProcessSink(() => db);
     }
-    const checkpointEntry = builtWorkerEntry('checkpoint-worker');
-    return new WorkerSink({
-      file: db.name, entry, busyTimeoutMs: WORKER_BUSY_TIMEOUT_MS, ...(checkpointEntry === undefined ? {} : { checkpointEntry }),
-    }, this.#log);
+    return new WorkerSink({ file: db.name, entry, busyTimeoutMs: WORKER_BUSY_TIMEOUT_MS }, this.#log);
   }
 
   /** Writes the counters and last-seen times summed in memory (done every event-loop turn anyway). */

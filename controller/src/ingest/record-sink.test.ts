@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import BetterSqlite from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { encodePayload, upTopic, type RecordKind } from '@pdm/protocol';
 import { Database } from '../db/database.js';
 import { IngestStatsRepo } from '../db/ingest-stats-repo.js';
@@ -14,7 +14,6 @@ import { RecordsRepo } from '../db/records-repo.js';
 import { captureLogs } from '../testing/log-capture.js';
 import * as fx from '../testing/fixtures.js';
 import { tempDir } from '../testing/temp-dir.js';
-import { statSync } from 'node:fs';
 import { MAX_ATTEMPTS, type RawRecord } from './record-batch.js';
 import { InProcessSink, type RecordSink } from './record-sink.js';
 import { WorkerSink } from './worker-sink.js';
@@ -24,18 +23,13 @@ import { WorkerSink } from './worker-sink.js';
  * in a worker's execArgv does not reach its entry on Node 20), then loads record-worker.ts.
  */
 const tsxApi = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api')).href;
-const bootstrapOf = (file: string): string => `const { register } = await import(${JSON.stringify(tsxApi)}); register();
-await import(${JSON.stringify(new URL(file, import.meta.url).href)});`;
-const fromSource = (file: string) => ({ url: new URL(`data:text/javascript,${encodeURIComponent(bootstrapOf(file))}`), execArgv: ['--conditions=pdm-source'] });
-const bootstrap = bootstrapOf('./record-worker.ts');
-const sourceWorker = fromSource('./record-worker.ts');
+const bootstrap = `const { register } = await import(${JSON.stringify(tsxApi)}); register();
+await import(${JSON.stringify(new URL('./record-worker.ts', import.meta.url).href)});`;
+const sourceWorker = { url: new URL(`data:text/javascript,${encodeURIComponent(bootstrap)}`), execArgv: ['--conditions=pdm-source'] };
 
 const sinks: [string, (database: Database) => RecordSink][] = [
   ['in process', (database) => new InProcessSink(() => database.handle)],
   ['worker thread', (database) => new WorkerSink({ file: database.file, entry: sourceWorker, busyTimeoutMs: 2000 }, captureLogs('debug').log)],
-  ['worker thread with a checkpoint thread', (database) => new WorkerSink({
-    file: database.file, entry: sourceWorker, busyTimeoutMs: 2000, checkpointEntry: fromSource('./checkpoint-worker.ts'),
-  }, captureLogs('debug').log)],
 ];
 
 const raw = (deviceId: string, kind: RecordKind, payload: Buffer | Uint8Array, live = true): RawRecord => ({ topic: upTopic(deviceId, kind), payload, live });
@@ -156,27 +150,6 @@ if (!existsSync(${JSON.stringify(marker)})) {
       expect(lines.filter((l) => l.msg === 'ingest worker exited; starting a new one for the next batch').map((l) => l.code)).toEqual([3]);
       const again = await sink.write([raw('c1', 'predictions', pred('c1', 1))], NOW, new Set());
       expect(again.outcomes).toEqual([{ type: 'stored' }]);
-    } finally {
-      await sink.stop();
-      await database.stop();
-      dir.remove();
-    }
-  });
-
-  it('with a checkpoint thread, committed pages reach the database file although the record worker no longer checkpoints', async () => {
-    const dir = tempDir();
-    const database = new Database({ dataDir: dir.path }, captureLogs('debug').log);
-    await database.start();
-    const sink = new WorkerSink({ file: database.file, entry: sourceWorker, busyTimeoutMs: 2000, checkpointEntry: fromSource('./checkpoint-worker.ts') }, captureLogs('debug').log);
-    try {
-      await sink.start();
-      const before = statSync(database.file).size;
-      // ~1,500 pages of WAL: past SQLite's default autocheckpoint, far below the worker's backstop
-      for (let b = 0; b < 10; b += 1) {
-        const batch = Array.from({ length: 300 }, (_, i) => raw(`k${i % 20}`, 'predictions', pred(`k${i % 20}`, b * 15 + Math.floor(i / 20) + 1)));
-        expect((await sink.write(batch, NOW, new Set())).outcomes.every((o) => o.type === 'stored')).toBe(true);
-      }
-      await vi.waitFor(() => expect(statSync(database.file).size).toBeGreaterThan(before + 1_000_000), { timeout: 10_000 });
     } finally {
       await sink.stop();
       await database.stop();

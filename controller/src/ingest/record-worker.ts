@@ -12,8 +12,6 @@ export interface WorkerInit {
   file: string;
   /** busy_timeout of this connection, ms: how long a batch waits for the controller thread's writes. */
   busyTimeoutMs: number;
-  /** wal_autocheckpoint of this connection; SQLite's default (1000 pages) when unset. */
-  autocheckpointPages?: number;
 }
 
 /** A batch, packed: the payloads one after the other in `bytes`, message i ending at `ends[i]`. */
@@ -71,7 +69,6 @@ if (port !== null) {
     // the file is in WAL mode already (the controller's connection switched it); these are per connection
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
-    if (init.autocheckpointPages !== undefined) db.pragma(`wal_autocheckpoint = ${init.autocheckpointPages}`);
     serve(port, db, new RecordBatchWriter(db));
     port.postMessage({ type: 'ready' } satisfies WorkerReply);
   } catch (err) {

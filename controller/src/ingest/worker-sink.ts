@@ -14,7 +14,6 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { PdmError } from '@pdm/protocol';
 import type { Logger } from '../logger.js';
-import { Checkpointer } from './checkpointer.js';
 import type { BatchResult, RawRecord } from './record-batch.js';
 import type { RecordSink } from './record-sink.js';
 import type { WorkerInit, WorkerReply, WriteJob } from './record-worker.js';
@@ -25,22 +24,17 @@ export interface WorkerEntry {
   readonly execArgv?: string[];
 }
 
-/** A built worker script beside this module; undefined when running from sources (no .js file there). */
-export function builtWorkerEntry(name: 'record-worker' | 'checkpoint-worker' = 'record-worker'): WorkerEntry | undefined {
-  const url = new URL(`./${name}.js`, import.meta.url);
+/** The built worker beside this module; undefined when running from sources (no .js file there). */
+export function builtWorkerEntry(): WorkerEntry | undefined {
+  const url = new URL('./record-worker.js', import.meta.url);
   return existsSync(fileURLToPath(url)) ? { url } : undefined;
 }
-
-/** The record worker's own autocheckpoint when a checkpoint thread runs: only a backstop (~80 MB of WAL). */
-const BACKSTOP_CHECKPOINT_PAGES = 20_000;
 
 export interface WorkerSinkOptions {
   /** The controller's database file (migrated and in WAL mode before start). */
   file: string;
   entry: WorkerEntry;
   busyTimeoutMs: number;
-  /** The checkpoint thread's script: checkpoints then run beside the record worker instead of inside its commits. */
-  checkpointEntry?: WorkerEntry;
 }
 
 interface Waiting {
@@ -54,7 +48,6 @@ export class WorkerSink implements RecordSink {
   #worker: Promise<Worker> | undefined;
   #nextId = 1;
   readonly #waiting = new Map<number, Waiting>();
-  #checkpointer: Checkpointer | undefined;
 
   constructor(options: WorkerSinkOptions, log: Logger) {
     this.#options = options;
@@ -62,10 +55,6 @@ export class WorkerSink implements RecordSink {
   }
 
   async start(): Promise<void> {
-    if (this.#options.checkpointEntry !== undefined) {
-      this.#checkpointer = new Checkpointer(this.#options.file, this.#options.checkpointEntry, this.#log);
-      await this.#checkpointer.start();
-    }
     this.#worker = this.#spawn();
     await this.#worker;
   }
@@ -81,7 +70,6 @@ export class WorkerSink implements RecordSink {
     await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
     await w.terminate();
     this.#failWaiting(new PdmError('INTERNAL', 'ingest worker stopped'));
-    await this.#checkpointer?.stop();
   }
 
   async write(batch: readonly RawRecord[], now: number, wanted: ReadonlySet<string>): Promise<BatchResult> {
@@ -97,10 +85,7 @@ export class WorkerSink implements RecordSink {
 
   /** Starts a worker; resolves once it has opened the database. */
   #spawn(): Promise<Worker> {
-    const init: WorkerInit = {
-      file: this.#options.file, busyTimeoutMs: this.#options.busyTimeoutMs,
-      ...(this.#checkpointer === undefined ? {} : { autocheckpointPages: BACKSTOP_CHECKPOINT_PAGES }),
-    };
+    const init: WorkerInit = { file: this.#options.file, busyTimeoutMs: this.#options.busyTimeoutMs };
     const worker = new Worker(this.#options.entry.url, {
       workerData: init,
       ...(this.#options.entry.execArgv === undefined ? {} : { execArgv: this.#options.entry.execArgv }),
@@ -130,12 +115,8 @@ export class WorkerSink implements RecordSink {
     const waiting = this.#waiting.get(reply.id);
     if (waiting === undefined) return;
     this.#waiting.delete(reply.id);
-    if (reply.type === 'error') {
-      waiting.reject(new PdmError('INTERNAL', 'record batch not processed', { context: { error: reply.error } }));
-    } else {
-      this.#checkpointer?.committed();
-      waiting.resolve(reply);
-    }
+    if (reply.type === 'error') waiting.reject(new PdmError('INTERNAL', 'record batch not processed', { context: { error: reply.error } }));
+    else waiting.resolve(reply);
   }
 
   #failWaiting(err: Error): void {
