@@ -6,10 +6,10 @@
  * the command module.
  *
  * Record messages (predictions, metrics, alerts...) are decoded and stored in batches by a record sink
- * (record-sink.ts: a worker thread with its own database connection, or in process where none can
- * run); statuses, replies and chunk requests are handled here, messages of one event-loop turn in one
- * transaction (group-commit.ts). Each message is acknowledged only after its transaction committed. With the embedded broker they come from its
- * authorizePublish hook, before the device's PUBACK: aedes acknowledges a QoS 1 PUBLISH before it
+ * (record-intake.ts, record-sink.ts: a worker thread with its own database connection, or in process
+ * where none can run); statuses, replies and chunk requests are handled here, messages of one
+ * event-loop turn in one transaction (group-commit.ts). Each message is acknowledged only after its
+ * transaction committed. With the embedded broker they come from its authorizePublish hook, before the device's PUBACK: aedes acknowledges a QoS 1 PUBLISH before it
  * delivers it to subscribers, so consuming through a subscription could lose, on a crash, a record
  * the device already deleted from its outbox. With an external broker they come through the link.
  */
@@ -41,7 +41,6 @@ export { MAX_ATTEMPTS };
  * API) to finish. Long: waiting blocks only the worker, and giving up fails a whole batch.
  */
 const WORKER_BUSY_TIMEOUT_MS = 10_000;
-
 
 type Listener<T> = (value: T) => void;
 
@@ -127,6 +126,17 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
     await this.#records.start();
     this.#counters = new IngestCounters(this.#db, new IngestStatsRepo(this.#db), () => setImmediate(() => this.#flushLater()));
     this.#running = true;
+    try {
+      await this.#listen();
+    } catch (err) {
+      // a part that failed to start is not stopped by the app: end the worker here
+      this.#running = false;
+      await this.#records.stop();
+      throw err;
+    }
+  }
+
+  async #listen(): Promise<void> {
     this.#link.setHandler((message) => this.handle(message));
     if (this.#host?.takeUpstream((message) => this.handle(message)) === true) {
       // not subscribed as well: every device publish, last wills included, passes the broker's hook

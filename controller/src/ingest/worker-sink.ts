@@ -90,6 +90,8 @@ export class WorkerSink implements RecordSink {
       workerData: init,
       ...(this.#options.entry.execArgv === undefined ? {} : { execArgv: this.#options.entry.execArgv }),
     });
+    // the controller's servers keep the process alive; a worker left behind by a failure must not
+    worker.unref();
     const spawned = new Promise<Worker>((resolve, reject) => {
       worker.on('message', (reply: WorkerReply) => {
         if (reply.type === 'ready') return resolve(worker);
