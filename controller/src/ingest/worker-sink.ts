@@ -48,6 +48,7 @@ export class WorkerSink implements RecordSink {
   #worker: Promise<Worker> | undefined;
   #nextId = 1;
   readonly #waiting = new Map<number, Waiting>();
+  #running = false;
 
   constructor(options: WorkerSinkOptions, log: Logger) {
     this.#options = options;
@@ -55,11 +56,13 @@ export class WorkerSink implements RecordSink {
   }
 
   async start(): Promise<void> {
+    this.#running = true;
     this.#worker = this.#spawn();
     await this.#worker;
   }
 
   async stop(): Promise<void> {
+    this.#running = false;
     const worker = this.#worker;
     this.#worker = undefined;
     const w = await worker?.catch(() => undefined);
@@ -73,6 +76,7 @@ export class WorkerSink implements RecordSink {
   }
 
   async write(batch: readonly RawRecord[], now: number, wanted: ReadonlySet<string>): Promise<BatchResult> {
+    if (!this.#running) throw new PdmError('INTERNAL', 'ingest worker is stopped');
     this.#worker ??= this.#spawn();
     const worker = await this.#worker;
     const id = this.#nextId++;
