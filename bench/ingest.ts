@@ -20,7 +20,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -45,14 +45,65 @@ interface Consumer {
   readonly name: 'baseline' | 'embedded' | 'external';
   readonly url: string;
   readonly pid: number;
+  /** A controller's event-loop delay file (ingest-loop-probe.mjs). */
+  readonly loopFile?: string;
   /** Resolves with the time (ms) the consumer had taken in `total` messages since it started. */
   consumed(total: number): Promise<number>;
 }
 
 interface Sample {
   readonly rate: number;
-  /** consumer CPU microseconds per message */
+  /** consumer CPU microseconds per message, all threads */
   readonly cpuUs: number;
+  /** the same, main thread only (the controller's store runs on a worker thread) */
+  readonly mainCpuUs: number;
+  /** A controller's main-thread event-loop delay p99 of each second of the run, ms. */
+  readonly loopP99: number[];
+  /** Microseconds per message the threads were on a CPU or runnable but waiting for one (schedstat). */
+  readonly sched: ThreadTimes;
+}
+
+interface ThreadTimes {
+  mainRun: number;
+  mainWait: number;
+  otherRun: number;
+  otherWait: number;
+}
+
+/** Nanoseconds on a CPU and waiting in the run queue, main thread vs the others (Linux /proc/<pid>/task/<tid>/schedstat). */
+function threadTimes(pid: number): ThreadTimes {
+  const t: ThreadTimes = { mainRun: 0, mainWait: 0, otherRun: 0, otherWait: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let fields: number[];
+    try {
+      fields = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    if (Number(tid) === pid) {
+      t.mainRun += fields[0]!;
+      t.mainWait += fields[1]!;
+    } else {
+      t.otherRun += fields[0]!;
+      t.otherWait += fields[1]!;
+    }
+  }
+  return t;
+}
+
+/** CPU seconds of a process's main thread (Linux /proc task of the same id; 100 Hz ticks). */
+function mainThreadCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** The probe's seconds that ended within [from, to]. */
+function loopDelays(file: string | undefined, from: number, to: number): number[] {
+  if (file === undefined || !existsSync(file)) return [];
+  return readFileSync(file, 'utf8').split('\n').filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as { at: number; p99: number })
+    .filter((s) => s.at > from + 1000 && s.at <= to).map((s) => s.p99);
 }
 
 // ---- publishers
@@ -130,12 +181,18 @@ async function measure(consumer: Consumer, run: number, already: number): Promis
   const lists = ingestWorkload(`r${run}-${consumer.name}`, DEVICES, PER_DEVICE);
   const clients = await connectAll(consumer.url, lists.map((l) => l[0]!.topic.split('/')[2]!));
   const cpu0 = cpuSecondsOf(consumer.pid);
+  const main0 = mainThreadCpuSeconds(consumer.pid);
+  const sched0 = threadTimes(consumer.pid);
   const t0 = Date.now();
   await publishAll(clients, lists);
   const end = await consumer.consumed(already + N);
   const cpu = cpuSecondsOf(consumer.pid) - cpu0;
+  const mainCpu = mainThreadCpuSeconds(consumer.pid) - main0;
+  const sched1 = threadTimes(consumer.pid);
+  const perMsg = (k: keyof ThreadTimes): number => (sched1[k] - sched0[k]) / 1000 / N;
+  const sched = { mainRun: perMsg('mainRun'), mainWait: perMsg('mainWait'), otherRun: perMsg('otherRun'), otherWait: perMsg('otherWait') };
   await Promise.all(clients.map((c) => c.endAsync()));
-  return { rate: (N / (end - t0)) * 1000, cpuUs: (cpu * 1e6) / N };
+  return { rate: (N / (end - t0)) * 1000, cpuUs: (cpu * 1e6) / N, mainCpuUs: (mainCpu * 1e6) / N, loopP99: loopDelays(consumer.loopFile, t0, end), sched };
 }
 
 async function main(): Promise<void> {
@@ -155,19 +212,28 @@ async function main(): Promise<void> {
       bare.child.kill('SIGTERM');
       if (bare.child.exitCode === null) await once(bare.child, 'exit');
     });
-    const embedded = await startBenchController({ dataDir: join(work, 'embedded') });
+    const probe = (name: string) => ({ NODE_OPTIONS: `--import ${join(here, 'ingest-loop-probe.mjs')}`, PDM_BENCH_LOOP_FILE: join(work, `${name}.loop`) });
+    // an idle Node process with the same probe: how late timers fire here anyway (a loaded machine)
+    const idle = spawn(process.execPath, ['-e', 'setInterval(() => {}, 60_000)'], { stdio: 'ignore', env: { ...process.env, ...probe('idle') } });
+    stops.push(async () => {
+      idle.kill('SIGTERM');
+      if (idle.exitCode === null) await once(idle, 'exit');
+    });
+    const embedded = await startBenchController({ dataDir: join(work, 'embedded'), env: probe('embedded') });
     stops.push(() => embedded.stop());
     const external = await startBenchController({
       dataDir: join(work, 'external'),
+      env: probe('external'),
       extraArgs: ['--broker-mode', 'external', '--broker-url', extBroker.url, '--broker-client-id', 'pdm-bench', '--broker-shared-group', 'pdm'],
     });
     stops.push(() => external.stop());
     const consumers: Consumer[] = [
       bare.consumer,
-      { name: 'embedded', url: embedded.mqttUrl, pid: embedded.program.pid!, consumed: storedRecords(embedded.dataDir) },
-      { name: 'external', url: external.mqttUrl, pid: external.program.pid!, consumed: storedRecords(external.dataDir) },
+      { name: 'embedded', url: embedded.mqttUrl, pid: embedded.program.pid!, consumed: storedRecords(embedded.dataDir), loopFile: join(work, 'embedded.loop') },
+      { name: 'external', url: external.mqttUrl, pid: external.program.pid!, consumed: storedRecords(external.dataDir), loopFile: join(work, 'external.loop') },
     ];
     const samples = new Map<Consumer['name'], Sample[]>(consumers.map((c) => [c.name, []]));
+    const measuredFrom = Date.now();
     // warm-up run, not counted: JIT in every process, SQLite caches, Mosquitto's first sessions
     for (const c of consumers) await measure(c, -1, 0);
     for (let run = 0; run < RUNS; run++) {
@@ -178,19 +244,26 @@ async function main(): Promise<void> {
       }
     }
     const rss = { embedded: memoryOf(embedded.program.pid!).rss, external: memoryOf(external.program.pid!).rss };
-    report(samples, rss, loadAtStart);
+    report(samples, rss, loadAtStart, loopDelays(join(work, 'idle.loop'), measuredFrom, Date.now()));
   } finally {
     for (const stop of stops.reverse()) await stop().catch((err: unknown) => process.stderr.write(`[bench:ingest] stop failed: ${String(err)}\n`));
     rmSync(work, { recursive: true, force: true });
   }
 }
 
-function report(samples: Map<Consumer['name'], Sample[]>, rss: { embedded: number; external: number }, loadAtStart: string): void {
+function report(samples: Map<Consumer['name'], Sample[]>, rss: { embedded: number; external: number }, loadAtStart: string, idleLoop: number[]): void {
   const base = samples.get('baseline')!;
   const ratio = (name: Consumer['name']): number => median(samples.get(name)!.map((s, i) => s.rate / base[i]!.rate));
   const row = (label: string, name: Consumer['name']): string => {
     const s = samples.get(name)!;
-    return `| ${label} | ${median(s.map((x) => x.rate)).toFixed(0)} | ${s.map((x) => x.rate.toFixed(0)).join(', ')} | ${median(s.map((x) => x.cpuUs)).toFixed(0)} |`;
+    const loop = s.flatMap((x) => x.loopP99);
+    const loopCell = loop.length === 0 ? '-' : `${median(loop).toFixed(1)} / ${Math.max(...loop).toFixed(1)}`;
+    return `| ${label} | ${median(s.map((x) => x.rate)).toFixed(0)} | ${s.map((x) => x.rate.toFixed(0)).join(', ')} | ${median(s.map((x) => x.cpuUs)).toFixed(0)} | ${median(s.map((x) => x.mainCpuUs)).toFixed(0)} | ${loopCell} |`;
+  };
+  const schedRow = (label: string, name: Consumer['name']): string => {
+    const s = samples.get(name)!;
+    const m = (k: keyof ThreadTimes): string => median(s.map((x) => x.sched[k])).toFixed(0);
+    return `| ${label} | ${m('mainRun')} | ${m('mainWait')} | ${m('otherRun')} | ${m('otherWait')} |`;
   };
   const body = `Command: \`npm run bench:ingest\` (\`tsc -b\`, then bench/ingest.ts; controller = controller/dist/main.js in its own process).
 ${runHeader(loadAtStart)}
@@ -199,12 +272,24 @@ metric windows, 3:1, 330-560 bytes, encoded with the protocol codec), QoS 1, a w
 per device. ${RUNS} runs after a warm-up; in each, the three consumers back to back in a rotating order, fresh device ids.
 Rate = messages / (first publish -> last message consumed): counted by the bare subscriber, or stored (seen in
 the controller's database, polled read-only every 20 ms). Device authentication: ${controllerAuthNote()}.
+Event-loop delay: the controller's main thread, monitorEventLoopDelay (5 ms resolution) preloaded by bench/ingest-loop-probe.mjs,
+p99 of each second of the measured runs; an idle Node process with the same probe, over the same time, had
+${idleLoop.length === 0 ? '-' : `${median(idleLoop).toFixed(1)} / ${Math.max(...idleLoop).toFixed(1)}`} ms (median second / worst second): timers fire that late here anyway.
 
-| consumer | median msg/s | runs msg/s | consumer CPU us/msg (median) |
-|---|---:|---|---:|
+| consumer | median msg/s | runs msg/s | consumer CPU us/msg (median, all threads) | of which main thread | controller event-loop delay p99 ms (median second / worst second) |
+|---|---:|---|---:|---:|---:|
 ${row('baseline: Mosquitto -> bare mqtt.js subscriber (counts only)', 'baseline')}
 ${row('controller, embedded aedes broker -> ingest -> SQLite', 'embedded')}
 ${row('controller on an external Mosquitto (MQTT 5 shared subscription) -> ingest -> SQLite', 'external')}
+
+Time per message of the consumer's threads (median of the runs, us; from /proc/<pid>/task/*/schedstat): on a CPU, and
+runnable but waiting for a CPU (the 2 cores are shared with the publishers, the broker and whatever else runs).
+
+| consumer | main thread on CPU | main thread waiting for a CPU | other threads on CPU | other threads waiting for a CPU |
+|---|---:|---:|---:|---:|
+${schedRow('baseline', 'baseline')}
+${schedRow('controller, embedded broker', 'embedded')}
+${schedRow('controller, external Mosquitto', 'external')}
 
 - embedded broker: ${ratioVerdict(ratio('embedded'), GOAL, 'ge')}
 - external Mosquitto: ${ratioVerdict(ratio('external'), GOAL, 'ge')}

@@ -69,4 +69,46 @@ describe('GroupCommit', () => {
     await nextTurn(); // the scheduled turn finds nothing left to commit
     expect(batches).toHaveLength(3);
   });
+
+  it('keeps one asynchronous batch in flight, gathers what comes meanwhile, and sends it before settling the first', async () => {
+    const order: string[] = [];
+    /** The batches written and not finished yet; finish(i) ends write i. */
+    const writes: { items: number[]; finish: () => void }[] = [];
+    const group = new GroupCommit<number>((batch) => new Promise<() => void>((resolve) => {
+      const items = batch.map((p) => p.item);
+      order.push(`write ${items.join(',')}`);
+      writes.push({
+        items,
+        finish: () => resolve(() => {
+          order.push(`settle ${items.join(',')}`);
+          for (const p of batch) p.resolve();
+        }),
+      });
+    }));
+    const first = [1, 2].map((i) => group.submit(i));
+    await nextTurn();
+    const second = [3, 4].map((i) => group.submit(i));
+    await nextTurn();
+    expect(writes.map((w) => w.items)).toEqual([[1, 2]]); // 3 and 4 wait while one batch is in flight
+    writes[0]!.finish();
+    await Promise.all(first);
+    expect(order).toEqual(['write 1,2', 'write 3,4', 'settle 1,2']);
+    const idle = group.idle();
+    writes[1]!.finish();
+    await Promise.all(second);
+    await idle;
+    expect(order.at(-1)).toBe('settle 3,4');
+  });
+
+  it('rejects the members of an asynchronous batch that fails, and goes on with the next', async () => {
+    let calls = 0;
+    const group = new GroupCommit<number>(async (batch) => {
+      calls += 1;
+      if (calls === 1) throw new Error('worker died');
+      return () => batch.forEach((p) => p.resolve());
+    });
+    const first = group.submit(1);
+    await expect(first).rejects.toThrow('worker died');
+    await expect(group.submit(2)).resolves.toBeUndefined();
+  });
 });

@@ -5,15 +5,17 @@
  * on (deviceId, seq) with its per-kind rows and gap progress; statuses update presence; replies go to
  * the command module.
  *
- * Messages arriving in one event-loop turn are written in one transaction (group-commit.ts) and each
- * is acknowledged only after that commit. With the embedded broker they come from its
- * authorizePublish hook, before the device's PUBACK: aedes acknowledges a QoS 1 PUBLISH before it
+ * Record messages (predictions, metrics, alerts...) are decoded and stored in batches by a record sink
+ * (record-intake.ts, record-sink.ts: a worker thread with its own database connection, or in process
+ * where none can run); statuses, replies and chunk requests are handled here, messages of one
+ * event-loop turn in one transaction (group-commit.ts). Each message is acknowledged only after its
+ * transaction committed. With the embedded broker they come from its authorizePublish hook, before the device's PUBACK: aedes acknowledges a QoS 1 PUBLISH before it
  * delivers it to subscribers, so consuming through a subscription could lose, on a crash, a record
  * the device already deleted from its outbox. With an external broker they come through the link.
  */
 import { hash as digest } from 'node:crypto';
 import {
-  PdmError, allDevicesFilter, decodePayload, isPdmError, parseTopic, recordKinds, upKinds,
+  PdmError, allDevicesFilter, decodePayload, isPdmError, parseTopic, upKinds,
   type PayloadOf, type RecordKind, type Reply, type Status, type UpKind,
 } from '@pdm/protocol';
 import type { BrokerHost } from '../broker/broker-host.js';
@@ -21,22 +23,31 @@ import type { BrokerLink, Health, LinkMessage } from '../broker/broker-link.js';
 import type { Clock } from '../clock.js';
 import type { Database, Db } from '../db/database.js';
 import { IngestStatsRepo } from '../db/ingest-stats-repo.js';
-import { RecordsRepo, type StoreOutcome } from '../db/records-repo.js';
+import { RecordsRepo } from '../db/records-repo.js';
 import type { Logger } from '../logger.js';
 import { IngestCounters } from './counters.js';
 import { GroupCommit, type Pending } from './group-commit.js';
 import { LogThrottle } from './log-throttle.js';
 import type { Presence, Transition } from './presence.js';
+import { MAX_ATTEMPTS, isRecordTopic } from './record-batch.js';
+import { RecordIntake } from './record-intake.js';
+import { InProcessSink, type RecordSink } from './record-sink.js';
+import { WorkerSink, builtWorkerEntry } from './worker-sink.js';
 
-/** A message that fails to be processed this many times is counted as INTERNAL and acknowledged. */
-export const MAX_ATTEMPTS = 5;
+export { MAX_ATTEMPTS };
+
+/**
+ * How long the worker's connection waits for a write of the controller's thread (statuses, rollouts,
+ * API) to finish. Long: waiting blocks only the worker, and giving up fails a whole batch.
+ */
+const WORKER_BUSY_TIMEOUT_MS = 10_000;
 
 type Listener<T> = (value: T) => void;
 
 /** A message that passed decoding, with what idempotency and the retry count need. */
 interface Decoded {
   readonly message: LinkMessage;
-  readonly kind: UpKind;
+  readonly kind: Exclude<UpKind, RecordKind>;
   readonly deviceId: string;
   readonly payload: unknown;
   readonly hash: string;
@@ -62,8 +73,6 @@ export interface ReplySource {
   onReply(listener: Listener<Reply>): () => void;
 }
 
-const isRecordKind = (kind: UpKind): kind is RecordKind => (recordKinds as readonly string[]).includes(kind);
-
 export class Ingest implements UpstreamSource, StatusSource, ReplySource {
   readonly #database: Database;
   readonly #link: BrokerLink;
@@ -72,36 +81,62 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
   readonly #log: Logger;
   readonly #host: Pick<BrokerHost, 'takeUpstream'> | undefined;
   readonly #batch = new GroupCommit<LinkMessage>((batch) => this.#commitBatch(batch));
+  readonly #sink: RecordSink | undefined;
+  /** Record messages: decoded and stored by the sink, in batches (record-intake.ts). */
+  #records: RecordIntake | undefined;
   readonly #listeners = new Map<UpKind, Set<Listener<never>>>();
   readonly #throttle = new LogThrottle(10_000);
   /** Failed attempts per message (topic + payload hash), so one poison message cannot block ingest. */
   readonly #attempts = new Map<string, number>();
   #db: Db | undefined;
-  #records: RecordsRepo | undefined;
+  #progress: RecordsRepo | undefined;
   /** The transactions, made once: building better-sqlite3's wrapper per batch costs too. */
   #writeAll: ((batch: Decoded[]) => AfterCommit[]) | undefined;
   #writeOne: ((d: Decoded) => AfterCommit) | undefined;
   #counters: IngestCounters | undefined;
   #running = false;
 
-  /** `host`: the embedded broker, which hands device publishes over before acknowledging them. */
-  constructor(database: Database, link: BrokerLink, presence: Presence, clock: Clock, log: Logger, host?: Pick<BrokerHost, 'takeUpstream'>) {
+  /**
+   * `host`: the embedded broker, which hands device publishes over before acknowledging them.
+   * `sink`: where records are stored; by default the worker thread where it can run (built code, a
+   * database file), else in process.
+   */
+  constructor(database: Database, link: BrokerLink, presence: Presence, clock: Clock, log: Logger, host?: Pick<BrokerHost, 'takeUpstream'>,
+    sink?: RecordSink) {
     this.#database = database;
     this.#link = link;
     this.#presence = presence;
     this.#clock = clock;
     this.#log = log;
     this.#host = host;
+    this.#sink = sink;
   }
 
   async start(): Promise<void> {
     this.#db = this.#database.handle;
-    const records = new RecordsRepo(this.#db);
-    this.#records = records;
-    this.#writeAll = this.#db.transaction((batch: Decoded[]) => records.inBatch(() => batch.map((d) => this.#write(d))));
+    this.#progress = new RecordsRepo(this.#db);
+    this.#writeAll = this.#db.transaction((batch: Decoded[]) => batch.map((d) => this.#write(d)));
     this.#writeOne = this.#db.transaction((d: Decoded) => this.#write(d));
+    this.#records = new RecordIntake({
+      sink: this.#sink ?? this.#defaultSink(this.#db), clock: this.#clock, log: this.#log,
+      wanted: () => this.#listenedKinds(),
+      emit: (kind, record) => this.#emit(kind as UpKind, record),
+      invalid: (deviceId, kind, code, reason, message) => this.#logInvalid(deviceId, kind, code, reason, message),
+    });
+    await this.#records.start();
     this.#counters = new IngestCounters(this.#db, new IngestStatsRepo(this.#db), () => setImmediate(() => this.#flushLater()));
     this.#running = true;
+    try {
+      await this.#listen();
+    } catch (err) {
+      // a part that failed to start is not stopped by the app: end the worker here
+      this.#running = false;
+      await this.#records.stop();
+      throw err;
+    }
+  }
+
+  async #listen(): Promise<void> {
     this.#link.setHandler((message) => this.handle(message));
     if (this.#host?.takeUpstream((message) => this.handle(message)) === true) {
       // not subscribed as well: every device publish, last wills included, passes the broker's hook
@@ -117,8 +152,18 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
     // the broker keeps calling handle(), which now refuses: what arrives after this is not acknowledged
     this.#running = false;
     this.#batch.flush();
+    await this.#records?.stop();
     this.flushPending();
     this.#log.info({}, 'ingest stopped');
+  }
+
+  #defaultSink(db: Db): RecordSink {
+    const entry = builtWorkerEntry();
+    if (db.memory || entry === undefined) {
+      this.#log.info({ worker: false }, 'records stored in process');
+      return new InProcessSink(() => db);
+    }
+    return new WorkerSink({ file: db.name, entry, busyTimeoutMs: WORKER_BUSY_TIMEOUT_MS }, this.#log);
   }
 
   /** Writes the counters and last-seen times summed in memory (done every event-loop turn anyway). */
@@ -163,7 +208,13 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
    */
   handle(message: LinkMessage): Promise<void> {
     if (!this.#running) return Promise.reject(new PdmError('INTERNAL', 'ingest is stopped'));
-    return this.#batch.submit(message);
+    return isRecordTopic(message.topic) ? this.#records!.submit(message) : this.#batch.submit(message);
+  }
+
+  #listenedKinds(): ReadonlySet<string> {
+    const kinds = new Set<string>();
+    for (const [kind, set] of this.#listeners) if (set.size > 0) kinds.add(kind);
+    return kinds;
   }
 
   /** Decodes a batch, writes its valid messages in one transaction, then settles each in arrival order. */
@@ -218,7 +269,7 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
       this.#invalid('', kind, new PdmError('TOPIC_INVALID', 'topic is not a pdm upstream topic'), message);
       return undefined;
     }
-    const kind = parsed.kind as UpKind;
+    const kind = parsed.kind as Decoded['kind'];
     try {
       const payload = decodePayload(kind, message.payload, parsed.deviceId);
       return { message, kind, deviceId: parsed.deviceId, payload, hash: sha256(message.payload) };
@@ -231,24 +282,11 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
   /** The database part of one message; runs inside the batch's transaction. Returns what to do once it committed. */
   #write(d: Decoded): AfterCommit {
     const live = !d.message.retain;
-    if (isRecordKind(d.kind)) {
-      const outcome = this.#records!.store(d.kind, d.payload as never, d.hash, this.#clock.now());
-      return () => this.#recordStored(d, outcome, live);
-    }
     if (d.kind === 'status') {
       const applied = this.#presence.applyStatus(d.payload as Status, live);
       return () => this.#statusApplied(d.payload as Status, applied.transition);
     }
     return () => this.#passOn(d, live);
-  }
-
-  #recordStored(d: Decoded, outcome: StoreOutcome, live: boolean): void {
-    this.#counters!.accepted(d.kind, outcome);
-    this.#presence.seen(d.deviceId, live);
-    if (outcome === 'conflict') {
-      this.#log.warn({ deviceId: d.deviceId, seq: (d.payload as { seq: number }).seq, kind: d.kind }, 'seq reused with different content; first kept');
-    }
-    if (outcome === 'stored') this.#emit(d.kind, d.payload);
   }
 
   #statusApplied(status: Status, transition: Transition | undefined): void {
@@ -280,7 +318,7 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
   /** A device whose data directory was wiped starts again at seq 1: its records would look like duplicates. */
   #checkSeq(status: Status): void {
     if (status.state !== 'online') return;
-    const progress = this.#records!.progress(status.deviceId);
+    const progress = this.#progress!.progress(status.deviceId);
     if (status.lastSeq < progress.max && this.#throttle.allow(`seq:${status.deviceId}`)) {
       this.#log.warn({ deviceId: status.deviceId, lastSeq: status.lastSeq, maxStored: progress.max },
         'device reports a lower seq than already stored');
@@ -299,11 +337,16 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
 
   #invalid(deviceId: string, kind: string, err: PdmError, message: LinkMessage): void {
     this.#counters!.invalid(deviceId, kind, err.code, err.message, this.#clock.now());
-    const suppressed = this.#throttle.take(`${deviceId}\u0000${err.code}`);
+    this.#logInvalid(deviceId, kind, err.code, err.message, message);
+  }
+
+  /** Without the payload; at most one line per device and code per 10 s, with the count suppressed meanwhile. */
+  #logInvalid(deviceId: string, kind: string, code: string, reason: string, message: LinkMessage): void {
+    const suppressed = this.#throttle.take(`${deviceId}\u0000${code}`);
     if (suppressed === undefined) return;
     this.#log.warn({
-      code: err.code, topic: message.topic.slice(0, 200), deviceId: deviceId || null, kind, bytes: message.payload.byteLength,
-      reason: err.message.slice(0, 300), suppressed,
+      code, topic: message.topic.slice(0, 200), deviceId: deviceId || null, kind, bytes: message.payload.byteLength,
+      reason: reason.slice(0, 300), suppressed,
     }, 'invalid payload refused');
   }
 }
