@@ -10,8 +10,9 @@ import { queryInt } from '../http/validate.js';
 import type { RepairAssumptions } from './intervals.js';
 import { reportCsv } from './csv.js';
 import { DowntimeState } from './downtime-state.js';
-import { groupsTable, reportOf, shownAssets, type AssetInfo, type ReliabilityReport } from './report.js';
+import { groupsTable, reportOf, reportWithoutVersions, shownAssets, shownSet, type AssetInfo, type ReliabilityReport } from './report.js';
 import { ReliabilitySource } from './source.js';
+import { VersionImpacts } from './version-impacts.js';
 
 export const reliabilityQuerySchema = z.strictObject({
   from: timeSchema.optional().describe('period start (default: the earliest data of the assets in scope)'),
@@ -37,6 +38,7 @@ export class ReliabilityService {
   readonly #assumptions: RepairAssumptions;
   readonly #clock: Clock;
   readonly #downtime: DowntimeState;
+  readonly #versions = new VersionImpacts();
 
   constructor(db: () => Db, assumptions: RepairAssumptions, clock: Clock) {
     this.#db = db;
@@ -73,10 +75,23 @@ export class ReliabilityService {
       const generation = dataGeneration(db);
       const scope = this.scope(q);
       const body = format === 'json'
-        ? JSON.stringify(this.#report(scope))
+        ? this.#json(scope)
         : reportCsv(groupsTable(scope.assets, this.#downtime.downtime(scope.ids), scope.options));
       return { generation, body, cacheable: !scope.clockBound };
     })();
+  }
+
+  /**
+   * The report as JSON: the report without model versions, then the section's entries kept per asset
+   * (version-impacts.ts), as JSON.stringify(report()) writes them: `modelVersions` is the report's last key.
+   */
+  #json({ source, assets, ids, options }: ReturnType<ReliabilityService['scope']>): string {
+    const d = this.#downtime.downtime(ids);
+    const base = JSON.stringify(reportWithoutVersions(assets, d, options));
+    if (options.perAsset === 'omit') return base;
+    this.#versions.refresh(source);
+    const entries = this.#versions.section(assets, shownSet(assets, options), d, options);
+    return `${base.slice(0, -1)},"modelVersions":[${entries.join(',')}]}`;
   }
 
   /** The assets in scope and the period: the one asked for, else the time their data covers. */
