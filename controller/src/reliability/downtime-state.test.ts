@@ -121,7 +121,7 @@ describe('DowntimeState', () => {
 
     const state = new DowntimeState(assumptions);
     const read = vi.spyOn(ReliabilitySource.prototype, 'events');
-    const renderAll = (service: ReliabilityService) => REPORTS.map(([q, format]) => service.render(q, format).body);
+    const renderAll = (service: ReliabilityService) => REPORTS.map(([q, format]) => new TextDecoder().decode(service.render(q, format).body));
     expect(renderAll(kept)).toEqual(renderAll(new ReliabilityService(db, assumptions, clock)));
     const seen = { versions: new Set<string>(), caughtOrMissed: false };
     for (let step = 0; step < 80; step++) {

@@ -39,6 +39,14 @@ interface PeriodTable {
   sums: Float64Array;
   /** 1 where the asset's sums are computed from its current downtime. */
   valid: Uint8Array;
+  /** The asset's figures as JSON (report by asset, report-json.ts), made from its sums; dropped when they are computed again. */
+  json: (KeptJson | undefined)[];
+}
+
+/** One asset's figures in a period as JSON text (UTF-8): its fields alone, and as a trend entry. */
+export interface KeptJson {
+  fields?: Uint8Array;
+  dated?: Uint8Array;
 }
 
 export class PeriodSums {
@@ -103,6 +111,7 @@ export class PeriodSums {
         if (valid[slot] === 0) {
           assetSums(owns[i]!, from, to, sums, base);
           valid[slot] = 1;
+          tables[k]!.json[slot] = undefined;
         }
         unplanned += sums[base + UNPLANNED]!;
         planned += sums[base + PLANNED]!;
@@ -113,6 +122,17 @@ export class PeriodSums {
       }
       acc.set([unplanned, planned, other, repairs, repairHours, maintenance], k * SUM_FIELDS);
     }
+  }
+
+  /**
+   * The JSON kept for an asset's figures in period k of the list summed last (sumInto), made from its
+   * current sums; undefined for an asset without downtime (no slot) or sums not kept.
+   */
+  json(assetId: string, k: number): KeptJson | undefined {
+    const slot = this.#slots.get(assetId);
+    const t = this.#last?.tables[k];
+    if (slot === undefined || t === undefined || t.valid[slot] !== 1) return undefined;
+    return (t.json[slot] ??= {});
   }
 
   /** Each asset's downtime breakdown in [from, to) (figures.ts downtimeBreakdown), computed where not kept. */
@@ -158,7 +178,7 @@ export class PeriodSums {
    * the time one period covers and the other not: its sums are the same additions of the same values.
    */
   #adopted(from: number, to: number, perAsset: ReadonlyMap<string, AssetDowntime>): PeriodTable {
-    const t = { sums: new Float64Array(0), valid: new Uint8Array(0) };
+    const t: PeriodTable = { sums: new Float64Array(0), valid: new Uint8Array(0), json: [] };
     const donor = [...this.#tables].reverse().find(([k]) => k.startsWith(`${from}:`) || k.endsWith(`:${to}`));
     if (donor === undefined) return t;
     const [donorFrom, donorTo] = donor[0].split(':').map(Number) as [number, number];

@@ -10,7 +10,8 @@ import { queryInt } from '../http/validate.js';
 import type { RepairAssumptions } from './intervals.js';
 import { reportCsv } from './csv.js';
 import { DowntimeState } from './downtime-state.js';
-import { groupsTable, reportOf, reportWithoutVersions, shownAssets, shownSet, type AssetInfo, type ReliabilityReport } from './report.js';
+import { groupsTable, reportOf, shownAssets, shownSet, type AssetInfo, type ReliabilityReport } from './report.js';
+import { reportJson } from './report-json.js';
 import { ReliabilitySource } from './source.js';
 import { VersionImpacts } from './version-impacts.js';
 
@@ -76,7 +77,7 @@ export class ReliabilityService {
       const scope = this.scope(q);
       const body = format === 'json'
         ? this.#json(scope)
-        : reportCsv(groupsTable(scope.assets, this.#downtime.downtime(scope.ids), scope.options));
+        : new TextEncoder().encode(reportCsv(groupsTable(scope.assets, this.#downtime.downtime(scope.ids), scope.options)));
       return { generation, body, cacheable: !scope.clockBound };
     })();
   }
@@ -85,13 +86,11 @@ export class ReliabilityService {
    * The report as JSON: the report without model versions, then the section's entries kept per asset
    * (version-impacts.ts), as JSON.stringify(report()) writes them: `modelVersions` is the report's last key.
    */
-  #json({ source, assets, ids, options }: ReturnType<ReliabilityService['scope']>): string {
+  #json({ source, assets, ids, options }: ReturnType<ReliabilityService['scope']>): Uint8Array<ArrayBuffer> {
     const d = this.#downtime.downtime(ids);
-    const base = JSON.stringify(reportWithoutVersions(assets, d, options));
-    if (options.perAsset === 'omit') return base;
+    if (options.perAsset === 'omit') return reportJson(assets, d, options, undefined);
     this.#versions.refresh(source);
-    const entries = this.#versions.section(assets, shownSet(assets, options), d, options);
-    return `${base.slice(0, -1)},"modelVersions":[${entries.join(',')}]}`;
+    return reportJson(assets, d, options, this.#versions.section(assets, shownSet(assets, options), d, options));
   }
 
   /** The assets in scope and the period: the one asked for, else the time their data covers. */
@@ -115,7 +114,8 @@ export type ReportFormat = 'json' | 'csv';
 
 export interface RenderedReport {
   generation: number;
-  body: string;
+  /** UTF-8, in a buffer of its own (transferable from the worker without a copy). */
+  body: Uint8Array<ArrayBuffer>;
   cacheable: boolean;
 }
 

@@ -158,6 +158,17 @@ export function shownAssets(assets: readonly AssetInfo[], o: Pick<ReportOptions,
   return paged(members(assets, o.groupBy), o.page).groups.flatMap(([, ids]) => ids);
 }
 
+/** The groups of a report (its page's with a page): keys in natural order with their assets. */
+export function pagedGroups(assets: readonly AssetInfo[], o: Pick<ReportOptions, 'groupBy' | 'page'>): [string, string[]][] {
+  return paged(members(assets, o.groupBy), o.page).groups;
+}
+
+/** One group with its figures for the report's period and trend (`wholeAndTrend`: the period, then the buckets written `periodIso`). */
+export function groupOf(d: Downtime, key: string, assetIds: string[] | undefined, ids: readonly string[], wholeAndTrend: readonly [number, number][], periodIso: readonly Period[]): ReliabilityReport['groups'][number] {
+  const [whole, ...trend] = figuresPerPeriod(d, ids, wholeAndTrend);
+  return group(key, assetIds, whole!, trend.map((f, k) => dated(periodIso[k]!, f)));
+}
+
 /** The page's groups of all (natural order of their keys: the same page for the same data). */
 function paged<T>(all: T[], page: ReportOptions['page']): { groups: T[]; page?: Page } {
   if (page === undefined) return { groups: all };
@@ -198,7 +209,7 @@ export function shownSet(assets: readonly AssetInfo[], o: Pick<ReportOptions, 'g
  * The report without its `modelVersions` (its last key): with perAsset=omit the whole report; else the
  * body is this report's JSON with the section's entries added (version-impacts.ts keeps them per asset).
  */
-export function reportWithoutVersions(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions): ReliabilityReport {
+export function reportWithoutVersions(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, withGroups = true): ReliabilityReport {
   const all = assets.map((a) => a.assetId);
   const { groups, page } = paged(members(assets, o.groupBy), o.page);
   // in a page, the per-asset lists are those of its groups' assets
@@ -223,10 +234,8 @@ export function reportWithoutVersions(assets: readonly AssetInfo[], d: Downtime,
     },
     totals: figures(d, all, o.from, o.to),
     ...(page === undefined ? {} : { page }),
-    groups: groups.map(([key, ids]) => {
-      const [whole, ...trend] = figuresPerPeriod(d, ids, wholeAndTrend);
-      return group(key, omit ? undefined : ids, whole!, trend.map((f, k) => dated(periodIso[k]!, f)));
-    }),
+    // without: report-json.ts writes them from kept JSON
+    groups: withGroups ? groups.map(([key, ids]) => groupOf(d, key, omit ? undefined : ids, ids, wholeAndTrend, periodIso)) : [],
     trend: { bucket: o.bucket, periods: figuresPerPeriod(d, all, periods).map((f, k) => dated(periodIso[k]!, f)) },
     pareto: {
       ...(omit ? {} : { byAsset: page === undefined ? byAsset : byAsset.filter((e) => shown.has(e.key)) }),
