@@ -55,6 +55,11 @@ export function figuresPerPeriod(d: Downtime, assetIds: readonly string[], perio
  */
 export function assetFiguresJson(d: Downtime, assetId: string, periods: readonly (readonly [number, number])[], dated: (k: number) => string | undefined): Uint8Array[] {
   const sums = d.sums ?? new PeriodSums();
+  const kept = sums.jsonAll(d.perAsset, assetId, periods);
+  if (kept !== undefined) {
+    const out = kept.map((j, k) => (dated(k) === undefined ? j.fields : j.dated));
+    if (out.every((j) => j !== undefined)) return out as Uint8Array[];
+  }
   const acc = new Float64Array(periods.length * SUM_FIELDS);
   sums.sumInto(d.perAsset, [assetId], periods, acc);
   return periods.map(([f, t], k) => {

@@ -11,7 +11,7 @@ import type { RepairAssumptions } from './intervals.js';
 import { reportCsv } from './csv.js';
 import { DowntimeState } from './downtime-state.js';
 import { groupsTable, reportOf, shownAssets, shownSet, type AssetInfo, type ReliabilityReport } from './report.js';
-import { reportJson } from './report-json.js';
+import { KeptGroups, reportJson } from './report-json.js';
 import { ReliabilitySource } from './source.js';
 import { VersionImpacts } from './version-impacts.js';
 
@@ -40,6 +40,7 @@ export class ReliabilityService {
   readonly #clock: Clock;
   readonly #downtime: DowntimeState;
   readonly #versions = new VersionImpacts();
+  readonly #groups = new KeptGroups();
 
   constructor(db: () => Db, assumptions: RepairAssumptions, clock: Clock) {
     this.#db = db;
@@ -88,9 +89,9 @@ export class ReliabilityService {
    */
   #json({ source, assets, ids, options }: ReturnType<ReliabilityService['scope']>): Uint8Array<ArrayBuffer> {
     const d = this.#downtime.downtime(ids);
-    if (options.perAsset === 'omit') return reportJson(assets, d, options, undefined);
+    if (options.perAsset === 'omit') return reportJson(assets, d, options, undefined, this.#groups);
     this.#versions.refresh(source);
-    return reportJson(assets, d, options, this.#versions.section(assets, shownSet(assets, options), d, options));
+    return reportJson(assets, d, options, this.#versions.section(assets, shownSet(assets, options), d, options), this.#groups);
   }
 
   /** The assets in scope and the period: the one asked for, else the time their data covers. */

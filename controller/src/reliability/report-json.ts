@@ -16,14 +16,14 @@ import { buckets, groupOf, pagedGroups, reportWithoutVersions, type AssetInfo, t
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** The body of the report of `assets`; `modelVersions`: the section's entries as JSON, undefined with perAsset=omit. */
-export function reportJson(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, modelVersions: readonly string[] | undefined): Uint8Array<ArrayBuffer> {
+export function reportJson(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, modelVersions: readonly string[] | undefined, kept = new KeptGroups()): Uint8Array<ArrayBuffer> {
   const byAsset = o.groupBy === 'asset';
   const { groups, trend, pareto, ...head } = reportWithoutVersions(assets, d, o, !byAsset);
   const parts: Uint8Array[] = [];
   const text = (s: string): void => void parts.push(Buffer.from(s));
   // the keys in the report's order: period .. totals (page), groups, trend, pareto, modelVersions
   text(`${JSON.stringify(head).slice(0, -1)},"groups":`);
-  if (byAsset) groupsByAsset(parts, assets, d, o);
+  if (byAsset) groupsByAsset(parts, assets, d, o, kept);
   else text(JSON.stringify(groups));
   text(`,${JSON.stringify({ trend, pareto }).slice(1, -1)}`);
   if (modelVersions !== undefined) text(`,"modelVersions":[${modelVersions.join(',')}]`);
@@ -32,7 +32,7 @@ export function reportJson(assets: readonly AssetInfo[], d: Downtime, o: ReportO
 }
 
 /** The groups of a report by asset: the text of report.ts's group() for each, from kept JSON of its figures. */
-function groupsByAsset(parts: Uint8Array[], assets: readonly AssetInfo[], d: Downtime, o: ReportOptions): void {
+function groupsByAsset(parts: Uint8Array[], assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, kept: KeptGroups): void {
   const omit = o.perAsset === 'omit';
   const periods = buckets(o.from, o.to, o.bucket);
   // one list for every group, as reportWithoutVersions: the kept sums resolve its tables once
@@ -53,13 +53,31 @@ function groupsByAsset(parts: Uint8Array[], assets: readonly AssetInfo[], d: Dow
       parts.push(Buffer.from(JSON.stringify(groupOf(d, key, omit ? undefined : ids, ids, wholeAndTrend, periodIso))));
       continue;
     }
-    parts.push(Buffer.from(omit ? `{"key":${k},` : `{"key":${k},"assetIds":${JSON.stringify(ids)},`));
-    const [whole, ...trend] = assetFiguresJson(d, key, wholeAndTrend, dated);
-    parts.push(whole!, trendOpen);
-    for (const [j, entry] of trend.entries()) parts.push(j === 0 ? entry.subarray(1) : entry);
-    parts.push(close);
+    const figures = assetFiguresJson(d, key, wholeAndTrend, dated);
+    parts.push(kept.group(key, omit, figures, () => {
+      const own: Uint8Array[] = [Buffer.from(omit ? `{"key":${k},` : `{"key":${k},"assetIds":${JSON.stringify(ids)},`), figures[0]!, trendOpen];
+      for (const [j, entry] of figures.slice(1).entries()) own.push(j === 0 ? entry.subarray(1) : entry);
+      own.push(close);
+      return concat(own);
+    }));
   }
   parts.push(Buffer.from(']'));
+}
+
+/**
+ * Each asset's group of a report by asset in JSON, kept while it is made of the same kept JSON of its
+ * figures (figures.ts): one part per asset to copy into the body, not 30.
+ */
+export class KeptGroups {
+  readonly #kept = new Map<string, { omit: boolean; figures: readonly Uint8Array[]; json: Uint8Array }>();
+
+  group(assetId: string, omit: boolean, figures: readonly Uint8Array[], make: () => Uint8Array): Uint8Array {
+    const k = this.#kept.get(assetId);
+    if (k !== undefined && k.omit === omit && k.figures.length === figures.length && k.figures.every((f, i) => f === figures[i])) return k.json;
+    const json = make();
+    this.#kept.set(assetId, { omit, figures, json });
+    return json;
+  }
 }
 
 /** The parts in one buffer of its own (never Node's shared pool), so that the worker can transfer it without a copy. */
