@@ -95,7 +95,21 @@ export class ReliabilitySource {
     return this.#db.prepare('SELECT COALESCE(MAX(n), 0) FROM report_version_changes').pluck().get() as number;
   }
 
-  /** The assets whose model versions or caught/missed windows changed after change number `n`. */
+  /** The highest data generation a span of a model version was written at (migration 011); 0 before any. */
+  lastSpanChange(): number {
+    return this.#db.prepare(`SELECT COALESCE(MAX(n), 0) FROM asset_metric_spans WHERE model_name <> ''`).pluck().get() as number;
+  }
+
+  /**
+   * The assets with a span of a model version written at generation `n` or later (migration 011: a span
+   * written after a snapshot whose highest number was `n` has at least `n`; 0 is a span no write touched
+   * since the migration). A scan of one row per asset and version, no index to keep on ingest's path.
+   */
+  spansChangedSince(n: number): string[] {
+    return this.#db.prepare(`SELECT DISTINCT asset_id FROM asset_metric_spans WHERE model_name <> '' AND n >= MAX(?, 1)`).pluck().all(n) as string[];
+  }
+
+  /** The assets whose spans were deleted or whose caught/missed windows changed after change number `n` (migration 011). */
   versionsChangedAfter(n: number): string[] {
     return this.#db.prepare('SELECT asset_id FROM report_version_changes WHERE n > ?').pluck().all(n) as string[];
   }

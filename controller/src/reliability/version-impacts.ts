@@ -5,7 +5,8 @@
  * before/after figures), though new data changes a few assets.
  *
  * An asset's entries depend on its model versions' spans and its caught/missed quality windows (both
- * kept here, read again for the assets migration 011's report_version_changes names), on its downtime
+ * kept here, read again for the assets whose spans were written since or that migration 011's
+ * report_version_changes names), on its downtime
  * (kept by DowntimeState, which makes a new object for an asset it derives again: compared by identity)
  * and on the period's start and each version's time clipped to the period. A moving period (the default
  * one ends at the latest data) leaves the entries of every asset whose versions ended before the old end
@@ -38,14 +39,20 @@ export class VersionImpacts {
   readonly #windows = new Map<string, CaughtMissedWindow[]>();
   /** Per asset, its entries for the last few periods asked for (reports of other periods alternate), latest first. */
   readonly #kept = new Map<string, AssetEntries[]>();
-  /** The last change number read; undefined: nothing read yet. */
-  #seen: number | undefined;
+  /** The last change number (report_version_changes) and span generation read; undefined: nothing read yet. */
+  #seen: { other: number; spans: number } | undefined;
 
   /** Brings the kept spans and windows to what `source` reads; inside the report's read transaction. */
   refresh(source: ReliabilitySource): void {
-    const last = source.lastVersionChange();
-    if (last === this.#seen) return;
-    const changed = this.#seen === undefined ? undefined : source.versionsChangedAfter(this.#seen);
+    const seen = { other: source.lastVersionChange(), spans: source.lastSpanChange() };
+    let changed: string[] | undefined;
+    if (this.#seen !== undefined) {
+      const assets = new Set(source.spansChangedSince(this.#seen.spans));
+      if (seen.other !== this.#seen.other) for (const assetId of source.versionsChangedAfter(this.#seen.other)) assets.add(assetId);
+      this.#seen = seen;
+      if (assets.size === 0) return;
+      changed = [...assets];
+    }
     if (changed === undefined) {
       this.#spans.clear();
       this.#windows.clear();
@@ -63,7 +70,7 @@ export class VersionImpacts {
       else list.push(v);
     }
     for (const [assetId, windows] of source.caughtMissedWindows(changed)) this.#windows.set(assetId, windows);
-    this.#seen = last;
+    this.#seen = seen;
   }
 
   /**
