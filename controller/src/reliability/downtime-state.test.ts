@@ -50,6 +50,8 @@ const REPORTS: [ReportScope, ReportFormat][] = [
   [{ groupBy: 'site', bucket: 'month', from: hourIso(0), to: hourIso(400) }, 'json'],
   // the same period in other buckets: kept sums of the whole period shared by two reports (period-sums.ts)
   [{ groupBy: 'assetClass', bucket: 'day', from: hourIso(0), to: hourIso(400) }, 'json'],
+  // the same start, an end that cuts the versions' time short: model-version entries kept per period (version-impacts.ts)
+  [{ groupBy: 'assetClass', bucket: 'week', from: hourIso(0), to: hourIso(150) }, 'json'],
   [{ groupBy: 'asset', bucket: 'week' }, 'csv'],
   [{ groupBy: 'site', bucket: 'week', site: 's1' }, 'csv'],
 ];
@@ -96,12 +98,32 @@ describe('DowntimeState', () => {
         device.run(d, `asset-${devices[next(devices.length)]}`, `class-${next(3)}`, `s${next(3)}`, 100 + seq++);
       },
       () => records.store('metrics', metrics(devices[next(devices.length)]!, seq++) as never, `m${seq}`, 1000),
+      () => {
+        // a metric window of another model version, late or after the data's end (the default period moves)
+        const d = devices[next(devices.length)]!;
+        const start = next(2) === 0 ? next(300) : 300 + seq;
+        const version = ['1.0.0', '1.1.0', '2.0.0'][next(3)]!;
+        records.store('metrics', metrics(d, seq++, { assetId: `asset-${d}`, windowStart: hourIso(start), windowEnd: hourIso(start + 1),
+          model: { name: 'azure-pdm-failure-24h', version } }) as never, `m${seq}`, 1000);
+      },
+      () => {
+        // a quality window that caught or missed failures (the report's caught and missed), some of no model version that ran
+        const d = devices[next(devices.length)]!;
+        const start = next(320);
+        database.handle.prepare(`INSERT INTO quality_windows (device_id, seq, asset_id, model_name, model_version, role, window_start,
+          window_end, horizon_hours, tp, fp, tn, fn, caught, missed, false_alarms, lead_hours) VALUES (?, ?, ?, 'azure-pdm-failure-24h', ?,
+          'active', ?, ?, 24, 0, 0, 0, 0, ?, ?, 0, '[]')`).run(d, seq++, `asset-${d}`, ['1.0.0', '1.0.0', '1.1.0', '9.9.9'][next(4)]!, hourIso(start),
+          hourIso(start + 1), next(3), next(2));
+      },
+      // now and then one deleted by hand
+      () => next(3) === 0 && database.handle.prepare('DELETE FROM quality_windows WHERE seq = (SELECT seq FROM quality_windows ORDER BY seq LIMIT 1 OFFSET ?)').run(next(3)),
     ];
 
     const state = new DowntimeState(assumptions);
     const read = vi.spyOn(ReliabilitySource.prototype, 'events');
-    const renderAll = (service: ReliabilityService) => REPORTS.map(([q, format]) => service.render(q, format).body);
+    const renderAll = (service: ReliabilityService) => REPORTS.map(([q, format]) => new TextDecoder().decode(service.render(q, format).body));
     expect(renderAll(kept)).toEqual(renderAll(new ReliabilityService(db, assumptions, clock)));
+    const seen = { versions: new Set<string>(), caughtOrMissed: false };
     for (let step = 0; step < 80; step++) {
       writes[next(writes.length)]!();
       read.mockClear();
@@ -110,7 +132,14 @@ describe('DowntimeState', () => {
       const reads = read.mock.calls.map(([ids]) => ids);
       expect(reads.length).toBeLessThanOrEqual(1);
       for (const ids of reads) expect(ids?.length).toBeLessThanOrEqual(2);
-      expect(incremental).toEqual(renderAll(new ReliabilityService(db, assumptions, clock)));
+      const fresh = new ReliabilityService(db, assumptions, clock);
+      expect(incremental).toEqual(renderAll(fresh));
+      // the JSON assembled from kept model-version entries is the JSON of the whole report object
+      for (const [k, [q, format]] of REPORTS.entries()) if (format === 'json') expect(incremental[k]).toBe(JSON.stringify(fresh.report(q)));
+      for (const v of (JSON.parse(incremental[0]!) as { modelVersions: { version: string; caught: number; missed: number }[] }).modelVersions) {
+        seen.versions.add(v.version);
+        seen.caughtOrMissed ||= v.caught + v.missed > 0;
+      }
       database.handle.transaction(() => {
         const source = new ReliabilitySource(database.handle);
         state.refresh(source);
@@ -120,5 +149,8 @@ describe('DowntimeState', () => {
       })();
     }
     expect(JSON.parse(renderAll(kept)[0]!).groups.length).toBeGreaterThan(0);
+    // the random writes made entries of several versions, with caught or missed failures
+    expect(seen.versions.size).toBeGreaterThan(1);
+    expect(seen.caughtOrMissed).toBe(true);
   });
 });

@@ -48,6 +48,29 @@ export function figuresPerPeriod(d: Downtime, assetIds: readonly string[], perio
 }
 
 /**
+ * figuresPerPeriod() of one asset as JSON (UTF-8), kept with its sums (period-sums.ts) for a report by
+ * asset, whose 10,000 groups' JSON.stringify was most of a render: `fields` is the figures' JSON without
+ * its braces, `dated` a trend entry `{"from":..,"to":..,<fields>}` after a comma. The same figures as
+ * figuresPerPeriod(d, [assetId], periods) (the same sums, added to zeros), written by JSON.stringify.
+ */
+export function assetFiguresJson(d: Downtime, assetId: string, periods: readonly (readonly [number, number])[], dated: (k: number) => string | undefined): Uint8Array[] {
+  const sums = d.sums ?? new PeriodSums();
+  const kept = sums.jsonAll(d.perAsset, assetId, periods);
+  if (kept !== undefined) {
+    const out = kept.map((j, k) => (dated(k) === undefined ? j.fields : j.dated));
+    if (out.every((j) => j !== undefined)) return out as Uint8Array[];
+  }
+  const acc = new Float64Array(periods.length * SUM_FIELDS);
+  sums.sumInto(d.perAsset, [assetId], periods, acc);
+  return periods.map(([f, t], k) => {
+    const kept = sums.json(assetId, k) ?? {};
+    const head = dated(k);
+    if (head === undefined) return (kept.fields ??= Buffer.from(JSON.stringify(summarise(1, f, t, periodSums(acc, k))).slice(1, -1)));
+    return (kept.dated ??= Buffer.from(`,${head}${JSON.stringify(summarise(1, f, t, periodSums(acc, k))).slice(1)}`));
+  });
+}
+
+/**
  * figures() of one asset, without a set or kept sums: a report's model versions ask for two periods of
  * their own per version (thousands). One asset's sums are its own sums added to zeros, as in figuresPerPeriod.
  */

@@ -43,7 +43,7 @@ describe('PeriodSums', () => {
       Array.from({ length: 5 }, (_, k) => [k * 60 * HOUR, (k + 1) * 60 * HOUR]),
       [[0, 300 * HOUR], [17 * HOUR, 99 * HOUR], [0, 60 * HOUR]],
     ] as [number, number][][];
-    for (let step = 0; step < 200; step++) {
+    for (let step = 0; step < 400; step++) {
       // a changed asset: a new part (or none), its sums dropped as DowntimeState drops them
       if (next(2) === 0) {
         const id = ids[next(ids.length)]!;
@@ -52,7 +52,11 @@ describe('PeriodSums', () => {
         kept.invalidate([id]);
       }
       const group = ids.filter(() => next(3) > 0);
-      const periods = periodLists[next(periodLists.length)]!;
+      // or periods that move: a default period ends at the latest data (kept sums adopted from the period before)
+      const end = (200 + next(120)) * HOUR + next(3_600) * 1000;
+      const start = next(100) * HOUR;
+      const moving: [number, number][] = [[0, end], [end - 60 * HOUR, end], [start, 300 * HOUR]];
+      const periods = next(2) === 0 ? moving : periodLists[next(periodLists.length)]!;
       const d = (sums: PeriodSums): Downtime => ({ perAsset: parts, assumed: { failures: 0, maintenance: 0 }, correctiveMaintenance: 0, sums });
       // the raw sums (figures round them), then the figures made of them
       const sums = (s: PeriodSums): number[] => {

@@ -39,6 +39,14 @@ interface PeriodTable {
   sums: Float64Array;
   /** 1 where the asset's sums are computed from its current downtime. */
   valid: Uint8Array;
+  /** The asset's figures as JSON (report by asset, report-json.ts), made from its sums; dropped when they are computed again. */
+  json: (KeptJson | undefined)[];
+}
+
+/** One asset's figures in a period as JSON text (UTF-8): its fields alone, and as a trend entry. */
+export interface KeptJson {
+  fields?: Uint8Array;
+  dated?: Uint8Array;
 }
 
 export class PeriodSums {
@@ -53,6 +61,8 @@ export class PeriodSums {
   #last: { periods: readonly (readonly [number, number])[]; tables: PeriodTable[] } | undefined;
   /** Each asset's downtime breakdown by `${from}:${to}`, least recently used first. */
   readonly #breakdowns = new Map<string, Map<string, AssetBreakdown>>();
+  /** Each asset downtime's first and last time (segment starts and ends, repairs and maintenance). */
+  readonly #reach = new WeakMap<AssetDowntime, [number, number]>();
 
   /** @param keptPeriods how many periods' sums to keep (least recently used dropped first). */
   constructor(keptPeriods = KEPT_PERIODS) {
@@ -80,7 +90,7 @@ export class PeriodSums {
    * the order given, computing and keeping those not kept yet.
    */
   sumInto(perAsset: ReadonlyMap<string, AssetDowntime>, assetIds: Iterable<string>, periods: readonly (readonly [number, number])[], acc: Float64Array): void {
-    if (this.#last?.periods !== periods) this.#last = { periods, tables: periods.map(([from, to]) => this.#table(from, to)) };
+    if (this.#last?.periods !== periods) this.#last = { periods, tables: periods.map(([from, to]) => this.#table(from, to, perAsset)) };
     const { tables } = this.#last;
     const owns: AssetDowntime[] = [];
     const slots: number[] = [];
@@ -101,6 +111,7 @@ export class PeriodSums {
         if (valid[slot] === 0) {
           assetSums(owns[i]!, from, to, sums, base);
           valid[slot] = 1;
+          tables[k]!.json[slot] = undefined;
         }
         unplanned += sums[base + UNPLANNED]!;
         planned += sums[base + PLANNED]!;
@@ -113,16 +124,47 @@ export class PeriodSums {
     }
   }
 
+  /**
+   * The JSON kept for an asset's figures in period k of the list summed last (sumInto), made from its
+   * current sums; undefined for an asset without downtime (no slot) or sums not kept.
+   */
+  /** json() of every period of the list, when the asset's sums of all of them are kept (no sums added: a report by asset asks 10,000 times). */
+  jsonAll(perAsset: ReadonlyMap<string, AssetDowntime>, assetId: string, periods: readonly (readonly [number, number])[]): KeptJson[] | undefined {
+    if (this.#last?.periods !== periods) this.#last = { periods, tables: periods.map(([from, to]) => this.#table(from, to, perAsset)) };
+    const slot = this.#slots.get(assetId);
+    if (slot === undefined) return undefined;
+    const out: KeptJson[] = [];
+    for (const t of this.#last.tables) {
+      if (t.valid[slot] !== 1) return undefined;
+      out.push((t.json[slot] ??= {}));
+    }
+    return out;
+  }
+
+  json(assetId: string, k: number): KeptJson | undefined {
+    const slot = this.#slots.get(assetId);
+    const t = this.#last?.tables[k];
+    if (slot === undefined || t === undefined || t.valid[slot] !== 1) return undefined;
+    return (t.json[slot] ??= {});
+  }
+
   /** Each asset's downtime breakdown in [from, to) (figures.ts downtimeBreakdown), computed where not kept. */
   breakdowns(from: number, to: number): (assetId: string, own: AssetDowntime) => AssetBreakdown {
     const key = `${from}:${to}`;
-    const kept = this.#breakdowns.get(key) ?? new Map<string, AssetBreakdown>();
+    let kept = this.#breakdowns.get(key);
+    // a new period's breakdowns from a kept period of the same start or end where the asset has nothing in between (#adopted)
+    const donor = kept !== undefined ? undefined : [...this.#breakdowns].reverse().find(([k]) => k.startsWith(`${from}:`) || k.endsWith(`:${to}`));
+    const donorPeriod = donor?.[0].split(':').map(Number) as [number, number] | undefined;
+    kept ??= new Map<string, AssetBreakdown>();
     this.#breakdowns.delete(key);
     this.#breakdowns.set(key, kept);
     if (this.#breakdowns.size > KEPT_BREAKDOWNS) this.#breakdowns.delete(this.#breakdowns.keys().next().value!);
     return (assetId, own) => {
       let b = kept.get(assetId);
-      if (b === undefined) kept.set(assetId, (b = assetBreakdown(own, from, to)));
+      if (b !== undefined) return b;
+      // only while the donor is still kept: invalidate() reaches kept maps only
+      if (donor !== undefined && this.#breakdowns.get(donor[0]) === donor[1] && !this.#differs(own, donorPeriod!, [from, to])) b = donor[1].get(assetId);
+      kept.set(assetId, (b ??= assetBreakdown(own, from, to)));
       return b;
     };
   }
@@ -133,14 +175,45 @@ export class PeriodSums {
     return slot;
   }
 
-  #table(from: number, to: number): PeriodTable {
+  #table(from: number, to: number, perAsset: ReadonlyMap<string, AssetDowntime>): PeriodTable {
     const key = `${from}:${to}`;
     let t = this.#tables.get(key);
     if (t !== undefined) this.#tables.delete(key);
-    else t = { sums: new Float64Array(0), valid: new Uint8Array(0) };
+    else t = this.#adopted(from, to, perAsset);
     this.#tables.set(key, t);
     if (this.#tables.size > this.#keptPeriods) this.#tables.delete(this.#tables.keys().next().value!);
     return t;
+  }
+
+  /**
+   * A new period's table with the sums of a kept period of the same start or end (the default period
+   * ends at the latest data, so every new metric window moves it) for every asset that has nothing in
+   * the time one period covers and the other not: its sums are the same additions of the same values.
+   */
+  #adopted(from: number, to: number, perAsset: ReadonlyMap<string, AssetDowntime>): PeriodTable {
+    const t: PeriodTable = { sums: new Float64Array(0), valid: new Uint8Array(0), json: [] };
+    const donor = [...this.#tables].reverse().find(([k]) => k.startsWith(`${from}:`) || k.endsWith(`:${to}`));
+    if (donor === undefined) return t;
+    const [donorFrom, donorTo] = donor[0].split(':').map(Number) as [number, number];
+    const { sums, valid } = this.#room(t, this.#slots.size - 1);
+    const d = donor[1];
+    for (const [assetId, slot] of this.#slots) {
+      if (slot >= d.valid.length || d.valid[slot] === 0) continue;
+      const own = perAsset.get(assetId);
+      if (own === undefined || this.#differs(own, [donorFrom, donorTo], [from, to])) continue;
+      sums.set(d.sums.subarray(slot * SUM_FIELDS, (slot + 1) * SUM_FIELDS), slot * SUM_FIELDS);
+      valid[slot] = 1;
+    }
+    return t;
+  }
+
+  /** True when anything of the asset's downtime lies in the time one period covers and the other not (at their starts or ends). */
+  #differs(own: AssetDowntime, a: readonly [number, number], b: readonly [number, number]): boolean {
+    let reach = this.#reach.get(own);
+    if (reach === undefined) this.#reach.set(own, (reach = reachOf(own)));
+    const [first, last] = reach;
+    const touches = (lo: number, hi: number): boolean => lo < hi && last >= lo && first < hi;
+    return touches(Math.min(a[0], b[0]), Math.max(a[0], b[0])) || touches(Math.min(a[1], b[1]), Math.max(a[1], b[1]));
   }
 
   /** The table with room for this slot (grown to the assets known so far). */
@@ -176,6 +249,24 @@ export function assetSums(own: AssetDowntime, from: number, to: number, out: Flo
   out[base + REPAIRS] = repairs;
   out[base + REPAIR_HOURS] = repairHours;
   out[base + MAINTENANCE] = maintenance;
+}
+
+function reachOf(own: AssetDowntime): [number, number] {
+  let first = Infinity;
+  let last = -Infinity;
+  for (const s of own.segments) {
+    if (s.start < first) first = s.start;
+    if (s.end > last) last = s.end;
+  }
+  for (const r of own.repairs) {
+    if (r.at < first) first = r.at;
+    if (r.at > last) last = r.at;
+  }
+  for (const m of own.maintenance) {
+    if (m.at < first) first = m.at;
+    if (m.at > last) last = m.at;
+  }
+  return [first, last];
 }
 
 function assetBreakdown(own: AssetDowntime, from: number, to: number): AssetBreakdown {

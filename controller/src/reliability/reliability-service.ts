@@ -10,8 +10,10 @@ import { queryInt } from '../http/validate.js';
 import type { RepairAssumptions } from './intervals.js';
 import { reportCsv } from './csv.js';
 import { DowntimeState } from './downtime-state.js';
-import { groupsTable, reportOf, shownAssets, type AssetInfo, type ReliabilityReport } from './report.js';
+import { groupsTable, reportOf, shownAssets, shownSet, type AssetInfo, type ReliabilityReport } from './report.js';
+import { KeptGroups, reportJson } from './report-json.js';
 import { ReliabilitySource } from './source.js';
+import { VersionImpacts } from './version-impacts.js';
 
 export const reliabilityQuerySchema = z.strictObject({
   from: timeSchema.optional().describe('period start (default: the earliest data of the assets in scope)'),
@@ -37,6 +39,8 @@ export class ReliabilityService {
   readonly #assumptions: RepairAssumptions;
   readonly #clock: Clock;
   readonly #downtime: DowntimeState;
+  readonly #versions = new VersionImpacts();
+  readonly #groups = new KeptGroups();
 
   constructor(db: () => Db, assumptions: RepairAssumptions, clock: Clock) {
     this.#db = db;
@@ -73,10 +77,21 @@ export class ReliabilityService {
       const generation = dataGeneration(db);
       const scope = this.scope(q);
       const body = format === 'json'
-        ? JSON.stringify(this.#report(scope))
-        : reportCsv(groupsTable(scope.assets, this.#downtime.downtime(scope.ids), scope.options));
+        ? this.#json(scope)
+        : new TextEncoder().encode(reportCsv(groupsTable(scope.assets, this.#downtime.downtime(scope.ids), scope.options)));
       return { generation, body, cacheable: !scope.clockBound };
     })();
+  }
+
+  /**
+   * The report as JSON: the report without model versions, then the section's entries kept per asset
+   * (version-impacts.ts), as JSON.stringify(report()) writes them: `modelVersions` is the report's last key.
+   */
+  #json({ source, assets, ids, options }: ReturnType<ReliabilityService['scope']>): Uint8Array<ArrayBuffer> {
+    const d = this.#downtime.downtime(ids);
+    if (options.perAsset === 'omit') return reportJson(assets, d, options, undefined, this.#groups);
+    this.#versions.refresh(source);
+    return reportJson(assets, d, options, this.#versions.section(assets, shownSet(assets, options), d, options), this.#groups);
   }
 
   /** The assets in scope and the period: the one asked for, else the time their data covers. */
@@ -100,7 +115,8 @@ export type ReportFormat = 'json' | 'csv';
 
 export interface RenderedReport {
   generation: number;
-  body: string;
+  /** UTF-8, in a buffer of its own (transferable from the worker without a copy). */
+  body: Uint8Array<ArrayBuffer>;
   cacheable: boolean;
 }
 

@@ -115,7 +115,7 @@ export class ReportJobs {
     if (worker === undefined) {
       return Promise.resolve().then(() => {
         const r = this.#deps.service.render(query, format);
-        return { generation: r.generation, cacheable: r.cacheable, body: new TextEncoder().encode(r.body) };
+        return { generation: r.generation, cacheable: r.cacheable, body: r.body };
       });
     }
     return new Promise<Rendered>((resolve, reject) => {

@@ -38,10 +38,9 @@ if (port !== null) {
     let result: RenderResult;
     try {
       const r = service.render(job.query, job.format);
-      // a buffer of its own (never a pooled Buffer), so it can be handed over without a copy
-      const body = new TextEncoder().encode(r.body);
-      result = { id: job.id, generation: r.generation, cacheable: r.cacheable, body };
-      port.postMessage(result, [body.buffer]);
+      // a buffer of its own (never a pooled Buffer: reliability-service.ts), handed over without a copy
+      result = { id: job.id, generation: r.generation, cacheable: r.cacheable, body: r.body };
+      port.postMessage(result, [r.body.buffer]);
     } catch (err) {
       result = { id: job.id, error: { message: (err as Error).message, code: (err as { code?: string }).code } };
       port.postMessage(result);

@@ -158,6 +158,17 @@ export function shownAssets(assets: readonly AssetInfo[], o: Pick<ReportOptions,
   return paged(members(assets, o.groupBy), o.page).groups.flatMap(([, ids]) => ids);
 }
 
+/** The groups of a report (its page's with a page): keys in natural order with their assets. */
+export function pagedGroups(assets: readonly AssetInfo[], o: Pick<ReportOptions, 'groupBy' | 'page'>): [string, string[]][] {
+  return paged(members(assets, o.groupBy), o.page).groups;
+}
+
+/** One group with its figures for the report's period and trend (`wholeAndTrend`: the period, then the buckets written `periodIso`). */
+export function groupOf(d: Downtime, key: string, assetIds: string[] | undefined, ids: readonly string[], wholeAndTrend: readonly [number, number][], periodIso: readonly Period[]): ReliabilityReport['groups'][number] {
+  const [whole, ...trend] = figuresPerPeriod(d, ids, wholeAndTrend);
+  return group(key, assetIds, whole!, trend.map((f, k) => dated(periodIso[k]!, f)));
+}
+
 /** The page's groups of all (natural order of their keys: the same page for the same data). */
 function paged<T>(all: T[], page: ReportOptions['page']): { groups: T[]; page?: Page } {
   if (page === undefined) return { groups: all };
@@ -170,8 +181,37 @@ export function reliabilityReport(input: ReportInput, o: ReportOptions): Reliabi
 
 /** reliabilityReport() from the assets' downtime derived already (kept between renders: downtime-state.ts). */
 export function reportOf(input: DerivedInput, d: Downtime, o: ReportOptions): ReliabilityReport {
-  const all = input.assets.map((a) => a.assetId);
-  const { groups, page } = paged(members(input.assets, o.groupBy), o.page);
+  const base = reportWithoutVersions(input.assets, d, o);
+  if (o.perAsset === 'omit') return base;
+  const shown = shownSet(input.assets, o);
+  // the versions' dates repeat (most began before the period): each written once
+  const written = new Map<number, string>();
+  const isoOnce = (ms: number): string => written.get(ms) ?? (written.set(ms, iso(ms)), iso(ms));
+  return {
+    ...base,
+    modelVersions: input.versions
+      .filter((v) => v.to > o.from && v.from < o.to && (shown === undefined || shown.has(v.assetId)))
+      .map((v) => versionImpact(d, v, o, input.caughtMissed(v.assetId, v.model, v.version, Math.max(v.from, o.from), Math.min(v.to, o.to)), isoOnce))
+      .sort(versionOrder),
+  };
+}
+
+/** The order of a report's model versions: by asset (natural order), then by the start of their time in the period. */
+export const versionOrder = (a: Pick<VersionImpact, 'assetId' | 'activeFrom'>, b: Pick<VersionImpact, 'assetId' | 'activeFrom'>): number =>
+  naturalOrder(a.assetId, b.assetId) || a.activeFrom.localeCompare(b.activeFrom);
+
+/** The assets whose per-asset entries a report shows: a page's groups' assets; undefined: all. */
+export function shownSet(assets: readonly AssetInfo[], o: Pick<ReportOptions, 'groupBy' | 'page'>): Set<string> | undefined {
+  return o.page === undefined ? undefined : new Set(shownAssets(assets, o));
+}
+
+/**
+ * The report without its `modelVersions` (its last key): with perAsset=omit the whole report; else the
+ * body is this report's JSON with the section's entries added (version-impacts.ts keeps them per asset).
+ */
+export function reportWithoutVersions(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, withGroups = true): ReliabilityReport {
+  const all = assets.map((a) => a.assetId);
+  const { groups, page } = paged(members(assets, o.groupBy), o.page);
   // in a page, the per-asset lists are those of its groups' assets
   const shown = new Set(page === undefined ? all : groups.flatMap(([, ids]) => ids));
   const omit = o.perAsset === 'omit';
@@ -180,9 +220,6 @@ export function reportOf(input: DerivedInput, d: Downtime, o: ReportOptions): Re
   const wholeAndTrend: [number, number][] = [[o.from, o.to], ...periods];
   // written once, not once per group (10,000 groups x 13 weeks of the same dates)
   const periodIso = periods.map(([f, t]) => ({ from: iso(f), to: iso(t) }));
-  // the versions' dates repeat (most began before the period): each written once
-  const written = new Map<number, string>();
-  const isoOnce = (ms: number): string => written.get(ms) ?? (written.set(ms, iso(ms)), iso(ms));
   const breakdown = downtimeBreakdown(d, all, o.from, o.to);
   const byAsset = pareto(breakdown.byAsset);
   return {
@@ -197,22 +234,14 @@ export function reportOf(input: DerivedInput, d: Downtime, o: ReportOptions): Re
     },
     totals: figures(d, all, o.from, o.to),
     ...(page === undefined ? {} : { page }),
-    groups: groups.map(([key, ids]) => {
-      const [whole, ...trend] = figuresPerPeriod(d, ids, wholeAndTrend);
-      return group(key, omit ? undefined : ids, whole!, trend.map((f, k) => dated(periodIso[k]!, f)));
-    }),
+    // without: report-json.ts writes them from kept JSON
+    groups: withGroups ? groups.map(([key, ids]) => groupOf(d, key, omit ? undefined : ids, ids, wholeAndTrend, periodIso)) : [],
     trend: { bucket: o.bucket, periods: figuresPerPeriod(d, all, periods).map((f, k) => dated(periodIso[k]!, f)) },
     pareto: {
       ...(omit ? {} : { byAsset: page === undefined ? byAsset : byAsset.filter((e) => shown.has(e.key)) }),
       byCause: pareto(breakdown.byCause),
       byComponent: pareto(breakdown.byComponent),
     },
-    ...(omit ? {} : {
-      modelVersions: input.versions
-        .filter((v) => v.to > o.from && v.from < o.to && shown.has(v.assetId))
-        .map((v) => impact(input, d, v, o, isoOnce))
-        .sort((a, b) => naturalOrder(a.assetId, b.assetId) || a.activeFrom.localeCompare(b.activeFrom)),
-    }),
   };
 }
 
@@ -234,7 +263,8 @@ function group(key: string, assetIds: string[] | undefined, f: Figures, trend: (
   };
 }
 
-function impact(input: DerivedInput, d: ReturnType<typeof downtime>, v: VersionSpan, o: ReportOptions, iso: (ms: number) => string): VersionImpact {
+/** One model version's entry: its time in the period, failures, caught and missed, downtime before and after it began. */
+export function versionImpact(d: Downtime, v: VersionSpan, o: Pick<ReportOptions, 'from' | 'to'>, cm: { caught: number; missed: number }, iso: (ms: number) => string): VersionImpact {
   const activeFrom = Math.max(v.from, o.from);
   const activeUntil = Math.min(v.to, o.to);
   const side = (from: number, to: number): DowntimeSide => {
@@ -244,11 +274,10 @@ function impact(input: DerivedInput, d: ReturnType<typeof downtime>, v: VersionS
       unplannedPer1000h: f.operatingHours > 0 ? Math.round((f.downtimeHours.unplanned / f.operatingHours) * 1000 * 1e4) / 1e4 : null,
     };
   };
-  const { caught, missed } = input.caughtMissed(v.assetId, v.model, v.version, activeFrom, activeUntil);
   const failures = (d.perAsset.get(v.assetId)?.repairs ?? []).filter((r) => r.at >= activeFrom && r.at < activeUntil).length;
   return {
     assetId: v.assetId, model: v.model, version: v.version, activeFrom: iso(activeFrom), activeUntil: iso(activeUntil),
-    failures, caught, missed, before: side(o.from, activeFrom), after: side(activeFrom, activeUntil),
+    failures, caught: cm.caught, missed: cm.missed, before: side(o.from, activeFrom), after: side(activeFrom, activeUntil),
   };
 }
 

@@ -90,45 +90,70 @@ export class ReliabilitySource {
     return this.#db.prepare('SELECT asset_id FROM report_asset_changes WHERE n > ?').pluck().all(n) as string[];
   }
 
-  /** Model versions active on each asset: first and last metric window of the active model (migration 009's spans). */
-  versions(assetIds: readonly string[]): VersionSpan[] {
+  /** The number of the latest change of any asset's model versions or caught/missed windows (migration 011); 0 before any. */
+  lastVersionChange(): number {
+    return this.#db.prepare('SELECT COALESCE(MAX(n), 0) FROM report_version_changes').pluck().get() as number;
+  }
+
+  /** The highest data generation a span of a model version was written at (migration 011); 0 before any. */
+  lastSpanChange(): number {
+    return this.#db.prepare(`SELECT COALESCE(MAX(n), 0) FROM asset_metric_spans WHERE model_name <> ''`).pluck().get() as number;
+  }
+
+  /**
+   * The assets with a span of a model version written at generation `n` or later (migration 011: a span
+   * written after a snapshot whose highest number was `n` has at least `n`; 0 is a span no write touched
+   * since the migration). A scan of one row per asset and version, no index to keep on ingest's path.
+   */
+  spansChangedSince(n: number): string[] {
+    return this.#db.prepare(`SELECT DISTINCT asset_id FROM asset_metric_spans WHERE model_name <> '' AND n >= MAX(?, 1)`).pluck().all(n) as string[];
+  }
+
+  /** The assets whose spans were deleted or whose caught/missed windows changed after change number `n` (migration 011). */
+  versionsChangedAfter(n: number): string[] {
+    return this.#db.prepare('SELECT asset_id FROM report_version_changes WHERE n > ?').pluck().all(n) as string[];
+  }
+
+  /**
+   * Model versions active on each asset (all assets when undefined): first and last metric window of the
+   * active model (migration 009's spans). Ordered by asset, first window, then model and version, so an
+   * asset read alone or with the fleet gives its versions in the same order (version-impacts.ts keeps them).
+   */
+  versions(assetIds?: readonly string[]): VersionSpan[] {
+    const of = assetIds === undefined ? '' : 'AND asset_id IN (SELECT value FROM json_each(?))';
+    const params = assetIds === undefined ? [] : [JSON.stringify(assetIds)];
     const rows = this.#db.prepare(`SELECT asset_id, model_name, model_version, first_start AS f, last_end AS t FROM asset_metric_spans
-      WHERE model_name <> '' AND asset_id IN (SELECT value FROM json_each(?)) ORDER BY asset_id, f`).all(JSON.stringify(assetIds)) as Row[];
-    return rows.map((r) => ({
-      assetId: r.asset_id as string, model: r.model_name as string, version: r.model_version as string,
-      from: Date.parse(r.f as string), to: Date.parse(r.t as string),
-    }));
+      WHERE model_name <> '' ${of} ORDER BY asset_id, f, model_name, model_version`).raw().all(...params) as [string, string, string, string, string][];
+    return rows.map(([assetId, model, version, f, t]) => ({ assetId, model, version, from: Date.parse(f), to: Date.parse(t) }));
+  }
+
+  /**
+   * The quality windows (role active) of these assets (all when undefined) that caught or missed any
+   * failure: few of all windows, read through migration 009's partial index.
+   */
+  caughtMissedWindows(assetIds?: readonly string[]): Map<string, CaughtMissedWindow[]> {
+    const of = assetIds === undefined ? '' : 'AND asset_id IN (SELECT value FROM json_each(?))';
+    const params = assetIds === undefined ? [] : [JSON.stringify(assetIds)];
+    const rows = this.#db.prepare(`SELECT asset_id, model_name, model_version, window_start, caught, missed FROM quality_windows
+      WHERE role = 'active' AND (caught > 0 OR missed > 0) ${of}`).raw().all(...params) as [string, string, string, string, number, number][];
+    const byAsset = new Map<string, CaughtMissedWindow[]>();
+    for (const [assetId, model, version, start, caught, missed] of rows) {
+      const w: CaughtMissedWindow = [`${model}\u0000${version}`, start, caught, missed];
+      const list = byAsset.get(assetId);
+      if (list === undefined) byAsset.set(assetId, [w]);
+      else list.push(w);
+    }
+    return byAsset;
   }
 
   /**
    * Failures caught and missed by a version (role active) on an asset, from quality windows starting in
-   * [from, to). One read of the windows that caught or missed any (a partial index, migration 009) for
-   * every version of the report, instead of a query per asset and version.
+   * [from, to). One read of the windows that caught or missed any for every version of the report,
+   * instead of a query per asset and version.
    */
   caughtMissedOf(assetIds: readonly string[]): (assetId: string, model: string, version: string, from: number, to: number) => { caught: number; missed: number } {
-    const rows = this.#db.prepare(`SELECT asset_id, model_name, model_version, window_start, caught, missed FROM quality_windows
-      WHERE role = 'active' AND (caught > 0 OR missed > 0) AND asset_id IN (SELECT value FROM json_each(?))`).raw().all(JSON.stringify(assetIds)) as [string, string, string, string, number, number][];
-    const byVersion = new Map<string, [string, number, number][]>();
-    for (const [assetId, model, version, start, caught, missed] of rows) {
-      const key = `${assetId}\u0000${model}\u0000${version}`;
-      const list = byVersion.get(key);
-      if (list === undefined) byVersion.set(key, [[start, caught, missed]]);
-      else list.push([start, caught, missed]);
-    }
-    return (assetId, model, version, from, to) => {
-      // the window starts as the devices sent them, compared as text like the SQL this replaces
-      // plain variables, no destructured pairs: this runs once per model version of a report (thousands)
-      const f = new Date(from).toISOString();
-      const t = new Date(to).toISOString();
-      let caught = 0;
-      let missed = 0;
-      for (const w of byVersion.get(`${assetId}\u0000${model}\u0000${version}`) ?? []) {
-        if (w[0] < f || w[0] >= t) continue;
-        caught += w[1];
-        missed += w[2];
-      }
-      return { caught, missed };
-    };
+    const byAsset = this.caughtMissedWindows(assetIds);
+    return (assetId, model, version, from, to) => caughtMissed(byAsset.get(assetId), model, version, from, to);
   }
 
   /** Per asset, the first and last time of its events (device events of any source, entered events from start to end), as stored. */
@@ -182,6 +207,25 @@ export function coveredRange(ranges: Iterable<TextRange>): { from: number; to: n
   const from = Date.parse(f);
   const to = Date.parse(t);
   return { from, to: to > from ? to : from + 3_600_000 };
+}
+
+/** A quality window that caught or missed failures: `${model}\u0000${version}`, window start as stored, caught, missed. */
+export type CaughtMissedWindow = [string, string, number, number];
+
+/** Failures caught and missed by a version in the windows of its asset starting in [from, to). */
+export function caughtMissed(windows: readonly CaughtMissedWindow[] | undefined, model: string, version: string, from: number, to: number): { caught: number; missed: number } {
+  // the window starts as the devices sent them, compared as text like the SQL this replaces
+  const f = new Date(from).toISOString();
+  const t = new Date(to).toISOString();
+  const key = `${model}\u0000${version}`;
+  let caught = 0;
+  let missed = 0;
+  for (const w of windows ?? []) {
+    if (w[0] !== key || w[1] < f || w[1] >= t) continue;
+    caught += w[2];
+    missed += w[3];
+  }
+  return { caught, missed };
 }
 
 /** The filter of assets() as a predicate. */

@@ -1,0 +1,94 @@
+/**
+ * A reliability report's JSON body (UTF-8), assembled from parts: the text JSON.stringify(report) gives,
+ * byte for byte (downtime-state.test.ts compares them after random writes), without stringifying the
+ * whole report. At 10,000 assets the report by asset is 48 MB: JSON.stringify of its 10,000 groups and
+ * the encoding of the text were most of a render after new data (bench:reports profile). Here:
+ *
+ * - a report by asset writes each group from its asset's figures' JSON, kept with the asset's sums
+ *   (figures.ts assetFiguresJson, period-sums.ts): new data makes the JSON of the assets it changed;
+ * - the model versions' entries come kept per asset (version-impacts.ts);
+ * - the rest of the report (totals, trend, Paretos) is stringified as before.
+ */
+import { assetFiguresJson } from './figures.js';
+import type { Downtime } from './intervals.js';
+import { buckets, groupOf, pagedGroups, reportWithoutVersions, type AssetInfo, type ReportOptions } from './report.js';
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** The body of the report of `assets`; `modelVersions`: the section's entries as JSON, undefined with perAsset=omit. */
+export function reportJson(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, modelVersions: readonly string[] | undefined, kept = new KeptGroups()): Uint8Array<ArrayBuffer> {
+  const byAsset = o.groupBy === 'asset';
+  const { groups, trend, pareto, ...head } = reportWithoutVersions(assets, d, o, !byAsset);
+  const parts: Uint8Array[] = [];
+  const text = (s: string): void => void parts.push(Buffer.from(s));
+  // the keys in the report's order: period .. totals (page), groups, trend, pareto, modelVersions
+  text(`${JSON.stringify(head).slice(0, -1)},"groups":`);
+  if (byAsset) groupsByAsset(parts, assets, d, o, kept);
+  else text(JSON.stringify(groups));
+  text(`,${JSON.stringify({ trend, pareto }).slice(1, -1)}`);
+  if (modelVersions !== undefined) text(`,"modelVersions":[${modelVersions.join(',')}]`);
+  text('}');
+  return concat(parts);
+}
+
+/** The groups of a report by asset: the text of report.ts's group() for each, from kept JSON of its figures. */
+function groupsByAsset(parts: Uint8Array[], assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, kept: KeptGroups): void {
+  const omit = o.perAsset === 'omit';
+  const periods = buckets(o.from, o.to, o.bucket);
+  // one list for every group, as reportWithoutVersions: the kept sums resolve its tables once
+  const wholeAndTrend: [number, number][] = [[o.from, o.to], ...periods];
+  const periodIso = periods.map(([f, t]) => ({ from: iso(f), to: iso(t) }));
+  const heads = [undefined, ...periodIso.map((p) => `{"from":"${p.from}","to":"${p.to}",`)];
+  const dated = (k: number): string | undefined => heads[k];
+  const open = Buffer.from('[');
+  const comma = Buffer.from(',');
+  const trendOpen = Buffer.from(',"trend":[');
+  const close = Buffer.from(']}');
+  parts.push(open);
+  for (const [i, [key, ids]] of pagedGroups(assets, o).entries()) {
+    if (i > 0) parts.push(comma);
+    const k = JSON.stringify(key);
+    // an asset listed twice (source.ts lists each once) would be a group of two: written as any other report's
+    if (ids.length !== 1) {
+      parts.push(Buffer.from(JSON.stringify(groupOf(d, key, omit ? undefined : ids, ids, wholeAndTrend, periodIso))));
+      continue;
+    }
+    const figures = assetFiguresJson(d, key, wholeAndTrend, dated);
+    parts.push(kept.group(key, omit, figures, () => {
+      const own: Uint8Array[] = [Buffer.from(omit ? `{"key":${k},` : `{"key":${k},"assetIds":${JSON.stringify(ids)},`), figures[0]!, trendOpen];
+      for (const [j, entry] of figures.slice(1).entries()) own.push(j === 0 ? entry.subarray(1) : entry);
+      own.push(close);
+      return concat(own);
+    }));
+  }
+  parts.push(Buffer.from(']'));
+}
+
+/**
+ * Each asset's group of a report by asset in JSON, kept while it is made of the same kept JSON of its
+ * figures (figures.ts): one part per asset to copy into the body, not 30.
+ */
+export class KeptGroups {
+  readonly #kept = new Map<string, { omit: boolean; figures: readonly Uint8Array[]; json: Uint8Array }>();
+
+  group(assetId: string, omit: boolean, figures: readonly Uint8Array[], make: () => Uint8Array): Uint8Array {
+    const k = this.#kept.get(assetId);
+    if (k !== undefined && k.omit === omit && k.figures.length === figures.length && k.figures.every((f, i) => f === figures[i])) return k.json;
+    const json = make();
+    this.#kept.set(assetId, { omit, figures, json });
+    return json;
+  }
+}
+
+/** The parts in one buffer of its own (never Node's shared pool), so that the worker can transfer it without a copy. */
+function concat(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
+  let size = 0;
+  for (const p of parts) size += p.byteLength;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}

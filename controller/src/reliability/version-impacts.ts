@@ -1,0 +1,128 @@
+/**
+ * The `modelVersions` section of reliability reports, kept between renders as each asset's entries in
+ * JSON. At 10,000 assets the section was ~38% of the CPU of a report by class or site after new data
+ * (bench:reports profile: the versions' SQL, the caught and missed windows and their lookup, the
+ * before/after figures), though new data changes a few assets.
+ *
+ * An asset's entries depend on its model versions' spans and its caught/missed quality windows (both
+ * kept here, read again for the assets whose spans were written since or that migration 011's
+ * report_version_changes names), on its downtime
+ * (kept by DowntimeState, which makes a new object for an asset it derives again: compared by identity)
+ * and on the period's start and each version's time clipped to the period. A moving period (the default
+ * one ends at the latest data) leaves the entries of every asset whose versions ended before the old end
+ * as they were. The entries are JSON.stringify of the objects report.ts's reportOf() builds, in its order,
+ * so a body assembled from kept entries is the body JSON.stringify of the whole report gives
+ * (downtime-state.test.ts compares them after random writes).
+ */
+import { naturalOrder, versionImpact, versionOrder, type AssetInfo, type ReportOptions, type VersionSpan } from './report.js';
+import type { AssetDowntime, Downtime } from './intervals.js';
+import { caughtMissed, type CaughtMissedWindow, type ReliabilitySource } from './source.js';
+
+/** One version's entry: its activeFrom (the report sorts by it) and its JSON. */
+type Entry = [activeFrom: string, json: string];
+
+interface AssetEntries {
+  /** The asset's downtime the entries were built from. */
+  part: AssetDowntime | undefined;
+  /** The period's start and each version's time in the period they were built for. */
+  key: string;
+  entries: Entry[];
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** Periods whose entries are kept per asset: the default period and a few fixed ones of dashboards. */
+const KEPT_PER_ASSET = 4;
+
+export class VersionImpacts {
+  readonly #spans = new Map<string, VersionSpan[]>();
+  readonly #windows = new Map<string, CaughtMissedWindow[]>();
+  /** Per asset, its entries for the last few periods asked for (reports of other periods alternate), latest first. */
+  readonly #kept = new Map<string, AssetEntries[]>();
+  /** The last change number (report_version_changes) and span generation read; undefined: nothing read yet. */
+  #seen: { other: number; spans: number } | undefined;
+
+  /** Brings the kept spans and windows to what `source` reads; inside the report's read transaction. */
+  refresh(source: ReliabilitySource): void {
+    const seen = { other: source.lastVersionChange(), spans: source.lastSpanChange() };
+    let changed: string[] | undefined;
+    if (this.#seen !== undefined) {
+      const assets = new Set(source.spansChangedSince(this.#seen.spans));
+      if (seen.other !== this.#seen.other) for (const assetId of source.versionsChangedAfter(this.#seen.other)) assets.add(assetId);
+      this.#seen = seen;
+      if (assets.size === 0) return;
+      changed = [...assets];
+    }
+    if (changed === undefined) {
+      this.#spans.clear();
+      this.#windows.clear();
+      this.#kept.clear();
+    } else {
+      for (const assetId of changed) {
+        this.#spans.delete(assetId);
+        this.#windows.delete(assetId);
+        this.#kept.delete(assetId);
+      }
+    }
+    for (const v of source.versions(changed)) {
+      const list = this.#spans.get(v.assetId);
+      if (list === undefined) this.#spans.set(v.assetId, [v]);
+      else list.push(v);
+    }
+    for (const [assetId, windows] of source.caughtMissedWindows(changed)) this.#windows.set(assetId, windows);
+    this.#seen = seen;
+  }
+
+  /**
+   * The section's entries as JSON texts in the report's order, for `assets` (in natural order, as the
+   * report's scope lists them) that are `shown` (undefined: all).
+   */
+  section(assets: readonly AssetInfo[], shown: ReadonlySet<string> | undefined, d: Downtime, o: Pick<ReportOptions, 'from' | 'to'>): string[] {
+    const out: string[] = [];
+    // assets the natural order cannot tell apart ("a-1" and "a-01") sort as one run, as reportOf's sort does
+    let run: string[] = [];
+    const flush = (): void => {
+      if (run.length === 1) this.#push(out, this.#entries(run[0]!, d, o));
+      else if (run.length > 1) this.#push(out, run.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).flatMap((id) => this.#entries(id, d, o)));
+      run = [];
+    };
+    let previous: string | undefined;
+    for (const { assetId } of assets) {
+      if (shown !== undefined && !shown.has(assetId)) continue;
+      if (!this.#spans.has(assetId)) continue;
+      if (previous !== undefined && naturalOrder(previous, assetId) !== 0) flush();
+      run.push(assetId);
+      previous = assetId;
+    }
+    flush();
+    return out;
+  }
+
+  /** Entries of one run of assets, sorted by activeFrom as reportOf() sorts them (stable: the input order stays for ties). */
+  #push(out: string[], entries: Entry[]): void {
+    const sorted = entries.length > 1 ? [...entries].sort((a, b) => versionOrder({ assetId: '', activeFrom: a[0] }, { assetId: '', activeFrom: b[0] })) : entries;
+    for (const e of sorted) out.push(e[1]);
+  }
+
+  /** One asset's entries, kept while its inputs and its versions' time in the period stay. */
+  #entries(assetId: string, d: Downtime, o: Pick<ReportOptions, 'from' | 'to'>): Entry[] {
+    const spans = this.#spans.get(assetId) ?? [];
+    const part = d.perAsset.get(assetId);
+    let key = `${o.from}`;
+    for (const v of spans) if (v.to > o.from && v.from < o.to) key += `|${Math.max(v.from, o.from)}:${Math.min(v.to, o.to)}`;
+    const kept = this.#kept.get(assetId) ?? [];
+    const found = kept.find((k) => k.part === part && k.key === key);
+    if (found !== undefined) return found.entries;
+    const windows = this.#windows.get(assetId);
+    const entries: Entry[] = [];
+    for (const v of spans) {
+      if (!(v.to > o.from && v.from < o.to)) continue;
+      const cm = caughtMissed(windows, v.model, v.version, Math.max(v.from, o.from), Math.min(v.to, o.to));
+      const impact = versionImpact(d, v, o, cm, iso);
+      entries.push([impact.activeFrom, JSON.stringify(impact)]);
+    }
+    // entries of a downtime no longer current are never asked for again
+    this.#kept.set(assetId, [{ part, key, entries }, ...kept.filter((k) => k.part === part).slice(0, KEPT_PER_ASSET - 1)]);
+    return entries;
+  }
+}
