@@ -21,7 +21,7 @@ import {
 import type { BrokerHost } from '../broker/broker-host.js';
 import type { BrokerLink, Health, LinkMessage } from '../broker/broker-link.js';
 import type { Clock } from '../clock.js';
-import type { Database, Db } from '../db/database.js';
+import { type Database, type Db, writeTransaction } from '../db/database.js';
 import { IngestStatsRepo } from '../db/ingest-stats-repo.js';
 import { RecordsRepo } from '../db/records-repo.js';
 import type { Logger } from '../logger.js';
@@ -115,8 +115,8 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
   async start(): Promise<void> {
     this.#db = this.#database.handle;
     this.#progress = new RecordsRepo(this.#db);
-    this.#writeAll = this.#db.transaction((batch: Decoded[]) => batch.map((d) => this.#write(d)));
-    this.#writeOne = this.#db.transaction((d: Decoded) => this.#write(d));
+    this.#writeAll = writeTransaction(this.#db, (batch: Decoded[]) => batch.map((d) => this.#write(d)));
+    this.#writeOne = writeTransaction(this.#db, (d: Decoded) => this.#write(d));
     this.#records = new RecordIntake({
       sink: this.#sink ?? this.#defaultSink(this.#db), clock: this.#clock, log: this.#log,
       wanted: () => this.#listenedKinds(),

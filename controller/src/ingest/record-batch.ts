@@ -11,7 +11,7 @@
  */
 import { hash as digest } from 'node:crypto';
 import { PdmError, decodePayload, isPdmError, parseTopic, recordKinds, type RecordKind } from '@pdm/protocol';
-import type { Db } from '../db/database.js';
+import { type Db, writeTransaction } from '../db/database.js';
 import { DevicesRepo } from '../db/devices-repo.js';
 import { IngestStatsRepo } from '../db/ingest-stats-repo.js';
 import { RecordsRepo } from '../db/records-repo.js';
@@ -88,12 +88,12 @@ export class RecordBatchWriter {
     this.#records = new RecordsRepo(db);
     this.#devices = new DevicesRepo(db);
     this.#counters = new IngestCounters(db, new IngestStatsRepo(db), () => undefined);
-    this.#writeAll = db.transaction((batch: readonly Decoded[], now: number) => {
+    this.#writeAll = writeTransaction(db, (batch: readonly Decoded[], now: number) => {
       const outcomes = this.#records.inBatch(() => batch.map((d) => this.#store(d, now)));
       this.#touch(batch, now);
       return outcomes;
     });
-    this.#writeOne = db.transaction((d: Decoded, now: number) => {
+    this.#writeOne = writeTransaction(db, (d: Decoded, now: number) => {
       const outcome = this.#store(d, now);
       this.#touch([d], now);
       return outcome;
