@@ -1,32 +1,14 @@
 import { readFileSync, readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditLog } from '../audit/audit-log.js';
 import { TokenStore } from '../auth/token-store.js';
 import { ManualClock } from '../clock.js';
 import { captureLogs } from '../testing/log-capture.js';
 import { tempDir } from '../testing/temp-dir.js';
+import { holdWriteLock } from '../testing/write-lock.js';
 import { Database, readTransaction, writeTransaction } from './database.js';
-
-/**
- * Another connection, on another thread (better-sqlite3 is synchronous: the holder must run while
- * this thread waits), as the ingest worker is: takes the write lock, writes a row, says 'locked',
- * commits `holdMs` later and says 'released'.
- */
-const LOCK_HOLDER = `
-const { parentPort, workerData } = require('node:worker_threads');
-const Sqlite = require(workerData.driver);
-const db = new Sqlite(workerData.file);
-db.exec('BEGIN IMMEDIATE');
-db.prepare('INSERT INTO probe (n) VALUES (1)').run();
-parentPort.postMessage('locked');
-setTimeout(() => { db.exec('COMMIT'); db.close(); parentPort.postMessage('released'); }, workerData.holdMs);
-`;
-
-const driver = createRequire(import.meta.url).resolve('better-sqlite3');
 
 let dir: ReturnType<typeof tempDir>;
 let database: Database;
@@ -39,23 +21,14 @@ beforeEach(async () => {
 });
 afterEach(async () => { await database.stop(); dir.remove(); });
 
-/** Starts the lock holder; resolves once it holds the lock, with a promise of its release. */
-async function holdWriteLock(holdMs = 300): Promise<{ released: Promise<void> }> {
-  const worker = new Worker(LOCK_HOLDER, { eval: true, workerData: { driver, file: database.file, holdMs } });
-  const seen = (what: string) => new Promise<void>((resolve, reject) => {
-    worker.on('message', (m) => { if (m === what) resolve(); });
-    worker.once('error', reject);
-  });
-  const released = seen('released');
-  await seen('locked');
-  return { released };
-}
+/** Another thread's connection takes the write lock, writes a row and commits 300 ms later. */
+const holdLock = () => holdWriteLock(database.file, { sql: 'INSERT INTO probe (n) VALUES (1)', releaseAfterMs: 300 });
 
 const probes = () => database.handle.prepare('SELECT COUNT(*) FROM probe').pluck().get() as number;
 
 describe('writeTransaction while another connection holds the write lock', () => {
   it('waits for the lock at BEGIN and then reads and writes, instead of failing with SQLITE_BUSY', async () => {
-    const { released } = await holdWriteLock();
+    const { released } = await holdLock();
     const db = database.handle;
     const seenBefore = writeTransaction(db, () => {
       const n = probes();
@@ -69,7 +42,7 @@ describe('writeTransaction while another connection holds the write lock', () =>
   });
 
   it('a read-then-write in a deferred transaction fails at once: why writes must not use one', async () => {
-    const { released } = await holdWriteLock();
+    const { released } = await holdLock();
     const db = database.handle;
     const deferred = readTransaction(db, () => {
       probes();
@@ -85,7 +58,7 @@ describe('writeTransaction while another connection holds the write lock', () =>
     const store = new TokenStore(database, new AuditLog(database, clock), clock);
     const root = { name: 'root', role: 'admin' } as const;
     store.create({ name: 'alice', role: 'engineer' }, root);
-    const { released } = await holdWriteLock();
+    const { released } = await holdLock();
     expect(store.revoke('alice', root).changed).toBe(true);
     expect(store.list().find((t) => t.name === 'alice')?.revokedBy).toBe('root');
     await released;
