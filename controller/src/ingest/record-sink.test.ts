@@ -155,6 +155,22 @@ describe.each(sinks)('record sink (%s)', (_name, makeSink) => {
 });
 
 describe('worker sink', () => {
+  it('fails to start with a coded error, the thrown one as its cause, when the worker throws', async () => {
+    const dir = tempDir();
+    const database = new Database({ dataDir: dir.path }, captureLogs('debug').log);
+    await database.start();
+    const throwing = { url: new URL(`data:text/javascript,${encodeURIComponent("throw new Error('worker broke');")}`) };
+    const sink = new WorkerSink({ file: database.file, entry: throwing, busyTimeoutMs: 2000 }, captureLogs('silent').log);
+    try {
+      const err = await sink.start().catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'INTERNAL', message: 'ingest worker failed', cause: expect.objectContaining({ message: 'worker broke' }) });
+    } finally {
+      await sink.stop();
+      await database.stop();
+      dir.remove();
+    }
+  });
+
   it('fails the batch a dying worker held (so it is not acknowledged) and stores the next one in a new worker', async () => {
     const dir = tempDir();
     const database = new Database({ dataDir: dir.path }, captureLogs('debug').log);
