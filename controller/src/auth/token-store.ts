@@ -8,7 +8,7 @@
 import { PdmError } from '@pdm/protocol';
 import type { AuditLog } from '../audit/audit-log.js';
 import { isoTime, type Clock } from '../clock.js';
-import type { Database } from '../db/database.js';
+import { type Database, writeTransaction } from '../db/database.js';
 import type { Actor, Role } from './roles.js';
 import { hashToken, newToken } from './tokens.js';
 
@@ -50,7 +50,7 @@ export class TokenStore {
     const db = this.#database.handle;
     const token = newToken();
     const now = this.#clock.now();
-    db.transaction(() => {
+    writeTransaction(db, () => {
       if (this.#row(input.name) !== undefined) {
         throw new PdmError('CONFLICT', 'a token with this name exists (names of revoked tokens are not reused)', { context: { name: input.name } });
       }
@@ -69,7 +69,7 @@ export class TokenStore {
   /** Revokes a token; `changed` is false when it already was (nothing is audited then). Throws NOT_FOUND. */
   revoke(name: string, actor: Actor, reason?: string): { changed: boolean; view: TokenView } {
     const db = this.#database.handle;
-    const changed = db.transaction(() => {
+    const changed = writeTransaction(db, () => {
       const row = this.#row(name);
       if (row === undefined) throw new PdmError('NOT_FOUND', 'no token with this name was created through the API', { context: { name } });
       if (row.revoked_at !== null) return false;

@@ -15,7 +15,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { PdmError } from '@pdm/protocol';
 import type { Clock } from '../clock.js';
-import type { Database, Db } from '../db/database.js';
+import { type Database, type Db, writeTransaction } from '../db/database.js';
 import type { Logger } from '../logger.js';
 
 export const LEADER_ROLE = 'controller';
@@ -187,6 +187,6 @@ export class Cluster {
   }
 
   #immediate<T>(fn: () => T): T {
-    return this.#db!.transaction(fn).immediate();
+    return writeTransaction(this.#db!, fn)();
   }
 }

@@ -23,6 +23,32 @@ export interface DatabaseOptions {
 
 export type Db = BetterSqlite3.Database;
 
+type TransactionBody = Parameters<Db['transaction']>[0];
+/** The transaction as a function: the body's parameters and result. */
+export type TransactionFn<F extends TransactionBody> = BetterSqlite3.Transaction<F>['immediate'];
+
+/**
+ * A transaction that writes: BEGIN IMMEDIATE. Every write transaction of the controller goes through
+ * here. Why: two connections write this file (the controller's and the ingest worker's), and in WAL
+ * mode a deferred transaction that has read and then writes while the other connection holds the
+ * write lock fails at once with SQLITE_BUSY_SNAPSHOT: the busy timeout is not consulted for that
+ * upgrade, as waiting cannot help a transaction whose snapshot is out of date. IMMEDIATE takes the
+ * write lock at BEGIN, before reading, where the busy timeout applies. Called inside another
+ * transaction it is a savepoint of that one (better-sqlite3). Build it once for a hot path.
+ */
+export function writeTransaction<F extends TransactionBody>(db: Db, fn: F): TransactionFn<F> {
+  return db.transaction(fn).immediate;
+}
+
+/**
+ * A transaction that only reads (deferred BEGIN): one consistent snapshot for several statements,
+ * without taking the write lock. A write inside would fail at once when the other connection holds
+ * the lock: use writeTransaction() for that.
+ */
+export function readTransaction<F extends TransactionBody>(db: Db, fn: F): TransactionFn<F> {
+  return db.transaction(fn).deferred;
+}
+
 export class Database {
   readonly #options: DatabaseOptions;
   readonly #log: Logger;
@@ -41,9 +67,10 @@ export class Database {
     mkdirSync(this.#options.dataDir, { recursive: true });
     const db = new BetterSqlite3(this.file);
     try {
-      // HTTP reads and ingest writes share this one connection in one thread, so waits come only from
-      // other processes (another controller of the group, an operator's sqlite3 shell): give them a
-      // moment instead of failing at once. Set first: switching to WAL takes a lock too.
+      // Another writer holds the lock now and then: the ingest worker's connection (record-worker.ts,
+      // committing a record batch every ~100 ms), another controller of the group, an operator's
+      // sqlite3 shell. Give them a moment instead of failing at once; writeTransaction() makes sure a
+      // write waits at BEGIN, where this timeout applies. Set first: switching to WAL takes a lock too.
       db.pragma('busy_timeout = 2000');
       await switchToWal(db);
       db.pragma('synchronous = NORMAL');

@@ -10,7 +10,7 @@ import { PdmError, nameSchema, type KeySet } from '@pdm/protocol';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Actor } from '../auth/roles.js';
 import type { Clock } from '../clock.js';
-import type { Database } from '../db/database.js';
+import { type Database, writeTransaction } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import { agentConfigFor, type AgentConfigDraft, type AgentConfigSettings } from './agent-config.js';
 import { CredentialsRepo, type DeviceIdentity } from './credentials-repo.js';
@@ -77,7 +77,7 @@ export class DeviceEnrollment {
     const password = newDeviceSecret();
     const hash = await hashSecret(password);
     const generation = (existing?.generation ?? 0) + 1;
-    this.#deps.database.handle.transaction(() => {
+    writeTransaction(this.#deps.database.handle, () => {
       this.#repo.upsert(deviceId, fields, hash, generation, this.#deps.clock.now());
       this.#deps.audit.record({
         actor, action: 'device.enroll', target: { type: 'device', id: deviceId }, reason: fields.reason,
@@ -93,7 +93,7 @@ export class DeviceEnrollment {
     const password = newDeviceSecret();
     const hash = await hashSecret(password);
     const generation = existing.generation + 1;
-    this.#deps.database.handle.transaction(() => {
+    writeTransaction(this.#deps.database.handle, () => {
       this.#repo.replaceSecret(deviceId, hash, generation, this.#deps.clock.now());
       this.#deps.audit.record({ actor, action: 'device.reissue', target: { type: 'device', id: deviceId }, reason, detail: { generation } });
     })();
@@ -104,7 +104,7 @@ export class DeviceEnrollment {
 
   async revoke(deviceId: string, actor: Actor, reason?: string): Promise<DeviceIdentity> {
     this.#mustBeActive(deviceId);
-    this.#deps.database.handle.transaction(() => {
+    writeTransaction(this.#deps.database.handle, () => {
       this.#repo.revoke(deviceId, this.#deps.clock.now());
       this.#deps.audit.record({ actor, action: 'device.revoke', target: { type: 'device', id: deviceId }, reason });
     })();

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { PdmError } from '@pdm/protocol';
 import type { Clock } from '../clock.js';
-import type { Db } from '../db/database.js';
+import { type Db, writeTransaction } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import type { Delivery, EventView, EventsRepo, StoredEvent } from './events-repo.js';
 import { span, type EventInput } from './schema.js';
@@ -65,7 +65,7 @@ export class EventsService {
     const now = this.#deps.clock.now();
     const stored = normalised.map((e) => toStored(e, actor.name, now));
     const db = this.#deps.db();
-    db.transaction(() => {
+    writeTransaction(db, () => {
       stored.forEach((s) => repo.insert(s, deliveriesOf(s)));
       this.#deps.audit?.()?.record({
         actor, action: 'event.record', target: { type: 'asset', id: [...new Set(stored.map((s) => s.assetId))].join(',').slice(0, 256) },

@@ -7,7 +7,7 @@
  * at most the counter increments of the current turn, never a record.
  */
 import type { UpKind } from '@pdm/protocol';
-import type { Db } from '../db/database.js';
+import { type Db, writeTransaction } from '../db/database.js';
 import { MAX_INVALID_MESSAGE, type IngestStatsRepo, type KindTotals } from '../db/ingest-stats-repo.js';
 import type { StoreOutcome } from '../db/records-repo.js';
 
@@ -67,7 +67,7 @@ export class IngestCounters {
     if (!this.dirty) return;
     const accepted = this.#accepted;
     const invalid = this.#invalid;
-    this.#db.transaction(() => {
+    writeTransaction(this.#db, () => {
       for (const [kind, delta] of accepted) this.#repo.addAccepted(kind, delta);
       for (const d of invalid.values()) this.#repo.addInvalid(d.deviceId, d.kind, d.code, d);
     })();

@@ -8,6 +8,7 @@ import { connectDevice, type TestDevice } from '../testing/device-client.js';
 import * as fx from '../testing/fixtures.js';
 import { exampleFor } from '../testing/protocol-examples.js';
 import { startTestController, type TestController } from '../testing/harness.js';
+import { holdWriteLock } from '../testing/write-lock.js';
 
 const MARKER = 'HOSTILE-PAYLOAD-MARKER';
 
@@ -162,6 +163,24 @@ describe('ingest', () => {
     await tc.app.ingest.handle(message);
     expect(count("SELECT COUNT(*) FROM predictions WHERE device_id = 'tx'")).toBe(4);
     expect(new RecordsRepo(db()).progress('tx')).toMatchObject({ contiguous: 1, stored: 1 });
+  });
+
+  it('leaves a status unacknowledged while another connection holds the write lock, never counting it toward MAX_ATTEMPTS', async () => {
+    const message = { topic: upTopic('busy', 'status'), payload: Buffer.from(JSON.stringify(valid('status', 'busy'))), retain: false };
+    db().pragma('busy_timeout = 100');
+    const lock = await holdWriteLock(tc.app.database.file);
+    try {
+      for (let i = 1; i <= MAX_ATTEMPTS; i += 1) {
+        await expect(tc.app.ingest.handle(message)).rejects.toMatchObject({ code: expect.stringMatching(/^SQLITE_BUSY/) });
+      }
+    } finally {
+      await lock.release();
+      db().pragma('busy_timeout = 2000');
+    }
+    await expect(tc.app.ingest.handle(message)).resolves.toBeUndefined();
+    tc.app.ingest.flushPending();
+    expect(stats().invalidForDevice('busy').byCode.INTERNAL).toBeUndefined();
+    expect(count("SELECT COUNT(*) FROM devices WHERE device_id = 'busy'")).toBe(1);
   });
 
   it('gives up on a message that keeps failing: counted as INTERNAL and acknowledged', async () => {

@@ -9,9 +9,10 @@
  * (record-intake.ts, record-sink.ts: a worker thread with its own database connection, or in process
  * where none can run); statuses, replies and chunk requests are handled here, messages of one
  * event-loop turn in one transaction (group-commit.ts). Each message is acknowledged only after its
- * transaction committed. With the embedded broker they come from its authorizePublish hook, before the device's PUBACK: aedes acknowledges a QoS 1 PUBLISH before it
- * delivers it to subscribers, so consuming through a subscription could lose, on a crash, a record
- * the device already deleted from its outbox. With an external broker they come through the link.
+ * transaction committed. With the embedded broker they come from its authorizePublish hook, before
+ * the device's PUBACK: aedes acknowledges a QoS 1 PUBLISH before it delivers it to subscribers, so
+ * consuming through a subscription could lose, on a crash, a record the device already deleted from
+ * its outbox. With an external broker they come through the link.
  */
 import { hash as digest } from 'node:crypto';
 import {
@@ -21,7 +22,7 @@ import {
 import type { BrokerHost } from '../broker/broker-host.js';
 import type { BrokerLink, Health, LinkMessage } from '../broker/broker-link.js';
 import type { Clock } from '../clock.js';
-import type { Database, Db } from '../db/database.js';
+import { type Database, type Db, writeTransaction } from '../db/database.js';
 import { IngestStatsRepo } from '../db/ingest-stats-repo.js';
 import { RecordsRepo } from '../db/records-repo.js';
 import type { Logger } from '../logger.js';
@@ -29,7 +30,8 @@ import { IngestCounters } from './counters.js';
 import { GroupCommit, type Pending } from './group-commit.js';
 import { LogThrottle } from './log-throttle.js';
 import type { Presence, Transition } from './presence.js';
-import { MAX_ATTEMPTS, isRecordTopic } from './record-batch.js';
+import { FailedAttempts, MAX_ATTEMPTS, attemptKey, databaseUnavailable } from './failed-attempts.js';
+import { isRecordTopic } from './record-batch.js';
 import { RecordIntake } from './record-intake.js';
 import { InProcessSink, type RecordSink } from './record-sink.js';
 import { WorkerSink, builtWorkerEntry } from './worker-sink.js';
@@ -53,8 +55,7 @@ interface Decoded {
   readonly hash: string;
 }
 
-/** Topic + payload hash: counts the failed attempts of this exact message. */
-const attemptKey = (d: Decoded): string => `${d.message.topic}\u0000${d.hash}`;
+const keyOf = (d: Decoded): string => attemptKey(d.message.topic, d.hash);
 
 /** Counters, presence, logs and listeners of a written message: run once its transaction committed. */
 type AfterCommit = () => void;
@@ -86,8 +87,8 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
   #records: RecordIntake | undefined;
   readonly #listeners = new Map<UpKind, Set<Listener<never>>>();
   readonly #throttle = new LogThrottle(10_000);
-  /** Failed attempts per message (topic + payload hash), so one poison message cannot block ingest. */
-  readonly #attempts = new Map<string, number>();
+  /** Failed attempts per message, so one poison message cannot block ingest. */
+  readonly #attempts = new FailedAttempts();
   #db: Db | undefined;
   #progress: RecordsRepo | undefined;
   /** The transactions, made once: building better-sqlite3's wrapper per batch costs too. */
@@ -115,8 +116,8 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
   async start(): Promise<void> {
     this.#db = this.#database.handle;
     this.#progress = new RecordsRepo(this.#db);
-    this.#writeAll = this.#db.transaction((batch: Decoded[]) => batch.map((d) => this.#write(d)));
-    this.#writeOne = this.#db.transaction((d: Decoded) => this.#write(d));
+    this.#writeAll = writeTransaction(this.#db, (batch: Decoded[]) => batch.map((d) => this.#write(d)));
+    this.#writeOne = writeTransaction(this.#db, (d: Decoded) => this.#write(d));
     this.#records = new RecordIntake({
       sink: this.#sink ?? this.#defaultSink(this.#db), clock: this.#clock, log: this.#log,
       wanted: () => this.#listenedKinds(),
@@ -217,7 +218,10 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
     return kinds;
   }
 
-  /** Decodes a batch, writes its valid messages in one transaction, then settles each in arrival order. */
+  /**
+   * Decodes a batch, writes its valid messages in one transaction, then settles each in arrival order.
+   * A failed transaction is handled as failed-attempts.ts says.
+   */
   #commitBatch(batch: readonly Pending<LinkMessage>[]): void {
     const decoded = batch.map((p) => this.#decode(p.item));
     const valid = decoded.filter((d) => d !== undefined);
@@ -226,38 +230,69 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
       try {
         effects = this.#writeAll!(valid);
       } catch (err) {
-        // one member may be poison: store them one by one, so it alone fails and the rest go through
+        if (databaseUnavailable(err)) {
+          this.#notStored(err, batch.length);
+          batch.forEach((p, i) => (decoded[i] === undefined ? p.resolve() : p.reject(err)));
+          return;
+        }
         if (batch.length > 1) this.#log.warn({ err, messages: batch.length }, 'batch not stored; storing its messages one by one');
-        batch.forEach((p, i) => this.#storeAlone(p, decoded[i]));
+        this.#storeOneByOne(batch, decoded);
         return;
       }
     }
     effects.forEach((effect) => this.#runEffect(effect));
-    if (this.#attempts.size > 0) for (const d of valid) this.#attempts.delete(attemptKey(d));
+    for (const d of valid) this.#attempts.stored(keyOf(d));
     for (const p of batch) p.resolve();
   }
 
-  /** Stores one message in its own transaction; one that keeps failing is dropped as INTERNAL after MAX_ATTEMPTS. */
-  #storeAlone(pending: Pending<LinkMessage>, d: Decoded | undefined): void {
-    if (d === undefined) return pending.resolve();
+  /** One member may be poison: stores them one by one, so it alone fails and the rest go through. */
+  #storeOneByOne(batch: readonly Pending<LinkMessage>[], decoded: readonly (Decoded | undefined)[]): void {
+    let unavailable: unknown;
+    batch.forEach((p, i) => {
+      // once the database cannot take a write, the rest would only wait for it too
+      if (unavailable !== undefined && decoded[i] !== undefined) return p.reject(unavailable);
+      const err = this.#storeAlone(p, decoded[i]);
+      if (databaseUnavailable(err)) unavailable = err;
+    });
+  }
+
+  /**
+   * Stores one message in its own transaction; one that keeps failing is dropped as INTERNAL after
+   * MAX_ATTEMPTS. Returns the error when it was not stored.
+   */
+  #storeAlone(pending: Pending<LinkMessage>, d: Decoded | undefined): unknown {
+    if (d === undefined) {
+      pending.resolve();
+      return undefined;
+    }
     try {
       const effect = this.#writeOne!(d);
-      this.#attempts.delete(attemptKey(d));
+      this.#attempts.stored(keyOf(d));
       this.#runEffect(effect);
       pending.resolve();
+      return undefined;
     } catch (err) {
-      const key = attemptKey(d);
-      const attempts = (this.#attempts.get(key) ?? 0) + 1;
-      if (attempts < MAX_ATTEMPTS) {
-        if (this.#attempts.size >= 10_000) this.#attempts.clear();
-        this.#attempts.set(key, attempts);
-        return pending.reject(err);
+      if (databaseUnavailable(err)) {
+        this.#notStored(err, 1);
+        pending.reject(err);
+        return err;
       }
-      this.#attempts.delete(key);
+      const attempts = this.#attempts.failed(keyOf(d));
+      if (attempts < MAX_ATTEMPTS) {
+        pending.reject(err);
+        return err;
+      }
       this.#log.error({ err, topic: d.message.topic, attempts }, 'message failed repeatedly; dropped');
       this.#invalid(d.deviceId, d.kind, new PdmError('INTERNAL', `processing failed ${attempts} times`), d.message);
       pending.resolve();
+      return undefined;
     }
+  }
+
+  /** A full disk fails every batch: one line per 10 s, with the count suppressed meanwhile. */
+  #notStored(err: unknown, messages: number): void {
+    const suppressed = this.#throttle.take('unavailable');
+    if (suppressed !== undefined) this.#log.error({ err, messages, suppressed }, 'database cannot take the write now; batch not stored, it comes again');
   }
 
   /** Topic, size, JSON, schema and deviceId; an invalid message is counted here and yields undefined. */

@@ -9,7 +9,7 @@
 import { PdmError, type Status } from '@pdm/protocol';
 import type { BrokerLink } from '../broker/broker-link.js';
 import type { Clock } from '../clock.js';
-import type { Database } from '../db/database.js';
+import { type Database, writeTransaction } from '../db/database.js';
 import { DevicesRepo, type StatusApplied } from '../db/devices-repo.js';
 import type { Logger } from '../logger.js';
 
@@ -112,7 +112,7 @@ export class Presence {
     if (this.#pendingSeen.size === 0 || this.#devices === undefined) return;
     const devices = this.#devices;
     const pending = this.#pendingSeen;
-    this.#database.handle.transaction(() => {
+    writeTransaction(this.#database.handle, () => {
       for (const [deviceId, { at, live }] of pending) devices.touch(deviceId, at, live);
     })();
     this.#pendingSeen = new Map();

@@ -11,14 +11,14 @@
  */
 import { hash as digest } from 'node:crypto';
 import { PdmError, decodePayload, isPdmError, parseTopic, recordKinds, type RecordKind } from '@pdm/protocol';
-import type { Db } from '../db/database.js';
+import { type Db, writeTransaction } from '../db/database.js';
 import { DevicesRepo } from '../db/devices-repo.js';
 import { IngestStatsRepo } from '../db/ingest-stats-repo.js';
 import { RecordsRepo } from '../db/records-repo.js';
 import { IngestCounters } from './counters.js';
+import { FailedAttempts, MAX_ATTEMPTS, attemptKey, databaseUnavailable } from './failed-attempts.js';
 
-/** A message that fails to be stored this many times is counted as INTERNAL and acknowledged. */
-export const MAX_ATTEMPTS = 5;
+export { MAX_ATTEMPTS };
 
 /** One record message as it came from the broker. */
 export interface RawRecord {
@@ -29,8 +29,8 @@ export interface RawRecord {
 }
 
 /**
- * What became of one message. `failed`: not processed (e.g. the disk is full), so it must not be
- * acknowledged; every other outcome is final and acknowledged.
+ * What became of one message. `failed`: not stored (e.g. the disk is full), so it must not be
+ * acknowledged and comes again; every other outcome is final and acknowledged.
  */
 export type RecordOutcome =
   | { readonly type: 'stored'; readonly payload?: unknown }
@@ -48,8 +48,12 @@ export interface ErrorInfo {
 export interface BatchResult {
   /** One per message, in order. */
   readonly outcomes: RecordOutcome[];
-  /** Set when the batch's transaction failed and its messages were stored one by one. */
-  readonly batchError?: ErrorInfo;
+  /**
+   * Set when the batch's transaction failed: `oneByOne` when its messages were then stored one by
+   * one (a poison member suspected), else the database could not take the write now and none was
+   * stored (failed-attempts.ts).
+   */
+  readonly batchError?: ErrorInfo & { readonly oneByOne: boolean };
   /** Set when the counters could not be written (they are kept for the next batch). */
   readonly countersError?: ErrorInfo;
 }
@@ -81,19 +85,19 @@ export class RecordBatchWriter {
   readonly #counters: IngestCounters;
   readonly #writeAll: (batch: readonly Decoded[], now: number) => RecordOutcome[];
   readonly #writeOne: (d: Decoded, now: number) => RecordOutcome;
-  /** Failed attempts per message (topic + payload hash), so one poison message cannot block ingest. */
-  readonly #attempts = new Map<string, number>();
+  /** Failed attempts per message, so one poison message cannot block ingest. */
+  readonly #attempts = new FailedAttempts();
 
   constructor(db: Db) {
     this.#records = new RecordsRepo(db);
     this.#devices = new DevicesRepo(db);
     this.#counters = new IngestCounters(db, new IngestStatsRepo(db), () => undefined);
-    this.#writeAll = db.transaction((batch: readonly Decoded[], now: number) => {
+    this.#writeAll = writeTransaction(db, (batch: readonly Decoded[], now: number) => {
       const outcomes = this.#records.inBatch(() => batch.map((d) => this.#store(d, now)));
       this.#touch(batch, now);
       return outcomes;
     });
-    this.#writeOne = db.transaction((d: Decoded, now: number) => {
+    this.#writeOne = writeTransaction(db, (d: Decoded, now: number) => {
       const outcome = this.#store(d, now);
       this.#touch([d], now);
       return outcome;
@@ -114,11 +118,15 @@ export class RecordBatchWriter {
       const stored = valid.length > 0 ? this.#writeAll(valid, now) : [];
       let i = 0;
       result = { outcomes: decoded.map((d) => ('type' in d ? d : this.#settled(d, stored[i++]!, wanted))) };
-      if (this.#attempts.size > 0) for (const d of valid) this.#attempts.delete(attemptKey(d));
+      for (const d of valid) this.#attempts.stored(attemptKey(d.raw.topic, d.hash));
     } catch (err) {
-      // one member may be poison: store them one by one, so it alone fails and the rest go through
-      const outcomes = decoded.map((d) => ('type' in d ? d : this.#alone(d, now, wanted)));
-      result = { outcomes, batchError: errorInfo(err) };
+      const error = errorInfo(err);
+      if (databaseUnavailable(err)) {
+        // none of it stored and nobody's fault: it comes again. The counters wait too (another wait
+        // for the lock here would hold the next batch); the invalid ones' counts go with a later batch.
+        return { outcomes: decoded.map((d) => ('type' in d ? d : { type: 'failed', error })), batchError: { ...error, oneByOne: false } };
+      }
+      result = { outcomes: this.#oneByOne(decoded, now, wanted), batchError: { ...error, oneByOne: true } };
     }
     try {
       this.#counters.flush();
@@ -129,20 +137,29 @@ export class RecordBatchWriter {
     return result;
   }
 
+  /** One member may be poison: stores them one by one, so it alone fails and the rest go through. */
+  #oneByOne(decoded: readonly (Decoded | RecordOutcome)[], now: number, wanted: ReadonlySet<string>): RecordOutcome[] {
+    let unavailable: ErrorInfo | undefined;
+    return decoded.map((d) => {
+      if ('type' in d) return d;
+      // once the database cannot take a write, the rest would only wait for it too
+      if (unavailable !== undefined) return { type: 'failed', error: unavailable };
+      const outcome = this.#alone(d, now, wanted);
+      if (outcome.type === 'failed' && databaseUnavailable(outcome.error)) unavailable = outcome.error;
+      return outcome;
+    });
+  }
+
   #alone(d: Decoded, now: number, wanted: ReadonlySet<string>): RecordOutcome {
-    const key = attemptKey(d);
+    const key = attemptKey(d.raw.topic, d.hash);
     try {
       const outcome = this.#writeOne(d, now);
-      this.#attempts.delete(key);
+      this.#attempts.stored(key);
       return this.#settled(d, outcome, wanted);
     } catch (err) {
-      const attempts = (this.#attempts.get(key) ?? 0) + 1;
-      if (attempts < MAX_ATTEMPTS) {
-        if (this.#attempts.size >= 10_000) this.#attempts.clear();
-        this.#attempts.set(key, attempts);
-        return { type: 'failed', error: errorInfo(err) };
-      }
-      this.#attempts.delete(key);
+      if (databaseUnavailable(err)) return { type: 'failed', error: errorInfo(err) };
+      const attempts = this.#attempts.failed(key);
+      if (attempts < MAX_ATTEMPTS) return { type: 'failed', error: errorInfo(err) };
       return this.#invalid(d.deviceId, d.kind, new PdmError('INTERNAL', `processing failed ${attempts} times`), now, { attempts, error: errorInfo(err) });
     }
   }
@@ -186,6 +203,3 @@ export class RecordBatchWriter {
     return { type: 'invalid', code: err.code, reason: err.message, ...more };
   }
 }
-
-/** Topic + payload hash: counts the failed attempts of this exact message. */
-const attemptKey = (d: Decoded): string => `${d.raw.topic}\u0000${d.hash}`;

@@ -10,6 +10,7 @@ import type { LinkMessage } from '../broker/broker-link.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import { GroupCommit, type Pending } from './group-commit.js';
+import { LogThrottle } from './log-throttle.js';
 import type { BatchResult, RecordOutcome } from './record-batch.js';
 import type { RecordSink } from './record-sink.js';
 
@@ -39,6 +40,8 @@ export class RecordIntake {
   readonly #batches = new GroupCommit<LinkMessage>((batch) => this.#commit(batch));
   /** Committed batches whose messages are still being settled, oldest first. */
   readonly #settling: Settling[] = [];
+  /** A full disk fails every batch: one line per 10 s, with the count suppressed meanwhile. */
+  readonly #throttle = new LogThrottle(10_000);
 
   constructor(deps: RecordIntakeDeps) {
     this.#deps = deps;
@@ -88,8 +91,12 @@ export class RecordIntake {
   }
 
   #logBatch(result: BatchResult, messages: number): void {
-    if (result.batchError !== undefined && messages > 1) {
-      this.#deps.log.warn({ err: result.batchError, messages }, 'batch not stored; storing its messages one by one');
+    const { batchError } = result;
+    if (batchError?.oneByOne === true && messages > 1) {
+      this.#deps.log.warn({ err: batchError, messages }, 'batch not stored; storing its messages one by one');
+    } else if (batchError?.oneByOne === false) {
+      const suppressed = this.#throttle.take('unavailable');
+      if (suppressed !== undefined) this.#deps.log.error({ err: batchError, messages, suppressed }, 'database cannot take the write now; batch not stored, it comes again');
     }
     if (result.countersError !== undefined) this.#deps.log.error({ err: result.countersError }, 'ingest counters not written; will retry');
   }

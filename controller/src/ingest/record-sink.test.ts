@@ -14,6 +14,7 @@ import { RecordsRepo } from '../db/records-repo.js';
 import { captureLogs } from '../testing/log-capture.js';
 import * as fx from '../testing/fixtures.js';
 import { tempDir } from '../testing/temp-dir.js';
+import { holdWriteLock } from '../testing/write-lock.js';
 import { MAX_ATTEMPTS, type RawRecord } from './record-batch.js';
 import { InProcessSink, type RecordSink } from './record-sink.js';
 import { WorkerSink } from './worker-sink.js';
@@ -27,9 +28,10 @@ const bootstrap = `const { register } = await import(${JSON.stringify(tsxApi)});
 await import(${JSON.stringify(new URL('./record-worker.ts', import.meta.url).href)});`;
 const sourceWorker = { url: new URL(`data:text/javascript,${encodeURIComponent(bootstrap)}`), execArgv: ['--conditions=pdm-source'] };
 
-const sinks: [string, (database: Database) => RecordSink][] = [
+/** `busyTimeoutMs`: the worker's connection's; the in-process sink uses the controller's connection's. */
+const sinks: [string, (database: Database, busyTimeoutMs?: number) => RecordSink][] = [
   ['in process', (database) => new InProcessSink(() => database.handle)],
-  ['worker thread', (database) => new WorkerSink({ file: database.file, entry: sourceWorker, busyTimeoutMs: 2000 }, captureLogs('debug').log)],
+  ['worker thread', (database, busyTimeoutMs = 2000) => new WorkerSink({ file: database.file, entry: sourceWorker, busyTimeoutMs }, captureLogs('debug').log)],
 ];
 
 const raw = (deviceId: string, kind: RecordKind, payload: Buffer | Uint8Array, live = true): RawRecord => ({ topic: upTopic(deviceId, kind), payload, live });
@@ -105,6 +107,7 @@ describe.each(sinks)('record sink (%s)', (_name, makeSink) => {
       const poison = raw('p1', 'alerts', encodePayload('alerts', fx.alert('p1', 2)));
       const first = await sink.write([raw('p1', 'predictions', pred('p1', 1)), poison, raw('p1', 'predictions', pred('p1', 3))], NOW, new Set());
       expect(first.batchError?.message).toMatch(/no such table: main.alerts|no such table: alerts/);
+      expect(first.batchError?.oneByOne).toBe(true);
       expect(first.outcomes.map((o) => o.type)).toEqual(['stored', 'failed', 'stored']);
       expect([committed('p1', 1), committed('p1', 2), committed('p1', 3)]).toEqual([true, false, true]);
       for (let attempt = 2; attempt < MAX_ATTEMPTS; attempt += 1) {
@@ -118,6 +121,31 @@ describe.each(sinks)('record sink (%s)', (_name, makeSink) => {
     expect(new IngestStatsRepo(reader!).invalidForDevice('p1').byCode).toEqual({ INTERNAL: 1 });
   });
 
+  it('fails a whole batch while another connection holds the write lock: nothing stored, dropped or counted as an attempt', async () => {
+    database.handle.pragma('busy_timeout = 200'); // the in-process sink's connection
+    const quick = makeSink(database, 200);
+    await quick.start();
+    try {
+      const batch = [raw('b1', 'predictions', pred('b1', 1)), raw('b1', 'events', Buffer.from('x')), raw('b1', 'predictions', pred('b1', 2))];
+      const lock = await holdWriteLock(database.file);
+      try {
+        // more times than a poison message is given: a busy database is no message's fault
+        for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt += 1) {
+          const result = await quick.write(batch, NOW, new Set());
+          expect(result.batchError).toMatchObject({ code: expect.stringMatching(/^SQLITE_BUSY/), oneByOne: false });
+          expect(result.outcomes.map((o) => o.type)).toEqual(['failed', 'invalid', 'failed']);
+        }
+      } finally {
+        await lock.release();
+      }
+      expect((await quick.write(batch, NOW, new Set())).outcomes.map((o) => o.type)).toEqual(['stored', 'invalid', 'stored']);
+      expect([committed('b1', 1), committed('b1', 2)]).toEqual([true, true]);
+      expect(new IngestStatsRepo(reader!).invalidForDevice('b1').byCode.INTERNAL).toBeUndefined();
+    } finally {
+      await quick.stop();
+    }
+  });
+
   it('keeps batches in order: a record and its resend in consecutive batches are stored once', async () => {
     const writes = [1, 2, 3].map((seq) => sink.write([raw('o1', 'predictions', pred('o1', seq)), raw('o1', 'predictions', pred('o1', 1))], NOW, new Set()));
     const results = await Promise.all(writes);
@@ -127,6 +155,22 @@ describe.each(sinks)('record sink (%s)', (_name, makeSink) => {
 });
 
 describe('worker sink', () => {
+  it('fails to start with a coded error, the thrown one as its cause, when the worker throws', async () => {
+    const dir = tempDir();
+    const database = new Database({ dataDir: dir.path }, captureLogs('debug').log);
+    await database.start();
+    const throwing = { url: new URL(`data:text/javascript,${encodeURIComponent("throw new Error('worker broke');")}`) };
+    const sink = new WorkerSink({ file: database.file, entry: throwing, busyTimeoutMs: 2000 }, captureLogs('silent').log);
+    try {
+      const err = await sink.start().catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'INTERNAL', message: 'ingest worker failed', cause: expect.objectContaining({ message: 'worker broke' }) });
+    } finally {
+      await sink.stop();
+      await database.stop();
+      dir.remove();
+    }
+  });
+
   it('fails the batch a dying worker held (so it is not acknowledged) and stores the next one in a new worker', async () => {
     const dir = tempDir();
     const database = new Database({ dataDir: dir.path }, captureLogs('debug').log);

@@ -104,7 +104,7 @@ export class WorkerSink implements RecordSink {
       });
       worker.on('error', (err) => {
         this.#log.error({ err }, 'ingest worker failed');
-        reject(err);
+        reject(new PdmError('INTERNAL', 'ingest worker failed', { cause: err }));
       });
       worker.on('exit', (code) => {
         reject(new PdmError('INTERNAL', 'ingest worker exited', { context: { code } }));

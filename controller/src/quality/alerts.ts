@@ -15,7 +15,7 @@
  */
 import type { ModelRole } from '@pdm/protocol';
 import type { Clock } from '../clock.js';
-import type { Db } from '../db/database.js';
+import { type Db, writeTransaction } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import { confusionRates, type Confusion } from './aggregate.js';
 import { compareVersions, type CardBaselines } from './baselines.js';
@@ -143,7 +143,7 @@ export class QualityAlerts {
     const active = this.list('active');
     let raised = 0;
     let resolved = 0;
-    db.transaction(() => {
+    writeTransaction(db, () => {
       for (const a of active) {
         const c = conditions.get(keyOf({ ...a, model: a.model.name, version: a.model.version }));
         if (c === undefined) {

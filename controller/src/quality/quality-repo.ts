@@ -5,7 +5,7 @@
  * listener having run.
  */
 import { driftWindowSchema, qualityWindowSchema, type DriftWindow, type ModelRole, type QualityWindow } from '@pdm/protocol';
-import type { Db } from '../db/database.js';
+import { type Db, writeTransaction } from '../db/database.js';
 import { statementCache, type Prepare } from '../db/statements.js';
 
 export interface QualityRow {
@@ -142,7 +142,7 @@ export class QualityRepo {
       LEFT JOIN ${table} t ON t.device_id = p.device_id AND t.seq = p.seq WHERE p.kind = ? AND t.device_id IS NULL`).pluck().all(kind) as string[];
     const quality = missing('quality', 'quality_windows');
     const drift = missing('drift', 'drift_windows');
-    this.#db.transaction(() => {
+    writeTransaction(this.#db, () => {
       for (const p of quality) this.storeQuality(qualityWindowSchema.parse(JSON.parse(p)));
       for (const p of drift) this.storeDrift(driftWindowSchema.parse(JSON.parse(p)));
     })();

@@ -10,7 +10,7 @@ import {
   MANIFEST_PAYLOAD_TYPE, PdmError, envelopeSchema, manifestSchema, type DeploymentMode, type Envelope, type Manifest, type ModelRef, type Target,
 } from '@pdm/protocol';
 import { isoTime, type Clock } from '../clock.js';
-import type { Database } from '../db/database.js';
+import { type Database, writeTransaction } from '../db/database.js';
 import { statementCache, type Prepare } from '../db/statements.js';
 import type { Logger } from '../logger.js';
 import type { Registry } from './registry.js';
@@ -84,7 +84,7 @@ export class ManifestSigner {
     const now = this.#clock.now();
     db.pragma('synchronous = FULL');
     try {
-      return db.transaction(() => {
+      return writeTransaction(db, () => {
         // the floor is read once per model name (it scans every device's reported models): releases
         // within the transaction follow one another, and nothing else signs meanwhile
         const last = new Map<string, number>();

@@ -10,7 +10,7 @@ import { PdmError, modelCardSchema, sha256, type ModelCard } from '@pdm/protocol
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Actor } from '../auth/roles.js';
 import { isoTime, type Clock } from '../clock.js';
-import type { Database } from '../db/database.js';
+import { type Database, writeTransaction } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import { ArtifactStore } from './artifact-store.js';
 import { RegistryRepo, type VersionRow } from './registry-repo.js';
@@ -112,7 +112,7 @@ export class Registry {
     const model = this.artifacts.put(input.model);
     const cardArtifact = this.artifacts.put(cardBytes);
     const at = this.#clock.now();
-    this.#database.handle.transaction(() => {
+    writeTransaction(this.#database.handle, () => {
       this.repo.insert({
         name: card.name, version: card.version, model, card: { ...cardArtifact, json: cardBytes.toString('utf8') },
         variant: card.variant, at, by: input.actor.name, reason: input.reason ?? null,

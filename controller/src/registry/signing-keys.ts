@@ -22,7 +22,7 @@ import {
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Actor } from '../auth/roles.js';
 import { isoTime, type Clock } from '../clock.js';
-import type { Database } from '../db/database.js';
+import { type Database, writeTransaction } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import { syncDir } from './durable-fs.js';
 
@@ -80,7 +80,7 @@ export class SigningKeys {
     const current = this.#latest();
     if (current === undefined) {
       const keySet = this.#keySetOf(1, key);
-      this.#database.handle.transaction(() => {
+      writeTransaction(this.#database.handle, () => {
         this.#insert({ keySet, envelope: undefined });
         this.#audit.record({ actor: { name: 'controller', role: null }, action: 'trust.init', target: { type: 'trust', id: '1' }, detail: { keyids: [key.keyid] } });
       })();
@@ -129,7 +129,7 @@ export class SigningKeys {
     const keySet = this.#keySetOf(this.keySet().version + 1, next);
     const envelope = signEnvelope(KEYSET_PAYLOAD_TYPE, Buffer.from(JSON.stringify(keySet), 'utf8'), [old]);
     writeKeyFile(nextFile, next.privateKey);
-    this.#database.handle.transaction(() => {
+    writeTransaction(this.#database.handle, () => {
       this.#insert({ keySet, envelope });
       this.#audit.record({
         actor, action: 'trust.rotate', target: { type: 'trust', id: String(keySet.version) }, reason,

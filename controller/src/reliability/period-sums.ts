@@ -124,10 +124,6 @@ export class PeriodSums {
     }
   }
 
-  /**
-   * The JSON kept for an asset's figures in period k of the list summed last (sumInto), made from its
-   * current sums; undefined for an asset without downtime (no slot) or sums not kept.
-   */
   /** json() of every period of the list, when the asset's sums of all of them are kept (no sums added: a report by asset asks 10,000 times). */
   jsonAll(perAsset: ReadonlyMap<string, AssetDowntime>, assetId: string, periods: readonly (readonly [number, number])[]): KeptJson[] | undefined {
     if (this.#last?.periods !== periods) this.#last = { periods, tables: periods.map(([from, to]) => this.#table(from, to, perAsset)) };
@@ -141,6 +137,10 @@ export class PeriodSums {
     return out;
   }
 
+  /**
+   * The JSON kept for an asset's figures in period k of the list summed last (sumInto), made from its
+   * current sums; undefined for an asset without downtime (no slot) or sums not kept.
+   */
   json(assetId: string, k: number): KeptJson | undefined {
     const slot = this.#slots.get(assetId);
     const t = this.#last?.tables[k];

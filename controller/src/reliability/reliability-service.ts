@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { nameSchema, timeSchema } from '@pdm/protocol';
 import type { Clock } from '../clock.js';
-import type { Db } from '../db/database.js';
+import { type Db, readTransaction } from '../db/database.js';
 import { queryInt } from '../http/validate.js';
 import type { RepairAssumptions } from './intervals.js';
 import { reportCsv } from './csv.js';
@@ -55,7 +55,7 @@ export class ReliabilityService {
 
   report(q: ReportScope): ReliabilityReport {
     const db = this.#db();
-    return db.transaction(() => this.#report(this.scope(q)))();
+    return readTransaction(db, () => this.#report(this.scope(q)))();
   }
 
   // the assets' downtime kept from the report before, derived again where their events changed
@@ -73,7 +73,7 @@ export class ReliabilityService {
    */
   render(q: ReportScope, format: ReportFormat): RenderedReport {
     const db = this.#db();
-    return db.transaction((): RenderedReport => {
+    return readTransaction(db, (): RenderedReport => {
       const generation = dataGeneration(db);
       const scope = this.scope(q);
       const body = format === 'json'

@@ -12,7 +12,7 @@ import { isoTime, type Clock } from '../clock.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { CONTROLLER_ACTOR, type Actor } from '../auth/roles.js';
 import type { Commands } from '../commands/commands.js';
-import type { Database } from '../db/database.js';
+import { type Database, writeTransaction } from '../db/database.js';
 import { ReconcileRepo } from '../db/reconcile-repo.js';
 import type { UpstreamSource } from '../ingest/ingest.js';
 import type { Logger } from '../logger.js';
@@ -226,7 +226,7 @@ export class RolloutEngine {
       this.rollback(r, CONTROLLER_ACTOR, reason, 'timed-out');
       return;
     }
-    this.#deps.database.handle.transaction(() => {
+    writeTransaction(this.#deps.database.handle, () => {
       this.repo.setState(r.id, 'paused', reason, this.#deps.clock.now());
       this.#deps.audit.record({ actor: CONTROLLER_ACTOR, action: 'rollout.pause', target: { type: 'rollout', id: r.id }, reason, detail: { stage: r.stage, unknown } });
     })();
@@ -237,7 +237,7 @@ export class RolloutEngine {
   passStage(r: Rollout, actor: Actor, outcome: 'passed' | 'promoted', reason: string | undefined): void {
     const now = this.#deps.clock.now();
     const last = r.stage === r.spec.stages.length - 1;
-    this.#deps.database.handle.transaction(() => {
+    writeTransaction(this.#deps.database.handle, () => {
       this.repo.endStage(r.id, r.stage, outcome, now);
       this.#deps.audit.record({
         actor, action: outcome === 'promoted' ? 'rollout.promote' : 'rollout.stage-pass', target: { type: 'rollout', id: r.id }, reason, detail: { stage: r.stage },
@@ -264,7 +264,7 @@ export class RolloutEngine {
     const chosen = chooseDevices(pending, stageSize(r.spec.stages[stage]!, rows.length, given) - given).map((d) => d.deviceId);
     const signed = this.sync.signEach(r, 'stage', chosen);
     const deployments = [...signed.values()].map((m) => m.deploymentId);
-    this.#deps.database.handle.transaction(() => {
+    writeTransaction(this.#deps.database.handle, () => {
       this.repo.setStage(r.id, stage, now);
       for (const [id, m] of signed) this.#assign(r, id, stage, m.deploymentId, now);
       this.#deps.audit.record({
@@ -300,7 +300,7 @@ export class RolloutEngine {
       const manifests = this.sync.signEach(r, 'rollback', devices.map((d) => d.deviceId), devices[0]!.baseline);
       return devices.map((d) => ({ devices: [d], manifest: manifests.get(d.deviceId) }));
     });
-    this.#deps.database.handle.transaction(() => {
+    writeTransaction(this.#deps.database.handle, () => {
       this.repo.endStage(r.id, r.stage, outcome, now);
       this.repo.setState(r.id, 'rolled-back', reason, now);
       for (const { devices, manifest } of signed) {
@@ -336,7 +336,7 @@ export class RolloutEngine {
       // joins straight away where the rollout's target is already "every device"
       if (r.state === 'completed' || (r.state === 'running' && r.stage === last && r.stageStartedAt !== null)) {
         const signed = this.sync.sign(r, 'join', deviceId);
-        this.#deps.database.handle.transaction(() => this.#assign(r, deviceId, last, signed!.deploymentId, now))();
+        writeTransaction(this.#deps.database.handle, () => this.#assign(r, deviceId, last, signed!.deploymentId, now))();
         this.#deps.log.info({ rolloutId: r.id, deviceId, deploymentId: signed!.deploymentId }, 'device joined rollout');
       }
     }

@@ -9,7 +9,7 @@ import { PdmError } from '@pdm/protocol';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Actor } from '../auth/roles.js';
 import { isoTime, type Clock } from '../clock.js';
-import type { Database } from '../db/database.js';
+import { type Database, writeTransaction } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import type { Registry } from '../registry/registry.js';
 import type { RolloutEngine } from './engine.js';
@@ -90,7 +90,7 @@ export class RolloutService {
     this.#validate(spec);
     const id = spec.id ?? `ro-${randomBytes(4).toString('hex')}`;
     const now = this.deps.clock.now();
-    this.deps.database.handle.transaction(() => {
+    writeTransaction(this.deps.database.handle, () => {
       this.#repo.insert({ id, spec, at: now, by: actor.name });
       this.deps.audit.record({
         actor, action: 'rollout.create', target: { type: 'rollout', id }, reason: spec.reason,
@@ -182,7 +182,7 @@ export class RolloutService {
     if (action === 'promote') engine.passStage(r, actor, 'promoted', reason);
     else if (action === 'rollback') engine.rollback(r, actor, reason!, 'stopped');
     else {
-      database.handle.transaction(() => {
+      writeTransaction(database.handle, () => {
         const next: RolloutState = action === 'pause' ? 'paused' : action === 'resume' ? 'running' : 'aborted';
         this.#repo.setState(id, next, reason ?? `${action} by ${actor.name}`, now);
         // a resumed stage gets a fresh clock: its timeout and soak count again from now
