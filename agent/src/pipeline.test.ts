@@ -116,6 +116,34 @@ describe('Pipeline: records no schema can hold', () => {
     expect(kinds).toEqual(['metrics', 'metrics', 'predictions', 'metrics']);
     await loaded.session.release();
   });
+  it('drops a metric window its builder refuses alone: the readings after it are still committed', async () => {
+    const loaded = await loadModel(writeTinyModel(join(dir, 'model-year-zero'), { weights: [0, 0], bias: -1 }));
+    const outbox = new MemoryOutbox({ deviceId: 'edge-1', clock: systemClock });
+    outbox.start();
+    const counters = new Counters();
+    const pipeline = new Pipeline({
+      config: { assetId: 'm1', maxBatchRows: 2, windowMs: 3_600_000 },
+      scoring: fixedScoring(scorerFor(loaded, systemClock, { cooldownMs: 0, criticalMargin: 0.5 })),
+      windows: new MetricWindows({ windowMs: 3_600_000, assetId: 'm1', model: loaded.ref }),
+      counters, outbox, log: silentLogger,
+    });
+    // the first hour a record time can hold (year 0); the two readings before it fill the feature
+    // windows (no row) in a metric window that starts before year 0, whose record no schema can hold
+    const yearZero = Date.parse('0000-01-01T00:00:00.000Z');
+    const times = [yearZero - 3_600_000, yearZero - 1_800_000, ...Array.from({ length: 6 }, (_, h) => yearZero + h * 3_600_000)];
+    for (const time of times) await pipeline.reading({ time, values: { a: '1', b: '1' } });
+    await pipeline.finish();
+    expect(counters.commitFailures).toBe(1);
+    expect(counters.inferences).toBe(6);
+    expect(counters.predictions).toBe(6);
+    const committed = outbox.pending({ afterSeq: 0, limit: 100 }).map((e) => ({ kind: e.kind, record: JSON.parse(e.payload.toString()) as Record<string, unknown> }));
+    const predicted = committed.filter((r) => r.kind === 'predictions').flatMap((r) => (r.record as PredictionBatch).predictions.map((p) => Date.parse(p.t)));
+    expect(predicted).toEqual(times.slice(2));
+    // every window from year 0 on, one per hour of readings
+    const windows = committed.filter((r) => r.kind === 'metrics').map((r) => Date.parse((r.record as MetricWindow).windowStart));
+    expect(windows).toEqual(times.slice(2));
+    await loaded.session.release();
+  });
 });
 
 describe('Pipeline: replay -> features -> ONNX -> outbox', () => {

@@ -62,6 +62,8 @@ export class Pipeline implements SourceSink {
   private lastReadingTime: number | undefined;
   private commitFailed = false;
   private readonly iso = new IsoTime();
+  /** A metric window whose record its builder refused: lost alone, counted and logged like a failed commit. */
+  private readonly windowRefused = (err: unknown): void => this.commitFailedWith(err, 1, ['metrics']);
 
   constructor(private readonly deps: PipelineDeps) {
     this.set = deps.scoring.current();
@@ -82,7 +84,7 @@ export class Pipeline implements SourceSink {
     }
     // a closed window's record waits until none of its rows is still buffered for inference
     if (this.batch.size === 0) {
-      this.commit(() => windows.takeClosed());
+      this.commit(() => windows.takeClosed(this.windowRefused));
       this.commitQuality();
     }
     windows.reading();
@@ -124,7 +126,7 @@ export class Pipeline implements SourceSink {
   /** End of input: scores what is buffered and closes the last metric and comparison windows. */
   async finish(): Promise<void> {
     await this.flush();
-    this.commit(() => [...this.deps.windows.closeAll(), ...(this.shadow?.comparison.closeAll() ?? [])]);
+    this.commit(() => [...this.deps.windows.closeAll(this.windowRefused), ...(this.shadow?.comparison.closeAll() ?? [])]);
     this.commit(this.deps.quality?.closeAll() ?? []);
     this.reportCommitted();
   }
@@ -197,7 +199,7 @@ export class Pipeline implements SourceSink {
       windows.inferenceErrors(times);
       log.error({ err, rows }, 'inference failed');
       observer?.failed('active', active, err);
-      this.commit(() => windows.takeClosed());
+      this.commit(() => windows.takeClosed(this.windowRefused));
       return;
     }
     counters.inferences += rows;
@@ -219,7 +221,7 @@ export class Pipeline implements SourceSink {
     const alerts = drafts.filter((d) => d.kind === 'alerts');
     for (const a of alerts) windows.alerted(Date.parse(a.record.windowEnd));
     // predictions, alerts, the candidate's records and the windows they complete: one transaction
-    const entries = this.commit(() => [...drafts, ...shadowDrafts, ...windows.takeClosed()]);
+    const entries = this.commit(() => [...drafts, ...shadowDrafts, ...windows.takeClosed(this.windowRefused)]);
     const quality = this.deps.quality;
     if (quality !== undefined) {
       const scoredRows = times.map((time, i) => ({ time, row: batch.row(i) }));
