@@ -208,16 +208,15 @@ export class Pipeline implements SourceSink {
       rows, nonFinite: scored.scores.filter((s) => !Number.isFinite(s)).length, latencyMs: scored.latencyMs,
     });
     let drafts: RecordDraft[];
-    let shadowDrafts: RecordDraft[];
+    let activeRows: ActiveRow[];
     try {
-      let activeRows: ActiveRow[];
       ({ drafts, activeRows } = this.recordsFor(active, batch, scored.scores));
-      shadowDrafts = this.shadow === undefined ? [] : await this.shadow.score(activeRows);
     } catch (err) {
       // a record its builder refused (agent-records.ts): lost like a failed commit, never thrown into the source
       this.commitFailedWith(err, 1, ['predictions']);
       return;
     }
+    const shadowDrafts = await this.shadowRecords(activeRows);
     const alerts = drafts.filter((d) => d.kind === 'alerts');
     for (const a of alerts) windows.alerted(Date.parse(a.record.windowEnd));
     // predictions, alerts, the candidate's records and the windows they complete: one transaction
@@ -232,6 +231,17 @@ export class Pipeline implements SourceSink {
     counters.predictions += drafts[0]?.kind === 'predictions' ? drafts[0].record.predictions.length : 0;
     counters.alerts += alerts.length;
     this.startActions(entries);
+  }
+
+  /** The candidate's records of the rows; one its builder refuses costs only the candidate's records (counted, logged). */
+  private async shadowRecords(rows: readonly ActiveRow[]): Promise<RecordDraft[]> {
+    if (this.shadow === undefined) return [];
+    try {
+      return await this.shadow.score(rows);
+    } catch (err) {
+      this.commitFailedWith(err, 1, ['predictions']);
+      return [];
+    }
   }
 
   /**
