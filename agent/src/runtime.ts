@@ -68,6 +68,8 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
   const counters = new Counters();
   const outbox = new SqliteOutbox({
     file: join(config.dataDir, OUTBOX_FILE), deviceId: config.deviceId, ...outboxSettings(config.outbox), clock, log: child('outbox'),
+    // pending quality state never costs a record not sent yet (journal.ts)
+    giveUpSpace: () => journal.giveUp(),
   });
   // the link's will needs the status, the status needs the models, the updates need the link
   let updates: Updates | undefined;

@@ -7,6 +7,7 @@ import type { ModelCard } from '@pdm/protocol';
 import type { ScoringSet } from '../inference/slots.js';
 import type { RecordDraft } from '../outbox/outbox.js';
 import { SqliteOutbox } from '../outbox/sqlite-outbox.js';
+import { eventDraft, predictionDraft } from '../outbox/suite-drafts.js';
 import { FakeClock } from '../testing/fake-clock.js';
 import { captureLogger, silentLogger } from '../testing/logger.js';
 import { qualityConfigSchema } from './config.js';
@@ -224,5 +225,36 @@ describe('quality journal: pending predictions survive a restart', () => {
     const db = new Database(file, { readonly: true });
     expect(db.prepare("SELECT name FROM sqlite_schema WHERE name LIKE 'quality_journal%'").all()).toEqual([]);
     db.close();
+  });
+});
+
+describe('quality journal: never costs a record not sent yet', () => {
+  it('at SQLITE_FULL the outbox gives the journal up before it evicts or refuses a record, and keeps committing', () => {
+    const file = join(dir, `full-${n++}.sqlite`);
+    const { log, lines } = captureLogger('warn');
+    const journal = new QualityJournal({ file, enabled: true, maxPredictions: 1_000_000, log });
+    const outbox = new SqliteOutbox({
+      file, deviceId: 'dev', synchronous: 'NORMAL', maxFileBytes: 96 * 1024, giveUpSpace: () => journal.giveUp(), clock: new FakeClock(), log,
+    });
+    outbox.start();
+    journal.start();
+    // machine events: critical (never evicted) and journaled, so without giving the journal up half the file is copies
+    const committed: number[] = [];
+    for (let i = 0; i < 5_000 && journal.entriesGivenUp === 0; i++) committed.push(...outbox.commit([eventDraft(i)]).map((e) => e.seq));
+    expect(journal.entriesGivenUp).toBe(committed.length - 1);
+    expect(lines).toContainEqual(expect.objectContaining({ msg: expect.stringMatching(/^quality journal given up/), entries: journal.entriesGivenUp }));
+    // about as many again fit in the space the copies held; routine records commit too
+    for (let i = 0; i < committed.length / 2; i++) committed.push(...outbox.commit([eventDraft(i)]).map((e) => e.seq));
+    expect(outbox.commit([predictionDraft()])).toHaveLength(1);
+    expect(outbox.stats().dropped).toEqual({});
+    expect(outbox.pending({ afterSeq: 0, limit: 10_000, classes: ['critical'] }).map((e) => e.seq)).toEqual(committed);
+    // the monitor's prunes and the end of input find nothing to do, and throw nothing
+    journal.prune({ keys: [] });
+    journal.clear();
+    const db = new Database(file, { readonly: true });
+    expect(db.prepare("SELECT name FROM sqlite_schema WHERE name LIKE 'quality_journal%'").all()).toEqual([]);
+    db.close();
+    journal.stop();
+    outbox.stop();
   });
 });

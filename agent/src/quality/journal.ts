@@ -12,6 +12,11 @@
  * and the failures from the earliest such mark (and the newest RECENT_FAILURES whatever their time).
  * Past `maxPendingPredictions` per model version and role, whole batches are dropped oldest first: the
  * monitor drops the same predictions from memory and counts them.
+ *
+ * The journal never costs a record not sent yet: at SQLITE_FULL the outbox gives it up (`giveUp`, wired
+ * as the outbox's `giveUpSpace`) before it evicts anything. The trigger and both tables are dropped for
+ * the rest of this process's life (logged with the entries lost); the monitor keeps counting from memory,
+ * a restart then rebuilds nothing, and the next start journals afresh from an empty state.
  */
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
@@ -83,6 +88,10 @@ const DESCRIBE = `
 export class QualityJournal {
   private db: Database.Database | undefined;
   private statements: ReturnType<typeof prepare> | undefined;
+  /** Given up for this process's life (the outbox was full): prunes and clears have nothing to do. */
+  private givenUp = false;
+  /** Journal entries given up with it, ever in this process: pending quality state a restart cannot rebuild. */
+  entriesGivenUp = 0;
 
   constructor(private readonly deps: QualityJournalDeps) {}
 
@@ -114,6 +123,28 @@ export class QualityJournal {
     this.statements = undefined;
   }
 
+  /**
+   * The outbox is full: drops the trigger and the journal (see the module comment). True when it freed
+   * something; false when there was nothing to give up or the drop itself failed.
+   */
+  giveUp(): boolean {
+    const db = this.db;
+    if (db === undefined) return false;
+    let entries: number;
+    try {
+      entries = (db.prepare('SELECT count(*) AS n FROM quality_journal').get() as { n: number }).n;
+      db.exec(DROP);
+    } catch (err) {
+      this.deps.log.error({ err }, 'quality journal not given up');
+      return false;
+    }
+    this.stop();
+    this.givenUp = true;
+    this.entriesGivenUp += entries;
+    this.deps.log.error({ entries }, 'quality journal given up: the outbox is full; a restart now loses the pending quality state');
+    return true;
+  }
+
   /** Every entry in commit order; a row that does not match its record schema is skipped and logged. */
   read(): JournalEntry[] {
     const sql = this.open();
@@ -133,6 +164,7 @@ export class QualityJournal {
 
   /** Forgets what no tracker in `scope` can need any more (see the module comment); one transaction. */
   prune(scope: PruneScope): void {
+    if (this.givenUp) return;
     const { db, sql } = this.openDb();
     const { maxPredictions, recentFailures = RECENT_FAILURES } = this.deps;
     db.transaction(() => {
@@ -148,6 +180,7 @@ export class QualityJournal {
 
   /** Forgets everything (end of input: every window was published). */
   clear(): void {
+    if (this.givenUp) return;
     const { db } = this.openDb();
     db.exec('DELETE FROM quality_journal; DELETE FROM quality_journal_index;');
   }
