@@ -6,7 +6,7 @@ import { recordSchemas, type Alert, type MetricWindow, type PredictionBatch } fr
 import { systemClock } from './clock.js';
 import { replayCsvSchema } from './config/schema.js';
 import { loadModel } from './inference/model.js';
-import { fixedScoring, scorerFor } from './inference/slots.js';
+import { fixedScoring, scorerFor, type ScoringSet } from './inference/slots.js';
 import { Counters } from './metrics/counters.js';
 import { MetricWindows } from './metrics/metric-windows.js';
 import { MemoryOutbox } from './outbox/memory-outbox.js';
@@ -115,6 +115,64 @@ describe('Pipeline: records no schema can hold', () => {
     const kinds = outbox.pending({ afterSeq: 0, limit: 100 }).map((e) => e.kind);
     expect(kinds).toEqual(['metrics', 'metrics', 'predictions', 'metrics']);
     await loaded.session.release();
+  });
+  it('drops a metric window its builder refuses alone: the readings after it are still committed', async () => {
+    const loaded = await loadModel(writeTinyModel(join(dir, 'model-year-zero'), { weights: [0, 0], bias: -1 }));
+    const outbox = new MemoryOutbox({ deviceId: 'edge-1', clock: systemClock });
+    outbox.start();
+    const counters = new Counters();
+    const pipeline = new Pipeline({
+      config: { assetId: 'm1', maxBatchRows: 2, windowMs: 3_600_000 },
+      scoring: fixedScoring(scorerFor(loaded, systemClock, { cooldownMs: 0, criticalMargin: 0.5 })),
+      windows: new MetricWindows({ windowMs: 3_600_000, assetId: 'm1', model: loaded.ref }),
+      counters, outbox, log: silentLogger,
+    });
+    // the first hour a record time can hold (year 0); the two readings before it fill the feature
+    // windows (no row) in a metric window that starts before year 0, whose record no schema can hold
+    const yearZero = Date.parse('0000-01-01T00:00:00.000Z');
+    const times = [yearZero - 3_600_000, yearZero - 1_800_000, ...Array.from({ length: 6 }, (_, h) => yearZero + h * 3_600_000)];
+    for (const time of times) await pipeline.reading({ time, values: { a: '1', b: '1' } });
+    await pipeline.finish();
+    expect(counters.commitFailures).toBe(1);
+    expect(counters.inferences).toBe(6);
+    expect(counters.predictions).toBe(6);
+    const committed = outbox.pending({ afterSeq: 0, limit: 100 }).map((e) => ({ kind: e.kind, record: JSON.parse(e.payload.toString()) as Record<string, unknown> }));
+    const predicted = committed.filter((r) => r.kind === 'predictions').flatMap((r) => (r.record as PredictionBatch).predictions.map((p) => Date.parse(p.t)));
+    expect(predicted).toEqual(times.slice(2));
+    // every window from year 0 on, one per hour of readings
+    const windows = committed.filter((r) => r.kind === 'metrics').map((r) => Date.parse((r.record as MetricWindow).windowStart));
+    expect(windows).toEqual(times.slice(2));
+    await loaded.session.release();
+  });
+  it('loses only the candidate\'s records when its builder refuses the shadow batch', async () => {
+    const loaded = await loadModel(writeTinyModel(join(dir, 'model-active'), { weights: [0, 0], bias: 5 }));
+    const candidateModel = await loadModel(writeTinyModel(join(dir, 'model-candidate'), { weights: [0, 0], bias: -1 }));
+    const policy = { cooldownMs: 0, criticalMargin: 0.5 };
+    // a horizon no prediction batch can carry (the card schema would refuse it at load; set after it)
+    const spec = { ...candidateModel.card.featureSpec, horizonHours: 24 * 365 + 1 };
+    const candidate = { ...scorerFor(candidateModel, systemClock, policy), model: { ...candidateModel, card: { ...candidateModel.card, featureSpec: spec } } };
+    const set: ScoringSet = { generation: 0, active: scorerFor(loaded, systemClock, policy), shadow: candidate };
+    const outbox = new MemoryOutbox({ deviceId: 'edge-1', clock: systemClock });
+    outbox.start();
+    const counters = new Counters();
+    const pipeline = new Pipeline({
+      config: { assetId: 'm1', maxBatchRows: 2, windowMs: 3_600_000 },
+      scoring: { current: () => set, adopted: () => undefined },
+      windows: new MetricWindows({ windowMs: 3_600_000, assetId: 'm1', model: loaded.ref }),
+      counters, outbox, log: silentLogger,
+    });
+    for (let h = 0; h < 6; h++) await pipeline.reading({ time: Date.UTC(2015, 0, 1, h), values: { a: '1', b: '1' } });
+    await pipeline.finish();
+    // rows at hours 2-5 in two runs: each loses its shadow batch, never the active model's records
+    expect(counters.commitFailures).toBe(2);
+    expect(counters.predictions).toBe(4);
+    expect(counters.alerts).toBe(4);
+    const committed = outbox.pending({ afterSeq: 0, limit: 100 }).map((e) => ({ kind: e.kind, record: JSON.parse(e.payload.toString()) as Record<string, unknown> }));
+    const batches = committed.filter((r) => r.kind === 'predictions').map((r) => r.record as PredictionBatch);
+    expect(batches.map((b) => [b.role, b.predictions.length])).toEqual([['active', 2], ['active', 2]]);
+    expect(committed.filter((r) => r.kind === 'alerts')).toHaveLength(4);
+    await loaded.session.release();
+    await candidateModel.session.release();
   });
 });
 

@@ -62,6 +62,8 @@ export class Pipeline implements SourceSink {
   private lastReadingTime: number | undefined;
   private commitFailed = false;
   private readonly iso = new IsoTime();
+  /** A metric window whose record its builder refused: lost alone, counted and logged like a failed commit. */
+  private readonly windowRefused = (err: unknown): void => this.commitFailedWith(err, 1, ['metrics']);
 
   constructor(private readonly deps: PipelineDeps) {
     this.set = deps.scoring.current();
@@ -82,7 +84,7 @@ export class Pipeline implements SourceSink {
     }
     // a closed window's record waits until none of its rows is still buffered for inference
     if (this.batch.size === 0) {
-      this.commit(() => windows.takeClosed());
+      this.commit(() => windows.takeClosed(this.windowRefused));
       this.commitQuality();
     }
     windows.reading();
@@ -124,7 +126,7 @@ export class Pipeline implements SourceSink {
   /** End of input: scores what is buffered and closes the last metric and comparison windows. */
   async finish(): Promise<void> {
     await this.flush();
-    this.commit(() => [...this.deps.windows.closeAll(), ...(this.shadow?.comparison.closeAll() ?? [])]);
+    this.commit(() => [...this.deps.windows.closeAll(this.windowRefused), ...(this.shadow?.comparison.closeAll() ?? [])]);
     this.commit(this.deps.quality?.closeAll() ?? []);
     this.reportCommitted();
   }
@@ -197,7 +199,7 @@ export class Pipeline implements SourceSink {
       windows.inferenceErrors(times);
       log.error({ err, rows }, 'inference failed');
       observer?.failed('active', active, err);
-      this.commit(() => windows.takeClosed());
+      this.commit(() => windows.takeClosed(this.windowRefused));
       return;
     }
     counters.inferences += rows;
@@ -206,20 +208,19 @@ export class Pipeline implements SourceSink {
       rows, nonFinite: scored.scores.filter((s) => !Number.isFinite(s)).length, latencyMs: scored.latencyMs,
     });
     let drafts: RecordDraft[];
-    let shadowDrafts: RecordDraft[];
+    let activeRows: ActiveRow[];
     try {
-      let activeRows: ActiveRow[];
       ({ drafts, activeRows } = this.recordsFor(active, batch, scored.scores));
-      shadowDrafts = this.shadow === undefined ? [] : await this.shadow.score(activeRows);
     } catch (err) {
       // a record its builder refused (agent-records.ts): lost like a failed commit, never thrown into the source
       this.commitFailedWith(err, 1, ['predictions']);
       return;
     }
+    const shadowDrafts = await this.shadowRecords(activeRows);
     const alerts = drafts.filter((d) => d.kind === 'alerts');
     for (const a of alerts) windows.alerted(Date.parse(a.record.windowEnd));
     // predictions, alerts, the candidate's records and the windows they complete: one transaction
-    const entries = this.commit(() => [...drafts, ...shadowDrafts, ...windows.takeClosed()]);
+    const entries = this.commit(() => [...drafts, ...shadowDrafts, ...windows.takeClosed(this.windowRefused)]);
     const quality = this.deps.quality;
     if (quality !== undefined) {
       const scoredRows = times.map((time, i) => ({ time, row: batch.row(i) }));
@@ -230,6 +231,17 @@ export class Pipeline implements SourceSink {
     counters.predictions += drafts[0]?.kind === 'predictions' ? drafts[0].record.predictions.length : 0;
     counters.alerts += alerts.length;
     this.startActions(entries);
+  }
+
+  /** The candidate's records of the rows; one its builder refuses costs only the candidate's records (counted, logged). */
+  private async shadowRecords(rows: readonly ActiveRow[]): Promise<RecordDraft[]> {
+    if (this.shadow === undefined) return [];
+    try {
+      return await this.shadow.score(rows);
+    } catch (err) {
+      this.commitFailedWith(err, 1, ['predictions']);
+      return [];
+    }
   }
 
   /**

@@ -68,6 +68,8 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
   const counters = new Counters();
   const outbox = new SqliteOutbox({
     file: join(config.dataDir, OUTBOX_FILE), deviceId: config.deviceId, ...outboxSettings(config.outbox), clock, log: child('outbox'),
+    // pending quality state never costs a record not sent yet (journal.ts)
+    giveUpSpace: () => journal.giveUp(),
   });
   // the link's will needs the status, the status needs the models, the updates need the link
   let updates: Updates | undefined;
@@ -110,7 +112,7 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
   const forwarder = new Forwarder({ outbox, link, config: config.forwarder, log: child('forwarder') });
   // the quality monitor's pending state lives in the outbox's file, written by the outbox's own commits
   const journal = new QualityJournal({
-    file: join(config.dataDir, OUTBOX_FILE), enabled: config.quality.enabled, maxPredictions: config.quality.maxPendingPredictions, log: child('quality'),
+    file: join(config.dataDir, OUTBOX_FILE), enabled: config.quality.enabled, log: child('quality'),
   });
   let inputEnded = false;
   const quality = new QualityMonitor({ config: config.quality, assetId: config.assetId, store: journal, inputEnded: () => inputEnded, log: child('quality') });

@@ -90,6 +90,9 @@ describe('dashboard sign-in (apiReads "token")', () => {
     await page.locator('#signin').waitFor({ state: 'visible', timeout: 15_000 });
     expect(await text('signin-error')).toMatch(/needs a token/);
     expect(await page.locator('#fleet').isVisible()).toBe(false);
+    // submitted without the script (it failed to load), the form sends no token, and none in a URL
+    expect(await page.locator('#signin-form').getAttribute('method')).toBe('post');
+    expect(await page.locator('#signin-token').getAttribute('name')).toBeNull();
 
     await page.locator('#signin-token').fill('not-a-token-of-this-controller');
     await page.locator('#signin-form button[type=submit]').click();

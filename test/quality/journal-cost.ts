@@ -42,14 +42,14 @@ function run(name: string, journal: boolean, drafts: readonly RecordDraft[]): nu
   const file = join(dir, `${name}.sqlite`);
   const outbox = new SqliteOutbox({ file, deviceId: 'dev', synchronous: 'NORMAL', clock: new FakeClock(), log: silentLogger });
   outbox.start();
-  const j = new QualityJournal({ file, enabled: journal, maxPredictions: 10_000_000, log: silentLogger });
+  const j = new QualityJournal({ file, enabled: journal, log: silentLogger });
   j.start();
   const start = process.hrtime.bigint();
   for (const d of drafts) outbox.commit([d]);
   const us = Number(process.hrtime.bigint() - start) / 1000;
   if (journal) {
     const pruneStart = process.hrtime.bigint();
-    j.prune({ keys: ['m\u00001.0.0\u0000active'] });
+    j.prune({ keys: ['m\u00001.0.0\u0000active'], droppedThrough: {} });
     pruneUs.push(Number(process.hrtime.bigint() - pruneStart) / 1000 / (drafts.length * batchRows));
   }
   j.stop();

@@ -70,18 +70,30 @@ export class MetricWindows {
     this.windowOf(time).alerts++;
   }
 
-  /** Records of the closed windows; call when no buffered row belongs to them any more. */
-  takeClosed(): RecordDraft[] {
-    const drafts = this.closed.map((w) => this.draft(w));
+  /**
+   * Records of the closed windows; call when no buffered row belongs to them any more. A window whose
+   * record its builder refuses is dropped alone and handed to `refused`: kept, it would be refused again
+   * at every later commit and take that commit's predictions and alerts down with it.
+   */
+  takeClosed(refused: (err: unknown) => void): RecordDraft[] {
+    const closed = this.closed;
     this.closed = [];
+    const drafts: RecordDraft[] = [];
+    for (const w of closed) {
+      try {
+        drafts.push(this.draft(w));
+      } catch (err) {
+        refused(err);
+      }
+    }
     return drafts;
   }
 
-  /** Closes everything (end of the source) and returns the records. */
-  closeAll(): RecordDraft[] {
+  /** Closes everything (end of the source) and returns the records (a refused one as in `takeClosed`). */
+  closeAll(refused: (err: unknown) => void): RecordDraft[] {
     if (this.current.start !== undefined) this.closed.push(this.current);
     this.current = new Window(undefined);
-    return this.takeClosed();
+    return this.takeClosed(refused);
   }
 
   private windowOf(time: number): Window {

@@ -9,6 +9,7 @@
  * A full disk or the `maxFileBytes` cap (SQLITE_FULL) does not crash the agent: routine records are
  * evicted by the same policy and the commit retried; when only critical records are left, the routine
  * part of the commit is shed, and only a commit of critical records that still does not fit fails.
+ * Before any of that, the space others keep in the file (the quality journal) is given up.
  * A corrupt database at start is set aside (sqlite-open.ts) and a fresh one started.
  */
 import { mkdirSync } from 'node:fs';
@@ -39,6 +40,12 @@ export interface SqliteOutboxDeps {
   readonly caps?: OutboxCaps;
   /** Hard cap on the database file (SQLite max_page_count): past it a commit gets SQLITE_FULL and evicts. */
   readonly maxFileBytes?: number;
+  /**
+   * At SQLITE_FULL, before any record is evicted: gives up the space something else keeps in this file
+   * (the quality journal, journal.ts), which only saves work after a restart, where a record is data not
+   * sent yet. True when it freed some (the commit is then retried).
+   */
+  readonly giveUpSpace?: () => boolean;
   readonly clock: Clock;
   readonly log: Logger;
 }
@@ -314,9 +321,10 @@ export class SqliteOutbox implements Outbox {
   }
 
   /**
-   * SQLITE_FULL: evicts routine records by policy; false when none is left. A checkpoint first moves
-   * the WAL into the database and lets the next write reuse the WAL from its start (RESTART keeps the
-   * file's space, so on a full disk the eviction itself does not need more).
+   * SQLITE_FULL: gives up the space others keep here (`giveUpSpace`), else evicts routine records by
+   * policy; false when none is left. A checkpoint first moves the WAL into the database and lets the
+   * next write reuse the WAL from its start (RESTART keeps the file's space, so on a full disk the
+   * eviction itself does not need more).
    */
   private makeRoom(entries: readonly OutboxEntry[]): boolean {
     const { db } = this.open();
@@ -325,6 +333,7 @@ export class SqliteOutbox implements Outbox {
     } catch (err) {
       this.deps.log.debug({ err }, 'checkpoint on a full disk failed');
     }
+    if (this.deps.giveUpSpace?.() === true) return true;
     const need = Math.max(MIN_ROOM_BYTES, 2 * entries.reduce((n, e) => n + e.payload.byteLength, 0));
     const target = Math.max(0, this.tally.bytes - need);
     const before = this.tally.depth;

@@ -7,6 +7,7 @@ import type { ModelCard } from '@pdm/protocol';
 import type { ScoringSet } from '../inference/slots.js';
 import type { RecordDraft } from '../outbox/outbox.js';
 import { SqliteOutbox } from '../outbox/sqlite-outbox.js';
+import { eventDraft, predictionDraft } from '../outbox/suite-drafts.js';
 import { FakeClock } from '../testing/fake-clock.js';
 import { captureLogger, silentLogger } from '../testing/logger.js';
 import { qualityConfigSchema } from './config.js';
@@ -39,15 +40,24 @@ const failure = (h: number): RecordDraft => ({
   kind: 'events', record: { time: iso(at(h)), assetId: 'a1', type: 'failure', at: iso(at(h)), source: 'replay', component: 'comp1' },
 });
 
+interface LifeOptions {
+  readonly recentFailures?: number;
+  /** Quality settings over the default `config` (a cap, a grace). */
+  readonly quality?: Record<string, number>;
+}
+
 /** The parts of one agent life: a real outbox file, its journal and a monitor (none without `durable`). */
-function life(file: string, durable: boolean, recentFailures?: number) {
+function life(file: string, durable: boolean, options: LifeOptions = {}) {
   const outbox = new SqliteOutbox({ file, deviceId: 'dev', synchronous: 'NORMAL', clock: new FakeClock(), log: silentLogger });
   outbox.start();
-  const journal = new QualityJournal({ file, enabled: durable, maxPredictions: 250_000, log: silentLogger, ...(recentFailures === undefined ? {} : { recentFailures }) });
+  const { recentFailures } = options;
+  const journal = new QualityJournal({ file, enabled: durable, log: silentLogger, ...(recentFailures === undefined ? {} : { recentFailures }) });
   journal.start();
   let ended = false;
+  const { log, lines } = captureLogger('info');
   const monitor = new QualityMonitor({
-    config, assetId: 'a1', log: silentLogger, inputEnded: () => ended, ...(durable ? { store: journal } : {}),
+    config: options.quality === undefined ? config : qualityConfigSchema.parse({ windowSeconds: 86_400, ...options.quality }),
+    assetId: 'a1', log, inputEnded: () => ended, ...(durable ? { store: journal } : {}),
   });
   monitor.start();
   const published: RecordDraft[] = [];
@@ -56,7 +66,11 @@ function life(file: string, durable: boolean, recentFailures?: number) {
     published.push(...drafts.filter((d) => d.kind === 'quality'));
   };
   return {
-    outbox, journal, monitor, published,
+    outbox, journal, monitor, published, lines,
+    /** Predictions the cap dropped, as the monitor logged them. */
+    dropped: (): number => lines.filter((l) => l.msg === 'pending predictions over the cap dropped').reduce((sum, l) => sum + (l.dropped as number), 0),
+    /** Pending predictions a start rebuilt from the journal. */
+    restored: (): unknown => lines.find((l) => l.msg === 'quality state restored')?.pending,
     /** Hours [from, to) as the pipeline gives them: event first, then event time, due windows, the batch. */
     run(from: number, to: number, batchHours = 4): void {
       for (let h = from; h < to; h += batchHours) {
@@ -132,14 +146,16 @@ describe('quality journal: pending predictions survive a restart', () => {
     second.run(88, 200);
     second.end();
     expect([...figures(first.published), ...figures(second.published)]).toEqual(uninterrupted);
-    expect(new Database(file, { readonly: true }).prepare('SELECT count(*) AS n FROM quality_journal').get()).toEqual({ n: 0 });
+    const db = new Database(file, { readonly: true });
+    expect(db.prepare('SELECT count(*) AS n FROM quality_journal').get()).toEqual({ n: 0 });
+    db.close();
     second.crash();
   });
 
   it('keeps only what a tracker can still need: predictions from H before its last committed window, that window, the failures after it', () => {
     const file = join(dir, `prune-${n++}.sqlite`);
     // the newest failure is kept whatever its time; the older ones only while a tracker may need them
-    const a = life(file, true, 1);
+    const a = life(file, true, { recentFailures: 1 });
     a.run(0, 150);
     a.run(150, 151); // a takeDue after the last publication prunes by it
     const db = new Database(file, { readonly: true });
@@ -159,34 +175,41 @@ describe('quality journal: pending predictions survive a restart', () => {
     a.crash();
   });
 
-  it('past the cap drops whole batches, oldest first, and the monitor logs and counts the same drops', () => {
-    const file = join(dir, `cap-${n++}.sqlite`);
-    const outbox = new SqliteOutbox({ file, deviceId: 'dev', synchronous: 'NORMAL', clock: new FakeClock(), log: silentLogger });
-    outbox.start();
-    const journal = new QualityJournal({ file, enabled: true, maxPredictions: 10, log: silentLogger });
-    journal.start();
-    for (let h = 0; h < 40; h += 4) outbox.commit([predictions([h, h + 1, h + 2, h + 3])]);
-    journal.prune({ keys: ['m\u00001.0.0\u0000active'] });
-    const kept = journal.read().map((e) => (e.kind === 'predictions' ? e.record.predictions.length : 0));
-    // 10 batches of 4: the newest three hold 12 >= 10; older batches go
-    expect(kept).toEqual([4, 4, 4]);
-    journal.stop();
-    outbox.stop();
-
-    const { log, lines } = captureLogger();
-    const capped = new QualityMonitor({ config: qualityConfigSchema.parse({ maxPendingPredictions: 1000 }), assetId: 'a1', log });
-    for (let h = 0; h < 1200; h += 100) capped.scored(set, [], [predictions(Array.from({ length: 100 }, (_, i) => h + i))]);
-    capped.advance(at(1200));
-    capped.takeDue();
-    expect(capped.droppedPredictions).toBeGreaterThan(0);
-    expect(lines.find((l) => l.msg === 'pending predictions over the cap dropped')).toMatchObject({ total: capped.droppedPredictions, maxPendingPredictions: 1000 });
+  it('past the cap, the journal keeps what the memory keeps: a rebuilt monitor drops and counts what an uninterrupted one does, each once', () => {
+    // 45-day windows hold over 1000 hourly predictions pending: past the cap of 1000 the oldest tenth goes, again and again,
+    // and each window is published with the predictions it kept
+    const quality = { maxPendingPredictions: 1000, windowSeconds: 45 * 86_400 };
+    const whole = life(join(dir, `cap-whole-${n++}.sqlite`), true, { quality });
+    whole.run(0, 2600);
+    const wholeDropped = whole.dropped();
+    whole.end();
+    expect(wholeDropped).toBeGreaterThan(100);
+    expect(whole.lines.find((l) => l.msg === 'pending predictions over the cap dropped')).toMatchObject({ dropped: 101, total: 101, maxPendingPredictions: 1000 });
+    expect(whole.published.length).toBeGreaterThanOrEqual(2);
+    // windows align to the epoch: one ends at hour 816, the next at 1896; pending from hour 792 on passes the cap at
+    // hour 1792 and again at 1892. Killed right after a drop no prune saved yet, after one a prune saved, after the second
+    for (const killAt of [1796, 1852, 1896]) {
+      const file = join(dir, `cap-crash-${n++}.sqlite`);
+      const first = life(file, true, { quality });
+      first.run(0, killAt);
+      first.crash();
+      const second = life(file, true, { quality });
+      // at most the cap is rebuilt: what the first life still held (after its last saved drop)
+      expect(second.restored()).toBeLessThanOrEqual(1000 + 4);
+      second.run(killAt - 4, 2600);
+      const dropped = first.dropped() + second.dropped();
+      second.end();
+      expect([...figures(first.published), ...figures(second.published)]).toEqual(figures(whole.published));
+      expect(dropped, `killed at ${killAt}`).toBe(wholeDropped);
+      first.journal.stop();
+    }
   });
 
   it('stays small for a model that publishes no quality windows (no horizon): pruned every tenth of the cap', () => {
     const file = join(dir, `rul-${n++}.sqlite`);
     const outbox = new SqliteOutbox({ file, deviceId: 'dev', synchronous: 'NORMAL', clock: new FakeClock(), log: silentLogger });
     outbox.start();
-    const journal = new QualityJournal({ file, enabled: true, maxPredictions: 1000, log: silentLogger });
+    const journal = new QualityJournal({ file, enabled: true, log: silentLogger });
     journal.start();
     const rul = { ...card, featureSpec: { ...card.featureSpec, task: 'remaining-useful-life', horizonHours: undefined } };
     const rulSet = { generation: 0, active: { model: { ref: { name: 'm', version: '1.0.0' }, card: rul as unknown as ModelCard } } } as unknown as ScoringSet;
@@ -218,11 +241,42 @@ describe('quality journal: pending predictions survive a restart', () => {
     on.crash();
     const outbox = new SqliteOutbox({ file, deviceId: 'dev', synchronous: 'NORMAL', clock: new FakeClock(), log: silentLogger });
     outbox.start();
-    new QualityJournal({ file, enabled: false, maxPredictions: 1000, log: silentLogger }).start();
+    new QualityJournal({ file, enabled: false, log: silentLogger }).start();
     outbox.commit([predictions([9])]);
     outbox.stop();
     const db = new Database(file, { readonly: true });
     expect(db.prepare("SELECT name FROM sqlite_schema WHERE name LIKE 'quality_journal%'").all()).toEqual([]);
     db.close();
+  });
+});
+
+describe('quality journal: never costs a record not sent yet', () => {
+  it('at SQLITE_FULL the outbox gives the journal up before it evicts or refuses a record, and keeps committing', () => {
+    const file = join(dir, `full-${n++}.sqlite`);
+    const { log, lines } = captureLogger('warn');
+    const journal = new QualityJournal({ file, enabled: true, log });
+    const outbox = new SqliteOutbox({
+      file, deviceId: 'dev', synchronous: 'NORMAL', maxFileBytes: 96 * 1024, giveUpSpace: () => journal.giveUp(), clock: new FakeClock(), log,
+    });
+    outbox.start();
+    journal.start();
+    // machine events: critical (never evicted) and journaled, so without giving the journal up half the file is copies
+    const committed: number[] = [];
+    for (let i = 0; i < 5_000 && journal.entriesGivenUp === 0; i++) committed.push(...outbox.commit([eventDraft(i)]).map((e) => e.seq));
+    expect(journal.entriesGivenUp).toBe(committed.length - 1);
+    expect(lines).toContainEqual(expect.objectContaining({ msg: expect.stringMatching(/^quality journal given up/), entries: journal.entriesGivenUp }));
+    // about as many again fit in the space the copies held; routine records commit too
+    for (let i = 0; i < committed.length / 2; i++) committed.push(...outbox.commit([eventDraft(i)]).map((e) => e.seq));
+    expect(outbox.commit([predictionDraft()])).toHaveLength(1);
+    expect(outbox.stats().dropped).toEqual({});
+    expect(outbox.pending({ afterSeq: 0, limit: 10_000, classes: ['critical'] }).map((e) => e.seq)).toEqual(committed);
+    // the monitor's prunes and the end of input find nothing to do, and throw nothing
+    journal.prune({ keys: [], droppedThrough: {} });
+    journal.clear();
+    const db = new Database(file, { readonly: true });
+    expect(db.prepare("SELECT name FROM sqlite_schema WHERE name LIKE 'quality_journal%'").all()).toEqual([]);
+    db.close();
+    journal.stop();
+    outbox.stop();
   });
 });

@@ -10,14 +10,25 @@
  * monitor's memory, which runs ahead of the last commit): per model version and role, the predictions
  * from H before its latest committed quality window's end, that window as the "published through" mark,
  * and the failures from the earliest such mark (and the newest RECENT_FAILURES whatever their time).
- * Past `maxPendingPredictions` per model version and role, whole batches are dropped oldest first: the
- * monitor drops the same predictions from memory and counts them.
+ * Past `maxPendingPredictions` the monitor's memory drops the oldest predictions (quality-windows.ts);
+ * the journal keeps no cap of its own, which would drop at other points: each prune saves how far the
+ * memory has dropped per model version and role (`quality_journal_dropped`) and forgets the batches
+ * wholly before that mark. A restarted monitor skips what is at or before the mark and replays the rest
+ * in commit order, so it drops again, at the same points, only what the last one dropped after its last
+ * prune: the drops it logged with that prune are not counted twice.
+ *
+ * The journal never costs a record not sent yet: at SQLITE_FULL the outbox gives it up (`giveUp`, wired
+ * as the outbox's `giveUpSpace`) before it evicts anything. The trigger and both tables are dropped for
+ * the rest of this process's life (logged with the entries lost); the monitor keeps counting from memory,
+ * a restart then rebuilds nothing, and the next start journals afresh from an empty state.
  */
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { PdmError, describeIssues, recordSchemas, type RecordOf } from '@pdm/protocol';
 
 export type JournalEntry =
+  /** How far the cap had dropped predictions of `key` (monitor.ts keyOf) at the last prune; read first. */
+  | { readonly seq: 0; readonly kind: 'dropped'; readonly key: string; readonly through: number }
   | { readonly seq: number; readonly kind: 'predictions'; readonly record: RecordOf<'predictions'> }
   | { readonly seq: number; readonly kind: 'quality'; readonly record: RecordOf<'quality'> }
   | { readonly seq: number; readonly kind: 'events'; readonly record: RecordOf<'events'> };
@@ -27,8 +38,6 @@ export interface QualityJournalDeps {
   readonly file: string;
   /** false (quality tracking off): `start` removes the trigger and the journal, so commits copy nothing. */
   readonly enabled: boolean;
-  /** Predictions kept per model version and role, at most. */
-  readonly maxPredictions: number;
   /** Failure events kept whatever their time (default RECENT_FAILURES). */
   readonly recentFailures?: number;
   readonly log: Logger;
@@ -37,6 +46,8 @@ export interface QualityJournalDeps {
 /** What the monitor tells a prune: the keys (`keyOf` in monitor.ts) of the trackers it still has. */
 export interface PruneScope {
   readonly keys: readonly string[];
+  /** Per key, the time at or before which its cap dropped every prediction (keys that dropped none are absent). */
+  readonly droppedThrough: Readonly<Record<string, number>>;
 }
 
 /** As many failures as the monitor keeps to seed the trackers of models that start later. */
@@ -61,12 +72,14 @@ const SCHEMA = `
     n INTEGER NOT NULL
   ) STRICT;
   CREATE INDEX IF NOT EXISTS quality_journal_key ON quality_journal_index (key, kind, t);
+  CREATE TABLE IF NOT EXISTS quality_journal_dropped (key TEXT PRIMARY KEY, through INTEGER NOT NULL) STRICT;
   CREATE TRIGGER IF NOT EXISTS quality_journal_capture AFTER INSERT ON records WHEN NEW.kind IN ${KINDS}
   BEGIN
     INSERT OR REPLACE INTO quality_journal (seq, kind, payload) VALUES (NEW.seq, NEW.kind, NEW.payload);
   END;`;
 
-const DROP = `DROP TRIGGER IF EXISTS quality_journal_capture; DROP TABLE IF EXISTS quality_journal; DROP TABLE IF EXISTS quality_journal_index;`;
+const DROP = `DROP TRIGGER IF EXISTS quality_journal_capture; DROP TABLE IF EXISTS quality_journal; DROP TABLE IF EXISTS quality_journal_index;
+  DROP TABLE IF EXISTS quality_journal_dropped;`;
 
 const DESCRIBE = `
   INSERT INTO quality_journal_index (seq, kind, key, t, h, n)
@@ -83,6 +96,10 @@ const DESCRIBE = `
 export class QualityJournal {
   private db: Database.Database | undefined;
   private statements: ReturnType<typeof prepare> | undefined;
+  /** Given up for this process's life (the outbox was full): prunes and clears have nothing to do. */
+  private givenUp = false;
+  /** Journal entries given up with it, ever in this process: pending quality state a restart cannot rebuild. */
+  entriesGivenUp = 0;
 
   constructor(private readonly deps: QualityJournalDeps) {}
 
@@ -114,13 +131,36 @@ export class QualityJournal {
     this.statements = undefined;
   }
 
-  /** Every entry in commit order; a row that does not match its record schema is skipped and logged. */
+  /**
+   * The outbox is full: drops the trigger and the journal (see the module comment). True when it freed
+   * something; false when there was nothing to give up or the drop itself failed.
+   */
+  giveUp(): boolean {
+    const db = this.db;
+    if (db === undefined) return false;
+    let entries: number;
+    try {
+      entries = (db.prepare('SELECT count(*) AS n FROM quality_journal').get() as { n: number }).n;
+      db.exec(DROP);
+    } catch (err) {
+      this.deps.log.error({ err }, 'quality journal not given up');
+      return false;
+    }
+    this.stop();
+    this.givenUp = true;
+    this.entriesGivenUp += entries;
+    this.deps.log.error({ entries }, 'quality journal given up: the outbox is full; a restart now loses the pending quality state');
+    return true;
+  }
+
+  /** The drop marks, then every entry in commit order; a row that does not match its record schema is skipped and logged. */
   read(): JournalEntry[] {
     const sql = this.open();
     const out: JournalEntry[] = [];
+    for (const { key, through } of sql.dropMarks.all() as { key: string; through: number }[]) out.push({ seq: 0, kind: 'dropped', key, through });
     let invalid = 0;
     for (const row of sql.all.iterate() as Iterable<{ seq: number; kind: string; payload: Buffer }>) {
-      const kind = row.kind as JournalEntry['kind'];
+      const kind = row.kind as Exclude<JournalEntry['kind'], 'dropped'>;
       const parsed = recordSchemas[kind].safeParse(safeJson(row.payload));
       if (!parsed.success) {
         if (invalid++ === 0) this.deps.log.warn({ seq: row.seq, kind, problem: describeIssues(parsed.error) }, 'quality journal entry unreadable; skipped');
@@ -133,14 +173,18 @@ export class QualityJournal {
 
   /** Forgets what no tracker in `scope` can need any more (see the module comment); one transaction. */
   prune(scope: PruneScope): void {
+    if (this.givenUp) return;
     const { db, sql } = this.openDb();
-    const { maxPredictions, recentFailures = RECENT_FAILURES } = this.deps;
+    const { recentFailures = RECENT_FAILURES } = this.deps;
+    const keys = JSON.stringify(scope.keys);
     db.transaction(() => {
       sql.describe.run();
-      sql.irrelevant.run(JSON.stringify(scope.keys));
+      sql.irrelevant.run(keys);
       sql.olderMarks.run();
       sql.matured.run();
-      sql.overCap.run(maxPredictions);
+      sql.forgetDropMarks.run(keys);
+      sql.saveDropMarks.run(JSON.stringify(scope.droppedThrough));
+      sql.dropped.run();
       sql.oldFailures.run(recentFailures);
       sql.unindexed.run();
     })();
@@ -148,8 +192,9 @@ export class QualityJournal {
 
   /** Forgets everything (end of input: every window was published). */
   clear(): void {
+    if (this.givenUp) return;
     const { db } = this.openDb();
-    db.exec('DELETE FROM quality_journal; DELETE FROM quality_journal_index;');
+    db.exec('DELETE FROM quality_journal; DELETE FROM quality_journal_index; DELETE FROM quality_journal_dropped;');
   }
 
   private open(): ReturnType<typeof prepare> {
@@ -176,10 +221,14 @@ function prepare(db: Database.Database) {
     // predictions more than H before that mark judge nothing any more
     matured: db.prepare(`DELETE FROM ${J} AS j WHERE kind = 'predictions'
       AND t < (SELECT max(q.t - q.h) FROM ${J} q WHERE q.key = j.key AND q.kind = 'quality')`),
-    // whole batches whose newer batches already hold the cap
-    overCap: db.prepare(`DELETE FROM ${J} WHERE seq IN (
-      SELECT seq FROM (SELECT seq, sum(n) OVER (PARTITION BY key ORDER BY seq DESC) - n AS newer FROM ${J} WHERE kind = 'predictions')
-      WHERE newer >= ?)`),
+    dropMarks: db.prepare('SELECT key, through FROM quality_journal_dropped ORDER BY key'),
+    // marks of models no tracker follows; then the monitor's marks, which only move forward
+    forgetDropMarks: db.prepare('DELETE FROM quality_journal_dropped WHERE key NOT IN (SELECT value FROM json_each(?))'),
+    saveDropMarks: db.prepare(`INSERT INTO quality_journal_dropped (key, through) SELECT key, value FROM json_each(?) WHERE true
+      ON CONFLICT (key) DO UPDATE SET through = max(through, excluded.through)`),
+    // whole batches the monitor's cap dropped (a batch's t is its last prediction's time)
+    dropped: db.prepare(`DELETE FROM ${J} AS j WHERE kind = 'predictions'
+      AND t <= (SELECT d.through FROM quality_journal_dropped d WHERE d.key = j.key)`),
     // failures before every tracker's mark (while each has one), but the newest ones
     oldFailures: db.prepare(`DELETE FROM ${J} WHERE kind = 'events'
       AND t < (SELECT min(mark) FROM (SELECT max(t) AS mark FROM ${J} WHERE kind = 'quality' GROUP BY key))

@@ -93,6 +93,8 @@ export class QualityMonitor implements QualityTap {
    * that publish no quality windows (no horizon), so it is pruned after a tenth of the cap of them too.
    */
   private journaledSincePrune = 0;
+  /** Drop marks read from the journal, for trackers not rebuilt yet (`restore`). */
+  private readonly restoredDrops = new Map<string, number>();
 
   constructor(private readonly deps: QualityMonitorDeps) {}
 
@@ -102,6 +104,7 @@ export class QualityMonitor implements QualityTap {
     if (store === undefined || !config.enabled) return;
     const entries = store.read();
     for (const e of entries) this.restore(e);
+    this.restoredDrops.clear();
     const pending = [...this.trackers.values()].reduce((n, t) => n + (t.quality?.pending ?? 0), 0);
     log.info({ entries: entries.length, trackers: this.trackers.size, pending, failures: this.recentFailures.length }, 'quality state restored');
   }
@@ -158,8 +161,10 @@ export class QualityMonitor implements QualityTap {
   }
 
   takeDue(): RecordDraft[] {
-    // prunes by what earlier calls published, which the pipeline has committed since
-    if (this.prunable || this.journaledSincePrune >= this.deps.config.maxPendingPredictions / 10) this.prune();
+    // prunes by what earlier calls published, which the pipeline has committed since; drops are saved
+    // with the prune of the call that logs them, so a restart neither counts them again nor loses them
+    const dropped = [...this.trackers.values()].some((t) => (t.quality?.droppedPredictions ?? 0) !== t.droppedLogged);
+    if (dropped || this.prunable || this.journaledSincePrune >= this.deps.config.maxPendingPredictions / 10) this.prune();
     const drafts: RecordDraft[] = [];
     for (const [key, t] of this.trackers) {
       const quality = (t.quality?.takeDue(this.now) ?? []).map((f) => this.qualityDraft(t, f));
@@ -195,6 +200,10 @@ export class QualityMonitor implements QualityTap {
   }
 
   private restore(e: JournalEntry): void {
+    if (e.kind === 'dropped') {
+      this.restoredDrops.set(e.key, e.through);
+      return;
+    }
     if (e.kind === 'events') {
       const at = Date.parse(e.record.at);
       if (e.record.type === 'failure') this.failure(at, failureKey(e.record.source, at, e.record.component));
@@ -203,7 +212,13 @@ export class QualityMonitor implements QualityTap {
     const { model, role, horizonHours } = e.record;
     if (horizonHours === undefined) return;
     const first = e.kind === 'predictions' ? Date.parse(e.record.predictions[0]!.t) : Date.parse(e.record.windowEnd);
-    const tracked = this.trackers.get(keyOf(model, role)) ?? this.track(model, role, horizonHours, undefined, first, true);
+    const key = keyOf(model, role);
+    const tracked = this.trackers.get(key) ?? this.track(model, role, horizonHours, undefined, first, true);
+    const dropped = this.restoredDrops.get(key);
+    if (dropped !== undefined) {
+      tracked.quality?.markDropped(dropped);
+      this.restoredDrops.delete(key);
+    }
     if (e.kind === 'quality') tracked.quality?.markPublished(Date.parse(e.record.windowEnd));
     else for (const p of e.record.predictions) tracked.quality?.predicted(Date.parse(p.t), p.alert);
   }
@@ -263,7 +278,13 @@ export class QualityMonitor implements QualityTap {
     const store = this.deps.store;
     this.prunable = false;
     this.journaledSincePrune = 0;
-    if (store !== undefined) this.guard('prune', () => store.prune({ keys: [...this.trackers.keys()] }));
+    if (store === undefined) return;
+    const droppedThrough: Record<string, number> = {};
+    for (const [key, t] of this.trackers) {
+      const through = t.quality?.droppedThrough ?? Number.NEGATIVE_INFINITY;
+      if (through > Number.NEGATIVE_INFINITY) droppedThrough[key] = through;
+    }
+    this.guard('prune', () => store.prune({ keys: [...this.trackers.keys()], droppedThrough }));
   }
 
   /** The journal only saves recounting after a restart: a failure of it must not stop the data path. */

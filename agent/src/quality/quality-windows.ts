@@ -21,7 +21,10 @@
  * restarted instance the same predictions, failures and published marks again, in commit order. A
  * prediction given twice for the same time (a replay resumes up to a second before where it was killed)
  * replaces the first. The predictions held are capped (`maxPending`): past the cap the oldest tenth is
- * dropped at once and counted in `droppedPredictions` (their windows are published without them).
+ * dropped at once and counted in `droppedPredictions` (their windows are published without them), and
+ * `droppedThrough` marks how far: the journal forgets the same predictions by that mark, and a rebuilt
+ * instance told it (`markDropped`) takes none of them again, so it drops and counts only what the last
+ * instance dropped after its mark was saved, at the same points.
  */
 
 export interface QualityWindowsConfig {
@@ -98,6 +101,8 @@ export class QualityWindows {
   latePredictions = 0;
   /** Predictions dropped by the `maxPending` cap before they were counted. */
   droppedPredictions = 0;
+  /** Every prediction at or before this time was dropped by the cap (or by an earlier instance's). */
+  private dropped = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly config: QualityWindowsConfig) {}
 
@@ -112,6 +117,8 @@ export class QualityWindows {
       this.latePredictions++;
       return;
     }
+    // dropped and counted before (given again by a replay after a restart)
+    if (t <= this.dropped) return;
     const last = this.predictions[this.predictions.length - 1];
     const p = { t, passed };
     if (last === undefined || last.t < t) this.predictions.push(p);
@@ -133,6 +140,17 @@ export class QualityWindows {
   markPublished(through: number): void {
     this.unjudged = this.unjudged.slice(lowerBound(this.unjudged, through, self));
     this.published(through);
+  }
+
+  /** Every prediction at or before this time was dropped by the cap (-Infinity: none). */
+  get droppedThrough(): number {
+    return this.dropped;
+  }
+
+  /** The cap of an earlier instance dropped everything at or before `through` (a rebuild after a restart). */
+  markDropped(through: number): void {
+    this.dropped = Math.max(this.dropped, through);
+    this.predictions = this.predictions.slice(upperBound(this.predictions.map(byT), this.dropped));
   }
 
   /** Number of predictions held. */
@@ -250,6 +268,7 @@ export class QualityWindows {
   }
 
   private drop(count: number): void {
+    this.dropped = Math.max(this.dropped, this.predictions[count - 1]!.t);
     this.predictions = this.predictions.slice(count);
     this.droppedPredictions += count;
   }
