@@ -20,6 +20,7 @@ import { MemoryOutbox } from './outbox/memory-outbox.js';
 import { Pipeline } from './pipeline.js';
 import type { RawReading, SourceEvent } from './sources/source.js';
 import { parseEventTime } from './sources/time.js';
+import { azureTelemetry } from './testing/azure-telemetry.js';
 import { silentLogger } from './testing/logger.js';
 
 const HOUR = 3_600_000;
@@ -29,18 +30,7 @@ const artifact = (name: string): string => new URL(`../../models/artifacts/${nam
 
 /** Machines 1-2 as the replay source hands them over: CSV strings, in time order. */
 function machines(signals: readonly string[]): Map<string, RawReading[]> {
-  const [header, ...lines] = data('PdM_telemetry_machines1-15_2015-01-01_to_2015-04-01.csv').trim().split('\n');
-  const cols = header!.split(',');
-  const byMachine = new Map<string, RawReading[]>();
-  for (const line of lines) {
-    const cells = line.split(',');
-    const id = cells[cols.indexOf('machineID')]!;
-    const list = byMachine.get(id) ?? [];
-    if (!['1', '2'].includes(id) || list.length >= HOURS_PER_MACHINE) continue;
-    list.push({ time: parseEventTime(cells[cols.indexOf('datetime')]!)!, values: Object.fromEntries(signals.map((s) => [s, cells[cols.indexOf(s)]])) });
-    byMachine.set(id, list);
-  }
-  return byMachine;
+  return azureTelemetry(signals, { machines: ['1', '2'], hoursPerMachine: HOURS_PER_MACHINE });
 }
 
 function failures(machine: string): SourceEvent[] {

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { recordSchemas, type Alert, type MetricWindow, type PredictionBatch } from '@pdm/protocol';
 import { systemClock } from './clock.js';
 import { replayCsvSchema } from './config/schema.js';
-import { loadModel } from './inference/model.js';
+import { loadModel, type LoadedModel } from './inference/model.js';
 import { fixedScoring, scorerFor, type ScoringSet } from './inference/slots.js';
 import { Counters } from './metrics/counters.js';
 import { MetricWindows } from './metrics/metric-windows.js';
@@ -93,18 +93,24 @@ describe('Pipeline: how far its commits go (a replay resumes after it)', () => {
   });
 });
 
+/** Batches of 2 rows, 1 h metric windows, a memory outbox: what the tests of refused records share. */
+function hourlyPipeline(loaded: LoadedModel): { outbox: MemoryOutbox; counters: Counters; pipeline: Pipeline } {
+  const outbox = new MemoryOutbox({ deviceId: 'edge-1', clock: systemClock });
+  outbox.start();
+  const counters = new Counters();
+  const pipeline = new Pipeline({
+    config: { assetId: 'm1', maxBatchRows: 2, windowMs: 3_600_000 },
+    scoring: fixedScoring(scorerFor(loaded, systemClock, { cooldownMs: 0, criticalMargin: 0.5 })),
+    windows: new MetricWindows({ windowMs: 3_600_000, assetId: 'm1', model: loaded.ref }),
+    counters, outbox, log: silentLogger,
+  });
+  return { outbox, counters, pipeline };
+}
+
 describe('Pipeline: records no schema can hold', () => {
   it('counts a record its builder refuses as a failed commit and keeps going', async () => {
     const loaded = await loadModel(writeTinyModel(join(dir, 'model-far-future'), { weights: [0, 0], bias: -1 }));
-    const outbox = new MemoryOutbox({ deviceId: 'edge-1', clock: systemClock });
-    outbox.start();
-    const counters = new Counters();
-    const pipeline = new Pipeline({
-      config: { assetId: 'm1', maxBatchRows: 2, windowMs: 3_600_000 },
-      scoring: fixedScoring(scorerFor(loaded, systemClock, { cooldownMs: 0, criticalMargin: 0.5 })),
-      windows: new MetricWindows({ windowMs: 3_600_000, assetId: 'm1', model: loaded.ref }),
-      counters, outbox, log: silentLogger,
-    });
+    const { outbox, counters, pipeline } = hourlyPipeline(loaded);
     // the last hours a record time can hold (year 9999): the window of the last one would end in year 10000
     const lastHour = Date.UTC(9999, 11, 31, 23);
     for (let h = 3; h >= 0; h--) await pipeline.reading({ time: lastHour - h * 3_600_000, values: { a: '1', b: '1' } });
@@ -118,15 +124,7 @@ describe('Pipeline: records no schema can hold', () => {
   });
   it('drops a metric window its builder refuses alone: the readings after it are still committed', async () => {
     const loaded = await loadModel(writeTinyModel(join(dir, 'model-year-zero'), { weights: [0, 0], bias: -1 }));
-    const outbox = new MemoryOutbox({ deviceId: 'edge-1', clock: systemClock });
-    outbox.start();
-    const counters = new Counters();
-    const pipeline = new Pipeline({
-      config: { assetId: 'm1', maxBatchRows: 2, windowMs: 3_600_000 },
-      scoring: fixedScoring(scorerFor(loaded, systemClock, { cooldownMs: 0, criticalMargin: 0.5 })),
-      windows: new MetricWindows({ windowMs: 3_600_000, assetId: 'm1', model: loaded.ref }),
-      counters, outbox, log: silentLogger,
-    });
+    const { outbox, counters, pipeline } = hourlyPipeline(loaded);
     // the first hour a record time can hold (year 0); the two readings before it fill the feature
     // windows (no row) in a metric window that starts before year 0, whose record no schema can hold
     const yearZero = Date.parse('0000-01-01T00:00:00.000Z');

@@ -8,11 +8,11 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDashboardPage } from '../helpers/browser.js';
 import { repoRoot, startAzureAgent, startController, type ControllerHandle } from '../helpers/fleet.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const artifacts = join(repoRoot, 'test-artifacts');
 const CHARTS = [
   'chart-fleet-state', 'chart-fleet-models', 'chart-fleet-backlog', 'chart-quality-precision', 'chart-quality-recall',
@@ -72,13 +72,7 @@ describe('dashboard', () => {
     });
     expect(rollout.body).toMatchObject({ created: true });
     expect(rollout.status).toBe(201);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-    page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
+    ({ browser, page } = await openDashboardPage(consoleErrors));
     page.on('requestfailed', (r) => consoleErrors.push(`request failed: ${r.url()}`));
   }, 180_000);
 

@@ -9,11 +9,11 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDashboardPage } from '../helpers/browser.js';
 import { repoRoot, startAzureAgent, startController, type ControllerHandle } from '../helpers/fleet.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const artifacts = join(repoRoot, 'test-artifacts');
 
 interface ChartLike {
@@ -54,13 +54,7 @@ describe('dashboard sign-in (apiReads "token")', () => {
     });
     expect(created.status).toBe(201);
     viewerToken = ((await created.json()) as { token: string }).token;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-    page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
+    ({ browser, page } = await openDashboardPage(consoleErrors));
     page.on('request', (r) => { if (r.url().includes('/api/')) requests.push({ url: r.url(), authorization: r.headers()['authorization'] }); });
   }, 180_000);
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { readingRejectReasons } from '@pdm/protocol';
 import { loadModel } from '../inference/model.js';
 import type { RawReading } from '../sources/source.js';
-import { parseEventTime } from '../sources/time.js';
+import { azureTelemetry } from '../testing/azure-telemetry.js';
 import { tinySpec } from '../testing/tiny-model.js';
 import { AssetReader } from './asset-reader.js';
 
@@ -77,17 +77,7 @@ describe('AssetReader: rows of the reference data sets', () => {
   const HOUR = 3_600_000;
 
   function azure(signals: readonly string[]): RawReading[][] {
-    const [header, ...lines] = dataFile('azure-pdm/PdM_telemetry_machines1-15_2015-01-01_to_2015-04-01.csv').trim().split('\n');
-    const cols = header!.split(',');
-    const byMachine = new Map<string, RawReading[]>();
-    for (const line of lines) {
-      const cells = line.split(',');
-      const id = cells[cols.indexOf('machineID')]!;
-      const list = byMachine.get(id) ?? [];
-      list.push({ time: parseEventTime(cells[cols.indexOf('datetime')]!)!, values: Object.fromEntries(signals.map((s) => [s, cells[cols.indexOf(s)]])) });
-      byMachine.set(id, list);
-    }
-    return [...byMachine.values()];
+    return [...azureTelemetry(signals).values()];
   }
 
   function cmapss(signals: readonly string[]): RawReading[][] {
