@@ -55,6 +55,18 @@ describe('ShadowComparison', () => {
     expect(c.closeAll()).toEqual([]);
   });
 
+  it('drops a closed window whose record cannot be built instead of keeping it for every later commit', () => {
+    const c = comparison();
+    // the last instant a Date holds is 8.64e15 ms: the window ending there has a record, the one after it not
+    const last = 8.64e15;
+    c.add([row(0, 0.1, 0.1, { time: last - 4 * hour })]);
+    c.add([row(0, 0.1, 0.1, { time: last })]);
+    expect(c.takeClosed()).toHaveLength(1);
+    c.add([row(0, 0.1, 0.1, { time: last + 4 * hour })]);
+    expect(() => c.takeClosed()).toThrow(RangeError);
+    expect(c.takeClosed()).toEqual([]);
+  });
+
   it('uses [0, 1] for probabilities and [0, 2 x threshold] for remaining life, clamping outliers into the end bins', () => {
     expect(histogramEdges({ threshold: 0.05, alertWhen: 'above' })).toEqual([0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1]);
     expect(histogramEdges({ threshold: 48, alertWhen: 'below' }).at(-1)).toBe(96);

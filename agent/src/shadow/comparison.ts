@@ -76,11 +76,14 @@ export class ShadowComparison {
     }
   }
 
-  /** Records of the windows that closed. */
+  /**
+   * Records of the windows that closed. They leave the list before their records are built: a window
+   * whose record cannot be built (a time no Date holds) must not stay to fail every later commit.
+   */
   takeClosed(): RecordDraft[] {
-    const drafts = this.closed.filter((w) => !w.empty).map((w) => this.draft(w));
+    const closed = this.closed;
     this.closed = [];
-    return drafts;
+    return closed.filter((w) => !w.empty).map((w) => this.draft(w));
   }
 
   /** Closes the current window too (end of input, or the candidate changed). */
