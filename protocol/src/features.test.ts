@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { aggregate, checkReading, checkReadingInto, FeatureWindows, LogSignals, logSignalOf, numberOf } from './features.js';
+import { aggregate, checkReading, checkReadingInto, FeatureWindows, numberOf } from './features.js';
+import { LogSignals, logSignalOf } from './log-signals.js';
 import { featureSpecSchema, type FeatureSpec } from './model-card.js';
 
 const spec: FeatureSpec = featureSpecSchema.parse({

@@ -84,60 +84,50 @@ export function checkReadingInto(
   return undefined;
 }
 
-/** Aggregates the values of a window. `std` is the sample deviation (0 for one value). */
-export function aggregate(values: ArrayLike<number>, agg: Aggregation): number {
-  return aggregateRange(values, 0, values.length, agg);
-}
-
 /**
- * `aggregate` of values[start .. start + n - 1]. FeatureWindows aggregates its rings in place with it, and
- * `aggregate` is this function on a whole array, so both make the same number from the same values (the same
- * operations in the same order) and training (models/) and serving agree bit for bit.
+ * Aggregates the values of a window. `std` is the sample deviation (0 for one value). The reference for
+ * FeatureWindows' grouped passes, which make the same numbers bit for bit (features.test.ts).
  */
-function aggregateRange(values: ArrayLike<number>, start: number, n: number, agg: Aggregation): number {
+export function aggregate(values: ArrayLike<number>, agg: Aggregation): number {
+  const n = values.length;
   if (n === 0) return Number.NaN;
-  const end = start + n;
   switch (agg) {
     case 'last':
-      return values[end - 1]!;
+      return values[n - 1]!;
     case 'min': {
       let m = Infinity;
-      for (let i = start; i < end; i++) m = Math.min(m, values[i]!);
+      for (let i = 0; i < n; i++) m = Math.min(m, values[i]!);
       return m;
     }
     case 'max': {
       let m = -Infinity;
-      for (let i = start; i < end; i++) m = Math.max(m, values[i]!);
+      for (let i = 0; i < n; i++) m = Math.max(m, values[i]!);
       return m;
     }
     case 'mean':
-      return sum(values, start, end) / n;
+      return sum(values) / n;
     case 'std': {
       if (n < 2) return 0;
-      const mean = sum(values, start, end) / n;
+      const mean = sum(values) / n;
       let ss = 0;
-      for (let i = start; i < end; i++) ss += (values[i]! - mean) ** 2;
+      for (let i = 0; i < n; i++) ss += (values[i]! - mean) ** 2;
       return Math.sqrt(ss / (n - 1));
     }
     case 'slope': {
       if (n < 2) return 0;
       // least-squares slope against x = 0..n-1
       const xMean = (n - 1) / 2;
-      const yMean = sum(values, start, end) / n;
+      const yMean = sum(values) / n;
       let num = 0;
-      let den = 0;
-      for (let i = 0; i < n; i++) {
-        num += (i - xMean) * (values[start + i]! - yMean);
-        den += (i - xMean) ** 2;
-      }
-      return num / den;
+      for (let i = 0; i < n; i++) num += (i - xMean) * (values[i]! - yMean);
+      return num / slopeDenominator(n);
     }
   }
 }
 
-function sum(values: ArrayLike<number>, start: number, end: number): number {
+function sum(values: ArrayLike<number>): number {
   let s = 0;
-  for (let i = start; i < end; i++) s += values[i]!;
+  for (let i = 0; i < values.length; i++) s += values[i]!;
   return s;
 }
 
@@ -180,13 +170,13 @@ interface Output {
  * mean, std, min, max and slope of the same 24 values, and each walked the window on its own, the sum
  * three times. Here one pass makes the sum, min and max, a second the squared deviations and the slope's
  * numerator. Each accumulator takes the same values in the same order with the same operations as
- * aggregateRange, so every feature is the same number, bit for bit (features.test.ts).
+ * `aggregate`, so every feature is the same number, bit for bit (features.test.ts).
  */
 class WindowGroup {
   readonly outputs: Output[] = [];
   private minMax = false;
   private second = false;
-  /** The slope's denominator for a full window (depends on n only), made by aggregateRange's loop. */
+  /** The slope's denominator for a full window (depends on n only). */
   private readonly fullDen: number;
 
   constructor(
@@ -240,7 +230,7 @@ class WindowGroup {
   }
 }
 
-/** aggregateRange's slope denominator for n values: the same loop, so the same number. */
+/** The least-squares slope's denominator for n values, sum of (i - xMean)^2: one loop for both aggregations. */
 function slopeDenominator(n: number): number {
   const xMean = (n - 1) / 2;
   let den = 0;
@@ -322,83 +312,5 @@ export class FeatureWindows {
 
   reset(): void {
     for (const { ring } of this.rings) ring.clear();
-  }
-}
-
-/**
- * Signals a device derives from the machine's own log rather than from a sensor, named by convention so
- * that a feature spec needs no new field: `errors_<code>` is the number of error entries with that code
- * logged since the previous reading (after it, up to and including this reading's time), and
- * `hours_since_<component>` is the time in hours from the last maintenance of that component (at or
- * before the reading) to the reading. Any other name is a sensor signal.
- */
-export type LogSignal = { kind: 'error-count'; code: string } | { kind: 'hours-since-maintenance'; component: string };
-
-const LOG_SIGNAL = /^(errors|hours_since)_(.+)$/;
-
-export function logSignalOf(name: string): LogSignal | undefined {
-  const match = LOG_SIGNAL.exec(name);
-  if (match === null) return undefined;
-  return match[1] === 'errors' ? { kind: 'error-count', code: match[2]! } : { kind: 'hours-since-maintenance', component: match[2]! };
-}
-
-/** One entry of a machine's log: an error code or a maintenance (replacement) of a component. */
-export interface LogEntry {
-  /** Event time in ms since the epoch. */
-  readonly time: number;
-  readonly kind: 'error' | 'maintenance';
-  /** The error code (e.g. `error1`) or the component maintained (e.g. `comp1`). */
-  readonly code: string;
-}
-
-const HOUR_MS = 3_600_000;
-
-/**
- * The log signals of one machine at each reading. Feed `record` the log in time order, entries up to
- * a reading's time before `valuesAt(readingTime)`. Maintenance before the first reading counts (the
- * last replacement may be months old); errors before it do not, as there is no previous reading to
- * count from. A component never maintained has no value, so the reading is rejected as missing, like
- * an absent sensor value.
- */
-export class LogSignals {
-  private readonly signals: ReadonlyMap<string, LogSignal>;
-  private errors: LogEntry[] = [];
-  private readonly lastMaintenance = new Map<string, number>();
-  private previousReading: number | undefined;
-
-  constructor(signalNames: readonly string[]) {
-    const signals = new Map<string, LogSignal>();
-    for (const name of signalNames) {
-      const signal = logSignalOf(name);
-      if (signal !== undefined) signals.set(name, signal);
-    }
-    this.signals = signals;
-  }
-
-  /** True when the spec reads any log signal (a source must then deliver the machine's log). */
-  get needed(): boolean {
-    return this.signals.size > 0;
-  }
-
-  record(entry: LogEntry): void {
-    if (entry.kind === 'error') this.errors.push(entry);
-    else this.lastMaintenance.set(entry.code, Math.max(entry.time, this.lastMaintenance.get(entry.code) ?? -Infinity));
-  }
-
-  /** The log signals at a reading's time; error counts restart from zero for the next reading. */
-  valuesAt(time: number): Record<string, number | undefined> {
-    const since = this.previousReading ?? time - 1;
-    const values: Record<string, number | undefined> = {};
-    for (const [name, signal] of this.signals) {
-      if (signal.kind === 'error-count') {
-        values[name] = this.errors.filter((e) => e.code === signal.code && e.time > since && e.time <= time).length;
-      } else {
-        const last = this.lastMaintenance.get(signal.component);
-        values[name] = last === undefined ? undefined : (time - last) / HOUR_MS;
-      }
-    }
-    this.errors = this.errors.filter((e) => e.time > time);
-    this.previousReading = time;
-    return values;
   }
 }
