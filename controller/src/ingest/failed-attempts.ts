@@ -35,9 +35,14 @@ export class FailedAttempts {
   static readonly #LIMIT = 10_000;
   readonly #counts = new Map<string, number>();
 
+  /** Some message's failures are counted (callers skip making keys for `stored` while none are). */
+  get pending(): boolean {
+    return this.#counts.size > 0;
+  }
+
   /** The message was stored: its earlier failures no longer count. */
   stored(key: string): void {
-    if (this.#counts.size > 0) this.#counts.delete(key);
+    this.#counts.delete(key);
   }
 
   /** Counts one failure; returns how many so far. At MAX_ATTEMPTS the message is forgotten: the caller drops it. */

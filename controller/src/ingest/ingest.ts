@@ -52,10 +52,10 @@ interface Decoded {
   readonly kind: Exclude<UpKind, RecordKind>;
   readonly deviceId: string;
   readonly payload: unknown;
-  readonly hash: string;
 }
 
-const keyOf = (d: Decoded): string => attemptKey(d.message.topic, d.hash);
+/** Hashes the payload only when a failure is counted or may be pending: statuses are not stored by hash. */
+const keyOf = (d: Decoded): string => attemptKey(d.message.topic, digest('sha256', d.message.payload, 'hex'));
 
 /** Counters, presence, logs and listeners of a written message: run once its transaction committed. */
 type AfterCommit = () => void;
@@ -241,7 +241,7 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
       }
     }
     effects.forEach((effect) => this.#runEffect(effect));
-    for (const d of valid) this.#attempts.stored(keyOf(d));
+    if (this.#attempts.pending) for (const d of valid) this.#attempts.stored(keyOf(d));
     for (const p of batch) p.resolve();
   }
 
@@ -267,7 +267,7 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
     }
     try {
       const effect = this.#writeOne!(d);
-      this.#attempts.stored(keyOf(d));
+      if (this.#attempts.pending) this.#attempts.stored(keyOf(d));
       this.#runEffect(effect);
       pending.resolve();
       return undefined;
@@ -307,7 +307,7 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
     const kind = parsed.kind as Decoded['kind'];
     try {
       const payload = decodePayload(kind, message.payload, parsed.deviceId);
-      return { message, kind, deviceId: parsed.deviceId, payload, hash: sha256(message.payload) };
+      return { message, kind, deviceId: parsed.deviceId, payload };
     } catch (err) {
       this.#invalid(parsed.deviceId, kind, isPdmError(err) ? err : new PdmError('INTERNAL', 'decode failed', { cause: err }), message);
       return undefined;
@@ -386,5 +386,3 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
   }
 }
 
-/** One-shot hashing: ~1 us per payload less than createHash().update().digest() (Node >= 20.12). */
-const sha256 = (bytes: Buffer): string => digest('sha256', bytes, 'hex');

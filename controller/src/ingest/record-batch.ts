@@ -118,7 +118,7 @@ export class RecordBatchWriter {
       const stored = valid.length > 0 ? this.#writeAll(valid, now) : [];
       let i = 0;
       result = { outcomes: decoded.map((d) => ('type' in d ? d : this.#settled(d, stored[i++]!, wanted))) };
-      for (const d of valid) this.#attempts.stored(attemptKey(d.raw.topic, d.hash));
+      if (this.#attempts.pending) for (const d of valid) this.#attempts.stored(attemptKey(d.raw.topic, d.hash));
     } catch (err) {
       const error = errorInfo(err);
       if (databaseUnavailable(err)) {
