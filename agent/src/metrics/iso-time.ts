@@ -6,7 +6,7 @@
  */
 const DAY_MS = 86_400_000;
 /** 10000-01-01T00:00:00.000Z: from there on toISOString writes a six-digit, signed year. */
-const YEAR_10000_MS = 253_402_300_800_000;
+export const YEAR_10000_MS = 253_402_300_800_000;
 
 const pad2 = (n: number): string => (n < 10 ? `0${n}` : `${n}`);
 const pad3 = (n: number): string => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : `${n}`);

@@ -15,7 +15,7 @@ import {
   MAX_PREDICTIONS_PER_BATCH, PdmError, deviceIdSchema, describeIssues, modelRefSchema, nameSchema, readingRejectReasons,
   type FeatureSpec, type ModelRef, type ModelRole, type ReadingRejectReason, type RecordKind,
 } from '@pdm/protocol';
-import { IsoTime } from '../metrics/iso-time.js';
+import { IsoTime, YEAR_10000_MS } from '../metrics/iso-time.js';
 import type { RecordDraft } from './outbox.js';
 
 type RecordOfDraft<K extends RecordKind> = Extract<RecordDraft, { kind: K }>['record'];
@@ -92,12 +92,11 @@ function refJson(kind: RecordKind, ref: ModelRef): string {
 
 /** 0000-01-01T00:00:00.000Z and 10000-01-01: the times an ISO 8601 record time (four-digit year) can hold. */
 const MIN_TIME_MS = -62_167_219_200_000;
-const END_TIME_MS = 253_402_300_800_000;
 const iso = new IsoTime();
 
 const TIME_RANGE = 'a time between years 0 and 9999';
 // a record time drops a fraction of a ms (toward zero, as Date does): MIN_TIME_MS - 0.5 is still year 0
-const inTimeRange = (ms: number): boolean => ms > MIN_TIME_MS - 1 && ms < END_TIME_MS;
+const inTimeRange = (ms: number): boolean => ms > MIN_TIME_MS - 1 && ms < YEAR_10000_MS;
 
 /** The record time of an event time in ms. Its characters need no JSON escaping. */
 function timeOf(kind: RecordKind, field: string, ms: number): string {

@@ -188,13 +188,6 @@ export class QualityMonitor implements QualityTap {
     return drafts;
   }
 
-  /** Predictions dropped by the cap, over every model. */
-  get droppedPredictions(): number {
-    let n = 0;
-    for (const t of this.trackers.values()) n += t.quality?.droppedPredictions ?? 0;
-    return n;
-  }
-
   private ended(): boolean {
     return this.deps.inputEnded?.() ?? true;
   }

@@ -69,20 +69,20 @@ export function lowerBound<T>(arr: readonly T[], x: number, key: (v: T) => numbe
   return lo;
 }
 
-/** First index i with arr[i] > x, for ascending arr. */
-function upperBound(arr: readonly number[], x: number): number {
+const byT = (p: Prediction): number => p.t;
+const self = (f: number): number => f;
+
+/** First index i with key(arr[i]) > x, for arr sorted by key. */
+function upperBound<T>(arr: readonly T[], x: number, key: (v: T) => number): number {
   let lo = 0;
   let hi = arr.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (arr[mid]! <= x) lo = mid + 1;
+    if (key(arr[mid]!) <= x) lo = mid + 1;
     else hi = mid;
   }
   return lo;
 }
-
-const byT = (p: Prediction): number => p.t;
-const self = (f: number): number => f;
 
 export class QualityWindows {
   /** Predictions still needed (unpublished windows, and H before them for judging failures), by time. */
@@ -150,7 +150,7 @@ export class QualityWindows {
   /** The cap of an earlier instance dropped everything at or before `through` (a rebuild after a restart). */
   markDropped(through: number): void {
     this.dropped = Math.max(this.dropped, through);
-    this.predictions = this.predictions.slice(upperBound(this.predictions.map(byT), this.dropped));
+    this.predictions = this.predictions.slice(upperBound(this.predictions, this.dropped, byT));
   }
 
   /** Number of predictions held. */
@@ -164,8 +164,8 @@ export class QualityWindows {
       this.lateFailures++;
       return false;
     }
-    this.failures.splice(upperBound(this.failures, f), 0, f);
-    this.unjudged.splice(upperBound(this.unjudged, f), 0, f);
+    this.failures.splice(upperBound(this.failures, f, self), 0, f);
+    this.unjudged.splice(upperBound(this.unjudged, f, self), 0, f);
     this.windowOf(f);
     return true;
   }
@@ -225,7 +225,7 @@ export class QualityWindows {
 
   /** True when a failure is known in (after, through]. */
   private failureIn(after: number, through: number): boolean {
-    const f = this.failures[upperBound(this.failures, after)];
+    const f = this.failures[upperBound(this.failures, after, self)];
     return f !== undefined && f <= through;
   }
 

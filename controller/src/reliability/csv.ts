@@ -22,7 +22,7 @@ function row(key: string, f: Figures, period: string): string {
     + `${f.downtimeHours.other},${f.maintenance}`;
 }
 
-/** The CSV of a full report or of its groups table alone (reliabilityGroups): the same rows. */
+/** The CSV of a full report or of its groups table alone (groupsTable): the same rows. */
 export function reportCsv(report: GroupsTable): string {
   const period = `${cell(report.period.from)},${cell(report.period.to)}`;
   const lines = [CSV_COLUMNS.join(','), ...report.groups.map((g) => row(g.key, g, period)), row('(total)', report.totals, period)];

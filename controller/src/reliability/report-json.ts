@@ -11,9 +11,8 @@
  */
 import { assetFiguresJson } from './figures.js';
 import type { Downtime } from './intervals.js';
-import { buckets, groupOf, pagedGroups, reportWithoutVersions, type AssetInfo, type ReportOptions } from './report.js';
+import { buckets, groupOf, iso, pagedGroups, reportWithoutVersions, type AssetInfo, type ReportOptions } from './report.js';
 
-const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** The body of the report of `assets`; `modelVersions`: the section's entries as JSON, undefined with perAsset=omit. */
 export function reportJson(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, modelVersions: readonly string[] | undefined, kept = new KeptGroups()): Uint8Array<ArrayBuffer> {

@@ -107,7 +107,7 @@ export interface Page {
   groups: number;
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString();
+export const iso = (ms: number): string => new Date(ms).toISOString();
 const HOUR = 3_600_000;
 
 /**
@@ -120,12 +120,7 @@ export const naturalOrder: (a: string, b: string) => number = new Intl.Collator(
 /** What the CSV carries: the groups table and the totals, without trends, Pareto or model versions. */
 export type GroupsTable = Pick<ReliabilityReport, 'period' | 'groupBy' | 'totals' | 'page'> & { groups: (Figures & { key: string; assetIds?: string[] })[] };
 
-/** The groups' and the totals' figures only (the CSV): no versions, quality windows or trend are needed. */
-export function reliabilityGroups(input: Pick<ReportInput, 'assets' | 'events'>, o: ReportOptions): GroupsTable {
-  return groupsTable(input.assets, { ...downtime(input.events, o.assumptions), sums: new PeriodSums() }, o);
-}
-
-/** reliabilityGroups() from the assets' downtime derived already. */
+/** The groups' and the totals' figures only (the CSV), from the assets' downtime derived already: no versions, quality windows or trend. */
 export function groupsTable(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions): GroupsTable {
   const { groups, page } = paged(members(assets, o.groupBy), o.page);
   const omit = o.perAsset === 'omit';

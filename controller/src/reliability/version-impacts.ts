@@ -14,7 +14,7 @@
  * so a body assembled from kept entries is the body JSON.stringify of the whole report gives
  * (downtime-state.test.ts compares them after random writes).
  */
-import { naturalOrder, versionImpact, versionOrder, type AssetInfo, type ReportOptions, type VersionSpan } from './report.js';
+import { iso, naturalOrder, versionImpact, versionOrder, type AssetInfo, type ReportOptions, type VersionSpan } from './report.js';
 import type { AssetDowntime, Downtime } from './intervals.js';
 import { caughtMissed, type CaughtMissedWindow, type ReliabilitySource } from './source.js';
 
@@ -29,7 +29,6 @@ interface AssetEntries {
   entries: Entry[];
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** Periods whose entries are kept per asset: the default period and a few fixed ones of dashboards. */
 const KEPT_PER_ASSET = 4;
