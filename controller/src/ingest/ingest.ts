@@ -228,7 +228,8 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
     let effects: AfterCommit[] = [];
     if (valid.length > 0) {
       try {
-        effects = this.#writeAll!(valid);
+        // only a status writes: replies and fetch requests are passed on without taking the write lock
+        effects = valid.some((d) => d.kind === 'status') ? this.#writeAll!(valid) : valid.map((d) => this.#write(d));
       } catch (err) {
         if (databaseUnavailable(err)) {
           this.#notStored(err, batch.length);
