@@ -16,7 +16,7 @@
  */
 import { hash as digest } from 'node:crypto';
 import {
-  PdmError, allDevicesFilter, decodePayload, isPdmError, parseTopic, upKinds,
+  PdmError, allDevicesFilter, upKinds,
   type PayloadOf, type RecordKind, type Reply, type Status, type UpKind,
 } from '@pdm/protocol';
 import type { BrokerHost } from '../broker/broker-host.js';
@@ -27,6 +27,7 @@ import { IngestStatsRepo } from '../db/ingest-stats-repo.js';
 import { RecordsRepo } from '../db/records-repo.js';
 import type { Logger } from '../logger.js';
 import { IngestCounters } from './counters.js';
+import { decodeUpstream } from './decode.js';
 import { GroupCommit, type Pending } from './group-commit.js';
 import { LogThrottle } from './log-throttle.js';
 import type { Presence, Transition } from './presence.js';
@@ -53,6 +54,9 @@ interface Decoded {
   readonly deviceId: string;
   readonly payload: unknown;
 }
+
+/** Statuses, replies and fetch requests: records never come this way (handle() routes them to the intake). */
+const anyKind = (): boolean => true;
 
 /** Hashes the payload only when a failure is counted or may be pending: statuses are not stored by hash. */
 const keyOf = (d: Decoded): string => attemptKey(d.message.topic, digest('sha256', d.message.payload, 'hex'));
@@ -298,21 +302,10 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
 
   /** Topic, size, JSON, schema and deviceId; an invalid message is counted here and yields undefined. */
   #decode(message: LinkMessage): Decoded | undefined {
-    const parsed = parseTopic(message.topic);
-    // `+` in the subscription also matches levels that are not valid deviceIds
-    if (parsed === undefined || parsed.direction !== 'up') {
-      const kind = message.topic.split('/').at(-1) ?? '';
-      this.#invalid('', kind, new PdmError('TOPIC_INVALID', 'topic is not a pdm upstream topic'), message);
-      return undefined;
-    }
-    const kind = parsed.kind as Decoded['kind'];
-    try {
-      const payload = decodePayload(kind, message.payload, parsed.deviceId);
-      return { message, kind, deviceId: parsed.deviceId, payload };
-    } catch (err) {
-      this.#invalid(parsed.deviceId, kind, isPdmError(err) ? err : new PdmError('INTERNAL', 'decode failed', { cause: err }), message);
-      return undefined;
-    }
+    const d = decodeUpstream(message.topic, message.payload, anyKind, 'topic is not a pdm upstream topic');
+    if (d.ok) return { message, kind: d.kind as Decoded['kind'], deviceId: d.deviceId, payload: d.payload };
+    this.#invalid(d.deviceId, d.kind, d.error, message);
+    return undefined;
   }
 
   /** The database part of one message; runs inside the batch's transaction. Returns what to do once it committed. */

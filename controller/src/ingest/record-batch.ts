@@ -10,12 +10,13 @@
  * transaction (one writer in WAL) and better-sqlite3 blocks the event loop meanwhile.
  */
 import { hash as digest } from 'node:crypto';
-import { PdmError, decodePayload, isPdmError, parseTopic, recordKinds, type RecordKind } from '@pdm/protocol';
+import { PdmError, parseTopic, recordKinds, type RecordKind } from '@pdm/protocol';
 import { type Db, writeTransaction } from '../db/database.js';
 import { DevicesRepo } from '../db/devices-repo.js';
 import { IngestStatsRepo } from '../db/ingest-stats-repo.js';
 import { RecordsRepo } from '../db/records-repo.js';
 import { IngestCounters } from './counters.js';
+import { decodeUpstream } from './decode.js';
 import { FailedAttempts, MAX_ATTEMPTS, attemptKey, databaseUnavailable } from './failed-attempts.js';
 
 export { MAX_ATTEMPTS };
@@ -67,11 +68,12 @@ interface Decoded {
 }
 
 const RECORD_KINDS: ReadonlySet<string> = new Set(recordKinds);
+const isRecordKind = (kind: string): boolean => RECORD_KINDS.has(kind);
 
 /** True for an upstream topic whose kind is a stored record (not status, reply or fetch). */
 export function isRecordTopic(topic: string): boolean {
   const parsed = parseTopic(topic);
-  return parsed !== undefined && parsed.direction === 'up' && RECORD_KINDS.has(parsed.kind);
+  return parsed !== undefined && parsed.direction === 'up' && isRecordKind(parsed.kind);
 }
 
 export const errorInfo = (err: unknown): ErrorInfo => ({
@@ -184,18 +186,10 @@ export class RecordBatchWriter {
   }
 
   #decode(raw: RawRecord, now: number): Decoded | RecordOutcome {
-    const parsed = parseTopic(raw.topic);
-    if (parsed === undefined || parsed.direction !== 'up' || !RECORD_KINDS.has(parsed.kind)) {
-      const kind = raw.topic.split('/').at(-1) ?? '';
-      return this.#invalid('', kind, new PdmError('TOPIC_INVALID', 'topic is not a pdm record topic'), now);
-    }
-    const kind = parsed.kind as RecordKind;
-    try {
-      const record = decodePayload(kind, raw.payload, parsed.deviceId) as Decoded['record'];
-      return { raw, kind, deviceId: parsed.deviceId, record, hash: digest('sha256', raw.payload, 'hex') };
-    } catch (err) {
-      return this.#invalid(parsed.deviceId, kind, isPdmError(err) ? err : new PdmError('INTERNAL', 'decode failed', { cause: err }), now);
-    }
+    const d = decodeUpstream(raw.topic, raw.payload, isRecordKind, 'topic is not a pdm record topic');
+    if (!d.ok) return this.#invalid(d.deviceId, d.kind, d.error, now);
+    const record = d.payload as Decoded['record'];
+    return { raw, kind: d.kind as RecordKind, deviceId: d.deviceId, record, hash: digest('sha256', raw.payload, 'hex') };
   }
 
   #invalid(deviceId: string, kind: string, err: PdmError, now: number, more: { attempts?: number; error?: ErrorInfo } = {}): RecordOutcome {

@@ -1,0 +1,26 @@
+/**
+ * One upstream message checked and decoded (topic, size cap, JSON, zod schema, deviceId equal to the
+ * topic's), for both halves of ingest: records (record-batch.ts, on the worker) and statuses, replies
+ * and fetch requests (ingest.ts). What is refused says why, with the kind and device the topic names.
+ */
+import { PdmError, decodePayload, isPdmError, parseTopic, type UpKind } from '@pdm/protocol';
+
+export type Decoding =
+  | { readonly ok: true; readonly kind: UpKind; readonly deviceId: string; readonly payload: unknown }
+  | { readonly ok: false; readonly kind: string; readonly deviceId: string; readonly error: PdmError };
+
+/** `accepts`: the upstream kinds this caller handles; any other topic is TOPIC_INVALID with `refusal`. */
+export function decodeUpstream(topic: string, payload: Uint8Array, accepts: (kind: string) => boolean, refusal: string): Decoding {
+  const parsed = parseTopic(topic);
+  // `+` in a subscription also matches levels that are not valid deviceIds
+  if (parsed === undefined || parsed.direction !== 'up' || !accepts(parsed.kind)) {
+    return { ok: false, kind: topic.split('/').at(-1) ?? '', deviceId: '', error: new PdmError('TOPIC_INVALID', refusal) };
+  }
+  const kind = parsed.kind as UpKind;
+  try {
+    return { ok: true, kind, deviceId: parsed.deviceId, payload: decodePayload(kind, payload, parsed.deviceId) };
+  } catch (err) {
+    const error = isPdmError(err) ? err : new PdmError('INTERNAL', 'decode failed', { cause: err });
+    return { ok: false, kind, deviceId: parsed.deviceId, error };
+  }
+}
