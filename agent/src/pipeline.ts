@@ -64,6 +64,7 @@ export class Pipeline implements SourceSink {
   private readonly iso = new IsoTime();
   /** A metric window whose record its builder refused: lost alone, counted and logged like a failed commit. */
   private readonly windowRefused = (err: unknown): void => this.commitFailedWith(err, 1, ['metrics']);
+  private readonly comparisonRefused = (err: unknown): void => this.commitFailedWith(err, 1, ['comparisons']);
 
   constructor(private readonly deps: PipelineDeps) {
     this.set = deps.scoring.current();
@@ -84,7 +85,7 @@ export class Pipeline implements SourceSink {
     }
     // a closed window's record waits until none of its rows is still buffered for inference
     if (this.batch.size === 0) {
-      this.commit(() => windows.takeClosed(this.windowRefused));
+      this.commit(windows.takeClosed(this.windowRefused));
       this.commitQuality();
     }
     windows.reading();
@@ -126,7 +127,7 @@ export class Pipeline implements SourceSink {
   /** End of input: scores what is buffered and closes the last metric and comparison windows. */
   async finish(): Promise<void> {
     await this.flush();
-    this.commit(() => [...this.deps.windows.closeAll(this.windowRefused), ...(this.shadow?.comparison.closeAll() ?? [])]);
+    this.commit([...this.deps.windows.closeAll(this.windowRefused), ...(this.shadow?.comparison.closeAll(this.comparisonRefused) ?? [])]);
     this.commit(this.deps.quality?.closeAll() ?? []);
     this.reportCommitted();
   }
@@ -144,7 +145,7 @@ export class Pipeline implements SourceSink {
     const next = this.deps.scoring.current();
     if (next.generation === this.set.generation) return;
     await this.flush();
-    this.commit(this.shadow?.comparison.closeAll() ?? []);
+    this.commit(this.shadow?.comparison.closeAll(this.comparisonRefused) ?? []);
     const before = this.set.active.model.card.featureSpec;
     const after = next.active.model.card.featureSpec;
     if (!sameRows(before, after)) {
@@ -161,7 +162,9 @@ export class Pipeline implements SourceSink {
   private shadowRunnerFor(set: ScoringSet): ShadowRunner | undefined {
     if (set.shadow === undefined) return undefined;
     const { config, observer, log } = this.deps;
-    return new ShadowRunner({ assetId: config.assetId, windowMs: config.windowMs, active: set.active, shadow: set.shadow, observer, log });
+    return new ShadowRunner({
+      assetId: config.assetId, windowMs: config.windowMs, active: set.active, shadow: set.shadow, observer, log, refused: this.comparisonRefused,
+    });
   }
 
   private rejected(reason: ReadingRejectReason, signal: string | undefined): void {
@@ -199,7 +202,7 @@ export class Pipeline implements SourceSink {
       windows.inferenceErrors(times);
       log.error({ err, rows }, 'inference failed');
       observer?.failed('active', active, err);
-      this.commit(() => windows.takeClosed(this.windowRefused));
+      this.commit(windows.takeClosed(this.windowRefused));
       return;
     }
     counters.inferences += rows;
@@ -220,7 +223,7 @@ export class Pipeline implements SourceSink {
     const alerts = drafts.filter((d) => d.kind === 'alerts');
     for (const a of alerts) windows.alerted(Date.parse(a.record.windowEnd));
     // predictions, alerts, the candidate's records and the windows they complete: one transaction
-    const entries = this.commit(() => [...drafts, ...shadowDrafts, ...windows.takeClosed(this.windowRefused)]);
+    const entries = this.commit([...drafts, ...shadowDrafts, ...windows.takeClosed(this.windowRefused)]);
     const quality = this.deps.quality;
     if (quality !== undefined) {
       const scoredRows = times.map((time, i) => ({ time, row: batch.row(i) }));
@@ -315,17 +318,13 @@ export class Pipeline implements SourceSink {
     if (quality !== undefined) this.commit(quality.takeDue());
   }
 
-  /**
-   * Commits drafts in one transaction; a failure is counted and logged, never thrown into the source.
-   * Given a function, builds them first: a record its builder refuses fails like a refused commit.
-   */
-  private commit(drafts: readonly RecordDraft[] | (() => readonly RecordDraft[])): readonly OutboxEntry[] | undefined {
-    let list: readonly RecordDraft[] = [];
+  /** Commits drafts in one transaction; a failure is counted and logged, never thrown into the source. */
+  private commit(drafts: readonly RecordDraft[]): readonly OutboxEntry[] | undefined {
+    if (drafts.length === 0) return undefined;
     try {
-      list = typeof drafts === 'function' ? drafts() : drafts;
-      return list.length === 0 ? undefined : this.deps.outbox.commit(list);
+      return this.deps.outbox.commit(drafts);
     } catch (err) {
-      this.commitFailedWith(err, Math.max(1, list.length), list.map((d) => d.kind));
+      this.commitFailedWith(err, drafts.length, drafts.map((d) => d.kind));
       return undefined;
     }
   }

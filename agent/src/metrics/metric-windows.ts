@@ -6,7 +6,7 @@
  * Windows without readings are not emitted.
  */
 import type { ModelRef, ReadingRejectReason } from '@pdm/protocol';
-import { metricWindow } from '../outbox/agent-records.js';
+import { buildEach, metricWindow } from '../outbox/agent-records.js';
 import type { RecordDraft } from '../outbox/outbox.js';
 
 export interface MetricWindowsConfig {
@@ -78,15 +78,7 @@ export class MetricWindows {
   takeClosed(refused: (err: unknown) => void): RecordDraft[] {
     const closed = this.closed;
     this.closed = [];
-    const drafts: RecordDraft[] = [];
-    for (const w of closed) {
-      try {
-        drafts.push(this.draft(w));
-      } catch (err) {
-        refused(err);
-      }
-    }
-    return drafts;
+    return buildEach(closed, (w) => this.draft(w), refused);
   }
 
   /** Closes everything (end of the source) and returns the records (a refused one as in `takeClosed`). */

@@ -90,6 +90,23 @@ function refJson(kind: RecordKind, ref: ModelRef): string {
   return json;
 }
 
+/**
+ * One record per item, each built on its own: one its builder refuses is handed to `refused` and left
+ * out, so it alone is lost (the windows that hold these items are emptied before, so it cannot come back
+ * to fail every later commit with the records beside it).
+ */
+export function buildEach<T>(items: readonly T[], build: (item: T) => RecordDraft, refused: (err: unknown) => void): RecordDraft[] {
+  const drafts: RecordDraft[] = [];
+  for (const item of items) {
+    try {
+      drafts.push(build(item));
+    } catch (err) {
+      refused(err);
+    }
+  }
+  return drafts;
+}
+
 /** 0000-01-01T00:00:00.000Z and 10000-01-01: the times an ISO 8601 record time (four-digit year) can hold. */
 const MIN_TIME_MS = -62_167_219_200_000;
 const iso = new IsoTime();

@@ -25,6 +25,9 @@ function comparison() {
   });
 }
 
+/** For windows that must all build: a refusal fails the test. */
+const refuseNone = (err: unknown): never => { throw err; };
+
 const records = (drafts: { kind: string; record: unknown }[]): ComparisonWindow[] =>
   drafts.map((d) => comparisonWindowSchema.parse({ ...(d.record as object), deviceId: 'e', seq: 1 }));
 
@@ -38,9 +41,9 @@ describe('ShadowComparison', () => {
       row(3, 0.95, undefined),
       row(3, NaN, 0.2),
     ]);
-    expect(c.takeClosed()).toEqual([]);
+    expect(c.takeClosed(refuseNone)).toEqual([]);
     c.add([row(4, 0.05, Infinity), row(5, 0.5, 0.5)]);
-    const [first] = records(c.takeClosed());
+    const [first] = records(c.takeClosed(refuseNone));
     expect(first).toMatchObject({
       windowStart: '2015-01-01T00:00:00.000Z', windowEnd: '2015-01-01T04:00:00.000Z', deploymentId: 'd1',
       n: 3, activeAlerts: 1, candidateAlerts: 1, candidateErrors: 1,
@@ -50,21 +53,25 @@ describe('ShadowComparison', () => {
     expect(first!.meanAbsScoreDiff).toBeCloseTo((0 + 0.2 + 0.15) / 3, 10);
     expect(first!.activeScores.counts).toEqual([0, 1, 1, 0, 0, 0, 1, 0, 0, 0]);
     expect(first!.candidateScores.counts).toEqual([0, 1, 0, 1, 1, 0, 0, 0, 0, 0]);
-    const [second] = records(c.closeAll());
+    const [second] = records(c.closeAll(refuseNone));
     expect(second).toMatchObject({ windowStart: '2015-01-01T04:00:00.000Z', n: 1, agreement: 1, candidateErrors: 1 });
-    expect(c.closeAll()).toEqual([]);
+    expect(c.closeAll(refuseNone)).toEqual([]);
   });
 
-  it('drops a closed window whose record cannot be built instead of keeping it for every later commit', () => {
+  it('hands a closed window whose record cannot be built to refused, alone, instead of keeping it for every later commit', () => {
     const c = comparison();
     // the last instant a Date holds is 8.64e15 ms: the window ending there has a record, the one after it not
     const last = 8.64e15;
     c.add([row(0, 0.1, 0.1, { time: last - 4 * hour })]);
     c.add([row(0, 0.1, 0.1, { time: last })]);
-    expect(c.takeClosed()).toHaveLength(1);
+    expect(c.takeClosed(refuseNone)).toHaveLength(1);
     c.add([row(0, 0.1, 0.1, { time: last + 4 * hour })]);
-    expect(() => c.takeClosed()).toThrow(RangeError);
-    expect(c.takeClosed()).toEqual([]);
+    const refused: unknown[] = [];
+    expect(c.takeClosed((err) => refused.push(err))).toEqual([]);
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toBeInstanceOf(RangeError);
+    expect(c.takeClosed((err) => refused.push(err))).toEqual([]);
+    expect(refused).toHaveLength(1);
   });
 
   it('uses [0, 1] for probabilities and [0, 2 x threshold] for remaining life, clamping outliers into the end bins', () => {
@@ -72,7 +79,7 @@ describe('ShadowComparison', () => {
     expect(histogramEdges({ threshold: 48, alertWhen: 'below' }).at(-1)).toBe(96);
     const c = comparison();
     c.add([row(0, -3, 7)]);
-    const [w] = records(c.closeAll());
+    const [w] = records(c.closeAll(refuseNone));
     expect(w!.activeScores.counts[0]).toBe(1);
     expect(w!.candidateScores.counts[9]).toBe(1);
   });

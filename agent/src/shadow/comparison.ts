@@ -7,6 +7,7 @@
  * not compared. A window without rows is not emitted.
  */
 import type { FeatureSpec, ModelRef } from '@pdm/protocol';
+import { buildEach } from '../outbox/agent-records.js';
 import type { RecordDraft } from '../outbox/outbox.js';
 
 export interface ComparisonConfig {
@@ -76,21 +77,18 @@ export class ShadowComparison {
     }
   }
 
-  /**
-   * Records of the windows that closed. They leave the list before their records are built: a window
-   * whose record cannot be built (a time no Date holds) must not stay to fail every later commit.
-   */
-  takeClosed(): RecordDraft[] {
+  /** Records of the windows that closed; one that cannot be built (a time no Date holds) goes to `refused` alone. */
+  takeClosed(refused: (err: unknown) => void): RecordDraft[] {
     const closed = this.closed;
     this.closed = [];
-    return closed.filter((w) => !w.empty).map((w) => this.draft(w));
+    return buildEach(closed.filter((w) => !w.empty), (w) => this.draft(w), refused);
   }
 
   /** Closes the current window too (end of input, or the candidate changed). */
-  closeAll(): RecordDraft[] {
+  closeAll(refused: (err: unknown) => void): RecordDraft[] {
     if (this.current !== undefined) this.closed.push(this.current);
     this.current = undefined;
-    return this.takeClosed();
+    return this.takeClosed(refused);
   }
 
   private windowFor(time: number): Acc {

@@ -26,6 +26,8 @@ export interface ShadowRunnerDeps {
   readonly shadow: Scorer;
   readonly observer: InferenceObserver | undefined;
   readonly log: Logger;
+  /** A comparison window whose record cannot be built (comparison.ts takeClosed). */
+  readonly refused: (err: unknown) => void;
 }
 
 export class ShadowRunner {
@@ -70,7 +72,7 @@ export class ShadowRunner {
       };
     });
     this.comparison.add(compared);
-    return [...this.predictions(compared), ...this.comparison.takeClosed()];
+    return [...this.predictions(compared), ...this.comparison.takeClosed(this.deps.refused)];
   }
 
   private predictions(rows: readonly ComparedRow[]): RecordDraft[] {
