@@ -234,6 +234,25 @@ describe('quality journal: pending predictions survive a restart', () => {
     outbox.stop();
   });
 
+  it('skips and logs an entry the protocol codec refuses, and reads the rest', () => {
+    const file = join(dir, `unreadable-${n++}.sqlite`);
+    const outbox = new SqliteOutbox({ file, deviceId: 'dev', synchronous: 'NORMAL', clock: new FakeClock(), log: silentLogger });
+    outbox.start();
+    const { log, lines } = captureLogger('warn');
+    const journal = new QualityJournal({ file, enabled: true, log });
+    journal.start();
+    outbox.commit([predictions([1, 2])]);
+    outbox.commit([failure(3)]);
+    const db = new Database(file);
+    db.prepare("UPDATE quality_journal SET payload = ? WHERE kind = 'predictions'").run(Buffer.from('{"not":"a record"'));
+    db.close();
+    const read = journal.read();
+    expect(read.map((e) => e.kind)).toEqual(['events']);
+    expect(lines.filter((l) => l['msg'] === 'quality journal entry unreadable; skipped')).toHaveLength(1);
+    journal.stop();
+    outbox.stop();
+  });
+
   it('turned off, the trigger and the journal are removed and commits copy nothing', () => {
     const file = join(dir, `off-${n++}.sqlite`);
     const on = life(file, true);

@@ -24,7 +24,7 @@
  */
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import { PdmError, describeIssues, recordSchemas, type RecordOf } from '@pdm/protocol';
+import { PdmError, decodePayload, type RecordOf } from '@pdm/protocol';
 
 export type JournalEntry =
   /** How far the cap had dropped predictions of `key` (monitor.ts keyOf) at the last prune; read first. */
@@ -153,7 +153,7 @@ export class QualityJournal {
     return true;
   }
 
-  /** The drop marks, then every entry in commit order; a row that does not match its record schema is skipped and logged. */
+  /** The drop marks, then every entry in commit order; a row the protocol codec refuses is skipped and logged. */
   read(): JournalEntry[] {
     const sql = this.open();
     const out: JournalEntry[] = [];
@@ -161,12 +161,14 @@ export class QualityJournal {
     let invalid = 0;
     for (const row of sql.all.iterate() as Iterable<{ seq: number; kind: string; payload: Buffer }>) {
       const kind = row.kind as Exclude<JournalEntry['kind'], 'dropped'>;
-      const parsed = recordSchemas[kind].safeParse(safeJson(row.payload));
-      if (!parsed.success) {
-        if (invalid++ === 0) this.deps.log.warn({ seq: row.seq, kind, problem: describeIssues(parsed.error) }, 'quality journal entry unreadable; skipped');
+      let record: RecordOf<typeof kind>;
+      try {
+        record = decodePayload(kind, row.payload);
+      } catch (err) {
+        if (invalid++ === 0) this.deps.log.warn({ seq: row.seq, kind, problem: err instanceof Error ? err.message : String(err) }, 'quality journal entry unreadable; skipped');
         continue;
       }
-      out.push({ seq: row.seq, kind, record: parsed.data } as JournalEntry);
+      out.push({ seq: row.seq, kind, record } as JournalEntry);
     }
     return out;
   }
@@ -237,12 +239,4 @@ function prepare(db: Database.Database) {
     // every row was indexed at the start of this transaction: what the index no longer holds goes
     unindexed: db.prepare(`DELETE FROM quality_journal WHERE seq NOT IN (SELECT seq FROM ${J})`),
   };
-}
-
-function safeJson(payload: Buffer): unknown {
-  try {
-    return JSON.parse(payload.toString('utf8'));
-  } catch {
-    return undefined;
-  }
 }
