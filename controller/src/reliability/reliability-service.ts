@@ -10,7 +10,7 @@ import { queryInt } from '../http/validate.js';
 import type { RepairAssumptions } from './intervals.js';
 import { reportCsv } from './csv.js';
 import { DowntimeState } from './downtime-state.js';
-import { groupsTable, reportOf, shownAssets, shownSet, type AssetInfo, type ReliabilityReport } from './report.js';
+import { groupsTable, reportLayout, reportOf, shownAssets, type AssetInfo, type ReliabilityReport } from './report.js';
 import { KeptGroups, reportJson } from './report-json.js';
 import { ReliabilitySource } from './source.js';
 import { VersionImpacts } from './version-impacts.js';
@@ -89,9 +89,10 @@ export class ReliabilityService {
    */
   #json({ source, assets, ids, options }: ReturnType<ReliabilityService['scope']>): Uint8Array<ArrayBuffer> {
     const d = this.#downtime.downtime(ids);
-    if (options.perAsset === 'omit') return reportJson(assets, d, options, undefined, this.#groups);
+    const layout = reportLayout(assets, options);
+    if (options.perAsset === 'omit') return reportJson(assets, d, options, layout, undefined, this.#groups);
     this.#versions.refresh(source);
-    return reportJson(assets, d, options, this.#versions.section(assets, shownSet(assets, options), d, options), this.#groups);
+    return reportJson(assets, d, options, layout, this.#versions.section(assets, layout.shown, d, options), this.#groups);
   }
 
   /** The assets in scope and the period: the one asked for, else the time their data covers. */

@@ -11,18 +11,18 @@
  */
 import { assetFiguresJson } from './figures.js';
 import type { Downtime } from './intervals.js';
-import { buckets, groupOf, iso, pagedGroups, reportWithoutVersions, type AssetInfo, type ReportOptions } from './report.js';
+import { groupOf, reportWithoutVersions, type AssetInfo, type ReportLayout, type ReportOptions } from './report.js';
 
 
 /** The body of the report of `assets`; `modelVersions`: the section's entries as JSON, undefined with perAsset=omit. */
-export function reportJson(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, modelVersions: readonly string[] | undefined, kept = new KeptGroups()): Uint8Array<ArrayBuffer> {
+export function reportJson(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, layout: ReportLayout, modelVersions: readonly string[] | undefined, kept = new KeptGroups()): Uint8Array<ArrayBuffer> {
   const byAsset = o.groupBy === 'asset';
-  const { groups, trend, pareto, ...head } = reportWithoutVersions(assets, d, o, !byAsset);
+  const { groups, trend, pareto, ...head } = reportWithoutVersions(assets, d, o, !byAsset, layout);
   const parts: Uint8Array[] = [];
   const text = (s: string): void => void parts.push(Buffer.from(s));
   // the keys in the report's order: period .. totals (page), groups, trend, pareto, modelVersions
   text(`${JSON.stringify(head).slice(0, -1)},"groups":`);
-  if (byAsset) groupsByAsset(parts, assets, d, o, kept);
+  if (byAsset) groupsByAsset(parts, d, o, layout, kept);
   else text(JSON.stringify(groups));
   text(`,${JSON.stringify({ trend, pareto }).slice(1, -1)}`);
   if (modelVersions !== undefined) text(`,"modelVersions":[${modelVersions.join(',')}]`);
@@ -31,12 +31,9 @@ export function reportJson(assets: readonly AssetInfo[], d: Downtime, o: ReportO
 }
 
 /** The groups of a report by asset: the text of report.ts's group() for each, from kept JSON of its figures. */
-function groupsByAsset(parts: Uint8Array[], assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, kept: KeptGroups): void {
+function groupsByAsset(parts: Uint8Array[], d: Downtime, o: ReportOptions, layout: ReportLayout, kept: KeptGroups): void {
   const omit = o.perAsset === 'omit';
-  const periods = buckets(o.from, o.to, o.bucket);
-  // one list for every group, as reportWithoutVersions: the kept sums resolve its tables once
-  const wholeAndTrend: [number, number][] = [[o.from, o.to], ...periods];
-  const periodIso = periods.map(([f, t]) => ({ from: iso(f), to: iso(t) }));
+  const { wholeAndTrend, periodIso } = layout;
   const heads = [undefined, ...periodIso.map((p) => `{"from":"${p.from}","to":"${p.to}",`)];
   const dated = (k: number): string | undefined => heads[k];
   const open = Buffer.from('[');
@@ -44,7 +41,7 @@ function groupsByAsset(parts: Uint8Array[], assets: readonly AssetInfo[], d: Dow
   const trendOpen = Buffer.from(',"trend":[');
   const close = Buffer.from(']}');
   parts.push(open);
-  for (const [i, [key, ids]] of pagedGroups(assets, o).entries()) {
+  for (const [i, [key, ids]] of layout.groups.entries()) {
     if (i > 0) parts.push(comma);
     const k = JSON.stringify(key);
     // an asset listed twice (source.ts lists each once) would be a group of two: written as any other report's

@@ -147,15 +147,36 @@ function members(assets: readonly AssetInfo[], groupBy: GroupBy): [string, strin
   return [...groups.entries()].sort(([a], [b]) => naturalOrder(a, b));
 }
 
+/**
+ * How one render lays a report out: its (page's) groups, in natural order of their keys, and its trend
+ * buckets. Made once per render and handed to every part that writes the report (the groups' sort is
+ * over every asset of a report by asset).
+ */
+export interface ReportLayout {
+  readonly groups: [string, string[]][];
+  readonly page: Page | undefined;
+  /** The assets of a page's groups, whose per-asset entries the page shows; undefined without a page: all. */
+  readonly shown: Set<string> | undefined;
+  readonly periods: [number, number][];
+  /** The period, then the buckets: one list for every group, so the kept sums resolve its tables once (period-sums.ts). */
+  readonly wholeAndTrend: [number, number][];
+  /** The buckets as written, once, not once per group (10,000 groups x 13 weeks of the same dates). */
+  readonly periodIso: Period[];
+}
+
+export function reportLayout(assets: readonly AssetInfo[], o: Pick<ReportOptions, 'groupBy' | 'page' | 'from' | 'to' | 'bucket'>): ReportLayout {
+  const { groups, page } = paged(members(assets, o.groupBy), o.page);
+  const periods = buckets(o.from, o.to, o.bucket);
+  return {
+    groups, page, shown: page === undefined ? undefined : new Set(groups.flatMap(([, ids]) => ids)),
+    periods, wholeAndTrend: [[o.from, o.to], ...periods], periodIso: periods.map(([f, t]) => ({ from: iso(f), to: iso(t) })),
+  };
+}
+
 /** The assets of a page's groups (all assets without a page): the only ones whose model versions a report shows. */
 export function shownAssets(assets: readonly AssetInfo[], o: Pick<ReportOptions, 'groupBy' | 'page'>): string[] {
   if (o.page === undefined) return assets.map((a) => a.assetId);
   return paged(members(assets, o.groupBy), o.page).groups.flatMap(([, ids]) => ids);
-}
-
-/** The groups of a report (its page's with a page): keys in natural order with their assets. */
-export function pagedGroups(assets: readonly AssetInfo[], o: Pick<ReportOptions, 'groupBy' | 'page'>): [string, string[]][] {
-  return paged(members(assets, o.groupBy), o.page).groups;
 }
 
 /** One group with its figures for the report's period and trend (`wholeAndTrend`: the period, then the buckets written `periodIso`). */
@@ -176,9 +197,10 @@ export function reliabilityReport(input: ReportInput, o: ReportOptions): Reliabi
 
 /** reliabilityReport() from the assets' downtime derived already (kept between renders: downtime-state.ts). */
 export function reportOf(input: DerivedInput, d: Downtime, o: ReportOptions): ReliabilityReport {
-  const base = reportWithoutVersions(input.assets, d, o);
+  const layout = reportLayout(input.assets, o);
+  const base = reportWithoutVersions(input.assets, d, o, true, layout);
   if (o.perAsset === 'omit') return base;
-  const shown = shownSet(input.assets, o);
+  const { shown } = layout;
   // the versions' dates repeat (most began before the period): each written once
   const written = new Map<number, string>();
   const isoOnce = (ms: number): string => written.get(ms) ?? (written.set(ms, iso(ms)), iso(ms));
@@ -195,26 +217,15 @@ export function reportOf(input: DerivedInput, d: Downtime, o: ReportOptions): Re
 export const versionOrder = (a: Pick<VersionImpact, 'assetId' | 'activeFrom'>, b: Pick<VersionImpact, 'assetId' | 'activeFrom'>): number =>
   naturalOrder(a.assetId, b.assetId) || a.activeFrom.localeCompare(b.activeFrom);
 
-/** The assets whose per-asset entries a report shows: a page's groups' assets; undefined: all. */
-export function shownSet(assets: readonly AssetInfo[], o: Pick<ReportOptions, 'groupBy' | 'page'>): Set<string> | undefined {
-  return o.page === undefined ? undefined : new Set(shownAssets(assets, o));
-}
-
 /**
  * The report without its `modelVersions` (its last key): with perAsset=omit the whole report; else the
  * body is this report's JSON with the section's entries added (version-impacts.ts keeps them per asset).
  */
-export function reportWithoutVersions(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, withGroups = true): ReliabilityReport {
+export function reportWithoutVersions(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, withGroups: boolean, layout: ReportLayout): ReliabilityReport {
   const all = assets.map((a) => a.assetId);
-  const { groups, page } = paged(members(assets, o.groupBy), o.page);
   // in a page, the per-asset lists are those of its groups' assets
-  const shown = new Set(page === undefined ? all : groups.flatMap(([, ids]) => ids));
+  const { groups, page, shown, periods, wholeAndTrend, periodIso } = layout;
   const omit = o.perAsset === 'omit';
-  const periods = buckets(o.from, o.to, o.bucket);
-  // one list for every group: the kept sums resolve its tables once (period-sums.ts)
-  const wholeAndTrend: [number, number][] = [[o.from, o.to], ...periods];
-  // written once, not once per group (10,000 groups x 13 weeks of the same dates)
-  const periodIso = periods.map(([f, t]) => ({ from: iso(f), to: iso(t) }));
   const breakdown = downtimeBreakdown(d, all, o.from, o.to);
   const byAsset = pareto(breakdown.byAsset);
   return {
@@ -233,7 +244,7 @@ export function reportWithoutVersions(assets: readonly AssetInfo[], d: Downtime,
     groups: withGroups ? groups.map(([key, ids]) => groupOf(d, key, omit ? undefined : ids, ids, wholeAndTrend, periodIso)) : [],
     trend: { bucket: o.bucket, periods: figuresPerPeriod(d, all, periods).map((f, k) => dated(periodIso[k]!, f)) },
     pareto: {
-      ...(omit ? {} : { byAsset: page === undefined ? byAsset : byAsset.filter((e) => shown.has(e.key)) }),
+      ...(omit ? {} : { byAsset: shown === undefined ? byAsset : byAsset.filter((e) => shown.has(e.key)) }),
       byCause: pareto(breakdown.byCause),
       byComponent: pareto(breakdown.byComponent),
     },
