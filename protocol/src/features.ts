@@ -250,7 +250,8 @@ export class FeatureWindows {
   /** For each ring, the index in the spec's signals whose value it takes (the last of that name, as `push`). */
   private readonly ringSources: readonly number[];
   private readonly featureCount: number;
-  private readonly signalCount: number;
+  /** The ring of each spec signal, in the spec's order (duplicate names share one). */
+  private readonly signalRings: readonly Ring[];
   private readonly warmup: number;
 
   constructor(spec: FeatureSpec) {
@@ -270,7 +271,7 @@ export class FeatureWindows {
     });
     this.groups = [...groups.values()];
     this.featureCount = spec.features.length;
-    this.signalCount = spec.signals.length;
+    this.signalRings = spec.signals.map((s) => bySignal.get(s.name)!);
   }
 
   push(values: Readonly<Record<string, number>>): void {
@@ -327,14 +328,14 @@ export class FeatureWindows {
    * restart does so from a snapshot of this).
    */
   tail(): Float64Array {
-    const signals = this.signalCount;
+    const rings = this.signalRings;
+    const signals = rings.length;
     const held = this.held;
     const out = new Float64Array(held * signals);
-    for (let r = 0; r < this.rings.length; r++) {
-      const ring = this.rings[r]!.ring;
-      const column = this.ringSources[r]!;
+    for (let j = 0; j < signals; j++) {
+      const ring = rings[j]!;
       const start = ring.next + ring.capacity - held;
-      for (let i = 0; i < held; i++) out[i * signals + column] = ring.buf[start + i]!;
+      for (let i = 0; i < held; i++) out[i * signals + j] = ring.buf[start + i]!;
     }
     return out;
   }
