@@ -147,33 +147,44 @@ describe('FeatureTail', () => {
     const good = (() => {
       const db = new Database(file, { readonly: true });
       try {
-        return (db.prepare('SELECT value FROM state').get() as { value: Buffer }).value;
+        return (db.prepare("SELECT value FROM meta WHERE key = 'state:feature-tail:m-1'").get() as { value: Buffer }).value;
       } finally {
         db.close();
       }
     })();
     const headerBytes = good.readUInt32LE(0);
+    const padded = (bytes: number): number => Math.ceil((4 + bytes) / 8) * 8;
+    // the time of the last reading, then the values
+    const data = padded(headerBytes);
     const withHeader = (header: Record<string, unknown>): Buffer => {
       const json = Buffer.from(JSON.stringify(header));
-      const out = Buffer.alloc(4 + json.length);
+      const out = Buffer.alloc(padded(json.length), ' ');
       out.writeUInt32LE(json.length, 0);
       json.copy(out, 4);
-      return Buffer.concat([out, good.subarray(4 + headerBytes)]);
+      return Buffer.concat([out, good.subarray(data)]);
+    };
+    const patched = (at: number, value: number): Buffer => {
+      const b = Buffer.from(good);
+      b.writeDoubleLE(value, at);
+      return b;
     };
     const header = JSON.parse(good.toString('utf8', 4, 4 + headerBytes)) as Record<string, unknown>;
-    const outOfRange = Buffer.from(good);
-    outOfRange.writeDoubleLE(1e9, 4 + headerBytes + 8 * 2);
+    // value 2: reading 1, signal a
+    const outOfRange = patched(data + 8 * (1 + 2), 1e9);
     const cases: [string, Buffer, RegExp][] = [
       ['empty', Buffer.alloc(0), /too short/],
-      ['truncated', good.subarray(0, good.length - 3), /value bytes/],
+      ['truncated', good.subarray(0, good.length - 3), /whole readings/],
+      ['no time', good.subarray(0, data + 4), /whole readings/],
+      ['a time that is none', patched(data, Number.NaN), /no time/],
       ['header length past the end', (() => { const b = Buffer.from(good); b.writeUInt32LE(1 << 20, 0); return b; })(), /does not fit/],
       ['header not JSON', (() => { const b = Buffer.from(good); b.write('}', 4); return b; })(), /not JSON/],
       ['header of another version', withHeader({ ...header, schemaVersion: 2 }), /schemaVersion/],
-      ['header missing a field', withHeader({ ...header, through: undefined }), /through/],
+      ['header missing a field', withHeader({ ...header, signals: undefined }), /signals/],
+      ['header of another signal count', withHeader({ ...header, signals: 3 }), /whole readings of 3 signals/],
     ];
     for (const [name, value, problem] of cases) {
       const db = new Database(file);
-      db.prepare('UPDATE state SET value = ?').run(value);
+      db.prepare("UPDATE meta SET value = ? WHERE key = 'state:feature-tail:m-1'").run(value);
       db.close();
       const { outbox, tail, lines } = restarted(file, { resumedAfter: 9000 });
       expect(tail.committedThrough(), name).toBeUndefined();
@@ -184,7 +195,7 @@ describe('FeatureTail', () => {
     }
     // readable, but a value no reading check lets into a window (a out of [-100, 100]): not restored
     const db = new Database(file);
-    db.prepare('UPDATE state SET value = ?').run(outOfRange);
+    db.prepare("UPDATE meta SET value = ? WHERE key = 'state:feature-tail:m-1'").run(outOfRange);
     db.close();
     const { outbox, tail, lines } = restarted(file, { resumedAfter: 9000 });
     expect(tail.committedThrough()).toBe(9000);

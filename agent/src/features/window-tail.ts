@@ -11,10 +11,13 @@
  * slots.ts sameRows). Anything else (unreadable, another source, another spec after a model update,
  * values a reading check would refuse) is logged and ignored: the windows then start empty, as without it.
  *
- * Layout: u32 LE header length, the header as JSON (validated by `headerSchema`), then the values as
- * float64 LE, reading by reading, one per spec signal (FeatureWindows.tail).
+ * Layout: u32 LE header length, the header as JSON (validated by `headerSchema`; the same bytes for every
+ * snapshot of one spec, so built once), blanks up to a multiple of 8 bytes, then float64 LE: the time of
+ * the last reading, and the values reading by reading, one per spec signal (FeatureWindows.tail). The
+ * values are copied in one go where the machine is little-endian (bench:pipeline, per commit).
  */
 import { createHash } from 'node:crypto';
+import { endianness } from 'node:os';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { describeIssues, warmupReadings, type FeatureSpec } from '@pdm/protocol';
@@ -52,19 +55,20 @@ const headerSchema = z.strictObject({
   source: z.string(),
   /** `fingerprint` of the spec the windows were built for. */
   spec: z.string(),
-  /** Event time (ms) of the last reading the windows took. */
-  through: z.number().int(),
-  readings: z.number().int().nonnegative(),
   signals: z.number().int().positive(),
 });
 type Header = z.output<typeof headerSchema>;
 
 interface Snapshot {
   readonly header: Header;
+  /** Event time (ms) of the last reading the windows took. */
+  readonly through: number;
+  readonly readings: number;
   readonly values: Float64Array;
 }
 
 const MAX_HEADER_BYTES = 64 * 1024;
+const LITTLE_ENDIAN = endianness() === 'LE';
 const fingerprints = new WeakMap<FeatureSpec, string>();
 
 /** The spec's rows in a short string: what `sameRows` compares (signals and features), hashed. */
@@ -81,6 +85,8 @@ export class FeatureTail implements WindowTailKeeper {
   /** The snapshot read at start; null until then. */
   private stored: Snapshot | undefined | null = null;
   private readonly key: string;
+  /** The length, header and padding of the snapshots of one spec. */
+  private prefix: { readonly spec: FeatureSpec; readonly bytes: Buffer } | undefined;
 
   constructor(private readonly deps: FeatureTailDeps) {
     this.key = `feature-tail:${deps.assetId}`;
@@ -88,39 +94,55 @@ export class FeatureTail implements WindowTailKeeper {
 
   /** The event time the last committed snapshot of this source runs through (the resume position), if any. */
   committedThrough(): number | undefined {
-    return this.read()?.header.through;
+    return this.read()?.through;
   }
 
   restore(spec: FeatureSpec): RestoredTail | undefined {
     const { log, resumedAfter } = this.deps;
     const snapshot = this.read();
     if (snapshot === undefined) return undefined;
-    const { header, values } = snapshot;
+    const { header, through, readings, values } = snapshot;
     const after = resumedAfter();
-    const ignored = (why: string): undefined => {
-      log.warn({ why, through: new Date(header.through).toISOString() }, 'feature-window snapshot ignored; windows start empty');
+    // a replay from the first row (source.resume false) is asked for: worth an info line, not a warning
+    const ignored = (why: string, level: 'info' | 'warn' = 'warn'): undefined => {
+      log[level]({ why, through: new Date(through).toISOString() }, 'feature-window snapshot ignored; windows start empty');
       return undefined;
     };
-    if (after !== header.through) return ignored(after === undefined ? 'the source did not resume' : 'the source resumed elsewhere');
+    if (after === undefined) return ignored('the source did not resume', 'info');
+    if (after !== through) return ignored('the source resumed elsewhere');
     if (header.spec !== fingerprint(spec) || header.signals !== spec.signals.length) return ignored('taken for another feature spec');
-    if (header.readings > warmupReadings(spec)) return ignored('more readings than the longest window');
+    if (readings > warmupReadings(spec)) return ignored('more readings than the longest window');
     const bad = firstUnchecked(spec, values);
     if (bad !== undefined) return ignored(`a value a reading check refuses (${bad})`);
-    log.info({ readings: header.readings, through: new Date(header.through).toISOString() }, 'feature windows restored');
-    return { through: header.through, values };
+    log.info({ readings, through: new Date(through).toISOString() }, 'feature windows restored');
+    return { through, values };
   }
 
   snapshot(spec: FeatureSpec, through: number, tail: Float64Array): StateWrite {
-    const signals = spec.signals.length;
-    const header: Header = {
-      schemaVersion: 1, assetId: this.deps.assetId, source: this.deps.source, spec: fingerprint(spec), through, readings: tail.length / signals, signals,
-    };
-    const json = Buffer.from(JSON.stringify(header), 'utf8');
-    const value = Buffer.allocUnsafe(4 + json.length + tail.byteLength);
-    value.writeUInt32LE(json.length, 0);
-    json.copy(value, 4);
-    for (let i = 0, at = 4 + json.length; i < tail.length; i++, at += 8) value.writeDoubleLE(tail[i]!, at);
+    const prefix = this.prefixOf(spec);
+    const value = Buffer.from(new ArrayBuffer(prefix.length + 8 * (1 + tail.length)));
+    prefix.copy(value, 0);
+    if (LITTLE_ENDIAN) {
+      // the prefix is a multiple of 8 bytes and the buffer starts its own ArrayBuffer: aligned
+      const out = new Float64Array(value.buffer, prefix.length, 1 + tail.length);
+      out[0] = through;
+      out.set(tail, 1);
+    } else {
+      value.writeDoubleLE(through, prefix.length);
+      for (let i = 0; i < tail.length; i++) value.writeDoubleLE(tail[i]!, prefix.length + 8 * (i + 1));
+    }
     return { key: this.key, value };
+  }
+
+  private prefixOf(spec: FeatureSpec): Buffer {
+    if (this.prefix?.spec === spec) return this.prefix.bytes;
+    const header: Header = { schemaVersion: 1, assetId: this.deps.assetId, source: this.deps.source, spec: fingerprint(spec), signals: spec.signals.length };
+    const json = Buffer.from(JSON.stringify(header), 'utf8');
+    const bytes = Buffer.alloc(Math.ceil((4 + json.length) / 8) * 8, ' ');
+    bytes.writeUInt32LE(json.length, 0);
+    json.copy(bytes, 4);
+    this.prefix = { spec, bytes };
+    return bytes;
   }
 
   /** The stored snapshot of this asset and source, read once; undefined (logged) when absent or unreadable. */
@@ -162,12 +184,14 @@ function decode(raw: Buffer): Snapshot {
   const parsed = headerSchema.safeParse(json);
   if (!parsed.success) throw new RangeError(`header: ${describeIssues(parsed.error)}`);
   const header = parsed.data;
-  const count = header.readings * header.signals;
-  const at = 4 + headerBytes;
-  if (raw.length - at !== count * 8) throw new RangeError(`${raw.length - at} value bytes for ${header.readings} readings of ${header.signals} signals`);
-  const values = new Float64Array(count);
-  for (let i = 0; i < count; i++) values[i] = raw.readDoubleLE(at + 8 * i);
-  return { header, values };
+  const at = Math.ceil((4 + headerBytes) / 8) * 8;
+  const bytes = raw.length - at - 8;
+  if (bytes < 0 || bytes % (8 * header.signals) !== 0) throw new RangeError(`${raw.length - at} bytes after the header: no time and whole readings of ${header.signals} signals`);
+  const through = raw.readDoubleLE(at);
+  if (!Number.isSafeInteger(through)) throw new RangeError(`time of the last reading ${through} is no time`);
+  const values = new Float64Array(bytes / 8);
+  for (let i = 0; i < values.length; i++) values[i] = raw.readDoubleLE(at + 8 * (i + 1));
+  return { header, through, readings: values.length / header.signals, values };
 }
 
 /** Where a value lies that checkReading would not have let into a window ("signal#reading"), or undefined. */

@@ -134,8 +134,9 @@ export class SqliteOutbox implements Outbox {
       const critical = batch.filter((d) => recordClassOf[d.kind] === 'critical');
       this.dropUnstored(batch.filter((d) => recordClassOf[d.kind] !== 'critical'));
       if (critical.length === 0) {
-        // the routine records are counted as dropped: the state that follows them moves on as after a commit
-        if (state !== undefined) this.writeState(state);
+        // the routine records are counted as dropped; a state that finds no room either stays behind,
+        // which only replays those rows after a restart (it describes fewer records, never more)
+        if (state !== undefined) this.tryWriteState(state);
         return [];
       }
       if (critical.length === batch.length) {
@@ -391,6 +392,14 @@ export class SqliteOutbox implements Outbox {
       this.write(false, () => sql.putState.run(state.key, state.value));
     } catch (err) {
       throw this.failed(err);
+    }
+  }
+
+  private tryWriteState(state: StateWrite): void {
+    try {
+      this.writeState(state);
+    } catch (err) {
+      this.deps.log.warn({ err, key: state.key }, 'state not written: outbox full');
     }
   }
 

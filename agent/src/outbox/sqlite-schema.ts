@@ -4,7 +4,7 @@ import { PdmError, type RecordKind } from '@pdm/protocol';
 import type { StoredEntry } from './eviction.js';
 import type { RecordClass } from './outbox.js';
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 2;
 
 // STRICT tables: a wrong type is an error, not a silent conversion. `seq` is the rowid, so reading in
 // seq order walks the table's own b-tree.
@@ -23,8 +23,6 @@ const MIGRATIONS: readonly string[] = [
   // class; an index entry carries the rowid, so (class) is ordered by (class, seq)
   `CREATE INDEX records_class ON records (class);
    INSERT INTO meta (key, value) VALUES ('quarantined', '[]');`,
-  // values producers keep beside their records, one row per key replaced by each commit (Outbox.state)
-  `CREATE TABLE state (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;`,
 ];
 
 /**
@@ -105,7 +103,9 @@ export function prepare(db: Database.Database): Statements {
     addDropped: db.prepare(`INSERT INTO dropped (reason, count) VALUES (?, ?)
       ON CONFLICT (reason) DO UPDATE SET count = count + excluded.count`),
     oldestPending: db.prepare('SELECT committed_at AS committedAt FROM records ORDER BY seq LIMIT 1'),
-    putState: db.prepare('INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
-    getState: db.prepare('SELECT value FROM state WHERE key = ?'),
+    // states (Outbox.state) live in `meta` under 'state:<key>': its page is written by every commit
+    // anyway (last_seq), so a small state costs the commit no page of its own (measured: bench/RESULTS.md)
+    putState: db.prepare(`INSERT INTO meta (key, value) VALUES ('state:' || ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
+    getState: db.prepare(`SELECT value FROM meta WHERE key = 'state:' || ?`),
   };
 }
