@@ -158,17 +158,20 @@ export class Pipeline implements SourceSink {
 
   /**
    * The snapshot of the feature windows for a commit, when that commit makes everything they took
-   * durable: no row waits for inference and no commit failed (those readings are then replayed).
+   * durable: no row waits for inference and no commit failed (those readings are then replayed). None
+   * when the stored one is already of the same readings (a second commit of the same flush, or a metric
+   * window closed before the reading that closed it is taken): the windows only change with a reading,
+   * but for a model switch that empties them, whose old-spec snapshot a restart then ignores just as well.
    */
   private tailState(): StateWrite | undefined {
     const tail = this.deps.tail;
-    if (tail === undefined || this.windowsThrough === undefined || this.batch.size > 0 || this.commitFailed) return undefined;
+    if (tail === undefined || this.windowsThrough === undefined || this.windowsThrough === this.snapshotThrough) return undefined;
+    if (this.batch.size > 0 || this.commitFailed) return undefined;
     return tail.snapshot(this.set.active.model.card.featureSpec, this.windowsThrough, this.reader.tail());
   }
 
   /** At stop: the readings since the last commit (ones that made no row) go into the snapshot too. */
   private saveTail(): void {
-    if (this.windowsThrough === this.snapshotThrough) return;
     const state = this.tailState();
     if (state === undefined) return;
     try {
