@@ -28,6 +28,7 @@ import { pino } from 'pino';
 import { loadModel, MemoryOutbox, systemClock, type LoadedModel, type RawReading } from '@pdm/agent';
 // built agent parts the package index does not export (what runs on a device; see bench/outbox.ts)
 import { AssetReader } from '../agent/dist/features/asset-reader.js';
+import { FeatureTail } from '../agent/dist/features/window-tail.js';
 import { fixedScoring, scorerFor } from '../agent/dist/inference/slots.js';
 import { Counters } from '../agent/dist/metrics/counters.js';
 import { MetricWindows } from '../agent/dist/metrics/metric-windows.js';
@@ -183,6 +184,8 @@ async function pipeline(model: LoadedModel, assets: readonly Asset[], size: numb
       counters,
       outbox,
       log: silent,
+      // every commit carries the feature-window snapshot, as in the agent (features/window-tail.ts)
+      tail: new FeatureTail({ outbox, assetId, source: 'bench', resumedAfter: () => undefined, log: silent }),
     });
     for (const r of list) await p.reading(r);
     await p.finish();
@@ -281,7 +284,8 @@ the per-run ratios to the bare loop of the same run.
   (outbox/agent-records.ts, valid by construction, no schema pass); any other draft is validated by zod.
 - pipeline: Pipeline.reading() per raw reading (CSV strings): reading checks, feature windows, batching at
   maxBatchRows = B, the run, alert policy, prediction batches and metric windows built and committed to the
-  in-memory outbox (SQLite is bench:outbox's figure; only the warm-up run keeps the drafts, for the records
+  in-memory outbox with the feature-window snapshot each commit carries (features/window-tail.ts; its SQLite
+  write is bench:outbox's side of the cost, as the records'; only the warm-up run keeps the drafts, for the records
   side). Metric windows of 1 h (the agent's default metricsWindowSeconds: one window record per reading for
   hourly data) and of 24 h (the fleet configuration).
 

@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import type { ReadingRejectReason } from '@pdm/protocol';
 import type { ActionSink } from './actions/http-action.js';
 import { AssetReader } from './features/asset-reader.js';
+import type { WindowTailKeeper } from './features/window-tail.js';
 import { RowBatch } from './inference/row-batch.js';
 import type { InferenceObserver } from './inference/observer.js';
 import { sameRows, type Scorer, type ScoringSet, type ScoringSource } from './inference/slots.js';
@@ -20,7 +21,7 @@ import type { Counters } from './metrics/counters.js';
 import { IsoTime } from './metrics/iso-time.js';
 import type { MetricWindows } from './metrics/metric-windows.js';
 import { alertRecord, predictionBatch } from './outbox/agent-records.js';
-import type { Outbox, OutboxEntry, RecordDraft } from './outbox/outbox.js';
+import type { Outbox, OutboxEntry, RecordDraft, StateWrite } from './outbox/outbox.js';
 import type { QualityTap } from './quality/monitor.js';
 import { ShadowRunner, type ActiveRow } from './shadow/shadow-runner.js';
 import type { RawReading, SourceEvent, SourceSink } from './sources/source.js';
@@ -48,6 +49,11 @@ export interface PipelineDeps {
    * (a replay resumes after it). Not told again after a failed commit: those rows may be worth replaying.
    */
   readonly committedThrough?: (time: number) => void;
+  /**
+   * Keeps the feature windows across a restart (features/window-tail.ts): every commit carries their
+   * snapshot, and they are rebuilt from the last one before the first reading.
+   */
+  readonly tail?: WindowTailKeeper;
 }
 
 export class Pipeline implements SourceSink {
@@ -60,6 +66,11 @@ export class Pipeline implements SourceSink {
   private reader: AssetReader;
   private shadow: ShadowRunner | undefined;
   private lastReadingTime: number | undefined;
+  /** Event time of the last reading the feature windows took (or refused): what a snapshot of them runs through. */
+  private windowsThrough: number | undefined;
+  /** What the last committed snapshot ran through. */
+  private snapshotThrough: number | undefined;
+  private tailRestored = false;
   private commitFailed = false;
   private readonly iso = new IsoTime();
   /** A metric window whose record its builder refused: lost alone, counted and logged like a failed commit. */
@@ -76,6 +87,8 @@ export class Pipeline implements SourceSink {
   async reading(reading: RawReading): Promise<void> {
     // checked here, so a reading costs no second promise while the models stay the same (almost always)
     if (this.deps.scoring.current().generation !== this.set.generation) await this.adoptNewModels();
+    // after the models that run now were adopted: the snapshot must be of their spec
+    if (!this.tailRestored) this.restoreTail();
     const { counters, windows } = this.deps;
     counters.readings++;
     if (reading.timeProblem === undefined) {
@@ -91,6 +104,7 @@ export class Pipeline implements SourceSink {
     windows.reading();
     const batch = this.batch;
     const result = this.reader.acceptInto(reading, batch.data, batch.nextOffset);
+    if (reading.timeProblem === undefined) this.windowsThrough = reading.time;
     if (!result.ok) this.rejected(result.reason, result.signal);
     else if (result.wrote) {
       batch.added(reading.time);
@@ -129,7 +143,43 @@ export class Pipeline implements SourceSink {
     await this.flush();
     this.commit([...this.deps.windows.closeAll(this.windowRefused), ...(this.shadow?.comparison.closeAll(this.comparisonRefused) ?? [])]);
     this.commit(this.deps.quality?.closeAll() ?? []);
+    this.saveTail();
     this.reportCommitted();
+  }
+
+  /** The windows from the last snapshot, once, before the first reading (features/window-tail.ts). */
+  private restoreTail(): void {
+    this.tailRestored = true;
+    const restored = this.deps.tail?.restore(this.set.active.model.card.featureSpec);
+    if (restored === undefined) return;
+    this.reader.restore(restored.values);
+    this.windowsThrough = this.snapshotThrough = restored.through;
+  }
+
+  /**
+   * The snapshot of the feature windows for a commit, when that commit makes everything they took
+   * durable: no row waits for inference and no commit failed (those readings are then replayed). None
+   * when the stored one is already of the same readings (a second commit of the same flush, or a metric
+   * window closed before the reading that closed it is taken): the windows only change with a reading,
+   * but for a model switch that empties them, whose old-spec snapshot a restart then ignores just as well.
+   */
+  private tailState(): StateWrite | undefined {
+    const tail = this.deps.tail;
+    if (tail === undefined || this.windowsThrough === undefined || this.windowsThrough === this.snapshotThrough) return undefined;
+    if (this.batch.size > 0 || this.commitFailed) return undefined;
+    return tail.snapshot(this.set.active.model.card.featureSpec, this.windowsThrough, this.reader.tail());
+  }
+
+  /** At stop: the readings since the last commit (ones that made no row) go into the snapshot too. */
+  private saveTail(): void {
+    const state = this.tailState();
+    if (state === undefined) return;
+    try {
+      this.deps.outbox.commit([], state);
+      this.snapshotThrough = this.windowsThrough;
+    } catch (err) {
+      this.commitFailedWith(err, 0, ['feature-tail']);
+    }
   }
 
   private reportCommitted(): void {
@@ -322,7 +372,10 @@ export class Pipeline implements SourceSink {
   private commit(drafts: readonly RecordDraft[]): readonly OutboxEntry[] | undefined {
     if (drafts.length === 0) return undefined;
     try {
-      return this.deps.outbox.commit(drafts);
+      const state = this.tailState();
+      const entries = this.deps.outbox.commit(drafts, state);
+      if (state !== undefined) this.snapshotThrough = this.windowsThrough;
+      return entries;
     } catch (err) {
       this.commitFailedWith(err, drafts.length, drafts.map((d) => d.kind));
       return undefined;

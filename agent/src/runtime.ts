@@ -11,6 +11,7 @@ import { Agent, type Part } from './agent.js';
 import type { Clock } from './clock.js';
 import { CommandHandler } from './commands/command-handler.js';
 import type { AgentConfig } from './config/schema.js';
+import { FeatureTail } from './features/window-tail.js';
 import { Heartbeat } from './health/heartbeat.js';
 import { statusBuilder } from './health/status.js';
 import { loadModel, type LoadedModel } from './inference/model.js';
@@ -86,11 +87,13 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
   });
   // the source reads the signals of whatever model runs now, which can change with a deployment
   const filter = config.source.filter;
+  const replayed = `${resolve(config.source.file)}${filter === undefined ? '' : ` ${filter.column}=${filter.value}`}`;
+  // the feature windows and the resume position are committed together with the records (window-tail.ts)
+  const tail = new FeatureTail({
+    outbox, assetId: config.assetId, source: replayed, resumedAfter: () => position.resumedAfter, log: child('pipeline'),
+  });
   const position = new ReplayPosition({
-    file: join(config.dataDir, REPLAY_POSITION_FILE),
-    source: `${resolve(config.source.file)}${filter === undefined ? '' : ` ${filter.column}=${filter.value}`}`,
-    clock,
-    log: child('source'),
+    file: join(config.dataDir, REPLAY_POSITION_FILE), source: replayed, durable: () => tail.committedThrough(), clock, log: child('source'),
   });
   const source = new ReplayCsvSource({
     config: config.source, signals: runningSignals(() => updates!.slots.current()), position, clock, log: child('source'),
@@ -147,6 +150,7 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
     }),
     counters, outbox, log: child('pipeline'),
     committedThrough: (time) => position.committedThrough(time),
+    tail,
   });
 
   // the pipeline is finished once, whichever comes first: the source ending or the agent stopping

@@ -250,6 +250,8 @@ export class FeatureWindows {
   /** For each ring, the index in the spec's signals whose value it takes (the last of that name, as `push`). */
   private readonly ringSources: readonly number[];
   private readonly featureCount: number;
+  /** The ring of each spec signal, in the spec's order (duplicate names share one). */
+  private readonly signalRings: readonly Ring[];
   private readonly warmup: number;
 
   constructor(spec: FeatureSpec) {
@@ -269,6 +271,7 @@ export class FeatureWindows {
     });
     this.groups = [...groups.values()];
     this.featureCount = spec.features.length;
+    this.signalRings = spec.signals.map((s) => bySignal.get(s.name)!);
   }
 
   push(values: Readonly<Record<string, number>>): void {
@@ -312,5 +315,28 @@ export class FeatureWindows {
 
   reset(): void {
     for (const { ring } of this.rings) ring.clear();
+  }
+
+  /** Readings the windows still hold (at most the longest window), oldest first. */
+  get held(): number {
+    return this.rings[0]?.ring.size ?? 0;
+  }
+
+  /**
+   * The readings the windows still hold, oldest first, each as one value per spec signal (the
+   * `pushValues` layout): `pushValues` of each, after `reset`, rebuilds the same windows (an agent's
+   * restart does so from a snapshot of this).
+   */
+  tail(): Float64Array {
+    const rings = this.signalRings;
+    const signals = rings.length;
+    const held = this.held;
+    const out = new Float64Array(held * signals);
+    for (let j = 0; j < signals; j++) {
+      const ring = rings[j]!;
+      const start = ring.next + ring.capacity - held;
+      for (let i = 0; i < held; i++) out[i * signals + j] = ring.buf[start + i]!;
+    }
+    return out;
   }
 }

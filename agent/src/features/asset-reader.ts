@@ -48,6 +48,21 @@ export class AssetReader {
     return this.windows.vectorInto(out, offset) ? WROTE : TOOK;
   }
 
+  /** The readings the windows still need, oldest first (FeatureWindows.tail), for a snapshot. */
+  tail(): Float64Array {
+    return this.windows.tail();
+  }
+
+  /**
+   * Rebuilds the windows from a `tail` of the same spec (one value per signal per reading, checked
+   * ones: window-tail.ts validates a snapshot before it gets here), as if those readings came again.
+   */
+  restore(tail: Float64Array): void {
+    const signals = this.values.length;
+    this.windows.reset();
+    for (let i = 0; i + signals <= tail.length; i += signals) this.windows.pushValues(tail.subarray(i, i + signals));
+  }
+
   /** Checks the reading and, when good, pushes it into the windows; undefined then, else the rejection. */
   private check(reading: RawReading): { ok: false; reason: ReadingRejectReason; signal: string } | undefined {
     if (reading.timeProblem !== undefined) return { ok: false, reason: reading.timeProblem, signal: '(time)' };

@@ -9,7 +9,7 @@ import { Listeners } from '../listeners.js';
 import { Tally, planAgeEviction, planBytesEviction, type EvictionView, type StoredEntry, type Victims } from './eviction.js';
 import {
   NO_CAPS, encodeDraft, inRange, recordClassOf, type DeliveryWatch, type Outbox, type OutboxCaps, type OutboxEntry, type OutboxStats,
-  type PendingQuery, type RecordDraft, type RoutineClass,
+  type PendingQuery, type RecordDraft, type RoutineClass, type StateWrite,
 } from './outbox.js';
 
 export class MemoryOutboxStore {
@@ -17,6 +17,7 @@ export class MemoryOutboxStore {
   tally = new Tally();
   /** Insertion order is seq order: seqs only grow. */
   readonly entries = new Map<number, OutboxEntry>();
+  readonly state = new Map<string, Buffer>();
 }
 
 export interface MemoryOutboxDeps {
@@ -55,7 +56,7 @@ export class MemoryOutbox implements Outbox {
     this.open = false;
   }
 
-  commit(drafts: readonly RecordDraft[]): OutboxEntry[] {
+  commit(drafts: readonly RecordDraft[], state?: StateWrite): OutboxEntry[] {
     this.assertOpen();
     const committedAt = this.deps.clock.now();
     const { tally } = this.store;
@@ -64,6 +65,8 @@ export class MemoryOutbox implements Outbox {
       const payload = encodeDraft(this.deps.deviceId, seq, draft);
       return { seq, kind: draft.kind, recordClass: recordClassOf[draft.kind], payload, committedAt };
     });
+    // encoded (and refused) above before anything is kept: all or none, as one transaction
+    if (state !== undefined) this.store.state.set(state.key, Buffer.from(state.value));
     if (entries.length === 0) return entries;
     for (const entry of entries) {
       this.store.entries.set(entry.seq, entry);
@@ -73,6 +76,11 @@ export class MemoryOutbox implements Outbox {
     this.applyCaps(tally);
     this.listeners.emit(entries);
     return entries;
+  }
+
+  state(key: string): Buffer | undefined {
+    this.assertOpen();
+    return this.store.state.get(key);
   }
 
   pending(query: PendingQuery): OutboxEntry[] {

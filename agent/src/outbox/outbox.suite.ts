@@ -133,6 +133,25 @@ export function describeOutboxSuite(name: string, harness: OutboxHarness): void 
       expect(outbox.commit([eventDraft()])[0]!.seq).toBe(3);
     });
 
+    it('commits a state with the records, replacing the last one, all or none, and keeps it across a reopen', () => {
+      let outbox = harness.create();
+      const value = (text: string): Buffer => Buffer.from(text, 'utf8');
+      expect(outbox.state('tail')).toBeUndefined();
+      outbox.commit([predictionDraft()], { key: 'tail', value: value('one') });
+      expect(outbox.state('tail')?.toString()).toBe('one');
+      // a refused commit writes neither its records nor its state
+      expect(() => outbox.commit([eventDraft(), predictionDraft([Number.NaN])], { key: 'tail', value: value('two') })).toThrow(/score/);
+      expect(outbox.state('tail')?.toString()).toBe('one');
+      expect(outbox.stats().lastSeq).toBe(1);
+      // a state alone is its own transaction and assigns no seq
+      expect(outbox.commit([], { key: 'tail', value: value('three') })).toEqual([]);
+      outbox.commit([eventDraft(1)], { key: 'other', value: value('x') });
+      outbox = harness.reopen(outbox);
+      expect(outbox.state('tail')?.toString()).toBe('three');
+      expect(outbox.state('other')?.toString()).toBe('x');
+      expect(outbox.stats().lastSeq).toBe(2);
+    });
+
     it('refuses storage that belongs to another device', () => {
       const outbox = harness.create({ deviceId: 'dev-a' });
       outbox.commit([eventDraft()]);

@@ -130,6 +130,16 @@ export interface DeliveryWatch {
 export const inRange = (r: EvictedRange, e: { seq: number; recordClass: RecordClass }): boolean =>
   e.recordClass === r.recordClass && e.seq <= r.throughSeq && !r.except.includes(e.seq);
 
+/**
+ * A value a producer keeps beside its records, replaced by each commit that carries it (the pipeline's
+ * feature-window tail, features/window-tail.ts): committed in the records' transaction, so after a
+ * crash it describes exactly the records that are durable. Meant for small values (a few KB).
+ */
+export interface StateWrite {
+  readonly key: string;
+  readonly value: Buffer;
+}
+
 export interface Outbox {
   /** Opens the store; fails with OUTBOX_FAILED when it belongs to another device or cannot be opened. */
   start(): void;
@@ -138,9 +148,12 @@ export interface Outbox {
    * Validates every draft (a BuiltDraft is valid by construction), gives them the next consecutive seqs and commits them in one transaction:
    * all or none. Throws PAYLOAD_INVALID / PAYLOAD_TOO_LARGE before writing anything. Then applies the
    * caps (age, then bytes) in the same transaction; a record just committed may be evicted at once
-   * when it is the oldest of the lowest class left.
+   * when it is the oldest of the lowest class left. `state`, when given, replaces the value under its key
+   * in the same transaction (also with no drafts: a transaction of the state alone).
    */
-  commit(drafts: readonly RecordDraft[]): OutboxEntry[];
+  commit(drafts: readonly RecordDraft[], state?: StateWrite): OutboxEntry[];
+  /** The value last committed under `key`, or undefined. */
+  state(key: string): Buffer | undefined;
   /** Unacknowledged entries in seq order. */
   pending(query: PendingQuery): OutboxEntry[];
   /** Deletes acknowledged entries. Unknown seqs are ignored: an ack may repeat after a resend. */

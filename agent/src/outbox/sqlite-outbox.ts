@@ -22,7 +22,7 @@ import { Listeners } from '../listeners.js';
 import { Tally, planAgeEviction, planBytesEviction, type EvictionView, type Victims } from './eviction.js';
 import {
   MAX_QUARANTINE_NOTES, NO_CAPS, dropReason, encodeDraft, recordClassOf, recordClasses, type DeliveryWatch, type EvictedRange,
-  type Outbox, type OutboxCaps, type OutboxEntry, type OutboxStats, type PendingQuery, type QuarantineNote, type RecordDraft,
+  type Outbox, type OutboxCaps, type OutboxEntry, type OutboxStats, type PendingQuery, type QuarantineNote, type RecordDraft, type StateWrite,
 } from './outbox.js';
 import { SeqReservation } from './seq-reservation.js';
 import { applyDiskPlan, isCorruption, openDatabase, planDisk, quarantine, type DiskPlan, type Quarantined } from './sqlite-open.js';
@@ -109,16 +109,22 @@ export class SqliteOutbox implements Outbox {
     this.sql = undefined;
   }
 
-  commit(drafts: readonly RecordDraft[]): OutboxEntry[] {
-    this.open();
-    if (drafts.length === 0) return [];
+  commit(drafts: readonly RecordDraft[], state?: StateWrite): OutboxEntry[] {
+    const { sql } = this.open();
+    if (drafts.length === 0) {
+      if (state !== undefined) this.writeState(state);
+      return [];
+    }
     const committedAt = this.deps.clock.now();
     let batch = drafts;
     let entries = this.encode(batch, committedAt);
     for (let round = 0; ; round++) {
       this.reserve(entries[entries.length - 1]!.seq);
       try {
-        this.tally = this.write(entries.some((e) => e.recordClass === 'critical'), (t) => this.insert(t, entries));
+        this.tally = this.write(entries.some((e) => e.recordClass === 'critical'), (t) => {
+          this.insert(t, entries);
+          if (state !== undefined) sql.putState.run(state.key, state.value);
+        });
         break;
       } catch (err) {
         if (!isFull(err) || round >= MAX_FULL_ROUNDS) throw this.failed(err);
@@ -127,7 +133,12 @@ export class SqliteOutbox implements Outbox {
       // nothing routine is left to evict: keep the critical records of this commit, shed the rest
       const critical = batch.filter((d) => recordClassOf[d.kind] === 'critical');
       this.dropUnstored(batch.filter((d) => recordClassOf[d.kind] !== 'critical'));
-      if (critical.length === 0) return [];
+      if (critical.length === 0) {
+        // the routine records are counted as dropped; a state that finds no room either stays behind,
+        // which only replays those rows after a restart (it describes fewer records, never more)
+        if (state !== undefined) this.tryWriteState(state);
+        return [];
+      }
       if (critical.length === batch.length) {
         this.dropUnstored(critical);
         throw new PdmError('OUTBOX_FAILED', 'outbox is full of critical records', {
@@ -139,6 +150,10 @@ export class SqliteOutbox implements Outbox {
     }
     this.listeners.emit(entries);
     return entries;
+  }
+
+  state(key: string): Buffer | undefined {
+    return this.open().sql.getState.get(key)?.value;
   }
 
   pending(query: PendingQuery): OutboxEntry[] {
@@ -368,6 +383,23 @@ export class SqliteOutbox implements Outbox {
       });
     } catch {
       for (const [reason, n] of counts) this.tally.drop(reason, n);
+    }
+  }
+
+  private writeState(state: StateWrite): void {
+    const { sql } = this.open();
+    try {
+      this.write(false, () => sql.putState.run(state.key, state.value));
+    } catch (err) {
+      throw this.failed(err);
+    }
+  }
+
+  private tryWriteState(state: StateWrite): void {
+    try {
+      this.writeState(state);
+    } catch (err) {
+      this.deps.log.warn({ err, key: state.key }, 'state not written: outbox full');
     }
   }
 

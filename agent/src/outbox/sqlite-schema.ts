@@ -78,6 +78,9 @@ export interface Statements {
   remove: Database.Statement<[string], { bytes: number; class: RecordClass }>;
   addDropped: Database.Statement<[string, number]>;
   oldestPending: Database.Statement<[], { committedAt: number }>;
+  /** key, value */
+  putState: Database.Statement<[string, Buffer]>;
+  getState: Database.Statement<[string], { value: Buffer }>;
 }
 
 const COLUMNS = 'seq, kind, class AS recordClass, committed_at AS committedAt, payload';
@@ -100,5 +103,9 @@ export function prepare(db: Database.Database): Statements {
     addDropped: db.prepare(`INSERT INTO dropped (reason, count) VALUES (?, ?)
       ON CONFLICT (reason) DO UPDATE SET count = count + excluded.count`),
     oldestPending: db.prepare('SELECT committed_at AS committedAt FROM records ORDER BY seq LIMIT 1'),
+    // states (Outbox.state) live in `meta` under 'state:<key>': its page is written by every commit
+    // anyway (last_seq), so a small state costs the commit no page of its own (measured: bench/RESULTS.md)
+    putState: db.prepare(`INSERT INTO meta (key, value) VALUES ('state:' || ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
+    getState: db.prepare(`SELECT value FROM meta WHERE key = 'state:' || ?`),
   };
 }

@@ -1,0 +1,122 @@
+/**
+ * `flock /tmp/pdm-bench.lock npx tsx bench/window-tail-cost.ts` (after `npx tsc -b`): what the feature-window
+ * snapshot (agent/src/features/window-tail.ts) costs, printed only (bench/RESULTS.md, agent section notes):
+ * - snapshot: building one snapshot of azure 1.0.0's windows (24 readings x 4 signals);
+ * - sqlite: SqliteOutbox.commit of one 64-prediction batch with and without the snapshot (NORMAL, WAL);
+ * - pipeline: Pipeline.reading() over Azure machines 1-3 at batch 64 with 1 h metric windows, with and without
+ *   the snapshot, the two back to back in alternating order; the median of the per-run ratios.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { modelCardSchema, type FeatureSpec } from '@pdm/protocol';
+import { systemClock } from '../agent/dist/clock.js';
+import { AssetReader } from '../agent/dist/features/asset-reader.js';
+import { FeatureTail } from '../agent/dist/features/window-tail.js';
+import { loadModel } from '../agent/dist/inference/model.js';
+import { fixedScoring, scorerFor } from '../agent/dist/inference/slots.js';
+import { Counters } from '../agent/dist/metrics/counters.js';
+import { MetricWindows } from '../agent/dist/metrics/metric-windows.js';
+import { MemoryOutbox } from '../agent/dist/outbox/memory-outbox.js';
+import { SqliteOutbox } from '../agent/dist/outbox/sqlite-outbox.js';
+import { predictionDraft } from '../agent/dist/outbox/suite-drafts.js';
+import { Pipeline } from '../agent/dist/pipeline.js';
+import type { RawReading } from '../agent/dist/sources/source.js';
+import { azureTelemetry } from '../agent/dist/testing/azure-telemetry.js';
+import { repoRoot } from '../test/helpers/fleet.js';
+import { loadNow, median } from './results.js';
+
+const silent = pino({ level: 'silent' });
+const HOUR_MS = 3_600_000;
+const MODEL = join(repoRoot, 'models/artifacts/azure-pdm-failure-24h/1.0.0');
+const COMMITS = 3000;
+const ROUNDS = 7;
+const PIPELINE_RUNS = 41;
+
+const spec: FeatureSpec = modelCardSchema.parse(JSON.parse(readFileSync(join(MODEL, 'card.json'), 'utf8'))).featureSpec;
+const signals = spec.signals.map((s) => s.name);
+
+/** us per commit: snapshot alone, SQLite commit without and with it. */
+function commitCosts(): Record<'snapshot' | 'plain' | 'withSnapshot', number[]> {
+  const reader = new AssetReader(spec);
+  for (const r of azureTelemetry(signals, { machines: ['1'], hoursPerMachine: 100 }).get('1')!) reader.accept(r);
+  const dir = mkdtempSync(join(tmpdir(), 'pdm-tail-cost-'));
+  const outbox = new SqliteOutbox({ file: join(dir, 'outbox.sqlite'), deviceId: 'bench', synchronous: 'NORMAL', clock: systemClock, log: silent });
+  outbox.start();
+  const tail = new FeatureTail({ outbox, assetId: 'a', source: 'bench', resumedAfter: () => undefined, log: silent });
+  const draft = predictionDraft(Array.from({ length: 64 }, (_, i) => i / 64));
+  const out = { snapshot: [] as number[], plain: [] as number[], withSnapshot: [] as number[] };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const side of ['plain', 'withSnapshot', 'snapshot'] as const) {
+      const t0 = performance.now();
+      for (let i = 0; i < COMMITS; i++) {
+        if (side === 'snapshot') tail.snapshot(spec, i, reader.tail());
+        else outbox.commit([draft], side === 'withSnapshot' ? tail.snapshot(spec, i, reader.tail()) : undefined);
+      }
+      out[side].push(((performance.now() - t0) * 1000) / COMMITS);
+      outbox.ack(outbox.pending({ afterSeq: 0, limit: 1_000_000 }).map((e) => e.seq));
+    }
+  }
+  outbox.stop();
+  rmSync(dir, { recursive: true, force: true });
+  return out;
+}
+
+/** us per scored row of one replay of `assets` through the pipeline; counts the snapshots it built. */
+async function replay(model: Awaited<ReturnType<typeof loadModel>>, assets: readonly RawReading[][], withSnapshot: boolean, count: { n: number }): Promise<number> {
+  let rows = 0;
+  const t0 = performance.now();
+  for (const [i, list] of assets.entries()) {
+    const assetId = `asset-${i + 1}`;
+    const counters = new Counters();
+    const outbox = new MemoryOutbox({ deviceId: 'bench', clock: systemClock });
+    outbox.start();
+    const tail = new FeatureTail({ outbox, assetId, source: 'bench', resumedAfter: () => undefined, log: silent });
+    const counted = {
+      restore: tail.restore.bind(tail),
+      snapshot: (...args: Parameters<FeatureTail['snapshot']>) => (count.n++, tail.snapshot(...args)),
+    };
+    const p = new Pipeline({
+      config: { assetId, maxBatchRows: 64, windowMs: HOUR_MS },
+      scoring: fixedScoring(scorerFor(model, systemClock, { cooldownMs: 6 * HOUR_MS, criticalMargin: 0.5 })),
+      windows: new MetricWindows({ windowMs: HOUR_MS, assetId, model: model.ref }),
+      counters, outbox, log: silent,
+      ...(withSnapshot ? { tail: counted } : {}),
+    });
+    for (const r of list) await p.reading(r);
+    await p.finish();
+    rows += counters.inferences;
+  }
+  return ((performance.now() - t0) * 1000) / rows;
+}
+
+const load = loadNow();
+const costs = commitCosts();
+const model = await loadModel(MODEL);
+const assets = [...azureTelemetry(signals, { machines: ['1', '2', '3'] }).values()];
+const count = { n: 0 };
+await replay(model, assets, false, count);
+await replay(model, assets, true, count);
+count.n = 0;
+const off: number[] = [];
+const on: number[] = [];
+const ratios: number[] = [];
+for (let i = 0; i < PIPELINE_RUNS; i++) {
+  const first = i % 2 === 0;
+  const a = await replay(model, assets, !first, count);
+  const b = await replay(model, assets, first, count);
+  const [without, withIt] = first ? [a, b] : [b, a];
+  off.push(without);
+  on.push(withIt);
+  ratios.push(withIt / without);
+}
+await model.session.release();
+const f = (xs: readonly number[]): string => median(xs).toFixed(2);
+console.log(JSON.stringify({
+  at: new Date().toISOString(), loadAtStart: load, loadAtEnd: loadNow(),
+  snapshotUsEach: f(costs.snapshot), sqliteCommitUs: { plain: f(costs.plain), withSnapshot: f(costs.withSnapshot) },
+  sqliteSpread: { plain: costs.plain.map((x) => x.toFixed(0)), withSnapshot: costs.withSnapshot.map((x) => x.toFixed(0)) },
+  pipelineUsPerRow: { without: f(off), with: f(on), medianRatio: median(ratios).toFixed(3), ratioRange: [Math.min(...ratios).toFixed(2), Math.max(...ratios).toFixed(2)] },
+  snapshotsPerReplay: count.n / PIPELINE_RUNS, rowsPerReplay: assets.reduce((n, a) => n + a.length, 0),
+}, null, 1));
