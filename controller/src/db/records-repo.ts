@@ -1,10 +1,12 @@
 /**
- * Write path for records: idempotent on (device_id, seq), the per-kind rows, and the per-device
+ * Write path for records: idempotent on (device_id, seq), the per-kind rows (a prediction batch is
+ * one row of prediction_batches, however many predictions it holds), and the per-device
  * sequence progress used for gap detection. Callers run `store` inside a transaction; ingest wraps a
  * whole group commit in `inBatch`, so each device's progress row is read and written once per batch.
  */
 import type { RecordKind, RecordOf } from '@pdm/protocol';
 import type { Db } from './database.js';
+import { packPoints } from './prediction-points.js';
 
 export type StoreOutcome = 'stored' | 'duplicate' | 'conflict';
 
@@ -118,8 +120,8 @@ export class RecordsRepo {
 
   #prepareWriters(): Writers {
     const db = this.#db;
-    const prediction = db.prepare(`INSERT INTO predictions (device_id, seq, idx, asset_id, model_name, model_version, role,
-      horizon_hours, threshold, t, score, alert) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const prediction = db.prepare(`INSERT INTO prediction_batches (device_id, seq, asset_id, model_name, model_version, role,
+      horizon_hours, threshold, first_t, last_t, rows, alerts, points) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     const alert = db.prepare(`INSERT INTO alerts (device_id, seq, time, asset_id, model_name, model_version, score, threshold,
       severity, window_end, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     const event = db.prepare(`INSERT INTO machine_events (device_id, seq, time, asset_id, type, at, component, cause, source, note)
@@ -130,8 +132,10 @@ export class RecordsRepo {
     const deployment = db.prepare(`INSERT INTO deployment_status (device_id, seq, time, deployment_id, model_name, model_version,
       status, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
     return {
-      predictions: (r) => r.predictions.forEach((p, idx) => prediction.run(r.deviceId, r.seq, idx, r.assetId, r.model.name,
-        r.model.version, r.role, r.horizonHours ?? null, r.threshold, p.t, p.score, p.alert ? 1 : 0)),
+      // one row per batch (migration 012); the schema guarantees at least one prediction
+      predictions: (r) => prediction.run(r.deviceId, r.seq, r.assetId, r.model.name, r.model.version, r.role,
+        r.horizonHours ?? null, r.threshold, r.predictions[0]!.t, r.predictions.at(-1)!.t, r.predictions.length,
+        r.predictions.reduce((n, p) => (p.alert ? n + 1 : n), 0), packPoints(r.predictions)),
       alerts: (r) => alert.run(r.deviceId, r.seq, r.time, r.assetId, r.model.name, r.model.version, r.score, r.threshold,
         r.severity, r.windowEnd, r.message),
       events: (r) => event.run(r.deviceId, r.seq, r.time, r.assetId, r.type, r.at, r.component ?? null, r.cause ?? null,
