@@ -1,6 +1,9 @@
 /**
- * Migration 012 moves the per-prediction rows of a database at version 11 into prediction_batches:
- * every reader answers after it as the old readers (their SQL as it was) answered before.
+ * Migrations that change how existing data is kept, each checked against the database as the version
+ * before it left it:
+ * - 012 moves the per-prediction rows of a database at version 11 into prediction_batches: every reader
+ *   answers after it as the old readers (their SQL as it was) answered before.
+ * - 013 merges the twin device triggers of 009 and 010: the report generations move as before.
  */
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -109,5 +112,52 @@ describe('migration 012 (prediction_batches)', () => {
         db.close();
       }
     }), { numRuns: 40 });
+  });
+});
+
+describe('migration 013 (one set of device triggers)', () => {
+  /** Device changes of every kind the triggers look at; returns both generations after each step. */
+  function generations(db: BetterSqlite3.Database): [number, number][] {
+    const steps = [
+      "INSERT INTO devices (device_id, first_seen_at) VALUES ('none', 1)",
+      "INSERT INTO devices (device_id, asset_id, asset_class, site, first_seen_at) VALUES ('a1', 'asset-a', 'press', 's1', 1)",
+      "UPDATE devices SET last_seen_at = 10 WHERE device_id = 'a1'", // alone on its asset: no change
+      "INSERT INTO devices (device_id, asset_id, asset_class, site, first_seen_at) VALUES ('a2', 'asset-a', 'pump', 's2', 1)",
+      "UPDATE devices SET last_seen_at = 11 WHERE device_id = 'a1'", // shares its asset: its class and site win
+      "UPDATE devices SET last_seen_at = 11 WHERE device_id = 'a1'", // the same time again: no change
+      "UPDATE devices SET last_seen_at = 12, state = 'online' WHERE device_id = 'none'",
+      "UPDATE devices SET site = 's3' WHERE device_id = 'none'",
+      "UPDATE devices SET asset_class = 'mill' WHERE device_id = 'a2'",
+      "UPDATE devices SET asset_id = 'asset-b' WHERE device_id = 'a2'",
+      "UPDATE devices SET last_seen_at = 13 WHERE device_id = 'a2'", // alone on asset-b now
+      "UPDATE devices SET state = 'offline' WHERE device_id = 'a1'", // a column the triggers do not watch
+      "DELETE FROM devices WHERE device_id = 'none'",
+      "DELETE FROM devices WHERE device_id = 'a2'",
+    ];
+    const read = db.prepare('SELECT (SELECT generation FROM report_data), (SELECT generation FROM report_assets)').raw();
+    return steps.map((sql) => {
+      db.exec(sql);
+      return read.get() as [number, number];
+    });
+  }
+
+  it('moves both report generations on the same device changes as the twin triggers of 009 and 010 did', () => {
+    const before = new BetterSqlite3(':memory:');
+    const after = new BetterSqlite3(':memory:');
+    try {
+      migrate(before, migrationsUpTo(12), log);
+      migrate(after, defaultMigrationsDir, log);
+      expect(currentVersion(after)).toBeGreaterThanOrEqual(13);
+      const expected = generations(before);
+      // the steps above do move them, and not every step does
+      expect(new Set(expected.map((g) => g.join())).size).toBeGreaterThan(5);
+      expect(expected.at(-1)).not.toEqual(expected.at(-2));
+      expect(generations(after)).toEqual(expected);
+      const triggers = after.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'devices' ORDER BY name").pluck().all();
+      expect(triggers).toEqual(['report_devices_delete', 'report_devices_insert', 'report_devices_update']);
+    } finally {
+      before.close();
+      after.close();
+    }
   });
 });
