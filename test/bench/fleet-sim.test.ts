@@ -55,7 +55,10 @@ it('five simulated agents: statuses, prediction batches and metric windows are a
     for (const d of perDevice) expect([d.n, d.contiguous]).toEqual([d.maxSeq, d.maxSeq]);
     const kinds = db.prepare('SELECT kind, count(*) AS n FROM records GROUP BY kind ORDER BY kind').all() as { kind: string; n: number }[];
     expect(kinds.map((k) => k.kind)).toEqual(['metrics', 'predictions']);
-    expect(db.prepare('SELECT count(*) FROM predictions').pluck().get()).toBe(kinds.find((k) => k.kind === 'predictions')!.n);
+    // the simulated devices send one prediction per batch: one batch row and one prediction per record
+    const batches = db.prepare('SELECT count(*) AS n, sum(rows) AS rows FROM prediction_batches').get() as { n: number; rows: number };
+    const predictionRecords = kinds.find((k) => k.kind === 'predictions')!.n;
+    expect(batches).toEqual({ n: predictionRecords, rows: predictionRecords });
     expect(db.prepare('SELECT count(*) FROM metric_windows').pluck().get()).toBe(kinds.find((k) => k.kind === 'metrics')!.n);
     const shown = db.prepare("SELECT device_id AS id, asset_class AS assetClass, site, status_time AS time FROM devices ORDER BY device_id").all() as { id: string; assetClass: string; site: string; time: string }[];
     expect(shown.map((d) => [d.id, d.assetClass, d.site])).toEqual([0, 1, 2, 3, 4].map((i) => [`sim-${i}`, 'press', `site-${i % 2}`]));

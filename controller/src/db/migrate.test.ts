@@ -70,7 +70,7 @@ describe('migrations', () => {
     const all = readMigrations(defaultMigrationsDir).map((m) => m.version);
     expect(currentVersion(first.handle)).toBe(all.length);
     expect(tables(first.handle)).toEqual(expect.arrayContaining([
-      'devices', 'records', 'record_progress', 'predictions', 'alerts', 'machine_events', 'metric_windows',
+      'devices', 'records', 'record_progress', 'prediction_batches', 'alerts', 'machine_events', 'metric_windows',
       'deployment_status', 'ingest_totals', 'invalid_payloads', 'desired_state', 'reconcile_state', 'schema_version',
     ]));
     expect(first.handle.pragma('journal_mode', { simple: true })).toBe('wal');

@@ -1,5 +1,6 @@
 /** Read path for records: the recent rows of one device, as the device API shows them. */
 import type { Db } from './database.js';
+import { unpackPoints } from './prediction-points.js';
 
 export interface PredictionView {
   seq: number;
@@ -77,14 +78,27 @@ export class RecordsQuery {
     this.#db = db;
   }
 
+  /** The device's newest `limit` predictions, newest first: its newest batches (one row each) expanded, last prediction first. */
   predictions(deviceId: string, limit: number): PredictionView[] {
-    const rows = this.#db.prepare(`SELECT * FROM predictions WHERE device_id = ? ORDER BY seq DESC, idx DESC LIMIT ?`)
-      .all(deviceId, limit) as Row[];
-    return rows.map((r) => ({
-      seq: r.seq as number, idx: r.idx as number, t: r.t as string, score: r.score as number, alert: r.alert === 1,
-      threshold: r.threshold as number, horizonHours: r.horizon_hours as number | null, model: model(r),
-      role: r.role as string, assetId: r.asset_id as string,
-    }));
+    const views: PredictionView[] = [];
+    if (limit <= 0) return views;
+    const batches = this.#db.prepare(`SELECT seq, asset_id, model_name, model_version, role, horizon_hours, threshold, points
+      FROM prediction_batches WHERE device_id = ? ORDER BY seq DESC`).iterate(deviceId) as IterableIterator<Row>;
+    for (const r of batches) {
+      const seq = r.seq as number;
+      const points = unpackPoints(r.points as string, { deviceId, seq });
+      const head = {
+        threshold: r.threshold as number, horizonHours: r.horizon_hours as number | null, model: model(r),
+        role: r.role as string, assetId: r.asset_id as string,
+      };
+      for (let idx = points.length - 1; idx >= 0; idx -= 1) {
+        const p = points[idx]!;
+        views.push({ seq, idx, t: p.t, score: p.score, alert: p.alert, ...head });
+        // leaving the loop early ends the statement (better-sqlite3 resets it on return())
+        if (views.length === limit) return views;
+      }
+    }
+    return views;
   }
 
   alerts(deviceId: string, limit: number): AlertView[] {
@@ -119,7 +133,8 @@ export class RecordsQuery {
   storedCounts(deviceId: string): StoredCounts {
     const byKind = this.#db.prepare('SELECT kind, COUNT(*) AS n FROM records WHERE device_id = ? GROUP BY kind')
       .all(deviceId) as { kind: string; n: number }[];
-    const predictionRows = this.#db.prepare('SELECT COUNT(*) FROM predictions WHERE device_id = ?').pluck().get(deviceId) as number;
+    const predictionRows = this.#db.prepare('SELECT COALESCE(SUM(rows), 0) FROM prediction_batches WHERE device_id = ?')
+      .pluck().get(deviceId) as number;
     return { records: Object.fromEntries(byKind.map((r) => [r.kind, r.n])), predictionRows };
   }
 

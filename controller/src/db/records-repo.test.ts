@@ -33,9 +33,9 @@ describe('RecordsRepo', () => {
     expect(repo.progress('d1')).toEqual({ contiguous: 1, max: 1, stored: 1, missing: 0 });
   });
 
-  it('writes the per-kind rows: one prediction row per prediction, keyed (device, seq, idx)', () => {
+  it('writes the per-kind rows: one prediction_batches row per batch, however many predictions it holds', () => {
     const cases: [RecordKind, unknown, string][] = [
-      ['predictions', predictions('d1', 1, 5), 'predictions'],
+      ['predictions', predictions('d1', 1, 5), 'prediction_batches'],
       ['alerts', alert('d1', 2), 'alerts'],
       ['metrics', metrics('d1', 3), 'metric_windows'],
       ['events', event('d1', 4), 'machine_events'],
@@ -43,14 +43,49 @@ describe('RecordsRepo', () => {
     ];
     for (const [kind, record, table] of cases) {
       expect(repo.store(kind, record as never, `h-${kind}`, 1)).toBe('stored');
-      expect(count(table), table).toBe(kind === 'predictions' ? 5 : 1);
+      expect(count(table), table).toBe(1);
     }
-    const idx = database.handle.prepare("SELECT idx FROM predictions WHERE device_id = 'd1' AND seq = 1 ORDER BY idx").pluck().all();
-    expect(idx).toEqual([0, 1, 2, 3, 4]);
+    const batch = database.handle.prepare("SELECT first_t, last_t, rows, alerts FROM prediction_batches WHERE device_id = 'd1' AND seq = 1").get();
+    const sent = predictions('d1', 1, 5).predictions;
+    expect(batch).toEqual({ first_t: sent[0]!.t, last_t: sent[4]!.t, rows: 5, alerts: 0 });
     const q = new RecordsQuery(database.handle);
     expect(q.predictions('d1', 2).map((p) => [p.seq, p.idx])).toEqual([[1, 4], [1, 3]]);
+    expect(q.storedCounts('d1').predictionRows).toBe(5);
     expect(q.metricsSummary('d1')).toMatchObject({ windows: 1, readings: 24, inferences: 23, rejectedReadings: { 'non-finite': 1 } });
     expect(q.deployments('d1', 10)[0]).toMatchObject({ deploymentId: 'rollout-1/stage-1', status: 'committed' });
+  });
+
+  it('gives back each stored prediction as sent, newest first across batches, up to the limit', () => {
+    const first = predictions('d1', 1, 3, { horizonHours: undefined, role: 'shadow' });
+    const second = predictions('d1', 2, 2, {
+      threshold: 0.5,
+      predictions: [{ t: '2026-01-01T02:00:00+02:00', score: 0.1 + 0.2, alert: true }, { t: '2026-01-01T01:00:00.5Z', score: -1e-300, alert: false }],
+    });
+    database.handle.transaction(() => [first, second].forEach((b, i) => repo.store('predictions', b, `h${i}`, 1)))();
+    const q = new RecordsQuery(database.handle);
+    const shown = q.predictions('d1', 4);
+    expect(shown.map((p) => [p.seq, p.idx, p.t, p.score, p.alert])).toEqual([
+      [2, 1, '2026-01-01T01:00:00.5Z', -1e-300, false],
+      [2, 0, '2026-01-01T02:00:00+02:00', 0.30000000000000004, true],
+      [1, 2, first.predictions[2]!.t, first.predictions[2]!.score, false],
+      [1, 1, first.predictions[1]!.t, first.predictions[1]!.score, false],
+    ]);
+    expect(shown[0]).toMatchObject({ threshold: 0.5, horizonHours: 24, role: 'active', assetId: 'asset-d1', model: second.model });
+    expect(shown[2]).toMatchObject({ threshold: 0.42, horizonHours: null, role: 'shadow' });
+    expect(q.predictions('d1', 1000)).toHaveLength(5);
+    expect(q.predictions('d1', 0)).toEqual([]);
+    expect(q.predictions('nobody', 10)).toEqual([]);
+    expect(q.storedCounts('d1').predictionRows).toBe(5);
+    expect(q.storedCounts('nobody').predictionRows).toBe(0);
+    expect(database.handle.prepare("SELECT alerts FROM prediction_batches WHERE seq = 2").pluck().get()).toBe(1);
+  });
+
+  it('refuses to show a batch whose stored points are not what the writer writes, naming it', () => {
+    repo.store('predictions', predictions('d1', 7, 2), 'h', 1);
+    database.handle.prepare(`UPDATE prediction_batches SET points = '[["2026-01-01T00:00:00Z", "high", 0]]' WHERE seq = 7`).run();
+    expect(() => new RecordsQuery(database.handle).predictions('d1', 5)).toThrow(expect.objectContaining({
+      code: 'INTERNAL', message: 'stored prediction points do not match their format', context: expect.objectContaining({ deviceId: 'd1', seq: 7 }),
+    }));
   });
 
   it('tracks the contiguous seq, the max and the missing count as gaps open and close', () => {

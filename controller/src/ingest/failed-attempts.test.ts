@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { FailedAttempts, MAX_ATTEMPTS, databaseUnavailable } from './failed-attempts.js';
+import { PdmError } from '@pdm/protocol';
+import { FailedAttempts, MAX_ATTEMPTS, databaseUnavailable, writeBatch, type BatchWrites } from './failed-attempts.js';
 
 describe('failed attempts', () => {
   it('tells a database that cannot take the write now from an error that may be the message\'s own', () => {
@@ -19,5 +20,55 @@ describe('failed attempts', () => {
     attempts.stored('m');
     expect(attempts.failed('m')).toBe(1);
     expect(attempts.failed('other')).toBe(1);
+  });
+
+  describe('writeBatch', () => {
+    const busy = Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+    const poison = new PdmError('INTERNAL', 'poison');
+    /** Items are names; a name in `failing` throws its error whenever it is written, alone or in a batch. */
+    function writes(failing: Record<string, Error>, tried: string[]): BatchWrites<string, string> {
+      const one = (item: string): string => {
+        tried.push(item);
+        const err = failing[item];
+        if (err !== undefined) throw err;
+        return `ok:${item}`;
+      };
+      return { writeAll: (items) => items.map((item) => (failing[item] === undefined ? `ok:${item}` : one(item))), writeOne: one, key: (item) => item };
+    }
+
+    it('writes a batch whole, and fails it whole, trying none alone, when the database cannot take the write', () => {
+      const attempts = new FailedAttempts();
+      expect(writeBatch(['a', 'b'], writes({}, []), attempts)).toEqual({ results: [{ type: 'written', value: 'ok:a' }, { type: 'written', value: 'ok:b' }] });
+      const tried: string[] = [];
+      expect(writeBatch(['a', 'b'], writes({ b: busy }, tried), attempts)).toEqual({
+        results: [{ type: 'failed', error: busy }, { type: 'failed', error: busy }], failure: { error: busy, oneByOne: false },
+      });
+      expect(tried).toEqual(['b']); // inside writeAll only
+      expect(attempts.pending).toBe(false);
+    });
+
+    it('writes the members of a failed batch alone: the poison one fails, and is dropped at MAX_ATTEMPTS; a store clears its count', () => {
+      const attempts = new FailedAttempts();
+      const results = Array.from({ length: MAX_ATTEMPTS }, () => writeBatch(['a', 'p', 'c'], writes({ p: poison }, []), attempts));
+      for (const r of results) expect(r.failure).toEqual({ error: poison, oneByOne: true });
+      expect(results.map((r) => r.results.map((x) => x.type))).toEqual([
+        ...Array.from({ length: MAX_ATTEMPTS - 1 }, () => ['written', 'failed', 'written']), ['written', 'dropped', 'written'],
+      ]);
+      expect(results.at(-1)!.results[1]).toEqual({ type: 'dropped', error: poison, attempts: MAX_ATTEMPTS });
+      writeBatch(['p'], writes({ p: poison }, []), attempts);
+      expect(attempts.pending).toBe(true);
+      writeBatch(['p'], writes({}, []), attempts);
+      expect(attempts.pending).toBe(false);
+    });
+
+    it('stops writing members alone once the database cannot take the write, counting no attempt for them', () => {
+      const attempts = new FailedAttempts();
+      const tried: string[] = [];
+      const r = writeBatch(['a', 'p', 'b', 'c'], writes({ p: poison, b: busy }, tried), attempts);
+      expect(r.results).toEqual([{ type: 'written', value: 'ok:a' }, { type: 'failed', error: poison }, { type: 'failed', error: busy }, { type: 'failed', error: busy }]);
+      expect(tried).toEqual(['p', 'a', 'p', 'b']);
+      expect(attempts.failed('b')).toBe(1);
+      expect(attempts.failed('p')).toBe(2);
+    });
   });
 });

@@ -10,6 +10,7 @@
  *   and a message that fails MAX_ATTEMPTS times is dropped (counted as INTERNAL and acknowledged) so
  *   it cannot block its device's outbox for ever.
  */
+import type { Logger } from '../logger.js';
 
 /** A message that fails to be stored this many times is counted as INTERNAL and acknowledged. */
 export const MAX_ATTEMPTS = 5;
@@ -57,3 +58,77 @@ export class FailedAttempts {
     return attempts;
   }
 }
+
+/** What became of one item of a batch (writeBatch). */
+export type ItemResult<R> =
+  | { readonly type: 'written'; readonly value: R }
+  /** Not written: not acknowledged, it comes again. */
+  | { readonly type: 'failed'; readonly error: unknown }
+  /** Failed MAX_ATTEMPTS times on its own: the caller counts it as INTERNAL and acknowledges it. */
+  | { readonly type: 'dropped'; readonly error: unknown; readonly attempts: number };
+
+export interface BatchWrites<T, R> {
+  /** Writes every item in one transaction; returns one value per item, in order. */
+  writeAll(items: readonly T[]): R[];
+  /** Writes one item in a transaction of its own. */
+  writeOne(item: T): R;
+  /** The item's attempt key (attemptKey); asked only when a failure is counted or may be pending. */
+  key(item: T): string;
+}
+
+export interface BatchWritten<R> {
+  /** One per item, in order. */
+  readonly results: ItemResult<R>[];
+  /**
+   * Set when the whole batch's write failed: `oneByOne` when its items were then written one by one,
+   * else the database could not take the write and none was.
+   */
+  readonly failure?: { readonly error: unknown; readonly oneByOne: boolean };
+}
+
+/**
+ * The policy above, for statuses (ingest.ts) and records (record-batch.ts) alike: the whole batch in
+ * one transaction; when the database cannot take the write, none of it; on any other failure each
+ * item alone, counting its failures in `attempts`, so a poison item alone fails and, after
+ * MAX_ATTEMPTS, is dropped.
+ */
+export function writeBatch<T, R>(items: readonly T[], writes: BatchWrites<T, R>, attempts: FailedAttempts): BatchWritten<R> {
+  try {
+    const values = writes.writeAll(items);
+    if (attempts.pending) for (const item of items) attempts.stored(writes.key(item));
+    return { results: values.map((value) => ({ type: 'written', value })) };
+  } catch (error) {
+    if (databaseUnavailable(error)) return { results: items.map(() => ({ type: 'failed', error })), failure: { error, oneByOne: false } };
+    return { results: oneByOne(items, writes, attempts), failure: { error, oneByOne: true } };
+  }
+}
+
+function oneByOne<T, R>(items: readonly T[], writes: BatchWrites<T, R>, attempts: FailedAttempts): ItemResult<R>[] {
+  let unavailable: unknown;
+  return items.map((item): ItemResult<R> => {
+    // once the database cannot take a write, the rest would only wait for it too
+    if (unavailable !== undefined) return { type: 'failed', error: unavailable };
+    try {
+      const value = writes.writeOne(item);
+      if (attempts.pending) attempts.stored(writes.key(item));
+      return { type: 'written', value };
+    } catch (error) {
+      if (databaseUnavailable(error)) {
+        unavailable = error;
+        return { type: 'failed', error };
+      }
+      const count = attempts.failed(writes.key(item));
+      return count < MAX_ATTEMPTS ? { type: 'failed', error } : { type: 'dropped', error, attempts: count };
+    }
+  });
+}
+
+/** The policy's two log lines, one text each wherever a batch is written. */
+export const batchLog = {
+  oneByOne(log: Logger, err: unknown, messages: number): void {
+    log.warn({ err, messages }, 'batch not stored; storing its messages one by one');
+  },
+  dropped(log: Logger, err: unknown, topic: string, attempts: number): void {
+    log.error({ err, topic, attempts }, 'message failed repeatedly; dropped');
+  },
+};

@@ -66,7 +66,7 @@ describe('ingest', () => {
     }
     await tc.settle();
     expect(count("SELECT COUNT(*) FROM records WHERE device_id = 'good'")).toBe(5);
-    expect(count("SELECT COUNT(*) FROM predictions WHERE device_id = 'good'")).toBe(3);
+    expect(count("SELECT SUM(rows) FROM prediction_batches WHERE device_id = 'good'")).toBe(3);
     const totals = stats().totals();
     for (const { kind } of fx.oneOfEach('good')) {
       expect(totals.byKind[kind]).toMatchObject({ accepted: 2, stored: 1, duplicates: 1, conflicts: 0 });
@@ -76,7 +76,7 @@ describe('ingest', () => {
 
   it('stores a record of every kind the protocol declares, in its own table or kept whole', async () => {
     const dedicated: Record<string, string> = {
-      predictions: 'predictions', alerts: 'alerts', metrics: 'metric_windows', events: 'machine_events', deployment: 'deployment_status',
+      predictions: 'prediction_batches', alerts: 'alerts', metrics: 'metric_windows', events: 'machine_events', deployment: 'deployment_status',
     };
     let seq = 0;
     for (const kind of recordKinds) {
@@ -153,15 +153,15 @@ describe('ingest', () => {
 
   it('rolls a record back whole when storing fails, and stores it when retried', async () => {
     const message = { topic: upTopic('tx', 'predictions'), payload: encodePayload('predictions', fx.predictions('tx', 1, 4)), retain: false };
-    db().exec('ALTER TABLE predictions RENAME TO predictions_away');
+    db().exec('ALTER TABLE prediction_batches RENAME TO prediction_batches_away');
     try {
       await expect(tc.app.ingest.handle(message)).rejects.toThrow();
       expect(count("SELECT COUNT(*) FROM records WHERE device_id = 'tx'")).toBe(0);
     } finally {
-      db().exec('ALTER TABLE predictions_away RENAME TO predictions');
+      db().exec('ALTER TABLE prediction_batches_away RENAME TO prediction_batches');
     }
     await tc.app.ingest.handle(message);
-    expect(count("SELECT COUNT(*) FROM predictions WHERE device_id = 'tx'")).toBe(4);
+    expect(count("SELECT rows FROM prediction_batches WHERE device_id = 'tx'")).toBe(4);
     expect(new RecordsRepo(db()).progress('tx')).toMatchObject({ contiguous: 1, stored: 1 });
   });
 

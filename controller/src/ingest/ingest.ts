@@ -31,7 +31,7 @@ import { decodeUpstream } from './decode.js';
 import { GroupCommit, type Pending } from './group-commit.js';
 import { LogThrottle } from './log-throttle.js';
 import type { Presence, Transition } from './presence.js';
-import { FailedAttempts, MAX_ATTEMPTS, attemptKey, databaseUnavailable } from './failed-attempts.js';
+import { FailedAttempts, MAX_ATTEMPTS, attemptKey, batchLog, databaseUnavailable, writeBatch } from './failed-attempts.js';
 import { isRecordTopic } from './record-batch.js';
 import { RecordIntake } from './record-intake.js';
 import { InProcessSink, type RecordSink } from './record-sink.js';
@@ -224,74 +224,49 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
 
   /**
    * Decodes a batch, writes its valid messages in one transaction, then settles each in arrival order.
-   * A failed transaction is handled as failed-attempts.ts says.
+   * A failed transaction is handled as failed-attempts.ts says (writeBatch).
    */
   #commitBatch(batch: readonly Pending<LinkMessage>[]): void {
     const decoded = batch.map((p) => this.#decode(p.item));
     const valid = decoded.filter((d) => d !== undefined);
-    let effects: AfterCommit[] = [];
-    if (valid.length > 0) {
-      try {
-        // only a status writes: replies and fetch requests are passed on without taking the write lock
-        effects = valid.some((d) => d.kind === 'status') ? this.#writeAll!(valid) : valid.map((d) => this.#write(d));
-      } catch (err) {
-        if (databaseUnavailable(err)) {
-          this.#notStored(err, batch.length);
-          batch.forEach((p, i) => (decoded[i] === undefined ? p.resolve() : p.reject(err)));
-          return;
-        }
-        if (batch.length > 1) this.#log.warn({ err, messages: batch.length }, 'batch not stored; storing its messages one by one');
-        this.#storeOneByOne(batch, decoded);
-        return;
-      }
+    if (valid.length === 0) {
+      for (const p of batch) p.resolve();
+      return;
     }
-    effects.forEach((effect) => this.#runEffect(effect));
-    if (this.#attempts.pending) for (const d of valid) this.#attempts.stored(keyOf(d));
-    for (const p of batch) p.resolve();
-  }
-
-  /** One member may be poison: stores them one by one, so it alone fails and the rest go through. */
-  #storeOneByOne(batch: readonly Pending<LinkMessage>[], decoded: readonly (Decoded | undefined)[]): void {
-    let unavailable: unknown;
-    batch.forEach((p, i) => {
-      // once the database cannot take a write, the rest would only wait for it too
-      if (unavailable !== undefined && decoded[i] !== undefined) return p.reject(unavailable);
-      const err = this.#storeAlone(p, decoded[i]);
-      if (databaseUnavailable(err)) unavailable = err;
+    const { results, failure } = writeBatch(valid, {
+      // only a status writes: replies and fetch requests are passed on without taking the write lock
+      writeAll: valid.some((d) => d.kind === 'status') ? this.#writeAll! : (ds) => ds.map((d) => this.#write(d)),
+      // what follows a member's commit runs before the next member is written, as it would alone
+      writeOne: (d) => {
+        this.#runEffect(this.#writeOne!(d));
+        return undefined;
+      },
+      key: keyOf,
+    }, this.#attempts);
+    if (failure?.oneByOne === false) this.#notStored(failure.error, batch.length);
+    else if (failure !== undefined && batch.length > 1) batchLog.oneByOne(this.#log, failure.error, batch.length);
+    let i = 0;
+    let unavailableLogged = failure?.oneByOne === false;
+    batch.forEach((p, k) => {
+      const d = decoded[k];
+      if (d === undefined) return p.resolve();
+      const result = results[i++]!;
+      if (result.type === 'written') {
+        if (result.value !== undefined) this.#runEffect(result.value);
+        return p.resolve();
+      }
+      if (result.type === 'dropped') {
+        batchLog.dropped(this.#log, result.error, d.message.topic, result.attempts);
+        this.#invalid(d.deviceId, d.kind, new PdmError('INTERNAL', `processing failed ${result.attempts} times`), d.message);
+        return p.resolve();
+      }
+      // the member the database refused alone is logged (the ones after it were not tried)
+      if (!unavailableLogged && databaseUnavailable(result.error)) {
+        unavailableLogged = true;
+        this.#notStored(result.error, 1);
+      }
+      return p.reject(result.error);
     });
-  }
-
-  /**
-   * Stores one message in its own transaction; one that keeps failing is dropped as INTERNAL after
-   * MAX_ATTEMPTS. Returns the error when it was not stored.
-   */
-  #storeAlone(pending: Pending<LinkMessage>, d: Decoded | undefined): unknown {
-    if (d === undefined) {
-      pending.resolve();
-      return undefined;
-    }
-    try {
-      const effect = this.#writeOne!(d);
-      if (this.#attempts.pending) this.#attempts.stored(keyOf(d));
-      this.#runEffect(effect);
-      pending.resolve();
-      return undefined;
-    } catch (err) {
-      if (databaseUnavailable(err)) {
-        this.#notStored(err, 1);
-        pending.reject(err);
-        return err;
-      }
-      const attempts = this.#attempts.failed(keyOf(d));
-      if (attempts < MAX_ATTEMPTS) {
-        pending.reject(err);
-        return err;
-      }
-      this.#log.error({ err, topic: d.message.topic, attempts }, 'message failed repeatedly; dropped');
-      this.#invalid(d.deviceId, d.kind, new PdmError('INTERNAL', `processing failed ${attempts} times`), d.message);
-      pending.resolve();
-      return undefined;
-    }
   }
 
   /** A full disk fails every batch: one line per 10 s, with the count suppressed meanwhile. */

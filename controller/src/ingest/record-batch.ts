@@ -17,7 +17,7 @@ import { IngestStatsRepo } from '../db/ingest-stats-repo.js';
 import { RecordsRepo } from '../db/records-repo.js';
 import { IngestCounters } from './counters.js';
 import { decodeUpstream } from './decode.js';
-import { FailedAttempts, MAX_ATTEMPTS, attemptKey, databaseUnavailable } from './failed-attempts.js';
+import { FailedAttempts, MAX_ATTEMPTS, attemptKey, writeBatch, type ItemResult } from './failed-attempts.js';
 
 export { MAX_ATTEMPTS };
 
@@ -115,21 +115,19 @@ export class RecordBatchWriter {
   write(batch: readonly RawRecord[], now: number, wanted: ReadonlySet<string>): BatchResult {
     const decoded = batch.map((raw) => this.#decode(raw, now));
     const valid = decoded.filter((d): d is Decoded => !('type' in d));
-    let result: BatchResult;
-    try {
-      const stored = valid.length > 0 ? this.#writeAll(valid, now) : [];
-      let i = 0;
-      result = { outcomes: decoded.map((d) => ('type' in d ? d : this.#settled(d, stored[i++]!, wanted))) };
-      if (this.#attempts.pending) for (const d of valid) this.#attempts.stored(attemptKey(d.raw.topic, d.hash));
-    } catch (err) {
-      const error = errorInfo(err);
-      if (databaseUnavailable(err)) {
-        // none of it stored and nobody's fault: it comes again. The counters wait too (another wait
-        // for the lock here would hold the next batch); the invalid ones' counts go with a later batch.
-        return { outcomes: decoded.map((d) => ('type' in d ? d : { type: 'failed', error })), batchError: { ...error, oneByOne: false } };
-      }
-      result = { outcomes: this.#oneByOne(decoded, now, wanted), batchError: { ...error, oneByOne: true } };
+    const { results, failure } = valid.length > 0 ? writeBatch(valid, {
+      writeAll: (items) => this.#writeAll(items, now),
+      writeOne: (d) => this.#writeOne(d, now),
+      key: (d) => attemptKey(d.raw.topic, d.hash),
+    }, this.#attempts) : { results: [] };
+    let i = 0;
+    const outcomes = decoded.map((d) => ('type' in d ? d : this.#outcome(d, results[i++]!, now, wanted)));
+    if (failure?.oneByOne === false) {
+      // none of it stored and nobody's fault: it comes again. The counters wait too (another wait
+      // for the lock here would hold the next batch); the invalid ones' counts go with a later batch.
+      return { outcomes, batchError: { ...errorInfo(failure.error), oneByOne: false } };
     }
+    const result: BatchResult = failure === undefined ? { outcomes } : { outcomes, batchError: { ...errorInfo(failure.error), oneByOne: true } };
     try {
       this.#counters.flush();
     } catch (err) {
@@ -139,31 +137,12 @@ export class RecordBatchWriter {
     return result;
   }
 
-  /** One member may be poison: stores them one by one, so it alone fails and the rest go through. */
-  #oneByOne(decoded: readonly (Decoded | RecordOutcome)[], now: number, wanted: ReadonlySet<string>): RecordOutcome[] {
-    let unavailable: ErrorInfo | undefined;
-    return decoded.map((d) => {
-      if ('type' in d) return d;
-      // once the database cannot take a write, the rest would only wait for it too
-      if (unavailable !== undefined) return { type: 'failed', error: unavailable };
-      const outcome = this.#alone(d, now, wanted);
-      if (outcome.type === 'failed' && databaseUnavailable(outcome.error)) unavailable = outcome.error;
-      return outcome;
-    });
-  }
-
-  #alone(d: Decoded, now: number, wanted: ReadonlySet<string>): RecordOutcome {
-    const key = attemptKey(d.raw.topic, d.hash);
-    try {
-      const outcome = this.#writeOne(d, now);
-      this.#attempts.stored(key);
-      return this.#settled(d, outcome, wanted);
-    } catch (err) {
-      if (databaseUnavailable(err)) return { type: 'failed', error: errorInfo(err) };
-      const attempts = this.#attempts.failed(key);
-      if (attempts < MAX_ATTEMPTS) return { type: 'failed', error: errorInfo(err) };
-      return this.#invalid(d.deviceId, d.kind, new PdmError('INTERNAL', `processing failed ${attempts} times`), now, { attempts, error: errorInfo(err) });
-    }
+  /** A valid message's outcome from what writeBatch made of it. */
+  #outcome(d: Decoded, result: ItemResult<RecordOutcome>, now: number, wanted: ReadonlySet<string>): RecordOutcome {
+    if (result.type === 'written') return this.#settled(d, result.value, wanted);
+    if (result.type === 'failed') return { type: 'failed', error: errorInfo(result.error) };
+    const { attempts, error } = result;
+    return this.#invalid(d.deviceId, d.kind, new PdmError('INTERNAL', `processing failed ${attempts} times`), now, { attempts, error: errorInfo(error) });
   }
 
   /** Counts a committed outcome and adds the payload its listeners want. */

@@ -9,6 +9,7 @@ import { PdmError, parseTopic } from '@pdm/protocol';
 import type { LinkMessage } from '../broker/broker-link.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
+import { batchLog } from './failed-attempts.js';
 import { GroupCommit, type Pending } from './group-commit.js';
 import { LogThrottle } from './log-throttle.js';
 import type { BatchResult, RecordOutcome } from './record-batch.js';
@@ -93,7 +94,7 @@ export class RecordIntake {
   #logBatch(result: BatchResult, messages: number): void {
     const { batchError } = result;
     if (batchError?.oneByOne === true && messages > 1) {
-      this.#deps.log.warn({ err: batchError, messages }, 'batch not stored; storing its messages one by one');
+      batchLog.oneByOne(this.#deps.log, batchError, messages);
     } else if (batchError?.oneByOne === false) {
       const suppressed = this.#throttle.take('unavailable');
       if (suppressed !== undefined) this.#deps.log.error({ err: batchError, messages, suppressed }, 'database cannot take the write now; batch not stored, it comes again');
@@ -114,7 +115,7 @@ export class RecordIntake {
       } else if (outcome.type === 'conflict') {
         this.#deps.log.warn({ deviceId, seq: outcome.seq, kind }, 'seq reused with different content; first kept');
       } else {
-        if (outcome.attempts !== undefined) this.#deps.log.error({ err: outcome.error, topic: message.topic, attempts: outcome.attempts }, 'message failed repeatedly; dropped');
+        if (outcome.attempts !== undefined) batchLog.dropped(this.#deps.log, outcome.error, message.topic, outcome.attempts);
         this.#deps.invalid(deviceId, kind, outcome.code, outcome.reason, message);
       }
     } catch (err) {

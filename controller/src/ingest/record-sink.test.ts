@@ -85,7 +85,7 @@ describe.each(sinks)('record sink (%s)', (_name, makeSink) => {
       { type: 'invalid', code: 'TOPIC_INVALID', reason: 'topic is not a pdm record topic' },
     ]);
     expect([committed('s1', 1), committed('s1', 3)]).toEqual([true, true]);
-    expect(reader!.prepare("SELECT COUNT(*) FROM predictions WHERE device_id = 's1'").pluck().get()).toBe(2);
+    expect(reader!.prepare("SELECT SUM(rows) FROM prediction_batches WHERE device_id = 's1'").pluck().get()).toBe(2);
     expect(reader!.prepare("SELECT received_at FROM records WHERE device_id = 's1' AND seq = 3").pluck().get()).toBe(NOW);
     expect(new RecordsRepo(reader!).progress('s1')).toEqual({ contiguous: 1, max: 3, stored: 2, missing: 1 });
     // counters and last seen are committed with the batch, not left to the controller's thread

@@ -195,7 +195,7 @@ export class QualityRepo {
   known(model: string, version: string): boolean {
     const sql = `SELECT EXISTS (SELECT 1 FROM quality_windows WHERE model_name = $m AND model_version = $v)
       OR EXISTS (SELECT 1 FROM drift_windows WHERE model_name = $m AND model_version = $v)
-      OR EXISTS (SELECT 1 FROM predictions WHERE model_name = $m AND model_version = $v)`;
+      OR EXISTS (SELECT 1 FROM prediction_batches WHERE model_name = $m AND model_version = $v)`;
     return this.#db.prepare(sql).pluck().get({ m: model, v: version }) === 1;
   }
 }

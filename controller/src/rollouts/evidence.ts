@@ -90,7 +90,8 @@ export class EvidenceQuery {
   }
 
   alerts(model: ModelRef, role: 'active' | 'shadow', deviceIds: readonly string[]): AlertEvidence {
-    return this.#sql(`SELECT COUNT(*) AS rows, COALESCE(SUM(alert), 0) AS alerts FROM predictions
+    // one row per batch (migration 012), read from its covering index prediction_batches_model
+    return this.#sql(`SELECT COALESCE(SUM(rows), 0) AS rows, COALESCE(SUM(alerts), 0) AS alerts FROM prediction_batches
       WHERE model_name = ? AND model_version = ? AND role = ? AND device_id IN (SELECT value FROM json_each(?))`)
       .get(model.name, model.version, role, ids(deviceIds)) as AlertEvidence;
   }

@@ -1,0 +1,36 @@
+/**
+ * The `points` column of prediction_batches (migration 012): one batch's predictions as a JSON array
+ * of [t, score, alert] triples, alert 0 or 1, in the order the device sent them. JSON text rather
+ * than a binary blob because migration 012 builds the same text from the old per-prediction rows in
+ * SQL (json_group_array), so rows written before and after the upgrade are one format, and SQL can
+ * still look inside (json_each). Writing it cost about what packing a blob did (bench/RESULTS.md,
+ * "Controller ingest").
+ */
+import { z } from 'zod';
+import { PdmError, type PredictionBatch } from '@pdm/protocol';
+
+export type Prediction = PredictionBatch['predictions'][number];
+
+const pointsSchema = z.array(z.tuple([z.string(), z.number(), z.union([z.literal(0), z.literal(1)])])).min(1);
+
+/** The column's text for a batch's predictions. */
+export function packPoints(predictions: readonly Prediction[]): string {
+  return JSON.stringify(predictions.map((p) => [p.t, p.score, p.alert ? 1 : 0]));
+}
+
+/** The predictions of a stored batch; a column that is not what packPoints writes is an INTERNAL error naming the batch. */
+export function unpackPoints(text: string, where: { deviceId: string; seq: number }): Prediction[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (cause) {
+    throw new PdmError('INTERNAL', 'stored prediction points are not JSON', { cause, context: where });
+  }
+  const result = pointsSchema.safeParse(parsed);
+  if (!result.success) {
+    throw new PdmError('INTERNAL', 'stored prediction points do not match their format', {
+      cause: result.error, context: { ...where, issues: z.prettifyError(result.error) },
+    });
+  }
+  return result.data.map(([t, score, alert]) => ({ t, score, alert: alert === 1 }));
+}
