@@ -98,7 +98,7 @@ describe('migration 009 on a database with data', () => {
       await early.start();
       const records = [metrics('d1', 1), metrics('d1', 2, { model: undefined }), metrics('d2', 3), metrics('d1', 4)];
       for (const r of records) new RecordsRepo(early.handle).store('metrics', r, `h${r.seq}`, 1000);
-      expect(migrate(early.handle, defaultMigrationsDir, log)).toEqual([9, 10, 11]);
+      expect(migrate(early.handle, defaultMigrationsDir, log)).toEqual([9, 10, 11, 12, 13]);
       for (const r of records) store('metrics', r);
       // the spans migration 009 summarises (migration 011's write number n is bookkeeping of its own)
       const spans = (db: Database) => db.handle.prepare('SELECT asset_id, model_name, model_version, first_start, last_end FROM asset_metric_spans ORDER BY 1, 2, 3').all();
