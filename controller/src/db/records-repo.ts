@@ -4,7 +4,6 @@
  * sequence progress used for gap detection. Callers run `store` inside a transaction; ingest wraps a
  * whole group commit in `inBatch`, so each device's progress row is read and written once per batch.
  */
-import type BetterSqlite3 from 'better-sqlite3';
 import type { RecordKind, RecordOf } from '@pdm/protocol';
 import type { Db } from './database.js';
 import { packPoints } from './prediction-points.js';
@@ -119,41 +118,32 @@ export class RecordsRepo {
     }
   }
 
-  /**
-   * Each kind's statement is prepared on its kind's first record, so a repo on a database from before a
-   * kind's table (an upgrade test storing metric windows at version 8, before prediction_batches) can
-   * still store the kinds that database has.
-   */
   #prepareWriters(): Writers {
     const db = this.#db;
-    const lazy = (sql: string): (() => BetterSqlite3.Statement) => {
-      let statement: BetterSqlite3.Statement | undefined;
-      return () => (statement ??= db.prepare(sql));
-    };
-    const prediction = lazy(`INSERT INTO prediction_batches (device_id, seq, asset_id, model_name, model_version, role,
-      horizon_hours, threshold, first_t, last_t, rows, alerts, points) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-    const alert = lazy(`INSERT INTO alerts (device_id, seq, time, asset_id, model_name, model_version, score, threshold,
+    const prediction = db.prepare(`INSERT INTO prediction_batches (device_id, seq, asset_id, model_name, model_version, role,
+      horizon_hours, threshold, rows, alerts, points) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const alert = db.prepare(`INSERT INTO alerts (device_id, seq, time, asset_id, model_name, model_version, score, threshold,
       severity, window_end, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-    const event = lazy(`INSERT INTO machine_events (device_id, seq, time, asset_id, type, at, component, cause, source, note)
+    const event = db.prepare(`INSERT INTO machine_events (device_id, seq, time, asset_id, type, at, component, cause, source, note)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-    const metric = lazy(`INSERT INTO metric_windows (device_id, seq, time, asset_id, window_start, window_end, readings,
+    const metric = db.prepare(`INSERT INTO metric_windows (device_id, seq, time, asset_id, window_start, window_end, readings,
       rejected_readings, inferences, inference_errors, alerts, latency_p50, latency_p95, latency_max, model_name, model_version)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-    const deployment = lazy(`INSERT INTO deployment_status (device_id, seq, time, deployment_id, model_name, model_version,
+    const deployment = db.prepare(`INSERT INTO deployment_status (device_id, seq, time, deployment_id, model_name, model_version,
       status, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
     return {
-      // one row per batch (migration 012); the schema guarantees at least one prediction
-      predictions: (r) => prediction().run(r.deviceId, r.seq, r.assetId, r.model.name, r.model.version, r.role,
-        r.horizonHours ?? null, r.threshold, r.predictions[0]!.t, r.predictions.at(-1)!.t, r.predictions.length,
+      // one row per batch (migration 012)
+      predictions: (r) => prediction.run(r.deviceId, r.seq, r.assetId, r.model.name, r.model.version, r.role,
+        r.horizonHours ?? null, r.threshold, r.predictions.length,
         r.predictions.reduce((n, p) => (p.alert ? n + 1 : n), 0), packPoints(r.predictions)),
-      alerts: (r) => alert().run(r.deviceId, r.seq, r.time, r.assetId, r.model.name, r.model.version, r.score, r.threshold,
+      alerts: (r) => alert.run(r.deviceId, r.seq, r.time, r.assetId, r.model.name, r.model.version, r.score, r.threshold,
         r.severity, r.windowEnd, r.message),
-      events: (r) => event().run(r.deviceId, r.seq, r.time, r.assetId, r.type, r.at, r.component ?? null, r.cause ?? null,
+      events: (r) => event.run(r.deviceId, r.seq, r.time, r.assetId, r.type, r.at, r.component ?? null, r.cause ?? null,
         r.source, r.note ?? null),
-      metrics: (r) => metric().run(r.deviceId, r.seq, r.time, r.assetId, r.windowStart, r.windowEnd, r.readings,
+      metrics: (r) => metric.run(r.deviceId, r.seq, r.time, r.assetId, r.windowStart, r.windowEnd, r.readings,
         JSON.stringify(r.rejectedReadings), r.inferences, r.inferenceErrors, r.alerts, r.latencyMs?.p50 ?? null,
         r.latencyMs?.p95 ?? null, r.latencyMs?.max ?? null, r.model?.name ?? null, r.model?.version ?? null),
-      deployment: (r) => deployment().run(r.deviceId, r.seq, r.time, r.deploymentId, r.model.name, r.model.version, r.status,
+      deployment: (r) => deployment.run(r.deviceId, r.seq, r.time, r.deploymentId, r.model.name, r.model.version, r.status,
         r.detail ?? null),
     };
   }

@@ -46,7 +46,12 @@ interface OldBatch {
 const time = fc.date({ min: new Date('2020-01-01T00:00:00Z'), max: new Date('2030-01-01T00:00:00Z'), noInvalidDate: true })
   .map((d) => d.toISOString());
 // -0 is left out: SQLite's REAL column kept it as 0 already before the migration
-const score = fc.double({ noNaN: true, noDefaultInfinity: true }).filter((x) => !Object.is(x, -0));
+const score = fc.oneof(
+  fc.double({ noNaN: true, noDefaultInfinity: true }).filter((x) => !Object.is(x, -0)),
+  // values whose shortest text needs 17 significant digits, and the ends of the double range
+  fc.constantFrom(1 / 3, 0.1 + 0.2, 2 / 3 - 1e-17, 5e-324, 2.2250738585072014e-308, Number.MAX_VALUE, -Number.MAX_VALUE,
+    2 ** 53 + 2, 0.30000000000000004, 123456789.12345679),
+);
 const batches = fc.uniqueArray(fc.record({
   deviceId: fc.constantFrom('d1', 'd2', 'd3'),
   seq: fc.integer({ min: 1, max: 50 }),
@@ -58,12 +63,15 @@ const batches = fc.uniqueArray(fc.record({
 
 /** What the readers of version 11 answered (their SQL as it was in records-query.ts, evidence.ts and quality-repo.ts). */
 function oldAnswers(db: BetterSqlite3.Database) {
+  const newest = (d: string, limit: number) => (db.prepare('SELECT * FROM predictions WHERE device_id = ? ORDER BY seq DESC, idx DESC LIMIT ?')
+    .all(d, limit) as Record<string, unknown>[]).map((r) => ({
+    seq: r.seq, idx: r.idx, t: r.t, score: r.score, alert: r.alert === 1, threshold: r.threshold, horizonHours: r.horizon_hours,
+    model: { name: r.model_name, version: r.model_version }, role: r.role, assetId: r.asset_id,
+  }));
+  // 7: the newest predictions, across batch boundaries; 1000: every one stored (a sample holds at most 300)
   return {
-    latest: ['d1', 'd2', 'd3'].map((d) => (db.prepare('SELECT * FROM predictions WHERE device_id = ? ORDER BY seq DESC, idx DESC LIMIT ?')
-      .all(d, 7) as Record<string, unknown>[]).map((r) => ({
-      seq: r.seq, idx: r.idx, t: r.t, score: r.score, alert: r.alert === 1, threshold: r.threshold, horizonHours: r.horizon_hours,
-      model: { name: r.model_name, version: r.model_version }, role: r.role, assetId: r.asset_id,
-    }))),
+    latest7: ['d1', 'd2', 'd3'].map((d) => newest(d, 7)),
+    latest1000: ['d1', 'd2', 'd3'].map((d) => newest(d, 1000)),
     rows: ['d1', 'd2', 'd3'].map((d) => db.prepare('SELECT COUNT(*) FROM predictions WHERE device_id = ?').pluck().get(d)),
     evidence: ['1.0.0', '2.0.0'].flatMap((v) => ['active', 'shadow'].map((role) => db.prepare(`SELECT COUNT(*) AS rows,
       COALESCE(SUM(alert), 0) AS alerts FROM predictions WHERE model_name = 'm' AND model_version = ? AND role = ?
@@ -77,7 +85,8 @@ function newAnswers(db: BetterSqlite3.Database) {
   const evidence = new EvidenceQuery(db);
   const quality = new QualityRepo(db);
   return {
-    latest: ['d1', 'd2', 'd3'].map((d) => records.predictions(d, 7)),
+    latest7: ['d1', 'd2', 'd3'].map((d) => records.predictions(d, 7)),
+    latest1000: ['d1', 'd2', 'd3'].map((d) => records.predictions(d, 1000)),
     rows: ['d1', 'd2', 'd3'].map((d) => records.storedCounts(d).predictionRows),
     evidence: ['1.0.0', '2.0.0'].flatMap((v) => (['active', 'shadow'] as const).map((role) => evidence.alerts({ name: 'm', version: v }, role, ['d1', 'd3']))),
     known: ['1.0.0', '2.0.0', '3.0.0'].map((v) => quality.known('m', v)),
@@ -104,8 +113,8 @@ describe('migration 012 (prediction_batches)', () => {
         expect(migrate(db, defaultMigrationsDir, log)).toContain(12);
         expect(newAnswers(db)).toEqual(before);
         for (const b of sample) {
-          const row = db.prepare('SELECT first_t, last_t, rows, alerts FROM prediction_batches WHERE device_id = ? AND seq = ?').get(b.deviceId, b.seq);
-          expect(row).toEqual({ first_t: b.points[0]!.t, last_t: b.points.at(-1)!.t, rows: b.points.length, alerts: b.points.filter((p) => p.alert).length });
+          const row = db.prepare('SELECT rows, alerts FROM prediction_batches WHERE device_id = ? AND seq = ?').get(b.deviceId, b.seq);
+          expect(row).toEqual({ rows: b.points.length, alerts: b.points.filter((p) => p.alert).length });
         }
         expect(db.prepare("SELECT COUNT(*) FROM sqlite_master WHERE name = 'predictions'").pluck().get()).toBe(0);
       } finally {

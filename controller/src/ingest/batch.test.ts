@@ -65,7 +65,7 @@ describe('ingest group commit', () => {
       // nothing was written while the batch was being taken in, everything acknowledged was committed first
       expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
       expect(seenAtAck).toEqual([true, true, true, undefined, true, true]);
-      expect(tc.lines.filter((l) => l.msg === 'batch not stored; storing its messages one by one').map((l) => l.messages)).toEqual([6]);
+      expect(tc.lines.filter((l) => l.msg === 'batch not stored whole; its messages were stored one by one').map((l) => l.messages)).toEqual([6]);
 
       // the poison message keeps failing on its own and is given up after MAX_ATTEMPTS, counted as INTERNAL
       const poison = batch[3]!;

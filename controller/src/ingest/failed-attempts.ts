@@ -123,10 +123,14 @@ function oneByOne<T, R>(items: readonly T[], writes: BatchWrites<T, R>, attempts
   });
 }
 
-/** The policy's two log lines, one text each wherever a batch is written. */
+/** The policy's log lines, one text each wherever a batch is written (logged once the batch is settled). */
 export const batchLog = {
   oneByOne(log: Logger, err: unknown, messages: number): void {
-    log.warn({ err, messages }, 'batch not stored; storing its messages one by one');
+    log.warn({ err, messages }, 'batch not stored whole; its messages were stored one by one');
+  },
+  /** `suppressed` is what the caller's throttle let pass (undefined: nothing is logged this time). */
+  unavailable(log: Logger, err: unknown, messages: number, suppressed: number | undefined): void {
+    if (suppressed !== undefined) log.error({ err, messages, suppressed }, 'database cannot take the write now; batch not stored, it comes again');
   },
   dropped(log: Logger, err: unknown, topic: string, attempts: number): void {
     log.error({ err, topic, attempts }, 'message failed repeatedly; dropped');

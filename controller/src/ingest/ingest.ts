@@ -236,7 +236,8 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
     const { results, failure } = writeBatch(valid, {
       // only a status writes: replies and fetch requests are passed on without taking the write lock
       writeAll: valid.some((d) => d.kind === 'status') ? this.#writeAll! : (ds) => ds.map((d) => this.#write(d)),
-      // what follows a member's commit runs before the next member is written, as it would alone
+      // what follows a member's commit runs before the next member is written, as it would alone; its
+      // result is then undefined, so the settling loop below does not run it a second time
       writeOne: (d) => {
         this.#runEffect(this.#writeOne!(d));
         return undefined;
@@ -271,8 +272,7 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
 
   /** A full disk fails every batch: one line per 10 s, with the count suppressed meanwhile. */
   #notStored(err: unknown, messages: number): void {
-    const suppressed = this.#throttle.take('unavailable');
-    if (suppressed !== undefined) this.#log.error({ err, messages, suppressed }, 'database cannot take the write now; batch not stored, it comes again');
+    batchLog.unavailable(this.#log, err, messages, this.#throttle.take('unavailable'));
   }
 
   /** Topic, size, JSON, schema and deviceId; an invalid message is counted here and yields undefined. */

@@ -96,8 +96,7 @@ export class RecordIntake {
     if (batchError?.oneByOne === true && messages > 1) {
       batchLog.oneByOne(this.#deps.log, batchError, messages);
     } else if (batchError?.oneByOne === false) {
-      const suppressed = this.#throttle.take('unavailable');
-      if (suppressed !== undefined) this.#deps.log.error({ err: batchError, messages, suppressed }, 'database cannot take the write now; batch not stored, it comes again');
+      batchLog.unavailable(this.#deps.log, batchError, messages, this.#throttle.take('unavailable'));
     }
     if (result.countersError !== undefined) this.#deps.log.error({ err: result.countersError }, 'ingest counters not written; will retry');
   }

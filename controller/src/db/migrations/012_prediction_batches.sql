@@ -17,9 +17,6 @@ CREATE TABLE prediction_batches (
   role          TEXT NOT NULL,
   horizon_hours REAL,
   threshold     REAL NOT NULL,
-  -- t of the batch's first and last prediction, in the order the device sent them
-  first_t       TEXT NOT NULL,
-  last_t        TEXT NOT NULL,
   rows          INTEGER NOT NULL,
   -- predictions whose alert is true
   alerts        INTEGER NOT NULL,
@@ -34,12 +31,13 @@ CREATE INDEX prediction_batches_model ON prediction_batches (model_name, model_v
 
 -- Every stored prediction moves, so an upgraded controller loses nothing. One batch's rows share
 -- every column but idx, t, score and alert (they were written from one record).
+-- Relies on the SQLite better-sqlite3 12 bundles (3.53): an aggregate's ORDER BY needs 3.44 or later,
+-- and its JSON writes a REAL with up to 17 significant digits, so every score reads back as the same
+-- double (upgrades.test.ts checks every moved row, 17-digit values included).
 INSERT INTO prediction_batches (device_id, seq, asset_id, model_name, model_version, role, horizon_hours, threshold,
-    first_t, last_t, rows, alerts, points)
+    rows, alerts, points)
   SELECT device_id, seq, asset_id, model_name, model_version, role, horizon_hours, threshold,
-    points ->> '$[0][0]', points ->> '$[#-1][0]', rows, alerts, points
-  FROM (SELECT device_id, seq, asset_id, model_name, model_version, role, horizon_hours, threshold,
-      COUNT(*) AS rows, SUM(alert) AS alerts, json_group_array(json_array(t, score, alert) ORDER BY idx) AS points
-    FROM predictions GROUP BY device_id, seq);
+    COUNT(*), SUM(alert), json_group_array(json_array(t, score, alert) ORDER BY idx)
+  FROM predictions GROUP BY device_id, seq;
 
 DROP TABLE predictions;
