@@ -90,8 +90,7 @@ export class PeriodSums {
    * the order given, computing and keeping those not kept yet.
    */
   sumInto(perAsset: ReadonlyMap<string, AssetDowntime>, assetIds: Iterable<string>, periods: readonly (readonly [number, number])[], acc: Float64Array): void {
-    if (this.#last?.periods !== periods) this.#last = { periods, tables: periods.map(([from, to]) => this.#table(from, to, perAsset)) };
-    const { tables } = this.#last;
+    const tables = this.#tablesOf(periods, perAsset);
     const owns: AssetDowntime[] = [];
     const slots: number[] = [];
     for (const assetId of assetIds) {
@@ -126,11 +125,11 @@ export class PeriodSums {
 
   /** json() of every period of the list, when the asset's sums of all of them are kept (no sums added: a report by asset asks 10,000 times). */
   jsonAll(perAsset: ReadonlyMap<string, AssetDowntime>, assetId: string, periods: readonly (readonly [number, number])[]): KeptJson[] | undefined {
-    if (this.#last?.periods !== periods) this.#last = { periods, tables: periods.map(([from, to]) => this.#table(from, to, perAsset)) };
+    const tables = this.#tablesOf(periods, perAsset);
     const slot = this.#slots.get(assetId);
     if (slot === undefined) return undefined;
     const out: KeptJson[] = [];
-    for (const t of this.#last.tables) {
+    for (const t of tables) {
       if (t.valid[slot] !== 1) return undefined;
       out.push((t.json[slot] ??= {}));
     }
@@ -153,8 +152,7 @@ export class PeriodSums {
     const key = `${from}:${to}`;
     let kept = this.#breakdowns.get(key);
     // a new period's breakdowns from a kept period of the same start or end where the asset has nothing in between (#adopted)
-    const donor = kept !== undefined ? undefined : [...this.#breakdowns].reverse().find(([k]) => k.startsWith(`${from}:`) || k.endsWith(`:${to}`));
-    const donorPeriod = donor?.[0].split(':').map(Number) as [number, number] | undefined;
+    const donor = kept !== undefined ? undefined : nearestDonor(this.#breakdowns, from, to);
     kept ??= new Map<string, AssetBreakdown>();
     this.#breakdowns.delete(key);
     this.#breakdowns.set(key, kept);
@@ -163,10 +161,16 @@ export class PeriodSums {
       let b = kept.get(assetId);
       if (b !== undefined) return b;
       // only while the donor is still kept: invalidate() reaches kept maps only
-      if (donor !== undefined && this.#breakdowns.get(donor[0]) === donor[1] && !this.#differs(own, donorPeriod!, [from, to])) b = donor[1].get(assetId);
+      if (donor !== undefined && this.#breakdowns.get(donor.key) === donor.kept && !this.#differs(own, donor.period, [from, to])) b = donor.kept.get(assetId);
       kept.set(assetId, (b ??= assetBreakdown(own, from, to)));
       return b;
     };
+  }
+
+  /** The tables of these periods, resolved once for the list asked for last (the same list 10,000 times in a report by asset). */
+  #tablesOf(periods: readonly (readonly [number, number])[], perAsset: ReadonlyMap<string, AssetDowntime>): PeriodTable[] {
+    if (this.#last?.periods !== periods) this.#last = { periods, tables: periods.map(([from, to]) => this.#table(from, to, perAsset)) };
+    return this.#last.tables;
   }
 
   #slot(assetId: string): number {
@@ -192,15 +196,14 @@ export class PeriodSums {
    */
   #adopted(from: number, to: number, perAsset: ReadonlyMap<string, AssetDowntime>): PeriodTable {
     const t: PeriodTable = { sums: new Float64Array(0), valid: new Uint8Array(0), json: [] };
-    const donor = [...this.#tables].reverse().find(([k]) => k.startsWith(`${from}:`) || k.endsWith(`:${to}`));
+    const donor = nearestDonor(this.#tables, from, to);
     if (donor === undefined) return t;
-    const [donorFrom, donorTo] = donor[0].split(':').map(Number) as [number, number];
     const { sums, valid } = this.#room(t, this.#slots.size - 1);
-    const d = donor[1];
+    const d = donor.kept;
     for (const [assetId, slot] of this.#slots) {
       if (slot >= d.valid.length || d.valid[slot] === 0) continue;
       const own = perAsset.get(assetId);
-      if (own === undefined || this.#differs(own, [donorFrom, donorTo], [from, to])) continue;
+      if (own === undefined || this.#differs(own, donor.period, [from, to])) continue;
       sums.set(d.sums.subarray(slot * SUM_FIELDS, (slot + 1) * SUM_FIELDS), slot * SUM_FIELDS);
       valid[slot] = 1;
     }
@@ -228,6 +231,23 @@ export class PeriodSums {
     t.valid = valid;
     return t;
   }
+}
+
+/**
+ * The kept period (keyed `${from}:${to}`) of the same start or end as [from, to) with the least time
+ * between their other ends: the fewest assets have anything in that time, so the most are adopted.
+ * The most recently used one is not it: the period's first trend bucket shares its start, and adopting
+ * from it left nearly every asset to compute again when a metric window past the end moved the period.
+ */
+function nearestDonor<T>(kept: ReadonlyMap<string, T>, from: number, to: number): { key: string; period: [number, number]; kept: T } | undefined {
+  let best: { key: string; period: [number, number]; kept: T } | undefined;
+  let bestGap = Infinity;
+  for (const [key, value] of kept) {
+    const [f, t] = key.split(':').map(Number) as [number, number];
+    const gap = f === from ? Math.abs(t - to) : t === to ? Math.abs(f - from) : Infinity;
+    if (gap < bestGap) [best, bestGap] = [{ key, period: [f, t], kept: value }, gap];
+  }
+  return best;
 }
 
 /** One asset's sums in [from, to), written at out[base..base+SUM_FIELDS). */
