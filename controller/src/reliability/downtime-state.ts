@@ -18,6 +18,9 @@ import { assetDowntime, downtimeOf, eventsByAsset, type AssetDerived, type Downt
 import { PeriodSums } from './period-sums.js';
 import { coveredRange, inScope, type AssetFilter, type ReliabilitySource, type TextRange } from './source.js';
 
+/** Scopes (filters) whose asset lists are kept at once. */
+const KEPT_SCOPES = 32;
+
 export class DowntimeState {
   readonly #assumptions: RepairAssumptions;
   readonly #parts = new Map<string, AssetDerived>();
@@ -25,7 +28,8 @@ export class DowntimeState {
   readonly #sums = new PeriodSums();
   /** The last change number this state has read; undefined: nothing derived yet. */
   #seen: number | undefined;
-  #assets: { generation: number; all: AssetInfo[] } | undefined;
+  /** The asset list, and the lists in scope of the filters asked for (one array per filter while the list stays: report-json.ts keeps what it derives from one). */
+  #assets: { generation: number; all: AssetInfo[]; scoped: Map<string, readonly AssetInfo[]> } | undefined;
 
   constructor(assumptions: RepairAssumptions) {
     this.#assumptions = assumptions;
@@ -37,7 +41,7 @@ export class DowntimeState {
    */
   refresh(source: ReliabilitySource): void {
     const generation = source.assetsGeneration();
-    if (this.#assets?.generation !== generation) this.#assets = { generation, all: source.assets() };
+    if (this.#assets?.generation !== generation) this.#assets = { generation, all: source.assets(), scoped: new Map() };
     const last = source.lastAssetChange();
     if (last === this.#seen) return;
     const changed = this.#seen === undefined ? undefined : source.assetsChangedAfter(this.#seen);
@@ -59,8 +63,16 @@ export class DowntimeState {
   }
 
   /** The assets in scope, as ReliabilitySource.assets(filter) gives them. */
-  assets(filter: AssetFilter): AssetInfo[] {
-    return (this.#assets?.all ?? []).filter(inScope(filter));
+  assets(filter: AssetFilter): readonly AssetInfo[] {
+    if (this.#assets === undefined) return [];
+    const key = JSON.stringify([filter.site, filter.assetClass, filter.assetId]);
+    let scoped = this.#assets.scoped.get(key);
+    if (scoped === undefined) {
+      // a dashboard's few scopes, not one per asset asked for alone
+      if (this.#assets.scoped.size >= KEPT_SCOPES) this.#assets.scoped.clear();
+      this.#assets.scoped.set(key, (scoped = this.#assets.all.filter(inScope(filter))));
+    }
+    return scoped;
   }
 
   /** The downtime of these assets. */

@@ -89,7 +89,7 @@ export class ReliabilityService {
    */
   #json({ source, assets, ids, options }: ReturnType<ReliabilityService['scope']>): Uint8Array<ArrayBuffer> {
     const d = this.#downtime.downtime(ids);
-    const layout = reportLayout(assets, options);
+    const layout = reportLayout(assets, options, (a, groupBy) => this.#groups.members(a, groupBy));
     if (options.perAsset === 'omit') return reportJson(assets, d, options, layout, undefined, this.#groups);
     this.#versions.refresh(source);
     return reportJson(assets, d, options, layout, this.#versions.section(assets, layout.shown, d, options), this.#groups);
@@ -100,7 +100,7 @@ export class ReliabilityService {
     const source = new ReliabilitySource(this.#db());
     // the assets, their downtime and the time their events cover, kept from the report before where unchanged
     this.#downtime.refresh(source);
-    const assets: AssetInfo[] = this.#downtime.assets({ site: q.site, assetClass: q.assetClass, assetId: q.assetId });
+    const assets: readonly AssetInfo[] = this.#downtime.assets({ site: q.site, assetClass: q.assetClass, assetId: q.assetId });
     const ids = assets.map((a) => a.assetId);
     const range = q.from !== undefined && q.to !== undefined ? undefined : this.#downtime.dataRange(source, ids);
     const to = q.to !== undefined ? Date.parse(q.to) : (range?.to ?? this.#clock.now());

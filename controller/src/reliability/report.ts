@@ -136,7 +136,7 @@ export function groupsTable(assets: readonly AssetInfo[], d: Downtime, o: Report
 }
 
 /** The groups' keys in natural order with their assets. */
-function members(assets: readonly AssetInfo[], groupBy: GroupBy): [string, string[]][] {
+export function members(assets: readonly AssetInfo[], groupBy: GroupBy): [string, string[]][] {
   const groups = new Map<string, string[]>();
   for (const a of assets) {
     const key = groupBy === 'asset' ? a.assetId : groupBy === 'assetClass' ? a.assetClass : a.site;
@@ -164,8 +164,9 @@ export interface ReportLayout {
   readonly periodIso: Period[];
 }
 
-export function reportLayout(assets: readonly AssetInfo[], o: Pick<ReportOptions, 'groupBy' | 'page' | 'from' | 'to' | 'bucket'>): ReportLayout {
-  const { groups, page } = paged(members(assets, o.groupBy), o.page);
+/** @param groupsOf members(), or a kept copy of its answers (report-json.ts KeptGroups: the same assets give the same groups). */
+export function reportLayout(assets: readonly AssetInfo[], o: Pick<ReportOptions, 'groupBy' | 'page' | 'from' | 'to' | 'bucket'>, groupsOf = members): ReportLayout {
+  const { groups, page } = paged(groupsOf(assets, o.groupBy), o.page);
   const periods = buckets(o.from, o.to, o.bucket);
   return {
     groups, page, shown: page === undefined ? undefined : new Set(groups.flatMap(([, ids]) => ids)),
