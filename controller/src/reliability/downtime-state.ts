@@ -7,7 +7,8 @@
  *   every asset again was most of a report's CPU after any new data (bench:reports); one new event now
  *   re-reads one asset's events. Each asset's part depends on its own events only, read in a total
  *   order (source.ts), so a kept part equals the part a report from scratch derives;
- * - every asset's sums per report period (period-sums.ts), dropped with its downtime;
+ * - every asset's sums per report period (period-sums.ts), dropped with its downtime, and each scope's
+ *   Paretos made of them (kept-pareto.ts);
  * - the asset list (class and site of each), read again only when migration 010's report_assets
  *   generation moved (a device's asset, class or site, or an asset known from entered events alone).
  *
@@ -15,6 +16,7 @@
  */
 import type { AssetInfo } from './report.js';
 import { assetDowntime, downtimeOf, eventsByAsset, type AssetDerived, type Downtime, type RepairAssumptions } from './intervals.js';
+import { KeptParetos } from './kept-pareto.js';
 import { PeriodSums } from './period-sums.js';
 import { coveredRange, inScope, type AssetFilter, type ReliabilitySource, type TextRange } from './source.js';
 
@@ -26,6 +28,7 @@ export class DowntimeState {
   readonly #parts = new Map<string, AssetDerived>();
   readonly #ranges = new Map<string, TextRange>();
   readonly #sums = new PeriodSums();
+  readonly #paretos = new KeptParetos();
   /** The last change number this state has read; undefined: nothing derived yet. */
   #seen: number | undefined;
   /** The asset list, and the lists in scope of the filters asked for (one array per filter while the list stays: report-json.ts keeps what it derives from one). */
@@ -77,7 +80,7 @@ export class DowntimeState {
 
   /** The downtime of these assets. */
   downtime(assetIds: readonly string[]): Downtime {
-    return { ...downtimeOf(this.#parts, assetIds), sums: this.#sums };
+    return { ...downtimeOf(this.#parts, assetIds), sums: this.#sums, paretos: this.#paretos };
   }
 
   /** The time the data of these assets covers, as ReliabilitySource.dataRange(ids) gives it. */

@@ -112,14 +112,16 @@ export interface ParetoEntry {
 /** Entries sorted by hours, largest first, with their share of the total and the running share. */
 export function pareto(hoursByKey: ReadonlyMap<string, number>): ParetoEntry[] {
   const total = [...hoursByKey.values()].reduce((a, b) => a + b, 0);
+  return paretoEntries([...hoursByKey.entries()].filter(([, h]) => h > 0).sort(([ka, a], [kb, b]) => b - a || ka.localeCompare(kb)), total);
+}
+
+/** Entries in pareto()'s order with their share of `total` and the running share (kept-pareto.ts keeps the order). */
+export function paretoEntries(sorted: readonly (readonly [string, number])[], total: number): ParetoEntry[] {
   let running = 0;
-  return [...hoursByKey.entries()]
-    .filter(([, h]) => h > 0)
-    .sort(([ka, a], [kb, b]) => b - a || ka.localeCompare(kb))
-    .map(([key, hours]) => {
-      running += hours;
-      return { key, hours: round(hours), share: round(hours / total, 6), cumulativeShare: round(running / total, 6) };
-    });
+  return sorted.map(([key, hours]) => {
+    running += hours;
+    return { key, hours: round(hours), share: round(hours / total, 6), cumulativeShare: round(running / total, 6) };
+  });
 }
 
 /**

@@ -1,11 +1,12 @@
 /**
  * Kept period sums (period-sums.ts) against sums computed anew: random assets' downtime, random period
  * lists (more periods than are kept, so tables are dropped and made again), parts replaced and
- * invalidated at random. Every answer of the long-lived PeriodSums must equal, bit for bit, that of a
- * fresh one. The service-level comparison (whole report bodies) is downtime-state.test.ts.
+ * invalidated at random. Every answer of the long-lived PeriodSums (and of the Paretos kept from its
+ * breakdowns, kept-pareto.ts) must equal, bit for bit, that of a fresh one. The service-level comparison (whole report bodies) is downtime-state.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { downtimeBreakdown, figuresPerPeriod } from './figures.js';
+import { downtimeBreakdown, figuresPerPeriod, pareto } from './figures.js';
+import { KeptParetos } from './kept-pareto.js';
 import type { AssetDowntime, Cause, Downtime } from './intervals.js';
 import { PeriodSums, SUM_FIELDS } from './period-sums.js';
 import { seededRandom } from '@pdm/models';
@@ -38,6 +39,9 @@ describe('PeriodSums', () => {
     const ids = Array.from({ length: 12 }, (_, k) => `a${k}`);
     const parts = new Map<string, AssetDowntime>(ids.map((id) => [id, part(id, next)]));
     const kept = new PeriodSums(3);
+    const paretos = new KeptParetos();
+    // all assets, some of them (one twice), all in another order
+    const scopes = [ids, ['a3', 'a1', 'a7', 'a1', 'a10', 'a4'], [...ids].reverse()];
     const periodLists = [
       [[0, 300 * HOUR]],
       Array.from({ length: 5 }, (_, k) => [k * 60 * HOUR, (k + 1) * 60 * HOUR]),
@@ -68,6 +72,11 @@ describe('PeriodSums', () => {
       expect(figuresPerPeriod(d(kept), group, periods)).toEqual(figuresPerPeriod(d(new PeriodSums()), group, periods));
       const [from, to] = periods[next(periods.length)]!;
       expect(downtimeBreakdown(d(kept), group, from, to)).toEqual(downtimeBreakdown(d(new PeriodSums()), group, from, to));
+      // a scope's Paretos kept between calls (fixed lists, as DowntimeState keeps one per scope) against Paretos made anew
+      const scope = scopes[next(scopes.length)]!;
+      const fresh = downtimeBreakdown(d(new PeriodSums()), scope, from, to);
+      expect(JSON.stringify(paretos.of(scope, scope, d(kept), from, to, kept.breakdowns(from, to))))
+        .toBe(JSON.stringify({ byAsset: pareto(fresh.byAsset), byCause: pareto(fresh.byCause), byComponent: pareto(fresh.byComponent) }));
     }
   });
 });

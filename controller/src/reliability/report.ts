@@ -6,6 +6,7 @@
 import { RELIABILITY_DEFINITIONS, assumptionsStatement } from './definitions.js';
 import { assetFigures, downtimeBreakdown, figures, figuresPerPeriod, pareto, type Figures, type ParetoEntry } from './figures.js';
 import { downtime, type Downtime, type EventsInput, type RepairAssumptions } from './intervals.js';
+import type { Paretos } from './kept-pareto.js';
 import { PeriodSums } from './period-sums.js';
 
 export type GroupBy = 'asset' | 'assetClass' | 'site';
@@ -227,8 +228,7 @@ export function reportWithoutVersions(assets: readonly AssetInfo[], d: Downtime,
   // in a page, the per-asset lists are those of its groups' assets
   const { groups, page, shown, periods, wholeAndTrend, periodIso } = layout;
   const omit = o.perAsset === 'omit';
-  const breakdown = downtimeBreakdown(d, all, o.from, o.to);
-  const byAsset = pareto(breakdown.byAsset);
+  const { byAsset, byCause, byComponent } = paretos(assets, all, d, o);
   return {
     period: { from: iso(o.from), to: iso(o.to), hours: (o.to - o.from) / HOUR },
     groupBy: o.groupBy,
@@ -246,10 +246,17 @@ export function reportWithoutVersions(assets: readonly AssetInfo[], d: Downtime,
     trend: { bucket: o.bucket, periods: figuresPerPeriod(d, all, periods).map((f, k) => dated(periodIso[k]!, f)) },
     pareto: {
       ...(omit ? {} : { byAsset: shown === undefined ? byAsset : byAsset.filter((e) => shown.has(e.key)) }),
-      byCause: pareto(breakdown.byCause),
-      byComponent: pareto(breakdown.byComponent),
+      byCause,
+      byComponent,
     },
   };
+}
+
+/** The Paretos of the scope's period: kept per asset list where `d` carries them (kept-pareto.ts), else made anew. */
+function paretos(assets: readonly AssetInfo[], all: readonly string[], d: Downtime, o: ReportOptions): Paretos {
+  if (d.paretos !== undefined && d.sums !== undefined) return d.paretos.of(assets, all, d, o.from, o.to, d.sums.breakdowns(o.from, o.to));
+  const b = downtimeBreakdown(d, all, o.from, o.to);
+  return { byAsset: pareto(b.byAsset), byCause: pareto(b.byCause), byComponent: pareto(b.byComponent) };
 }
 
 // Written out, not spread: object spreads were the largest part of a 10,000-group report after the
