@@ -15,7 +15,7 @@ import { groupOf, members, reportWithoutVersions, type AssetInfo, type GroupBy, 
 
 
 /** The body of the report of `assets`; `modelVersions`: the section's entries as JSON, undefined with perAsset=omit. */
-export function reportJson(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, layout: ReportLayout, modelVersions: readonly string[] | undefined, kept = new KeptGroups()): Uint8Array<ArrayBuffer> {
+export function reportJson(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, layout: ReportLayout, modelVersions: readonly Uint8Array[] | undefined, kept = new KeptGroups()): Uint8Array<ArrayBuffer> {
   const byAsset = o.groupBy === 'asset';
   const { groups, trend, pareto, ...head } = reportWithoutVersions(assets, d, o, !byAsset, layout);
   const parts: Uint8Array[] = [];
@@ -25,7 +25,15 @@ export function reportJson(assets: readonly AssetInfo[], d: Downtime, o: ReportO
   if (byAsset) groupsByAsset(parts, d, o, layout, kept);
   else text(JSON.stringify(groups));
   text(`,${JSON.stringify({ trend, pareto }).slice(1, -1)}`);
-  if (modelVersions !== undefined) text(`,"modelVersions":[${modelVersions.join(',')}]`);
+  if (modelVersions !== undefined) {
+    text(',"modelVersions":[');
+    const comma = Buffer.from(',');
+    for (const [i, entry] of modelVersions.entries()) {
+      if (i > 0) parts.push(comma);
+      parts.push(entry);
+    }
+    text(']');
+  }
   text('}');
   return concat(parts);
 }
