@@ -16,6 +16,7 @@
  */
 import type { AssetInfo } from './report.js';
 import { assetDowntime, downtimeOf, eventsByAsset, type AssetDerived, type Downtime, type RepairAssumptions } from './intervals.js';
+import { dropChanged } from './changed-assets.js';
 import { KeptParetos } from './kept-pareto.js';
 import { PeriodSums } from './period-sums.js';
 import { coveredRange, inScope, type AssetFilter, type ReliabilitySource, type TextRange } from './source.js';
@@ -48,17 +49,8 @@ export class DowntimeState {
     const last = source.lastAssetChange();
     if (last === this.#seen) return;
     const changed = this.#seen === undefined ? undefined : source.assetsChangedAfter(this.#seen);
-    if (changed === undefined) {
-      this.#parts.clear();
-      this.#ranges.clear();
-      this.#sums.invalidate();
-    } else {
-      this.#sums.invalidate(changed);
-      for (const assetId of changed) {
-        this.#parts.delete(assetId);
-        this.#ranges.delete(assetId);
-      }
-    }
+    this.#sums.invalidate(changed);
+    dropChanged(changed, this.#parts, this.#ranges);
     // an asset whose events are all gone has no part and no range, as in a report from scratch
     for (const [assetId, own] of eventsByAsset(source.events(changed))) this.#parts.set(assetId, assetDowntime(own, this.#assumptions));
     for (const [assetId, range] of source.eventRanges(changed)) this.#ranges.set(assetId, range);

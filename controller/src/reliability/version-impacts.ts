@@ -16,6 +16,7 @@
  */
 import { iso, naturalOrder, versionImpact, versionOrder, type AssetInfo, type ReportOptions, type VersionSpan } from './report.js';
 import type { AssetDowntime, Downtime } from './intervals.js';
+import { dropChanged } from './changed-assets.js';
 import { caughtMissed, type CaughtMissedWindow, type ReliabilitySource } from './source.js';
 
 /** One version's entry: its activeFrom (the report sorts by it) and its JSON (UTF-8: the body is bytes, and 10,000 entries' join and encoding were a tenth of a render). */
@@ -57,17 +58,7 @@ export class VersionImpacts {
       if (assets.size === 0) return;
       changed = [...assets];
     }
-    if (changed === undefined) {
-      this.#spans.clear();
-      this.#windows.clear();
-      this.#kept.clear();
-    } else {
-      for (const assetId of changed) {
-        this.#spans.delete(assetId);
-        this.#windows.delete(assetId);
-        this.#kept.delete(assetId);
-      }
-    }
+    dropChanged(changed, this.#spans, this.#windows, this.#kept);
     for (const v of source.versions(changed)) {
       const list = this.#spans.get(v.assetId);
       if (list === undefined) this.#spans.set(v.assetId, [v]);
