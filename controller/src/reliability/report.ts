@@ -122,8 +122,8 @@ export const naturalOrder: (a: string, b: string) => number = new Intl.Collator(
 export type GroupsTable = Pick<ReliabilityReport, 'period' | 'groupBy' | 'totals' | 'page'> & { groups: (Figures & { key: string; assetIds?: string[] })[] };
 
 /** The groups' and the totals' figures only (the CSV), from the assets' downtime derived already: no versions, quality windows or trend. */
-export function groupsTable(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions): GroupsTable {
-  const { groups, page } = paged(members(assets, o.groupBy), o.page);
+export function groupsTable(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, groupsOf = members): GroupsTable {
+  const { groups, page } = paged(groupsOf(assets, o.groupBy), o.page);
   const omit = o.perAsset === 'omit';
   const whole: [number, number][] = [[o.from, o.to]];
   const of = (ids: readonly string[]): Figures => figuresPerPeriod(d, ids, whole)[0]!;
