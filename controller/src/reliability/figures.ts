@@ -5,7 +5,7 @@
  * failures (not a mean of the assets' MTBFs).
  */
 import { CAUSES, type Cause, type Downtime } from './intervals.js';
-import { PeriodSums, SUM_FIELDS, assetSums, periodSums } from './period-sums.js';
+import { PeriodSums, SUM_FIELDS, assetSums, periodSums, type KeptJson } from './period-sums.js';
 
 export interface Figures {
   assets: number;
@@ -55,19 +55,19 @@ export function figuresPerPeriod(d: Downtime, assetIds: readonly string[], perio
  */
 export function assetFiguresJson(d: Downtime, assetId: string, periods: readonly (readonly [number, number])[], dated: (k: number) => string | undefined): Uint8Array[] {
   const sums = d.sums ?? new PeriodSums();
+  const write = (kept: KeptJson, k: number, own: () => Float64Array): Uint8Array => {
+    const [f, t] = periods[k]!;
+    const head = dated(k);
+    if (head === undefined) return (kept.fields ??= Buffer.from(JSON.stringify(summarise(1, f, t, periodSums(own(), 0))).slice(1, -1)));
+    return (kept.dated ??= Buffer.from(`,${head}${JSON.stringify(summarise(1, f, t, periodSums(own(), 0))).slice(1)}`));
+  };
   const kept = sums.jsonAll(d.perAsset, assetId, periods);
-  if (kept !== undefined) {
-    const out = kept.map((j, k) => (dated(k) === undefined ? j.fields : j.dated));
-    if (out.every((j) => j !== undefined)) return out as Uint8Array[];
-  }
+  // every period's sums kept: the JSON not made yet (a period that moved) is made from the asset's own
+  // sums added to zeros, without summing its other periods again (10,000 assets x 14 periods)
+  if (kept !== undefined) return kept.map((j, k) => write(j, k, () => sums.ownSums(assetId, k)!));
   const acc = new Float64Array(periods.length * SUM_FIELDS);
   sums.sumInto(d.perAsset, [assetId], periods, acc);
-  return periods.map(([f, t], k) => {
-    const kept = sums.json(assetId, k) ?? {};
-    const head = dated(k);
-    if (head === undefined) return (kept.fields ??= Buffer.from(JSON.stringify(summarise(1, f, t, periodSums(acc, k))).slice(1, -1)));
-    return (kept.dated ??= Buffer.from(`,${head}${JSON.stringify(summarise(1, f, t, periodSums(acc, k))).slice(1)}`));
-  });
+  return periods.map((_, k) => write(sums.json(assetId, k) ?? {}, k, () => acc.subarray(k * SUM_FIELDS, (k + 1) * SUM_FIELDS)));
 }
 
 /**

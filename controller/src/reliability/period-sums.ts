@@ -147,6 +147,19 @@ export class PeriodSums {
     return (t.json[slot] ??= {});
   }
 
+  /**
+   * One asset's sums in period k of the list asked for last, as figuresPerPeriod() of the asset alone
+   * adds them (its own sums added to zeros); undefined when not kept.
+   */
+  ownSums(assetId: string, k: number): Float64Array | undefined {
+    const slot = this.#slots.get(assetId);
+    const t = this.#last?.tables[k];
+    if (slot === undefined || t === undefined || t.valid[slot] !== 1) return undefined;
+    const own = new Float64Array(SUM_FIELDS);
+    for (let i = 0; i < SUM_FIELDS; i++) own[i] = 0 + t.sums[slot * SUM_FIELDS + i]!;
+    return own;
+  }
+
   /** Each asset's downtime breakdown in [from, to) (figures.ts downtimeBreakdown), computed where not kept. */
   breakdowns(from: number, to: number): (assetId: string, own: AssetDowntime) => AssetBreakdown {
     const key = `${from}:${to}`;
