@@ -65,7 +65,8 @@ export class DowntimeState {
     if (scoped === undefined) {
       // a dashboard's few scopes, not one per asset asked for alone
       if (this.#assets.scoped.size >= KEPT_SCOPES) this.#assets.scoped.clear();
-      this.#assets.scoped.set(key, (scoped = this.#assets.all.filter(inScope(filter))));
+      // frozen: what renders derive from a list is kept by its identity (report.ts, report-json.ts, kept-pareto.ts)
+      this.#assets.scoped.set(key, (scoped = Object.freeze(this.#assets.all.filter(inScope(filter)))));
     }
     return scoped;
   }

@@ -43,7 +43,7 @@ export function figures(d: Downtime, assetIds: readonly string[], from: number, 
 export function figuresPerPeriod(d: Downtime, assetIds: readonly string[], periods: readonly (readonly [number, number])[]): Figures[] {
   const assets = new Set(assetIds);
   const acc = new Float64Array(periods.length * SUM_FIELDS);
-  (d.sums ?? new PeriodSums()).sumInto(d.perAsset, assets, periods, acc);
+  (d.sums ?? new PeriodSums()).sumInto(d.perAsset, assets, periods, acc, assetIds);
   return periods.map(([f, t], k) => summarise(assets.size, f, t, periodSums(acc, k)));
 }
 

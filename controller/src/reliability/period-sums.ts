@@ -22,6 +22,12 @@ const CAUSE_FIELD: Record<Cause, number> = { unplanned: UNPLANNED, planned: PLAN
 /** Periods whose sums are kept (a report asks for 1 + its trend buckets, e.g. 1 + 90 days; ~0.5 MB each at 10,000 assets). */
 const KEPT_PERIODS = 128;
 
+/** Groups of at least this many assets have their sums kept per period (smaller ones cost less to add again than to keep). */
+const KEPT_GROUP_SIZE = 64;
+
+/** Invalidated assets a table lists before it drops its kept group sums and starts again. */
+const KEPT_LOG = 4096;
+
 /** Periods whose breakdowns are kept (one per report: its whole period). */
 const KEPT_BREAKDOWNS = 8;
 
@@ -41,6 +47,10 @@ interface PeriodTable {
   valid: Uint8Array;
   /** The asset's figures as JSON (report by asset, report-json.ts), made from its sums; dropped when they are computed again. */
   json: (KeptJson | undefined)[];
+  /** The assets invalidated since the table was made, in order: a kept group sum made at log length n is stale when one after n is its member. */
+  log: string[];
+  /** The sums of large groups (by their id list), with the log length when they were added. */
+  groups: WeakMap<readonly string[], { at: number; sums: Float64Array }>;
 }
 
 /** One asset's figures in a period as JSON text (UTF-8): its fields alone, and as a trend entry. */
@@ -61,12 +71,20 @@ export class PeriodSums {
   #last: { periods: readonly (readonly [number, number])[]; tables: PeriodTable[] } | undefined;
   /** Each asset's downtime breakdown by `${from}:${to}`, least recently used first. */
   readonly #breakdowns = new Map<string, Map<string, AssetBreakdown>>();
+  /** The ids of a kept group as a set (#keptGroup). */
+  readonly #members = new WeakMap<readonly string[], ReadonlySet<string>>();
   /** Each asset downtime's first and last time (segment starts and ends, repairs and maintenance). */
   readonly #reach = new WeakMap<AssetDowntime, [number, number]>();
 
-  /** @param keptPeriods how many periods' sums to keep (least recently used dropped first). */
-  constructor(keptPeriods = KEPT_PERIODS) {
+  readonly #keptGroupSize: number;
+
+  /**
+   * @param keptPeriods how many periods' sums to keep (least recently used dropped first)
+   * @param keptGroupSize groups of at least this many assets have their sums kept
+   */
+  constructor(keptPeriods = KEPT_PERIODS, keptGroupSize = KEPT_GROUP_SIZE) {
     this.#keptPeriods = keptPeriods;
+    this.#keptGroupSize = keptGroupSize;
   }
 
   /** Drops the sums of these assets (their downtime changed); all without ids. */
@@ -80,8 +98,16 @@ export class PeriodSums {
     for (const assetId of assetIds) {
       for (const b of this.#breakdowns.values()) b.delete(assetId);
       const slot = this.#slots.get(assetId);
-      if (slot === undefined) continue;
-      for (const t of this.#tables.values()) if (slot < t.valid.length) t.valid[slot] = 0;
+      // an asset without sums yet may have gained downtime: a kept group sum that skipped it is stale too
+      for (const t of this.#tables.values()) {
+        if (slot !== undefined && slot < t.valid.length) t.valid[slot] = 0;
+        t.log.push(assetId);
+      }
+    }
+    for (const t of this.#tables.values()) {
+      if (t.log.length <= KEPT_LOG) continue;
+      t.log = [];
+      t.groups = new WeakMap();
     }
   }
 
@@ -89,8 +115,9 @@ export class PeriodSums {
    * Writes into `acc` (SUM_FIELDS per period) the sums of the assets' sums for each period, assets in
    * the order given, computing and keeping those not kept yet.
    */
-  sumInto(perAsset: ReadonlyMap<string, AssetDowntime>, assetIds: Iterable<string>, periods: readonly (readonly [number, number])[], acc: Float64Array): void {
+  sumInto(perAsset: ReadonlyMap<string, AssetDowntime>, assetIds: Iterable<string>, periods: readonly (readonly [number, number])[], acc: Float64Array, group?: readonly string[]): void {
     const tables = this.#tablesOf(periods, perAsset);
+    if (group !== undefined && group.length >= this.#keptGroupSize && this.#keptGroup(group, tables, acc)) return;
     const owns: AssetDowntime[] = [];
     const slots: number[] = [];
     for (const assetId of assetIds) {
@@ -120,7 +147,29 @@ export class PeriodSums {
         maintenance += sums[base + MAINTENANCE]!;
       }
       acc.set([unplanned, planned, other, repairs, repairHours, maintenance], k * SUM_FIELDS);
+      if (group !== undefined && group.length >= this.#keptGroupSize) {
+        tables[k]!.groups.set(group, { at: tables[k]!.log.length, sums: acc.slice(k * SUM_FIELDS, (k + 1) * SUM_FIELDS) });
+      }
     }
+  }
+
+  /**
+   * Writes the kept sums of `group` into `acc` when every period's are kept and none of its assets was
+   * invalidated since: the same additions of the same values as summing it again (a report adds 10,000
+   * assets for its totals and trend, and each group's, on every render though new data changes a few).
+   */
+  #keptGroup(group: readonly string[], tables: readonly PeriodTable[], acc: Float64Array): boolean {
+    let members = this.#members.get(group);
+    for (const [k, t] of tables.entries()) {
+      const kept = t.groups.get(group);
+      if (kept === undefined) return false;
+      if (kept.at < t.log.length) {
+        if (members === undefined) this.#members.set(group, (members = new Set(group)));
+        for (let i = kept.at; i < t.log.length; i++) if (members.has(t.log[i]!)) return false;
+      }
+      acc.set(kept.sums, k * SUM_FIELDS);
+    }
+    return true;
   }
 
   /** json() of every period of the list, when the asset's sums of all of them are kept (no sums added: a report by asset asks 10,000 times). */
@@ -208,7 +257,7 @@ export class PeriodSums {
    * the time one period covers and the other not: its sums are the same additions of the same values.
    */
   #adopted(from: number, to: number, perAsset: ReadonlyMap<string, AssetDowntime>): PeriodTable {
-    const t: PeriodTable = { sums: new Float64Array(0), valid: new Uint8Array(0), json: [] };
+    const t: PeriodTable = { sums: new Float64Array(0), valid: new Uint8Array(0), json: [], log: [], groups: new WeakMap() };
     const donor = nearestDonor(this.#tables, from, to);
     if (donor === undefined) return t;
     const { sums, valid } = this.#room(t, this.#slots.size - 1);

@@ -224,7 +224,7 @@ export const versionOrder = (a: Pick<VersionImpact, 'assetId' | 'activeFrom'>, b
  * body is this report's JSON with the section's entries added (version-impacts.ts keeps them per asset).
  */
 export function reportWithoutVersions(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, withGroups: boolean, layout: ReportLayout): ReliabilityReport {
-  const all = assets.map((a) => a.assetId);
+  const all = assetIdsOf(assets);
   // in a page, the per-asset lists are those of its groups' assets
   const { groups, page, shown, periods, wholeAndTrend, periodIso } = layout;
   const omit = o.perAsset === 'omit';
@@ -250,6 +250,18 @@ export function reportWithoutVersions(assets: readonly AssetInfo[], d: Downtime,
       byComponent,
     },
   };
+}
+
+/**
+ * The ids of an asset list; of a frozen list (DowntimeState's, kept between renders) one array per list,
+ * kept by identity: the kept sums of the totals and trend (period-sums.ts) are found by this array.
+ */
+const assetIds = new WeakMap<readonly AssetInfo[], readonly string[]>();
+function assetIdsOf(assets: readonly AssetInfo[]): readonly string[] {
+  if (!Object.isFrozen(assets)) return assets.map((a) => a.assetId);
+  let ids = assetIds.get(assets);
+  if (ids === undefined) assetIds.set(assets, (ids = assets.map((a) => a.assetId)));
+  return ids;
 }
 
 /** The Paretos of the scope's period: kept per asset list where `d` carries them (kept-pareto.ts), else made anew. */
