@@ -49,6 +49,12 @@ interface PeriodTable {
   json: (KeptJson | undefined)[];
   /** The assets invalidated since the table was made, in order: a kept group sum made at log length n is stale when one after n is its member. */
   log: string[];
+  /**
+   * Assets invalidated while their sums here were kept (still in `sums`): computed again at the table's
+   * next use and logged only if they changed (an entered event changes its asset's sums in the period
+   * and one trend bucket, not in the other buckets, whose kept group sums then stay).
+   */
+  pending: string[];
   /** The sums of large groups (by their id list), with the log length when they were added. */
   groups: WeakMap<readonly string[], { at: number; sums: Float64Array }>;
 }
@@ -100,8 +106,11 @@ export class PeriodSums {
       const slot = this.#slots.get(assetId);
       // an asset without sums yet may have gained downtime: a kept group sum that skipped it is stale too
       for (const t of this.#tables.values()) {
-        if (slot !== undefined && slot < t.valid.length) t.valid[slot] = 0;
-        t.log.push(assetId);
+        // kept sums are compared with the new ones when computed again (#resolve): only a change is logged
+        if (slot !== undefined && slot < t.valid.length && t.valid[slot] === 1) {
+          t.valid[slot] = 0;
+          t.pending.push(assetId);
+        } else t.log.push(assetId);
       }
     }
     for (const t of this.#tables.values()) {
@@ -117,17 +126,21 @@ export class PeriodSums {
    */
   sumInto(perAsset: ReadonlyMap<string, AssetDowntime>, assetIds: Iterable<string>, periods: readonly (readonly [number, number])[], acc: Float64Array, group?: readonly string[]): void {
     const tables = this.#tablesOf(periods, perAsset);
-    if (group !== undefined && group.length >= this.#keptGroupSize && this.#keptGroup(group, tables, acc)) return;
-    const owns: AssetDowntime[] = [];
+    const keep = group !== undefined && group.length >= this.#keptGroupSize ? group : undefined;
+    let owns: AssetDowntime[] | undefined;
     const slots: number[] = [];
-    for (const assetId of assetIds) {
-      const own = perAsset.get(assetId);
-      if (own === undefined) continue;
-      owns.push(own);
-      slots.push(this.#slot(assetId));
-    }
     // period by period, each a run over one table; every period's sums still add the assets in order
     for (let k = 0; k < periods.length; k++) {
+      if (keep !== undefined && this.#keptGroup(keep, tables[k]!, acc, k)) continue;
+      if (owns === undefined) {
+        owns = [];
+        for (const assetId of assetIds) {
+          const own = perAsset.get(assetId);
+          if (own === undefined) continue;
+          owns.push(own);
+          slots.push(this.#slot(assetId));
+        }
+      }
       const { sums, valid } = this.#room(tables[k]!, this.#slots.size - 1);
       const [from, to] = periods[k]!;
       let unplanned = 0, planned = 0, other = 0, repairs = 0, repairHours = 0, maintenance = 0;
@@ -147,28 +160,26 @@ export class PeriodSums {
         maintenance += sums[base + MAINTENANCE]!;
       }
       acc.set([unplanned, planned, other, repairs, repairHours, maintenance], k * SUM_FIELDS);
-      if (group !== undefined && group.length >= this.#keptGroupSize) {
-        tables[k]!.groups.set(group, { at: tables[k]!.log.length, sums: acc.slice(k * SUM_FIELDS, (k + 1) * SUM_FIELDS) });
-      }
+      if (keep !== undefined) tables[k]!.groups.set(keep, { at: tables[k]!.log.length, sums: acc.slice(k * SUM_FIELDS, (k + 1) * SUM_FIELDS) });
     }
   }
 
   /**
-   * Writes the kept sums of `group` into `acc` when every period's are kept and none of its assets was
-   * invalidated since: the same additions of the same values as summing it again (a report adds 10,000
-   * assets for its totals and trend, and each group's, on every render though new data changes a few).
+   * Writes the kept sums of `group` in table t into `acc` at period k when none of its assets was logged
+   * since (invalidated and changed here): the same additions of the same values as summing it again
+   * (a report adds 10,000 assets for its totals and each trend bucket on every render, though new data
+   * changes a few assets in one or two of its periods).
    */
-  #keptGroup(group: readonly string[], tables: readonly PeriodTable[], acc: Float64Array): boolean {
-    let members = this.#members.get(group);
-    for (const [k, t] of tables.entries()) {
-      const kept = t.groups.get(group);
-      if (kept === undefined) return false;
-      if (kept.at < t.log.length) {
-        if (members === undefined) this.#members.set(group, (members = new Set(group)));
-        for (let i = kept.at; i < t.log.length; i++) if (members.has(t.log[i]!)) return false;
-      }
-      acc.set(kept.sums, k * SUM_FIELDS);
+  #keptGroup(group: readonly string[], t: PeriodTable, acc: Float64Array, k: number): boolean {
+    const kept = t.groups.get(group);
+    if (kept === undefined) return false;
+    if (kept.at < t.log.length) {
+      let members = this.#members.get(group);
+      if (members === undefined) this.#members.set(group, (members = new Set(group)));
+      for (let i = kept.at; i < t.log.length; i++) if (members.has(t.log[i]!)) return false;
+      kept.at = t.log.length;
     }
+    acc.set(kept.sums, k * SUM_FIELDS);
     return true;
   }
 
@@ -248,7 +259,33 @@ export class PeriodSums {
     else t = this.#adopted(from, to, perAsset);
     this.#tables.set(key, t);
     if (this.#tables.size > this.#keptPeriods) this.#tables.delete(this.#tables.keys().next().value!);
+    if (t.pending.length > 0) this.#resolve(t, from, to, perAsset);
     return t;
+  }
+
+  /** Computes the pending assets' sums again (invalidate): an unchanged one is valid as it was (with its JSON), a changed or gone one is logged. */
+  #resolve(t: PeriodTable, from: number, to: number, perAsset: ReadonlyMap<string, AssetDowntime>): void {
+    const fresh = new Float64Array(SUM_FIELDS);
+    for (const assetId of t.pending) {
+      const slot = this.#slots.get(assetId)!;
+      const own = perAsset.get(assetId);
+      if (t.valid[slot] === 1) continue;
+      if (own === undefined) {
+        t.log.push(assetId);
+        continue;
+      }
+      assetSums(own, from, to, fresh, 0);
+      const base = slot * SUM_FIELDS;
+      let same = true;
+      for (let i = 0; i < SUM_FIELDS; i++) same &&= fresh[i] === t.sums[base + i];
+      if (!same) {
+        t.sums.set(fresh, base);
+        t.json[slot] = undefined;
+        t.log.push(assetId);
+      }
+      t.valid[slot] = 1;
+    }
+    t.pending = [];
   }
 
   /**
@@ -257,7 +294,7 @@ export class PeriodSums {
    * the time one period covers and the other not: its sums are the same additions of the same values.
    */
   #adopted(from: number, to: number, perAsset: ReadonlyMap<string, AssetDowntime>): PeriodTable {
-    const t: PeriodTable = { sums: new Float64Array(0), valid: new Uint8Array(0), json: [], log: [], groups: new WeakMap() };
+    const t: PeriodTable = { sums: new Float64Array(0), valid: new Uint8Array(0), json: [], log: [], pending: [], groups: new WeakMap() };
     const donor = nearestDonor(this.#tables, from, to);
     if (donor === undefined) return t;
     const { sums, valid } = this.#room(t, this.#slots.size - 1);
