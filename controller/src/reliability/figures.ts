@@ -5,7 +5,8 @@
  * failures (not a mean of the assets' MTBFs).
  */
 import { CAUSES, type Cause, type Downtime } from './intervals.js';
-import { PeriodSums, SUM_FIELDS, assetSums, periodSums, type KeptJson } from './period-sums.js';
+import { SUM_FIELDS, assetSums, periodSums } from './asset-sums.js';
+import { PeriodSums, type KeptJson } from './period-sums.js';
 
 export interface Figures {
   assets: number;

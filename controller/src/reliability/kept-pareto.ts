@@ -12,7 +12,7 @@
  */
 import { pareto, paretoEntries, type ParetoEntry } from './figures.js';
 import type { AssetDowntime, Downtime } from './intervals.js';
-import type { AssetBreakdown } from './period-sums.js';
+import type { AssetBreakdown } from './asset-sums.js';
 
 export interface Paretos {
   byAsset: ParetoEntry[];

@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { downtimeBreakdown, figuresPerPeriod, pareto } from './figures.js';
 import { KeptParetos } from './kept-pareto.js';
 import type { AssetDowntime, Cause, Downtime } from './intervals.js';
-import { PeriodSums, SUM_FIELDS } from './period-sums.js';
+import { SUM_FIELDS } from './asset-sums.js';
+import { PeriodSums } from './period-sums.js';
 import { seededRandom } from '@pdm/models';
 
 const HOUR = 3_600_000;
