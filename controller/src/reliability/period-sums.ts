@@ -105,7 +105,8 @@ export class PeriodSums {
 
   /**
    * Writes into `acc` (SUM_FIELDS per period) the sums of the assets' sums for each period, assets in
-   * the order given, computing and keeping those not kept yet.
+   * the order given, computing and keeping those not kept yet. `group`: the list `assetIds` come from
+   * (the same array for the same assets), under which a large group's sums are kept per period.
    */
   sumInto(perAsset: ReadonlyMap<string, AssetDowntime>, assetIds: Iterable<string>, periods: readonly (readonly [number, number])[], acc: Float64Array, group?: readonly string[]): void {
     const tables = this.#tablesOf(periods, perAsset);
