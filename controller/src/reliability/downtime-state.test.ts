@@ -62,7 +62,8 @@ describe('DowntimeState', () => {
     const kept = new ReliabilityService(db, assumptions, clock);
     const records = new RecordsRepo(database.handle);
     const next = random(9);
-    const devices = ['d1', 'd2', 'd3', 'd4', 'd5'];
+    // asset-d1 and asset-d01 the natural order cannot tell apart: their model versions sort as one run (version-impacts.ts)
+    const devices = ['d1', 'd2', 'd3', 'd4', 'd01'];
     const device = database.handle.prepare(`INSERT INTO devices (device_id, asset_id, asset_class, site, first_seen_at, last_seen_at)
       VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT DO UPDATE SET asset_id = excluded.asset_id, asset_class = excluded.asset_class,
       site = excluded.site, last_seen_at = excluded.last_seen_at`);

@@ -7,7 +7,8 @@
  *   every asset again was most of a report's CPU after any new data (bench:reports); one new event now
  *   re-reads one asset's events. Each asset's part depends on its own events only, read in a total
  *   order (source.ts), so a kept part equals the part a report from scratch derives;
- * - every asset's sums per report period (period-sums.ts), dropped with its downtime;
+ * - every asset's sums per report period (period-sums.ts), dropped with its downtime, and each scope's
+ *   Paretos made of them (kept-pareto.ts);
  * - the asset list (class and site of each), read again only when migration 010's report_assets
  *   generation moved (a device's asset, class or site, or an asset known from entered events alone).
  *
@@ -15,17 +16,24 @@
  */
 import type { AssetInfo } from './report.js';
 import { assetDowntime, downtimeOf, eventsByAsset, type AssetDerived, type Downtime, type RepairAssumptions } from './intervals.js';
+import { dropChanged } from './changed-assets.js';
+import { KeptParetos } from './kept-pareto.js';
 import { PeriodSums } from './period-sums.js';
 import { coveredRange, inScope, type AssetFilter, type ReliabilitySource, type TextRange } from './source.js';
+
+/** Scopes (filters) whose asset lists are kept at once. */
+const KEPT_SCOPES = 32;
 
 export class DowntimeState {
   readonly #assumptions: RepairAssumptions;
   readonly #parts = new Map<string, AssetDerived>();
   readonly #ranges = new Map<string, TextRange>();
   readonly #sums = new PeriodSums();
+  readonly #paretos = new KeptParetos();
   /** The last change number this state has read; undefined: nothing derived yet. */
   #seen: number | undefined;
-  #assets: { generation: number; all: AssetInfo[] } | undefined;
+  /** The asset list, and the lists in scope of the filters asked for (one array per filter while the list stays: report-json.ts keeps what it derives from one). */
+  #assets: { generation: number; all: AssetInfo[]; scoped: Map<string, readonly AssetInfo[]> } | undefined;
 
   constructor(assumptions: RepairAssumptions) {
     this.#assumptions = assumptions;
@@ -37,21 +45,12 @@ export class DowntimeState {
    */
   refresh(source: ReliabilitySource): void {
     const generation = source.assetsGeneration();
-    if (this.#assets?.generation !== generation) this.#assets = { generation, all: source.assets() };
+    if (this.#assets?.generation !== generation) this.#assets = { generation, all: source.assets(), scoped: new Map() };
     const last = source.lastAssetChange();
     if (last === this.#seen) return;
     const changed = this.#seen === undefined ? undefined : source.assetsChangedAfter(this.#seen);
-    if (changed === undefined) {
-      this.#parts.clear();
-      this.#ranges.clear();
-      this.#sums.invalidate();
-    } else {
-      this.#sums.invalidate(changed);
-      for (const assetId of changed) {
-        this.#parts.delete(assetId);
-        this.#ranges.delete(assetId);
-      }
-    }
+    this.#sums.invalidate(changed);
+    dropChanged(changed, this.#parts, this.#ranges);
     // an asset whose events are all gone has no part and no range, as in a report from scratch
     for (const [assetId, own] of eventsByAsset(source.events(changed))) this.#parts.set(assetId, assetDowntime(own, this.#assumptions));
     for (const [assetId, range] of source.eventRanges(changed)) this.#ranges.set(assetId, range);
@@ -59,13 +58,22 @@ export class DowntimeState {
   }
 
   /** The assets in scope, as ReliabilitySource.assets(filter) gives them. */
-  assets(filter: AssetFilter): AssetInfo[] {
-    return (this.#assets?.all ?? []).filter(inScope(filter));
+  assets(filter: AssetFilter): readonly AssetInfo[] {
+    if (this.#assets === undefined) return [];
+    const key = JSON.stringify([filter.site, filter.assetClass, filter.assetId]);
+    let scoped = this.#assets.scoped.get(key);
+    if (scoped === undefined) {
+      // a dashboard's few scopes, not one per asset asked for alone
+      if (this.#assets.scoped.size >= KEPT_SCOPES) this.#assets.scoped.clear();
+      // frozen: what renders derive from a list is kept by its identity (report.ts, report-json.ts, kept-pareto.ts)
+      this.#assets.scoped.set(key, (scoped = Object.freeze(this.#assets.all.filter(inScope(filter)))));
+    }
+    return scoped;
   }
 
   /** The downtime of these assets. */
   downtime(assetIds: readonly string[]): Downtime {
-    return { ...downtimeOf(this.#parts, assetIds), sums: this.#sums };
+    return { ...downtimeOf(this.#parts, assetIds), sums: this.#sums, paretos: this.#paretos };
   }
 
   /** The time the data of these assets covers, as ReliabilitySource.dataRange(ids) gives it. */

@@ -5,7 +5,8 @@
  * failures (not a mean of the assets' MTBFs).
  */
 import { CAUSES, type Cause, type Downtime } from './intervals.js';
-import { PeriodSums, SUM_FIELDS, assetSums, periodSums } from './period-sums.js';
+import { SUM_FIELDS, assetSums, periodSums } from './asset-sums.js';
+import { PeriodSums, type KeptJson } from './period-sums.js';
 
 export interface Figures {
   assets: number;
@@ -43,7 +44,7 @@ export function figures(d: Downtime, assetIds: readonly string[], from: number, 
 export function figuresPerPeriod(d: Downtime, assetIds: readonly string[], periods: readonly (readonly [number, number])[]): Figures[] {
   const assets = new Set(assetIds);
   const acc = new Float64Array(periods.length * SUM_FIELDS);
-  (d.sums ?? new PeriodSums()).sumInto(d.perAsset, assets, periods, acc);
+  (d.sums ?? new PeriodSums()).sumInto(d.perAsset, assets, periods, acc, assetIds);
   return periods.map(([f, t], k) => summarise(assets.size, f, t, periodSums(acc, k)));
 }
 
@@ -55,19 +56,19 @@ export function figuresPerPeriod(d: Downtime, assetIds: readonly string[], perio
  */
 export function assetFiguresJson(d: Downtime, assetId: string, periods: readonly (readonly [number, number])[], dated: (k: number) => string | undefined): Uint8Array[] {
   const sums = d.sums ?? new PeriodSums();
+  const write = (kept: KeptJson, k: number, own: () => Float64Array): Uint8Array => {
+    const [f, t] = periods[k]!;
+    const head = dated(k);
+    if (head === undefined) return (kept.fields ??= Buffer.from(JSON.stringify(summarise(1, f, t, periodSums(own(), 0))).slice(1, -1)));
+    return (kept.dated ??= Buffer.from(`,${head}${JSON.stringify(summarise(1, f, t, periodSums(own(), 0))).slice(1)}`));
+  };
   const kept = sums.jsonAll(d.perAsset, assetId, periods);
-  if (kept !== undefined) {
-    const out = kept.map((j, k) => (dated(k) === undefined ? j.fields : j.dated));
-    if (out.every((j) => j !== undefined)) return out as Uint8Array[];
-  }
+  // every period's sums kept: the JSON not made yet (a period that moved) is made from the asset's own
+  // sums added to zeros, without summing its other periods again (10,000 assets x 14 periods)
+  if (kept !== undefined) return kept.map((j, k) => write(j, k, () => sums.ownSums(assetId, k)!));
   const acc = new Float64Array(periods.length * SUM_FIELDS);
   sums.sumInto(d.perAsset, [assetId], periods, acc);
-  return periods.map(([f, t], k) => {
-    const kept = sums.json(assetId, k) ?? {};
-    const head = dated(k);
-    if (head === undefined) return (kept.fields ??= Buffer.from(JSON.stringify(summarise(1, f, t, periodSums(acc, k))).slice(1, -1)));
-    return (kept.dated ??= Buffer.from(`,${head}${JSON.stringify(summarise(1, f, t, periodSums(acc, k))).slice(1)}`));
-  });
+  return periods.map((_, k) => write(sums.json(assetId, k) ?? {}, k, () => acc.subarray(k * SUM_FIELDS, (k + 1) * SUM_FIELDS)));
 }
 
 /**
@@ -112,14 +113,16 @@ export interface ParetoEntry {
 /** Entries sorted by hours, largest first, with their share of the total and the running share. */
 export function pareto(hoursByKey: ReadonlyMap<string, number>): ParetoEntry[] {
   const total = [...hoursByKey.values()].reduce((a, b) => a + b, 0);
+  return paretoEntries([...hoursByKey.entries()].filter(([, h]) => h > 0).sort(([ka, a], [kb, b]) => b - a || ka.localeCompare(kb)), total);
+}
+
+/** Entries in pareto()'s order with their share of `total` and the running share (kept-pareto.ts keeps the order). */
+export function paretoEntries(sorted: readonly (readonly [string, number])[], total: number): ParetoEntry[] {
   let running = 0;
-  return [...hoursByKey.entries()]
-    .filter(([, h]) => h > 0)
-    .sort(([ka, a], [kb, b]) => b - a || ka.localeCompare(kb))
-    .map(([key, hours]) => {
-      running += hours;
-      return { key, hours: round(hours), share: round(hours / total, 6), cumulativeShare: round(running / total, 6) };
-    });
+  return sorted.map(([key, hours]) => {
+    running += hours;
+    return { key, hours: round(hours), share: round(hours / total, 6), cumulativeShare: round(running / total, 6) };
+  });
 }
 
 /**

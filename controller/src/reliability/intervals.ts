@@ -9,6 +9,7 @@
  * Overlapping intervals of one asset count once: each stretch of time takes the cause of highest
  * priority covering it (unplanned, then planned, then other).
  */
+import type { KeptParetos } from './kept-pareto.js';
 import type { PeriodSums } from './period-sums.js';
 
 export type Cause = 'unplanned' | 'planned' | 'other';
@@ -97,6 +98,8 @@ export interface Downtime {
   correctiveMaintenance: number;
   /** The assets' sums per period kept between reports (period-sums.ts); absent: computed per report. */
   sums?: PeriodSums | undefined;
+  /** The scopes' Paretos kept between reports (kept-pareto.ts, with `sums`' breakdowns); absent: made per report. */
+  paretos?: KeptParetos | undefined;
 }
 
 type AssetEvents = { failures: FailureEvent[]; maintenance: MaintenanceEvent[]; downtime: DowntimeEvent[] };

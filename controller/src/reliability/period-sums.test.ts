@@ -1,13 +1,15 @@
 /**
  * Kept period sums (period-sums.ts) against sums computed anew: random assets' downtime, random period
  * lists (more periods than are kept, so tables are dropped and made again), parts replaced and
- * invalidated at random. Every answer of the long-lived PeriodSums must equal, bit for bit, that of a
- * fresh one. The service-level comparison (whole report bodies) is downtime-state.test.ts.
+ * invalidated at random. Every answer of the long-lived PeriodSums (and of the Paretos kept from its
+ * breakdowns, kept-pareto.ts) must equal, bit for bit, that of a fresh one. The service-level comparison (whole report bodies) is downtime-state.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { downtimeBreakdown, figuresPerPeriod } from './figures.js';
+import { downtimeBreakdown, figuresPerPeriod, pareto } from './figures.js';
+import { KeptParetos } from './kept-pareto.js';
 import type { AssetDowntime, Cause, Downtime } from './intervals.js';
-import { PeriodSums, SUM_FIELDS } from './period-sums.js';
+import { SUM_FIELDS } from './asset-sums.js';
+import { PeriodSums } from './period-sums.js';
 import { seededRandom } from '@pdm/models';
 
 const HOUR = 3_600_000;
@@ -33,11 +35,36 @@ function part(assetId: string, next: (n: number) => number): AssetDowntime {
 }
 
 describe('PeriodSums', () => {
+  it('makes a kept group sum stale when an asset of the group without downtime before gains some', () => {
+    const next = random(5);
+    const parts = new Map<string, AssetDowntime>([['a', part('a', next)]]);
+    const group = ['a', 'b'];
+    const periods: [number, number][] = [[0, 300 * HOUR]];
+    const sums = (s: PeriodSums): number[] => {
+      const acc = new Float64Array(SUM_FIELDS);
+      s.sumInto(parts, group, periods, acc, group);
+      return [...acc];
+    };
+    const kept = new PeriodSums(8, 1);
+    const before = sums(kept);
+    expect(before).toEqual(sums(new PeriodSums()));
+    // b had no downtime, so no sums of its own: its first part is still a change of the group's sum
+    parts.set('b', { segments: [{ assetId: 'b', start: HOUR, end: 3 * HOUR, cause: 'unplanned', components: ['c0'] }], repairs: [], maintenance: [] });
+    kept.invalidate(['b']);
+    expect(sums(kept)).toEqual(sums(new PeriodSums()));
+    expect(sums(kept)[0]).toBe(before[0]! + 2);
+  });
+
   it('gives the sums and breakdowns of sums computed anew after random changes, with fewer periods kept than asked for', () => {
     const next = random(11);
     const ids = Array.from({ length: 12 }, (_, k) => `a${k}`);
-    const parts = new Map<string, AssetDowntime>(ids.map((id) => [id, part(id, next)]));
-    const kept = new PeriodSums(3);
+    // a10 and a11 without downtime at first: one that gains some must make the kept group sums that skipped it stale
+    const parts = new Map<string, AssetDowntime>(ids.slice(0, 10).map((id) => [id, part(id, next)]));
+    // every group's sums kept (no minimum size)
+    const kept = new PeriodSums(3, 1);
+    const paretos = new KeptParetos();
+    // all assets, some of them (one twice), all in another order
+    const scopes = [ids, ['a3', 'a1', 'a7', 'a1', 'a10', 'a4'], [...ids].reverse()];
     const periodLists = [
       [[0, 300 * HOUR]],
       Array.from({ length: 5 }, (_, k) => [k * 60 * HOUR, (k + 1) * 60 * HOUR]),
@@ -68,6 +95,18 @@ describe('PeriodSums', () => {
       expect(figuresPerPeriod(d(kept), group, periods)).toEqual(figuresPerPeriod(d(new PeriodSums()), group, periods));
       const [from, to] = periods[next(periods.length)]!;
       expect(downtimeBreakdown(d(kept), group, from, to)).toEqual(downtimeBreakdown(d(new PeriodSums()), group, from, to));
+      // a scope's sums and Paretos kept between calls (fixed lists, as DowntimeState keeps one per scope) against ones made anew
+      const scope = scopes[next(scopes.length)]!;
+      const raw = (s: PeriodSums): number[] => {
+        const acc = new Float64Array(periods.length * SUM_FIELDS);
+        s.sumInto(parts, new Set(scope), periods, acc, scope);
+        return [...acc];
+      };
+      expect(raw(kept)).toEqual(raw(new PeriodSums()));
+      expect(figuresPerPeriod(d(kept), scope, periods)).toEqual(figuresPerPeriod(d(new PeriodSums()), scope, periods));
+      const fresh = downtimeBreakdown(d(new PeriodSums()), scope, from, to);
+      expect(JSON.stringify(paretos.of(scope, scope, d(kept), from, to, kept.breakdowns(from, to))))
+        .toBe(JSON.stringify({ byAsset: pareto(fresh.byAsset), byCause: pareto(fresh.byCause), byComponent: pareto(fresh.byComponent) }));
     }
   });
 });

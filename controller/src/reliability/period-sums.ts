@@ -7,33 +7,22 @@
  * sums, so a report from kept sums equals one from scratch byte for byte; the owner drops the sums
  * of every asset whose downtime it derives again (invalidate).
  */
-import { hoursWithin, type AssetDowntime, type Cause } from './intervals.js';
+import { MAINTENANCE, OTHER, PLANNED, REPAIRS, REPAIR_HOURS, SUM_FIELDS, UNPLANNED, assetBreakdown, assetSums, reachOf, type AssetBreakdown } from './asset-sums.js';
+import type { AssetDowntime } from './intervals.js';
 
-/** The fields of one asset's sums for one period, in this order. */
-export const SUM_FIELDS = 6;
-const UNPLANNED = 0;
-const PLANNED = 1;
-const OTHER = 2;
-const REPAIRS = 3;
-const REPAIR_HOURS = 4;
-const MAINTENANCE = 5;
-const CAUSE_FIELD: Record<Cause, number> = { unplanned: UNPLANNED, planned: PLANNED, other: OTHER };
 
 /** Periods whose sums are kept (a report asks for 1 + its trend buckets, e.g. 1 + 90 days; ~0.5 MB each at 10,000 assets). */
 const KEPT_PERIODS = 128;
 
+/** Groups of at least this many assets have their sums kept per period (smaller ones cost less to add again than to keep). */
+const KEPT_GROUP_SIZE = 64;
+
+/** Invalidated assets a table lists before it drops its kept group sums and starts again. */
+const KEPT_LOG = 4096;
+
 /** Periods whose breakdowns are kept (one per report: its whole period). */
 const KEPT_BREAKDOWNS = 8;
 
-/**
- * One asset's downtime hours in a period: all, by cause and by failed component, in the order first
- * met; pairs, not maps, as a report runs over 10,000 of them.
- */
-export interface AssetBreakdown {
-  hours: number;
-  byCause: [string, number][];
-  byComponent: [string, number][];
-}
 
 interface PeriodTable {
   sums: Float64Array;
@@ -41,6 +30,16 @@ interface PeriodTable {
   valid: Uint8Array;
   /** The asset's figures as JSON (report by asset, report-json.ts), made from its sums; dropped when they are computed again. */
   json: (KeptJson | undefined)[];
+  /** The assets invalidated since the table was made, in order: a kept group sum made at log length n is stale when one after n is its member. */
+  log: string[];
+  /**
+   * Assets invalidated while their sums here were kept (still in `sums`): computed again at the table's
+   * next use and logged only if they changed (an entered event changes its asset's sums in the period
+   * and one trend bucket, not in the other buckets, whose kept group sums then stay).
+   */
+  pending: string[];
+  /** The sums of large groups (by their id list), with the log length when they were added. */
+  groups: WeakMap<readonly string[], { at: number; sums: Float64Array }>;
 }
 
 /** One asset's figures in a period as JSON text (UTF-8): its fields alone, and as a trend entry. */
@@ -61,12 +60,20 @@ export class PeriodSums {
   #last: { periods: readonly (readonly [number, number])[]; tables: PeriodTable[] } | undefined;
   /** Each asset's downtime breakdown by `${from}:${to}`, least recently used first. */
   readonly #breakdowns = new Map<string, Map<string, AssetBreakdown>>();
+  /** The ids of a kept group as a set (#keptGroup). */
+  readonly #members = new WeakMap<readonly string[], ReadonlySet<string>>();
   /** Each asset downtime's first and last time (segment starts and ends, repairs and maintenance). */
   readonly #reach = new WeakMap<AssetDowntime, [number, number]>();
 
-  /** @param keptPeriods how many periods' sums to keep (least recently used dropped first). */
-  constructor(keptPeriods = KEPT_PERIODS) {
+  readonly #keptGroupSize: number;
+
+  /**
+   * @param keptPeriods how many periods' sums to keep (least recently used dropped first)
+   * @param keptGroupSize groups of at least this many assets have their sums kept
+   */
+  constructor(keptPeriods = KEPT_PERIODS, keptGroupSize = KEPT_GROUP_SIZE) {
     this.#keptPeriods = keptPeriods;
+    this.#keptGroupSize = keptGroupSize;
   }
 
   /** Drops the sums of these assets (their downtime changed); all without ids. */
@@ -80,28 +87,44 @@ export class PeriodSums {
     for (const assetId of assetIds) {
       for (const b of this.#breakdowns.values()) b.delete(assetId);
       const slot = this.#slots.get(assetId);
-      if (slot === undefined) continue;
-      for (const t of this.#tables.values()) if (slot < t.valid.length) t.valid[slot] = 0;
+      // an asset without sums yet may have gained downtime: a kept group sum that skipped it is stale too
+      for (const t of this.#tables.values()) {
+        // kept sums are compared with the new ones when computed again (#resolve): only a change is logged
+        if (slot !== undefined && slot < t.valid.length && t.valid[slot] === 1) {
+          t.valid[slot] = 0;
+          t.pending.push(assetId);
+        } else t.log.push(assetId);
+      }
+    }
+    for (const t of this.#tables.values()) {
+      if (t.log.length <= KEPT_LOG) continue;
+      t.log = [];
+      t.groups = new WeakMap();
     }
   }
 
   /**
    * Writes into `acc` (SUM_FIELDS per period) the sums of the assets' sums for each period, assets in
-   * the order given, computing and keeping those not kept yet.
+   * the order given, computing and keeping those not kept yet. `group`: the list `assetIds` come from
+   * (the same array for the same assets), under which a large group's sums are kept per period.
    */
-  sumInto(perAsset: ReadonlyMap<string, AssetDowntime>, assetIds: Iterable<string>, periods: readonly (readonly [number, number])[], acc: Float64Array): void {
-    if (this.#last?.periods !== periods) this.#last = { periods, tables: periods.map(([from, to]) => this.#table(from, to, perAsset)) };
-    const { tables } = this.#last;
-    const owns: AssetDowntime[] = [];
+  sumInto(perAsset: ReadonlyMap<string, AssetDowntime>, assetIds: Iterable<string>, periods: readonly (readonly [number, number])[], acc: Float64Array, group?: readonly string[]): void {
+    const tables = this.#tablesOf(periods, perAsset);
+    const keep = group !== undefined && group.length >= this.#keptGroupSize ? group : undefined;
+    let owns: AssetDowntime[] | undefined;
     const slots: number[] = [];
-    for (const assetId of assetIds) {
-      const own = perAsset.get(assetId);
-      if (own === undefined) continue;
-      owns.push(own);
-      slots.push(this.#slot(assetId));
-    }
     // period by period, each a run over one table; every period's sums still add the assets in order
     for (let k = 0; k < periods.length; k++) {
+      if (keep !== undefined && this.#keptGroup(keep, tables[k]!, acc, k)) continue;
+      if (owns === undefined) {
+        owns = [];
+        for (const assetId of assetIds) {
+          const own = perAsset.get(assetId);
+          if (own === undefined) continue;
+          owns.push(own);
+          slots.push(this.#slot(assetId));
+        }
+      }
       const { sums, valid } = this.#room(tables[k]!, this.#slots.size - 1);
       const [from, to] = periods[k]!;
       let unplanned = 0, planned = 0, other = 0, repairs = 0, repairHours = 0, maintenance = 0;
@@ -121,16 +144,36 @@ export class PeriodSums {
         maintenance += sums[base + MAINTENANCE]!;
       }
       acc.set([unplanned, planned, other, repairs, repairHours, maintenance], k * SUM_FIELDS);
+      if (keep !== undefined) tables[k]!.groups.set(keep, { at: tables[k]!.log.length, sums: acc.slice(k * SUM_FIELDS, (k + 1) * SUM_FIELDS) });
     }
+  }
+
+  /**
+   * Writes the kept sums of `group` in table t into `acc` at period k when none of its assets was logged
+   * since (invalidated and changed here): the same additions of the same values as summing it again
+   * (a report adds 10,000 assets for its totals and each trend bucket on every render, though new data
+   * changes a few assets in one or two of its periods).
+   */
+  #keptGroup(group: readonly string[], t: PeriodTable, acc: Float64Array, k: number): boolean {
+    const kept = t.groups.get(group);
+    if (kept === undefined) return false;
+    if (kept.at < t.log.length) {
+      let members = this.#members.get(group);
+      if (members === undefined) this.#members.set(group, (members = new Set(group)));
+      for (let i = kept.at; i < t.log.length; i++) if (members.has(t.log[i]!)) return false;
+      kept.at = t.log.length;
+    }
+    acc.set(kept.sums, k * SUM_FIELDS);
+    return true;
   }
 
   /** json() of every period of the list, when the asset's sums of all of them are kept (no sums added: a report by asset asks 10,000 times). */
   jsonAll(perAsset: ReadonlyMap<string, AssetDowntime>, assetId: string, periods: readonly (readonly [number, number])[]): KeptJson[] | undefined {
-    if (this.#last?.periods !== periods) this.#last = { periods, tables: periods.map(([from, to]) => this.#table(from, to, perAsset)) };
+    const tables = this.#tablesOf(periods, perAsset);
     const slot = this.#slots.get(assetId);
     if (slot === undefined) return undefined;
     const out: KeptJson[] = [];
-    for (const t of this.#last.tables) {
+    for (const t of tables) {
       if (t.valid[slot] !== 1) return undefined;
       out.push((t.json[slot] ??= {}));
     }
@@ -148,13 +191,25 @@ export class PeriodSums {
     return (t.json[slot] ??= {});
   }
 
+  /**
+   * One asset's sums in period k of the list asked for last, as figuresPerPeriod() of the asset alone
+   * adds them (its own sums added to zeros); undefined when not kept.
+   */
+  ownSums(assetId: string, k: number): Float64Array | undefined {
+    const slot = this.#slots.get(assetId);
+    const t = this.#last?.tables[k];
+    if (slot === undefined || t === undefined || t.valid[slot] !== 1) return undefined;
+    const own = new Float64Array(SUM_FIELDS);
+    for (let i = 0; i < SUM_FIELDS; i++) own[i] = 0 + t.sums[slot * SUM_FIELDS + i]!;
+    return own;
+  }
+
   /** Each asset's downtime breakdown in [from, to) (figures.ts downtimeBreakdown), computed where not kept. */
   breakdowns(from: number, to: number): (assetId: string, own: AssetDowntime) => AssetBreakdown {
     const key = `${from}:${to}`;
     let kept = this.#breakdowns.get(key);
     // a new period's breakdowns from a kept period of the same start or end where the asset has nothing in between (#adopted)
-    const donor = kept !== undefined ? undefined : [...this.#breakdowns].reverse().find(([k]) => k.startsWith(`${from}:`) || k.endsWith(`:${to}`));
-    const donorPeriod = donor?.[0].split(':').map(Number) as [number, number] | undefined;
+    const donor = kept !== undefined ? undefined : nearestDonor(this.#breakdowns, from, to);
     kept ??= new Map<string, AssetBreakdown>();
     this.#breakdowns.delete(key);
     this.#breakdowns.set(key, kept);
@@ -163,10 +218,16 @@ export class PeriodSums {
       let b = kept.get(assetId);
       if (b !== undefined) return b;
       // only while the donor is still kept: invalidate() reaches kept maps only
-      if (donor !== undefined && this.#breakdowns.get(donor[0]) === donor[1] && !this.#differs(own, donorPeriod!, [from, to])) b = donor[1].get(assetId);
+      if (donor !== undefined && this.#breakdowns.get(donor.key) === donor.kept && !this.#differs(own, donor.period, [from, to])) b = donor.kept.get(assetId);
       kept.set(assetId, (b ??= assetBreakdown(own, from, to)));
       return b;
     };
+  }
+
+  /** The tables of these periods, resolved once for the list asked for last (the same list 10,000 times in a report by asset). */
+  #tablesOf(periods: readonly (readonly [number, number])[], perAsset: ReadonlyMap<string, AssetDowntime>): PeriodTable[] {
+    if (this.#last?.periods !== periods) this.#last = { periods, tables: periods.map(([from, to]) => this.#table(from, to, perAsset)) };
+    return this.#last.tables;
   }
 
   #slot(assetId: string): number {
@@ -182,7 +243,33 @@ export class PeriodSums {
     else t = this.#adopted(from, to, perAsset);
     this.#tables.set(key, t);
     if (this.#tables.size > this.#keptPeriods) this.#tables.delete(this.#tables.keys().next().value!);
+    if (t.pending.length > 0) this.#resolve(t, from, to, perAsset);
     return t;
+  }
+
+  /** Computes the pending assets' sums again (invalidate): an unchanged one is valid as it was (with its JSON), a changed or gone one is logged. */
+  #resolve(t: PeriodTable, from: number, to: number, perAsset: ReadonlyMap<string, AssetDowntime>): void {
+    const fresh = new Float64Array(SUM_FIELDS);
+    for (const assetId of t.pending) {
+      const slot = this.#slots.get(assetId)!;
+      const own = perAsset.get(assetId);
+      if (t.valid[slot] === 1) continue;
+      if (own === undefined) {
+        t.log.push(assetId);
+        continue;
+      }
+      assetSums(own, from, to, fresh, 0);
+      const base = slot * SUM_FIELDS;
+      let same = true;
+      for (let i = 0; i < SUM_FIELDS; i++) same &&= fresh[i] === t.sums[base + i];
+      if (!same) {
+        t.sums.set(fresh, base);
+        t.json[slot] = undefined;
+        t.log.push(assetId);
+      }
+      t.valid[slot] = 1;
+    }
+    t.pending = [];
   }
 
   /**
@@ -191,16 +278,15 @@ export class PeriodSums {
    * the time one period covers and the other not: its sums are the same additions of the same values.
    */
   #adopted(from: number, to: number, perAsset: ReadonlyMap<string, AssetDowntime>): PeriodTable {
-    const t: PeriodTable = { sums: new Float64Array(0), valid: new Uint8Array(0), json: [] };
-    const donor = [...this.#tables].reverse().find(([k]) => k.startsWith(`${from}:`) || k.endsWith(`:${to}`));
+    const t: PeriodTable = { sums: new Float64Array(0), valid: new Uint8Array(0), json: [], log: [], pending: [], groups: new WeakMap() };
+    const donor = nearestDonor(this.#tables, from, to);
     if (donor === undefined) return t;
-    const [donorFrom, donorTo] = donor[0].split(':').map(Number) as [number, number];
     const { sums, valid } = this.#room(t, this.#slots.size - 1);
-    const d = donor[1];
+    const d = donor.kept;
     for (const [assetId, slot] of this.#slots) {
       if (slot >= d.valid.length || d.valid[slot] === 0) continue;
       const own = perAsset.get(assetId);
-      if (own === undefined || this.#differs(own, [donorFrom, donorTo], [from, to])) continue;
+      if (own === undefined || this.#differs(own, donor.period, [from, to])) continue;
       sums.set(d.sums.subarray(slot * SUM_FIELDS, (slot + 1) * SUM_FIELDS), slot * SUM_FIELDS);
       valid[slot] = 1;
     }
@@ -230,67 +316,19 @@ export class PeriodSums {
   }
 }
 
-/** One asset's sums in [from, to), written at out[base..base+SUM_FIELDS). */
-export function assetSums(own: AssetDowntime, from: number, to: number, out: Float64Array, base: number): void {
-  const down = [0, 0, 0];
-  let repairs = 0;
-  let repairHours = 0;
-  let maintenance = 0;
-  for (const s of own.segments) if (s.end > from && s.start < to) down[CAUSE_FIELD[s.cause]] = down[CAUSE_FIELD[s.cause]]! + hoursWithin(s, from, to);
-  for (const r of own.repairs) {
-    if (r.at < from || r.at >= to) continue;
-    repairs += 1;
-    repairHours += (r.end - r.at) / 3_600_000;
+/**
+ * The kept period (keyed `${from}:${to}`) of the same start or end as [from, to) with the least time
+ * between their other ends: the fewest assets have anything in that time, so the most are adopted.
+ * The most recently used one is not it: the period's first trend bucket shares its start, and adopting
+ * from it left nearly every asset to compute again when a metric window past the end moved the period.
+ */
+function nearestDonor<T>(kept: ReadonlyMap<string, T>, from: number, to: number): { key: string; period: [number, number]; kept: T } | undefined {
+  let best: { key: string; period: [number, number]; kept: T } | undefined;
+  let bestGap = Infinity;
+  for (const [key, value] of kept) {
+    const [f, t] = key.split(':').map(Number) as [number, number];
+    const gap = f === from ? Math.abs(t - to) : t === to ? Math.abs(f - from) : Infinity;
+    if (gap < bestGap) [best, bestGap] = [{ key, period: [f, t], kept: value }, gap];
   }
-  for (const m of own.maintenance) if (m.at >= from && m.at < to) maintenance += 1;
-  out[base + UNPLANNED] = down[UNPLANNED]!;
-  out[base + PLANNED] = down[PLANNED]!;
-  out[base + OTHER] = down[OTHER]!;
-  out[base + REPAIRS] = repairs;
-  out[base + REPAIR_HOURS] = repairHours;
-  out[base + MAINTENANCE] = maintenance;
-}
-
-function reachOf(own: AssetDowntime): [number, number] {
-  let first = Infinity;
-  let last = -Infinity;
-  for (const s of own.segments) {
-    if (s.start < first) first = s.start;
-    if (s.end > last) last = s.end;
-  }
-  for (const r of own.repairs) {
-    if (r.at < first) first = r.at;
-    if (r.at > last) last = r.at;
-  }
-  for (const m of own.maintenance) {
-    if (m.at < first) first = m.at;
-    if (m.at > last) last = m.at;
-  }
-  return [first, last];
-}
-
-function assetBreakdown(own: AssetDowntime, from: number, to: number): AssetBreakdown {
-  let hours = 0;
-  const byCause = new Map<string, number>();
-  const byComponent = new Map<string, number>();
-  for (const s of own.segments) {
-    const h = hoursWithin(s, from, to);
-    if (h === 0) continue;
-    hours += h;
-    byCause.set(s.cause, (byCause.get(s.cause) ?? 0) + h);
-    if (s.cause !== 'unplanned') continue;
-    for (const c of s.components) byComponent.set(c, (byComponent.get(c) ?? 0) + h / s.components.length);
-  }
-  return { hours, byCause: [...byCause], byComponent: [...byComponent] };
-}
-
-/** The fields of `acc` for period k. */
-export function periodSums(acc: Float64Array, k: number) {
-  const at = k * SUM_FIELDS;
-  return {
-    downtimeHours: { unplanned: acc[at + UNPLANNED]!, planned: acc[at + PLANNED]!, other: acc[at + OTHER]! } as Record<Cause, number>,
-    repairs: acc[at + REPAIRS]!,
-    repairHours: acc[at + REPAIR_HOURS]!,
-    maintenance: acc[at + MAINTENANCE]!,
-  };
+  return best;
 }

@@ -10,7 +10,7 @@ import { queryInt } from '../http/validate.js';
 import type { RepairAssumptions } from './intervals.js';
 import { reportCsv } from './csv.js';
 import { DowntimeState } from './downtime-state.js';
-import { groupsTable, reportLayout, reportOf, shownAssets, type AssetInfo, type ReliabilityReport } from './report.js';
+import { groupsTable, reportLayout, reportOf, shownAssets, type AssetInfo, type GroupBy, type ReliabilityReport } from './report.js';
 import { KeptGroups, reportJson } from './report-json.js';
 import { ReliabilitySource } from './source.js';
 import { VersionImpacts } from './version-impacts.js';
@@ -41,6 +41,8 @@ export class ReliabilityService {
   readonly #downtime: DowntimeState;
   readonly #versions = new VersionImpacts();
   readonly #groups = new KeptGroups();
+  /** The groups of an asset list, kept per list (KeptGroups.members). */
+  readonly #members = (assets: readonly AssetInfo[], groupBy: GroupBy): [string, string[]][] => this.#groups.members(assets, groupBy);
 
   constructor(db: () => Db, assumptions: RepairAssumptions, clock: Clock) {
     this.#db = db;
@@ -78,7 +80,7 @@ export class ReliabilityService {
       const scope = this.scope(q);
       const body = format === 'json'
         ? this.#json(scope)
-        : new TextEncoder().encode(reportCsv(groupsTable(scope.assets, this.#downtime.downtime(scope.ids), scope.options)));
+        : new TextEncoder().encode(reportCsv(groupsTable(scope.assets, this.#downtime.downtime(scope.ids), scope.options, this.#members)));
       return { generation, body, cacheable: !scope.clockBound };
     })();
   }
@@ -89,7 +91,7 @@ export class ReliabilityService {
    */
   #json({ source, assets, ids, options }: ReturnType<ReliabilityService['scope']>): Uint8Array<ArrayBuffer> {
     const d = this.#downtime.downtime(ids);
-    const layout = reportLayout(assets, options);
+    const layout = reportLayout(assets, options, this.#members);
     if (options.perAsset === 'omit') return reportJson(assets, d, options, layout, undefined, this.#groups);
     this.#versions.refresh(source);
     return reportJson(assets, d, options, layout, this.#versions.section(assets, layout.shown, d, options), this.#groups);
@@ -100,7 +102,7 @@ export class ReliabilityService {
     const source = new ReliabilitySource(this.#db());
     // the assets, their downtime and the time their events cover, kept from the report before where unchanged
     this.#downtime.refresh(source);
-    const assets: AssetInfo[] = this.#downtime.assets({ site: q.site, assetClass: q.assetClass, assetId: q.assetId });
+    const assets: readonly AssetInfo[] = this.#downtime.assets({ site: q.site, assetClass: q.assetClass, assetId: q.assetId });
     const ids = assets.map((a) => a.assetId);
     const range = q.from !== undefined && q.to !== undefined ? undefined : this.#downtime.dataRange(source, ids);
     const to = q.to !== undefined ? Date.parse(q.to) : (range?.to ?? this.#clock.now());

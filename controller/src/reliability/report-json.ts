@@ -11,11 +11,11 @@
  */
 import { assetFiguresJson } from './figures.js';
 import type { Downtime } from './intervals.js';
-import { groupOf, reportWithoutVersions, type AssetInfo, type ReportLayout, type ReportOptions } from './report.js';
+import { groupOf, members, reportWithoutVersions, type AssetInfo, type GroupBy, type ReportLayout, type ReportOptions } from './report.js';
 
 
 /** The body of the report of `assets`; `modelVersions`: the section's entries as JSON, undefined with perAsset=omit. */
-export function reportJson(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, layout: ReportLayout, modelVersions: readonly string[] | undefined, kept = new KeptGroups()): Uint8Array<ArrayBuffer> {
+export function reportJson(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, layout: ReportLayout, modelVersions: readonly Uint8Array[] | undefined, kept = new KeptGroups()): Uint8Array<ArrayBuffer> {
   const byAsset = o.groupBy === 'asset';
   const { groups, trend, pareto, ...head } = reportWithoutVersions(assets, d, o, !byAsset, layout);
   const parts: Uint8Array[] = [];
@@ -25,7 +25,15 @@ export function reportJson(assets: readonly AssetInfo[], d: Downtime, o: ReportO
   if (byAsset) groupsByAsset(parts, d, o, layout, kept);
   else text(JSON.stringify(groups));
   text(`,${JSON.stringify({ trend, pareto }).slice(1, -1)}`);
-  if (modelVersions !== undefined) text(`,"modelVersions":[${modelVersions.join(',')}]`);
+  if (modelVersions !== undefined) {
+    text(',"modelVersions":[');
+    const comma = Buffer.from(',');
+    for (const [i, entry] of modelVersions.entries()) {
+      if (i > 0) parts.push(comma);
+      parts.push(entry);
+    }
+    text(']');
+  }
   text('}');
   return concat(parts);
 }
@@ -66,6 +74,17 @@ function groupsByAsset(parts: Uint8Array[], d: Downtime, o: ReportOptions, layou
  */
 export class KeptGroups {
   readonly #kept = new Map<string, { omit: boolean; figures: readonly Uint8Array[]; json: Uint8Array }>();
+  /** members() of an asset list (DowntimeState gives the same array for a scope while its assets stay), by groupBy. */
+  readonly #members = new WeakMap<readonly AssetInfo[], Map<GroupBy, [string, string[]][]>>();
+
+  /** report.ts members(), kept per asset list: a report by asset sorts 10,000 keys in natural order to make it. */
+  members(assets: readonly AssetInfo[], groupBy: GroupBy): [string, string[]][] {
+    let byGroup = this.#members.get(assets);
+    if (byGroup === undefined) this.#members.set(assets, (byGroup = new Map()));
+    let groups = byGroup.get(groupBy);
+    if (groups === undefined) byGroup.set(groupBy, (groups = members(assets, groupBy)));
+    return groups;
+  }
 
   group(assetId: string, omit: boolean, figures: readonly Uint8Array[], make: () => Uint8Array): Uint8Array {
     const k = this.#kept.get(assetId);

@@ -6,6 +6,7 @@
 import { RELIABILITY_DEFINITIONS, assumptionsStatement } from './definitions.js';
 import { assetFigures, downtimeBreakdown, figures, figuresPerPeriod, pareto, type Figures, type ParetoEntry } from './figures.js';
 import { downtime, type Downtime, type EventsInput, type RepairAssumptions } from './intervals.js';
+import type { Paretos } from './kept-pareto.js';
 import { PeriodSums } from './period-sums.js';
 
 export type GroupBy = 'asset' | 'assetClass' | 'site';
@@ -121,8 +122,8 @@ export const naturalOrder: (a: string, b: string) => number = new Intl.Collator(
 export type GroupsTable = Pick<ReliabilityReport, 'period' | 'groupBy' | 'totals' | 'page'> & { groups: (Figures & { key: string; assetIds?: string[] })[] };
 
 /** The groups' and the totals' figures only (the CSV), from the assets' downtime derived already: no versions, quality windows or trend. */
-export function groupsTable(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions): GroupsTable {
-  const { groups, page } = paged(members(assets, o.groupBy), o.page);
+export function groupsTable(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, groupsOf = members): GroupsTable {
+  const { groups, page } = paged(groupsOf(assets, o.groupBy), o.page);
   const omit = o.perAsset === 'omit';
   const whole: [number, number][] = [[o.from, o.to]];
   const of = (ids: readonly string[]): Figures => figuresPerPeriod(d, ids, whole)[0]!;
@@ -136,7 +137,7 @@ export function groupsTable(assets: readonly AssetInfo[], d: Downtime, o: Report
 }
 
 /** The groups' keys in natural order with their assets. */
-function members(assets: readonly AssetInfo[], groupBy: GroupBy): [string, string[]][] {
+export function members(assets: readonly AssetInfo[], groupBy: GroupBy): [string, string[]][] {
   const groups = new Map<string, string[]>();
   for (const a of assets) {
     const key = groupBy === 'asset' ? a.assetId : groupBy === 'assetClass' ? a.assetClass : a.site;
@@ -164,8 +165,9 @@ export interface ReportLayout {
   readonly periodIso: Period[];
 }
 
-export function reportLayout(assets: readonly AssetInfo[], o: Pick<ReportOptions, 'groupBy' | 'page' | 'from' | 'to' | 'bucket'>): ReportLayout {
-  const { groups, page } = paged(members(assets, o.groupBy), o.page);
+/** @param groupsOf members(), or a kept copy of its answers (report-json.ts KeptGroups: the same assets give the same groups). */
+export function reportLayout(assets: readonly AssetInfo[], o: Pick<ReportOptions, 'groupBy' | 'page' | 'from' | 'to' | 'bucket'>, groupsOf = members): ReportLayout {
+  const { groups, page } = paged(groupsOf(assets, o.groupBy), o.page);
   const periods = buckets(o.from, o.to, o.bucket);
   return {
     groups, page, shown: page === undefined ? undefined : new Set(groups.flatMap(([, ids]) => ids)),
@@ -222,12 +224,11 @@ export const versionOrder = (a: Pick<VersionImpact, 'assetId' | 'activeFrom'>, b
  * body is this report's JSON with the section's entries added (version-impacts.ts keeps them per asset).
  */
 export function reportWithoutVersions(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, withGroups: boolean, layout: ReportLayout): ReliabilityReport {
-  const all = assets.map((a) => a.assetId);
+  const all = assetIdsOf(assets);
   // in a page, the per-asset lists are those of its groups' assets
   const { groups, page, shown, periods, wholeAndTrend, periodIso } = layout;
   const omit = o.perAsset === 'omit';
-  const breakdown = downtimeBreakdown(d, all, o.from, o.to);
-  const byAsset = pareto(breakdown.byAsset);
+  const { byAsset, byCause, byComponent } = paretos(assets, all, d, o);
   return {
     period: { from: iso(o.from), to: iso(o.to), hours: (o.to - o.from) / HOUR },
     groupBy: o.groupBy,
@@ -245,10 +246,29 @@ export function reportWithoutVersions(assets: readonly AssetInfo[], d: Downtime,
     trend: { bucket: o.bucket, periods: figuresPerPeriod(d, all, periods).map((f, k) => dated(periodIso[k]!, f)) },
     pareto: {
       ...(omit ? {} : { byAsset: shown === undefined ? byAsset : byAsset.filter((e) => shown.has(e.key)) }),
-      byCause: pareto(breakdown.byCause),
-      byComponent: pareto(breakdown.byComponent),
+      byCause,
+      byComponent,
     },
   };
+}
+
+/**
+ * The ids of an asset list; of a frozen list (DowntimeState's, kept between renders) one array per list,
+ * kept by identity: the kept sums of the totals and trend (period-sums.ts) are found by this array.
+ */
+const assetIds = new WeakMap<readonly AssetInfo[], readonly string[]>();
+function assetIdsOf(assets: readonly AssetInfo[]): readonly string[] {
+  if (!Object.isFrozen(assets)) return assets.map((a) => a.assetId);
+  let ids = assetIds.get(assets);
+  if (ids === undefined) assetIds.set(assets, (ids = assets.map((a) => a.assetId)));
+  return ids;
+}
+
+/** The Paretos of the scope's period: kept per asset list where `d` carries them (kept-pareto.ts), else made anew. */
+function paretos(assets: readonly AssetInfo[], all: readonly string[], d: Downtime, o: ReportOptions): Paretos {
+  if (d.paretos !== undefined && d.sums !== undefined) return d.paretos.of(assets, all, d, o.from, o.to, d.sums.breakdowns(o.from, o.to));
+  const b = downtimeBreakdown(d, all, o.from, o.to);
+  return { byAsset: pareto(b.byAsset), byCause: pareto(b.byCause), byComponent: pareto(b.byComponent) };
 }
 
 // Written out, not spread: object spreads were the largest part of a 10,000-group report after the

@@ -1,0 +1,110 @@
+/**
+ * A scope's Paretos (downtime hours by asset, by cause, by component) kept between renders per asset
+ * list. At 10,000 assets a report's Paretos merged 10,000 kept breakdowns into maps and sorted 10,000
+ * assets by hours on every render (bench:reports profile), though new data changes a few assets.
+ *
+ * An asset's breakdown is kept by PeriodSums (period-sums.ts) as one object while its downtime and the
+ * period (or what of it the asset has anything in) stay, so an asset whose breakdown is the same object
+ * has the same hours: only the others move in the kept order (by hours, then key, then asset order, as
+ * the stable sort of pareto() in figures.ts gives it). The totals by cause and component and the total
+ * hours are added again over every asset in the order of the assets, as downtimeBreakdown() adds them,
+ * so a kept Pareto equals one made anew byte for byte (period-sums.test.ts, downtime-state.test.ts).
+ */
+import { pareto, paretoEntries, type ParetoEntry } from './figures.js';
+import type { AssetDowntime, Downtime } from './intervals.js';
+import type { AssetBreakdown } from './asset-sums.js';
+
+export interface Paretos {
+  byAsset: ParetoEntry[];
+  byCause: ParetoEntry[];
+  byComponent: ParetoEntry[];
+}
+
+interface Kept {
+  /** The scope's assets, each once, in their order. */
+  ids: string[];
+  /** Each asset's breakdown the Paretos were made from (undefined: no downtime part). */
+  parts: (AssetBreakdown | undefined)[];
+  /** The assets with hours, as indexes into ids, in the Pareto's order. */
+  order: number[];
+  paretos: Paretos | undefined;
+}
+
+/** More changed assets than this: the order is sorted anew (one sort beats many moves). */
+const MOVES = 256;
+
+export class KeptParetos {
+  readonly #kept = new WeakMap<object, Kept>();
+
+  /**
+   * The Paretos of `assetIds` in [from, to), kept for the list `scope` stands for (the same object for
+   * the same assets in the same order: DowntimeState's asset list of a scope).
+   */
+  of(scope: object, assetIds: readonly string[], d: Downtime, from: number, to: number, breakdowns: (assetId: string, own: AssetDowntime) => AssetBreakdown): Paretos {
+    let k = this.#kept.get(scope);
+    if (k === undefined) {
+      const ids = [...new Set(assetIds)];
+      this.#kept.set(scope, (k = { ids, parts: new Array<AssetBreakdown | undefined>(ids.length), order: [], paretos: undefined }));
+    }
+    const { ids, parts } = k;
+    const changed: number[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const own = d.perAsset.get(ids[i]!);
+      const b = own === undefined ? undefined : breakdowns(ids[i]!, own);
+      if (b === parts[i]) continue;
+      parts[i] = b;
+      changed.push(i);
+    }
+    if (changed.length > 0 || k.paretos === undefined) k.paretos = this.#made(k, changed);
+    return k.paretos;
+  }
+
+  #made(k: Kept, changed: readonly number[]): Paretos {
+    const { ids, parts } = k;
+    // the totals in the order of the assets, as downtimeBreakdown() and pareto() add them
+    let total = 0;
+    const byCause = new Map<string, number>();
+    const byComponent = new Map<string, number>();
+    for (const b of parts) {
+      if (b === undefined || b.hours === 0) continue;
+      total += b.hours;
+      for (let i = 0; i < b.byCause.length; i++) {
+        const [cause, h] = b.byCause[i]!;
+        byCause.set(cause, (byCause.get(cause) ?? 0) + h);
+      }
+      for (let i = 0; i < b.byComponent.length; i++) {
+        const [c, h] = b.byComponent[i]!;
+        byComponent.set(c, (byComponent.get(c) ?? 0) + h);
+      }
+    }
+    const hours = (i: number): number => parts[i]?.hours ?? 0;
+    // pareto()'s order: hours, largest first, then key; its sort is stable, so ties keep the assets' order
+    const before = (i: number, j: number): number => hours(j) - hours(i) || ids[i]!.localeCompare(ids[j]!) || i - j;
+    if (k.paretos === undefined || changed.length > MOVES) {
+      k.order = [];
+      for (let i = 0; i < ids.length; i++) if (hours(i) > 0) k.order.push(i);
+      k.order.sort(before);
+    } else {
+      const moved = new Set(changed);
+      k.order = k.order.filter((i) => !moved.has(i));
+      for (const i of changed) if (hours(i) > 0) k.order.splice(insertionPoint(k.order, i, before), 0, i);
+    }
+    return {
+      byAsset: paretoEntries(k.order.map((i) => [ids[i]!, hours(i)]), total),
+      byCause: pareto(byCause),
+      byComponent: pareto(byComponent),
+    };
+  }
+}
+
+/** The first position in `order` (sorted by `before`) whose entry comes after i. */
+function insertionPoint(order: readonly number[], i: number, before: (a: number, b: number) => number): number {
+  let lo = 0;
+  let hi = order.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (before(order[mid]!, i) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
