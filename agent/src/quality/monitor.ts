@@ -27,10 +27,11 @@ import type { RecordDraft, StateWrite } from '../outbox/outbox.js';
 import type { SourceEvent } from '../sources/source.js';
 import type { QualityConfig } from './config.js';
 import type { DriftKeeper } from './drift-state.js';
-import { DriftWindows, driftReferences, type DriftCheckpoint, type DriftFigures } from './drift-windows.js';
+import { DriftWindows, driftReferences, type DriftCheckpoint } from './drift-windows.js';
 // RECENT_FAILURES: failures remembered to seed the trackers of models that start later (a failure entered ahead of time)
 import { RECENT_FAILURES, type JournalEntry, type PruneScope } from './journal.js';
-import { QualityWindows, type QualityFigures } from './quality-windows.js';
+import { QualityWindows } from './quality-windows.js';
+import { driftDraft, qualityDraft } from './window-records.js';
 
 /** What the pipeline calls; see Pipeline. */
 export interface QualityTap {
@@ -251,8 +252,8 @@ export class QualityMonitor implements QualityTap {
     const drafts: RecordDraft[] = [];
     let driftTaken = false;
     for (const [key, t] of this.trackers) {
-      const quality = (t.quality?.takeDue(this.now) ?? []).map((f) => this.qualityDraft(t, f));
-      const drift = (t.drift?.takeClosed(this.now) ?? []).map((f) => this.driftDraft(t, f));
+      const quality = (t.quality?.takeDue(this.now) ?? []).map((f) => qualityDraft(this.deps.assetId, t, f));
+      const drift = (t.drift?.takeClosed(this.now) ?? []).map((f) => driftDraft(this.deps.assetId, t, f));
       drafts.push(...quality, ...drift);
       if (drift.length > 0) driftTaken = true;
       if (this.logDrops(t) || quality.length > 0) this.prunable = true;
@@ -272,9 +273,9 @@ export class QualityMonitor implements QualityTap {
     let kept = 0;
     let published = 0;
     for (const [key, t] of this.trackers) {
-      if (!keep) drafts.push(...(t.quality?.closeAll(this.now) ?? []).map((f) => this.qualityDraft(t, f)));
+      if (!keep) drafts.push(...(t.quality?.closeAll(this.now) ?? []).map((f) => qualityDraft(this.deps.assetId, t, f)));
       if (keepDrift && this.live.has(key)) kept += t.drift?.windows().length ?? 0;
-      else for (const f of t.drift?.closeAll() ?? []) drafts.push(this.driftDraft(t, f)), published++;
+      else for (const f of t.drift?.closeAll() ?? []) drafts.push(driftDraft(this.deps.assetId, t, f)), published++;
     }
     if (keep) this.deps.log.info({ trackers: this.trackers.size }, 'quality windows kept pending for the next start');
     if (kept > 0) this.deps.log.info({ windows: kept }, 'drift windows kept pending for the next start');
@@ -397,39 +398,5 @@ export class QualityMonitor implements QualityTap {
     } catch (err) {
       this.deps.log.error({ err, what }, 'quality journal failed');
     }
-  }
-
-  private qualityDraft(t: Tracked, f: QualityFigures): RecordDraft {
-    return {
-      kind: 'quality',
-      record: {
-        time: iso(f.windowEnd),
-        assetId: this.deps.assetId,
-        model: t.model,
-        role: t.role,
-        windowStart: iso(f.windowStart),
-        windowEnd: iso(f.windowEnd),
-        horizonHours: t.horizonHours!,
-        confusion: f.confusion,
-        events: f.events,
-      },
-    };
-  }
-
-  private driftDraft(t: Tracked, f: DriftFigures): RecordDraft {
-    return {
-      kind: 'drift',
-      record: {
-        time: iso(f.windowEnd),
-        assetId: this.deps.assetId,
-        model: t.model,
-        role: t.role,
-        windowStart: iso(f.windowStart),
-        windowEnd: iso(f.windowEnd),
-        n: f.n,
-        features: f.features,
-        ...(f.score === undefined ? {} : { score: f.score }),
-      },
-    };
   }
 }
