@@ -167,9 +167,13 @@ describe('drift snapshot', () => {
     const stored = outbox.state('drift:a1')!;
     outbox.stop();
     const headerBytes = stored.readUInt32LE(0);
-    const countAt = Math.ceil((4 + headerBytes) / 8) * 8;
+    // after the header: the time of the last row, then the window's rows (10) and its counts
+    const floatsAt = Math.ceil((4 + headerBytes) / 8) * 8;
+    expect([stored.readDoubleLE(floatsAt), stored.readDoubleLE(floatsAt + 8)]).toEqual([at(57), 10]);
     const overCount = Buffer.from(stored);
-    overCount.writeDoubleLE(11, countAt); // a bin of more rows than its window of 10
+    overCount.writeDoubleLE(11, floatsAt + 16); // a bin of more rows than its window of 10
+    const noRows = Buffer.from(stored);
+    noRows.writeDoubleLE(0, floatsAt + 8);
     const badJson = Buffer.from(stored);
     badJson.write('{', 4);
     badJson.write('!', 5);
@@ -178,6 +182,7 @@ describe('drift snapshot', () => {
       [badJson, /not JSON/],
       [stored.subarray(0, stored.length - 8), /bytes after the header/],
       [overCount, /is no count/],
+      [noRows, /0 rows in a window/],
       [Buffer.from(stored.toString('latin1').replace('"schemaVersion":1', '"schemaVersion":9'), 'latin1'), /schemaVersion/],
     ];
     for (const [bytes, problem] of corrupt) {

@@ -12,8 +12,10 @@
  * (unreadable, another asset, window length or resume point, other bins, a model that does not run
  * now) is logged and ignored: those windows are lost, as they were before snapshots.
  *
- * Layout: u32 LE header length, the header as JSON (validated by `headerSchema`), blanks up to a
- * multiple of 8 bytes, then float64 LE: the bin counts of every window of every tracker, in header order.
+ * Layout: u32 LE header length, the header as JSON (validated by `headerSchema`: the trackers and the
+ * starts of their windows, so the same bytes while no window opens or closes, built once for them),
+ * blanks up to a multiple of 8 bytes, then float64 LE: the event time of the last row counted (NaN for
+ * none), then for every window of every tracker in header order its rows and its bin counts.
  */
 import { endianness } from 'node:os';
 import type { Logger } from 'pino';
@@ -54,20 +56,19 @@ export interface DriftStateDeps {
   readonly log: Logger;
 }
 
-const windowSchema = z.strictObject({ start: z.number().int(), n: z.number().int().positive() });
 const trackerSchema = z.strictObject({
   model: modelRefSchema,
   role: modelRoleSchema,
   /** DriftWindows.fingerprint of the references the counts were binned on. */
   references: z.string(),
   cells: z.number().int().positive().max(1_000_000),
-  windows: z.array(windowSchema).min(1),
+  /** Starts of the windows held, oldest first. */
+  windows: z.array(z.number().int()).min(1),
 });
 const headerSchema = z.strictObject({
   schemaVersion: z.literal(1),
   assetId: z.string(),
   windowMs: z.number().positive(),
-  through: z.number().int().optional(),
   trackers: z.array(trackerSchema),
 });
 type Header = z.output<typeof headerSchema>;
@@ -84,10 +85,18 @@ const LITTLE_ENDIAN = endianness() === 'LE';
 /** The monitor's tracker key (monitor.ts keyOf). */
 const keyOf = (model: ModelRef, role: ModelRole): string => `${model.name}\u0000${model.version}\u0000${role}`;
 
+/** The windows of the trackers a header describes, and the header's bytes (length, JSON, blanks). */
+interface Layout {
+  readonly trackers: readonly DriftTracker[];
+  readonly starts: readonly number[];
+  readonly prefix: Buffer;
+}
+
 export class DriftState implements DriftKeeper {
   /** The trackers of the snapshot read at start, not claimed yet; null until read. */
   private stored: Map<string, Stored> | null = null;
   private readonly key: string;
+  private layout: Layout | undefined;
 
   constructor(private readonly deps: DriftStateDeps) {
     this.key = `drift:${deps.assetId}`;
@@ -120,32 +129,63 @@ export class DriftState implements DriftKeeper {
   }
 
   snapshot(through: number | undefined, trackers: Iterable<DriftTracker>): StateWrite {
-    const entries: Header['trackers'] = [];
-    const counts: Float64Array[] = [];
+    const held: DriftTracker[] = [];
+    const windows: DriftWindowState[] = [];
     for (const t of trackers) {
-      const windows = t.drift?.windows() ?? [];
-      if (windows.length === 0) continue;
-      entries.push({ model: t.model, role: t.role, references: t.drift!.fingerprint, cells: t.drift!.cells, windows: windows.map((w) => ({ start: w.start, n: w.n })) });
-      for (const w of windows) counts.push(w.counts);
+      const ws = t.drift?.windows() ?? [];
+      if (ws.length === 0) continue;
+      held.push(t);
+      windows.push(...ws);
     }
-    const header: Header = {
-      schemaVersion: 1, assetId: this.deps.assetId, windowMs: this.deps.windowMs, ...(through === undefined ? {} : { through }), trackers: entries,
-    };
-    const json = Buffer.from(JSON.stringify(header), 'utf8');
-    const at = Math.ceil((4 + json.length) / 8) * 8;
-    const cells = counts.reduce((n, c) => n + c.length, 0);
-    const value = Buffer.from(new ArrayBuffer(at + 8 * cells));
-    value.writeUInt32LE(json.length, 0);
-    json.copy(value, 4);
-    value.fill(' ', 4 + json.length, at);
-    let offset = at;
-    for (const c of counts) {
-      // the buffer starts its own ArrayBuffer and `at` is a multiple of 8: aligned
-      if (LITTLE_ENDIAN) new Float64Array(value.buffer, offset, c.length).set(c);
-      else for (let i = 0; i < c.length; i++) value.writeDoubleLE(c[i]!, offset + 8 * i);
-      offset += 8 * c.length;
+    const prefix = this.prefixOf(held, windows);
+    const floats = 1 + windows.reduce((n, w) => n + 1 + w.counts.length, 0);
+    // from the pool when small: the outbox copies the value, nothing keeps it
+    const value = Buffer.allocUnsafe(prefix.length + 8 * floats);
+    prefix.copy(value, 0);
+    const at = value.byteOffset + prefix.length;
+    if (LITTLE_ENDIAN && at % 8 === 0) {
+      const out = new Float64Array(value.buffer, at, floats);
+      out[0] = through ?? Number.NaN;
+      let i = 1;
+      for (const w of windows) {
+        out[i] = w.n;
+        out.set(w.counts, i + 1);
+        i += 1 + w.counts.length;
+      }
+    } else {
+      let offset = value.writeDoubleLE(through ?? Number.NaN, prefix.length);
+      for (const w of windows) {
+        offset = value.writeDoubleLE(w.n, offset);
+        for (let i = 0; i < w.counts.length; i++) offset = value.writeDoubleLE(w.counts[i]!, offset);
+      }
     }
     return { key: this.key, value };
+  }
+
+  /** The header's bytes for these trackers and windows: the last ones while the trackers and window starts stay. */
+  private prefixOf(trackers: readonly DriftTracker[], windows: readonly DriftWindowState[]): Buffer {
+    const last = this.layout;
+    if (
+      last !== undefined && last.trackers.length === trackers.length && last.starts.length === windows.length
+      && trackers.every((t, i) => last.trackers[i] === t) && windows.every((w, i) => last.starts[i] === w.start)
+    ) {
+      return last.prefix;
+    }
+    let next = 0;
+    const header: Header = {
+      schemaVersion: 1, assetId: this.deps.assetId, windowMs: this.deps.windowMs,
+      trackers: trackers.map((t) => {
+        const count = t.drift!.windows().length;
+        const starts = windows.slice(next, (next += count)).map((w) => w.start);
+        return { model: t.model, role: t.role, references: t.drift!.fingerprint, cells: t.drift!.cells, windows: starts };
+      }),
+    };
+    const json = Buffer.from(JSON.stringify(header), 'utf8');
+    const prefix = Buffer.alloc(Math.ceil((4 + json.length) / 8) * 8, ' ');
+    prefix.writeUInt32LE(json.length, 0);
+    json.copy(prefix, 4);
+    this.layout = { trackers, starts: windows.map((w) => w.start), prefix };
+    return prefix;
   }
 
   /** The stored trackers, read and checked once; empty (logged) when absent, unreadable or not for this run. */
@@ -155,16 +195,17 @@ export class DriftState implements DriftKeeper {
     const { log, assetId, windowMs, outbox } = this.deps;
     let raw: Buffer | undefined;
     let header: Header;
-    let counts: Float64Array;
+    let through: number | undefined;
+    let windows: DriftWindowState[][];
     try {
       raw = outbox.state(this.key);
       if (raw === undefined) return this.stored;
-      ({ header, counts } = decode(raw));
+      ({ header, through, windows } = decode(raw));
     } catch (err) {
       log.warn({ problem: err instanceof Error ? err.message : String(err), bytes: raw?.length }, 'drift snapshot unreadable; drift windows start empty');
       return this.stored;
     }
-    const { through, trackers } = header;
+    const { trackers } = header;
     if (trackers.length === 0) return this.stored;
     const ignored = (why: string, level: 'info' | 'warn' = 'warn'): Map<string, Stored> => {
       log[level]({ why, trackers: trackers.length }, 'drift snapshot ignored; drift windows start empty');
@@ -176,17 +217,15 @@ export class DriftState implements DriftKeeper {
     // a replay from the first row (source.resume false) is asked for: worth an info line, not a warning
     if (after === undefined) return ignored('the source did not resume', 'info');
     if (through === undefined || after < through) return ignored('the source resumed before the last row it counted');
-    let offset = 0;
-    for (const t of trackers) {
-      const windows = t.windows.map((w) => ({ ...w, counts: counts.subarray(offset, (offset += t.cells)) }));
-      this.stored.set(keyOf(t.model, t.role), { through, references: t.references, cells: t.cells, windows });
-    }
+    trackers.forEach((t, i) => {
+      this.stored!.set(keyOf(t.model, t.role), { through, references: t.references, cells: t.cells, windows: windows[i]! });
+    });
     return this.stored;
   }
 }
 
-/** Header and counts of a stored snapshot; throws saying what is wrong with it. */
-function decode(raw: Buffer): { header: Header; counts: Float64Array } {
+/** Header, time of the last row and windows (per tracker, in header order) of a stored snapshot; throws saying what is wrong with it. */
+function decode(raw: Buffer): { header: Header; through: number | undefined; windows: DriftWindowState[][] } {
   if (raw.length < 4) throw new RangeError(`${raw.length} bytes: too short`);
   const headerBytes = raw.readUInt32LE(0);
   if (headerBytes > MAX_HEADER_BYTES || 4 + headerBytes > raw.length) throw new RangeError(`header length ${headerBytes} does not fit ${raw.length} bytes`);
@@ -199,24 +238,32 @@ function decode(raw: Buffer): { header: Header; counts: Float64Array } {
   const parsed = headerSchema.safeParse(json);
   if (!parsed.success) throw new RangeError(`header: ${describeIssues(parsed.error)}`);
   const header = parsed.data;
-  const at = Math.ceil((4 + headerBytes) / 8) * 8;
-  const cells = header.trackers.reduce((n, t) => n + t.cells * t.windows.length, 0);
-  if (raw.length - at !== 8 * cells) throw new RangeError(`${raw.length - at} bytes after the header, ${8 * cells} expected for ${cells} counts`);
-  const counts = new Float64Array(cells);
-  for (let i = 0; i < cells; i++) counts[i] = raw.readDoubleLE(at + 8 * i);
-  let offset = 0;
-  for (const t of header.trackers) {
-    let start = Number.NEGATIVE_INFINITY;
-    for (const w of t.windows) {
-      if (w.start <= start || w.start % header.windowMs !== 0) throw new RangeError(`window start ${w.start} of ${t.model.name} ${t.model.version} ${t.role} is not after the last one or not on a window boundary`);
-      start = w.start;
-      for (let i = offset; i < offset + t.cells; i++) {
-        const c = counts[i]!;
+  let offset = Math.ceil((4 + headerBytes) / 8) * 8;
+  const floats = 1 + header.trackers.reduce((n, t) => n + (1 + t.cells) * t.windows.length, 0);
+  if (raw.length - offset !== 8 * floats) throw new RangeError(`${raw.length - offset} bytes after the header, ${8 * floats} expected`);
+  const next = (): number => {
+    const v = raw.readDoubleLE(offset);
+    offset += 8;
+    return v;
+  };
+  const last = next();
+  if (!Number.isNaN(last) && !Number.isSafeInteger(last)) throw new RangeError(`time of the last row ${last} is no time`);
+  const windows = header.trackers.map((t) => {
+    const what = `${t.model.name} ${t.model.version} ${t.role}`;
+    return t.windows.map((start, i) => {
+      if (i > 0 && start <= t.windows[i - 1]!) throw new RangeError(`window starts of ${what} are not ascending`);
+      if (start % header.windowMs !== 0) throw new RangeError(`window start ${start} of ${what} is not on a window boundary`);
+      const n = next();
+      if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`${n} rows in a window of ${what}`);
+      const counts = new Float64Array(t.cells);
+      for (let c = 0; c < t.cells; c++) {
+        const v = next();
         // a bin never holds more rows than its window
-        if (!Number.isInteger(c) || c < 0 || c > w.n) throw new RangeError(`count ${c} of ${t.model.name} ${t.model.version} ${t.role} (window of ${w.n} rows) is no count`);
+        if (!Number.isInteger(v) || v < 0 || v > n) throw new RangeError(`count ${v} of ${what} (window of ${n} rows) is no count`);
+        counts[c] = v;
       }
-      offset += t.cells;
-    }
-  }
-  return { header, counts };
+      return { start, n, counts };
+    });
+  });
+  return { header, through: Number.isNaN(last) ? undefined : last, windows };
 }

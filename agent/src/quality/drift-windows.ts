@@ -35,9 +35,10 @@ export interface DriftWindowState {
   readonly counts: Float64Array;
 }
 
-/** The windows of a tracker before rows were counted ahead of their commit. */
+/** The windows of a tracker before rows were counted ahead of their commit (the open window's counts are kept aside). */
 export interface DriftCheckpoint {
-  readonly current: DriftWindowState | undefined;
+  readonly current: Acc | undefined;
+  readonly n: number;
   readonly closed: number;
 }
 
@@ -47,10 +48,6 @@ class Acc {
     public n: number,
     readonly counts: Float64Array,
   ) {}
-
-  copy(): DriftWindowState {
-    return { start: this.start, n: this.n, counts: this.counts.slice() };
-  }
 }
 
 /** The references of a card that the rows can be compared with; empty when the card has none. */
@@ -73,11 +70,14 @@ export class DriftWindows {
   private readonly offsets: readonly number[];
   /** What a restored window must have been counted on (drift-state.ts): a hash of the references. */
   readonly fingerprint: string;
+  /** The open window's counts at the last checkpoint: one at a time, so no copy is allocated per batch. */
+  private readonly saved: Float64Array;
 
   constructor(readonly windowMs: number, private readonly refs: readonly Reference[]) {
     const offsets = [0];
     for (const r of refs) offsets.push(offsets[offsets.length - 1]! + r.shares.length);
     this.offsets = offsets;
+    this.saved = new Float64Array(this.cells);
     this.fingerprint = createHash('sha256')
       .update(JSON.stringify(refs.map((r) => [r.name, r.column, r.edges, r.shares])))
       .digest('hex')
@@ -140,17 +140,24 @@ export class DriftWindows {
     this.closed = accs;
   }
 
-  /** What `rollback` returns to: rows are only ever added to the open window or open a new one. */
+  /**
+   * What `rollback` returns to, valid until the next checkpoint: rows are only ever added to the open
+   * window or open a new one, so the open window's counts and the number of closed ones say it all.
+   */
   checkpoint(): DriftCheckpoint {
-    return { current: this.current?.copy(), closed: this.closed.length };
+    const current = this.current;
+    if (current !== undefined) this.saved.set(current.counts);
+    return { current, n: current?.n ?? 0, closed: this.closed.length };
   }
 
   /** Forgets the rows counted since `cp` (their commit failed). */
   rollback(cp: DriftCheckpoint): void {
-    const reopened = cp.current === undefined ? undefined : new Acc(cp.current.start, cp.current.n, cp.current.counts);
     // the window open at the checkpoint may have been closed by a later row since: it is the first one closed after it
     this.closed.length = cp.closed;
-    this.current = reopened;
+    this.current = cp.current;
+    if (cp.current === undefined) return;
+    cp.current.counts.set(this.saved);
+    cp.current.n = cp.n;
   }
 
   private open(start: number): Acc {
