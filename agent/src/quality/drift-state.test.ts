@@ -195,6 +195,22 @@ describe('drift snapshot', () => {
     }
   });
 
+  it('a stop keeps the window of the model that runs pending and publishes the one of the model it switched from', () => {
+    const file = join(dir, `d-${files++}`, 'outbox.sqlite');
+    const d = device(file, { ended: false });
+    const v2 = card('2.0.0');
+    feed(d, v1, 0, 30);
+    feed(d, v2, 31, 40);
+    // v1 can never get another row: its window [24, 48) is published with its 7 rows; v2's waits for the next start
+    expect(end(d)).toMatchObject([{ model: { version: '1.0.0' }, n: 24 }, { model: { version: '1.0.0' }, windowStart: iso(at(24)), n: 7 }]);
+    expect(msg(d, 'drift windows kept pending for the next start')).toMatchObject({ windows: 1 });
+    const e = device(file, { resumedAfter: at(40) });
+    feed(e, v2, 41, 47);
+    expect(msg(e, 'drift windows restored')).toMatchObject({ model: { version: '2.0.0' }, n: 10 });
+    expect(msg(e, 'drift windows of a model that does not run now are ignored')).toBeUndefined();
+    expect(end(e)).toMatchObject([{ model: { version: '2.0.0' }, windowStart: iso(at(24)), n: 17 }]);
+  });
+
   it('a commit that fails undoes the drift its stage counted, as if the rows never came', () => {
     const expected = uninterrupted();
     const d = device(join(dir, `d-${files++}`, 'outbox.sqlite'));
