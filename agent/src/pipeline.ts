@@ -142,7 +142,9 @@ export class Pipeline implements SourceSink {
   async finish(): Promise<void> {
     await this.flush();
     this.commit([...this.deps.windows.closeAll(this.windowRefused), ...(this.shadow?.comparison.closeAll(this.comparisonRefused) ?? [])]);
-    this.commit(this.deps.quality?.closeAll() ?? []);
+    const quality = this.deps.quality;
+    // at a stop the drift windows of the models that run stay pending (quality/monitor.ts closeAll)
+    if (quality !== undefined) this.commit(quality.closeAll(), quality.driftState());
     this.saveTail();
     this.reportCommitted();
   }
@@ -272,13 +274,14 @@ export class Pipeline implements SourceSink {
     const shadowDrafts = await this.shadowRecords(activeRows);
     const alerts = drafts.filter((d) => d.kind === 'alerts');
     for (const a of alerts) windows.alerted(Date.parse(a.record.windowEnd));
-    // predictions, alerts, the candidate's records and the windows they complete: one transaction
-    const entries = this.commit([...drafts, ...shadowDrafts, ...windows.takeClosed(this.windowRefused)]);
+    const predicted = [...drafts, ...shadowDrafts];
     const quality = this.deps.quality;
-    if (quality !== undefined) {
-      const scoredRows = times.map((time, i) => ({ time, row: batch.row(i) }));
-      quality.scored(this.set, scoredRows, entries === undefined ? [] : [...drafts, ...shadowDrafts]);
-    }
+    const scoredRows = quality === undefined ? [] : times.map((time, i) => ({ time, row: batch.row(i) }));
+    // the drift these rows add is counted first, so that its snapshot is committed with them
+    const drift = quality?.stage(this.set, scoredRows, predicted);
+    // predictions, alerts, the candidate's records and the windows they complete: one transaction
+    const entries = this.commit([...predicted, ...windows.takeClosed(this.windowRefused)], drift);
+    quality?.scored(this.set, scoredRows, entries === undefined ? [] : predicted);
     this.commitQuality();
     if (entries === undefined) return;
     counters.predictions += drafts[0]?.kind === 'predictions' ? drafts[0].record.predictions.length : 0;
@@ -365,15 +368,21 @@ export class Pipeline implements SourceSink {
   /** Quality and drift windows that became final, in a transaction of their own (they never hold up predictions). */
   private commitQuality(): void {
     const quality = this.deps.quality;
-    if (quality !== undefined) this.commit(quality.takeDue());
+    if (quality !== undefined) this.commit(quality.takeDue(), quality.driftState());
   }
 
-  /** Commits drafts in one transaction; a failure is counted and logged, never thrown into the source. */
-  private commit(drafts: readonly RecordDraft[]): readonly OutboxEntry[] | undefined {
-    if (drafts.length === 0) return undefined;
+  /**
+   * Commits drafts in one transaction, with the feature-window snapshot and `drift` (quality/drift-state.ts);
+   * a failure is counted and logged, never thrown into the source. After a failed commit no drift state is
+   * written any more: like the resume position, it stays at the last commit before, whose rows are replayed.
+   */
+  private commit(drafts: readonly RecordDraft[], drift?: StateWrite): readonly OutboxEntry[] | undefined {
+    const driftState = this.commitFailed ? undefined : drift;
+    if (drafts.length === 0 && driftState === undefined) return undefined;
     try {
       const state = this.tailState();
-      const entries = this.deps.outbox.commit(drafts, state);
+      const states = state === undefined ? driftState : driftState === undefined ? state : [state, driftState];
+      const entries = this.deps.outbox.commit(drafts, states);
       if (state !== undefined) this.snapshotThrough = this.windowsThrough;
       return entries;
     } catch (err) {

@@ -23,6 +23,7 @@ import { Forwarder } from './outbox/forwarder.js';
 import { SqliteOutbox } from './outbox/sqlite-outbox.js';
 import type { ScoringSet } from './inference/slots.js';
 import { Pipeline } from './pipeline.js';
+import { DriftState } from './quality/drift-state.js';
 import { GroundTruth, groundTruthFile } from './quality/ground-truth.js';
 import { QualityJournal } from './quality/journal.js';
 import { QualityMonitor } from './quality/monitor.js';
@@ -118,7 +119,13 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
     file: join(config.dataDir, OUTBOX_FILE), enabled: config.quality.enabled, log: child('quality'),
   });
   let inputEnded = false;
-  const quality = new QualityMonitor({ config: config.quality, assetId: config.assetId, store: journal, inputEnded: () => inputEnded, log: child('quality') });
+  // the drift windows are committed with the records too, beside the feature windows (drift-state.ts)
+  const drift = new DriftState({
+    outbox, assetId: config.assetId, windowMs: config.quality.driftWindowSeconds * 1000, resumedAfter: () => position.resumedAfter, log: child('quality'),
+  });
+  const quality = new QualityMonitor({
+    config: config.quality, assetId: config.assetId, store: journal, drift, inputEnded: () => inputEnded, log: child('quality'),
+  });
   const groundTruth = new GroundTruth({
     assetId: config.assetId, file: groundTruthFile(config.dataDir), outbox, failures: quality, counters, clock, log: child('quality'),
   });

@@ -6,7 +6,9 @@
  * quality windows and the predictions that reach the controller from both devices must be the same,
  * window by window and row by row: no prediction that waited for maturity is lost, none is counted twice,
  * and the rows right after the resume are scored from the feature windows (24 hourly readings) as they
- * were at the last commit before the kill (features/window-tail.ts), wherever the kill falls.
+ * were at the last commit before the kill (features/window-tail.ts), wherever the kill falls. The drift
+ * window open at the kill (30 days) is restored from the snapshot committed with the records
+ * (quality/drift-state.ts): the drift windows the controller stores are the same, row counts included.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -73,6 +75,17 @@ describe('quality windows of an agent killed mid-replay and started again', () =
     }
   }
 
+  /** The drift windows the controller stored from a device, in window order. */
+  function driftOf(deviceId: string): unknown[] {
+    const db = new Database(join(dir, 'controller', 'controller.db'), { readonly: true });
+    try {
+      return db.prepare(`SELECT model_name, model_version, role, window_start, window_end, n, score_psi, features
+        FROM drift_windows WHERE device_id = ? ORDER BY window_start, role`).all(deviceId);
+    } finally {
+      db.close();
+    }
+  }
+
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pdm-e2e-quality-restart-'));
     controller = await startController({
@@ -104,6 +117,7 @@ describe('quality windows of an agent killed mid-replay and started again', () =
     const restored = await restarted.waitFor('quality state restored', 30_000);
     expect(restored['pending']).toBeGreaterThan(0);
     expect(await restarted.waitFor('feature windows restored', 30_000)).toMatchObject({ readings: 24 });
+    expect(await restarted.waitFor('drift windows restored', 30_000)).toMatchObject({ role: 'active' });
     await delivered(restarted, 'gw-killed');
 
     const expected = (await quality('gw-whole'))!;
@@ -112,6 +126,10 @@ describe('quality windows of an agent killed mid-replay and started again', () =
     expect(expected.totals.matured).toBeGreaterThan(2000);
     expect(actual.series).toEqual(expected.series);
     expect(actual.totals).toEqual(expected.totals);
+    // Jan-Mar 2015 in 30-day windows: the one open at the kill counts every row once, as the others
+    const wholeDrift = driftOf('gw-whole');
+    expect(wholeDrift.length).toBeGreaterThan(2);
+    expect(driftOf('gw-killed')).toEqual(wholeDrift);
     // every row once, with its score: float32 rounding aside, as batches of 64 start elsewhere after the resume
     const wholeRows = predictionsOf('gw-whole');
     const resumedRows = predictionsOf('gw-killed');

@@ -9,7 +9,7 @@ import { Listeners } from '../listeners.js';
 import { Tally, planAgeEviction, planBytesEviction, type EvictionView, type StoredEntry, type Victims } from './eviction.js';
 import {
   NO_CAPS, encodeDraft, inRange, recordClassOf, type DeliveryWatch, type Outbox, type OutboxCaps, type OutboxEntry, type OutboxStats,
-  type PendingQuery, type RecordDraft, type RoutineClass, type StateWrite,
+  type PendingQuery, type RecordDraft, type RoutineClass, type StateWrite, statesOf,
 } from './outbox.js';
 
 export class MemoryOutboxStore {
@@ -56,7 +56,7 @@ export class MemoryOutbox implements Outbox {
     this.open = false;
   }
 
-  commit(drafts: readonly RecordDraft[], state?: StateWrite): OutboxEntry[] {
+  commit(drafts: readonly RecordDraft[], state?: StateWrite | readonly StateWrite[]): OutboxEntry[] {
     this.assertOpen();
     const committedAt = this.deps.clock.now();
     const { tally } = this.store;
@@ -66,7 +66,7 @@ export class MemoryOutbox implements Outbox {
       return { seq, kind: draft.kind, recordClass: recordClassOf[draft.kind], payload, committedAt };
     });
     // encoded (and refused) above before anything is kept: all or none, as one transaction
-    if (state !== undefined) this.store.state.set(state.key, Buffer.from(state.value));
+    for (const st of statesOf(state)) this.store.state.set(st.key, Buffer.from(st.value));
     if (entries.length === 0) return entries;
     for (const entry of entries) {
       this.store.entries.set(entry.seq, entry);

@@ -150,6 +150,13 @@ export function describeOutboxSuite(name: string, harness: OutboxHarness): void 
       expect(outbox.state('tail')?.toString()).toBe('three');
       expect(outbox.state('other')?.toString()).toBe('x');
       expect(outbox.stats().lastSeq).toBe(2);
+      // several states in one commit: all or none, with the records or alone
+      expect(() => outbox.commit([predictionDraft([Number.NaN])], [{ key: 'tail', value: value('four') }, { key: 'other', value: value('y') }])).toThrow(/score/);
+      expect([outbox.state('tail')?.toString(), outbox.state('other')?.toString()]).toEqual(['three', 'x']);
+      outbox.commit([eventDraft(2)], [{ key: 'tail', value: value('five') }, { key: 'other', value: value('z') }]);
+      outbox.commit([], [{ key: 'tail', value: value('six') }, { key: 'other', value: value('w') }]);
+      outbox = harness.reopen(outbox);
+      expect([outbox.state('tail')?.toString(), outbox.state('other')?.toString()]).toEqual(['six', 'w']);
     });
 
     it('refuses storage that belongs to another device', () => {

@@ -132,13 +132,17 @@ export const inRange = (r: EvictedRange, e: { seq: number; recordClass: RecordCl
 
 /**
  * A value a producer keeps beside its records, replaced by each commit that carries it (the pipeline's
- * feature-window tail, features/window-tail.ts): committed in the records' transaction, so after a
+ * feature-window tail, features/window-tail.ts; the drift windows, quality/drift-state.ts): committed in the records' transaction, so after a
  * crash it describes exactly the records that are durable. Meant for small values (a few KB).
  */
 export interface StateWrite {
   readonly key: string;
   readonly value: Buffer;
 }
+
+/** The states of a commit as a list. */
+export const statesOf = (state: StateWrite | readonly StateWrite[] | undefined): readonly StateWrite[] =>
+  state === undefined ? [] : 'value' in state ? [state] : state;
 
 export interface Outbox {
   /** Opens the store; fails with OUTBOX_FAILED when it belongs to another device or cannot be opened. */
@@ -148,10 +152,10 @@ export interface Outbox {
    * Validates every draft (a BuiltDraft is valid by construction), gives them the next consecutive seqs and commits them in one transaction:
    * all or none. Throws PAYLOAD_INVALID / PAYLOAD_TOO_LARGE before writing anything. Then applies the
    * caps (age, then bytes) in the same transaction; a record just committed may be evicted at once
-   * when it is the oldest of the lowest class left. `state`, when given, replaces the value under its key
-   * in the same transaction (also with no drafts: a transaction of the state alone).
+   * when it is the oldest of the lowest class left. `state`, when given (one or several), replaces the value
+   * under its key in the same transaction (also with no drafts: a transaction of the states alone).
    */
-  commit(drafts: readonly RecordDraft[], state?: StateWrite): OutboxEntry[];
+  commit(drafts: readonly RecordDraft[], state?: StateWrite | readonly StateWrite[]): OutboxEntry[];
   /** The value last committed under `key`, or undefined. */
   state(key: string): Buffer | undefined;
   /** Unacknowledged entries in seq order. */

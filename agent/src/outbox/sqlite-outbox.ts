@@ -22,7 +22,7 @@ import { Listeners } from '../listeners.js';
 import { Tally, planAgeEviction, planBytesEviction, type EvictionView, type Victims } from './eviction.js';
 import {
   MAX_QUARANTINE_NOTES, NO_CAPS, dropReason, encodeDraft, recordClassOf, recordClasses, type DeliveryWatch, type EvictedRange,
-  type Outbox, type OutboxCaps, type OutboxEntry, type OutboxStats, type PendingQuery, type QuarantineNote, type RecordDraft, type StateWrite,
+  type Outbox, type OutboxCaps, type OutboxEntry, type OutboxStats, type PendingQuery, type QuarantineNote, type RecordDraft, type StateWrite, statesOf,
 } from './outbox.js';
 import { SeqReservation } from './seq-reservation.js';
 import { applyDiskPlan, isCorruption, openDatabase, planDisk, quarantine, type DiskPlan, type Quarantined } from './sqlite-open.js';
@@ -109,10 +109,11 @@ export class SqliteOutbox implements Outbox {
     this.sql = undefined;
   }
 
-  commit(drafts: readonly RecordDraft[], state?: StateWrite): OutboxEntry[] {
+  commit(drafts: readonly RecordDraft[], state?: StateWrite | readonly StateWrite[]): OutboxEntry[] {
     const { sql } = this.open();
+    const states = statesOf(state);
     if (drafts.length === 0) {
-      if (state !== undefined) this.writeState(state);
+      if (states.length > 0) this.writeStates(states);
       return [];
     }
     const committedAt = this.deps.clock.now();
@@ -123,7 +124,7 @@ export class SqliteOutbox implements Outbox {
       try {
         this.tally = this.write(entries.some((e) => e.recordClass === 'critical'), (t) => {
           this.insert(t, entries);
-          if (state !== undefined) sql.putState.run(state.key, state.value);
+          for (const st of states) sql.putState.run(st.key, st.value);
         });
         break;
       } catch (err) {
@@ -134,9 +135,9 @@ export class SqliteOutbox implements Outbox {
       const critical = batch.filter((d) => recordClassOf[d.kind] === 'critical');
       this.dropUnstored(batch.filter((d) => recordClassOf[d.kind] !== 'critical'));
       if (critical.length === 0) {
-        // the routine records are counted as dropped; a state that finds no room either stays behind,
-        // which only replays those rows after a restart (it describes fewer records, never more)
-        if (state !== undefined) this.tryWriteState(state);
+        // the routine records are counted as dropped; states that find no room either stay behind (all
+        // of them), which only replays those rows after a restart (they describe fewer records, never more)
+        if (states.length > 0) this.tryWriteStates(states);
         return [];
       }
       if (critical.length === batch.length) {
@@ -386,20 +387,23 @@ export class SqliteOutbox implements Outbox {
     }
   }
 
-  private writeState(state: StateWrite): void {
+  /** One transaction: all or none. */
+  private writeStates(states: readonly StateWrite[]): void {
     const { sql } = this.open();
     try {
-      this.write(false, () => sql.putState.run(state.key, state.value));
+      this.write(false, () => {
+        for (const st of states) sql.putState.run(st.key, st.value);
+      });
     } catch (err) {
       throw this.failed(err);
     }
   }
 
-  private tryWriteState(state: StateWrite): void {
+  private tryWriteStates(states: readonly StateWrite[]): void {
     try {
-      this.writeState(state);
+      this.writeStates(states);
     } catch (err) {
-      this.deps.log.warn({ err, key: state.key }, 'state not written: outbox full');
+      this.deps.log.warn({ err, keys: states.map((st) => st.key) }, 'state not written: outbox full');
     }
   }
 

@@ -3,7 +3,12 @@
  * scored are binned on the reference edges its card carries, per feature and for the score, and the
  * window's PSI against the reference shares is published. A window closes once event time has passed
  * its end; a window without rows is not emitted.
+ *
+ * The counts of a window are one flat Float64Array (every reference's bins one after the other), so a
+ * snapshot of the windows for the outbox (drift-state.ts) is a copy of it, and so is a checkpoint taken
+ * before rows are counted ahead of their commit (`checkpoint`, `rollback`).
  */
+import { createHash } from 'node:crypto';
 import type { ModelCard } from '@pdm/protocol';
 import { binIndex, psi } from './psi.js';
 
@@ -23,13 +28,26 @@ export interface DriftFigures {
   readonly score?: number;
 }
 
-class Acc {
-  n = 0;
-  readonly counts: number[][];
+/** One open or closed window as a snapshot holds it: its start, its rows and its bin counts (`cells` of them). */
+export interface DriftWindowState {
+  readonly start: number;
+  readonly n: number;
+  readonly counts: Float64Array;
+}
 
-  constructor(readonly start: number, refs: readonly Reference[]) {
-    this.counts = refs.map((r) => new Array<number>(r.shares.length).fill(0));
-  }
+/** The windows of a tracker before rows were counted ahead of their commit (the open window's counts are kept aside). */
+export interface DriftCheckpoint {
+  readonly current: Acc | undefined;
+  readonly n: number;
+  readonly closed: number;
+}
+
+class Acc {
+  constructor(
+    readonly start: number,
+    public n: number,
+    readonly counts: Float64Array,
+  ) {}
 }
 
 /** The references of a card that the rows can be compared with; empty when the card has none. */
@@ -48,8 +66,28 @@ export function driftReferences(card: ModelCard): Reference[] {
 export class DriftWindows {
   private current: Acc | undefined;
   private closed: Acc[] = [];
+  /** Where each reference's bins start in a window's counts; the last entry is the number of cells. */
+  private readonly offsets: readonly number[];
+  /** What a restored window must have been counted on (drift-state.ts): a hash of the references. */
+  readonly fingerprint: string;
+  /** The open window's counts at the last checkpoint: one at a time, so no copy is allocated per batch. */
+  private readonly saved: Float64Array;
 
-  constructor(private readonly windowMs: number, private readonly refs: readonly Reference[]) {}
+  constructor(readonly windowMs: number, private readonly refs: readonly Reference[]) {
+    const offsets = [0];
+    for (const r of refs) offsets.push(offsets[offsets.length - 1]! + r.shares.length);
+    this.offsets = offsets;
+    this.saved = new Float64Array(this.cells);
+    this.fingerprint = createHash('sha256')
+      .update(JSON.stringify(refs.map((r) => [r.name, r.column, r.edges, r.shares])))
+      .digest('hex')
+      .slice(0, 16);
+  }
+
+  /** Bin counts per window: every reference's bins. */
+  get cells(): number {
+    return this.offsets[this.offsets.length - 1]!;
+  }
 
   get idle(): boolean {
     return this.current === undefined && this.closed.length === 0;
@@ -58,17 +96,19 @@ export class DriftWindows {
   /** One scored row at event time `time`, in time order. */
   add(time: number, row: ArrayLike<number>, score: number): void {
     const start = Math.floor(time / this.windowMs) * this.windowMs;
-    if (this.current === undefined) this.current = new Acc(start, this.refs);
+    if (this.current === undefined) this.current = this.open(start);
     else if (start > this.current.start) {
       this.closed.push(this.current);
-      this.current = new Acc(start, this.refs);
+      this.current = this.open(start);
     }
     const w = this.current;
     w.n++;
-    this.refs.forEach((r, i) => {
+    const { refs, offsets } = this;
+    for (let i = 0; i < refs.length; i++) {
+      const r = refs[i]!;
       const v = r.column < 0 ? score : row[r.column]!;
-      if (Number.isFinite(v)) w.counts[i]![binIndex(r.edges, v)]!++;
-    });
+      if (Number.isFinite(v)) w.counts[offsets[i]! + binIndex(r.edges, v)]!++;
+    }
   }
 
   /** Windows whose end event time `now` has reached. */
@@ -88,11 +128,47 @@ export class DriftWindows {
     return this.takeClosed(Number.NEGATIVE_INFINITY);
   }
 
+  /** The windows held, oldest first (the closed ones not taken yet, then the open one); views, not copies. */
+  windows(): DriftWindowState[] {
+    return this.current === undefined ? [...this.closed] : [...this.closed, this.current];
+  }
+
+  /** Takes the windows of a snapshot (oldest first, counts of `cells` each) instead of the ones held. */
+  restore(windows: readonly DriftWindowState[]): void {
+    const accs = windows.map((w) => new Acc(w.start, w.n, Float64Array.from(w.counts)));
+    this.current = accs.pop();
+    this.closed = accs;
+  }
+
+  /**
+   * What `rollback` returns to, valid until the next checkpoint: rows are only ever added to the open
+   * window or open a new one, so the open window's counts and the number of closed ones say it all.
+   */
+  checkpoint(): DriftCheckpoint {
+    const current = this.current;
+    if (current !== undefined) this.saved.set(current.counts);
+    return { current, n: current?.n ?? 0, closed: this.closed.length };
+  }
+
+  /** Forgets the rows counted since `cp` (their commit failed). */
+  rollback(cp: DriftCheckpoint): void {
+    // the window open at the checkpoint may have been closed by a later row since: it is the first one closed after it
+    this.closed.length = cp.closed;
+    this.current = cp.current;
+    if (cp.current === undefined) return;
+    cp.current.counts.set(this.saved);
+    cp.current.n = cp.n;
+  }
+
+  private open(start: number): Acc {
+    return new Acc(start, 0, new Float64Array(this.cells));
+  }
+
   private figures(w: Acc): DriftFigures {
     const features: Record<string, number> = {};
     let score: number | undefined;
     this.refs.forEach((r, i) => {
-      const value = Math.round(psi(r.shares, w.counts[i]!) * 1e6) / 1e6;
+      const value = Math.round(psi(r.shares, w.counts.subarray(this.offsets[i]!, this.offsets[i + 1]!)) * 1e6) / 1e6;
       if (r.column < 0) score = value;
       else features[r.name] = value;
     });

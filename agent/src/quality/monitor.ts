@@ -12,23 +12,41 @@
  * the records the outbox committed, in commit order, so a restart (a crash, SIGKILL or a stop) counts
  * the same windows an uninterrupted run would. A stop before the end of input then publishes nothing
  * half-matured; only the end of input closes every window (`closeAll`) and clears the journal.
+ *
+ * With a drift keeper (drift-state.ts) the drift windows are durable too: the rows of a prediction batch
+ * are counted before its commit (`stage`), so that the snapshot of the counts goes into the same
+ * transaction, and undone when that commit fails (`scored` with no drafts); the records of closed
+ * windows go with the snapshot that no longer holds them (`driftState`). A stop before the end of input
+ * keeps the windows of the models that run pending in the snapshot; a window the agent cannot finish
+ * (of a model it no longer runs) is published at the stop, and the end of input publishes them all.
  */
 import type { Logger } from 'pino';
 import type { ModelCard, ModelRef, ModelRole } from '@pdm/protocol';
 import type { ScoringSet } from '../inference/slots.js';
-import type { RecordDraft } from '../outbox/outbox.js';
+import type { RecordDraft, StateWrite } from '../outbox/outbox.js';
 import type { SourceEvent } from '../sources/source.js';
 import type { QualityConfig } from './config.js';
-import { DriftWindows, driftReferences, type DriftFigures } from './drift-windows.js';
+import type { DriftKeeper } from './drift-state.js';
+import { DriftWindows, driftReferences, type DriftCheckpoint } from './drift-windows.js';
 // RECENT_FAILURES: failures remembered to seed the trackers of models that start later (a failure entered ahead of time)
 import { RECENT_FAILURES, type JournalEntry, type PruneScope } from './journal.js';
-import { QualityWindows, type QualityFigures } from './quality-windows.js';
+import { QualityWindows } from './quality-windows.js';
+import { driftDraft, qualityDraft } from './window-records.js';
 
 /** What the pipeline calls; see Pipeline. */
 export interface QualityTap {
   /** Event time reached by the source (a reading's time). */
   advance(time: number): void;
-  /** Prediction drafts about to be committed, with the rows (by event time) they were scored from. */
+  /**
+   * Prediction drafts about to be committed, with the rows they were scored from: their drift is
+   * counted now, and the drift state to commit with them returned (undefined: nothing to keep). The
+   * next `scored` settles it.
+   */
+  stage(set: ScoringSet, rows: readonly ScoredRow[], drafts: readonly RecordDraft[]): StateWrite | undefined;
+  /**
+   * Prediction drafts committed (none when their commit failed, which undoes a `stage`), with the rows
+   * (by event time) they were scored from.
+   */
   scored(set: ScoringSet, rows: readonly ScoredRow[], drafts: readonly RecordDraft[]): void;
   /** A machine event from the source. */
   event(event: SourceEvent): void;
@@ -36,6 +54,8 @@ export interface QualityTap {
   takeDue(): RecordDraft[];
   /** End of input: what has matured so far. */
   closeAll(): RecordDraft[];
+  /** The drift state to commit with the records `takeDue` or `closeAll` just returned, when they changed it. */
+  driftState(): StateWrite | undefined;
 }
 
 export interface ScoredRow {
@@ -58,7 +78,19 @@ export interface QualityMonitorDeps {
   readonly store?: QualityStore;
   /** Whether the source has ended (not merely stopped): only then `closeAll` counts half-matured windows. */
   readonly inputEnded?: () => boolean;
+  /** Keeps the drift windows across restarts; without it a stop publishes them short and a kill loses them. */
+  readonly drift?: DriftKeeper;
 }
+
+/** Rows counted into drift windows ahead of their commit: how to undo them. */
+interface Staged {
+  readonly checkpoints: Map<Tracked, DriftCheckpoint>;
+  readonly through: number | undefined;
+  /** The prediction times of each batch, parsed once for both calls. */
+  readonly times: Map<PredictionBatch, number[]>;
+}
+
+type PredictionBatch = Extract<RecordDraft, { kind: 'predictions' }>['record'];
 
 interface Tracked {
   readonly model: ModelRef;
@@ -76,6 +108,8 @@ const HOUR = 3_600_000;
 const iso = (ms: number): string => new Date(ms).toISOString();
 /** Also the journal's key (journal.ts builds the same string in SQL). */
 const keyOf = (model: ModelRef, role: ModelRole): string => `${model.name}\u0000${model.version}\u0000${role}`;
+const liveKeys = (set: ScoringSet): Set<string> =>
+  new Set([keyOf(set.active.model.ref, 'active'), ...(set.shadow === undefined ? [] : [keyOf(set.shadow.model.ref, 'shadow')])]);
 /** The same failure from the source and from the journal gives the same key. */
 const failureKey = (source: string, at: number, component: string | undefined): string => `${source}|${at}|${component ?? ''}`;
 
@@ -95,6 +129,13 @@ export class QualityMonitor implements QualityTap {
   private journaledSincePrune = 0;
   /** Drop marks read from the journal, for trackers not rebuilt yet (`restore`). */
   private readonly restoredDrops = new Map<string, number>();
+  /** Event time of the last row counted into drift windows: what a drift snapshot runs through. */
+  private driftThrough: number | undefined;
+  private staged: Staged | undefined;
+  /** The snapshot for the records `takeDue` or `closeAll` returned, until `driftState` hands it out. */
+  private pendingDrift: StateWrite | undefined;
+  /** Stored drift windows of models that do not run were let go (at the first batch). */
+  private unclaimedForgotten = false;
 
   constructor(private readonly deps: QualityMonitorDeps) {}
 
@@ -121,24 +162,67 @@ export class QualityMonitor implements QualityTap {
     if (time > this.now) this.now = time;
   }
 
+  stage(set: ScoringSet, rows: readonly ScoredRow[], drafts: readonly RecordDraft[]): StateWrite | undefined {
+    const keeper = this.deps.drift;
+    if (keeper === undefined || !this.deps.config.enabled) return undefined;
+    if (!this.unclaimedForgotten) {
+      this.unclaimedForgotten = true;
+      keeper.forgetUnclaimed(liveKeys(set));
+    }
+    const staged: Staged = { checkpoints: new Map(), through: this.driftThrough, times: new Map() };
+    this.staged = staged;
+    this.pendingDrift = undefined;
+    const byTime = new Map(rows.map((r) => [r.time, r.row]));
+    for (const { tracked, record } of this.batchesOf(set, drafts)) {
+      const drift = tracked.drift;
+      if (drift === undefined) continue;
+      if (!staged.checkpoints.has(tracked)) staged.checkpoints.set(tracked, drift.checkpoint());
+      const times = record.predictions.map((p) => Date.parse(p.t));
+      staged.times.set(record, times);
+      this.countDrift(drift, record, times, byTime);
+    }
+    return staged.checkpoints.size === 0 ? undefined : keeper.snapshot(this.driftThrough, this.trackers.values());
+  }
+
   scored(set: ScoringSet, rows: readonly ScoredRow[], drafts: readonly RecordDraft[]): void {
     if (!this.deps.config.enabled) return;
-    this.live = new Set([keyOf(set.active.model.ref, 'active'), ...(set.shadow === undefined ? [] : [keyOf(set.shadow.model.ref, 'shadow')])]);
-    const byTime = new Map(rows.map((r) => [r.time, r.row]));
+    this.live = liveKeys(set);
+    const staged = this.staged;
+    this.staged = undefined;
+    if (staged !== undefined && drafts.length === 0) {
+      // the commit failed: its predictions count nowhere, as without a stage
+      for (const [t, cp] of staged.checkpoints) t.drift!.rollback(cp);
+      this.driftThrough = staged.through;
+    }
+    const byTime = staged === undefined ? new Map(rows.map((r) => [r.time, r.row])) : undefined;
+    for (const draft of drafts) if (draft.kind === 'predictions') this.journaledSincePrune += draft.record.predictions.length;
+    for (const { tracked, record } of this.batchesOf(set, drafts)) {
+      const times = staged?.times.get(record) ?? record.predictions.map((p) => Date.parse(p.t));
+      record.predictions.forEach((p, i) => tracked.quality?.predicted(times[i]!, p.alert));
+      // with a stage, its drift was counted there
+      if (byTime !== undefined && tracked.drift !== undefined) this.countDrift(tracked.drift, record, times, byTime);
+    }
+  }
+
+  /** The prediction batches of the models that run in `set`, each with its tracker (started by its first batch). */
+  private *batchesOf(set: ScoringSet, drafts: readonly RecordDraft[]): Generator<{ tracked: Tracked; record: PredictionBatch }> {
     for (const draft of drafts) {
       if (draft.kind !== 'predictions') continue;
-      this.journaledSincePrune += draft.record.predictions.length;
       const { model, role } = draft.record;
       const scorer = role === 'active' ? set.active : set.shadow;
       if (scorer === undefined || scorer.model.ref.name !== model.name || scorer.model.ref.version !== model.version) continue;
-      const tracked = this.tracker(model, role, scorer.model.card, Date.parse(draft.record.predictions[0]!.t));
-      for (const p of draft.record.predictions) {
-        const t = Date.parse(p.t);
-        tracked.quality?.predicted(t, p.alert);
-        const row = byTime.get(t);
-        if (row !== undefined) tracked.drift?.add(t, row, p.score);
-      }
+      yield { tracked: this.tracker(model, role, scorer.model.card, Date.parse(draft.record.predictions[0]!.t)), record: draft.record };
     }
+  }
+
+  private countDrift(drift: DriftWindows, record: PredictionBatch, times: readonly number[], byTime: ReadonlyMap<number, Float32Array>): void {
+    record.predictions.forEach((p, i) => {
+      const t = times[i]!;
+      const row = byTime.get(t);
+      if (row === undefined) return;
+      drift.add(t, row, p.score);
+      if (this.driftThrough === undefined || t > this.driftThrough) this.driftThrough = t;
+    });
   }
 
   event(event: SourceEvent): void {
@@ -166,26 +250,45 @@ export class QualityMonitor implements QualityTap {
     const dropped = [...this.trackers.values()].some((t) => (t.quality?.droppedPredictions ?? 0) !== t.droppedLogged);
     if (dropped || this.prunable || this.journaledSincePrune >= this.deps.config.maxPendingPredictions / 10) this.prune();
     const drafts: RecordDraft[] = [];
+    let driftTaken = false;
     for (const [key, t] of this.trackers) {
-      const quality = (t.quality?.takeDue(this.now) ?? []).map((f) => this.qualityDraft(t, f));
-      drafts.push(...quality, ...(t.drift?.takeClosed(this.now) ?? []).map((f) => this.driftDraft(t, f)));
+      const quality = (t.quality?.takeDue(this.now) ?? []).map((f) => qualityDraft(this.deps.assetId, t, f));
+      const drift = (t.drift?.takeClosed(this.now) ?? []).map((f) => driftDraft(this.deps.assetId, t, f));
+      drafts.push(...quality, ...drift);
+      if (drift.length > 0) driftTaken = true;
       if (this.logDrops(t) || quality.length > 0) this.prunable = true;
       if (!this.live.has(key) && (t.quality?.idle ?? true) && (t.drift?.idle ?? true)) this.trackers.delete(key);
     }
+    this.pendingDrift = driftTaken ? this.deps.drift?.snapshot(this.driftThrough, this.trackers.values()) : undefined;
     return drafts;
   }
 
   /** End of input: what has matured so far. A stop before the end keeps the quality windows pending in the journal. */
   closeAll(): RecordDraft[] {
     const keep = this.deps.store !== undefined && !this.ended();
+    // a stop keeps the drift windows of the models that run in the snapshot; others can no longer be finished
+    const keeper = this.deps.drift;
+    const keepDrift = keeper !== undefined && !this.ended();
     const drafts: RecordDraft[] = [];
-    for (const t of this.trackers.values()) {
-      if (!keep) drafts.push(...(t.quality?.closeAll(this.now) ?? []).map((f) => this.qualityDraft(t, f)));
-      drafts.push(...(t.drift?.closeAll() ?? []).map((f) => this.driftDraft(t, f)));
+    let kept = 0;
+    let published = 0;
+    for (const [key, t] of this.trackers) {
+      if (!keep) drafts.push(...(t.quality?.closeAll(this.now) ?? []).map((f) => qualityDraft(this.deps.assetId, t, f)));
+      if (keepDrift && this.live.has(key)) kept += t.drift?.windows().length ?? 0;
+      else for (const f of t.drift?.closeAll() ?? []) drafts.push(driftDraft(this.deps.assetId, t, f)), published++;
     }
     if (keep) this.deps.log.info({ trackers: this.trackers.size }, 'quality windows kept pending for the next start');
+    if (kept > 0) this.deps.log.info({ windows: kept }, 'drift windows kept pending for the next start');
+    // the end of input empties the snapshot: its windows were all published now
+    this.pendingDrift = published > 0 || !keepDrift ? keeper?.snapshot(this.driftThrough, this.trackers.values()) : undefined;
     this.trackers.clear();
     return drafts;
+  }
+
+  driftState(): StateWrite | undefined {
+    const state = this.pendingDrift;
+    this.pendingDrift = undefined;
+    return state;
   }
 
   private ended(): boolean {
@@ -219,13 +322,13 @@ export class QualityMonitor implements QualityTap {
   private tracker(model: ModelRef, role: ModelRole, card: ModelCard, firstTime: number): Tracked {
     const existing = this.trackers.get(keyOf(model, role));
     if (existing?.rebuilt === true) {
-      existing.drift = this.driftFor(card);
+      existing.drift = this.driftFor(model, role, card);
       existing.rebuilt = false;
     }
     if (existing !== undefined) return existing;
     const spec = card.featureSpec;
     const horizonHours = spec.task === 'failure-within-horizon' ? spec.horizonHours : undefined;
-    return this.track(model, role, horizonHours, this.driftFor(card), firstTime);
+    return this.track(model, role, horizonHours, this.driftFor(model, role, card), firstTime);
   }
 
   private track(
@@ -250,9 +353,17 @@ export class QualityMonitor implements QualityTap {
     return tracked;
   }
 
-  private driftFor(card: ModelCard): DriftWindows | undefined {
+  /** The drift windows of a tracker: the stored ones when the keeper has them for the same model, role and bins. */
+  private driftFor(model: ModelRef, role: ModelRole, card: ModelCard): DriftWindows | undefined {
     const refs = driftReferences(card);
-    return refs.length === 0 ? undefined : new DriftWindows(this.deps.config.driftWindowSeconds * 1000, refs);
+    if (refs.length === 0) return undefined;
+    const drift = new DriftWindows(this.deps.config.driftWindowSeconds * 1000, refs);
+    const restored = this.deps.drift?.restore(model, role, drift);
+    if (restored !== undefined) {
+      drift.restore(restored.windows);
+      if (this.driftThrough === undefined || restored.through > this.driftThrough) this.driftThrough = restored.through;
+    }
+    return drift;
   }
 
   /** Logs predictions the cap dropped since the last call; true when there were some. */
@@ -287,39 +398,5 @@ export class QualityMonitor implements QualityTap {
     } catch (err) {
       this.deps.log.error({ err, what }, 'quality journal failed');
     }
-  }
-
-  private qualityDraft(t: Tracked, f: QualityFigures): RecordDraft {
-    return {
-      kind: 'quality',
-      record: {
-        time: iso(f.windowEnd),
-        assetId: this.deps.assetId,
-        model: t.model,
-        role: t.role,
-        windowStart: iso(f.windowStart),
-        windowEnd: iso(f.windowEnd),
-        horizonHours: t.horizonHours!,
-        confusion: f.confusion,
-        events: f.events,
-      },
-    };
-  }
-
-  private driftDraft(t: Tracked, f: DriftFigures): RecordDraft {
-    return {
-      kind: 'drift',
-      record: {
-        time: iso(f.windowEnd),
-        assetId: this.deps.assetId,
-        model: t.model,
-        role: t.role,
-        windowStart: iso(f.windowStart),
-        windowEnd: iso(f.windowEnd),
-        n: f.n,
-        features: f.features,
-        ...(f.score === undefined ? {} : { score: f.score }),
-      },
-    };
   }
 }

@@ -25,8 +25,9 @@ export function binIndex(edges: readonly number[], v: number): number {
 }
 
 /** PSI of bin counts against expected shares (normalised, since card shares are rounded). */
-export function psi(expectedShares: readonly number[], counts: readonly number[]): number {
-  const n = counts.reduce((a, b) => a + b, 0);
+export function psi(expectedShares: readonly number[], counts: ArrayLike<number>): number {
+  let n = 0;
+  for (let i = 0; i < counts.length; i++) n += counts[i]!;
   const total = expectedShares.reduce((a, b) => a + b, 0);
   if (n === 0 || total <= 0) return 0;
   let sum = 0;

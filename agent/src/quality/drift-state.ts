@@ -1,0 +1,269 @@
+/**
+ * The drift windows across a restart. Every commit that changes them carries one snapshot of the
+ * counts of every tracker (per model version and role: the open window and the closed ones not yet
+ * published, with their rows and bin counts), replacing the one before, in the outbox transaction of
+ * that commit's records (Outbox.commit's states, beside the feature-window tail): the prediction batch
+ * whose rows it counted, or the drift records of the windows it no longer holds. So after a SIGKILL it
+ * describes exactly the predictions that are durable and the windows not published yet.
+ *
+ * A stored tracker is taken back when the same model version runs in the same role, with the same
+ * reference bins (a hash of the card's references), the same window length, and the source resumed at
+ * or after the last row it counted (a replay from before it would count rows twice). Anything else
+ * (unreadable, another asset, window length or resume point, other bins, a model that does not run
+ * now) is logged and ignored: those windows are lost, as they were before snapshots.
+ *
+ * Layout: u32 LE header length, the header as JSON (validated by `headerSchema`: the trackers and the
+ * starts of their windows, so the same bytes while no window opens or closes, built once for them),
+ * blanks up to a multiple of 8 bytes, then float64 LE: the event time of the last row counted (NaN for
+ * none), then for every window of every tracker in header order its rows and its bin counts.
+ */
+import { endianness } from 'node:os';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { describeIssues, modelRefSchema, modelRoleSchema, type ModelRef, type ModelRole } from '@pdm/protocol';
+import type { Outbox, StateWrite } from '../outbox/outbox.js';
+import type { DriftWindowState, DriftWindows } from './drift-windows.js';
+
+/** What the quality monitor needs: the windows to start from, and the state write that keeps the current ones. */
+export interface DriftKeeper {
+  /** The stored windows of `model` in `role` if they were counted on `drift`'s references; each is handed out once. */
+  restore(model: ModelRef, role: ModelRole, drift: DriftWindows): RestoredDrift | undefined;
+  /** Logs and forgets the stored trackers of models other than `running` (monitor keys): nothing will claim them. */
+  forgetUnclaimed(running: ReadonlySet<string>): void;
+  /** The snapshot of `trackers`' windows, holding the rows counted through event time `through`. */
+  snapshot(through: number | undefined, trackers: Iterable<DriftTracker>): StateWrite;
+}
+
+export interface DriftTracker {
+  readonly model: ModelRef;
+  readonly role: ModelRole;
+  readonly drift: DriftWindows | undefined;
+}
+
+export interface RestoredDrift {
+  /** Event time of the last row the snapshot counted (of any tracker). */
+  readonly through: number;
+  readonly windows: readonly DriftWindowState[];
+}
+
+export interface DriftStateDeps {
+  readonly outbox: Pick<Outbox, 'state'>;
+  readonly assetId: string;
+  /** Length of a drift window (quality.driftWindowSeconds) in ms: windows of another length do not line up. */
+  readonly windowMs: number;
+  /** The event time the source resumed after, or undefined when it started from its first row. */
+  readonly resumedAfter: () => number | undefined;
+  readonly log: Logger;
+}
+
+const trackerSchema = z.strictObject({
+  model: modelRefSchema,
+  role: modelRoleSchema,
+  /** DriftWindows.fingerprint of the references the counts were binned on. */
+  references: z.string(),
+  cells: z.number().int().positive().max(1_000_000),
+  /** Starts of the windows held, oldest first. */
+  windows: z.array(z.number().int()).min(1),
+});
+const headerSchema = z.strictObject({
+  schemaVersion: z.literal(1),
+  assetId: z.string(),
+  windowMs: z.number().positive(),
+  trackers: z.array(trackerSchema),
+});
+type Header = z.output<typeof headerSchema>;
+
+interface Stored {
+  readonly through: number;
+  readonly references: string;
+  readonly cells: number;
+  readonly windows: DriftWindowState[];
+}
+
+const MAX_HEADER_BYTES = 64 * 1024;
+const LITTLE_ENDIAN = endianness() === 'LE';
+/** The monitor's tracker key (monitor.ts keyOf). */
+const keyOf = (model: ModelRef, role: ModelRole): string => `${model.name}\u0000${model.version}\u0000${role}`;
+
+/** The windows of the trackers a header describes, and the header's bytes (length, JSON, blanks). */
+interface Layout {
+  readonly trackers: readonly DriftTracker[];
+  readonly starts: readonly number[];
+  readonly prefix: Buffer;
+}
+
+export class DriftState implements DriftKeeper {
+  /** The trackers of the snapshot read at start, not claimed yet; null until read. */
+  private stored: Map<string, Stored> | null = null;
+  private readonly key: string;
+  private layout: Layout | undefined;
+
+  constructor(private readonly deps: DriftStateDeps) {
+    this.key = `drift:${deps.assetId}`;
+  }
+
+  restore(model: ModelRef, role: ModelRole, drift: DriftWindows): RestoredDrift | undefined {
+    const stored = this.read();
+    const key = keyOf(model, role);
+    const entry = stored.get(key);
+    if (entry === undefined) return undefined;
+    stored.delete(key);
+    if (entry.references !== drift.fingerprint || entry.cells !== drift.cells) {
+      this.deps.log.warn({ model, role }, 'drift snapshot taken on other reference bins; its windows are ignored');
+      return undefined;
+    }
+    const open = entry.windows[entry.windows.length - 1]!;
+    this.deps.log.info({ model, role, windows: entry.windows.length, n: open.n, start: new Date(open.start).toISOString() }, 'drift windows restored');
+    return { through: entry.through, windows: entry.windows };
+  }
+
+  forgetUnclaimed(running: ReadonlySet<string>): void {
+    const stored = this.read();
+    for (const [key, entry] of stored) {
+      if (running.has(key)) continue;
+      stored.delete(key);
+      const [name, version, role] = key.split('\u0000');
+      const rows = entry.windows.reduce((n, w) => n + w.n, 0);
+      this.deps.log.warn({ model: { name, version }, role, windows: entry.windows.length, rows }, 'drift windows of a model that does not run now are ignored');
+    }
+  }
+
+  snapshot(through: number | undefined, trackers: Iterable<DriftTracker>): StateWrite {
+    const held: DriftTracker[] = [];
+    const windows: DriftWindowState[] = [];
+    for (const t of trackers) {
+      const ws = t.drift?.windows() ?? [];
+      if (ws.length === 0) continue;
+      held.push(t);
+      windows.push(...ws);
+    }
+    const prefix = this.prefixOf(held, windows);
+    const floats = 1 + windows.reduce((n, w) => n + 1 + w.counts.length, 0);
+    // from the pool when small: the outbox copies the value, nothing keeps it
+    const value = Buffer.allocUnsafe(prefix.length + 8 * floats);
+    prefix.copy(value, 0);
+    const at = value.byteOffset + prefix.length;
+    if (LITTLE_ENDIAN && at % 8 === 0) {
+      const out = new Float64Array(value.buffer, at, floats);
+      out[0] = through ?? Number.NaN;
+      let i = 1;
+      for (const w of windows) {
+        out[i] = w.n;
+        out.set(w.counts, i + 1);
+        i += 1 + w.counts.length;
+      }
+    } else {
+      let offset = value.writeDoubleLE(through ?? Number.NaN, prefix.length);
+      for (const w of windows) {
+        offset = value.writeDoubleLE(w.n, offset);
+        for (let i = 0; i < w.counts.length; i++) offset = value.writeDoubleLE(w.counts[i]!, offset);
+      }
+    }
+    return { key: this.key, value };
+  }
+
+  /** The header's bytes for these trackers and windows: the last ones while the trackers and window starts stay. */
+  private prefixOf(trackers: readonly DriftTracker[], windows: readonly DriftWindowState[]): Buffer {
+    const last = this.layout;
+    if (
+      last !== undefined && last.trackers.length === trackers.length && last.starts.length === windows.length
+      && trackers.every((t, i) => last.trackers[i] === t) && windows.every((w, i) => last.starts[i] === w.start)
+    ) {
+      return last.prefix;
+    }
+    let next = 0;
+    const header: Header = {
+      schemaVersion: 1, assetId: this.deps.assetId, windowMs: this.deps.windowMs,
+      trackers: trackers.map((t) => {
+        const count = t.drift!.windows().length;
+        const starts = windows.slice(next, (next += count)).map((w) => w.start);
+        return { model: t.model, role: t.role, references: t.drift!.fingerprint, cells: t.drift!.cells, windows: starts };
+      }),
+    };
+    const json = Buffer.from(JSON.stringify(header), 'utf8');
+    const prefix = Buffer.alloc(Math.ceil((4 + json.length) / 8) * 8, ' ');
+    prefix.writeUInt32LE(json.length, 0);
+    json.copy(prefix, 4);
+    this.layout = { trackers, starts: windows.map((w) => w.start), prefix };
+    return prefix;
+  }
+
+  /** The stored trackers, read and checked once; empty (logged) when absent, unreadable or not for this run. */
+  private read(): Map<string, Stored> {
+    if (this.stored !== null) return this.stored;
+    this.stored = new Map();
+    const { log, assetId, windowMs, outbox } = this.deps;
+    let raw: Buffer | undefined;
+    let header: Header;
+    let through: number | undefined;
+    let windows: DriftWindowState[][];
+    try {
+      raw = outbox.state(this.key);
+      if (raw === undefined) return this.stored;
+      ({ header, through, windows } = decode(raw));
+    } catch (err) {
+      log.warn({ problem: err instanceof Error ? err.message : String(err), bytes: raw?.length }, 'drift snapshot unreadable; drift windows start empty');
+      return this.stored;
+    }
+    const { trackers } = header;
+    if (trackers.length === 0) return this.stored;
+    const ignored = (why: string, level: 'info' | 'warn' = 'warn'): Map<string, Stored> => {
+      log[level]({ why, trackers: trackers.length }, 'drift snapshot ignored; drift windows start empty');
+      return this.stored!;
+    };
+    if (header.assetId !== assetId) return ignored('taken for another asset');
+    if (header.windowMs !== windowMs) return ignored('taken with another drift window length');
+    const after = this.deps.resumedAfter();
+    // a replay from the first row (source.resume false) is asked for: worth an info line, not a warning
+    if (after === undefined) return ignored('the source did not resume', 'info');
+    if (through === undefined || after < through) return ignored('the source resumed before the last row it counted');
+    trackers.forEach((t, i) => {
+      this.stored!.set(keyOf(t.model, t.role), { through, references: t.references, cells: t.cells, windows: windows[i]! });
+    });
+    return this.stored;
+  }
+}
+
+/** Header, time of the last row and windows (per tracker, in header order) of a stored snapshot; throws saying what is wrong with it. */
+function decode(raw: Buffer): { header: Header; through: number | undefined; windows: DriftWindowState[][] } {
+  if (raw.length < 4) throw new RangeError(`${raw.length} bytes: too short`);
+  const headerBytes = raw.readUInt32LE(0);
+  if (headerBytes > MAX_HEADER_BYTES || 4 + headerBytes > raw.length) throw new RangeError(`header length ${headerBytes} does not fit ${raw.length} bytes`);
+  let json: unknown;
+  try {
+    json = JSON.parse(raw.toString('utf8', 4, 4 + headerBytes));
+  } catch (err) {
+    throw new RangeError(`header is not JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const parsed = headerSchema.safeParse(json);
+  if (!parsed.success) throw new RangeError(`header: ${describeIssues(parsed.error)}`);
+  const header = parsed.data;
+  let offset = Math.ceil((4 + headerBytes) / 8) * 8;
+  const floats = 1 + header.trackers.reduce((n, t) => n + (1 + t.cells) * t.windows.length, 0);
+  if (raw.length - offset !== 8 * floats) throw new RangeError(`${raw.length - offset} bytes after the header, ${8 * floats} expected`);
+  const next = (): number => {
+    const v = raw.readDoubleLE(offset);
+    offset += 8;
+    return v;
+  };
+  const last = next();
+  if (!Number.isNaN(last) && !Number.isSafeInteger(last)) throw new RangeError(`time of the last row ${last} is no time`);
+  const windows = header.trackers.map((t) => {
+    const what = `${t.model.name} ${t.model.version} ${t.role}`;
+    return t.windows.map((start, i) => {
+      if (i > 0 && start <= t.windows[i - 1]!) throw new RangeError(`window starts of ${what} are not ascending`);
+      if (start % header.windowMs !== 0) throw new RangeError(`window start ${start} of ${what} is not on a window boundary`);
+      const n = next();
+      if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`${n} rows in a window of ${what}`);
+      const counts = new Float64Array(t.cells);
+      for (let c = 0; c < t.cells; c++) {
+        const v = next();
+        // a bin never holds more rows than its window
+        if (!Number.isInteger(v) || v < 0 || v > n) throw new RangeError(`count ${v} of ${what} (window of ${n} rows) is no count`);
+        counts[c] = v;
+      }
+      return { start, n, counts };
+    });
+  });
+  return { header, through: Number.isNaN(last) ? undefined : last, windows };
+}
