@@ -68,7 +68,9 @@ describe('quality windows of an agent killed mid-replay and started again', () =
   function predictionsOf(deviceId: string): [string, number][] {
     const db = new Database(join(dir, 'controller', 'controller.db'), { readonly: true });
     try {
-      const rows = db.prepare('SELECT t, score FROM predictions WHERE device_id = ? ORDER BY t, seq, idx').all(deviceId) as { t: string; score: number }[];
+      // one prediction_batches row per batch (controller migration 012); json_each's key is the prediction's place in it
+      const rows = db.prepare(`SELECT j.value ->> 0 AS t, j.value ->> 1 AS score FROM prediction_batches b, json_each(b.points) j
+        WHERE b.device_id = ? ORDER BY t, b.seq, j.key`).all(deviceId) as { t: string; score: number }[];
       return rows.map((r) => [r.t, r.score]);
     } finally {
       db.close();
