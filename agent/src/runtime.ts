@@ -90,10 +90,10 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
   const replayed = `${resolve(config.source.file)}${filter === undefined ? '' : ` ${filter.column}=${filter.value}`}`;
   // the feature windows and the resume position are committed together with the records (window-tail.ts)
   const tail = new FeatureTail({
-    outbox, assetId: config.assetId, source: replayed, resumedAfter: () => position.resumedAfter, log: child('pipeline'),
+    outbox, assetId: config.assetId, source: replayed, resumedAfter: () => position.resumedAfter, log: child('window-tail'),
   });
   const position = new ReplayPosition({
-    file: join(config.dataDir, REPLAY_POSITION_FILE), source: replayed, durable: () => tail.committedThrough(), clock, log: child('source'),
+    file: join(config.dataDir, REPLAY_POSITION_FILE), source: replayed, durable: () => tail.resumePoint(), clock, log: child('source'),
   });
   const source = new ReplayCsvSource({
     config: config.source, signals: runningSignals(() => updates!.slots.current()), position, clock, log: child('source'),

@@ -399,7 +399,9 @@ export class SqliteOutbox implements Outbox {
     try {
       this.writeState(state);
     } catch (err) {
-      this.deps.log.warn({ err, key: state.key }, 'state not written: outbox full');
+      // the commit returns no entry, which tells the caller the state may be missing (Outbox.commit)
+      if (isFull((err as { cause?: unknown }).cause)) this.deps.log.warn({ err, key: state.key }, 'state not written: outbox full');
+      else this.deps.log.error({ err, key: state.key }, 'state not written');
     }
   }
 
