@@ -114,6 +114,12 @@ describe('ReplayPosition', () => {
     position.save();
     expect(read()).toBe(new Date(4000).toISOString());
     expect(new ReplayPosition({ file, source: 'x.csv', clock, log: silentLogger }).load()).toEqual({ readings: { time: 4000, count: 1 }, events: undefined });
+    // rows of equal times: how many at the last time were taken is kept; a file without it (earlier versions) means one
+    position.committedThrough({ time: 4000, count: 2 });
+    position.save();
+    expect(new ReplayPosition({ file, source: 'x.csv', clock, log: silentLogger }).load()?.readings).toEqual({ time: 4000, count: 2 });
+    writeFileSync(file, JSON.stringify({ schemaVersion: 1, source: 'x.csv', time: new Date(5000).toISOString() }));
+    expect(new ReplayPosition({ file, source: 'x.csv', clock, log: silentLogger }).load()?.readings).toEqual({ time: 5000, count: 1 });
     expect(new ReplayPosition({ file, source: 'y.csv', clock, log: silentLogger }).load()).toBeUndefined();
     writeFileSync(file, '{"schemaVersion":1}');
     expect(new ReplayPosition({ file, source: 'x.csv', clock, log: silentLogger }).load()).toBeUndefined();

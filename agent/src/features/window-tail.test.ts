@@ -149,6 +149,41 @@ describe('FeatureTail', () => {
     fresh.outbox.stop();
   });
 
+  it('keeps where the replay stands and the alert state: restored for the same model, the alert state not for another', () => {
+    const events = { time: 9000, count: 2 };
+    const alerts = { over: true, lastRaisedAt: 7000 };
+    const { file } = committed(9, spec, { readings: { time: 9000, count: 3 }, events, alerts });
+    const resumed: ResumePoint = { readings: { time: 9000, count: 3 }, events };
+
+    const same = restarted(file, { resumedAfter: resumed });
+    expect(same.tail.resumePoint()).toEqual(resumed);
+    expect(same.tail.restore(spec, model)).toMatchObject({ ...resumed, alerts });
+    expect(same.lines.find((l) => l['msg'] === 'feature windows restored')).toMatchObject({ alertsRestored: true });
+    same.outbox.stop();
+
+    // a model of the same feature spec (another threshold, say): the windows yes, its alert state no
+    const other = restarted(file, { resumedAfter: resumed });
+    const restored = other.tail.restore(spec, { name: 'tiny', version: '1.0.1' });
+    expect(restored).toMatchObject({ ...resumed, alerts: undefined });
+    expect(restored!.values.length).toBe(4 * 2);
+    other.outbox.stop();
+
+    // a source that resumed after another count of rows at that time holds other readings
+    const fewer = restarted(file, { resumedAfter: { readings: { time: 9000, count: 2 }, events } });
+    expect(fewer.tail.restore(spec, model)).toBeUndefined();
+    expect(messages(fewer.lines)).toEqual([['feature-window snapshot ignored; windows start empty', 'the source resumed elsewhere']]);
+    fewer.outbox.stop();
+  });
+
+  it('tells an outbox that cannot be read apart from an unreadable snapshot', () => {
+    const { file } = committed(9);
+    const { outbox, tail, lines } = restarted(file, { resumedAfter: after(9000) });
+    outbox.stop();
+    expect(tail.resumePoint()).toBeUndefined();
+    expect(lines.map((l) => [l['msg'], l['level']])).toEqual([['feature-window snapshot not read: outbox failed; windows start empty', 50]]);
+    expect(errorOf(lines[0])).toMatchObject({ code: 'OUTBOX_FAILED' });
+  });
+
   it('ignores (and logs, once) a corrupt snapshot: truncated, bad header, values the reading checks refuse', () => {
     const { file } = committed(9);
     const good = (() => {
