@@ -46,7 +46,8 @@ export interface PipelineDeps {
   readonly quality?: QualityTap;
   /**
    * Told the event time of the last reading (and how many readings at that time) once nothing of it or
-   * before it waits to be committed (a replay resumes after it). Not told again after a failed commit: those rows may be worth replaying.
+   * before it waits to be committed (a replay resumes after it). Not told again after a failed commit:
+   * those rows may be worth replaying.
    */
   readonly committedThrough?: (through: Mark) => void;
   /**
@@ -119,6 +120,8 @@ export class Pipeline implements SourceSink {
 
   async event(event: SourceEvent): Promise<void> {
     await this.flush();
+    // an event can come before the first reading: its commit must carry the restored state too
+    if (!this.tailRestored) this.restoreTail();
     const at = this.iso.format(event.time);
     // goes into the event's own commit: a kill right after it must not send it again
     this.lastEvent = { time: event.time, count: this.lastEvent?.time === event.time ? this.lastEvent.count + 1 : 1 };

@@ -109,10 +109,13 @@ const predictions = (b: TestBroker): [number, number][] => batches(b).flat();
 const alerts = (b: TestBroker) => b.payloads('/up/alerts').map((p) => alertSchema.parse(p));
 const events = (b: TestBroker) => b.payloads('/up/events').map((p) => machineEventSchema.parse(p));
 
-/** What the controller keeps of records published by a killed run (seqs up to `lastSeq`) and its restart: one per seq. */
-function stored<T extends { seq: number }>(killed: readonly T[], lastSeq: number, restarted: readonly T[]): Omit<T, 'seq'>[] {
+/**
+ * What the controller keeps of the records published by runs killed after committing seq `lastSeq` (what
+ * they published after it is not in the copy the next run starts from) and by the last run: one per seq.
+ */
+function stored<T extends { seq: number }>(killed: readonly { records: readonly T[]; lastSeq: number }[], last: readonly T[]): Omit<T, 'seq'>[] {
   const bySeq = new Map<number, T>();
-  for (const r of [...killed.filter((x) => x.seq <= lastSeq), ...restarted]) bySeq.set(r.seq, r);
+  for (const r of [...killed.flatMap((k) => k.records.filter((x) => x.seq <= k.lastSeq)), ...last]) bySeq.set(r.seq, r);
   return [...bySeq.values()].sort((a, b) => a.seq - b.seq).map(({ seq: _, ...rest }) => rest);
 }
 const withoutSeq = <T extends { seq: number }>(records: readonly T[]): Omit<T, 'seq'>[] => records.map(({ seq: _, ...rest }) => rest);
@@ -197,26 +200,31 @@ describe('feature windows across a restart', () => {
     expect(withoutSeq(alerts(b))).toEqual(expected);
   });
 
-  it('killed right after committing the first of two events of one time: every event, alert and prediction reaches the controller once', async () => {
+  it('killed right after committing each of two events of one time: every event, alert and prediction reaches the controller once', async () => {
     const whole1 = await whole(1);
     const expectedEvents = withoutSeq(events(whole1));
     expect(expectedEvents.map((e) => [e.type, Date.parse(e.at)])).toEqual([['failure', rowTime(EVENTS_AT)], ['maintenance', rowTime(EVENTS_AT)]]);
-    const killed = await broker();
-    const copy = join(dir, 'killed');
-    const kill: { at: (entries: readonly OutboxEntry[]) => boolean; into: string; lastSeq?: number } = {
-      at: (entries) => entries.some((e) => e.kind === 'events'), into: copy,
-    };
-    await runToEnd(config(killed.url, join(dir, 'killed-live'), { maxRows: ROWS, batch: 1 }), kill);
-    const lastSeq = kill.lastSeq!;
-    const restarted = await broker();
-    const lines = await runToEnd(config(restarted.url, copy, { maxRows: ROWS - (EVENTS_AT - 1), batch: 1 }));
+    const afterEvent = (into: string) => ({ at: (entries: readonly OutboxEntry[]) => entries.some((e) => e.kind === 'events'), into, lastSeq: undefined as number | undefined });
+    // first run: killed right after the failure's commit
+    const first = await broker();
+    const kill1 = afterEvent(join(dir, 'killed-1'));
+    await runToEnd(config(first.url, join(dir, 'killed-live'), { maxRows: ROWS, batch: 1 }), kill1);
+    // second run: killed right after its first commit, the maintenance, before it took any reading
+    const second = await broker();
+    const kill2 = afterEvent(join(dir, 'killed-2'));
+    const lines = await runToEnd(config(second.url, kill1.into, { maxRows: ROWS - (EVENTS_AT - 1), batch: 1 }), kill2);
     // the event went before row 193, whose reading was not taken yet
     expect(lines.find((l) => l['msg'] === 'replay resumed')).toMatchObject({ skippedRows: EVENTS_AT - 1, row: EVENTS_AT });
-    expect(stored(events(killed), lastSeq, events(restarted))).toEqual(expectedEvents);
-    // scores pass from 165 on: the restart at 193 falls within the 6 h cooldown of the alert at 189
-    expect(stored(alerts(killed), lastSeq, alerts(restarted))).toEqual(withoutSeq(alerts(whole1)));
+    const third = await broker();
+    await runToEnd(config(third.url, kill2.into, { maxRows: ROWS - (EVENTS_AT - 1), batch: 1 }));
+    const killed = <T extends { seq: number }>(of: (b: TestBroker) => T[]) => [
+      { records: of(first), lastSeq: kill1.lastSeq! }, { records: of(second), lastSeq: kill2.lastSeq! },
+    ];
+    expect(stored(killed(events), events(third))).toEqual(expectedEvents);
+    // scores pass from 165 on: the restarts at 193 fall within the 6 h cooldown of the alert at 189
+    expect(stored(killed(alerts), alerts(third))).toEqual(withoutSeq(alerts(whole1)));
     const batchesOf = (b: TestBroker) => b.payloads('/up/predictions').map((p) => predictionBatchSchema.parse(p));
-    const rows = stored(batchesOf(killed), lastSeq, batchesOf(restarted)).flatMap((p) => p.predictions.map((x) => [Date.parse(x.t), x.score]));
+    const rows = stored(killed(batchesOf), batchesOf(third)).flatMap((p) => p.predictions.map((x) => [Date.parse(x.t), x.score]));
     expect(rows).toEqual(predictions(whole1));
   });
 
