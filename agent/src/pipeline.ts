@@ -163,7 +163,7 @@ export class Pipeline implements SourceSink {
     const active = this.set.active;
     const restored = this.deps.tail?.restore(active.model.card.featureSpec, active.model.ref);
     if (restored === undefined) return;
-    this.reader.restore(restored.values);
+    if (restored.values !== undefined) this.reader.restore(restored.values);
     if (restored.alerts !== undefined) active.alerts.restore(restored.alerts);
     this.windowsThrough = restored.readings.time;
     this.readingsAtThrough = restored.readings.count;

@@ -204,28 +204,20 @@ describe('feature windows across a restart', () => {
     const whole1 = await whole(1);
     const expectedEvents = withoutSeq(events(whole1));
     expect(expectedEvents.map((e) => [e.type, Date.parse(e.at)])).toEqual([['failure', rowTime(EVENTS_AT)], ['maintenance', rowTime(EVENTS_AT)]]);
-    const afterEvent = (into: string) => ({ at: (entries: readonly OutboxEntry[]) => entries.some((e) => e.kind === 'events'), into, lastSeq: undefined as number | undefined });
-    // first run: killed right after the failure's commit
-    const first = await broker();
-    const kill1 = afterEvent(join(dir, 'killed-1'));
-    await runToEnd(config(first.url, join(dir, 'killed-live'), { maxRows: ROWS, batch: 1 }), kill1);
-    // second run: killed right after its first commit, the maintenance, before it took any reading
-    const second = await broker();
-    const kill2 = afterEvent(join(dir, 'killed-2'));
-    const lines = await runToEnd(config(second.url, kill1.into, { maxRows: ROWS - (EVENTS_AT - 1), batch: 1 }), kill2);
-    // the event went before row 193, whose reading was not taken yet
-    expect(lines.find((l) => l['msg'] === 'replay resumed')).toMatchObject({ skippedRows: EVENTS_AT - 1, row: EVENTS_AT });
-    const third = await broker();
-    await runToEnd(config(third.url, kill2.into, { maxRows: ROWS - (EVENTS_AT - 1), batch: 1 }));
-    const killed = <T extends { seq: number }>(of: (b: TestBroker) => T[]) => [
-      { records: of(first), lastSeq: kill1.lastSeq! }, { records: of(second), lastSeq: kill2.lastSeq! },
-    ];
-    expect(stored(killed(events), events(third))).toEqual(expectedEvents);
+    const runs = await killedAfterEachEvent('killed');
+    expect(stored(runs.killed(events), events(runs.last))).toEqual(expectedEvents);
     // scores pass from 165 on: the restarts at 193 fall within the 6 h cooldown of the alert at 189
-    expect(stored(killed(alerts), alerts(third))).toEqual(withoutSeq(alerts(whole1)));
+    expect(stored(runs.killed(alerts), alerts(runs.last))).toEqual(withoutSeq(alerts(whole1)));
     const batchesOf = (b: TestBroker) => b.payloads('/up/predictions').map((p) => predictionBatchSchema.parse(p));
-    const rows = stored(killed(batchesOf), batchesOf(third)).flatMap((p) => p.predictions.map((x) => [Date.parse(x.t), x.score]));
+    const rows = stored(runs.killed(batchesOf), batchesOf(runs.last)).flatMap((p) => p.predictions.map((x) => [Date.parse(x.t), x.score]));
     expect(rows).toEqual(predictions(whole1));
+  });
+
+  it('the same with a model of another feature spec after the first kill: its windows start empty, but no event is sent twice', async () => {
+    const expectedEvents = withoutSeq(events(await whole(1)));
+    const runs = await killedAfterEachEvent('updated-killed', { model: join(azureModels, '2.0.0'), logFiles: true });
+    expect(runs.restartLines.find((l) => l['msg'] === 'feature-window snapshot ignored; windows start empty')).toMatchObject({ why: 'taken for another feature spec' });
+    expect(stored(runs.killed(events), events(runs.last))).toEqual(expectedEvents);
   });
 
   it('rows of equal times split by the stop: the second is scored after the restart, as in an uninterrupted run', async () => {
@@ -244,6 +236,30 @@ describe('feature windows across a restart', () => {
     expect(predictions(b)).toEqual(expected);
   });
 });
+
+/**
+ * Machine 5 replayed three times on one data directory (batches of 1): killed right after committing the
+ * failure at row 193's time, started again (with `restart`'s model, if given) and killed right after
+ * committing its first record, the maintenance of the same time, before it took a reading, and started
+ * a third time to the end. `killed` gives what the controller got from the killed runs.
+ */
+async function killedAfterEachEvent(name: string, restart: Pick<Run, 'model' | 'logFiles'> = {}) {
+  const afterEvent = (into: string) => ({ at: (entries: readonly OutboxEntry[]) => entries.some((e) => e.kind === 'events'), into, lastSeq: undefined as number | undefined });
+  const first = await broker();
+  const kill1 = afterEvent(join(dir, `${name}-1`));
+  await runToEnd(config(first.url, join(dir, `${name}-live`), { maxRows: ROWS, batch: 1 }), kill1);
+  const second = await broker();
+  const kill2 = afterEvent(join(dir, `${name}-2`));
+  const restartLines = await runToEnd(config(second.url, kill1.into, { maxRows: ROWS - (EVENTS_AT - 1), batch: 1, ...restart }), kill2);
+  // the failure went before row 193, whose reading was not taken yet
+  expect(restartLines.find((l) => l['msg'] === 'replay resumed')).toMatchObject({ skippedRows: EVENTS_AT - 1, row: EVENTS_AT });
+  const last = await broker();
+  await runToEnd(config(last.url, kill2.into, { maxRows: ROWS - (EVENTS_AT - 1), batch: 1, ...restart }));
+  const killed = <T extends { seq: number }>(of: (b: TestBroker) => T[]) => [
+    { records: of(first), lastSeq: kill1.lastSeq! }, { records: of(second), lastSeq: kill2.lastSeq! },
+  ];
+  return { killed, last, restartLines };
+}
 
 /** Row i (1-based) of the paired file: two rows an hour. */
 const pairedTime = (i: number): number => Date.UTC(2015, 0, 1, 6) + Math.floor((i - 1) / 2) * HOUR;

@@ -51,8 +51,9 @@ export interface TailState extends ResumePoint {
 /** What the pipeline needs: the state to start from, and the state write that keeps the current one. */
 export interface WindowTailKeeper {
   /**
-   * The readings to rebuild `spec`'s windows from (FeatureWindows.tail layout), where they run through,
-   * and the alert state of `model` when the snapshot was taken for it; undefined to start empty.
+   * Where the source resumed (the snapshot's marks), the readings to rebuild `spec`'s windows from
+   * (FeatureWindows.tail layout) and the alert state of `model` when the snapshot was taken for them;
+   * undefined when the source did not resume at the snapshot.
    */
   restore(spec: FeatureSpec, model: ModelRef): RestoredTail | undefined;
   /** The snapshot of windows of `spec` holding `tail`, for a commit. */
@@ -62,7 +63,8 @@ export interface WindowTailKeeper {
 export interface RestoredTail extends ResumePoint {
   /** Undefined when the snapshot was taken for another model. */
   readonly alerts: AlertState | undefined;
-  readonly values: Float64Array;
+  /** Undefined when the tail is not for `spec` or not to be trusted: the windows start empty. */
+  readonly values: Float64Array | undefined;
 }
 
 export interface FeatureTailDeps {
@@ -145,10 +147,14 @@ export class FeatureTail implements WindowTailKeeper {
     };
     if (after === undefined) return ignored('the source did not resume', 'info');
     if (!sameMark(after.readings, readings)) return ignored('the source resumed elsewhere');
-    if (header.spec !== fingerprint(spec) || header.signals !== spec.signals.length) return ignored('taken for another feature spec');
-    if (readingCount > warmupReadings(spec)) return ignored('more readings than the longest window');
-    const bad = firstUnchecked(spec, values);
-    if (bad !== undefined) return ignored(`a value a reading check refuses (${bad})`);
+    // the source resumed at the marks: they hold even where the tail does not (the next snapshots keep the last event)
+    const bad = header.spec !== fingerprint(spec) || header.signals !== spec.signals.length ? 'taken for another feature spec'
+      : readingCount > warmupReadings(spec) ? 'more readings than the longest window'
+        : firstUnchecked(spec, values);
+    if (bad !== undefined) {
+      ignored(bad);
+      return { readings, events: snapshot.events, alerts: undefined, values: undefined };
+    }
     // a model of the same spec with another threshold or direction would judge the scores otherwise
     const alerts = header.model.name === model.name && header.model.version === model.version ? snapshot.alerts : undefined;
     log.info({ readings: readingCount, through: new Date(readings.time).toISOString(), alertsRestored: alerts !== undefined }, 'feature windows restored');
@@ -275,13 +281,12 @@ function stateOf(head: readonly number[], header: Header, bytes: number): TailSt
   };
 }
 
-/** Where a value lies that checkReading would not have let into a window ("signal#reading: reason"), or undefined. */
+/** Why no reading check would have let a value into a window ("... (signal#reading)"), or undefined. */
 function firstUnchecked(spec: FeatureSpec, values: Float64Array): string | undefined {
   const signals = spec.signals;
   for (let i = 0; i < values.length; i++) {
     const signal = signals[i % signals.length]!;
-    const problem = valueProblem(signal, values[i]!);
-    if (problem !== undefined) return `${signal.name}#${Math.floor(i / signals.length)}`;
+    if (valueProblem(signal, values[i]!) !== undefined) return `a value a reading check refuses (${signal.name}#${Math.floor(i / signals.length)})`;
   }
   return undefined;
 }
