@@ -12,7 +12,8 @@
  * the feature spec that runs now (a fingerprint of the signals and features, the same test as a live
  * model switch, slots.ts sameRows); the alert state only for the same model. Anything else (unreadable,
  * another source, another spec after a model update, values a reading check would refuse) is logged and
- * ignored: the windows then start empty, as without it.
+ * ignored: the windows then start empty, as without it. Where the source resumed still holds for another
+ * spec (the next snapshots go on from its marks); an unreadable snapshot or one of another source gives none.
  *
  * Layout: u32 LE header length, the header as JSON (validated by `headerSchema`; the same bytes for every
  * snapshot of one spec and model, so built once), blanks up to a multiple of 8 bytes, then float64 LE: the
@@ -114,7 +115,7 @@ export function fingerprint(spec: FeatureSpec): string {
   return f;
 }
 
-export const sameMark = (a: Mark | undefined, b: Mark | undefined): boolean => a?.time === b?.time && a?.count === b?.count;
+const sameMark = (a: Mark | undefined, b: Mark | undefined): boolean => a?.time === b?.time && a?.count === b?.count;
 
 export class FeatureTail implements WindowTailKeeper {
   private readDone = false;
