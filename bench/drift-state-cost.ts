@@ -17,7 +17,7 @@ import { pino } from 'pino';
 import { modelCardSchema, type ModelCard } from '@pdm/protocol';
 import { systemClock } from '../agent/dist/clock.js';
 import { AssetReader } from '../agent/dist/features/asset-reader.js';
-import { FeatureTail } from '../agent/dist/features/window-tail.js';
+import { FeatureTail, type TailState } from '../agent/dist/features/window-tail.js';
 import { loadModel } from '../agent/dist/inference/model.js';
 import { fixedScoring, scorerFor, type ScoringSet } from '../agent/dist/inference/slots.js';
 import { Counters } from '../agent/dist/metrics/counters.js';
@@ -50,6 +50,11 @@ const signals = spec.signals.map((s) => s.name);
 const set = { generation: 0, active: { model: { ref: { name: card.name, version: card.version }, card } } } as unknown as ScoringSet;
 
 /** 64 rows of machine 1 with their times, and a prediction batch of them. */
+
+/** The state a pipeline commit carries with the windows (the reading at `time`, no event yet, no alert). */
+const stateAt = (time: number): TailState => ({
+  readings: { time, count: 1 }, events: undefined, model: { name: 'bench', version: '1.0.0' }, alerts: { over: false, lastRaisedAt: Number.NEGATIVE_INFINITY },
+});
 function rowsOf(): { rows: { time: number; row: Float32Array }[]; drafts: RecordDraft[] } {
   const reader = new AssetReader(spec);
   const rows: { time: number; row: Float32Array }[] = [];
@@ -95,7 +100,7 @@ function costs(): Record<'snapshot' | 'countOnly' | 'staged' | 'tailOnly' | 'wit
         else if (side === 'countOnly') plain.scored(set, rows, drafts);
         else if (side === 'staged') (kept.stage(set, rows, drafts), kept.scored(set, rows, drafts));
         else {
-          const t = tail.snapshot(spec, i, reader.tail());
+          const t = tail.snapshot(spec, stateAt(i), reader.tail());
           outbox.commit([batch], side === 'withDrift' ? [t, driftState] : t);
         }
       }

@@ -13,7 +13,7 @@ import { pino } from 'pino';
 import { modelCardSchema, type FeatureSpec } from '@pdm/protocol';
 import { systemClock } from '../agent/dist/clock.js';
 import { AssetReader } from '../agent/dist/features/asset-reader.js';
-import { FeatureTail } from '../agent/dist/features/window-tail.js';
+import { FeatureTail, type TailState } from '../agent/dist/features/window-tail.js';
 import { loadModel } from '../agent/dist/inference/model.js';
 import { fixedScoring, scorerFor } from '../agent/dist/inference/slots.js';
 import { Counters } from '../agent/dist/metrics/counters.js';
@@ -37,6 +37,11 @@ const PIPELINE_RUNS = 41;
 const spec: FeatureSpec = modelCardSchema.parse(JSON.parse(readFileSync(join(MODEL, 'card.json'), 'utf8'))).featureSpec;
 const signals = spec.signals.map((s) => s.name);
 
+/** The state a commit of the pipeline carries with the windows (the reading at `time`, no event yet, no alert). */
+const stateAt = (time: number): TailState => ({
+  readings: { time, count: 1 }, events: undefined, model: { name: 'bench', version: '1.0.0' }, alerts: { over: false, lastRaisedAt: Number.NEGATIVE_INFINITY },
+});
+
 /** us per commit: snapshot alone, SQLite commit without and with it. */
 function commitCosts(): Record<'snapshot' | 'plain' | 'withSnapshot', number[]> {
   const reader = new AssetReader(spec);
@@ -51,8 +56,8 @@ function commitCosts(): Record<'snapshot' | 'plain' | 'withSnapshot', number[]> 
     for (const side of ['plain', 'withSnapshot', 'snapshot'] as const) {
       const t0 = performance.now();
       for (let i = 0; i < COMMITS; i++) {
-        if (side === 'snapshot') tail.snapshot(spec, i, reader.tail());
-        else outbox.commit([draft], side === 'withSnapshot' ? tail.snapshot(spec, i, reader.tail()) : undefined);
+        if (side === 'snapshot') tail.snapshot(spec, stateAt(i), reader.tail());
+        else outbox.commit([draft], side === 'withSnapshot' ? tail.snapshot(spec, stateAt(i), reader.tail()) : undefined);
       }
       out[side].push(((performance.now() - t0) * 1000) / COMMITS);
       outbox.ack(outbox.pending({ afterSeq: 0, limit: 1_000_000 }).map((e) => e.seq));

@@ -75,7 +75,7 @@ describe('Pipeline: how far its commits go (a replay resumes after it)', () => {
       scoring: fixedScoring(scorerFor(loaded, systemClock, { cooldownMs: 0, criticalMargin: 0.5 })),
       windows: new MetricWindows({ windowMs: 86_400_000, assetId: 'm1', model: loaded.ref }),
       counters: new Counters(), outbox, log: silentLogger,
-      committedThrough: (time) => reports.push({ time, committed: committedTimes() }),
+      committedThrough: ({ time }) => reports.push({ time, committed: committedTimes() }),
     });
     const at = (h: number) => Date.UTC(2015, 0, 1, h);
     for (let h = 0; h < 8; h++) await pipeline.reading({ time: at(h), values: { a: '1', b: '1' } });

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import type { ReadingRejectReason } from '@pdm/protocol';
 import type { ActionSink } from './actions/http-action.js';
 import { AssetReader } from './features/asset-reader.js';
-import type { WindowTailKeeper } from './features/window-tail.js';
+import type { Mark, WindowTailKeeper } from './features/window-tail.js';
 import { RowBatch } from './inference/row-batch.js';
 import type { InferenceObserver } from './inference/observer.js';
 import { sameRows, type Scorer, type ScoringSet, type ScoringSource } from './inference/slots.js';
@@ -45,10 +45,11 @@ export interface PipelineDeps {
   /** Model quality and drift (quality/): told about predictions, failures and event time. */
   readonly quality?: QualityTap;
   /**
-   * Told the event time of the last reading once nothing of it or before it waits to be committed
-   * (a replay resumes after it). Not told again after a failed commit: those rows may be worth replaying.
+   * Told the event time of the last reading (and how many readings at that time) once nothing of it or
+   * before it waits to be committed (a replay resumes after it). Not told again after a failed commit:
+   * those rows may be worth replaying.
    */
-  readonly committedThrough?: (time: number) => void;
+  readonly committedThrough?: (through: Mark) => void;
   /**
    * Keeps the feature windows across a restart (features/window-tail.ts): every commit carries their
    * snapshot, and they are rebuilt from the last one before the first reading.
@@ -68,8 +69,12 @@ export class Pipeline implements SourceSink {
   private lastReadingTime: number | undefined;
   /** Event time of the last reading the feature windows took (or refused): what a snapshot of them runs through. */
   private windowsThrough: number | undefined;
-  /** What the last committed snapshot ran through. */
-  private snapshotThrough: number | undefined;
+  /** Readings at exactly `windowsThrough` (equal times: a restart skips only these). */
+  private readingsAtThrough = 0;
+  /** The last machine event committed, for a snapshot: a restart does not send it again. */
+  private lastEvent: Mark | undefined;
+  /** True once the windows, the events or the alert state moved past the last snapshot stored. */
+  private tailChanged = false;
   private tailRestored = false;
   private commitFailed = false;
   private readonly iso = new IsoTime();
@@ -104,7 +109,7 @@ export class Pipeline implements SourceSink {
     windows.reading();
     const batch = this.batch;
     const result = this.reader.acceptInto(reading, batch.data, batch.nextOffset);
-    if (reading.timeProblem === undefined) this.windowsThrough = reading.time;
+    if (reading.timeProblem === undefined) this.tookReading(reading.time);
     if (!result.ok) this.rejected(result.reason, result.signal);
     else if (result.wrote) {
       batch.added(reading.time);
@@ -115,7 +120,12 @@ export class Pipeline implements SourceSink {
 
   async event(event: SourceEvent): Promise<void> {
     await this.flush();
+    // an event can come before the first reading: its commit must carry the restored state too
+    if (!this.tailRestored) this.restoreTail();
     const at = this.iso.format(event.time);
+    // goes into the event's own commit: a kill right after it must not send it again
+    this.lastEvent = { time: event.time, count: this.lastEvent?.time === event.time ? this.lastEvent.count + 1 : 1 };
+    this.tailChanged = true;
     const committed = this.commit([
       {
         kind: 'events',
@@ -152,24 +162,37 @@ export class Pipeline implements SourceSink {
   /** The windows from the last snapshot, once, before the first reading (features/window-tail.ts). */
   private restoreTail(): void {
     this.tailRestored = true;
-    const restored = this.deps.tail?.restore(this.set.active.model.card.featureSpec);
+    const active = this.set.active;
+    const restored = this.deps.tail?.restore(active.model.card.featureSpec, active.model.ref);
     if (restored === undefined) return;
-    this.reader.restore(restored.values);
-    this.windowsThrough = this.snapshotThrough = restored.through;
+    if (restored.values !== undefined) this.reader.restore(restored.values);
+    if (restored.alerts !== undefined) active.alerts.restore(restored.alerts);
+    this.windowsThrough = restored.readings.time;
+    this.readingsAtThrough = restored.readings.count;
+    this.lastEvent = restored.events;
+  }
+
+  private tookReading(time: number): void {
+    this.readingsAtThrough = time === this.windowsThrough ? this.readingsAtThrough + 1 : 1;
+    this.windowsThrough = time;
+    this.tailChanged = true;
   }
 
   /**
    * The snapshot of the feature windows for a commit, when that commit makes everything they took
    * durable: no row waits for inference and no commit failed (those readings are then replayed). None
-   * when the stored one is already of the same readings (a second commit of the same flush, or a metric
-   * window closed before the reading that closed it is taken): the windows only change with a reading,
-   * but for a model switch that empties them, whose old-spec snapshot a restart then ignores just as well.
+   * when nothing changed since the stored one (a second commit of the same flush, or a metric window
+   * closed before the reading that closed it is taken): the windows and the alert state only change with
+   * a reading, but for a model switch that empties them, whose old-spec snapshot a restart then ignores.
    */
   private tailState(): StateWrite | undefined {
     const tail = this.deps.tail;
-    if (tail === undefined || this.windowsThrough === undefined || this.windowsThrough === this.snapshotThrough) return undefined;
+    if (tail === undefined || this.windowsThrough === undefined || !this.tailChanged) return undefined;
     if (this.batch.size > 0 || this.commitFailed) return undefined;
-    return tail.snapshot(this.set.active.model.card.featureSpec, this.windowsThrough, this.reader.tail());
+    const { model, alerts } = this.set.active;
+    return tail.snapshot(model.card.featureSpec, {
+      readings: { time: this.windowsThrough, count: this.readingsAtThrough }, events: this.lastEvent, model: model.ref, alerts: alerts.state(),
+    }, this.reader.tail());
   }
 
   /** At stop: the readings since the last commit (ones that made no row) go into the snapshot too. */
@@ -178,7 +201,7 @@ export class Pipeline implements SourceSink {
     if (state === undefined) return;
     try {
       this.deps.outbox.commit([], state);
-      this.snapshotThrough = this.windowsThrough;
+      this.tailChanged = false;
     } catch (err) {
       this.commitFailedWith(err, 0, ['feature-tail']);
     }
@@ -186,7 +209,7 @@ export class Pipeline implements SourceSink {
 
   private reportCommitted(): void {
     if (this.batch.size > 0 || this.lastReadingTime === undefined || this.commitFailed) return;
-    this.deps.committedThrough?.(this.lastReadingTime);
+    this.deps.committedThrough?.({ time: this.lastReadingTime, count: this.readingsAtThrough });
   }
 
   /**
@@ -383,7 +406,8 @@ export class Pipeline implements SourceSink {
       const state = this.tailState();
       const states = state === undefined ? driftState : driftState === undefined ? state : [state, driftState];
       const entries = this.deps.outbox.commit(drafts, states);
-      if (state !== undefined) this.snapshotThrough = this.windowsThrough;
+      // no entry: every record was shed on a full disk and the state may not have landed (Outbox.commit)
+      if (state !== undefined && entries.length > 0) this.tailChanged = false;
       return entries;
     } catch (err) {
       this.commitFailedWith(err, drafts.length, drafts.map((d) => d.kind));

@@ -91,10 +91,10 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
   const replayed = `${resolve(config.source.file)}${filter === undefined ? '' : ` ${filter.column}=${filter.value}`}`;
   // the feature windows and the resume position are committed together with the records (window-tail.ts)
   const tail = new FeatureTail({
-    outbox, assetId: config.assetId, source: replayed, resumedAfter: () => position.resumedAfter, log: child('pipeline'),
+    outbox, assetId: config.assetId, source: replayed, resumedAfter: () => position.resumedAfter, log: child('window-tail'),
   });
   const position = new ReplayPosition({
-    file: join(config.dataDir, REPLAY_POSITION_FILE), source: replayed, durable: () => tail.committedThrough(), clock, log: child('source'),
+    file: join(config.dataDir, REPLAY_POSITION_FILE), source: replayed, durable: () => tail.resumePoint(), clock, log: child('source'),
   });
   const source = new ReplayCsvSource({
     config: config.source, signals: runningSignals(() => updates!.slots.current()), position, clock, log: child('source'),
@@ -121,7 +121,7 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
   let inputEnded = false;
   // the drift windows are committed with the records too, beside the feature windows (drift-state.ts)
   const drift = new DriftState({
-    outbox, assetId: config.assetId, windowMs: config.quality.driftWindowSeconds * 1000, resumedAfter: () => position.resumedAfter, log: child('quality'),
+    outbox, assetId: config.assetId, windowMs: config.quality.driftWindowSeconds * 1000, resumedAfter: () => position.resumedAfter?.readings.time, log: child('quality'),
   });
   const quality = new QualityMonitor({
     config: config.quality, assetId: config.assetId, store: journal, drift, inputEnded: () => inputEnded, log: child('quality'),

@@ -21,6 +21,7 @@ export const errorCatalogue = {
   MANIFEST_REJECTED: { http: 422, text: 'signed manifest or key set refused' },
   INFERENCE_FAILED: { http: 500, text: 'inference failed' },
   OUTBOX_FAILED: { http: 500, text: 'outbox storage failed' },
+  STATE_INVALID: { http: 500, text: 'a state kept across a restart is unreadable' },
   LINK_FAILED: { http: 503, text: 'MQTT link failed' },
   COMMAND_TIMEOUT: { http: 504, text: 'device did not reply to the command in time' },
   DB_MIGRATION_FAILED: { http: 500, text: 'database migration failed' },

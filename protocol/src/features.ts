@@ -21,9 +21,19 @@ function checkSignal(signal: SignalSpec, raw: unknown): number | ReadingRejectRe
   }
   const value = typeof raw === 'number' ? raw : typeof raw === 'string' ? numberOf(raw) : undefined;
   if (value === undefined) return 'wrong-type';
+  return valueProblem(signal, value) ?? value;
+}
+
+/**
+ * Why a value as the feature windows hold it (a number, or a category's index) is one no checked
+ * reading yields, or undefined when it is fine: the rule checkReading applies, for values read back
+ * from elsewhere (the agent's feature-window snapshot).
+ */
+export function valueProblem(signal: SignalSpec, value: number): ReadingRejectReason | undefined {
+  if (signal.categories !== undefined) return Number.isInteger(value) && value >= 0 && value < signal.categories.length ? undefined : 'unknown-category';
   if (!Number.isFinite(value)) return 'non-finite';
   if (value < signal.min || value > signal.max) return 'out-of-range';
-  return value;
+  return undefined;
 }
 
 /** A decimal number as CSV writes it, with optional blanks around it, or (signed) Infinity or NaN. */

@@ -1,42 +1,71 @@
 /**
  * The feature windows across a restart. Every pipeline commit carries one compact snapshot of the asset's
- * window tail (the readings the windows still need, at most the longest window) and the event time of
- * the last reading in it, replacing the one before, in the outbox transaction of that commit's records
- * (Outbox.commit's `state`). So after a SIGKILL the snapshot describes exactly what is durable: the
- * replay resumes right after its time (replay-position.ts prefers it to its own file, which lags by up
- * to a second) and the windows start from its tail, and no reading is counted twice or lost from a window.
+ * window tail (the readings the windows still need, at most the longest window) and of where the replay
+ * stands (the last reading and the last machine event committed, each with how many share its time), and
+ * the active model's alert state, replacing the one before, in the outbox transaction of that commit's
+ * records (Outbox.commit's `state`). So after a SIGKILL the snapshot describes exactly what is durable:
+ * the replay resumes right after it (replay-position.ts prefers it to its own file, which lags by up to a
+ * second), the windows start from its tail and the alert policy from its state, and no reading or event
+ * is sent twice or lost from a window.
  *
- * A snapshot is used only when the source resumed right after its time and it was taken for the feature
- * spec that runs now (a fingerprint of the signals and features, the same test as a live model switch,
- * slots.ts sameRows). Anything else (unreadable, another source, another spec after a model update,
- * values a reading check would refuse) is logged and ignored: the windows then start empty, as without it.
+ * The tail is used only when the source resumed right after the snapshot's reading and it was taken for
+ * the feature spec that runs now (a fingerprint of the signals and features, the same test as a live
+ * model switch, slots.ts sameRows); the alert state only for the same model. Anything else (unreadable,
+ * another source, another spec after a model update, values a reading check would refuse) is logged and
+ * ignored: the windows then start empty, as without it. Where the source resumed still holds for another
+ * spec (the next snapshots go on from its marks); an unreadable snapshot or one of another source gives none.
  *
  * Layout: u32 LE header length, the header as JSON (validated by `headerSchema`; the same bytes for every
- * snapshot of one spec, so built once), blanks up to a multiple of 8 bytes, then float64 LE: the time of
- * the last reading, and the values reading by reading, one per spec signal (FeatureWindows.tail). The
- * values are copied in one go where the machine is little-endian (bench:pipeline, per commit).
+ * snapshot of one spec and model, so built once), blanks up to a multiple of 8 bytes, then float64 LE: the
+ * HEAD_VALUES of `TailState` (see `encodeHead`), and the values reading by reading, one per spec signal
+ * (FeatureWindows.tail). The values are copied in one go where the machine is little-endian
+ * (bench:pipeline, per commit).
  */
 import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { describeIssues, warmupReadings, type FeatureSpec } from '@pdm/protocol';
+import { PdmError, describeIssues, valueProblem, warmupReadings, type FeatureSpec, type ModelRef } from '@pdm/protocol';
+import type { AlertState } from '../inference/alerts.js';
 import type { Outbox, StateWrite } from '../outbox/outbox.js';
 
-/** What the pipeline needs: the tail to start from, and the state write that keeps the current one. */
-export interface WindowTailKeeper {
-  /**
-   * The readings to rebuild `spec`'s windows from (FeatureWindows.tail layout) and the event time of the
-   * last of them, or undefined to start empty.
-   */
-  restore(spec: FeatureSpec): RestoredTail | undefined;
-  /** The snapshot of windows of `spec` holding readings through event time `through`, for a commit. */
-  snapshot(spec: FeatureSpec, through: number, tail: Float64Array): StateWrite;
+/** A place in event time: the last item taken was at `time`, and `count` items were taken at exactly that time. */
+export interface Mark {
+  readonly time: number;
+  readonly count: number;
 }
 
-export interface RestoredTail {
-  readonly through: number;
-  readonly values: Float64Array;
+/** Where a replay goes on after a restart: after the readings and machine events an earlier run committed. */
+export interface ResumePoint {
+  readonly readings: Mark;
+  /** The last machine event committed (kept from snapshot to snapshot); undefined before the first. */
+  readonly events: Mark | undefined;
+}
+
+/** What a snapshot keeps besides the windows' values. */
+export interface TailState extends ResumePoint {
+  /** The active model, whose alert policy `alerts` is the state of. */
+  readonly model: ModelRef;
+  readonly alerts: AlertState;
+}
+
+/** What the pipeline needs: the state to start from, and the state write that keeps the current one. */
+export interface WindowTailKeeper {
+  /**
+   * Where the source resumed (the snapshot's marks), the readings to rebuild `spec`'s windows from
+   * (FeatureWindows.tail layout) and the alert state of `model` when the snapshot was taken for them;
+   * undefined when the source did not resume at the snapshot.
+   */
+  restore(spec: FeatureSpec, model: ModelRef): RestoredTail | undefined;
+  /** The snapshot of windows of `spec` holding `tail`, for a commit. */
+  snapshot(spec: FeatureSpec, state: TailState, tail: Float64Array): StateWrite;
+}
+
+export interface RestoredTail extends ResumePoint {
+  /** Undefined when the snapshot was taken for another model. */
+  readonly alerts: AlertState | undefined;
+  /** Undefined when the tail is not for `spec` or not to be trusted: the windows start empty. */
+  readonly values: Float64Array | undefined;
 }
 
 export interface FeatureTailDeps {
@@ -44,32 +73,37 @@ export interface FeatureTailDeps {
   readonly assetId: string;
   /** What is replayed (file and filter): a tail holds only for the same source. */
   readonly source: string;
-  /** The event time the source resumed after, or undefined when it started from its first row. */
-  readonly resumedAfter: () => number | undefined;
+  /** Where the source resumed, or undefined when it started from its first row. */
+  readonly resumedAfter: () => ResumePoint | undefined;
   readonly log: Logger;
 }
 
 const headerSchema = z.strictObject({
-  schemaVersion: z.literal(1),
+  schemaVersion: z.literal(2),
   assetId: z.string(),
   source: z.string(),
   /** `fingerprint` of the spec the windows were built for. */
   spec: z.string(),
   signals: z.number().int().positive(),
+  /** The active model the alert state is of. */
+  model: z.strictObject({ name: z.string(), version: z.string() }),
 });
 type Header = z.output<typeof headerSchema>;
 
-interface Snapshot {
+interface Snapshot extends TailState {
   readonly header: Header;
-  /** Event time (ms) of the last reading the windows took. */
-  readonly through: number;
-  readonly readings: number;
+  readonly readingCount: number;
   readonly values: Float64Array;
 }
 
+/** Float64 values before the tail: reading time and count, event time (NaN: none) and count, over (0/1), last alert time. */
+const HEAD_VALUES = 6;
 const MAX_HEADER_BYTES = 64 * 1024;
 const LITTLE_ENDIAN = endianness() === 'LE';
 const fingerprints = new WeakMap<FeatureSpec, string>();
+
+/** The float64 values start at a multiple of 8 bytes after the length and the header. */
+const valuesAt = (headerBytes: number): number => Math.ceil((4 + headerBytes) / 8) * 8;
 
 /** The spec's rows in a short string: what `sameRows` compares (signals and features), hashed. */
 export function fingerprint(spec: FeatureSpec): string {
@@ -81,83 +115,106 @@ export function fingerprint(spec: FeatureSpec): string {
   return f;
 }
 
+const sameMark = (a: Mark | undefined, b: Mark | undefined): boolean => a?.time === b?.time && a?.count === b?.count;
+
 export class FeatureTail implements WindowTailKeeper {
-  /** The snapshot read at start; null until then. */
-  private stored: Snapshot | undefined | null = null;
+  private readDone = false;
+  /** The snapshot read at start, when there is a usable one (`readDone`). */
+  private stored: Snapshot | undefined;
   private readonly key: string;
-  /** The length, header and padding of the snapshots of one spec. */
-  private prefix: { readonly spec: FeatureSpec; readonly bytes: Buffer } | undefined;
+  /** The length, header and padding of the snapshots of one spec and model. */
+  private prefix: { readonly spec: FeatureSpec; readonly model: ModelRef; readonly bytes: Buffer } | undefined;
 
   constructor(private readonly deps: FeatureTailDeps) {
     this.key = `feature-tail:${deps.assetId}`;
   }
 
-  /** The event time the last committed snapshot of this source runs through (the resume position), if any. */
-  committedThrough(): number | undefined {
-    return this.read()?.through;
+  /** Where the last committed snapshot of this source says the replay stands (the resume position), if any. */
+  resumePoint(): ResumePoint | undefined {
+    const s = this.read();
+    return s === undefined ? undefined : { readings: s.readings, events: s.events };
   }
 
-  restore(spec: FeatureSpec): RestoredTail | undefined {
+  restore(spec: FeatureSpec, model: ModelRef): RestoredTail | undefined {
     const { log, resumedAfter } = this.deps;
     const snapshot = this.read();
     if (snapshot === undefined) return undefined;
-    const { header, through, readings, values } = snapshot;
+    const { header, readings, readingCount, values } = snapshot;
     const after = resumedAfter();
     // a replay from the first row (source.resume false) is asked for: worth an info line, not a warning
     const ignored = (why: string, level: 'info' | 'warn' = 'warn'): undefined => {
-      log[level]({ why, through: new Date(through).toISOString() }, 'feature-window snapshot ignored; windows start empty');
+      log[level]({ why, through: new Date(readings.time).toISOString() }, 'feature-window snapshot ignored; windows start empty');
       return undefined;
     };
     if (after === undefined) return ignored('the source did not resume', 'info');
-    if (after !== through) return ignored('the source resumed elsewhere');
-    if (header.spec !== fingerprint(spec) || header.signals !== spec.signals.length) return ignored('taken for another feature spec');
-    if (readings > warmupReadings(spec)) return ignored('more readings than the longest window');
-    const bad = firstUnchecked(spec, values);
-    if (bad !== undefined) return ignored(`a value a reading check refuses (${bad})`);
-    log.info({ readings, through: new Date(through).toISOString() }, 'feature windows restored');
-    return { through, values };
+    if (!sameMark(after.readings, readings)) return ignored('the source resumed elsewhere');
+    // the source resumed at the marks: they hold even where the tail does not (the next snapshots keep the last event)
+    const bad = header.spec !== fingerprint(spec) || header.signals !== spec.signals.length ? 'taken for another feature spec'
+      : readingCount > warmupReadings(spec) ? 'more readings than the longest window'
+        : firstUnchecked(spec, values);
+    if (bad !== undefined) {
+      ignored(bad);
+      return { readings, events: snapshot.events, alerts: undefined, values: undefined };
+    }
+    // a model of the same spec with another threshold or direction would judge the scores otherwise
+    const alerts = header.model.name === model.name && header.model.version === model.version ? snapshot.alerts : undefined;
+    log.info({ readings: readingCount, through: new Date(readings.time).toISOString(), alertsRestored: alerts !== undefined }, 'feature windows restored');
+    return { readings, events: snapshot.events, alerts, values };
   }
 
-  snapshot(spec: FeatureSpec, through: number, tail: Float64Array): StateWrite {
-    const prefix = this.prefixOf(spec);
-    const value = Buffer.from(new ArrayBuffer(prefix.length + 8 * (1 + tail.length)));
+  snapshot(spec: FeatureSpec, state: TailState, tail: Float64Array): StateWrite {
+    const prefix = this.prefixOf(spec, state.model);
+    const length = HEAD_VALUES + tail.length;
+    const value = Buffer.from(new ArrayBuffer(prefix.length + 8 * length));
     prefix.copy(value, 0);
     if (LITTLE_ENDIAN) {
       // the prefix is a multiple of 8 bytes and the buffer starts its own ArrayBuffer: aligned
-      const out = new Float64Array(value.buffer, prefix.length, 1 + tail.length);
-      out[0] = through;
-      out.set(tail, 1);
+      const out = new Float64Array(value.buffer, prefix.length, length);
+      encodeHead(state, out);
+      out.set(tail, HEAD_VALUES);
     } else {
-      value.writeDoubleLE(through, prefix.length);
-      for (let i = 0; i < tail.length; i++) value.writeDoubleLE(tail[i]!, prefix.length + 8 * (i + 1));
+      const head = new Float64Array(HEAD_VALUES);
+      encodeHead(state, head);
+      for (let i = 0; i < HEAD_VALUES; i++) value.writeDoubleLE(head[i]!, prefix.length + 8 * i);
+      for (let i = 0; i < tail.length; i++) value.writeDoubleLE(tail[i]!, prefix.length + 8 * (HEAD_VALUES + i));
     }
     return { key: this.key, value };
   }
 
-  private prefixOf(spec: FeatureSpec): Buffer {
-    if (this.prefix?.spec === spec) return this.prefix.bytes;
-    const header: Header = { schemaVersion: 1, assetId: this.deps.assetId, source: this.deps.source, spec: fingerprint(spec), signals: spec.signals.length };
+  private prefixOf(spec: FeatureSpec, model: ModelRef): Buffer {
+    const p = this.prefix;
+    if (p !== undefined && p.spec === spec && p.model.name === model.name && p.model.version === model.version) return p.bytes;
+    const header: Header = {
+      schemaVersion: 2, assetId: this.deps.assetId, source: this.deps.source, spec: fingerprint(spec), signals: spec.signals.length,
+      model: { name: model.name, version: model.version },
+    };
     const json = Buffer.from(JSON.stringify(header), 'utf8');
-    const bytes = Buffer.alloc(Math.ceil((4 + json.length) / 8) * 8, ' ');
+    const bytes = Buffer.alloc(valuesAt(json.length), ' ');
     bytes.writeUInt32LE(json.length, 0);
     json.copy(bytes, 4);
-    this.prefix = { spec, bytes };
+    this.prefix = { spec, model, bytes };
     return bytes;
   }
 
-  /** The stored snapshot of this asset and source, read once; undefined (logged) when absent or unreadable. */
+  /** The stored snapshot of this asset and source, read once; undefined (logged) when absent or unusable. */
   private read(): Snapshot | undefined {
-    if (this.stored !== null) return this.stored;
+    if (this.readDone) return this.stored;
+    this.readDone = true;
     const { log, assetId, source } = this.deps;
-    this.stored = undefined;
     let raw: Buffer | undefined;
-    let snapshot: Snapshot;
     try {
       raw = this.deps.outbox.state(this.key);
-      if (raw === undefined) return undefined;
+    } catch (err) {
+      // the outbox itself failed (it fails the start on its own): not a judgement on the snapshot
+      log.error({ err }, 'feature-window snapshot not read: outbox failed; windows start empty');
+      return undefined;
+    }
+    if (raw === undefined) return undefined;
+    let snapshot: Snapshot;
+    try {
       snapshot = decode(raw);
     } catch (err) {
-      log.warn({ problem: err instanceof Error ? err.message : String(err), bytes: raw?.length }, 'feature-window snapshot unreadable; windows start empty');
+      log.warn({ err, bytes: raw.length }, 'feature-window snapshot unreadable; windows start empty');
       return undefined;
     }
     const { header } = snapshot;
@@ -170,40 +227,67 @@ export class FeatureTail implements WindowTailKeeper {
   }
 }
 
-/** Header and values of a stored snapshot; throws saying what is wrong with it. */
+function encodeHead(state: TailState, out: Float64Array): void {
+  out[0] = state.readings.time;
+  out[1] = state.readings.count;
+  out[2] = state.events?.time ?? Number.NaN;
+  out[3] = state.events?.count ?? 0;
+  out[4] = state.alerts.over ? 1 : 0;
+  out[5] = state.alerts.lastRaisedAt;
+}
+
+const invalid = (problem: string, bytes: number): PdmError =>
+  new PdmError('STATE_INVALID', `feature-window snapshot: ${problem}`, { context: { bytes } });
+
+/** Header, state and values of a stored snapshot; throws STATE_INVALID saying what is wrong with it. */
 function decode(raw: Buffer): Snapshot {
-  if (raw.length < 4) throw new RangeError(`${raw.length} bytes: too short`);
+  if (raw.length < 4) throw invalid(`${raw.length} bytes: too short`, raw.length);
   const headerBytes = raw.readUInt32LE(0);
-  if (headerBytes > MAX_HEADER_BYTES || 4 + headerBytes > raw.length) throw new RangeError(`header length ${headerBytes} does not fit ${raw.length} bytes`);
+  if (headerBytes > MAX_HEADER_BYTES || 4 + headerBytes > raw.length) throw invalid(`header length ${headerBytes} does not fit ${raw.length} bytes`, raw.length);
   let json: unknown;
   try {
     json = JSON.parse(raw.toString('utf8', 4, 4 + headerBytes));
-  } catch (err) {
-    throw new RangeError(`header is not JSON: ${err instanceof Error ? err.message : String(err)}`);
+  } catch (cause) {
+    throw new PdmError('STATE_INVALID', 'feature-window snapshot: header is not JSON', { cause, context: { bytes: raw.length } });
   }
   const parsed = headerSchema.safeParse(json);
-  if (!parsed.success) throw new RangeError(`header: ${describeIssues(parsed.error)}`);
+  if (!parsed.success) throw invalid(`header: ${describeIssues(parsed.error)}`, raw.length);
   const header = parsed.data;
-  const at = Math.ceil((4 + headerBytes) / 8) * 8;
-  const bytes = raw.length - at - 8;
-  if (bytes < 0 || bytes % (8 * header.signals) !== 0) throw new RangeError(`${raw.length - at} bytes after the header: no time and whole readings of ${header.signals} signals`);
-  const through = raw.readDoubleLE(at);
-  if (!Number.isSafeInteger(through)) throw new RangeError(`time of the last reading ${through} is no time`);
+  const at = valuesAt(headerBytes);
+  const bytes = raw.length - at - 8 * HEAD_VALUES;
+  if (bytes < 0 || bytes % (8 * header.signals) !== 0) {
+    throw invalid(`${raw.length - at} bytes after the header: no state and whole readings of ${header.signals} signals`, raw.length);
+  }
+  const head = Array.from({ length: HEAD_VALUES }, (_, i) => raw.readDoubleLE(at + 8 * i));
   const values = new Float64Array(bytes / 8);
-  for (let i = 0; i < values.length; i++) values[i] = raw.readDoubleLE(at + 8 * (i + 1));
-  return { header, through, readings: values.length / header.signals, values };
+  for (let i = 0; i < values.length; i++) values[i] = raw.readDoubleLE(at + 8 * (HEAD_VALUES + i));
+  return { header, ...stateOf(head, header, raw.length), readingCount: values.length / header.signals, values };
 }
 
-/** Where a value lies that checkReading would not have let into a window ("signal#reading"), or undefined. */
+/** The state values of a snapshot, each checked. */
+function stateOf(head: readonly number[], header: Header, bytes: number): TailState {
+  const [readingTime, readingCount, eventTime, eventCount, over, lastRaisedAt] = head as [number, number, number, number, number, number];
+  const isCount = (n: number): boolean => Number.isSafeInteger(n) && n > 0;
+  if (!Number.isSafeInteger(readingTime)) throw invalid(`time of the last reading ${readingTime} is no time`, bytes);
+  if (!isCount(readingCount)) throw invalid(`readings at the last time ${readingCount} is no count`, bytes);
+  const noEvent = Number.isNaN(eventTime) && eventCount === 0;
+  if (!noEvent && !(Number.isSafeInteger(eventTime) && isCount(eventCount))) throw invalid(`last event ${eventTime} x ${eventCount} is no time and count`, bytes);
+  if (over !== 0 && over !== 1) throw invalid(`alert state ${over} is neither 0 nor 1`, bytes);
+  if (lastRaisedAt !== Number.NEGATIVE_INFINITY && !Number.isSafeInteger(lastRaisedAt)) throw invalid(`time of the last alert ${lastRaisedAt} is no time`, bytes);
+  return {
+    readings: { time: readingTime, count: readingCount },
+    events: noEvent ? undefined : { time: eventTime, count: eventCount },
+    model: header.model,
+    alerts: { over: over === 1, lastRaisedAt },
+  };
+}
+
+/** Why no reading check would have let a value into a window ("... (signal#reading)"), or undefined. */
 function firstUnchecked(spec: FeatureSpec, values: Float64Array): string | undefined {
   const signals = spec.signals;
   for (let i = 0; i < values.length; i++) {
     const signal = signals[i % signals.length]!;
-    const v = values[i]!;
-    const ok = signal.categories === undefined
-      ? Number.isFinite(v) && v >= signal.min && v <= signal.max
-      : Number.isInteger(v) && v >= 0 && v < signal.categories.length;
-    if (!ok) return `${signal.name}#${Math.floor(i / signals.length)}`;
+    if (valueProblem(signal, values[i]!) !== undefined) return `a value a reading check refuses (${signal.name}#${Math.floor(i / signals.length)})`;
   }
   return undefined;
 }

@@ -22,6 +22,17 @@ export interface AlertDecision {
   readonly raise?: { readonly severity: 'warning' | 'critical' };
 }
 
+/**
+ * What the policy remembers between predictions: whether the last one passed and when the last alert was
+ * raised. Kept with the feature windows across a restart (features/window-tail.ts), so a score that passes
+ * on both sides of a restart raises no alert an uninterrupted run would not.
+ */
+export interface AlertState {
+  readonly over: boolean;
+  /** Event time (ms) of the last alert raised; -Infinity before the first. */
+  readonly lastRaisedAt: number;
+}
+
 // the decisions without an alert, shared: most predictions raise none, and a decision is read-only
 const NOT_PASSED: AlertDecision = Object.freeze({ passed: false });
 const PASSED: AlertDecision = Object.freeze({ passed: true });
@@ -43,6 +54,16 @@ export class AlertPolicy {
 
   passes(score: number): boolean {
     return this.spec.alertWhen === 'above' ? score >= this.spec.threshold : score <= this.spec.threshold;
+  }
+
+  state(): AlertState {
+    return { over: this.over, lastRaisedAt: this.lastRaisedAt };
+  }
+
+  /** Goes on from a state this policy's model had before a restart. */
+  restore(state: AlertState): void {
+    this.over = state.over;
+    this.lastRaisedAt = state.lastRaisedAt;
   }
 
   /** Feed predictions in event-time order. */

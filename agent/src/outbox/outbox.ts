@@ -153,7 +153,8 @@ export interface Outbox {
    * all or none. Throws PAYLOAD_INVALID / PAYLOAD_TOO_LARGE before writing anything. Then applies the
    * caps (age, then bytes) in the same transaction; a record just committed may be evicted at once
    * when it is the oldest of the lowest class left. `state`, when given (one or several), replaces the value
-   * under its key in the same transaction (also with no drafts: a transaction of the states alone).
+   * under its key in the same transaction (also with no drafts: a transaction of the states alone). No entry
+   * back for drafts: all were shed on a full disk (counted as dropped), and the states may not have been stored.
    */
   commit(drafts: readonly RecordDraft[], state?: StateWrite | readonly StateWrite[]): OutboxEntry[];
   /** The value last committed under `key`, or undefined. */

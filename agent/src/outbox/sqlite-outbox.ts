@@ -403,7 +403,10 @@ export class SqliteOutbox implements Outbox {
     try {
       this.writeStates(states);
     } catch (err) {
-      this.deps.log.warn({ err, keys: states.map((st) => st.key) }, 'state not written: outbox full');
+      // the commit returns no entry, which tells the caller the states may be missing (Outbox.commit)
+      const keys = states.map((st) => st.key);
+      if (isFull((err as { cause?: unknown }).cause)) this.deps.log.warn({ err, keys }, 'state not written: outbox full');
+      else this.deps.log.error({ err, keys }, 'state not written');
     }
   }
 

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { PdmError, logSignalOf, type ReadingRejectReason } from '@pdm/protocol';
 import type { Clock } from '../clock.js';
 import type { ReplayCsvConfig } from '../config/schema.js';
+import type { Mark, ResumePoint } from '../features/window-tail.js';
 import { columnIndexes, openCsv, readCsvHeader, type CsvRows } from './csv.js';
 import { loadEvents } from './events-file.js';
 import { LogFeed, loadLog } from './log-feed.js';
@@ -27,8 +28,8 @@ export interface ReplayCsvDeps {
   readonly signals: () => readonly string[];
   readonly clock: Clock;
   readonly log: Logger;
-  /** Where an earlier run stopped (config `resume`): rows up to that event time are skipped. */
-  readonly position?: { load(): number | undefined };
+  /** Where an earlier run stopped (config `resume`): the rows and events it committed are skipped. */
+  readonly position?: { load(): ResumePoint | undefined };
 }
 
 /** How a row is read for one set of running signals. */
@@ -58,9 +59,11 @@ export class ReplayCsvSource implements SensorSource, SignalSupply {
   private machineLog: LogFeed;
   private header: readonly string[] | undefined;
   private plan: ReadPlan | undefined;
-  /** Set while rows up to this event time (committed by an earlier run) are being skipped. */
-  private resumeAfter: number | undefined;
+  /** Set while the rows an earlier run committed (up to this time, this many at it) are being skipped. */
+  private resumeAfter: Mark | undefined;
   private skipped = 0;
+  /** Rows at exactly `resumeAfter.time` skipped so far. */
+  private skippedAtTime = 0;
 
   constructor(private readonly deps: ReplayCsvDeps) {
     this.done = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
@@ -181,34 +184,45 @@ export class ReplayCsvSource implements SensorSource, SignalSupply {
     } finally {
       csv.close();
     }
-    if (this.resumeAfter !== undefined) this.deps.log.info({ after: new Date(this.resumeAfter).toISOString(), skippedRows: this.skipped, row: null }, 'replay resumed');
+    if (this.resumeAfter !== undefined) this.deps.log.info({ after: new Date(this.resumeAfter.time).toISOString(), skippedRows: this.skipped, row: null }, 'replay resumed');
     const unsent = this.events.length - this.nextEvent;
     this.deps.log.info({ rows, skippedRows: this.skipped, events: this.eventsSent, eventsAfterEnd: unsent, ended }, 'replay finished');
     return { rows, events: this.eventsSent, ended };
   }
 
   /**
-   * An earlier run committed everything up to `after`: its rows and events are not sent again. The
-   * windows' time order goes on from there (an earlier row is out of range, as in one long run).
+   * An earlier run committed the rows up to `point.readings` (the first `count` at its time: rows with
+   * equal times may be split by a commit) and the events up to `point.events`: none is sent again. Every
+   * event at or before the last row's time went before that row. The windows' time order goes on from
+   * there (an earlier row is out of range, as in one long run).
    */
-  private resumeFrom(after: number | undefined): void {
-    if (after === undefined) return;
-    this.resumeAfter = after;
-    this.lastTime = after;
-    while (this.nextEvent < this.events.length && this.events[this.nextEvent]!.time <= after) this.nextEvent++;
+  private resumeFrom(point: ResumePoint | undefined): void {
+    if (point === undefined) return;
+    const { readings, events } = point;
+    this.resumeAfter = readings;
+    this.lastTime = readings.time;
+    let atEventTime = 0;
+    for (; this.nextEvent < this.events.length; this.nextEvent++) {
+      const time = this.events[this.nextEvent]!.time;
+      if (time <= readings.time) continue;
+      if (events === undefined || time > events.time) break;
+      // events with equal times are committed one by one: skip only those that were
+      if (time === events.time && ++atEventTime > events.count) break;
+    }
   }
 
   /** True for a row an earlier run delivered; the log is still fed up to it, so error counts go on. */
   private skipResumed(time: number, problem: ReadingRejectReason | undefined, rows: number): boolean {
     const after = this.resumeAfter;
     if (after === undefined) return false;
-    if (problem !== undefined || time <= after) {
+    const delivered = problem !== undefined || time < after.time || (time === after.time && this.skippedAtTime++ < after.count);
+    if (delivered) {
       this.skipped++;
       if (problem === undefined) this.machineLog.valuesAt(time, this.deps.signals());
       return true;
     }
     this.resumeAfter = undefined;
-    this.deps.log.info({ after: new Date(after).toISOString(), skippedRows: this.skipped, row: rows + this.skipped + 1, time: new Date(time).toISOString() }, 'replay resumed');
+    this.deps.log.info({ after: new Date(after.time).toISOString(), skippedRows: this.skipped, row: rows + this.skipped + 1, time: new Date(time).toISOString() }, 'replay resumed');
     return false;
   }
 
