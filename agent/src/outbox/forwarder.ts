@@ -214,15 +214,25 @@ export class Forwarder {
     if (!this.running || !link.connected) return;
     this.fill('critical', config.maxInFlight - this.laneInFlight.critical);
     const routineFree = (): number => config.maxInFlight - this.laneInFlight.live - this.laneInFlight.backlog;
-    const reserve = this.exhausted.backlog ? 0 : Math.ceil(config.maxInFlight / 4);
+    const reserve = this.isEmpty('backlog') ? 0 : Math.ceil(config.maxInFlight / 4);
     this.fill('live', Math.min(routineFree(), config.maxInFlight - reserve - this.laneInFlight.live));
     this.refill();
     const allowed = Math.min(routineFree(), Math.floor(this.tokens));
     const sent = this.fill('backlog', allowed);
     this.tokens -= sent;
     // the live lane may use what the backlog could not
-    if (sent < allowed || this.exhausted.backlog) this.fill('live', routineFree());
-    if (!this.exhausted.backlog && routineFree() > 0 && this.tokens < 1) this.waitForToken();
+    if (sent < allowed || this.isEmpty('backlog')) this.fill('live', routineFree());
+    // nothing but this timer may come to send the rest of the backlog (no PUBACK, no commit pending)
+    if (!this.isEmpty('backlog') && routineFree() > 0 && this.tokens < 1) this.waitForToken();
+  }
+
+  /**
+   * Nothing left to send in the lane on this window. `exhausted` alone is not that: the read that came
+   * back short may still wait in the read-ahead (a backlog read of 64 the bucket lets out one by one);
+   * taking it for empty left that rest unsent until some commit pumped again, forever when none came.
+   */
+  private isEmpty(lane: Lane): boolean {
+    return this.exhausted[lane] && this.ahead[lane].length === 0;
   }
 
   /** Publishes up to `room` entries of one lane, in seq order, reading ahead a window at a time; returns how many. */
