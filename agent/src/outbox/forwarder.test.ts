@@ -208,4 +208,17 @@ describe('Forwarder with a SQLite outbox and a real broker', () => {
     expect(new Set(seqsOf(resumed.broker, 0, 'metrics'))).toEqual(new Set(pending));
     expect(resumed.outbox.stats()).toMatchObject({ lastSeq: 310, depth: 0 });
   });
+
+  it('drains a routine backlog committed during an outage once the broker is back, with no commit after it', async () => {
+    const parts = await setup(DEFAULTS);
+    start(parts);
+    await waitFor(() => parts.link.connected, 'link up');
+    await parts.broker.stop();
+    await waitFor(() => !parts.link.connected, 'link down');
+    parts.outbox.commit(Array.from({ length: 300 }, () => metricDraft()));
+    await parts.broker.start();
+    await within(parts.forwarder.drained(), 'outbox drained', 10_000);
+    expect(new Set(seqsOf(parts.broker, 0, 'metrics'))).toEqual(new Set(Array.from({ length: 300 }, (_, i) => i + 1)));
+    expect(parts.forwarder.stats().byLane).toMatchObject({ live: 0, backlog: 300 });
+  });
 });
