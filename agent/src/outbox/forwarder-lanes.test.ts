@@ -209,6 +209,20 @@ describe('Forwarder lanes', () => {
     expect(parts.link.seqs()).toEqual(range(1, 31));
   });
 
+  it('drains the backlog at the rate after a stop and a start of the same forwarder', async () => {
+    const parts = await setup({ maxInFlight: 8, drainRatePerSecond: 100 });
+    parts.outbox.commit(Array.from({ length: 40 }, () => predictionDraft()));
+    parts.link.up();
+    // the burst went out and the bucket's timer waits for the next token when the forwarder stops
+    await ackingFor(parts, 5);
+    const stopping = parts.forwarder.stop(10);
+    await vi.advanceTimersByTimeAsync(10);
+    await stopping;
+    parts.forwarder.start();
+    expect(await ackingFor(parts, 800)).toBe(0);
+    expect(new Set(parts.link.seqs())).toEqual(new Set(range(1, 40)));
+  });
+
   it('after a reconnect resends from the oldest unacknowledged entry of each lane', async () => {
     const { outbox, link } = await setup({ maxInFlight: 4 });
     outbox.commit([predictionDraft(), eventDraft(), predictionDraft(), predictionDraft(), eventDraft()]);

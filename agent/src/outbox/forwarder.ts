@@ -149,6 +149,8 @@ export class Forwarder {
     this.running = false;
     clearTimeout(this.retryTimer);
     clearTimeout(this.tokenTimer);
+    // waitForToken arms a timer only while none is set: a stale handle would keep a restart from ever arming one
+    this.tokenTimer = undefined;
     clearImmediate(this.pumpSoon);
     this.pumpSoon = undefined;
     if (this.inFlight.size > 0 && this.deps.link.connected) {
