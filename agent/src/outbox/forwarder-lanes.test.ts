@@ -262,4 +262,17 @@ describe('Forwarder lanes', () => {
     expect(link.seqs()).toEqual([1, 2, 3, 4, 5, 9]);
     expect(outbox.stats()).toMatchObject({ depth: 0, delivered: 6 });
   });
+
+  it('says the outbox is drained when a cap evicted what was left, with no PUBACK to come', async () => {
+    const { outbox, forwarder } = await setup({ maxInFlight: 8 }, { ...NO_CAPS, maxBytes: 2_000 });
+    // offline: nothing is sent
+    outbox.commit([predictionDraft(), predictionDraft()]);
+    let drained = false;
+    void forwarder.drained().then(() => (drained = true));
+    // a batch bigger than the cap by itself evicts everything routine, itself included
+    outbox.commit([predictionDraft(Array.from({ length: 40 }, () => 0.1))]);
+    expect(outbox.stats()).toMatchObject({ depth: 0, dropped: { 'cap-bytes:predictions': 3 } });
+    await tick();
+    expect(drained).toBe(true);
+  });
 });

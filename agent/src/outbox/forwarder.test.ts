@@ -10,7 +10,8 @@ import { silentLogger } from '../testing/logger.js';
 import { waitFor, within } from '../testing/waiting.js';
 import { Forwarder, type ForwarderConfig, type UpLink } from './forwarder.js';
 import { eventDraft } from './outbox.suite.js';
-import { metricDraft } from './suite-drafts.js';
+import { metricDraft, predictionDraft } from './suite-drafts.js';
+import { NO_CAPS } from './outbox.js';
 import { SqliteOutbox } from './sqlite-outbox.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pdm-forwarder-'));
@@ -220,5 +221,23 @@ describe('Forwarder with a SQLite outbox and a real broker', () => {
     await within(parts.forwarder.drained(), 'outbox drained', 10_000);
     expect(new Set(seqsOf(parts.broker, 0, 'metrics'))).toEqual(new Set(Array.from({ length: 300 }, (_, i) => i + 1)));
     expect(parts.forwarder.stats().byLane).toMatchObject({ live: 0, backlog: 300 });
+  });
+
+  it('says the outbox is drained when a cap evicted what was left while offline', async () => {
+    const outbox = new SqliteOutbox({
+      file: join(dir, `f${n++}.sqlite`), deviceId: 'edge-1', synchronous: 'NORMAL', caps: { ...NO_CAPS, maxBytes: 2_000 }, clock: systemClock, log: silentLogger,
+    });
+    outbox.start();
+    cleanup.push(() => outbox.stop());
+    const offline: UpLink = { connected: false, publish: () => new Promise(() => undefined), onUp: () => () => undefined, onDown: () => () => undefined };
+    const forwarder = new Forwarder({ outbox, link: offline, config: DEFAULTS, log: silentLogger });
+    forwarder.start();
+    cleanup.push(() => forwarder.stop());
+    outbox.commit([predictionDraft(), predictionDraft()]);
+    const drained = forwarder.drained();
+    // bigger than the cap by itself: everything routine is evicted, this batch included, and no PUBACK comes
+    outbox.commit([predictionDraft(Array.from({ length: 40 }, () => 0.1))]);
+    expect(outbox.stats()).toMatchObject({ depth: 0, dropped: { 'cap-bytes:predictions': 3 } });
+    await within(drained, 'outbox drained', 2_000);
   });
 });

@@ -201,6 +201,9 @@ export class Forwarder {
     for (const lane of ['live', 'backlog'] as const) {
       this.ahead[lane] = this.ahead[lane].filter((e) => !ranges.some((r) => inRange(r, e)));
     }
+    // a cap may have taken the last pending entries, and no PUBACK then comes to settle drained(); the
+    // outbox tells the watch before its counters take the transaction, so look once the commit returned
+    if (this.drainWaiters.length > 0) queueMicrotask(() => this.settleDrainWaiters());
   }
 
   /** Commits come in bursts: one pump per turn of the event loop reads them in one query. */
@@ -350,11 +353,14 @@ export class Forwarder {
         this.deps.log.error({ err, count: seqs.length }, 'deleting acknowledged records failed');
       }
     }
-    if (this.drainWaiters.length > 0 && this.isDrained()) {
-      const waiters = this.drainWaiters;
-      this.drainWaiters = [];
-      for (const resolve of waiters) resolve();
-    }
+    this.settleDrainWaiters();
+  }
+
+  private settleDrainWaiters(): void {
+    if (this.drainWaiters.length === 0 || !this.isDrained()) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   private onFailure(generation: number, seq: number, err: unknown): void {
