@@ -53,6 +53,10 @@ class ManualLink implements UpLink {
     this.connected = true;
     this.ups.emit();
   }
+  down(): void {
+    this.connected = false;
+    this.downs.emit();
+  }
   seqs(from = 0): number[] {
     return this.log.slice(from).map((p) => p.seq);
   }
@@ -157,6 +161,68 @@ describe('Forwarder lanes', () => {
     expect(forwarder.stats().byLane.live).toBe(6);
   });
 
+  /** PUBACKs every open publish as it comes, as a broker does, for `ms` of fake time; then the outbox depth. */
+  async function ackingFor(parts: { outbox: MemoryOutbox; link: ManualLink }, ms: number): Promise<number> {
+    for (let t = 0; t < ms; t += 10) {
+      parts.link.ackOpen();
+      await vi.advanceTimersByTimeAsync(10);
+    }
+    return parts.outbox.stats().depth;
+  }
+
+  // The last backlog read comes back short (the lane is exhausted) while the bucket allows only part of
+  // it: the rest waits in the read-ahead, and with no live record or PUBACK left to pump, only the token
+  // timer sends it. It once was not armed for an exhausted lane, and the backlog stalled for good.
+  it('drains the whole backlog at the rate after a restart, with nothing else going on', async () => {
+    const parts = await setup({ maxInFlight: 8, drainRatePerSecond: 100 });
+    parts.outbox.commit(Array.from({ length: 20 }, () => predictionDraft()));
+    parts.link.up();
+    // 8 at once (the burst), 12 at 100/s: ~120 ms; twice that is plenty, and a stall never ends
+    expect(await ackingFor(parts, 250)).toBe(0);
+    expect(parts.link.seqs()).toEqual(range(1, 20));
+    expect(parts.forwarder.stats().byLane).toEqual({ critical: 0, live: 0, backlog: 20 });
+  });
+
+  it('drains the backlog once live records stop, after live commits during the drain', async () => {
+    const parts = await setup({ maxInFlight: 8, drainRatePerSecond: 100 });
+    parts.outbox.commit(Array.from({ length: 30 }, () => predictionDraft()));
+    parts.link.up();
+    for (let i = 0; i < 5; i++) {
+      parts.outbox.commit([predictionDraft()]);
+      await ackingFor(parts, 20);
+    }
+    expect(await ackingFor(parts, 400)).toBe(0);
+    expect(new Set(parts.link.seqs())).toEqual(new Set(range(1, 35)));
+  });
+
+  it('drains a backlog left by an outage once the link is back, with no commit after it', async () => {
+    const parts = await setup({ maxInFlight: 8, drainRatePerSecond: 100 });
+    parts.link.up();
+    parts.outbox.commit(Array.from({ length: 3 }, () => predictionDraft()));
+    await ackingFor(parts, 20);
+    parts.link.down();
+    // 28 = 8 + 8 + 8 + 4: the last read of the backlog comes back short with more than a token's worth
+    parts.outbox.commit(Array.from({ length: 28 }, () => predictionDraft()));
+    await vi.advanceTimersByTimeAsync(1_000);
+    parts.link.up();
+    expect(await ackingFor(parts, 400)).toBe(0);
+    expect(parts.link.seqs()).toEqual(range(1, 31));
+  });
+
+  it('drains the backlog at the rate after a stop and a start of the same forwarder', async () => {
+    const parts = await setup({ maxInFlight: 8, drainRatePerSecond: 100 });
+    parts.outbox.commit(Array.from({ length: 40 }, () => predictionDraft()));
+    parts.link.up();
+    // the burst went out and the bucket's timer waits for the next token when the forwarder stops
+    await ackingFor(parts, 5);
+    const stopping = parts.forwarder.stop(10);
+    await vi.advanceTimersByTimeAsync(10);
+    await stopping;
+    parts.forwarder.start();
+    expect(await ackingFor(parts, 800)).toBe(0);
+    expect(new Set(parts.link.seqs())).toEqual(new Set(range(1, 40)));
+  });
+
   it('after a reconnect resends from the oldest unacknowledged entry of each lane', async () => {
     const { outbox, link } = await setup({ maxInFlight: 4 });
     outbox.commit([predictionDraft(), eventDraft(), predictionDraft(), predictionDraft(), eventDraft()]);
@@ -195,5 +261,18 @@ describe('Forwarder lanes', () => {
     await vi.advanceTimersByTimeAsync(100);
     expect(link.seqs()).toEqual([1, 2, 3, 4, 5, 9]);
     expect(outbox.stats()).toMatchObject({ depth: 0, delivered: 6 });
+  });
+
+  it('says the outbox is drained when a cap evicted what was left, with no PUBACK to come', async () => {
+    const { outbox, forwarder } = await setup({ maxInFlight: 8 }, { ...NO_CAPS, maxBytes: 2_000 });
+    // offline: nothing is sent
+    outbox.commit([predictionDraft(), predictionDraft()]);
+    let drained = false;
+    void forwarder.drained().then(() => (drained = true));
+    // a batch bigger than the cap by itself evicts everything routine, itself included
+    outbox.commit([predictionDraft(Array.from({ length: 40 }, () => 0.1))]);
+    expect(outbox.stats()).toMatchObject({ depth: 0, dropped: { 'cap-bytes:predictions': 3 } });
+    await tick();
+    expect(drained).toBe(true);
   });
 });

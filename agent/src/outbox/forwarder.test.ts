@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -8,8 +8,10 @@ import { MqttLink } from '../link/mqtt-link.js';
 import { TestBroker } from '../testing/broker.js';
 import { silentLogger } from '../testing/logger.js';
 import { waitFor, within } from '../testing/waiting.js';
-import { Forwarder, type UpLink } from './forwarder.js';
+import { Forwarder, type ForwarderConfig, type UpLink } from './forwarder.js';
 import { eventDraft } from './outbox.suite.js';
+import { metricDraft, predictionDraft } from './suite-drafts.js';
+import { NO_CAPS } from './outbox.js';
 import { SqliteOutbox } from './sqlite-outbox.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pdm-forwarder-'));
@@ -51,11 +53,14 @@ class CountingLink implements UpLink {
 }
 
 let n = 0;
-async function setup(maxInFlight: number) {
+/** The agent's defaults (outbox/config.ts): a backlog over 64 records is drained by the token bucket. */
+const DEFAULTS: ForwarderConfig = { maxInFlight: 64, drainRatePerSecond: 200 };
+
+async function setup(config: number | ForwarderConfig, file = join(dir, `f${n++}.sqlite`)) {
   const broker = new TestBroker();
   await broker.start();
   cleanup.push(() => broker.stop());
-  const outbox = new SqliteOutbox({ file: join(dir, `f${n++}.sqlite`), deviceId: 'edge-1', synchronous: 'NORMAL', clock: systemClock, log: silentLogger });
+  const outbox = new SqliteOutbox({ file, deviceId: 'edge-1', synchronous: 'NORMAL', clock: systemClock, log: silentLogger });
   outbox.start();
   cleanup.push(() => outbox.stop());
   const link = new MqttLink({
@@ -65,14 +70,16 @@ async function setup(maxInFlight: number) {
     log: silentLogger,
   });
   const counting = new CountingLink(link);
-  const forwarder = new Forwarder({ outbox, link: counting, config: { maxInFlight }, log: silentLogger });
+  const forwarder = new Forwarder({
+    outbox, link: counting, config: typeof config === 'number' ? { maxInFlight: config } : config, log: silentLogger,
+  });
   return { broker, outbox, link, counting, forwarder };
 }
 
-function seqsOf(broker: TestBroker, from = 0): number[] {
+function seqsOf(broker: TestBroker, from = 0, kind = 'events'): number[] {
   return broker.published
     .slice(from)
-    .filter((p) => p.topic.endsWith('/up/events'))
+    .filter((p) => p.topic.endsWith(`/up/${kind}`))
     .map((p) => (JSON.parse(p.payload.toString()) as { seq: number }).seq);
 }
 
@@ -154,5 +161,83 @@ describe('Forwarder with a SQLite outbox and a real broker', () => {
     cleanup.push(() => again.stop());
     await within(again.drained(), 'outbox drained');
     expect(seqsOf(parts.broker)).toEqual([1, 2]);
+  });
+
+  // A backlog over maxInFlight leaves the bucket a last short read it lets out one by one; it once
+  // stalled there, with nothing but the token timer left to send the rest (forwarder-lanes.test.ts).
+  it('drains a routine backlog at the default rate after a restart on the same file', async () => {
+    const file = join(dir, `f${n++}.sqlite`);
+    const before = new SqliteOutbox({ file, deviceId: 'edge-1', synchronous: 'NORMAL', clock: systemClock, log: silentLogger });
+    before.start();
+    before.commit(Array.from({ length: 300 }, () => metricDraft()));
+    before.stop();
+    const parts = await setup(DEFAULTS, file);
+    expect(parts.outbox.stats().depth).toBe(300);
+    start(parts);
+    // 64 at once, 236 at 200/s: ~1.2 s
+    await within(parts.forwarder.drained(), 'outbox drained', 10_000);
+    expect(new Set(seqsOf(parts.broker, 0, 'metrics'))).toEqual(new Set(Array.from({ length: 300 }, (_, i) => i + 1)));
+    expect(parts.outbox.stats()).toMatchObject({ depth: 0, delivered: 300 });
+  });
+
+  it('delivers everything from a copy of a live outbox (what a SIGKILL leaves), records in flight at the copy included', async () => {
+    const liveDir = join(dir, `live${n++}`);
+    const copyDir = join(dir, `copy${n++}`);
+    mkdirSync(liveDir);
+    const running = await setup(DEFAULTS, join(liveDir, 'outbox.sqlite'));
+    // a backlog from before the link came up, drained at the rate while live records come
+    running.outbox.commit(Array.from({ length: 200 }, () => metricDraft()));
+    start(running);
+    await waitFor(() => running.link.connected, 'link up');
+    let copied: { lastSeq: number; inFlight: number } | undefined;
+    for (let i = 0; i < 20; i++) {
+      running.outbox.commit(Array.from({ length: 10 }, () => metricDraft()));
+      if (i === 10) {
+        // right after a commit, as the agent runs; the -shm index is rebuilt from the WAL on open
+        cpSync(liveDir, copyDir, { recursive: true, filter: (src) => !src.endsWith('-shm') });
+        copied = { lastSeq: running.outbox.stats().lastSeq, inFlight: running.forwarder.stats().inFlight };
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(copied).toMatchObject({ lastSeq: 310 });
+    expect(copied?.inFlight).toBeGreaterThan(0);
+    const resumed = await setup(DEFAULTS, join(copyDir, 'outbox.sqlite'));
+    const pending = resumed.outbox.pending({ afterSeq: 0, limit: 1_000 }).map((e) => e.seq);
+    expect(pending.length).toBeGreaterThan(DEFAULTS.maxInFlight);
+    start(resumed);
+    await within(resumed.forwarder.drained(), 'outbox drained', 10_000);
+    expect(new Set(seqsOf(resumed.broker, 0, 'metrics'))).toEqual(new Set(pending));
+    expect(resumed.outbox.stats()).toMatchObject({ lastSeq: 310, depth: 0 });
+  });
+
+  it('drains a routine backlog committed during an outage once the broker is back, with no commit after it', async () => {
+    const parts = await setup(DEFAULTS);
+    start(parts);
+    await waitFor(() => parts.link.connected, 'link up');
+    await parts.broker.stop();
+    await waitFor(() => !parts.link.connected, 'link down');
+    parts.outbox.commit(Array.from({ length: 300 }, () => metricDraft()));
+    await parts.broker.start();
+    await within(parts.forwarder.drained(), 'outbox drained', 10_000);
+    expect(new Set(seqsOf(parts.broker, 0, 'metrics'))).toEqual(new Set(Array.from({ length: 300 }, (_, i) => i + 1)));
+    expect(parts.forwarder.stats().byLane).toMatchObject({ live: 0, backlog: 300 });
+  });
+
+  it('says the outbox is drained when a cap evicted what was left while offline', async () => {
+    const outbox = new SqliteOutbox({
+      file: join(dir, `f${n++}.sqlite`), deviceId: 'edge-1', synchronous: 'NORMAL', caps: { ...NO_CAPS, maxBytes: 2_000 }, clock: systemClock, log: silentLogger,
+    });
+    outbox.start();
+    cleanup.push(() => outbox.stop());
+    const offline: UpLink = { connected: false, publish: () => new Promise(() => undefined), onUp: () => () => undefined, onDown: () => () => undefined };
+    const forwarder = new Forwarder({ outbox, link: offline, config: DEFAULTS, log: silentLogger });
+    forwarder.start();
+    cleanup.push(() => forwarder.stop());
+    outbox.commit([predictionDraft(), predictionDraft()]);
+    const drained = forwarder.drained();
+    // bigger than the cap by itself: everything routine is evicted, this batch included, and no PUBACK comes
+    outbox.commit([predictionDraft(Array.from({ length: 40 }, () => 0.1))]);
+    expect(outbox.stats()).toMatchObject({ depth: 0, dropped: { 'cap-bytes:predictions': 3 } });
+    await within(drained, 'outbox drained', 2_000);
   });
 });

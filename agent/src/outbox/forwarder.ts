@@ -149,6 +149,8 @@ export class Forwarder {
     this.running = false;
     clearTimeout(this.retryTimer);
     clearTimeout(this.tokenTimer);
+    // waitForToken arms a timer only while none is set: a stale handle would keep a restart from ever arming one
+    this.tokenTimer = undefined;
     clearImmediate(this.pumpSoon);
     this.pumpSoon = undefined;
     if (this.inFlight.size > 0 && this.deps.link.connected) {
@@ -199,6 +201,9 @@ export class Forwarder {
     for (const lane of ['live', 'backlog'] as const) {
       this.ahead[lane] = this.ahead[lane].filter((e) => !ranges.some((r) => inRange(r, e)));
     }
+    // a cap may have taken the last pending entries, and no PUBACK then comes to settle drained(); the
+    // outbox tells the watch before its counters take the transaction, so look once the commit returned
+    if (this.drainWaiters.length > 0) queueMicrotask(() => this.settleDrainWaiters());
   }
 
   /** Commits come in bursts: one pump per turn of the event loop reads them in one query. */
@@ -214,15 +219,25 @@ export class Forwarder {
     if (!this.running || !link.connected) return;
     this.fill('critical', config.maxInFlight - this.laneInFlight.critical);
     const routineFree = (): number => config.maxInFlight - this.laneInFlight.live - this.laneInFlight.backlog;
-    const reserve = this.exhausted.backlog ? 0 : Math.ceil(config.maxInFlight / 4);
+    const reserve = this.isEmpty('backlog') ? 0 : Math.ceil(config.maxInFlight / 4);
     this.fill('live', Math.min(routineFree(), config.maxInFlight - reserve - this.laneInFlight.live));
     this.refill();
     const allowed = Math.min(routineFree(), Math.floor(this.tokens));
     const sent = this.fill('backlog', allowed);
     this.tokens -= sent;
     // the live lane may use what the backlog could not
-    if (sent < allowed || this.exhausted.backlog) this.fill('live', routineFree());
-    if (!this.exhausted.backlog && routineFree() > 0 && this.tokens < 1) this.waitForToken();
+    if (sent < allowed || this.isEmpty('backlog')) this.fill('live', routineFree());
+    // nothing but this timer may come to send the rest of the backlog (no PUBACK, no commit pending)
+    if (!this.isEmpty('backlog') && routineFree() > 0 && this.tokens < 1) this.waitForToken();
+  }
+
+  /**
+   * Nothing left to send in the lane on this window. `exhausted` alone is not that: the read that came
+   * back short may still wait in the read-ahead (a backlog read of 64 the bucket lets out one by one);
+   * taking it for empty left that rest unsent until some commit pumped again, forever when none came.
+   */
+  private isEmpty(lane: Lane): boolean {
+    return this.exhausted[lane] && this.ahead[lane].length === 0;
   }
 
   /** Publishes up to `room` entries of one lane, in seq order, reading ahead a window at a time; returns how many. */
@@ -338,11 +353,14 @@ export class Forwarder {
         this.deps.log.error({ err, count: seqs.length }, 'deleting acknowledged records failed');
       }
     }
-    if (this.drainWaiters.length > 0 && this.isDrained()) {
-      const waiters = this.drainWaiters;
-      this.drainWaiters = [];
-      for (const resolve of waiters) resolve();
-    }
+    this.settleDrainWaiters();
+  }
+
+  private settleDrainWaiters(): void {
+    if (this.drainWaiters.length === 0 || !this.isDrained()) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   private onFailure(generation: number, seq: number, err: unknown): void {
