@@ -57,9 +57,11 @@ const REPORTS: [ReportScope, ReportFormat][] = [
 ];
 
 describe('DowntimeState', () => {
-  it('gives after every write the reports a service deriving everything anew gives, re-reading only the changed assets', () => {
+  // keptGroupSize 1: every group's sums kept per period (64 in production, more than these 5 assets), so the
+  // kept group sums meet the scope lists, KeptGroups.members and the per-asset JSON of the same renders
+  it.each([{ keptGroupSize: undefined }, { keptGroupSize: 1 }])('gives after every write the reports a service deriving everything anew gives, re-reading only the changed assets (kept group size $keptGroupSize)', ({ keptGroupSize }) => {
     const db = () => database.handle;
-    const kept = new ReliabilityService(db, assumptions, clock);
+    const kept = new ReliabilityService(db, assumptions, clock, { keptGroupSize });
     const records = new RecordsRepo(database.handle);
     const next = random(9);
     // asset-d1 and asset-d01 the natural order cannot tell apart: their model versions sort as one run (version-impacts.ts)
@@ -120,7 +122,7 @@ describe('DowntimeState', () => {
       () => next(3) === 0 && database.handle.prepare('DELETE FROM quality_windows WHERE seq = (SELECT seq FROM quality_windows ORDER BY seq LIMIT 1 OFFSET ?)').run(next(3)),
     ];
 
-    const state = new DowntimeState(assumptions);
+    const state = new DowntimeState(assumptions, { keptGroupSize });
     const read = vi.spyOn(ReliabilitySource.prototype, 'events');
     const renderAll = (service: ReliabilityService) => REPORTS.map(([q, format]) => new TextDecoder().decode(service.render(q, format).body));
     expect(renderAll(kept)).toEqual(renderAll(new ReliabilityService(db, assumptions, clock)));

@@ -24,19 +24,25 @@ import { coveredRange, inScope, type AssetFilter, type ReliabilitySource, type T
 /** Scopes (filters) whose asset lists are kept at once. */
 const KEPT_SCOPES = 32;
 
+export interface DowntimeStateOptions {
+  /** Groups of at least this many assets have their sums kept per period (PeriodSums; default 64): tests keep every group's. */
+  keptGroupSize?: number | undefined;
+}
+
 export class DowntimeState {
   readonly #assumptions: RepairAssumptions;
   readonly #parts = new Map<string, AssetDerived>();
   readonly #ranges = new Map<string, TextRange>();
-  readonly #sums = new PeriodSums();
+  readonly #sums: PeriodSums;
   readonly #paretos = new KeptParetos();
   /** The last change number this state has read; undefined: nothing derived yet. */
   #seen: number | undefined;
   /** The asset list, and the lists in scope of the filters asked for (one array per filter while the list stays: report-json.ts keeps what it derives from one). */
   #assets: { generation: number; all: AssetInfo[]; scoped: Map<string, readonly AssetInfo[]> } | undefined;
 
-  constructor(assumptions: RepairAssumptions) {
+  constructor(assumptions: RepairAssumptions, options: DowntimeStateOptions = {}) {
     this.#assumptions = assumptions;
+    this.#sums = new PeriodSums(undefined, options.keptGroupSize);
   }
 
   /**
