@@ -57,6 +57,26 @@ const REPORTS: [ReportScope, ReportFormat][] = [
 ];
 
 describe('DowntimeState', () => {
+  it('keeps one asset list per scope, the same array while kept, and drops lists past its scope cap', () => {
+    const device = database.handle.prepare(`INSERT INTO devices (device_id, asset_id, asset_class, site, first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, 1, 1)`);
+    for (const [k, d] of ['d1', 'd2', 'd3'].entries()) device.run(d, `asset-${d}`, `class-${k % 2}`, `s${k}`);
+    const state = new DowntimeState(assumptions, { keptScopes: 2 });
+    database.handle.transaction(() => {
+      const source = new ReliabilitySource(database.handle);
+      state.refresh(source);
+      const [a, b, c] = [{}, { site: 's1' }, { assetClass: 'class-0' }];
+      const first = state.assets(a);
+      expect(Object.isFrozen(first)).toBe(true);
+      expect(state.assets(a)).toBe(first);
+      state.assets(b);
+      // a third scope past the cap of 2: the first one's list is not kept any more
+      expect(state.assets(c)).toEqual(source.assets(c));
+      const again = state.assets(a);
+      expect(again).not.toBe(first);
+      expect(again).toEqual(source.assets(a));
+    })();
+  });
+
   // keptGroupSize 1: every group's sums kept per period (64 in production, more than these 5 assets), so the
   // kept group sums meet the scope lists, KeptGroups.members and the per-asset JSON of the same renders
   it.each([{ keptGroupSize: undefined }, { keptGroupSize: 1 }])('gives after every write the reports a service deriving everything anew gives, re-reading only the changed assets (kept group size $keptGroupSize)', ({ keptGroupSize }) => {

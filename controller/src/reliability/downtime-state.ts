@@ -27,6 +27,8 @@ const KEPT_SCOPES = 32;
 export interface DowntimeStateOptions {
   /** Groups of at least this many assets have their sums kept per period (PeriodSums; default 64): tests keep every group's. */
   keptGroupSize?: number | undefined;
+  /** Scopes whose asset lists are kept at once (default 32). */
+  keptScopes?: number | undefined;
 }
 
 export class DowntimeState {
@@ -34,6 +36,7 @@ export class DowntimeState {
   readonly #parts = new Map<string, AssetDerived>();
   readonly #ranges = new Map<string, TextRange>();
   readonly #sums: PeriodSums;
+  readonly #keptScopes: number;
   readonly #paretos = new KeptParetos();
   /** The last change number this state has read; undefined: nothing derived yet. */
   #seen: number | undefined;
@@ -42,7 +45,8 @@ export class DowntimeState {
 
   constructor(assumptions: RepairAssumptions, options: DowntimeStateOptions = {}) {
     this.#assumptions = assumptions;
-    this.#sums = new PeriodSums(undefined, options.keptGroupSize);
+    this.#sums = new PeriodSums({ keptGroupSize: options.keptGroupSize });
+    this.#keptScopes = options.keptScopes ?? KEPT_SCOPES;
   }
 
   /**
@@ -70,7 +74,7 @@ export class DowntimeState {
     let scoped = this.#assets.scoped.get(key);
     if (scoped === undefined) {
       // a dashboard's few scopes, not one per asset asked for alone
-      if (this.#assets.scoped.size >= KEPT_SCOPES) this.#assets.scoped.clear();
+      if (this.#assets.scoped.size >= this.#keptScopes) this.#assets.scoped.clear();
       // frozen: what renders derive from a list is kept by its identity (report.ts, report-json.ts, kept-pareto.ts)
       this.#assets.scoped.set(key, (scoped = Object.freeze(this.#assets.all.filter(inScope(filter)))));
     }

@@ -35,6 +35,12 @@ const MOVES = 256;
 
 export class KeptParetos {
   readonly #kept = new WeakMap<object, Kept>();
+  readonly #moves: number;
+
+  /** @param moves more changed assets than this: the order is sorted anew (tests lower it to reach that path) */
+  constructor(moves = MOVES) {
+    this.#moves = moves;
+  }
 
   /**
    * The Paretos of `assetIds` in [from, to), kept for the list `scope` stands for (the same object for
@@ -80,7 +86,7 @@ export class KeptParetos {
     const hours = (i: number): number => parts[i]?.hours ?? 0;
     // pareto()'s order: hours, largest first, then key; its sort is stable, so ties keep the assets' order
     const before = (i: number, j: number): number => hours(j) - hours(i) || ids[i]!.localeCompare(ids[j]!) || i - j;
-    if (k.paretos === undefined || changed.length > MOVES) {
+    if (k.paretos === undefined || changed.length > this.#moves) {
       k.order = [];
       for (let i = 0; i < ids.length; i++) if (hours(i) > 0) k.order.push(i);
       k.order.sort(before);

@@ -45,12 +45,33 @@ describe('PeriodSums', () => {
       s.sumInto(parts, group, periods, acc, group);
       return [...acc];
     };
-    const kept = new PeriodSums(8, 1);
+    const kept = new PeriodSums({ keptPeriods: 8, keptGroupSize: 1 });
     const before = sums(kept);
     expect(before).toEqual(sums(new PeriodSums()));
     // b had no downtime, so no sums of its own: its first part is still a change of the group's sum
     parts.set('b', { segments: [{ assetId: 'b', start: HOUR, end: 3 * HOUR, cause: 'unplanned', components: ['c0'] }], repairs: [], maintenance: [] });
     kept.invalidate(['b']);
+    expect(sums(kept)).toEqual(sums(new PeriodSums()));
+    expect(sums(kept)[0]).toBe(before[0]! + 2);
+  });
+
+  it('drops its kept group sums with its log when the log passes its cap (a kept sum counts entries of the log it was added under)', () => {
+    const next = random(6);
+    const parts = new Map<string, AssetDowntime>([['a', part('a', next)]]);
+    const group = ['a', 'b'];
+    const periods: [number, number][] = [[0, 300 * HOUR]];
+    const sums = (s: PeriodSums): number[] => {
+      const acc = new Float64Array(SUM_FIELDS);
+      s.sumInto(parts, group, periods, acc, group);
+      return [...acc];
+    };
+    const kept = new PeriodSums({ keptGroupSize: 1, keptLog: 2 });
+    const before = sums(kept);
+    // b gains its first downtime: logged (it had no sums), the group's kept sum is stale from here
+    parts.set('b', { segments: [{ assetId: 'b', start: HOUR, end: 3 * HOUR, cause: 'unplanned', components: ['c0'] }], repairs: [], maintenance: [] });
+    kept.invalidate(['b']);
+    // two assets of no group take the log past its cap of 2: it starts again, and so must the kept group sums
+    kept.invalidate(['x', 'y']);
     expect(sums(kept)).toEqual(sums(new PeriodSums()));
     expect(sums(kept)[0]).toBe(before[0]! + 2);
   });
@@ -61,8 +82,10 @@ describe('PeriodSums', () => {
     // a10 and a11 without downtime at first: one that gains some must make the kept group sums that skipped it stale
     const parts = new Map<string, AssetDowntime>(ids.slice(0, 10).map((id) => [id, part(id, next)]));
     // every group's sums kept (no minimum size)
-    const kept = new PeriodSums(3, 1);
+    const kept = new PeriodSums({ keptPeriods: 3, keptGroupSize: 1 });
     const paretos = new KeptParetos();
+    // every change sorts the whole order anew (the path past 256 moved assets)
+    const sorted = new KeptParetos(0);
     // all assets, some of them (one twice), all in another order
     const scopes = [ids, ['a3', 'a1', 'a7', 'a1', 'a10', 'a4'], [...ids].reverse()];
     const periodLists = [
@@ -105,8 +128,9 @@ describe('PeriodSums', () => {
       expect(raw(kept)).toEqual(raw(new PeriodSums()));
       expect(figuresPerPeriod(d(kept), scope, periods)).toEqual(figuresPerPeriod(d(new PeriodSums()), scope, periods));
       const fresh = downtimeBreakdown(d(new PeriodSums()), scope, from, to);
-      expect(JSON.stringify(paretos.of(scope, scope, d(kept), from, to, kept.breakdowns(from, to))))
-        .toBe(JSON.stringify({ byAsset: pareto(fresh.byAsset), byCause: pareto(fresh.byCause), byComponent: pareto(fresh.byComponent) }));
+      const made = JSON.stringify({ byAsset: pareto(fresh.byAsset), byCause: pareto(fresh.byCause), byComponent: pareto(fresh.byComponent) });
+      expect(JSON.stringify(paretos.of(scope, scope, d(kept), from, to, kept.breakdowns(from, to)))).toBe(made);
+      expect(JSON.stringify(sorted.of(scope, scope, d(kept), from, to, kept.breakdowns(from, to)))).toBe(made);
     }
   });
 });

@@ -48,6 +48,15 @@ export interface KeptJson {
   dated?: Uint8Array;
 }
 
+export interface PeriodSumsOptions {
+  /** How many periods' sums to keep (least recently used dropped first); default 128. */
+  keptPeriods?: number | undefined;
+  /** Groups of at least this many assets have their sums kept per period; default 64. */
+  keptGroupSize?: number | undefined;
+  /** Invalidated assets a table logs before it drops its kept group sums and starts again; default 4096. */
+  keptLog?: number | undefined;
+}
+
 export class PeriodSums {
   readonly #keptPeriods: number;
   readonly #slots = new Map<string, number>();
@@ -66,14 +75,13 @@ export class PeriodSums {
   readonly #reach = new WeakMap<AssetDowntime, [number, number]>();
 
   readonly #keptGroupSize: number;
+  readonly #keptLog: number;
 
-  /**
-   * @param keptPeriods how many periods' sums to keep (least recently used dropped first)
-   * @param keptGroupSize groups of at least this many assets have their sums kept
-   */
-  constructor(keptPeriods = KEPT_PERIODS, keptGroupSize = KEPT_GROUP_SIZE) {
+  /** Production uses the defaults; tests lower them to reach the kept group sums and the log's reset with a few assets. */
+  constructor({ keptPeriods = KEPT_PERIODS, keptGroupSize = KEPT_GROUP_SIZE, keptLog = KEPT_LOG }: PeriodSumsOptions = {}) {
     this.#keptPeriods = keptPeriods;
     this.#keptGroupSize = keptGroupSize;
+    this.#keptLog = keptLog;
   }
 
   /** Drops the sums of these assets (their downtime changed); all without ids. */
@@ -97,7 +105,8 @@ export class PeriodSums {
       }
     }
     for (const t of this.#tables.values()) {
-      if (t.log.length <= KEPT_LOG) continue;
+      if (t.log.length <= this.#keptLog) continue;
+      // a kept group's `at` counts entries of the log it was added under: both go together
       t.log = [];
       t.groups = new WeakMap();
     }
