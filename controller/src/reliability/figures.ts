@@ -6,6 +6,7 @@
  */
 import { CAUSES, type Cause, type Downtime } from './intervals.js';
 import { SUM_FIELDS, assetSums, periodSums } from './asset-sums.js';
+import { keptBytes } from './kept-bytes.js';
 import { PeriodSums, type KeptJson } from './period-sums.js';
 
 export interface Figures {
@@ -59,8 +60,8 @@ export function assetFiguresJson(d: Downtime, assetId: string, periods: readonly
   const write = (kept: KeptJson, k: number, own: () => Float64Array): Uint8Array => {
     const [f, t] = periods[k]!;
     const head = dated(k);
-    if (head === undefined) return (kept.fields ??= Buffer.from(JSON.stringify(summarise(1, f, t, periodSums(own(), 0))).slice(1, -1)));
-    return (kept.dated ??= Buffer.from(`,${head}${JSON.stringify(summarise(1, f, t, periodSums(own(), 0))).slice(1)}`));
+    if (head === undefined) return (kept.fields ??= keptBytes(JSON.stringify(summarise(1, f, t, periodSums(own(), 0))).slice(1, -1)));
+    return (kept.dated ??= keptBytes(`,${head}${JSON.stringify(summarise(1, f, t, periodSums(own(), 0))).slice(1)}`));
   };
   const kept = sums.jsonAll(d.perAsset, assetId, periods);
   // every period's sums kept: the JSON not made yet (a period that moved) is made from the asset's own

@@ -17,6 +17,7 @@
 import { iso, naturalOrder, versionImpact, versionOrder, type AssetInfo, type ReportOptions, type VersionSpan } from './report.js';
 import type { AssetDowntime, Downtime } from './intervals.js';
 import { dropChanged } from './changed-assets.js';
+import { keptBytes } from './kept-bytes.js';
 import { caughtMissed, type CaughtMissedWindow, type ReliabilitySource } from './source.js';
 
 /** One version's entry: its activeFrom (the report sorts by it) and its JSON (UTF-8: the body is bytes, and 10,000 entries' join and encoding were a tenth of a render). */
@@ -133,7 +134,7 @@ export class VersionImpacts {
       if (!(v.to > o.from && v.from < o.to)) continue;
       const cm = caughtMissed(windows, v.model, v.version, Math.max(v.from, o.from), Math.min(v.to, o.to));
       const impact = versionImpact(d, v, o, cm, iso);
-      entries.push([impact.activeFrom, Buffer.from(JSON.stringify(impact))]);
+      entries.push([impact.activeFrom, keptBytes(JSON.stringify(impact))]);
     }
     // entries of a downtime no longer current are never asked for again
     this.#kept.set(assetId, [{ part, key, from: o.from, to: o.to, entries }, ...kept.filter((k) => k.part === part).slice(0, KEPT_PER_ASSET - 1)]);
