@@ -1,7 +1,7 @@
 /**
- * What reports keep between renders as bytes (per-asset figure JSON, model-version entries) sits in
- * ArrayBuffers of its own, not in slices of Node's shared 8 KB pool slab, which one kept entry would pin
- * (kept-bytes.ts). Real SQLite file, real service parts.
+ * What reports keep between renders as bytes (per-asset figure JSON, model-version entries) sits in slabs
+ * of kept bytes only, not in Node's shared 8 KB pool slab, which one kept entry pinned together with a
+ * render's transient parts (kept-bytes.ts). Real SQLite file, real service parts.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Database } from '../db/database.js';
@@ -11,7 +11,7 @@ import { event, metrics } from '../testing/fixtures.js';
 import { tempDir } from '../testing/temp-dir.js';
 import { DowntimeState } from './downtime-state.js';
 import { assetFiguresJson } from './figures.js';
-import { keptBytes } from './kept-bytes.js';
+import { KEPT_SLAB_BYTES, keptBytes } from './kept-bytes.js';
 import { ReliabilitySource } from './source.js';
 import { VersionImpacts } from './version-impacts.js';
 
@@ -31,14 +31,24 @@ afterEach(async () => {
   dir.remove();
 });
 
-/** True when the bytes are the whole of their ArrayBuffer (a pool slice is 8192 bytes of buffer for a few of its own). */
-const own = (bytes: Uint8Array): boolean => bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength;
+/** True when the bytes are in a slab of kept bytes (a pool slice's buffer is Node's 8 KB slab). */
+const kept = (bytes: Uint8Array): boolean => bytes.buffer.byteLength === KEPT_SLAB_BYTES;
 
 describe('kept bytes', () => {
-  it('are UTF-8 in an ArrayBuffer of their own', () => {
-    const bytes = keptBytes('{"key":"pompe-\u00e9"}');
-    expect(own(bytes)).toBe(true);
-    expect(Buffer.from(bytes).toString('utf8')).toBe('{"key":"pompe-\u00e9"}');
+  it('are UTF-8 in slabs that hold kept bytes only; a long text has its own buffer', () => {
+    const a = keptBytes('{"key":"pompe-\u00e9"}');
+    const transient = Buffer.from('{"key":"transient"}');
+    const b = keptBytes('"\u{1F6E0}\uFFFF"');
+    expect(Buffer.from(a).toString('utf8')).toBe('{"key":"pompe-\u00e9"}');
+    expect(Buffer.from(b).toString('utf8')).toBe('"\u{1F6E0}\uFFFF"');
+    expect(kept(a) && kept(b)).toBe(true);
+    expect(a.buffer).toBe(b.buffer);
+    expect(transient.buffer).not.toBe(a.buffer);
+    const long = 'x'.repeat(10_000);
+    const own = keptBytes(long);
+    expect(own.buffer.byteLength).toBe(10_000);
+    expect(own.buffer).not.toBe(a.buffer);
+    expect(Buffer.from(own).toString('utf8')).toBe(long);
   });
 
   it('hold the figure JSON and model-version entries a report keeps', () => {
@@ -61,7 +71,7 @@ describe('kept bytes', () => {
       const entries = versions.section(assets, undefined, d, range);
       expect(figures.length).toBe(2);
       expect(entries.length).toBeGreaterThan(0);
-      for (const bytes of [...figures, ...entries]) expect(own(bytes)).toBe(true);
+      for (const bytes of [...figures, ...entries]) expect(kept(bytes)).toBe(true);
     })();
   });
 });
