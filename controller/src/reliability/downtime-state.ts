@@ -18,6 +18,7 @@ import type { AssetInfo } from './report.js';
 import { assetDowntime, downtimeOf, eventsByAsset, type AssetDerived, type Downtime, type RepairAssumptions } from './intervals.js';
 import { dropChanged } from './changed-assets.js';
 import { KeptParetos } from './kept-pareto.js';
+import { keptList, type KeptList } from './kept-list.js';
 import { PeriodSums } from './period-sums.js';
 import { coveredRange, inScope, type AssetFilter, type ReliabilitySource, type TextRange } from './source.js';
 
@@ -41,7 +42,7 @@ export class DowntimeState {
   /** The last change number this state has read; undefined: nothing derived yet. */
   #seen: number | undefined;
   /** The asset list, and the lists in scope of the filters asked for (one array per filter while the list stays: report-json.ts keeps what it derives from one). */
-  #assets: { generation: number; all: AssetInfo[]; scoped: Map<string, readonly AssetInfo[]> } | undefined;
+  #assets: { generation: number; all: AssetInfo[]; scoped: Map<string, KeptList<AssetInfo>> } | undefined;
 
   constructor(assumptions: RepairAssumptions, options: DowntimeStateOptions = {}) {
     this.#assumptions = assumptions;
@@ -68,15 +69,15 @@ export class DowntimeState {
   }
 
   /** The assets in scope, as ReliabilitySource.assets(filter) gives them. */
-  assets(filter: AssetFilter): readonly AssetInfo[] {
-    if (this.#assets === undefined) return [];
+  assets(filter: AssetFilter): KeptList<AssetInfo> {
+    if (this.#assets === undefined) return keptList([]);
     const key = JSON.stringify([filter.site, filter.assetClass, filter.assetId]);
     let scoped = this.#assets.scoped.get(key);
     if (scoped === undefined) {
       // a dashboard's few scopes, not one per asset asked for alone
       if (this.#assets.scoped.size >= this.#keptScopes) this.#assets.scoped.clear();
       // frozen: what renders derive from a list is kept by its identity (report.ts, report-json.ts, kept-pareto.ts)
-      this.#assets.scoped.set(key, (scoped = Object.freeze(this.#assets.all.filter(inScope(filter)))));
+      this.#assets.scoped.set(key, (scoped = keptList(this.#assets.all.filter(inScope(filter)))));
     }
     return scoped;
   }

@@ -7,6 +7,7 @@
 import { CAUSES, type Cause, type Downtime } from './intervals.js';
 import { SUM_FIELDS, assetSums, periodSums } from './asset-sums.js';
 import { keptBytes } from './kept-bytes.js';
+import { asKept } from './kept-list.js';
 import { PeriodSums, type KeptJson } from './period-sums.js';
 
 export interface Figures {
@@ -40,12 +41,13 @@ export function figures(d: Downtime, assetIds: readonly string[], from: number, 
  * The figures of a set of assets for each of several periods (a group's whole period and its trend
  * buckets): a report by asset at 10,000 assets asks for 140,000 figures. Each asset's sums per period
  * are added in the order of the assets, kept between reports where `d` carries them (period-sums.ts),
- * else computed for this call: the same additions in the same order either way.
+ * else computed for this call: the same additions in the same order either way. The sums of the whole
+ * of `assetIds` are kept only for a frozen list (kept-list.ts), found again by its identity.
  */
 export function figuresPerPeriod(d: Downtime, assetIds: readonly string[], periods: readonly (readonly [number, number])[]): Figures[] {
   const assets = new Set(assetIds);
   const acc = new Float64Array(periods.length * SUM_FIELDS);
-  (d.sums ?? new PeriodSums()).sumInto(d.perAsset, assets, periods, acc, assetIds);
+  (d.sums ?? new PeriodSums()).sumInto(d.perAsset, assets, periods, acc, asKept(assetIds));
   return periods.map(([f, t], k) => summarise(assets.size, f, t, periodSums(acc, k)));
 }
 

@@ -13,6 +13,7 @@
 import { pareto, paretoEntries, type ParetoEntry } from './figures.js';
 import type { AssetDowntime, Downtime } from './intervals.js';
 import type { AssetBreakdown } from './asset-sums.js';
+import type { KeptList } from './kept-list.js';
 
 export interface Paretos {
   byAsset: ParetoEntry[];
@@ -43,10 +44,10 @@ export class KeptParetos {
   }
 
   /**
-   * The Paretos of `assetIds` in [from, to), kept for the list `scope` stands for (the same object for
-   * the same assets in the same order: DowntimeState's asset list of a scope).
+   * The Paretos of `assetIds` in [from, to), kept for the frozen list `scope` they are the ids of
+   * (DowntimeState's asset list of a scope: the same array for the same assets in the same order).
    */
-  of(scope: object, assetIds: readonly string[], d: Downtime, from: number, to: number, breakdowns: (assetId: string, own: AssetDowntime) => AssetBreakdown): Paretos {
+  of(scope: KeptList<unknown>, assetIds: readonly string[], d: Downtime, from: number, to: number, breakdowns: (assetId: string, own: AssetDowntime) => AssetBreakdown): Paretos {
     let k = this.#kept.get(scope);
     if (k === undefined) {
       const ids = [...new Set(assetIds)];

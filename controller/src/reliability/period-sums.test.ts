@@ -10,6 +10,7 @@ import { KeptParetos } from './kept-pareto.js';
 import type { AssetDowntime, Cause, Downtime } from './intervals.js';
 import { SUM_FIELDS } from './asset-sums.js';
 import { PeriodSums } from './period-sums.js';
+import { keptList } from './kept-list.js';
 import { seededRandom } from '@pdm/models';
 
 const HOUR = 3_600_000;
@@ -38,7 +39,7 @@ describe('PeriodSums', () => {
   it('makes a kept group sum stale when an asset of the group without downtime before gains some', () => {
     const next = random(5);
     const parts = new Map<string, AssetDowntime>([['a', part('a', next)]]);
-    const group = ['a', 'b'];
+    const group = keptList(['a', 'b']);
     const periods: [number, number][] = [[0, 300 * HOUR]];
     const sums = (s: PeriodSums): number[] => {
       const acc = new Float64Array(SUM_FIELDS);
@@ -58,7 +59,7 @@ describe('PeriodSums', () => {
   it('drops its kept group sums with its log when the log passes its cap (a kept sum counts entries of the log it was added under)', () => {
     const next = random(6);
     const parts = new Map<string, AssetDowntime>([['a', part('a', next)]]);
-    const group = ['a', 'b'];
+    const group = keptList(['a', 'b']);
     const periods: [number, number][] = [[0, 300 * HOUR]];
     const sums = (s: PeriodSums): number[] => {
       const acc = new Float64Array(SUM_FIELDS);
@@ -76,6 +77,23 @@ describe('PeriodSums', () => {
     expect(sums(kept)[0]).toBe(before[0]! + 2);
   });
 
+  it('keeps the sums of a frozen list only: an array of the caller may change between calls', () => {
+    const next = random(7);
+    const ids = Array.from({ length: 80 }, (_, k) => `a${k}`);
+    const parts = new Map<string, AssetDowntime>(ids.map((id) => [id, part(id, next)]));
+    const periods: [number, number][] = [[0, 300 * HOUR]];
+    const d = (sums: PeriodSums): Downtime => ({ perAsset: parts, assumed: { failures: 0, maintenance: 0 }, correctiveMaintenance: 0, sums });
+    const kept = new PeriodSums();
+    const mine = [...ids];
+    expect(figuresPerPeriod(d(kept), mine, periods)).toEqual(figuresPerPeriod(d(new PeriodSums()), mine, periods));
+    // the same array, other assets (still 64 or more; no asset's downtime changed, so nothing was invalidated)
+    mine.splice(0, 10);
+    expect(figuresPerPeriod(d(kept), mine, periods)).toEqual(figuresPerPeriod(d(new PeriodSums()), mine, periods));
+    // a frozen list is kept: its sums found again equal fresh ones
+    const frozen = keptList([...ids]);
+    for (let i = 0; i < 2; i++) expect(figuresPerPeriod(d(kept), frozen, periods)).toEqual(figuresPerPeriod(d(new PeriodSums()), frozen, periods));
+  });
+
   it('gives the sums and breakdowns of sums computed anew after random changes, with fewer periods kept than asked for', () => {
     const next = random(11);
     const ids = Array.from({ length: 12 }, (_, k) => `a${k}`);
@@ -87,7 +105,7 @@ describe('PeriodSums', () => {
     // every change sorts the whole order anew (the path past 256 moved assets)
     const sorted = new KeptParetos(0);
     // all assets, some of them (one twice), all in another order
-    const scopes = [ids, ['a3', 'a1', 'a7', 'a1', 'a10', 'a4'], [...ids].reverse()];
+    const scopes = [keptList([...ids]), keptList(['a3', 'a1', 'a7', 'a1', 'a10', 'a4']), keptList([...ids].reverse())];
     const periodLists = [
       [[0, 300 * HOUR]],
       Array.from({ length: 5 }, (_, k) => [k * 60 * HOUR, (k + 1) * 60 * HOUR]),

@@ -9,6 +9,7 @@
  */
 import { MAINTENANCE, OTHER, PLANNED, REPAIRS, REPAIR_HOURS, SUM_FIELDS, UNPLANNED, assetBreakdown, assetSums, reachOf, type AssetBreakdown } from './asset-sums.js';
 import type { AssetDowntime } from './intervals.js';
+import type { KeptList } from './kept-list.js';
 
 
 /** Periods whose sums are kept (a report asks for 1 + its trend buckets, e.g. 1 + 90 days; ~0.5 MB each at 10,000 assets). */
@@ -114,10 +115,10 @@ export class PeriodSums {
 
   /**
    * Writes into `acc` (SUM_FIELDS per period) the sums of the assets' sums for each period, assets in
-   * the order given, computing and keeping those not kept yet. `group`: the list `assetIds` come from
-   * (the same array for the same assets), under which a large group's sums are kept per period.
+   * the order given, computing and keeping those not kept yet. `group`: the frozen list `assetIds` come
+   * from, under which a large group's sums are kept per period.
    */
-  sumInto(perAsset: ReadonlyMap<string, AssetDowntime>, assetIds: Iterable<string>, periods: readonly (readonly [number, number])[], acc: Float64Array, group?: readonly string[]): void {
+  sumInto(perAsset: ReadonlyMap<string, AssetDowntime>, assetIds: Iterable<string>, periods: readonly (readonly [number, number])[], acc: Float64Array, group?: KeptList<string>): void {
     const tables = this.#tablesOf(periods, perAsset);
     const keep = group !== undefined && group.length >= this.#keptGroupSize ? group : undefined;
     let owns: AssetDowntime[] | undefined;

@@ -42,7 +42,7 @@ export class ReliabilityService {
   readonly #versions = new VersionImpacts();
   readonly #groups = new KeptGroups();
   /** The groups of an asset list, kept per list (KeptGroups.members). */
-  readonly #members = (assets: readonly AssetInfo[], groupBy: GroupBy): [string, string[]][] => this.#groups.members(assets, groupBy);
+  readonly #members = (assets: readonly AssetInfo[], groupBy: GroupBy): [string, readonly string[]][] => this.#groups.members(assets, groupBy);
 
   /** @param options what is kept between renders (defaults for production; tests lower the thresholds to reach every kept path) */
   constructor(db: () => Db, assumptions: RepairAssumptions, clock: Clock, options: DowntimeStateOptions = {}) {
@@ -56,6 +56,7 @@ export class ReliabilityService {
     return this.#assumptions;
   }
 
+  /** The report as an object; it shares arrays kept for later renders (report.ts reportOf): read-only. */
   report(q: ReportScope): ReliabilityReport {
     const db = this.#db();
     return readTransaction(db, () => this.#report(this.scope(q)))();

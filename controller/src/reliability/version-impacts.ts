@@ -18,6 +18,7 @@ import { iso, naturalOrder, versionImpact, versionOrder, type AssetInfo, type Re
 import type { AssetDowntime, Downtime } from './intervals.js';
 import { dropChanged } from './changed-assets.js';
 import { keptBytes } from './kept-bytes.js';
+import { asKept } from './kept-list.js';
 import { caughtMissed, type CaughtMissedWindow, type ReliabilitySource } from './source.js';
 
 /** One version's entry: its activeFrom (the report sorts by it) and its JSON (UTF-8: the body is bytes, and 10,000 entries' join and encoding were a tenth of a render). */
@@ -102,11 +103,13 @@ export class VersionImpacts {
    * assets are of one run when each next one compares equal to the one before.
    */
   #runsOf(assets: readonly AssetInfo[]): Uint32Array {
-    let runs = this.#runs.get(assets);
+    const list = asKept(assets);
+    let runs = list === undefined ? undefined : this.#runs.get(list);
     if (runs !== undefined) return runs;
     runs = new Uint32Array(assets.length);
     for (let i = 1; i < assets.length; i++) runs[i] = naturalOrder(assets[i - 1]!.assetId, assets[i]!.assetId) === 0 ? runs[i - 1]! : i;
-    this.#runs.set(assets, runs);
+    // kept for a frozen list only (kept-list.ts): another array may change
+    if (list !== undefined) this.#runs.set(list, runs);
     return runs;
   }
 
