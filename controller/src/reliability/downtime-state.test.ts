@@ -57,7 +57,7 @@ const REPORTS: [ReportScope, ReportFormat][] = [
 ];
 
 describe('DowntimeState', () => {
-  it('keeps one asset list per scope, the same array while kept, and drops lists past its scope cap', () => {
+  it('keeps one asset list per scope, the same array while kept, and drops the least recently used past its scope cap', () => {
     const device = database.handle.prepare(`INSERT INTO devices (device_id, asset_id, asset_class, site, first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, 1, 1)`);
     for (const [k, d] of ['d1', 'd2', 'd3'].entries()) device.run(d, `asset-${d}`, `class-${k % 2}`, `s${k}`);
     const state = new DowntimeState(assumptions, { keptScopes: 2 });
@@ -68,12 +68,14 @@ describe('DowntimeState', () => {
       const first = state.assets(a);
       expect(Object.isFrozen(first)).toBe(true);
       expect(state.assets(a)).toBe(first);
-      state.assets(b);
-      // a third scope past the cap of 2: the first one's list is not kept any more
+      const second = state.assets(b);
+      expect(state.assets(a)).toBe(first);
+      // a third scope past the cap of 2: the least recently used list (b's) is not kept any more, a's is
       expect(state.assets(c)).toEqual(source.assets(c));
-      const again = state.assets(a);
-      expect(again).not.toBe(first);
-      expect(again).toEqual(source.assets(a));
+      expect(state.assets(a)).toBe(first);
+      const again = state.assets(b);
+      expect(again).not.toBe(second);
+      expect(again).toEqual(source.assets(b));
     })();
   });
 

@@ -72,13 +72,16 @@ export class DowntimeState {
   assets(filter: AssetFilter): KeptList<AssetInfo> {
     if (this.#assets === undefined) return keptList([]);
     const key = JSON.stringify([filter.site, filter.assetClass, filter.assetId]);
-    let scoped = this.#assets.scoped.get(key);
-    if (scoped === undefined) {
-      // a dashboard's few scopes, not one per asset asked for alone
-      if (this.#assets.scoped.size >= this.#keptScopes) this.#assets.scoped.clear();
+    const { scoped: kept } = this.#assets;
+    let scoped = kept.get(key);
+    // least recently used first: a dashboard's few scopes stay while others are asked for once
+    if (scoped !== undefined) kept.delete(key);
+    else {
+      if (kept.size >= this.#keptScopes) kept.delete(kept.keys().next().value!);
       // frozen: what renders derive from a list is kept by its identity (report.ts, report-json.ts, kept-pareto.ts)
-      this.#assets.scoped.set(key, (scoped = keptList(this.#assets.all.filter(inScope(filter)))));
+      scoped = keptList(this.#assets.all.filter(inScope(filter)));
     }
+    kept.set(key, scoped);
     return scoped;
   }
 

@@ -5,7 +5,7 @@
  * failures (not a mean of the assets' MTBFs).
  */
 import { CAUSES, type Cause, type Downtime } from './intervals.js';
-import { SUM_FIELDS, assetSums, periodSums } from './asset-sums.js';
+import { SUM_FIELDS, addBreakdown, assetSums, accFields } from './asset-sums.js';
 import { keptBytes } from './kept-bytes.js';
 import { asKept } from './kept-list.js';
 import { PeriodSums, type KeptJson } from './period-sums.js';
@@ -48,7 +48,7 @@ export function figuresPerPeriod(d: Downtime, assetIds: readonly string[], perio
   const assets = new Set(assetIds);
   const acc = new Float64Array(periods.length * SUM_FIELDS);
   (d.sums ?? new PeriodSums()).sumInto(d.perAsset, assets, periods, acc, asKept(assetIds));
-  return periods.map(([f, t], k) => summarise(assets.size, f, t, periodSums(acc, k)));
+  return periods.map(([f, t], k) => summarise(assets.size, f, t, accFields(acc, k)));
 }
 
 /**
@@ -62,8 +62,8 @@ export function assetFiguresJson(d: Downtime, assetId: string, periods: readonly
   const write = (kept: KeptJson, k: number, own: () => Float64Array): Uint8Array => {
     const [f, t] = periods[k]!;
     const head = dated(k);
-    if (head === undefined) return (kept.fields ??= keptBytes(JSON.stringify(summarise(1, f, t, periodSums(own(), 0))).slice(1, -1)));
-    return (kept.dated ??= keptBytes(`,${head}${JSON.stringify(summarise(1, f, t, periodSums(own(), 0))).slice(1)}`));
+    if (head === undefined) return (kept.fields ??= keptBytes(JSON.stringify(summarise(1, f, t, accFields(own(), 0))).slice(1, -1)));
+    return (kept.dated ??= keptBytes(`,${head}${JSON.stringify(summarise(1, f, t, accFields(own(), 0))).slice(1)}`));
   };
   const kept = sums.jsonAll(d.perAsset, assetId, periods);
   // every period's sums kept: the JSON not made yet (a period that moved) is made from the asset's own
@@ -82,7 +82,7 @@ export function assetFigures(d: Downtime, assetId: string, from: number, to: num
   const acc = new Float64Array(SUM_FIELDS);
   const own = d.perAsset.get(assetId);
   if (own !== undefined) assetSums(own, from, to, acc, 0);
-  return summarise(1, from, to, periodSums(acc, 0));
+  return summarise(1, from, to, accFields(acc, 0));
 }
 
 function summarise(assets: number, from: number, to: number, a: { downtimeHours: Record<Cause, number>; repairs: number; repairHours: number; maintenance: number }): Figures {
@@ -143,14 +143,7 @@ export function downtimeBreakdown(d: Downtime, assetIds: readonly string[], from
     const b = of(assetId, own);
     if (b.hours === 0) continue;
     byAsset.set(assetId, b.hours);
-    for (let i = 0; i < b.byCause.length; i++) {
-      const [cause, h] = b.byCause[i]!;
-      byCause.set(cause, (byCause.get(cause) ?? 0) + h);
-    }
-    for (let i = 0; i < b.byComponent.length; i++) {
-      const [c, h] = b.byComponent[i]!;
-      byComponent.set(c, (byComponent.get(c) ?? 0) + h);
-    }
+    addBreakdown(b, byCause, byComponent);
   }
   return { byAsset, byCause, byComponent };
 }

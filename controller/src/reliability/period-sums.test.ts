@@ -94,6 +94,20 @@ describe('PeriodSums', () => {
     for (let i = 0; i < 2; i++) expect(figuresPerPeriod(d(kept), frozen, periods)).toEqual(figuresPerPeriod(d(new PeriodSums()), frozen, periods));
   });
 
+  it('keeps the Paretos of a scope per period: a dashboard alternating two periods finds the Paretos kept for each', () => {
+    const next = random(8);
+    const ids = keptList(Array.from({ length: 20 }, (_, k) => `a${k}`));
+    const parts = new Map<string, AssetDowntime>(ids.map((id) => [id, part(id, next)]));
+    const d: Downtime = { perAsset: parts, assumed: { failures: 0, maintenance: 0 }, correctiveMaintenance: 0, sums: new PeriodSums() };
+    const paretos = new KeptParetos();
+    const of = (from: number, to: number) => paretos.of(ids, ids, d, from, to, d.sums!.breakdowns(from, to));
+    const a = of(0, 300 * HOUR);
+    const b = of(0, 120 * HOUR);
+    expect(b).not.toBe(a);
+    expect(of(0, 300 * HOUR)).toBe(a);
+    expect(of(0, 120 * HOUR)).toBe(b);
+  });
+
   it('gives the sums and breakdowns of sums computed anew after random changes, with fewer periods kept than asked for', () => {
     const next = random(11);
     const ids = Array.from({ length: 12 }, (_, k) => `a${k}`);

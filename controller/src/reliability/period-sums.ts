@@ -6,11 +6,21 @@
  * asset. A group's figures add its assets' sums in the order of its assets, with or without kept
  * sums, so a report from kept sums equals one from scratch byte for byte; the owner drops the sums
  * of every asset whose downtime it derives again (invalidate).
+ *
+ * Sums of large groups (frozen id lists, kept-list.ts) are kept per period table too, and found stale
+ * through the table's log:
+ * - invalidate() marks an asset whose sums the table holds as not valid and queues it in `pending`; an
+ *   asset without sums there (none yet, or not valid) goes to the `log` at once, as it may have gained
+ *   downtime that a kept group sum skipped;
+ * - the table's next use (#resolve) computes each pending asset again and logs it only where its sums
+ *   changed (one event changes its asset in the period and one trend bucket, not in the other buckets);
+ * - a kept group sum records `at`, the log's length when it was added; it is used while no logged entry
+ *   from `at` on is one of the group's assets (then `at` moves to the end), else added again;
+ * - past `keptLog` entries the log starts again, and with it every kept group sum of the table.
  */
 import { MAINTENANCE, OTHER, PLANNED, REPAIRS, REPAIR_HOURS, SUM_FIELDS, UNPLANNED, assetBreakdown, assetSums, reachOf, type AssetBreakdown } from './asset-sums.js';
 import type { AssetDowntime } from './intervals.js';
 import type { KeptList } from './kept-list.js';
-
 
 /** Periods whose sums are kept (a report asks for 1 + its trend buckets, e.g. 1 + 90 days; ~0.5 MB each at 10,000 assets). */
 const KEPT_PERIODS = 128;
@@ -23,7 +33,6 @@ const KEPT_LOG = 4096;
 
 /** Periods whose breakdowns are kept (one per report: its whole period). */
 const KEPT_BREAKDOWNS = 8;
-
 
 interface PeriodTable {
   sums: Float64Array;

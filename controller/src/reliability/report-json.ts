@@ -14,7 +14,6 @@ import type { Downtime } from './intervals.js';
 import { asKept, keptList } from './kept-list.js';
 import { groupOf, members, reportWithoutVersions, type AssetInfo, type GroupBy, type ReportLayout, type ReportOptions } from './report.js';
 
-
 /** The body of the report of `assets`; `modelVersions`: the section's entries as JSON, undefined with perAsset=omit. */
 export function reportJson(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, layout: ReportLayout, modelVersions: readonly Uint8Array[] | undefined, kept = new KeptGroups()): Uint8Array<ArrayBuffer> {
   const byAsset = o.groupBy === 'asset';

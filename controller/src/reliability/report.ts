@@ -132,7 +132,8 @@ export function groupsTable(assets: readonly AssetInfo[], d: Downtime, o: Report
     period: { from: iso(o.from), to: iso(o.to), hours: (o.to - o.from) / HOUR },
     groupBy: o.groupBy,
     ...(page === undefined ? {} : { page }),
-    totals: of(assets.map((a) => a.assetId)),
+    // the scope's kept id list: its kept sums are found by it (period-sums.ts)
+    totals: of(assetIdsOf(assets)),
     groups: groups.map(([key, ids]) => (omit ? { key, ...of(ids) } : { key, assetIds: ids, ...of(ids) })),
   };
 }
@@ -340,5 +341,4 @@ function step(start: number, bucket: Bucket): number {
   const d = new Date(start);
   return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
 }
-
 

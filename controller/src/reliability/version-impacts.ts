@@ -35,7 +35,6 @@ interface AssetEntries {
   entries: Entry[];
 }
 
-
 /** Periods whose entries are kept per asset: the default period and a few fixed ones of dashboards. */
 const KEPT_PER_ASSET = 4;
 
