@@ -1,7 +1,8 @@
 /**
  * A scope's Paretos (downtime hours by asset, by cause, by component) kept between renders per asset
- * list and period (the last few of each list). At 10,000 assets a report's Paretos merged 10,000 kept breakdowns into maps and sorted 10,000
- * assets by hours on every render (bench:reports profile), though new data changes a few assets.
+ * list and period (the last few of each list). At 10,000 assets a report's Paretos merged 10,000 kept
+ * breakdowns into maps and sorted 10,000 assets by hours on every render (bench:reports profile),
+ * though new data changes a few assets.
  *
  * An asset's breakdown is kept by PeriodSums (period-sums.ts) as one object while its downtime and the
  * period (or what of it the asset has anything in) stay, so an asset whose breakdown is the same object
