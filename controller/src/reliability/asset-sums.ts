@@ -81,8 +81,24 @@ export function assetBreakdown(own: AssetDowntime, from: number, to: number): As
   return { hours, byCause: [...byCause], byComponent: [...byComponent] };
 }
 
+/**
+ * Adds one asset's hours by cause and by component into a scope's totals, in the asset's order of them:
+ * every total by cause or component (figures.ts downtimeBreakdown, kept-pareto.ts) is these additions
+ * in the order of the assets, so kept and fresh totals are equal bit for bit.
+ */
+export function addBreakdown(b: AssetBreakdown, byCause: Map<string, number>, byComponent: Map<string, number>): void {
+  for (let i = 0; i < b.byCause.length; i++) {
+    const [cause, h] = b.byCause[i]!;
+    byCause.set(cause, (byCause.get(cause) ?? 0) + h);
+  }
+  for (let i = 0; i < b.byComponent.length; i++) {
+    const [c, h] = b.byComponent[i]!;
+    byComponent.set(c, (byComponent.get(c) ?? 0) + h);
+  }
+}
+
 /** The fields of `acc` for period k. */
-export function periodSums(acc: Float64Array, k: number) {
+export function accFields(acc: Float64Array, k: number) {
   const at = k * SUM_FIELDS;
   return {
     downtimeHours: { unplanned: acc[at + UNPLANNED]!, planned: acc[at + PLANNED]!, other: acc[at + OTHER]! } as Record<Cause, number>,

@@ -57,9 +57,33 @@ const REPORTS: [ReportScope, ReportFormat][] = [
 ];
 
 describe('DowntimeState', () => {
-  it('gives after every write the reports a service deriving everything anew gives, re-reading only the changed assets', () => {
+  it('keeps one asset list per scope, the same array while kept, and drops the least recently used past its scope cap', () => {
+    const device = database.handle.prepare(`INSERT INTO devices (device_id, asset_id, asset_class, site, first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, 1, 1)`);
+    for (const [k, d] of ['d1', 'd2', 'd3'].entries()) device.run(d, `asset-${d}`, `class-${k % 2}`, `s${k}`);
+    const state = new DowntimeState(assumptions, { keptScopes: 2 });
+    database.handle.transaction(() => {
+      const source = new ReliabilitySource(database.handle);
+      state.refresh(source);
+      const [a, b, c] = [{}, { site: 's1' }, { assetClass: 'class-0' }];
+      const first = state.assets(a);
+      expect(Object.isFrozen(first)).toBe(true);
+      expect(state.assets(a)).toBe(first);
+      const second = state.assets(b);
+      expect(state.assets(a)).toBe(first);
+      // a third scope past the cap of 2: the least recently used list (b's) is not kept any more, a's is
+      expect(state.assets(c)).toEqual(source.assets(c));
+      expect(state.assets(a)).toBe(first);
+      const again = state.assets(b);
+      expect(again).not.toBe(second);
+      expect(again).toEqual(source.assets(b));
+    })();
+  });
+
+  // keptGroupSize 1: every group's sums kept per period (64 in production, more than these 5 assets), so the
+  // kept group sums meet the scope lists, KeptGroups.members and the per-asset JSON of the same renders
+  it.each([{ keptGroupSize: undefined }, { keptGroupSize: 1 }])('gives after every write the reports a service deriving everything anew gives, re-reading only the changed assets (kept group size $keptGroupSize)', ({ keptGroupSize }) => {
     const db = () => database.handle;
-    const kept = new ReliabilityService(db, assumptions, clock);
+    const kept = new ReliabilityService(db, assumptions, clock, { keptGroupSize });
     const records = new RecordsRepo(database.handle);
     const next = random(9);
     // asset-d1 and asset-d01 the natural order cannot tell apart: their model versions sort as one run (version-impacts.ts)
@@ -120,7 +144,7 @@ describe('DowntimeState', () => {
       () => next(3) === 0 && database.handle.prepare('DELETE FROM quality_windows WHERE seq = (SELECT seq FROM quality_windows ORDER BY seq LIMIT 1 OFFSET ?)').run(next(3)),
     ];
 
-    const state = new DowntimeState(assumptions);
+    const state = new DowntimeState(assumptions, { keptGroupSize });
     const read = vi.spyOn(ReliabilitySource.prototype, 'events');
     const renderAll = (service: ReliabilityService) => REPORTS.map(([q, format]) => new TextDecoder().decode(service.render(q, format).body));
     expect(renderAll(kept)).toEqual(renderAll(new ReliabilityService(db, assumptions, clock)));

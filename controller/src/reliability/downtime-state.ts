@@ -18,25 +18,36 @@ import type { AssetInfo } from './report.js';
 import { assetDowntime, downtimeOf, eventsByAsset, type AssetDerived, type Downtime, type RepairAssumptions } from './intervals.js';
 import { dropChanged } from './changed-assets.js';
 import { KeptParetos } from './kept-pareto.js';
+import { keptList, type KeptList } from './kept-list.js';
 import { PeriodSums } from './period-sums.js';
 import { coveredRange, inScope, type AssetFilter, type ReliabilitySource, type TextRange } from './source.js';
 
 /** Scopes (filters) whose asset lists are kept at once. */
 const KEPT_SCOPES = 32;
 
+export interface DowntimeStateOptions {
+  /** Groups of at least this many assets have their sums kept per period (PeriodSums; default 64): tests keep every group's. */
+  keptGroupSize?: number | undefined;
+  /** Scopes whose asset lists are kept at once (default 32). */
+  keptScopes?: number | undefined;
+}
+
 export class DowntimeState {
   readonly #assumptions: RepairAssumptions;
   readonly #parts = new Map<string, AssetDerived>();
   readonly #ranges = new Map<string, TextRange>();
-  readonly #sums = new PeriodSums();
+  readonly #sums: PeriodSums;
+  readonly #keptScopes: number;
   readonly #paretos = new KeptParetos();
   /** The last change number this state has read; undefined: nothing derived yet. */
   #seen: number | undefined;
   /** The asset list, and the lists in scope of the filters asked for (one array per filter while the list stays: report-json.ts keeps what it derives from one). */
-  #assets: { generation: number; all: AssetInfo[]; scoped: Map<string, readonly AssetInfo[]> } | undefined;
+  #assets: { generation: number; all: AssetInfo[]; scoped: Map<string, KeptList<AssetInfo>> } | undefined;
 
-  constructor(assumptions: RepairAssumptions) {
+  constructor(assumptions: RepairAssumptions, options: DowntimeStateOptions = {}) {
     this.#assumptions = assumptions;
+    this.#sums = new PeriodSums({ keptGroupSize: options.keptGroupSize });
+    this.#keptScopes = options.keptScopes ?? KEPT_SCOPES;
   }
 
   /**
@@ -58,16 +69,19 @@ export class DowntimeState {
   }
 
   /** The assets in scope, as ReliabilitySource.assets(filter) gives them. */
-  assets(filter: AssetFilter): readonly AssetInfo[] {
-    if (this.#assets === undefined) return [];
+  assets(filter: AssetFilter): KeptList<AssetInfo> {
+    if (this.#assets === undefined) return keptList([]);
     const key = JSON.stringify([filter.site, filter.assetClass, filter.assetId]);
-    let scoped = this.#assets.scoped.get(key);
-    if (scoped === undefined) {
-      // a dashboard's few scopes, not one per asset asked for alone
-      if (this.#assets.scoped.size >= KEPT_SCOPES) this.#assets.scoped.clear();
+    const { scoped: kept } = this.#assets;
+    let scoped = kept.get(key);
+    // least recently used first: a dashboard's few scopes stay while others are asked for once
+    if (scoped !== undefined) kept.delete(key);
+    else {
+      if (kept.size >= this.#keptScopes) kept.delete(kept.keys().next().value!);
       // frozen: what renders derive from a list is kept by its identity (report.ts, report-json.ts, kept-pareto.ts)
-      this.#assets.scoped.set(key, (scoped = Object.freeze(this.#assets.all.filter(inScope(filter)))));
+      scoped = keptList(this.#assets.all.filter(inScope(filter)));
     }
+    kept.set(key, scoped);
     return scoped;
   }
 

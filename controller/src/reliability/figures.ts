@@ -5,7 +5,9 @@
  * failures (not a mean of the assets' MTBFs).
  */
 import { CAUSES, type Cause, type Downtime } from './intervals.js';
-import { SUM_FIELDS, assetSums, periodSums } from './asset-sums.js';
+import { SUM_FIELDS, addBreakdown, assetSums, accFields } from './asset-sums.js';
+import { keptBytes } from './kept-bytes.js';
+import { asKept } from './kept-list.js';
 import { PeriodSums, type KeptJson } from './period-sums.js';
 
 export interface Figures {
@@ -39,13 +41,14 @@ export function figures(d: Downtime, assetIds: readonly string[], from: number, 
  * The figures of a set of assets for each of several periods (a group's whole period and its trend
  * buckets): a report by asset at 10,000 assets asks for 140,000 figures. Each asset's sums per period
  * are added in the order of the assets, kept between reports where `d` carries them (period-sums.ts),
- * else computed for this call: the same additions in the same order either way.
+ * else computed for this call: the same additions in the same order either way. The sums of the whole
+ * of `assetIds` are kept only for a frozen list (kept-list.ts), found again by its identity.
  */
 export function figuresPerPeriod(d: Downtime, assetIds: readonly string[], periods: readonly (readonly [number, number])[]): Figures[] {
   const assets = new Set(assetIds);
   const acc = new Float64Array(periods.length * SUM_FIELDS);
-  (d.sums ?? new PeriodSums()).sumInto(d.perAsset, assets, periods, acc, assetIds);
-  return periods.map(([f, t], k) => summarise(assets.size, f, t, periodSums(acc, k)));
+  (d.sums ?? new PeriodSums()).sumInto(d.perAsset, assets, periods, acc, asKept(assetIds));
+  return periods.map(([f, t], k) => summarise(assets.size, f, t, accFields(acc, k)));
 }
 
 /**
@@ -59,8 +62,8 @@ export function assetFiguresJson(d: Downtime, assetId: string, periods: readonly
   const write = (kept: KeptJson, k: number, own: () => Float64Array): Uint8Array => {
     const [f, t] = periods[k]!;
     const head = dated(k);
-    if (head === undefined) return (kept.fields ??= Buffer.from(JSON.stringify(summarise(1, f, t, periodSums(own(), 0))).slice(1, -1)));
-    return (kept.dated ??= Buffer.from(`,${head}${JSON.stringify(summarise(1, f, t, periodSums(own(), 0))).slice(1)}`));
+    if (head === undefined) return (kept.fields ??= keptBytes(JSON.stringify(summarise(1, f, t, accFields(own(), 0))).slice(1, -1)));
+    return (kept.dated ??= keptBytes(`,${head}${JSON.stringify(summarise(1, f, t, accFields(own(), 0))).slice(1)}`));
   };
   const kept = sums.jsonAll(d.perAsset, assetId, periods);
   // every period's sums kept: the JSON not made yet (a period that moved) is made from the asset's own
@@ -79,7 +82,7 @@ export function assetFigures(d: Downtime, assetId: string, from: number, to: num
   const acc = new Float64Array(SUM_FIELDS);
   const own = d.perAsset.get(assetId);
   if (own !== undefined) assetSums(own, from, to, acc, 0);
-  return summarise(1, from, to, periodSums(acc, 0));
+  return summarise(1, from, to, accFields(acc, 0));
 }
 
 function summarise(assets: number, from: number, to: number, a: { downtimeHours: Record<Cause, number>; repairs: number; repairHours: number; maintenance: number }): Figures {
@@ -140,14 +143,7 @@ export function downtimeBreakdown(d: Downtime, assetIds: readonly string[], from
     const b = of(assetId, own);
     if (b.hours === 0) continue;
     byAsset.set(assetId, b.hours);
-    for (let i = 0; i < b.byCause.length; i++) {
-      const [cause, h] = b.byCause[i]!;
-      byCause.set(cause, (byCause.get(cause) ?? 0) + h);
-    }
-    for (let i = 0; i < b.byComponent.length; i++) {
-      const [c, h] = b.byComponent[i]!;
-      byComponent.set(c, (byComponent.get(c) ?? 0) + h);
-    }
+    addBreakdown(b, byCause, byComponent);
   }
   return { byAsset, byCause, byComponent };
 }

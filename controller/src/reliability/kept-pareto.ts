@@ -1,7 +1,8 @@
 /**
  * A scope's Paretos (downtime hours by asset, by cause, by component) kept between renders per asset
- * list. At 10,000 assets a report's Paretos merged 10,000 kept breakdowns into maps and sorted 10,000
- * assets by hours on every render (bench:reports profile), though new data changes a few assets.
+ * list and period (the last few of each list). At 10,000 assets a report's Paretos merged 10,000 kept
+ * breakdowns into maps and sorted 10,000 assets by hours on every render (bench:reports profile),
+ * though new data changes a few assets.
  *
  * An asset's breakdown is kept by PeriodSums (period-sums.ts) as one object while its downtime and the
  * period (or what of it the asset has anything in) stay, so an asset whose breakdown is the same object
@@ -12,7 +13,8 @@
  */
 import { pareto, paretoEntries, type ParetoEntry } from './figures.js';
 import type { AssetDowntime, Downtime } from './intervals.js';
-import type { AssetBreakdown } from './asset-sums.js';
+import { addBreakdown, type AssetBreakdown } from './asset-sums.js';
+import type { KeptList } from './kept-list.js';
 
 export interface Paretos {
   byAsset: ParetoEntry[];
@@ -33,19 +35,25 @@ interface Kept {
 /** More changed assets than this: the order is sorted anew (one sort beats many moves). */
 const MOVES = 256;
 
+/** Periods whose Paretos are kept per scope: a dashboard alternating a few periods keeps each one's order. */
+const KEPT_PERIODS = 4;
+
 export class KeptParetos {
-  readonly #kept = new WeakMap<object, Kept>();
+  /** Per scope, by `${from}:${to}`, least recently used first. */
+  readonly #kept = new WeakMap<KeptList<unknown>, Map<string, Kept>>();
+  readonly #moves: number;
+
+  /** @param moves more changed assets than this: the order is sorted anew (tests lower it to reach that path) */
+  constructor(moves = MOVES) {
+    this.#moves = moves;
+  }
 
   /**
-   * The Paretos of `assetIds` in [from, to), kept for the list `scope` stands for (the same object for
-   * the same assets in the same order: DowntimeState's asset list of a scope).
+   * The Paretos of `assetIds` in [from, to), kept for the frozen list `scope` they are the ids of
+   * (DowntimeState's asset list of a scope: the same array for the same assets in the same order).
    */
-  of(scope: object, assetIds: readonly string[], d: Downtime, from: number, to: number, breakdowns: (assetId: string, own: AssetDowntime) => AssetBreakdown): Paretos {
-    let k = this.#kept.get(scope);
-    if (k === undefined) {
-      const ids = [...new Set(assetIds)];
-      this.#kept.set(scope, (k = { ids, parts: new Array<AssetBreakdown | undefined>(ids.length), order: [], paretos: undefined }));
-    }
+  of(scope: KeptList<unknown>, assetIds: readonly string[], d: Downtime, from: number, to: number, breakdowns: (assetId: string, own: AssetDowntime) => AssetBreakdown): Paretos {
+    const k = this.#keptFor(scope, assetIds, `${from}:${to}`);
     const { ids, parts } = k;
     const changed: number[] = [];
     for (let i = 0; i < ids.length; i++) {
@@ -59,6 +67,28 @@ export class KeptParetos {
     return k.paretos;
   }
 
+  /**
+   * The kept Paretos of the scope's period; a new period starts from a copy of the scope's period used
+   * last (a default period that moved: most assets keep their breakdown object, period-sums.ts).
+   */
+  #keptFor(scope: KeptList<unknown>, assetIds: readonly string[], key: string): Kept {
+    let byPeriod = this.#kept.get(scope);
+    if (byPeriod === undefined) this.#kept.set(scope, (byPeriod = new Map()));
+    let k = byPeriod.get(key);
+    if (k !== undefined) byPeriod.delete(key);
+    else {
+      let last: Kept | undefined;
+      for (const kept of byPeriod.values()) last = kept;
+      const ids = last?.ids ?? [...new Set(assetIds)];
+      k = last === undefined
+        ? { ids, parts: new Array<AssetBreakdown | undefined>(ids.length), order: [], paretos: undefined }
+        : { ids, parts: [...last.parts], order: [...last.order], paretos: last.paretos };
+    }
+    byPeriod.set(key, k);
+    if (byPeriod.size > KEPT_PERIODS) byPeriod.delete(byPeriod.keys().next().value!);
+    return k;
+  }
+
   #made(k: Kept, changed: readonly number[]): Paretos {
     const { ids, parts } = k;
     // the totals in the order of the assets, as downtimeBreakdown() and pareto() add them
@@ -68,19 +98,12 @@ export class KeptParetos {
     for (const b of parts) {
       if (b === undefined || b.hours === 0) continue;
       total += b.hours;
-      for (let i = 0; i < b.byCause.length; i++) {
-        const [cause, h] = b.byCause[i]!;
-        byCause.set(cause, (byCause.get(cause) ?? 0) + h);
-      }
-      for (let i = 0; i < b.byComponent.length; i++) {
-        const [c, h] = b.byComponent[i]!;
-        byComponent.set(c, (byComponent.get(c) ?? 0) + h);
-      }
+      addBreakdown(b, byCause, byComponent);
     }
     const hours = (i: number): number => parts[i]?.hours ?? 0;
     // pareto()'s order: hours, largest first, then key; its sort is stable, so ties keep the assets' order
     const before = (i: number, j: number): number => hours(j) - hours(i) || ids[i]!.localeCompare(ids[j]!) || i - j;
-    if (k.paretos === undefined || changed.length > MOVES) {
+    if (k.paretos === undefined || changed.length > this.#moves) {
       k.order = [];
       for (let i = 0; i < ids.length; i++) if (hours(i) > 0) k.order.push(i);
       k.order.sort(before);

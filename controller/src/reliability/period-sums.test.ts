@@ -10,6 +10,7 @@ import { KeptParetos } from './kept-pareto.js';
 import type { AssetDowntime, Cause, Downtime } from './intervals.js';
 import { SUM_FIELDS } from './asset-sums.js';
 import { PeriodSums } from './period-sums.js';
+import { keptList } from './kept-list.js';
 import { seededRandom } from '@pdm/models';
 
 const HOUR = 3_600_000;
@@ -38,14 +39,14 @@ describe('PeriodSums', () => {
   it('makes a kept group sum stale when an asset of the group without downtime before gains some', () => {
     const next = random(5);
     const parts = new Map<string, AssetDowntime>([['a', part('a', next)]]);
-    const group = ['a', 'b'];
+    const group = keptList(['a', 'b']);
     const periods: [number, number][] = [[0, 300 * HOUR]];
     const sums = (s: PeriodSums): number[] => {
       const acc = new Float64Array(SUM_FIELDS);
       s.sumInto(parts, group, periods, acc, group);
       return [...acc];
     };
-    const kept = new PeriodSums(8, 1);
+    const kept = new PeriodSums({ keptPeriods: 8, keptGroupSize: 1 });
     const before = sums(kept);
     expect(before).toEqual(sums(new PeriodSums()));
     // b had no downtime, so no sums of its own: its first part is still a change of the group's sum
@@ -55,16 +56,70 @@ describe('PeriodSums', () => {
     expect(sums(kept)[0]).toBe(before[0]! + 2);
   });
 
+  it('drops its kept group sums with its log when the log passes its cap (a kept sum counts entries of the log it was added under)', () => {
+    const next = random(6);
+    const parts = new Map<string, AssetDowntime>([['a', part('a', next)]]);
+    const group = keptList(['a', 'b']);
+    const periods: [number, number][] = [[0, 300 * HOUR]];
+    const sums = (s: PeriodSums): number[] => {
+      const acc = new Float64Array(SUM_FIELDS);
+      s.sumInto(parts, group, periods, acc, group);
+      return [...acc];
+    };
+    const kept = new PeriodSums({ keptGroupSize: 1, keptLog: 2 });
+    const before = sums(kept);
+    // b gains its first downtime: logged (it had no sums), the group's kept sum is stale from here
+    parts.set('b', { segments: [{ assetId: 'b', start: HOUR, end: 3 * HOUR, cause: 'unplanned', components: ['c0'] }], repairs: [], maintenance: [] });
+    kept.invalidate(['b']);
+    // two assets of no group take the log past its cap of 2: it starts again, and so must the kept group sums
+    kept.invalidate(['x', 'y']);
+    expect(sums(kept)).toEqual(sums(new PeriodSums()));
+    expect(sums(kept)[0]).toBe(before[0]! + 2);
+  });
+
+  it('keeps the sums of a frozen list only: an array of the caller may change between calls', () => {
+    const next = random(7);
+    const ids = Array.from({ length: 80 }, (_, k) => `a${k}`);
+    const parts = new Map<string, AssetDowntime>(ids.map((id) => [id, part(id, next)]));
+    const periods: [number, number][] = [[0, 300 * HOUR]];
+    const d = (sums: PeriodSums): Downtime => ({ perAsset: parts, assumed: { failures: 0, maintenance: 0 }, correctiveMaintenance: 0, sums });
+    const kept = new PeriodSums();
+    const mine = [...ids];
+    expect(figuresPerPeriod(d(kept), mine, periods)).toEqual(figuresPerPeriod(d(new PeriodSums()), mine, periods));
+    // the same array, other assets (still 64 or more; no asset's downtime changed, so nothing was invalidated)
+    mine.splice(0, 10);
+    expect(figuresPerPeriod(d(kept), mine, periods)).toEqual(figuresPerPeriod(d(new PeriodSums()), mine, periods));
+    // a frozen list is kept: its sums found again equal fresh ones
+    const frozen = keptList([...ids]);
+    for (let i = 0; i < 2; i++) expect(figuresPerPeriod(d(kept), frozen, periods)).toEqual(figuresPerPeriod(d(new PeriodSums()), frozen, periods));
+  });
+
+  it('keeps the Paretos of a scope per period: a dashboard alternating two periods finds the Paretos kept for each', () => {
+    const next = random(8);
+    const ids = keptList(Array.from({ length: 20 }, (_, k) => `a${k}`));
+    const parts = new Map<string, AssetDowntime>(ids.map((id) => [id, part(id, next)]));
+    const d: Downtime = { perAsset: parts, assumed: { failures: 0, maintenance: 0 }, correctiveMaintenance: 0, sums: new PeriodSums() };
+    const paretos = new KeptParetos();
+    const of = (from: number, to: number) => paretos.of(ids, ids, d, from, to, d.sums!.breakdowns(from, to));
+    const a = of(0, 300 * HOUR);
+    const b = of(0, 120 * HOUR);
+    expect(b).not.toBe(a);
+    expect(of(0, 300 * HOUR)).toBe(a);
+    expect(of(0, 120 * HOUR)).toBe(b);
+  });
+
   it('gives the sums and breakdowns of sums computed anew after random changes, with fewer periods kept than asked for', () => {
     const next = random(11);
     const ids = Array.from({ length: 12 }, (_, k) => `a${k}`);
     // a10 and a11 without downtime at first: one that gains some must make the kept group sums that skipped it stale
     const parts = new Map<string, AssetDowntime>(ids.slice(0, 10).map((id) => [id, part(id, next)]));
     // every group's sums kept (no minimum size)
-    const kept = new PeriodSums(3, 1);
+    const kept = new PeriodSums({ keptPeriods: 3, keptGroupSize: 1 });
     const paretos = new KeptParetos();
+    // every change sorts the whole order anew (the path past 256 moved assets)
+    const sorted = new KeptParetos(0);
     // all assets, some of them (one twice), all in another order
-    const scopes = [ids, ['a3', 'a1', 'a7', 'a1', 'a10', 'a4'], [...ids].reverse()];
+    const scopes = [keptList([...ids]), keptList(['a3', 'a1', 'a7', 'a1', 'a10', 'a4']), keptList([...ids].reverse())];
     const periodLists = [
       [[0, 300 * HOUR]],
       Array.from({ length: 5 }, (_, k) => [k * 60 * HOUR, (k + 1) * 60 * HOUR]),
@@ -105,8 +160,9 @@ describe('PeriodSums', () => {
       expect(raw(kept)).toEqual(raw(new PeriodSums()));
       expect(figuresPerPeriod(d(kept), scope, periods)).toEqual(figuresPerPeriod(d(new PeriodSums()), scope, periods));
       const fresh = downtimeBreakdown(d(new PeriodSums()), scope, from, to);
-      expect(JSON.stringify(paretos.of(scope, scope, d(kept), from, to, kept.breakdowns(from, to))))
-        .toBe(JSON.stringify({ byAsset: pareto(fresh.byAsset), byCause: pareto(fresh.byCause), byComponent: pareto(fresh.byComponent) }));
+      const made = JSON.stringify({ byAsset: pareto(fresh.byAsset), byCause: pareto(fresh.byCause), byComponent: pareto(fresh.byComponent) });
+      expect(JSON.stringify(paretos.of(scope, scope, d(kept), from, to, kept.breakdowns(from, to)))).toBe(made);
+      expect(JSON.stringify(sorted.of(scope, scope, d(kept), from, to, kept.breakdowns(from, to)))).toBe(made);
     }
   });
 });

@@ -6,10 +6,21 @@
  * asset. A group's figures add its assets' sums in the order of its assets, with or without kept
  * sums, so a report from kept sums equals one from scratch byte for byte; the owner drops the sums
  * of every asset whose downtime it derives again (invalidate).
+ *
+ * Sums of large groups (frozen id lists, kept-list.ts) are kept per period table too, and found stale
+ * through the table's log:
+ * - invalidate() marks an asset whose sums the table holds as not valid and queues it in `pending`; an
+ *   asset without sums there (none yet, or not valid) goes to the `log` at once, as it may have gained
+ *   downtime that a kept group sum skipped;
+ * - the table's next use (#resolve) computes each pending asset again and logs it only where its sums
+ *   changed (one event changes its asset in the period and one trend bucket, not in the other buckets);
+ * - a kept group sum records `at`, the log's length when it was added; it is used while no logged entry
+ *   from `at` on is one of the group's assets (then `at` moves to the end), else added again;
+ * - past `keptLog` entries the log starts again, and with it every kept group sum of the table.
  */
 import { MAINTENANCE, OTHER, PLANNED, REPAIRS, REPAIR_HOURS, SUM_FIELDS, UNPLANNED, assetBreakdown, assetSums, reachOf, type AssetBreakdown } from './asset-sums.js';
 import type { AssetDowntime } from './intervals.js';
-
+import type { KeptList } from './kept-list.js';
 
 /** Periods whose sums are kept (a report asks for 1 + its trend buckets, e.g. 1 + 90 days; ~0.5 MB each at 10,000 assets). */
 const KEPT_PERIODS = 128;
@@ -22,7 +33,6 @@ const KEPT_LOG = 4096;
 
 /** Periods whose breakdowns are kept (one per report: its whole period). */
 const KEPT_BREAKDOWNS = 8;
-
 
 interface PeriodTable {
   sums: Float64Array;
@@ -48,6 +58,15 @@ export interface KeptJson {
   dated?: Uint8Array;
 }
 
+export interface PeriodSumsOptions {
+  /** How many periods' sums to keep (least recently used dropped first); default 128. */
+  keptPeriods?: number | undefined;
+  /** Groups of at least this many assets have their sums kept per period; default 64. */
+  keptGroupSize?: number | undefined;
+  /** Invalidated assets a table logs before it drops its kept group sums and starts again; default 4096. */
+  keptLog?: number | undefined;
+}
+
 export class PeriodSums {
   readonly #keptPeriods: number;
   readonly #slots = new Map<string, number>();
@@ -66,14 +85,13 @@ export class PeriodSums {
   readonly #reach = new WeakMap<AssetDowntime, [number, number]>();
 
   readonly #keptGroupSize: number;
+  readonly #keptLog: number;
 
-  /**
-   * @param keptPeriods how many periods' sums to keep (least recently used dropped first)
-   * @param keptGroupSize groups of at least this many assets have their sums kept
-   */
-  constructor(keptPeriods = KEPT_PERIODS, keptGroupSize = KEPT_GROUP_SIZE) {
+  /** Production uses the defaults; tests lower them to reach the kept group sums and the log's reset with a few assets. */
+  constructor({ keptPeriods = KEPT_PERIODS, keptGroupSize = KEPT_GROUP_SIZE, keptLog = KEPT_LOG }: PeriodSumsOptions = {}) {
     this.#keptPeriods = keptPeriods;
     this.#keptGroupSize = keptGroupSize;
+    this.#keptLog = keptLog;
   }
 
   /** Drops the sums of these assets (their downtime changed); all without ids. */
@@ -97,7 +115,8 @@ export class PeriodSums {
       }
     }
     for (const t of this.#tables.values()) {
-      if (t.log.length <= KEPT_LOG) continue;
+      if (t.log.length <= this.#keptLog) continue;
+      // a kept group's `at` counts entries of the log it was added under: both go together
       t.log = [];
       t.groups = new WeakMap();
     }
@@ -105,10 +124,10 @@ export class PeriodSums {
 
   /**
    * Writes into `acc` (SUM_FIELDS per period) the sums of the assets' sums for each period, assets in
-   * the order given, computing and keeping those not kept yet. `group`: the list `assetIds` come from
-   * (the same array for the same assets), under which a large group's sums are kept per period.
+   * the order given, computing and keeping those not kept yet. `group`: the frozen list `assetIds` come
+   * from, under which a large group's sums are kept per period.
    */
-  sumInto(perAsset: ReadonlyMap<string, AssetDowntime>, assetIds: Iterable<string>, periods: readonly (readonly [number, number])[], acc: Float64Array, group?: readonly string[]): void {
+  sumInto(perAsset: ReadonlyMap<string, AssetDowntime>, assetIds: Iterable<string>, periods: readonly (readonly [number, number])[], acc: Float64Array, group?: KeptList<string>): void {
     const tables = this.#tablesOf(periods, perAsset);
     const keep = group !== undefined && group.length >= this.#keptGroupSize ? group : undefined;
     let owns: AssetDowntime[] | undefined;

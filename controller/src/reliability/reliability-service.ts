@@ -9,7 +9,7 @@ import { type Db, readTransaction } from '../db/database.js';
 import { queryInt } from '../http/validate.js';
 import type { RepairAssumptions } from './intervals.js';
 import { reportCsv } from './csv.js';
-import { DowntimeState } from './downtime-state.js';
+import { DowntimeState, type DowntimeStateOptions } from './downtime-state.js';
 import { groupsTable, reportLayout, reportOf, shownAssets, type AssetInfo, type GroupBy, type ReliabilityReport } from './report.js';
 import { KeptGroups, reportJson } from './report-json.js';
 import { ReliabilitySource } from './source.js';
@@ -42,19 +42,21 @@ export class ReliabilityService {
   readonly #versions = new VersionImpacts();
   readonly #groups = new KeptGroups();
   /** The groups of an asset list, kept per list (KeptGroups.members). */
-  readonly #members = (assets: readonly AssetInfo[], groupBy: GroupBy): [string, string[]][] => this.#groups.members(assets, groupBy);
+  readonly #members = (assets: readonly AssetInfo[], groupBy: GroupBy): [string, readonly string[]][] => this.#groups.members(assets, groupBy);
 
-  constructor(db: () => Db, assumptions: RepairAssumptions, clock: Clock) {
+  /** @param options what is kept between renders (defaults for production; tests lower the thresholds to reach every kept path) */
+  constructor(db: () => Db, assumptions: RepairAssumptions, clock: Clock, options: DowntimeStateOptions = {}) {
     this.#db = db;
     this.#assumptions = assumptions;
     this.#clock = clock;
-    this.#downtime = new DowntimeState(assumptions);
+    this.#downtime = new DowntimeState(assumptions, options);
   }
 
   get assumptions(): RepairAssumptions {
     return this.#assumptions;
   }
 
+  /** The report as an object; it shares arrays kept for later renders (report.ts reportOf): read-only. */
   report(q: ReportScope): ReliabilityReport {
     const db = this.#db();
     return readTransaction(db, () => this.#report(this.scope(q)))();

@@ -11,8 +11,8 @@
  */
 import { assetFiguresJson } from './figures.js';
 import type { Downtime } from './intervals.js';
+import { asKept, keptList } from './kept-list.js';
 import { groupOf, members, reportWithoutVersions, type AssetInfo, type GroupBy, type ReportLayout, type ReportOptions } from './report.js';
-
 
 /** The body of the report of `assets`; `modelVersions`: the section's entries as JSON, undefined with perAsset=omit. */
 export function reportJson(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, layout: ReportLayout, modelVersions: readonly Uint8Array[] | undefined, kept = new KeptGroups()): Uint8Array<ArrayBuffer> {
@@ -75,14 +75,20 @@ function groupsByAsset(parts: Uint8Array[], d: Downtime, o: ReportOptions, layou
 export class KeptGroups {
   readonly #kept = new Map<string, { omit: boolean; figures: readonly Uint8Array[]; json: Uint8Array }>();
   /** members() of an asset list (DowntimeState gives the same array for a scope while its assets stay), by groupBy. */
-  readonly #members = new WeakMap<readonly AssetInfo[], Map<GroupBy, [string, string[]][]>>();
+  readonly #members = new WeakMap<readonly AssetInfo[], Map<GroupBy, [string, readonly string[]][]>>();
 
-  /** report.ts members(), kept per asset list: a report by asset sorts 10,000 keys in natural order to make it. */
-  members(assets: readonly AssetInfo[], groupBy: GroupBy): [string, string[]][] {
-    let byGroup = this.#members.get(assets);
-    if (byGroup === undefined) this.#members.set(assets, (byGroup = new Map()));
+  /**
+   * report.ts members(), kept per kept asset list (kept-list.ts; any other list: made anew): a report by
+   * asset sorts 10,000 keys in natural order to make it. Each group's ids are frozen, as the kept sums
+   * of a group are found by its id list (period-sums.ts).
+   */
+  members(assets: readonly AssetInfo[], groupBy: GroupBy): [string, readonly string[]][] {
+    const list = asKept(assets);
+    if (list === undefined) return members(assets, groupBy);
+    let byGroup = this.#members.get(list);
+    if (byGroup === undefined) this.#members.set(list, (byGroup = new Map()));
     let groups = byGroup.get(groupBy);
-    if (groups === undefined) byGroup.set(groupBy, (groups = members(assets, groupBy)));
+    if (groups === undefined) byGroup.set(groupBy, (groups = members(list, groupBy).map(([key, ids]) => [key, keptList([...ids])])));
     return groups;
   }
 

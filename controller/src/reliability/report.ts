@@ -7,6 +7,7 @@ import { RELIABILITY_DEFINITIONS, assumptionsStatement } from './definitions.js'
 import { assetFigures, downtimeBreakdown, figures, figuresPerPeriod, pareto, type Figures, type ParetoEntry } from './figures.js';
 import { downtime, type Downtime, type EventsInput, type RepairAssumptions } from './intervals.js';
 import type { Paretos } from './kept-pareto.js';
+import { asKept, keptList, type KeptList } from './kept-list.js';
 import { PeriodSums } from './period-sums.js';
 
 export type GroupBy = 'asset' | 'assetClass' | 'site';
@@ -93,10 +94,10 @@ export interface ReliabilityReport {
   /** With `offset`/`limit`: which groups this body holds, of how many. */
   page?: Page;
   /** `assetIds` left out with perAsset=omit. */
-  groups: (Figures & { key: string; assetIds?: string[]; trend: (Period & Figures)[] })[];
+  groups: (Figures & { key: string; assetIds?: readonly string[]; trend: (Period & Figures)[] })[];
   trend: { bucket: Bucket; periods: (Period & Figures)[] };
   /** `byAsset` left out with perAsset=omit; in a page, the page's assets (shares of the whole scope). */
-  pareto: { byAsset?: ParetoEntry[]; byCause: ParetoEntry[]; byComponent: ParetoEntry[] };
+  pareto: { byAsset?: readonly ParetoEntry[]; byCause: readonly ParetoEntry[]; byComponent: readonly ParetoEntry[] };
   /** Left out with perAsset=omit; in a page, the page's assets'. */
   modelVersions?: VersionImpact[];
 }
@@ -119,7 +120,7 @@ const HOUR = 3_600_000;
 export const naturalOrder: (a: string, b: string) => number = new Intl.Collator(undefined, { numeric: true }).compare;
 
 /** What the CSV carries: the groups table and the totals, without trends, Pareto or model versions. */
-export type GroupsTable = Pick<ReliabilityReport, 'period' | 'groupBy' | 'totals' | 'page'> & { groups: (Figures & { key: string; assetIds?: string[] })[] };
+export type GroupsTable = Pick<ReliabilityReport, 'period' | 'groupBy' | 'totals' | 'page'> & { groups: (Figures & { key: string; assetIds?: readonly string[] })[] };
 
 /** The groups' and the totals' figures only (the CSV), from the assets' downtime derived already: no versions, quality windows or trend. */
 export function groupsTable(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, groupsOf = members): GroupsTable {
@@ -131,13 +132,14 @@ export function groupsTable(assets: readonly AssetInfo[], d: Downtime, o: Report
     period: { from: iso(o.from), to: iso(o.to), hours: (o.to - o.from) / HOUR },
     groupBy: o.groupBy,
     ...(page === undefined ? {} : { page }),
-    totals: of(assets.map((a) => a.assetId)),
+    // the scope's kept id list: its kept sums are found by it (period-sums.ts)
+    totals: of(assetIdsOf(assets)),
     groups: groups.map(([key, ids]) => (omit ? { key, ...of(ids) } : { key, assetIds: ids, ...of(ids) })),
   };
 }
 
 /** The groups' keys in natural order with their assets. */
-export function members(assets: readonly AssetInfo[], groupBy: GroupBy): [string, string[]][] {
+export function members(assets: readonly AssetInfo[], groupBy: GroupBy): [string, readonly string[]][] {
   const groups = new Map<string, string[]>();
   for (const a of assets) {
     const key = groupBy === 'asset' ? a.assetId : groupBy === 'assetClass' ? a.assetClass : a.site;
@@ -154,7 +156,7 @@ export function members(assets: readonly AssetInfo[], groupBy: GroupBy): [string
  * over every asset of a report by asset).
  */
 export interface ReportLayout {
-  readonly groups: [string, string[]][];
+  readonly groups: [string, readonly string[]][];
   readonly page: Page | undefined;
   /** The assets of a page's groups, whose per-asset entries the page shows; undefined without a page: all. */
   readonly shown: Set<string> | undefined;
@@ -182,7 +184,7 @@ export function shownAssets(assets: readonly AssetInfo[], o: Pick<ReportOptions,
 }
 
 /** One group with its figures for the report's period and trend (`wholeAndTrend`: the period, then the buckets written `periodIso`). */
-export function groupOf(d: Downtime, key: string, assetIds: string[] | undefined, ids: readonly string[], wholeAndTrend: readonly [number, number][], periodIso: readonly Period[]): ReliabilityReport['groups'][number] {
+export function groupOf(d: Downtime, key: string, assetIds: readonly string[] | undefined, ids: readonly string[], wholeAndTrend: readonly [number, number][], periodIso: readonly Period[]): ReliabilityReport['groups'][number] {
   const [whole, ...trend] = figuresPerPeriod(d, ids, wholeAndTrend);
   return group(key, assetIds, whole!, trend.map((f, k) => dated(periodIso[k]!, f)));
 }
@@ -197,7 +199,11 @@ export function reliabilityReport(input: ReportInput, o: ReportOptions): Reliabi
   return reportOf(input, { ...downtime(input.events, o.assumptions), sums: new PeriodSums() }, o);
 }
 
-/** reliabilityReport() from the assets' downtime derived already (kept between renders: downtime-state.ts). */
+/**
+ * reliabilityReport() from the assets' downtime derived already (kept between renders: downtime-state.ts).
+ * With a kept asset list the report shares what is kept for later renders (the groups' frozen assetIds,
+ * the Paretos' arrays): read-only, as its types say; JSON.stringify it, do not change it.
+ */
 export function reportOf(input: DerivedInput, d: Downtime, o: ReportOptions): ReliabilityReport {
   const layout = reportLayout(input.assets, o);
   const base = reportWithoutVersions(input.assets, d, o, true, layout);
@@ -253,20 +259,22 @@ export function reportWithoutVersions(assets: readonly AssetInfo[], d: Downtime,
 }
 
 /**
- * The ids of an asset list; of a frozen list (DowntimeState's, kept between renders) one array per list,
- * kept by identity: the kept sums of the totals and trend (period-sums.ts) are found by this array.
+ * The ids of an asset list; of a kept list (DowntimeState's, kept-list.ts) one frozen array per list, kept
+ * by identity: the kept sums of the totals and trend (period-sums.ts) are found by this array.
  */
-const assetIds = new WeakMap<readonly AssetInfo[], readonly string[]>();
-function assetIdsOf(assets: readonly AssetInfo[]): readonly string[] {
-  if (!Object.isFrozen(assets)) return assets.map((a) => a.assetId);
-  let ids = assetIds.get(assets);
-  if (ids === undefined) assetIds.set(assets, (ids = assets.map((a) => a.assetId)));
+const assetIds = new WeakMap<KeptList<AssetInfo>, KeptList<string>>();
+export function assetIdsOf(assets: readonly AssetInfo[]): readonly string[] {
+  const list = asKept(assets);
+  if (list === undefined) return assets.map((a) => a.assetId);
+  let ids = assetIds.get(list);
+  if (ids === undefined) assetIds.set(list, (ids = keptList(list.map((a) => a.assetId))));
   return ids;
 }
 
-/** The Paretos of the scope's period: kept per asset list where `d` carries them (kept-pareto.ts), else made anew. */
+/** The Paretos of the scope's period: kept per kept asset list where `d` carries them (kept-pareto.ts), else made anew. */
 function paretos(assets: readonly AssetInfo[], all: readonly string[], d: Downtime, o: ReportOptions): Paretos {
-  if (d.paretos !== undefined && d.sums !== undefined) return d.paretos.of(assets, all, d, o.from, o.to, d.sums.breakdowns(o.from, o.to));
+  const scope = asKept(assets);
+  if (scope !== undefined && d.paretos !== undefined && d.sums !== undefined) return d.paretos.of(scope, all, d, o.from, o.to, d.sums.breakdowns(o.from, o.to));
   const b = downtimeBreakdown(d, all, o.from, o.to);
   return { byAsset: pareto(b.byAsset), byCause: pareto(b.byCause), byComponent: pareto(b.byComponent) };
 }
@@ -281,7 +289,7 @@ function dated(p: Period, f: Figures): Period & Figures {
   };
 }
 
-function group(key: string, assetIds: string[] | undefined, f: Figures, trend: (Period & Figures)[]): ReliabilityReport['groups'][number] {
+function group(key: string, assetIds: readonly string[] | undefined, f: Figures, trend: (Period & Figures)[]): ReliabilityReport['groups'][number] {
   return {
     key, ...(assetIds === undefined ? {} : { assetIds }), assets: f.assets, calendarHours: f.calendarHours, operatingHours: f.operatingHours, downtimeHours: f.downtimeHours,
     failures: f.failures, mtbfHours: f.mtbfHours, repairs: f.repairs, repairHours: f.repairHours, mttrHours: f.mttrHours,
@@ -333,5 +341,4 @@ function step(start: number, bucket: Bucket): number {
   const d = new Date(start);
   return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
 }
-
 

@@ -17,6 +17,8 @@
 import { iso, naturalOrder, versionImpact, versionOrder, type AssetInfo, type ReportOptions, type VersionSpan } from './report.js';
 import type { AssetDowntime, Downtime } from './intervals.js';
 import { dropChanged } from './changed-assets.js';
+import { keptBytes } from './kept-bytes.js';
+import { asKept } from './kept-list.js';
 import { caughtMissed, type CaughtMissedWindow, type ReliabilitySource } from './source.js';
 
 /** One version's entry: its activeFrom (the report sorts by it) and its JSON (UTF-8: the body is bytes, and 10,000 entries' join and encoding were a tenth of a render). */
@@ -32,7 +34,6 @@ interface AssetEntries {
   to: number;
   entries: Entry[];
 }
-
 
 /** Periods whose entries are kept per asset: the default period and a few fixed ones of dashboards. */
 const KEPT_PER_ASSET = 4;
@@ -101,11 +102,13 @@ export class VersionImpacts {
    * assets are of one run when each next one compares equal to the one before.
    */
   #runsOf(assets: readonly AssetInfo[]): Uint32Array {
-    let runs = this.#runs.get(assets);
+    const list = asKept(assets);
+    let runs = list === undefined ? undefined : this.#runs.get(list);
     if (runs !== undefined) return runs;
     runs = new Uint32Array(assets.length);
     for (let i = 1; i < assets.length; i++) runs[i] = naturalOrder(assets[i - 1]!.assetId, assets[i]!.assetId) === 0 ? runs[i - 1]! : i;
-    this.#runs.set(assets, runs);
+    // kept for a frozen list only (kept-list.ts): another array may change
+    if (list !== undefined) this.#runs.set(list, runs);
     return runs;
   }
 
@@ -133,7 +136,7 @@ export class VersionImpacts {
       if (!(v.to > o.from && v.from < o.to)) continue;
       const cm = caughtMissed(windows, v.model, v.version, Math.max(v.from, o.from), Math.min(v.to, o.to));
       const impact = versionImpact(d, v, o, cm, iso);
-      entries.push([impact.activeFrom, Buffer.from(JSON.stringify(impact))]);
+      entries.push([impact.activeFrom, keptBytes(JSON.stringify(impact))]);
     }
     // entries of a downtime no longer current are never asked for again
     this.#kept.set(assetId, [{ part, key, from: o.from, to: o.to, entries }, ...kept.filter((k) => k.part === part).slice(0, KEPT_PER_ASSET - 1)]);
