@@ -1,5 +1,5 @@
 /**
- * `flock /tmp/pdm-bench.lock npx tsx bench/drift-state-cost.ts` (after `npx tsc -b`): what keeping the drift
+ * `npm run bench:snapshots` (with bench/window-tail-cost.ts; alone: `npx tsx bench/drift-state-cost.ts` after `npx tsc -b`): what keeping the drift
  * windows across a restart (agent/src/quality/drift-state.ts) costs, printed only:
  * - snapshot: building one snapshot of azure 1.0.0's drift windows (29 references x 10 bins, one open window);
  * - stage: QualityMonitor.stage + scored of one 64-row batch, with the drift keeper (checkpoint, counts,
@@ -34,6 +34,7 @@ import { QualityMonitor } from '../agent/dist/quality/monitor.js';
 import type { RawReading } from '../agent/dist/sources/source.js';
 import { azureTelemetry } from '../agent/dist/testing/azure-telemetry.js';
 import { repoRoot } from '../test/helpers/fleet.js';
+import { alternate } from './lib/alternate.js';
 import { loadNow, median } from './results.js';
 
 const silent = pino({ level: 'silent' });
@@ -152,18 +153,7 @@ const count = { n: 0 };
 await replay(model, assets, false, count);
 await replay(model, assets, true, count);
 count.n = 0;
-const off: number[] = [];
-const on: number[] = [];
-const ratios: number[] = [];
-for (let i = 0; i < PIPELINE_RUNS; i++) {
-  const first = i % 2 === 0;
-  const a = await replay(model, assets, !first, count);
-  const b = await replay(model, assets, first, count);
-  const [without, withIt] = first ? [a, b] : [b, a];
-  off.push(without);
-  on.push(withIt);
-  ratios.push(withIt / without);
-}
+const pipeline = await alternate(PIPELINE_RUNS, (withIt) => replay(model, assets, withIt, count));
 await model.session.release();
 const f = (xs: readonly number[]): string => median(xs).toFixed(2);
 console.log(JSON.stringify({
@@ -171,6 +161,6 @@ console.log(JSON.stringify({
   snapshotUsEach: f(c.snapshot), batchOf64Us: { countOnly: f(c.countOnly), stagedWithSnapshot: f(c.staged) },
   sqliteCommitUs: { tailOnly: f(c.tailOnly), withDrift: f(c.withDrift) },
   sqliteSpread: { tailOnly: c.tailOnly.map((x) => x.toFixed(0)), withDrift: c.withDrift.map((x) => x.toFixed(0)) },
-  pipelineUsPerRow: { without: f(off), with: f(on), medianRatio: median(ratios).toFixed(3), ratioRange: [Math.min(...ratios).toFixed(2), Math.max(...ratios).toFixed(2)] },
+  pipelineUsPerRow: pipeline,
   driftSnapshotsPerReplay: count.n / PIPELINE_RUNS, readingsPerReplay: assets.reduce((n, a) => n + a.length, 0),
 }, null, 1));

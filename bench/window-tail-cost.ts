@@ -1,5 +1,5 @@
 /**
- * `flock /tmp/pdm-bench.lock npx tsx bench/window-tail-cost.ts` (after `npx tsc -b`): what the feature-window
+ * `npm run bench:snapshots` (with bench/drift-state-cost.ts; alone: `npx tsx bench/window-tail-cost.ts` after `npx tsc -b`): what the feature-window
  * snapshot (agent/src/features/window-tail.ts) costs, printed only (bench/RESULTS.md, agent section notes):
  * - snapshot: building one snapshot of azure 1.0.0's windows (24 readings x 4 signals);
  * - sqlite: SqliteOutbox.commit of one 64-prediction batch with and without the snapshot (NORMAL, WAL);
@@ -25,6 +25,7 @@ import { Pipeline } from '../agent/dist/pipeline.js';
 import type { RawReading } from '../agent/dist/sources/source.js';
 import { azureTelemetry } from '../agent/dist/testing/azure-telemetry.js';
 import { repoRoot } from '../test/helpers/fleet.js';
+import { alternate } from './lib/alternate.js';
 import { loadNow, median } from './results.js';
 
 const silent = pino({ level: 'silent' });
@@ -104,24 +105,13 @@ const count = { n: 0 };
 await replay(model, assets, false, count);
 await replay(model, assets, true, count);
 count.n = 0;
-const off: number[] = [];
-const on: number[] = [];
-const ratios: number[] = [];
-for (let i = 0; i < PIPELINE_RUNS; i++) {
-  const first = i % 2 === 0;
-  const a = await replay(model, assets, !first, count);
-  const b = await replay(model, assets, first, count);
-  const [without, withIt] = first ? [a, b] : [b, a];
-  off.push(without);
-  on.push(withIt);
-  ratios.push(withIt / without);
-}
+const pipeline = await alternate(PIPELINE_RUNS, (withIt) => replay(model, assets, withIt, count));
 await model.session.release();
 const f = (xs: readonly number[]): string => median(xs).toFixed(2);
 console.log(JSON.stringify({
   at: new Date().toISOString(), loadAtStart: load, loadAtEnd: loadNow(),
   snapshotUsEach: f(costs.snapshot), sqliteCommitUs: { plain: f(costs.plain), withSnapshot: f(costs.withSnapshot) },
   sqliteSpread: { plain: costs.plain.map((x) => x.toFixed(0)), withSnapshot: costs.withSnapshot.map((x) => x.toFixed(0)) },
-  pipelineUsPerRow: { without: f(off), with: f(on), medianRatio: median(ratios).toFixed(3), ratioRange: [Math.min(...ratios).toFixed(2), Math.max(...ratios).toFixed(2)] },
+  pipelineUsPerRow: pipeline,
   snapshotsPerReplay: count.n / PIPELINE_RUNS, rowsPerReplay: assets.reduce((n, a) => n + a.length, 0),
 }, null, 1));
