@@ -18,30 +18,19 @@ import {
 
 type Json = Record<string, unknown>;
 
-/** A key of a strict object's shape, in the schema's order; `optional` ones may be absent. */
-interface Key {
-  readonly name: string;
-  readonly optional: boolean;
-}
-const required = (name: string): Key => ({ name, optional: false });
-const optional = (name: string): Key => ({ name, optional: true });
+/** Each strict object's keys, in its schema's order (fast-decode.test.ts holds them to the schemas). */
+export const PREDICTION_BATCH_KEYS = ['deviceId', 'seq', 'time', 'assetId', 'model', 'role', 'horizonHours', 'threshold', 'predictions'] as const;
+export const PREDICTION_KEYS = ['t', 'score', 'alert'] as const;
+export const METRIC_WINDOW_KEYS = [
+  'deviceId', 'seq', 'time', 'assetId', 'windowStart', 'windowEnd', 'readings', 'rejectedReadings', 'inferences', 'inferenceErrors', 'alerts',
+  'latencyMs', 'model', 'role',
+] as const;
+export const MODEL_REF_KEYS = ['name', 'version'] as const;
+export const LATENCY_KEYS = ['p50', 'p95', 'max'] as const;
 
-export const PREDICTION_BATCH_KEYS: readonly Key[] = [
-  required('deviceId'), required('seq'), required('time'), required('assetId'), required('model'), required('role'),
-  optional('horizonHours'), required('threshold'), required('predictions'),
-];
-export const PREDICTION_KEYS: readonly Key[] = [required('t'), required('score'), required('alert')];
-export const METRIC_WINDOW_KEYS: readonly Key[] = [
-  required('deviceId'), required('seq'), required('time'), required('assetId'), required('windowStart'), required('windowEnd'),
-  required('readings'), required('rejectedReadings'), required('inferences'), required('inferenceErrors'), required('alerts'),
-  optional('latencyMs'), optional('model'), optional('role'),
-];
-export const MODEL_REF_KEYS: readonly Key[] = [required('name'), required('version')];
-export const LATENCY_KEYS: readonly Key[] = [required('p50'), required('p95'), required('max')];
-
-/** nameSchema's pattern (common.ts); its length bounds are in isName. */
+/** nameSchema's pattern (common.ts): its `+` also stands for the schema's min(1). */
 const NAME = /^[^\u0000-\u001f]+$/;
-/** modelRefSchema's version pattern (common.ts). */
+/** modelRefSchema's version pattern (common.ts); its `+` also stands for the schema's min(1). */
 const VERSION = /^[A-Za-z0-9._+-]+$/;
 /** The very pattern zod tests timeSchema with (z.iso.datetime({ offset: true })), so the two cannot drift. */
 const TIME = timeSchema.def.pattern ?? missingPattern();
@@ -91,20 +80,17 @@ function isHeader(o: Json, deviceId: string): boolean {
 }
 
 /**
- * True when `o`'s own keys are exactly `keys`, in that order (optional ones may be missing): then the
- * object is strict (no unknown key) and already in the order zod's output writes its keys in.
+ * True when `o`'s own keys all come from `keys`, in that order: the object holds no key its strict schema
+ * refuses, and its keys are in the order zod's output writes them. A required key that is missing is
+ * caught by its value check (undefined passes none of them); optional ones are checked only when present.
  */
-function hasKeysInOrder(o: Json, keys: readonly Key[]): boolean {
+function hasKeysInOrder(o: Json, keys: readonly string[]): boolean {
   let i = 0;
   for (const key in o) {
-    while (i < keys.length && keys[i]!.name !== key) {
-      if (!keys[i]!.optional) return false;
-      i++;
-    }
+    while (i < keys.length && keys[i] !== key) i++;
     if (i === keys.length) return false;
     i++;
   }
-  for (; i < keys.length; i++) if (!keys[i]!.optional) return false;
   return true;
 }
 
@@ -121,7 +107,7 @@ function isReasonCounts(v: unknown): boolean {
 
 function isModelRef(v: unknown): boolean {
   return isObject(v) && hasKeysInOrder(v, MODEL_REF_KEYS) && isName(v.name)
-    && typeof v.version === 'string' && v.version.length >= 1 && v.version.length <= 64 && VERSION.test(v.version);
+    && typeof v.version === 'string' && v.version.length <= 64 && VERSION.test(v.version);
 }
 
 function isLatency(v: unknown): boolean {
@@ -129,7 +115,7 @@ function isLatency(v: unknown): boolean {
 }
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isName = (v: unknown): boolean => typeof v === 'string' && v.length >= 1 && v.length <= 128 && NAME.test(v);
+const isName = (v: unknown): boolean => typeof v === 'string' && v.length <= 128 && NAME.test(v);
 const isTime = (v: unknown): boolean => typeof v === 'string' && TIME.test(v);
 const isRole = (v: unknown): boolean => v === 'active' || v === 'shadow';
 // zod 4's z.number() takes finite numbers only; JSON.parse makes Infinity of 1e400
