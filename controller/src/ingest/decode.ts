@@ -1,7 +1,8 @@
 /**
  * One upstream message checked and decoded (topic, size cap, JSON, zod schema, deviceId equal to the
- * topic's; fast-decode.ts for the hot record kinds), for both halves of ingest: records (record-batch.ts, on the worker) and statuses, replies
+ * topic's), for both halves of ingest: records (record-batch.ts, on the worker) and statuses, replies
  * and fetch requests (ingest.ts). What is refused says why, with the kind and device the topic names.
+ * Prediction batches and metric windows that fast-decode.ts is certain of skip the zod pass.
  */
 import { PdmError, checkPayload, isPdmError, parsePayloadJson, parseTopic, type UpKind } from '@pdm/protocol';
 import { fastRecord } from './fast-decode.js';
