@@ -24,18 +24,29 @@ export function decodePayload<K extends TopicKind>(
   bytes: Uint8Array,
   expectedDeviceId?: string,
 ): PayloadOf<K> {
+  return checkPayload(kind, parsePayloadJson(kind, bytes), expectedDeviceId);
+}
+
+/** A fatal decoder is stateless between whole (non-stream) decodes: one serves every call. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The first half of decodePayload: size cap, then UTF-8 JSON. */
+export function parsePayloadJson(kind: TopicKind, bytes: Uint8Array): unknown {
   const spec = topicSpecs[kind];
   if (bytes.byteLength > spec.maxBytes) {
     throw new PdmError('PAYLOAD_TOO_LARGE', `payload of ${bytes.byteLength} bytes exceeds ${spec.maxBytes} for ${kind}`, {
       context: { kind, bytes: bytes.byteLength, limit: spec.maxBytes },
     });
   }
-  let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    return JSON.parse(utf8.decode(bytes));
   } catch (cause) {
     throw new PdmError('PAYLOAD_NOT_JSON', `payload for ${kind} is not UTF-8 JSON`, { cause, context: { kind } });
   }
+}
+
+/** The second half of decodePayload: the topic's schema, then the deviceId against the topic's. */
+export function checkPayload<K extends TopicKind>(kind: K, json: unknown, expectedDeviceId?: string): PayloadOf<K> {
   const parsed = payloadSchemas[kind].safeParse(json);
   if (!parsed.success) {
     throw new PdmError('PAYLOAD_INVALID', `${kind}: ${describeIssues(parsed.error)}`, {

@@ -2,8 +2,10 @@
  * One upstream message checked and decoded (topic, size cap, JSON, zod schema, deviceId equal to the
  * topic's), for both halves of ingest: records (record-batch.ts, on the worker) and statuses, replies
  * and fetch requests (ingest.ts). What is refused says why, with the kind and device the topic names.
+ * Prediction batches and metric windows that fast-decode.ts is certain of skip the zod pass.
  */
-import { PdmError, decodePayload, isPdmError, parseTopic, type UpKind } from '@pdm/protocol';
+import { PdmError, checkPayload, isPdmError, parsePayloadJson, parseTopic, type UpKind } from '@pdm/protocol';
+import { fastRecord } from './fast-decode.js';
 
 export type Decoding =
   | { readonly ok: true; readonly kind: UpKind; readonly deviceId: string; readonly payload: unknown }
@@ -18,7 +20,10 @@ export function decodeUpstream(topic: string, payload: Uint8Array, accepts: (kin
   }
   const kind = parsed.kind as UpKind;
   try {
-    return { ok: true, kind, deviceId: parsed.deviceId, payload: decodePayload(kind, payload, parsed.deviceId) };
+    const json = parsePayloadJson(kind, payload);
+    // the hot record kinds skip zod when certain it accepts them (fast-decode.ts); the rest, and every refusal, is zod's
+    const decoded = fastRecord(kind, json, parsed.deviceId) ?? checkPayload(kind, json, parsed.deviceId);
+    return { ok: true, kind, deviceId: parsed.deviceId, payload: decoded };
   } catch (err) {
     const error = isPdmError(err) ? err : new PdmError('INTERNAL', 'decode failed', { cause: err });
     return { ok: false, kind, deviceId: parsed.deviceId, error };
