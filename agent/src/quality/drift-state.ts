@@ -17,17 +17,17 @@
  * Stored trackers not claimed yet (their model has not scored since the start) go on in every snapshot
  * until claimed or let go (`forgetUnclaimed`).
  *
- * Layout: u32 LE header length, the header as JSON (validated by `headerSchema`: the trackers and the
+ * Layout (outbox/state-frame.ts): the header as JSON (validated by `headerSchema`: the trackers and the
  * starts of their windows, so the same bytes while no window opens or closes, built once for them),
- * blanks up to a multiple of 8 bytes, then float64 LE: the reading mark (time, count; NaN, 0 for none), then for every window of every tracker
+ * then float64: the reading mark (time, count; NaN, 0 for none), then for every window of every tracker
  * in header order its rows and its bin counts.
  */
-import { endianness } from 'node:os';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { describeIssues, modelRefSchema, modelRoleSchema, type ModelRef, type ModelRole } from '@pdm/protocol';
 import type { Mark } from '../features/window-tail.js';
 import type { Outbox, StateWrite } from '../outbox/outbox.js';
+import { LITTLE_ENDIAN, framePrefix, readFrame } from '../outbox/state-frame.js';
 import type { DriftWindowState, DriftWindows } from './drift-windows.js';
 
 /** What the quality monitor needs: the windows to start from, and the state write that keeps the current ones. */
@@ -89,8 +89,6 @@ interface Stored {
   readonly windows: DriftWindowState[];
 }
 
-const MAX_HEADER_BYTES = 64 * 1024;
-const LITTLE_ENDIAN = endianness() === 'LE';
 /** Floats before the windows: the reading mark's time and count. */
 const MARK_VALUES = 2;
 
@@ -203,10 +201,7 @@ export class DriftState implements DriftKeeper {
       schemaVersion: 2, assetId: this.deps.assetId, windowMs: this.deps.windowMs,
       trackers: parts.map((p) => ({ model: p.model, role: p.role, references: p.references, cells: p.cells, windows: p.windows.map((w) => w.start) })),
     };
-    const json = Buffer.from(JSON.stringify(header), 'utf8');
-    const prefix = Buffer.alloc(Math.ceil((4 + json.length) / 8) * 8, ' ');
-    prefix.writeUInt32LE(json.length, 0);
-    json.copy(prefix, 4);
+    const prefix = framePrefix(header);
     this.layout = { sources: parts.map((p) => p.source), starts: parts.flatMap((p) => p.windows.map((w) => w.start)), prefix };
     return prefix;
   }
@@ -253,19 +248,11 @@ export class DriftState implements DriftKeeper {
 
 /** Header, reading mark and windows (per tracker, in header order) of a stored snapshot; throws saying what is wrong with it. */
 function decode(raw: Buffer): { header: Header; mark: Mark | undefined; windows: DriftWindowState[][] } {
-  if (raw.length < 4) throw new RangeError(`${raw.length} bytes: too short`);
-  const headerBytes = raw.readUInt32LE(0);
-  if (headerBytes > MAX_HEADER_BYTES || 4 + headerBytes > raw.length) throw new RangeError(`header length ${headerBytes} does not fit ${raw.length} bytes`);
-  let json: unknown;
-  try {
-    json = JSON.parse(raw.toString('utf8', 4, 4 + headerBytes));
-  } catch (err) {
-    throw new RangeError(`header is not JSON: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  const parsed = headerSchema.safeParse(json);
+  const frame = readFrame(raw);
+  const parsed = headerSchema.safeParse(frame.header);
   if (!parsed.success) throw new RangeError(`header: ${describeIssues(parsed.error)}`);
   const header = parsed.data;
-  let offset = Math.ceil((4 + headerBytes) / 8) * 8;
+  let offset = frame.at;
   const floats = MARK_VALUES + header.trackers.reduce((n, t) => n + (1 + t.cells) * t.windows.length, 0);
   if (raw.length - offset !== 8 * floats) throw new RangeError(`${raw.length - offset} bytes after the header, ${8 * floats} expected`);
   const next = (): number => {
