@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import type { ReadingRejectReason } from '@pdm/protocol';
 import type { ActionSink } from './actions/http-action.js';
 import { AssetReader } from './features/asset-reader.js';
+import { activeRecords, type ActiveRecords } from './inference/active-records.js';
 import type { Mark, WindowTailKeeper } from './features/window-tail.js';
 import { RowBatch } from './inference/row-batch.js';
 import type { InferenceObserver } from './inference/observer.js';
@@ -20,7 +21,6 @@ import { sameRows, type Scorer, type ScoringSet, type ScoringSource } from './in
 import type { Counters } from './metrics/counters.js';
 import { IsoTime } from './metrics/iso-time.js';
 import type { MetricWindows } from './metrics/metric-windows.js';
-import { alertRecord, predictionBatch } from './outbox/agent-records.js';
 import type { Outbox, OutboxEntry, RecordDraft, StateWrite } from './outbox/outbox.js';
 import type { QualityTap } from './quality/monitor.js';
 import { ShadowRunner, type ActiveRow } from './shadow/shadow-runner.js';
@@ -333,58 +333,16 @@ export class Pipeline implements SourceSink {
     }
   }
 
-  /**
-   * The prediction batch and alerts of the active model's scores, and the rows as the shadow runner
-   * takes them (built only when a shadow candidate runs).
-   */
-  private recordsFor(scorer: Scorer, batch: RowBatch, scores: readonly number[]): { drafts: RecordDraft[]; activeRows: ActiveRow[] } {
-    const { counters, windows, config } = this.deps;
-    const spec = scorer.model.card.featureSpec;
-    const withShadow = this.shadow !== undefined;
-    const rows = { times: [] as number[], scores: [] as number[], alerts: [] as boolean[] };
-    const alertDrafts: RecordDraft[] = [];
-    const activeRows: ActiveRow[] = [];
-    const nonFinite: number[] = [];
-    for (let i = 0; i < batch.size; i++) {
-      const time = batch.times[i]!;
-      const score = scores[i]!;
-      if (!Number.isFinite(score)) {
-        nonFinite.push(time);
-        if (withShadow) activeRows.push({ time, row: batch.row(i), score, passed: false, raised: false });
-        continue;
-      }
-      const decision = scorer.alerts.observe(time, score);
-      rows.times.push(time);
-      rows.scores.push(score);
-      rows.alerts.push(decision.passed);
-      if (withShadow) activeRows.push({ time, row: batch.row(i), score, passed: decision.passed, raised: decision.raise !== undefined });
-      if (decision.raise !== undefined) alertDrafts.push(this.alertDraft(scorer, time, score, decision.raise.severity));
+  /** The active model's records of the batch (inference/active-records.ts); non-finite scores counted and logged. */
+  private recordsFor(scorer: Scorer, batch: RowBatch, scores: readonly number[]): ActiveRecords {
+    const { counters, windows, config, actions } = this.deps;
+    const out = activeRecords(scorer, batch, scores, { assetId: config.assetId, withShadow: this.shadow !== undefined, actions });
+    if (out.nonFinite.length > 0) {
+      counters.inferenceErrors += out.nonFinite.length;
+      windows.inferenceErrors(out.nonFinite);
+      this.deps.log.warn({ rows: out.nonFinite.length, model: scorer.model.ref }, 'non-finite model output not published');
     }
-    if (nonFinite.length > 0) {
-      counters.inferenceErrors += nonFinite.length;
-      windows.inferenceErrors(nonFinite);
-      this.deps.log.warn({ rows: nonFinite.length, model: scorer.model.ref }, 'non-finite model output not published');
-    }
-    const record = predictionBatch({ assetId: config.assetId, model: scorer.model.ref, role: 'active', spec }, rows);
-    return { drafts: record === undefined ? alertDrafts : [record, ...alertDrafts], activeRows };
-  }
-
-  /** An alert of the active model; in `act` mode it says whether the action was triggered or needs review. */
-  private alertDraft(scorer: Scorer, time: number, score: number, severity: 'warning' | 'critical'): RecordDraft {
-    const spec = scorer.model.card.featureSpec;
-    const deployment = scorer.deployment;
-    const action = deployment?.mode === 'act' ? (this.deps.actions?.decide(score, spec) ?? 'review') : undefined;
-    return alertRecord({
-      assetId: this.deps.config.assetId,
-      model: scorer.model.ref,
-      time,
-      score,
-      threshold: spec.threshold,
-      severity,
-      message: `score ${score.toPrecision(4)} ${spec.alertWhen === 'above' ? '>=' : '<='} threshold ${spec.threshold}`,
-      ...(action === undefined ? {} : { action }),
-      ...(deployment === undefined ? {} : { deploymentId: deployment.deploymentId }),
-    });
+    return out;
   }
 
   /** Committed alerts marked `triggered` start their action now that they are durable. */
