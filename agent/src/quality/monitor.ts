@@ -185,7 +185,7 @@ export class QualityMonitor implements QualityTap {
       if (!staged.checkpoints.has(tracked)) staged.checkpoints.set(tracked, drift.checkpoint());
       const times = record.predictions.map((p) => Date.parse(p.t));
       staged.times.set(record, times);
-      countDrift(drift, record, times, rows);
+      drift.addScored(times, record.predictions, rows);
     }
     if (staged.checkpoints.size > 0) this.pendingDrift = true;
   }
@@ -204,7 +204,7 @@ export class QualityMonitor implements QualityTap {
       const times = staged?.times.get(record) ?? record.predictions.map((p) => Date.parse(p.t));
       record.predictions.forEach((p, i) => tracked.quality?.predicted(times[i]!, p.alert));
       // with a stage, its drift was counted there
-      if (staged === undefined && tracked.drift !== undefined) countDrift(tracked.drift, record, times, rows);
+      if (staged === undefined && tracked.drift !== undefined) tracked.drift.addScored(times, record.predictions, rows);
     }
   }
 
@@ -399,21 +399,4 @@ export class QualityMonitor implements QualityTap {
       this.deps.log.error({ err, what }, 'quality journal failed');
     }
   }
-}
-
-/**
- * Counts the rows behind a batch's predictions. The predictions are an in-order subsequence of the rows
- * (a non-finite score makes none), so one pointer walks both: rows of equal times each go to their own
- * prediction, where a map by time would give every prediction at a time the features of its last row.
- */
-function countDrift(drift: DriftWindows, record: PredictionBatch, times: readonly number[], rows: readonly ScoredRow[]): void {
-  let r = 0;
-  record.predictions.forEach((p, i) => {
-    const t = times[i]!;
-    while (r < rows.length && rows[r]!.time < t) r++;
-    const row = rows[r];
-    if (row === undefined || row.time !== t) return;
-    drift.add(t, row.row, p.score);
-    r++;
-  });
 }
