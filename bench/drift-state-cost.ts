@@ -50,12 +50,12 @@ const spec = card.featureSpec;
 const signals = spec.signals.map((s) => s.name);
 const set = { generation: 0, active: { model: { ref: { name: card.name, version: card.version }, card } } } as unknown as ScoringSet;
 
-/** 64 rows of machine 1 with their times, and a prediction batch of them. */
-
 /** The state a pipeline commit carries with the windows (the reading at `time`, no event yet, no alert). */
 const stateAt = (time: number): TailState => ({
   readings: { time, count: 1 }, events: undefined, model: { name: 'bench', version: '1.0.0' }, alerts: { over: false, lastRaisedAt: Number.NEGATIVE_INFINITY },
 });
+
+/** 64 rows of machine 1 with their times, and a prediction batch of them. */
 function rowsOf(): { rows: { time: number; row: Float32Array }[]; drafts: RecordDraft[] } {
   const reader = new AssetReader(spec);
   const rows: { time: number; row: Float32Array }[] = [];
@@ -82,7 +82,8 @@ function costs(): Record<'snapshot' | 'countOnly' | 'staged' | 'tailOnly' | 'wit
   const plain = new QualityMonitor({ config: quality, assetId: 'a', log: silent });
   kept.stage(set, rows, drafts);
   kept.scored(set, rows, drafts);
-  const driftState = kept.stage(set, rows, drafts)!;
+  kept.stage(set, rows, drafts);
+  const driftState = kept.driftState({ time: rows[rows.length - 1]!.time, count: 1 })!;
   kept.scored(set, rows, drafts);
   // the windows of one tracker, as the monitor holds them: one open window of the 64 rows
   const drift = new DriftWindows(quality.driftWindowSeconds * 1000, driftReferences(card));
@@ -97,9 +98,9 @@ function costs(): Record<'snapshot' | 'countOnly' | 'staged' | 'tailOnly' | 'wit
     for (const side of ['tailOnly', 'withDrift', 'snapshot', 'countOnly', 'staged'] as const) {
       const t0 = performance.now();
       for (let i = 0; i < COMMITS; i++) {
-        if (side === 'snapshot') keeper.snapshot(i, trackers);
+        if (side === 'snapshot') keeper.snapshot({ time: i, count: 1 }, trackers);
         else if (side === 'countOnly') plain.scored(set, rows, drafts);
-        else if (side === 'staged') (kept.stage(set, rows, drafts), kept.scored(set, rows, drafts));
+        else if (side === 'staged') (kept.stage(set, rows, drafts), kept.driftState({ time: i, count: 1 }), kept.scored(set, rows, drafts));
         else {
           const t = tail.snapshot(spec, stateAt(i), reader.tail());
           outbox.commit([batch], side === 'withDrift' ? [t, driftState] : t);

@@ -14,13 +14,13 @@ import type { ReadingRejectReason } from '@pdm/protocol';
 import type { ActionSink } from './actions/http-action.js';
 import { AssetReader } from './features/asset-reader.js';
 import type { Mark, WindowTailKeeper } from './features/window-tail.js';
+import { activeRecords, type ActiveRecords } from './inference/active-records.js';
 import { RowBatch } from './inference/row-batch.js';
 import type { InferenceObserver } from './inference/observer.js';
 import { sameRows, type Scorer, type ScoringSet, type ScoringSource } from './inference/slots.js';
 import type { Counters } from './metrics/counters.js';
 import { IsoTime } from './metrics/iso-time.js';
 import type { MetricWindows } from './metrics/metric-windows.js';
-import { alertRecord, predictionBatch } from './outbox/agent-records.js';
 import type { Outbox, OutboxEntry, RecordDraft, StateWrite } from './outbox/outbox.js';
 import type { QualityTap } from './quality/monitor.js';
 import { ShadowRunner, type ActiveRow } from './shadow/shadow-runner.js';
@@ -84,6 +84,7 @@ export class Pipeline implements SourceSink {
 
   constructor(private readonly deps: PipelineDeps) {
     this.set = deps.scoring.current();
+    deps.quality?.running(this.set);
     this.reader = new AssetReader(this.set.active.model.card.featureSpec);
     this.batch = new RowBatch(this.reader.width, deps.config.maxBatchRows);
     this.shadow = this.shadowRunnerFor(this.set);
@@ -154,7 +155,7 @@ export class Pipeline implements SourceSink {
     this.commit([...this.deps.windows.closeAll(this.windowRefused), ...(this.shadow?.comparison.closeAll(this.comparisonRefused) ?? [])]);
     const quality = this.deps.quality;
     // at a stop the drift windows of the models that run stay pending (quality/monitor.ts closeAll)
-    if (quality !== undefined) this.commit(quality.closeAll(), quality.driftState());
+    if (quality !== undefined) this.commit(quality.closeAll());
     this.saveTail();
     this.reportCommitted();
   }
@@ -199,12 +200,19 @@ export class Pipeline implements SourceSink {
   private saveTail(): void {
     const state = this.tailState();
     if (state === undefined) return;
+    // the counts go with the mark, as in every commit of the tail (commit)
+    const drift = this.deps.quality?.driftSnapshot(this.readingMark());
     try {
-      this.deps.outbox.commit([], state);
+      this.deps.outbox.commit([], drift === undefined ? state : [state, drift]);
       this.tailChanged = false;
     } catch (err) {
       this.commitFailedWith(err, 0, ['feature-tail']);
     }
+  }
+
+  /** Where the readings the windows took stand: what the tail and drift snapshots are taken at. */
+  private readingMark(): Mark | undefined {
+    return this.windowsThrough === undefined ? undefined : { time: this.windowsThrough, count: this.readingsAtThrough };
   }
 
   private reportCommitted(): void {
@@ -230,6 +238,8 @@ export class Pipeline implements SourceSink {
     }
     this.set = next;
     this.shadow = this.shadowRunnerFor(next);
+    // before any of them scores: a stop now keeps only their drift windows pending
+    this.deps.quality?.running(next);
     this.deps.scoring.adopted(next);
     this.deps.log.info({ active: next.active.model.ref, shadow: next.shadow?.model.ref, generation: next.generation }, 'models switched');
   }
@@ -301,9 +311,9 @@ export class Pipeline implements SourceSink {
     const quality = this.deps.quality;
     const scoredRows = quality === undefined ? [] : times.map((time, i) => ({ time, row: batch.row(i) }));
     // the drift these rows add is counted first, so that its snapshot is committed with them
-    const drift = quality?.stage(this.set, scoredRows, predicted);
+    quality?.stage(this.set, scoredRows, predicted);
     // predictions, alerts, the candidate's records and the windows they complete: one transaction
-    const entries = this.commit([...predicted, ...windows.takeClosed(this.windowRefused)], drift);
+    const entries = this.commit([...predicted, ...windows.takeClosed(this.windowRefused)]);
     quality?.scored(this.set, scoredRows, entries === undefined ? [] : predicted);
     this.commitQuality();
     if (entries === undefined) return;
@@ -323,58 +333,16 @@ export class Pipeline implements SourceSink {
     }
   }
 
-  /**
-   * The prediction batch and alerts of the active model's scores, and the rows as the shadow runner
-   * takes them (built only when a shadow candidate runs).
-   */
-  private recordsFor(scorer: Scorer, batch: RowBatch, scores: readonly number[]): { drafts: RecordDraft[]; activeRows: ActiveRow[] } {
-    const { counters, windows, config } = this.deps;
-    const spec = scorer.model.card.featureSpec;
-    const withShadow = this.shadow !== undefined;
-    const rows = { times: [] as number[], scores: [] as number[], alerts: [] as boolean[] };
-    const alertDrafts: RecordDraft[] = [];
-    const activeRows: ActiveRow[] = [];
-    const nonFinite: number[] = [];
-    for (let i = 0; i < batch.size; i++) {
-      const time = batch.times[i]!;
-      const score = scores[i]!;
-      if (!Number.isFinite(score)) {
-        nonFinite.push(time);
-        if (withShadow) activeRows.push({ time, row: batch.row(i), score, passed: false, raised: false });
-        continue;
-      }
-      const decision = scorer.alerts.observe(time, score);
-      rows.times.push(time);
-      rows.scores.push(score);
-      rows.alerts.push(decision.passed);
-      if (withShadow) activeRows.push({ time, row: batch.row(i), score, passed: decision.passed, raised: decision.raise !== undefined });
-      if (decision.raise !== undefined) alertDrafts.push(this.alertDraft(scorer, time, score, decision.raise.severity));
+  /** The active model's records of the batch (inference/active-records.ts); non-finite scores counted and logged. */
+  private recordsFor(scorer: Scorer, batch: RowBatch, scores: readonly number[]): ActiveRecords {
+    const { counters, windows, config, actions } = this.deps;
+    const out = activeRecords(scorer, batch, scores, { assetId: config.assetId, withShadow: this.shadow !== undefined, actions });
+    if (out.nonFinite.length > 0) {
+      counters.inferenceErrors += out.nonFinite.length;
+      windows.inferenceErrors(out.nonFinite);
+      this.deps.log.warn({ rows: out.nonFinite.length, model: scorer.model.ref }, 'non-finite model output not published');
     }
-    if (nonFinite.length > 0) {
-      counters.inferenceErrors += nonFinite.length;
-      windows.inferenceErrors(nonFinite);
-      this.deps.log.warn({ rows: nonFinite.length, model: scorer.model.ref }, 'non-finite model output not published');
-    }
-    const record = predictionBatch({ assetId: config.assetId, model: scorer.model.ref, role: 'active', spec }, rows);
-    return { drafts: record === undefined ? alertDrafts : [record, ...alertDrafts], activeRows };
-  }
-
-  /** An alert of the active model; in `act` mode it says whether the action was triggered or needs review. */
-  private alertDraft(scorer: Scorer, time: number, score: number, severity: 'warning' | 'critical'): RecordDraft {
-    const spec = scorer.model.card.featureSpec;
-    const deployment = scorer.deployment;
-    const action = deployment?.mode === 'act' ? (this.deps.actions?.decide(score, spec) ?? 'review') : undefined;
-    return alertRecord({
-      assetId: this.deps.config.assetId,
-      model: scorer.model.ref,
-      time,
-      score,
-      threshold: spec.threshold,
-      severity,
-      message: `score ${score.toPrecision(4)} ${spec.alertWhen === 'above' ? '>=' : '<='} threshold ${spec.threshold}`,
-      ...(action === undefined ? {} : { action }),
-      ...(deployment === undefined ? {} : { deploymentId: deployment.deploymentId }),
-    });
+    return out;
   }
 
   /** Committed alerts marked `triggered` start their action now that they are durable. */
@@ -391,23 +359,30 @@ export class Pipeline implements SourceSink {
   /** Quality and drift windows that became final, in a transaction of their own (they never hold up predictions). */
   private commitQuality(): void {
     const quality = this.deps.quality;
-    if (quality !== undefined) this.commit(quality.takeDue(), quality.driftState());
+    if (quality !== undefined) this.commit(quality.takeDue());
   }
 
   /**
-   * Commits drafts in one transaction, with the feature-window snapshot and `drift` (quality/drift-state.ts);
-   * a failure is counted and logged, never thrown into the source. After a failed commit no drift state is
-   * written any more: like the resume position, it stays at the last commit before, whose rows are replayed.
+   * Commits drafts in one transaction, with the feature-window snapshot and the drift state
+   * (quality/drift-state.ts): the one the drafts changed, and whenever the tail goes, the counts as they
+   * stand, so that a stored resume point never runs past rows the stored counts miss. A failure is counted
+   * and logged, never thrown into the source. After a failed commit no state is written any more: like the
+   * resume position, it stays at the last commit before, whose rows are replayed.
    */
-  private commit(drafts: readonly RecordDraft[], drift?: StateWrite): readonly OutboxEntry[] | undefined {
-    const driftState = this.commitFailed ? undefined : drift;
-    if (drafts.length === 0 && driftState === undefined) return undefined;
+  private commit(drafts: readonly RecordDraft[]): readonly OutboxEntry[] | undefined {
+    const quality = this.deps.quality;
+    const mark = this.readingMark();
+    let drift = this.commitFailed ? undefined : quality?.driftState(mark);
+    if (drafts.length === 0 && drift === undefined) return undefined;
     try {
-      const state = this.tailState();
-      const states = state === undefined ? driftState : driftState === undefined ? state : [state, driftState];
+      const tail = this.tailState();
+      if (tail !== undefined) drift ??= quality?.driftSnapshot(mark);
+      const states: StateWrite[] = [];
+      if (tail !== undefined) states.push(tail);
+      if (drift !== undefined) states.push(drift);
       const entries = this.deps.outbox.commit(drafts, states);
-      // no entry: every record was shed on a full disk and the state may not have landed (Outbox.commit)
-      if (state !== undefined && entries.length > 0) this.tailChanged = false;
+      // no entry for drafts: every record was shed on a full disk and the states may not have landed (Outbox.commit)
+      if (tail !== undefined && (entries.length > 0 || drafts.length === 0)) this.tailChanged = false;
       return entries;
     } catch (err) {
       this.commitFailedWith(err, drafts.length, drafts.map((d) => d.kind));

@@ -121,7 +121,7 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
   let inputEnded = false;
   // the drift windows are committed with the records too, beside the feature windows (drift-state.ts)
   const drift = new DriftState({
-    outbox, assetId: config.assetId, windowMs: config.quality.driftWindowSeconds * 1000, resumedAfter: () => position.resumedAfter?.readings.time, log: child('quality'),
+    outbox, assetId: config.assetId, windowMs: config.quality.driftWindowSeconds * 1000, resumedAfter: () => position.resumedAfter?.readings, log: child('quality'),
   });
   const quality = new QualityMonitor({
     config: config.quality, assetId: config.assetId, store: journal, drift, inputEnded: () => inputEnded, log: child('quality'),

@@ -15,19 +15,19 @@
  * ignored: the windows then start empty, as without it. Where the source resumed still holds for another
  * spec (the next snapshots go on from its marks); an unreadable snapshot or one of another source gives none.
  *
- * Layout: u32 LE header length, the header as JSON (validated by `headerSchema`; the same bytes for every
- * snapshot of one spec and model, so built once), blanks up to a multiple of 8 bytes, then float64 LE: the
+ * Layout (outbox/state-frame.ts): the header as JSON (validated by `headerSchema`; the same bytes for every
+ * snapshot of one spec and model, so built once), then float64: the
  * HEAD_VALUES of `TailState` (see `encodeHead`), and the values reading by reading, one per spec signal
  * (FeatureWindows.tail). The values are copied in one go where the machine is little-endian
  * (bench:pipeline, per commit).
  */
 import { createHash } from 'node:crypto';
-import { endianness } from 'node:os';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { PdmError, describeIssues, valueProblem, warmupReadings, type FeatureSpec, type ModelRef } from '@pdm/protocol';
 import type { AlertState } from '../inference/alerts.js';
 import type { Outbox, StateWrite } from '../outbox/outbox.js';
+import { LITTLE_ENDIAN, framePrefix, readFrame } from '../outbox/state-frame.js';
 
 /** A place in event time: the last item taken was at `time`, and `count` items were taken at exactly that time. */
 export interface Mark {
@@ -98,12 +98,7 @@ interface Snapshot extends TailState {
 
 /** Float64 values before the tail: reading time and count, event time (NaN: none) and count, over (0/1), last alert time. */
 const HEAD_VALUES = 6;
-const MAX_HEADER_BYTES = 64 * 1024;
-const LITTLE_ENDIAN = endianness() === 'LE';
 const fingerprints = new WeakMap<FeatureSpec, string>();
-
-/** The float64 values start at a multiple of 8 bytes after the length and the header. */
-const valuesAt = (headerBytes: number): number => Math.ceil((4 + headerBytes) / 8) * 8;
 
 /** The spec's rows in a short string: what `sameRows` compares (signals and features), hashed. */
 export function fingerprint(spec: FeatureSpec): string {
@@ -188,10 +183,7 @@ export class FeatureTail implements WindowTailKeeper {
       schemaVersion: 2, assetId: this.deps.assetId, source: this.deps.source, spec: fingerprint(spec), signals: spec.signals.length,
       model: { name: model.name, version: model.version },
     };
-    const json = Buffer.from(JSON.stringify(header), 'utf8');
-    const bytes = Buffer.alloc(valuesAt(json.length), ' ');
-    bytes.writeUInt32LE(json.length, 0);
-    json.copy(bytes, 4);
+    const bytes = framePrefix(header);
     this.prefix = { spec, model, bytes };
     return bytes;
   }
@@ -241,19 +233,16 @@ const invalid = (problem: string, bytes: number): PdmError =>
 
 /** Header, state and values of a stored snapshot; throws STATE_INVALID saying what is wrong with it. */
 function decode(raw: Buffer): Snapshot {
-  if (raw.length < 4) throw invalid(`${raw.length} bytes: too short`, raw.length);
-  const headerBytes = raw.readUInt32LE(0);
-  if (headerBytes > MAX_HEADER_BYTES || 4 + headerBytes > raw.length) throw invalid(`header length ${headerBytes} does not fit ${raw.length} bytes`, raw.length);
-  let json: unknown;
+  let frame: { header: unknown; at: number };
   try {
-    json = JSON.parse(raw.toString('utf8', 4, 4 + headerBytes));
+    frame = readFrame(raw);
   } catch (cause) {
-    throw new PdmError('STATE_INVALID', 'feature-window snapshot: header is not JSON', { cause, context: { bytes: raw.length } });
+    throw new PdmError('STATE_INVALID', `feature-window snapshot: ${(cause as Error).message}`, { cause, context: { bytes: raw.length } });
   }
-  const parsed = headerSchema.safeParse(json);
+  const parsed = headerSchema.safeParse(frame.header);
   if (!parsed.success) throw invalid(`header: ${describeIssues(parsed.error)}`, raw.length);
   const header = parsed.data;
-  const at = valuesAt(headerBytes);
+  const at = frame.at;
   const bytes = raw.length - at - 8 * HEAD_VALUES;
   if (bytes < 0 || bytes % (8 * header.signals) !== 0) {
     throw invalid(`${raw.length - at} bytes after the header: no state and whole readings of ${header.signals} signals`, raw.length);

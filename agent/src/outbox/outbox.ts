@@ -132,8 +132,9 @@ export const inRange = (r: EvictedRange, e: { seq: number; recordClass: RecordCl
 
 /**
  * A value a producer keeps beside its records, replaced by each commit that carries it (the pipeline's
- * feature-window tail, features/window-tail.ts; the drift windows, quality/drift-state.ts): committed in the records' transaction, so after a
- * crash it describes exactly the records that are durable. Meant for small values (a few KB).
+ * feature-window tail, features/window-tail.ts; the drift windows, quality/drift-state.ts): committed in
+ * the records' transaction, so after a crash it describes exactly the records that are durable. Meant for
+ * small values (a few KB).
  */
 export interface StateWrite {
   readonly key: string;

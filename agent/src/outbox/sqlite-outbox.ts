@@ -27,6 +27,7 @@ import {
 import { SeqReservation } from './seq-reservation.js';
 import { applyDiskPlan, isCorruption, openDatabase, planDisk, quarantine, type DiskPlan, type Quarantined } from './sqlite-open.js';
 import { claim, migrate, prepare, type Statements } from './sqlite-schema.js';
+import { putStates, tryPutStates } from './sqlite-states.js';
 
 type Synchronous = 'NORMAL' | 'FULL';
 
@@ -136,8 +137,8 @@ export class SqliteOutbox implements Outbox {
       this.dropUnstored(batch.filter((d) => recordClassOf[d.kind] !== 'critical'));
       if (critical.length === 0) {
         // the routine records are counted as dropped; states that find no room either stay behind (all
-        // of them), which only replays those rows after a restart (they describe fewer records, never more)
-        if (states.length > 0) this.tryWriteStates(states);
+        // of them): the caller's next commit carries them again (the pipeline's tail, and the drift counts with it)
+        if (states.length > 0) tryPutStates(this.open().db, sql, states, this.deps.log);
         return [];
       }
       if (critical.length === batch.length) {
@@ -387,26 +388,13 @@ export class SqliteOutbox implements Outbox {
     }
   }
 
-  /** One transaction: all or none. */
+  /** A commit of states alone: all or none, OUTBOX_FAILED when it fails. */
   private writeStates(states: readonly StateWrite[]): void {
-    const { sql } = this.open();
+    const { db, sql } = this.open();
     try {
-      this.write(false, () => {
-        for (const st of states) sql.putState.run(st.key, st.value);
-      });
+      putStates(db, sql, states);
     } catch (err) {
       throw this.failed(err);
-    }
-  }
-
-  private tryWriteStates(states: readonly StateWrite[]): void {
-    try {
-      this.writeStates(states);
-    } catch (err) {
-      // the commit returns no entry, which tells the caller the states may be missing (Outbox.commit)
-      const keys = states.map((st) => st.key);
-      if (isFull((err as { cause?: unknown }).cause)) this.deps.log.warn({ err, keys }, 'state not written: outbox full');
-      else this.deps.log.error({ err, keys }, 'state not written');
     }
   }
 

@@ -5,11 +5,12 @@
  * version, other reference bins, another window length, a replay from before its last row, corrupt) is
  * logged and ignored, never thrown; a failed commit undoes what its stage counted.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ModelCard } from '@pdm/protocol';
+import type { Mark } from '../features/window-tail.js';
 import type { ScoringSet } from '../inference/slots.js';
 import type { RecordDraft, StateWrite } from '../outbox/outbox.js';
 import { SqliteOutbox } from '../outbox/sqlite-outbox.js';
@@ -29,6 +30,8 @@ const T0 = Date.parse('2015-01-01T00:00:00Z');
 const at = (h: number): number => T0 + h * HOUR;
 const iso = (ms: number): string => new Date(ms).toISOString();
 const EDGES = [0, 1, 2, 3, 4];
+/** The reading mark after hour h's `count` readings. */
+const mark = (h: number, count = 1): Mark => ({ time: at(h), count });
 
 /** A model without a horizon (drift only), binning its one feature on `edges`. */
 function card(version: string, edges = EDGES): ModelCard {
@@ -42,12 +45,12 @@ function card(version: string, edges = EDGES): ModelCard {
 const setOf = (c: ModelCard): ScoringSet =>
   ({ generation: 0, active: { model: { ref: { name: c.name, version: c.version }, card: c } } }) as unknown as ScoringSet;
 
-function batch(c: ModelCard, h: number, score: number): RecordDraft {
+function batch(c: ModelCard, h: number, score: number, count = 1): RecordDraft {
   return {
     kind: 'predictions',
     record: {
       time: iso(at(h)), assetId: 'a1', model: { name: c.name, version: c.version }, role: 'active', threshold: 10,
-      predictions: [{ t: iso(at(h)), score, alert: false }],
+      predictions: Array.from({ length: count }, () => ({ t: iso(at(h)), score, alert: false })),
     },
   } as RecordDraft;
 }
@@ -62,9 +65,11 @@ interface Device {
   readonly lines: Record<string, unknown>[];
   /** The drift records committed, as the controller would get them. */
   readonly drift: unknown[];
+  /** The reading mark of the last hour fed: what the pipeline's commits are taken at. */
+  mark: Mark | undefined;
 }
 
-function device(file: string, opts: { resumedAfter?: number; windowHours?: number; ended?: boolean } = {}): Device {
+function device(file: string, opts: { resumedAfter?: Mark; windowHours?: number; ended?: boolean } = {}): Device {
   const outbox = new SqliteOutbox({ file, deviceId: 'dev-1', synchronous: 'NORMAL', clock, log: silentLogger });
   outbox.start();
   const { log, lines } = captureLogger();
@@ -72,7 +77,7 @@ function device(file: string, opts: { resumedAfter?: number; windowHours?: numbe
   const drift = new DriftState({ outbox, assetId: 'a1', windowMs: config.driftWindowSeconds * 1000, resumedAfter: () => opts.resumedAfter, log });
   const monitor = new QualityMonitor({ config, assetId: 'a1', drift, inputEnded: () => opts.ended ?? true, log });
   monitor.start();
-  return { outbox, monitor, lines, drift: [] };
+  return { outbox, monitor, lines, drift: [], mark: opts.resumedAfter };
 }
 
 function commit(d: Device, drafts: readonly RecordDraft[], state: StateWrite | undefined): void {
@@ -80,22 +85,27 @@ function commit(d: Device, drafts: readonly RecordDraft[], state: StateWrite | u
   for (const draft of drafts) if (draft.kind === 'drift') d.drift.push(draft.record);
 }
 
-/** Hours `from..to` through the monitor, one scored row each, in the pipeline's order. */
-function feed(d: Device, c: ModelCard, from: number, to: number): void {
+/** Hour h through the monitor in the pipeline's order: a batch of one prediction per value, all at time h. */
+function feedHour(d: Device, c: ModelCard, h: number, values: readonly number[]): void {
   const set = setOf(c);
-  for (let h = from; h <= to; h++) {
-    d.monitor.advance(at(h));
-    commit(d, d.monitor.takeDue(), d.monitor.driftState());
-    const rows = [{ time: at(h), row: Float32Array.of(value(h)) }];
-    const drafts = [batch(c, h, score(h))];
-    commit(d, drafts, d.monitor.stage(set, rows, drafts));
-    d.monitor.scored(set, rows, drafts);
-    commit(d, d.monitor.takeDue(), d.monitor.driftState());
-  }
+  d.monitor.advance(at(h));
+  commit(d, d.monitor.takeDue(), d.monitor.driftState(d.mark));
+  d.mark = mark(h, values.length);
+  const rows = values.map((v) => ({ time: at(h), row: Float32Array.of(v) }));
+  const drafts = [batch(c, h, score(h), values.length)];
+  d.monitor.stage(set, rows, drafts);
+  commit(d, drafts, d.monitor.driftState(d.mark));
+  d.monitor.scored(set, rows, drafts);
+  commit(d, d.monitor.takeDue(), d.monitor.driftState(d.mark));
+}
+
+/** Hours `from..to` through the monitor, one scored row each. */
+function feed(d: Device, c: ModelCard, from: number, to: number): void {
+  for (let h = from; h <= to; h++) feedHour(d, c, h, [value(h)]);
 }
 
 function end(d: Device): unknown[] {
-  commit(d, d.monitor.closeAll(), d.monitor.driftState());
+  commit(d, d.monitor.closeAll(), d.monitor.driftState(d.mark));
   d.outbox.stop();
   return d.drift;
 }
@@ -123,7 +133,7 @@ describe('drift snapshot', () => {
     const expected = uninterrupted();
     expect(expected).toHaveLength(5);
     const { file, before } = killedAfter(57);
-    const d = device(file, { resumedAfter: at(57) });
+    const d = device(file, { resumedAfter: mark(57) });
     feed(d, v1, 58, 99);
     expect(msg(d, 'drift windows restored')).toMatchObject({ model: { name: 'm', version: '1.0.0' }, role: 'active', windows: 1, n: 10 });
     expect([...before, ...end(d)]).toEqual(expected);
@@ -131,7 +141,7 @@ describe('drift snapshot', () => {
 
   it('ignores the windows of another model version, and of the same version counted on other reference bins', () => {
     const other = killedAfter(57);
-    const d = device(other.file, { resumedAfter: at(57) });
+    const d = device(other.file, { resumedAfter: mark(57) });
     feed(d, card('1.1.0'), 58, 60);
     expect(msg(d, 'drift windows of a model that does not run now are ignored')).toMatchObject({ model: { name: 'm', version: '1.0.0' }, role: 'active', rows: 10 });
     expect(msg(d, 'drift windows restored')).toBeUndefined();
@@ -139,16 +149,18 @@ describe('drift snapshot', () => {
     expect(end(d)).toMatchObject([{ model: { version: '1.1.0' }, n: 3 }]);
 
     const rebinned = killedAfter(57);
-    const e = device(rebinned.file, { resumedAfter: at(57) });
+    const e = device(rebinned.file, { resumedAfter: mark(57) });
     feed(e, card('1.0.0', [0, 1.5, 2, 3, 4]), 58, 60);
     expect(msg(e, 'drift snapshot taken on other reference bins; its windows are ignored')).toMatchObject({ model: { version: '1.0.0' }, role: 'active' });
     expect(end(e)).toMatchObject([{ n: 3 }]);
   });
 
   it('ignores a snapshot of another window length, or when the replay resumed before its last row or from the first row', () => {
-    const cases: [{ resumedAfter?: number; windowHours?: number }, string][] = [
-      [{ resumedAfter: at(57), windowHours: 48 }, 'taken with another drift window length'],
-      [{ resumedAfter: at(50) }, 'the source resumed before the last row it counted'],
+    const cases: [{ resumedAfter?: Mark; windowHours?: number }, string][] = [
+      [{ resumedAfter: mark(57), windowHours: 48 }, 'taken with another drift window length'],
+      [{ resumedAfter: mark(50) }, 'the source resumed before the last row it counted'],
+      // rows committed after the snapshot (a full disk left it behind) would be missing from the window
+      [{ resumedAfter: mark(58) }, 'the source resumed after rows it did not count'],
       [{}, 'the source did not resume'],
     ];
     for (const [opts, why] of cases) {
@@ -167,13 +179,15 @@ describe('drift snapshot', () => {
     const stored = outbox.state('drift:a1')!;
     outbox.stop();
     const headerBytes = stored.readUInt32LE(0);
-    // after the header: the time of the last row, then the window's rows (10) and its counts
+    // after the header: the reading mark (time, count), then the window's rows (10) and its counts
     const floatsAt = Math.ceil((4 + headerBytes) / 8) * 8;
-    expect([stored.readDoubleLE(floatsAt), stored.readDoubleLE(floatsAt + 8)]).toEqual([at(57), 10]);
+    expect([0, 8, 16].map((o) => stored.readDoubleLE(floatsAt + o))).toEqual([at(57), 1, 10]);
     const overCount = Buffer.from(stored);
-    overCount.writeDoubleLE(11, floatsAt + 16); // a bin of more rows than its window of 10
+    overCount.writeDoubleLE(11, floatsAt + 24); // a bin of more rows than its window of 10
     const noRows = Buffer.from(stored);
-    noRows.writeDoubleLE(0, floatsAt + 8);
+    noRows.writeDoubleLE(0, floatsAt + 16);
+    const noCount = Buffer.from(stored);
+    noCount.writeDoubleLE(0, floatsAt + 8);
     const badJson = Buffer.from(stored);
     badJson.write('{', 4);
     badJson.write('!', 5);
@@ -183,11 +197,12 @@ describe('drift snapshot', () => {
       [stored.subarray(0, stored.length - 8), /bytes after the header/],
       [overCount, /is no count/],
       [noRows, /0 rows in a window/],
-      [Buffer.from(stored.toString('latin1').replace('"schemaVersion":1', '"schemaVersion":9'), 'latin1'), /schemaVersion/],
+      [noCount, /reading mark .* is no time and count/],
+      [Buffer.from(stored.toString('latin1').replace('"schemaVersion":2', '"schemaVersion":9'), 'latin1'), /schemaVersion/],
     ];
     for (const [bytes, problem] of corrupt) {
       const { file } = killedAfter(57);
-      const d = device(file, { resumedAfter: at(57) });
+      const d = device(file, { resumedAfter: mark(57) });
       d.outbox.commit([], { key: 'drift:a1', value: bytes });
       feed(d, v1, 58, 60);
       expect(msg(d, 'drift snapshot unreadable; drift windows start empty')?.['problem']).toMatch(problem);
@@ -204,7 +219,7 @@ describe('drift snapshot', () => {
     // v1 can never get another row: its window [24, 48) is published with its 7 rows; v2's waits for the next start
     expect(end(d)).toMatchObject([{ model: { version: '1.0.0' }, n: 24 }, { model: { version: '1.0.0' }, windowStart: iso(at(24)), n: 7 }]);
     expect(msg(d, 'drift windows kept pending for the next start')).toMatchObject({ windows: 1 });
-    const e = device(file, { resumedAfter: at(40) });
+    const e = device(file, { resumedAfter: mark(40) });
     feed(e, v2, 41, 47);
     expect(msg(e, 'drift windows restored')).toMatchObject({ model: { version: '2.0.0' }, n: 10 });
     expect(msg(e, 'drift windows of a model that does not run now are ignored')).toBeUndefined();
@@ -220,9 +235,62 @@ describe('drift snapshot', () => {
     const rows = [{ time: at(57), row: Float32Array.of(4) }];
     const drafts = [batch(v1, 57, 99)];
     d.monitor.advance(at(57));
-    expect(d.monitor.stage(set, rows, drafts)).toBeDefined();
+    d.monitor.stage(set, rows, drafts);
+    expect(d.monitor.driftState(mark(57))).toBeDefined();
     d.monitor.scored(set, rows, []);
     feed(d, v1, 57, 99);
     expect(end(d)).toEqual(expected);
+  });
+
+  it('rows of equal times each count with their own features, as the same rows at distinct times do', () => {
+    const same = device(join(dir, `d-${files++}`, 'outbox.sqlite'));
+    feedHour(same, v1, 5, [0.5, 3.5]);
+    const apart = device(join(dir, `d-${files++}`, 'outbox.sqlite'));
+    feedHour(apart, v1, 5, [0.5]);
+    feedHour(apart, v1, 6, [3.5]);
+    const [a] = end(same);
+    const [b] = end(apart);
+    expect(a).toMatchObject({ n: 2 });
+    expect(a).toEqual(b);
+  });
+
+  it('a resume point at a time of several rows takes the snapshot back only at the same count of readings', () => {
+    const file = join(dir, `d-${files++}`, 'outbox.sqlite');
+    const d = device(file);
+    feed(d, v1, 0, 56);
+    feedHour(d, v1, 57, [1, 2, 3]);
+    d.outbox.stop();
+    // the position file's fallback may say one reading of 57 was taken: two rows would count twice
+    const early = join(dir, `d-${files++}`);
+    cpSync(dirname(file), early, { recursive: true });
+    const e = device(join(early, 'outbox.sqlite'), { resumedAfter: mark(57, 1) });
+    feed(e, v1, 58, 60);
+    expect(msg(e, 'drift snapshot ignored; drift windows start empty')).toMatchObject({ why: 'the source resumed before the last row it counted' });
+    end(e);
+    const f = device(file, { resumedAfter: mark(57, 3) });
+    feed(f, v1, 58, 60);
+    expect(msg(f, 'drift windows restored')).toMatchObject({ n: 12 });
+    expect(end(f)).toMatchObject([{ n: 15 }]);
+  });
+
+  it('a stop right after a switch to a model that has not scored yet publishes the old model window, keeping nothing', () => {
+    const d = device(join(dir, `d-${files++}`, 'outbox.sqlite'), { ended: false });
+    feed(d, v1, 0, 30);
+    d.monitor.running(setOf(card('2.0.0')));
+    expect(end(d)).toMatchObject([{ model: { version: '1.0.0' }, n: 24 }, { model: { version: '1.0.0' }, windowStart: iso(at(24)), n: 7 }]);
+    expect(msg(d, 'drift windows kept pending for the next start')).toBeUndefined();
+  });
+
+  it('the stored windows of a model that has not scored since the start go on in the snapshots taken before it does', () => {
+    const expected = uninterrupted();
+    const { file, before } = killedAfter(57);
+    const d = device(file, { resumedAfter: mark(57) });
+    // a commit of the feature-window tail before the first batch (an event), then a kill
+    d.outbox.commit([], d.monitor.driftSnapshot(mark(57)));
+    d.outbox.stop();
+    const e = device(file, { resumedAfter: mark(57) });
+    feed(e, v1, 58, 99);
+    expect(msg(e, 'drift windows restored')).toMatchObject({ n: 10 });
+    expect([...before, ...end(e)]).toEqual(expected);
   });
 });

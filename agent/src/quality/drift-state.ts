@@ -3,35 +3,44 @@
  * counts of every tracker (per model version and role: the open window and the closed ones not yet
  * published, with their rows and bin counts), replacing the one before, in the outbox transaction of
  * that commit's records (Outbox.commit's states, beside the feature-window tail): the prediction batch
- * whose rows it counted, or the drift records of the windows it no longer holds. So after a SIGKILL it
- * describes exactly the predictions that are durable and the windows not published yet.
+ * whose rows it counted, or the drift records of the windows it no longer holds. Every commit that
+ * carries the feature-window tail carries one too, so the stored resume point never runs past rows the
+ * stored counts miss (a commit shed on a full disk may leave both behind, never the counts alone). So
+ * after a SIGKILL it describes exactly the predictions that are durable and the windows not published yet.
  *
- * A stored tracker is taken back when the same model version runs in the same role, with the same
- * reference bins (a hash of the card's references), the same window length, and the source resumed at
- * or after the last row it counted (a replay from before it would count rows twice). Anything else
- * (unreadable, another asset, window length or resume point, other bins, a model that does not run
- * now) is logged and ignored: those windows are lost, as they were before snapshots.
+ * Each snapshot keeps the reading mark it was taken at (time and how many readings at that time, as
+ * the tail's): a stored tracker is taken back when the source resumed at exactly that mark (before it
+ * the replay would count rows twice, after it rows would be missing), the same model version runs in
+ * the same role, with the same reference bins (a hash of the card's references) and the same window
+ * length. Anything else (unreadable, another asset, window length or resume point, other bins, a model
+ * that does not run now) is logged and ignored: those windows are lost, as they were before snapshots.
+ * Stored trackers not claimed yet (their model has not scored since the start) go on in every snapshot
+ * until claimed or let go (`forgetUnclaimed`).
  *
- * Layout: u32 LE header length, the header as JSON (validated by `headerSchema`: the trackers and the
+ * Layout (outbox/state-frame.ts): the header as JSON (validated by `headerSchema`: the trackers and the
  * starts of their windows, so the same bytes while no window opens or closes, built once for them),
- * blanks up to a multiple of 8 bytes, then float64 LE: the event time of the last row counted (NaN for
- * none), then for every window of every tracker in header order its rows and its bin counts.
+ * then float64: the reading mark (time, count; NaN, 0 for none), then for every window of every tracker
+ * in header order its rows and its bin counts.
  */
-import { endianness } from 'node:os';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { describeIssues, modelRefSchema, modelRoleSchema, type ModelRef, type ModelRole } from '@pdm/protocol';
+import type { Mark } from '../features/window-tail.js';
 import type { Outbox, StateWrite } from '../outbox/outbox.js';
+import { LITTLE_ENDIAN, framePrefix, readFrame } from '../outbox/state-frame.js';
 import type { DriftWindowState, DriftWindows } from './drift-windows.js';
 
 /** What the quality monitor needs: the windows to start from, and the state write that keeps the current ones. */
 export interface DriftKeeper {
   /** The stored windows of `model` in `role` if they were counted on `drift`'s references; each is handed out once. */
   restore(model: ModelRef, role: ModelRole, drift: DriftWindows): RestoredDrift | undefined;
-  /** Logs and forgets the stored trackers of models other than `running` (monitor keys): nothing will claim them. */
+  /** Logs and forgets the stored trackers of models other than `running` (trackerKey): nothing will claim them. */
   forgetUnclaimed(running: ReadonlySet<string>): void;
-  /** The snapshot of `trackers`' windows, holding the rows counted through event time `through`. */
-  snapshot(through: number | undefined, trackers: Iterable<DriftTracker>): StateWrite;
+  /**
+   * The snapshot of `trackers`' windows and of the stored ones not claimed yet, holding the rows of the
+   * readings through `mark` (the pipeline's reading mark; undefined before the first reading).
+   */
+  snapshot(mark: Mark | undefined, trackers: Iterable<DriftTracker>): StateWrite;
 }
 
 export interface DriftTracker {
@@ -41,8 +50,6 @@ export interface DriftTracker {
 }
 
 export interface RestoredDrift {
-  /** Event time of the last row the snapshot counted (of any tracker). */
-  readonly through: number;
   readonly windows: readonly DriftWindowState[];
 }
 
@@ -51,8 +58,8 @@ export interface DriftStateDeps {
   readonly assetId: string;
   /** Length of a drift window (quality.driftWindowSeconds) in ms: windows of another length do not line up. */
   readonly windowMs: number;
-  /** The event time the source resumed after, or undefined when it started from its first row. */
-  readonly resumedAfter: () => number | undefined;
+  /** The reading mark the source resumed after, or undefined when it started from its first row. */
+  readonly resumedAfter: () => Mark | undefined;
   readonly log: Logger;
 }
 
@@ -66,7 +73,8 @@ const trackerSchema = z.strictObject({
   windows: z.array(z.number().int()).min(1),
 });
 const headerSchema = z.strictObject({
-  schemaVersion: z.literal(1),
+  // 2: the reading mark (time, count) in place of the time of the last row counted
+  schemaVersion: z.literal(2),
   assetId: z.string(),
   windowMs: z.number().positive(),
   trackers: z.array(trackerSchema),
@@ -74,23 +82,38 @@ const headerSchema = z.strictObject({
 type Header = z.output<typeof headerSchema>;
 
 interface Stored {
-  readonly through: number;
+  readonly model: ModelRef;
+  readonly role: ModelRole;
   readonly references: string;
   readonly cells: number;
   readonly windows: DriftWindowState[];
 }
 
-const MAX_HEADER_BYTES = 64 * 1024;
-const LITTLE_ENDIAN = endianness() === 'LE';
-/** The monitor's tracker key (monitor.ts keyOf). */
-const keyOf = (model: ModelRef, role: ModelRole): string => `${model.name}\u0000${model.version}\u0000${role}`;
+/** Floats before the windows: the reading mark's time and count. */
+const MARK_VALUES = 2;
 
-/** The windows of the trackers a header describes, and the header's bytes (length, JSON, blanks). */
+/** The key of a tracker (per model version and role): the monitor's, and the quality journal's (journal.ts builds it in SQL). */
+export const trackerKey = (model: ModelRef, role: ModelRole): string => `${model.name}\u0000${model.version}\u0000${role}`;
+
+/** One tracker's part of a snapshot: a live one's windows, or a stored one's not claimed yet. */
+interface Part {
+  /** What the layout compares by identity: the live tracker, or the stored entry. */
+  readonly source: object;
+  readonly model: ModelRef;
+  readonly role: ModelRole;
+  readonly references: string;
+  readonly cells: number;
+  readonly windows: readonly DriftWindowState[];
+}
+
+/** The windows of the parts a header describes, and the header's bytes (length, JSON, blanks). */
 interface Layout {
-  readonly trackers: readonly DriftTracker[];
+  readonly sources: readonly object[];
   readonly starts: readonly number[];
   readonly prefix: Buffer;
 }
+
+const sameMark = (a: Mark, b: Mark | undefined): boolean => a.time === b?.time && a.count === b.count;
 
 export class DriftState implements DriftKeeper {
   /** The trackers of the snapshot read at start, not claimed yet; null until read. */
@@ -104,7 +127,7 @@ export class DriftState implements DriftKeeper {
 
   restore(model: ModelRef, role: ModelRole, drift: DriftWindows): RestoredDrift | undefined {
     const stored = this.read();
-    const key = keyOf(model, role);
+    const key = trackerKey(model, role);
     const entry = stored.get(key);
     if (entry === undefined) return undefined;
     stored.delete(key);
@@ -114,7 +137,7 @@ export class DriftState implements DriftKeeper {
     }
     const open = entry.windows[entry.windows.length - 1]!;
     this.deps.log.info({ model, role, windows: entry.windows.length, n: open.n, start: new Date(open.start).toISOString() }, 'drift windows restored');
-    return { through: entry.through, windows: entry.windows };
+    return { windows: entry.windows };
   }
 
   forgetUnclaimed(running: ReadonlySet<string>): void {
@@ -122,69 +145,64 @@ export class DriftState implements DriftKeeper {
     for (const [key, entry] of stored) {
       if (running.has(key)) continue;
       stored.delete(key);
-      const [name, version, role] = key.split('\u0000');
       const rows = entry.windows.reduce((n, w) => n + w.n, 0);
-      this.deps.log.warn({ model: { name, version }, role, windows: entry.windows.length, rows }, 'drift windows of a model that does not run now are ignored');
+      this.deps.log.warn({ model: entry.model, role: entry.role, windows: entry.windows.length, rows }, 'drift windows of a model that does not run now are ignored');
     }
   }
 
-  snapshot(through: number | undefined, trackers: Iterable<DriftTracker>): StateWrite {
-    const held: DriftTracker[] = [];
-    const windows: DriftWindowState[] = [];
+  snapshot(mark: Mark | undefined, trackers: Iterable<DriftTracker>): StateWrite {
+    const parts: Part[] = [];
     for (const t of trackers) {
       const ws = t.drift?.windows() ?? [];
-      if (ws.length === 0) continue;
-      held.push(t);
-      windows.push(...ws);
+      if (ws.length > 0) parts.push({ source: t, model: t.model, role: t.role, references: t.drift!.fingerprint, cells: t.drift!.cells, windows: ws });
     }
-    const prefix = this.prefixOf(held, windows);
-    const floats = 1 + windows.reduce((n, w) => n + 1 + w.counts.length, 0);
+    // a stored tracker not claimed yet holds the same rows at this mark: its model has scored none since
+    for (const entry of this.read().values()) parts.push({ source: entry, ...entry });
+    const prefix = this.prefixOf(parts);
+    const floats = MARK_VALUES + parts.reduce((n, p) => n + p.windows.length * (1 + p.cells), 0);
     // from the pool when small: the outbox copies the value, nothing keeps it
     const value = Buffer.allocUnsafe(prefix.length + 8 * floats);
     prefix.copy(value, 0);
     const at = value.byteOffset + prefix.length;
     if (LITTLE_ENDIAN && at % 8 === 0) {
       const out = new Float64Array(value.buffer, at, floats);
-      out[0] = through ?? Number.NaN;
-      let i = 1;
-      for (const w of windows) {
-        out[i] = w.n;
-        out.set(w.counts, i + 1);
-        i += 1 + w.counts.length;
+      out[0] = mark?.time ?? Number.NaN;
+      out[1] = mark?.count ?? 0;
+      let i = MARK_VALUES;
+      for (const p of parts) {
+        for (const w of p.windows) {
+          out[i] = w.n;
+          out.set(w.counts, i + 1);
+          i += 1 + w.counts.length;
+        }
       }
     } else {
-      let offset = value.writeDoubleLE(through ?? Number.NaN, prefix.length);
-      for (const w of windows) {
-        offset = value.writeDoubleLE(w.n, offset);
-        for (let i = 0; i < w.counts.length; i++) offset = value.writeDoubleLE(w.counts[i]!, offset);
+      let offset = value.writeDoubleLE(mark?.time ?? Number.NaN, prefix.length);
+      offset = value.writeDoubleLE(mark?.count ?? 0, offset);
+      for (const p of parts) {
+        for (const w of p.windows) {
+          offset = value.writeDoubleLE(w.n, offset);
+          for (let i = 0; i < w.counts.length; i++) offset = value.writeDoubleLE(w.counts[i]!, offset);
+        }
       }
     }
     return { key: this.key, value };
   }
 
-  /** The header's bytes for these trackers and windows: the last ones while the trackers and window starts stay. */
-  private prefixOf(trackers: readonly DriftTracker[], windows: readonly DriftWindowState[]): Buffer {
+  /** The header's bytes for these parts: the last ones while the parts and their window starts stay. */
+  private prefixOf(parts: readonly Part[]): Buffer {
     const last = this.layout;
-    if (
-      last !== undefined && last.trackers.length === trackers.length && last.starts.length === windows.length
-      && trackers.every((t, i) => last.trackers[i] === t) && windows.every((w, i) => last.starts[i] === w.start)
-    ) {
-      return last.prefix;
+    if (last !== undefined && last.sources.length === parts.length && parts.every((p, i) => last.sources[i] === p.source)) {
+      let i = 0;
+      const same = parts.every((p) => p.windows.every((w) => last.starts[i++] === w.start)) && i === last.starts.length;
+      if (same) return last.prefix;
     }
-    let next = 0;
     const header: Header = {
-      schemaVersion: 1, assetId: this.deps.assetId, windowMs: this.deps.windowMs,
-      trackers: trackers.map((t) => {
-        const count = t.drift!.windows().length;
-        const starts = windows.slice(next, (next += count)).map((w) => w.start);
-        return { model: t.model, role: t.role, references: t.drift!.fingerprint, cells: t.drift!.cells, windows: starts };
-      }),
+      schemaVersion: 2, assetId: this.deps.assetId, windowMs: this.deps.windowMs,
+      trackers: parts.map((p) => ({ model: p.model, role: p.role, references: p.references, cells: p.cells, windows: p.windows.map((w) => w.start) })),
     };
-    const json = Buffer.from(JSON.stringify(header), 'utf8');
-    const prefix = Buffer.alloc(Math.ceil((4 + json.length) / 8) * 8, ' ');
-    prefix.writeUInt32LE(json.length, 0);
-    json.copy(prefix, 4);
-    this.layout = { trackers, starts: windows.map((w) => w.start), prefix };
+    const prefix = framePrefix(header);
+    this.layout = { sources: parts.map((p) => p.source), starts: parts.flatMap((p) => p.windows.map((w) => w.start)), prefix };
     return prefix;
   }
 
@@ -195,12 +213,12 @@ export class DriftState implements DriftKeeper {
     const { log, assetId, windowMs, outbox } = this.deps;
     let raw: Buffer | undefined;
     let header: Header;
-    let through: number | undefined;
+    let mark: Mark | undefined;
     let windows: DriftWindowState[][];
     try {
       raw = outbox.state(this.key);
       if (raw === undefined) return this.stored;
-      ({ header, through, windows } = decode(raw));
+      ({ header, mark, windows } = decode(raw));
     } catch (err) {
       log.warn({ problem: err instanceof Error ? err.message : String(err), bytes: raw?.length }, 'drift snapshot unreadable; drift windows start empty');
       return this.stored;
@@ -216,38 +234,36 @@ export class DriftState implements DriftKeeper {
     const after = this.deps.resumedAfter();
     // a replay from the first row (source.resume false) is asked for: worth an info line, not a warning
     if (after === undefined) return ignored('the source did not resume', 'info');
-    if (through === undefined || after < through) return ignored('the source resumed before the last row it counted');
+    if (mark === undefined || !sameMark(after, mark)) {
+      const before = mark === undefined || after.time < mark.time || (after.time === mark.time && after.count < mark.count);
+      // before the mark the replay would count rows twice; after it, rows committed since would be missing
+      return ignored(before ? 'the source resumed before the last row it counted' : 'the source resumed after rows it did not count');
+    }
     trackers.forEach((t, i) => {
-      this.stored!.set(keyOf(t.model, t.role), { through, references: t.references, cells: t.cells, windows: windows[i]! });
+      this.stored!.set(trackerKey(t.model, t.role), { model: t.model, role: t.role, references: t.references, cells: t.cells, windows: windows[i]! });
     });
     return this.stored;
   }
 }
 
-/** Header, time of the last row and windows (per tracker, in header order) of a stored snapshot; throws saying what is wrong with it. */
-function decode(raw: Buffer): { header: Header; through: number | undefined; windows: DriftWindowState[][] } {
-  if (raw.length < 4) throw new RangeError(`${raw.length} bytes: too short`);
-  const headerBytes = raw.readUInt32LE(0);
-  if (headerBytes > MAX_HEADER_BYTES || 4 + headerBytes > raw.length) throw new RangeError(`header length ${headerBytes} does not fit ${raw.length} bytes`);
-  let json: unknown;
-  try {
-    json = JSON.parse(raw.toString('utf8', 4, 4 + headerBytes));
-  } catch (err) {
-    throw new RangeError(`header is not JSON: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  const parsed = headerSchema.safeParse(json);
+/** Header, reading mark and windows (per tracker, in header order) of a stored snapshot; throws saying what is wrong with it. */
+function decode(raw: Buffer): { header: Header; mark: Mark | undefined; windows: DriftWindowState[][] } {
+  const frame = readFrame(raw);
+  const parsed = headerSchema.safeParse(frame.header);
   if (!parsed.success) throw new RangeError(`header: ${describeIssues(parsed.error)}`);
   const header = parsed.data;
-  let offset = Math.ceil((4 + headerBytes) / 8) * 8;
-  const floats = 1 + header.trackers.reduce((n, t) => n + (1 + t.cells) * t.windows.length, 0);
+  let offset = frame.at;
+  const floats = MARK_VALUES + header.trackers.reduce((n, t) => n + (1 + t.cells) * t.windows.length, 0);
   if (raw.length - offset !== 8 * floats) throw new RangeError(`${raw.length - offset} bytes after the header, ${8 * floats} expected`);
   const next = (): number => {
     const v = raw.readDoubleLE(offset);
     offset += 8;
     return v;
   };
-  const last = next();
-  if (!Number.isNaN(last) && !Number.isSafeInteger(last)) throw new RangeError(`time of the last row ${last} is no time`);
+  const time = next();
+  const count = next();
+  const noMark = Number.isNaN(time) && count === 0;
+  if (!noMark && !(Number.isSafeInteger(time) && Number.isSafeInteger(count) && count >= 1)) throw new RangeError(`reading mark ${time} x ${count} is no time and count`);
   const windows = header.trackers.map((t) => {
     const what = `${t.model.name} ${t.model.version} ${t.role}`;
     return t.windows.map((start, i) => {
@@ -265,5 +281,5 @@ function decode(raw: Buffer): { header: Header; through: number | undefined; win
       return { start, n, counts };
     });
   });
-  return { header, through: Number.isNaN(last) ? undefined : last, windows };
+  return { header, mark: noMark ? undefined : { time, count }, windows };
 }

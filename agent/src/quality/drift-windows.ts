@@ -111,6 +111,26 @@ export class DriftWindows {
     }
   }
 
+  /**
+   * The rows behind a batch's predictions at `times`, with their scores. The predictions are an in-order
+   * subsequence of `rows` (a non-finite score makes none), so one pointer walks both: rows of equal times
+   * each go to their own prediction, where a map by time would give every prediction at a time the
+   * features of its last row.
+   */
+  addScored(
+    times: readonly number[], predictions: readonly { readonly score: number }[], rows: readonly { readonly time: number; readonly row: ArrayLike<number> }[],
+  ): void {
+    let r = 0;
+    for (let i = 0; i < predictions.length; i++) {
+      const t = times[i]!;
+      while (r < rows.length && rows[r]!.time < t) r++;
+      const row = rows[r];
+      if (row === undefined || row.time !== t) continue;
+      this.add(t, row.row, predictions[i]!.score);
+      r++;
+    }
+  }
+
   /** Windows whose end event time `now` has reached. */
   takeClosed(now: number): DriftFigures[] {
     if (this.current !== undefined && this.current.start + this.windowMs <= now) {

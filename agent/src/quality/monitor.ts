@@ -16,17 +16,19 @@
  * With a drift keeper (drift-state.ts) the drift windows are durable too: the rows of a prediction batch
  * are counted before its commit (`stage`), so that the snapshot of the counts goes into the same
  * transaction, and undone when that commit fails (`scored` with no drafts); the records of closed
- * windows go with the snapshot that no longer holds them (`driftState`). A stop before the end of input
+ * windows go with the snapshot that no longer holds them (`driftState`), and every commit of the
+ * feature-window tail takes one too (`driftSnapshot`). A stop before the end of input
  * keeps the windows of the models that run pending in the snapshot; a window the agent cannot finish
  * (of a model it no longer runs) is published at the stop, and the end of input publishes them all.
  */
 import type { Logger } from 'pino';
 import type { ModelCard, ModelRef, ModelRole } from '@pdm/protocol';
+import type { Mark } from '../features/window-tail.js';
 import type { ScoringSet } from '../inference/slots.js';
 import type { RecordDraft, StateWrite } from '../outbox/outbox.js';
 import type { SourceEvent } from '../sources/source.js';
 import type { QualityConfig } from './config.js';
-import type { DriftKeeper } from './drift-state.js';
+import { trackerKey as keyOf, type DriftKeeper } from './drift-state.js';
 import { DriftWindows, driftReferences, type DriftCheckpoint } from './drift-windows.js';
 // RECENT_FAILURES: failures remembered to seed the trackers of models that start later (a failure entered ahead of time)
 import { RECENT_FAILURES, type JournalEntry, type PruneScope } from './journal.js';
@@ -37,12 +39,14 @@ import { driftDraft, qualityDraft } from './window-records.js';
 export interface QualityTap {
   /** Event time reached by the source (a reading's time). */
   advance(time: number): void;
+  /** The models that run from now on (the pipeline adopted them): their drift windows stay pending at a stop. */
+  running(set: ScoringSet): void;
   /**
-   * Prediction drafts about to be committed, with the rows they were scored from: their drift is
-   * counted now, and the drift state to commit with them returned (undefined: nothing to keep). The
-   * next `scored` settles it.
+   * Prediction drafts about to be committed, with the rows they were scored from (in event-time order):
+   * their drift is counted now, and `driftState` then gives the state to commit with them. The next
+   * `scored` settles it.
    */
-  stage(set: ScoringSet, rows: readonly ScoredRow[], drafts: readonly RecordDraft[]): StateWrite | undefined;
+  stage(set: ScoringSet, rows: readonly ScoredRow[], drafts: readonly RecordDraft[]): void;
   /**
    * Prediction drafts committed (none when their commit failed, which undoes a `stage`), with the rows
    * (by event time) they were scored from.
@@ -54,8 +58,13 @@ export interface QualityTap {
   takeDue(): RecordDraft[];
   /** End of input: what has matured so far. */
   closeAll(): RecordDraft[];
-  /** The drift state to commit with the records `takeDue` or `closeAll` just returned, when they changed it. */
-  driftState(): StateWrite | undefined;
+  /**
+   * The drift state to commit with the records `stage`, `takeDue` or `closeAll` were just about, when
+   * they changed it; `mark` is the pipeline's reading mark.
+   */
+  driftState(mark: Mark | undefined): StateWrite | undefined;
+  /** The drift state as it stands, for a commit of the feature-window tail at `mark` (whose rows it must hold). */
+  driftSnapshot(mark: Mark | undefined): StateWrite | undefined;
 }
 
 export interface ScoredRow {
@@ -85,7 +94,6 @@ export interface QualityMonitorDeps {
 /** Rows counted into drift windows ahead of their commit: how to undo them. */
 interface Staged {
   readonly checkpoints: Map<Tracked, DriftCheckpoint>;
-  readonly through: number | undefined;
   /** The prediction times of each batch, parsed once for both calls. */
   readonly times: Map<PredictionBatch, number[]>;
 }
@@ -106,8 +114,6 @@ interface Tracked {
 
 const HOUR = 3_600_000;
 const iso = (ms: number): string => new Date(ms).toISOString();
-/** Also the journal's key (journal.ts builds the same string in SQL). */
-const keyOf = (model: ModelRef, role: ModelRole): string => `${model.name}\u0000${model.version}\u0000${role}`;
 const liveKeys = (set: ScoringSet): Set<string> =>
   new Set([keyOf(set.active.model.ref, 'active'), ...(set.shadow === undefined ? [] : [keyOf(set.shadow.model.ref, 'shadow')])]);
 /** The same failure from the source and from the journal gives the same key. */
@@ -129,11 +135,9 @@ export class QualityMonitor implements QualityTap {
   private journaledSincePrune = 0;
   /** Drop marks read from the journal, for trackers not rebuilt yet (`restore`). */
   private readonly restoredDrops = new Map<string, number>();
-  /** Event time of the last row counted into drift windows: what a drift snapshot runs through. */
-  private driftThrough: number | undefined;
   private staged: Staged | undefined;
-  /** The snapshot for the records `takeDue` or `closeAll` returned, until `driftState` hands it out. */
-  private pendingDrift: StateWrite | undefined;
+  /** The drift counts changed since the last snapshot `driftState` handed out (stage, takeDue, closeAll). */
+  private pendingDrift = false;
   /** Stored drift windows of models that do not run were let go (at the first batch). */
   private unclaimedForgotten = false;
 
@@ -162,26 +166,28 @@ export class QualityMonitor implements QualityTap {
     if (time > this.now) this.now = time;
   }
 
-  stage(set: ScoringSet, rows: readonly ScoredRow[], drafts: readonly RecordDraft[]): StateWrite | undefined {
+  running(set: ScoringSet): void {
+    this.live = liveKeys(set);
+  }
+
+  stage(set: ScoringSet, rows: readonly ScoredRow[], drafts: readonly RecordDraft[]): void {
     const keeper = this.deps.drift;
-    if (keeper === undefined || !this.deps.config.enabled) return undefined;
+    if (keeper === undefined || !this.deps.config.enabled) return;
     if (!this.unclaimedForgotten) {
       this.unclaimedForgotten = true;
       keeper.forgetUnclaimed(liveKeys(set));
     }
-    const staged: Staged = { checkpoints: new Map(), through: this.driftThrough, times: new Map() };
+    const staged: Staged = { checkpoints: new Map(), times: new Map() };
     this.staged = staged;
-    this.pendingDrift = undefined;
-    const byTime = new Map(rows.map((r) => [r.time, r.row]));
     for (const { tracked, record } of this.batchesOf(set, drafts)) {
       const drift = tracked.drift;
       if (drift === undefined) continue;
       if (!staged.checkpoints.has(tracked)) staged.checkpoints.set(tracked, drift.checkpoint());
       const times = record.predictions.map((p) => Date.parse(p.t));
       staged.times.set(record, times);
-      this.countDrift(drift, record, times, byTime);
+      drift.addScored(times, record.predictions, rows);
     }
-    return staged.checkpoints.size === 0 ? undefined : keeper.snapshot(this.driftThrough, this.trackers.values());
+    if (staged.checkpoints.size > 0) this.pendingDrift = true;
   }
 
   scored(set: ScoringSet, rows: readonly ScoredRow[], drafts: readonly RecordDraft[]): void {
@@ -192,15 +198,13 @@ export class QualityMonitor implements QualityTap {
     if (staged !== undefined && drafts.length === 0) {
       // the commit failed: its predictions count nowhere, as without a stage
       for (const [t, cp] of staged.checkpoints) t.drift!.rollback(cp);
-      this.driftThrough = staged.through;
     }
-    const byTime = staged === undefined ? new Map(rows.map((r) => [r.time, r.row])) : undefined;
     for (const draft of drafts) if (draft.kind === 'predictions') this.journaledSincePrune += draft.record.predictions.length;
     for (const { tracked, record } of this.batchesOf(set, drafts)) {
       const times = staged?.times.get(record) ?? record.predictions.map((p) => Date.parse(p.t));
       record.predictions.forEach((p, i) => tracked.quality?.predicted(times[i]!, p.alert));
       // with a stage, its drift was counted there
-      if (byTime !== undefined && tracked.drift !== undefined) this.countDrift(tracked.drift, record, times, byTime);
+      if (staged === undefined && tracked.drift !== undefined) tracked.drift.addScored(times, record.predictions, rows);
     }
   }
 
@@ -213,16 +217,6 @@ export class QualityMonitor implements QualityTap {
       if (scorer === undefined || scorer.model.ref.name !== model.name || scorer.model.ref.version !== model.version) continue;
       yield { tracked: this.tracker(model, role, scorer.model.card, Date.parse(draft.record.predictions[0]!.t)), record: draft.record };
     }
-  }
-
-  private countDrift(drift: DriftWindows, record: PredictionBatch, times: readonly number[], byTime: ReadonlyMap<number, Float32Array>): void {
-    record.predictions.forEach((p, i) => {
-      const t = times[i]!;
-      const row = byTime.get(t);
-      if (row === undefined) return;
-      drift.add(t, row, p.score);
-      if (this.driftThrough === undefined || t > this.driftThrough) this.driftThrough = t;
-    });
   }
 
   event(event: SourceEvent): void {
@@ -259,7 +253,7 @@ export class QualityMonitor implements QualityTap {
       if (this.logDrops(t) || quality.length > 0) this.prunable = true;
       if (!this.live.has(key) && (t.quality?.idle ?? true) && (t.drift?.idle ?? true)) this.trackers.delete(key);
     }
-    this.pendingDrift = driftTaken ? this.deps.drift?.snapshot(this.driftThrough, this.trackers.values()) : undefined;
+    if (driftTaken) this.pendingDrift = true;
     return drafts;
   }
 
@@ -276,19 +270,28 @@ export class QualityMonitor implements QualityTap {
       if (!keep) drafts.push(...(t.quality?.closeAll(this.now) ?? []).map((f) => qualityDraft(this.deps.assetId, t, f)));
       if (keepDrift && this.live.has(key)) kept += t.drift?.windows().length ?? 0;
       else for (const f of t.drift?.closeAll() ?? []) drafts.push(driftDraft(this.deps.assetId, t, f)), published++;
+      // what stays is only what later snapshots (driftSnapshot, the last tail's) must still hold
+      if (t.drift === undefined || t.drift.windows().length === 0) this.trackers.delete(key);
     }
+    // stored windows of a model that no longer runs, or at the end of input, can no longer be counted on
+    keeper?.forgetUnclaimed(keepDrift ? this.live : new Set());
     if (keep) this.deps.log.info({ trackers: this.trackers.size }, 'quality windows kept pending for the next start');
     if (kept > 0) this.deps.log.info({ windows: kept }, 'drift windows kept pending for the next start');
     // the end of input empties the snapshot: its windows were all published now
-    this.pendingDrift = published > 0 || !keepDrift ? keeper?.snapshot(this.driftThrough, this.trackers.values()) : undefined;
-    this.trackers.clear();
+    if (published > 0 || !keepDrift) this.pendingDrift = true;
     return drafts;
   }
 
-  driftState(): StateWrite | undefined {
-    const state = this.pendingDrift;
-    this.pendingDrift = undefined;
-    return state;
+  driftState(mark: Mark | undefined): StateWrite | undefined {
+    if (!this.pendingDrift) return undefined;
+    this.pendingDrift = false;
+    return this.driftSnapshot(mark);
+  }
+
+  driftSnapshot(mark: Mark | undefined): StateWrite | undefined {
+    const keeper = this.deps.drift;
+    if (keeper === undefined || !this.deps.config.enabled) return undefined;
+    return keeper.snapshot(mark, this.trackers.values());
   }
 
   private ended(): boolean {
@@ -359,10 +362,7 @@ export class QualityMonitor implements QualityTap {
     if (refs.length === 0) return undefined;
     const drift = new DriftWindows(this.deps.config.driftWindowSeconds * 1000, refs);
     const restored = this.deps.drift?.restore(model, role, drift);
-    if (restored !== undefined) {
-      drift.restore(restored.windows);
-      if (this.driftThrough === undefined || restored.through > this.driftThrough) this.driftThrough = restored.through;
-    }
+    if (restored !== undefined) drift.restore(restored.windows);
     return drift;
   }
 
