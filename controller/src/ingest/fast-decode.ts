@@ -10,7 +10,10 @@
  *
  * fast-decode.test.ts proves it over random and edge inputs: whenever this accepts, zod accepts with a
  * deep-equal output in the same key order; wherever zod refuses, decodeUpstream refuses with zod's error.
- * A change to either schema breaks that test (and the key-list test) until this file follows it.
+ * The key-list test holds the key lists to the schemas. The limits below are copies: a schema made
+ * stricter than them fails the tests (their good values include each limit), one made looser only
+ * sends more input to zod; a check added to a schema (a refine) is caught only where the generated
+ * inputs happen to break it, so a schema change must come here too.
  */
 import {
   DEVICE_ID_PATTERN, MAX_PREDICTIONS_PER_BATCH, PdmError, timeSchema, type MetricWindow, type PredictionBatch, type UpKind,
@@ -53,7 +56,7 @@ export function fastRecord(kind: UpKind, json: unknown, deviceId: string): Predi
 
 function isPredictionBatch(o: unknown, deviceId: string): o is Json {
   return isObject(o) && hasKeysInOrder(o, PREDICTION_BATCH_KEYS) && isHeader(o, deviceId) && isName(o.assetId)
-    && isModelRef(o.model) && isRole(o.role) && (!('horizonHours' in o) || isHorizon(o.horizonHours))
+    && isModelRef(o.model) && isRole(o.role) && (!Object.hasOwn(o, 'horizonHours') || isHorizon(o.horizonHours))
     && Number.isFinite(o.threshold) && isPredictions(o.predictions);
 }
 
@@ -69,7 +72,8 @@ function isMetricWindow(o: unknown, deviceId: string): o is Json {
   return isObject(o) && hasKeysInOrder(o, METRIC_WINDOW_KEYS) && isHeader(o, deviceId) && isName(o.assetId)
     && isTime(o.windowStart) && isTime(o.windowEnd) && isCount(o.readings) && isReasonCounts(o.rejectedReadings)
     && isCount(o.inferences) && isCount(o.inferenceErrors) && isCount(o.alerts)
-    && (!('latencyMs' in o) || isLatency(o.latencyMs)) && (!('model' in o) || isModelRef(o.model)) && (!('role' in o) || isRole(o.role))
+    && (!Object.hasOwn(o, 'latencyMs') || isLatency(o.latencyMs)) && (!Object.hasOwn(o, 'model') || isModelRef(o.model))
+    && (!Object.hasOwn(o, 'role') || isRole(o.role))
     // the schema's refine, the same expression: an unparsable time is NaN, and NaN <= x is false
     && Date.parse(o.windowStart as string) <= Date.parse(o.windowEnd as string);
 }
@@ -86,7 +90,8 @@ function isHeader(o: Json, deviceId: string): boolean {
  */
 function hasKeysInOrder(o: Json, keys: readonly string[]): boolean {
   let i = 0;
-  for (const key in o) {
+  // own keys only: an inherited enumerable key (a polluted prototype) is not in the input zod reads
+  for (const key of Object.keys(o)) {
     while (i < keys.length && keys[i] !== key) i++;
     if (i === keys.length) return false;
     i++;
@@ -98,8 +103,8 @@ function hasKeysInOrder(o: Json, keys: readonly string[]): boolean {
 function isReasonCounts(v: unknown): boolean {
   if (!isObject(v)) return false;
   let n = 0;
-  for (const key in v) {
-    // zod's record output assigns each key: "__proto__" would set a prototype, not copy the key
+  for (const key of Object.keys(v)) {
+    // zod's record drops a "__proto__" key from its output: not the input, so it is left to zod
     if (++n > MAX_REASONS || key.length < 1 || key.length > 64 || key === '__proto__' || !isCount(v[key])) return false;
   }
   return true;
