@@ -130,6 +130,7 @@ async function replay(model: Awaited<ReturnType<typeof loadModel>>, assets: read
     const counted = {
       restore: keeper.restore.bind(keeper),
       forgetUnclaimed: keeper.forgetUnclaimed.bind(keeper),
+      storedKeys: keeper.storedKeys.bind(keeper),
       snapshot: (...args: Parameters<DriftState['snapshot']>) => (count.n++, keeper.snapshot(...args)),
     };
     const monitor = new QualityMonitor({ config: quality, assetId, log: silent, ...(withDrift ? { drift: counted } : {}) });

@@ -58,6 +58,7 @@ const reading = (h: number) => ({ time: T0 + h * HOUR, values: { a: String((h * 
 interface Agent {
   readonly outbox: SqliteOutbox;
   readonly pipeline: Pipeline;
+  readonly tail: FeatureTail;
   readonly lines: Record<string, unknown>[];
   /** n of every drift window committed, by window start. */
   readonly drift: Map<string, number>;
@@ -87,7 +88,7 @@ function agent(model: LoadedModel, file: string, opts: { maxFileBytes?: number; 
     windows: new MetricWindows({ windowMs: 24 * HOUR, assetId: 'm1', model: model.ref }),
     counters: new Counters(), outbox, log, quality, tail,
   });
-  return { outbox, pipeline, lines, drift };
+  return { outbox, pipeline, tail, lines, drift };
 }
 
 const event = { time: T0 + SHED * HOUR, type: 'failure' as const, source: 'replay' as const };
@@ -129,7 +130,10 @@ async function firstWindow(model: LoadedModel, name: string, after?: 'event-then
   cut.outbox.stop();
   const restarted = agent(model, join(image, 'outbox.sqlite'), { ended: true });
   if (after === 'stop') await restarted.pipeline.event(event);
-  for (let h = SHED + 1; h <= LAST; h++) await restarted.pipeline.reading(reading(h));
+  // the source resumes after the tail's reading mark (one reading an hour), as the replay does
+  const resumed = restarted.tail.resumePoint()?.readings;
+  expect(resumed?.count, after).toBe(1);
+  for (let h = (resumed!.time - T0) / HOUR + 1; h <= LAST; h++) await restarted.pipeline.reading(reading(h));
   await restarted.pipeline.finish();
   restarted.outbox.stop();
   return { n: restarted.drift.get(first), restarted };

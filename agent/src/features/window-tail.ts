@@ -35,6 +35,9 @@ export interface Mark {
   readonly count: number;
 }
 
+/** Whether two marks are the same (two absent marks too). */
+export const sameMark = (a: Mark | undefined, b: Mark | undefined): boolean => a?.time === b?.time && a?.count === b?.count;
+
 /** Where a replay goes on after a restart: after the readings and machine events an earlier run committed. */
 export interface ResumePoint {
   readonly readings: Mark;
@@ -109,8 +112,6 @@ export function fingerprint(spec: FeatureSpec): string {
   }
   return f;
 }
-
-const sameMark = (a: Mark | undefined, b: Mark | undefined): boolean => a?.time === b?.time && a?.count === b?.count;
 
 export class FeatureTail implements WindowTailKeeper {
   private readDone = false;

@@ -27,7 +27,7 @@ import {
 import { SeqReservation } from './seq-reservation.js';
 import { applyDiskPlan, isCorruption, openDatabase, planDisk, quarantine, type DiskPlan, type Quarantined } from './sqlite-open.js';
 import { claim, migrate, prepare, type Statements } from './sqlite-schema.js';
-import { putStates, tryPutStates } from './sqlite-states.js';
+import { isFull, putStates, tryPutStates } from './sqlite-states.js';
 
 type Synchronous = 'NORMAL' | 'FULL';
 
@@ -54,8 +54,6 @@ export interface SqliteOutboxDeps {
 /** Each disk-full round frees at least this much (or twice the commit), so a run of commits does not evict one row at a time. */
 const MIN_ROOM_BYTES = 64 * 1024;
 const MAX_FULL_ROUNDS = 64;
-
-const isFull = (err: unknown): boolean => (err as { code?: unknown } | null)?.code === 'SQLITE_FULL';
 
 export class SqliteOutbox implements Outbox {
   private db: Database.Database | undefined;
@@ -111,7 +109,7 @@ export class SqliteOutbox implements Outbox {
   }
 
   commit(drafts: readonly RecordDraft[], state?: StateWrite | readonly StateWrite[]): OutboxEntry[] {
-    const { sql } = this.open();
+    const { db, sql } = this.open();
     const states = statesOf(state);
     if (drafts.length === 0) {
       if (states.length > 0) this.writeStates(states);
@@ -138,7 +136,7 @@ export class SqliteOutbox implements Outbox {
       if (critical.length === 0) {
         // the routine records are counted as dropped; states that find no room either stay behind (all
         // of them): the caller's next commit carries them again (the pipeline's tail, and the drift counts with it)
-        if (states.length > 0) tryPutStates(this.open().db, sql, states, this.deps.log);
+        if (states.length > 0) tryPutStates(db, sql, states, this.deps.log);
         return [];
       }
       if (critical.length === batch.length) {

@@ -8,7 +8,8 @@ import type { Logger } from 'pino';
 import type { StateWrite } from './outbox.js';
 import type { Statements } from './sqlite-schema.js';
 
-const isFull = (err: unknown): boolean => (err as { code?: unknown } | null)?.code === 'SQLITE_FULL';
+/** Whether SQLite refused a write for want of room (the disk or the file's cap). */
+export const isFull = (err: unknown): boolean => (err as { code?: unknown } | null)?.code === 'SQLITE_FULL';
 
 /** The states in one transaction: all or none; throws what SQLite throws. */
 export function putStates(db: Database.Database, sql: Statements, states: readonly StateWrite[]): void {

@@ -85,14 +85,16 @@ function commit(d: Device, drafts: readonly RecordDraft[], state: StateWrite | u
   for (const draft of drafts) if (draft.kind === 'drift') d.drift.push(draft.record);
 }
 
-/** Hour h through the monitor in the pipeline's order: a batch of one prediction per value, all at time h. */
-function feedHour(d: Device, c: ModelCard, h: number, values: readonly number[]): void {
+/** Hour h through the monitor in the pipeline's order: a batch of one prediction per value, all at time h, all scored `s`. */
+function feedHour(d: Device, c: ModelCard, h: number, values: readonly number[], s = score(h)): void {
   const set = setOf(c);
+  // the pipeline tells the monitor the models it adopts before they score (a switch, the start)
+  d.monitor.running(set);
   d.monitor.advance(at(h));
   commit(d, d.monitor.takeDue(), d.monitor.driftState(d.mark));
   d.mark = mark(h, values.length);
   const rows = values.map((v) => ({ time: at(h), row: Float32Array.of(v) }));
-  const drafts = [batch(c, h, score(h), values.length)];
+  const drafts = [batch(c, h, s, values.length)];
   d.monitor.stage(set, rows, drafts);
   commit(d, drafts, d.monitor.driftState(d.mark));
   d.monitor.scored(set, rows, drafts);
@@ -244,10 +246,10 @@ describe('drift snapshot', () => {
 
   it('rows of equal times each count with their own features, as the same rows at distinct times do', () => {
     const same = device(join(dir, `d-${files++}`, 'outbox.sqlite'));
-    feedHour(same, v1, 5, [0.5, 3.5]);
+    feedHour(same, v1, 5, [0.5, 3.5], 65);
     const apart = device(join(dir, `d-${files++}`, 'outbox.sqlite'));
-    feedHour(apart, v1, 5, [0.5]);
-    feedHour(apart, v1, 6, [3.5]);
+    feedHour(apart, v1, 5, [0.5], 65);
+    feedHour(apart, v1, 6, [3.5], 65);
     const [a] = end(same);
     const [b] = end(apart);
     expect(a).toMatchObject({ n: 2 });
@@ -292,5 +294,34 @@ describe('drift snapshot', () => {
     feed(e, v1, 58, 99);
     expect(msg(e, 'drift windows restored')).toMatchObject({ n: 10 });
     expect([...before, ...end(e)]).toEqual(expected);
+  });
+
+  it('the end of input right after a restart into no rows publishes the stored windows of the model that runs', () => {
+    const d = device(join(dir, `d-${files++}`, 'outbox.sqlite'));
+    feed(d, v1, 0, 57);
+    const expected = end(d);
+    const { file, before } = killedAfter(57);
+    const e = device(file, { resumedAfter: mark(57) });
+    // the pipeline's start: the model runs, no row comes before the input ends
+    e.monitor.running(setOf(v1));
+    expect([...before, ...end(e)]).toEqual(expected);
+    expect(msg(e, 'drift windows restored')).toMatchObject({ n: 10 });
+    expect(msg(e, 'drift windows of a model that does not run now are ignored')).toBeUndefined();
+  });
+
+  it('a switch before the restored model scores publishes its stored windows as an uninterrupted run does', () => {
+    const v2 = card('2.0.0');
+    const d = device(join(dir, `d-${files++}`, 'outbox.sqlite'));
+    feed(d, v1, 0, 57);
+    feed(d, v2, 58, 99);
+    const expected = end(d);
+    expect(expected).toContainEqual(expect.objectContaining({ model: { name: 'm', version: '1.0.0' }, windowStart: iso(at(48)), n: 10 }));
+    const { file, before } = killedAfter(57);
+    const e = device(file, { resumedAfter: mark(57) });
+    // started with v1, then a deploy queued while the agent was down switches to v2 before v1 scores
+    e.monitor.running(setOf(v1));
+    feed(e, v2, 58, 99);
+    expect([...before, ...end(e)]).toEqual(expected);
+    expect(msg(e, 'drift windows of a model that does not run now are ignored')).toBeUndefined();
   });
 });

@@ -25,7 +25,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { describeIssues, modelRefSchema, modelRoleSchema, type ModelRef, type ModelRole } from '@pdm/protocol';
-import type { Mark } from '../features/window-tail.js';
+import { sameMark, type Mark } from '../features/window-tail.js';
 import type { Outbox, StateWrite } from '../outbox/outbox.js';
 import { LITTLE_ENDIAN, framePrefix, readFrame } from '../outbox/state-frame.js';
 import type { DriftWindowState, DriftWindows } from './drift-windows.js';
@@ -33,7 +33,9 @@ import type { DriftWindowState, DriftWindows } from './drift-windows.js';
 /** What the quality monitor needs: the windows to start from, and the state write that keeps the current ones. */
 export interface DriftKeeper {
   /** The stored windows of `model` in `role` if they were counted on `drift`'s references; each is handed out once. */
-  restore(model: ModelRef, role: ModelRole, drift: DriftWindows): RestoredDrift | undefined;
+  restore(model: ModelRef, role: ModelRole, drift: DriftWindows): readonly DriftWindowState[] | undefined;
+  /** The keys (trackerKey) of the stored trackers not claimed yet. */
+  storedKeys(): ReadonlySet<string>;
   /** Logs and forgets the stored trackers of models other than `running` (trackerKey): nothing will claim them. */
   forgetUnclaimed(running: ReadonlySet<string>): void;
   /**
@@ -47,10 +49,6 @@ export interface DriftTracker {
   readonly model: ModelRef;
   readonly role: ModelRole;
   readonly drift: DriftWindows | undefined;
-}
-
-export interface RestoredDrift {
-  readonly windows: readonly DriftWindowState[];
 }
 
 export interface DriftStateDeps {
@@ -113,8 +111,6 @@ interface Layout {
   readonly prefix: Buffer;
 }
 
-const sameMark = (a: Mark, b: Mark | undefined): boolean => a.time === b?.time && a.count === b.count;
-
 export class DriftState implements DriftKeeper {
   /** The trackers of the snapshot read at start, not claimed yet; null until read. */
   private stored: Map<string, Stored> | null = null;
@@ -125,7 +121,7 @@ export class DriftState implements DriftKeeper {
     this.key = `drift:${deps.assetId}`;
   }
 
-  restore(model: ModelRef, role: ModelRole, drift: DriftWindows): RestoredDrift | undefined {
+  restore(model: ModelRef, role: ModelRole, drift: DriftWindows): readonly DriftWindowState[] | undefined {
     const stored = this.read();
     const key = trackerKey(model, role);
     const entry = stored.get(key);
@@ -137,7 +133,11 @@ export class DriftState implements DriftKeeper {
     }
     const open = entry.windows[entry.windows.length - 1]!;
     this.deps.log.info({ model, role, windows: entry.windows.length, n: open.n, start: new Date(open.start).toISOString() }, 'drift windows restored');
-    return { windows: entry.windows };
+    return entry.windows;
+  }
+
+  storedKeys(): ReadonlySet<string> {
+    return new Set(this.read().keys());
   }
 
   forgetUnclaimed(running: ReadonlySet<string>): void {
@@ -234,7 +234,7 @@ export class DriftState implements DriftKeeper {
     const after = this.deps.resumedAfter();
     // a replay from the first row (source.resume false) is asked for: worth an info line, not a warning
     if (after === undefined) return ignored('the source did not resume', 'info');
-    if (mark === undefined || !sameMark(after, mark)) {
+    if (!sameMark(after, mark)) {
       const before = mark === undefined || after.time < mark.time || (after.time === mark.time && after.count < mark.count);
       // before the mark the replay would count rows twice; after it, rows committed since would be missing
       return ignored(before ? 'the source resumed before the last row it counted' : 'the source resumed after rows it did not count');

@@ -60,6 +60,7 @@ function life(file: string, durable: boolean, options: LifeOptions = {}) {
     assetId: 'a1', log, inputEnded: () => ended, ...(durable ? { store: journal } : {}),
   });
   monitor.start();
+  monitor.running(set);
   const published: RecordDraft[] = [];
   const commit = (drafts: RecordDraft[]): void => {
     if (drafts.length > 0) outbox.commit(drafts);
@@ -141,6 +142,8 @@ describe('quality journal: pending predictions survive a restart', () => {
     const kept = first.monitor.closeAll().filter((d) => d.kind === 'quality');
     first.monitor.finished();
     expect(kept).toEqual([]);
+    // the one tracker (the active model) kept its windows pending
+    expect(first.lines.find((l) => l.msg === 'quality windows kept pending for the next start')).toMatchObject({ trackers: 1 });
     first.crash();
     const second = life(file, true);
     second.run(88, 200);
@@ -215,6 +218,7 @@ describe('quality journal: pending predictions survive a restart', () => {
     const rulSet = { generation: 0, active: { model: { ref: { name: 'm', version: '1.0.0' }, card: rul as unknown as ModelCard } } } as unknown as ScoringSet;
     const monitor = new QualityMonitor({ config: qualityConfigSchema.parse({ maxPendingPredictions: 1000 }), assetId: 'a1', log: silentLogger, store: journal });
     monitor.start();
+    monitor.running(rulSet);
     const db = new Database(file, { readonly: true });
     const held = () => (db.prepare('SELECT count(*) AS n FROM quality_journal').get() as { n: number }).n;
     let most = 0;

@@ -60,6 +60,7 @@ describe('quality monitor', () => {
   it('counts the active model and the shadow candidate apart, per model version', () => {
     const monitor = new QualityMonitor({ config: config(), assetId: 'a1', log: silentLogger });
     const set = scoringSet('1.0.0', '1.1.0');
+    monitor.running(set);
     const out: RecordDraft[] = [];
     for (let h = 0; h < 72; h++) {
       if (h === 20) monitor.event({ time: at(20), type: 'failure', source: 'replay', component: 'comp1' });
@@ -85,6 +86,7 @@ describe('quality monitor', () => {
   it('counts a failure once however often it is reported', () => {
     const monitor = new QualityMonitor({ config: config(), assetId: 'a1', log: silentLogger });
     const set = scoringSet('1.0.0');
+    monitor.running(set);
     monitor.scored(set, [], [batch('1.0.0', 'active', [{ h: 1, score: 0.1 }, { h: 2, score: 0.1 }])]);
     monitor.failure(at(3), 'event:e1');
     monitor.failure(at(3), 'event:e1');
@@ -96,6 +98,7 @@ describe('quality monitor', () => {
   it('publishes drift per window: PSI of each feature and of the score against the card reference', () => {
     const monitor = new QualityMonitor({ config: config(), assetId: 'a1', log: silentLogger });
     const set = scoringSet('1.0.0');
+    monitor.running(set);
     const drift: RecordDraft[] = [];
     for (let h = 0; h < 48; h++) {
       monitor.advance(at(h));

@@ -124,7 +124,8 @@ export class QualityMonitor implements QualityTap {
   private readonly trackers = new Map<string, Tracked>();
   private readonly seenFailures = new Set<string>();
   private recentFailures: number[] = [];
-  /** Trackers of the models the pipeline runs now; others are dropped once they have published everything. */
+  /** The models the pipeline runs now (`running`), and their tracker keys; others are dropped once they have published everything. */
+  private set: ScoringSet | undefined;
   private live = new Set<string>();
   /** A window was published or a prediction dropped since the journal was last pruned. */
   private prunable = false;
@@ -167,7 +168,24 @@ export class QualityMonitor implements QualityTap {
   }
 
   running(set: ScoringSet): void {
-    this.live = liveKeys(set);
+    const live = liveKeys(set);
+    // the stored windows of a model switched from before it scored again go the way of a model that no
+    // longer runs (published when they close), as in an uninterrupted run, instead of being let go
+    if (this.set !== undefined) this.claimStored(this.set, (key) => !live.has(key));
+    this.set = set;
+    this.live = live;
+  }
+
+  /** Starts the trackers of `set`'s scorers (those `which` takes) that have stored drift windows: they take them back now. */
+  private claimStored(set: ScoringSet, which: (key: string) => boolean = () => true): void {
+    const keeper = this.deps.drift;
+    if (keeper === undefined || !this.deps.config.enabled) return;
+    const stored = keeper.storedKeys();
+    for (const [scorer, role] of [[set.active, 'active'], [set.shadow, 'shadow']] as const) {
+      if (scorer === undefined) continue;
+      const key = keyOf(scorer.model.ref, role);
+      if (stored.has(key) && which(key)) this.tracker(scorer.model.ref, role, scorer.model.card, this.now);
+    }
   }
 
   stage(set: ScoringSet, rows: readonly ScoredRow[], drafts: readonly RecordDraft[]): void {
@@ -175,7 +193,7 @@ export class QualityMonitor implements QualityTap {
     if (keeper === undefined || !this.deps.config.enabled) return;
     if (!this.unclaimedForgotten) {
       this.unclaimedForgotten = true;
-      keeper.forgetUnclaimed(liveKeys(set));
+      keeper.forgetUnclaimed(this.live);
     }
     const staged: Staged = { checkpoints: new Map(), times: new Map() };
     this.staged = staged;
@@ -192,7 +210,6 @@ export class QualityMonitor implements QualityTap {
 
   scored(set: ScoringSet, rows: readonly ScoredRow[], drafts: readonly RecordDraft[]): void {
     if (!this.deps.config.enabled) return;
-    this.live = liveKeys(set);
     const staged = this.staged;
     this.staged = undefined;
     if (staged !== undefined && drafts.length === 0) {
@@ -263,7 +280,11 @@ export class QualityMonitor implements QualityTap {
     // a stop keeps the drift windows of the models that run in the snapshot; others can no longer be finished
     const keeper = this.deps.drift;
     const keepDrift = keeper !== undefined && !this.ended();
+    // a model that runs but has not scored since the start takes its stored windows now: the end of
+    // input publishes them, a stop keeps them, as an uninterrupted run would
+    if (this.set !== undefined) this.claimStored(this.set);
     const drafts: RecordDraft[] = [];
+    const trackers = this.trackers.size;
     let kept = 0;
     let published = 0;
     for (const [key, t] of this.trackers) {
@@ -275,7 +296,7 @@ export class QualityMonitor implements QualityTap {
     }
     // stored windows of a model that no longer runs, or at the end of input, can no longer be counted on
     keeper?.forgetUnclaimed(keepDrift ? this.live : new Set());
-    if (keep) this.deps.log.info({ trackers: this.trackers.size }, 'quality windows kept pending for the next start');
+    if (keep) this.deps.log.info({ trackers }, 'quality windows kept pending for the next start');
     if (kept > 0) this.deps.log.info({ windows: kept }, 'drift windows kept pending for the next start');
     // the end of input empties the snapshot: its windows were all published now
     if (published > 0 || !keepDrift) this.pendingDrift = true;
@@ -362,7 +383,7 @@ export class QualityMonitor implements QualityTap {
     if (refs.length === 0) return undefined;
     const drift = new DriftWindows(this.deps.config.driftWindowSeconds * 1000, refs);
     const restored = this.deps.drift?.restore(model, role, drift);
-    if (restored !== undefined) drift.restore(restored.windows);
+    if (restored !== undefined) drift.restore(restored);
     return drift;
   }
 
