@@ -18,15 +18,11 @@ import { modelCardSchema, type ModelCard } from '@pdm/protocol';
 import { systemClock } from '../agent/dist/clock.js';
 import { AssetReader } from '../agent/dist/features/asset-reader.js';
 import { FeatureTail, type TailState } from '../agent/dist/features/window-tail.js';
-import { loadModel } from '../agent/dist/inference/model.js';
-import { fixedScoring, scorerFor, type ScoringSet } from '../agent/dist/inference/slots.js';
-import { Counters } from '../agent/dist/metrics/counters.js';
-import { MetricWindows } from '../agent/dist/metrics/metric-windows.js';
-import { MemoryOutbox } from '../agent/dist/outbox/memory-outbox.js';
+import { loadModel, type LoadedModel } from '../agent/dist/inference/model.js';
+import type { ScoringSet } from '../agent/dist/inference/slots.js';
 import type { RecordDraft } from '../agent/dist/outbox/outbox.js';
 import { SqliteOutbox } from '../agent/dist/outbox/sqlite-outbox.js';
 import { predictionDraft } from '../agent/dist/outbox/suite-drafts.js';
-import { Pipeline } from '../agent/dist/pipeline.js';
 import { qualityConfigSchema } from '../agent/dist/quality/config.js';
 import { DriftState, type DriftTracker } from '../agent/dist/quality/drift-state.js';
 import { DriftWindows, driftReferences } from '../agent/dist/quality/drift-windows.js';
@@ -34,11 +30,10 @@ import { QualityMonitor } from '../agent/dist/quality/monitor.js';
 import type { RawReading } from '../agent/dist/sources/source.js';
 import { azureTelemetry } from '../agent/dist/testing/azure-telemetry.js';
 import { repoRoot } from '../test/helpers/fleet.js';
-import { alternate } from './lib/alternate.js';
+import { alternate, replayPipeline } from './lib/alternate.js';
 import { loadNow, median } from './results.js';
 
 const silent = pino({ level: 'silent' });
-const HOUR_MS = 3_600_000;
 const MODEL = join(repoRoot, 'models/artifacts/azure-pdm-failure-24h/1.0.0');
 const COMMITS = 3000;
 const ROUNDS = 7;
@@ -115,16 +110,9 @@ function costs(): Record<'snapshot' | 'countOnly' | 'staged' | 'tailOnly' | 'wit
   return out;
 }
 
-
 /** us per scored row of one replay of `assets` through the pipeline; counts the drift snapshots it built. */
-async function replay(model: Awaited<ReturnType<typeof loadModel>>, assets: readonly RawReading[][], withDrift: boolean, count: { n: number }): Promise<number> {
-  let rows = 0;
-  const t0 = performance.now();
-  for (const [i, list] of assets.entries()) {
-    const assetId = `asset-${i + 1}`;
-    const counters = new Counters();
-    const outbox = new MemoryOutbox({ deviceId: 'bench', clock: systemClock });
-    outbox.start();
+function replay(model: LoadedModel, assets: readonly RawReading[][], withDrift: boolean, count: { n: number }): Promise<number> {
+  return replayPipeline(model, assets, (assetId, outbox) => {
     const tail = new FeatureTail({ outbox, assetId, source: 'bench', resumedAfter: () => undefined, log: silent });
     const keeper = new DriftState({ outbox, assetId, windowMs: quality.driftWindowSeconds * 1000, resumedAfter: () => undefined, log: silent });
     const counted = {
@@ -133,18 +121,8 @@ async function replay(model: Awaited<ReturnType<typeof loadModel>>, assets: read
       storedKeys: keeper.storedKeys.bind(keeper),
       snapshot: (...args: Parameters<DriftState['snapshot']>) => (count.n++, keeper.snapshot(...args)),
     };
-    const monitor = new QualityMonitor({ config: quality, assetId, log: silent, ...(withDrift ? { drift: counted } : {}) });
-    const p = new Pipeline({
-      config: { assetId, maxBatchRows: 64, windowMs: HOUR_MS },
-      scoring: fixedScoring(scorerFor(model, systemClock, { cooldownMs: 6 * HOUR_MS, criticalMargin: 0.5 })),
-      windows: new MetricWindows({ windowMs: HOUR_MS, assetId, model: model.ref }),
-      counters, outbox, log: silent, quality: monitor, tail,
-    });
-    for (const r of list) await p.reading(r);
-    await p.finish();
-    rows += counters.inferences;
-  }
-  return ((performance.now() - t0) * 1000) / rows;
+    return { tail, quality: new QualityMonitor({ config: quality, assetId, log: silent, ...(withDrift ? { drift: counted } : {}) }) };
+  });
 }
 
 const load = loadNow();

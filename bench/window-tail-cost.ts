@@ -14,22 +14,16 @@ import { modelCardSchema, type FeatureSpec } from '@pdm/protocol';
 import { systemClock } from '../agent/dist/clock.js';
 import { AssetReader } from '../agent/dist/features/asset-reader.js';
 import { FeatureTail, type TailState } from '../agent/dist/features/window-tail.js';
-import { loadModel } from '../agent/dist/inference/model.js';
-import { fixedScoring, scorerFor } from '../agent/dist/inference/slots.js';
-import { Counters } from '../agent/dist/metrics/counters.js';
-import { MetricWindows } from '../agent/dist/metrics/metric-windows.js';
-import { MemoryOutbox } from '../agent/dist/outbox/memory-outbox.js';
+import { loadModel, type LoadedModel } from '../agent/dist/inference/model.js';
 import { SqliteOutbox } from '../agent/dist/outbox/sqlite-outbox.js';
 import { predictionDraft } from '../agent/dist/outbox/suite-drafts.js';
-import { Pipeline } from '../agent/dist/pipeline.js';
 import type { RawReading } from '../agent/dist/sources/source.js';
 import { azureTelemetry } from '../agent/dist/testing/azure-telemetry.js';
 import { repoRoot } from '../test/helpers/fleet.js';
-import { alternate } from './lib/alternate.js';
+import { alternate, replayPipeline } from './lib/alternate.js';
 import { loadNow, median } from './results.js';
 
 const silent = pino({ level: 'silent' });
-const HOUR_MS = 3_600_000;
 const MODEL = join(repoRoot, 'models/artifacts/azure-pdm-failure-24h/1.0.0');
 const COMMITS = 3000;
 const ROUNDS = 7;
@@ -70,31 +64,14 @@ function commitCosts(): Record<'snapshot' | 'plain' | 'withSnapshot', number[]> 
 }
 
 /** us per scored row of one replay of `assets` through the pipeline; counts the snapshots it built. */
-async function replay(model: Awaited<ReturnType<typeof loadModel>>, assets: readonly RawReading[][], withSnapshot: boolean, count: { n: number }): Promise<number> {
-  let rows = 0;
-  const t0 = performance.now();
-  for (const [i, list] of assets.entries()) {
-    const assetId = `asset-${i + 1}`;
-    const counters = new Counters();
-    const outbox = new MemoryOutbox({ deviceId: 'bench', clock: systemClock });
-    outbox.start();
+function replay(model: LoadedModel, assets: readonly RawReading[][], withSnapshot: boolean, count: { n: number }): Promise<number> {
+  return replayPipeline(model, assets, (assetId, outbox) => {
+    if (!withSnapshot) return {};
     const tail = new FeatureTail({ outbox, assetId, source: 'bench', resumedAfter: () => undefined, log: silent });
-    const counted = {
-      restore: tail.restore.bind(tail),
-      snapshot: (...args: Parameters<FeatureTail['snapshot']>) => (count.n++, tail.snapshot(...args)),
+    return {
+      tail: { restore: tail.restore.bind(tail), snapshot: (...args: Parameters<FeatureTail['snapshot']>) => (count.n++, tail.snapshot(...args)) },
     };
-    const p = new Pipeline({
-      config: { assetId, maxBatchRows: 64, windowMs: HOUR_MS },
-      scoring: fixedScoring(scorerFor(model, systemClock, { cooldownMs: 6 * HOUR_MS, criticalMargin: 0.5 })),
-      windows: new MetricWindows({ windowMs: HOUR_MS, assetId, model: model.ref }),
-      counters, outbox, log: silent,
-      ...(withSnapshot ? { tail: counted } : {}),
-    });
-    for (const r of list) await p.reading(r);
-    await p.finish();
-    rows += counters.inferences;
-  }
-  return ((performance.now() - t0) * 1000) / rows;
+  });
 }
 
 const load = loadNow();
