@@ -22,7 +22,7 @@ import type { Counters } from './metrics/counters.js';
 import { IsoTime } from './metrics/iso-time.js';
 import type { MetricWindows } from './metrics/metric-windows.js';
 import type { Outbox, OutboxEntry, RecordDraft, StateWrite } from './outbox/outbox.js';
-import type { QualityTap } from './quality/monitor.js';
+import type { QualityTap } from './quality/tap.js';
 import { ShadowRunner, type ActiveRow } from './shadow/shadow-runner.js';
 import type { RawReading, SourceEvent, SourceSink } from './sources/source.js';
 

@@ -1,0 +1,42 @@
+/** The quality monitor as the pipeline sees it (monitor.ts QualityMonitor implements it). */
+import type { Mark } from '../features/window-tail.js';
+import type { ScoringSet } from '../inference/slots.js';
+import type { RecordDraft, StateWrite } from '../outbox/outbox.js';
+import type { SourceEvent } from '../sources/source.js';
+
+/** What the pipeline calls; see Pipeline. */
+export interface QualityTap {
+  /** Event time reached by the source (a reading's time). */
+  advance(time: number): void;
+  /** The models that run from now on (the pipeline adopted them): their drift windows stay pending at a stop. */
+  running(set: ScoringSet): void;
+  /**
+   * Prediction drafts about to be committed, with the rows they were scored from (in event-time order):
+   * their drift is counted now, and `driftState` then gives the state to commit with them. The next
+   * `scored` settles it.
+   */
+  stage(set: ScoringSet, rows: readonly ScoredRow[], drafts: readonly RecordDraft[]): void;
+  /**
+   * Prediction drafts committed (none when their commit failed, which undoes a `stage`), with the rows
+   * (by event time) they were scored from.
+   */
+  scored(set: ScoringSet, rows: readonly ScoredRow[], drafts: readonly RecordDraft[]): void;
+  /** A machine event from the source. */
+  event(event: SourceEvent): void;
+  /** Records of windows that became final; call only when no row waits for inference. */
+  takeDue(): RecordDraft[];
+  /** End of input: what has matured so far. */
+  closeAll(): RecordDraft[];
+  /**
+   * The drift state to commit with the records `stage`, `takeDue` or `closeAll` were just about, when
+   * they changed it; `mark` is the pipeline's reading mark.
+   */
+  driftState(mark: Mark | undefined): StateWrite | undefined;
+  /** The drift state as it stands, for a commit of the feature-window tail at `mark` (whose rows it must hold). */
+  driftSnapshot(mark: Mark | undefined): StateWrite | undefined;
+}
+
+export interface ScoredRow {
+  readonly time: number;
+  readonly row: Float32Array;
+}
