@@ -24,7 +24,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { PdmError, describeIssues, valueProblem, warmupReadings, type FeatureSpec, type ModelRef } from '@pdm/protocol';
+import { PdmError, describeIssues, modelRefSchema, valueProblem, warmupReadings, type FeatureSpec, type ModelRef } from '@pdm/protocol';
 import type { AlertState } from '../inference/alerts.js';
 import type { Outbox, StateWrite } from '../outbox/outbox.js';
 import { LITTLE_ENDIAN, framePrefix, readFrame } from '../outbox/state-frame.js';
@@ -89,7 +89,7 @@ const headerSchema = z.strictObject({
   spec: z.string(),
   signals: z.number().int().positive(),
   /** The active model the alert state is of. */
-  model: z.strictObject({ name: z.string(), version: z.string() }),
+  model: modelRefSchema,
 });
 type Header = z.output<typeof headerSchema>;
 
