@@ -25,8 +25,14 @@ export interface Alternated {
   readonly ratioRange: [string, string];
 }
 
-/** Runs `replay(false)` and `replay(true)` `runs` times each, alternating which goes first; `replay` gives us per row. */
-export async function alternate(runs: number, replay: (withIt: boolean) => Promise<number>): Promise<Alternated> {
+/**
+ * Runs `replay(false)` and `replay(true)` once each untimed (warm-up, then `afterWarmUp`), then `runs` times each,
+ * alternating which goes first; `replay` gives us per row.
+ */
+export async function alternate(runs: number, replay: (withIt: boolean) => Promise<number>, afterWarmUp?: () => void): Promise<Alternated> {
+  await replay(false);
+  await replay(true);
+  afterWarmUp?.();
   const off: number[] = [];
   const on: number[] = [];
   const ratios: number[] = [];
