@@ -21,13 +21,12 @@
  * (FeatureWindows.tail). The values are copied in one go where the machine is little-endian
  * (bench:pipeline, per commit).
  */
-import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { PdmError, describeIssues, modelRefSchema, valueProblem, warmupReadings, type FeatureSpec, type ModelRef } from '@pdm/protocol';
 import type { AlertState } from '../inference/alerts.js';
 import type { Outbox, StateWrite } from '../outbox/outbox.js';
-import { LITTLE_ENDIAN, framePrefix, readFrame } from '../outbox/state-frame.js';
+import { framePrefix, frameValues, readFrame, readValues, shortHash } from '../outbox/state-frame.js';
 
 /** A place in event time: the last item taken was at `time`, and `count` items were taken at exactly that time. */
 export interface Mark {
@@ -107,7 +106,7 @@ const fingerprints = new WeakMap<FeatureSpec, string>();
 export function fingerprint(spec: FeatureSpec): string {
   let f = fingerprints.get(spec);
   if (f === undefined) {
-    f = createHash('sha256').update(JSON.stringify([spec.signals, spec.features])).digest('hex').slice(0, 16);
+    f = shortHash([spec.signals, spec.features]);
     fingerprints.set(spec, f);
   }
   return f;
@@ -159,21 +158,10 @@ export class FeatureTail implements WindowTailKeeper {
   }
 
   snapshot(spec: FeatureSpec, state: TailState, tail: Float64Array): StateWrite {
-    const prefix = this.prefixOf(spec, state.model);
-    const length = HEAD_VALUES + tail.length;
-    const value = Buffer.from(new ArrayBuffer(prefix.length + 8 * length));
-    prefix.copy(value, 0);
-    if (LITTLE_ENDIAN) {
-      // the prefix is a multiple of 8 bytes and the buffer starts its own ArrayBuffer: aligned
-      const out = new Float64Array(value.buffer, prefix.length, length);
+    const value = frameValues(this.prefixOf(spec, state.model), HEAD_VALUES + tail.length, (out) => {
       encodeHead(state, out);
       out.set(tail, HEAD_VALUES);
-    } else {
-      const head = new Float64Array(HEAD_VALUES);
-      encodeHead(state, head);
-      for (let i = 0; i < HEAD_VALUES; i++) value.writeDoubleLE(head[i]!, prefix.length + 8 * i);
-      for (let i = 0; i < tail.length; i++) value.writeDoubleLE(tail[i]!, prefix.length + 8 * (HEAD_VALUES + i));
-    }
+    });
     return { key: this.key, value };
   }
 
@@ -248,9 +236,8 @@ function decode(raw: Buffer): Snapshot {
   if (bytes < 0 || bytes % (8 * header.signals) !== 0) {
     throw invalid(`${raw.length - at} bytes after the header: no state and whole readings of ${header.signals} signals`, raw.length);
   }
-  const head = Array.from({ length: HEAD_VALUES }, (_, i) => raw.readDoubleLE(at + 8 * i));
-  const values = new Float64Array(bytes / 8);
-  for (let i = 0; i < values.length; i++) values[i] = raw.readDoubleLE(at + 8 * (HEAD_VALUES + i));
+  const head = [...readValues(raw, at, HEAD_VALUES)];
+  const values = readValues(raw, at + 8 * HEAD_VALUES, bytes / 8);
   return { header, ...stateOf(head, header, raw.length), readingCount: values.length / header.signals, values };
 }
 

@@ -27,7 +27,7 @@ import { z } from 'zod';
 import { describeIssues, modelRefSchema, modelRoleSchema, type ModelRef, type ModelRole } from '@pdm/protocol';
 import { sameMark, type Mark } from '../features/window-tail.js';
 import type { Outbox, StateWrite } from '../outbox/outbox.js';
-import { LITTLE_ENDIAN, framePrefix, readFrame } from '../outbox/state-frame.js';
+import { framePrefix, frameValues, readFrame, readValues } from '../outbox/state-frame.js';
 import type { DriftWindowState, DriftWindows } from './drift-windows.js';
 
 /** What the quality monitor needs: the windows to start from, and the state write that keeps the current ones. */
@@ -160,12 +160,7 @@ export class DriftState implements DriftKeeper {
     for (const entry of this.read().values()) parts.push({ source: entry, ...entry });
     const prefix = this.prefixOf(parts);
     const floats = MARK_VALUES + parts.reduce((n, p) => n + p.windows.length * (1 + p.cells), 0);
-    // from the pool when small: the outbox copies the value, nothing keeps it
-    const value = Buffer.allocUnsafe(prefix.length + 8 * floats);
-    prefix.copy(value, 0);
-    const at = value.byteOffset + prefix.length;
-    if (LITTLE_ENDIAN && at % 8 === 0) {
-      const out = new Float64Array(value.buffer, at, floats);
+    const value = frameValues(prefix, floats, (out) => {
       out[0] = mark?.time ?? Number.NaN;
       out[1] = mark?.count ?? 0;
       let i = MARK_VALUES;
@@ -176,16 +171,7 @@ export class DriftState implements DriftKeeper {
           i += 1 + w.counts.length;
         }
       }
-    } else {
-      let offset = value.writeDoubleLE(mark?.time ?? Number.NaN, prefix.length);
-      offset = value.writeDoubleLE(mark?.count ?? 0, offset);
-      for (const p of parts) {
-        for (const w of p.windows) {
-          offset = value.writeDoubleLE(w.n, offset);
-          for (let i = 0; i < w.counts.length; i++) offset = value.writeDoubleLE(w.counts[i]!, offset);
-        }
-      }
-    }
+    });
     return { key: this.key, value };
   }
 
@@ -252,14 +238,11 @@ function decode(raw: Buffer): { header: Header; mark: Mark | undefined; windows:
   const parsed = headerSchema.safeParse(frame.header);
   if (!parsed.success) throw new RangeError(`header: ${describeIssues(parsed.error)}`);
   const header = parsed.data;
-  let offset = frame.at;
   const floats = MARK_VALUES + header.trackers.reduce((n, t) => n + (1 + t.cells) * t.windows.length, 0);
-  if (raw.length - offset !== 8 * floats) throw new RangeError(`${raw.length - offset} bytes after the header, ${8 * floats} expected`);
-  const next = (): number => {
-    const v = raw.readDoubleLE(offset);
-    offset += 8;
-    return v;
-  };
+  if (raw.length - frame.at !== 8 * floats) throw new RangeError(`${raw.length - frame.at} bytes after the header, ${8 * floats} expected`);
+  const all = readValues(raw, frame.at, floats);
+  let read = 0;
+  const next = (): number => all[read++]!;
   const time = next();
   const count = next();
   const noMark = Number.isNaN(time) && count === 0;

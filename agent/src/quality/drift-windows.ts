@@ -8,8 +8,8 @@
  * snapshot of the windows for the outbox (drift-state.ts) is a copy of it, and so is a checkpoint taken
  * before rows are counted ahead of their commit (`checkpoint`, `rollback`).
  */
-import { createHash } from 'node:crypto';
 import type { ModelCard } from '@pdm/protocol';
+import { shortHash } from '../outbox/state-frame.js';
 import { binIndex, psi } from './psi.js';
 
 interface Reference {
@@ -78,10 +78,7 @@ export class DriftWindows {
     for (const r of refs) offsets.push(offsets[offsets.length - 1]! + r.shares.length);
     this.offsets = offsets;
     this.saved = new Float64Array(this.cells);
-    this.fingerprint = createHash('sha256')
-      .update(JSON.stringify(refs.map((r) => [r.name, r.column, r.edges, r.shares])))
-      .digest('hex')
-      .slice(0, 16);
+    this.fingerprint = shortHash(refs.map((r) => [r.name, r.column, r.edges, r.shares]));
   }
 
   /** Bin counts per window: every reference's bins. */

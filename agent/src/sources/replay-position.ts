@@ -12,7 +12,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
-import type { Mark, ResumePoint } from '../features/window-tail.js';
+import { sameMark, type Mark, type ResumePoint } from '../features/window-tail.js';
 import { readJsonFile, writeJsonAtomic } from '../store/atomic.js';
 
 export const REPLAY_POSITION_FILE = 'replay-position.json';
@@ -96,7 +96,7 @@ export class ReplayPosition {
   /** Writes the last committed position (at stop, after the pipeline's final commit). */
   save(): void {
     const { committed } = this;
-    if (committed === undefined || (committed.time === this.saved?.time && committed.count === this.saved.count)) return;
+    if (committed === undefined || sameMark(committed, this.saved)) return;
     this.lastSave = this.deps.clock.monotonic();
     try {
       const time = new Date(committed.time).toISOString();
