@@ -33,10 +33,6 @@ const round = (v: number, places = 4): number => {
   return Math.round(v * f) / f;
 };
 
-export function figures(d: Downtime, assetIds: readonly string[], from: number, to: number): Figures {
-  return figuresPerPeriod(d, assetIds, [[from, to]])[0]!;
-}
-
 /**
  * The figures of a set of assets for each of several periods (a group's whole period and its trend
  * buckets): a report by asset at 10,000 assets asks for 140,000 figures. Each asset's sums per period
@@ -75,7 +71,7 @@ export function assetFiguresJson(d: Downtime, assetId: string, periods: readonly
 }
 
 /**
- * figures() of one asset, without a set or kept sums: a report's model versions ask for two periods of
+ * The figures of one asset for one period, without a set or kept sums: a report's model versions ask for two periods of
  * their own per version (thousands). One asset's sums are its own sums added to zeros, as in figuresPerPeriod.
  */
 export function assetFigures(d: Downtime, assetId: string, from: number, to: number): Figures {

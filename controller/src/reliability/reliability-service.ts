@@ -10,7 +10,7 @@ import { queryInt } from '../http/validate.js';
 import type { RepairAssumptions } from './intervals.js';
 import { reportCsv } from './csv.js';
 import { DowntimeState, type DowntimeStateOptions } from './downtime-state.js';
-import { groupsTable, reportLayout, reportOf, shownAssets, type AssetInfo, type GroupBy, type ReliabilityReport } from './report.js';
+import { assetIdsOf, groupsTable, reportLayout, reportOf, shownAssets, type AssetInfo, type GroupBy, type ReliabilityReport } from './report.js';
 import { KeptGroups, reportJson } from './report-json.js';
 import { ReliabilitySource } from './source.js';
 import { VersionImpacts } from './version-impacts.js';
@@ -105,7 +105,7 @@ export class ReliabilityService {
     // the assets, their downtime and the time their events cover, kept from the report before where unchanged
     this.#downtime.refresh(source);
     const assets: readonly AssetInfo[] = this.#downtime.assets({ site: q.site, assetClass: q.assetClass, assetId: q.assetId });
-    const ids = assets.map((a) => a.assetId);
+    const ids = assetIdsOf(assets);
     const range = q.from !== undefined && q.to !== undefined ? undefined : this.#downtime.dataRange(source, ids);
     const to = q.to !== undefined ? Date.parse(q.to) : (range?.to ?? this.#clock.now());
     const from = q.from !== undefined ? Date.parse(q.from) : Math.min(range?.from ?? to, to);

@@ -4,7 +4,7 @@
  * report goes out (source.ts reads the database).
  */
 import { RELIABILITY_DEFINITIONS, assumptionsStatement } from './definitions.js';
-import { assetFigures, downtimeBreakdown, figures, figuresPerPeriod, pareto, type Figures, type ParetoEntry } from './figures.js';
+import { assetFigures, downtimeBreakdown, figuresPerPeriod, pareto, type Figures, type ParetoEntry } from './figures.js';
 import { downtime, type Downtime, type EventsInput, type RepairAssumptions } from './intervals.js';
 import type { Paretos } from './kept-pareto.js';
 import { asKept, keptList, type KeptList } from './kept-list.js';
@@ -232,9 +232,11 @@ export const versionOrder = (a: Pick<VersionImpact, 'assetId' | 'activeFrom'>, b
 export function reportWithoutVersions(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, withGroups: boolean, layout: ReportLayout): ReliabilityReport {
   const all = assetIdsOf(assets);
   // in a page, the per-asset lists are those of its groups' assets
-  const { groups, page, shown, periods, wholeAndTrend, periodIso } = layout;
+  const { groups, page, shown, wholeAndTrend, periodIso } = layout;
   const omit = o.perAsset === 'omit';
   const { byAsset, byCause, byComponent } = paretos(assets, all, d, o);
+  // the totals and the trend in one pass over the assets, as a group's (each period's sums apart, in asset order)
+  const [totals, ...trend] = figuresPerPeriod(d, all, wholeAndTrend);
   return {
     period: { from: iso(o.from), to: iso(o.to), hours: (o.to - o.from) / HOUR },
     groupBy: o.groupBy,
@@ -245,11 +247,11 @@ export function reportWithoutVersions(assets: readonly AssetInfo[], d: Downtime,
       correctiveMaintenance: d.correctiveMaintenance,
       statement: assumptionsStatement(o.assumptions),
     },
-    totals: figures(d, all, o.from, o.to),
+    totals: totals!,
     ...(page === undefined ? {} : { page }),
     // without: report-json.ts writes them from kept JSON
     groups: withGroups ? groups.map(([key, ids]) => groupOf(d, key, omit ? undefined : ids, ids, wholeAndTrend, periodIso)) : [],
-    trend: { bucket: o.bucket, periods: figuresPerPeriod(d, all, periods).map((f, k) => dated(periodIso[k]!, f)) },
+    trend: { bucket: o.bucket, periods: trend.map((f, k) => dated(periodIso[k]!, f)) },
     pareto: {
       ...(omit ? {} : { byAsset: shown === undefined ? byAsset : byAsset.filter((e) => shown.has(e.key)) }),
       byCause,
