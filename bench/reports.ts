@@ -31,7 +31,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { pino } from 'pino';
 import { seededRandom } from '@pdm/models';
 import { PdmError, type MachineEvent, type MetricWindow, type QualityWindow, type RecordKind, type RecordOf } from '@pdm/protocol';
-import { Database } from '../controller/dist/db/database.js';
+import { Database, writeTransaction } from '../controller/dist/db/database.js';
 import { DevicesRepo } from '../controller/dist/db/devices-repo.js';
 import { RecordsRepo } from '../controller/dist/db/records-repo.js';
 import { QualityRepo } from '../controller/dist/quality/quality-repo.js';
@@ -193,14 +193,15 @@ async function enterEvent(httpUrl: string, token: string, n: number): Promise<vo
  * database (as another writer would; the controller's reports see the committed generation move). In a
  * live fleet every metric window does this.
  */
-function storeWindowAfterEnd(records: RecordsRepo, n: number): void {
+function storeWindowAfterEnd(writer: BetterSqlite3.Database, records: RecordsRepo, n: number): void {
   const from = START + DAYS * DAY + (n - 1) * 3_600_000;
   const i = n % DEVICES;
   const record: MetricWindow = {
     deviceId: `dev-${i}`, seq: 1_000_000 + n, time: iso(from + 3_600_000), assetId: `asset-${i}`, windowStart: iso(from), windowEnd: iso(from + 3_600_000),
     readings: 24, rejectedReadings: {}, inferences: 24, inferenceErrors: 0, alerts: 0, latencyMs: { p50: 0.1, p95: 0.2, max: 0.5 }, model: MODEL,
   };
-  const outcome = records.store('metrics', record, createHash('sha256').update(JSON.stringify(record)).digest('hex'), from + 3_600_000);
+  // a second writer beside the controller's: BEGIN IMMEDIATE, as the controller's own writes (db/database.ts)
+  const outcome = writeTransaction(writer, () => records.store('metrics', record, createHash('sha256').update(JSON.stringify(record)).digest('hex'), from + 3_600_000))();
   if (outcome !== 'stored') throw new PdmError('INTERNAL', 'metric window not stored', { context: { n, outcome } });
 }
 
@@ -269,7 +270,7 @@ async function main(): Promise<void> {
           Object.assign(series(`${v.label}|new`), { bytes: fresh.bytes }).ms.push(fresh.ms);
           Object.assign(series(`${v.label}|kept`), { bytes: again.bytes }).ms.push(again.ms);
           // then a metric window after the data's end: the default period moves
-          storeWindowAfterEnd(records, ++windows);
+          storeWindowAfterEnd(writer, records, ++windows);
           const moved = await curlGet(`${ctl.httpUrl}${v.path}`);
           if (moved.cache !== 'miss') throw new PdmError('INTERNAL', 'report cache did not behave as the bench assumes', { context: { moved: moved.cache } });
           Object.assign(series(`${v.label}|moved`), { bytes: moved.bytes }).ms.push(moved.ms);
