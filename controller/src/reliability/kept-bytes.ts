@@ -1,6 +1,6 @@
 /**
- * Text as UTF-8 bytes to keep between renders (per-asset figure JSON, model-version entries), written
- * into slabs that hold kept bytes only.
+ * Text as UTF-8 bytes to keep between renders (per-asset figure JSON, model-version entries, groups of
+ * a report by asset), written into slabs that hold kept bytes only.
  *
  * Buffer.from(string), and Buffer.copyBytesFrom() too, give a string under 4 KB as a slice of Node's
  * shared 8 KB pool slab (Node 20: `.buffer.byteLength` 8192), which a render's transient parts fill as
@@ -10,28 +10,70 @@
  * rounds, after GC: RSS 209-214 MiB pooled, 273-275 MiB one ArrayBuffer each, 199 MiB in kept-only slabs
  * (2026-11-27, load 7-9). A slab still lives while any of its entries is kept; its other entries are
  * kept bytes replaced since, not a render's garbage.
+ *
+ * The slabs are SharedArrayBuffers: a body made of kept parts (report-body.ts) goes from the report
+ * worker to the controller's thread without a copy, and a slab's bytes are never written twice (it
+ * fills forward), so a body that still points into it stays as it was sent.
  */
 const SLAB_BYTES = 64 * 1024;
-/** Texts that could take more than this many bytes get an ArrayBuffer of their own (a slab holds 8 at least). */
+/** Texts that could take more than this many bytes get a buffer of their own (a slab holds 8 at least). */
 const OWN_BYTES = SLAB_BYTES / 8;
 const encoder = new TextEncoder();
+const shared = (bytes: number): Uint8Array<SharedArrayBuffer> => new Uint8Array(new SharedArrayBuffer(bytes));
 
-/** The slab being filled, process-wide as Node's pool is (each worker thread has its own). */
-let slab = new Uint8Array(0);
-let used = 0;
+/** A sequence of kept-only slabs, filled forward: what is written one after the other sits side by side (report-body.ts joins such parts). */
+export class ByteSlabs {
+  #slab: Uint8Array = shared(0);
+  #used = 0;
+
+  /** `text` as UTF-8 in a slab (or a shared buffer of its own when long). */
+  text(text: string): Uint8Array {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit
+    const most = text.length * 3;
+    if (most > OWN_BYTES) {
+      const own = shared(Buffer.byteLength(text, 'utf8'));
+      encoder.encodeInto(text, own);
+      return own;
+    }
+    const { written } = encoder.encodeInto(text, this.#room(most));
+    return this.#take(written);
+  }
+
+  /** The bytes of `parts` one after the other, copied into a slab (or a shared buffer of its own when long). */
+  copy(parts: readonly Uint8Array[]): Uint8Array {
+    let size = 0;
+    for (const p of parts) size += p.byteLength;
+    const out = size > OWN_BYTES ? shared(size) : this.#room(size);
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.byteLength;
+    }
+    return size > OWN_BYTES ? out : this.#take(size);
+  }
+
+  /** The free bytes of the current slab, a new slab when fewer than `bytes` are left. */
+  #room(bytes: number): Uint8Array {
+    if (this.#slab.length - this.#used < bytes) {
+      this.#slab = shared(SLAB_BYTES);
+      this.#used = 0;
+    }
+    return this.#slab.subarray(this.#used);
+  }
+
+  #take(bytes: number): Uint8Array {
+    const out = this.#slab.subarray(this.#used, this.#used + bytes);
+    this.#used += bytes;
+    return out;
+  }
+}
+
+
+/** The slabs of kept figure JSON and model-version entries, process-wide as Node's pool is (each worker thread has its own). */
+const slabs = new ByteSlabs();
 
 export function keptBytes(text: string): Uint8Array {
-  // UTF-8 takes at most 3 bytes per UTF-16 unit
-  const most = text.length * 3;
-  if (most > OWN_BYTES) return encoder.encode(text);
-  if (slab.length - used < most) {
-    slab = new Uint8Array(SLAB_BYTES);
-    used = 0;
-  }
-  const { written } = encoder.encodeInto(text, slab.subarray(used));
-  const out = slab.subarray(used, used + written);
-  used += written;
-  return out;
+  return slabs.text(text);
 }
 
 /** The size of a slab of kept bytes (kept-bytes.test.ts tells them from Node's 8 KB pool slabs). */

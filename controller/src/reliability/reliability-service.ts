@@ -11,6 +11,7 @@ import type { RepairAssumptions } from './intervals.js';
 import { reportCsv } from './csv.js';
 import { DowntimeState, type DowntimeStateOptions } from './downtime-state.js';
 import { assetIdsOf, groupsTable, reportLayout, reportOf, shownAssets, type AssetInfo, type GroupBy, type ReliabilityReport } from './report.js';
+import { textBody, type ReportBody } from './report-body.js';
 import { KeptGroups, reportJson } from './report-json.js';
 import { ReliabilitySource } from './source.js';
 import { VersionImpacts } from './version-impacts.js';
@@ -82,7 +83,7 @@ export class ReliabilityService {
       const scope = this.scope(q);
       const body = format === 'json'
         ? this.#json(scope)
-        : new TextEncoder().encode(reportCsv(groupsTable(scope.assets, this.#downtime.downtime(scope.ids), scope.options, this.#members)));
+        : textBody(reportCsv(groupsTable(scope.assets, this.#downtime.downtime(scope.ids), scope.options, this.#members)));
       return { generation, body, cacheable: !scope.clockBound };
     })();
   }
@@ -91,7 +92,7 @@ export class ReliabilityService {
    * The report as JSON: the report without model versions, then the section's entries kept per asset
    * (version-impacts.ts), as JSON.stringify(report()) writes them: `modelVersions` is the report's last key.
    */
-  #json({ source, assets, ids, options }: ReturnType<ReliabilityService['scope']>): Uint8Array<ArrayBuffer> {
+  #json({ source, assets, ids, options }: ReturnType<ReliabilityService['scope']>): ReportBody {
     const d = this.#downtime.downtime(ids);
     const layout = reportLayout(assets, options, this.#members);
     if (options.perAsset === 'omit') return reportJson(assets, d, options, layout, undefined, this.#groups);
@@ -120,8 +121,8 @@ export type ReportFormat = 'json' | 'csv';
 
 export interface RenderedReport {
   generation: number;
-  /** UTF-8, in a buffer of its own (transferable from the worker without a copy). */
-  body: Uint8Array<ArrayBuffer>;
+  /** UTF-8, in parts of shared memory (posted from the worker without a copy: report-body.ts). */
+  body: ReportBody;
   cacheable: boolean;
 }
 

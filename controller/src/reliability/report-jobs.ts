@@ -18,6 +18,7 @@ import type { Clock } from '../clock.js';
 import type { Db } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import type { RepairAssumptions } from './intervals.js';
+import type { ReportBody } from './report-body.js';
 import { dataGeneration, type ReliabilityService, type ReportFormat, type ReportScope } from './reliability-service.js';
 import type { RenderJob, RenderResult, WorkerInit } from './report-worker.js';
 
@@ -32,17 +33,17 @@ export interface ReportJobsDeps {
 }
 
 export interface RenderedBody {
-  body: Uint8Array;
+  body: ReportBody;
   /** hit: served from a body rendered earlier of the same data; miss: rendered for this request. */
   cache: 'hit' | 'miss';
 }
 
 interface Kept {
   generation: number;
-  body: Uint8Array;
+  body: ReportBody;
 }
 
-type Rendered = { generation: number; cacheable: boolean; body: Uint8Array };
+type Rendered = { generation: number; cacheable: boolean; body: ReportBody };
 
 const WORKER_FILE = fileURLToPath(new URL('./report-worker.js', import.meta.url));
 

@@ -6,74 +6,77 @@
  *
  * - a report by asset writes each group from its asset's figures' JSON, kept with the asset's sums
  *   (figures.ts assetFiguresJson, period-sums.ts): new data makes the JSON of the assets it changed;
+ *   each group's JSON is kept in slabs of its own, in the report's order, so that the groups of a
+ *   body are a few long parts (report-body.ts), not one 48 MB copy;
  * - the model versions' entries come kept per asset (version-impacts.ts);
  * - the rest of the report (totals, trend, Paretos) is stringified as before.
  */
 import { assetFiguresJson } from './figures.js';
 import type { Downtime } from './intervals.js';
+import { ByteSlabs } from './kept-bytes.js';
 import { asKept, keptList } from './kept-list.js';
+import { BodyWriter, type ReportBody } from './report-body.js';
 import { groupOf, members, reportWithoutVersions, type AssetInfo, type GroupBy, type ReportLayout, type ReportOptions } from './report.js';
 
 /** The body of the report of `assets`; `modelVersions`: the section's entries as JSON, undefined with perAsset=omit. */
-export function reportJson(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, layout: ReportLayout, modelVersions: readonly Uint8Array[] | undefined, kept = new KeptGroups()): Uint8Array<ArrayBuffer> {
+export function reportJson(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, layout: ReportLayout, modelVersions: readonly Uint8Array[] | undefined, kept = new KeptGroups()): ReportBody {
   const byAsset = o.groupBy === 'asset';
   const { groups, trend, pareto, ...head } = reportWithoutVersions(assets, d, o, !byAsset, layout);
-  const parts: Uint8Array[] = [];
-  const text = (s: string): void => void parts.push(Buffer.from(s));
+  const body = new BodyWriter();
   // the keys in the report's order: period .. totals (page), groups, trend, pareto, modelVersions
-  text(`${JSON.stringify(head).slice(0, -1)},"groups":`);
-  if (byAsset) groupsByAsset(parts, d, o, layout, kept);
-  else text(JSON.stringify(groups));
-  text(`,${JSON.stringify({ trend, pareto }).slice(1, -1)}`);
+  body.text(`${JSON.stringify(head).slice(0, -1)},"groups":`);
+  if (byAsset) groupsByAsset(body, d, o, layout, kept);
+  else body.text(JSON.stringify(groups));
+  body.text(`,${JSON.stringify({ trend, pareto }).slice(1, -1)}`);
   if (modelVersions !== undefined) {
-    text(',"modelVersions":[');
-    const comma = Buffer.from(',');
+    body.text(',"modelVersions":[');
     for (const [i, entry] of modelVersions.entries()) {
-      if (i > 0) parts.push(comma);
-      parts.push(entry);
+      if (i > 0) body.text(',');
+      body.push(entry);
     }
-    text(']');
+    body.text(']');
   }
-  text('}');
-  return concat(parts);
+  body.text('}');
+  return body.body();
 }
 
 /** The groups of a report by asset: the text of report.ts's group() for each, from kept JSON of its figures. */
-function groupsByAsset(parts: Uint8Array[], d: Downtime, o: ReportOptions, layout: ReportLayout, kept: KeptGroups): void {
+function groupsByAsset(body: BodyWriter, d: Downtime, o: ReportOptions, layout: ReportLayout, kept: KeptGroups): void {
   const omit = o.perAsset === 'omit';
   const { wholeAndTrend, periodIso } = layout;
   const heads = [undefined, ...periodIso.map((p) => `{"from":"${p.from}","to":"${p.to}",`)];
   const dated = (k: number): string | undefined => heads[k];
-  const open = Buffer.from('[');
-  const comma = Buffer.from(',');
   const trendOpen = Buffer.from(',"trend":[');
   const close = Buffer.from(']}');
-  parts.push(open);
+  body.text('[');
   for (const [i, [key, ids]] of layout.groups.entries()) {
-    if (i > 0) parts.push(comma);
-    const k = JSON.stringify(key);
+    // each group is kept with the comma before it, so that groups kept one after the other are one part
+    const comma = i > 0 ? 1 : 0;
     // an asset listed twice (source.ts lists each once) would be a group of two: written as any other report's
     if (ids.length !== 1) {
-      parts.push(Buffer.from(JSON.stringify(groupOf(d, key, omit ? undefined : ids, ids, wholeAndTrend, periodIso))));
+      body.text(`${comma ? ',' : ''}${JSON.stringify(groupOf(d, key, omit ? undefined : ids, ids, wholeAndTrend, periodIso))}`);
       continue;
     }
     const figures = assetFiguresJson(d, key, wholeAndTrend, dated);
-    parts.push(kept.group(key, omit, figures, () => {
-      const own: Uint8Array[] = [Buffer.from(omit ? `{"key":${k},` : `{"key":${k},"assetIds":${JSON.stringify(ids)},`), figures[0]!, trendOpen];
+    body.push(kept.group(key, omit, figures, () => {
+      const k = JSON.stringify(key);
+      const own: Uint8Array[] = [Buffer.from(omit ? `,{"key":${k},` : `,{"key":${k},"assetIds":${JSON.stringify(ids)},`), figures[0]!, trendOpen];
       for (const [j, entry] of figures.slice(1).entries()) own.push(j === 0 ? entry.subarray(1) : entry);
       own.push(close);
-      return concat(own);
-    }));
+      return own;
+    }).subarray(1 - comma));
   }
-  parts.push(Buffer.from(']'));
+  body.text(']');
 }
 
 /**
  * Each asset's group of a report by asset in JSON, kept while it is made of the same kept JSON of its
- * figures (figures.ts): one part per asset to copy into the body, not 30.
+ * figures (figures.ts): one part per asset, and groups made one after the other are one part of the body.
  */
 export class KeptGroups {
   readonly #kept = new Map<string, { omit: boolean; figures: readonly Uint8Array[]; json: Uint8Array }>();
+  /** The groups' JSON, made in the report's order: a render that makes many makes them side by side. */
+  readonly #slabs = new ByteSlabs();
   /** members() of an asset list (DowntimeState gives the same array for a scope while its assets stay), by groupBy. */
   readonly #members = new WeakMap<readonly AssetInfo[], Map<GroupBy, [string, readonly string[]][]>>();
 
@@ -92,24 +95,12 @@ export class KeptGroups {
     return groups;
   }
 
-  group(assetId: string, omit: boolean, figures: readonly Uint8Array[], make: () => Uint8Array): Uint8Array {
+  /** The asset's group JSON with a comma before it: kept while its figures' JSON is, else the bytes of `make()`'s parts. */
+  group(assetId: string, omit: boolean, figures: readonly Uint8Array[], make: () => readonly Uint8Array[]): Uint8Array {
     const k = this.#kept.get(assetId);
     if (k !== undefined && k.omit === omit && k.figures.length === figures.length && k.figures.every((f, i) => f === figures[i])) return k.json;
-    const json = make();
+    const json = this.#slabs.copy(make());
     this.#kept.set(assetId, { omit, figures, json });
     return json;
   }
-}
-
-/** The parts in one buffer of its own (never Node's shared pool), so that the worker can transfer it without a copy. */
-function concat(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
-  let size = 0;
-  for (const p of parts) size += p.byteLength;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
 }

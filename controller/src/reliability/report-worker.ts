@@ -8,6 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import type { RepairAssumptions } from './intervals.js';
 import { ReliabilityService, type ReportFormat, type ReportScope } from './reliability-service.js';
+import type { ReportBody } from './report-body.js';
 
 export interface WorkerInit {
   file: string;
@@ -23,7 +24,7 @@ export interface RenderJob {
 }
 
 export type RenderResult =
-  | { id: number; generation: number; cacheable: boolean; body: Uint8Array }
+  | { id: number; generation: number; cacheable: boolean; body: ReportBody }
   | { id: number; error: { message: string; code: string | undefined } };
 
 const port = parentPort;
@@ -38,9 +39,9 @@ if (port !== null) {
     let result: RenderResult;
     try {
       const r = service.render(job.query, job.format);
-      // a buffer of its own (never a pooled Buffer: reliability-service.ts), handed over without a copy
+      // parts of shared memory (report-body.ts): posted without copying the body
       result = { id: job.id, generation: r.generation, cacheable: r.cacheable, body: r.body };
-      port.postMessage(result, [r.body.buffer]);
+      port.postMessage(result);
     } catch (err) {
       result = { id: job.id, error: { message: (err as Error).message, code: (err as { code?: string }).code } };
       port.postMessage(result);

@@ -3,6 +3,7 @@
  * `Accept: text/csv` or `format=csv` (controller/README.md, "Reliability reports"; docs/metrics.md).
  */
 import type { InsightsApi } from '../../quality/wiring.js';
+import { bodyStream } from '../../reliability/report-body.js';
 import { reliabilityQuerySchema } from '../../reliability/reliability-service.js';
 import type { ZodRoutes } from '../openapi/index.js';
 
@@ -21,7 +22,11 @@ export const reportRoutes: ZodRoutes<{ api: InsightsApi }> = async (app, { api }
     reply.header('x-pdm-report-cache', cache);
     if (csv) reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="reliability.csv"');
     else reply.header('content-type', 'application/json; charset=utf-8');
-    return reply.send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+    // its parts one after the other (48 MB by asset at 10,000 assets: never copied into one buffer)
+    const [only] = body.parts;
+    if (body.parts.length === 1 && only !== undefined) return reply.send(Buffer.from(only.buffer, only.byteOffset, only.byteLength));
+    reply.header('content-length', body.byteLength);
+    return reply.send(bodyStream(body));
   });
 };
 
