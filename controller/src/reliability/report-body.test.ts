@@ -1,0 +1,44 @@
+/**
+ * A report body of parts (report-body.ts): its stream gives the bytes written, in order; parts side by
+ * side in one buffer are one part; short or unshared parts are copied, so that every part is shared
+ * memory (posted from the report worker without a copy) and a body has few parts.
+ */
+import { buffer } from 'node:stream/consumers';
+import { describe, expect, it } from 'vitest';
+import { ByteSlabs } from './kept-bytes.js';
+import { BodyWriter, bodyBytes, bodyStream, textBody } from './report-body.js';
+
+const shared = (b: Uint8Array): boolean => b.buffer instanceof SharedArrayBuffer;
+
+describe('report body', () => {
+  it('streams the bytes written, joining parts that sit side by side and copying short or unshared ones', async () => {
+    const slabs = new ByteSlabs();
+    // three kept texts side by side in one slab, each long enough to be kept as a view
+    const [a, b, c] = ['a', 'b', 'c'].map((ch) => slabs.copy([Buffer.from(ch.repeat(2000))]));
+    const w = new BodyWriter();
+    w.text('{"x":[');
+    w.push(a!);
+    w.push(b!);
+    w.push(Buffer.from('-'.repeat(3000)));
+    w.push(c!);
+    w.push(c!.subarray(0, 10));
+    w.text('"\u00e9\u{1F6E0}"]}');
+    const body = w.body();
+    const expected = Buffer.concat([Buffer.from('{"x":['), a!, b!, Buffer.from('-'.repeat(3000)), c!, c!.subarray(0, 10), Buffer.from('"\u00e9\u{1F6E0}"]}')]);
+    expect(body.byteLength).toBe(expected.byteLength);
+    expect(Buffer.compare(await buffer(bodyStream(body)), expected)).toBe(0);
+    expect(Buffer.compare(Buffer.from(bodyBytes(body)), expected)).toBe(0);
+    expect(body.parts.every(shared)).toBe(true);
+    // '{"x":[' copied; a+b one view of the slab; the unshared dashes copied; c a view; its 10 bytes and the text copied
+    expect(body.parts.map((p) => p.byteLength)).toEqual([6, 4000, 3000, 2000, 10 + Buffer.byteLength('"\u00e9\u{1F6E0}"]}')]);
+    expect(body.parts[1]!.buffer).toBe(a!.buffer);
+  });
+
+  it('is empty with nothing written, and one part for one text', async () => {
+    expect(new BodyWriter().body()).toEqual({ parts: [], byteLength: 0 });
+    expect((await buffer(bodyStream(new BodyWriter().body()))).byteLength).toBe(0);
+    const csv = textBody('key,assets\r\nasset-1,1\r\n');
+    expect(csv.parts.length).toBe(1);
+    expect(Buffer.from(bodyBytes(csv)).toString('utf8')).toBe('key,assets\r\nasset-1,1\r\n');
+  });
+});
