@@ -14,7 +14,7 @@
 import { assetFiguresJson } from './figures.js';
 import type { Downtime } from './intervals.js';
 import { ByteSlabs } from './kept-bytes.js';
-import { asKept, keptList } from './kept-list.js';
+import { asKept, keptList, perKeptList } from './kept-list.js';
 import { BodyWriter, type ReportBody } from './report-body.js';
 import { groupOf, members, reportWithoutVersions, type AssetInfo, type GroupBy, type ReportLayout, type ReportOptions } from './report.js';
 
@@ -78,7 +78,7 @@ export class KeptGroups {
   /** The groups' JSON, made in the report's order: a render that makes many makes them side by side. */
   readonly #slabs = new ByteSlabs();
   /** members() of an asset list (DowntimeState gives the same array for a scope while its assets stay), by groupBy. */
-  readonly #members = new WeakMap<readonly AssetInfo[], Map<GroupBy, [string, readonly string[]][]>>();
+  readonly #members = perKeptList((_: readonly AssetInfo[]) => new Map<GroupBy, [string, readonly string[]][]>());
 
   /**
    * report.ts members(), kept per kept asset list (kept-list.ts; any other list: made anew): a report by
@@ -88,8 +88,7 @@ export class KeptGroups {
   members(assets: readonly AssetInfo[], groupBy: GroupBy): [string, readonly string[]][] {
     const list = asKept(assets);
     if (list === undefined) return members(assets, groupBy);
-    let byGroup = this.#members.get(list);
-    if (byGroup === undefined) this.#members.set(list, (byGroup = new Map()));
+    const byGroup = this.#members(list);
     let groups = byGroup.get(groupBy);
     if (groups === undefined) byGroup.set(groupBy, (groups = members(list, groupBy).map(([key, ids]) => [key, keptList([...ids])])));
     return groups;
