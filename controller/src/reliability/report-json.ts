@@ -40,42 +40,43 @@ export function reportJson(assets: readonly AssetInfo[], d: Downtime, o: ReportO
   return body.body();
 }
 
-/** The groups of a report by asset: the text of report.ts's group() for each, from kept JSON of its figures. */
+/**
+ * The groups of a report by asset: the text of report.ts's group() for each, from kept JSON of its
+ * figures. A group is its head, its whole period's figures, its trend buckets but the last (kept as
+ * one part: KeptGroups.middle) and its last bucket: a period that moves (the default one ends at the
+ * latest data) changes the whole period and the last bucket of every asset, not the buckets before.
+ */
 function groupsByAsset(body: BodyWriter, d: Downtime, o: ReportOptions, layout: ReportLayout, kept: KeptGroups): void {
   const omit = o.perAsset === 'omit';
   const { wholeAndTrend, periodIso } = layout;
   const heads = [undefined, ...periodIso.map((p) => `{"from":"${p.from}","to":"${p.to}",`)];
   const dated = (k: number): string | undefined => heads[k];
-  const trendOpen = Buffer.from(',"trend":[');
-  const close = Buffer.from(']}');
   body.text('[');
   for (const [i, [key, ids]] of layout.groups.entries()) {
-    // each group is kept with the comma before it, so that groups kept one after the other are one part
-    const comma = i > 0 ? 1 : 0;
     // an asset listed twice (source.ts lists each once) would be a group of two: written as any other report's
     if (ids.length !== 1) {
-      body.text(`${comma ? ',' : ''}${JSON.stringify(groupOf(d, key, omit ? undefined : ids, ids, wholeAndTrend, periodIso))}`);
+      body.text(`${i > 0 ? ',' : ''}${JSON.stringify(groupOf(d, key, omit ? undefined : ids, ids, wholeAndTrend, periodIso))}`);
       continue;
     }
+    // [whole, bucket 1 .. bucket m]: each bucket's JSON starts with a comma, which the first one drops
     const figures = assetFiguresJson(d, key, wholeAndTrend, dated);
-    body.push(kept.group(key, omit, figures, () => {
-      const k = JSON.stringify(key);
-      const own: Uint8Array[] = [Buffer.from(omit ? `,{"key":${k},` : `,{"key":${k},"assetIds":${JSON.stringify(ids)},`), figures[0]!, trendOpen];
-      for (const [j, entry] of figures.slice(1).entries()) own.push(j === 0 ? entry.subarray(1) : entry);
-      own.push(close);
-      return own;
-    }).subarray(1 - comma));
+    const m = figures.length - 1;
+    body.text(`${i > 0 ? ',' : ''}{"key":${JSON.stringify(key)},${omit ? '' : `"assetIds":${JSON.stringify(ids)},`}`);
+    body.push(figures[0]!);
+    body.text(',"trend":[');
+    if (m > 1) body.push(kept.middle(key, figures));
+    if (m >= 1) body.push(m > 1 ? figures[m]! : figures[m]!.subarray(1));
+    body.text(']}');
   }
   body.text(']');
 }
 
 /**
- * Each asset's group of a report by asset in JSON, kept while it is made of the same kept JSON of its
- * figures (figures.ts): one part per asset, and groups made one after the other are one part of the body.
+ * Each asset's trend buckets but the last of a report by asset in JSON, kept while they are made of the
+ * same kept JSON of its figures (figures.ts): one part of the body per asset, not one per bucket.
  */
 export class KeptGroups {
-  readonly #kept = new Map<string, { omit: boolean; figures: readonly Uint8Array[]; json: Uint8Array }>();
-  /** The groups' JSON, made in the report's order: a render that makes many makes them side by side. */
+  readonly #kept = new Map<string, { figures: readonly Uint8Array[]; json: Uint8Array }>();
   readonly #slabs = new ByteSlabs();
   /** members() of an asset list (DowntimeState gives the same array for a scope while its assets stay), by groupBy. */
   readonly #members = perKeptList((_: readonly AssetInfo[]) => new Map<GroupBy, [string, readonly string[]][]>());
@@ -94,12 +95,13 @@ export class KeptGroups {
     return groups;
   }
 
-  /** The asset's group JSON with a comma before it: kept while its figures' JSON is, else the bytes of `make()`'s parts. */
-  group(assetId: string, omit: boolean, figures: readonly Uint8Array[], make: () => readonly Uint8Array[]): Uint8Array {
+  /** figures[1 .. m-1] of an asset's figures [whole, bucket 1 .. bucket m] (m > 1), the first without its comma, as one part. */
+  middle(assetId: string, figures: readonly Uint8Array[]): Uint8Array {
+    const middle = figures.slice(1, -1);
     const k = this.#kept.get(assetId);
-    if (k !== undefined && k.omit === omit && k.figures.length === figures.length && k.figures.every((f, i) => f === figures[i])) return k.json;
-    const json = this.#slabs.copy(make());
-    this.#kept.set(assetId, { omit, figures, json });
+    if (k !== undefined && k.figures.length === middle.length && k.figures.every((f, i) => f === middle[i])) return k.json;
+    const json = this.#slabs.copy(middle.map((f, i) => (i === 0 ? f.subarray(1) : f)));
+    this.#kept.set(assetId, { figures: middle, json });
     return json;
   }
 }

@@ -50,10 +50,12 @@ export class VersionImpacts {
 
   /** Brings the kept spans and windows to what `source` reads; inside the report's read transaction. */
   refresh(source: ReliabilitySource): void {
-    const seen = { other: source.lastVersionChange(), spans: source.lastSpanChange() };
+    // the first read takes every asset's spans: only the highest generation is needed then
+    const spans = this.#seen === undefined ? { last: source.lastSpanChange(), assets: [] } : source.spanChangesSince(this.#seen.spans);
+    const seen = { other: source.lastVersionChange(), spans: spans.last };
     let changed: string[] | undefined;
     if (this.#seen !== undefined) {
-      const assets = new Set(source.spansChangedSince(this.#seen.spans));
+      const assets = new Set(spans.assets);
       if (seen.other !== this.#seen.other) for (const assetId of source.versionsChangedAfter(this.#seen.other)) assets.add(assetId);
       this.#seen = seen;
       if (assets.size === 0) return;
