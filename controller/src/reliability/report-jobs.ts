@@ -18,7 +18,7 @@ import type { Clock } from '../clock.js';
 import type { Db } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import type { RepairAssumptions } from './intervals.js';
-import type { ReportBody } from './report-body.js';
+import { coalesced, type ReportBody } from './report-body.js';
 import { dataGeneration, type ReliabilityService, type ReportFormat, type ReportScope } from './reliability-service.js';
 import type { RenderJob, RenderResult, WorkerInit } from './report-worker.js';
 
@@ -101,7 +101,8 @@ export class ReportJobs {
     const flight = `${key}@${generation}`;
     let rendering = this.#rendering.get(flight);
     if (rendering === undefined) {
-      rendering = this.#renderNow(query, format).finally(() => this.#rendering.delete(flight));
+      // the rendered views copied into a few buffers of the controller's own (report-body.ts coalesced)
+      rendering = this.#renderNow(query, format).then(async (r) => ({ ...r, body: await coalesced(r.body) })).finally(() => this.#rendering.delete(flight));
       this.#rendering.set(flight, rendering);
     }
     const r = await rendering;
