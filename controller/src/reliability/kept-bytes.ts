@@ -11,27 +11,34 @@
  * (2026-11-27, load 7-9). A slab still lives while any of its entries is kept; its other entries are
  * kept bytes replaced since, not a render's garbage.
  *
- * The slabs are SharedArrayBuffers: a body made of kept parts (report-body.ts) goes from the report
- * worker to the controller's thread without a copy, and a slab's bytes are never written twice (it
- * fills forward), so a body that still points into it stays as it was sent.
+ * Slabs may be SharedArrayBuffers (KeptGroups' trend buckets, report-json.ts): a body's views of them go
+ * from the report worker to the controller's thread without a copy, and a slab's bytes are never
+ * written twice (it fills forward), so a body that still points into it stays as it was sent. Only
+ * where needed: shared memory that becomes garbage is freed late (RSS 1,246 MiB against 730 in
+ * bench:reports with every kept byte and the bodies' chunks shared, 2026-11-27).
  */
 const SLAB_BYTES = 64 * 1024;
 /** Texts that could take more than this many bytes get a buffer of their own (a slab holds 8 at least). */
 const OWN_BYTES = SLAB_BYTES / 8;
 const encoder = new TextEncoder();
-const shared = (bytes: number): Uint8Array<SharedArrayBuffer> => new Uint8Array(new SharedArrayBuffer(bytes));
 
-/** A sequence of kept-only slabs, filled forward: what is written one after the other sits side by side (report-body.ts joins such parts). */
+/** A sequence of kept-only slabs, filled forward: what is written one after the other sits side by side (report-body.ts joins views of a shared one's). */
 export class ByteSlabs {
-  #slab: Uint8Array = shared(0);
+  readonly #alloc: (bytes: number) => Uint8Array;
+  #slab: Uint8Array = new Uint8Array(0);
   #used = 0;
 
-  /** `text` as UTF-8 in a slab (or a shared buffer of its own when long). */
+  /** @param shared slabs in SharedArrayBuffers (views posted to another thread without a copy) */
+  constructor(shared = false) {
+    this.#alloc = shared ? (bytes) => new Uint8Array(new SharedArrayBuffer(bytes)) : (bytes) => new Uint8Array(bytes);
+  }
+
+  /** `text` as UTF-8 in a slab (or a buffer of its own when long). */
   text(text: string): Uint8Array {
     // UTF-8 takes at most 3 bytes per UTF-16 unit
     const most = text.length * 3;
     if (most > OWN_BYTES) {
-      const own = shared(Buffer.byteLength(text, 'utf8'));
+      const own = this.#alloc(Buffer.byteLength(text, 'utf8'));
       encoder.encodeInto(text, own);
       return own;
     }
@@ -39,11 +46,11 @@ export class ByteSlabs {
     return this.#take(written);
   }
 
-  /** The bytes of `parts` one after the other, copied into a slab (or a shared buffer of its own when long). */
+  /** The bytes of `parts` one after the other, copied into a slab (or a buffer of its own when long). */
   copy(parts: readonly Uint8Array[]): Uint8Array {
     let size = 0;
     for (const p of parts) size += p.byteLength;
-    const out = size > OWN_BYTES ? shared(size) : this.#room(size);
+    const out = size > OWN_BYTES ? this.#alloc(size) : this.#room(size);
     let at = 0;
     for (const p of parts) {
       out.set(p, at);
@@ -55,7 +62,7 @@ export class ByteSlabs {
   /** The free bytes of the current slab, a new slab when fewer than `bytes` are left. */
   #room(bytes: number): Uint8Array {
     if (this.#slab.length - this.#used < bytes) {
-      this.#slab = shared(SLAB_BYTES);
+      this.#slab = this.#alloc(SLAB_BYTES);
       this.#used = 0;
     }
     return this.#slab.subarray(this.#used);

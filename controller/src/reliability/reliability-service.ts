@@ -121,7 +121,7 @@ export type ReportFormat = 'json' | 'csv';
 
 export interface RenderedReport {
   generation: number;
-  /** UTF-8, in parts of shared memory (posted from the worker without a copy: report-body.ts). */
+  /** UTF-8, in parts (report-body.ts): posted from the worker without a copy. */
   body: ReportBody;
   cacheable: boolean;
 }

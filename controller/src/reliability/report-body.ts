@@ -1,24 +1,24 @@
 /**
- * A report's response body as a list of byte parts, written to the socket one after the other instead
- * of copied into one buffer. The JSON report by asset of 10,000 assets is 48 MB: copying it into a
- * buffer of its own per render (and its 10,000 groups into one each) was ~40% of a render's CPU with
- * the garbage collection it caused (bench:reports profile, bench/RESULTS.md). Here most parts are views
- * of kept bytes (kept-bytes.ts); parts that sit side by side in one buffer are joined into one view, and
- * short or unshared parts are copied into shared chunks of the body's own, so a body has few parts
- * (~20,000 for the 48 MB report: two per asset) and every part is in a SharedArrayBuffer: the report worker posts it to
- * the controller's thread without copying a byte (report-worker.ts).
+ * A report's response body as a list of byte parts, instead of one buffer. The JSON report by asset of
+ * 10,000 assets is 48 MB: copying it into a buffer of its own per render (and its 10,000 groups into
+ * one each) was ~40% of a render's CPU with the garbage collection it caused (bench:reports profile,
+ * bench/RESULTS.md). Here the long parts kept between renders in shared memory (each asset's trend
+ * buckets, report-json.ts KeptGroups) are views; parts that sit side by side in one buffer are joined
+ * into one view; short parts and text are copied into chunks of the body's own. The report worker
+ * posts a body with its views shared and its chunks transferred: not a byte copied. The controller's
+ * thread then coalesces it into buffers of 1 MB (coalesced()) to keep and send.
  */
 import { Readable } from 'node:stream';
 
 export interface ReportBody {
-  /** The body's bytes in order: as rendered, views of SharedArrayBuffers (posted from the worker without a copy); coalesced(), buffers of 1 MB. */
+  /** The body's bytes in order: as rendered, views of shared slabs and the body's own chunks; coalesced(), buffers of 1 MB. */
   readonly parts: readonly Uint8Array[];
   readonly byteLength: number;
 }
 
 /** Parts shorter than this are copied into the body's own chunk (a part per short piece of text would be ~20,000 parts). */
 const COPY_BELOW = 1024;
-const CHUNK_BYTES = 64 * 1024;
+const CHUNK_BYTES = 256 * 1024;
 
 /**
  * Builds a ReportBody part by part. Copied bytes and text go into the body's own chunk, one run of it a
@@ -28,7 +28,7 @@ export class BodyWriter {
   readonly #parts: Uint8Array[] = [];
   #size = 0;
   /** The body's own chunk of copied parts and text, filled forward; [#start, #used) is not a part yet. */
-  #chunk: Buffer = Buffer.from(new SharedArrayBuffer(0));
+  #chunk: Buffer = Buffer.allocUnsafeSlow(0);
   #start = 0;
   #used = 0;
 
@@ -76,10 +76,18 @@ export class BodyWriter {
   #room(bytes: number): void {
     if (this.#chunk.length - this.#used >= bytes) return;
     this.#close();
-    this.#chunk = Buffer.from(new SharedArrayBuffer(Math.max(CHUNK_BYTES, bytes)));
+    // a buffer of its own, never Node's shared pool: transferred from the worker, nothing else in it
+    this.#chunk = Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, bytes));
     this.#start = 0;
     this.#used = 0;
   }
+}
+
+/** The buffers of a body's own chunks, to transfer (its other parts are views of shared slabs). */
+export function bodyBuffers(body: ReportBody): ArrayBuffer[] {
+  const own = new Set<ArrayBuffer>();
+  for (const p of body.parts) if (!(p.buffer instanceof SharedArrayBuffer)) own.add(p.buffer);
+  return [...own];
 }
 
 /** A body of one text (the CSV). */

@@ -81,7 +81,8 @@ function groupsByAsset(body: BodyWriter, d: Downtime, o: ReportOptions, layout: 
  */
 export class KeptGroups {
   readonly #kept = new Map<string, { part: AssetDowntime | undefined; periods: string; json: Uint8Array }>();
-  readonly #slabs = new ByteSlabs();
+  /** Shared: a body holds views of them, posted from the worker without a copy (report-body.ts). */
+  readonly #slabs = new ByteSlabs(true);
   /** members() of an asset list (DowntimeState gives the same array for a scope while its assets stay), by groupBy. */
   readonly #members = perKeptList((_: readonly AssetInfo[]) => new Map<GroupBy, [string, readonly string[]][]>());
 

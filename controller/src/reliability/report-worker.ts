@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import type { RepairAssumptions } from './intervals.js';
 import { ReliabilityService, type ReportFormat, type ReportScope } from './reliability-service.js';
-import type { ReportBody } from './report-body.js';
+import { bodyBuffers, type ReportBody } from './report-body.js';
 
 export interface WorkerInit {
   file: string;
@@ -39,9 +39,9 @@ if (port !== null) {
     let result: RenderResult;
     try {
       const r = service.render(job.query, job.format);
-      // parts of shared memory (report-body.ts): posted without copying the body
+      // views of shared slabs and chunks of the body's own, transferred (report-body.ts): no byte copied
       result = { id: job.id, generation: r.generation, cacheable: r.cacheable, body: r.body };
-      port.postMessage(result);
+      port.postMessage(result, bodyBuffers(r.body));
     } catch (err) {
       result = { id: job.id, error: { message: (err as Error).message, code: (err as { code?: string }).code } };
       port.postMessage(result);
