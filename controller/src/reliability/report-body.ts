@@ -115,9 +115,11 @@ export async function coalesced(body: ReportBody): Promise<ReportBody> {
   let used = 0;
   let left = body.byteLength;
   for (const part of body.parts) {
-    for (let at = 0; at < part.byteLength;) {
-      const n = Math.min(part.byteLength - at, chunk.length - used);
-      chunk.set(part.subarray(at, at + n), used);
+    // Buffer's copy (memmove): TypedArray set() from views of shared memory took twice as long (190 MB of
+    // a worker's body: 61 ms against ~30, a throw-away script, 2026-11-27)
+    const from = Buffer.from(part.buffer, part.byteOffset, part.byteLength);
+    for (let at = 0; at < from.byteLength;) {
+      const n = from.copy(chunk, used, at, Math.min(from.byteLength, at + chunk.length - used));
       used += n;
       at += n;
       if (used < chunk.length) continue;
