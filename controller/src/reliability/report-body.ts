@@ -5,7 +5,7 @@
  * bench/RESULTS.md). Here the long parts kept between renders in shared memory (each asset's trend
  * buckets, report-json.ts KeptGroups) are views; parts that sit side by side in one buffer are joined
  * into one view; short parts and text are copied into chunks of the body's own. The report worker
- * posts a body with its views shared and its chunks transferred: not a byte copied. The controller's
+ * posts a body with its views shared and its chunks transferred: the post copies no byte. The controller's
  * thread then coalesces it into buffers of 1 MB (coalesced()) to keep and send.
  */
 import { Readable } from 'node:stream';
