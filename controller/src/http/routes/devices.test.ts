@@ -32,7 +32,8 @@ beforeAll(async () => {
   // heard of but for its id (no counters, no models), one running a second model in shadow
   for (let i = 1; i <= 30; i++) {
     const id = `gw-${String(i).padStart(2, '0')}`;
-    const counters = { ...fx.status(id).counters!, outboxDepth: (i * 37) % 101, dropped: i % 4 === 0 ? { 'cap-age:predictions': i, 'disk-full:metrics': 1 } : {} };
+    const dropped: Record<string, number> = i % 4 === 0 ? { 'cap-age:predictions': i, 'disk-full:metrics': 1 } : {};
+    const counters = { ...fx.status(id).counters!, outboxDepth: (i * 37) % 101, dropped };
     const models = i % 5 === 0
       ? [{ ...fx.status(id).models[0]!, role: 'active' as const }, { name: 'other-model', version: '2.0.0', role: 'shadow' as const }]
       : fx.status(id).models;
