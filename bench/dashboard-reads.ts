@@ -4,15 +4,15 @@
  * process, on a copy of bench:reports' seeded database (run `npm run bench:reports` once to seed it).
  *
  * - before: GET /api/v1/devices (every device's view) and the report by asset (48 MB);
- * - after: GET /api/v1/devices/summary?top=20, the report by site without per-asset lists, and the
- *   20 least available assets (groupBy=asset&sort=availability&limit=20);
+ * - after: GET /api/v1/fleet/summary?top=20 and the 20 least available assets
+ *   (groupBy=asset&sort=availability&limit=20; a page's totals, trend and cause Paretos are the whole scope's);
  * - and the cost of sort itself: the same page of 20 in key order, by availability and by downtime.
  *
  * Each report is rendered after new data (one maintenance event stored for another asset before it, as
  * a device sends one: what a live fleet does between two refreshes) and again with the data unchanged
  * (the service's kept state; the controller would also serve the kept body, report-jobs.ts). Variants
  * interleaved, their order rotated each round; median and max of PDM_BENCH_ROUNDS (default 7).
- * `npx tsc -b && flock /tmp/pdm-bench.lock npx tsx bench/dashboard-reads.ts`; PDM_BENCH_NO_RESULTS=1:
+ * `flock /tmp/pdm-bench.lock npm run bench:dashboard`; PDM_BENCH_NO_RESULTS=1:
  * print only; PDM_BENCH_SIDES=after,sort: only those reads.
  */
 import { createHash } from 'node:crypto';
@@ -56,8 +56,7 @@ async function main(): Promise<void> {
     const reads: Read[] = [
       { label: 'GET /api/v1/devices (every device)', side: 'before', run: () => { const all = devices.list({}); return json({ count: all.length, devices: all }); } },
       { label: 'JSON, groupBy=asset (whole report)', side: 'before', report: { ...week, groupBy: 'asset' } },
-      { label: 'GET /api/v1/devices/summary?top=20', side: 'after', run: () => json(devices.summary({}, 20)) },
-      { label: 'JSON, groupBy=site, perAsset=omit', side: 'after', report: { ...week, groupBy: 'site', perAsset: 'omit' } },
+      { label: 'GET /api/v1/fleet/summary?top=20', side: 'after', run: () => json(devices.summary({}, 20)) },
       { label: 'JSON, groupBy=asset, sort=availability, limit=20', side: 'after', report: { ...week, groupBy: 'asset', sort: 'availability', limit: 20 } },
       { label: 'JSON, groupBy=asset, limit=20 (sort=key)', side: 'sort', report: { ...week, groupBy: 'asset', sort: 'key', limit: 20 } },
       { label: 'JSON, groupBy=asset, sort=downtime, limit=20', side: 'sort', report: { ...week, groupBy: 'asset', sort: 'downtime', limit: 20 } },
@@ -107,7 +106,7 @@ async function main(): Promise<void> {
     };
     const sum = (side: Read['side'], of: Map<string, number[]>): number => reads.filter((r) => r.side === side).reduce((s, r) => s + median(of.get(r.label)!), 0);
     const size = (side: Read['side']): number => reads.filter((r) => r.side === side).reduce((s, r) => s + bytes.get(r.label)!, 0);
-    const body = `Command: \`npx tsc -b && flock /tmp/pdm-bench.lock npx tsx bench/dashboard-reads.ts\` (PDM_BENCH_ROUNDS=${ROUNDS}, PDM_BENCH_SIDES=${sides.join(',')}).
+    const body = `Command: \`flock /tmp/pdm-bench.lock npm run bench:dashboard\` (PDM_BENCH_ROUNDS=${ROUNDS}, PDM_BENCH_SIDES=${sides.join(',')}).
 ${runHeader(loadAtStart)}
 Data: bench:reports' seeded database (10,000 devices x 90 days), copied. In this process, no HTTP: CPU per read of what a
 dashboard refresh asks for, by the controller's own code (DevicesRepo, ReliabilityService.render as the report worker calls it).

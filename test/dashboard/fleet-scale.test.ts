@@ -157,7 +157,7 @@ describe('dashboard at fleet scale', () => {
     expect(res?.status()).toBe(200);
     await page.waitForFunction(() => Number(document.body.dataset['refreshes'] ?? '0') >= 2, undefined, { timeout: 60_000 });
 
-    const summary = (await api<Summary>('/api/v1/devices/summary')).body;
+    const summary = (await api<Summary>('/api/v1/fleet/summary')).body;
     expect(summary.count).toBe(DEVICES);
     expect(summary.byState.offline).toBe(Math.floor(DEVICES / 7));
     const kpis = await page.evaluate(() => Array.from(document.querySelectorAll('#fleet-kpis .kpi'), (k) => {
@@ -204,14 +204,14 @@ describe('dashboard at fleet scale', () => {
     const unpagedByAsset = reports.filter((u) => (u.searchParams.get('groupBy') ?? 'asset') === 'asset' && !u.searchParams.has('limit') && u.searchParams.get('perAsset') !== 'omit');
     expect(unpagedByAsset.map(String)).toEqual([]);
     expect(reports.some((u) => u.searchParams.get('sort') === 'availability' && u.searchParams.get('limit') === '20')).toBe(true);
-    expect(requests.some((u) => u.pathname === '/api/v1/devices/summary')).toBe(true);
+    expect(requests.some((u) => u.pathname === '/api/v1/fleet/summary')).toBe(true);
     await page.screenshot({ path: join(artifacts, 'dashboard-fleet-scale.png'), fullPage: true });
     expect(consoleErrors).toEqual([]);
   });
 
   it('never runs a refresh beside another when the API is slower than the refresh interval', async () => {
     // every summary answer held back 2.5 s, refresh every 1 s: the next refresh waits for this one
-    await page.route('**/api/v1/devices/summary*', async (route) => {
+    await page.route('**/api/v1/fleet/summary*', async (route) => {
       await new Promise((resolve) => setTimeout(resolve, 2500));
       await route.continue();
     });
@@ -220,8 +220,8 @@ describe('dashboard at fleet scale', () => {
     const refreshes = await page.evaluate(() => Number(document.body.dataset['refreshes'] ?? '0'));
     // the first of these refreshes may have asked for its summary before the route held answers back
     await page.waitForFunction((n) => Number(document.body.dataset['refreshes'] ?? '0') >= n + 4, refreshes, { timeout: 60_000 });
-    await page.unroute('**/api/v1/devices/summary*');
-    const summaries = requests.slice(before).filter((u) => u.pathname === '/api/v1/devices/summary').length;
+    await page.unroute('**/api/v1/fleet/summary*');
+    const summaries = requests.slice(before).filter((u) => u.pathname === '/api/v1/fleet/summary').length;
     expect(summaries).toBeGreaterThanOrEqual(3);
     // one section at a time; the reliability section's two reports at once
     expect(maxInFlight).toBeLessThanOrEqual(2);
@@ -232,7 +232,7 @@ describe('dashboard at fleet scale', () => {
     const refused: [string, string][] = [
       ['/api/v1/reports/reliability?sort=worst', 'query.sort: Invalid option: expected one of "key"|"availability"|"downtime"'],
       ['/api/v1/reports/reliability?sort=availability&offset=5', 'query.offset: offset needs limit'],
-      ['/api/v1/devices/summary?top=500', 'query.top: Too big: expected number to be <=100'],
+      ['/api/v1/fleet/summary?top=500', 'query.top: Too big: expected number to be <=100'],
       ['/api/v1/devices?limit=-1', 'query.limit: Too small: expected number to be >=1'],
     ];
     for (const [path, message] of refused) {

@@ -98,9 +98,9 @@ const TOP = 20;
 const naturalOrder = new Intl.Collator(undefined, { numeric: true }).compare;
 
 // A fleet of any size in one small answer: counts and sums, and the devices with the largest backlog
-// (GET /api/v1/devices/summary), never every device.
+// (GET /api/v1/fleet/summary), never every device.
 async function fleet() {
-  const { body } = await getJson(`/api/v1/devices/summary?top=${TOP}`);
+  const { body } = await getJson(`/api/v1/fleet/summary?top=${TOP}`);
   if (body === null) return put('fleet-kpis', 'devices API unavailable');
   const { byState, totals, top } = body;
   kpis('fleet-kpis', [['devices', String(body.count)], ['online', String(byState.online), 'good'], ['offline', String(byState.offline), byState.offline > 0 ? 'bad' : ''],
@@ -253,19 +253,17 @@ function causePareto(p) {
 
 const RELIABILITY = '/api/v1/reports/reliability?bucket=week';
 
-// Two small reports whatever the fleet's size: by site without the per-asset lists (totals, trend,
-// Paretos by cause and component), and the TOP least available assets with their Pareto entries and
-// model versions (a page sorted by availability). The full report by asset is ~48 MB at 10,000 assets.
+// One small report whatever the fleet's size: a page of the TOP least available assets (sorted by
+// availability) with their Pareto entries and model versions; a page's totals, trend and Paretos by cause
+// and component are the whole scope's. The full report by asset is ~48 MB at 10,000 assets.
 async function reliability() {
-  const [bySite, worst] = await Promise.all([getJson(`${RELIABILITY}&groupBy=site&perAsset=omit`),
-    getJson(`${RELIABILITY}&groupBy=asset&sort=availability&limit=${TOP}`)]);
-  if (bySite.body === null || worst.body === null) return put('reliability-note', 'reliability API unavailable');
-  const body = bySite.body;
+  const { body } = await getJson(`${RELIABILITY}&groupBy=asset&sort=availability&limit=${TOP}`);
+  if (body === null) return put('reliability-note', 'reliability API unavailable');
   const t = body.totals;
   kpis('reliability-kpis', [['MTBF (h)', fmt(t.mtbfHours)], ['MTTR (h)', fmt(t.mttrHours)], ['availability', pct(t.availability, 2)],
     ['failures', String(t.failures)], ['unplanned downtime (h)', fmt(t.downtimeHours.unplanned)], ['planned downtime (h)', fmt(t.downtimeHours.planned)]]);
   mtbfTrend(body.trend.periods);
-  worstAssets(worst.body);
+  worstAssets(body);
   causePareto(body.pareto);
   put('reliability-note', `${day(body.period.from)} – ${day(body.period.to)}. ${body.assumptions.statement} MTBF: ${body.definitions.mtbfHours}. MTTR: ${body.definitions.mttrHours}.`);
 }

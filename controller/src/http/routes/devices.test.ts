@@ -1,5 +1,5 @@
 /**
- * The fleet summary and the paged device list (GET /api/v1/devices/summary, ?limit/offset) over a real
+ * The fleet summary and the paged device list (GET /api/v1/fleet/summary, ?limit/offset) over a real
  * SQLite file through the HTTP app: the summary's counts and sums equal those added up from the full
  * device list (what the dashboard computed in the browser before), its top devices are those of the
  * list sorted by backlog, and bad values answer 400 with zod's words for the field.
@@ -61,11 +61,11 @@ const get = async (url: string) => {
 
 const backlogOf = (d: DeviceView): number => (d.counters?.outboxDepth ?? 0) + (d.seq.behind ?? 0);
 
-describe('GET /api/v1/devices/summary', () => {
+describe('GET /api/v1/fleet/summary', () => {
   it('counts, sums and lists the top devices by backlog as the full device list adds them up', async () => {
     const all = (await get('/api/v1/devices')).body.devices as DeviceView[];
     expect(all).toHaveLength(31);
-    const { status, body } = await get('/api/v1/devices/summary?top=5');
+    const { status, body } = await get('/api/v1/fleet/summary?top=5');
     expect(status).toBe(200);
     const count = (state: string) => all.filter((d) => d.state === state).length;
     expect(body.count).toBe(31);
@@ -87,15 +87,15 @@ describe('GET /api/v1/devices/summary', () => {
       { name: 'azure-pdm-failure-24h', version: '1.0.0', role: 'active', devices: 30 },
       { name: 'other-model', version: '2.0.0', role: 'shadow', devices: 6 },
     ]);
-    expect((await get('/api/v1/devices/summary')).body.top).toHaveLength(20);
+    expect((await get('/api/v1/fleet/summary')).body.top).toHaveLength(20);
   });
 
   it('filters by site and asset class', async () => {
-    const { body } = await get('/api/v1/devices/summary?site=plant-b&top=100');
+    const { body } = await get('/api/v1/fleet/summary?site=plant-b&top=100');
     const plantB = (await get('/api/v1/devices?site=plant-b')).body;
     expect(body.count).toBe(plantB.count);
     expect(body.top.map((d: { deviceId: string }) => d.deviceId).sort()).toEqual(plantB.devices.map((d: DeviceView) => d.deviceId));
-    expect((await get('/api/v1/devices/summary?assetClass=none-such')).body).toEqual({
+    expect((await get('/api/v1/fleet/summary?assetClass=none-such')).body).toEqual({
       count: 0, byState: { online: 0, offline: 0, unknown: 0 }, totals: { outboxDepth: 0, dropped: 0, behind: 0 }, models: [], top: [],
     });
   });
@@ -107,7 +107,7 @@ describe('GET /api/v1/devices/summary', () => {
       ['top=ten', 'query.top', 'Invalid input: expected number, received string'],
       ['state=online', 'query.state', 'Unrecognized key: "state"'],
     ]) {
-      const res = await get(`/api/v1/devices/summary?${q}`);
+      const res = await get(`/api/v1/fleet/summary?${q}`);
       expect(res.status, q).toBe(400);
       expect(res.body.error.code).toBe('REQUEST_INVALID');
       expect(res.body.error.message, q).toBe(`${field}: ${message}`);

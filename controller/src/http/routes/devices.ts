@@ -46,8 +46,8 @@ export const deviceRoutes: ZodRoutes = async (app, { ctx }) => {
     return { ...ctx.devices.page(filter, page), page };
   });
 
-  // a static segment: fastify's router prefers it to /:deviceId (so no device can be read as "summary")
-  app.get('/api/v1/devices/summary', {
+  // beside the devices, not under them: any device id, "summary" included, stays readable at /devices/:deviceId
+  app.get('/api/v1/fleet/summary', {
     schema: {
       tags: ['devices'],
       summary: 'Devices by state, backlog and dropped sums, devices per model version, and the devices with the largest backlog',
