@@ -32,8 +32,8 @@ import { GroupCommit, type Pending } from './group-commit.js';
 import { LogThrottle } from './log-throttle.js';
 import type { Presence, Transition } from './presence.js';
 import { FailedAttempts, MAX_ATTEMPTS, attemptKey, batchLog, databaseUnavailable, writeBatch } from './failed-attempts.js';
-import { isRecordTopic } from './record-batch.js';
 import { RecordIntake } from './record-intake.js';
+import { RecordRoutes } from './record-routes.js';
 import { InProcessSink, type RecordSink } from './record-sink.js';
 import { WorkerSink, builtWorkerEntry } from './worker-sink.js';
 
@@ -89,6 +89,7 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
   readonly #sink: RecordSink | undefined;
   /** Record messages: decoded and stored by the sink, in batches (record-intake.ts). */
   #records: RecordIntake | undefined;
+  readonly #routes = new RecordRoutes();
   readonly #listeners = new Map<UpKind, Set<Listener<never>>>();
   readonly #throttle = new LogThrottle(10_000);
   /** Failed attempts per message, so one poison message cannot block ingest. */
@@ -213,7 +214,9 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
    */
   handle(message: LinkMessage): Promise<void> {
     if (!this.#running) return Promise.reject(new PdmError('INTERNAL', 'ingest is stopped'));
-    return isRecordTopic(message.topic) ? this.#records!.submit(message) : this.#batch.submit(message);
+    // the topic is read here once; the record route keeps what it says for after the commit
+    const record = this.#routes.of(message.topic);
+    return record !== undefined ? this.#records!.submit(message, record) : this.#batch.submit(message);
   }
 
   #listenedKinds(): ReadonlySet<string> {

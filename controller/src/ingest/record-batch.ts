@@ -68,12 +68,19 @@ interface Decoded {
 }
 
 const RECORD_KINDS: ReadonlySet<string> = new Set(recordKinds);
-const isRecordKind = (kind: string): boolean => RECORD_KINDS.has(kind);
+const isRecordKind = (kind: string): kind is RecordKind => RECORD_KINDS.has(kind);
 
-/** True for an upstream topic whose kind is a stored record (not status, reply or fetch). */
-export function isRecordTopic(topic: string): boolean {
+/** Where a record message comes from: its device and kind, read off its topic once. */
+export interface RecordTopic {
+  readonly deviceId: string;
+  readonly kind: RecordKind;
+}
+
+/** The device and kind of an upstream topic whose kind is a stored record (not status, reply or fetch); else undefined. */
+export function recordTopic(topic: string): RecordTopic | undefined {
   const parsed = parseTopic(topic);
-  return parsed !== undefined && parsed.direction === 'up' && isRecordKind(parsed.kind);
+  if (parsed === undefined || parsed.direction !== 'up' || !isRecordKind(parsed.kind)) return undefined;
+  return { deviceId: parsed.deviceId, kind: parsed.kind };
 }
 
 export const errorInfo = (err: unknown): ErrorInfo => ({
