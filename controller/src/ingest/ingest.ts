@@ -247,8 +247,7 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
       },
       key: keyOf,
     }, this.#attempts);
-    if (failure?.oneByOne === false) this.#notStored(failure.error, batch.length);
-    else if (failure !== undefined && batch.length > 1) batchLog.oneByOne(this.#log, failure.error, batch.length);
+    batchLog.failure(this.#log, failure, batch.length, this.#throttle);
     let i = 0;
     let unavailableLogged = failure?.oneByOne === false;
     batch.forEach((p, k) => {
@@ -267,15 +266,10 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
       // the member the database refused alone is logged (the ones after it were not tried)
       if (!unavailableLogged && databaseUnavailable(result.error)) {
         unavailableLogged = true;
-        this.#notStored(result.error, 1);
+        batchLog.failure(this.#log, { error: result.error, oneByOne: false }, 1, this.#throttle);
       }
       return p.reject(result.error);
     });
-  }
-
-  /** A full disk fails every batch: one line per 10 s, with the count suppressed meanwhile. */
-  #notStored(err: unknown, messages: number): void {
-    batchLog.unavailable(this.#log, err, messages, this.#throttle.take('unavailable'));
   }
 
   /** Topic, size, JSON, schema and deviceId; an invalid message is counted here and yields undefined. */

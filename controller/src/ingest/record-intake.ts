@@ -99,11 +99,7 @@ export class RecordIntake {
 
   #logBatch(result: BatchResult, messages: number): void {
     const { batchError } = result;
-    if (batchError?.oneByOne === true && messages > 1) {
-      batchLog.oneByOne(this.#deps.log, batchError, messages);
-    } else if (batchError?.oneByOne === false) {
-      batchLog.unavailable(this.#deps.log, batchError, messages, this.#throttle.take('unavailable'));
-    }
+    batchLog.failure(this.#deps.log, batchError === undefined ? undefined : { error: batchError, oneByOne: batchError.oneByOne }, messages, this.#throttle);
     if (result.countersError !== undefined) this.#deps.log.error({ err: result.countersError }, 'ingest counters not written; will retry');
   }
 
