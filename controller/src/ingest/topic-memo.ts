@@ -1,0 +1,29 @@
+/**
+ * protocol's parseTopic, remembered per topic string. A device publishes on the same few topics over
+ * and over, and parsing one (split, deviceId pattern, spec lookup) cost ~3% of the embedded broker's
+ * thread and ~3% of the record worker's under bench:ingest, against a map lookup (bench/RESULTS.md).
+ * What a topic means is still decided by protocol/src/topics.ts alone.
+ */
+import { parseTopic, type ParsedTopic } from '@pdm/protocol';
+
+/**
+ * Topics remembered at most: a fleet's devices times the kinds they send. Past it the table starts
+ * again, so topics invented by a misbehaving client cannot grow it without end.
+ */
+const MAX_TOPICS = 50_000;
+
+export class TopicMemo {
+  /** null: not a pdm topic. */
+  readonly #known = new Map<string, ParsedTopic | null>();
+
+  /** parseTopic(topic), the same object each time it is asked again. */
+  of(topic: string): ParsedTopic | undefined {
+    let parsed = this.#known.get(topic);
+    if (parsed === undefined) {
+      parsed = parseTopic(topic) ?? null;
+      if (this.#known.size >= MAX_TOPICS) this.#known.clear();
+      this.#known.set(topic, parsed);
+    }
+    return parsed ?? undefined;
+  }
+}
