@@ -6,6 +6,7 @@ const topics = [
   ...upKinds.map((k) => `pdm/v1/gw-1/up/${k}`), ...downKinds.map((k) => `pdm/v1/gw-1/down/${k}`),
   'pdm/v1/gw-1/down/predictions', 'pdm/v1/gw-1/up/cmd', 'pdm/v1/bad id/up/predictions', 'pdm/v1/gw-1/up/predictions/x',
   'pdm/v2/gw-1/up/predictions', 'pdm/v1//up/predictions', 'pdm/v1/gw-1/up/__proto__', 'pdm/v1/gw-1/up/toString', 'other', '',
+  `pdm/v1/d${'x'.repeat(63)}/up/predictions`, `pdm/v1/d${'x'.repeat(64)}/up/predictions`, `pdm/v1/${'y'.repeat(5000)}/up/status`,
 ];
 
 describe('TopicMemo', () => {

@@ -11,6 +11,11 @@ import { parseTopic, type ParsedTopic } from '@pdm/protocol';
  * again, so topics invented by a misbehaving client cannot grow it without end.
  */
 const MAX_TOPICS = 50_000;
+/**
+ * Longer than any pdm topic (`pdm/v1/` + a 64-character deviceId + `/up/` + a kind is at most 86 characters):
+ * such a topic is parsed (and refused) each time, never remembered, so the table stays a few MB.
+ */
+const MAX_TOPIC_LENGTH = 128;
 
 export class TopicMemo {
   /** null: not a pdm topic. */
@@ -18,6 +23,7 @@ export class TopicMemo {
 
   /** parseTopic(topic), the same object each time it is asked again. */
   of(topic: string): ParsedTopic | undefined {
+    if (topic.length > MAX_TOPIC_LENGTH) return parseTopic(topic);
     let parsed = this.#known.get(topic);
     if (parsed === undefined) {
       parsed = parseTopic(topic) ?? null;
