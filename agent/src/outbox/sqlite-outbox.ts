@@ -26,7 +26,7 @@ import {
 } from './outbox.js';
 import { SeqReservation } from './seq-reservation.js';
 import { applyDiskPlan, isCorruption, openDatabase, planDisk, quarantine, type DiskPlan, type Quarantined } from './sqlite-open.js';
-import { claim, migrate, prepare, type Statements } from './sqlite-schema.js';
+import { claim, load, migrate, prepare, type Statements } from './sqlite-schema.js';
 import { isFull, putStates, tryPutStates } from './sqlite-states.js';
 
 type Synchronous = 'NORMAL' | 'FULL';
@@ -94,7 +94,7 @@ export class SqliteOutbox implements Outbox {
     }
     this.db = opened.db;
     this.sql = prepare(opened.db);
-    this.load(opened.db);
+    ({ tally: this.tally, notes: this.notes } = load(opened.db));
     if (opened.created) this.continueSeqs(quarantined);
     this.reserve(this.tally.lastSeq);
     this.tally = this.write(false, (t) => this.applyCaps(t));
@@ -112,7 +112,12 @@ export class SqliteOutbox implements Outbox {
     const { db, sql } = this.open();
     const states = statesOf(state);
     if (drafts.length === 0) {
-      if (states.length > 0) this.writeStates(states);
+      // a commit of states alone: all or none, OUTBOX_FAILED when it fails
+      try {
+        if (states.length > 0) putStates(db, sql, states);
+      } catch (err) {
+        throw this.failed(err);
+      }
       return [];
     }
     const committedAt = this.deps.clock.now();
@@ -228,22 +233,6 @@ export class SqliteOutbox implements Outbox {
       if (isCorruption(cause) || cause instanceof PdmError) throw cause;
       throw new PdmError('OUTBOX_FAILED', 'cannot open the outbox database', { cause, context: { file } });
     }
-  }
-
-  private load(db: Database.Database): void {
-    const meta = new Map((db.prepare('SELECT key, value FROM meta').all() as { key: string; value: unknown }[]).map((r) => [r.key, r.value]));
-    const t = new Tally();
-    t.lastSeq = Number(meta.get('last_seq'));
-    t.delivered = Number(meta.get('delivered'));
-    const rows = db.prepare('SELECT class, count(*) AS depth, coalesce(sum(length(payload)), 0) AS bytes FROM records GROUP BY class').all() as {
-      class: keyof Tally['byClass'];
-      depth: number;
-      bytes: number;
-    }[];
-    for (const r of rows) t.byClass[r.class] = { depth: r.depth, bytes: r.bytes };
-    for (const r of db.prepare('SELECT reason, count FROM dropped').all() as { reason: string; count: number }[]) t.dropped[r.reason] = r.count;
-    this.tally = t;
-    this.notes = JSON.parse(String(meta.get('quarantined') ?? '[]')) as QuarantineNote[];
   }
 
   /**
@@ -383,16 +372,6 @@ export class SqliteOutbox implements Outbox {
       });
     } catch {
       for (const [reason, n] of counts) this.tally.drop(reason, n);
-    }
-  }
-
-  /** A commit of states alone: all or none, OUTBOX_FAILED when it fails. */
-  private writeStates(states: readonly StateWrite[]): void {
-    const { db, sql } = this.open();
-    try {
-      putStates(db, sql, states);
-    } catch (err) {
-      throw this.failed(err);
     }
   }
 
