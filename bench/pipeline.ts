@@ -154,9 +154,9 @@ async function runner(model: LoadedModel, batches: readonly Float32Array[][]): P
 class CapturingOutbox extends MemoryOutbox {
   readonly drafts: RecordDraft[] = [];
 
-  override commit(drafts: readonly RecordDraft[]): ReturnType<MemoryOutbox['commit']> {
+  override commitWithStates(drafts: readonly RecordDraft[], states: Parameters<MemoryOutbox['commitWithStates']>[1]): ReturnType<MemoryOutbox['commitWithStates']> {
     this.drafts.push(...drafts);
-    return super.commit(drafts);
+    return super.commitWithStates(drafts, states);
   }
 }
 

@@ -203,8 +203,8 @@ export class Pipeline implements SourceSink {
     // the counts go with the mark, as in every commit of the tail (commit)
     const drift = this.deps.quality?.driftSnapshot(this.readingMark());
     try {
-      this.deps.outbox.commit([], drift === undefined ? state : [state, drift]);
-      this.tailChanged = false;
+      const { statesStored } = this.deps.outbox.commitWithStates([], drift === undefined ? [state] : [state, drift]);
+      if (statesStored) this.tailChanged = false;
     } catch (err) {
       this.commitFailedWith(err, 0, ['feature-tail']);
     }
@@ -380,9 +380,9 @@ export class Pipeline implements SourceSink {
       const states: StateWrite[] = [];
       if (tail !== undefined) states.push(tail);
       if (drift !== undefined) states.push(drift);
-      const entries = this.deps.outbox.commit(drafts, states);
-      // no entry for drafts: every record was shed on a full disk and the states may not have landed (Outbox.commit)
-      if (tail !== undefined && (entries.length > 0 || drafts.length === 0)) this.tailChanged = false;
+      const { entries, statesStored } = this.deps.outbox.commitWithStates(drafts, states);
+      // states that found no room on a full disk go with the next commit (the tail still counts as changed)
+      if (tail !== undefined && statesStored) this.tailChanged = false;
       return entries;
     } catch (err) {
       this.commitFailedWith(err, drafts.length, drafts.map((d) => d.kind));
