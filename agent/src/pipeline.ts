@@ -66,11 +66,11 @@ export class Pipeline implements SourceSink {
   private set: ScoringSet;
   private reader: AssetReader;
   private shadow: ShadowRunner | undefined;
-  private lastReadingTime: number | undefined;
-  /** Event time of the last reading the feature windows took (or refused): what a snapshot of them runs through. */
-  private windowsThrough: number | undefined;
-  /** Readings at exactly `windowsThrough` (equal times: a restart skips only these). */
-  private readingsAtThrough = 0;
+  /**
+   * The readings the feature windows took (or refused): the last one's time and how many came at exactly
+   * that time. What the snapshots run through and a replay resumes after; changed in place per reading.
+   */
+  private mark: { time: number; count: number } | undefined;
   /** The last machine event committed, for a snapshot: a restart does not send it again. */
   private lastEvent: Mark | undefined;
   /** True once the windows, the events or the alert state moved past the last snapshot stored. */
@@ -98,7 +98,6 @@ export class Pipeline implements SourceSink {
     const { counters, windows } = this.deps;
     counters.readings++;
     if (reading.timeProblem === undefined) {
-      this.lastReadingTime = reading.time;
       windows.advance(reading.time);
       this.deps.quality?.advance(reading.time);
     }
@@ -155,8 +154,8 @@ export class Pipeline implements SourceSink {
     this.commit([...this.deps.windows.closeAll(this.windowRefused), ...(this.shadow?.comparison.closeAll(this.comparisonRefused) ?? [])]);
     const quality = this.deps.quality;
     // at a stop the drift windows of the models that run stay pending (quality/monitor.ts closeAll)
-    if (quality !== undefined) this.commit(quality.closeAll());
-    this.saveTail();
+    // the readings since the last commit (ones that made no row) go into the snapshots too
+    this.commit(quality?.closeAll() ?? [], true);
     this.reportCommitted();
   }
 
@@ -168,14 +167,18 @@ export class Pipeline implements SourceSink {
     if (restored === undefined) return;
     if (restored.values !== undefined) this.reader.restore(restored.values);
     if (restored.alerts !== undefined) active.alerts.restore(restored.alerts);
-    this.windowsThrough = restored.readings.time;
-    this.readingsAtThrough = restored.readings.count;
+    this.mark = { ...restored.readings };
     this.lastEvent = restored.events;
   }
 
   private tookReading(time: number): void {
-    this.readingsAtThrough = time === this.windowsThrough ? this.readingsAtThrough + 1 : 1;
-    this.windowsThrough = time;
+    const mark = this.mark;
+    if (mark === undefined) this.mark = { time, count: 1 };
+    else if (mark.time === time) mark.count++;
+    else {
+      mark.time = time;
+      mark.count = 1;
+    }
     this.tailChanged = true;
   }
 
@@ -186,38 +189,21 @@ export class Pipeline implements SourceSink {
    * closed before the reading that closed it is taken): the windows and the alert state only change with
    * a reading, but for a model switch that empties them, whose old-spec snapshot a restart then ignores.
    */
-  private tailState(): StateWrite | undefined {
+  private tailState(mark: Mark | undefined): StateWrite | undefined {
     const tail = this.deps.tail;
-    if (tail === undefined || this.windowsThrough === undefined || !this.tailChanged) return undefined;
-    if (this.batch.size > 0 || this.commitFailed) return undefined;
+    if (tail === undefined || mark === undefined || !this.tailChanged || this.batch.size > 0) return undefined;
     const { model, alerts } = this.set.active;
-    return tail.snapshot(model.card.featureSpec, {
-      readings: { time: this.windowsThrough, count: this.readingsAtThrough }, events: this.lastEvent, model: model.ref, alerts: alerts.state(),
-    }, this.reader.tail());
+    return tail.snapshot(model.card.featureSpec, { readings: mark, events: this.lastEvent, model: model.ref, alerts: alerts.state() }, this.reader);
   }
 
-  /** At stop: the readings since the last commit (ones that made no row) go into the snapshot too. */
-  private saveTail(): void {
-    const state = this.tailState();
-    if (state === undefined) return;
-    // the counts go with the mark, as in every commit of the tail (commit)
-    const drift = this.deps.quality?.driftSnapshot(this.readingMark());
-    try {
-      const { statesStored } = this.deps.outbox.commitWithStates([], drift === undefined ? [state] : [state, drift]);
-      if (statesStored) this.tailChanged = false;
-    } catch (err) {
-      this.commitFailedWith(err, 0, ['feature-tail']);
-    }
-  }
-
-  /** Where the readings the windows took stand: what the tail and drift snapshots are taken at. */
+  /** A copy of the reading mark, for a snapshot or the resume position to keep. */
   private readingMark(): Mark | undefined {
-    return this.windowsThrough === undefined ? undefined : { time: this.windowsThrough, count: this.readingsAtThrough };
+    return this.mark === undefined ? undefined : { time: this.mark.time, count: this.mark.count };
   }
 
   private reportCommitted(): void {
-    if (this.batch.size > 0 || this.lastReadingTime === undefined || this.commitFailed) return;
-    this.deps.committedThrough?.({ time: this.lastReadingTime, count: this.readingsAtThrough });
+    if (this.batch.size > 0 || this.mark === undefined || this.commitFailed) return;
+    this.deps.committedThrough?.(this.readingMark()!);
   }
 
   /**
@@ -364,28 +350,29 @@ export class Pipeline implements SourceSink {
 
   /**
    * Commits drafts in one transaction, with the feature-window snapshot and the drift state
-   * (quality/drift-state.ts): the one the drafts changed, and whenever the tail goes, the counts as they
-   * stand, so that a stored resume point never runs past rows the stored counts miss. A failure is counted
-   * and logged, never thrown into the source. After a failed commit no state is written any more: like the
-   * resume position, it stays at the last commit before, whose rows are replayed.
+   * (quality/drift-state.ts): the drift when the drafts changed it, and whenever the tail goes, the counts
+   * as they stand, so that a stored resume point never runs past rows the stored counts miss. With no
+   * drafts it commits only changed drift, or at a `stop` the states as they stand. A failure is counted
+   * and logged, never thrown into the source. After a failed commit no state is written any more: like
+   * the resume position, it stays at the last commit before, whose rows are replayed.
    */
-  private commit(drafts: readonly RecordDraft[]): readonly OutboxEntry[] | undefined {
+  private commit(drafts: readonly RecordDraft[], stop = false): readonly OutboxEntry[] | undefined {
     const quality = this.deps.quality;
+    const driftChanged = !this.commitFailed && quality?.driftChanged() === true;
+    if (drafts.length === 0 && !driftChanged && !stop) return undefined;
     const mark = this.readingMark();
-    let drift = this.commitFailed ? undefined : quality?.driftState(mark);
-    if (drafts.length === 0 && drift === undefined) return undefined;
+    const tail = this.commitFailed ? undefined : this.tailState(mark);
+    const drift = driftChanged || tail !== undefined ? quality?.driftSnapshot(mark) : undefined;
+    const states = tail === undefined ? [] : [tail];
+    if (drift !== undefined) states.push(drift);
+    if (drafts.length === 0 && states.length === 0) return undefined;
     try {
-      const tail = this.tailState();
-      if (tail !== undefined) drift ??= quality?.driftSnapshot(mark);
-      const states: StateWrite[] = [];
-      if (tail !== undefined) states.push(tail);
-      if (drift !== undefined) states.push(drift);
       const { entries, statesStored } = this.deps.outbox.commitWithStates(drafts, states);
       // states that found no room on a full disk go with the next commit (the tail still counts as changed)
       if (tail !== undefined && statesStored) this.tailChanged = false;
       return entries;
     } catch (err) {
-      this.commitFailedWith(err, drafts.length, drafts.map((d) => d.kind));
+      this.commitFailedWith(err, drafts.length, drafts.length === 0 ? ['feature-tail'] : drafts.map((d) => d.kind));
       return undefined;
     }
   }

@@ -85,20 +85,23 @@ function commit(d: Device, drafts: readonly RecordDraft[], state: StateWrite | u
   for (const draft of drafts) if (draft.kind === 'drift') d.drift.push(draft.record);
 }
 
+/** The drift state when the monitor's counts changed, as the pipeline asks for it with records. */
+const changedDrift = (d: Device): StateWrite | undefined => (d.monitor.driftChanged() ? d.monitor.driftSnapshot(d.mark) : undefined);
+
 /** Hour h through the monitor in the pipeline's order: a batch of one prediction per value, all at time h, all scored `s`. */
 function feedHour(d: Device, c: ModelCard, h: number, values: readonly number[], s = score(h)): void {
   const set = setOf(c);
   // the pipeline tells the monitor the models it adopts before they score (a switch, the start)
   d.monitor.running(set);
   d.monitor.advance(at(h));
-  commit(d, d.monitor.takeDue(), d.monitor.driftState(d.mark));
+  commit(d, d.monitor.takeDue(), changedDrift(d));
   d.mark = mark(h, values.length);
   const rows = values.map((v) => ({ time: at(h), row: Float32Array.of(v) }));
   const drafts = [batch(c, h, s, values.length)];
   d.monitor.stage(set, rows, drafts);
-  commit(d, drafts, d.monitor.driftState(d.mark));
+  commit(d, drafts, changedDrift(d));
   d.monitor.scored(set, rows, drafts);
-  commit(d, d.monitor.takeDue(), d.monitor.driftState(d.mark));
+  commit(d, d.monitor.takeDue(), changedDrift(d));
 }
 
 /** Hours `from..to` through the monitor, one scored row each. */
@@ -107,7 +110,7 @@ function feed(d: Device, c: ModelCard, from: number, to: number): void {
 }
 
 function end(d: Device): unknown[] {
-  commit(d, d.monitor.closeAll(), d.monitor.driftState(d.mark));
+  commit(d, d.monitor.closeAll(), changedDrift(d));
   d.outbox.stop();
   return d.drift;
 }
@@ -238,7 +241,8 @@ describe('drift snapshot', () => {
     const drafts = [batch(v1, 57, 99)];
     d.monitor.advance(at(57));
     d.monitor.stage(set, rows, drafts);
-    expect(d.monitor.driftState(mark(57))).toBeDefined();
+    expect(d.monitor.driftChanged()).toBe(true);
+    expect(d.monitor.driftSnapshot(mark(57))).toBeDefined();
     d.monitor.scored(set, rows, []);
     feed(d, v1, 57, 99);
     expect(end(d)).toEqual(expected);
