@@ -21,7 +21,9 @@ import { sameRows, type Scorer, type ScoringSet, type ScoringSource } from './in
 import type { Counters } from './metrics/counters.js';
 import { IsoTime } from './metrics/iso-time.js';
 import type { MetricWindows } from './metrics/metric-windows.js';
-import type { Outbox, OutboxEntry, RecordDraft, StateWrite } from './outbox/outbox.js';
+import type { OpenWindowsKeeper } from './metrics/open-windows.js';
+import type { Outbox, OutboxEntry, RecordDraft } from './outbox/outbox.js';
+import { RestartState, type PipelineView } from './restart-state.js';
 import type { QualityTap } from './quality/tap.js';
 import { ShadowRunner, type ActiveRow } from './shadow/shadow-runner.js';
 import type { RawReading, SourceEvent, SourceSink } from './sources/source.js';
@@ -55,6 +57,11 @@ export interface PipelineDeps {
    * snapshot, and they are rebuilt from the last one before the first reading.
    */
   readonly tail?: WindowTailKeeper;
+  /**
+   * Keeps the metric and shadow comparison windows (and the candidate's alert state) across a restart
+   * (metrics/open-windows.ts): with the tail in every commit of it; a stop then keeps them open.
+   */
+  readonly openWindows?: OpenWindowsKeeper;
 }
 
 export class Pipeline implements SourceSink {
@@ -66,16 +73,8 @@ export class Pipeline implements SourceSink {
   private set: ScoringSet;
   private reader: AssetReader;
   private shadow: ShadowRunner | undefined;
-  /**
-   * The readings the feature windows took (or refused): the last one's time and how many came at exactly
-   * that time. What the snapshots run through and a replay resumes after; changed in place per reading.
-   */
-  private mark: { time: number; count: number } | undefined;
-  /** The last machine event committed, for a snapshot: a restart does not send it again. */
-  private lastEvent: Mark | undefined;
-  /** True once the windows, the events or the alert state moved past the last snapshot stored. */
-  private tailChanged = false;
-  private tailRestored = false;
+  /** The reading mark and the snapshots that go into commits (restart-state.ts). */
+  private readonly restart: RestartState;
   private commitFailed = false;
   private readonly iso = new IsoTime();
   /** A metric window whose record its builder refused: lost alone, counted and logged like a failed commit. */
@@ -88,13 +87,14 @@ export class Pipeline implements SourceSink {
     this.reader = new AssetReader(this.set.active.model.card.featureSpec);
     this.batch = new RowBatch(this.reader.width, deps.config.maxBatchRows);
     this.shadow = this.shadowRunnerFor(this.set);
+    this.restart = new RestartState({ tail: deps.tail, openWindows: deps.openWindows, quality: deps.quality, log: deps.log });
   }
 
   async reading(reading: RawReading): Promise<void> {
     // checked here, so a reading costs no second promise while the models stay the same (almost always)
     if (this.deps.scoring.current().generation !== this.set.generation) await this.adoptNewModels();
     // after the models that run now were adopted: the snapshot must be of their spec
-    if (!this.tailRestored) this.restoreTail();
+    if (!this.restart.restored) this.restart.restore(this.view());
     const { counters, windows } = this.deps;
     counters.readings++;
     if (reading.timeProblem === undefined) {
@@ -109,7 +109,7 @@ export class Pipeline implements SourceSink {
     windows.reading();
     const batch = this.batch;
     const result = this.reader.acceptInto(reading, batch.data, batch.nextOffset);
-    if (reading.timeProblem === undefined) this.tookReading(reading.time);
+    if (reading.timeProblem === undefined) this.restart.tookReading(reading.time);
     if (!result.ok) this.rejected(result.reason, result.signal);
     else if (result.wrote) {
       batch.added(reading.time);
@@ -121,11 +121,10 @@ export class Pipeline implements SourceSink {
   async event(event: SourceEvent): Promise<void> {
     await this.flush();
     // an event can come before the first reading: its commit must carry the restored state too
-    if (!this.tailRestored) this.restoreTail();
+    if (!this.restart.restored) this.restart.restore(this.view());
     const at = this.iso.format(event.time);
     // goes into the event's own commit: a kill right after it must not send it again
-    this.lastEvent = { time: event.time, count: this.lastEvent?.time === event.time ? this.lastEvent.count + 1 : 1 };
-    this.tailChanged = true;
+    this.restart.tookEvent(event.time);
     const committed = this.commit([
       {
         kind: 'events',
@@ -148,10 +147,15 @@ export class Pipeline implements SourceSink {
     this.reportCommitted();
   }
 
-  /** End of input: scores what is buffered and closes the last metric and comparison windows. */
-  async finish(): Promise<void> {
+  /**
+   * End of input (`ended`) or a stop: scores what is buffered; the end of input closes the last metric and
+   * comparison windows, a stop keeps them open in the snapshot (`openWindows`; without it, closes them too).
+   */
+  async finish(ended = true): Promise<void> {
     await this.flush();
-    this.commit([...this.deps.windows.closeAll(this.windowRefused), ...(this.shadow?.comparison.closeAll(this.comparisonRefused) ?? [])]);
+    if (ended || this.deps.openWindows === undefined) {
+      this.commit([...this.deps.windows.closeAll(this.windowRefused), ...(this.shadow?.comparison.closeAll(this.comparisonRefused) ?? [])]);
+    }
     const quality = this.deps.quality;
     // at a stop the drift windows of the models that run stay pending (quality/monitor.ts closeAll)
     // the readings since the last commit (ones that made no row) go into the snapshots too
@@ -159,51 +163,15 @@ export class Pipeline implements SourceSink {
     this.reportCommitted();
   }
 
-  /** The windows from the last snapshot, once, before the first reading (features/window-tail.ts). */
-  private restoreTail(): void {
-    this.tailRestored = true;
-    const active = this.set.active;
-    const restored = this.deps.tail?.restore(active.model.card.featureSpec, active.model.ref);
-    if (restored === undefined) return;
-    if (restored.values !== undefined) this.reader.restore(restored.values);
-    if (restored.alerts !== undefined) active.alerts.restore(restored.alerts);
-    this.mark = { ...restored.readings };
-    this.lastEvent = restored.events;
-  }
-
-  private tookReading(time: number): void {
-    const mark = this.mark;
-    if (mark === undefined) this.mark = { time, count: 1 };
-    else if (mark.time === time) mark.count++;
-    else {
-      mark.time = time;
-      mark.count = 1;
-    }
-    this.tailChanged = true;
-  }
-
-  /**
-   * The snapshot of the feature windows for a commit, when that commit makes everything they took
-   * durable: no row waits for inference and no commit failed (those readings are then replayed). None
-   * when nothing changed since the stored one (a second commit of the same flush, or a metric window
-   * closed before the reading that closed it is taken): the windows and the alert state only change with
-   * a reading, but for a model switch that empties them, whose old-spec snapshot a restart then ignores.
-   */
-  private tailState(mark: Mark | undefined): StateWrite | undefined {
-    const tail = this.deps.tail;
-    if (tail === undefined || mark === undefined || !this.tailChanged || this.batch.size > 0) return undefined;
-    const { model, alerts } = this.set.active;
-    return tail.snapshot(model.card.featureSpec, { readings: mark, events: this.lastEvent, model: model.ref, alerts: alerts.state() }, this.reader);
-  }
-
-  /** A copy of the reading mark, for a snapshot or the resume position to keep. */
-  private readingMark(): Mark | undefined {
-    return this.mark === undefined ? undefined : { time: this.mark.time, count: this.mark.count };
+  /** What the snapshots read and a restore rebuilds, as it is now (restart-state.ts). */
+  private view(): PipelineView {
+    return { set: this.set, reader: this.reader, windows: this.deps.windows, comparison: this.shadow?.comparison, settled: this.batch.size === 0 };
   }
 
   private reportCommitted(): void {
-    if (this.batch.size > 0 || this.mark === undefined || this.commitFailed) return;
-    this.deps.committedThrough?.(this.readingMark()!);
+    const mark = this.restart.readingMark();
+    if (this.batch.size > 0 || mark === undefined || this.commitFailed) return;
+    this.deps.committedThrough?.(mark);
   }
 
   /**
@@ -214,6 +182,8 @@ export class Pipeline implements SourceSink {
     const next = this.deps.scoring.current();
     if (next.generation === this.set.generation) return;
     await this.flush();
+    // the snapshot in this commit no longer holds the comparison windows it publishes
+    this.restart.touched();
     this.commit(this.shadow?.comparison.closeAll(this.comparisonRefused) ?? []);
     const before = this.set.active.model.card.featureSpec;
     const after = next.active.model.card.featureSpec;
@@ -349,30 +319,22 @@ export class Pipeline implements SourceSink {
   }
 
   /**
-   * Commits drafts in one transaction, with the feature-window snapshot and the drift state
-   * (quality/drift-state.ts): the drift when the drafts changed it, and whenever the tail goes, the counts
-   * as they stand, so that a stored resume point never runs past rows the stored counts miss. With no
-   * drafts it commits only changed drift, or at a `stop` the states as they stand. A failure is counted
-   * and logged, never thrown into the source. After a failed commit no state is written any more: like
-   * the resume position, it stays at the last commit before, whose rows are replayed.
+   * Commits drafts in one transaction, with the states that go with them (restart-state.ts: the
+   * feature-window tail, the drift counts, the open windows); with no drafts, only states that changed, or
+   * at a `stop` all of them. A failure is counted and logged, never thrown into the source. After a failed
+   * commit no state is written any more: like the resume position, it stays at the last commit before,
+   * whose rows are replayed.
    */
   private commit(drafts: readonly RecordDraft[], stop = false): readonly OutboxEntry[] | undefined {
-    const quality = this.deps.quality;
-    const driftChanged = !this.commitFailed && quality?.driftChanged() === true;
-    if (drafts.length === 0 && !driftChanged && !stop) return undefined;
-    const mark = this.readingMark();
-    const tail = this.commitFailed ? undefined : this.tailState(mark);
-    const drift = driftChanged || tail !== undefined ? quality?.driftSnapshot(mark) : undefined;
-    const states = tail === undefined ? [] : [tail];
-    if (drift !== undefined) states.push(drift);
-    if (drafts.length === 0 && states.length === 0) return undefined;
+    const states = this.commitFailed ? undefined : this.restart.states(this.view(), drafts, stop);
+    if (drafts.length === 0 && (states === undefined || states.states.length === 0)) return undefined;
     try {
-      const { entries, statesStored } = this.deps.outbox.commitWithStates(drafts, states);
-      // states that found no room on a full disk go with the next commit (the tail still counts as changed)
-      if (tail !== undefined && statesStored) this.tailChanged = false;
+      const { entries, statesStored } = this.deps.outbox.commitWithStates(drafts, states?.states ?? []);
+      // states that found no room on a full disk go with the next commit (they still count as changed)
+      if (states !== undefined && statesStored) this.restart.stored(states);
       return entries;
     } catch (err) {
-      this.commitFailedWith(err, drafts.length, drafts.length === 0 ? ['feature-tail'] : drafts.map((d) => d.kind));
+      this.commitFailedWith(err, drafts.length, drafts.length === 0 ? ['states'] : drafts.map((d) => d.kind));
       return undefined;
     }
   }

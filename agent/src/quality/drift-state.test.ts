@@ -1,6 +1,6 @@
 /**
  * The drift snapshot on a real SQLite outbox file, driven as the pipeline drives the monitor (stage,
- * commit with the state, scored; takeDue, commit with driftState): a monitor restarted from it after a
+ * commit with the state, scored; takeDue, commit with driftSnapshot when driftChanged): a monitor restarted from it after a
  * kill publishes the windows an uninterrupted one does; a snapshot it cannot trust (of another model
  * version, other reference bins, another window length, a replay from before its last row, corrupt) is
  * logged and ignored, never thrown; a failed commit undoes what its stage counted.
