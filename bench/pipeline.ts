@@ -13,7 +13,8 @@
  *   schema pass), any other draft validated by its zod schema.
  * - pipeline: Pipeline.reading() per raw reading: reading checks, feature windows, batching at
  *   maxBatchRows = B, the run, alert policy, prediction and metric-window records built and committed
- *   to an in-memory outbox (SQLite commits are bench:outbox's figure). Twice: with the agent's default
+ *   to an in-memory outbox (SQLite commits are bench:outbox's figure), with the feature-window and
+ *   metric-window snapshots each commit carries as in the agent. Twice: with the agent's default
  *   metric window (1 h; one window record per reading for hourly data) and with 24 h windows (the
  *   fleet configuration, deploy/compose/agent.json).
  *
@@ -32,6 +33,7 @@ import { FeatureTail } from '../agent/dist/features/window-tail.js';
 import { fixedScoring, scorerFor } from '../agent/dist/inference/slots.js';
 import { Counters } from '../agent/dist/metrics/counters.js';
 import { MetricWindows } from '../agent/dist/metrics/metric-windows.js';
+import { OpenWindows } from '../agent/dist/metrics/open-windows.js';
 import { encodeDraft, type RecordDraft } from '../agent/dist/outbox/outbox.js';
 import { Pipeline } from '../agent/dist/pipeline.js';
 import { parseEventTime } from '../agent/dist/sources/time.js';
@@ -186,6 +188,8 @@ async function pipeline(model: LoadedModel, assets: readonly Asset[], size: numb
       log: silent,
       // every commit carries the feature-window snapshot, as in the agent (features/window-tail.ts)
       tail: new FeatureTail({ outbox, assetId, source: 'bench', resumedAfter: () => undefined, log: silent }),
+      // and the metric-window snapshot, as in the agent (metrics/open-windows.ts)
+      openWindows: new OpenWindows({ outbox, assetId, source: 'bench', resumedAfter: () => undefined, log: silent }),
     });
     for (const r of list) await p.reading(r);
     await p.finish();
