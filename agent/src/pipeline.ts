@@ -260,12 +260,15 @@ export class Pipeline implements SourceSink {
       this.commitFailedWith(err, 1, ['predictions']);
       return;
     }
-    const shadowDrafts = await this.shadowRecords(activeRows);
+    const { drafts: shadowDrafts, scores: shadowScores } = await this.shadowRecords(activeRows);
     const alerts = drafts.filter((d) => d.kind === 'alerts');
     for (const a of alerts) windows.alerted(Date.parse(a.record.windowEnd));
     const predicted = [...drafts, ...shadowDrafts];
     const quality = this.deps.quality;
-    const scoredRows = quality === undefined ? [] : times.map((time, i) => ({ time, row: batch.row(i) }));
+    // with both scores: a non-finite one makes no prediction, and the monitor passes its row by
+    const scoredRows = quality === undefined ? [] : times.map((time, i) => ({
+      time, row: batch.row(i), scores: { active: scored.scores[i]!, shadow: shadowScores?.[i] },
+    }));
     // the drift these rows add is counted first, so that its snapshot is committed with them
     quality?.stage(this.set, scoredRows, predicted);
     // predictions, alerts, the candidate's records and the windows they complete: one transaction
@@ -279,13 +282,13 @@ export class Pipeline implements SourceSink {
   }
 
   /** The candidate's records of the rows; one its builder refuses costs only the candidate's records (counted, logged). */
-  private async shadowRecords(rows: readonly ActiveRow[]): Promise<RecordDraft[]> {
-    if (this.shadow === undefined) return [];
+  private async shadowRecords(rows: readonly ActiveRow[]): Promise<{ drafts: RecordDraft[]; scores: readonly number[] | undefined }> {
+    if (this.shadow === undefined) return { drafts: [], scores: undefined };
     try {
       return await this.shadow.score(rows);
     } catch (err) {
       this.commitFailedWith(err, 1, ['predictions']);
-      return [];
+      return { drafts: [], scores: undefined };
     }
   }
 

@@ -260,6 +260,25 @@ describe('drift snapshot', () => {
     expect(a).toEqual(b);
   });
 
+  it('a row whose score was not finite gives its features to no prediction, also among rows of its time', () => {
+    // hour 5: three rows, the first scored NaN (no prediction), the others 65: the predictions are theirs
+    const skipped = device(join(dir, `d-${files++}`, 'outbox.sqlite'));
+    const set = setOf(v1);
+    skipped.monitor.running(set);
+    skipped.monitor.advance(at(5));
+    const rows = [0.5, 3.5, 3.6].map((v, i) => ({ time: at(5), row: Float32Array.of(v), scores: { active: i === 0 ? Number.NaN : 65, shadow: undefined } }));
+    const drafts = [batch(v1, 5, 65, 2)];
+    skipped.monitor.stage(set, rows, drafts);
+    commit(skipped, drafts, changedDrift(skipped));
+    skipped.monitor.scored(set, rows, drafts);
+    const alone = device(join(dir, `d-${files++}`, 'outbox.sqlite'));
+    feedHour(alone, v1, 5, [3.5, 3.6], 65);
+    const [a] = end(skipped);
+    const [b] = end(alone);
+    expect(a).toMatchObject({ n: 2 });
+    expect(a).toEqual(b);
+  });
+
   it('a resume point at a time of several rows takes the snapshot back only at the same count of readings', () => {
     const file = join(dir, `d-${files++}`, 'outbox.sqlite');
     const d = device(file);

@@ -83,6 +83,9 @@ const liveKeys = (set: ScoringSet): Set<string> =>
 /** The same failure from the source and from the journal gives the same key. */
 const failureKey = (source: string, at: number, component: string | undefined): string => `${source}|${at}|${component ?? ''}`;
 
+/** A row's score by the model of `role` (ScoredRow.scores), so that a row without its prediction is passed by. */
+const scoreOf = (role: ModelRole) => (row: ScoredRow): number | undefined => (role === 'active' ? row.scores?.active : row.scores?.shadow);
+
 export class QualityMonitor implements QualityTap {
   private now = Number.NEGATIVE_INFINITY;
   private readonly trackers = new Map<string, Tracked>();
@@ -167,7 +170,7 @@ export class QualityMonitor implements QualityTap {
       if (!staged.checkpoints.has(tracked)) staged.checkpoints.set(tracked, drift.checkpoint());
       const times = record.predictions.map((p) => Date.parse(p.t));
       staged.times.set(record, times);
-      drift.addScored(times, record.predictions, rows);
+      drift.addScored(times, record.predictions, rows, scoreOf(record.role));
     }
     if (staged.checkpoints.size > 0) this.pendingDrift = true;
   }
@@ -185,7 +188,7 @@ export class QualityMonitor implements QualityTap {
       const times = staged?.times.get(record) ?? record.predictions.map((p) => Date.parse(p.t));
       record.predictions.forEach((p, i) => tracked.quality?.predicted(times[i]!, p.alert));
       // with a stage, its drift was counted there
-      if (staged === undefined && tracked.drift !== undefined) tracked.drift.addScored(times, record.predictions, rows);
+      if (staged === undefined && tracked.drift !== undefined) tracked.drift.addScored(times, record.predictions, rows, scoreOf(record.role));
     }
   }
 

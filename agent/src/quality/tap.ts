@@ -36,4 +36,10 @@ export interface QualityTap {
 export interface ScoredRow {
   readonly time: number;
   readonly row: Float32Array;
+  /**
+   * The row's score by the active model and by the candidate (undefined: its run failed, or none runs):
+   * a prediction batch holds the rows whose score of its role is finite, in order, which is how a
+   * prediction finds its own row among rows of equal times. Absent: every row has a prediction.
+   */
+  readonly scores?: { readonly active: number; readonly shadow: number | undefined };
 }
