@@ -288,9 +288,9 @@ the per-run ratios to the bare loop of the same run.
   (outbox/agent-records.ts, valid by construction, no schema pass); any other draft is validated by zod.
 - pipeline: Pipeline.reading() per raw reading (CSV strings): reading checks, feature windows, batching at
   maxBatchRows = B, the run, alert policy, prediction batches and metric windows built and committed to the
-  in-memory outbox with the feature-window snapshot each commit carries (features/window-tail.ts; its SQLite
-  write is bench:outbox's side of the cost, as the records'; only the warm-up run keeps the drafts, for the records
-  side). Metric windows of 1 h (the agent's default metricsWindowSeconds: one window record per reading for
+  in-memory outbox with the feature-window and metric-window snapshots each commit carries (features/window-tail.ts,
+  metrics/open-windows.ts; their SQLite write is bench:outbox's side of the cost, as the records'; only the warm-up
+  run keeps the drafts, for the records side). Metric windows of 1 h (the agent's default metricsWindowSeconds: one window record per reading for
   hourly data) and of 24 h (the fleet configuration).
 
 Headline: ${describe(headline)}.
