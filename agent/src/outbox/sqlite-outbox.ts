@@ -143,7 +143,7 @@ export class SqliteOutbox implements Outbox {
       // nothing routine is left to evict: keep the critical records of this commit, shed the rest
       const critical = batch.filter((d) => recordClassOf[d.kind] === 'critical');
       this.dropUnstored(batch.filter((d) => recordClassOf[d.kind] !== 'critical'));
-      if (critical.length > 0 && critical.length === batch.length) {
+      if (critical.length === batch.length) {
         this.dropUnstored(critical);
         throw new PdmError('OUTBOX_FAILED', 'outbox is full of critical records', {
           context: { file: this.deps.file, reason: 'disk-full', records: critical.length },
