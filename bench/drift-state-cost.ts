@@ -78,7 +78,7 @@ function costs(): Record<'snapshot' | 'countOnly' | 'staged' | 'tailOnly' | 'wit
   kept.stage(set, rows, drafts);
   kept.scored(set, rows, drafts);
   kept.stage(set, rows, drafts);
-  const driftState = kept.driftState({ time: rows[rows.length - 1]!.time, count: 1 })!;
+  const driftState = kept.driftSnapshot({ time: rows[rows.length - 1]!.time, count: 1 })!;
   kept.scored(set, rows, drafts);
   // the windows of one tracker, as the monitor holds them: one open window of the 64 rows
   const drift = new DriftWindows(quality.driftWindowSeconds * 1000, driftReferences(card));
@@ -95,7 +95,7 @@ function costs(): Record<'snapshot' | 'countOnly' | 'staged' | 'tailOnly' | 'wit
       for (let i = 0; i < COMMITS; i++) {
         if (side === 'snapshot') keeper.snapshot({ time: i, count: 1 }, trackers);
         else if (side === 'countOnly') plain.scored(set, rows, drafts);
-        else if (side === 'staged') (kept.stage(set, rows, drafts), kept.driftState({ time: i, count: 1 }), kept.scored(set, rows, drafts));
+        else if (side === 'staged') (kept.stage(set, rows, drafts), (kept.driftChanged() ? kept.driftSnapshot({ time: i, count: 1 }) : undefined), kept.scored(set, rows, drafts));
         else {
           const t = tail.snapshot(spec, stateAt(i), reader.tail());
           outbox.commit([batch], side === 'withDrift' ? [t, driftState] : t);

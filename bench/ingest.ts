@@ -16,7 +16,8 @@
  *
  * Each run measures the three back to back in a rotating order, with fresh device ids; a ratio is the
  * median of the per-run ratios. Consumer CPU per message is read from /proc. Env: PDM_BENCH_RUNS (5),
- * PDM_BENCH_DEVICES (20), PDM_BENCH_PER_DEVICE (1000).
+ * PDM_BENCH_DEVICES (20), PDM_BENCH_PER_DEVICE (1000), PDM_BENCH_BATCH (unset: the mix above, the section's
+ * headline; a number n: prediction batches of n scores only, e.g. 64 as the agent sends them).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -27,16 +28,17 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import mqtt, { type MqttClient } from 'mqtt';
-import { PdmError } from '@pdm/protocol';
+import { PdmError, encodePayload, topicFor } from '@pdm/protocol';
 import { cpuSecondsOf, memoryOf, startBenchController } from './lib/controller.js';
 import { Mosquitto } from './lib/mosquitto.js';
-import { ingestWorkload, type Message } from './lib/records.js';
+import { ingestWorkload, predictionBatch, type Message } from './lib/records.js';
 import { loadNow, median, ratioVerdict, resultsSection, runHeader } from './results.js';
 
 const RUNS = Number(process.env['PDM_BENCH_RUNS'] ?? 5);
 const DEVICES = Number(process.env['PDM_BENCH_DEVICES'] ?? 20);
 const PER_DEVICE = Number(process.env['PDM_BENCH_PER_DEVICE'] ?? 1000);
 const N = DEVICES * PER_DEVICE;
+const BATCH = process.env['PDM_BENCH_BATCH'] === undefined ? undefined : Number(process.env['PDM_BENCH_BATCH']);
 const WINDOW = 64;
 const GOAL = 0.5;
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -53,10 +55,8 @@ interface Consumer {
 
 interface Sample {
   readonly rate: number;
-  /** consumer CPU microseconds per message, all threads */
+  /** consumer CPU microseconds per message, all threads (the main thread's share is in `sched`) */
   readonly cpuUs: number;
-  /** the same, main thread only (the controller's store runs on a worker thread) */
-  readonly mainCpuUs: number;
   /** A controller's main-thread event-loop delay p99 of each second of the run, ms. */
   readonly loopP99: number[];
   /** Microseconds per message the threads were on a CPU or runnable but waiting for one (schedstat). */
@@ -91,13 +91,6 @@ function threadTimes(pid: number): ThreadTimes {
   return t;
 }
 
-/** CPU seconds of a process's main thread (Linux /proc task of the same id; 100 Hz ticks). */
-function mainThreadCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 /** The probe's seconds that ended within [from, to]. */
 function loopDelays(file: string | undefined, from: number, to: number): number[] {
   if (file === undefined || !existsSync(file)) return [];
@@ -109,6 +102,22 @@ function loopDelays(file: string | undefined, from: number, to: number): number[
 }
 
 // ---- publishers
+
+/** The mix of bench/lib/records.ts, or prediction batches of BATCH scores only (the agent's real message shape). */
+function workload(prefix: string): Message[][] {
+  if (BATCH === undefined) return ingestWorkload(prefix, DEVICES, PER_DEVICE);
+  const at = Date.parse('2026-01-05T06:00:00.000Z');
+  return Array.from({ length: DEVICES }, (_d, d) => Array.from({ length: PER_DEVICE }, (_m, i) => ({
+    topic: topicFor(`${prefix}-${d}`, 'predictions'),
+    payload: encodePayload('predictions', predictionBatch(`${prefix}-${d}`, i + 1, at + i * 60_000, BATCH)),
+  })));
+}
+
+function workloadNote(): string {
+  if (BATCH === undefined) return 'prediction batches of 4 scores and\nmetric windows, 3:1, 330-560 bytes';
+  const bytes = [1, PER_DEVICE].map((seq) => encodePayload('predictions', predictionBatch(`r${RUNS}-embedded-0`, seq, Date.now(), BATCH)).length);
+  return `prediction batches of ${BATCH} scores only\n(the agent's batch size), ${Math.min(...bytes)}-${Math.max(...bytes)} bytes`;
+}
 
 async function connectAll(url: string, ids: readonly string[]): Promise<MqttClient[]> {
   return Promise.all(ids.map((id) => mqtt.connectAsync(url, { clientId: id, clean: true, protocolVersion: 4, reconnectPeriod: 0 })));
@@ -180,21 +189,19 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 async function measure(consumer: Consumer, run: number, already: number): Promise<Sample> {
-  const lists = ingestWorkload(`r${run}-${consumer.name}`, DEVICES, PER_DEVICE);
+  const lists = workload(`r${run}-${consumer.name}`);
   const clients = await connectAll(consumer.url, lists.map((l) => l[0]!.topic.split('/')[2]!));
   const cpu0 = cpuSecondsOf(consumer.pid);
-  const main0 = mainThreadCpuSeconds(consumer.pid);
   const sched0 = threadTimes(consumer.pid);
   const t0 = Date.now();
   await publishAll(clients, lists);
   const end = await consumer.consumed(already + N);
   const cpu = cpuSecondsOf(consumer.pid) - cpu0;
-  const mainCpu = mainThreadCpuSeconds(consumer.pid) - main0;
   const sched1 = threadTimes(consumer.pid);
   const perMsg = (k: keyof ThreadTimes): number => (sched1[k] - sched0[k]) / 1000 / N;
   const sched = { mainRun: perMsg('mainRun'), mainWait: perMsg('mainWait'), otherRun: perMsg('otherRun'), otherWait: perMsg('otherWait') };
   await Promise.all(clients.map((c) => c.endAsync()));
-  return { rate: (N / (end - t0)) * 1000, cpuUs: (cpu * 1e6) / N, mainCpuUs: (mainCpu * 1e6) / N, loopP99: loopDelays(consumer.loopFile, t0, end), sched };
+  return { rate: (N / (end - t0)) * 1000, cpuUs: (cpu * 1e6) / N, loopP99: loopDelays(consumer.loopFile, t0, end), sched };
 }
 
 async function main(): Promise<void> {
@@ -260,7 +267,7 @@ function report(samples: Map<Consumer['name'], Sample[]>, rss: { embedded: numbe
     const s = samples.get(name)!;
     const loop = s.flatMap((x) => x.loopP99);
     const loopCell = loop.length === 0 ? '-' : `${median(loop).toFixed(1)} / ${Math.max(...loop).toFixed(1)}`;
-    return `| ${label} | ${median(s.map((x) => x.rate)).toFixed(0)} | ${s.map((x) => x.rate.toFixed(0)).join(', ')} | ${median(s.map((x) => x.cpuUs)).toFixed(0)} | ${median(s.map((x) => x.mainCpuUs)).toFixed(0)} | ${loopCell} |`;
+    return `| ${label} | ${median(s.map((x) => x.rate)).toFixed(0)} | ${s.map((x) => x.rate.toFixed(0)).join(', ')} | ${median(s.map((x) => x.cpuUs)).toFixed(0)} | ${loopCell} |`;
   };
   const schedRow = (label: string, name: Consumer['name']): string => {
     const s = samples.get(name)!;
@@ -269,8 +276,7 @@ function report(samples: Map<Consumer['name'], Sample[]>, rss: { embedded: numbe
   };
   const body = `Command: \`npm run bench:ingest\` (\`tsc -b\`, then bench/ingest.ts; controller = controller/dist/main.js in its own process).
 ${runHeader(loadAtStart)}
-Workload: ${DEVICES} publishing devices x ${PER_DEVICE} records = ${N} messages per run (prediction batches of 4 scores and
-metric windows, 3:1, 330-560 bytes, encoded with the protocol codec), QoS 1, a window of ${WINDOW} unacknowledged publishes
+Workload: ${DEVICES} publishing devices x ${PER_DEVICE} records = ${N} messages per run (${workloadNote()}, encoded with the protocol codec), QoS 1, a window of ${WINDOW} unacknowledged publishes
 per device. ${RUNS} runs after a warm-up; in each, the three consumers back to back in a rotating order, fresh device ids.
 Rate = messages / (first publish -> last message consumed): counted by the bare subscriber, or stored (seen in
 the controller's database, polled read-only every 20 ms). Device authentication: ${controllerAuthNote()}.
@@ -278,8 +284,8 @@ Event-loop delay: the controller's main thread, monitorEventLoopDelay (5 ms reso
 p99 of each second ending inside a measured run; an idle Node process with the same probe, over the same time, had
 ${idleLoop.length === 0 ? '-' : `${median(idleLoop).toFixed(1)} / ${Math.max(...idleLoop).toFixed(1)}`} ms (median second / worst second): timers fire that late here anyway.
 
-| consumer | median msg/s | runs msg/s | consumer CPU us/msg (median, all threads) | of which main thread | controller event-loop delay p99 ms (median second / worst second) |
-|---|---:|---|---:|---:|---:|
+| consumer | median msg/s | runs msg/s | consumer CPU us/msg (median, all threads; the main thread's share below) | controller event-loop delay p99 ms (median second / worst second) |
+|---|---:|---|---:|---:|
 ${row('baseline: Mosquitto -> bare mqtt.js subscriber (counts only)', 'baseline')}
 ${row('controller, embedded aedes broker -> ingest -> SQLite', 'embedded')}
 ${row('controller on an external Mosquitto (MQTT 5 shared subscription) -> ingest -> SQLite', 'external')}
@@ -298,7 +304,8 @@ ${schedRow('controller, external Mosquitto', 'external')}
 - controller RSS at the end: embedded ${(rss.embedded / 2 ** 20).toFixed(0)} MiB, external ${(rss.external / 2 ** 20).toFixed(0)} MiB
   (the controller's database holds ${(RUNS + 1) * N} records by then).
 `;
-  resultsSection('Controller ingest vs Mosquitto bare pub/sub (issue 9)', body);
+  // the section's table is the headline mix; another batch size is a line of its notes, written by hand
+  if (BATCH === undefined) resultsSection('Controller ingest vs Mosquitto bare pub/sub (issue 9)', body);
   process.stdout.write(`${body}\n`);
 }
 

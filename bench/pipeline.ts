@@ -13,7 +13,8 @@
  *   schema pass), any other draft validated by its zod schema.
  * - pipeline: Pipeline.reading() per raw reading: reading checks, feature windows, batching at
  *   maxBatchRows = B, the run, alert policy, prediction and metric-window records built and committed
- *   to an in-memory outbox (SQLite commits are bench:outbox's figure). Twice: with the agent's default
+ *   to an in-memory outbox (SQLite commits are bench:outbox's figure), with the feature-window and
+ *   metric-window snapshots each commit carries as in the agent. Twice: with the agent's default
  *   metric window (1 h; one window record per reading for hourly data) and with 24 h windows (the
  *   fleet configuration, deploy/compose/agent.json).
  *
@@ -32,6 +33,7 @@ import { FeatureTail } from '../agent/dist/features/window-tail.js';
 import { fixedScoring, scorerFor } from '../agent/dist/inference/slots.js';
 import { Counters } from '../agent/dist/metrics/counters.js';
 import { MetricWindows } from '../agent/dist/metrics/metric-windows.js';
+import { OpenWindows } from '../agent/dist/metrics/open-windows.js';
 import { encodeDraft, type RecordDraft } from '../agent/dist/outbox/outbox.js';
 import { Pipeline } from '../agent/dist/pipeline.js';
 import { parseEventTime } from '../agent/dist/sources/time.js';
@@ -154,9 +156,9 @@ async function runner(model: LoadedModel, batches: readonly Float32Array[][]): P
 class CapturingOutbox extends MemoryOutbox {
   readonly drafts: RecordDraft[] = [];
 
-  override commit(drafts: readonly RecordDraft[]): ReturnType<MemoryOutbox['commit']> {
+  override commitWithStates(drafts: readonly RecordDraft[], states: Parameters<MemoryOutbox['commitWithStates']>[1]): ReturnType<MemoryOutbox['commitWithStates']> {
     this.drafts.push(...drafts);
-    return super.commit(drafts);
+    return super.commitWithStates(drafts, states);
   }
 }
 
@@ -186,6 +188,8 @@ async function pipeline(model: LoadedModel, assets: readonly Asset[], size: numb
       log: silent,
       // every commit carries the feature-window snapshot, as in the agent (features/window-tail.ts)
       tail: new FeatureTail({ outbox, assetId, source: 'bench', resumedAfter: () => undefined, log: silent }),
+      // and the metric-window snapshot, as in the agent (metrics/open-windows.ts)
+      openWindows: new OpenWindows({ outbox, assetId, source: 'bench', resumedAfter: () => undefined, log: silent }),
     });
     for (const r of list) await p.reading(r);
     await p.finish();
@@ -284,9 +288,9 @@ the per-run ratios to the bare loop of the same run.
   (outbox/agent-records.ts, valid by construction, no schema pass); any other draft is validated by zod.
 - pipeline: Pipeline.reading() per raw reading (CSV strings): reading checks, feature windows, batching at
   maxBatchRows = B, the run, alert policy, prediction batches and metric windows built and committed to the
-  in-memory outbox with the feature-window snapshot each commit carries (features/window-tail.ts; its SQLite
-  write is bench:outbox's side of the cost, as the records'; only the warm-up run keeps the drafts, for the records
-  side). Metric windows of 1 h (the agent's default metricsWindowSeconds: one window record per reading for
+  in-memory outbox with the feature-window and metric-window snapshots each commit carries (features/window-tail.ts,
+  metrics/open-windows.ts; their SQLite write is bench:outbox's side of the cost, as the records'; only the warm-up
+  run keeps the drafts, for the records side). Metric windows of 1 h (the agent's default metricsWindowSeconds: one window record per reading for
   hourly data) and of 24 h (the fleet configuration).
 
 Headline: ${describe(headline)}.

@@ -21,7 +21,9 @@ import { sameRows, type Scorer, type ScoringSet, type ScoringSource } from './in
 import type { Counters } from './metrics/counters.js';
 import { IsoTime } from './metrics/iso-time.js';
 import type { MetricWindows } from './metrics/metric-windows.js';
-import type { Outbox, OutboxEntry, RecordDraft, StateWrite } from './outbox/outbox.js';
+import type { OpenWindowsKeeper } from './metrics/open-windows.js';
+import type { Outbox, OutboxEntry, RecordDraft } from './outbox/outbox.js';
+import { RestartState, type PipelineView } from './restart-state.js';
 import type { QualityTap } from './quality/tap.js';
 import { ShadowRunner, type ActiveRow } from './shadow/shadow-runner.js';
 import type { RawReading, SourceEvent, SourceSink } from './sources/source.js';
@@ -55,6 +57,11 @@ export interface PipelineDeps {
    * snapshot, and they are rebuilt from the last one before the first reading.
    */
   readonly tail?: WindowTailKeeper;
+  /**
+   * Keeps the metric and shadow comparison windows (and the candidate's alert state) across a restart
+   * (metrics/open-windows.ts): with the tail in every commit of it; a stop then keeps them open.
+   */
+  readonly openWindows?: OpenWindowsKeeper;
 }
 
 export class Pipeline implements SourceSink {
@@ -66,16 +73,8 @@ export class Pipeline implements SourceSink {
   private set: ScoringSet;
   private reader: AssetReader;
   private shadow: ShadowRunner | undefined;
-  private lastReadingTime: number | undefined;
-  /** Event time of the last reading the feature windows took (or refused): what a snapshot of them runs through. */
-  private windowsThrough: number | undefined;
-  /** Readings at exactly `windowsThrough` (equal times: a restart skips only these). */
-  private readingsAtThrough = 0;
-  /** The last machine event committed, for a snapshot: a restart does not send it again. */
-  private lastEvent: Mark | undefined;
-  /** True once the windows, the events or the alert state moved past the last snapshot stored. */
-  private tailChanged = false;
-  private tailRestored = false;
+  /** The reading mark and the snapshots that go into commits (restart-state.ts). */
+  private readonly restart: RestartState;
   private commitFailed = false;
   private readonly iso = new IsoTime();
   /** A metric window whose record its builder refused: lost alone, counted and logged like a failed commit. */
@@ -88,17 +87,17 @@ export class Pipeline implements SourceSink {
     this.reader = new AssetReader(this.set.active.model.card.featureSpec);
     this.batch = new RowBatch(this.reader.width, deps.config.maxBatchRows);
     this.shadow = this.shadowRunnerFor(this.set);
+    this.restart = new RestartState({ tail: deps.tail, openWindows: deps.openWindows, quality: deps.quality, log: deps.log });
   }
 
   async reading(reading: RawReading): Promise<void> {
     // checked here, so a reading costs no second promise while the models stay the same (almost always)
     if (this.deps.scoring.current().generation !== this.set.generation) await this.adoptNewModels();
     // after the models that run now were adopted: the snapshot must be of their spec
-    if (!this.tailRestored) this.restoreTail();
+    if (!this.restart.restored) this.restart.restore(this.view());
     const { counters, windows } = this.deps;
     counters.readings++;
     if (reading.timeProblem === undefined) {
-      this.lastReadingTime = reading.time;
       windows.advance(reading.time);
       this.deps.quality?.advance(reading.time);
     }
@@ -110,7 +109,7 @@ export class Pipeline implements SourceSink {
     windows.reading();
     const batch = this.batch;
     const result = this.reader.acceptInto(reading, batch.data, batch.nextOffset);
-    if (reading.timeProblem === undefined) this.tookReading(reading.time);
+    if (reading.timeProblem === undefined) this.restart.tookReading(reading.time);
     if (!result.ok) this.rejected(result.reason, result.signal);
     else if (result.wrote) {
       batch.added(reading.time);
@@ -122,11 +121,10 @@ export class Pipeline implements SourceSink {
   async event(event: SourceEvent): Promise<void> {
     await this.flush();
     // an event can come before the first reading: its commit must carry the restored state too
-    if (!this.tailRestored) this.restoreTail();
+    if (!this.restart.restored) this.restart.restore(this.view());
     const at = this.iso.format(event.time);
     // goes into the event's own commit: a kill right after it must not send it again
-    this.lastEvent = { time: event.time, count: this.lastEvent?.time === event.time ? this.lastEvent.count + 1 : 1 };
-    this.tailChanged = true;
+    this.restart.tookEvent(event.time);
     const committed = this.commit([
       {
         kind: 'events',
@@ -149,75 +147,31 @@ export class Pipeline implements SourceSink {
     this.reportCommitted();
   }
 
-  /** End of input: scores what is buffered and closes the last metric and comparison windows. */
-  async finish(): Promise<void> {
+  /**
+   * End of input (`ended`) or a stop: scores what is buffered; the end of input closes the last metric and
+   * comparison windows, a stop keeps them open in the snapshot (`openWindows`; without it, closes them too).
+   */
+  async finish(ended = true): Promise<void> {
     await this.flush();
-    this.commit([...this.deps.windows.closeAll(this.windowRefused), ...(this.shadow?.comparison.closeAll(this.comparisonRefused) ?? [])]);
+    if (ended || this.deps.openWindows === undefined) {
+      this.commit([...this.deps.windows.closeAll(this.windowRefused), ...(this.shadow?.comparison.closeAll(this.comparisonRefused) ?? [])]);
+    }
     const quality = this.deps.quality;
     // at a stop the drift windows of the models that run stay pending (quality/monitor.ts closeAll)
-    if (quality !== undefined) this.commit(quality.closeAll());
-    this.saveTail();
+    // the readings since the last commit (ones that made no row) go into the snapshots too
+    this.commit(quality?.closeAll() ?? [], true);
     this.reportCommitted();
   }
 
-  /** The windows from the last snapshot, once, before the first reading (features/window-tail.ts). */
-  private restoreTail(): void {
-    this.tailRestored = true;
-    const active = this.set.active;
-    const restored = this.deps.tail?.restore(active.model.card.featureSpec, active.model.ref);
-    if (restored === undefined) return;
-    if (restored.values !== undefined) this.reader.restore(restored.values);
-    if (restored.alerts !== undefined) active.alerts.restore(restored.alerts);
-    this.windowsThrough = restored.readings.time;
-    this.readingsAtThrough = restored.readings.count;
-    this.lastEvent = restored.events;
-  }
-
-  private tookReading(time: number): void {
-    this.readingsAtThrough = time === this.windowsThrough ? this.readingsAtThrough + 1 : 1;
-    this.windowsThrough = time;
-    this.tailChanged = true;
-  }
-
-  /**
-   * The snapshot of the feature windows for a commit, when that commit makes everything they took
-   * durable: no row waits for inference and no commit failed (those readings are then replayed). None
-   * when nothing changed since the stored one (a second commit of the same flush, or a metric window
-   * closed before the reading that closed it is taken): the windows and the alert state only change with
-   * a reading, but for a model switch that empties them, whose old-spec snapshot a restart then ignores.
-   */
-  private tailState(): StateWrite | undefined {
-    const tail = this.deps.tail;
-    if (tail === undefined || this.windowsThrough === undefined || !this.tailChanged) return undefined;
-    if (this.batch.size > 0 || this.commitFailed) return undefined;
-    const { model, alerts } = this.set.active;
-    return tail.snapshot(model.card.featureSpec, {
-      readings: { time: this.windowsThrough, count: this.readingsAtThrough }, events: this.lastEvent, model: model.ref, alerts: alerts.state(),
-    }, this.reader.tail());
-  }
-
-  /** At stop: the readings since the last commit (ones that made no row) go into the snapshot too. */
-  private saveTail(): void {
-    const state = this.tailState();
-    if (state === undefined) return;
-    // the counts go with the mark, as in every commit of the tail (commit)
-    const drift = this.deps.quality?.driftSnapshot(this.readingMark());
-    try {
-      this.deps.outbox.commit([], drift === undefined ? state : [state, drift]);
-      this.tailChanged = false;
-    } catch (err) {
-      this.commitFailedWith(err, 0, ['feature-tail']);
-    }
-  }
-
-  /** Where the readings the windows took stand: what the tail and drift snapshots are taken at. */
-  private readingMark(): Mark | undefined {
-    return this.windowsThrough === undefined ? undefined : { time: this.windowsThrough, count: this.readingsAtThrough };
+  /** What the snapshots read and a restore rebuilds, as it is now (restart-state.ts). */
+  private view(): PipelineView {
+    return { set: this.set, reader: this.reader, windows: this.deps.windows, comparison: this.shadow?.comparison, settled: this.batch.size === 0 };
   }
 
   private reportCommitted(): void {
-    if (this.batch.size > 0 || this.lastReadingTime === undefined || this.commitFailed) return;
-    this.deps.committedThrough?.({ time: this.lastReadingTime, count: this.readingsAtThrough });
+    const mark = this.restart.readingMark();
+    if (this.batch.size > 0 || mark === undefined || this.commitFailed) return;
+    this.deps.committedThrough?.(mark);
   }
 
   /**
@@ -228,6 +182,8 @@ export class Pipeline implements SourceSink {
     const next = this.deps.scoring.current();
     if (next.generation === this.set.generation) return;
     await this.flush();
+    // the snapshot in this commit no longer holds the comparison windows it publishes
+    this.restart.touched();
     this.commit(this.shadow?.comparison.closeAll(this.comparisonRefused) ?? []);
     const before = this.set.active.model.card.featureSpec;
     const after = next.active.model.card.featureSpec;
@@ -304,12 +260,15 @@ export class Pipeline implements SourceSink {
       this.commitFailedWith(err, 1, ['predictions']);
       return;
     }
-    const shadowDrafts = await this.shadowRecords(activeRows);
+    const { drafts: shadowDrafts, scores: shadowScores } = await this.shadowRecords(activeRows);
     const alerts = drafts.filter((d) => d.kind === 'alerts');
     for (const a of alerts) windows.alerted(Date.parse(a.record.windowEnd));
     const predicted = [...drafts, ...shadowDrafts];
     const quality = this.deps.quality;
-    const scoredRows = quality === undefined ? [] : times.map((time, i) => ({ time, row: batch.row(i) }));
+    // with both scores: a non-finite one makes no prediction, and the monitor passes its row by
+    const scoredRows = quality === undefined ? [] : times.map((time, i) => ({
+      time, row: batch.row(i), scores: { active: scored.scores[i]!, shadow: shadowScores?.[i] },
+    }));
     // the drift these rows add is counted first, so that its snapshot is committed with them
     quality?.stage(this.set, scoredRows, predicted);
     // predictions, alerts, the candidate's records and the windows they complete: one transaction
@@ -323,13 +282,13 @@ export class Pipeline implements SourceSink {
   }
 
   /** The candidate's records of the rows; one its builder refuses costs only the candidate's records (counted, logged). */
-  private async shadowRecords(rows: readonly ActiveRow[]): Promise<RecordDraft[]> {
-    if (this.shadow === undefined) return [];
+  private async shadowRecords(rows: readonly ActiveRow[]): Promise<{ drafts: RecordDraft[]; scores: readonly number[] | undefined }> {
+    if (this.shadow === undefined) return { drafts: [], scores: undefined };
     try {
       return await this.shadow.score(rows);
     } catch (err) {
       this.commitFailedWith(err, 1, ['predictions']);
-      return [];
+      return { drafts: [], scores: undefined };
     }
   }
 
@@ -363,29 +322,22 @@ export class Pipeline implements SourceSink {
   }
 
   /**
-   * Commits drafts in one transaction, with the feature-window snapshot and the drift state
-   * (quality/drift-state.ts): the one the drafts changed, and whenever the tail goes, the counts as they
-   * stand, so that a stored resume point never runs past rows the stored counts miss. A failure is counted
-   * and logged, never thrown into the source. After a failed commit no state is written any more: like the
-   * resume position, it stays at the last commit before, whose rows are replayed.
+   * Commits drafts in one transaction, with the states that go with them (restart-state.ts: the
+   * feature-window tail, the drift counts, the open windows); with no drafts, only states that changed, or
+   * at a `stop` all of them. A failure is counted and logged, never thrown into the source. After a failed
+   * commit no state is written any more: like the resume position, it stays at the last commit before,
+   * whose rows are replayed.
    */
-  private commit(drafts: readonly RecordDraft[]): readonly OutboxEntry[] | undefined {
-    const quality = this.deps.quality;
-    const mark = this.readingMark();
-    let drift = this.commitFailed ? undefined : quality?.driftState(mark);
-    if (drafts.length === 0 && drift === undefined) return undefined;
+  private commit(drafts: readonly RecordDraft[], stop = false): readonly OutboxEntry[] | undefined {
+    const states = this.commitFailed ? undefined : this.restart.states(this.view(), drafts, stop);
+    if (drafts.length === 0 && (states === undefined || states.states.length === 0)) return undefined;
     try {
-      const tail = this.tailState();
-      if (tail !== undefined) drift ??= quality?.driftSnapshot(mark);
-      const states: StateWrite[] = [];
-      if (tail !== undefined) states.push(tail);
-      if (drift !== undefined) states.push(drift);
-      const entries = this.deps.outbox.commit(drafts, states);
-      // no entry for drafts: every record was shed on a full disk and the states may not have landed (Outbox.commit)
-      if (tail !== undefined && (entries.length > 0 || drafts.length === 0)) this.tailChanged = false;
+      const { entries, statesStored } = this.deps.outbox.commitWithStates(drafts, states?.states ?? []);
+      // states that found no room on a full disk go with the next commit (they still count as changed)
+      if (states !== undefined && statesStored) this.restart.stored(states);
       return entries;
     } catch (err) {
-      this.commitFailedWith(err, drafts.length, drafts.map((d) => d.kind));
+      this.commitFailedWith(err, drafts.length, drafts.length === 0 ? ['states'] : drafts.map((d) => d.kind));
       return undefined;
     }
   }

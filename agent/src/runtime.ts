@@ -18,6 +18,7 @@ import { loadModel, type LoadedModel } from './inference/model.js';
 import { MqttLink } from './link/mqtt-link.js';
 import { Counters } from './metrics/counters.js';
 import { MetricWindows } from './metrics/metric-windows.js';
+import { OpenWindows } from './metrics/open-windows.js';
 import { outboxSettings } from './outbox/config.js';
 import { Forwarder } from './outbox/forwarder.js';
 import { SqliteOutbox } from './outbox/sqlite-outbox.js';
@@ -158,11 +159,15 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
     counters, outbox, log: child('pipeline'),
     committedThrough: (time) => position.committedThrough(time),
     tail,
+    // the metric and comparison windows are committed with the feature windows (open-windows.ts)
+    openWindows: new OpenWindows({
+      outbox, assetId: config.assetId, source: replayed, resumedAfter: () => position.resumedAfter?.readings, log: child('pipeline'),
+    }),
   });
 
   // the pipeline is finished once, whichever comes first: the source ending or the agent stopping
   let finishing: Promise<void> | undefined;
-  const finish = (): Promise<void> => (finishing ??= pipeline.finish().then(() => {
+  const finish = (): Promise<void> => (finishing ??= pipeline.finish(inputEnded).then(() => {
     position.save();
     quality.finished();
   }));

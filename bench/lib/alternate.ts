@@ -52,7 +52,7 @@ export async function alternate(runs: number, replay: (withIt: boolean) => Promi
 }
 
 /** What a replay's pipeline gets besides the fixed parts: the feature-window snapshot, a quality monitor, ... */
-export type Extras = (assetId: string, outbox: MemoryOutbox) => Partial<Pick<PipelineDeps, 'tail' | 'quality'>>;
+export type Extras = (assetId: string, outbox: MemoryOutbox) => Partial<Pick<PipelineDeps, 'tail' | 'quality' | 'openWindows'>>;
 
 /**
  * us per scored row of one replay of each asset's readings through the agent's pipeline (azure-style 1 h metric

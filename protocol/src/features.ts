@@ -337,16 +337,17 @@ export class FeatureWindows {
    * `pushValues` layout): `pushValues` of each, after `reset`, rebuilds the same windows (an agent's
    * restart does so from a snapshot of this).
    */
-  tail(): Float64Array {
+  tail(out?: Float64Array, at = 0): Float64Array {
     const rings = this.signalRings;
     const signals = rings.length;
     const held = this.held;
-    const out = new Float64Array(held * signals);
+    // `out` (from `at`): a snapshot writes the tail straight into its frame, with no copy between
+    const values = out ?? new Float64Array(held * signals);
     for (let j = 0; j < signals; j++) {
       const ring = rings[j]!;
       const start = ring.next + ring.capacity - held;
-      for (let i = 0; i < held; i++) out[i * signals + j] = ring.buf[start + i]!;
+      for (let i = 0; i < held; i++) values[at + i * signals + j] = ring.buf[start + i]!;
     }
-    return out;
+    return values;
   }
 }

@@ -53,6 +53,16 @@ export class AssetReader {
     return this.windows.tail();
   }
 
+  /** How many values `tail` holds (one per signal per reading held). */
+  get tailLength(): number {
+    return this.windows.held * this.values.length;
+  }
+
+  /** `tail` written into `out` from `at` (a snapshot's frame), with no array of its own. */
+  tailInto(out: Float64Array, at: number): void {
+    this.windows.tail(out, at);
+  }
+
   /**
    * Rebuilds the windows from a `tail` of the same spec (one value per signal per reading, checked
    * ones: window-tail.ts validates a snapshot before it gets here), as if those readings came again.

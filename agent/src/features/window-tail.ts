@@ -60,7 +60,13 @@ export interface WindowTailKeeper {
    */
   restore(spec: FeatureSpec, model: ModelRef): RestoredTail | undefined;
   /** The snapshot of windows of `spec` holding `tail`, for a commit. */
-  snapshot(spec: FeatureSpec, state: TailState, tail: Float64Array): StateWrite;
+  snapshot(spec: FeatureSpec, state: TailState, tail: Float64Array | TailSource): StateWrite;
+}
+
+/** Windows that write their tail (FeatureWindows.tail layout) straight into a snapshot (AssetReader). */
+export interface TailSource {
+  readonly tailLength: number;
+  tailInto(out: Float64Array, at: number): void;
 }
 
 export interface RestoredTail extends ResumePoint {
@@ -157,10 +163,12 @@ export class FeatureTail implements WindowTailKeeper {
     return { readings, events: snapshot.events, alerts, values };
   }
 
-  snapshot(spec: FeatureSpec, state: TailState, tail: Float64Array): StateWrite {
-    const value = frameValues(this.prefixOf(spec, state.model), HEAD_VALUES + tail.length, (out) => {
+  snapshot(spec: FeatureSpec, state: TailState, tail: Float64Array | TailSource): StateWrite {
+    const length = tail instanceof Float64Array ? tail.length : tail.tailLength;
+    const value = frameValues(this.prefixOf(spec, state.model), HEAD_VALUES + length, (out) => {
       encodeHead(state, out);
-      out.set(tail, HEAD_VALUES);
+      if (tail instanceof Float64Array) out.set(tail, HEAD_VALUES);
+      else tail.tailInto(out, HEAD_VALUES);
     });
     return { key: this.key, value };
   }

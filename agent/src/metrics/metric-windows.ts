@@ -26,6 +26,24 @@ class Window {
   constructor(readonly start: number | undefined) {}
 }
 
+/**
+ * A window's counts as a restart keeps them (open-windows.ts). Its batch latencies are not kept: they
+ * time this process's runs, so a window resumed after a restart reports those of the runs after it.
+ */
+export interface MetricWindowState {
+  readonly start: number;
+  readonly readings: number;
+  readonly rejected: Partial<Record<ReadingRejectReason, number>>;
+  readonly inferences: number;
+  readonly inferenceErrors: number;
+  readonly alerts: number;
+}
+
+/** The windows not published yet: the open one, then the closed ones whose record is not taken, oldest first. */
+export interface MetricWindowsState {
+  readonly windows: readonly MetricWindowState[];
+}
+
 export class MetricWindows {
   /** The window readings arrive in; its start is unknown until the first reading with a usable time. */
   private current = new Window(undefined);
@@ -86,6 +104,25 @@ export class MetricWindows {
     if (this.current.start !== undefined) this.closed.push(this.current);
     this.current = new Window(undefined);
     return this.takeClosed(refused);
+  }
+
+  /** The windows not published yet, for a snapshot; none while no reading had a usable time. */
+  state(): MetricWindowsState {
+    const all = this.current.start === undefined ? this.closed : [...this.closed, this.current];
+    return {
+      windows: all.map(({ start, readings, rejected, inferences, inferenceErrors, alerts }) => ({
+        start: start!, readings, rejected: { ...rejected }, inferences, inferenceErrors, alerts,
+      })),
+    };
+  }
+
+  /** Goes on from a snapshot's windows (before any reading of this run): the last one is the open one. */
+  restore(state: MetricWindowsState): void {
+    const windows = state.windows.map((s) => Object.assign(new Window(s.start), { ...s, rejected: { ...s.rejected } }));
+    const current = windows.pop();
+    if (current === undefined) return;
+    this.closed = windows;
+    this.current = current;
   }
 
   private windowOf(time: number): Window {

@@ -8,7 +8,7 @@ import type { Clock } from '../clock.js';
 import { Listeners } from '../listeners.js';
 import { Tally, planAgeEviction, planBytesEviction, type EvictionView, type StoredEntry, type Victims } from './eviction.js';
 import {
-  NO_CAPS, encodeDraft, inRange, recordClassOf, type DeliveryWatch, type Outbox, type OutboxCaps, type OutboxEntry, type OutboxStats,
+  NO_CAPS, encodeDraft, type Committed, inRange, recordClassOf, type DeliveryWatch, type Outbox, type OutboxCaps, type OutboxEntry, type OutboxStats,
   type PendingQuery, type RecordDraft, type RoutineClass, type StateWrite, statesOf,
 } from './outbox.js';
 
@@ -57,6 +57,11 @@ export class MemoryOutbox implements Outbox {
   }
 
   commit(drafts: readonly RecordDraft[], state?: StateWrite | readonly StateWrite[]): OutboxEntry[] {
+    return this.commitWithStates(drafts, statesOf(state)).entries;
+  }
+
+  /** Memory never fills: the states are always stored with the records. */
+  commitWithStates(drafts: readonly RecordDraft[], states: readonly StateWrite[]): Committed {
     this.assertOpen();
     const committedAt = this.deps.clock.now();
     const { tally } = this.store;
@@ -66,8 +71,8 @@ export class MemoryOutbox implements Outbox {
       return { seq, kind: draft.kind, recordClass: recordClassOf[draft.kind], payload, committedAt };
     });
     // encoded (and refused) above before anything is kept: all or none, as one transaction
-    for (const st of statesOf(state)) this.store.state.set(st.key, Buffer.from(st.value));
-    if (entries.length === 0) return entries;
+    for (const st of states) this.store.state.set(st.key, Buffer.from(st.value));
+    if (entries.length === 0) return { entries, statesStored: true };
     for (const entry of entries) {
       this.store.entries.set(entry.seq, entry);
       tally.added(entry.recordClass, entry.payload.byteLength);
@@ -75,7 +80,7 @@ export class MemoryOutbox implements Outbox {
     tally.lastSeq += entries.length;
     this.applyCaps(tally);
     this.listeners.emit(entries);
-    return entries;
+    return { entries, statesStored: true };
   }
 
   state(key: string): Buffer | undefined {

@@ -141,6 +141,12 @@ export interface StateWrite {
   readonly value: Buffer;
 }
 
+/** What a commit stored: its entries, and whether its states were stored with them. */
+export interface Committed {
+  readonly entries: OutboxEntry[];
+  readonly statesStored: boolean;
+}
+
 /** The states of a commit as a list. */
 export const statesOf = (state: StateWrite | readonly StateWrite[] | undefined): readonly StateWrite[] =>
   state === undefined ? [] : 'value' in state ? [state] : state;
@@ -155,9 +161,16 @@ export interface Outbox {
    * caps (age, then bytes) in the same transaction; a record just committed may be evicted at once
    * when it is the oldest of the lowest class left. `state`, when given (one or several), replaces the value
    * under its key in the same transaction (also with no drafts: a transaction of the states alone). No entry
-   * back for drafts: all were shed on a full disk (counted as dropped), and the states may not have been stored.
+   * back for drafts: all were shed on a full disk (counted as dropped); whether the states were stored,
+   * `commitWithStates` tells.
    */
   commit(drafts: readonly RecordDraft[], state?: StateWrite | readonly StateWrite[]): OutboxEntry[];
+  /**
+   * `commit`, saying also whether the states were stored: on a full disk they take the same way as records
+   * (room made by eviction, then retried), and where none can be made they are not stored (`statesStored`
+   * false, a warning logged) while the commit still returns its critical records, if any.
+   */
+  commitWithStates(drafts: readonly RecordDraft[], states: readonly StateWrite[]): Committed;
   /** The value last committed under `key`, or undefined. */
   state(key: string): Buffer | undefined;
   /** Unacknowledged entries in seq order. */

@@ -22,12 +22,12 @@ import { Listeners } from '../listeners.js';
 import { Tally, planAgeEviction, planBytesEviction, type EvictionView, type Victims } from './eviction.js';
 import {
   MAX_QUARANTINE_NOTES, NO_CAPS, dropReason, encodeDraft, recordClassOf, recordClasses, type DeliveryWatch, type EvictedRange,
-  type Outbox, type OutboxCaps, type OutboxEntry, type OutboxStats, type PendingQuery, type QuarantineNote, type RecordDraft, type StateWrite, statesOf,
+  type Outbox, type OutboxCaps, type OutboxEntry, type OutboxStats, type PendingQuery, type QuarantineNote, type RecordDraft, type StateWrite, statesOf, type Committed,
 } from './outbox.js';
 import { SeqReservation } from './seq-reservation.js';
 import { applyDiskPlan, isCorruption, openDatabase, planDisk, quarantine, type DiskPlan, type Quarantined } from './sqlite-open.js';
-import { claim, migrate, prepare, type Statements } from './sqlite-schema.js';
-import { isFull, putStates, tryPutStates } from './sqlite-states.js';
+import { claim, load, migrate, prepare, type Statements } from './sqlite-schema.js';
+import { isFull, putStates, stateNotStored } from './sqlite-states.js';
 
 type Synchronous = 'NORMAL' | 'FULL';
 
@@ -94,7 +94,7 @@ export class SqliteOutbox implements Outbox {
     }
     this.db = opened.db;
     this.sql = prepare(opened.db);
-    this.load(opened.db);
+    ({ tally: this.tally, notes: this.notes } = load(opened.db));
     if (opened.created) this.continueSeqs(quarantined);
     this.reserve(this.tally.lastSeq);
     this.tally = this.write(false, (t) => this.applyCaps(t));
@@ -109,47 +109,53 @@ export class SqliteOutbox implements Outbox {
   }
 
   commit(drafts: readonly RecordDraft[], state?: StateWrite | readonly StateWrite[]): OutboxEntry[] {
-    const { db, sql } = this.open();
-    const states = statesOf(state);
-    if (drafts.length === 0) {
-      if (states.length > 0) this.writeStates(states);
-      return [];
-    }
+    return this.commitWithStates(drafts, statesOf(state)).entries;
+  }
+
+  /**
+   * Records and states in one transaction; on SQLITE_FULL room is made (makeRoom) and the commit retried,
+   * for states alone too. With nothing routine left, the routine drafts are shed (counted) and the rest
+   * retried; states that still find no room are not stored (`statesStored` false): their producer carries
+   * them again in its next commit.
+   */
+  commitWithStates(drafts: readonly RecordDraft[], states: readonly StateWrite[]): Committed {
+    const { sql } = this.open();
+    if (drafts.length === 0 && states.length === 0) return { entries: [], statesStored: true };
     const committedAt = this.deps.clock.now();
     let batch = drafts;
     let entries = this.encode(batch, committedAt);
     for (let round = 0; ; round++) {
-      this.reserve(entries[entries.length - 1]!.seq);
+      if (entries.length > 0) this.reserve(entries[entries.length - 1]!.seq);
       try {
         this.tally = this.write(entries.some((e) => e.recordClass === 'critical'), (t) => {
-          this.insert(t, entries);
-          for (const st of states) sql.putState.run(st.key, st.value);
+          if (entries.length > 0) this.insert(t, entries);
+          putStates(sql, states);
         });
         break;
       } catch (err) {
         if (!isFull(err) || round >= MAX_FULL_ROUNDS) throw this.failed(err);
       }
-      if (this.makeRoom(entries)) continue;
+      if (this.makeRoom(entries, states)) continue;
+      if (batch.length === 0) {
+        stateNotStored(this.deps.log, states);
+        return { entries: [], statesStored: false };
+      }
       // nothing routine is left to evict: keep the critical records of this commit, shed the rest
       const critical = batch.filter((d) => recordClassOf[d.kind] === 'critical');
       this.dropUnstored(batch.filter((d) => recordClassOf[d.kind] !== 'critical'));
-      if (critical.length === 0) {
-        // the routine records are counted as dropped; states that find no room either stay behind (all
-        // of them): the caller's next commit carries them again (the pipeline's tail, and the drift counts with it)
-        if (states.length > 0) tryPutStates(db, sql, states, this.deps.log);
-        return [];
-      }
       if (critical.length === batch.length) {
         this.dropUnstored(critical);
         throw new PdmError('OUTBOX_FAILED', 'outbox is full of critical records', {
           context: { file: this.deps.file, reason: 'disk-full', records: critical.length },
         });
       }
+      // the critical records, or the states alone, try again
+      if (critical.length === 0 && states.length === 0) return { entries: [], statesStored: true };
       batch = critical;
       entries = this.encode(batch, committedAt);
     }
-    this.listeners.emit(entries);
-    return entries;
+    if (entries.length > 0) this.listeners.emit(entries);
+    return { entries, statesStored: true };
   }
 
   state(key: string): Buffer | undefined {
@@ -228,22 +234,6 @@ export class SqliteOutbox implements Outbox {
       if (isCorruption(cause) || cause instanceof PdmError) throw cause;
       throw new PdmError('OUTBOX_FAILED', 'cannot open the outbox database', { cause, context: { file } });
     }
-  }
-
-  private load(db: Database.Database): void {
-    const meta = new Map((db.prepare('SELECT key, value FROM meta').all() as { key: string; value: unknown }[]).map((r) => [r.key, r.value]));
-    const t = new Tally();
-    t.lastSeq = Number(meta.get('last_seq'));
-    t.delivered = Number(meta.get('delivered'));
-    const rows = db.prepare('SELECT class, count(*) AS depth, coalesce(sum(length(payload)), 0) AS bytes FROM records GROUP BY class').all() as {
-      class: keyof Tally['byClass'];
-      depth: number;
-      bytes: number;
-    }[];
-    for (const r of rows) t.byClass[r.class] = { depth: r.depth, bytes: r.bytes };
-    for (const r of db.prepare('SELECT reason, count FROM dropped').all() as { reason: string; count: number }[]) t.dropped[r.reason] = r.count;
-    this.tally = t;
-    this.notes = JSON.parse(String(meta.get('quarantined') ?? '[]')) as QuarantineNote[];
   }
 
   /**
@@ -341,7 +331,7 @@ export class SqliteOutbox implements Outbox {
    * next write reuse the WAL from its start (RESTART keeps the file's space, so on a full disk the
    * eviction itself does not need more).
    */
-  private makeRoom(entries: readonly OutboxEntry[]): boolean {
+  private makeRoom(entries: readonly OutboxEntry[], states: readonly StateWrite[]): boolean {
     const { db } = this.open();
     try {
       db.pragma('wal_checkpoint(RESTART)');
@@ -349,7 +339,8 @@ export class SqliteOutbox implements Outbox {
       this.deps.log.debug({ err }, 'checkpoint on a full disk failed');
     }
     if (this.deps.giveUpSpace?.() === true) return true;
-    const need = Math.max(MIN_ROOM_BYTES, 2 * entries.reduce((n, e) => n + e.payload.byteLength, 0));
+    const bytes = entries.reduce((n, e) => n + e.payload.byteLength, 0) + states.reduce((n, st) => n + st.value.byteLength, 0);
+    const need = Math.max(MIN_ROOM_BYTES, 2 * bytes);
     const target = Math.max(0, this.tally.bytes - need);
     const before = this.tally.depth;
     try {
@@ -383,16 +374,6 @@ export class SqliteOutbox implements Outbox {
       });
     } catch {
       for (const [reason, n] of counts) this.tally.drop(reason, n);
-    }
-  }
-
-  /** A commit of states alone: all or none, OUTBOX_FAILED when it fails. */
-  private writeStates(states: readonly StateWrite[]): void {
-    const { db, sql } = this.open();
-    try {
-      putStates(db, sql, states);
-    } catch (err) {
-      throw this.failed(err);
     }
   }
 

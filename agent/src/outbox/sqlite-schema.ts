@@ -1,8 +1,8 @@
 /** The outbox database's schema, its migrations and the statements the outbox runs. */
 import type Database from 'better-sqlite3';
 import { PdmError, type RecordKind } from '@pdm/protocol';
-import type { StoredEntry } from './eviction.js';
-import type { RecordClass } from './outbox.js';
+import { Tally, type StoredEntry } from './eviction.js';
+import type { QuarantineNote, RecordClass } from './outbox.js';
 
 export const SCHEMA_VERSION = 2;
 
@@ -50,6 +50,22 @@ export function claim(db: Database.Database, deviceId: string): void {
   } else if (row.value !== deviceId) {
     throw new PdmError('OUTBOX_FAILED', 'outbox belongs to another device', { context: { stored: row.value, configured: deviceId } });
   }
+}
+
+/** The counters and the quarantine notes as stored: the outbox's cache of them at start. */
+export function load(db: Database.Database): { tally: Tally; notes: QuarantineNote[] } {
+  const meta = new Map((db.prepare('SELECT key, value FROM meta').all() as { key: string; value: unknown }[]).map((r) => [r.key, r.value]));
+  const t = new Tally();
+  t.lastSeq = Number(meta.get('last_seq'));
+  t.delivered = Number(meta.get('delivered'));
+  const rows = db.prepare('SELECT class, count(*) AS depth, coalesce(sum(length(payload)), 0) AS bytes FROM records GROUP BY class').all() as {
+    class: keyof Tally['byClass'];
+    depth: number;
+    bytes: number;
+  }[];
+  for (const r of rows) t.byClass[r.class] = { depth: r.depth, bytes: r.bytes };
+  for (const r of db.prepare('SELECT reason, count FROM dropped').all() as { reason: string; count: number }[]) t.dropped[r.reason] = r.count;
+  return { tally: t, notes: JSON.parse(String(meta.get('quarantined') ?? '[]')) as QuarantineNote[] };
 }
 
 /** A pending row, selected already in the shape of an OutboxEntry (no copy per row on the drain path). */

@@ -1,6 +1,6 @@
 /**
  * The drift snapshot on a real SQLite outbox file, driven as the pipeline drives the monitor (stage,
- * commit with the state, scored; takeDue, commit with driftState): a monitor restarted from it after a
+ * commit with the state, scored; takeDue, commit with driftSnapshot when driftChanged): a monitor restarted from it after a
  * kill publishes the windows an uninterrupted one does; a snapshot it cannot trust (of another model
  * version, other reference bins, another window length, a replay from before its last row, corrupt) is
  * logged and ignored, never thrown; a failed commit undoes what its stage counted.
@@ -85,20 +85,23 @@ function commit(d: Device, drafts: readonly RecordDraft[], state: StateWrite | u
   for (const draft of drafts) if (draft.kind === 'drift') d.drift.push(draft.record);
 }
 
+/** The drift state when the monitor's counts changed, as the pipeline asks for it with records. */
+const changedDrift = (d: Device): StateWrite | undefined => (d.monitor.driftChanged() ? d.monitor.driftSnapshot(d.mark) : undefined);
+
 /** Hour h through the monitor in the pipeline's order: a batch of one prediction per value, all at time h, all scored `s`. */
 function feedHour(d: Device, c: ModelCard, h: number, values: readonly number[], s = score(h)): void {
   const set = setOf(c);
   // the pipeline tells the monitor the models it adopts before they score (a switch, the start)
   d.monitor.running(set);
   d.monitor.advance(at(h));
-  commit(d, d.monitor.takeDue(), d.monitor.driftState(d.mark));
+  commit(d, d.monitor.takeDue(), changedDrift(d));
   d.mark = mark(h, values.length);
   const rows = values.map((v) => ({ time: at(h), row: Float32Array.of(v) }));
   const drafts = [batch(c, h, s, values.length)];
   d.monitor.stage(set, rows, drafts);
-  commit(d, drafts, d.monitor.driftState(d.mark));
+  commit(d, drafts, changedDrift(d));
   d.monitor.scored(set, rows, drafts);
-  commit(d, d.monitor.takeDue(), d.monitor.driftState(d.mark));
+  commit(d, d.monitor.takeDue(), changedDrift(d));
 }
 
 /** Hours `from..to` through the monitor, one scored row each. */
@@ -107,7 +110,7 @@ function feed(d: Device, c: ModelCard, from: number, to: number): void {
 }
 
 function end(d: Device): unknown[] {
-  commit(d, d.monitor.closeAll(), d.monitor.driftState(d.mark));
+  commit(d, d.monitor.closeAll(), changedDrift(d));
   d.outbox.stop();
   return d.drift;
 }
@@ -238,7 +241,8 @@ describe('drift snapshot', () => {
     const drafts = [batch(v1, 57, 99)];
     d.monitor.advance(at(57));
     d.monitor.stage(set, rows, drafts);
-    expect(d.monitor.driftState(mark(57))).toBeDefined();
+    expect(d.monitor.driftChanged()).toBe(true);
+    expect(d.monitor.driftSnapshot(mark(57))).toBeDefined();
     d.monitor.scored(set, rows, []);
     feed(d, v1, 57, 99);
     expect(end(d)).toEqual(expected);
@@ -252,6 +256,25 @@ describe('drift snapshot', () => {
     feedHour(apart, v1, 6, [3.5], 65);
     const [a] = end(same);
     const [b] = end(apart);
+    expect(a).toMatchObject({ n: 2 });
+    expect(a).toEqual(b);
+  });
+
+  it('a row whose score was not finite gives its features to no prediction, also among rows of its time', () => {
+    // hour 5: three rows, the first scored NaN (no prediction), the others 65: the predictions are theirs
+    const skipped = device(join(dir, `d-${files++}`, 'outbox.sqlite'));
+    const set = setOf(v1);
+    skipped.monitor.running(set);
+    skipped.monitor.advance(at(5));
+    const rows = [0.5, 3.5, 3.6].map((v, i) => ({ time: at(5), row: Float32Array.of(v), scores: { active: i === 0 ? Number.NaN : 65, shadow: undefined } }));
+    const drafts = [batch(v1, 5, 65, 2)];
+    skipped.monitor.stage(set, rows, drafts);
+    commit(skipped, drafts, changedDrift(skipped));
+    skipped.monitor.scored(set, rows, drafts);
+    const alone = device(join(dir, `d-${files++}`, 'outbox.sqlite'));
+    feedHour(alone, v1, 5, [3.5, 3.6], 65);
+    const [a] = end(skipped);
+    const [b] = end(alone);
     expect(a).toMatchObject({ n: 2 });
     expect(a).toEqual(b);
   });

@@ -110,17 +110,22 @@ export class DriftWindows {
 
   /**
    * The rows behind a batch's predictions at `times`, with their scores. The predictions are an in-order
-   * subsequence of `rows` (a non-finite score makes none), so one pointer walks both: rows of equal times
-   * each go to their own prediction, where a map by time would give every prediction at a time the
-   * features of its last row.
+   * subsequence of `rows`: the rows whose score (`scoreOf`, when it is known) is finite, so one pointer
+   * walks both, passing by the rows without a prediction: rows of equal times each go to their own
+   * prediction, where a map by time would give every prediction at a time the features of its last row,
+   * and a row whose score was not finite would give its features to the next row's prediction.
    */
-  addScored(
-    times: readonly number[], predictions: readonly { readonly score: number }[], rows: readonly { readonly time: number; readonly row: ArrayLike<number> }[],
+  addScored<R extends { readonly time: number; readonly row: ArrayLike<number> }>(
+    times: readonly number[], predictions: readonly { readonly score: number }[], rows: readonly R[], scoreOf?: (row: R) => number | undefined,
   ): void {
+    const unscored = (row: R): boolean => {
+      const score = scoreOf?.(row);
+      return score !== undefined && !Number.isFinite(score);
+    };
     let r = 0;
     for (let i = 0; i < predictions.length; i++) {
       const t = times[i]!;
-      while (r < rows.length && rows[r]!.time < t) r++;
+      while (r < rows.length && (rows[r]!.time < t || unscored(rows[r]!))) r++;
       const row = rows[r];
       if (row === undefined || row.time !== t) continue;
       this.add(t, row.row, predictions[i]!.score);

@@ -16,8 +16,8 @@
  * With a drift keeper (drift-state.ts) the drift windows are durable too: the rows of a prediction batch
  * are counted before its commit (`stage`), so that the snapshot of the counts goes into the same
  * transaction, and undone when that commit fails (`scored` with no drafts); the records of closed
- * windows go with the snapshot that no longer holds them (`driftState`), and every commit of the
- * feature-window tail takes one too (`driftSnapshot`). A stop before the end of input
+ * windows go with the snapshot that no longer holds them (`driftChanged`, then `driftSnapshot`), and
+ * every commit of the feature-window tail takes one too. A stop before the end of input
  * keeps the windows of the models that run pending in the snapshot; a window the agent cannot finish
  * (of a model it no longer runs) is published at the stop, and the end of input publishes them all.
  */
@@ -83,6 +83,9 @@ const liveKeys = (set: ScoringSet): Set<string> =>
 /** The same failure from the source and from the journal gives the same key. */
 const failureKey = (source: string, at: number, component: string | undefined): string => `${source}|${at}|${component ?? ''}`;
 
+/** A row's score by the model of `role` (ScoredRow.scores), so that a row without its prediction is passed by. */
+const scoreOf = (role: ModelRole) => (row: ScoredRow): number | undefined => (role === 'active' ? row.scores?.active : row.scores?.shadow);
+
 export class QualityMonitor implements QualityTap {
   private now = Number.NEGATIVE_INFINITY;
   private readonly trackers = new Map<string, Tracked>();
@@ -101,7 +104,7 @@ export class QualityMonitor implements QualityTap {
   /** Drop marks read from the journal, for trackers not rebuilt yet (`restore`). */
   private readonly restoredDrops = new Map<string, number>();
   private staged: Staged | undefined;
-  /** The drift counts changed since the last snapshot `driftState` handed out (stage, takeDue, closeAll). */
+  /** The drift counts changed since the last snapshot `driftSnapshot` handed out (stage, takeDue, closeAll). */
   private pendingDrift = false;
   /** Stored drift windows of models that do not run were let go (at the first batch). */
   private unclaimedForgotten = false;
@@ -167,7 +170,7 @@ export class QualityMonitor implements QualityTap {
       if (!staged.checkpoints.has(tracked)) staged.checkpoints.set(tracked, drift.checkpoint());
       const times = record.predictions.map((p) => Date.parse(p.t));
       staged.times.set(record, times);
-      drift.addScored(times, record.predictions, rows);
+      drift.addScored(times, record.predictions, rows, scoreOf(record.role));
     }
     if (staged.checkpoints.size > 0) this.pendingDrift = true;
   }
@@ -185,7 +188,7 @@ export class QualityMonitor implements QualityTap {
       const times = staged?.times.get(record) ?? record.predictions.map((p) => Date.parse(p.t));
       record.predictions.forEach((p, i) => tracked.quality?.predicted(times[i]!, p.alert));
       // with a stage, its drift was counted there
-      if (staged === undefined && tracked.drift !== undefined) tracked.drift.addScored(times, record.predictions, rows);
+      if (staged === undefined && tracked.drift !== undefined) tracked.drift.addScored(times, record.predictions, rows, scoreOf(record.role));
     }
   }
 
@@ -267,13 +270,12 @@ export class QualityMonitor implements QualityTap {
     return drafts;
   }
 
-  driftState(mark: Mark | undefined): StateWrite | undefined {
-    if (!this.pendingDrift) return undefined;
-    this.pendingDrift = false;
-    return this.driftSnapshot(mark);
+  driftChanged(): boolean {
+    return this.pendingDrift;
   }
 
   driftSnapshot(mark: Mark | undefined): StateWrite | undefined {
+    this.pendingDrift = false;
     const keeper = this.deps.drift;
     if (keeper === undefined || !this.deps.config.enabled) return undefined;
     return keeper.snapshot(mark, this.trackers.values());

@@ -12,7 +12,7 @@ export interface QualityTap {
   running(set: ScoringSet): void;
   /**
    * Prediction drafts about to be committed, with the rows they were scored from (in event-time order):
-   * their drift is counted now, and `driftState` then gives the state to commit with them. The next
+   * their drift is counted now, and `driftSnapshot` then gives the state to commit with them. The next
    * `scored` settles it.
    */
   stage(set: ScoringSet, rows: readonly ScoredRow[], drafts: readonly RecordDraft[]): void;
@@ -27,16 +27,19 @@ export interface QualityTap {
   takeDue(): RecordDraft[];
   /** End of input: what has matured so far. */
   closeAll(): RecordDraft[];
-  /**
-   * The drift state to commit with the records `stage`, `takeDue` or `closeAll` were just about, when
-   * they changed it; `mark` is the pipeline's reading mark.
-   */
-  driftState(mark: Mark | undefined): StateWrite | undefined;
-  /** The drift state as it stands, for a commit of the feature-window tail at `mark` (whose rows it must hold). */
+  /** Whether the drift counts changed (`stage`, `takeDue`, `closeAll`) since the last `driftSnapshot`. */
+  driftChanged(): boolean;
+  /** The drift state as it stands, taken at the pipeline's reading `mark`, for a commit (clears `driftChanged`). */
   driftSnapshot(mark: Mark | undefined): StateWrite | undefined;
 }
 
 export interface ScoredRow {
   readonly time: number;
   readonly row: Float32Array;
+  /**
+   * The row's score by the active model and by the candidate (undefined: its run failed, or none runs):
+   * a prediction batch holds the rows whose score of its role is finite, in order, which is how a
+   * prediction finds its own row among rows of equal times. Absent: every row has a prediction.
+   */
+  readonly scores?: { readonly active: number; readonly shadow: number | undefined };
 }

@@ -31,7 +31,9 @@ export interface ComparedRow {
   readonly candidateRaised: boolean;
 }
 
-const BINS = 10;
+/** Bins of the score histograms. */
+export const COMPARISON_BINS = 10;
+const BINS = COMPARISON_BINS;
 
 class Acc {
   n = 0;
@@ -49,6 +51,22 @@ class Acc {
     return this.n === 0 && this.candidateErrors === 0 && this.activeAlerts === 0;
   }
 }
+
+/** A comparison window's sums as a restart keeps them (open-windows.ts). */
+export interface ComparisonWindowState {
+  readonly start: number;
+  readonly n: number;
+  readonly agree: number;
+  readonly absDiff: number;
+  readonly activeAlerts: number;
+  readonly candidateAlerts: number;
+  readonly candidateErrors: number;
+  readonly activeCounts: readonly number[];
+  readonly candidateCounts: readonly number[];
+}
+
+/** The windows not published yet: the closed ones whose record is not taken, oldest first, then the open one. */
+export type ComparisonState = readonly ComparisonWindowState[];
 
 export class ShadowComparison {
   private current: Acc | undefined;
@@ -89,6 +107,28 @@ export class ShadowComparison {
     if (this.current !== undefined) this.closed.push(this.current);
     this.current = undefined;
     return this.takeClosed(refused);
+  }
+
+  /** The windows not published yet, for a snapshot. */
+  state(): ComparisonState {
+    const all = this.current === undefined ? this.closed : [...this.closed, this.current];
+    return all.map((w) => ({
+      start: w.start, n: w.n, agree: w.agree, absDiff: w.absDiff, activeAlerts: w.activeAlerts, candidateAlerts: w.candidateAlerts,
+      candidateErrors: w.candidateErrors, activeCounts: [...w.activeCounts], candidateCounts: [...w.candidateCounts],
+    }));
+  }
+
+  /** Goes on from a snapshot's windows (before any row of this run): the last one is the open one. */
+  restore(state: ComparisonState): void {
+    const windows = state.map((s) => {
+      const acc = new Acc(s.start);
+      Object.assign(acc, { n: s.n, agree: s.agree, absDiff: s.absDiff, activeAlerts: s.activeAlerts, candidateAlerts: s.candidateAlerts, candidateErrors: s.candidateErrors });
+      acc.activeCounts.splice(0, BINS, ...s.activeCounts);
+      acc.candidateCounts.splice(0, BINS, ...s.candidateCounts);
+      return acc;
+    });
+    this.current = windows.pop();
+    this.closed = windows;
   }
 
   private windowFor(time: number): Acc {

@@ -45,8 +45,11 @@ export class ShadowRunner {
     });
   }
 
-  /** Scores `rows` with the candidate; returns its prediction batch (if any finite score) and closed comparison windows. */
-  async score(rows: readonly ActiveRow[]): Promise<RecordDraft[]> {
+  /**
+   * Scores `rows` with the candidate; returns its prediction batch (if any finite score) and closed comparison
+   * windows, and its score of each row (undefined when its run failed).
+   */
+  async score(rows: readonly ActiveRow[]): Promise<{ drafts: RecordDraft[]; scores: readonly number[] | undefined }> {
     const { shadow, observer, log } = this.deps;
     let scores: readonly number[] | undefined;
     try {
@@ -72,7 +75,7 @@ export class ShadowRunner {
       };
     });
     this.comparison.add(compared);
-    return [...this.predictions(compared), ...this.comparison.takeClosed(this.deps.refused)];
+    return { drafts: [...this.predictions(compared), ...this.comparison.takeClosed(this.deps.refused)], scores };
   }
 
   private predictions(rows: readonly ComparedRow[]): RecordDraft[] {

@@ -224,12 +224,18 @@ export class EmbeddedBroker implements BrokerHost {
     // a device's RETAIN asks the broker to keep it; to ingest it is live news, as a subscriber would see it [MQTT-3.3.1-9]
     const message: LinkMessage = { topic: packet.topic, payload, retain: false };
     const started = performance.now();
-    const handled = (ok: boolean) => this.#options.observer?.handled(message, (performance.now() - started) / 1000, ok);
-    new Promise<void>((resolve) => resolve(upstream(message))).then(() => {
-      handled(true);
+    let handling: void | Promise<void>;
+    try {
+      handling = upstream(message);
+    } catch (err) {
+      handling = Promise.reject(err);
+    }
+    // ingest's own promise, not one more around it: a promise and its microtask hops per message
+    Promise.resolve(handling).then(() => {
+      this.#options.observer?.handled(message, (performance.now() - started) / 1000, true);
       callback(null);
     }, (err: unknown) => {
-      handled(false);
+      this.#options.observer?.handled(message, (performance.now() - started) / 1000, false);
       this.#log.warn({ err, clientId: client?.id ?? null, topic: packet.topic.slice(0, 200) }, 'device publish not processed; connection closed unacknowledged');
       callback(err instanceof Error ? err : new PdmError('INTERNAL', 'ingest failed', { cause: err }));
     });
@@ -279,10 +285,13 @@ export class EmbeddedBroker implements BrokerHost {
 
 /** What the controller used to subscribe to (`allDevicesFilter` of each upstream kind): `pdm/v1/+/up/<kind>`. */
 const UPSTREAM_KINDS: ReadonlySet<string> = new Set(upKinds);
+const ROOT_LEVELS = `${TOPIC_ROOT}/`;
+/** Read in place (no split into levels): it runs for every publish. */
 function isUpstreamTopic(topic: string): boolean {
-  if (!topic.startsWith(`${TOPIC_ROOT}/`)) return false;
-  const levels = topic.slice(TOPIC_ROOT.length + 1).split('/');
-  return levels.length === 3 && levels[1] === 'up' && UPSTREAM_KINDS.has(levels[2]!);
+  if (!topic.startsWith(ROOT_LEVELS)) return false;
+  const deviceEnd = topic.indexOf('/', ROOT_LEVELS.length);
+  // a kind holds no '/', so the set lookup also says nothing follows it
+  return deviceEnd >= 0 && topic.startsWith('/up/', deviceEnd) && UPSTREAM_KINDS.has(topic.slice(deviceEnd + 4));
 }
 
 async function listen(server: TcpServer | HttpServer, port: number, host: string): Promise<number> {

@@ -1,4 +1,4 @@
-import { PassThrough } from 'node:stream';
+import { Duplex, PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { PacketSizeGuard } from './packet-guard.js';
 
@@ -58,5 +58,48 @@ describe('PacketSizeGuard', () => {
     inner.write(packet(200_000_000, false));
     await flushed();
     expect(oversize).toEqual([200_000_000]);
+  });
+});
+
+describe('PacketSizeGuard writes', () => {
+  /** A connection that records each write it is asked for: one entry per _write or _writev call. */
+  function recordingInner() {
+    const calls: Buffer[][] = [];
+    const inner = new Duplex({
+      read() {},
+      write(chunk: Buffer, _encoding, callback) {
+        calls.push([chunk]);
+        setImmediate(callback);
+      },
+      writev(chunks, callback) {
+        calls.push(chunks.map((c) => c.chunk as Buffer));
+        setImmediate(callback);
+      },
+    });
+    return { inner, calls };
+  }
+
+  it('passes what was written while corked to the connection as one write, in order', async () => {
+    const { inner, calls } = recordingInner();
+    const guard = new PacketSizeGuard(inner, 1024, () => undefined);
+    const pieces = Array.from({ length: 12 }, (_v, i) => Buffer.from([0x40, 0x02, 0, i]));
+    guard.cork();
+    for (const p of pieces) guard.write(p);
+    guard.uncork();
+    await new Promise((resolve) => guard.write(Buffer.from([0xd0, 0]), resolve));
+    expect(calls[0]).toEqual(pieces);
+    expect(Buffer.concat(calls.flat()).equals(Buffer.concat([...pieces, Buffer.from([0xd0, 0])]))).toBe(true);
+  });
+
+  it('reports a failed write of the connection to the writer', async () => {
+    const inner = new Duplex({ read() {}, write: (_c, _e, callback) => callback(new Error('EPIPE (simulated)')) });
+    inner.on('error', () => undefined);
+    const guard = new PacketSizeGuard(inner, 1024, () => undefined);
+    guard.on('error', () => undefined);
+    guard.cork();
+    guard.write(Buffer.from([1]));
+    const failed = new Promise<unknown>((resolve) => guard.write(Buffer.from([2]), resolve));
+    guard.uncork();
+    expect(await failed).toBeInstanceOf(Error);
   });
 });

@@ -4,16 +4,19 @@
  * and fetch requests (ingest.ts). What is refused says why, with the kind and device the topic names.
  * Prediction batches and metric windows that fast-decode.ts is certain of skip the zod pass.
  */
-import { PdmError, checkPayload, isPdmError, parsePayloadJson, parseTopic, type UpKind } from '@pdm/protocol';
+import { PdmError, checkPayload, isPdmError, parsePayloadJson, parseTopic, type ParsedTopic, type UpKind } from '@pdm/protocol';
 import { fastRecord } from './fast-decode.js';
 
 export type Decoding =
   | { readonly ok: true; readonly kind: UpKind; readonly deviceId: string; readonly payload: unknown }
   | { readonly ok: false; readonly kind: string; readonly deviceId: string; readonly error: PdmError };
 
-/** `accepts`: the upstream kinds this caller handles; any other topic is TOPIC_INVALID with `refusal`. */
-export function decodeUpstream(topic: string, payload: Uint8Array, accepts: (kind: string) => boolean, refusal: string): Decoding {
-  const parsed = parseTopic(topic);
+/**
+ * `accepts`: the upstream kinds this caller handles; any other topic is TOPIC_INVALID with `refusal`.
+ * `parsed`: parseTopic(topic), when the caller has it already (topic-memo.ts).
+ */
+export function decodeUpstream(topic: string, payload: Uint8Array, accepts: (kind: string) => boolean, refusal: string,
+  parsed: ParsedTopic | undefined = parseTopic(topic)): Decoding {
   // `+` in a subscription also matches levels that are not valid deviceIds
   if (parsed === undefined || parsed.direction !== 'up' || !accepts(parsed.kind)) {
     return { ok: false, kind: topic.split('/').at(-1) ?? '', deviceId: '', error: new PdmError('TOPIC_INVALID', refusal) };

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { PdmError } from '@pdm/protocol';
-import { FailedAttempts, MAX_ATTEMPTS, databaseUnavailable, writeBatch, type BatchWrites } from './failed-attempts.js';
+import { captureLogs } from '../testing/log-capture.js';
+import { FailedAttempts, MAX_ATTEMPTS, batchLog, databaseUnavailable, writeBatch, type BatchWrites } from './failed-attempts.js';
+import { LogThrottle } from './log-throttle.js';
 
 describe('failed attempts', () => {
   it('tells a database that cannot take the write now from an error that may be the message\'s own', () => {
@@ -70,5 +72,25 @@ describe('failed attempts', () => {
       expect(attempts.failed('b')).toBe(1);
       expect(attempts.failed('p')).toBe(2);
     });
+  });
+
+  it('logs a failed batch as statuses and records share it: one by one only past one message, unavailable once per interval', () => {
+    const { log, lines } = captureLogs('debug');
+    let now = 0;
+    const throttle = new LogThrottle(10_000, () => now);
+    const full = new PdmError('INTERNAL', 'disk full (simulated)');
+    batchLog.failure(log, undefined, 5, throttle);
+    batchLog.failure(log, { error: full, oneByOne: true }, 1, throttle);
+    expect(lines).toEqual([]);
+    batchLog.failure(log, { error: full, oneByOne: true }, 6, throttle);
+    for (const messages of [3, 4, 1]) batchLog.failure(log, { error: full, oneByOne: false }, messages, throttle);
+    now = 10_000;
+    batchLog.failure(log, { error: full, oneByOne: false }, 7, throttle);
+    expect(lines.map(({ level, msg, messages, suppressed }) => ({ level, msg, messages, suppressed }))).toEqual([
+      { level: 40, msg: 'batch not stored whole; its messages were stored one by one', messages: 6, suppressed: undefined },
+      { level: 50, msg: 'database cannot take the write now; batch not stored, it comes again', messages: 3, suppressed: 0 },
+      { level: 50, msg: 'database cannot take the write now; batch not stored, it comes again', messages: 7, suppressed: 2 },
+    ]);
+    expect(lines.every((l) => (l['err'] as { message?: string }).message === 'disk full (simulated)')).toBe(true);
   });
 });

@@ -11,6 +11,7 @@
  *   it cannot block its device's outbox for ever.
  */
 import type { Logger } from '../logger.js';
+import type { LogThrottle } from './log-throttle.js';
 
 /** A message that fails to be stored this many times is counted as INTERNAL and acknowledged. */
 export const MAX_ATTEMPTS = 5;
@@ -83,7 +84,7 @@ export interface BatchWritten<R> {
    * Set when the whole batch's write failed: `oneByOne` when its items were then written one by one,
    * else the database could not take the write and none was.
    */
-  readonly failure?: { readonly error: unknown; readonly oneByOne: boolean };
+  readonly failure?: BatchFailure;
 }
 
 /**
@@ -123,14 +124,28 @@ function oneByOne<T, R>(items: readonly T[], writes: BatchWrites<T, R>, attempts
   });
 }
 
+/** How a batch's failed write was handled (writeBatch's `failure`); what the worker reports as `batchError`. */
+export interface BatchFailure {
+  readonly error: unknown;
+  readonly oneByOne: boolean;
+}
+
 /** The policy's log lines, one text each wherever a batch is written (logged once the batch is settled). */
 export const batchLog = {
-  oneByOne(log: Logger, err: unknown, messages: number): void {
-    log.warn({ err, messages }, 'batch not stored whole; its messages were stored one by one');
-  },
-  /** `suppressed` is what the caller's throttle let pass (undefined: nothing is logged this time). */
-  unavailable(log: Logger, err: unknown, messages: number, suppressed: number | undefined): void {
-    if (suppressed !== undefined) log.error({ err, messages, suppressed }, 'database cannot take the write now; batch not stored, it comes again');
+  /**
+   * One line for a batch whose write failed, for statuses (ingest.ts) and records (record-intake.ts)
+   * alike: stored one by one (only worth saying for more than one message), or not stored because the
+   * database cannot take the write, which a full disk does to every batch: one line per 10 s through
+   * the caller's `throttle`, with the count suppressed meanwhile.
+   */
+  failure(log: Logger, failure: BatchFailure | undefined, messages: number, throttle: LogThrottle): void {
+    if (failure === undefined) return;
+    if (!failure.oneByOne) {
+      const suppressed = throttle.take('unavailable');
+      if (suppressed !== undefined) log.error({ err: failure.error, messages, suppressed }, 'database cannot take the write now; batch not stored, it comes again');
+    } else if (messages > 1) {
+      log.warn({ err: failure.error, messages }, 'batch not stored whole; its messages were stored one by one');
+    }
   },
   dropped(log: Logger, err: unknown, topic: string, attempts: number): void {
     log.error({ err, topic, attempts }, 'message failed repeatedly; dropped');

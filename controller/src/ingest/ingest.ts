@@ -34,6 +34,7 @@ import type { Presence, Transition } from './presence.js';
 import { FailedAttempts, MAX_ATTEMPTS, attemptKey, batchLog, databaseUnavailable, writeBatch } from './failed-attempts.js';
 import { isRecordTopic } from './record-batch.js';
 import { RecordIntake } from './record-intake.js';
+import { TopicMemo } from './topic-memo.js';
 import { InProcessSink, type RecordSink } from './record-sink.js';
 import { WorkerSink, builtWorkerEntry } from './worker-sink.js';
 
@@ -89,6 +90,7 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
   readonly #sink: RecordSink | undefined;
   /** Record messages: decoded and stored by the sink, in batches (record-intake.ts). */
   #records: RecordIntake | undefined;
+  readonly #topics = new TopicMemo();
   readonly #listeners = new Map<UpKind, Set<Listener<never>>>();
   readonly #throttle = new LogThrottle(10_000);
   /** Failed attempts per message, so one poison message cannot block ingest. */
@@ -213,7 +215,9 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
    */
   handle(message: LinkMessage): Promise<void> {
     if (!this.#running) return Promise.reject(new PdmError('INTERNAL', 'ingest is stopped'));
-    return isRecordTopic(message.topic) ? this.#records!.submit(message) : this.#batch.submit(message);
+    // the record route keeps what the topic says for after the commit instead of parsing it again
+    const topic = this.#topics.of(message.topic);
+    return isRecordTopic(topic) ? this.#records!.submit(message, topic) : this.#batch.submit(message);
   }
 
   #listenedKinds(): ReadonlySet<string> {
@@ -244,8 +248,7 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
       },
       key: keyOf,
     }, this.#attempts);
-    if (failure?.oneByOne === false) this.#notStored(failure.error, batch.length);
-    else if (failure !== undefined && batch.length > 1) batchLog.oneByOne(this.#log, failure.error, batch.length);
+    batchLog.failure(this.#log, failure, batch.length, this.#throttle);
     let i = 0;
     let unavailableLogged = failure?.oneByOne === false;
     batch.forEach((p, k) => {
@@ -264,20 +267,15 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
       // the member the database refused alone is logged (the ones after it were not tried)
       if (!unavailableLogged && databaseUnavailable(result.error)) {
         unavailableLogged = true;
-        this.#notStored(result.error, 1);
+        batchLog.failure(this.#log, { error: result.error, oneByOne: false }, 1, this.#throttle);
       }
       return p.reject(result.error);
     });
   }
 
-  /** A full disk fails every batch: one line per 10 s, with the count suppressed meanwhile. */
-  #notStored(err: unknown, messages: number): void {
-    batchLog.unavailable(this.#log, err, messages, this.#throttle.take('unavailable'));
-  }
-
   /** Topic, size, JSON, schema and deviceId; an invalid message is counted here and yields undefined. */
   #decode(message: LinkMessage): Decoded | undefined {
-    const d = decodeUpstream(message.topic, message.payload, anyKind, 'topic is not a pdm upstream topic');
+    const d = decodeUpstream(message.topic, message.payload, anyKind, 'topic is not a pdm upstream topic', this.#topics.of(message.topic));
     if (d.ok) return { message, kind: d.kind as Decoded['kind'], deviceId: d.deviceId, payload: d.payload };
     this.#invalid(d.deviceId, d.kind, d.error, message);
     return undefined;

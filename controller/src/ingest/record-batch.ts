@@ -10,7 +10,7 @@
  * transaction (one writer in WAL) and better-sqlite3 blocks the event loop meanwhile.
  */
 import { hash as digest } from 'node:crypto';
-import { PdmError, parseTopic, recordKinds, type RecordKind } from '@pdm/protocol';
+import { PdmError, recordKinds, type ParsedTopic, type RecordKind } from '@pdm/protocol';
 import { type Db, writeTransaction } from '../db/database.js';
 import { DevicesRepo } from '../db/devices-repo.js';
 import { IngestStatsRepo } from '../db/ingest-stats-repo.js';
@@ -18,6 +18,7 @@ import { RecordsRepo } from '../db/records-repo.js';
 import { IngestCounters } from './counters.js';
 import { decodeUpstream } from './decode.js';
 import { FailedAttempts, MAX_ATTEMPTS, attemptKey, writeBatch, type ItemResult } from './failed-attempts.js';
+import { TopicMemo } from './topic-memo.js';
 
 export { MAX_ATTEMPTS };
 
@@ -68,11 +69,12 @@ interface Decoded {
 }
 
 const RECORD_KINDS: ReadonlySet<string> = new Set(recordKinds);
-const isRecordKind = (kind: string): boolean => RECORD_KINDS.has(kind);
+const isRecordKind = (kind: string): kind is RecordKind => RECORD_KINDS.has(kind);
 
-/** True for an upstream topic whose kind is a stored record (not status, reply or fetch). */
-export function isRecordTopic(topic: string): boolean {
-  const parsed = parseTopic(topic);
+/** A parsed upstream topic whose kind is a stored record (not status, reply or fetch). */
+export type RecordTopic = ParsedTopic & { readonly kind: RecordKind };
+
+export function isRecordTopic(parsed: ParsedTopic | undefined): parsed is RecordTopic {
   return parsed !== undefined && parsed.direction === 'up' && isRecordKind(parsed.kind);
 }
 
@@ -89,6 +91,7 @@ export class RecordBatchWriter {
   readonly #writeOne: (d: Decoded, now: number) => RecordOutcome;
   /** Failed attempts per message, so one poison message cannot block ingest. */
   readonly #attempts = new FailedAttempts();
+  readonly #topics = new TopicMemo();
 
   constructor(db: Db) {
     this.#records = new RecordsRepo(db);
@@ -165,7 +168,7 @@ export class RecordBatchWriter {
   }
 
   #decode(raw: RawRecord, now: number): Decoded | RecordOutcome {
-    const d = decodeUpstream(raw.topic, raw.payload, isRecordKind, 'topic is not a pdm record topic');
+    const d = decodeUpstream(raw.topic, raw.payload, isRecordKind, 'topic is not a pdm record topic', this.#topics.of(raw.topic));
     if (!d.ok) return this.#invalid(d.deviceId, d.kind, d.error, now);
     const record = d.payload as Decoded['record'];
     return { raw, kind: d.kind as RecordKind, deviceId: d.deviceId, record, hash: digest('sha256', raw.payload, 'hex') };

@@ -5,14 +5,14 @@
  * after the listeners of newly stored records ran and conflicts and invalid payloads were logged.
  * Counting and last seen happen in the sink, inside its transactions.
  */
-import { PdmError, parseTopic } from '@pdm/protocol';
+import { PdmError } from '@pdm/protocol';
 import type { LinkMessage } from '../broker/broker-link.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import { batchLog } from './failed-attempts.js';
 import { GroupCommit, type Pending } from './group-commit.js';
 import { LogThrottle } from './log-throttle.js';
-import type { BatchResult, RecordOutcome } from './record-batch.js';
+import type { BatchResult, RecordOutcome, RecordTopic } from './record-batch.js';
 import type { RecordSink } from './record-sink.js';
 
 /** Record messages settled per event-loop turn: a whole batch at once (~700) held the loop ~50 ms (bench:ingest). */
@@ -30,15 +30,21 @@ export interface RecordIntakeDeps {
   invalid(deviceId: string, kind: string, code: string, reason: string, message: LinkMessage): void;
 }
 
+/** A record message and what its topic says (parsed once, by ingest's router). */
+interface RecordMessage {
+  readonly message: LinkMessage;
+  readonly topic: RecordTopic;
+}
+
 interface Settling {
-  readonly batch: readonly Pending<LinkMessage>[];
+  readonly batch: readonly Pending<RecordMessage>[];
   readonly outcomes: readonly RecordOutcome[];
   from: number;
 }
 
 export class RecordIntake {
   readonly #deps: RecordIntakeDeps;
-  readonly #batches = new GroupCommit<LinkMessage>((batch) => this.#commit(batch));
+  readonly #batches = new GroupCommit<RecordMessage>((batch) => this.#commit(batch));
   /** Committed batches whose messages are still being settled, oldest first. */
   readonly #settling: Settling[] = [];
   /** A full disk fails every batch: one line per 10 s, with the count suppressed meanwhile. */
@@ -60,13 +66,13 @@ export class RecordIntake {
   }
 
   /** Resolves once the message is committed (or refused as invalid); rejects when it was not processed. */
-  submit(message: LinkMessage): Promise<void> {
-    return this.#batches.submit(message);
+  submit(message: LinkMessage, topic: RecordTopic): Promise<void> {
+    return this.#batches.submit({ message, topic });
   }
 
   /** Stores a batch in the sink; resolves with the step that queues its messages for settling. */
-  async #commit(batch: readonly Pending<LinkMessage>[]): Promise<() => void> {
-    const raw = batch.map((p) => ({ topic: p.item.topic, payload: p.item.payload, live: !p.item.retain }));
+  async #commit(batch: readonly Pending<RecordMessage>[]): Promise<() => void> {
+    const raw = batch.map(({ item: { message } }) => ({ topic: message.topic, payload: message.payload, live: !message.retain }));
     const result = await this.#deps.sink.write(raw, this.#deps.clock.now(), this.#deps.wanted());
     return () => {
       this.#logBatch(result, batch.length);
@@ -93,21 +99,14 @@ export class RecordIntake {
 
   #logBatch(result: BatchResult, messages: number): void {
     const { batchError } = result;
-    if (batchError?.oneByOne === true && messages > 1) {
-      batchLog.oneByOne(this.#deps.log, batchError, messages);
-    } else if (batchError?.oneByOne === false) {
-      batchLog.unavailable(this.#deps.log, batchError, messages, this.#throttle.take('unavailable'));
-    }
+    batchLog.failure(this.#deps.log, batchError === undefined ? undefined : { error: batchError, oneByOne: batchError.oneByOne }, messages, this.#throttle);
     if (result.countersError !== undefined) this.#deps.log.error({ err: result.countersError }, 'ingest counters not written; will retry');
   }
 
   /** Listeners and logs of one committed message; what follows a commit must not keep the batch from being acknowledged. */
-  #afterCommit(message: LinkMessage, outcome: RecordOutcome): void {
+  #afterCommit({ message, topic: { deviceId, kind } }: RecordMessage, outcome: RecordOutcome): void {
     // the common outcomes need nothing more here
     if (outcome.type === 'duplicate' || outcome.type === 'failed' || (outcome.type === 'stored' && outcome.payload === undefined)) return;
-    const parsed = parseTopic(message.topic);
-    const deviceId = parsed?.deviceId ?? '';
-    const kind = parsed?.kind ?? message.topic.split('/').at(-1) ?? '';
     try {
       if (outcome.type === 'stored') {
         this.#deps.emit(kind, outcome.payload);

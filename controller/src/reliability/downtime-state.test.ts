@@ -48,6 +48,10 @@ function random(seed: number): (n: number) => number {
 const REPORTS: [ReportScope, ReportFormat][] = [
   [{ groupBy: 'asset', bucket: 'week' }, 'json'],
   [{ groupBy: 'asset', bucket: 'day', limit: 2, offset: 1 }, 'json'],
+  // the least available and the most unplanned downtime first: figures of every group before the page
+  [{ groupBy: 'asset', bucket: 'week', sort: 'availability', limit: 3 }, 'json'],
+  [{ groupBy: 'assetClass', bucket: 'week', sort: 'downtime', limit: 1, offset: 1 }, 'json'],
+  [{ groupBy: 'asset', bucket: 'week', sort: 'downtime', limit: 2, offset: 1 }, 'csv'],
   [{ groupBy: 'assetClass', bucket: 'week', perAsset: 'omit' }, 'json'],
   [{ groupBy: 'site', bucket: 'month', from: hourIso(0), to: hourIso(400) }, 'json'],
   // the same period in other buckets: kept sums of the whole period shared by two reports (period-sums.ts)

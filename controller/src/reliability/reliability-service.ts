@@ -27,8 +27,10 @@ export const reliabilityQuerySchema = z.strictObject({
   format: z.enum(['json', 'csv']).optional().describe('csv: the groups table; also chosen by Accept: text/csv'),
   perAsset: z.enum(['include', 'omit']).default('include')
     .describe('omit: leave out the per-asset lists (groups[].assetIds, pareto.byAsset, modelVersions); a report by class or site of a large fleet is then a few KB'),
+  sort: z.enum(['key', 'availability', 'downtime']).default('key')
+    .describe('the groups\' order, before paging: key (natural order of the keys), availability (ascending, groups without availability last) or downtime (unplanned downtime hours, descending); ties by key'),
   limit: queryInt(z.number().int().min(1).max(100_000)).optional()
-    .describe('a page of at most this many groups (natural order of their keys), with the model versions and Pareto by asset of their assets; totals, trend and the other Paretos stay those of the whole scope'),
+    .describe('a page of at most this many groups (in the order of sort), with the model versions and Pareto by asset of their assets; totals, trend and the other Paretos stay those of the whole scope'),
   offset: queryInt(z.number().int().min(0)).optional().describe('groups skipped before the page (default 0; needs limit)'),
 }).refine((q) => q.offset === undefined || q.limit !== undefined, { message: 'offset needs limit', path: ['offset'] }).refine((q) => q.from === undefined || q.to === undefined || Date.parse(q.from) < Date.parse(q.to), {
   message: 'to must be after from', path: ['to'],
@@ -65,10 +67,11 @@ export class ReliabilityService {
 
   // the assets' downtime kept from the report before, derived again where their events changed
   #report({ source, assets, ids, options }: ReturnType<ReliabilityService['scope']>): ReliabilityReport {
+    const d = this.#downtime.downtime(ids);
     // only the versions a report shows are read: none without per-asset lists, a page's assets' in a page
-    const shown = options.perAsset === 'omit' ? [] : shownAssets(assets, options);
+    const shown = options.perAsset === 'omit' ? [] : shownAssets(assets, d, options);
     const versions = { versions: source.versions(shown), caughtMissed: source.caughtMissedOf(shown) };
-    return reportOf({ assets, ...versions }, this.#downtime.downtime(ids), options);
+    return reportOf({ assets, ...versions }, d, options);
   }
 
   /**
@@ -94,7 +97,7 @@ export class ReliabilityService {
    */
   #json({ source, assets, ids, options }: ReturnType<ReliabilityService['scope']>): ReportBody {
     const d = this.#downtime.downtime(ids);
-    const layout = reportLayout(assets, options, this.#members);
+    const layout = reportLayout(assets, d, options, this.#members);
     if (options.perAsset === 'omit') return reportJson(assets, d, options, layout, undefined, this.#groups);
     this.#versions.refresh(source);
     return reportJson(assets, d, options, layout, this.#versions.section(assets, layout.shown, d, options), this.#groups);
@@ -111,12 +114,12 @@ export class ReliabilityService {
     const to = q.to !== undefined ? Date.parse(q.to) : (range?.to ?? this.#clock.now());
     const from = q.from !== undefined ? Date.parse(q.from) : Math.min(range?.from ?? to, to);
     const page = q.limit === undefined ? undefined : { offset: q.offset ?? 0, limit: q.limit };
-    const options = { from, to: Math.max(to, from), groupBy: q.groupBy, bucket: q.bucket, assumptions: this.#assumptions, perAsset: q.perAsset, page };
+    const options = { from, to: Math.max(to, from), groupBy: q.groupBy, bucket: q.bucket, assumptions: this.#assumptions, perAsset: q.perAsset, page, sort: q.sort };
     return { source, assets, ids, options, clockBound: q.to === undefined && range === undefined };
   }
 }
 
-export type ReportScope = Omit<ReliabilityQuery, 'format' | 'perAsset'> & { perAsset?: ReliabilityQuery['perAsset'] | undefined };
+export type ReportScope = Omit<ReliabilityQuery, 'format' | 'perAsset' | 'sort'> & { perAsset?: ReliabilityQuery['perAsset'] | undefined; sort?: ReliabilityQuery['sort'] | undefined };
 export type ReportFormat = 'json' | 'csv';
 
 export interface RenderedReport {

@@ -173,6 +173,37 @@ describe('reliability report, lighter forms for large fleets', () => {
     expect(omitted).toEqual({ ...rest, pareto: { byCause: pareto.byCause, byComponent: pareto.byComponent }, groups: groups.map(({ assetIds: _a, ...g }) => g) });
   });
 
+  it('sorts the groups by availability (none last) or unplanned downtime before the page, ties by key', () => {
+    // D: the longest failure and the last key; E: only external downtime, so no availability at all
+    const wider: ReportInput = {
+      ...input,
+      assets: [...input.assets, { assetId: 'D', assetClass: 'c2', site: 's2' }, { assetId: 'E', assetClass: 'c2', site: 's2' }],
+      events: {
+        ...input.events,
+        failures: [...input.events.failures, { assetId: 'D', at: h(10), end: h(70), component: 'comp1' }],
+        downtime: [...input.events.downtime, { assetId: 'E', start: h(0), end: h(240), cause: 'other' }],
+      },
+      versions: [...input.versions, { assetId: 'D', model: 'm', version: '1.0.0', from: h(0), to: h(240) }],
+    };
+    const all = reliabilityReport(wider, { ...options, groupBy: 'asset' });
+    expect(all.groups.map((g) => [g.key, g.availability])).toEqual([['A', 0.908333], ['B', 0.965217], ['C', 0.983333], ['D', 0.75], ['E', null]]);
+    const keys = (sort: 'key' | 'availability' | 'downtime', page?: { offset: number; limit: number }) =>
+      reliabilityReport(wider, { ...options, groupBy: 'asset', sort, page }).groups.map((g) => g.key);
+    expect(keys('key')).toEqual(['A', 'B', 'C', 'D', 'E']);
+    expect(keys('availability')).toEqual(['D', 'A', 'B', 'C', 'E']);
+    // C and E both have no unplanned downtime: by key
+    expect(keys('downtime')).toEqual(['D', 'A', 'B', 'C', 'E']);
+    expect(keys('downtime', { offset: 3, limit: 2 })).toEqual(['C', 'E']);
+    const worst = reliabilityReport(wider, { ...options, groupBy: 'asset', sort: 'availability', page: { offset: 0, limit: 2 } });
+    expect(worst.page).toEqual({ offset: 0, limit: 2, groups: 5 });
+    expect(worst.groups).toEqual([all.groups[3], all.groups[0]]);
+    expect(worst.modelVersions!.map((v) => v.assetId)).toEqual(['A', 'A', 'D']);
+    expect(worst.pareto.byAsset).toEqual(all.pareto.byAsset!.filter((e) => e.key === 'A' || e.key === 'D'));
+    expect(worst.totals).toEqual(all.totals);
+    const byClass = reliabilityReport(wider, { ...options, groupBy: 'assetClass', sort: 'availability' });
+    expect(byClass.groups.map((g) => g.key)).toEqual(['c2', 'c1']);
+  });
+
   it('takes limit and offset as query text, and no offset without limit', () => {
     expect(reliabilityQuerySchema.parse({ limit: '100', offset: '4900' })).toMatchObject({ limit: 100, offset: 4900, perAsset: 'include' });
     const r = reliabilityQuerySchema.safeParse({ offset: '5' });
@@ -180,5 +211,8 @@ describe('reliability report, lighter forms for large fleets', () => {
     expect(r.error?.issues.map((i) => i.path)).toEqual([['offset']]);
     expect(reliabilityQuerySchema.safeParse({ limit: '0' }).success).toBe(false);
     expect(reliabilityQuerySchema.safeParse({ perAsset: 'none' }).success).toBe(false);
+    expect(reliabilityQuerySchema.parse({})).toMatchObject({ sort: 'key' });
+    const sort = reliabilityQuerySchema.safeParse({ sort: 'mtbf' });
+    expect(sort.error?.issues.map((i) => [i.path, i.message])).toEqual([[['sort'], 'Invalid option: expected one of "key"|"availability"|"downtime"']]);
   });
 });

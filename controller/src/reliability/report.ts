@@ -12,6 +12,8 @@ import { PeriodSums } from './period-sums.js';
 
 export type GroupBy = 'asset' | 'assetClass' | 'site';
 export type Bucket = 'day' | 'week' | 'month';
+/** The groups' order: natural order of their keys, availability ascending (none last), or unplanned downtime hours descending; ties by key. */
+export type GroupSort = 'key' | 'availability' | 'downtime';
 
 export interface AssetInfo {
   assetId: string;
@@ -46,6 +48,8 @@ export interface ReportOptions {
   perAsset?: 'include' | 'omit' | undefined;
   /** Only these groups (in the report's order); the model versions and the Pareto by asset of their assets. */
   page?: { offset: number; limit: number } | undefined;
+  /** The groups' order, chosen before the page (default key). */
+  sort?: GroupSort | undefined;
 }
 
 /** What a report reads besides the downtime: its assets, model versions and their caught and missed failures. */
@@ -124,7 +128,7 @@ export type GroupsTable = Pick<ReliabilityReport, 'period' | 'groupBy' | 'totals
 
 /** The groups' and the totals' figures only (the CSV), from the assets' downtime derived already: no versions, quality windows or trend. */
 export function groupsTable(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, groupsOf = members): GroupsTable {
-  const { groups, page } = paged(groupsOf(assets, o.groupBy), o.page);
+  const { groups, page } = paged(sorted(groupsOf(assets, o.groupBy), d, o), o.page);
   const omit = o.perAsset === 'omit';
   const whole: [number, number][] = [[o.from, o.to]];
   const of = (ids: readonly string[]): Figures => figuresPerPeriod(d, ids, whole)[0]!;
@@ -151,7 +155,7 @@ export function members(assets: readonly AssetInfo[], groupBy: GroupBy): [string
 }
 
 /**
- * How one render lays a report out: its (page's) groups, in natural order of their keys, and its trend
+ * How one render lays a report out: its (page's) groups, in the order asked for (natural order of their keys by default), and its trend
  * buckets. Made once per render and handed to every part that writes the report (the groups' sort is
  * over every asset of a report by asset).
  */
@@ -168,8 +172,8 @@ export interface ReportLayout {
 }
 
 /** @param groupsOf members(), or a kept copy of its answers (report-json.ts KeptGroups: the same assets give the same groups). */
-export function reportLayout(assets: readonly AssetInfo[], o: Pick<ReportOptions, 'groupBy' | 'page' | 'from' | 'to' | 'bucket'>, groupsOf = members): ReportLayout {
-  const { groups, page } = paged(groupsOf(assets, o.groupBy), o.page);
+export function reportLayout(assets: readonly AssetInfo[], d: Downtime, o: Pick<ReportOptions, 'groupBy' | 'page' | 'sort' | 'from' | 'to' | 'bucket'>, groupsOf = members): ReportLayout {
+  const { groups, page } = paged(sorted(groupsOf(assets, o.groupBy), d, o), o.page);
   const periods = buckets(o.from, o.to, o.bucket);
   return {
     groups, page, shown: page === undefined ? undefined : new Set(groups.flatMap(([, ids]) => ids)),
@@ -178,9 +182,30 @@ export function reportLayout(assets: readonly AssetInfo[], o: Pick<ReportOptions
 }
 
 /** The assets of a page's groups (all assets without a page): the only ones whose model versions a report shows. */
-export function shownAssets(assets: readonly AssetInfo[], o: Pick<ReportOptions, 'groupBy' | 'page'>): string[] {
+export function shownAssets(assets: readonly AssetInfo[], d: Downtime, o: Pick<ReportOptions, 'groupBy' | 'page' | 'sort' | 'from' | 'to'>): string[] {
   if (o.page === undefined) return assets.map((a) => a.assetId);
-  return paged(members(assets, o.groupBy), o.page).groups.flatMap(([, ids]) => ids);
+  return paged(sorted(members(assets, o.groupBy), d, o), o.page).groups.flatMap(([, ids]) => ids);
+}
+
+/**
+ * The groups (natural order of their keys) in the order `o.sort` asks for, from each group's figures
+ * of the whole period: the figures its entry in the report shows (the same sums, kept where `d` keeps
+ * them). A stable sort, so ties keep the natural order of their keys: the same page for the same data.
+ */
+function sorted<G extends readonly [string, readonly string[]]>(groups: G[], d: Downtime, o: Pick<ReportOptions, 'sort' | 'from' | 'to'>): G[] {
+  if (o.sort === undefined || o.sort === 'key') return groups;
+  const whole: [number, number][] = [[o.from, o.to]];
+  const value = groups.map(([, ids]): number | null => {
+    const f = figuresPerPeriod(d, ids, whole)[0]!;
+    return o.sort === 'availability' ? f.availability : -f.downtimeHours.unplanned;
+  });
+  // ascending, a group without availability last
+  const order = groups.map((_, i) => i).sort((a, b) => {
+    const x = value[a]!;
+    const y = value[b]!;
+    return x === null || y === null ? (x === null ? 1 : 0) - (y === null ? 1 : 0) : x - y;
+  });
+  return order.map((i) => groups[i]!);
 }
 
 /** One group with its figures for the report's period and trend (`wholeAndTrend`: the period, then the buckets written `periodIso`). */
@@ -189,7 +214,7 @@ export function groupOf(d: Downtime, key: string, assetIds: readonly string[] | 
   return group(key, assetIds, whole!, trend.map((f, k) => dated(periodIso[k]!, f)));
 }
 
-/** The page's groups of all (natural order of their keys: the same page for the same data). */
+/** The page's groups of all (in the report's order: the same page for the same data). */
 function paged<T>(all: T[], page: ReportOptions['page']): { groups: T[]; page?: Page } {
   if (page === undefined) return { groups: all };
   return { groups: all.slice(page.offset, page.offset + page.limit), page: { offset: page.offset, limit: page.limit, groups: all.length } };
@@ -205,7 +230,7 @@ export function reliabilityReport(input: ReportInput, o: ReportOptions): Reliabi
  * the Paretos' arrays): read-only, as its types say; JSON.stringify it, do not change it.
  */
 export function reportOf(input: DerivedInput, d: Downtime, o: ReportOptions): ReliabilityReport {
-  const layout = reportLayout(input.assets, o);
+  const layout = reportLayout(input.assets, d, o);
   const base = reportWithoutVersions(input.assets, d, o, true, layout);
   if (o.perAsset === 'omit') return base;
   const { shown } = layout;

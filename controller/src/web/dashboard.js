@@ -92,38 +92,39 @@ function kpis(id, items) {
   }));
 }
 
+/** How many devices and assets the per-device and per-asset charts show at most: a bar chart of more is unreadable. */
+const TOP = 20;
+/** Natural order of keys ("asset-2" before "asset-10"), as the API orders them. */
+const naturalOrder = new Intl.Collator(undefined, { numeric: true }).compare;
+
+// A fleet of any size in one small answer: counts and sums, and the devices with the largest backlog
+// (GET /api/v1/fleet/summary), never every device.
 async function fleet() {
-  const { body } = await getJson('/api/v1/devices');
+  const { body } = await getJson(`/api/v1/fleet/summary?top=${TOP}`);
   if (body === null) return put('fleet-kpis', 'devices API unavailable');
-  const devices = body.devices;
-  const by = (state) => devices.filter((d) => d.state === state).length;
-  const backlog = devices.reduce((s, d) => s + ((d.counters && d.counters.outboxDepth) || 0), 0);
-  const dropped = (d) => Object.values((d.counters && d.counters.dropped) || {}).reduce((a, b) => a + b, 0);
-  kpis('fleet-kpis', [['devices', String(devices.length)], ['online', String(by('online')), 'good'], ['offline', String(by('offline')), by('offline') > 0 ? 'bad' : ''],
-    ['outbox backlog', String(backlog)], ['dropped records', String(devices.reduce((s, d) => s + dropped(d), 0))]]);
+  const { byState, totals, top } = body;
+  kpis('fleet-kpis', [['devices', String(body.count)], ['online', String(byState.online), 'good'], ['offline', String(byState.offline), byState.offline > 0 ? 'bad' : ''],
+    ['outbox backlog', String(totals.outboxDepth)], ['records behind', String(totals.behind)], ['dropped records', String(totals.dropped)]]);
   draw('chart-fleet-state', {
     type: 'doughnut',
-    data: { labels: ['online', 'offline', 'unknown'], datasets: [{ data: [by('online'), by('offline'), by('unknown')], backgroundColor: ['#0e9f6e', '#b42318', '#98a2b3'] }] },
+    data: { labels: ['online', 'offline', 'unknown'], datasets: [{ data: [byState.online, byState.offline, byState.unknown], backgroundColor: ['#0e9f6e', '#b42318', '#98a2b3'] }] },
   });
-  const versions = new Map();
-  for (const d of devices) for (const m of d.models || []) {
-    const key = `${m.name}\n${m.version} ${m.role}`;
-    versions.set(key, (versions.get(key) || 0) + 1);
-  }
   draw('chart-fleet-models', {
     type: 'bar',
     // two-line labels (model, then version and role): long model names stay readable
-    data: { labels: [...versions.keys()].map((k) => k.split('\n')), datasets: [{ label: 'devices', data: [...versions.values()], backgroundColor: COLORS[0] }] },
+    data: { labels: body.models.map((m) => [m.name, `${m.version} ${m.role}`]), datasets: [{ label: 'devices', data: body.models.map((m) => m.devices), backgroundColor: COLORS[0] }] },
     options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } }, plugins: { legend: { display: false } } },
   });
+  put('caption-fleet-backlog', body.count <= TOP ? 'Outbox backlog, records behind and dropped records per device (last heartbeat)'
+    : `Outbox backlog, records behind and dropped records: the ${top.length} devices with the largest backlog of ${body.count} (last heartbeat)`);
   draw('chart-fleet-backlog', {
     type: 'bar',
     data: {
-      labels: devices.map((d) => d.deviceId),
+      labels: top.map((d) => d.deviceId),
       datasets: [
-        { label: 'outbox depth', data: devices.map((d) => (d.counters && d.counters.outboxDepth) || 0), backgroundColor: COLORS[0] },
-        { label: 'dropped', data: devices.map(dropped), backgroundColor: COLORS[3] },
-        { label: 'behind (committed, not stored)', data: devices.map((d) => (d.seq && d.seq.behind) || 0), backgroundColor: COLORS[1] },
+        { label: 'outbox depth', data: top.map((d) => d.outboxDepth), backgroundColor: COLORS[0] },
+        { label: 'dropped', data: top.map((d) => d.dropped), backgroundColor: COLORS[3] },
+        { label: 'behind (committed, not stored)', data: top.map((d) => d.behind), backgroundColor: COLORS[1] },
       ],
     },
     options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
@@ -199,13 +200,16 @@ async function quality() {
       `${fmt(a.baseline, 4)} (${a.baselineSource})`, a.detail, a.raisedAt])));
 }
 
-function paretoChart(id, entries, colorOf) {
+/** Bars of downtime hours, and the running sum of the entries' shares (of the whole scope's downtime) as a line. */
+function paretoChart(id, entries, colorOf, lineLabel = 'cumulative %') {
+  let running = 0;
+  const cumulative = entries.map((e) => (running += e.share) * 100);
   draw(id, {
     type: 'bar',
     data: {
       labels: entries.map((e) => e.key),
       datasets: [
-        { type: 'line', label: 'cumulative %', data: entries.map((e) => e.cumulativeShare * 100), yAxisID: 'y1', borderColor: '#1d2430', backgroundColor: '#1d2430' },
+        { type: 'line', label: lineLabel, data: cumulative, yAxisID: 'y1', borderColor: '#1d2430', backgroundColor: '#1d2430' },
         { label: 'downtime hours', data: entries.map((e) => e.hours), backgroundColor: entries.map(colorOf), yAxisID: 'y' },
       ],
     },
@@ -244,34 +248,52 @@ function causePareto(p) {
     ...p.byCause.filter((c) => c.key !== 'unplanned').map((c) => ({ key: c.key, hours: c.hours, cause: c.key }))]
     .sort((a, b) => b.hours - a.hours);
   const total = causes.reduce((s, c) => s + c.hours, 0);
-  let running = 0;
-  paretoChart('chart-pareto-cause', causes.map((c) => { running += c.hours; return { ...c, cumulativeShare: total > 0 ? running / total : 0 }; }),
-    (e) => CAUSE_COLORS[e.cause] || '#f79009');
+  paretoChart('chart-pareto-cause', causes.map((c) => ({ ...c, share: total > 0 ? c.hours / total : 0 })), (e) => CAUSE_COLORS[e.cause] || '#f79009');
 }
 
+const RELIABILITY = '/api/v1/reports/reliability?bucket=week';
+
+// One small report whatever the fleet's size: a page of the TOP least available assets (sorted by
+// availability) with their Pareto entries and model versions; a page's totals, trend and Paretos by cause
+// and component are the whole scope's. The full report by asset is ~48 MB at 10,000 assets.
 async function reliability() {
-  const { body } = await getJson('/api/v1/reports/reliability?groupBy=asset&bucket=week');
+  const { body } = await getJson(`${RELIABILITY}&groupBy=asset&sort=availability&limit=${TOP}`);
   if (body === null) return put('reliability-note', 'reliability API unavailable');
   const t = body.totals;
   kpis('reliability-kpis', [['MTBF (h)', fmt(t.mtbfHours)], ['MTTR (h)', fmt(t.mttrHours)], ['availability', pct(t.availability, 2)],
     ['failures', String(t.failures)], ['unplanned downtime (h)', fmt(t.downtimeHours.unplanned)], ['planned downtime (h)', fmt(t.downtimeHours.planned)]]);
   mtbfTrend(body.trend.periods);
-  const availability = body.groups.map((g) => (g.availability === null ? null : g.availability * 100));
+  worstAssets(body);
+  causePareto(body.pareto);
+  put('reliability-note', `${day(body.period.from)} – ${day(body.period.to)}. ${body.assumptions.statement} MTBF: ${body.definitions.mtbfHours}. MTTR: ${body.definitions.mttrHours}.`);
+}
+
+/** The page of least available assets: every asset of a small fleet (in key order, as before), else the TOP least available of all. */
+function worstAssets(page) {
+  const total = page.page.groups;
+  const all = total <= page.groups.length;
+  const groups = all ? [...page.groups].sort((a, b) => naturalOrder(a.key, b.key)) : page.groups;
+  const of = all ? '' : `: the ${groups.length} least available assets of ${total}`;
+  put('caption-availability', all ? 'Availability per asset' : `Availability${of}, least available first`);
+  put('caption-pareto-asset', all ? 'Downtime Pareto by asset' : `Downtime Pareto${of} (line: their share of all assets' downtime)`);
+  put('heading-versions', all ? 'Model versions per asset' : `Model versions${of}`);
+  const availability = groups.map((g) => (g.availability === null ? null : g.availability * 100));
   // start the axis just below the lowest asset: the differences between 98% and 99.5% are the story
   const floor = Math.max(0, Math.floor(Math.min(100, ...availability.filter((v) => v !== null))) - 1);
   draw('chart-availability', {
     type: 'bar',
-    data: { labels: body.groups.map((g) => g.key), datasets: [{ label: 'availability %', data: availability, backgroundColor: COLORS[2] }] },
+    data: { labels: groups.map((g) => g.key), datasets: [{ label: 'availability %', data: availability, backgroundColor: COLORS[2] }] },
     options: { scales: { y: { min: floor, max: 100 } }, plugins: { legend: { display: false } } },
   });
-  paretoChart('chart-pareto-asset', body.pareto.byAsset, () => COLORS[0]);
-  causePareto(body.pareto);
-  put('reliability-versions', body.modelVersions.length === 0 ? 'no model versions in the period' : table(
+  paretoChart('chart-pareto-asset', page.pareto.byAsset, () => COLORS[0], all ? 'cumulative %' : 'cumulative % of all downtime');
+  // the report lists versions by asset key: a large fleet's in the chart's order (stable: an asset's versions stay in time order)
+  const rank = new Map(groups.map((g, i) => [g.key, i]));
+  const versions = all ? page.modelVersions : [...page.modelVersions].sort((a, b) => rank.get(a.assetId) - rank.get(b.assetId));
+  put('reliability-versions', versions.length === 0 ? 'no model versions in the period' : table(
     ['asset', 'model version', 'active', 'failures', 'caught', 'missed', 'unplanned h / 1000 h before', 'after'],
-    body.modelVersions.map((v) => [v.assetId, `${v.model}@${v.version}`, `${day(v.activeFrom)} – ${day(v.activeUntil)}`, { text: v.failures, cls: 'num' },
+    versions.map((v) => [v.assetId, `${v.model}@${v.version}`, `${day(v.activeFrom)} – ${day(v.activeUntil)}`, { text: v.failures, cls: 'num' },
       { text: v.caught, cls: 'num good' }, { text: v.missed, cls: v.missed > 0 ? 'num bad' : 'num' }, { text: fmt(v.before.unplannedPer1000h), cls: 'num' },
       { text: fmt(v.after.unplannedPer1000h), cls: 'num' }])));
-  put('reliability-note', `${day(body.period.from)} – ${day(body.period.to)}. ${body.assumptions.statement} MTBF: ${body.definitions.mtbfHours}. MTTR: ${body.definitions.mttrHours}.`);
 }
 
 /** One pass over every section; false when the API wants a (another) token. */
@@ -289,17 +311,41 @@ async function refresh() {
       failed.push(`${name}: ${err && err.message ? err.message : err}`);
     }
   }
+  // a sign-in while a refresh with the old token was refused ends here: the page shows the data again
+  signedIn();
   refreshes += 1;
   document.body.dataset.refreshes = String(refreshes);
   put('updated', `updated ${new Date().toLocaleTimeString()}${failed.length > 0 ? ` — failed: ${failed.join('; ')}` : ''}`);
   return true;
 }
 
-/** Refreshes now and then every REFRESH_MS; a newer call (sign-in, sign-out) takes over from one in flight. */
+/**
+ * Refreshes now and then every REFRESH_MS after the last refresh ended, so a slow controller is never
+ * asked again before it answered. A call while a refresh is in flight (sign-in, sign-out) runs one
+ * more refresh right after it instead of a second one beside it; `loops` lets showSignIn stop the one in flight
+ * from scheduling the next.
+ */
+let refreshing = false;
+let again = false;
 async function loop() {
   clearTimeout(timer);
+  if (refreshing) {
+    again = true;
+    return;
+  }
+  refreshing = true;
   const run = ++loops;
-  if (await refresh() && run === loops) timer = setTimeout(loop, REFRESH_MS);
+  let ok = false;
+  try {
+    ok = await refresh();
+  } finally {
+    refreshing = false;
+  }
+  if (again) {
+    again = false;
+    return loop();
+  }
+  if (ok && run === loops) timer = setTimeout(loop, REFRESH_MS);
 }
 
 function showSignIn(message) {

@@ -8,6 +8,15 @@ const listQuery = z.strictObject({
   state: z.enum(['unknown', 'online', 'offline']).optional(),
   site: nameSchema.optional(),
   assetClass: nameSchema.optional(),
+  limit: queryInt(z.number().int().min(1).max(10_000)).optional()
+    .describe('a page of at most this many devices (by deviceId); default: every matching device'),
+  offset: queryInt(z.number().int().min(0)).optional().describe('devices skipped before the page (default 0; needs limit)'),
+}).refine((q) => q.offset === undefined || q.limit !== undefined, { message: 'offset needs limit', path: ['offset'] });
+
+const summaryQuery = z.strictObject({
+  site: nameSchema.optional(),
+  assetClass: nameSchema.optional(),
+  top: queryInt(z.number().int().min(1).max(100)).default(20).describe('how many devices to list by backlog (outbox depth + behind), largest first'),
 });
 
 const limit = (fallback: number) => queryInt(z.number().int().min(0).max(1000)).default(fallback);
@@ -27,8 +36,26 @@ export const deviceRoutes: ZodRoutes = async (app, { ctx }) => {
   app.get('/api/v1/devices', {
     schema: { tags: ['devices'], summary: 'List devices with presence, models, delivery and heartbeat counters', querystring: listQuery },
   }, async (req) => {
-    const devices = ctx.devices.list(req.query);
-    return { count: devices.length, devices };
+    const { limit, offset, ...filter } = req.query;
+    if (limit === undefined) {
+      const devices = ctx.devices.list(filter);
+      return { count: devices.length, devices };
+    }
+    const page = { offset: offset ?? 0, limit };
+    // count: every matching device, as without a page; the page says which of them this body holds
+    return { ...ctx.devices.page(filter, page), page };
+  });
+
+  // beside the devices, not under them: any device id, "summary" included, stays readable at /devices/:deviceId
+  app.get('/api/v1/fleet/summary', {
+    schema: {
+      tags: ['devices'],
+      summary: 'Devices by state, backlog and dropped sums, devices per model version, and the devices with the largest backlog',
+      querystring: summaryQuery,
+    },
+  }, async (req) => {
+    const { top, ...filter } = req.query;
+    return ctx.devices.summary(filter, top);
   });
 
   app.get('/api/v1/devices/:deviceId', {

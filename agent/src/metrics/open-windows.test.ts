@@ -1,0 +1,93 @@
+/**
+ * The metric-window snapshot on a real SQLite outbox file: taken back only where the source resumed at its
+ * reading mark; none stored (the first start after the update that adds it) starts empty without a word;
+ * anything unreadable is logged with what is wrong, and the windows start empty.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Mark } from '../features/window-tail.js';
+import { SqliteOutbox } from '../outbox/sqlite-outbox.js';
+import { FakeClock } from '../testing/fake-clock.js';
+import { captureLogger } from '../testing/logger.js';
+import { OpenWindows, type OpenWindowsState } from './open-windows.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'pdm-open-windows-unit-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+
+const HOUR = 3_600_000;
+const mark: Mark = { time: 10 * HOUR, count: 2 };
+const state: OpenWindowsState = {
+  metrics: {
+    windows: [
+      { start: 0, readings: 6, rejected: { 'out-of-range': 1 }, inferences: 5, inferenceErrors: 1, alerts: 0 },
+      { start: 6 * HOUR, readings: 4, rejected: {}, inferences: 4, inferenceErrors: 0, alerts: 1 },
+    ],
+  },
+  shadow: {
+    active: { name: 'm', version: '1.0.0' },
+    candidate: { name: 'm', version: '1.1.0' },
+    alerts: { over: true, lastRaisedAt: Number.NEGATIVE_INFINITY },
+    windows: [{
+      start: 6 * HOUR, n: 4, agree: 3, absDiff: 0.1 + 0.2, activeAlerts: 1, candidateAlerts: 0, candidateErrors: 0,
+      activeCounts: [0, 0, 0, 0, 0, 0, 0, 0, 1, 3], candidateCounts: [0, 0, 0, 0, 0, 0, 0, 1, 3, 0],
+    }],
+  },
+};
+
+/** A keeper on a fresh outbox file holding `value` (a snapshot of `state`, by default) under its key. */
+function stored(resumedAfter: Mark | undefined, value?: Buffer) {
+  const { log, lines } = captureLogger('info');
+  const outbox = new SqliteOutbox({ file: join(dir, `o-${files++}.sqlite`), deviceId: 'dev-1', synchronous: 'NORMAL', clock: new FakeClock(), log });
+  outbox.start();
+  const deps = { outbox, assetId: 'a1', source: 'file.csv', resumedAfter: () => resumedAfter, log };
+  outbox.commit([], value === undefined ? new OpenWindows(deps).snapshot(mark, state) : { key: 'open-windows:a1', value });
+  return { keeper: new OpenWindows(deps), lines, outbox };
+}
+
+const warning = (lines: readonly Record<string, unknown>[]) => lines.find((l) => l['level'] === 40);
+
+describe('OpenWindows', () => {
+  it('gives back exactly what it kept, once, where the source resumed at its mark', () => {
+    const { keeper, lines } = stored({ ...mark });
+    expect(keeper.restore()).toEqual(state);
+    expect(keeper.restore()).toBeUndefined();
+    expect(lines.find((l) => l['msg'] === 'metric windows restored')).toMatchObject({ metricWindows: 2, comparisonWindows: 1 });
+  });
+
+  it('ignores its windows where the source resumed elsewhere or from the first row', () => {
+    for (const [after, why] of [[{ time: mark.time, count: 1 }, 'the source resumed elsewhere'], [undefined, 'the source did not resume']] as const) {
+      const { keeper, lines } = stored(after);
+      expect(keeper.restore()).toBeUndefined();
+      expect(warning(lines)).toMatchObject({ msg: 'metric-window snapshot ignored; metric and comparison windows start empty', why });
+    }
+  });
+
+  it('starts empty without a word where none is stored (the first start after the update)', () => {
+    const { log, lines } = captureLogger('info');
+    const outbox = new SqliteOutbox({ file: join(dir, `o-${files++}.sqlite`), deviceId: 'dev-1', synchronous: 'NORMAL', clock: new FakeClock(), log });
+    outbox.start();
+    expect(new OpenWindows({ outbox, assetId: 'a1', source: 'file.csv', resumedAfter: () => mark, log }).restore()).toBeUndefined();
+    expect(lines.filter((l) => String(l['msg']).includes('snapshot'))).toEqual([]);
+  });
+
+  it('logs what is wrong with an unreadable snapshot and starts empty', () => {
+    const good = JSON.parse(stored(mark).keeper.snapshot(mark, state).value.toString('utf8')) as Record<string, unknown>;
+    const cases: [unknown, RegExp][] = [
+      ['{', /not JSON/],
+      [{ ...good, schemaVersion: 2 }, /schemaVersion/],
+      [{ ...good, readings: { time: mark.time, count: 0 } }, /readings\.count/],
+      [{ ...good, metrics: [{ ...state.metrics.windows[0], rejected: { bogus: 1 } }] }, /rejected/],
+      [{ ...good, shadow: { ...(good['shadow'] as object), windows: [{ ...state.shadow!.windows[0], activeCounts: [1, 2] }] } }, /activeCounts/],
+    ];
+    for (const [value, problem] of cases) {
+      const { keeper, lines } = stored(mark, Buffer.from(typeof value === 'string' ? value : JSON.stringify(value), 'utf8'));
+      expect(keeper.restore()).toBeUndefined();
+      const line = warning(lines);
+      expect(line).toMatchObject({ msg: 'metric-window snapshot unreadable; windows start empty' });
+      expect((line!['err'] as { message: string }).message).toMatch(problem);
+    }
+  });
+});

@@ -1,0 +1,154 @@
+/**
+ * The metric windows and the shadow comparison windows across a restart. Every pipeline commit that
+ * carries the feature-window tail (features/window-tail.ts) carries one snapshot of the windows not
+ * published yet (the open one and closed ones whose record is not taken), with the shadow candidate's
+ * alert state, taken at the same reading mark, in the same transaction. So after a SIGKILL it describes
+ * exactly the readings that are durable, and at a stop before the end of input the windows are kept
+ * here instead of being published early: the next start goes on with them, and every window is published
+ * once, with the counts of an uninterrupted run (but for its latencies, metric-windows.ts).
+ *
+ * A snapshot is taken back only when the source resumed at exactly its reading mark (the same test as
+ * the drift windows', drift-state.ts); the comparison windows and the candidate's alert state only when
+ * the same active model and candidate run. Anything else (none stored, as on the first start after an
+ * update that adds this snapshot; unreadable; another asset, source or resume point) is logged and
+ * ignored: the windows then start empty, as they did before snapshots.
+ *
+ * Layout: UTF-8 JSON validated by `snapshotSchema` (a few hundred bytes: the counts, no per-row values).
+ */
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { PdmError, describeIssues, modelRefSchema, readingRejectReasons, type ModelRef } from '@pdm/protocol';
+import { sameMark, type Mark } from '../features/window-tail.js';
+import type { AlertState } from '../inference/alerts.js';
+import type { Outbox, StateWrite } from '../outbox/outbox.js';
+import { COMPARISON_BINS, type ComparisonState } from '../shadow/comparison.js';
+import type { MetricWindowsState } from './metric-windows.js';
+
+/** The candidate's side of a snapshot: whose comparison it is, its windows and the candidate's alert state. */
+export interface ShadowState {
+  readonly active: ModelRef;
+  readonly candidate: ModelRef;
+  readonly alerts: AlertState;
+  readonly windows: ComparisonState;
+}
+
+export interface OpenWindowsState {
+  readonly metrics: MetricWindowsState;
+  readonly shadow: ShadowState | undefined;
+}
+
+/** What the pipeline needs: the windows to start from, and the state write that keeps the current ones. */
+export interface OpenWindowsKeeper {
+  /** The stored windows when the source resumed at the snapshot's reading mark; undefined otherwise (logged). */
+  restore(): OpenWindowsState | undefined;
+  /** The snapshot of `state` taken at the reading mark `readings`, for a commit. */
+  snapshot(readings: Mark, state: OpenWindowsState): StateWrite;
+}
+
+export interface OpenWindowsDeps {
+  readonly outbox: Pick<Outbox, 'state'>;
+  readonly assetId: string;
+  /** What is replayed (file and filter): a snapshot holds only for the same source. */
+  readonly source: string;
+  /** Where the source resumed (its reading mark), or undefined when it started from its first row. */
+  readonly resumedAfter: () => Mark | undefined;
+  readonly log: Logger;
+}
+
+const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const time = z.number().int().min(-8.64e15).max(8.64e15);
+const bins = z.array(count).length(COMPARISON_BINS);
+
+const snapshotSchema = z.strictObject({
+  schemaVersion: z.literal(1),
+  assetId: z.string(),
+  source: z.string(),
+  readings: z.strictObject({ time, count: count.min(1) }),
+  metrics: z.array(z.strictObject({
+    start: time, readings: count, rejected: z.partialRecord(z.enum(readingRejectReasons), count), inferences: count, inferenceErrors: count, alerts: count,
+  })),
+  shadow: z.strictObject({
+    active: modelRefSchema,
+    candidate: modelRefSchema,
+    // JSON has no -Infinity: null is "never raised"
+    alerts: z.strictObject({ over: z.boolean(), lastRaisedAt: time.nullable() }),
+    windows: z.array(z.strictObject({
+      start: time, n: count, agree: count, absDiff: z.number().finite().min(0), activeAlerts: count, candidateAlerts: count, candidateErrors: count,
+      activeCounts: bins, candidateCounts: bins,
+    })),
+  }).nullable(),
+});
+type Snapshot = z.output<typeof snapshotSchema>;
+
+export class OpenWindows implements OpenWindowsKeeper {
+  private readonly key: string;
+  private restored = false;
+
+  constructor(private readonly deps: OpenWindowsDeps) {
+    this.key = `open-windows:${deps.assetId}`;
+  }
+
+  snapshot(readings: Mark, state: OpenWindowsState): StateWrite {
+    const { shadow } = state;
+    const snapshot: Snapshot = {
+      schemaVersion: 1, assetId: this.deps.assetId, source: this.deps.source, readings: { time: readings.time, count: readings.count },
+      metrics: [...state.metrics.windows],
+      shadow: shadow === undefined ? null : {
+        ...shadow,
+        alerts: { over: shadow.alerts.over, lastRaisedAt: Number.isFinite(shadow.alerts.lastRaisedAt) ? shadow.alerts.lastRaisedAt : null },
+        windows: shadow.windows.map((w) => ({ ...w, activeCounts: [...w.activeCounts], candidateCounts: [...w.candidateCounts] })),
+      },
+    };
+    return { key: this.key, value: Buffer.from(JSON.stringify(snapshot), 'utf8') };
+  }
+
+  restore(): OpenWindowsState | undefined {
+    if (this.restored) return undefined;
+    this.restored = true;
+    const { log, assetId, source } = this.deps;
+    const snapshot = this.read();
+    if (snapshot === undefined) return undefined;
+    const ignored = (why: string): undefined => (log.warn({ why }, 'metric-window snapshot ignored; metric and comparison windows start empty'), undefined);
+    if (snapshot.assetId !== assetId || snapshot.source !== source) return ignored('taken for another asset or source');
+    const after = this.deps.resumedAfter();
+    if (after === undefined) return ignored('the source did not resume');
+    if (!sameMark(after, snapshot.readings)) return ignored('the source resumed elsewhere');
+    const { shadow } = snapshot;
+    log.info({ metricWindows: snapshot.metrics.length, comparisonWindows: shadow?.windows.length ?? 0 }, 'metric windows restored');
+    return {
+      metrics: { windows: snapshot.metrics },
+      shadow: shadow === null ? undefined : { ...shadow, alerts: { over: shadow.alerts.over, lastRaisedAt: shadow.alerts.lastRaisedAt ?? Number.NEGATIVE_INFINITY } },
+    };
+  }
+
+  /** The stored snapshot; undefined (logged when unreadable) when there is none to use. */
+  private read(): Snapshot | undefined {
+    let raw: Buffer | undefined;
+    try {
+      raw = this.deps.outbox.state(this.key);
+    } catch (err) {
+      this.deps.log.error({ err }, 'metric-window snapshot not read: outbox failed; windows start empty');
+      return undefined;
+    }
+    if (raw === undefined) return undefined;
+    try {
+      return decode(raw);
+    } catch (err) {
+      this.deps.log.warn({ err, bytes: raw.length }, 'metric-window snapshot unreadable; windows start empty');
+      return undefined;
+    }
+  }
+}
+
+/** A stored snapshot, validated; throws STATE_INVALID saying what is wrong with it. */
+export function decode(raw: Buffer): Snapshot {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw.toString('utf8'));
+  } catch (cause) {
+    throw new PdmError('STATE_INVALID', `metric-window snapshot: not JSON: ${(cause as Error).message}`, { cause, context: { bytes: raw.length } });
+  }
+  const parsed = snapshotSchema.safeParse(json);
+  if (!parsed.success) throw new PdmError('STATE_INVALID', `metric-window snapshot: ${describeIssues(parsed.error)}`, { context: { bytes: raw.length } });
+  return parsed.data;
+}

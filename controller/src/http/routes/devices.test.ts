@@ -1,0 +1,147 @@
+/**
+ * The fleet summary and the paged device list (GET /api/v1/fleet/summary, ?limit/offset) over a real
+ * SQLite file through the HTTP app: the summary's counts and sums equal those added up from the full
+ * device list (what the dashboard computed in the browser before), its top devices are those of the
+ * list sorted by backlog, and bad values answer 400 with zod's words for the field.
+ */
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Health } from '../../broker/broker-link.js';
+import { Database } from '../../db/database.js';
+import type { DeviceView } from '../../db/devices-repo.js';
+import { DevicesRepo } from '../../db/devices-repo.js';
+import { RecordsRepo } from '../../db/records-repo.js';
+import * as fx from '../../testing/fixtures.js';
+import { captureLogs } from '../../testing/log-capture.js';
+import { tempDir } from '../../testing/temp-dir.js';
+import { buildHttpApp } from '../build-app.js';
+import { apiContext } from '../http-server.js';
+
+const dir = tempDir();
+const { log } = captureLogs('warn');
+const database = new Database({ dataDir: dir.path }, log);
+let app: FastifyInstance;
+const health: Record<string, () => Health> = { db: () => database.health(), broker: () => ({ ok: true }) };
+const t0 = Date.parse('2026-01-01T00:00:00.000Z');
+
+beforeAll(async () => {
+  await database.start();
+  const devices = new DevicesRepo(database.handle);
+  const records = new RecordsRepo(database.handle);
+  // 30 devices on two sites: backlogs that differ, some with records behind, some offline, one never
+  // heard of but for its id (no counters, no models), one running a second model in shadow
+  for (let i = 1; i <= 30; i++) {
+    const id = `gw-${String(i).padStart(2, '0')}`;
+    const dropped: Record<string, number> = i % 4 === 0 ? { 'cap-age:predictions': i, 'disk-full:metrics': 1 } : {};
+    const counters = { ...fx.status(id).counters!, outboxDepth: (i * 37) % 101, dropped };
+    const models = i % 5 === 0
+      ? [{ ...fx.status(id).models[0]!, role: 'active' as const }, { name: 'other-model', version: '2.0.0', role: 'shadow' as const }]
+      : fx.status(id).models;
+    devices.applyStatus(fx.status(id, { site: i % 3 === 0 ? 'plant-b' : 'plant-a', lastSeq: i % 7 === 0 ? 50 + i : 0, counters, models }), t0, true);
+    if (i % 6 === 0) devices.applyStatus({ ...fx.will(id), site: i % 3 === 0 ? 'plant-b' : 'plant-a' }, t0 + 1000, true);
+  }
+  devices.touch('gw-99', t0, false);
+  // gw-07 stored seqs 1..5 of its 57: 52 behind
+  database.handle.transaction(() => {
+    for (let seq = 1; seq <= 5; seq++) records.store('metrics', fx.metrics('gw-07', seq), `h${seq}`, t0);
+  })();
+  app = buildHttpApp(apiContext(database, health), log);
+  await app.ready();
+});
+afterAll(async () => {
+  await app.close();
+  await database.stop();
+  dir.remove();
+});
+
+const get = async (url: string) => {
+  const res = await app.inject({ method: 'GET', url });
+  return { status: res.statusCode, body: res.json() };
+};
+
+const backlogOf = (d: DeviceView): number => (d.counters?.outboxDepth ?? 0) + (d.seq.behind ?? 0);
+
+describe('GET /api/v1/fleet/summary', () => {
+  it('counts, sums and lists the top devices by backlog as the full device list adds them up', async () => {
+    const all = (await get('/api/v1/devices')).body.devices as DeviceView[];
+    expect(all).toHaveLength(31);
+    const { status, body } = await get('/api/v1/fleet/summary?top=5');
+    expect(status).toBe(200);
+    const count = (state: string) => all.filter((d) => d.state === state).length;
+    expect(body.count).toBe(31);
+    expect(body.byState).toEqual({ online: count('online'), offline: count('offline'), unknown: count('unknown') });
+    expect(body.byState.offline).toBe(5);
+    expect(body.totals).toEqual({
+      outboxDepth: all.reduce((s, d) => s + (d.counters?.outboxDepth ?? 0), 0),
+      dropped: all.reduce((s, d) => s + d.delivery.dropped.total, 0),
+      behind: all.reduce((s, d) => s + (d.seq.behind ?? 0), 0),
+    });
+    expect(body.totals.behind).toBeGreaterThan(0);
+    const expected = [...all].sort((a, b) => backlogOf(b) - backlogOf(a) || (a.deviceId < b.deviceId ? -1 : 1)).slice(0, 5);
+    expect(body.top).toEqual(expected.map((d) => ({
+      deviceId: d.deviceId, assetId: d.assetId, site: d.site, state: d.state, outboxDepth: d.counters?.outboxDepth ?? 0,
+      dropped: d.delivery.dropped.total, behind: d.seq.behind ?? 0, backlog: backlogOf(d),
+    })));
+    expect(body.top.find((d: { deviceId: string }) => d.deviceId === 'gw-07')).toMatchObject({ behind: 52 });
+    expect(body.models).toEqual([
+      { name: 'azure-pdm-failure-24h', version: '1.0.0', role: 'active', devices: 30 },
+      { name: 'other-model', version: '2.0.0', role: 'shadow', devices: 6 },
+    ]);
+    expect((await get('/api/v1/fleet/summary')).body.top).toHaveLength(20);
+  });
+
+  it('filters by site and asset class', async () => {
+    const { body } = await get('/api/v1/fleet/summary?site=plant-b&top=100');
+    const plantB = (await get('/api/v1/devices?site=plant-b')).body;
+    expect(body.count).toBe(plantB.count);
+    expect(body.top.map((d: { deviceId: string }) => d.deviceId).sort()).toEqual(plantB.devices.map((d: DeviceView) => d.deviceId));
+    expect((await get('/api/v1/fleet/summary?assetClass=none-such')).body).toEqual({
+      count: 0, byState: { online: 0, offline: 0, unknown: 0 }, totals: { outboxDepth: 0, dropped: 0, behind: 0 }, models: [], top: [],
+    });
+  });
+
+  it('answers 400 REQUEST_INVALID with zod\'s words for a bad top or an unknown field', async () => {
+    for (const [q, field, message] of [
+      ['top=0', 'query.top', 'Too small: expected number to be >=1'],
+      ['top=101', 'query.top', 'Too big: expected number to be <=100'],
+      ['top=ten', 'query.top', 'Invalid input: expected number, received string'],
+      ['state=online', 'query.state', 'Unrecognized key: "state"'],
+    ]) {
+      const res = await get(`/api/v1/fleet/summary?${q}`);
+      expect(res.status, q).toBe(400);
+      expect(res.body.error.code).toBe('REQUEST_INVALID');
+      expect(res.body.error.message, q).toBe(`${field}: ${message}`);
+    }
+  });
+});
+
+describe('GET /api/v1/devices?limit&offset', () => {
+  it('pages the filtered list by deviceId, count staying every matching device', async () => {
+    const all = (await get('/api/v1/devices')).body;
+    expect(all.page).toBeUndefined();
+    const ids = all.devices.map((d: DeviceView) => d.deviceId);
+    const first = (await get('/api/v1/devices?limit=7')).body;
+    expect(first).toMatchObject({ count: 31, page: { offset: 0, limit: 7 } });
+    expect(first.devices).toEqual(all.devices.slice(0, 7));
+    const pages: string[] = [];
+    for (let offset = 0; offset < 31; offset += 7) pages.push(...(await get(`/api/v1/devices?limit=7&offset=${offset}`)).body.devices.map((d: DeviceView) => d.deviceId));
+    expect(pages).toEqual(ids);
+    const offline = (await get('/api/v1/devices?state=offline&limit=2&offset=4')).body;
+    expect(offline).toMatchObject({ count: 5, page: { offset: 4, limit: 2 } });
+    expect(offline.devices.map((d: DeviceView) => d.deviceId)).toEqual(['gw-30']);
+    expect((await get('/api/v1/devices?limit=5&offset=31')).body).toMatchObject({ count: 31, devices: [] });
+  });
+
+  it('answers 400 for a bad limit or offset, and an offset without a limit', async () => {
+    for (const [q, message] of [
+      ['limit=0', 'query.limit: Too small: expected number to be >=1'],
+      ['limit=10001', 'query.limit: Too big: expected number to be <=10000'],
+      ['limit=5&offset=-1', 'query.offset: Too small: expected number to be >=0'],
+      ['offset=5', 'query.offset: offset needs limit'],
+    ]) {
+      const res = await get(`/api/v1/devices?${q}`);
+      expect(res.status, q).toBe(400);
+      expect(res.body.error.message, q).toBe(message);
+    }
+  });
+});

@@ -1,0 +1,249 @@
+/**
+ * The dashboard at fleet scale, in headless Chromium against a real controller process whose database
+ * was seeded through the controller's own store code (DevicesRepo.applyStatus, RecordsRepo.store, as
+ * bench/reports.ts builds its 10,000-device database): 300 devices and assets, each with downtime,
+ * failures and two metric windows of a model version. The page shows the summary numbers the API
+ * gives, draws at most 20 bars per device or asset, names the least available asset first and says
+ * which 20 of how many it shows, and never asks for every device or the unpaged report by asset.
+ * Also the API's answers to a bad sort. Screenshot in test-artifacts/ (gitignored).
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MachineEvent, MetricWindow } from '@pdm/protocol';
+import { Database } from '../../controller/src/db/database.js';
+import { DevicesRepo } from '../../controller/src/db/devices-repo.js';
+import { RecordsRepo } from '../../controller/src/db/records-repo.js';
+import { openDashboardPage } from '../helpers/browser.js';
+import { repoRoot, startController, type ControllerHandle } from '../helpers/fleet.js';
+
+const artifacts = join(repoRoot, 'test-artifacts');
+const DEVICES = 300;
+/** The asset with the longest stop (10 days): the least available of all. */
+const WORST = 137;
+const DAY = 86_400_000;
+const START = Date.parse('2026-08-01T00:00:00.000Z');
+const MODEL = { name: 'azure-pdm-failure-24h', version: '1.0.0' };
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+interface ChartLike {
+  data: { labels?: unknown[]; datasets: { label?: string; data: unknown[] }[] };
+}
+// The callbacks given to page.evaluate run in the page, where these exist; declared for the type checker
+// only (the Node test program has no DOM library).
+declare const document: {
+  getElementById(id: string): { textContent: string | null } | null;
+  querySelectorAll(selector: string): ArrayLike<{ textContent: string | null; querySelector(s: string): { textContent: string | null } | null }>;
+  body: { dataset: Record<string, string | undefined> };
+};
+declare const window: { Chart: { getChart(canvas: unknown): ChartLike | undefined } };
+
+interface Summary {
+  count: number;
+  byState: { online: number; offline: number; unknown: number };
+  totals: { outboxDepth: number; dropped: number; behind: number };
+  top: { deviceId: string }[];
+}
+
+interface Report {
+  totals: { failures: number };
+  page?: { offset: number; limit: number; groups: number };
+  groups: { key: string; availability: number; downtimeHours: { unplanned: number } }[];
+}
+
+/** Each device's records: a stop of 1-50 h, a failure on every third, the worst asset's 10-day stop, a metric window at each end. */
+function deviceRecords(i: number): { kind: 'events' | 'metrics'; record: MachineEvent | MetricWindow }[] {
+  const deviceId = `dev-${i}`;
+  const assetId = `asset-${i}`;
+  let seq = 0;
+  const event = (at: number, type: MachineEvent['type'], more: Partial<MachineEvent> = {}) =>
+    ({ kind: 'events' as const, record: { deviceId, seq: ++seq, time: iso(at), assetId, type, at: iso(at), source: 'sensor' as const, ...more } });
+  const window = (from: number) => ({ kind: 'metrics' as const, record: {
+    deviceId, seq: ++seq, time: iso(from + DAY), assetId, windowStart: iso(from), windowEnd: iso(from + DAY), readings: 24, rejectedReadings: {},
+    inferences: 24, inferenceErrors: 0, alerts: 0, latencyMs: { p50: 0.1, p95: 0.2, max: 0.5 }, model: MODEL,
+  } });
+  const stop = START + 5 * DAY + (i % 24) * 3_600_000;
+  const out = [window(START), event(stop, 'downtime-start', { cause: i % 5 === 0 ? 'planned' : 'unplanned' }),
+    event(stop + (1 + ((i * 37) % 50)) * 3_600_000, 'downtime-end')];
+  if (i % 3 === 0) out.push(event(START + 20 * DAY, 'failure', { component: `comp${1 + (i % 4)}` }));
+  if (i === WORST) out.push(event(START + 8 * DAY, 'failure', { component: 'comp2' }), event(START + 8 * DAY, 'downtime-start', { cause: 'unplanned' }), event(START + 18 * DAY, 'downtime-end'));
+  out.push(window(START + 29 * DAY));
+  return out;
+}
+
+/** The controller's database with DEVICES devices: every seventh offline, backlogs and records behind that differ. */
+async function seed(dataDir: string): Promise<void> {
+  const database = new Database({ dataDir }, pino({ level: 'silent' }) as never);
+  await database.start();
+  const db = database.handle;
+  const devices = new DevicesRepo(db);
+  const records = new RecordsRepo(db);
+  db.transaction(() => {
+    for (let i = 1; i <= DEVICES; i++) {
+      const deviceId = `dev-${i}`;
+      const identity = { deviceId, agentVersion: '0.1.0', bootId: 'b', assetId: `asset-${i}`, assetClass: `class-${i % 5}`, site: `site-${i % 4}` };
+      const counters = {
+        readings: 100, rejectedReadings: {}, inferences: 100, alerts: 0, outboxDepth: (i * 53) % 997, outboxBytes: 1000, delivered: 100,
+        dropped: (i % 11 === 0 ? { 'cap-age:predictions': i } : {}) as Record<string, number>,
+      };
+      const recs = deviceRecords(i);
+      // every fourth device committed 40 records more than it delivered: records behind
+      const lastSeq = recs.length + (i % 4 === 0 ? 40 : 0);
+      devices.applyStatus({ ...identity, state: 'online', time: iso(START + 30 * DAY), models: [{ ...MODEL, role: 'active' }], lastSeq, counters }, START + 30 * DAY, true);
+      if (i % 7 === 0) devices.applyStatus({ ...identity, state: 'offline', reason: 'lost', time: iso(START + 30 * DAY), models: [], lastSeq }, START + 30 * DAY, true);
+      for (const { kind, record } of recs) {
+        const payload = JSON.stringify(record);
+        records.store(kind, record as never, createHash('sha256').update(payload).digest('hex'), Date.parse(record.time));
+      }
+    }
+  })();
+  await database.stop();
+}
+
+describe('dashboard at fleet scale', () => {
+  let dir: string;
+  let controller: ControllerHandle;
+  let browser: Browser;
+  let page: Page;
+  const consoleErrors: string[] = [];
+  const requests: URL[] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pdm-e2e-dashboard-scale-'));
+    mkdirSync(artifacts, { recursive: true });
+    await seed(join(dir, 'controller'));
+    controller = await startController({
+      dataDir: join(dir, 'controller'), logFile: join(dir, 'controller.log'),
+      // no device connects: the seeded online devices stay online for the test's length
+      extraArgs: ['--heartbeat-timeout-sec', '86400'],
+    });
+    ({ browser, page } = await openDashboardPage(consoleErrors));
+    page.on('request', (r) => {
+      const url = new URL(r.url());
+      if (!url.pathname.startsWith('/api/')) return;
+      requests.push(url);
+      maxInFlight = Math.max(maxInFlight, ++inFlight);
+    });
+    const done = (r: { url(): string }) => { if (new URL(r.url()).pathname.startsWith('/api/')) inFlight -= 1; };
+    page.on('requestfinished', done);
+    page.on('requestfailed', (r) => { done(r); consoleErrors.push(`request failed: ${r.url()}`); });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await controller?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const api = async <T = { error: { message: string } }>(path: string): Promise<{ status: number; body: T }> => {
+    const res = await fetch(`${controller.httpUrl}${path}`);
+    return { status: res.status, body: (await res.json()) as T };
+  };
+
+  const chart = (id: string) => page.evaluate((canvas) => {
+    const c = window.Chart.getChart(document.getElementById(canvas));
+    return { labels: (c?.data.labels ?? []).map((l) => (Array.isArray(l) ? l.join(' ') : String(l))), datasets: (c?.data.datasets ?? []).map((d) => ({ label: d.label, data: d.data })) };
+  }, id);
+  const text = (id: string) => page.evaluate((el) => document.getElementById(el)?.textContent ?? '', id);
+
+  it('shows the API\'s summary, at most 20 bars per device or asset, the least available asset first, and never the unpaged lists', async () => {
+    const res = await page.goto(`${controller.httpUrl}/?refresh=1`);
+    expect(res?.status()).toBe(200);
+    await page.waitForFunction(() => Number(document.body.dataset['refreshes'] ?? '0') >= 2, undefined, { timeout: 60_000 });
+
+    const summary = (await api<Summary>('/api/v1/fleet/summary')).body;
+    expect(summary.count).toBe(DEVICES);
+    expect(summary.byState.offline).toBe(Math.floor(DEVICES / 7));
+    const kpis = await page.evaluate(() => Array.from(document.querySelectorAll('#fleet-kpis .kpi'), (k) => {
+      const value = k.querySelector('b')?.textContent ?? '';
+      return [(k.textContent ?? '').slice(value.length), value];
+    }));
+    expect(Object.fromEntries(kpis)).toEqual({
+      devices: String(DEVICES), online: String(summary.byState.online), offline: String(summary.byState.offline),
+      'outbox backlog': String(summary.totals.outboxDepth), 'records behind': String(summary.totals.behind), 'dropped records': String(summary.totals.dropped),
+    });
+    expect(summary.totals.behind).toBeGreaterThan(0);
+    expect((await chart('chart-fleet-state')).datasets[0]!.data).toEqual([summary.byState.online, summary.byState.offline, summary.byState.unknown]);
+    const backlog = await chart('chart-fleet-backlog');
+    expect(backlog.labels).toEqual(summary.top.map((d) => d.deviceId));
+    expect(backlog.labels).toHaveLength(20);
+    expect(await text('caption-fleet-backlog')).toMatch(/the 20 devices with the largest backlog of 300/);
+
+    // the least available asset, from the whole report by asset (read here, never by the page)
+    const full = (await api<Report>('/api/v1/reports/reliability?groupBy=asset&perAsset=omit')).body;
+    expect(full.groups).toHaveLength(DEVICES);
+    const least = [...full.groups].sort((a, b) => a.availability - b.availability);
+    expect(least[0]!.key).toBe(`asset-${WORST}`);
+    const availability = await chart('chart-availability');
+    expect(availability.labels).toEqual(least.slice(0, 20).map((g) => g.key));
+    expect(availability.datasets[0]!.data).toEqual(least.slice(0, 20).map((g) => g.availability * 100));
+    expect(await text('caption-availability')).toBe('Availability: the 20 least available assets of 300, least available first');
+    const pareto = await chart('chart-pareto-asset');
+    expect(pareto.labels.length).toBeGreaterThan(0);
+    expect(pareto.labels.length).toBeLessThanOrEqual(20);
+    expect(pareto.labels[0]).toBe(`asset-${WORST}`);
+    expect(least.slice(0, 20).map((g) => g.key)).toEqual(expect.arrayContaining(pareto.labels));
+    expect(await text('heading-versions')).toBe('Model versions: the 20 least available assets of 300');
+    const versionAssets = await page.evaluate(() => Array.from(document.querySelectorAll('#reliability-versions tbody tr'), (r) => r.querySelector('td')?.textContent ?? ''));
+    // one version per asset here: the table in the chart's order, least available first
+    expect(versionAssets).toEqual(least.slice(0, 20).map((g) => g.key));
+    // the totals and the cause Pareto of the whole fleet
+    expect(await text('reliability-kpis')).toContain(`${full.totals.failures}failures`);
+    expect((await chart('chart-pareto-cause')).labels.length).toBeGreaterThan(0);
+    expect(await text('updated')).not.toMatch(/failed/);
+
+    const devicesRead = requests.filter((u) => u.pathname === '/api/v1/devices');
+    expect(devicesRead.filter((u) => !u.searchParams.has('limit')).map(String)).toEqual([]);
+    const reports = requests.filter((u) => u.pathname === '/api/v1/reports/reliability');
+    const unpagedByAsset = reports.filter((u) => (u.searchParams.get('groupBy') ?? 'asset') === 'asset' && !u.searchParams.has('limit') && u.searchParams.get('perAsset') !== 'omit');
+    expect(unpagedByAsset.map(String)).toEqual([]);
+    expect(reports.some((u) => u.searchParams.get('sort') === 'availability' && u.searchParams.get('limit') === '20')).toBe(true);
+    expect(requests.some((u) => u.pathname === '/api/v1/fleet/summary')).toBe(true);
+    await page.screenshot({ path: join(artifacts, 'dashboard-fleet-scale.png'), fullPage: true });
+    expect(consoleErrors).toEqual([]);
+  });
+
+  it('never runs a refresh beside another when the API is slower than the refresh interval', async () => {
+    // every summary answer held back 2.5 s, refresh every 1 s: the next refresh waits for this one
+    await page.route('**/api/v1/fleet/summary*', async (route) => {
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      await route.continue();
+    });
+    const before = requests.length;
+    maxInFlight = inFlight;
+    const refreshes = await page.evaluate(() => Number(document.body.dataset['refreshes'] ?? '0'));
+    // the first of these refreshes may have asked for its summary before the route held answers back
+    await page.waitForFunction((n) => Number(document.body.dataset['refreshes'] ?? '0') >= n + 4, refreshes, { timeout: 60_000 });
+    await page.unroute('**/api/v1/fleet/summary*');
+    const summaries = requests.slice(before).filter((u) => u.pathname === '/api/v1/fleet/summary').length;
+    expect(summaries).toBeGreaterThanOrEqual(3);
+    // one section at a time; the reliability section's two reports at once
+    expect(maxInFlight).toBeLessThanOrEqual(2);
+    expect(consoleErrors).toEqual([]);
+  }, 90_000);
+
+  it('answers a bad sort, limit or top with 400 and zod\'s words for the field', async () => {
+    const refused: [string, string][] = [
+      ['/api/v1/reports/reliability?sort=worst', 'query.sort: Invalid option: expected one of "key"|"availability"|"downtime"'],
+      ['/api/v1/reports/reliability?sort=availability&offset=5', 'query.offset: offset needs limit'],
+      ['/api/v1/fleet/summary?top=500', 'query.top: Too big: expected number to be <=100'],
+      ['/api/v1/devices?limit=-1', 'query.limit: Too small: expected number to be >=1'],
+    ];
+    for (const [path, message] of refused) {
+      const res = await api(path);
+      expect(res.status, path).toBe(400);
+      expect(res.body.error.message, path).toBe(message);
+    }
+    const byDowntime = (await api<Report>('/api/v1/reports/reliability?groupBy=asset&sort=downtime&limit=3&perAsset=omit')).body;
+    expect(byDowntime.page).toEqual({ offset: 0, limit: 3, groups: DEVICES });
+    expect(byDowntime.groups[0]!.key).toBe(`asset-${WORST}`);
+    const hours = byDowntime.groups.map((g) => g.downtimeHours.unplanned);
+    expect(hours).toEqual([...hours].sort((a, b) => b - a));
+  });
+});
