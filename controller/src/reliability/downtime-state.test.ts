@@ -12,9 +12,7 @@ import { RecordsRepo } from '../db/records-repo.js';
 import { captureLogs } from '../testing/log-capture.js';
 import { event, metrics } from '../testing/fixtures.js';
 import { tempDir } from '../testing/temp-dir.js';
-import { text } from 'node:stream/consumers';
 import { ReliabilityService, type ReportFormat, type ReportScope } from './reliability-service.js';
-import { bodyStream } from './report-body.js';
 import { DowntimeState } from './downtime-state.js';
 import { ReliabilitySource } from './source.js';
 import { seededRandom } from '@pdm/models';
@@ -87,7 +85,7 @@ describe('DowntimeState', () => {
 
   // keptGroupSize 1: every group's sums kept per period (64 in production, more than these 5 assets), so the
   // kept group sums meet the scope lists, KeptGroups.members and the per-asset JSON of the same renders
-  it.each([{ keptGroupSize: undefined }, { keptGroupSize: 1 }])('gives after every write the reports a service deriving everything anew gives, re-reading only the changed assets (kept group size $keptGroupSize)', async ({ keptGroupSize }) => {
+  it.each([{ keptGroupSize: undefined }, { keptGroupSize: 1 }])('gives after every write the reports a service deriving everything anew gives, re-reading only the changed assets (kept group size $keptGroupSize)', ({ keptGroupSize }) => {
     const db = () => database.handle;
     const kept = new ReliabilityService(db, assumptions, clock, { keptGroupSize });
     const records = new RecordsRepo(database.handle);
@@ -152,20 +150,19 @@ describe('DowntimeState', () => {
 
     const state = new DowntimeState(assumptions, { keptGroupSize });
     const read = vi.spyOn(ReliabilitySource.prototype, 'events');
-    // each body read as the HTTP route sends it: its parts streamed one after the other (report-body.ts)
-    const renderAll = (service: ReliabilityService) => Promise.all(REPORTS.map(([q, format]) => text(bodyStream(service.render(q, format).body))));
-    expect(await renderAll(kept)).toEqual(await renderAll(new ReliabilityService(db, assumptions, clock)));
+    const renderAll = (service: ReliabilityService) => REPORTS.map(([q, format]) => new TextDecoder().decode(service.render(q, format).body));
+    expect(renderAll(kept)).toEqual(renderAll(new ReliabilityService(db, assumptions, clock)));
     const seen = { versions: new Set<string>(), caughtOrMissed: false };
     for (let step = 0; step < 80; step++) {
       writes[next(writes.length)]!();
       read.mockClear();
-      const incremental = await renderAll(kept);
+      const incremental = renderAll(kept);
       // at most one re-read for the long-lived service, of at most the two assets one write touches
       const reads = read.mock.calls.map(([ids]) => ids);
       expect(reads.length).toBeLessThanOrEqual(1);
       for (const ids of reads) expect(ids?.length).toBeLessThanOrEqual(2);
       const fresh = new ReliabilityService(db, assumptions, clock);
-      expect(incremental).toEqual(await renderAll(fresh));
+      expect(incremental).toEqual(renderAll(fresh));
       // the JSON assembled from kept model-version entries is the JSON of the whole report object
       for (const [k, [q, format]] of REPORTS.entries()) if (format === 'json') expect(incremental[k]).toBe(JSON.stringify(fresh.report(q)));
       for (const v of (JSON.parse(incremental[0]!) as { modelVersions: { version: string; caught: number; missed: number }[] }).modelVersions) {
@@ -180,7 +177,7 @@ describe('DowntimeState', () => {
         for (const some of [ids, ids.slice(1, 3), []]) expect(state.dataRange(source, some)).toEqual(source.dataRange(some));
       })();
     }
-    expect(JSON.parse((await renderAll(kept))[0]!).groups.length).toBeGreaterThan(0);
+    expect(JSON.parse(renderAll(kept)[0]!).groups.length).toBeGreaterThan(0);
     // the random writes made entries of several versions, with caught or missed failures
     expect(seen.versions.size).toBeGreaterThan(1);
     expect(seen.caughtOrMissed).toBe(true);

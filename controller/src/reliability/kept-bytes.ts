@@ -1,6 +1,7 @@
 /**
- * Text as UTF-8 bytes to keep between renders (per-asset figure JSON, model-version entries, groups of
- * a report by asset), written into slabs that hold kept bytes only.
+ * Text as UTF-8 bytes to keep between renders (per-asset figure JSON, model-version entries, each
+ * asset's trend buckets between the first and the last in a report by asset), written into slabs that
+ * hold kept bytes only.
  *
  * Buffer.from(string), and Buffer.copyBytesFrom() too, give a string under 4 KB as a slice of Node's
  * shared 8 KB pool slab (Node 20: `.buffer.byteLength` 8192), which a render's transient parts fill as
@@ -10,38 +11,22 @@
  * rounds, after GC: RSS 209-214 MiB pooled, 273-275 MiB one ArrayBuffer each, 199 MiB in kept-only slabs
  * (2026-11-27, load 7-9). A slab still lives while any of its entries is kept; its other entries are
  * kept bytes replaced since, not a render's garbage.
- *
- * Slabs may be SharedArrayBuffers (KeptGroups' trend buckets, report-json.ts): a body's views of them go
- * from the report worker to the controller's thread without a copy, and a slab's bytes are never
- * written twice (it fills forward), so a body that still points into it stays as it was sent. Only
- * where needed: shared memory that becomes garbage is freed late (RSS 1,246 MiB against 730 in
- * bench:reports with every kept byte and the bodies' chunks shared, 2026-11-27).
  */
 const SLAB_BYTES = 64 * 1024;
-/** Texts that could take more than this many bytes get a buffer of their own (a slab holds 8 at least). */
+/** Texts that could take more than this many bytes get an ArrayBuffer of their own (a slab holds 8 at least). */
 const OWN_BYTES = SLAB_BYTES / 8;
 const encoder = new TextEncoder();
 
-/** A sequence of kept-only slabs, filled forward: what is written one after the other sits side by side (report-body.ts joins views of a shared one's). */
+/** A sequence of kept-only slabs, filled forward; its owner drops them all by dropping it (report-json.ts KeptGroups, per period layout). */
 export class ByteSlabs {
-  readonly #alloc: (bytes: number) => Uint8Array;
   #slab: Uint8Array = new Uint8Array(0);
   #used = 0;
-
-  /** @param shared slabs in SharedArrayBuffers (views posted to another thread without a copy) */
-  constructor(shared = false) {
-    this.#alloc = shared ? (bytes) => new Uint8Array(new SharedArrayBuffer(bytes)) : (bytes) => new Uint8Array(bytes);
-  }
 
   /** `text` as UTF-8 in a slab (or a buffer of its own when long). */
   text(text: string): Uint8Array {
     // UTF-8 takes at most 3 bytes per UTF-16 unit
     const most = text.length * 3;
-    if (most > OWN_BYTES) {
-      const own = this.#alloc(Buffer.byteLength(text, 'utf8'));
-      encoder.encodeInto(text, own);
-      return own;
-    }
+    if (most > OWN_BYTES) return encoder.encode(text);
     const { written } = encoder.encodeInto(text, this.#room(most));
     return this.#take(written);
   }
@@ -50,7 +35,7 @@ export class ByteSlabs {
   copy(parts: readonly Uint8Array[]): Uint8Array {
     let size = 0;
     for (const p of parts) size += p.byteLength;
-    const out = size > OWN_BYTES ? this.#alloc(size) : this.#room(size);
+    const out = size > OWN_BYTES ? new Uint8Array(size) : this.#room(size);
     let at = 0;
     for (const p of parts) {
       out.set(p, at);
@@ -62,7 +47,7 @@ export class ByteSlabs {
   /** The free bytes of the current slab, a new slab when fewer than `bytes` are left. */
   #room(bytes: number): Uint8Array {
     if (this.#slab.length - this.#used < bytes) {
-      this.#slab = this.#alloc(SLAB_BYTES);
+      this.#slab = new Uint8Array(SLAB_BYTES);
       this.#used = 0;
     }
     return this.#slab.subarray(this.#used);
@@ -74,7 +59,6 @@ export class ByteSlabs {
     return out;
   }
 }
-
 
 /** The slabs of kept figure JSON and model-version entries, process-wide as Node's pool is (each worker thread has its own). */
 const slabs = new ByteSlabs();

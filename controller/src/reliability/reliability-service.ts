@@ -11,7 +11,6 @@ import type { RepairAssumptions } from './intervals.js';
 import { reportCsv } from './csv.js';
 import { DowntimeState, type DowntimeStateOptions } from './downtime-state.js';
 import { assetIdsOf, groupsTable, reportLayout, reportOf, shownAssets, type AssetInfo, type GroupBy, type ReliabilityReport } from './report.js';
-import { textBody, type ReportBody } from './report-body.js';
 import { KeptGroups, reportJson } from './report-json.js';
 import { ReliabilitySource } from './source.js';
 import { VersionImpacts } from './version-impacts.js';
@@ -86,7 +85,7 @@ export class ReliabilityService {
       const scope = this.scope(q);
       const body = format === 'json'
         ? this.#json(scope)
-        : textBody(reportCsv(groupsTable(scope.assets, this.#downtime.downtime(scope.ids), scope.options, this.#members)));
+        : new TextEncoder().encode(reportCsv(groupsTable(scope.assets, this.#downtime.downtime(scope.ids), scope.options, this.#members)));
       return { generation, body, cacheable: !scope.clockBound };
     })();
   }
@@ -95,8 +94,10 @@ export class ReliabilityService {
    * The report as JSON: the report without model versions, then the section's entries kept per asset
    * (version-impacts.ts), as JSON.stringify(report()) writes them: `modelVersions` is the report's last key.
    */
-  #json({ source, assets, ids, options }: ReturnType<ReliabilityService['scope']>): ReportBody {
+  #json({ source, assets, ids, options }: ReturnType<ReliabilityService['scope']>): Uint8Array<ArrayBuffer> {
     const d = this.#downtime.downtime(ids);
+    // the kept middles of removed assets go (report-json.ts KeptGroups)
+    this.#groups.keepAssets(this.#downtime.allAssets());
     const layout = reportLayout(assets, d, options, this.#members);
     if (options.perAsset === 'omit') return reportJson(assets, d, options, layout, undefined, this.#groups);
     this.#versions.refresh(source);
@@ -124,8 +125,8 @@ export type ReportFormat = 'json' | 'csv';
 
 export interface RenderedReport {
   generation: number;
-  /** UTF-8, in parts (report-body.ts): posted from the worker without a copy. */
-  body: ReportBody;
+  /** UTF-8, in a buffer of exactly its size of its own (transferable from the worker without a copy; kept bodies hold only their bytes). */
+  body: Uint8Array<ArrayBuffer>;
   cacheable: boolean;
 }
 

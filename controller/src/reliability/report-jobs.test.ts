@@ -13,7 +13,6 @@ import { captureLogs } from '../testing/log-capture.js';
 import { event, metrics } from '../testing/fixtures.js';
 import { tempDir } from '../testing/temp-dir.js';
 import { ReliabilityService } from './reliability-service.js';
-import { bodyBytes, type ReportBody } from './report-body.js';
 import { ReportJobs } from './report-jobs.js';
 
 const log = captureLogs('silent').log;
@@ -43,7 +42,7 @@ const store = (kind: 'metrics' | 'events', record: ReturnType<typeof metrics> | 
 const device = (id: string, site: string, lastSeen: number) => database.handle.prepare(`INSERT INTO devices (device_id, asset_id, asset_class, site,
   first_seen_at, last_seen_at) VALUES (?, 'asset-1', 'pump', ?, 1, ?) ON CONFLICT DO UPDATE SET site = excluded.site, last_seen_at = excluded.last_seen_at`)
   .run(id, site, lastSeen);
-const text = (r: { body: ReportBody }) => new TextDecoder().decode(bodyBytes(r.body));
+const text = (r: { body: Uint8Array }) => new TextDecoder().decode(r.body);
 
 describe('ReportJobs', () => {
   it('serves a kept report until data a report reads changes, and renders it anew after', async () => {

@@ -18,7 +18,6 @@ import type { Clock } from '../clock.js';
 import type { Db } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import type { RepairAssumptions } from './intervals.js';
-import { coalesced, type ReportBody } from './report-body.js';
 import { dataGeneration, type ReliabilityService, type ReportFormat, type ReportScope } from './reliability-service.js';
 import type { RenderJob, RenderResult, WorkerInit } from './report-worker.js';
 
@@ -33,17 +32,17 @@ export interface ReportJobsDeps {
 }
 
 export interface RenderedBody {
-  body: ReportBody;
+  body: Uint8Array;
   /** hit: served from a body rendered earlier of the same data; miss: rendered for this request. */
   cache: 'hit' | 'miss';
 }
 
 interface Kept {
   generation: number;
-  body: ReportBody;
+  body: Uint8Array;
 }
 
-type Rendered = { generation: number; cacheable: boolean; body: ReportBody };
+type Rendered = { generation: number; cacheable: boolean; body: Uint8Array };
 
 const WORKER_FILE = fileURLToPath(new URL('./report-worker.js', import.meta.url));
 
@@ -101,8 +100,7 @@ export class ReportJobs {
     const flight = `${key}@${generation}`;
     let rendering = this.#rendering.get(flight);
     if (rendering === undefined) {
-      // the rendered views copied into a few buffers of the controller's own (report-body.ts coalesced)
-      rendering = this.#renderNow(query, format).then(async (r) => ({ ...r, body: await coalesced(r.body) })).finally(() => this.#rendering.delete(flight));
+      rendering = this.#renderNow(query, format).finally(() => this.#rendering.delete(flight));
       this.#rendering.set(flight, rendering);
     }
     const r = await rendering;

@@ -6,8 +6,7 @@
  *
  * - a report by asset writes each group from its asset's figures' JSON, kept with the asset's sums
  *   (figures.ts assetFiguresJson, period-sums.ts): new data makes the JSON of the assets it changed;
- *   each group's JSON is kept in slabs of its own, in the report's order, so that the groups of a
- *   body are a few long parts (report-body.ts), not one 48 MB copy;
+ *   each asset's trend buckets between the first and the last are kept as one piece (KeptGroups);
  * - the model versions' entries come kept per asset (version-impacts.ts);
  * - the rest of the report (totals, trend, Paretos) is stringified as before.
  */
@@ -15,11 +14,11 @@ import { assetFiguresJson } from './figures.js';
 import type { AssetDowntime, Downtime } from './intervals.js';
 import { ByteSlabs } from './kept-bytes.js';
 import { asKept, keptList, perKeptList } from './kept-list.js';
-import { BodyWriter, type ReportBody } from './report-body.js';
+import { BodyWriter } from './report-body.js';
 import { groupOf, members, reportWithoutVersions, type AssetInfo, type GroupBy, type ReportLayout, type ReportOptions } from './report.js';
 
 /** The body of the report of `assets`; `modelVersions`: the section's entries as JSON, undefined with perAsset=omit. */
-export function reportJson(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, layout: ReportLayout, modelVersions: readonly Uint8Array[] | undefined, kept = new KeptGroups()): ReportBody {
+export function reportJson(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, layout: ReportLayout, modelVersions: readonly Uint8Array[] | undefined, kept = new KeptGroups()): Uint8Array<ArrayBuffer> {
   const byAsset = o.groupBy === 'asset';
   const { groups, trend, pareto, ...head } = reportWithoutVersions(assets, d, o, !byAsset, layout);
   const body = new BodyWriter();
@@ -56,7 +55,7 @@ function groupsByAsset(body: BodyWriter, d: Downtime, o: ReportOptions, layout: 
   // the whole period and the last bucket, made for every asset; the buckets between kept (KeptGroups.middle)
   const ends = m >= 1 ? [wholeAndTrend[0]!, wholeAndTrend[m]!] : [wholeAndTrend[0]!];
   const endsDated = (k: number): string | undefined => (k === 0 ? undefined : heads[m]);
-  const middleKey = wholeAndTrend.slice(1, -1).join(';');
+  const middles = kept.middles(wholeAndTrend.slice(1, -1).join(';'));
   body.text('[');
   for (const [i, [key, ids]] of layout.groups.entries()) {
     // an asset listed twice (source.ts lists each once) would be a group of two: written as any other report's
@@ -68,21 +67,26 @@ function groupsByAsset(body: BodyWriter, d: Downtime, o: ReportOptions, layout: 
     body.text(`${i > 0 ? ',' : ''}{"key":${JSON.stringify(key)},${omit ? '' : `"assetIds":${JSON.stringify(ids)},`}`);
     body.push(whole!);
     body.text(',"trend":[');
-    if (m > 1) body.push(kept.middle(key, d.perAsset.get(key), middleKey, () => assetFiguresJson(d, key, wholeAndTrend, dated).slice(1, -1)));
+    if (m > 1) body.push(middles.middle(key, d.perAsset.get(key), () => assetFiguresJson(d, key, wholeAndTrend, dated).slice(1, -1)));
     if (m >= 1) body.push(m > 1 ? last! : last!.subarray(1));
     body.text(']}');
   }
   body.text(']');
 }
 
+/** Period layouts whose middles are kept at once: two clients asking for other periods or buckets in turn do not make every asset's middles anew per render. */
+const KEPT_LAYOUTS = 2;
+
 /**
- * Each asset's trend buckets between the first and the last of a report by asset in JSON: one part of
- * the body per asset, not one per bucket.
+ * What a report by asset keeps between renders: members() per asset list, and each asset's trend
+ * buckets between the first and the last in JSON (one piece of the body per asset, not one per bucket)
+ * for the last KEPT_LAYOUTS period layouts.
  */
 export class KeptGroups {
-  readonly #kept = new Map<string, { part: AssetDowntime | undefined; periods: string; json: Uint8Array }>();
-  /** Shared: a body holds views of them, posted from the worker without a copy (report-body.ts). */
-  readonly #slabs = new ByteSlabs(true);
+  /** Middles per period layout (the buckets' bounds), least recently used first. */
+  readonly #layouts = new Map<string, LayoutMiddles>();
+  /** The asset list the middles were last pruned to (DowntimeState.allAssets: a new array when it changes). */
+  #assets: readonly AssetInfo[] | undefined;
   /** members() of an asset list (DowntimeState gives the same array for a scope while its assets stay), by groupBy. */
   readonly #members = perKeptList((_: readonly AssetInfo[]) => new Map<GroupBy, [string, readonly string[]][]>());
 
@@ -100,17 +104,53 @@ export class KeptGroups {
     return groups;
   }
 
-  /**
-   * An asset's trend buckets but the last as one part (their JSON, the first without its comma):
-   * kept while the asset's downtime is the same object (DowntimeState derives a changed asset anew) and
-   * the buckets are the same (`periods`: their bounds), so that a render finds it without looking up the
-   * kept JSON of each bucket (10,000 assets x 12 weeks).
-   */
-  middle(assetId: string, part: AssetDowntime | undefined, periods: string, figures: () => readonly Uint8Array[]): Uint8Array {
+  /** The middles of one period layout (`periods`: the bounds of the buckets between the first and the last). */
+  middles(periods: string): LayoutMiddles {
+    let layout = this.#layouts.get(periods);
+    if (layout !== undefined) this.#layouts.delete(periods);
+    else {
+      // the least recently used layout goes with its slabs
+      if (this.#layouts.size >= KEPT_LAYOUTS) this.#layouts.delete(this.#layouts.keys().next().value!);
+      layout = new LayoutMiddles();
+    }
+    this.#layouts.set(periods, layout);
+    return layout;
+  }
+
+  /** Drops the middles of assets no longer in `all` (the fleet's asset list), when the list changed. */
+  keepAssets(all: readonly AssetInfo[]): void {
+    if (all === this.#assets) return;
+    this.#assets = all;
+    const ids = new Set(all.map((a) => a.assetId));
+    for (const layout of this.#layouts.values()) layout.keepOnly(ids);
+  }
+}
+
+/**
+ * Each asset's trend buckets but the first and the last of one period layout, as one piece: kept while
+ * the asset's downtime is the same object (DowntimeState derives a changed asset anew), so that a
+ * render finds it without looking up the kept JSON of each bucket (10,000 assets x 12 weeks).
+ */
+export class LayoutMiddles {
+  readonly #kept = new Map<string, { part: AssetDowntime | undefined; json: Uint8Array }>();
+  /** Plain kept-only slabs, dropped with the layout; a render copies the pieces into its body. */
+  readonly #slabs = new ByteSlabs();
+
+  /** The piece of an asset (its buckets' JSON, the first without its comma), made by `figures` when its downtime changed. */
+  middle(assetId: string, part: AssetDowntime | undefined, figures: () => readonly Uint8Array[]): Uint8Array {
     const k = this.#kept.get(assetId);
-    if (k !== undefined && k.part === part && k.periods === periods) return k.json;
+    if (k !== undefined && k.part === part) return k.json;
     const json = this.#slabs.copy(figures().map((f, i) => (i === 0 ? f.subarray(1) : f)));
-    this.#kept.set(assetId, { part, periods, json });
+    this.#kept.set(assetId, { part, json });
     return json;
+  }
+
+  /** The number of assets whose piece is kept (tests). */
+  get size(): number {
+    return this.#kept.size;
+  }
+
+  keepOnly(assetIds: ReadonlySet<string>): void {
+    for (const assetId of this.#kept.keys()) if (!assetIds.has(assetId)) this.#kept.delete(assetId);
   }
 }

@@ -8,7 +8,6 @@ import { parentPort, workerData } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import type { RepairAssumptions } from './intervals.js';
 import { ReliabilityService, type ReportFormat, type ReportScope } from './reliability-service.js';
-import { bodyBuffers, type ReportBody } from './report-body.js';
 
 export interface WorkerInit {
   file: string;
@@ -24,7 +23,7 @@ export interface RenderJob {
 }
 
 export type RenderResult =
-  | { id: number; generation: number; cacheable: boolean; body: ReportBody }
+  | { id: number; generation: number; cacheable: boolean; body: Uint8Array }
   | { id: number; error: { message: string; code: string | undefined } };
 
 const port = parentPort;
@@ -39,9 +38,9 @@ if (port !== null) {
     let result: RenderResult;
     try {
       const r = service.render(job.query, job.format);
-      // views of shared slabs and chunks of the body's own, transferred (report-body.ts): no byte copied
+      // a buffer of its own (never a pooled Buffer: reliability-service.ts), handed over without a copy
       result = { id: job.id, generation: r.generation, cacheable: r.cacheable, body: r.body };
-      port.postMessage(result, bodyBuffers(r.body));
+      port.postMessage(result, [r.body.buffer]);
     } catch (err) {
       result = { id: job.id, error: { message: (err as Error).message, code: (err as { code?: string }).code } };
       port.postMessage(result);
