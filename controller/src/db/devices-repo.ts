@@ -81,16 +81,20 @@ export interface DevicePage {
   limit: number;
 }
 
-/** What a fleet dashboard shows of many devices: counts and sums, and the devices with the largest backlog. */
+/** What a fleet dashboard shows of many devices: counts and sums, and the devices with the most records waiting. */
 export interface DeviceSummary {
   /** Devices matching the filter. */
   count: number;
   byState: Record<DeviceState, number>;
-  /** Sums over the devices: outbox depth at their last heartbeat, dropped records, records behind (committed there, not stored here). */
-  totals: { outboxDepth: number; dropped: number; behind: number };
+  /**
+   * Sums over the devices: records waiting in their outboxes and records they dropped, at their last heartbeat.
+   * No sum of `behind`: it counts records still queued (already in outboxDepth) and, after a drop, an evicted
+   * seq that never arrives, so added up it is not a number of records on their way.
+   */
+  totals: { outboxDepth: number; dropped: number };
   /** Devices running each model version in each role (a device counted once per entry it reports). */
   models: { name: string; version: string; role: string; devices: number }[];
-  /** The devices with the largest backlog (outbox depth + behind), largest first, ties by deviceId. */
+  /** The devices with the most records waiting in their outbox at their last heartbeat, most first, ties by deviceId. */
   top: BacklogEntry[];
 }
 
@@ -99,11 +103,14 @@ export interface BacklogEntry {
   assetId: string | null;
   site: string | null;
   state: DeviceState;
+  /** Records waiting in the device's outbox at its last heartbeat: what ranks the device. */
   outboxDepth: number;
   dropped: number;
+  /**
+   * lastSeq - contiguous seq stored here: seqs not stored in order yet, whether still queued there
+   * (also in outboxDepth) or dropped there (never arriving). Shown beside outboxDepth, never added to it.
+   */
   behind: number;
-  /** outboxDepth + behind: records on their way here. */
-  backlog: number;
 }
 
 export interface PresenceRow {
@@ -231,21 +238,20 @@ export class DevicesRepo {
     }))();
   }
 
-  /** Counts, backlog sums, model versions and the `top` devices by backlog of the filtered devices, in one read. */
+  /** Counts, outbox and dropped sums, model versions and the `top` devices by outbox depth of the filtered devices, in one read. */
   summary(filter: Omit<DeviceFilter, 'state'>, top: number): DeviceSummary {
     const params = filterParams(filter);
     return readTransaction(this.#db, (): DeviceSummary => {
       const byState: Record<DeviceState, number> = { online: 0, offline: 0, unknown: 0 };
-      const totals = { outboxDepth: 0, dropped: 0, behind: 0 };
+      const totals = { outboxDepth: 0, dropped: 0 };
       let count = 0;
-      const states = this.#db.prepare(`SELECT state, COUNT(*) AS devices, SUM(outboxDepth) AS outboxDepth, SUM(dropped) AS dropped, SUM(behind) AS behind
+      const states = this.#db.prepare(`SELECT state, COUNT(*) AS devices, SUM(outboxDepth) AS outboxDepth, SUM(dropped) AS dropped
         FROM (${BACKLOG_SQL}) GROUP BY state`).all(params) as ({ state: DeviceState; devices: number } & typeof totals)[];
       for (const r of states) {
         byState[r.state] = r.devices;
         count += r.devices;
         totals.outboxDepth += r.outboxDepth;
         totals.dropped += r.dropped;
-        totals.behind += r.behind;
       }
       // a fleet runs a few model sets: each distinct models text is parsed once, not once per device
       // (26 -> 3 ms at 10,000 devices on bench:reports' database, 2026-11-27)
@@ -253,9 +259,9 @@ export class DevicesRepo {
           json_extract(m.value, '$.role') AS role, SUM(g.devices) AS devices
         FROM (SELECT d.models AS models, COUNT(*) AS devices FROM devices d WHERE ${FILTER_SQL} GROUP BY d.models) g, json_each(g.models) m
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`).all(params) as DeviceSummary['models'];
-      const worst = this.#db.prepare(`SELECT *, outboxDepth + behind AS backlog FROM (${BACKLOG_SQL})
-        ORDER BY backlog DESC, deviceId LIMIT $top`).all({ ...params, top }) as BacklogEntry[];
-      return { count, byState, totals, models, top: worst };
+      const most = this.#db.prepare(`SELECT * FROM (${BACKLOG_SQL}) ORDER BY outboxDepth DESC, deviceId LIMIT $top`)
+        .all({ ...params, top }) as BacklogEntry[];
+      return { count, byState, totals, models, top: most };
     })();
   }
 

@@ -2,7 +2,8 @@
  * The fleet summary and the paged device list (GET /api/v1/fleet/summary, ?limit/offset) over a real
  * SQLite file through the HTTP app: the summary's counts and sums equal those added up from the full
  * device list (what the dashboard computed in the browser before), its top devices are those of the
- * list sorted by backlog, and bad values answer 400 with zod's words for the field.
+ * list sorted by outbox depth (a device that dropped a record is not ranked by its seq gap), and bad
+ * values answer 400 with zod's words for the field.
  */
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -59,10 +60,11 @@ const get = async (url: string) => {
   return { status: res.statusCode, body: res.json() };
 };
 
-const backlogOf = (d: DeviceView): number => (d.counters?.outboxDepth ?? 0) + (d.seq.behind ?? 0);
+const range = (first: number, last: number): number[] => Array.from({ length: last - first + 1 }, (_v, i) => first + i);
+const depthOf = (d: DeviceView): number => d.counters?.outboxDepth ?? 0;
 
 describe('GET /api/v1/fleet/summary', () => {
-  it('counts, sums and lists the top devices by backlog as the full device list adds them up', async () => {
+  it('counts, sums and lists the top devices by outbox depth as the full device list adds them up', async () => {
     const all = (await get('/api/v1/devices')).body.devices as DeviceView[];
     expect(all).toHaveLength(31);
     const { status, body } = await get('/api/v1/fleet/summary?top=5');
@@ -74,15 +76,14 @@ describe('GET /api/v1/fleet/summary', () => {
     expect(body.totals).toEqual({
       outboxDepth: all.reduce((s, d) => s + (d.counters?.outboxDepth ?? 0), 0),
       dropped: all.reduce((s, d) => s + d.delivery.dropped.total, 0),
-      behind: all.reduce((s, d) => s + (d.seq.behind ?? 0), 0),
     });
-    expect(body.totals.behind).toBeGreaterThan(0);
-    const expected = [...all].sort((a, b) => backlogOf(b) - backlogOf(a) || (a.deviceId < b.deviceId ? -1 : 1)).slice(0, 5);
+    const expected = [...all].sort((a, b) => depthOf(b) - depthOf(a) || (a.deviceId < b.deviceId ? -1 : 1)).slice(0, 5);
     expect(body.top).toEqual(expected.map((d) => ({
-      deviceId: d.deviceId, assetId: d.assetId, site: d.site, state: d.state, outboxDepth: d.counters?.outboxDepth ?? 0,
-      dropped: d.delivery.dropped.total, behind: d.seq.behind ?? 0, backlog: backlogOf(d),
+      deviceId: d.deviceId, assetId: d.assetId, site: d.site, state: d.state, outboxDepth: depthOf(d),
+      dropped: d.delivery.dropped.total, behind: d.seq.behind ?? 0,
     })));
-    expect(body.top.find((d: { deviceId: string }) => d.deviceId === 'gw-07')).toMatchObject({ behind: 52 });
+    const everyDevice = (await get('/api/v1/fleet/summary?top=100')).body.top as { deviceId: string }[];
+    expect(everyDevice.find((d) => d.deviceId === 'gw-07')).toMatchObject({ outboxDepth: 57, behind: 52 });
     expect(body.models).toEqual([
       { name: 'azure-pdm-failure-24h', version: '1.0.0', role: 'active', devices: 30 },
       { name: 'other-model', version: '2.0.0', role: 'shadow', devices: 6 },
@@ -96,7 +97,7 @@ describe('GET /api/v1/fleet/summary', () => {
     expect(body.count).toBe(plantB.count);
     expect(body.top.map((d: { deviceId: string }) => d.deviceId).sort()).toEqual(plantB.devices.map((d: DeviceView) => d.deviceId));
     expect((await get('/api/v1/fleet/summary?assetClass=none-such')).body).toEqual({
-      count: 0, byState: { online: 0, offline: 0, unknown: 0 }, totals: { outboxDepth: 0, dropped: 0, behind: 0 }, models: [], top: [],
+      count: 0, byState: { online: 0, offline: 0, unknown: 0 }, totals: { outboxDepth: 0, dropped: 0 }, models: [], top: [],
     });
   });
 
@@ -112,6 +113,51 @@ describe('GET /api/v1/fleet/summary', () => {
       expect(res.body.error.code).toBe('REQUEST_INVALID');
       expect(res.body.error.message, q).toBe(`${field}: ${message}`);
     }
+  });
+});
+
+describe('GET /api/v1/fleet/summary: records waiting, not seq gaps', () => {
+  const gapDir = tempDir();
+  const gapDatabase = new Database({ dataDir: gapDir.path }, log);
+  let gapApp: FastifyInstance;
+
+  // gw-drop evicted seq 10 (cap-bytes) and delivered all else: its contiguous seq stays 9, so lastSeq -
+  // contiguous is 391 for good although 2 records wait on it. gw-off went offline with 150 records
+  // queued (seqs 151..300), which lastSeq - contiguous counts a second time. gw-busy has 20 queued.
+  beforeAll(async () => {
+    await gapDatabase.start();
+    const devices = new DevicesRepo(gapDatabase.handle);
+    const records = new RecordsRepo(gapDatabase.handle);
+    const counters = (outboxDepth: number, dropped: Record<string, number> = {}) => ({ ...fx.status('x').counters!, outboxDepth, dropped });
+    const seeded: [string, number, number, Record<string, number>, number[]][] = [
+      ['gw-drop', 400, 2, { 'cap-bytes:metrics': 1 }, [...range(1, 9), ...range(11, 400)]],
+      ['gw-off', 300, 150, {}, range(1, 150)],
+      ['gw-busy', 50, 20, {}, range(1, 30)],
+    ];
+    for (const [id, lastSeq, depth, dropped, stored] of seeded) {
+      devices.applyStatus(fx.status(id, { lastSeq, counters: counters(depth, dropped) }), t0, true);
+      gapDatabase.handle.transaction(() => {
+        for (const seq of stored) records.store('metrics', fx.metrics(id, seq), `${id}-${seq}`, t0);
+      })();
+    }
+    devices.applyStatus(fx.will('gw-off'), t0 + 1000, true);
+    gapApp = buildHttpApp(apiContext(gapDatabase, { db: () => gapDatabase.health(), broker: () => ({ ok: true }) }), log);
+    await gapApp.ready();
+  });
+  afterAll(async () => {
+    await gapApp.close();
+    await gapDatabase.stop();
+    gapDir.remove();
+  });
+
+  it('ranks the offline device with records queued first and the device with a dropped seq by its 2 waiting records', async () => {
+    const body = (await gapApp.inject({ method: 'GET', url: '/api/v1/fleet/summary' })).json();
+    expect(body.totals).toEqual({ outboxDepth: 172, dropped: 1 });
+    expect(body.top).toEqual([
+      { deviceId: 'gw-off', assetId: 'asset-gw-off', site: 'plant-a', state: 'offline', outboxDepth: 150, dropped: 0, behind: 150 },
+      { deviceId: 'gw-busy', assetId: 'asset-gw-busy', site: 'plant-a', state: 'online', outboxDepth: 20, dropped: 0, behind: 20 },
+      { deviceId: 'gw-drop', assetId: 'asset-gw-drop', site: 'plant-a', state: 'online', outboxDepth: 2, dropped: 1, behind: 391 },
+    ]);
   });
 });
 

@@ -16,7 +16,7 @@ const listQuery = z.strictObject({
 const summaryQuery = z.strictObject({
   site: nameSchema.optional(),
   assetClass: nameSchema.optional(),
-  top: queryInt(z.number().int().min(1).max(100)).default(20).describe('how many devices to list by backlog (outbox depth + behind), largest first'),
+  top: queryInt(z.number().int().min(1).max(100)).default(20).describe('how many devices to list by outbox depth at their last heartbeat, most records waiting first'),
 });
 
 const limit = (fallback: number) => queryInt(z.number().int().min(0).max(1000)).default(fallback);
@@ -50,7 +50,7 @@ export const deviceRoutes: ZodRoutes = async (app, { ctx }) => {
   app.get('/api/v1/fleet/summary', {
     schema: {
       tags: ['devices'],
-      summary: 'Devices by state, backlog and dropped sums, devices per model version, and the devices with the largest backlog',
+      summary: 'Devices by state, outbox and dropped sums, devices per model version, and the devices with the most records waiting in their outbox',
       querystring: summaryQuery,
     },
   }, async (req) => {
