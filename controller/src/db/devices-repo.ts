@@ -155,7 +155,7 @@ export class DevicesRepo {
   readonly #contiguous;
   readonly #gaps;
   readonly #scanned;
-  /** Statements of the status path (every heartbeat), prepared on first use. */
+  /** Statements of the status path (every heartbeat) and of the API's reads, prepared on first use. */
   readonly #sql: Prepare;
 
   constructor(db: Db) {
@@ -224,7 +224,7 @@ export class DevicesRepo {
 
   /** The filtered devices by deviceId; with `page`, only those of the page. */
   list(filter: DeviceFilter = {}, page?: DevicePage): DeviceView[] {
-    const rows = this.#db.prepare(`${VIEW_SQL} WHERE ${FILTER_SQL} ORDER BY d.device_id LIMIT $limit OFFSET $offset`).all({
+    const rows = this.#sql(`${VIEW_SQL} WHERE ${FILTER_SQL} ORDER BY d.device_id LIMIT $limit OFFSET $offset`).all({
       ...filterParams(filter), limit: page?.limit ?? -1, offset: page?.offset ?? 0,
     }) as Row[];
     return rows.map(toView);
@@ -233,7 +233,7 @@ export class DevicesRepo {
   /** One page of the filtered devices and how many match, read in one snapshot. */
   page(filter: DeviceFilter, page: DevicePage): { count: number; devices: DeviceView[] } {
     return readTransaction(this.#db, () => ({
-      count: this.#db.prepare(`SELECT COUNT(*) FROM devices d WHERE ${FILTER_SQL}`).pluck().get(filterParams(filter)) as number,
+      count: this.#sql(`SELECT COUNT(*) FROM devices d WHERE ${FILTER_SQL}`).pluck().get(filterParams(filter)) as number,
       devices: this.list(filter, page),
     }))();
   }
@@ -245,7 +245,8 @@ export class DevicesRepo {
       const byState: Record<DeviceState, number> = { online: 0, offline: 0, unknown: 0 };
       const totals = { outboxDepth: 0, dropped: 0 };
       let count = 0;
-      const states = this.#db.prepare(`SELECT state, COUNT(*) AS devices, SUM(outboxDepth) AS outboxDepth, SUM(dropped) AS dropped
+      // the fleet-wide sums of these figures are also gauges: metrics/database-metrics.ts (pdm_fleet_*)
+      const states = this.#sql(`SELECT state, COUNT(*) AS devices, SUM(outboxDepth) AS outboxDepth, SUM(dropped) AS dropped
         FROM (${BACKLOG_SQL}) GROUP BY state`).all(params) as ({ state: DeviceState; devices: number } & typeof totals)[];
       for (const r of states) {
         byState[r.state] = r.devices;
@@ -255,11 +256,11 @@ export class DevicesRepo {
       }
       // a fleet runs a few model sets: each distinct models text is parsed once, not once per device
       // (26 -> 3 ms at 10,000 devices on bench:reports' database, 2026-11-27)
-      const models = this.#db.prepare(`SELECT json_extract(m.value, '$.name') AS name, json_extract(m.value, '$.version') AS version,
+      const models = this.#sql(`SELECT json_extract(m.value, '$.name') AS name, json_extract(m.value, '$.version') AS version,
           json_extract(m.value, '$.role') AS role, SUM(g.devices) AS devices
         FROM (SELECT d.models AS models, COUNT(*) AS devices FROM devices d WHERE ${FILTER_SQL} GROUP BY d.models) g, json_each(g.models) m
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`).all(params) as DeviceSummary['models'];
-      const most = this.#db.prepare(`SELECT * FROM (${BACKLOG_SQL}) ORDER BY outboxDepth DESC, deviceId LIMIT $top`)
+      const most = this.#sql(`SELECT * FROM (${BACKLOG_SQL}) ORDER BY outboxDepth DESC, deviceId LIMIT $top`)
         .all({ ...params, top }) as BacklogEntry[];
       return { count, byState, totals, models, top: most };
     })();
@@ -278,7 +279,7 @@ export class DevicesRepo {
   }
 
   get(deviceId: string): DeviceView | undefined {
-    const row = this.#db.prepare(`${VIEW_SQL} WHERE d.device_id = ?`).get(deviceId) as Row | undefined;
+    const row = this.#sql(`${VIEW_SQL} WHERE d.device_id = ?`).get(deviceId) as Row | undefined;
     return row === undefined ? undefined : toView(row);
   }
 }
