@@ -29,6 +29,7 @@ const DAY = 86_400_000;
 const START = Date.parse('2026-08-01T00:00:00.000Z');
 const MODEL = { name: 'azure-pdm-failure-24h', version: '1.0.0' };
 const iso = (ms: number): string => new Date(ms).toISOString();
+const NOT_INT = 'must be an integer in digits, such as 20';
 
 interface ChartLike {
   data: { labels?: unknown[]; datasets: { label?: string; data: unknown[] }[] };
@@ -227,12 +228,19 @@ describe('dashboard at fleet scale', () => {
     expect(consoleErrors).toEqual([]);
   }, 90_000);
 
-  it('answers a bad sort, limit or top with 400 and zod\'s words for the field', async () => {
+  it('answers a bad sort, limit or top with 400 and the field\'s problem in words', async () => {
     const refused: [string, string][] = [
       ['/api/v1/reports/reliability?sort=worst', 'query.sort: Invalid option: expected one of "key"|"availability"|"downtime"'],
       ['/api/v1/reports/reliability?sort=availability&offset=5', 'query.offset: offset needs limit'],
       ['/api/v1/fleet/summary?top=500', 'query.top: Too big: expected number to be <=100'],
       ['/api/v1/devices?limit=-1', 'query.limit: Too small: expected number to be >=1'],
+      // every route reading an integer from the query (queryInt) says what is wrong with one that is not
+      ['/api/v1/reports/reliability?sort=availability&limit=1.5', `query.limit: ${NOT_INT}`],
+      ['/api/v1/fleet/summary?top=1e2', `query.top: ${NOT_INT}`],
+      ['/api/v1/devices?limit=', `query.limit: ${NOT_INT}`],
+      ['/api/v1/devices/dev-1?alerts=2.0', `query.alerts: ${NOT_INT}`],
+      ['/api/v1/audit?before=1e2', `query.before: ${NOT_INT}`],
+      ['/api/v1/rollouts?limit=', `query.limit: ${NOT_INT}`],
     ];
     for (const [path, message] of refused) {
       const res = await api(path);

@@ -105,7 +105,9 @@ describe('GET /api/v1/fleet/summary', () => {
     for (const [q, field, message] of [
       ['top=0', 'query.top', 'Too small: expected number to be >=1'],
       ['top=101', 'query.top', 'Too big: expected number to be <=100'],
-      ['top=ten', 'query.top', 'Invalid input: expected number, received string'],
+      ['top=ten', 'query.top', 'must be an integer in digits, such as 20'],
+      ['top=1e2', 'query.top', 'must be an integer in digits, such as 20'],
+      ['top=', 'query.top', 'must be an integer in digits, such as 20'],
       ['state=online', 'query.state', 'Unrecognized key: "state"'],
     ]) {
       const res = await get(`/api/v1/fleet/summary?${q}`);
@@ -161,6 +163,16 @@ describe('GET /api/v1/fleet/summary: records waiting, not seq gaps', () => {
   });
 });
 
+describe('GET /api/v1/devices/:deviceId', () => {
+  it('answers 400 naming the field for a limit that is not an integer in digits', async () => {
+    for (const q of ['predictions=1.5', 'gaps=1e2', 'events=']) {
+      const res = await get(`/api/v1/devices/gw-01?${q}`);
+      expect(res.status, q).toBe(400);
+      expect(res.body.error.message, q).toBe(`query.${q.split('=')[0]}: must be an integer in digits, such as 20`);
+    }
+  });
+});
+
 describe('GET /api/v1/devices?limit&offset', () => {
   it('pages the filtered list by deviceId, count staying every matching device', async () => {
     const all = (await get('/api/v1/devices')).body;
@@ -181,6 +193,8 @@ describe('GET /api/v1/devices?limit&offset', () => {
   it('answers 400 for a bad limit or offset, and an offset without a limit', async () => {
     for (const [q, message] of [
       ['limit=0', 'query.limit: Too small: expected number to be >=1'],
+      ['limit=1.5', 'query.limit: must be an integer in digits, such as 20'],
+      ['limit=', 'query.limit: must be an integer in digits, such as 20'],
       ['limit=10001', 'query.limit: Too big: expected number to be <=10000'],
       ['limit=5&offset=-1', 'query.offset: Too small: expected number to be >=0'],
       ['offset=5', 'query.offset: offset needs limit'],
