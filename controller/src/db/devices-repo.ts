@@ -75,9 +75,12 @@ export interface DeviceFilter {
   assetClass?: string | undefined;
 }
 
-/** Which devices of the filtered list a page holds (ORDER BY device_id). */
-export interface DevicePage {
-  offset: number;
+/**
+ * Which devices of the filtered list a page holds: at most `limit` by device_id, those after the `after`
+ * id when given. A cursor, not an offset: a device added or removed before it does not shift later pages.
+ */
+export interface DeviceCursor {
+  after?: string | undefined;
   limit: number;
 }
 
@@ -223,19 +226,25 @@ export class DevicesRepo {
   }
 
   /** The filtered devices by deviceId; with `page`, only those of the page. */
-  list(filter: DeviceFilter = {}, page?: DevicePage): DeviceView[] {
-    const rows = this.#sql(`${VIEW_SQL} WHERE ${FILTER_SQL} ORDER BY d.device_id LIMIT $limit OFFSET $offset`).all({
-      ...filterParams(filter), limit: page?.limit ?? -1, offset: page?.offset ?? 0,
-    }) as Row[];
+  list(filter: DeviceFilter = {}, page?: DeviceCursor): DeviceView[] {
+    const rows = this.#sql(`${VIEW_SQL} WHERE ${FILTER_SQL} AND ($after IS NULL OR d.device_id > $after)
+      ORDER BY d.device_id LIMIT $limit`).all({ ...filterParams(filter), after: page?.after ?? null, limit: page?.limit ?? -1 }) as Row[];
     return rows.map(toView);
   }
 
-  /** One page of the filtered devices and how many match, read in one snapshot. */
-  page(filter: DeviceFilter, page: DevicePage): { count: number; devices: DeviceView[] } {
-    return readTransaction(this.#db, () => ({
-      count: this.#sql(`SELECT COUNT(*) FROM devices d WHERE ${FILTER_SQL}`).pluck().get(filterParams(filter)) as number,
-      devices: this.list(filter, page),
-    }))();
+  /**
+   * One page of the filtered devices and how many match (all pages), read in one snapshot. `next` is the
+   * page's last deviceId, the `after` of the next page; absent on the last page.
+   */
+  page(filter: DeviceFilter, page: DeviceCursor): { count: number; devices: DeviceView[]; next?: string } {
+    return readTransaction(this.#db, () => {
+      const count = this.#sql(`SELECT COUNT(*) FROM devices d WHERE ${FILTER_SQL}`).pluck().get(filterParams(filter)) as number;
+      // one row more than the page says whether another page follows
+      const devices = this.list(filter, { ...page, limit: page.limit + 1 });
+      if (devices.length <= page.limit) return { count, devices };
+      devices.length = page.limit;
+      return { count, devices, next: devices[page.limit - 1]!.deviceId };
+    })();
   }
 
   /** Counts, outbox and dropped sums, model versions and the `top` devices by outbox depth of the filtered devices, in one read. */

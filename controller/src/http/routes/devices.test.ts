@@ -1,5 +1,5 @@
 /**
- * The fleet summary and the paged device list (GET /api/v1/fleet/summary, ?limit/offset) over a real
+ * The fleet summary and the paged device list (GET /api/v1/fleet/summary, ?limit&after) over a real
  * SQLite file through the HTTP app: the summary's counts and sums equal those added up from the full
  * device list (what the dashboard computed in the browser before), its top devices are those of the
  * list sorted by outbox depth (a device that dropped a record is not ranked by its seq gap), and bad
@@ -173,35 +173,63 @@ describe('GET /api/v1/devices/:deviceId', () => {
   });
 });
 
-describe('GET /api/v1/devices?limit&offset', () => {
-  it('pages the filtered list by deviceId, count staying every matching device', async () => {
+describe('GET /api/v1/devices?limit&after', () => {
+  /** Every page of `query`, following `next` from the page after `from` (from the first without it). */
+  const pages = async (query: string, from?: string) => {
+    const out: { count: number; devices: DeviceView[]; next?: string }[] = [];
+    let after = from === undefined ? '' : `&after=${from}`;
+    for (;;) {
+      const { status, body } = await get(`/api/v1/devices?${query}${after}`);
+      expect(status).toBe(200);
+      out.push(body);
+      if (body.next === undefined) return out;
+      after = `&after=${body.next}`;
+    }
+  };
+
+  it('pages the filtered list by deviceId after the previous page\'s next, count staying every matching device', async () => {
     const all = (await get('/api/v1/devices')).body;
-    expect(all.page).toBeUndefined();
-    const ids = all.devices.map((d: DeviceView) => d.deviceId);
+    expect(all.next).toBeUndefined();
     const first = (await get('/api/v1/devices?limit=7')).body;
-    expect(first).toMatchObject({ count: 31, page: { offset: 0, limit: 7 } });
+    expect(first).toMatchObject({ count: 31, next: 'gw-07' });
     expect(first.devices).toEqual(all.devices.slice(0, 7));
-    const pages: string[] = [];
-    for (let offset = 0; offset < 31; offset += 7) pages.push(...(await get(`/api/v1/devices?limit=7&offset=${offset}`)).body.devices.map((d: DeviceView) => d.deviceId));
-    expect(pages).toEqual(ids);
-    const offline = (await get('/api/v1/devices?state=offline&limit=2&offset=4')).body;
-    expect(offline).toMatchObject({ count: 5, page: { offset: 4, limit: 2 } });
+    const walked = await pages('limit=7');
+    expect(walked.map((p) => p.devices.length)).toEqual([7, 7, 7, 7, 3]);
+    expect(walked.map((p) => p.count)).toEqual([31, 31, 31, 31, 31]);
+    expect(walked.flatMap((p) => p.devices)).toEqual(all.devices);
+    // a last page that is exactly full has no next either: the query reads one row past it
+    expect((await get('/api/v1/devices?limit=31')).body.next).toBeUndefined();
+    const offline = (await get('/api/v1/devices?state=offline&limit=2&after=gw-24')).body;
+    expect(offline).toMatchObject({ count: 5 });
     expect(offline.devices.map((d: DeviceView) => d.deviceId)).toEqual(['gw-30']);
-    expect((await get('/api/v1/devices?limit=5&offset=31')).body).toMatchObject({ count: 31, devices: [] });
+    expect(offline.next).toBeUndefined();
+    expect((await get('/api/v1/devices?limit=5&after=gw-99')).body).toEqual({ count: 31, devices: [] });
   });
 
-  it('answers 400 for a bad limit or offset, and an offset without a limit', async () => {
+  it('answers 400 for a bad limit or after, and an after without a limit', async () => {
     for (const [q, message] of [
       ['limit=0', 'query.limit: Too small: expected number to be >=1'],
       ['limit=1.5', 'query.limit: must be an integer in digits, such as 20'],
       ['limit=', 'query.limit: must be an integer in digits, such as 20'],
       ['limit=10001', 'query.limit: Too big: expected number to be <=10000'],
-      ['limit=5&offset=-1', 'query.offset: Too small: expected number to be >=0'],
-      ['offset=5', 'query.offset: offset needs limit'],
+      ['limit=5&after=gw 01', 'query.after: letters, digits, ".", "_" or "-", at most 64'],
+      ['after=gw-05', 'query.after: a page after a device needs limit'],
+      ['limit=5&offset=5', 'query.offset: Unrecognized key: "offset"'],
     ]) {
       const res = await get(`/api/v1/devices?${q}`);
       expect(res.status, q).toBe(400);
       expect(res.body.error.message, q).toBe(message);
     }
+  });
+
+  // last: it adds a device to the shared database
+  it('keeps later pages in place when a device sorting before the cursor is added between pages', async () => {
+    const first = (await get('/api/v1/devices?site=plant-b&limit=4')).body;
+    expect(first.devices.map((d: DeviceView) => d.deviceId)).toEqual(['gw-03', 'gw-06', 'gw-09', 'gw-12']);
+    new DevicesRepo(database.handle).applyStatus(fx.status('gw-00', { site: 'plant-b' }), t0, true);
+    const rest = await pages('site=plant-b&limit=4', first.next);
+    // with an offset of 4 the second page would have begun at gw-12 again
+    expect(rest.flatMap((p) => p.devices.map((d) => d.deviceId))).toEqual(['gw-15', 'gw-18', 'gw-21', 'gw-24', 'gw-27', 'gw-30']);
+    expect(rest.map((p) => p.count)).toEqual([11, 11]);
   });
 });
