@@ -210,6 +210,7 @@ describe('dashboard at fleet scale', () => {
     expect(availability.labels).toEqual(least.slice(0, 20).map((g) => g.key));
     expect(availability.datasets[0]!.data).toEqual(least.slice(0, 20).map((g) => g.availability * 100));
     expect(await text('caption-availability')).toBe('Availability: the 20 least available assets of 300, least available first');
+    expect(await text('caption-pareto-asset')).toBe('Downtime (all causes) of the 20 least available assets of 300, most first (line: running share of all assets\' downtime)');
     const pareto = await chart('chart-pareto-asset');
     expect(pareto.labels.length).toBeGreaterThan(0);
     expect(pareto.labels.length).toBeLessThanOrEqual(20);

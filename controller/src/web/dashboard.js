@@ -276,7 +276,10 @@ function worstAssets(page) {
   const groups = all ? [...page.groups].sort((a, b) => naturalOrder(a.key, b.key)) : page.groups;
   const of = all ? '' : `: the ${groups.length} least available assets of ${total}`;
   put('caption-availability', all ? 'Availability per asset' : `Availability${of}, least available first`);
-  put('caption-pareto-asset', all ? 'Downtime Pareto by asset' : `Downtime Pareto${of} (line: their share of all assets' downtime)`);
+  // a large fleet's bars are the least available assets' (the page), not the assets with the most downtime:
+  // no Pareto of the fleet, so not titled one; hours of every cause, 'other' (external) included
+  put('caption-pareto-asset', all ? 'Downtime Pareto by asset (all causes)'
+    : `Downtime (all causes) of the ${groups.length} least available assets of ${total}, most first (line: running share of all assets' downtime)`);
   put('heading-versions', all ? 'Model versions per asset' : `Model versions${of}`);
   const availability = groups.map((g) => (g.availability === null ? null : g.availability * 100));
   // start the axis just below the lowest asset: the differences between 98% and 99.5% are the story
