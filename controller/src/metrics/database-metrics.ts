@@ -17,6 +17,7 @@ const ROLLOUT_STATES = ['running', 'paused', 'completed', 'aborted', 'rolling-ba
 
 interface Row { key: string; n: number }
 
+// The same per-device figures, filtered and summed by state, are the fleet summary's: db/devices-repo.ts (BACKLOG_SQL).
 export function registerDatabaseMetrics(registry: Registry, db: () => Db): void {
   const registers = [registry];
   const rows = (sql: string): Row[] => db().prepare(sql).all() as Row[];
