@@ -2,7 +2,8 @@
  * The dashboard in headless Chromium (Debian `chromium`, driven by playwright-core) against a real
  * controller process with data from real agents replaying Azure PdM machines (two on the reference
  * model, one on the deliberately noisy one): the page loads, every chart has data points, nothing
- * is written to the console as an error, and it follows new data without a reload. Screenshots go to
+ * is written to the console as an error, a fleet this small is shown whole (every asset in key order,
+ * captions that say so), and it follows new data without a reload. Screenshots go to
  * test-artifacts/ (gitignored).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -24,7 +25,11 @@ interface ChartLike {
 }
 // The callbacks given to page.evaluate run in the page, where these exist; declared for the type checker
 // only (the Node test program has no DOM library).
-declare const document: { getElementById(id: string): unknown; body: { dataset: Record<string, string | undefined> } };
+declare const document: {
+  getElementById(id: string): unknown;
+  querySelectorAll(selector: string): ArrayLike<{ querySelector(s: string): { textContent: string | null } | null }>;
+  body: { dataset: Record<string, string | undefined> };
+};
 declare const window: { Chart: { getChart(canvas: unknown): ChartLike | undefined } };
 
 interface ChartState {
@@ -112,6 +117,24 @@ describe('dashboard', () => {
     expect(await page.locator('#updated').textContent()).not.toMatch(/failed/);
     await page.screenshot({ path: join(artifacts, 'dashboard.png'), fullPage: true });
     expect(readFileSync(join(artifacts, 'dashboard.png')).byteLength).toBeGreaterThan(10_000);
+    expect(consoleErrors).toEqual([]);
+  });
+
+  it('shows a fleet of 20 assets or fewer whole: every asset in key order, captions without "least available"', async () => {
+    // machine-12 after machine-3: natural key order, as the API's, not the text order
+    const assets = ['machine-1', 'machine-3', 'machine-12'];
+    const labels = (id: string) => page.evaluate((canvas) => (window.Chart.getChart(document.getElementById(canvas))?.data.labels ?? []).map(String), id);
+    expect(await labels('chart-availability')).toEqual(assets);
+    // the Pareto's bars run by hours: every asset with downtime, none other
+    expect(assets).toEqual(expect.arrayContaining(await labels('chart-pareto-asset')));
+    expect((await labels('chart-fleet-backlog')).sort()).toEqual(['gw-m1', 'gw-m12', 'gw-m3']);
+    const versionAssets = await page.evaluate(() => Array.from(document.querySelectorAll('#reliability-versions tbody tr'), (r) => r.querySelector('td')?.textContent ?? ''));
+    expect([...new Set(versionAssets)]).toEqual(assets);
+    expect(await page.locator('#caption-availability').textContent()).toBe('Availability per asset');
+    expect(await page.locator('#caption-pareto-asset').textContent()).toBe('Downtime Pareto by asset (all causes)');
+    expect(await page.locator('#heading-versions').textContent()).toBe('Model versions per asset');
+    expect(await page.locator('#caption-fleet-backlog').textContent())
+      .toBe('Records waiting in the outbox, dropped, and seqs not stored in order per device (last heartbeat)');
     expect(consoleErrors).toEqual([]);
   });
 

@@ -75,22 +75,29 @@ export interface DeviceFilter {
   assetClass?: string | undefined;
 }
 
-/** Which devices of the filtered list a page holds (ORDER BY device_id). */
-export interface DevicePage {
-  offset: number;
+/**
+ * Which devices of the filtered list a page holds: at most `limit` by device_id, those after the `after`
+ * id when given. A cursor, not an offset: a device added or removed before it does not shift later pages.
+ */
+export interface DeviceCursor {
+  after?: string | undefined;
   limit: number;
 }
 
-/** What a fleet dashboard shows of many devices: counts and sums, and the devices with the largest backlog. */
+/** What a fleet dashboard shows of many devices: counts and sums, and the devices with the most records waiting. */
 export interface DeviceSummary {
   /** Devices matching the filter. */
   count: number;
   byState: Record<DeviceState, number>;
-  /** Sums over the devices: outbox depth at their last heartbeat, dropped records, records behind (committed there, not stored here). */
-  totals: { outboxDepth: number; dropped: number; behind: number };
+  /**
+   * Sums over the devices: records waiting in their outboxes and records they dropped, at their last heartbeat.
+   * No sum of `behind`: it counts records still queued (already in outboxDepth) and, after a drop, an evicted
+   * seq that never arrives, so added up it is not a number of records on their way.
+   */
+  totals: { outboxDepth: number; dropped: number };
   /** Devices running each model version in each role (a device counted once per entry it reports). */
   models: { name: string; version: string; role: string; devices: number }[];
-  /** The devices with the largest backlog (outbox depth + behind), largest first, ties by deviceId. */
+  /** The devices with the most records waiting in their outbox at their last heartbeat, most first, ties by deviceId. */
   top: BacklogEntry[];
 }
 
@@ -99,11 +106,14 @@ export interface BacklogEntry {
   assetId: string | null;
   site: string | null;
   state: DeviceState;
+  /** Records waiting in the device's outbox at its last heartbeat: what ranks the device. */
   outboxDepth: number;
   dropped: number;
+  /**
+   * lastSeq - contiguous seq stored here: seqs not stored in order yet, whether still queued there
+   * (also in outboxDepth) or dropped there (never arriving). Shown beside outboxDepth, never added to it.
+   */
   behind: number;
-  /** outboxDepth + behind: records on their way here. */
-  backlog: number;
 }
 
 export interface PresenceRow {
@@ -148,7 +158,7 @@ export class DevicesRepo {
   readonly #contiguous;
   readonly #gaps;
   readonly #scanned;
-  /** Statements of the status path (every heartbeat), prepared on first use. */
+  /** Statements of the status path (every heartbeat) and of the API's reads, prepared on first use. */
   readonly #sql: Prepare;
 
   constructor(db: Db) {
@@ -216,46 +226,52 @@ export class DevicesRepo {
   }
 
   /** The filtered devices by deviceId; with `page`, only those of the page. */
-  list(filter: DeviceFilter = {}, page?: DevicePage): DeviceView[] {
-    const rows = this.#db.prepare(`${VIEW_SQL} WHERE ${FILTER_SQL} ORDER BY d.device_id LIMIT $limit OFFSET $offset`).all({
-      ...filterParams(filter), limit: page?.limit ?? -1, offset: page?.offset ?? 0,
-    }) as Row[];
+  list(filter: DeviceFilter = {}, page?: DeviceCursor): DeviceView[] {
+    const rows = this.#sql(`${VIEW_SQL} WHERE ${FILTER_SQL} AND ($after IS NULL OR d.device_id > $after)
+      ORDER BY d.device_id LIMIT $limit`).all({ ...filterParams(filter), after: page?.after ?? null, limit: page?.limit ?? -1 }) as Row[];
     return rows.map(toView);
   }
 
-  /** One page of the filtered devices and how many match, read in one snapshot. */
-  page(filter: DeviceFilter, page: DevicePage): { count: number; devices: DeviceView[] } {
-    return readTransaction(this.#db, () => ({
-      count: this.#db.prepare(`SELECT COUNT(*) FROM devices d WHERE ${FILTER_SQL}`).pluck().get(filterParams(filter)) as number,
-      devices: this.list(filter, page),
-    }))();
+  /**
+   * One page of the filtered devices and how many match (all pages), read in one snapshot. `next` is the
+   * page's last deviceId, the `after` of the next page; absent on the last page.
+   */
+  page(filter: DeviceFilter, page: DeviceCursor): { count: number; devices: DeviceView[]; next?: string } {
+    return readTransaction(this.#db, () => {
+      const count = this.#sql(`SELECT COUNT(*) FROM devices d WHERE ${FILTER_SQL}`).pluck().get(filterParams(filter)) as number;
+      // one row more than the page says whether another page follows
+      const devices = this.list(filter, { ...page, limit: page.limit + 1 });
+      if (devices.length <= page.limit) return { count, devices };
+      devices.length = page.limit;
+      return { count, devices, next: devices[page.limit - 1]!.deviceId };
+    })();
   }
 
-  /** Counts, backlog sums, model versions and the `top` devices by backlog of the filtered devices, in one read. */
+  /** Counts, outbox and dropped sums, model versions and the `top` devices by outbox depth of the filtered devices, in one read. */
   summary(filter: Omit<DeviceFilter, 'state'>, top: number): DeviceSummary {
     const params = filterParams(filter);
     return readTransaction(this.#db, (): DeviceSummary => {
       const byState: Record<DeviceState, number> = { online: 0, offline: 0, unknown: 0 };
-      const totals = { outboxDepth: 0, dropped: 0, behind: 0 };
+      const totals = { outboxDepth: 0, dropped: 0 };
       let count = 0;
-      const states = this.#db.prepare(`SELECT state, COUNT(*) AS devices, SUM(outboxDepth) AS outboxDepth, SUM(dropped) AS dropped, SUM(behind) AS behind
+      // the fleet-wide sums of these figures are also gauges: metrics/database-metrics.ts (pdm_fleet_*)
+      const states = this.#sql(`SELECT state, COUNT(*) AS devices, SUM(outboxDepth) AS outboxDepth, SUM(dropped) AS dropped
         FROM (${BACKLOG_SQL}) GROUP BY state`).all(params) as ({ state: DeviceState; devices: number } & typeof totals)[];
       for (const r of states) {
         byState[r.state] = r.devices;
         count += r.devices;
         totals.outboxDepth += r.outboxDepth;
         totals.dropped += r.dropped;
-        totals.behind += r.behind;
       }
       // a fleet runs a few model sets: each distinct models text is parsed once, not once per device
       // (26 -> 3 ms at 10,000 devices on bench:reports' database, 2026-11-27)
-      const models = this.#db.prepare(`SELECT json_extract(m.value, '$.name') AS name, json_extract(m.value, '$.version') AS version,
+      const models = this.#sql(`SELECT json_extract(m.value, '$.name') AS name, json_extract(m.value, '$.version') AS version,
           json_extract(m.value, '$.role') AS role, SUM(g.devices) AS devices
         FROM (SELECT d.models AS models, COUNT(*) AS devices FROM devices d WHERE ${FILTER_SQL} GROUP BY d.models) g, json_each(g.models) m
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`).all(params) as DeviceSummary['models'];
-      const worst = this.#db.prepare(`SELECT *, outboxDepth + behind AS backlog FROM (${BACKLOG_SQL})
-        ORDER BY backlog DESC, deviceId LIMIT $top`).all({ ...params, top }) as BacklogEntry[];
-      return { count, byState, totals, models, top: worst };
+      const most = this.#sql(`SELECT * FROM (${BACKLOG_SQL}) ORDER BY outboxDepth DESC, deviceId LIMIT $top`)
+        .all({ ...params, top }) as BacklogEntry[];
+      return { count, byState, totals, models, top: most };
     })();
   }
 
@@ -272,7 +288,7 @@ export class DevicesRepo {
   }
 
   get(deviceId: string): DeviceView | undefined {
-    const row = this.#db.prepare(`${VIEW_SQL} WHERE d.device_id = ?`).get(deviceId) as Row | undefined;
+    const row = this.#sql(`${VIEW_SQL} WHERE d.device_id = ?`).get(deviceId) as Row | undefined;
     return row === undefined ? undefined : toView(row);
   }
 }

@@ -2,9 +2,19 @@
 import { z } from 'zod';
 import { PdmError } from '@pdm/protocol';
 
-/** Query values arrive as strings; only plain integers become numbers ("" and "1e3" stay invalid). */
+export const QUERY_INT_MESSAGE = 'must be an integer in digits, such as 20';
+
+/**
+ * Query values arrive as strings; only plain integers become numbers. Anything else ("", "1.5", "1e3")
+ * is refused as not an integer: left to `schema` it would read "expected number, received string".
+ */
 export const queryInt = (schema: z.ZodNumber) =>
-  z.preprocess((v) => (typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v), schema);
+  z.preprocess((v, ctx) => {
+    if (typeof v !== 'string') return v;
+    if (/^-?\d+$/.test(v)) return Number(v);
+    ctx.addIssue({ code: 'custom', message: QUERY_INT_MESSAGE, input: v });
+    return z.NEVER;
+  }, schema);
 
 /**
  * A body that may be left out: fastify hands a missing body to the route's validator as null, which

@@ -17,6 +17,7 @@ const ROLLOUT_STATES = ['running', 'paused', 'completed', 'aborted', 'rolling-ba
 
 interface Row { key: string; n: number }
 
+// The same per-device figures, filtered and summed by state, are the fleet summary's: db/devices-repo.ts (BACKLOG_SQL).
 export function registerDatabaseMetrics(registry: Registry, db: () => Db): void {
   const registers = [registry];
   const rows = (sql: string): Row[] => db().prepare(sql).all() as Row[];
@@ -39,7 +40,7 @@ export function registerDatabaseMetrics(registry: Registry, db: () => Db): void 
     collect() { this.set(one("SELECT COALESCE(SUM(json_extract(counters, '$.outboxBytes')), 0) AS n FROM devices")); },
   });
   new Gauge({
-    name: 'pdm_fleet_records_behind', help: 'Records the devices committed that are not stored here yet (reported lastSeq minus contiguous stored seq)', registers,
+    name: 'pdm_fleet_records_behind', help: 'Reported lastSeq minus the contiguous stored seq, summed: records still queued on devices plus everything after a seq a device dropped (a dropped seq never arrives), so not a count of records waiting', registers,
     collect() {
       this.set(one(`SELECT COALESCE(SUM(MAX(0, COALESCE(d.last_seq_reported, 0) - COALESCE(p.contiguous_seq, 0))), 0) AS n
         FROM devices d LEFT JOIN record_progress p ON p.device_id = d.device_id`));

@@ -97,14 +97,14 @@ const TOP = 20;
 /** Natural order of keys ("asset-2" before "asset-10"), as the API orders them. */
 const naturalOrder = new Intl.Collator(undefined, { numeric: true }).compare;
 
-// A fleet of any size in one small answer: counts and sums, and the devices with the largest backlog
-// (GET /api/v1/fleet/summary), never every device.
+// A fleet of any size in one small answer: counts and sums, and the devices with the most records
+// waiting in their outbox (GET /api/v1/fleet/summary), never every device.
 async function fleet() {
   const { body } = await getJson(`/api/v1/fleet/summary?top=${TOP}`);
   if (body === null) return put('fleet-kpis', 'devices API unavailable');
   const { byState, totals, top } = body;
   kpis('fleet-kpis', [['devices', String(body.count)], ['online', String(byState.online), 'good'], ['offline', String(byState.offline), byState.offline > 0 ? 'bad' : ''],
-    ['outbox backlog', String(totals.outboxDepth)], ['records behind', String(totals.behind)], ['dropped records', String(totals.dropped)]]);
+    ['records waiting in outboxes', String(totals.outboxDepth)], ['dropped records', String(totals.dropped)]]);
   draw('chart-fleet-state', {
     type: 'doughnut',
     data: { labels: ['online', 'offline', 'unknown'], datasets: [{ data: [byState.online, byState.offline, byState.unknown], backgroundColor: ['#0e9f6e', '#b42318', '#98a2b3'] }] },
@@ -115,16 +115,17 @@ async function fleet() {
     data: { labels: body.models.map((m) => [m.name, `${m.version} ${m.role}`]), datasets: [{ label: 'devices', data: body.models.map((m) => m.devices), backgroundColor: COLORS[0] }] },
     options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } }, plugins: { legend: { display: false } } },
   });
-  put('caption-fleet-backlog', body.count <= TOP ? 'Outbox backlog, records behind and dropped records per device (last heartbeat)'
-    : `Outbox backlog, records behind and dropped records: the ${top.length} devices with the largest backlog of ${body.count} (last heartbeat)`);
+  put('caption-fleet-backlog', body.count <= TOP ? 'Records waiting in the outbox, dropped, and seqs not stored in order per device (last heartbeat)'
+    : `Records waiting in the outbox, dropped, and seqs not stored in order: the ${top.length} devices with the most records waiting of ${body.count} (last heartbeat)`);
   draw('chart-fleet-backlog', {
     type: 'bar',
     data: {
       labels: top.map((d) => d.deviceId),
       datasets: [
-        { label: 'outbox depth', data: top.map((d) => d.outboxDepth), backgroundColor: COLORS[0] },
+        { label: 'waiting in outbox', data: top.map((d) => d.outboxDepth), backgroundColor: COLORS[0] },
         { label: 'dropped', data: top.map((d) => d.dropped), backgroundColor: COLORS[3] },
-        { label: 'behind (committed, not stored)', data: top.map((d) => d.behind), backgroundColor: COLORS[1] },
+        // queued seqs (also in the first bar) and dropped ones (never arriving): not records on their way
+        { label: 'seqs not stored in order (queued or dropped)', data: top.map((d) => d.behind), backgroundColor: COLORS[1] },
       ],
     },
     options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
@@ -275,7 +276,10 @@ function worstAssets(page) {
   const groups = all ? [...page.groups].sort((a, b) => naturalOrder(a.key, b.key)) : page.groups;
   const of = all ? '' : `: the ${groups.length} least available assets of ${total}`;
   put('caption-availability', all ? 'Availability per asset' : `Availability${of}, least available first`);
-  put('caption-pareto-asset', all ? 'Downtime Pareto by asset' : `Downtime Pareto${of} (line: their share of all assets' downtime)`);
+  // a large fleet's bars are the least available assets' (the page), not the assets with the most downtime:
+  // no Pareto of the fleet, so not titled one; hours of every cause, 'other' (external) included
+  put('caption-pareto-asset', all ? 'Downtime Pareto by asset (all causes)'
+    : `Downtime (all causes) of the ${groups.length} least available assets of ${total}, most first (line: running share of all assets' downtime)`);
   put('heading-versions', all ? 'Model versions per asset' : `Model versions${of}`);
   const availability = groups.map((g) => (g.availability === null ? null : g.availability * 100));
   // start the axis just below the lowest asset: the differences between 98% and 99.5% are the story

@@ -1,8 +1,9 @@
 /**
- * The fleet summary and the paged device list (GET /api/v1/fleet/summary, ?limit/offset) over a real
+ * The fleet summary and the paged device list (GET /api/v1/fleet/summary, ?limit&after) over a real
  * SQLite file through the HTTP app: the summary's counts and sums equal those added up from the full
  * device list (what the dashboard computed in the browser before), its top devices are those of the
- * list sorted by backlog, and bad values answer 400 with zod's words for the field.
+ * list sorted by outbox depth (a device that dropped a record is not ranked by its seq gap), and bad
+ * values answer 400 with zod's words for the field.
  */
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -59,10 +60,11 @@ const get = async (url: string) => {
   return { status: res.statusCode, body: res.json() };
 };
 
-const backlogOf = (d: DeviceView): number => (d.counters?.outboxDepth ?? 0) + (d.seq.behind ?? 0);
+const range = (first: number, last: number): number[] => Array.from({ length: last - first + 1 }, (_v, i) => first + i);
+const depthOf = (d: DeviceView): number => d.counters?.outboxDepth ?? 0;
 
 describe('GET /api/v1/fleet/summary', () => {
-  it('counts, sums and lists the top devices by backlog as the full device list adds them up', async () => {
+  it('counts, sums and lists the top devices by outbox depth as the full device list adds them up', async () => {
     const all = (await get('/api/v1/devices')).body.devices as DeviceView[];
     expect(all).toHaveLength(31);
     const { status, body } = await get('/api/v1/fleet/summary?top=5');
@@ -74,15 +76,14 @@ describe('GET /api/v1/fleet/summary', () => {
     expect(body.totals).toEqual({
       outboxDepth: all.reduce((s, d) => s + (d.counters?.outboxDepth ?? 0), 0),
       dropped: all.reduce((s, d) => s + d.delivery.dropped.total, 0),
-      behind: all.reduce((s, d) => s + (d.seq.behind ?? 0), 0),
     });
-    expect(body.totals.behind).toBeGreaterThan(0);
-    const expected = [...all].sort((a, b) => backlogOf(b) - backlogOf(a) || (a.deviceId < b.deviceId ? -1 : 1)).slice(0, 5);
+    const expected = [...all].sort((a, b) => depthOf(b) - depthOf(a) || (a.deviceId < b.deviceId ? -1 : 1)).slice(0, 5);
     expect(body.top).toEqual(expected.map((d) => ({
-      deviceId: d.deviceId, assetId: d.assetId, site: d.site, state: d.state, outboxDepth: d.counters?.outboxDepth ?? 0,
-      dropped: d.delivery.dropped.total, behind: d.seq.behind ?? 0, backlog: backlogOf(d),
+      deviceId: d.deviceId, assetId: d.assetId, site: d.site, state: d.state, outboxDepth: depthOf(d),
+      dropped: d.delivery.dropped.total, behind: d.seq.behind ?? 0,
     })));
-    expect(body.top.find((d: { deviceId: string }) => d.deviceId === 'gw-07')).toMatchObject({ behind: 52 });
+    const everyDevice = (await get('/api/v1/fleet/summary?top=100')).body.top as { deviceId: string }[];
+    expect(everyDevice.find((d) => d.deviceId === 'gw-07')).toMatchObject({ outboxDepth: 57, behind: 52 });
     expect(body.models).toEqual([
       { name: 'azure-pdm-failure-24h', version: '1.0.0', role: 'active', devices: 30 },
       { name: 'other-model', version: '2.0.0', role: 'shadow', devices: 6 },
@@ -96,7 +97,7 @@ describe('GET /api/v1/fleet/summary', () => {
     expect(body.count).toBe(plantB.count);
     expect(body.top.map((d: { deviceId: string }) => d.deviceId).sort()).toEqual(plantB.devices.map((d: DeviceView) => d.deviceId));
     expect((await get('/api/v1/fleet/summary?assetClass=none-such')).body).toEqual({
-      count: 0, byState: { online: 0, offline: 0, unknown: 0 }, totals: { outboxDepth: 0, dropped: 0, behind: 0 }, models: [], top: [],
+      count: 0, byState: { online: 0, offline: 0, unknown: 0 }, totals: { outboxDepth: 0, dropped: 0 }, models: [], top: [],
     });
   });
 
@@ -104,7 +105,9 @@ describe('GET /api/v1/fleet/summary', () => {
     for (const [q, field, message] of [
       ['top=0', 'query.top', 'Too small: expected number to be >=1'],
       ['top=101', 'query.top', 'Too big: expected number to be <=100'],
-      ['top=ten', 'query.top', 'Invalid input: expected number, received string'],
+      ['top=ten', 'query.top', 'must be an integer in digits, such as 20'],
+      ['top=1e2', 'query.top', 'must be an integer in digits, such as 20'],
+      ['top=', 'query.top', 'must be an integer in digits, such as 20'],
       ['state=online', 'query.state', 'Unrecognized key: "state"'],
     ]) {
       const res = await get(`/api/v1/fleet/summary?${q}`);
@@ -115,33 +118,118 @@ describe('GET /api/v1/fleet/summary', () => {
   });
 });
 
-describe('GET /api/v1/devices?limit&offset', () => {
-  it('pages the filtered list by deviceId, count staying every matching device', async () => {
-    const all = (await get('/api/v1/devices')).body;
-    expect(all.page).toBeUndefined();
-    const ids = all.devices.map((d: DeviceView) => d.deviceId);
-    const first = (await get('/api/v1/devices?limit=7')).body;
-    expect(first).toMatchObject({ count: 31, page: { offset: 0, limit: 7 } });
-    expect(first.devices).toEqual(all.devices.slice(0, 7));
-    const pages: string[] = [];
-    for (let offset = 0; offset < 31; offset += 7) pages.push(...(await get(`/api/v1/devices?limit=7&offset=${offset}`)).body.devices.map((d: DeviceView) => d.deviceId));
-    expect(pages).toEqual(ids);
-    const offline = (await get('/api/v1/devices?state=offline&limit=2&offset=4')).body;
-    expect(offline).toMatchObject({ count: 5, page: { offset: 4, limit: 2 } });
-    expect(offline.devices.map((d: DeviceView) => d.deviceId)).toEqual(['gw-30']);
-    expect((await get('/api/v1/devices?limit=5&offset=31')).body).toMatchObject({ count: 31, devices: [] });
+describe('GET /api/v1/fleet/summary: records waiting, not seq gaps', () => {
+  const gapDir = tempDir();
+  const gapDatabase = new Database({ dataDir: gapDir.path }, log);
+  let gapApp: FastifyInstance;
+
+  // gw-drop evicted seq 10 (cap-bytes) and delivered all else: its contiguous seq stays 9, so lastSeq -
+  // contiguous is 391 for good although 2 records wait on it. gw-off went offline with 150 records
+  // queued (seqs 151..300), which lastSeq - contiguous counts a second time. gw-busy has 20 queued.
+  beforeAll(async () => {
+    await gapDatabase.start();
+    const devices = new DevicesRepo(gapDatabase.handle);
+    const records = new RecordsRepo(gapDatabase.handle);
+    const counters = (outboxDepth: number, dropped: Record<string, number> = {}) => ({ ...fx.status('x').counters!, outboxDepth, dropped });
+    const seeded: [string, number, number, Record<string, number>, number[]][] = [
+      ['gw-drop', 400, 2, { 'cap-bytes:metrics': 1 }, [...range(1, 9), ...range(11, 400)]],
+      ['gw-off', 300, 150, {}, range(1, 150)],
+      ['gw-busy', 50, 20, {}, range(1, 30)],
+    ];
+    for (const [id, lastSeq, depth, dropped, stored] of seeded) {
+      devices.applyStatus(fx.status(id, { lastSeq, counters: counters(depth, dropped) }), t0, true);
+      gapDatabase.handle.transaction(() => {
+        for (const seq of stored) records.store('metrics', fx.metrics(id, seq), `${id}-${seq}`, t0);
+      })();
+    }
+    devices.applyStatus(fx.will('gw-off'), t0 + 1000, true);
+    gapApp = buildHttpApp(apiContext(gapDatabase, { db: () => gapDatabase.health(), broker: () => ({ ok: true }) }), log);
+    await gapApp.ready();
+  });
+  afterAll(async () => {
+    await gapApp.close();
+    await gapDatabase.stop();
+    gapDir.remove();
   });
 
-  it('answers 400 for a bad limit or offset, and an offset without a limit', async () => {
+  it('ranks the offline device with records queued first and the device with a dropped seq by its 2 waiting records', async () => {
+    const body = (await gapApp.inject({ method: 'GET', url: '/api/v1/fleet/summary' })).json();
+    expect(body.totals).toEqual({ outboxDepth: 172, dropped: 1 });
+    expect(body.top).toEqual([
+      { deviceId: 'gw-off', assetId: 'asset-gw-off', site: 'plant-a', state: 'offline', outboxDepth: 150, dropped: 0, behind: 150 },
+      { deviceId: 'gw-busy', assetId: 'asset-gw-busy', site: 'plant-a', state: 'online', outboxDepth: 20, dropped: 0, behind: 20 },
+      { deviceId: 'gw-drop', assetId: 'asset-gw-drop', site: 'plant-a', state: 'online', outboxDepth: 2, dropped: 1, behind: 391 },
+    ]);
+  });
+});
+
+describe('GET /api/v1/devices/:deviceId', () => {
+  it('answers 400 naming the field for a limit that is not an integer in digits', async () => {
+    for (const q of ['predictions=1.5', 'gaps=1e2', 'events=']) {
+      const res = await get(`/api/v1/devices/gw-01?${q}`);
+      expect(res.status, q).toBe(400);
+      expect(res.body.error.message, q).toBe(`query.${q.split('=')[0]}: must be an integer in digits, such as 20`);
+    }
+  });
+});
+
+describe('GET /api/v1/devices?limit&after', () => {
+  /** Every page of `query`, following `next` from the page after `from` (from the first without it). */
+  const pages = async (query: string, from?: string) => {
+    const out: { count: number; devices: DeviceView[]; next?: string }[] = [];
+    let after = from === undefined ? '' : `&after=${from}`;
+    for (;;) {
+      const { status, body } = await get(`/api/v1/devices?${query}${after}`);
+      expect(status).toBe(200);
+      out.push(body);
+      if (body.next === undefined) return out;
+      after = `&after=${body.next}`;
+    }
+  };
+
+  it('pages the filtered list by deviceId after the previous page\'s next, count staying every matching device', async () => {
+    const all = (await get('/api/v1/devices')).body;
+    expect(all.next).toBeUndefined();
+    const first = (await get('/api/v1/devices?limit=7')).body;
+    expect(first).toMatchObject({ count: 31, next: 'gw-07' });
+    expect(first.devices).toEqual(all.devices.slice(0, 7));
+    const walked = await pages('limit=7');
+    expect(walked.map((p) => p.devices.length)).toEqual([7, 7, 7, 7, 3]);
+    expect(walked.map((p) => p.count)).toEqual([31, 31, 31, 31, 31]);
+    expect(walked.flatMap((p) => p.devices)).toEqual(all.devices);
+    // a last page that is exactly full has no next either: the query reads one row past it
+    expect((await get('/api/v1/devices?limit=31')).body.next).toBeUndefined();
+    const offline = (await get('/api/v1/devices?state=offline&limit=2&after=gw-24')).body;
+    expect(offline).toMatchObject({ count: 5 });
+    expect(offline.devices.map((d: DeviceView) => d.deviceId)).toEqual(['gw-30']);
+    expect(offline.next).toBeUndefined();
+    expect((await get('/api/v1/devices?limit=5&after=gw-99')).body).toEqual({ count: 31, devices: [] });
+  });
+
+  it('answers 400 for a bad limit or after, and an after without a limit', async () => {
     for (const [q, message] of [
       ['limit=0', 'query.limit: Too small: expected number to be >=1'],
+      ['limit=1.5', 'query.limit: must be an integer in digits, such as 20'],
+      ['limit=', 'query.limit: must be an integer in digits, such as 20'],
       ['limit=10001', 'query.limit: Too big: expected number to be <=10000'],
-      ['limit=5&offset=-1', 'query.offset: Too small: expected number to be >=0'],
-      ['offset=5', 'query.offset: offset needs limit'],
+      ['limit=5&after=gw 01', 'query.after: letters, digits, ".", "_" or "-", at most 64'],
+      ['after=gw-05', 'query.after: a page after a device needs limit'],
+      ['limit=5&offset=5', 'query.offset: Unrecognized key: "offset"'],
     ]) {
       const res = await get(`/api/v1/devices?${q}`);
       expect(res.status, q).toBe(400);
       expect(res.body.error.message, q).toBe(message);
     }
+  });
+
+  // last: it adds a device to the shared database
+  it('keeps later pages in place when a device sorting before the cursor is added between pages', async () => {
+    const first = (await get('/api/v1/devices?site=plant-b&limit=4')).body;
+    expect(first.devices.map((d: DeviceView) => d.deviceId)).toEqual(['gw-03', 'gw-06', 'gw-09', 'gw-12']);
+    new DevicesRepo(database.handle).applyStatus(fx.status('gw-00', { site: 'plant-b' }), t0, true);
+    const rest = await pages('site=plant-b&limit=4', first.next);
+    // with an offset of 4 the second page would have begun at gw-12 again
+    expect(rest.flatMap((p) => p.devices.map((d) => d.deviceId))).toEqual(['gw-15', 'gw-18', 'gw-21', 'gw-24', 'gw-27', 'gw-30']);
+    expect(rest.map((p) => p.count)).toEqual([11, 11]);
   });
 });

@@ -10,13 +10,13 @@ const listQuery = z.strictObject({
   assetClass: nameSchema.optional(),
   limit: queryInt(z.number().int().min(1).max(10_000)).optional()
     .describe('a page of at most this many devices (by deviceId); default: every matching device'),
-  offset: queryInt(z.number().int().min(0)).optional().describe('devices skipped before the page (default 0; needs limit)'),
-}).refine((q) => q.offset === undefined || q.limit !== undefined, { message: 'offset needs limit', path: ['offset'] });
+  after: deviceIdSchema.optional().describe('the page after this deviceId: the previous page\'s `next` (needs limit)'),
+}).refine((q) => q.after === undefined || q.limit !== undefined, { message: 'a page after a device needs limit', path: ['after'] });
 
 const summaryQuery = z.strictObject({
   site: nameSchema.optional(),
   assetClass: nameSchema.optional(),
-  top: queryInt(z.number().int().min(1).max(100)).default(20).describe('how many devices to list by backlog (outbox depth + behind), largest first'),
+  top: queryInt(z.number().int().min(1).max(100)).default(20).describe('how many devices to list by outbox depth at their last heartbeat, most records waiting first'),
 });
 
 const limit = (fallback: number) => queryInt(z.number().int().min(0).max(1000)).default(fallback);
@@ -34,23 +34,22 @@ const params = z.strictObject({ deviceId: deviceIdSchema });
 export const deviceRoutes: ZodRoutes = async (app, { ctx }) => {
   if (ctx.enrollment !== undefined) await app.register(enrollmentRoutes, { enrollment: ctx.enrollment });
   app.get('/api/v1/devices', {
-    schema: { tags: ['devices'], summary: 'List devices with presence, models, delivery and heartbeat counters', querystring: listQuery },
+    schema: { tags: ['devices'], summary: 'List devices with presence, models, delivery and heartbeat counters; paged with limit and after=next', querystring: listQuery },
   }, async (req) => {
-    const { limit, offset, ...filter } = req.query;
+    const { limit, after, ...filter } = req.query;
     if (limit === undefined) {
       const devices = ctx.devices.list(filter);
       return { count: devices.length, devices };
     }
-    const page = { offset: offset ?? 0, limit };
-    // count: every matching device, as without a page; the page says which of them this body holds
-    return { ...ctx.devices.page(filter, page), page };
+    // count: every matching device, as without a page; `next` is the `after` of the next page
+    return ctx.devices.page(filter, { after, limit });
   });
 
   // beside the devices, not under them: any device id, "summary" included, stays readable at /devices/:deviceId
   app.get('/api/v1/fleet/summary', {
     schema: {
       tags: ['devices'],
-      summary: 'Devices by state, backlog and dropped sums, devices per model version, and the devices with the largest backlog',
+      summary: 'Devices by state, outbox and dropped sums, devices per model version, and the devices with the most records waiting in their outbox',
       querystring: summaryQuery,
     },
   }, async (req) => {
