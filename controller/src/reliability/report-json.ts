@@ -42,7 +42,7 @@ export function reportJson(assets: readonly AssetInfo[], d: Downtime, o: ReportO
 /**
  * The groups of a report by asset: the text of report.ts's group() for each, from kept JSON of its
  * figures. A group is its head, its whole period's figures, its trend buckets but the last (kept as
- * one part: KeptGroups.middle) and its last bucket: a period that moves (the default one ends at the
+ * one part: LayoutMiddles.middle) and its last bucket: a period that moves (the default one ends at the
  * latest data) changes the whole period and the last bucket of every asset, not the buckets before.
  */
 function groupsByAsset(body: BodyWriter, d: Downtime, o: ReportOptions, layout: ReportLayout, kept: KeptGroups): void {
@@ -52,10 +52,11 @@ function groupsByAsset(body: BodyWriter, d: Downtime, o: ReportOptions, layout: 
   const dated = (k: number): string | undefined => heads[k];
   // [whole, bucket 1 .. bucket m]: each bucket's JSON starts with a comma, which the first one drops
   const m = wholeAndTrend.length - 1;
-  // the whole period and the last bucket, made for every asset; the buckets between kept (KeptGroups.middle)
+  // the whole period and the last bucket, made for every asset; the buckets between kept (LayoutMiddles.middle)
   const ends = m >= 1 ? [wholeAndTrend[0]!, wholeAndTrend[m]!] : [wholeAndTrend[0]!];
   const endsDated = (k: number): string | undefined => (k === 0 ? undefined : heads[m]);
-  const middles = kept.middles(wholeAndTrend.slice(1, -1).join(';'));
+  // asked for only when there are buckets between: a layout without them would push out one kept with them
+  const middles = m > 1 ? kept.middles(wholeAndTrend.slice(1, -1).join(';')) : undefined;
   body.text('[');
   for (const [i, [key, ids]] of layout.groups.entries()) {
     // an asset listed twice (source.ts lists each once) would be a group of two: written as any other report's
@@ -67,7 +68,7 @@ function groupsByAsset(body: BodyWriter, d: Downtime, o: ReportOptions, layout: 
     body.text(`${i > 0 ? ',' : ''}{"key":${JSON.stringify(key)},${omit ? '' : `"assetIds":${JSON.stringify(ids)},`}`);
     body.push(whole!);
     body.text(',"trend":[');
-    if (m > 1) body.push(middles.middle(key, d.perAsset.get(key), () => assetFiguresJson(d, key, wholeAndTrend, dated).slice(1, -1)));
+    if (middles !== undefined) body.push(middles.middle(key, d.perAsset.get(key), () => assetFiguresJson(d, key, wholeAndTrend, dated).slice(1, -1)));
     if (m >= 1) body.push(m > 1 ? last! : last!.subarray(1));
     body.text(']}');
   }
