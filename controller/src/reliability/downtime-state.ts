@@ -85,6 +85,11 @@ export class DowntimeState {
     return scoped;
   }
 
+  /** The fleet's asset list: the same array until the list changes (read again when migration 010's generation moved). */
+  allAssets(): readonly AssetInfo[] {
+    return this.#assets?.all ?? [];
+  }
+
   /** The downtime of these assets. */
   downtime(assetIds: readonly string[]): Downtime {
     return { ...downtimeOf(this.#parts, assetIds), sums: this.#sums, paretos: this.#paretos };

@@ -7,7 +7,7 @@
 import { CAUSES, type Cause, type Downtime } from './intervals.js';
 import { SUM_FIELDS, addBreakdown, assetSums, accFields } from './asset-sums.js';
 import { keptBytes } from './kept-bytes.js';
-import { asKept } from './kept-list.js';
+import { asKept, memberSet } from './kept-list.js';
 import { PeriodSums, type KeptJson } from './period-sums.js';
 
 export interface Figures {
@@ -41,7 +41,8 @@ const round = (v: number, places = 4): number => {
  * of `assetIds` are kept only for a frozen list (kept-list.ts), found again by its identity.
  */
 export function figuresPerPeriod(d: Downtime, assetIds: readonly string[], periods: readonly (readonly [number, number])[]): Figures[] {
-  const assets = new Set(assetIds);
+  // the scope's set kept with its frozen list (PeriodSums finds a kept group's members in the same one)
+  const assets = memberSet(assetIds);
   const acc = new Float64Array(periods.length * SUM_FIELDS);
   (d.sums ?? new PeriodSums()).sumInto(d.perAsset, assets, periods, acc, asKept(assetIds));
   return periods.map(([f, t], k) => summarise(assets.size, f, t, accFields(acc, k)));

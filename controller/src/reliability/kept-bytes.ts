@@ -1,6 +1,7 @@
 /**
- * Text as UTF-8 bytes to keep between renders (per-asset figure JSON, model-version entries), written
- * into slabs that hold kept bytes only.
+ * Text as UTF-8 bytes to keep between renders (per-asset figure JSON, model-version entries, each
+ * asset's trend buckets between the first and the last in a report by asset), written into slabs that
+ * hold kept bytes only.
  *
  * Buffer.from(string), and Buffer.copyBytesFrom() too, give a string under 4 KB as a slice of Node's
  * shared 8 KB pool slab (Node 20: `.buffer.byteLength` 8192), which a render's transient parts fill as
@@ -16,22 +17,54 @@ const SLAB_BYTES = 64 * 1024;
 const OWN_BYTES = SLAB_BYTES / 8;
 const encoder = new TextEncoder();
 
-/** The slab being filled, process-wide as Node's pool is (each worker thread has its own). */
-let slab = new Uint8Array(0);
-let used = 0;
+/** A sequence of kept-only slabs, filled forward; its owner drops them all by dropping it (report-json.ts KeptGroups, per period layout). */
+export class ByteSlabs {
+  #slab: Uint8Array = new Uint8Array(0);
+  #used = 0;
+
+  /** `text` as UTF-8 in a slab (or a buffer of its own when long). */
+  text(text: string): Uint8Array {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit
+    const most = text.length * 3;
+    if (most > OWN_BYTES) return encoder.encode(text);
+    const { written } = encoder.encodeInto(text, this.#room(most));
+    return this.#take(written);
+  }
+
+  /** The bytes of `parts` one after the other, copied into a slab (or a buffer of its own when long). */
+  copy(parts: readonly Uint8Array[]): Uint8Array {
+    let size = 0;
+    for (const p of parts) size += p.byteLength;
+    const out = size > OWN_BYTES ? new Uint8Array(size) : this.#room(size);
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.byteLength;
+    }
+    return size > OWN_BYTES ? out : this.#take(size);
+  }
+
+  /** The free bytes of the current slab, a new slab when fewer than `bytes` are left. */
+  #room(bytes: number): Uint8Array {
+    if (this.#slab.length - this.#used < bytes) {
+      this.#slab = new Uint8Array(SLAB_BYTES);
+      this.#used = 0;
+    }
+    return this.#slab.subarray(this.#used);
+  }
+
+  #take(bytes: number): Uint8Array {
+    const out = this.#slab.subarray(this.#used, this.#used + bytes);
+    this.#used += bytes;
+    return out;
+  }
+}
+
+/** The slabs of kept figure JSON and model-version entries, process-wide as Node's pool is (each worker thread has its own). */
+const slabs = new ByteSlabs();
 
 export function keptBytes(text: string): Uint8Array {
-  // UTF-8 takes at most 3 bytes per UTF-16 unit
-  const most = text.length * 3;
-  if (most > OWN_BYTES) return encoder.encode(text);
-  if (slab.length - used < most) {
-    slab = new Uint8Array(SLAB_BYTES);
-    used = 0;
-  }
-  const { written } = encoder.encodeInto(text, slab.subarray(used));
-  const out = slab.subarray(used, used + written);
-  used += written;
-  return out;
+  return slabs.text(text);
 }
 
 /** The size of a slab of kept bytes (kept-bytes.test.ts tells them from Node's 8 KB pool slabs). */

@@ -19,3 +19,21 @@ export function keptList<T>(items: T[]): KeptList<T> {
 export function asKept<T>(items: readonly T[]): KeptList<T> | undefined {
   return Object.isFrozen(items) ? (items as KeptList<T>) : undefined;
 }
+
+/**
+ * `derive` kept per frozen list, found by its identity (a WeakMap: dropped with the list); any other
+ * list is derived anew on every call. The one way each part keeps what it derives from a scope's list.
+ */
+export function perKeptList<T, R>(derive: (items: readonly T[]) => R): (items: readonly T[]) => R {
+  const kept = new WeakMap<readonly T[], R>();
+  return (items) => {
+    if (!Object.isFrozen(items)) return derive(items);
+    if (kept.has(items)) return kept.get(items)!;
+    const r = derive(items);
+    kept.set(items, r);
+    return r;
+  };
+}
+
+/** The items of a list as a set, one per frozen list (a report by asset asks 10,000 times for its scope's). */
+export const memberSet: <T>(items: readonly T[]) => ReadonlySet<T> = perKeptList((items: readonly unknown[]) => new Set(items)) as <T>(items: readonly T[]) => ReadonlySet<T>;

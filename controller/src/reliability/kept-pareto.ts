@@ -14,7 +14,7 @@
 import { pareto, paretoEntries, type ParetoEntry } from './figures.js';
 import type { AssetDowntime, Downtime } from './intervals.js';
 import { addBreakdown, type AssetBreakdown } from './asset-sums.js';
-import type { KeptList } from './kept-list.js';
+import { perKeptList, type KeptList } from './kept-list.js';
 
 export interface Paretos {
   byAsset: ParetoEntry[];
@@ -40,7 +40,7 @@ const KEPT_PERIODS = 4;
 
 export class KeptParetos {
   /** Per scope, by `${from}:${to}`, least recently used first. */
-  readonly #kept = new WeakMap<KeptList<unknown>, Map<string, Kept>>();
+  readonly #kept = perKeptList((_: readonly string[]) => new Map<string, Kept>());
   readonly #moves: number;
 
   /** @param moves more changed assets than this: the order is sorted anew (tests lower it to reach that path) */
@@ -49,11 +49,11 @@ export class KeptParetos {
   }
 
   /**
-   * The Paretos of `assetIds` in [from, to), kept for the frozen list `scope` they are the ids of
-   * (DowntimeState's asset list of a scope: the same array for the same assets in the same order).
+   * The Paretos of `assetIds` in [from, to), kept for that frozen list (a scope's ids, report.ts
+   * assetIdsOf: the same array while DowntimeState gives the scope the same assets in the same order).
    */
-  of(scope: KeptList<unknown>, assetIds: readonly string[], d: Downtime, from: number, to: number, breakdowns: (assetId: string, own: AssetDowntime) => AssetBreakdown): Paretos {
-    const k = this.#keptFor(scope, assetIds, `${from}:${to}`);
+  of(assetIds: KeptList<string>, d: Downtime, from: number, to: number, breakdowns: (assetId: string, own: AssetDowntime) => AssetBreakdown): Paretos {
+    const k = this.#keptFor(assetIds, `${from}:${to}`);
     const { ids, parts } = k;
     const changed: number[] = [];
     for (let i = 0; i < ids.length; i++) {
@@ -71,9 +71,8 @@ export class KeptParetos {
    * The kept Paretos of the scope's period; a new period starts from a copy of the scope's period used
    * last (a default period that moved: most assets keep their breakdown object, period-sums.ts).
    */
-  #keptFor(scope: KeptList<unknown>, assetIds: readonly string[], key: string): Kept {
-    let byPeriod = this.#kept.get(scope);
-    if (byPeriod === undefined) this.#kept.set(scope, (byPeriod = new Map()));
+  #keptFor(assetIds: KeptList<string>, key: string): Kept {
+    const byPeriod = this.#kept(assetIds);
     let k = byPeriod.get(key);
     if (k !== undefined) byPeriod.delete(key);
     else {

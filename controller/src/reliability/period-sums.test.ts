@@ -35,41 +35,43 @@ function part(assetId: string, next: (n: number) => number): AssetDowntime {
   return { segments, repairs, maintenance };
 }
 
-describe('PeriodSums', () => {
-  it('makes a kept group sum stale when an asset of the group without downtime before gains some', () => {
-    const next = random(5);
-    const parts = new Map<string, AssetDowntime>([['a', part('a', next)]]);
-    const group = keptList(['a', 'b']);
-    const periods: [number, number][] = [[0, 300 * HOUR]];
-    const sums = (s: PeriodSums): number[] => {
+/**
+ * A kept group of two assets, a with random downtime and b without any: `sums` gives the group's raw
+ * sums over [0, 300 h) from a PeriodSums, `gainDowntime` gives b its first downtime (2 h unplanned).
+ */
+function groupOfTwo(seed: number): { sums: (s: PeriodSums) => number[]; gainDowntime: () => void } {
+  const parts = new Map<string, AssetDowntime>([['a', part('a', random(seed))]]);
+  const group = keptList(['a', 'b']);
+  const periods: [number, number][] = [[0, 300 * HOUR]];
+  return {
+    sums: (s) => {
       const acc = new Float64Array(SUM_FIELDS);
       s.sumInto(parts, group, periods, acc, group);
       return [...acc];
-    };
+    },
+    gainDowntime: () => void parts.set('b', { segments: [{ assetId: 'b', start: HOUR, end: 3 * HOUR, cause: 'unplanned', components: ['c0'] }], repairs: [], maintenance: [] }),
+  };
+}
+
+describe('PeriodSums', () => {
+  it('makes a kept group sum stale when an asset of the group without downtime before gains some', () => {
+    const { sums, gainDowntime } = groupOfTwo(5);
     const kept = new PeriodSums({ keptPeriods: 8, keptGroupSize: 1 });
     const before = sums(kept);
     expect(before).toEqual(sums(new PeriodSums()));
     // b had no downtime, so no sums of its own: its first part is still a change of the group's sum
-    parts.set('b', { segments: [{ assetId: 'b', start: HOUR, end: 3 * HOUR, cause: 'unplanned', components: ['c0'] }], repairs: [], maintenance: [] });
+    gainDowntime();
     kept.invalidate(['b']);
     expect(sums(kept)).toEqual(sums(new PeriodSums()));
     expect(sums(kept)[0]).toBe(before[0]! + 2);
   });
 
   it('drops its kept group sums with its log when the log passes its cap (a kept sum counts entries of the log it was added under)', () => {
-    const next = random(6);
-    const parts = new Map<string, AssetDowntime>([['a', part('a', next)]]);
-    const group = keptList(['a', 'b']);
-    const periods: [number, number][] = [[0, 300 * HOUR]];
-    const sums = (s: PeriodSums): number[] => {
-      const acc = new Float64Array(SUM_FIELDS);
-      s.sumInto(parts, group, periods, acc, group);
-      return [...acc];
-    };
+    const { sums, gainDowntime } = groupOfTwo(6);
     const kept = new PeriodSums({ keptGroupSize: 1, keptLog: 2 });
     const before = sums(kept);
     // b gains its first downtime: logged (it had no sums), the group's kept sum is stale from here
-    parts.set('b', { segments: [{ assetId: 'b', start: HOUR, end: 3 * HOUR, cause: 'unplanned', components: ['c0'] }], repairs: [], maintenance: [] });
+    gainDowntime();
     kept.invalidate(['b']);
     // two assets of no group take the log past its cap of 2: it starts again, and so must the kept group sums
     kept.invalidate(['x', 'y']);
@@ -100,7 +102,7 @@ describe('PeriodSums', () => {
     const parts = new Map<string, AssetDowntime>(ids.map((id) => [id, part(id, next)]));
     const d: Downtime = { perAsset: parts, assumed: { failures: 0, maintenance: 0 }, correctiveMaintenance: 0, sums: new PeriodSums() };
     const paretos = new KeptParetos();
-    const of = (from: number, to: number) => paretos.of(ids, ids, d, from, to, d.sums!.breakdowns(from, to));
+    const of = (from: number, to: number) => paretos.of(ids, d, from, to, d.sums!.breakdowns(from, to));
     const a = of(0, 300 * HOUR);
     const b = of(0, 120 * HOUR);
     expect(b).not.toBe(a);
@@ -161,8 +163,8 @@ describe('PeriodSums', () => {
       expect(figuresPerPeriod(d(kept), scope, periods)).toEqual(figuresPerPeriod(d(new PeriodSums()), scope, periods));
       const fresh = downtimeBreakdown(d(new PeriodSums()), scope, from, to);
       const made = JSON.stringify({ byAsset: pareto(fresh.byAsset), byCause: pareto(fresh.byCause), byComponent: pareto(fresh.byComponent) });
-      expect(JSON.stringify(paretos.of(scope, scope, d(kept), from, to, kept.breakdowns(from, to)))).toBe(made);
-      expect(JSON.stringify(sorted.of(scope, scope, d(kept), from, to, kept.breakdowns(from, to)))).toBe(made);
+      expect(JSON.stringify(paretos.of(scope, d(kept), from, to, kept.breakdowns(from, to)))).toBe(made);
+      expect(JSON.stringify(sorted.of(scope, d(kept), from, to, kept.breakdowns(from, to)))).toBe(made);
     }
   });
 });

@@ -20,7 +20,7 @@
  */
 import { MAINTENANCE, OTHER, PLANNED, REPAIRS, REPAIR_HOURS, SUM_FIELDS, UNPLANNED, assetBreakdown, assetSums, reachOf, type AssetBreakdown } from './asset-sums.js';
 import type { AssetDowntime } from './intervals.js';
-import type { KeptList } from './kept-list.js';
+import { memberSet, type KeptList } from './kept-list.js';
 
 /** Periods whose sums are kept (a report asks for 1 + its trend buckets, e.g. 1 + 90 days; ~0.5 MB each at 10,000 assets). */
 const KEPT_PERIODS = 128;
@@ -79,8 +79,6 @@ export class PeriodSums {
   #last: { periods: readonly (readonly [number, number])[]; tables: PeriodTable[] } | undefined;
   /** Each asset's downtime breakdown by `${from}:${to}`, least recently used first. */
   readonly #breakdowns = new Map<string, Map<string, AssetBreakdown>>();
-  /** The ids of a kept group as a set (#keptGroup). */
-  readonly #members = new WeakMap<readonly string[], ReadonlySet<string>>();
   /** Each asset downtime's first and last time (segment starts and ends, repairs and maintenance). */
   readonly #reach = new WeakMap<AssetDowntime, [number, number]>();
 
@@ -177,8 +175,7 @@ export class PeriodSums {
     const kept = t.groups.get(group);
     if (kept === undefined) return false;
     if (kept.at < t.log.length) {
-      let members = this.#members.get(group);
-      if (members === undefined) this.#members.set(group, (members = new Set(group)));
+      const members = memberSet(group);
       for (let i = kept.at; i < t.log.length; i++) if (members.has(t.log[i]!)) return false;
       kept.at = t.log.length;
     }

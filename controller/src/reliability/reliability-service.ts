@@ -96,6 +96,8 @@ export class ReliabilityService {
    */
   #json({ source, assets, ids, options }: ReturnType<ReliabilityService['scope']>): Uint8Array<ArrayBuffer> {
     const d = this.#downtime.downtime(ids);
+    // the kept middles of removed assets go (report-json.ts KeptGroups)
+    this.#groups.keepAssets(this.#downtime.allAssets());
     const layout = reportLayout(assets, d, options, this.#members);
     if (options.perAsset === 'omit') return reportJson(assets, d, options, layout, undefined, this.#groups);
     this.#versions.refresh(source);
@@ -123,7 +125,7 @@ export type ReportFormat = 'json' | 'csv';
 
 export interface RenderedReport {
   generation: number;
-  /** UTF-8, in a buffer of its own (transferable from the worker without a copy). */
+  /** UTF-8, in a buffer of exactly its size of its own (transferable from the worker without a copy; kept bodies hold only their bytes). */
   body: Uint8Array<ArrayBuffer>;
   cacheable: boolean;
 }

@@ -79,6 +79,25 @@ describe('ReportJobs', () => {
     expect(JSON.parse(before).groups.map((g: { key: string }) => g.key)).toEqual(['s2']);
   });
 
+  // a kept body pins its whole buffer: the cache counts byteLength, so the buffer must be no larger (a
+  // CSV of a few bytes once pinned a chunk of 256 KB)
+  it('keeps every body, JSON and CSV, in a buffer of exactly its size', async () => {
+    device('d1', 's1', 10);
+    store('metrics', metrics('d1', 1, { assetId: 'asset-1' }));
+    store('events', event('d1', 2, { assetId: 'asset-1' }));
+    const queries = [{ groupBy: 'asset', bucket: 'day' }, { groupBy: 'site', bucket: 'week' }, { groupBy: 'assetClass', bucket: 'month', perAsset: 'omit' }] as const;
+    for (const q of queries) {
+      for (const format of ['json', 'csv'] as const) {
+        for (const cache of ['miss', 'hit']) {
+          const r = await jobs.render(q, format);
+          expect({ q, format, cache: r.cache }).toEqual({ q, format, cache });
+          expect(r.body.byteLength).toBeGreaterThan(0);
+          expect({ q, format, offset: r.body.byteOffset, held: r.body.buffer.byteLength }).toEqual({ q, format, offset: 0, held: r.body.byteLength });
+        }
+      }
+    }
+  });
+
   it('keeps no report whose period came from the clock (no data)', async () => {
     const q = { groupBy: 'asset', bucket: 'day' } as const;
     expect((await jobs.render(q, 'json')).cache).toBe('miss');

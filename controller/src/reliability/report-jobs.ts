@@ -143,11 +143,12 @@ export class ReportJobs {
     this.#kept.delete(key);
     this.#kept.set(key, entry);
     const budget = this.#deps.cacheBytes ?? 256 * 2 ** 20;
-    let bytes = [...this.#kept.values()].reduce((sum, k) => sum + k.body.byteLength, 0);
+    // the memory a body holds: its whole buffer (report-body.ts makes it exactly the body's size)
+    let bytes = [...this.#kept.values()].reduce((sum, k) => sum + k.body.buffer.byteLength, 0);
     for (const [k, v] of this.#kept) {
       if (bytes <= budget) break;
       this.#kept.delete(k);
-      bytes -= v.body.byteLength;
+      bytes -= v.body.buffer.byteLength;
     }
   }
 }

@@ -6,76 +6,90 @@
  *
  * - a report by asset writes each group from its asset's figures' JSON, kept with the asset's sums
  *   (figures.ts assetFiguresJson, period-sums.ts): new data makes the JSON of the assets it changed;
+ *   each asset's trend buckets between the first and the last are kept as one piece (KeptGroups);
  * - the model versions' entries come kept per asset (version-impacts.ts);
  * - the rest of the report (totals, trend, Paretos) is stringified as before.
  */
 import { assetFiguresJson } from './figures.js';
-import type { Downtime } from './intervals.js';
-import { asKept, keptList } from './kept-list.js';
+import type { AssetDowntime, Downtime } from './intervals.js';
+import { ByteSlabs } from './kept-bytes.js';
+import { asKept, keptList, perKeptList } from './kept-list.js';
+import { BodyWriter } from './report-body.js';
 import { groupOf, members, reportWithoutVersions, type AssetInfo, type GroupBy, type ReportLayout, type ReportOptions } from './report.js';
 
 /** The body of the report of `assets`; `modelVersions`: the section's entries as JSON, undefined with perAsset=omit. */
 export function reportJson(assets: readonly AssetInfo[], d: Downtime, o: ReportOptions, layout: ReportLayout, modelVersions: readonly Uint8Array[] | undefined, kept = new KeptGroups()): Uint8Array<ArrayBuffer> {
   const byAsset = o.groupBy === 'asset';
   const { groups, trend, pareto, ...head } = reportWithoutVersions(assets, d, o, !byAsset, layout);
-  const parts: Uint8Array[] = [];
-  const text = (s: string): void => void parts.push(Buffer.from(s));
+  const body = new BodyWriter();
   // the keys in the report's order: period .. totals (page), groups, trend, pareto, modelVersions
-  text(`${JSON.stringify(head).slice(0, -1)},"groups":`);
-  if (byAsset) groupsByAsset(parts, d, o, layout, kept);
-  else text(JSON.stringify(groups));
-  text(`,${JSON.stringify({ trend, pareto }).slice(1, -1)}`);
+  body.text(`${JSON.stringify(head).slice(0, -1)},"groups":`);
+  if (byAsset) groupsByAsset(body, d, o, layout, kept);
+  else body.text(JSON.stringify(groups));
+  body.text(`,${JSON.stringify({ trend, pareto }).slice(1, -1)}`);
   if (modelVersions !== undefined) {
-    text(',"modelVersions":[');
-    const comma = Buffer.from(',');
+    body.text(',"modelVersions":[');
     for (const [i, entry] of modelVersions.entries()) {
-      if (i > 0) parts.push(comma);
-      parts.push(entry);
+      if (i > 0) body.text(',');
+      body.push(entry);
     }
-    text(']');
+    body.text(']');
   }
-  text('}');
-  return concat(parts);
+  body.text('}');
+  return body.body();
 }
 
-/** The groups of a report by asset: the text of report.ts's group() for each, from kept JSON of its figures. */
-function groupsByAsset(parts: Uint8Array[], d: Downtime, o: ReportOptions, layout: ReportLayout, kept: KeptGroups): void {
+/**
+ * The groups of a report by asset: the text of report.ts's group() for each, from kept JSON of its
+ * figures. A group is its head, its whole period's figures, its trend buckets but the last (kept as
+ * one part: LayoutMiddles.middle) and its last bucket: a period that moves (the default one ends at the
+ * latest data) changes the whole period and the last bucket of every asset, not the buckets before.
+ */
+function groupsByAsset(body: BodyWriter, d: Downtime, o: ReportOptions, layout: ReportLayout, kept: KeptGroups): void {
   const omit = o.perAsset === 'omit';
   const { wholeAndTrend, periodIso } = layout;
   const heads = [undefined, ...periodIso.map((p) => `{"from":"${p.from}","to":"${p.to}",`)];
   const dated = (k: number): string | undefined => heads[k];
-  const open = Buffer.from('[');
-  const comma = Buffer.from(',');
-  const trendOpen = Buffer.from(',"trend":[');
-  const close = Buffer.from(']}');
-  parts.push(open);
+  // [whole, bucket 1 .. bucket m]: each bucket's JSON starts with a comma, which the first one drops
+  const m = wholeAndTrend.length - 1;
+  // the whole period and the last bucket, made for every asset; the buckets between kept (LayoutMiddles.middle)
+  const ends = m >= 1 ? [wholeAndTrend[0]!, wholeAndTrend[m]!] : [wholeAndTrend[0]!];
+  const endsDated = (k: number): string | undefined => (k === 0 ? undefined : heads[m]);
+  // asked for only when there are buckets between: a layout without them would push out one kept with them
+  const middles = m > 1 ? kept.middles(wholeAndTrend.slice(1, -1).join(';')) : undefined;
+  body.text('[');
   for (const [i, [key, ids]] of layout.groups.entries()) {
-    if (i > 0) parts.push(comma);
-    const k = JSON.stringify(key);
     // an asset listed twice (source.ts lists each once) would be a group of two: written as any other report's
     if (ids.length !== 1) {
-      parts.push(Buffer.from(JSON.stringify(groupOf(d, key, omit ? undefined : ids, ids, wholeAndTrend, periodIso))));
+      body.text(`${i > 0 ? ',' : ''}${JSON.stringify(groupOf(d, key, omit ? undefined : ids, ids, wholeAndTrend, periodIso))}`);
       continue;
     }
-    const figures = assetFiguresJson(d, key, wholeAndTrend, dated);
-    parts.push(kept.group(key, omit, figures, () => {
-      const own: Uint8Array[] = [Buffer.from(omit ? `{"key":${k},` : `{"key":${k},"assetIds":${JSON.stringify(ids)},`), figures[0]!, trendOpen];
-      for (const [j, entry] of figures.slice(1).entries()) own.push(j === 0 ? entry.subarray(1) : entry);
-      own.push(close);
-      return concat(own);
-    }));
+    const [whole, last] = assetFiguresJson(d, key, ends, endsDated);
+    body.text(`${i > 0 ? ',' : ''}{"key":${JSON.stringify(key)},${omit ? '' : `"assetIds":${JSON.stringify(ids)},`}`);
+    body.push(whole!);
+    body.text(',"trend":[');
+    if (middles !== undefined) body.push(middles.middle(key, d.perAsset.get(key), () => assetFiguresJson(d, key, wholeAndTrend, dated).slice(1, -1)));
+    if (m >= 1) body.push(m > 1 ? last! : last!.subarray(1));
+    body.text(']}');
   }
-  parts.push(Buffer.from(']'));
+  body.text(']');
 }
 
+/** Period layouts whose middles are kept at once: two clients asking for other periods or buckets in turn do not make every asset's middles anew per render. */
+const KEPT_LAYOUTS = 2;
+
 /**
- * Each asset's group of a report by asset in JSON, kept while it is made of the same kept JSON of its
- * figures (figures.ts): one part per asset to copy into the body, not 30.
+ * What a report by asset keeps between renders: members() per asset list, and each asset's trend
+ * buckets between the first and the last in JSON (one piece of the body per asset, not one per bucket)
+ * for the last KEPT_LAYOUTS period layouts.
  */
 export class KeptGroups {
-  readonly #kept = new Map<string, { omit: boolean; figures: readonly Uint8Array[]; json: Uint8Array }>();
+  /** Middles per period layout (the buckets' bounds), least recently used first. */
+  readonly #layouts = new Map<string, LayoutMiddles>();
+  /** The asset list the middles were last pruned to (DowntimeState.allAssets: a new array when it changes). */
+  #assets: readonly AssetInfo[] | undefined;
   /** members() of an asset list (DowntimeState gives the same array for a scope while its assets stay), by groupBy. */
-  readonly #members = new WeakMap<readonly AssetInfo[], Map<GroupBy, [string, readonly string[]][]>>();
+  readonly #members = perKeptList((_: readonly AssetInfo[]) => new Map<GroupBy, [string, readonly string[]][]>());
 
   /**
    * report.ts members(), kept per kept asset list (kept-list.ts; any other list: made anew): a report by
@@ -85,31 +99,59 @@ export class KeptGroups {
   members(assets: readonly AssetInfo[], groupBy: GroupBy): [string, readonly string[]][] {
     const list = asKept(assets);
     if (list === undefined) return members(assets, groupBy);
-    let byGroup = this.#members.get(list);
-    if (byGroup === undefined) this.#members.set(list, (byGroup = new Map()));
+    const byGroup = this.#members(list);
     let groups = byGroup.get(groupBy);
     if (groups === undefined) byGroup.set(groupBy, (groups = members(list, groupBy).map(([key, ids]) => [key, keptList([...ids])])));
     return groups;
   }
 
-  group(assetId: string, omit: boolean, figures: readonly Uint8Array[], make: () => Uint8Array): Uint8Array {
-    const k = this.#kept.get(assetId);
-    if (k !== undefined && k.omit === omit && k.figures.length === figures.length && k.figures.every((f, i) => f === figures[i])) return k.json;
-    const json = make();
-    this.#kept.set(assetId, { omit, figures, json });
-    return json;
+  /** The middles of one period layout (`periods`: the bounds of the buckets between the first and the last). */
+  middles(periods: string): LayoutMiddles {
+    let layout = this.#layouts.get(periods);
+    if (layout !== undefined) this.#layouts.delete(periods);
+    else {
+      // the least recently used layout goes with its slabs
+      if (this.#layouts.size >= KEPT_LAYOUTS) this.#layouts.delete(this.#layouts.keys().next().value!);
+      layout = new LayoutMiddles();
+    }
+    this.#layouts.set(periods, layout);
+    return layout;
+  }
+
+  /** Drops the middles of assets no longer in `all` (the fleet's asset list), when the list changed. */
+  keepAssets(all: readonly AssetInfo[]): void {
+    if (all === this.#assets) return;
+    this.#assets = all;
+    const ids = new Set(all.map((a) => a.assetId));
+    for (const layout of this.#layouts.values()) layout.keepOnly(ids);
   }
 }
 
-/** The parts in one buffer of its own (never Node's shared pool), so that the worker can transfer it without a copy. */
-function concat(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
-  let size = 0;
-  for (const p of parts) size += p.byteLength;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
+/**
+ * Each asset's trend buckets but the first and the last of one period layout, as one piece: kept while
+ * the asset's downtime is the same object (DowntimeState derives a changed asset anew), so that a
+ * render finds it without looking up the kept JSON of each bucket (10,000 assets x 12 weeks).
+ */
+export class LayoutMiddles {
+  readonly #kept = new Map<string, { part: AssetDowntime | undefined; json: Uint8Array }>();
+  /** Plain kept-only slabs, dropped with the layout; a render copies the pieces into its body. */
+  readonly #slabs = new ByteSlabs();
+
+  /** The piece of an asset (its buckets' JSON, the first without its comma), made by `figures` when its downtime changed. */
+  middle(assetId: string, part: AssetDowntime | undefined, figures: () => readonly Uint8Array[]): Uint8Array {
+    const k = this.#kept.get(assetId);
+    if (k !== undefined && k.part === part) return k.json;
+    const json = this.#slabs.copy(figures().map((f, i) => (i === 0 ? f.subarray(1) : f)));
+    this.#kept.set(assetId, { part, json });
+    return json;
   }
-  return out;
+
+  /** The number of assets whose piece is kept (tests). */
+  get size(): number {
+    return this.#kept.size;
+  }
+
+  keepOnly(assetIds: ReadonlySet<string>): void {
+    for (const assetId of this.#kept.keys()) if (!assetIds.has(assetId)) this.#kept.delete(assetId);
+  }
 }

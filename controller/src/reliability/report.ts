@@ -7,7 +7,7 @@ import { RELIABILITY_DEFINITIONS, assumptionsStatement } from './definitions.js'
 import { assetFigures, downtimeBreakdown, figuresPerPeriod, pareto, type Figures, type ParetoEntry } from './figures.js';
 import { downtime, type Downtime, type EventsInput, type RepairAssumptions } from './intervals.js';
 import type { Paretos } from './kept-pareto.js';
-import { asKept, keptList, type KeptList } from './kept-list.js';
+import { asKept, keptList, perKeptList } from './kept-list.js';
 import { PeriodSums } from './period-sums.js';
 
 export type GroupBy = 'asset' | 'assetClass' | 'site';
@@ -259,7 +259,7 @@ export function reportWithoutVersions(assets: readonly AssetInfo[], d: Downtime,
   // in a page, the per-asset lists are those of its groups' assets
   const { groups, page, shown, wholeAndTrend, periodIso } = layout;
   const omit = o.perAsset === 'omit';
-  const { byAsset, byCause, byComponent } = paretos(assets, all, d, o);
+  const { byAsset, byCause, byComponent } = paretos(all, d, o);
   // the totals and the trend in one pass over the assets, as a group's (each period's sums apart, in asset order)
   const [totals, ...trend] = figuresPerPeriod(d, all, wholeAndTrend);
   return {
@@ -289,19 +289,16 @@ export function reportWithoutVersions(assets: readonly AssetInfo[], d: Downtime,
  * The ids of an asset list; of a kept list (DowntimeState's, kept-list.ts) one frozen array per list, kept
  * by identity: the kept sums of the totals and trend (period-sums.ts) are found by this array.
  */
-const assetIds = new WeakMap<KeptList<AssetInfo>, KeptList<string>>();
+const keptIds = perKeptList((assets: readonly AssetInfo[]) => keptList(assets.map((a) => a.assetId)));
 export function assetIdsOf(assets: readonly AssetInfo[]): readonly string[] {
-  const list = asKept(assets);
-  if (list === undefined) return assets.map((a) => a.assetId);
-  let ids = assetIds.get(list);
-  if (ids === undefined) assetIds.set(list, (ids = keptList(list.map((a) => a.assetId))));
-  return ids;
+  return asKept(assets) === undefined ? assets.map((a) => a.assetId) : keptIds(assets);
 }
 
-/** The Paretos of the scope's period: kept per kept asset list where `d` carries them (kept-pareto.ts), else made anew. */
-function paretos(assets: readonly AssetInfo[], all: readonly string[], d: Downtime, o: ReportOptions): Paretos {
-  const scope = asKept(assets);
-  if (scope !== undefined && d.paretos !== undefined && d.sums !== undefined) return d.paretos.of(scope, all, d, o.from, o.to, d.sums.breakdowns(o.from, o.to));
+/** The Paretos of the scope's period: kept per kept id list where `d` carries them (kept-pareto.ts), else made anew. */
+function paretos(all: readonly string[], d: Downtime, o: ReportOptions): Paretos {
+  // a kept scope's ids are a kept list (assetIdsOf)
+  const ids = asKept(all);
+  if (ids !== undefined && d.paretos !== undefined && d.sums !== undefined) return d.paretos.of(ids, d, o.from, o.to, d.sums.breakdowns(o.from, o.to));
   const b = downtimeBreakdown(d, all, o.from, o.to);
   return { byAsset: pareto(b.byAsset), byCause: pareto(b.byCause), byComponent: pareto(b.byComponent) };
 }

@@ -103,10 +103,16 @@ export class ReliabilitySource {
   /**
    * The assets with a span of a model version written at generation `n` or later (migration 011: a span
    * written after a snapshot whose highest number was `n` has at least `n`; 0 is a span no write touched
-   * since the migration). A scan of one row per asset and version, no index to keep on ingest's path.
+   * since the migration), and the highest generation of those spans (`n` without any: generations only
+   * grow, so lastSpanChange() would not be higher). One scan of one row per asset and version, no index
+   * to keep on ingest's path: lastSpanChange() and this, asked one after the other, scanned twice.
    */
-  spansChangedSince(n: number): string[] {
-    return this.#db.prepare(`SELECT DISTINCT asset_id FROM asset_metric_spans WHERE model_name <> '' AND n >= MAX(?, 1)`).pluck().all(n) as string[];
+  spanChangesSince(n: number): { last: number; assets: string[] } {
+    const rows = this.#db.prepare(`SELECT asset_id, MAX(n) FROM asset_metric_spans WHERE model_name <> '' AND n >= MAX(?, 1)
+      GROUP BY asset_id`).raw().all(n) as [string, number][];
+    let last = n;
+    for (const [, m] of rows) if (m > last) last = m;
+    return { last, assets: rows.map(([assetId]) => assetId) };
   }
 
   /** The assets whose spans were deleted or whose caught/missed windows changed after change number `n` (migration 011). */

@@ -18,7 +18,7 @@ import { iso, naturalOrder, versionImpact, versionOrder, type AssetInfo, type Re
 import type { AssetDowntime, Downtime } from './intervals.js';
 import { dropChanged } from './changed-assets.js';
 import { keptBytes } from './kept-bytes.js';
-import { asKept } from './kept-list.js';
+import { perKeptList } from './kept-list.js';
 import { caughtMissed, type CaughtMissedWindow, type ReliabilitySource } from './source.js';
 
 /** One version's entry: its activeFrom (the report sorts by it) and its JSON (UTF-8: the body is bytes, and 10,000 entries' join and encoding were a tenth of a render). */
@@ -46,14 +46,16 @@ export class VersionImpacts {
   /** The last change number (report_version_changes) and span generation read; undefined: nothing read yet. */
   #seen: { other: number; spans: number } | undefined;
   /** Per asset list (DowntimeState keeps one per scope): each asset's first index of its run of natural-order ties. */
-  readonly #runs = new WeakMap<readonly AssetInfo[], Uint32Array>();
+  readonly #runsOf = perKeptList(runsOf);
 
   /** Brings the kept spans and windows to what `source` reads; inside the report's read transaction. */
   refresh(source: ReliabilitySource): void {
-    const seen = { other: source.lastVersionChange(), spans: source.lastSpanChange() };
+    // the first read takes every asset's spans: only the highest generation is needed then
+    const spans = this.#seen === undefined ? { last: source.lastSpanChange(), assets: [] } : source.spanChangesSince(this.#seen.spans);
+    const seen = { other: source.lastVersionChange(), spans: spans.last };
     let changed: string[] | undefined;
     if (this.#seen !== undefined) {
-      const assets = new Set(source.spansChangedSince(this.#seen.spans));
+      const assets = new Set(spans.assets);
       if (seen.other !== this.#seen.other) for (const assetId of source.versionsChangedAfter(this.#seen.other)) assets.add(assetId);
       this.#seen = seen;
       if (assets.size === 0) return;
@@ -96,22 +98,6 @@ export class VersionImpacts {
     return out;
   }
 
-  /**
-   * The runs of assets the natural order cannot tell apart, once per asset list (a collator comparison
-   * per asset was a tenth of the section's time): in a sorted list such assets sit side by side, so two
-   * assets are of one run when each next one compares equal to the one before.
-   */
-  #runsOf(assets: readonly AssetInfo[]): Uint32Array {
-    const list = asKept(assets);
-    let runs = list === undefined ? undefined : this.#runs.get(list);
-    if (runs !== undefined) return runs;
-    runs = new Uint32Array(assets.length);
-    for (let i = 1; i < assets.length; i++) runs[i] = naturalOrder(assets[i - 1]!.assetId, assets[i]!.assetId) === 0 ? runs[i - 1]! : i;
-    // kept for a frozen list only (kept-list.ts): another array may change
-    if (list !== undefined) this.#runs.set(list, runs);
-    return runs;
-  }
-
   /** Entries of one run of assets, sorted by activeFrom as reportOf() sorts them (stable: the input order stays for ties). */
   #push(out: Uint8Array[], entries: Entry[]): void {
     const sorted = entries.length > 1 ? [...entries].sort((a, b) => versionOrder({ assetId: '', activeFrom: a[0] }, { assetId: '', activeFrom: b[0] })) : entries;
@@ -152,4 +138,15 @@ function sameClip(spans: readonly VersionSpan[], from: number, a: number, b: num
     if (inA !== (v.to > from && v.from < b) || (inA && Math.min(v.to, a) !== Math.min(v.to, b))) return false;
   }
   return true;
+}
+
+/**
+ * The runs of assets the natural order cannot tell apart, once per asset list (a collator comparison
+ * per asset was a tenth of the section's time): in a sorted list such assets sit side by side, so two
+ * assets are of one run when each next one compares equal to the one before.
+ */
+function runsOf(assets: readonly AssetInfo[]): Uint32Array {
+  const runs = new Uint32Array(assets.length);
+  for (let i = 1; i < assets.length; i++) runs[i] = naturalOrder(assets[i - 1]!.assetId, assets[i]!.assetId) === 0 ? runs[i - 1]! : i;
+  return runs;
 }
