@@ -1,8 +1,8 @@
 /**
  * protocol's parseTopic, remembered per topic string. A device publishes on the same few topics over
- * and over; on a topic string made fresh per message (as the MQTT parser makes it) a parse costs
- * ~1.6 us and a hit here ~0.3-0.6 us (bench/RESULTS.md, ingest section). What a topic means is
- * still decided by protocol/src/topics.ts alone.
+ * and over; on a topic string made fresh per message (as the MQTT parser makes it) a parse cost
+ * 0.8 us and a hit here 0.25 us at load 2.7, about twice both at load 5 (bench/topic-parse.ts,
+ * bench/RESULTS.md ingest notes). What a topic means is still decided by protocol/src/topics.ts alone.
  */
 import { parseTopic, upKinds, type ParsedTopic } from '@pdm/protocol';
 
