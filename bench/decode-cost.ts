@@ -30,7 +30,7 @@ function perMessage(messages: readonly Message[], decode: (m: Message) => unknow
 }
 
 const viaDecodeUpstream = (m: Message): unknown => {
-  const d = decodeUpstream(m.topic, m.payload, any, 'not a record topic');
+  const d = decodeUpstream(m.topic, parseTopic(m.topic), m.payload, any, 'not a record topic');
   if (!d.ok) throw d.error;
   return d.payload;
 };

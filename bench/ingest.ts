@@ -14,10 +14,14 @@
  * - external: a second Mosquitto -> the controller as an MQTT 5 client on a shared subscription ->
  *   ingest -> SQLite; consumed = stored.
  *
- * Each run measures the three back to back in a rotating order, with fresh device ids; a ratio is the
+ * - embedded, device auth on: as embedded, with `--device-auth credentials` (the production setting):
+ *   each run's devices are enrolled through the API before they connect with their passwords, so
+ *   the broker's ACL runs for every publish. Printed as an extra line, not in the headline table.
+ *
+ * Each run measures the consumers back to back in a rotating order, with fresh device ids; a ratio is the
  * median of the per-run ratios. Consumer CPU per message is read from /proc. Env: PDM_BENCH_RUNS (5),
  * PDM_BENCH_DEVICES (20), PDM_BENCH_PER_DEVICE (1000), PDM_BENCH_BATCH (unset: the mix above, the section's
- * headline; a number n: prediction batches of n scores only, e.g. 64 as the agent sends them).
+ * headline; an integer n in 1..1000: prediction batches of n scores only, e.g. 64 as the agent sends them).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -28,7 +32,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import mqtt, { type MqttClient } from 'mqtt';
-import { PdmError, encodePayload, topicFor } from '@pdm/protocol';
+import { z } from 'zod';
+import { MAX_PREDICTIONS_PER_BATCH, PdmError, encodePayload, topicFor } from '@pdm/protocol';
+import { enrollDevice } from '../test/helpers/fleet.js';
 import { cpuSecondsOf, memoryOf, startBenchController } from './lib/controller.js';
 import { Mosquitto } from './lib/mosquitto.js';
 import { ingestWorkload, predictionBatch, type Message } from './lib/records.js';
@@ -38,19 +44,31 @@ const RUNS = Number(process.env['PDM_BENCH_RUNS'] ?? 5);
 const DEVICES = Number(process.env['PDM_BENCH_DEVICES'] ?? 20);
 const PER_DEVICE = Number(process.env['PDM_BENCH_PER_DEVICE'] ?? 1000);
 const N = DEVICES * PER_DEVICE;
-const BATCH = process.env['PDM_BENCH_BATCH'] === undefined ? undefined : Number(process.env['PDM_BENCH_BATCH']);
+const BATCH = batchFromEnv(process.env['PDM_BENCH_BATCH']);
 const WINDOW = 64;
 const GOAL = 0.5;
 const here = fileURLToPath(new URL('.', import.meta.url));
 
+/** PDM_BENCH_BATCH: unset, or the scores per prediction batch, as many as the protocol allows at most. */
+function batchFromEnv(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const parsed = z.coerce.number().int().min(1).max(MAX_PREDICTIONS_PER_BATCH).safeParse(raw.trim() === '' ? Number.NaN : raw);
+  if (parsed.success) return parsed.data;
+  throw new PdmError('CONFIG_INVALID', `PDM_BENCH_BATCH must be an integer from 1 to ${MAX_PREDICTIONS_PER_BATCH} (scores per prediction batch)`, {
+    context: { value: raw, problems: parsed.error.issues.map((i) => i.message) },
+  });
+}
+
 interface Consumer {
-  readonly name: 'baseline' | 'embedded' | 'external';
+  readonly name: 'baseline' | 'embedded' | 'external' | 'embedded-auth';
   readonly url: string;
   readonly pid: number;
   /** A controller's event-loop delay file (ingest-loop-probe.mjs). */
   readonly loopFile?: string;
   /** Resolves with the time (ms) the consumer had taken in `total` messages since it started. */
   consumed(total: number): Promise<number>;
+  /** Enrolls these devices and returns their passwords (a broker with device auth on); absent: anonymous. */
+  enroll?: (deviceIds: readonly string[]) => Promise<Map<string, string>>;
 }
 
 interface Sample {
@@ -119,8 +137,20 @@ function workloadNote(): string {
   return `prediction batches of ${BATCH} scores only\n(the agent's batch size), ${Math.min(...bytes)}-${Math.max(...bytes)} bytes`;
 }
 
-async function connectAll(url: string, ids: readonly string[]): Promise<MqttClient[]> {
-  return Promise.all(ids.map((id) => mqtt.connectAsync(url, { clientId: id, clean: true, protocolVersion: 4, reconnectPeriod: 0 })));
+async function connectAll(url: string, ids: readonly string[], passwords?: Map<string, string>): Promise<MqttClient[]> {
+  return Promise.all(ids.map((id) => mqtt.connectAsync(url, {
+    clientId: id, clean: true, protocolVersion: 4, reconnectPeriod: 0,
+    ...(passwords === undefined ? {} : { username: id, password: passwords.get(id) }),
+  })));
+}
+
+/** Enrolls devices through a controller's API (admin token from its data dir); their passwords by deviceId. */
+function enroller(httpUrl: string, dataDir: string): (deviceIds: readonly string[]) => Promise<Map<string, string>> {
+  return async (deviceIds) => {
+    const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
+    const issued = await Promise.all(deviceIds.map(async (id) => [id, (await enrollDevice(httpUrl, token, id)).password] as const));
+    return new Map(issued);
+  };
 }
 
 /** Publishes each client's list QoS 1 with at most WINDOW unacknowledged; resolves on the last PUBACK. */
@@ -190,7 +220,8 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 async function measure(consumer: Consumer, run: number, already: number): Promise<Sample> {
   const lists = workload(`r${run}-${consumer.name}`);
-  const clients = await connectAll(consumer.url, lists.map((l) => l[0]!.topic.split('/')[2]!));
+  const ids = lists.map((l) => l[0]!.topic.split('/')[2]!);
+  const clients = await connectAll(consumer.url, ids, await consumer.enroll?.(ids));
   const cpu0 = cpuSecondsOf(consumer.pid);
   const sched0 = threadTimes(consumer.pid);
   const t0 = Date.now();
@@ -236,10 +267,16 @@ async function main(): Promise<void> {
       extraArgs: ['--broker-mode', 'external', '--broker-url', extBroker.url, '--broker-client-id', 'pdm-bench', '--broker-shared-group', 'pdm'],
     });
     stops.push(() => external.stop());
+    const authed = await startBenchController({ dataDir: join(work, 'embedded-auth'), env: probe('embedded-auth'), extraArgs: ['--device-auth', 'credentials'] });
+    stops.push(() => authed.stop());
     const consumers: Consumer[] = [
       bare.consumer,
       { name: 'embedded', url: embedded.mqttUrl, pid: embedded.program.pid!, consumed: storedRecords(embedded.dataDir), loopFile: join(work, 'embedded.loop') },
       { name: 'external', url: external.mqttUrl, pid: external.program.pid!, consumed: storedRecords(external.dataDir), loopFile: join(work, 'external.loop') },
+      {
+        name: 'embedded-auth', url: authed.mqttUrl, pid: authed.program.pid!, consumed: storedRecords(authed.dataDir), loopFile: join(work, 'embedded-auth.loop'),
+        enroll: enroller(authed.httpUrl, authed.dataDir),
+      },
     ];
     const samples = new Map<Consumer['name'], Sample[]>(consumers.map((c) => [c.name, []]));
     const measuredFrom = Date.now();
@@ -277,7 +314,7 @@ function report(samples: Map<Consumer['name'], Sample[]>, rss: { embedded: numbe
   const body = `Command: \`npm run bench:ingest\` (\`tsc -b\`, then bench/ingest.ts; controller = controller/dist/main.js in its own process).
 ${runHeader(loadAtStart)}
 Workload: ${DEVICES} publishing devices x ${PER_DEVICE} records = ${N} messages per run (${workloadNote()}, encoded with the protocol codec), QoS 1, a window of ${WINDOW} unacknowledged publishes
-per device. ${RUNS} runs after a warm-up; in each, the three consumers back to back in a rotating order, fresh device ids.
+per device. ${RUNS} runs after a warm-up; in each, the four consumers (the table's three, the device-auth one of the line below it) back to back in a rotating order, fresh device ids.
 Rate = messages / (first publish -> last message consumed): counted by the bare subscriber, or stored (seen in
 the controller's database, polled read-only every 20 ms). Device authentication: ${controllerAuthNote()}.
 Event-loop delay: the controller's main thread, monitorEventLoopDelay (5 ms resolution) preloaded by bench/ingest-loop-probe.mjs,
@@ -301,6 +338,7 @@ ${schedRow('controller, external Mosquitto', 'external')}
 
 - embedded broker: ${ratioVerdict(ratio('embedded'), GOAL, 'ge')}
 - external Mosquitto: ${ratioVerdict(ratio('external'), GOAL, 'ge')}
+- ${authLine(samples.get('embedded-auth')!, ratio('embedded-auth'), samples.get('embedded')!)}
 - controller RSS at the end: embedded ${(rss.embedded / 2 ** 20).toFixed(0)} MiB, external ${(rss.external / 2 ** 20).toFixed(0)} MiB
   (the controller's database holds ${(RUNS + 1) * N} records by then).
 `;
@@ -309,8 +347,17 @@ ${schedRow('controller, external Mosquitto', 'external')}
   process.stdout.write(`${body}\n`);
 }
 
+/** The embedded broker with device auth on, against the same broker with it off, measured in the same runs. */
+function authLine(authed: readonly Sample[], ratio: number, open: readonly Sample[]): string {
+  const main = (s: readonly Sample[]): string => median(s.map((x) => x.sched.mainRun)).toFixed(0);
+  return `embedded broker with device auth on (\`--device-auth credentials\`, each run's devices enrolled through the API before they
+  connect; measured in the same rotation, not in the table): median ${median(authed.map((x) => x.rate)).toFixed(0)} msg/s
+  (runs ${authed.map((x) => x.rate.toFixed(0)).join(', ')}), ${ratio.toFixed(2)}x the baseline; main thread on CPU ${main(authed)} us/msg
+  (auth off: ${main(open)}), consumer CPU ${median(authed.map((x) => x.cpuUs)).toFixed(0)} us/msg (auth off: ${median(open.map((x) => x.cpuUs)).toFixed(0)})`;
+}
+
 function controllerAuthNote(): string {
-  return 'the embedded broker runs with `--device-auth none` when the controller has that switch (these devices hold no credentials); the external Mosquitto allows anonymous clients';
+  return 'the embedded broker of the table runs with `--device-auth none` when the controller has that switch (these devices hold no credentials; the line below the table has it on); the external Mosquitto allows anonymous clients';
 }
 
 await main();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  allDevicesFilter, deviceDownFilter, devicePrefixFilter, downKinds, parseTopic, topicFor, topicSpecs, upKinds,
+  allDevicesFilter, deviceDownFilter, devicePrefixFilter, downKinds, matchesUpstreamFilter, parseTopic, topicFor, topicSpecs, upKinds,
 } from './topics.js';
 
 describe('topics', () => {
@@ -30,6 +30,21 @@ describe('topics', () => {
       'pdm/v1/gw/up/status/extra', 'pdm/v1/g+w/up/status', 'pdm/v1/gw/up/__proto__', 'other/v1/gw/up/status',
     ]) {
       expect(parseTopic(bad)).toBeUndefined();
+    }
+  });
+
+  it('says which topics an upstream allDevicesFilter matches, valid deviceId or not', () => {
+    for (const kind of upKinds) {
+      expect(matchesUpstreamFilter(topicFor('gw', kind)), kind).toBe(true);
+      expect(matchesUpstreamFilter(`pdm/v1/bad id!/up/${kind}`), kind).toBe(true);
+      expect(matchesUpstreamFilter(`pdm/v1//up/${kind}`), kind).toBe(true);
+    }
+    for (const other of [
+      ...downKinds.map((k) => topicFor('gw', k)), 'pdm/v1/gw/up/nothing', 'pdm/v1/gw/up/status/more', 'pdm/v1/gw/x/up/status',
+      'pdm/v1/gw/up', 'pdm/v1/gw/up/', 'pdm/v2/gw/up/status', 'xpdm/v1/gw/up/status', 'pdm/v1/up/status', 'pdm/v1/gw/up/__proto__',
+      'pdm/v1/gw/down/status', 'other',
+    ]) {
+      expect(matchesUpstreamFilter(other), other).toBe(false);
     }
   });
 });

@@ -108,3 +108,15 @@ export function parseTopic(topic: string): ParsedTopic | undefined {
   if (spec.direction !== direction) return undefined;
   return { deviceId, direction: spec.direction, kind: kind as TopicKind, spec };
 }
+
+/**
+ * True when a topic matches `allDevicesFilter` of an upstream kind, `pdm/v1/+/up/<kind>`: `+` matches
+ * any device level, also one that is no valid deviceId, which parseTopic refuses. For a consumer that
+ * takes what such a subscription would get (the embedded broker's hook) and refuses it itself.
+ */
+export function matchesUpstreamFilter(topic: string): boolean {
+  const parts = topic.split('/');
+  if (parts.length !== 5 || `${parts[0]}/${parts[1]}` !== TOPIC_ROOT || parts[3] !== 'up') return false;
+  const kind = parts[4]!;
+  return Object.hasOwn(topicSpecs, kind) && topicSpecs[kind as TopicKind].direction === 'up';
+}

@@ -2,10 +2,15 @@
  * How the controller talks to an MQTT broker, embedded or external: one interface, so ingest,
  * commands and reconciliation never know which broker runs.
  */
-import type { QoS } from '@pdm/protocol';
+import type { ParsedTopic, QoS } from '@pdm/protocol';
 
 export interface LinkMessage {
   topic: string;
+  /**
+   * parseTopic(topic), made once by whoever received the message (the link, or the embedded broker
+   * before its ACL), so ingest and metrics do not parse it again; undefined: not a pdm topic.
+   */
+  parsed: ParsedTopic | undefined;
   payload: Buffer;
   /** True for a retained message replayed on subscribe: old state, not a sign of life. */
   retain: boolean;

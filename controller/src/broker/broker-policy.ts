@@ -14,7 +14,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { AedesOptions, AuthenticateError, Client } from 'aedes';
-import { PdmError, isValidDeviceId } from '@pdm/protocol';
+import { PdmError, isValidDeviceId, type ParsedTopic } from '@pdm/protocol';
 import type { Logger } from '../logger.js';
 import { maySubscribe, publishRefusal } from './device-acl.js';
 import { PublishLimiter, type PublishLimits } from './publish-limiter.js';
@@ -106,7 +106,8 @@ export class BrokerPolicy {
     this.#throttleWarned.delete(clientId);
   }
 
-  hooks(): Pick<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'> {
+  /** aedes' hooks but authorizePublish, which the broker calls with the topic it parsed (authorizePublish below). */
+  hooks(): Pick<AedesOptions, 'authenticate' | 'authorizeSubscribe'> {
     return {
       authenticate: (client, username, password, done) => {
         this.#authenticate(client, username, password).then(
@@ -114,7 +115,6 @@ export class BrokerPolicy {
           (err: unknown) => done(withReturnCode(new PdmError('INTERNAL', 'authentication failed', { cause: err }), SERVER_UNAVAILABLE), null),
         );
       },
-      authorizePublish: (client, packet, callback) => this.#authorizePublish(client, packet.topic, callback),
       authorizeSubscribe: (client, sub, callback) => {
         if (client.id === CONTROLLER_CLIENT_ID || this.#options.deviceAuth === 'none' || maySubscribe(client.id, sub.topic)) {
           return callback(null, sub);
@@ -158,12 +158,16 @@ export class BrokerPolicy {
     });
   }
 
-  #authorizePublish(client: Client | null, topic: string, callback: (error?: Error | null) => void): void {
+  /**
+   * aedes' authorizePublish for one PUBLISH. `parsed`: parseTopic(topic), made once per message by the
+   * broker, which hands it on to ingest as well.
+   */
+  authorizePublish(client: Client | null, topic: string, parsed: ParsedTopic | undefined, callback: (error?: Error | null) => void): void {
     // client is null for the will of a client that is gone; its topic was checked when it connected and published it
     if (client === null || client.id === CONTROLLER_CLIENT_ID) return callback(null);
     if (topic.startsWith('$SYS')) return callback(new PdmError('TOPIC_DIRECTION', '$SYS topics are reserved')); // aedes' default, kept
     if (this.#options.deviceAuth === 'credentials') {
-      const refused = publishRefusal(client.id, topic);
+      const refused = publishRefusal(client.id, parsed);
       if (refused !== undefined) {
         this.#refuse(`publish-${refused}`, client.id, { topic: topic.slice(0, 256) });
         return callback(new PdmError('TOPIC_DIRECTION', 'topic is not one this device may publish to', { context: { deviceId: client.id } }));

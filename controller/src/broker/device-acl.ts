@@ -5,13 +5,13 @@
  * `#`, no `+` in the device level, nothing outside `pdm/v1/`. Topics are read only through the
  * protocol's parser (protocol/src/topics.ts).
  */
-import { deviceDownFilter, downKinds, parseTopic, topicFor } from '@pdm/protocol';
+import { deviceDownFilter, downKinds, topicFor, type ParsedTopic } from '@pdm/protocol';
 
 /** Why a device's PUBLISH is refused, as a metric label. */
 export type PublishRefusal = 'not-pdm-topic' | 'other-device' | 'downstream-topic';
 
-export function publishRefusal(deviceId: string, topic: string): PublishRefusal | undefined {
-  const parsed = parseTopic(topic);
+/** `parsed`: parseTopic of the publish's topic, made once per message by the broker. */
+export function publishRefusal(deviceId: string, parsed: ParsedTopic | undefined): PublishRefusal | undefined {
   if (parsed === undefined) return 'not-pdm-topic';
   if (parsed.deviceId !== deviceId) return 'other-device';
   if (parsed.direction !== 'up') return 'downstream-topic';

@@ -2,10 +2,12 @@
  * The embedded broker's hand-over of device publishes to ingest (takeUpstream): real aedes over TCP,
  * real mqtt.js devices. A QoS 1 publish is acknowledged only once the handler has settled it, and the
  * PUBACKs of a batch settled at once (as ingest's record route settles a committed batch) reach each
- * device in its publish order, although they now leave corked (packet-guard.ts _writev).
+ * device in its publish order, although they now leave corked, in one write of the TCP socket
+ * (packet-guard.ts _writev).
  */
+import { Socket } from 'node:net';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { captureLogs } from '../testing/log-capture.js';
 import { onceWithin } from '../testing/device-client.js';
 import type { LinkMessage } from './broker-link.js';
@@ -82,6 +84,43 @@ describe('EmbeddedBroker hand-over to ingest', () => {
     // the case this test is about: several PUBACKs written in one turn
     expect(largestBatch).toBeGreaterThan(1);
     for (const d of devices) expect(d.connected).toBe(true);
+  });
+
+  it('sends the PUBACKs of publishes settled together in one write of the TCP socket', async () => {
+    const held = holdUpstream();
+    const d = await device('gw-w');
+    const PUBLISHES = 20;
+    const acked = Array.from({ length: PUBLISHES }, (_v, i) => d.publishAsync('pdm/v1/gw-w/up/events', String(i), { qos: 1 }));
+    await vi.waitFor(() => expect(held.length).toBe(PUBLISHES), { timeout: 3000 });
+    // the broker's side of this device's connection is the socket whose remote port is the device's own
+    const devicePort = (d.stream as Socket).localPort;
+    const writes: number[] = [];
+    const record = (socket: Socket, bytes: number): void => { if (socket.remotePort === devicePort) writes.push(bytes); };
+    // Node's stream internals of a socket: one call per write it is asked to make
+    interface SocketWrites {
+      _write(this: Socket, chunk: Buffer, encoding: BufferEncoding, cb: () => void): void;
+      _writev(this: Socket, chunks: { chunk: Buffer }[], cb: () => void): void;
+    }
+    const proto = Socket.prototype as unknown as SocketWrites;
+    const { _write: write, _writev: writev } = proto;
+    const spies = [
+      vi.spyOn(proto, '_write').mockImplementation(function (this: Socket, chunk, encoding, cb) {
+        record(this, chunk.length);
+        write.call(this, chunk, encoding, cb);
+      }),
+      vi.spyOn(proto, '_writev').mockImplementation(function (this: Socket, chunks, cb) {
+        record(this, chunks.reduce((n, c) => n + c.chunk.length, 0));
+        writev.call(this, chunks, cb);
+      }),
+    ];
+    try {
+      for (const h of held) h.resolve();
+      await Promise.all(acked);
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+    // a PUBACK is 4 bytes [MQTT-3.4]
+    expect(writes).toEqual([PUBLISHES * 4]);
   });
 
   it('closes the connection, unacknowledged, of a publish the handler failed on (thrown or rejected)', async () => {

@@ -19,12 +19,13 @@ import type { Duplex } from 'node:stream';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import { Aedes, type AedesOptions, type Client, type PublishPacket } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import { PdmError, TOPIC_ROOT, topicSpecs, upKinds } from '@pdm/protocol';
+import { PdmError, matchesUpstreamFilter, topicSpecs, type ParsedTopic } from '@pdm/protocol';
 import type { Logger } from '../logger.js';
 import type { BrokerHost, BrokerPorts, BrokerStats } from './broker-host.js';
 import type { Health, LinkConnectOptions, LinkMessage, LinkObserver, MessageHandler } from './broker-link.js';
 import { BrokerPolicy, CONTROLLER_CLIENT_ID, type BrokerPolicyOptions, type DeviceCredentials, type PeerCertificate } from './broker-policy.js';
 import { createTlsListener, type BrokerTlsOptions } from './tls-listener.js';
+import { TopicMemo } from '../ingest/topic-memo.js';
 import { PacketSizeGuard } from './packet-guard.js';
 import { RetainedIndex, type RetainedPersistence } from './retained-index.js';
 
@@ -63,6 +64,8 @@ export class EmbeddedBroker implements BrokerHost {
   readonly #policy: BrokerPolicy;
   /** The TLS socket under each guarded stream, for the client certificate. */
   readonly #tlsSockets = new WeakMap<object, TLSSocket>();
+  /** Each publish's topic parsed once, here: the ACL, ingest and metrics use that one parse. */
+  readonly #topics = new TopicMemo();
   #aedes: Aedes | undefined;
   #tcp: TcpServer | undefined;
   #tls: TlsServer | undefined;
@@ -200,7 +203,6 @@ export class EmbeddedBroker implements BrokerHost {
 
   #aedesOptions(): AedesOptions {
     const hooks = this.#policy.hooks();
-    const authorize = hooks.authorizePublish!;
     return {
       // called once per delivery to a subscriber: counts what goes out, forwards it unchanged
       authorizeForward: (_client, packet) => { this.#sent += 1; return packet; },
@@ -209,20 +211,23 @@ export class EmbeddedBroker implements BrokerHost {
       maxClientsIdLength: MAX_CLIENT_ID_LENGTH,
       ...hooks,
       // the policy first (a refused publish closes the connection), then ingest, then the PUBACK
-      authorizePublish: (client, packet, callback) => authorize(client, packet, (err) => {
-        if (err !== null && err !== undefined) callback(err);
-        else this.#intake(client, packet, callback);
-      }),
+      authorizePublish: (client, packet, callback) => {
+        const parsed = this.#topics.of(packet.topic);
+        this.#policy.authorizePublish(client, packet.topic, parsed, (err) => {
+          if (err !== null && err !== undefined) callback(err);
+          else this.#intake(client, packet, parsed, callback);
+        });
+      },
     };
   }
 
   /** A device's publish on an upstream topic goes to ingest; aedes acknowledges it once ingest has handled it. */
-  #intake(client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void {
+  #intake(client: Client | null, packet: PublishPacket, parsed: ParsedTopic | undefined, callback: (error?: Error | null) => void): void {
     const upstream = this.#upstream;
-    if (upstream === undefined || client?.id === CONTROLLER_CLIENT_ID || !isUpstreamTopic(packet.topic)) return callback(null);
+    if (upstream === undefined || client?.id === CONTROLLER_CLIENT_ID || !isUpstream(packet.topic, parsed)) return callback(null);
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
     // a device's RETAIN asks the broker to keep it; to ingest it is live news, as a subscriber would see it [MQTT-3.3.1-9]
-    const message: LinkMessage = { topic: packet.topic, payload, retain: false };
+    const message: LinkMessage = { topic: packet.topic, parsed, payload, retain: false };
     const started = performance.now();
     let handling: void | Promise<void>;
     try {
@@ -283,15 +288,13 @@ export class EmbeddedBroker implements BrokerHost {
   }
 }
 
-/** What the controller used to subscribe to (`allDevicesFilter` of each upstream kind): `pdm/v1/+/up/<kind>`. */
-const UPSTREAM_KINDS: ReadonlySet<string> = new Set(upKinds);
-const ROOT_LEVELS = `${TOPIC_ROOT}/`;
-/** Read in place (no split into levels): it runs for every publish. */
-function isUpstreamTopic(topic: string): boolean {
-  if (!topic.startsWith(ROOT_LEVELS)) return false;
-  const deviceEnd = topic.indexOf('/', ROOT_LEVELS.length);
-  // a kind holds no '/', so the set lookup also says nothing follows it
-  return deviceEnd >= 0 && topic.startsWith('/up/', deviceEnd) && UPSTREAM_KINDS.has(topic.slice(deviceEnd + 4));
+/**
+ * What the controller used to subscribe to (`allDevicesFilter` of each upstream kind): a pdm upstream
+ * topic, or one whose device level is no valid deviceId, which ingest counts as invalid. The second
+ * test runs only for what is not a pdm topic.
+ */
+function isUpstream(topic: string, parsed: ParsedTopic | undefined): boolean {
+  return parsed === undefined ? matchesUpstreamFilter(topic) : parsed.direction === 'up';
 }
 
 async function listen(server: TcpServer | HttpServer, port: number, host: string): Promise<number> {

@@ -91,6 +91,36 @@ describe('PacketSizeGuard writes', () => {
     expect(Buffer.concat(calls.flat()).equals(Buffer.concat([...pieces, Buffer.from([0xd0, 0])]))).toBe(true);
   });
 
+  it('calls each corked write back once, only after the connection wrote its last piece', async () => {
+    // a connection without _writev that completes each write when the test says so: a callback
+    // passed on with the wrong piece would come early, one passed with every piece would come twice
+    const pending: (() => void)[] = [];
+    let written = 0;
+    const inner = new Duplex({
+      read() {},
+      write(_chunk: Buffer, _encoding, callback) {
+        pending.push(() => { written += 1; callback(); });
+      },
+    });
+    const guard = new PacketSizeGuard(inner, 1024, () => undefined);
+    const errors: unknown[] = [];
+    guard.on('error', (err) => errors.push(err));
+    const PIECES = 5;
+    const calledAt: number[][] = Array.from({ length: PIECES }, () => []);
+    guard.cork();
+    for (let i = 0; i < PIECES; i++) guard.write(Buffer.from([0x40, 0x02, 0, i]), () => calledAt[i]!.push(written));
+    guard.uncork();
+    for (let done = 0; done < PIECES; done++) {
+      await flushed();
+      expect(pending.length, `piece ${done} handed to the connection`).toBe(1);
+      pending.shift()!();
+    }
+    await flushed();
+    expect(pending).toEqual([]);
+    expect(calledAt).toEqual(Array.from({ length: PIECES }, () => [PIECES]));
+    expect(errors).toEqual([]);
+  });
+
   it('reports a failed write of the connection to the writer', async () => {
     const inner = new Duplex({ read() {}, write: (_c, _e, callback) => callback(new Error('EPIPE (simulated)')) });
     inner.on('error', () => undefined);

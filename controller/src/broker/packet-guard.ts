@@ -6,7 +6,7 @@
  * (protocol `maxBytes`) are checked later by ingest; this only bounds memory per connection.
  *
  * Writes pass through to the connection; what was written while this stream was corked goes out in
- * one write of the connection (_writev), see there.
+ * one write of a TCP or TLS connection (_writev), see there.
  */
 import { Duplex } from 'node:stream';
 
@@ -44,9 +44,11 @@ export class PacketSizeGuard extends Duplex {
   }
 
   /**
-   * What was written while this stream was corked, as one write of the connection (one writev
-   * syscall on a socket). mqtt-packet corks the stream for each packet it writes and uncorks it on
-   * the next tick, so every PUBACK of a settled batch (and each packet's 2-3 pieces) collects here;
+   * What was written while this stream was corked, as one write of the connection: one writev
+   * syscall on a TCP or TLS socket. The WebSocket stream (ws createWebSocketStream) has no _writev of
+   * its own, so there the pieces still go on one at a time, each a frame. mqtt-packet corks the
+   * stream for each packet it writes and uncorks it on the next tick, so every PUBACK of a settled
+   * batch (and each packet's 2-3 pieces) collects here;
    * passed on one by one, each piece waited for the previous one's write to complete and cost a
    * syscall of its own: ~25% of the embedded broker's thread under bench:ingest (bench/RESULTS.md).
    */

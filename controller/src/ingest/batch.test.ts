@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import BetterSqlite from 'better-sqlite3';
 import { connectAsync } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodePayload, upTopic, type RecordKind } from '@pdm/protocol';
+import { encodePayload, parseTopic, upTopic, type RecordKind } from '@pdm/protocol';
 import { IngestStatsRepo } from '../db/ingest-stats-repo.js';
 import { RecordsRepo } from '../db/records-repo.js';
 import * as fx from '../testing/fixtures.js';
@@ -30,7 +30,7 @@ function openReader(t: TestController): (deviceId: string, seq: number) => boole
   return (deviceId, seq) => (get.get(deviceId, seq) as number) === 1;
 }
 
-const message = (deviceId: string, kind: RecordKind, payload: Buffer) => ({ topic: upTopic(deviceId, kind), payload, retain: false });
+const message = (deviceId: string, kind: RecordKind, payload: Buffer) => ({ topic: upTopic(deviceId, kind), parsed: parseTopic(upTopic(deviceId, kind)), payload, retain: false });
 
 describe('ingest group commit', () => {
   it('stores a mixed batch in one go: duplicates counted, invalid refused, the poison member alone fails', async () => {

@@ -4,7 +4,7 @@
  * and fetch requests (ingest.ts). What is refused says why, with the kind and device the topic names.
  * Prediction batches and metric windows that fast-decode.ts is certain of skip the zod pass.
  */
-import { PdmError, checkPayload, isPdmError, parsePayloadJson, parseTopic, type ParsedTopic, type UpKind } from '@pdm/protocol';
+import { PdmError, checkPayload, isPdmError, parsePayloadJson, type ParsedTopic, type UpKind } from '@pdm/protocol';
 import { fastRecord } from './fast-decode.js';
 
 export type Decoding =
@@ -12,11 +12,12 @@ export type Decoding =
   | { readonly ok: false; readonly kind: string; readonly deviceId: string; readonly error: PdmError };
 
 /**
- * `accepts`: the upstream kinds this caller handles; any other topic is TOPIC_INVALID with `refusal`.
- * `parsed`: parseTopic(topic), when the caller has it already (topic-memo.ts).
+ * `parsed`: parseTopic(topic), made once per message by the caller (undefined: not a pdm topic, refused
+ * here without parsing it again). `accepts`: the upstream kinds this caller handles; any other topic
+ * is TOPIC_INVALID with `refusal`.
  */
-export function decodeUpstream(topic: string, payload: Uint8Array, accepts: (kind: string) => boolean, refusal: string,
-  parsed: ParsedTopic | undefined = parseTopic(topic)): Decoding {
+export function decodeUpstream(topic: string, parsed: ParsedTopic | undefined, payload: Uint8Array, accepts: (kind: string) => boolean,
+  refusal: string): Decoding {
   // `+` in a subscription also matches levels that are not valid deviceIds
   if (parsed === undefined || parsed.direction !== 'up' || !accepts(parsed.kind)) {
     return { ok: false, kind: topic.split('/').at(-1) ?? '', deviceId: '', error: new PdmError('TOPIC_INVALID', refusal) };

@@ -9,7 +9,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodePayload, isPdmError, recordSchemas, upTopic, type RecordKind } from '@pdm/protocol';
+import { decodePayload, isPdmError, parseTopic, recordSchemas, upTopic, type RecordKind } from '@pdm/protocol';
 import { decodeUpstream } from './decode.js';
 import { LATENCY_KEYS, METRIC_WINDOW_KEYS, MODEL_REF_KEYS, PREDICTION_BATCH_KEYS, PREDICTION_KEYS, fastRecord } from './fast-decode.js';
 
@@ -184,7 +184,7 @@ function check(kind: RecordKind, text: string): { fast: boolean; refused: boolea
     expect(fast).toEqual(parsed);
     expect(keyOrder(fast)).toEqual(keyOrder(parsed));
   }
-  const d = decodeUpstream(upTopic(DEVICE, kind), bytes, () => true, 'not a record topic');
+  const d = decodeUpstream(upTopic(DEVICE, kind), parseTopic(upTopic(DEVICE, kind)), bytes, () => true, 'not a record topic');
   if (reference.ok) {
     expect(d.ok).toBe(true);
     const payload = d.ok ? d.payload : undefined;

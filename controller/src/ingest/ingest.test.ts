@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodePayload, recordKinds, topicSpecs, upKinds, upTopic, type UpKind } from '@pdm/protocol';
+import { encodePayload, parseTopic, recordKinds, topicSpecs, upKinds, upTopic, type UpKind } from '@pdm/protocol';
 import { IngestStatsRepo } from '../db/ingest-stats-repo.js';
 import { MAX_ATTEMPTS } from './ingest.js';
 import { RecordsRepo } from '../db/records-repo.js';
@@ -152,7 +152,7 @@ describe('ingest', () => {
   });
 
   it('rolls a record back whole when storing fails, and stores it when retried', async () => {
-    const message = { topic: upTopic('tx', 'predictions'), payload: encodePayload('predictions', fx.predictions('tx', 1, 4)), retain: false };
+    const message = { topic: upTopic('tx', 'predictions'), parsed: parseTopic(upTopic('tx', 'predictions')), payload: encodePayload('predictions', fx.predictions('tx', 1, 4)), retain: false };
     db().exec('ALTER TABLE prediction_batches RENAME TO prediction_batches_away');
     try {
       await expect(tc.app.ingest.handle(message)).rejects.toThrow();
@@ -166,7 +166,7 @@ describe('ingest', () => {
   });
 
   it('leaves a status unacknowledged while another connection holds the write lock, never counting it toward MAX_ATTEMPTS', async () => {
-    const message = { topic: upTopic('busy', 'status'), payload: Buffer.from(JSON.stringify(valid('status', 'busy'))), retain: false };
+    const message = { topic: upTopic('busy', 'status'), parsed: parseTopic(upTopic('busy', 'status')), payload: Buffer.from(JSON.stringify(valid('status', 'busy'))), retain: false };
     db().pragma('busy_timeout = 100');
     const lock = await holdWriteLock(tc.app.database.file);
     try {
@@ -184,7 +184,7 @@ describe('ingest', () => {
   });
 
   it('gives up on a message that keeps failing: counted as INTERNAL and acknowledged', async () => {
-    const message = { topic: upTopic('poison', 'alerts'), payload: encodePayload('alerts', fx.alert('poison', 1)), retain: false };
+    const message = { topic: upTopic('poison', 'alerts'), parsed: parseTopic(upTopic('poison', 'alerts')), payload: encodePayload('alerts', fx.alert('poison', 1)), retain: false };
     db().exec('ALTER TABLE alerts RENAME TO alerts_away');
     try {
       for (let i = 1; i < MAX_ATTEMPTS; i += 1) await expect(tc.app.ingest.handle(message)).rejects.toThrow();

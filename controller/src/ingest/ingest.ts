@@ -34,7 +34,6 @@ import type { Presence, Transition } from './presence.js';
 import { FailedAttempts, MAX_ATTEMPTS, attemptKey, batchLog, databaseUnavailable, writeBatch } from './failed-attempts.js';
 import { isRecordTopic } from './record-batch.js';
 import { RecordIntake } from './record-intake.js';
-import { TopicMemo } from './topic-memo.js';
 import { InProcessSink, type RecordSink } from './record-sink.js';
 import { WorkerSink, builtWorkerEntry } from './worker-sink.js';
 
@@ -90,7 +89,6 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
   readonly #sink: RecordSink | undefined;
   /** Record messages: decoded and stored by the sink, in batches (record-intake.ts). */
   #records: RecordIntake | undefined;
-  readonly #topics = new TopicMemo();
   readonly #listeners = new Map<UpKind, Set<Listener<never>>>();
   readonly #throttle = new LogThrottle(10_000);
   /** Failed attempts per message, so one poison message cannot block ingest. */
@@ -215,8 +213,8 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
    */
   handle(message: LinkMessage): Promise<void> {
     if (!this.#running) return Promise.reject(new PdmError('INTERNAL', 'ingest is stopped'));
-    // the record route keeps what the topic says for after the commit instead of parsing it again
-    const topic = this.#topics.of(message.topic);
+    // the topic was parsed once where the message was received (LinkMessage.parsed)
+    const topic = message.parsed;
     return isRecordTopic(topic) ? this.#records!.submit(message, topic) : this.#batch.submit(message);
   }
 
@@ -275,7 +273,7 @@ export class Ingest implements UpstreamSource, StatusSource, ReplySource {
 
   /** Topic, size, JSON, schema and deviceId; an invalid message is counted here and yields undefined. */
   #decode(message: LinkMessage): Decoded | undefined {
-    const d = decodeUpstream(message.topic, message.payload, anyKind, 'topic is not a pdm upstream topic', this.#topics.of(message.topic));
+    const d = decodeUpstream(message.topic, message.parsed, message.payload, anyKind, 'topic is not a pdm upstream topic');
     if (d.ok) return { message, kind: d.kind as Decoded['kind'], deviceId: d.deviceId, payload: d.payload };
     this.#invalid(d.deviceId, d.kind, d.error, message);
     return undefined;

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodePayload, upTopic } from '@pdm/protocol';
+import { encodePayload, parseTopic, upTopic } from '@pdm/protocol';
 import { CONTROLLER_CLIENT_ID } from '../broker/embedded-broker.js';
 import { ManualClock } from '../clock.js';
 import { connectDevice, type TestDevice } from '../testing/device-client.js';
@@ -97,7 +97,7 @@ describe('presence', () => {
   it('takes a retained status as state but not as a sign of life', async () => {
     const clock = new ManualClock(Date.now());
     tc = await startTestController({ clock });
-    await tc.app.ingest.handle({ topic: upTopic('gw-4', 'status'), payload: encodePayload('status', fx.status('gw-4')), retain: true });
+    await tc.app.ingest.handle({ topic: upTopic('gw-4', 'status'), parsed: parseTopic(upTopic('gw-4', 'status')), payload: encodePayload('status', fx.status('gw-4')), retain: true });
     const v = await view(tc, 'gw-4');
     expect(v).toMatchObject({ state: 'online', lastSeenAt: null, stateChangedAt: new Date(clock.now()).toISOString() });
   });

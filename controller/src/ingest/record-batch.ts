@@ -168,7 +168,8 @@ export class RecordBatchWriter {
   }
 
   #decode(raw: RawRecord, now: number): Decoded | RecordOutcome {
-    const d = decodeUpstream(raw.topic, raw.payload, isRecordKind, 'topic is not a pdm record topic', this.#topics.of(raw.topic));
+    // the one parse of this message on this thread (the controller's thread's does not cross over)
+    const d = decodeUpstream(raw.topic, this.#topics.of(raw.topic), raw.payload, isRecordKind, 'topic is not a pdm record topic');
     if (!d.ok) return this.#invalid(d.deviceId, d.kind, d.error, now);
     const record = d.payload as Decoded['record'];
     return { raw, kind: d.kind as RecordKind, deviceId: d.deviceId, record, hash: digest('sha256', raw.payload, 'hex') };

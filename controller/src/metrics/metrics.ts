@@ -9,7 +9,7 @@
  * Other modules add their own metrics to `registry` (`registers: [metrics.registry]`).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { parseTopic } from '@pdm/protocol';
+import type { ParsedTopic } from '@pdm/protocol';
 import type { BrokerStats } from '../broker/broker-host.js';
 import type { LinkMessage, LinkObserver } from '../broker/broker-link.js';
 import type { Db } from '../db/database.js';
@@ -62,7 +62,7 @@ export class ControllerMetrics implements LinkObserver {
 
   /** LinkObserver: one call per message handed to ingest. */
   handled(message: LinkMessage, seconds: number, ok: boolean): void {
-    const kind = kindOf(message.topic);
+    const kind = kindOf(message.parsed);
     this.#handled.inc({ kind, outcome: ok ? 'handled' : 'failed' });
     if (ok) this.#latency.observe({ kind }, seconds);
   }
@@ -120,7 +120,10 @@ export class ControllerMetrics implements LinkObserver {
   }
 }
 
-/** The topic's kind for a label: only known pdm kinds, so a hostile topic cannot create label values. */
-function kindOf(topic: string): string {
-  return parseTopic(topic)?.kind ?? 'invalid';
+/**
+ * The topic's kind for a label: only known pdm kinds, so a hostile topic cannot create label values.
+ * `parsed`: the message's one parse, made where it was received (LinkMessage.parsed).
+ */
+function kindOf(parsed: ParsedTopic | undefined): string {
+  return parsed?.kind ?? 'invalid';
 }
