@@ -19,13 +19,12 @@ import type { Duplex } from 'node:stream';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import { Aedes, type AedesOptions, type Client, type PublishPacket } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import { PdmError, matchesUpstreamFilter, topicSpecs, type ParsedTopic } from '@pdm/protocol';
+import { PdmError, matchesUpstreamFilter, parseTopic, topicSpecs, type ParsedTopic } from '@pdm/protocol';
 import type { Logger } from '../logger.js';
 import type { BrokerHost, BrokerPorts, BrokerStats } from './broker-host.js';
 import type { Health, LinkConnectOptions, LinkMessage, LinkObserver, MessageHandler } from './broker-link.js';
 import { BrokerPolicy, CONTROLLER_CLIENT_ID, type BrokerPolicyOptions, type DeviceCredentials, type PeerCertificate } from './broker-policy.js';
 import { createTlsListener, type BrokerTlsOptions } from './tls-listener.js';
-import { TopicMemo } from '../ingest/topic-memo.js';
 import { PacketSizeGuard } from './packet-guard.js';
 import { RetainedIndex, type RetainedPersistence } from './retained-index.js';
 
@@ -65,7 +64,6 @@ export class EmbeddedBroker implements BrokerHost {
   /** The TLS socket under each guarded stream, for the client certificate. */
   readonly #tlsSockets = new WeakMap<object, TLSSocket>();
   /** Each publish's topic parsed once, here: the ACL, ingest and metrics use that one parse. */
-  readonly #topics = new TopicMemo();
   #aedes: Aedes | undefined;
   #tcp: TcpServer | undefined;
   #tls: TlsServer | undefined;
@@ -212,7 +210,7 @@ export class EmbeddedBroker implements BrokerHost {
       ...hooks,
       // the policy first (a refused publish closes the connection), then ingest, then the PUBACK
       authorizePublish: (client, packet, callback) => {
-        const parsed = this.#topics.of(packet.topic);
+        const parsed = parseTopic(packet.topic);
         this.#policy.authorizePublish(client, packet.topic, parsed, (err) => {
           if (err !== null && err !== undefined) callback(err);
           else this.#intake(client, packet, parsed, callback);

@@ -6,10 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
-import { PdmError, type QoS } from '@pdm/protocol';
+import { PdmError, parseTopic, type QoS } from '@pdm/protocol';
 import type { Logger } from '../logger.js';
 import type { BrokerLink, Health, LinkConnectOptions, LinkMessage, LinkObserver, MessageHandler } from './broker-link.js';
-import { TopicMemo } from '../ingest/topic-memo.js';
 import { isShared, sharedFilter } from './shared-subscriptions.js';
 
 export interface MqttLinkOptions {
@@ -61,7 +60,6 @@ export class MqttLink implements BrokerLink {
   /** Messages handed to the handler whose promise has not settled yet (a flush marker waits for them). */
   readonly #handling = new Set<Promise<void>>();
   /** Each message's topic parsed once, here (LinkMessage.parsed). */
-  readonly #topics = new TopicMemo();
 
   constructor(options: MqttLinkOptions, log: Logger) {
     this.#options = options;
@@ -239,7 +237,7 @@ export class MqttLink implements BrokerLink {
       if (waiter !== undefined) void Promise.allSettled([...this.#handling]).then(() => waiter());
       return;
     }
-    const held: Held = { packet, message: { topic: packet.topic, parsed: this.#topics.of(packet.topic), payload, retain: packet.retain }, done: callback };
+    const held: Held = { packet, message: { topic: packet.topic, parsed: parseTopic(packet.topic), payload, retain: packet.retain }, done: callback };
     if (this.#handler === undefined || this.#holding) this.#held.push(held);
     else this.#deliver(held);
   }

@@ -10,7 +10,7 @@
  * transaction (one writer in WAL) and better-sqlite3 blocks the event loop meanwhile.
  */
 import { hash as digest } from 'node:crypto';
-import { PdmError, recordKinds, type ParsedTopic, type RecordKind } from '@pdm/protocol';
+import { PdmError, parseTopic, recordKinds, type ParsedTopic, type RecordKind } from '@pdm/protocol';
 import { type Db, writeTransaction } from '../db/database.js';
 import { DevicesRepo } from '../db/devices-repo.js';
 import { IngestStatsRepo } from '../db/ingest-stats-repo.js';
@@ -18,7 +18,6 @@ import { RecordsRepo } from '../db/records-repo.js';
 import { IngestCounters } from './counters.js';
 import { decodeUpstream } from './decode.js';
 import { FailedAttempts, MAX_ATTEMPTS, attemptKey, writeBatch, type ItemResult } from './failed-attempts.js';
-import { TopicMemo } from './topic-memo.js';
 
 export { MAX_ATTEMPTS };
 
@@ -91,7 +90,6 @@ export class RecordBatchWriter {
   readonly #writeOne: (d: Decoded, now: number) => RecordOutcome;
   /** Failed attempts per message, so one poison message cannot block ingest. */
   readonly #attempts = new FailedAttempts();
-  readonly #topics = new TopicMemo();
 
   constructor(db: Db) {
     this.#records = new RecordsRepo(db);
@@ -169,7 +167,7 @@ export class RecordBatchWriter {
 
   #decode(raw: RawRecord, now: number): Decoded | RecordOutcome {
     // the one parse of this message on this thread (the controller's thread's does not cross over)
-    const d = decodeUpstream(raw.topic, this.#topics.of(raw.topic), raw.payload, isRecordKind, 'topic is not a pdm record topic');
+    const d = decodeUpstream(raw.topic, parseTopic(raw.topic), raw.payload, isRecordKind, 'topic is not a pdm record topic');
     if (!d.ok) return this.#invalid(d.deviceId, d.kind, d.error, now);
     const record = d.payload as Decoded['record'];
     return { raw, kind: d.kind as RecordKind, deviceId: d.deviceId, record, hash: digest('sha256', raw.payload, 'hex') };
