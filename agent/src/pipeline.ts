@@ -153,6 +153,12 @@ export class Pipeline implements SourceSink {
    */
   async finish(ended = true): Promise<void> {
     await this.flush();
+    // a restart with nothing left to replay (killed or stopped right after the last row) sends no reading
+    // or event: the windows it closes (or keeps) are the restored ones, of the models that run now
+    if (!this.restart.restored) {
+      await this.adoptNewModels();
+      this.restart.restore(this.view());
+    }
     if (ended || this.deps.openWindows === undefined) {
       this.commit([...this.deps.windows.closeAll(this.windowRefused), ...(this.shadow?.comparison.closeAll(this.comparisonRefused) ?? [])]);
     }

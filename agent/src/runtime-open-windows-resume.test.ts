@@ -203,6 +203,20 @@ describe('metric and comparison windows across a restart', { timeout: 240_000 },
     expect(stored(runs, 'comparisons')).toEqual(stored([{ b: expected }], 'comparisons'));
   });
 
+  it('an agent killed right after the last row\'s commit publishes the last windows on the restart that has nothing left to replay', async () => {
+    const expected = await whole();
+    const kill: Kill = { at: predictionAt(ROWS), into: join(dir, 'kill-last') };
+    const first = await broker();
+    await run(first.url, seeded('killed-last'), { kill });
+    expect(kill.lastSeq).toBeDefined();
+    const second = await broker();
+    const lines = await run(second.url, kill.into);
+    expect(lines.find((l) => l['msg'] === 'metric windows restored')).toMatchObject({ metricWindows: 1, comparisonWindows: 1 });
+    const runs = [{ b: first, lastSeq: kill.lastSeq }, { b: second }];
+    expect(stored(runs, 'metrics')).toEqual(stored([{ b: expected }], 'metrics'));
+    expect(stored(runs, 'comparisons')).toEqual(stored([{ b: expected }], 'comparisons'));
+  });
+
   it('an agent stopped mid-window keeps its windows open and, started again, publishes the same windows, each once', async () => {
     const expected = await whole();
     const dataDir = seeded('stopped');
