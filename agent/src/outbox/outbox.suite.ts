@@ -37,7 +37,7 @@ export function describeOutboxSuite(name: string, harness: OutboxHarness): void 
       const outbox = harness.create();
       const none = { depth: 0, bytes: 0 };
       expect(outbox.stats()).toEqual({
-        lastSeq: 0, depth: 0, bytes: 0, delivered: 0, dropped: {}, oldestPendingAt: undefined, quarantined: [],
+        lastSeq: 0, depth: 0, bytes: 0, delivered: 0, dropped: {}, oldestPendingAt: undefined, quarantined: [], statesNotStored: 0,
         byClass: { critical: none, metrics: none, predictions: none, samples: none },
       });
       expect(outbox.pending({ afterSeq: 0, limit: 10 })).toEqual([]);
