@@ -38,13 +38,13 @@ const state: OpenWindowsState = {
 };
 
 /** A keeper on a fresh outbox file holding `value` (a snapshot of `state`, by default) under its key. */
-function stored(resumedAfter: Mark | undefined, value?: Buffer) {
+function stored(resumedAfter: Mark | undefined, value?: Buffer, windowMs = 6 * HOUR) {
   const { log, lines } = captureLogger('info');
   const outbox = new SqliteOutbox({ file: join(dir, `o-${files++}.sqlite`), deviceId: 'dev-1', synchronous: 'NORMAL', clock: new FakeClock(), log });
   outbox.start();
-  const deps = { outbox, assetId: 'a1', source: 'file.csv', resumedAfter: () => resumedAfter, log };
+  const deps = { outbox, assetId: 'a1', windowMs: 6 * HOUR, source: 'file.csv', resumedAfter: () => resumedAfter, log };
   outbox.commit([], value === undefined ? new OpenWindows(deps).snapshot(mark, state) : { key: 'open-windows:a1', value });
-  return { keeper: new OpenWindows(deps), lines, outbox };
+  return { keeper: new OpenWindows({ ...deps, windowMs }), lines, outbox };
 }
 
 const warning = (lines: readonly Record<string, unknown>[]) => lines.find((l) => l['level'] === 40);
@@ -65,11 +65,19 @@ describe('OpenWindows', () => {
     }
   });
 
+  it('ignores windows of another length (metricsWindowSeconds changed between runs), at info level', () => {
+    const { keeper, lines } = stored({ ...mark }, undefined, HOUR);
+    expect(keeper.restore()).toBeUndefined();
+    expect(lines.find((l) => l['msg'] === 'metric-window snapshot ignored; metric and comparison windows start empty'))
+      .toMatchObject({ level: 30, why: 'taken with another window length' });
+    expect(lines.find((l) => l['msg'] === 'metric windows restored')).toBeUndefined();
+  });
+
   it('starts empty without a word where none is stored (the first start after the update)', () => {
     const { log, lines } = captureLogger('info');
     const outbox = new SqliteOutbox({ file: join(dir, `o-${files++}.sqlite`), deviceId: 'dev-1', synchronous: 'NORMAL', clock: new FakeClock(), log });
     outbox.start();
-    expect(new OpenWindows({ outbox, assetId: 'a1', source: 'file.csv', resumedAfter: () => mark, log }).restore()).toBeUndefined();
+    expect(new OpenWindows({ outbox, assetId: 'a1', windowMs: 6 * HOUR, source: 'file.csv', resumedAfter: () => mark, log }).restore()).toBeUndefined();
     expect(lines.filter((l) => String(l['msg']).includes('snapshot'))).toEqual([]);
   });
 
@@ -77,7 +85,10 @@ describe('OpenWindows', () => {
     const good = JSON.parse(stored(mark).keeper.snapshot(mark, state).value.toString('utf8')) as Record<string, unknown>;
     const cases: [unknown, RegExp][] = [
       ['{', /not JSON/],
-      [{ ...good, schemaVersion: 2 }, /schemaVersion/],
+      [{ ...good, schemaVersion: 1 }, /schemaVersion/],
+      [{ ...good, windowMs: undefined }, /windowMs/],
+      [{ ...good, metrics: [{ ...state.metrics.windows[0], start: HOUR }] }, /metrics: start 3600000 is not aligned to the window length 21600000/],
+      [{ ...good, shadow: { ...(good['shadow'] as object), windows: [{ ...state.shadow!.windows[0], start: 7 * HOUR }] } }, /shadow\.windows: start 25200000 is not aligned/],
       [{ ...good, readings: { time: mark.time, count: 0 } }, /readings\.count/],
       [{ ...good, metrics: [{ ...state.metrics.windows[0], rejected: { bogus: 1 } }] }, /rejected/],
       [{ ...good, shadow: { ...(good['shadow'] as object), windows: [{ ...state.shadow!.windows[0], activeCounts: [1, 2] }] } }, /activeCounts/],

@@ -48,6 +48,8 @@ export interface OpenWindowsKeeper {
 export interface OpenWindowsDeps {
   readonly outbox: Pick<Outbox, 'state'>;
   readonly assetId: string;
+  /** Length of a metric (and comparison) window: a snapshot holds only for windows of the same length. */
+  readonly windowMs: number;
   /** What is replayed (file and filter): a snapshot holds only for the same source. */
   readonly source: string;
   /** Where the source resumed (its reading mark), or undefined when it started from its first row. */
@@ -60,8 +62,10 @@ const time = z.number().int().min(-8.64e15).max(8.64e15);
 const bins = z.array(count).length(COMPARISON_BINS);
 
 const snapshotSchema = z.strictObject({
-  schemaVersion: z.literal(1),
+  // 2: with windowMs (1 had none: a window length changed between runs went unnoticed)
+  schemaVersion: z.literal(2),
   assetId: z.string(),
+  windowMs: z.number().int().min(1),
   source: z.string(),
   readings: z.strictObject({ time, count: count.min(1) }),
   metrics: z.array(z.strictObject({
@@ -91,7 +95,7 @@ export class OpenWindows implements OpenWindowsKeeper {
   snapshot(readings: Mark, state: OpenWindowsState): StateWrite {
     const { shadow } = state;
     const snapshot: Snapshot = {
-      schemaVersion: 1, assetId: this.deps.assetId, source: this.deps.source, readings: { time: readings.time, count: readings.count },
+      schemaVersion: 2, assetId: this.deps.assetId, windowMs: this.deps.windowMs, source: this.deps.source, readings: { time: readings.time, count: readings.count },
       metrics: [...state.metrics.windows],
       shadow: shadow === undefined ? null : {
         ...shadow,
@@ -108,8 +112,11 @@ export class OpenWindows implements OpenWindowsKeeper {
     const { log, assetId, source } = this.deps;
     const snapshot = this.read();
     if (snapshot === undefined) return undefined;
-    const ignored = (why: string): undefined => (log.warn({ why }, 'metric-window snapshot ignored; metric and comparison windows start empty'), undefined);
+    const ignored = (why: string, level: 'info' | 'warn' = 'warn'): undefined =>
+      (log[level]({ why }, 'metric-window snapshot ignored; metric and comparison windows start empty'), undefined);
     if (snapshot.assetId !== assetId || snapshot.source !== source) return ignored('taken for another asset or source');
+    // a changed metricsWindowSeconds: its windows would be published with the new length (README)
+    if (snapshot.windowMs !== this.deps.windowMs) return ignored('taken with another window length', 'info');
     const after = this.deps.resumedAfter();
     if (after === undefined) return ignored('the source did not resume');
     if (!sameMark(after, snapshot.readings)) return ignored('the source resumed elsewhere');
@@ -150,5 +157,16 @@ export function decode(raw: Buffer): Snapshot {
   }
   const parsed = snapshotSchema.safeParse(json);
   if (!parsed.success) throw new PdmError('STATE_INVALID', `metric-window snapshot: ${describeIssues(parsed.error)}`, { context: { bytes: raw.length } });
+  const problem = inconsistency(parsed.data);
+  if (problem !== undefined) throw new PdmError('STATE_INVALID', `metric-window snapshot: ${problem}`, { context: { bytes: raw.length } });
   return parsed.data;
+}
+
+/** What no snapshot the windows take can hold, or undefined. */
+function inconsistency(snapshot: Snapshot): string | undefined {
+  const { windowMs } = snapshot;
+  const starts = [...snapshot.metrics.map((w) => ['metrics', w.start] as const), ...(snapshot.shadow?.windows ?? []).map((w) => ['shadow.windows', w.start] as const)];
+  const misaligned = starts.find(([, start]) => start % windowMs !== 0);
+  if (misaligned !== undefined) return `${misaligned[0]}: start ${misaligned[1]} is not aligned to the window length ${windowMs}`;
+  return undefined;
 }
