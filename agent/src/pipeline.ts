@@ -110,6 +110,7 @@ export class Pipeline implements SourceSink {
     const batch = this.batch;
     const result = this.reader.acceptInto(reading, batch.data, batch.nextOffset);
     if (reading.timeProblem === undefined) this.restart.tookReading(reading.time);
+    else this.restart.tookUntimed();
     if (!result.ok) this.rejected(result.reason, result.signal);
     else if (result.wrote) {
       batch.added(reading.time);

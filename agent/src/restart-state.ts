@@ -1,6 +1,6 @@
 /**
  * What the pipeline keeps across a restart, in one place: the reading mark (the last reading the
- * feature windows took, and how many came at its time), the last machine event committed, and the
+ * feature windows took, and how many rows came at its time or, with no usable time, after it), the last machine event committed, and the
  * snapshots that go into the pipeline's commits: the feature-window tail with the active model's alert
  * state (features/window-tail.ts), the drift counts (quality/drift-state.ts), and the metric and shadow
  * comparison windows with the candidate's alert state (metrics/open-windows.ts). Each is restored once,
@@ -81,6 +81,17 @@ export class RestartState {
       mark.time = time;
       mark.count = 1;
     }
+    this.changed = true;
+  }
+
+  /**
+   * A reading with no usable time: counted in the mark (after the readings at its time), so that a replay
+   * resuming at the mark skips it as delivered, as the windows that counted it are (replay-csv.ts).
+   * Before any reading there is no mark: a replay then starts from the first row.
+   */
+  tookUntimed(): void {
+    if (this.mark === undefined) return;
+    this.mark.count++;
     this.changed = true;
   }
 

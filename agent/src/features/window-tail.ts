@@ -28,7 +28,10 @@ import type { AlertState } from '../inference/alerts.js';
 import type { Outbox, StateWrite } from '../outbox/outbox.js';
 import { framePrefix, frameValues, readFrame, readValues, shortHash } from '../outbox/state-frame.js';
 
-/** A place in event time: the last item taken was at `time`, and `count` items were taken at exactly that time. */
+/**
+ * A place in event time: the last item taken was at `time`, and `count` items were taken at exactly that
+ * time (for readings, with those of no usable time that came after them: restart-state.ts tookUntimed).
+ */
 export interface Mark {
   readonly time: number;
   readonly count: number;
