@@ -87,14 +87,17 @@ export class Pipeline implements SourceSink {
     this.reader = new AssetReader(this.set.active.model.card.featureSpec);
     this.batch = new RowBatch(this.reader.width, deps.config.maxBatchRows);
     this.shadow = this.shadowRunnerFor(this.set);
-    this.restart = new RestartState({ tail: deps.tail, openWindows: deps.openWindows, quality: deps.quality, log: deps.log });
+    this.restart = new RestartState({
+      assetId: deps.config.assetId, windowMs: deps.config.windowMs, refused: this.comparisonRefused,
+      tail: deps.tail, openWindows: deps.openWindows, quality: deps.quality, log: deps.log,
+    });
   }
 
   async reading(reading: RawReading): Promise<void> {
     // checked here, so a reading costs no second promise while the models stay the same (almost always)
     if (this.deps.scoring.current().generation !== this.set.generation) await this.adoptNewModels();
     // after the models that run now were adopted: the snapshot must be of their spec
-    if (!this.restart.restored) this.restart.restore(this.view());
+    if (!this.restart.restored) this.restore();
     const { counters, windows } = this.deps;
     counters.readings++;
     if (reading.timeProblem === undefined) {
@@ -122,7 +125,7 @@ export class Pipeline implements SourceSink {
   async event(event: SourceEvent): Promise<void> {
     await this.flush();
     // an event can come before the first reading: its commit must carry the restored state too
-    if (!this.restart.restored) this.restart.restore(this.view());
+    if (!this.restart.restored) this.restore();
     const at = this.iso.format(event.time);
     // goes into the event's own commit: a kill right after it must not send it again
     this.restart.tookEvent(event.time);
@@ -158,7 +161,7 @@ export class Pipeline implements SourceSink {
     // or event: the windows it closes (or keeps) are the restored ones, of the models that run now
     if (!this.restart.restored) {
       await this.adoptNewModels();
-      this.restart.restore(this.view());
+      this.restore();
     }
     if (ended || this.deps.openWindows === undefined) {
       this.commit([...this.deps.windows.closeAll(this.windowRefused), ...(this.shadow?.comparison.closeAll(this.comparisonRefused) ?? [])]);
@@ -168,6 +171,13 @@ export class Pipeline implements SourceSink {
     // the readings since the last commit (ones that made no row) go into the snapshots too
     this.commit(quality?.closeAll() ?? [], true);
     this.reportCommitted();
+  }
+
+  /** Takes back the snapshots; comparison windows of models that no longer run are published at once. */
+  private restore(): void {
+    const orphans = this.restart.restore(this.view());
+    // its snapshot no longer holds them: published and dropped in one transaction
+    if (orphans.length > 0) this.commit(orphans);
   }
 
   /** What the snapshots read and a restore rebuilds, as it is now (restart-state.ts). */

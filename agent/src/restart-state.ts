@@ -15,9 +15,14 @@ import type { MetricWindows } from './metrics/metric-windows.js';
 import type { OpenWindowsKeeper, ShadowState } from './metrics/open-windows.js';
 import type { RecordDraft, StateWrite } from './outbox/outbox.js';
 import type { QualityTap } from './quality/tap.js';
-import type { ShadowComparison } from './shadow/comparison.js';
+import { ShadowComparison } from './shadow/comparison.js';
 
 export interface RestartStateDeps {
+  /** For the records of comparison windows of models that no longer run (restoreWindows). */
+  readonly assetId: string;
+  readonly windowMs: number;
+  /** A comparison window whose record its builder refused (comparison.ts takeClosed). */
+  readonly refused: (err: unknown) => void;
   readonly tail?: WindowTailKeeper;
   readonly openWindows?: OpenWindowsKeeper;
   readonly quality?: QualityTap;
@@ -59,18 +64,23 @@ export class RestartState {
     return this.done;
   }
 
-  /** The windows, alert states and marks from the last snapshots, once, before the first reading or event. */
-  restore(view: PipelineView): void {
-    if (this.done) return;
+  /**
+   * The windows, alert states and marks from the last snapshots, once, before the first reading or event.
+   * Returns the records of stored comparison windows of a model pair that no longer runs, to commit now
+   * (as a model switch publishes its comparison windows).
+   */
+  restore(view: PipelineView): RecordDraft[] {
+    if (this.done) return [];
     this.done = true;
-    this.restoreWindows(view);
+    const orphans = this.restoreWindows(view);
     const active = view.set.active;
     const restored = this.deps.tail?.restore(active.model.card.featureSpec, active.model.ref);
-    if (restored === undefined) return;
+    if (restored === undefined) return orphans;
     if (restored.values !== undefined) view.reader.restore(restored.values);
     if (restored.alerts !== undefined) active.alerts.restore(restored.alerts);
     this.mark = { ...restored.readings };
     this.lastEvent = restored.events;
+    return orphans;
   }
 
   tookReading(time: number): void {
@@ -145,24 +155,35 @@ export class RestartState {
   private windowsState(view: PipelineView, mark: Mark): StateWrite | undefined {
     const { set, comparison } = view;
     const shadow: ShadowState | undefined = set.shadow === undefined || comparison === undefined ? undefined : {
-      active: set.active.model.ref, candidate: set.shadow.model.ref, alerts: set.shadow.alerts.state(), windows: comparison.state(),
+      active: set.active.model.ref, candidate: set.shadow.model.ref, deploymentId: set.shadow.deployment?.deploymentId,
+      spec: set.active.model.card.featureSpec, alerts: set.shadow.alerts.state(), windows: comparison.state(),
     };
     return this.deps.openWindows?.snapshot(mark, { metrics: view.windows.state(), shadow });
   }
 
-  /** The metric and comparison windows from the last snapshot (metrics/open-windows.ts). */
-  private restoreWindows(view: PipelineView): void {
+  /**
+   * The metric and comparison windows from the last snapshot (metrics/open-windows.ts); the records of
+   * comparison windows of another model pair (or of a candidate that no longer runs).
+   */
+  private restoreWindows(view: PipelineView): RecordDraft[] {
     const restored = this.deps.openWindows?.restore();
-    if (restored === undefined) return;
+    if (restored === undefined) return [];
     view.windows.restore(restored.metrics);
     const stored = restored.shadow;
+    if (stored === undefined) return [];
     const { active, shadow } = view.set;
-    if (stored === undefined || shadow === undefined || view.comparison === undefined) return;
-    if (!sameModel(stored.active, active.model.ref) || !sameModel(stored.candidate, shadow.model.ref)) {
-      this.deps.log.info({ stored: { active: stored.active, candidate: stored.candidate } }, 'comparison windows of other models ignored');
-      return;
+    if (shadow !== undefined && view.comparison !== undefined && sameModel(stored.active, active.model.ref) && sameModel(stored.candidate, shadow.model.ref)) {
+      view.comparison.restore(stored.windows);
+      shadow.alerts.restore(stored.alerts);
+      return [];
     }
-    view.comparison.restore(stored.windows);
-    shadow.alerts.restore(stored.alerts);
+    this.deps.log.info({ stored: { active: stored.active, candidate: stored.candidate }, windows: stored.windows.length }, 'comparison windows of other models published');
+    const { assetId, windowMs, refused } = this.deps;
+    const closed = new ShadowComparison({
+      windowMs, assetId, active: stored.active, candidate: stored.candidate, spec: stored.spec,
+      ...(stored.deploymentId === undefined ? {} : { deploymentId: stored.deploymentId }),
+    });
+    closed.restore(stored.windows);
+    return closed.closeAll(refused);
   }
 }

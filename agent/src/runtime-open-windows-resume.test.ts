@@ -240,6 +240,25 @@ describe('metric and comparison windows across a restart', { timeout: 240_000 },
     expect(stored(runs, 'comparisons')).toEqual(stored([{ b: expected }], 'comparisons'));
   });
 
+  it('comparison windows of a candidate that no longer runs at the restart are published, not dropped', async () => {
+    const kill: Kill = { at: predictionAt(40), into: join(dir, 'kill-unshadowed') };
+    const first = await broker();
+    await run(first.url, seeded('unshadowed'), { kill });
+    // the copy left by the kill runs without the candidate (as after its deployment ended)
+    writeFileSync(join(kill.into, 'models', 'state.json'), JSON.stringify({
+      schemaVersion: 1, active: { kind: 'config', model: { name: 'azure-pdm-failure-24h', version: '1.0.0' } },
+    }));
+    const second = await broker();
+    const lines = await run(second.url, kill.into);
+    expect(lines.find((l) => l['msg'] === 'comparison windows of other models published')).toMatchObject({ windows: 1 });
+    // the records committed before the kill may be sent again: only the new ones
+    const comparisons = published(second).filter((p) => p.kind === 'comparisons' && p.seq > kill.lastSeq!).map((p) => p.record);
+    // rows 37-40 of the window the kill left open, by the pair and deployment that scored them
+    expect(comparisons).toEqual([expect.objectContaining({
+      windowStart: new Date(rowTime(37)).toISOString(), n: 4, candidate: { name: 'azure-pdm-failure-24h', version: '1.3.0-noisy' }, deploymentId: 'shadow-1',
+    })]);
+  });
+
   it('an agent stopped mid-window keeps its windows open and, started again, publishes the same windows, each once', async () => {
     const expected = await whole();
     const dataDir = seeded('stopped');

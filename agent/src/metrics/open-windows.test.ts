@@ -29,6 +29,8 @@ const state: OpenWindowsState = {
   shadow: {
     active: { name: 'm', version: '1.0.0' },
     candidate: { name: 'm', version: '1.1.0' },
+    deploymentId: 'dep-1',
+    spec: { threshold: 0.5, alertWhen: 'above' },
     alerts: { over: true, lastRaisedAt: Number.NEGATIVE_INFINITY },
     windows: [{
       start: 6 * HOUR, n: 4, agree: 3, absDiff: 0.1 + 0.2, activeAlerts: 1, candidateAlerts: 0, candidateErrors: 0,

@@ -17,17 +17,23 @@
  */
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { PdmError, describeIssues, modelRefSchema, readingRejectReasons, type ModelRef } from '@pdm/protocol';
+import { PdmError, describeIssues, modelRefSchema, readingRejectReasons, type FeatureSpec, type ModelRef } from '@pdm/protocol';
 import { sameMark, type Mark } from '../features/window-tail.js';
 import type { AlertState } from '../inference/alerts.js';
 import type { Outbox, StateWrite } from '../outbox/outbox.js';
 import { COMPARISON_BINS, type ComparisonState } from '../shadow/comparison.js';
 import type { MetricWindowsState } from './metric-windows.js';
 
-/** The candidate's side of a snapshot: whose comparison it is, its windows and the candidate's alert state. */
+/**
+ * The candidate's side of a snapshot: whose comparison it is (with what a record of it names: the
+ * deployment, and the active model's alert rule that sets the histogram edges), its windows and the
+ * candidate's alert state.
+ */
 export interface ShadowState {
   readonly active: ModelRef;
   readonly candidate: ModelRef;
+  readonly deploymentId: string | undefined;
+  readonly spec: Pick<FeatureSpec, 'threshold' | 'alertWhen'>;
   readonly alerts: AlertState;
   readonly windows: ComparisonState;
 }
@@ -74,6 +80,8 @@ const snapshotSchema = z.strictObject({
   shadow: z.strictObject({
     active: modelRefSchema,
     candidate: modelRefSchema,
+    deploymentId: z.string().min(1).nullable(),
+    spec: z.strictObject({ threshold: z.number().finite(), alertWhen: z.enum(['above', 'below']) }),
     // JSON has no -Infinity: null is "never raised"
     alerts: z.strictObject({ over: z.boolean(), lastRaisedAt: time.nullable() }),
     windows: z.array(z.strictObject({
@@ -99,6 +107,8 @@ export class OpenWindows implements OpenWindowsKeeper {
       metrics: [...state.metrics.windows],
       shadow: shadow === undefined ? null : {
         ...shadow,
+        deploymentId: shadow.deploymentId ?? null,
+        spec: { threshold: shadow.spec.threshold, alertWhen: shadow.spec.alertWhen },
         alerts: { over: shadow.alerts.over, lastRaisedAt: Number.isFinite(shadow.alerts.lastRaisedAt) ? shadow.alerts.lastRaisedAt : null },
         windows: shadow.windows.map((w) => ({ ...w, activeCounts: [...w.activeCounts], candidateCounts: [...w.candidateCounts] })),
       },
@@ -124,7 +134,7 @@ export class OpenWindows implements OpenWindowsKeeper {
     log.info({ metricWindows: snapshot.metrics.length, comparisonWindows: shadow?.windows.length ?? 0 }, 'metric windows restored');
     return {
       metrics: { windows: snapshot.metrics },
-      shadow: shadow === null ? undefined : { ...shadow, alerts: { over: shadow.alerts.over, lastRaisedAt: shadow.alerts.lastRaisedAt ?? Number.NEGATIVE_INFINITY } },
+      shadow: shadow === null ? undefined : { ...shadow, deploymentId: shadow.deploymentId ?? undefined, alerts: { over: shadow.alerts.over, lastRaisedAt: shadow.alerts.lastRaisedAt ?? Number.NEGATIVE_INFINITY } },
     };
   }
 
