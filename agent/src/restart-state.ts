@@ -39,13 +39,14 @@ export interface PipelineView {
   readonly settled: boolean;
 }
 
-/** The states of one commit; `tail` says whether the feature-window snapshot is among them. */
+/** The states of one commit; `tail` and `drift` say whether the feature-window and drift snapshots are among them. */
 export interface CommitStates {
   readonly states: StateWrite[];
   readonly tail: boolean;
+  readonly drift: boolean;
 }
 
-const NONE: CommitStates = { states: [], tail: false };
+const NONE: CommitStates = { states: [], tail: false, drift: false };
 const sameModel = (a: ModelRef, b: ModelRef): boolean => a.name === b.name && a.version === b.version;
 
 export class RestartState {
@@ -138,12 +139,13 @@ export class RestartState {
     const drift = driftChanged || tail !== undefined ? quality?.driftSnapshot(mark) : undefined;
     const windowsTaken = tail !== undefined || drafts.some((d) => d.kind === 'metrics' || d.kind === 'comparisons');
     const open = windowsTaken && view.settled && mark !== undefined ? this.windowsState(view, mark) : undefined;
-    return { states: [tail, drift, open].filter((st) => st !== undefined), tail: tail !== undefined };
+    return { states: [tail, drift, open].filter((st) => st !== undefined), tail: tail !== undefined, drift: drift !== undefined };
   }
 
-  /** The states of a commit were stored: the tail among them no longer counts as changed. */
+  /** The states of a commit were stored: the tail and drift among them no longer count as changed. */
   stored(committed: CommitStates): void {
     if (committed.tail) this.changed = false;
+    if (committed.drift) this.deps.quality?.driftStored();
   }
 
   private tailState(view: PipelineView, mark: Mark): StateWrite | undefined {
