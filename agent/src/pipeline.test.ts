@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { recordSchemas, type Alert, type MetricWindow, type PredictionBatch } from '@pdm/protocol';
+import { PdmError, recordSchemas, type Alert, type MetricWindow, type PredictionBatch } from '@pdm/protocol';
 import { systemClock } from './clock.js';
 import { replayCsvSchema } from './config/schema.js';
 import { loadModel, type LoadedModel } from './inference/model.js';
@@ -89,6 +89,35 @@ describe('Pipeline: how far its commits go (a replay resumes after it)', () => {
     await pipeline.idle();
     await pipeline.finish();
     expect(reports.at(-1)!.time).toBe(at(7));
+    await loaded.session.release();
+  });
+
+  it('a snapshot that cannot be built never reaches the source: the records are committed, the position stays', async () => {
+    const loaded = await loadModel(writeTinyModel(join(dir, 'model-snapshot-throws'), { weights: [0, 0] }));
+    const outbox = new MemoryOutbox({ deviceId: 'edge-1', clock: systemClock });
+    outbox.start();
+    const counters = new Counters();
+    const reports: number[] = [];
+    const pipeline = new Pipeline({
+      config: { assetId: 'm1', maxBatchRows: 1, windowMs: 86_400_000 },
+      scoring: fixedScoring(scorerFor(loaded, systemClock, { cooldownMs: 0, criticalMargin: 0.5 })),
+      windows: new MetricWindows({ windowMs: 86_400_000, assetId: 'm1', model: loaded.ref }),
+      counters, outbox, log: silentLogger,
+      committedThrough: ({ time }) => reports.push(time),
+      tail: {
+        restore: () => undefined,
+        snapshot: () => {
+          throw new PdmError('STATE_INVALID', 'no snapshot of these windows');
+        },
+      },
+    });
+    const at = (h: number) => Date.UTC(2015, 0, 1, h);
+    for (let h = 0; h < 4; h++) await pipeline.reading({ time: at(h), values: { a: '1', b: '1' } });
+    await pipeline.finish();
+    expect(outbox.pending({ afterSeq: 0, limit: 100 }).filter((e) => e.kind === 'predictions')).toHaveLength(2);
+    // the first commit of a snapshot failed: no position past it (a restart replays those rows)
+    expect(reports).toEqual([at(0), at(1)]);
+    expect(counters.commitFailures).toBe(0);
     await loaded.session.release();
   });
 });

@@ -23,7 +23,7 @@ import { IsoTime } from './metrics/iso-time.js';
 import type { MetricWindows } from './metrics/metric-windows.js';
 import type { OpenWindowsKeeper } from './metrics/open-windows.js';
 import type { Outbox, OutboxEntry, RecordDraft } from './outbox/outbox.js';
-import { RestartState, type PipelineView } from './restart-state.js';
+import { RestartState, type CommitStates, type PipelineView } from './restart-state.js';
 import type { QualityTap } from './quality/tap.js';
 import { ShadowRunner, type ActiveRow } from './shadow/shadow-runner.js';
 import type { RawReading, SourceEvent, SourceSink } from './sources/source.js';
@@ -346,7 +346,14 @@ export class Pipeline implements SourceSink {
    * whose rows are replayed.
    */
   private commit(drafts: readonly RecordDraft[], stop = false): readonly OutboxEntry[] | undefined {
-    const states = this.commitFailed ? undefined : this.restart.states(this.view(), drafts, stop);
+    let states: CommitStates | undefined;
+    try {
+      states = this.commitFailed ? undefined : this.restart.states(this.view(), drafts, stop);
+    } catch (err) {
+      // a snapshot that cannot be built: the records still go, and the states and the resume position
+      // stay at the last commit before, as after a failed commit (its rows are replayed: at least once)
+      this.commitFailedWith(err, 0, ['states']);
+    }
     if (drafts.length === 0 && (states === undefined || states.states.length === 0)) return undefined;
     try {
       const { entries, statesStored } = this.deps.outbox.commitWithStates(drafts, states?.states ?? []);
