@@ -60,11 +60,20 @@ describe('OpenWindows', () => {
   });
 
   it('ignores its windows where the source resumed elsewhere or from the first row', () => {
-    for (const [after, why] of [[{ time: mark.time, count: 1 }, 'the source resumed elsewhere'], [undefined, 'the source did not resume']] as const) {
+    // a replay from the first row is asked for (source.resume false): info, as the other keepers log it
+    const cases = [[{ time: mark.time, count: 1 }, 'the source resumed elsewhere', 40], [undefined, 'the source did not resume', 30]] as const;
+    for (const [after, why, level] of cases) {
       const { keeper, lines } = stored(after);
       expect(keeper.restore()).toBeUndefined();
-      expect(warning(lines)).toMatchObject({ msg: 'metric-window snapshot ignored; metric and comparison windows start empty', why });
+      expect(lines.find((l) => l['msg'] === 'metric-window snapshot ignored; metric and comparison windows start empty')).toMatchObject({ level, why });
     }
+  });
+
+  it('refuses at write a snapshot a restart would refuse: nothing is written every commit that no restart can read', () => {
+    const { keeper } = stored(mark);
+    const broken: OpenWindowsState = { ...state, shadow: { ...state.shadow!, windows: [{ ...state.shadow!.windows[0]!, absDiff: Number.NaN }] } };
+    expect(() => keeper.snapshot(mark, broken)).toThrow(/metric-window snapshot not taken: .*absDiff/);
+    expect(() => keeper.snapshot({ time: 5 * HOUR, count: 1 }, state)).toThrow(/is after the reading mark's time/);
   });
 
   it('ignores windows of another length (metricsWindowSeconds changed between runs), at info level', () => {
@@ -91,6 +100,10 @@ describe('OpenWindows', () => {
       [{ ...good, windowMs: undefined }, /windowMs/],
       [{ ...good, metrics: [{ ...state.metrics.windows[0], start: HOUR }] }, /metrics: start 3600000 is not aligned to the window length 21600000/],
       [{ ...good, shadow: { ...(good['shadow'] as object), windows: [{ ...state.shadow!.windows[0], start: 7 * HOUR }] } }, /shadow\.windows: start 25200000 is not aligned/],
+      [{ ...good, metrics: [...state.metrics.windows].reverse() }, /metrics: start 0 does not come after 21600000/],
+      [{ ...good, readings: { time: 5 * HOUR, count: 1 } }, /metrics: start 21600000 of a window with rows is after the reading mark's time 18000000/],
+      [{ ...good, shadow: { ...(good['shadow'] as object), windows: [{ ...state.shadow!.windows[0], agree: 5 }] } }, /agree 5 is more than n 4/],
+      [{ ...good, shadow: { ...(good['shadow'] as object), windows: [{ ...state.shadow!.windows[0], n: 5, agree: 3 }] } }, /score bins do not sum to n 5/],
       [{ ...good, readings: { time: mark.time, count: 0 } }, /readings\.count/],
       [{ ...good, metrics: [{ ...state.metrics.windows[0], rejected: { bogus: 1 } }] }, /rejected/],
       [{ ...good, shadow: { ...(good['shadow'] as object), windows: [{ ...state.shadow!.windows[0], activeCounts: [1, 2] }] } }, /activeCounts/],

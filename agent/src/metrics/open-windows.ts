@@ -113,7 +113,8 @@ export class OpenWindows implements OpenWindowsKeeper {
         windows: shadow.windows.map((w) => ({ ...w, activeCounts: [...w.activeCounts], candidateCounts: [...w.candidateCounts] })),
       },
     };
-    return { key: this.key, value: Buffer.from(JSON.stringify(snapshot), 'utf8') };
+    // checked as a restart reads it: a value it would refuse is not written (the pipeline's commit logs it)
+    return { key: this.key, value: Buffer.from(JSON.stringify(validated(snapshot, 'not taken')), 'utf8') };
   }
 
   restore(): OpenWindowsState | undefined {
@@ -128,7 +129,8 @@ export class OpenWindows implements OpenWindowsKeeper {
     // a changed metricsWindowSeconds: its windows would be published with the new length (README)
     if (snapshot.windowMs !== this.deps.windowMs) return ignored('taken with another window length', 'info');
     const after = this.deps.resumedAfter();
-    if (after === undefined) return ignored('the source did not resume');
+    // a replay from the first row (source.resume false) is asked for: worth an info line, not a warning
+    if (after === undefined) return ignored('the source did not resume', 'info');
     if (!sameMark(after, snapshot.readings)) return ignored('the source resumed elsewhere');
     const { shadow } = snapshot;
     log.info({ metricWindows: snapshot.metrics.length, comparisonWindows: shadow?.windows.length ?? 0 }, 'metric windows restored');
@@ -165,18 +167,38 @@ export function decode(raw: Buffer): Snapshot {
   } catch (cause) {
     throw new PdmError('STATE_INVALID', `metric-window snapshot: not JSON: ${(cause as Error).message}`, { cause, context: { bytes: raw.length } });
   }
-  const parsed = snapshotSchema.safeParse(json);
-  if (!parsed.success) throw new PdmError('STATE_INVALID', `metric-window snapshot: ${describeIssues(parsed.error)}`, { context: { bytes: raw.length } });
+  return validated(json, 'unreadable', raw.length);
+}
+
+/** `value` as a snapshot (schema and invariants); throws STATE_INVALID saying what is wrong with it. */
+function validated(value: unknown, what: string, bytes?: number): Snapshot {
+  const invalid = (problem: string) => new PdmError('STATE_INVALID', `metric-window snapshot ${what}: ${problem}`, { context: { bytes } });
+  const parsed = snapshotSchema.safeParse(value);
+  if (!parsed.success) throw invalid(describeIssues(parsed.error));
   const problem = inconsistency(parsed.data);
-  if (problem !== undefined) throw new PdmError('STATE_INVALID', `metric-window snapshot: ${problem}`, { context: { bytes: raw.length } });
+  if (problem !== undefined) throw invalid(problem);
   return parsed.data;
 }
 
 /** What no snapshot the windows take can hold, or undefined. */
 function inconsistency(snapshot: Snapshot): string | undefined {
-  const { windowMs } = snapshot;
-  const starts = [...snapshot.metrics.map((w) => ['metrics', w.start] as const), ...(snapshot.shadow?.windows ?? []).map((w) => ['shadow.windows', w.start] as const)];
-  const misaligned = starts.find(([, start]) => start % windowMs !== 0);
-  if (misaligned !== undefined) return `${misaligned[0]}: start ${misaligned[1]} is not aligned to the window length ${windowMs}`;
+  const { windowMs, readings } = snapshot;
+  // a metric window opens on the reading that comes after the mark, before that reading counts in it
+  const lists = [
+    ['metrics', snapshot.metrics.map((w) => ({ start: w.start, holds: w.readings > 0 }))],
+    ['shadow.windows', (snapshot.shadow?.windows ?? []).map((w) => ({ start: w.start, holds: true }))],
+  ] as const;
+  for (const [where, windows] of lists) {
+    for (const [i, { start, holds }] of windows.entries()) {
+      if (start % windowMs !== 0) return `${where}: start ${start} is not aligned to the window length ${windowMs}`;
+      if (i > 0 && start <= windows[i - 1]!.start) return `${where}: start ${start} does not come after ${windows[i - 1]!.start}`;
+      if (holds && start > readings.time) return `${where}: start ${start} of a window with rows is after the reading mark's time ${readings.time}`;
+    }
+  }
+  for (const w of snapshot.shadow?.windows ?? []) {
+    if (w.agree > w.n) return `shadow.windows: agree ${w.agree} is more than n ${w.n} (start ${w.start})`;
+    const sum = (counts: readonly number[]) => counts.reduce((a, b) => a + b, 0);
+    if (sum(w.activeCounts) !== w.n || sum(w.candidateCounts) !== w.n) return `shadow.windows: score bins do not sum to n ${w.n} (start ${w.start})`;
+  }
   return undefined;
 }
