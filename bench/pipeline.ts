@@ -192,7 +192,7 @@ async function pipeline(model: LoadedModel, assets: readonly Asset[], size: numb
       openWindows: new OpenWindows({ outbox, assetId, windowMs, source: 'bench', resumedAfter: () => undefined, log: silent }),
     });
     for (const r of list) await p.reading(r);
-    await p.finish();
+    await p.finish(true);
     if (counters.commitFailures > 0 || counters.inferenceErrors > 0) throw new Error(`pipeline: ${JSON.stringify(counters)}`);
     rows += counters.inferences;
     if (outbox instanceof CapturingOutbox) drafts.push(...outbox.drafts);

@@ -48,7 +48,7 @@ async function run(csv: string, model: TinyModelOptions, maxBatchRows = 4, event
   });
   await source.start(pipeline);
   await source.done;
-  await pipeline.finish();
+  await pipeline.finish(true);
   await loaded.session.release();
   const records = outbox.pending({ afterSeq: 0, limit: 10_000 }).map((e) => {
     const record = JSON.parse(e.payload.toString()) as Record<string, unknown>;
@@ -87,7 +87,7 @@ describe('Pipeline: how far its commits go (a replay resumes after it)', () => {
     outbox.stop();
     await pipeline.reading({ time: at(8), values: { a: '1', b: '1' } });
     await pipeline.idle();
-    await pipeline.finish();
+    await pipeline.finish(true);
     expect(reports.at(-1)!.time).toBe(at(7));
     await loaded.session.release();
   });
@@ -113,7 +113,7 @@ describe('Pipeline: how far its commits go (a replay resumes after it)', () => {
     });
     const at = (h: number) => Date.UTC(2015, 0, 1, h);
     for (let h = 0; h < 4; h++) await pipeline.reading({ time: at(h), values: { a: '1', b: '1' } });
-    await pipeline.finish();
+    await pipeline.finish(true);
     expect(outbox.pending({ afterSeq: 0, limit: 100 }).filter((e) => e.kind === 'predictions')).toHaveLength(2);
     // the first commit of a snapshot failed: no position past it (a restart replays those rows)
     expect(reports).toEqual([at(0), at(1)]);
@@ -143,7 +143,7 @@ describe('Pipeline: records no schema can hold', () => {
     // the last hours a record time can hold (year 9999): the window of the last one would end in year 10000
     const lastHour = Date.UTC(9999, 11, 31, 23);
     for (let h = 3; h >= 0; h--) await pipeline.reading({ time: lastHour - h * 3_600_000, values: { a: '1', b: '1' } });
-    await pipeline.finish();
+    await pipeline.finish(true);
     expect(counters.inferences).toBe(2);
     expect(counters.predictions).toBe(2);
     expect(counters.commitFailures).toBe(1);
@@ -159,7 +159,7 @@ describe('Pipeline: records no schema can hold', () => {
     const yearZero = Date.parse('0000-01-01T00:00:00.000Z');
     const times = [yearZero - 3_600_000, yearZero - 1_800_000, ...Array.from({ length: 6 }, (_, h) => yearZero + h * 3_600_000)];
     for (const time of times) await pipeline.reading({ time, values: { a: '1', b: '1' } });
-    await pipeline.finish();
+    await pipeline.finish(true);
     expect(counters.commitFailures).toBe(1);
     expect(counters.inferences).toBe(6);
     expect(counters.predictions).toBe(6);
@@ -189,7 +189,7 @@ describe('Pipeline: records no schema can hold', () => {
       counters, outbox, log: silentLogger,
     });
     for (let h = 0; h < 6; h++) await pipeline.reading({ time: Date.UTC(2015, 0, 1, h), values: { a: '1', b: '1' } });
-    await pipeline.finish();
+    await pipeline.finish(true);
     // rows at hours 2-5 in two runs: each loses its shadow batch, never the active model's records
     expect(counters.commitFailures).toBe(2);
     expect(counters.predictions).toBe(4);

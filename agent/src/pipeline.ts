@@ -155,7 +155,7 @@ export class Pipeline implements SourceSink {
    * End of input (`ended`) or a stop: scores what is buffered; the end of input closes the last metric and
    * comparison windows, a stop keeps them open in the snapshot (`openWindows`; without it, closes them too).
    */
-  async finish(ended = true): Promise<void> {
+  async finish(ended: boolean): Promise<void> {
     await this.flush();
     // a restart with nothing left to replay (killed or stopped right after the last row) sends no reading
     // or event: the windows it closes (or keeps) are the restored ones, of the models that run now
