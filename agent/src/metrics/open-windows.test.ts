@@ -61,7 +61,7 @@ describe('OpenWindows', () => {
 
   it('ignores its windows where the source resumed elsewhere or from the first row', () => {
     // a replay from the first row is asked for (source.resume false): info, as the other keepers log it
-    const cases = [[{ time: mark.time, count: 1 }, 'the source resumed elsewhere', 40], [undefined, 'the source did not resume', 30]] as const;
+    const cases = [[{ time: mark.time, count: 1 }, 'the source resumed before the last row it counted', 40], [undefined, 'the source did not resume', 30]] as const;
     for (const [after, why, level] of cases) {
       const { keeper, lines } = stored(after);
       expect(keeper.restore()).toBeUndefined();

@@ -18,9 +18,10 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { PdmError, describeIssues, modelRefSchema, readingRejectReasons, type FeatureSpec, type ModelRef } from '@pdm/protocol';
-import { sameMark, type Mark } from '../features/window-tail.js';
+import type { Mark } from '../features/window-tail.js';
 import type { AlertState } from '../inference/alerts.js';
 import type { Outbox, StateWrite } from '../outbox/outbox.js';
+import { readSnapshot, resumeMismatch } from '../stored-snapshot.js';
 import { COMPARISON_BINS, type ComparisonState } from '../shadow/comparison.js';
 import type { MetricWindowsState } from './metric-windows.js';
 
@@ -128,10 +129,8 @@ export class OpenWindows implements OpenWindowsKeeper {
     if (snapshot.assetId !== assetId || snapshot.source !== source) return ignored('taken for another asset or source');
     // a changed metricsWindowSeconds: its windows would be published with the new length (README)
     if (snapshot.windowMs !== this.deps.windowMs) return ignored('taken with another window length', 'info');
-    const after = this.deps.resumedAfter();
-    // a replay from the first row (source.resume false) is asked for: worth an info line, not a warning
-    if (after === undefined) return ignored('the source did not resume', 'info');
-    if (!sameMark(after, snapshot.readings)) return ignored('the source resumed elsewhere');
+    const mismatch = resumeMismatch(this.deps.resumedAfter(), snapshot.readings);
+    if (mismatch !== undefined) return ignored(mismatch.why, mismatch.level);
     const { shadow } = snapshot;
     log.info({ metricWindows: snapshot.metrics.length, comparisonWindows: shadow?.windows.length ?? 0 }, 'metric windows restored');
     return {
@@ -142,20 +141,9 @@ export class OpenWindows implements OpenWindowsKeeper {
 
   /** The stored snapshot; undefined (logged when unreadable) when there is none to use. */
   private read(): Snapshot | undefined {
-    let raw: Buffer | undefined;
-    try {
-      raw = this.deps.outbox.state(this.key);
-    } catch (err) {
-      this.deps.log.error({ err }, 'metric-window snapshot not read: outbox failed; windows start empty');
-      return undefined;
-    }
-    if (raw === undefined) return undefined;
-    try {
-      return decode(raw);
-    } catch (err) {
-      this.deps.log.warn({ err, bytes: raw.length }, 'metric-window snapshot unreadable; windows start empty');
-      return undefined;
-    }
+    return readSnapshot(this.deps, this.key, decode, {
+      outboxFailed: 'metric-window snapshot not read: outbox failed; windows start empty', unreadable: 'metric-window snapshot unreadable; windows start empty',
+    });
   }
 }
 

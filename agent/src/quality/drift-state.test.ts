@@ -211,7 +211,7 @@ describe('drift snapshot', () => {
       const d = device(file, { resumedAfter: mark(57) });
       d.outbox.commit([], { key: 'drift:a1', value: bytes });
       feed(d, v1, 58, 60);
-      expect(msg(d, 'drift snapshot unreadable; drift windows start empty')?.['problem']).toMatch(problem);
+      expect((msg(d, 'drift snapshot unreadable; drift windows start empty')?.['err'] as { message: string } | undefined)?.message).toMatch(problem);
       expect(end(d)).toMatchObject([{ n: 3 }]);
     }
   });
