@@ -1,10 +1,11 @@
 /**
  * What the pipeline keeps across a restart, in one place: the reading mark (the last reading the
- * feature windows took, and how many rows came at its time or, with no usable time, after it), the last machine event committed, and the
- * snapshots that go into the pipeline's commits: the feature-window tail with the active model's alert
- * state (features/window-tail.ts), the drift counts (quality/drift-state.ts), and the metric and shadow
- * comparison windows with the candidate's alert state (metrics/open-windows.ts). Each is restored once,
- * before the first reading, and only where the source resumed at exactly its mark.
+ * feature windows took, and how many rows came at its time or, with no usable time, after it), the last
+ * machine event committed, and the snapshots that go into the pipeline's commits: the feature-window
+ * tail with the active model's alert state (features/window-tail.ts), the drift counts
+ * (quality/drift-state.ts), and the metric and shadow comparison windows with the candidate's alert state
+ * (metrics/open-windows.ts). Each is restored once, before the first reading, event or the finish, and
+ * only where the source resumed at exactly its mark.
  */
 import type { Logger } from 'pino';
 import type { ModelRef } from '@pdm/protocol';
@@ -179,6 +180,7 @@ export class RestartState {
       shadow.alerts.restore(stored.alerts);
       return [];
     }
+    if (stored.windows.length === 0) return [];
     this.deps.log.info({ stored: { active: stored.active, candidate: stored.candidate }, windows: stored.windows.length }, 'comparison windows of other models published');
     const { assetId, windowMs, refused } = this.deps;
     const closed = new ShadowComparison({
