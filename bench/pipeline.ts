@@ -189,10 +189,10 @@ async function pipeline(model: LoadedModel, assets: readonly Asset[], size: numb
       // every commit carries the feature-window snapshot, as in the agent (features/window-tail.ts)
       tail: new FeatureTail({ outbox, assetId, source: 'bench', resumedAfter: () => undefined, log: silent }),
       // and the metric-window snapshot, as in the agent (metrics/open-windows.ts)
-      openWindows: new OpenWindows({ outbox, assetId, source: 'bench', resumedAfter: () => undefined, log: silent }),
+      openWindows: new OpenWindows({ outbox, assetId, windowMs, source: 'bench', resumedAfter: () => undefined, log: silent }),
     });
     for (const r of list) await p.reading(r);
-    await p.finish();
+    await p.finish(true);
     if (counters.commitFailures > 0 || counters.inferenceErrors > 0) throw new Error(`pipeline: ${JSON.stringify(counters)}`);
     rows += counters.inferences;
     if (outbox instanceof CapturingOutbox) drafts.push(...outbox.drafts);

@@ -83,14 +83,14 @@ function replayOpen(model: LoadedModel, assets: readonly RawReading[][], withIt:
   return replayPipeline(model, assets, (assetId, outbox) => {
     const tail = new FeatureTail({ outbox, assetId, source: 'bench', resumedAfter: () => undefined, log: silent });
     if (!withIt) return { tail };
-    const open = new OpenWindows({ outbox, assetId, source: 'bench', resumedAfter: () => undefined, log: silent });
+    const open = new OpenWindows({ outbox, assetId, windowMs: 3_600_000, source: 'bench', resumedAfter: () => undefined, log: silent });
     return { tail, openWindows: { restore: open.restore.bind(open), snapshot: (...args: Parameters<OpenWindows['snapshot']>) => (count.n++, open.snapshot(...args)) } };
   });
 }
 
 /** us per open-windows snapshot of one open 1 h window, as the pipeline takes it (no comparison). */
 function openSnapshotUs(): number[] {
-  const open = new OpenWindows({ outbox: { state: () => undefined }, assetId: 'a', source: 'bench', resumedAfter: () => undefined, log: silent });
+  const open = new OpenWindows({ outbox: { state: () => undefined }, assetId: 'a', windowMs: 3_600_000, source: 'bench', resumedAfter: () => undefined, log: silent });
   const windows = new MetricWindows({ windowMs: 3_600_000, assetId: 'a', model: { name: 'bench', version: '1.0.0' } });
   windows.advance(0);
   windows.reading();

@@ -102,7 +102,7 @@ async function firstWindow(model: LoadedModel, name: string, after?: 'event-then
       await whole.pipeline.reading(reading(h));
       if (h === SHED) await whole.pipeline.event(event);
     }
-    await whole.pipeline.finish();
+    await whole.pipeline.finish(true);
     whole.outbox.stop();
     return { n: whole.drift.get(first) };
   }
@@ -124,7 +124,7 @@ async function firstWindow(model: LoadedModel, name: string, after?: 'event-then
   cut.outbox.ack(events.slice(0, 200));
   const image = join(dir, `${name}-image`);
   if (after === 'event-then-kill') await cut.pipeline.event(event);
-  else await cut.pipeline.finish();
+  else await cut.pipeline.finish(true);
   // a kill right after the event's commit leaves the file (and its WAL) as it is now
   cpSync(join(dir, name), image, { recursive: true });
   cut.outbox.stop();
@@ -134,7 +134,7 @@ async function firstWindow(model: LoadedModel, name: string, after?: 'event-then
   const resumed = restarted.tail.resumePoint()?.readings;
   expect(resumed?.count, after).toBe(1);
   for (let h = (resumed!.time - T0) / HOUR + 1; h <= LAST; h++) await restarted.pipeline.reading(reading(h));
-  await restarted.pipeline.finish();
+  await restarted.pipeline.finish(true);
   restarted.outbox.stop();
   return { n: restarted.drift.get(first), restarted };
 }

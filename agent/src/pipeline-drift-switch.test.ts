@@ -61,7 +61,7 @@ describe('drift windows at a stop right after a model switch', () => {
       for (let h = 0; h < 10; h++) await pipeline.reading(reading(h));
       set = { generation: 1, active: scorerFor(v2, systemClock, alerts) };
       for (let h = 10; h < 13; h++) await pipeline.reading(reading(h));
-      await pipeline.finish();
+      await pipeline.finish(true);
     } finally {
       outbox.stop();
       await v1.session.release();

@@ -93,7 +93,7 @@ async function replay(batch: number, windowHours: number, variant: Variant): Pro
       else await pipeline.reading(r);
       if (i % 50 === 0) await pipeline.idle();
     }
-    await pipeline.finish();
+    await pipeline.finish(true);
     for (const entry of outbox.pending({ afterSeq: 0, limit: Number.MAX_SAFE_INTEGER })) {
       // every payload passes its schema on the controller's side, deviceId checked against the topic's
       decodePayload(entry.kind, entry.payload, 'edge-golden');

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { recordSchemas, type Alert, type MetricWindow, type PredictionBatch } from '@pdm/protocol';
+import { PdmError, recordSchemas, type Alert, type MetricWindow, type PredictionBatch } from '@pdm/protocol';
 import { systemClock } from './clock.js';
 import { replayCsvSchema } from './config/schema.js';
 import { loadModel, type LoadedModel } from './inference/model.js';
@@ -48,7 +48,7 @@ async function run(csv: string, model: TinyModelOptions, maxBatchRows = 4, event
   });
   await source.start(pipeline);
   await source.done;
-  await pipeline.finish();
+  await pipeline.finish(true);
   await loaded.session.release();
   const records = outbox.pending({ afterSeq: 0, limit: 10_000 }).map((e) => {
     const record = JSON.parse(e.payload.toString()) as Record<string, unknown>;
@@ -87,8 +87,37 @@ describe('Pipeline: how far its commits go (a replay resumes after it)', () => {
     outbox.stop();
     await pipeline.reading({ time: at(8), values: { a: '1', b: '1' } });
     await pipeline.idle();
-    await pipeline.finish();
+    await pipeline.finish(true);
     expect(reports.at(-1)!.time).toBe(at(7));
+    await loaded.session.release();
+  });
+
+  it('a snapshot that cannot be built never reaches the source: the records are committed, the position stays', async () => {
+    const loaded = await loadModel(writeTinyModel(join(dir, 'model-snapshot-throws'), { weights: [0, 0] }));
+    const outbox = new MemoryOutbox({ deviceId: 'edge-1', clock: systemClock });
+    outbox.start();
+    const counters = new Counters();
+    const reports: number[] = [];
+    const pipeline = new Pipeline({
+      config: { assetId: 'm1', maxBatchRows: 1, windowMs: 86_400_000 },
+      scoring: fixedScoring(scorerFor(loaded, systemClock, { cooldownMs: 0, criticalMargin: 0.5 })),
+      windows: new MetricWindows({ windowMs: 86_400_000, assetId: 'm1', model: loaded.ref }),
+      counters, outbox, log: silentLogger,
+      committedThrough: ({ time }) => reports.push(time),
+      tail: {
+        restore: () => undefined,
+        snapshot: () => {
+          throw new PdmError('STATE_INVALID', 'no snapshot of these windows');
+        },
+      },
+    });
+    const at = (h: number) => Date.UTC(2015, 0, 1, h);
+    for (let h = 0; h < 4; h++) await pipeline.reading({ time: at(h), values: { a: '1', b: '1' } });
+    await pipeline.finish(true);
+    expect(outbox.pending({ afterSeq: 0, limit: 100 }).filter((e) => e.kind === 'predictions')).toHaveLength(2);
+    // the first commit of a snapshot failed: no position past it (a restart replays those rows)
+    expect(reports).toEqual([at(0), at(1)]);
+    expect(counters.commitFailures).toBe(0);
     await loaded.session.release();
   });
 });
@@ -114,7 +143,7 @@ describe('Pipeline: records no schema can hold', () => {
     // the last hours a record time can hold (year 9999): the window of the last one would end in year 10000
     const lastHour = Date.UTC(9999, 11, 31, 23);
     for (let h = 3; h >= 0; h--) await pipeline.reading({ time: lastHour - h * 3_600_000, values: { a: '1', b: '1' } });
-    await pipeline.finish();
+    await pipeline.finish(true);
     expect(counters.inferences).toBe(2);
     expect(counters.predictions).toBe(2);
     expect(counters.commitFailures).toBe(1);
@@ -130,7 +159,7 @@ describe('Pipeline: records no schema can hold', () => {
     const yearZero = Date.parse('0000-01-01T00:00:00.000Z');
     const times = [yearZero - 3_600_000, yearZero - 1_800_000, ...Array.from({ length: 6 }, (_, h) => yearZero + h * 3_600_000)];
     for (const time of times) await pipeline.reading({ time, values: { a: '1', b: '1' } });
-    await pipeline.finish();
+    await pipeline.finish(true);
     expect(counters.commitFailures).toBe(1);
     expect(counters.inferences).toBe(6);
     expect(counters.predictions).toBe(6);
@@ -160,7 +189,7 @@ describe('Pipeline: records no schema can hold', () => {
       counters, outbox, log: silentLogger,
     });
     for (let h = 0; h < 6; h++) await pipeline.reading({ time: Date.UTC(2015, 0, 1, h), values: { a: '1', b: '1' } });
-    await pipeline.finish();
+    await pipeline.finish(true);
     // rows at hours 2-5 in two runs: each loses its shadow batch, never the active model's records
     expect(counters.commitFailures).toBe(2);
     expect(counters.predictions).toBe(4);

@@ -23,7 +23,7 @@ import { IsoTime } from './metrics/iso-time.js';
 import type { MetricWindows } from './metrics/metric-windows.js';
 import type { OpenWindowsKeeper } from './metrics/open-windows.js';
 import type { Outbox, OutboxEntry, RecordDraft } from './outbox/outbox.js';
-import { RestartState, type PipelineView } from './restart-state.js';
+import { RestartState, type CommitStates, type PipelineView } from './restart-state.js';
 import type { QualityTap } from './quality/tap.js';
 import { ShadowRunner, type ActiveRow } from './shadow/shadow-runner.js';
 import type { RawReading, SourceEvent, SourceSink } from './sources/source.js';
@@ -87,14 +87,17 @@ export class Pipeline implements SourceSink {
     this.reader = new AssetReader(this.set.active.model.card.featureSpec);
     this.batch = new RowBatch(this.reader.width, deps.config.maxBatchRows);
     this.shadow = this.shadowRunnerFor(this.set);
-    this.restart = new RestartState({ tail: deps.tail, openWindows: deps.openWindows, quality: deps.quality, log: deps.log });
+    this.restart = new RestartState({
+      assetId: deps.config.assetId, windowMs: deps.config.windowMs, refused: this.comparisonRefused,
+      tail: deps.tail, openWindows: deps.openWindows, quality: deps.quality, log: deps.log,
+    });
   }
 
   async reading(reading: RawReading): Promise<void> {
     // checked here, so a reading costs no second promise while the models stay the same (almost always)
     if (this.deps.scoring.current().generation !== this.set.generation) await this.adoptNewModels();
     // after the models that run now were adopted: the snapshot must be of their spec
-    if (!this.restart.restored) this.restart.restore(this.view());
+    if (!this.restart.restored) this.restore();
     const { counters, windows } = this.deps;
     counters.readings++;
     if (reading.timeProblem === undefined) {
@@ -110,6 +113,7 @@ export class Pipeline implements SourceSink {
     const batch = this.batch;
     const result = this.reader.acceptInto(reading, batch.data, batch.nextOffset);
     if (reading.timeProblem === undefined) this.restart.tookReading(reading.time);
+    else this.restart.tookUntimed();
     if (!result.ok) this.rejected(result.reason, result.signal);
     else if (result.wrote) {
       batch.added(reading.time);
@@ -121,7 +125,7 @@ export class Pipeline implements SourceSink {
   async event(event: SourceEvent): Promise<void> {
     await this.flush();
     // an event can come before the first reading: its commit must carry the restored state too
-    if (!this.restart.restored) this.restart.restore(this.view());
+    if (!this.restart.restored) this.restore();
     const at = this.iso.format(event.time);
     // goes into the event's own commit: a kill right after it must not send it again
     this.restart.tookEvent(event.time);
@@ -151,8 +155,14 @@ export class Pipeline implements SourceSink {
    * End of input (`ended`) or a stop: scores what is buffered; the end of input closes the last metric and
    * comparison windows, a stop keeps them open in the snapshot (`openWindows`; without it, closes them too).
    */
-  async finish(ended = true): Promise<void> {
+  async finish(ended: boolean): Promise<void> {
     await this.flush();
+    // a restart with nothing left to replay (killed or stopped right after the last row) sends no reading
+    // or event: the windows it closes (or keeps) are the restored ones, of the models that run now
+    if (!this.restart.restored) {
+      await this.adoptNewModels();
+      this.restore();
+    }
     if (ended || this.deps.openWindows === undefined) {
       this.commit([...this.deps.windows.closeAll(this.windowRefused), ...(this.shadow?.comparison.closeAll(this.comparisonRefused) ?? [])]);
     }
@@ -161,6 +171,13 @@ export class Pipeline implements SourceSink {
     // the readings since the last commit (ones that made no row) go into the snapshots too
     this.commit(quality?.closeAll() ?? [], true);
     this.reportCommitted();
+  }
+
+  /** Takes back the snapshots; comparison windows of models that no longer run are published at once. */
+  private restore(): void {
+    const orphans = this.restart.restore(this.view());
+    // its snapshot no longer holds them: published and dropped in one transaction
+    if (orphans.length > 0) this.commit(orphans);
   }
 
   /** What the snapshots read and a restore rebuilds, as it is now (restart-state.ts). */
@@ -329,7 +346,14 @@ export class Pipeline implements SourceSink {
    * whose rows are replayed.
    */
   private commit(drafts: readonly RecordDraft[], stop = false): readonly OutboxEntry[] | undefined {
-    const states = this.commitFailed ? undefined : this.restart.states(this.view(), drafts, stop);
+    let states: CommitStates | undefined;
+    try {
+      states = this.commitFailed ? undefined : this.restart.states(this.view(), drafts, stop);
+    } catch (err) {
+      // a snapshot that cannot be built: the records still go, and the states and the resume position
+      // stay at the last commit before, as after a failed commit (its rows are replayed: at least once)
+      this.commitFailedWith(err, 0, ['states']);
+    }
     if (drafts.length === 0 && (states === undefined || states.states.length === 0)) return undefined;
     try {
       const { entries, statesStored } = this.deps.outbox.commitWithStates(drafts, states?.states ?? []);

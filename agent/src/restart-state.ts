@@ -1,10 +1,11 @@
 /**
  * What the pipeline keeps across a restart, in one place: the reading mark (the last reading the
- * feature windows took, and how many came at its time), the last machine event committed, and the
- * snapshots that go into the pipeline's commits: the feature-window tail with the active model's alert
- * state (features/window-tail.ts), the drift counts (quality/drift-state.ts), and the metric and shadow
- * comparison windows with the candidate's alert state (metrics/open-windows.ts). Each is restored once,
- * before the first reading, and only where the source resumed at exactly its mark.
+ * feature windows took, and how many rows came at its time or, with no usable time, after it), the last
+ * machine event committed, and the snapshots that go into the pipeline's commits: the feature-window
+ * tail with the active model's alert state (features/window-tail.ts), the drift counts
+ * (quality/drift-state.ts), and the metric and shadow comparison windows with the candidate's alert state
+ * (metrics/open-windows.ts). Each is restored once, before the first reading, event or the finish, and
+ * only where the source resumed at exactly its mark.
  */
 import type { Logger } from 'pino';
 import type { ModelRef } from '@pdm/protocol';
@@ -15,9 +16,14 @@ import type { MetricWindows } from './metrics/metric-windows.js';
 import type { OpenWindowsKeeper, ShadowState } from './metrics/open-windows.js';
 import type { RecordDraft, StateWrite } from './outbox/outbox.js';
 import type { QualityTap } from './quality/tap.js';
-import type { ShadowComparison } from './shadow/comparison.js';
+import { ShadowComparison } from './shadow/comparison.js';
 
 export interface RestartStateDeps {
+  /** For the records of comparison windows of models that no longer run (restoreWindows). */
+  readonly assetId: string;
+  readonly windowMs: number;
+  /** A comparison window whose record its builder refused (comparison.ts takeClosed). */
+  readonly refused: (err: unknown) => void;
   readonly tail?: WindowTailKeeper;
   readonly openWindows?: OpenWindowsKeeper;
   readonly quality?: QualityTap;
@@ -34,13 +40,14 @@ export interface PipelineView {
   readonly settled: boolean;
 }
 
-/** The states of one commit; `tail` says whether the feature-window snapshot is among them. */
+/** The states of one commit; `tail` and `drift` say whether the feature-window and drift snapshots are among them. */
 export interface CommitStates {
   readonly states: StateWrite[];
   readonly tail: boolean;
+  readonly drift: boolean;
 }
 
-const NONE: CommitStates = { states: [], tail: false };
+const NONE: CommitStates = { states: [], tail: false, drift: false };
 const sameModel = (a: ModelRef, b: ModelRef): boolean => a.name === b.name && a.version === b.version;
 
 export class RestartState {
@@ -59,18 +66,23 @@ export class RestartState {
     return this.done;
   }
 
-  /** The windows, alert states and marks from the last snapshots, once, before the first reading or event. */
-  restore(view: PipelineView): void {
-    if (this.done) return;
+  /**
+   * The windows, alert states and marks from the last snapshots, once, before the first reading or event.
+   * Returns the records of stored comparison windows of a model pair that no longer runs, to commit now
+   * (as a model switch publishes its comparison windows).
+   */
+  restore(view: PipelineView): RecordDraft[] {
+    if (this.done) return [];
     this.done = true;
-    this.restoreWindows(view);
+    const orphans = this.restoreWindows(view);
     const active = view.set.active;
     const restored = this.deps.tail?.restore(active.model.card.featureSpec, active.model.ref);
-    if (restored === undefined) return;
+    if (restored === undefined) return orphans;
     if (restored.values !== undefined) view.reader.restore(restored.values);
     if (restored.alerts !== undefined) active.alerts.restore(restored.alerts);
     this.mark = { ...restored.readings };
     this.lastEvent = restored.events;
+    return orphans;
   }
 
   tookReading(time: number): void {
@@ -81,6 +93,17 @@ export class RestartState {
       mark.time = time;
       mark.count = 1;
     }
+    this.changed = true;
+  }
+
+  /**
+   * A reading with no usable time: counted in the mark (after the readings at its time), so that a replay
+   * resuming at the mark skips it as delivered, as the windows that counted it are (replay-csv.ts).
+   * Before any reading there is no mark: a replay then starts from the first row.
+   */
+  tookUntimed(): void {
+    if (this.mark === undefined) return;
+    this.mark.count++;
     this.changed = true;
   }
 
@@ -117,12 +140,13 @@ export class RestartState {
     const drift = driftChanged || tail !== undefined ? quality?.driftSnapshot(mark) : undefined;
     const windowsTaken = tail !== undefined || drafts.some((d) => d.kind === 'metrics' || d.kind === 'comparisons');
     const open = windowsTaken && view.settled && mark !== undefined ? this.windowsState(view, mark) : undefined;
-    return { states: [tail, drift, open].filter((st) => st !== undefined), tail: tail !== undefined };
+    return { states: [tail, drift, open].filter((st) => st !== undefined), tail: tail !== undefined, drift: drift !== undefined };
   }
 
-  /** The states of a commit were stored: the tail among them no longer counts as changed. */
+  /** The states of a commit were stored: the tail and drift among them no longer count as changed. */
   stored(committed: CommitStates): void {
     if (committed.tail) this.changed = false;
+    if (committed.drift) this.deps.quality?.driftStored();
   }
 
   private tailState(view: PipelineView, mark: Mark): StateWrite | undefined {
@@ -134,24 +158,36 @@ export class RestartState {
   private windowsState(view: PipelineView, mark: Mark): StateWrite | undefined {
     const { set, comparison } = view;
     const shadow: ShadowState | undefined = set.shadow === undefined || comparison === undefined ? undefined : {
-      active: set.active.model.ref, candidate: set.shadow.model.ref, alerts: set.shadow.alerts.state(), windows: comparison.state(),
+      active: set.active.model.ref, candidate: set.shadow.model.ref, deploymentId: set.shadow.deployment?.deploymentId,
+      spec: set.active.model.card.featureSpec, alerts: set.shadow.alerts.state(), windows: comparison.state(),
     };
     return this.deps.openWindows?.snapshot(mark, { metrics: view.windows.state(), shadow });
   }
 
-  /** The metric and comparison windows from the last snapshot (metrics/open-windows.ts). */
-  private restoreWindows(view: PipelineView): void {
+  /**
+   * The metric and comparison windows from the last snapshot (metrics/open-windows.ts); the records of
+   * comparison windows of another model pair (or of a candidate that no longer runs).
+   */
+  private restoreWindows(view: PipelineView): RecordDraft[] {
     const restored = this.deps.openWindows?.restore();
-    if (restored === undefined) return;
+    if (restored === undefined) return [];
     view.windows.restore(restored.metrics);
     const stored = restored.shadow;
+    if (stored === undefined) return [];
     const { active, shadow } = view.set;
-    if (stored === undefined || shadow === undefined || view.comparison === undefined) return;
-    if (!sameModel(stored.active, active.model.ref) || !sameModel(stored.candidate, shadow.model.ref)) {
-      this.deps.log.info({ stored: { active: stored.active, candidate: stored.candidate } }, 'comparison windows of other models ignored');
-      return;
+    if (shadow !== undefined && view.comparison !== undefined && sameModel(stored.active, active.model.ref) && sameModel(stored.candidate, shadow.model.ref)) {
+      view.comparison.restore(stored.windows);
+      shadow.alerts.restore(stored.alerts);
+      return [];
     }
-    view.comparison.restore(stored.windows);
-    shadow.alerts.restore(stored.alerts);
+    if (stored.windows.length === 0) return [];
+    this.deps.log.info({ stored: { active: stored.active, candidate: stored.candidate }, windows: stored.windows.length }, 'comparison windows of other models published');
+    const { assetId, windowMs, refused } = this.deps;
+    const closed = new ShadowComparison({
+      windowMs, assetId, active: stored.active, candidate: stored.candidate, spec: stored.spec,
+      ...(stored.deploymentId === undefined ? {} : { deploymentId: stored.deploymentId }),
+    });
+    closed.restore(stored.windows);
+    return closed.closeAll(refused);
   }
 }

@@ -61,14 +61,22 @@ function seeded(name: string): string {
   return dataDir;
 }
 
-function config(url: string, dataDir: string): AgentConfig {
+function config(url: string, dataDir: string, file = data): AgentConfig {
   return agentConfigSchema.parse({
     deviceId: 'edge-o', assetId: 'machine-5', brokerUrl: url, dataDir, model: join(azureModels, '1.0.0'),
     // one row per batch: onnxruntime's float32 scores of a row differ in the last bits with the size of its batch
     inference: { maxBatchRows: 1 },
     metricsWindowSeconds: 6 * 3600,
-    source: { type: 'replay-csv', file: data, timeColumn: 'datetime' },
+    source: { type: 'replay-csv', file, timeColumn: 'datetime' },
   });
+}
+
+/** The same rows with a row of no time after row 40 (a blank time column): counted, rejected as missing, in row 40's window. */
+const untimed = join(dir, 'machine-5-untimed.csv');
+{
+  const lines = readFileSync(data, 'utf8').split('\n');
+  const row40 = lines[40]!.split(',');
+  writeFileSync(untimed, [...lines.slice(0, 41), ['', ...row40.slice(1)].join(','), ...lines.slice(41)].join('\n'));
 }
 
 interface Kill {
@@ -82,10 +90,10 @@ interface Kill {
  * right after the first commit that matches; returns its log lines. `kill`: copies the data directory right
  * after the first commit it picks, as a SIGKILL there leaves it, and tells the last seq committed then.
  */
-async function run(url: string, dataDir: string, opts: { kill?: Kill; stopAt?: Kill['at'] } = {}): Promise<Record<string, unknown>[]> {
+async function run(url: string, dataDir: string, opts: { kill?: Kill; stopAt?: Kill['at']; file?: string } = {}): Promise<Record<string, unknown>[]> {
   const lines: Record<string, unknown>[] = [];
   const sink = new Writable({ write: (chunk: Buffer, _, done) => (lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>), done()) });
-  const runtime = await createRuntime(config(url, dataDir), { clock: systemClock, log: pino({ level: 'info' }, sink) });
+  const runtime = await createRuntime(config(url, dataDir, opts.file), { clock: systemClock, log: pino({ level: 'info' }, sink) });
   const { kill, stopAt } = opts;
   let stopped: Promise<void> | undefined;
   const off = runtime.outbox.onCommit((entries) => {
@@ -201,6 +209,54 @@ describe('metric and comparison windows across a restart', { timeout: 240_000 },
     expect(lines.find((l) => l['msg'] === 'metric windows restored')).toBeDefined();
     expect(stored(runs, 'metrics')).toEqual(stored([{ b: expected }], 'metrics'));
     expect(stored(runs, 'comparisons')).toEqual(stored([{ b: expected }], 'comparisons'));
+  });
+
+  it('an agent killed right after the last row\'s commit publishes the last windows on the restart that has nothing left to replay', async () => {
+    const expected = await whole();
+    const kill: Kill = { at: predictionAt(ROWS), into: join(dir, 'kill-last') };
+    const first = await broker();
+    await run(first.url, seeded('killed-last'), { kill });
+    expect(kill.lastSeq).toBeDefined();
+    const second = await broker();
+    const lines = await run(second.url, kill.into);
+    expect(lines.find((l) => l['msg'] === 'metric windows restored')).toMatchObject({ metricWindows: 1, comparisonWindows: 1 });
+    const runs = [{ b: first, lastSeq: kill.lastSeq }, { b: second }];
+    expect(stored(runs, 'metrics')).toEqual(stored([{ b: expected }], 'metrics'));
+    expect(stored(runs, 'comparisons')).toEqual(stored([{ b: expected }], 'comparisons'));
+  });
+
+  it('a row of no time right after the reading mark is counted once after a kill there', async () => {
+    const expected = await broker();
+    await run(expected.url, seeded('untimed-whole'), { file: untimed });
+    const windows = stored([{ b: expected }], 'metrics') as { readings: number; rejectedReadings: Record<string, number> }[];
+    expect(windows[6]).toMatchObject({ readings: 7, rejectedReadings: { missing: 1 } });
+    const kill: Kill = { at: predictionAt(40), into: join(dir, 'untimed-kill') };
+    const first = await broker();
+    await run(first.url, seeded('untimed-killed'), { kill, file: untimed });
+    const second = await broker();
+    await run(second.url, kill.into, { file: untimed });
+    const runs = [{ b: first, lastSeq: kill.lastSeq }, { b: second }];
+    expect(stored(runs, 'metrics')).toEqual(windows);
+    expect(stored(runs, 'comparisons')).toEqual(stored([{ b: expected }], 'comparisons'));
+  });
+
+  it('comparison windows of a candidate that no longer runs at the restart are published, not dropped', async () => {
+    const kill: Kill = { at: predictionAt(40), into: join(dir, 'kill-unshadowed') };
+    const first = await broker();
+    await run(first.url, seeded('unshadowed'), { kill });
+    // the copy left by the kill runs without the candidate (as after its deployment ended)
+    writeFileSync(join(kill.into, 'models', 'state.json'), JSON.stringify({
+      schemaVersion: 1, active: { kind: 'config', model: { name: 'azure-pdm-failure-24h', version: '1.0.0' } },
+    }));
+    const second = await broker();
+    const lines = await run(second.url, kill.into);
+    expect(lines.find((l) => l['msg'] === 'comparison windows of other models published')).toMatchObject({ windows: 1 });
+    // the records committed before the kill may be sent again: only the new ones
+    const comparisons = published(second).filter((p) => p.kind === 'comparisons' && p.seq > kill.lastSeq!).map((p) => p.record);
+    // rows 37-40 of the window the kill left open, by the pair and deployment that scored them
+    expect(comparisons).toEqual([expect.objectContaining({
+      windowStart: new Date(rowTime(37)).toISOString(), n: 4, candidate: { name: 'azure-pdm-failure-24h', version: '1.3.0-noisy' }, deploymentId: 'shadow-1',
+    })]);
   });
 
   it('an agent stopped mid-window keeps its windows open and, started again, publishes the same windows, each once', async () => {

@@ -161,7 +161,7 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
     tail,
     // the metric and comparison windows are committed with the feature windows (open-windows.ts)
     openWindows: new OpenWindows({
-      outbox, assetId: config.assetId, source: replayed, resumedAfter: () => position.resumedAfter?.readings, log: child('pipeline'),
+      outbox, assetId: config.assetId, windowMs: config.metricsWindowSeconds * 1000, source: replayed, resumedAfter: () => position.resumedAfter?.readings, log: child('pipeline'),
     }),
   });
 

@@ -74,7 +74,7 @@ export async function replayPipeline(model: LoadedModel, assets: readonly RawRea
       ...extras(assetId, outbox),
     });
     for (const r of list) await p.reading(r);
-    await p.finish();
+    await p.finish(true);
     rows += counters.inferences;
   }
   return ((performance.now() - t0) * 1000) / rows;

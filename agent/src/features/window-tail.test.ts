@@ -131,7 +131,7 @@ describe('FeatureTail', () => {
     const notResumed = restarted(file);
     expect(notResumed.tail.restore(spec, model)).toBeUndefined();
     expect([...messages(elsewhere.lines), ...messages(notResumed.lines)]).toEqual([
-      ['feature-window snapshot ignored; windows start empty', 'the source resumed elsewhere'],
+      ['feature-window snapshot ignored; windows start empty', 'the source resumed before the last row it counted'],
       ['feature-window snapshot ignored; windows start empty', 'the source did not resume'],
     ]);
     elsewhere.outbox.stop();
@@ -172,7 +172,7 @@ describe('FeatureTail', () => {
     // a source that resumed after another count of rows at that time holds other readings
     const fewer = restarted(file, { resumedAfter: { readings: { time: 9000, count: 2 }, events } });
     expect(fewer.tail.restore(spec, model)).toBeUndefined();
-    expect(messages(fewer.lines)).toEqual([['feature-window snapshot ignored; windows start empty', 'the source resumed elsewhere']]);
+    expect(messages(fewer.lines)).toEqual([['feature-window snapshot ignored; windows start empty', 'the source resumed before the last row it counted']]);
     fewer.outbox.stop();
   });
 

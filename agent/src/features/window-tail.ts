@@ -27,8 +27,12 @@ import { PdmError, describeIssues, modelRefSchema, valueProblem, warmupReadings,
 import type { AlertState } from '../inference/alerts.js';
 import type { Outbox, StateWrite } from '../outbox/outbox.js';
 import { framePrefix, frameValues, readFrame, readValues, shortHash } from '../outbox/state-frame.js';
+import { readSnapshot, resumeMismatch } from '../stored-snapshot.js';
 
-/** A place in event time: the last item taken was at `time`, and `count` items were taken at exactly that time. */
+/**
+ * A place in event time: the last item taken was at `time`, and `count` items were taken at exactly that
+ * time (for readings, with those of no usable time that came after them: restart-state.ts tookUntimed).
+ */
 export interface Mark {
   readonly time: number;
   readonly count: number;
@@ -141,14 +145,12 @@ export class FeatureTail implements WindowTailKeeper {
     const snapshot = this.read();
     if (snapshot === undefined) return undefined;
     const { header, readings, readingCount, values } = snapshot;
-    const after = resumedAfter();
-    // a replay from the first row (source.resume false) is asked for: worth an info line, not a warning
     const ignored = (why: string, level: 'info' | 'warn' = 'warn'): undefined => {
       log[level]({ why, through: new Date(readings.time).toISOString() }, 'feature-window snapshot ignored; windows start empty');
       return undefined;
     };
-    if (after === undefined) return ignored('the source did not resume', 'info');
-    if (!sameMark(after.readings, readings)) return ignored('the source resumed elsewhere');
+    const mismatch = resumeMismatch(resumedAfter()?.readings, readings);
+    if (mismatch !== undefined) return ignored(mismatch.why, mismatch.level);
     // the source resumed at the marks: they hold even where the tail does not (the next snapshots keep the last event)
     const bad = header.spec !== fingerprint(spec) || header.signals !== spec.signals.length ? 'taken for another feature spec'
       : readingCount > warmupReadings(spec) ? 'more readings than the longest window'
@@ -190,22 +192,10 @@ export class FeatureTail implements WindowTailKeeper {
     if (this.readDone) return this.stored;
     this.readDone = true;
     const { log, assetId, source } = this.deps;
-    let raw: Buffer | undefined;
-    try {
-      raw = this.deps.outbox.state(this.key);
-    } catch (err) {
-      // the outbox itself failed (it fails the start on its own): not a judgement on the snapshot
-      log.error({ err }, 'feature-window snapshot not read: outbox failed; windows start empty');
-      return undefined;
-    }
-    if (raw === undefined) return undefined;
-    let snapshot: Snapshot;
-    try {
-      snapshot = decode(raw);
-    } catch (err) {
-      log.warn({ err, bytes: raw.length }, 'feature-window snapshot unreadable; windows start empty');
-      return undefined;
-    }
+    const snapshot = readSnapshot(this.deps, this.key, decode, {
+      outboxFailed: 'feature-window snapshot not read: outbox failed; windows start empty', unreadable: 'feature-window snapshot unreadable; windows start empty',
+    });
+    if (snapshot === undefined) return undefined;
     const { header } = snapshot;
     if (header.assetId !== assetId || header.source !== source) {
       log.warn({ stored: { assetId: header.assetId, source: header.source }, assetId, source }, 'feature-window snapshot is for another asset or source; ignored');

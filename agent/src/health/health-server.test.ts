@@ -10,7 +10,7 @@ import { HEALTH_EXIT, checkHealth, healthCommand } from './health-check.js';
 import { COMMIT_FAILURE_WINDOW_MS, HealthServer, type HealthSources } from './health-server.js';
 
 const stats = (over: Partial<OutboxStats> = {}): OutboxStats => ({
-  lastSeq: 42, depth: 3, bytes: 900, delivered: 39, dropped: {}, quarantined: [], oldestPendingAt: undefined,
+  lastSeq: 42, depth: 3, bytes: 900, delivered: 39, dropped: {}, quarantined: [], statesNotStored: 0, oldestPendingAt: undefined,
   byClass: { critical: { depth: 0, bytes: 0 }, metrics: { depth: 0, bytes: 0 }, predictions: { depth: 3, bytes: 900 }, samples: { depth: 0, bytes: 0 } },
   ...over,
 });

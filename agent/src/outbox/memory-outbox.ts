@@ -124,6 +124,7 @@ export class MemoryOutbox implements Outbox {
       delivered: tally.delivered,
       dropped: { ...tally.dropped },
       quarantined: [],
+      statesNotStored: 0,
     };
   }
 

@@ -37,7 +37,7 @@ export function describeOutboxSuite(name: string, harness: OutboxHarness): void 
       const outbox = harness.create();
       const none = { depth: 0, bytes: 0 };
       expect(outbox.stats()).toEqual({
-        lastSeq: 0, depth: 0, bytes: 0, delivered: 0, dropped: {}, oldestPendingAt: undefined, quarantined: [],
+        lastSeq: 0, depth: 0, bytes: 0, delivered: 0, dropped: {}, oldestPendingAt: undefined, quarantined: [], statesNotStored: 0,
         byClass: { critical: none, metrics: none, predictions: none, samples: none },
       });
       expect(outbox.pending({ afterSeq: 0, limit: 10 })).toEqual([]);
@@ -157,6 +157,25 @@ export function describeOutboxSuite(name: string, harness: OutboxHarness): void 
       outbox.commit([], [{ key: 'tail', value: value('six') }, { key: 'other', value: value('w') }]);
       outbox = harness.reopen(outbox);
       expect([outbox.state('tail')?.toString(), outbox.state('other')?.toString()]).toEqual(['six', 'w']);
+    });
+
+    it('commitWithStates: records and states in one transaction, saying the states were stored, or neither on a refused draft', () => {
+      const outbox = harness.create();
+      const seen: number[][] = [];
+      outbox.onCommit((entries) => seen.push(entries.map((e) => e.seq)));
+      const value = (text: string): Buffer => Buffer.from(text, 'utf8');
+      const committed = outbox.commitWithStates([eventDraft(), predictionDraft()], [{ key: 'tail', value: value('one') }]);
+      expect(committed.statesStored).toBe(true);
+      expect(committed.entries.map((e) => [e.seq, e.kind])).toEqual([[1, 'events'], [2, 'predictions']]);
+      expect(outbox.state('tail')?.toString()).toBe('one');
+      // states alone: stored, no entry, no seq, no listener call
+      expect(outbox.commitWithStates([], [{ key: 'tail', value: value('two') }])).toEqual({ entries: [], statesStored: true });
+      expect(outbox.state('tail')?.toString()).toBe('two');
+      expect(outbox.commitWithStates([], [])).toEqual({ entries: [], statesStored: true });
+      expect(() => outbox.commitWithStates([predictionDraft([Number.NaN])], [{ key: 'tail', value: value('three') }])).toThrow(/score/);
+      expect(outbox.state('tail')?.toString()).toBe('two');
+      expect(outbox.stats()).toMatchObject({ lastSeq: 2, statesNotStored: 0 });
+      expect(seen).toEqual([[1, 2]]);
     });
 
     it('refuses storage that belongs to another device', () => {

@@ -107,6 +107,8 @@ export interface OutboxStats {
   readonly dropped: Readonly<Record<string, number>>;
   /** Databases set aside as corrupt, newest last (at most MAX_QUARANTINE_NOTES). */
   readonly quarantined: readonly QuarantineNote[];
+  /** Commits whose states were left out for want of room, in this process. */
+  readonly statesNotStored: number;
 }
 
 export const MAX_QUARANTINE_NOTES = 8;
@@ -166,9 +168,9 @@ export interface Outbox {
    */
   commit(drafts: readonly RecordDraft[], state?: StateWrite | readonly StateWrite[]): OutboxEntry[];
   /**
-   * `commit`, saying also whether the states were stored: on a full disk they take the same way as records
-   * (room made by eviction, then retried), and where none can be made they are not stored (`statesStored`
-   * false, a warning logged) while the commit still returns its critical records, if any.
+   * `commit`, saying also whether the states were stored: they rank below every record, so where room is
+   * short they are left out first (`statesStored` false, counted in `statesNotStored`, the first time
+   * warned) and the records are committed without them; states never evict a record.
    */
   commitWithStates(drafts: readonly RecordDraft[], states: readonly StateWrite[]): Committed;
   /** The value last committed under `key`, or undefined. */

@@ -9,6 +9,8 @@
  * A full disk or the `maxFileBytes` cap (SQLITE_FULL) does not crash the agent: routine records are
  * evicted by the same policy and the commit retried; when only critical records are left, the routine
  * part of the commit is shed, and only a commit of critical records that still does not fit fails.
+ * States (snapshots beside the records) rank below every record: they are the first left out, and never
+ * evict anything.
  * Before any of that, the space others keep in the file (the quality journal) is given up.
  * A corrupt database at start is set aside (sqlite-open.ts) and a fresh one started.
  */
@@ -27,7 +29,7 @@ import {
 import { SeqReservation } from './seq-reservation.js';
 import { applyDiskPlan, isCorruption, openDatabase, planDisk, quarantine, type DiskPlan, type Quarantined } from './sqlite-open.js';
 import { claim, load, migrate, prepare, type Statements } from './sqlite-schema.js';
-import { isFull, putStates, stateNotStored } from './sqlite-states.js';
+import { isFull, putStates } from './sqlite-states.js';
 
 type Synchronous = 'NORMAL' | 'FULL';
 
@@ -68,6 +70,8 @@ export class SqliteOutbox implements Outbox {
   private delivery: DeliveryWatch | undefined;
   /** Evictions of the transaction running now, told to the watch once it has committed. */
   private evictions: EvictedRange[] = [];
+  /** Commits whose states found no room (this process). */
+  private statesNotStored = 0;
 
   constructor(private readonly deps: SqliteOutboxDeps) {
     this.listeners = new Listeners((err) => deps.log.error({ err }, 'commit listener failed'));
@@ -113,10 +117,11 @@ export class SqliteOutbox implements Outbox {
   }
 
   /**
-   * Records and states in one transaction; on SQLITE_FULL room is made (makeRoom) and the commit retried,
-   * for states alone too. With nothing routine left, the routine drafts are shed (counted) and the rest
-   * retried; states that still find no room are not stored (`statesStored` false): their producer carries
-   * them again in its next commit.
+   * Records and states in one transaction. On SQLITE_FULL the states go first (they rank below every
+   * record: their producer carries them again in its next commit, `statesStored` false) and the records are
+   * retried alone; states never make room for themselves. Then room is made for the records (makeRoom)
+   * and the commit retried; with nothing routine left the routine drafts are shed (counted) and the
+   * critical ones retried; only critical records that still do not fit fail (OUTBOX_FAILED).
    */
   commitWithStates(drafts: readonly RecordDraft[], states: readonly StateWrite[]): Committed {
     const { sql } = this.open();
@@ -124,22 +129,23 @@ export class SqliteOutbox implements Outbox {
     const committedAt = this.deps.clock.now();
     let batch = drafts;
     let entries = this.encode(batch, committedAt);
-    for (let round = 0; ; round++) {
+    let kept = states;
+    for (let round = 0; entries.length > 0 || kept.length > 0; round++) {
       if (entries.length > 0) this.reserve(entries[entries.length - 1]!.seq);
       try {
         this.tally = this.write(entries.some((e) => e.recordClass === 'critical'), (t) => {
           if (entries.length > 0) this.insert(t, entries);
-          putStates(sql, states);
+          putStates(sql, kept);
         });
         break;
       } catch (err) {
         if (!isFull(err) || round >= MAX_FULL_ROUNDS) throw this.failed(err);
       }
-      if (this.makeRoom(entries, states)) continue;
-      if (batch.length === 0) {
-        stateNotStored(this.deps.log, states);
-        return { entries: [], statesStored: false };
+      if (kept.length > 0) {
+        kept = [];
+        continue;
       }
+      if (this.makeRoom(entries)) continue;
       // nothing routine is left to evict: keep the critical records of this commit, shed the rest
       const critical = batch.filter((d) => recordClassOf[d.kind] === 'critical');
       this.dropUnstored(batch.filter((d) => recordClassOf[d.kind] !== 'critical'));
@@ -149,13 +155,13 @@ export class SqliteOutbox implements Outbox {
           context: { file: this.deps.file, reason: 'disk-full', records: critical.length },
         });
       }
-      // the critical records, or the states alone, try again
-      if (critical.length === 0 && states.length === 0) return { entries: [], statesStored: true };
       batch = critical;
       entries = this.encode(batch, committedAt);
     }
+    const statesStored = kept.length === states.length;
+    if (!statesStored) this.stateNotStored(states);
     if (entries.length > 0) this.listeners.emit(entries);
-    return { entries, statesStored: true };
+    return { entries, statesStored };
   }
 
   state(key: string): Buffer | undefined {
@@ -200,6 +206,7 @@ export class SqliteOutbox implements Outbox {
       delivered: t.delivered,
       dropped: { ...t.dropped },
       quarantined: [...this.notes],
+      statesNotStored: this.statesNotStored,
     };
   }
 
@@ -326,12 +333,12 @@ export class SqliteOutbox implements Outbox {
   }
 
   /**
-   * SQLITE_FULL: gives up the space others keep here (`giveUpSpace`), else evicts routine records by
+   * SQLITE_FULL on a commit of records: gives up the space others keep here (`giveUpSpace`), else evicts routine records by
    * policy; false when none is left. A checkpoint first moves the WAL into the database and lets the
    * next write reuse the WAL from its start (RESTART keeps the file's space, so on a full disk the
    * eviction itself does not need more).
    */
-  private makeRoom(entries: readonly OutboxEntry[], states: readonly StateWrite[]): boolean {
+  private makeRoom(entries: readonly OutboxEntry[]): boolean {
     const { db } = this.open();
     try {
       db.pragma('wal_checkpoint(RESTART)');
@@ -339,7 +346,7 @@ export class SqliteOutbox implements Outbox {
       this.deps.log.debug({ err }, 'checkpoint on a full disk failed');
     }
     if (this.deps.giveUpSpace?.() === true) return true;
-    const bytes = entries.reduce((n, e) => n + e.payload.byteLength, 0) + states.reduce((n, st) => n + st.value.byteLength, 0);
+    const bytes = entries.reduce((n, e) => n + e.payload.byteLength, 0);
     const need = Math.max(MIN_ROOM_BYTES, 2 * bytes);
     const target = Math.max(0, this.tally.bytes - need);
     const before = this.tally.depth;
@@ -353,6 +360,14 @@ export class SqliteOutbox implements Outbox {
       return false;
     }
     return this.tally.depth < before;
+  }
+
+  /** States dropped from a commit for want of room: counted; the first warns, the rest are at debug level. */
+  private stateNotStored(states: readonly StateWrite[]): void {
+    this.statesNotStored++;
+    const level = this.warned.has('state-not-stored') ? 'debug' : 'warn';
+    this.warned.add('state-not-stored');
+    this.deps.log[level]({ keys: states.map((st) => st.key), statesNotStored: this.statesNotStored }, 'state not written: outbox full');
   }
 
   /** Counts records that never got stored (a full disk); best effort on disk, always in this process. */

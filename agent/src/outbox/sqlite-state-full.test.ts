@@ -1,11 +1,11 @@
 /**
- * States on a SQLite outbox at its file cap. A state committed with records (Outbox.commit's `state`, the pipeline's feature-window snapshot) on a
- * SQLite outbox at its file cap: when only critical records are left and the routine records of a commit
- * are shed, the state is tried alone; where it finds no room either, the commit still returns normally,
- * with no entry, which is how the caller learns that its state may not be stored (the pipeline then
- * carries it in its next commit again), and the warning says why. A commit of states alone takes the
- * same way as records (eviction, then retry) and says whether they were stored (commitWithStates): it
- * never fails with OUTBOX_FAILED for want of room, which would stop the pipeline's snapshots for the run.
+ * States on a SQLite outbox at its file cap. States (Outbox.commit's `state`: the pipeline's snapshots)
+ * rank below every record: where a commit finds no room they are left out first and the records are
+ * committed without them (`statesStored` false, counted in `statesNotStored`, warned once, then at debug
+ * level); they never evict a record nor give up the space others keep. So a machine event is never lost
+ * to keep room for a snapshot, and a commit of states alone never fails with OUTBOX_FAILED for want of
+ * room (which would stop the pipeline's snapshots for the run): the pipeline carries them again in its next
+ * commit, which stores them once deliveries or evictions for records made room.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,20 +53,54 @@ describe('SqliteOutbox state at its file cap', () => {
 
   const bigPrediction = (): RecordDraft => predictionDraft(Array.from({ length: 150 }, (_, i) => i / 150));
 
-  it('a commit of states alone at the cap evicts routine records and stores the states, as a commit of records does', () => {
+  it('a commit of states alone at the cap evicts nothing and gives up no space: the states are not stored', () => {
     const { log } = captureLogger('warn');
-    const outbox = new SqliteOutbox({ file: join(dir, 'alone.sqlite'), deviceId: 'dev-1', synchronous: 'NORMAL', maxFileBytes: 128 * 1024, clock: new FakeClock(), log });
+    let givenUp = 0;
+    const outbox = new SqliteOutbox({
+      file: join(dir, 'alone.sqlite'), deviceId: 'dev-1', synchronous: 'NORMAL', maxFileBytes: 128 * 1024, clock: new FakeClock(), log,
+      giveUpSpace: () => (givenUp++, false),
+    });
     outbox.start();
     // routine records up to the cap (the outbox evicts to make room for each further one)
     for (let i = 0; i < 200; i++) outbox.commit([bigPrediction()]);
     const before = outbox.stats();
+    const calls = givenUp;
     expect(before.dropped['disk-full:predictions']).toBeGreaterThan(0);
     const big = { key: 'tail', value: Buffer.alloc(90 * 1024, 7) };
-    expect(outbox.commitWithStates([], [big])).toEqual({ entries: [], statesStored: true });
-    expect(outbox.state('tail')).toEqual(big.value);
-    // room was made by the policy: routine records evicted and counted
-    expect(outbox.stats().dropped['disk-full:predictions']).toBeGreaterThan(before.dropped['disk-full:predictions']!);
-    expect(outbox.stats().depth).toBeLessThan(before.depth);
+    expect(outbox.commitWithStates([], [big])).toEqual({ entries: [], statesStored: false });
+    expect(outbox.state('tail')).toBeUndefined();
+    expect(outbox.stats()).toMatchObject({ depth: before.depth, dropped: before.dropped, statesNotStored: 1 });
+    expect(givenUp).toBe(calls);
+    outbox.stop();
+  });
+
+  it('an outbox full of critical records stores a machine event and leaves out the state committed with it', () => {
+    const { log, lines } = captureLogger('warn');
+    const outbox = new SqliteOutbox({ file: join(dir, 'critical-event.sqlite'), deviceId: 'dev-1', synchronous: 'NORMAL', maxFileBytes: 96 * 1024, clock: new FakeClock(), log });
+    outbox.start();
+    const events: number[] = [];
+    for (let i = 0; ; i++) {
+      try {
+        events.push(...outbox.commit([eventDraft(i)]).map((e) => e.seq));
+      } catch {
+        break;
+      }
+    }
+    // room for a few events, not for a 60 KB snapshot
+    outbox.ack(events.slice(0, 50));
+    const dropped = outbox.stats().dropped;
+    lines.length = 0;
+    const committed = outbox.commitWithStates([eventDraft(9999)], [{ key: 'tail', value: Buffer.alloc(60 * 1024, 5) }]);
+    expect(committed.statesStored).toBe(false);
+    expect(committed.entries.map((e) => e.kind)).toEqual(['events']);
+    expect(outbox.pending({ afterSeq: 0, limit: 10_000 }).at(-1)?.seq).toBe(committed.entries[0]!.seq);
+    expect(outbox.state('tail')).toBeUndefined();
+    expect(outbox.stats().dropped).toEqual(dropped);
+    expect(lines.map((l) => [l['msg'], l['keys']])).toEqual([['state not written: outbox full', ['tail']]]);
+    // warned once; the next ones are counted, at debug level
+    outbox.commitWithStates([eventDraft(10_000)], [{ key: 'tail', value: Buffer.alloc(60 * 1024, 6) }]);
+    expect(lines).toHaveLength(1);
+    expect(outbox.stats().statesNotStored).toBe(2);
     outbox.stop();
   });
 

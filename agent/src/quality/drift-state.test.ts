@@ -82,6 +82,7 @@ function device(file: string, opts: { resumedAfter?: Mark; windowHours?: number;
 
 function commit(d: Device, drafts: readonly RecordDraft[], state: StateWrite | undefined): void {
   d.outbox.commit(drafts, state);
+  if (state !== undefined) d.monitor.driftStored();
   for (const draft of drafts) if (draft.kind === 'drift') d.drift.push(draft.record);
 }
 
@@ -210,7 +211,7 @@ describe('drift snapshot', () => {
       const d = device(file, { resumedAfter: mark(57) });
       d.outbox.commit([], { key: 'drift:a1', value: bytes });
       feed(d, v1, 58, 60);
-      expect(msg(d, 'drift snapshot unreadable; drift windows start empty')?.['problem']).toMatch(problem);
+      expect((msg(d, 'drift snapshot unreadable; drift windows start empty')?.['err'] as { message: string } | undefined)?.message).toMatch(problem);
       expect(end(d)).toMatchObject([{ n: 3 }]);
     }
   });
@@ -246,6 +247,23 @@ describe('drift snapshot', () => {
     d.monitor.scored(set, rows, []);
     feed(d, v1, 57, 99);
     expect(end(d)).toEqual(expected);
+  });
+
+  it('a drift snapshot left out of its commit (a full disk) keeps the counts changed until one is stored', () => {
+    const d = device(join(dir, `d-${files++}`, 'outbox.sqlite'));
+    feed(d, v1, 0, 5);
+    const set = setOf(v1);
+    const rows = [{ time: at(6), row: Float32Array.of(4) }];
+    const drafts = [batch(v1, 6, 50)];
+    d.monitor.advance(at(6));
+    d.monitor.stage(set, rows, drafts);
+    expect(d.monitor.driftSnapshot(mark(6))).toBeDefined();
+    // not stored: the next commit must carry the counts again
+    expect(d.monitor.driftChanged()).toBe(true);
+    d.monitor.driftStored();
+    expect(d.monitor.driftChanged()).toBe(false);
+    d.monitor.scored(set, rows, drafts);
+    end(d);
   });
 
   it('rows of equal times each count with their own features, as the same rows at distinct times do', () => {

@@ -25,9 +25,10 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { describeIssues, modelRefSchema, modelRoleSchema, type ModelRef, type ModelRole } from '@pdm/protocol';
-import { sameMark, type Mark } from '../features/window-tail.js';
+import type { Mark } from '../features/window-tail.js';
 import type { Outbox, StateWrite } from '../outbox/outbox.js';
 import { framePrefix, frameValues, readFrame, readValues } from '../outbox/state-frame.js';
+import { readSnapshot, resumeMismatch } from '../stored-snapshot.js';
 import type { DriftWindowState, DriftWindows } from './drift-windows.js';
 
 /** What the quality monitor needs: the windows to start from, and the state write that keeps the current ones. */
@@ -197,18 +198,11 @@ export class DriftState implements DriftKeeper {
     if (this.stored !== null) return this.stored;
     this.stored = new Map();
     const { log, assetId, windowMs, outbox } = this.deps;
-    let raw: Buffer | undefined;
-    let header: Header;
-    let mark: Mark | undefined;
-    let windows: DriftWindowState[][];
-    try {
-      raw = outbox.state(this.key);
-      if (raw === undefined) return this.stored;
-      ({ header, mark, windows } = decode(raw));
-    } catch (err) {
-      log.warn({ problem: err instanceof Error ? err.message : String(err), bytes: raw?.length }, 'drift snapshot unreadable; drift windows start empty');
-      return this.stored;
-    }
+    const read = readSnapshot({ outbox, log }, this.key, decode, {
+      outboxFailed: 'drift snapshot not read: outbox failed; drift windows start empty', unreadable: 'drift snapshot unreadable; drift windows start empty',
+    });
+    if (read === undefined) return this.stored;
+    const { header, mark, windows } = read;
     const { trackers } = header;
     if (trackers.length === 0) return this.stored;
     const ignored = (why: string, level: 'info' | 'warn' = 'warn'): Map<string, Stored> => {
@@ -217,14 +211,8 @@ export class DriftState implements DriftKeeper {
     };
     if (header.assetId !== assetId) return ignored('taken for another asset');
     if (header.windowMs !== windowMs) return ignored('taken with another drift window length');
-    const after = this.deps.resumedAfter();
-    // a replay from the first row (source.resume false) is asked for: worth an info line, not a warning
-    if (after === undefined) return ignored('the source did not resume', 'info');
-    if (!sameMark(after, mark)) {
-      const before = mark === undefined || after.time < mark.time || (after.time === mark.time && after.count < mark.count);
-      // before the mark the replay would count rows twice; after it, rows committed since would be missing
-      return ignored(before ? 'the source resumed before the last row it counted' : 'the source resumed after rows it did not count');
-    }
+    const mismatch = resumeMismatch(this.deps.resumedAfter(), mark);
+    if (mismatch !== undefined) return ignored(mismatch.why, mismatch.level);
     trackers.forEach((t, i) => {
       this.stored!.set(trackerKey(t.model, t.role), { model: t.model, role: t.role, references: t.references, cells: t.cells, windows: windows[i]! });
     });

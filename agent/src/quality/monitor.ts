@@ -104,7 +104,7 @@ export class QualityMonitor implements QualityTap {
   /** Drop marks read from the journal, for trackers not rebuilt yet (`restore`). */
   private readonly restoredDrops = new Map<string, number>();
   private staged: Staged | undefined;
-  /** The drift counts changed since the last snapshot `driftSnapshot` handed out (stage, takeDue, closeAll). */
+  /** The drift counts changed since the last snapshot stored (`driftStored`; stage, takeDue, closeAll set it). */
   private pendingDrift = false;
   /** Stored drift windows of models that do not run were let go (at the first batch). */
   private unclaimedForgotten = false;
@@ -275,10 +275,14 @@ export class QualityMonitor implements QualityTap {
   }
 
   driftSnapshot(mark: Mark | undefined): StateWrite | undefined {
-    this.pendingDrift = false;
     const keeper = this.deps.drift;
     if (keeper === undefined || !this.deps.config.enabled) return undefined;
     return keeper.snapshot(mark, this.trackers.values());
+  }
+
+  /** The last `driftSnapshot` was stored: until then (a full disk leaves it out) the counts stay changed. */
+  driftStored(): void {
+    this.pendingDrift = false;
   }
 
   private ended(): boolean {

@@ -27,10 +27,12 @@ export interface QualityTap {
   takeDue(): RecordDraft[];
   /** End of input: what has matured so far. */
   closeAll(): RecordDraft[];
-  /** Whether the drift counts changed (`stage`, `takeDue`, `closeAll`) since the last `driftSnapshot`. */
+  /** Whether the drift counts changed (`stage`, `takeDue`, `closeAll`) since the last drift snapshot stored. */
   driftChanged(): boolean;
-  /** The drift state as it stands, taken at the pipeline's reading `mark`, for a commit (clears `driftChanged`). */
+  /** The drift state as it stands, taken at the pipeline's reading `mark`, for a commit. */
   driftSnapshot(mark: Mark | undefined): StateWrite | undefined;
+  /** The last `driftSnapshot` was stored (clears `driftChanged`; one left out on a full disk does not). */
+  driftStored(): void;
 }
 
 export interface ScoredRow {

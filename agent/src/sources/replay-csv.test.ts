@@ -140,6 +140,29 @@ describe('ReplayCsvSource', () => {
     expect(ok.sink.readings.map((r) => r.time)).toEqual([Date.parse('2015-01-01T06:00:00Z'), Date.parse('2015-01-01T06:30:00Z')]);
   });
 
+  it('resuming at a mark, skips rows of no time before it and those its count holds, and sends those after it', async () => {
+    // 06:00, (no time), 07:00, 07:00, (no time), (no time), 08:00
+    const text = 'datetime,v\n2015-01-01 06:00:00,1\n,2\n2015-01-01 07:00:00,3\n2015-01-01 07:00:00,4\n,5\n,6\n2015-01-01 08:00:00,7\n';
+    const at7 = Date.parse('2015-01-01T07:00:00Z');
+    const sent = async (count: number): Promise<string[]> => {
+      const sink = new CollectingSink();
+      const source = new ReplayCsvSource({
+        config: config({ file: file(`untimed-${count}.csv`, text), timeColumn: 'datetime', resume: true }), signals: () => ['v'], clock: new FakeClock(), log: silentLogger,
+        position: { load: () => ({ readings: { time: at7, count }, events: undefined }) },
+      });
+      await source.start(sink);
+      await source.done;
+      return sink.readings.map((r) => String(r.values['v']));
+    };
+    // the mark after both 07:00 rows: the rows of no time after them were not counted
+    expect(await sent(2)).toEqual(['5', '6', '7']);
+    // the mark's count holds one of them (the pipeline counts rows of no time after the mark's readings)
+    expect(await sent(3)).toEqual(['6', '7']);
+    expect(await sent(4)).toEqual(['7']);
+    // in the middle of the rows at 07:00
+    expect(await sent(1)).toEqual(['4', '5', '6', '7']);
+  });
+
   it('stops after maxRows and when stopped', async () => {
     const { summary } = await replay(config({ file: file('azure-max-rows.csv', AZURE), timeColumn: 'datetime', maxRows: 2 }), azureSignals);
     expect(summary).toEqual({ rows: 2, events: 0, ended: true });

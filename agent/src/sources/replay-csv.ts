@@ -211,18 +211,25 @@ export class ReplayCsvSource implements SensorSource, SignalSupply {
     }
   }
 
-  /** True for a row an earlier run delivered; the log is still fed up to it, so error counts go on. */
+  /**
+   * True for a row an earlier run delivered; the log is still fed up to it, so error counts go on. The
+   * mark's count holds the rows at its time and the rows with an unusable time after them (the pipeline
+   * counts those in the mark, restart-state.ts): a row with an unusable time before the first row at the
+   * mark's time was delivered; one after it only while the count lasts.
+   */
   private skipResumed(time: number, problem: ReadingRejectReason | undefined, rows: number): boolean {
     const after = this.resumeAfter;
     if (after === undefined) return false;
-    const delivered = problem !== undefined || time < after.time || (time === after.time && this.skippedAtTime++ < after.count);
+    const delivered = problem !== undefined
+      ? this.skippedAtTime === 0 || this.skippedAtTime++ < after.count
+      : time < after.time || (time === after.time && this.skippedAtTime++ < after.count);
     if (delivered) {
       this.skipped++;
       if (problem === undefined) this.machineLog.valuesAt(time, this.deps.signals());
       return true;
     }
     this.resumeAfter = undefined;
-    this.deps.log.info({ after: new Date(after.time).toISOString(), skippedRows: this.skipped, row: rows + this.skipped + 1, time: new Date(time).toISOString() }, 'replay resumed');
+    this.deps.log.info({ after: new Date(after.time).toISOString(), skippedRows: this.skipped, row: rows + this.skipped + 1, time: problem === undefined ? new Date(time).toISOString() : null }, 'replay resumed');
     return false;
   }
 
