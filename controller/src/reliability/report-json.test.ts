@@ -6,9 +6,10 @@
  * everything anew.
  */
 import { describe, expect, it } from 'vitest';
-import type { AssetDowntime } from './intervals.js';
-import { KeptGroups } from './report-json.js';
-import type { AssetInfo } from './report.js';
+import type { AssetDowntime, Downtime } from './intervals.js';
+import { PeriodSums } from './period-sums.js';
+import { KeptGroups, reportJson } from './report-json.js';
+import { reportLayout, reportOf, type AssetInfo, type ReportOptions } from './report.js';
 
 /** A stand-in for an asset's downtime: KeptGroups compares it by identity only. */
 const part = (): AssetDowntime => ({}) as AssetDowntime;
@@ -21,6 +22,31 @@ function maker(text: string): { made: () => number; figures: () => Uint8Array[] 
 }
 
 const str = (b: Uint8Array) => Buffer.from(b).toString('utf8');
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const T0 = Date.parse('2026-01-01T00:00:00Z');
+
+/** `n` assets, each with 2 h of unplanned downtime on one of `days` days, and kept sums (as DowntimeState gives them). */
+function fleet(n: number, days: number): { assets: AssetInfo[]; d: Downtime } {
+  const assets = Array.from({ length: n }, (_, i) => asset(`asset-${i}`));
+  const perAsset = new Map<string, AssetDowntime>(assets.map(({ assetId }, i) => {
+    const start = T0 + (i % days) * DAY + HOUR;
+    return [assetId, { segments: [{ assetId, start, end: start + 2 * HOUR, cause: 'unplanned', components: ['c0'] }], repairs: [], maintenance: [] }];
+  }));
+  return { assets, d: { perAsset, assumed: { failures: 0, maintenance: 0 }, correctiveMaintenance: 0, sums: new PeriodSums() } };
+}
+
+const byAsset = (from: number, to: number, bucket: ReportOptions['bucket']): ReportOptions =>
+  ({ from, to, groupBy: 'asset', bucket, assumptions: { failureHours: 8, maintenanceHours: 2 }, perAsset: 'omit' });
+
+/** The report by asset rendered with kept middles and sums, checked against JSON.stringify of the report made anew. */
+function render(assets: AssetInfo[], d: Downtime, o: ReportOptions, kept: KeptGroups): string {
+  const body = str(reportJson(assets, d, o, reportLayout(assets, d, o), undefined, kept));
+  const fresh = { ...d, sums: undefined };
+  expect(body).toBe(JSON.stringify(reportOf({ assets, versions: [], caughtMissed: () => ({ caught: 0, missed: 0 }) }, fresh, o)));
+  return body;
+}
 
 describe('KeptGroups', () => {
   it('keeps the middles of two period layouts asked for in turn, each made once while the asset is unchanged', () => {
@@ -63,5 +89,23 @@ describe('KeptGroups', () => {
     expect(kept.middles('a').size).toBe(2);
     kept.keepAssets([...all]);
     expect(kept.middles('a').size).toBe(1);
+  });
+
+  // 200 day buckets + the whole period: more periods than PeriodSums keeps tables for (128), so a render
+  // that switched period lists per asset made tables anew per asset, each scanning every asset's slot
+  it('renders a layout of more periods than kept sums tables with each table made once, cold and after a change', () => {
+    const { assets, d } = fleet(70, 200);
+    const o = byAsset(T0, T0 + 200 * DAY, 'day');
+    const kept = new KeptGroups();
+    render(assets, d, o, kept);
+    const periods = 201;
+    expect(d.sums!.tablesMade).toBeLessThanOrEqual(periods);
+    // one asset's downtime derived anew: its middle made again, the others kept; the tables are not made per asset
+    const changed = new Map(d.perAsset);
+    changed.set('asset-3', { segments: [], repairs: [], maintenance: [] });
+    d.sums!.invalidate(['asset-3']);
+    const made = d.sums!.tablesMade;
+    render(assets, { ...d, perAsset: changed }, o, kept);
+    expect(d.sums!.tablesMade - made).toBeLessThanOrEqual(2 * periods);
   });
 });
