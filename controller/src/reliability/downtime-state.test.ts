@@ -87,10 +87,12 @@ describe('DowntimeState', () => {
   });
 
   // keptGroupSize 1: every group's sums kept per period (64 in production, more than these 5 assets), so the
-  // kept group sums meet the scope lists, KeptGroups.members and the per-asset JSON of the same renders
-  it.each([{ keptGroupSize: undefined }, { keptGroupSize: 1 }])('gives after every write the reports a service deriving everything anew gives, re-reading only the changed assets (kept group size $keptGroupSize)', ({ keptGroupSize }) => {
+  // kept group sums meet the scope lists, KeptGroups.members and the per-asset JSON of the same renders;
+  // middlesFromGroups 1: every report by asset keeps its layout's middles (64 groups in production: the
+  // defaults' case makes them per render)
+  it.each([{ keptGroupSize: undefined, middlesFromGroups: undefined }, { keptGroupSize: 1, middlesFromGroups: 1 }])('gives after every write the reports a service deriving everything anew gives, re-reading only the changed assets (kept group size $keptGroupSize)', ({ keptGroupSize, middlesFromGroups }) => {
     const db = () => database.handle;
-    const kept = new ReliabilityService(db, assumptions, clock, { keptGroupSize });
+    const kept = new ReliabilityService(db, assumptions, clock, { keptGroupSize, middlesFromGroups });
     const records = new RecordsRepo(database.handle);
     const next = random(9);
     // asset-d1 and asset-d01 the natural order cannot tell apart: their model versions sort as one run (version-impacts.ts)

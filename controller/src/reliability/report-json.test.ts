@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AssetDowntime, Downtime } from './intervals.js';
 import { PeriodSums } from './period-sums.js';
-import { KeptGroups, reportJson } from './report-json.js';
+import { KeptGroups, layoutKey, reportJson } from './report-json.js';
 import { reportLayout, reportOf, type AssetInfo, type ReportOptions } from './report.js';
 
 /** A stand-in for an asset's downtime: KeptGroups compares it by identity only. */
@@ -22,6 +22,8 @@ function maker(text: string): { made: () => number; figures: () => Uint8Array[] 
 }
 
 const str = (b: Uint8Array) => Buffer.from(b).toString('utf8');
+/** Enough groups for a render to keep its layout's middles (64 by default). */
+const MANY = 64;
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -55,40 +57,40 @@ describe('KeptGroups', () => {
     const week = maker('week');
     const day = maker('day');
     for (let round = 0; round < 3; round++) {
-      expect(str(kept.middles('w1;w2').middle('x', x, week.figures))).toBe('{"a":"week"},{"b":"week"}');
-      expect(str(kept.middles('d1;d2').middle('x', x, day.figures))).toBe('{"a":"day"},{"b":"day"}');
+      expect(str(kept.middles('w1;w2', MANY)!.middle('x', x, week.figures))).toBe('{"a":"week"},{"b":"week"}');
+      expect(str(kept.middles('d1;d2', MANY)!.middle('x', x, day.figures))).toBe('{"a":"day"},{"b":"day"}');
     }
     expect([week.made(), day.made()]).toEqual([1, 1]);
     // the asset's downtime derived anew: made again in the layout asked for, the other layout's kept piece untouched
     const changed = part();
-    expect(str(kept.middles('w1;w2').middle('x', changed, week.figures))).toBe('{"a":"week"},{"b":"week"}');
+    expect(str(kept.middles('w1;w2', MANY)!.middle('x', changed, week.figures))).toBe('{"a":"week"},{"b":"week"}');
     expect(week.made()).toBe(2);
-    expect(kept.middles('d1;d2').middle('x', x, day.figures)).toBe(kept.middles('d1;d2').middle('x', x, day.figures));
+    expect(kept.middles('d1;d2', MANY)!.middle('x', x, day.figures)).toBe(kept.middles('d1;d2', MANY)!.middle('x', x, day.figures));
     expect(day.made()).toBe(1);
   });
 
   it('drops the least recently used layout past two, and the middles of assets no longer listed', () => {
     const kept = new KeptGroups();
     const [x, y] = [part(), part()];
-    for (const layout of ['a', 'b']) for (const [id, p] of [['x', x], ['y', y]] as const) kept.middles(layout).middle(id, p, maker(layout).figures);
+    for (const layout of ['a', 'b']) for (const [id, p] of [['x', x], ['y', y]] as const) kept.middles(layout, MANY)!.middle(id, p, maker(layout).figures);
     // 'a' used last, then a third layout: 'b' goes
-    kept.middles('a');
-    kept.middles('c');
-    expect(kept.middles('a').size).toBe(2);
-    expect(kept.middles('b').size).toBe(0);
+    kept.middles('a', MANY)!;
+    kept.middles('c', MANY)!;
+    expect(kept.middles('a', MANY)!.size).toBe(2);
+    expect(kept.middles('b', MANY)!.size).toBe(0);
     // asset y removed from the fleet's list: its middles go from every kept layout; the same list again changes nothing
-    for (const [id, p] of [['x', x], ['y', y]] as const) kept.middles('b').middle(id, p, maker('b').figures);
+    for (const [id, p] of [['x', x], ['y', y]] as const) kept.middles('b', MANY)!.middle(id, p, maker('b').figures);
     const all = [asset('x'), asset('z')];
     kept.keepAssets(all);
-    expect([kept.middles('a').size, kept.middles('b').size]).toEqual([1, 1]);
+    expect([kept.middles('a', MANY)!.size, kept.middles('b', MANY)!.size]).toEqual([1, 1]);
     const again = maker('a');
-    kept.middles('a').middle('x', x, again.figures);
+    kept.middles('a', MANY)!.middle('x', x, again.figures);
     expect(again.made()).toBe(0);
-    kept.middles('a').middle('y', y, again.figures);
+    kept.middles('a', MANY)!.middle('y', y, again.figures);
     kept.keepAssets(all);
-    expect(kept.middles('a').size).toBe(2);
+    expect(kept.middles('a', MANY)!.size).toBe(2);
     kept.keepAssets([...all]);
-    expect(kept.middles('a').size).toBe(1);
+    expect(kept.middles('a', MANY)!.size).toBe(1);
   });
 
   // 200 day buckets + the whole period: more periods than PeriodSums keeps tables for (128), so a render
@@ -107,5 +109,25 @@ describe('KeptGroups', () => {
     const made = d.sums!.tablesMade;
     render(assets, { ...d, perAsset: changed }, o, kept);
     expect(d.sums!.tablesMade - made).toBeLessThanOrEqual(2 * periods);
+  });
+
+  it('keeps no layout for a render of few groups (a site, one asset, a page past the end): the fleet layout stays', () => {
+    const { assets, d } = fleet(70, 30);
+    const kept = new KeptGroups();
+    const week = byAsset(T0, T0 + 30 * DAY, 'week');
+    const day = byAsset(T0, T0 + 30 * DAY, 'day');
+    const key = (o: ReportOptions) => layoutKey(reportLayout(assets, d, o));
+    for (const o of [week, day]) render(assets, d, o, kept);
+    // other bounds each (an asset's or a site's own data range), and a page with no groups
+    render(assets.slice(0, 1), d, byAsset(T0 + 3 * DAY, T0 + 20 * DAY, 'day'), kept);
+    render(assets.slice(0, 63), d, byAsset(T0 + DAY, T0 + 29 * DAY, 'week'), kept);
+    render(assets, d, { ...byAsset(T0 + 2 * DAY, T0 + 25 * DAY, 'day'), page: { offset: 100, limit: 10 } }, kept);
+    // a small render of a kept layout (a page of the fleet's) uses it
+    render(assets, d, { ...week, page: { offset: 0, limit: 5 } }, kept);
+    expect([kept.middles(key(week), 0)?.size, kept.middles(key(day), 0)?.size]).toEqual([70, 70]);
+    expect(kept.middles(key(byAsset(T0 + 3 * DAY, T0 + 20 * DAY, 'day')), 0)).toBeUndefined();
+    // 64 groups take a slot: the least recently used (week's) goes
+    render(assets.slice(0, 64), d, byAsset(T0 + DAY, T0 + 29 * DAY, 'week'), kept);
+    expect(kept.middles(key(week), 0)).toBeUndefined();
   });
 });

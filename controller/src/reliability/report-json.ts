@@ -50,8 +50,8 @@ function groupsByAsset(body: BodyWriter, d: Downtime, o: ReportOptions, layout: 
   const { wholeAndTrend, periodIso } = layout;
   const m = wholeAndTrend.length - 1;
   // asked for only when there are buckets between: a layout without them would push out one kept with them
-  const middles = m > 1 ? kept.middles(wholeAndTrend.slice(1, -1).join(';')) : undefined;
-  const made = middles === undefined ? new Map<string, AssetParts>() : madeMiddles(d, layout, middles);
+  const middles = m > 1 ? kept.middles(layoutKey(layout), layout.groups.length) : undefined;
+  const made = m > 1 ? madeMiddles(d, layout, middles) : new Map<string, AssetParts>();
   const ends = endsOf(d, layout, middles);
   body.text('[');
   for (const [i, [key, ids]] of layout.groups.entries()) {
@@ -64,17 +64,17 @@ function groupsByAsset(body: BodyWriter, d: Downtime, o: ReportOptions, layout: 
     body.text(`${i > 0 ? ',' : ''}{"key":${JSON.stringify(key)},${omit ? '' : `"assetIds":${JSON.stringify(ids)},`}`);
     body.push(whole);
     body.text(',"trend":[');
-    if (middle !== undefined) body.push(middle);
+    for (const piece of middle) body.push(piece);
     if (last !== undefined) body.push(m > 1 ? last : last.subarray(1));
     body.text(']}');
   }
   body.text(']');
 }
 
-/** An asset's group in parts: the whole period's fields, the buckets between the first and the last (one piece), the last bucket after its comma. */
+/** An asset's group in parts: the whole period's fields, the buckets between the first and the last (one kept piece, else a piece per bucket), the last bucket after its comma. */
 interface AssetParts {
   whole: Uint8Array;
-  middle?: Uint8Array | undefined;
+  middle: readonly Uint8Array[];
   last?: Uint8Array | undefined;
 }
 
@@ -90,17 +90,20 @@ function datedOf(layout: ReportLayout): (k: number) => string | undefined {
  * (period-sums.ts), and past 128 periods (day buckets over 127 days) switching lists per asset made
  * tables anew per asset, each scanning every asset's slot (a cold 1,000 x 200 days: 1.1 s -> 22 s).
  */
-function madeMiddles(d: Downtime, layout: ReportLayout, middles: LayoutMiddles): Map<string, AssetParts> {
+function madeMiddles(d: Downtime, layout: ReportLayout, middles: LayoutMiddles | undefined): Map<string, AssetParts> {
   const made = new Map<string, AssetParts>();
   const { wholeAndTrend, groups } = layout;
   const m = wholeAndTrend.length - 1;
   const dated = datedOf(layout);
   for (const [key, ids] of groups) {
     const part = d.perAsset.get(key);
-    if (ids.length !== 1 || middles.kept(key, part) !== undefined) continue;
+    if (ids.length !== 1 || middles?.kept(key, part) !== undefined) continue;
     // [whole, bucket 1 .. bucket m]: each bucket's JSON starts with a comma; the middle is buckets 1 .. m-1
     const all = assetFiguresJson(d, key, wholeAndTrend, dated);
-    made.set(key, { whole: all[0]!, middle: middles.keep(key, part, all.slice(1, -1)), last: all[m]! });
+    const buckets = all.slice(1, -1);
+    // not kept (a small render's layout): written bucket by bucket, the first without its comma
+    const middle = middles !== undefined ? [middles.keep(key, part, buckets)] : buckets.map((b, i) => (i === 0 ? b.subarray(1) : b));
+    made.set(key, { whole: all[0]!, middle, last: all[m]! });
   }
   return made;
 }
@@ -114,11 +117,30 @@ function endsOf(d: Downtime, layout: ReportLayout, middles: LayoutMiddles | unde
   const dated = (k: number): string | undefined => (k === 0 ? undefined : heads(m));
   return (key) => {
     const [whole, last] = assetFiguresJson(d, key, ends, dated);
-    return { whole: whole!, middle: middles?.kept(key, d.perAsset.get(key)), last };
+    // at most one bucket (m <= 1): no middle; else kept, as madeMiddles made every middle not kept
+    const middle = middles?.kept(key, d.perAsset.get(key));
+    return { whole: whole!, middle: middle === undefined ? [] : [middle], last };
   };
 }
+/** The key of a layout's middles: the bounds of its buckets between the first and the last. */
+export function layoutKey(layout: ReportLayout): string {
+  return layout.wholeAndTrend.slice(1, -1).join(';');
+}
+
 /** Period layouts whose middles are kept at once: two clients asking for other periods or buckets in turn do not make every asset's middles anew per render. */
 const KEPT_LAYOUTS = 2;
+
+/**
+ * A render of fewer groups takes no layout slot of its own (it uses a kept one of its layout): a report
+ * by asset of one site or asset has its own default period, so other bounds, and would push out the
+ * fleet's layout (10,000 middles to make again) to keep a few middles that cost little to make.
+ */
+const MIDDLES_FROM_GROUPS = 64;
+
+export interface KeptGroupsOptions {
+  /** Renders of fewer groups than this do not keep a layout of their own; default 64 (tests lower it). */
+  middlesFromGroups?: number | undefined;
+}
 
 /**
  * What a report by asset keeps between renders: members() per asset list, and each asset's trend
@@ -132,6 +154,11 @@ export class KeptGroups {
   #assets: readonly AssetInfo[] | undefined;
   /** members() of an asset list (DowntimeState gives the same array for a scope while its assets stay), by groupBy. */
   readonly #members = perKeptList((_: readonly AssetInfo[]) => new Map<GroupBy, [string, readonly string[]][]>());
+  readonly #middlesFromGroups: number;
+
+  constructor({ middlesFromGroups = MIDDLES_FROM_GROUPS }: KeptGroupsOptions = {}) {
+    this.#middlesFromGroups = middlesFromGroups;
+  }
 
   /**
    * report.ts members(), kept per kept asset list (kept-list.ts; any other list: made anew): a report by
@@ -147,10 +174,14 @@ export class KeptGroups {
     return groups;
   }
 
-  /** The middles of one period layout (`periods`: the bounds of the buckets between the first and the last). */
-  middles(periods: string): LayoutMiddles {
+  /**
+   * The middles of one period layout (`periods`: layoutKey()) for a render of `groups` groups; undefined
+   * when the layout is not kept and the render is too small to keep it (its middles made for it alone).
+   */
+  middles(periods: string, groups: number): LayoutMiddles | undefined {
     let layout = this.#layouts.get(periods);
     if (layout !== undefined) this.#layouts.delete(periods);
+    else if (groups < this.#middlesFromGroups) return undefined;
     else {
       // the least recently used layout goes with its slabs
       if (this.#layouts.size >= KEPT_LAYOUTS) this.#layouts.delete(this.#layouts.keys().next().value!);
