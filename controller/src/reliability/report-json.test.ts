@@ -21,7 +21,7 @@ function maker(text: string): { made: () => number; figures: () => Uint8Array[] 
   return { made: () => made, figures: () => (made++, [Buffer.from(`,{"a":"${text}"}`), Buffer.from(`,{"b":"${text}"}`)]) };
 }
 
-const str = (b: Uint8Array) => Buffer.from(b).toString('utf8');
+const str = (b: Uint8Array | undefined) => (b === undefined ? undefined : Buffer.from(b).toString('utf8'));
 /** Enough groups for a render to keep its layout's middles (64 by default). */
 const MANY = 64;
 
@@ -44,7 +44,7 @@ const byAsset = (from: number, to: number, bucket: ReportOptions['bucket']): Rep
 
 /** The report by asset rendered with kept middles and sums, checked against JSON.stringify of the report made anew. */
 function render(assets: AssetInfo[], d: Downtime, o: ReportOptions, kept: KeptGroups): string {
-  const body = str(reportJson(assets, d, o, reportLayout(assets, d, o), undefined, kept));
+  const body = Buffer.from(reportJson(assets, d, o, reportLayout(assets, d, o), undefined, kept)).toString('utf8');
   const fresh = { ...d, sums: undefined };
   expect(body).toBe(JSON.stringify(reportOf({ assets, versions: [], caughtMissed: () => ({ caught: 0, missed: 0 }) }, fresh, o)));
   return body;
@@ -129,5 +129,42 @@ describe('KeptGroups', () => {
     // 64 groups take a slot: the least recently used (week's) goes
     render(assets.slice(0, 64), d, byAsset(T0 + DAY, T0 + 29 * DAY, 'week'), kept);
     expect(kept.middles(key(week), 0)).toBeUndefined();
+  });
+
+  it('keeps middles up to a byte budget across layouts: past it a layout keeps none and its middles are made per render', () => {
+    // pieces of 9,999 bytes (each over a slab's eighth: a buffer of its own), a budget of three
+    const kept = new KeptGroups({ keptBytes: 30_000 });
+    const big = (text: string) => maker(text.repeat(4_991));
+    const [x, y, z] = [part(), part(), part()];
+    const a = big('a');
+    for (const [id, p] of [['x', x], ['y', y]] as const) expect(kept.middles('a', MANY)!.middle(id, p, a.figures)!.byteLength).toBe(9_999);
+    const b = big('b');
+    expect(kept.middles('b', MANY)!.middle('x', x, b.figures)).toBeDefined();
+    // the fourth piece: layout b keeps none (its first piece goes too), layout a keeps its two
+    expect(kept.middles('b', MANY)!.middle('y', y, b.figures)).toBeUndefined();
+    expect([kept.middles('a', MANY)!.size, kept.middles('b', MANY)!.size]).toEqual([2, 0]);
+    expect(kept.middles('b', MANY)!.middle('x', x, b.figures)).toBeUndefined();
+    expect(b.made()).toBe(3);
+    // a replaced piece counts once: asset x of layout a changed twice, still two pieces kept
+    for (const p of [part(), part()]) expect(kept.middles('a', MANY)!.middle('x', p, a.figures)).toBeDefined();
+    // layout a evicted by a third (b used last): its bytes go back to the budget, c keeps three
+    kept.middles('b', MANY);
+    const c = big('c');
+    for (const [id, p] of [['x', x], ['y', y], ['z', z]] as const) expect(kept.middles('c', MANY)!.middle(id, p, c.figures)).toBeDefined();
+    expect(kept.middles('c', MANY)!.size).toBe(3);
+    // an asset removed from the fleet gives its bytes back: another asset's piece fits
+    kept.keepAssets([asset('x'), asset('z')]);
+    expect(kept.middles('c', MANY)!.middle('w', part(), c.figures)).toBeDefined();
+    expect(kept.middles('c', MANY)!.middle('v', part(), c.figures)).toBeUndefined();
+  });
+
+  it('renders a report by asset whose layout is past the byte budget as one whose middles are kept', () => {
+    const { assets, d } = fleet(70, 30);
+    const week = byAsset(T0, T0 + 30 * DAY, 'week');
+    const over = new KeptGroups({ keptBytes: 1_000 });
+    const body = render(assets, d, week, over);
+    expect(render(assets, d, week, over)).toBe(body);
+    expect(over.middles(layoutKey(reportLayout(assets, d, week)), 0)!.size).toBe(0);
+    expect(render(assets, d, week, new KeptGroups())).toBe(body);
   });
 });

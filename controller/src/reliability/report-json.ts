@@ -101,8 +101,9 @@ function madeMiddles(d: Downtime, layout: ReportLayout, middles: LayoutMiddles |
     // [whole, bucket 1 .. bucket m]: each bucket's JSON starts with a comma; the middle is buckets 1 .. m-1
     const all = assetFiguresJson(d, key, wholeAndTrend, dated);
     const buckets = all.slice(1, -1);
-    // not kept (a small render's layout): written bucket by bucket, the first without its comma
-    const middle = middles !== undefined ? [middles.keep(key, part, buckets)] : buckets.map((b, i) => (i === 0 ? b.subarray(1) : b));
+    const one = middles?.keep(key, part, buckets);
+    // not kept (a small render's layout, or over the kept bytes' budget): written bucket by bucket, the first without its comma
+    const middle = one !== undefined ? [one] : buckets.map((b, i) => (i === 0 ? b.subarray(1) : b));
     made.set(key, { whole: all[0]!, middle, last: all[m]! });
   }
   return made;
@@ -137,9 +138,23 @@ const KEPT_LAYOUTS = 2;
  */
 const MIDDLES_FROM_GROUPS = 64;
 
+/**
+ * The bytes of middles kept across layouts: day buckets over 90 days at 10,000 assets are ~250 MB a
+ * layout. Past it a layout is not kept: its middles are made per render (written bucket by bucket).
+ */
+const KEPT_BYTES = 128 * 1024 * 1024;
+
 export interface KeptGroupsOptions {
   /** Renders of fewer groups than this do not keep a layout of their own; default 64 (tests lower it). */
   middlesFromGroups?: number | undefined;
+  /** The bytes of middles kept across all layouts; default 128 MiB (tests lower it). */
+  keptBytes?: number | undefined;
+}
+
+/** The kept middles' bytes (their pieces' lengths) against the budget, shared by the layouts of one KeptGroups. */
+interface MiddleBytes {
+  readonly budget: number;
+  used: number;
 }
 
 /**
@@ -155,9 +170,11 @@ export class KeptGroups {
   /** members() of an asset list (DowntimeState gives the same array for a scope while its assets stay), by groupBy. */
   readonly #members = perKeptList((_: readonly AssetInfo[]) => new Map<GroupBy, [string, readonly string[]][]>());
   readonly #middlesFromGroups: number;
+  readonly #bytes: MiddleBytes;
 
-  constructor({ middlesFromGroups = MIDDLES_FROM_GROUPS }: KeptGroupsOptions = {}) {
+  constructor({ middlesFromGroups = MIDDLES_FROM_GROUPS, keptBytes = KEPT_BYTES }: KeptGroupsOptions = {}) {
     this.#middlesFromGroups = middlesFromGroups;
+    this.#bytes = { budget: keptBytes, used: 0 };
   }
 
   /**
@@ -184,8 +201,12 @@ export class KeptGroups {
     else if (groups < this.#middlesFromGroups) return undefined;
     else {
       // the least recently used layout goes with its slabs
-      if (this.#layouts.size >= KEPT_LAYOUTS) this.#layouts.delete(this.#layouts.keys().next().value!);
-      layout = new LayoutMiddles();
+      if (this.#layouts.size >= KEPT_LAYOUTS) {
+        const [key, oldest] = this.#layouts.entries().next().value!;
+        this.#layouts.delete(key);
+        oldest.release();
+      }
+      layout = new LayoutMiddles(this.#bytes);
     }
     this.#layouts.set(periods, layout);
     return layout;
@@ -208,10 +229,19 @@ export class KeptGroups {
 export class LayoutMiddles {
   readonly #kept = new Map<string, { part: AssetDowntime | undefined; json: Uint8Array }>();
   /** Plain kept-only slabs, dropped with the layout; a render copies the pieces into its body. */
-  readonly #slabs = new ByteSlabs();
+  #slabs = new ByteSlabs();
+  readonly #bytes: MiddleBytes;
+  /** The bytes of this layout's kept pieces, counted in #bytes.used. */
+  #mine = 0;
+  /** Past the budget once: nothing kept while the layout is listed (it would fill up to the budget and go again per render). */
+  #over = false;
 
-  /** The piece of an asset (its buckets' JSON, the first without its comma), made by `figures` when its downtime changed. */
-  middle(assetId: string, part: AssetDowntime | undefined, figures: () => readonly Uint8Array[]): Uint8Array {
+  constructor(bytes: MiddleBytes) {
+    this.#bytes = bytes;
+  }
+
+  /** The piece of an asset (its buckets' JSON, the first without its comma), made by `figures` when its downtime changed; undefined when not kept (over the budget). */
+  middle(assetId: string, part: AssetDowntime | undefined, figures: () => readonly Uint8Array[]): Uint8Array | undefined {
     return this.kept(assetId, part) ?? this.keep(assetId, part, figures());
   }
 
@@ -221,11 +251,38 @@ export class LayoutMiddles {
     return k !== undefined && k.part === part ? k.json : undefined;
   }
 
-  /** Keeps the piece of an asset made from `buckets` (each bucket's JSON after a comma) and gives it. */
-  keep(assetId: string, part: AssetDowntime | undefined, buckets: readonly Uint8Array[]): Uint8Array {
+  /**
+   * Keeps the piece of an asset made from `buckets` (each bucket's JSON after a comma) and gives it;
+   * undefined when the layout's pieces would take the kept bytes past the budget: then none of its
+   * pieces is kept any more, and its slabs go.
+   */
+  keep(assetId: string, part: AssetDowntime | undefined, buckets: readonly Uint8Array[]): Uint8Array | undefined {
+    if (this.#over) return undefined;
+    // the first bucket without its comma
+    let size = -1;
+    for (const b of buckets) size += b.byteLength;
+    const grows = size - (this.#kept.get(assetId)?.json.byteLength ?? 0);
+    if (this.#bytes.used + grows > this.#bytes.budget) {
+      this.#over = true;
+      this.release();
+      return undefined;
+    }
     const json = this.#slabs.copy(buckets.map((f, i) => (i === 0 ? f.subarray(1) : f)));
     this.#kept.set(assetId, { part, json });
+    this.#count(grows);
     return json;
+  }
+
+  /** Drops every piece and the slabs, and their bytes from the budget (the layout is evicted, or past the budget). */
+  release(): void {
+    this.#kept.clear();
+    this.#slabs = new ByteSlabs();
+    this.#count(-this.#mine);
+  }
+
+  #count(bytes: number): void {
+    this.#mine += bytes;
+    this.#bytes.used += bytes;
   }
 
   /** The number of assets whose piece is kept (tests). */
@@ -233,7 +290,16 @@ export class LayoutMiddles {
     return this.#kept.size;
   }
 
+  /**
+   * Drops the map entries of assets not in `assetIds`, and their bytes from the budget's count. Their
+   * bytes stay in memory until every other piece of their slab goes too (or the layout goes): a slab is
+   * one buffer, held while any of its pieces is kept. A piece replaced (asset changed) is the same.
+   */
   keepOnly(assetIds: ReadonlySet<string>): void {
-    for (const assetId of this.#kept.keys()) if (!assetIds.has(assetId)) this.#kept.delete(assetId);
+    for (const [assetId, { json }] of this.#kept) {
+      if (assetIds.has(assetId)) continue;
+      this.#kept.delete(assetId);
+      this.#count(-json.byteLength);
+    }
   }
 }
