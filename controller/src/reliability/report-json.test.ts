@@ -1,7 +1,8 @@
 /**
- * What a report by asset keeps between renders (report-json.ts KeptGroups): each asset's middle trend
- * buckets per period layout, the last two layouts at once, made anew only when the asset's downtime
- * changed, and dropped with removed assets. downtime-state.test.ts compares whole bodies rendered with
+ * What a report by asset keeps between renders (report-json.ts KeptGroups): each asset's trend buckets
+ * but the last (its middle) per period layout, the last two layouts at once, made anew only when the
+ * asset's downtime changed, and dropped with removed assets; renders of few groups keep no layout, and
+ * the kept bytes have a budget. Renders of a report by asset here equal JSON.stringify of the report. downtime-state.test.ts compares whole bodies rendered with
  * them (three layouts of reports by asset in turn, after random writes) against a service deriving
  * everything anew.
  */

@@ -6,7 +6,7 @@
  *
  * - a report by asset writes each group from its asset's figures' JSON, kept with the asset's sums
  *   (figures.ts assetFiguresJson, period-sums.ts): new data makes the JSON of the assets it changed;
- *   each asset's trend buckets between the first and the last are kept as one piece (KeptGroups);
+ *   each asset's trend buckets but the last are kept as one piece (KeptGroups: its middle);
  * - the model versions' entries come kept per asset (version-impacts.ts);
  * - the rest of the report (totals, trend, Paretos) is stringified as before.
  */
@@ -49,7 +49,7 @@ function groupsByAsset(body: BodyWriter, d: Downtime, o: ReportOptions, layout: 
   const omit = o.perAsset === 'omit';
   const { wholeAndTrend, periodIso } = layout;
   const m = wholeAndTrend.length - 1;
-  // asked for only when there are buckets between: a layout without them would push out one kept with them
+  // asked for only with more than one bucket (a middle): a layout without one would push out one kept with them
   const middles = m > 1 ? kept.middles(layoutKey(layout), layout.groups.length) : undefined;
   const made = m > 1 ? madeMiddles(d, layout, middles) : new Map<string, AssetParts>();
   const ends = endsOf(d, layout, middles);
@@ -71,7 +71,7 @@ function groupsByAsset(body: BodyWriter, d: Downtime, o: ReportOptions, layout: 
   body.text(']');
 }
 
-/** An asset's group in parts: the whole period's fields, the buckets between the first and the last (one kept piece, else a piece per bucket), the last bucket after its comma. */
+/** An asset's group in parts: the whole period's fields, its middle (every bucket but the last: one kept piece, else a piece per bucket), the last bucket after its comma. */
 interface AssetParts {
   whole: Uint8Array;
   middle: readonly Uint8Array[];
@@ -123,7 +123,7 @@ function endsOf(d: Downtime, layout: ReportLayout, middles: LayoutMiddles | unde
     return { whole: whole!, middle: middle === undefined ? [] : [middle], last };
   };
 }
-/** The key of a layout's middles: the bounds of its buckets between the first and the last. */
+/** The key of a layout's middles: the bounds of its buckets but the last (wholeAndTrend[1 .. m-1]; the whole period, index 0, and the last bucket move with the default period's end). */
 export function layoutKey(layout: ReportLayout): string {
   return layout.wholeAndTrend.slice(1, -1).join(';');
 }
@@ -159,7 +159,7 @@ interface MiddleBytes {
 
 /**
  * What a report by asset keeps between renders: members() per asset list, and each asset's trend
- * buckets between the first and the last in JSON (one piece of the body per asset, not one per bucket)
+ * buckets but the last in JSON (one piece of the body per asset, not one per bucket)
  * for the last KEPT_LAYOUTS period layouts.
  */
 export class KeptGroups {
@@ -222,7 +222,7 @@ export class KeptGroups {
 }
 
 /**
- * Each asset's trend buckets but the first and the last of one period layout, as one piece: kept while
+ * Each asset's trend buckets but the last of one period layout, as one piece: kept while
  * the asset's downtime is the same object (DowntimeState derives a changed asset anew), so that a
  * render finds it without looking up the kept JSON of each bucket (10,000 assets x 12 weeks).
  */
