@@ -168,4 +168,20 @@ describe('KeptGroups', () => {
     expect(over.middles(layoutKey(reportLayout(assets, d, week)), 0)!.size).toBe(0);
     expect(render(assets, d, week, new KeptGroups())).toBe(body);
   });
+
+  // c9328c1: a render whose layout has no middle (one bucket, or none) asks for no kept layout
+  it('keeps no layout for a render of at most one bucket: the kept layouts stay', () => {
+    const { assets, d } = fleet(70, 30);
+    const kept = new KeptGroups();
+    const week = byAsset(T0, T0 + 30 * DAY, 'week');
+    const day = byAsset(T0, T0 + 30 * DAY, 'day');
+    for (const o of [week, day]) render(assets, d, o, kept);
+    // one month bucket, one day bucket, and an empty period (no bucket): other bounds each
+    for (const o of [byAsset(T0, T0 + 20 * DAY, 'month'), byAsset(T0 + DAY, T0 + 2 * DAY, 'day'), byAsset(T0 + DAY, T0 + DAY, 'week')]) {
+      expect(reportLayout(assets, d, o).wholeAndTrend.length).toBeLessThanOrEqual(2);
+      render(assets, d, o, kept);
+    }
+    const size = (o: ReportOptions) => kept.middles(layoutKey(reportLayout(assets, d, o)), 0)?.size;
+    expect([size(week), size(day)]).toEqual([70, 70]);
+  });
 });
