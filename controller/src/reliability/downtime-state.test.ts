@@ -47,7 +47,7 @@ const REPORTS: [ReportScope, ReportFormat][] = [
   [{ groupBy: 'asset', bucket: 'week' }, 'json'],
   [{ groupBy: 'asset', bucket: 'day', limit: 2, offset: 1 }, 'json'],
   // a third period layout of a report by asset, one more than KeptGroups keeps middles for: renders alternate
-  // three layouts, each evicting another's kept middles (report-json.ts)
+  // three layouts, each evicting another's kept middles (report-json.ts; where every render keeps its layout's)
   [{ groupBy: 'asset', bucket: 'month', from: hourIso(0), to: hourIso(2000) }, 'json'],
   // the least available and the most unplanned downtime first: figures of every group before the page
   [{ groupBy: 'asset', bucket: 'week', sort: 'availability', limit: 3 }, 'json'],

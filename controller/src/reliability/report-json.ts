@@ -141,6 +141,8 @@ const MIDDLES_FROM_GROUPS = 64;
 /**
  * The bytes of middles kept across layouts: day buckets over 90 days at 10,000 assets are ~250 MB a
  * layout. Past it a layout is not kept: its middles are made per render (written bucket by bucket).
+ * It counts the kept pieces' lengths: a replaced or dropped piece's bytes leave the count at once but
+ * stay in memory while their slab holds another kept piece (LayoutMiddles.keepOnly).
  */
 const KEPT_BYTES = 128 * 1024 * 1024;
 
