@@ -11,7 +11,7 @@ import { event, metrics } from '../testing/fixtures.js';
 import { tempDir } from '../testing/temp-dir.js';
 import { DowntimeState } from './downtime-state.js';
 import { assetFiguresJson } from './figures.js';
-import { KEPT_SLAB_BYTES, keptBytes } from './kept-bytes.js';
+import { ByteSlabs, KEPT_SLAB_BYTES, keptBytes } from './kept-bytes.js';
 import { ReliabilitySource } from './source.js';
 import { VersionImpacts } from './version-impacts.js';
 
@@ -49,6 +49,24 @@ describe('kept bytes', () => {
     expect(own.buffer.byteLength).toBe(10_000);
     expect(own.buffer).not.toBe(a.buffer);
     expect(Buffer.from(own).toString('utf8')).toBe(long);
+  });
+
+  it('copy pieces one after the other into a slab, or into a buffer of their own past 8 KB', () => {
+    const slabs = new ByteSlabs();
+    const parts = (...texts: string[]) => texts.map((t) => Buffer.from(t));
+    const short = slabs.copy(parts('{"a":1}', ',{"b":"\u00e9"}'));
+    expect(Buffer.from(short).toString('utf8')).toBe('{"a":1},{"b":"\u00e9"}');
+    expect(kept(short)).toBe(true);
+    // 8,193 bytes: one more than a slab's eighth, so a buffer of exactly its size
+    const long = slabs.copy(parts('x'.repeat(8_000), 'y'.repeat(193)));
+    expect(long.buffer.byteLength).toBe(8_193);
+    expect(long.byteOffset).toBe(0);
+    expect(Buffer.from(long).toString('utf8')).toBe(`${'x'.repeat(8_000)}${'y'.repeat(193)}`);
+    // exactly 8 KB still goes into the slab, right after the short piece
+    const eighth = slabs.copy(parts('z'.repeat(8_192)));
+    expect(eighth.buffer).toBe(short.buffer);
+    expect(eighth.byteOffset).toBe(short.byteOffset + short.byteLength);
+    expect(Buffer.from(eighth).toString('utf8')).toBe('z'.repeat(8_192));
   });
 
   it('hold the figure JSON and model-version entries a report keeps', () => {

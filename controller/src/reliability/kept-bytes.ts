@@ -1,6 +1,6 @@
 /**
  * Text as UTF-8 bytes to keep between renders (per-asset figure JSON, model-version entries, each
- * asset's trend buckets between the first and the last in a report by asset), written into slabs that
+ * asset's trend buckets but the last in a report by asset), written into slabs that
  * hold kept bytes only.
  *
  * Buffer.from(string), and Buffer.copyBytesFrom() too, give a string under 4 KB as a slice of Node's

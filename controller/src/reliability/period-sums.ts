@@ -84,12 +84,19 @@ export class PeriodSums {
 
   readonly #keptGroupSize: number;
   readonly #keptLog: number;
+  /** Tables made (each scans every asset slot for sums to adopt): tests count them. */
+  #tablesMade = 0;
 
   /** Production uses the defaults; tests lower them to reach the kept group sums and the log's reset with a few assets. */
   constructor({ keptPeriods = KEPT_PERIODS, keptGroupSize = KEPT_GROUP_SIZE, keptLog = KEPT_LOG }: PeriodSumsOptions = {}) {
     this.#keptPeriods = keptPeriods;
     this.#keptGroupSize = keptGroupSize;
     this.#keptLog = keptLog;
+  }
+
+  /** The number of period tables made since construction (tests: a render must not make them per asset). */
+  get tablesMade(): number {
+    return this.#tablesMade;
   }
 
   /** Drops the sums of these assets (their downtime changed); all without ids. */
@@ -295,6 +302,7 @@ export class PeriodSums {
    */
   #adopted(from: number, to: number, perAsset: ReadonlyMap<string, AssetDowntime>): PeriodTable {
     const t: PeriodTable = { sums: new Float64Array(0), valid: new Uint8Array(0), json: [], log: [], pending: [], groups: new WeakMap() };
+    this.#tablesMade++;
     const donor = nearestDonor(this.#tables, from, to);
     if (donor === undefined) return t;
     const { sums, valid } = this.#room(t, this.#slots.size - 1);

@@ -11,7 +11,7 @@ import type { RepairAssumptions } from './intervals.js';
 import { reportCsv } from './csv.js';
 import { DowntimeState, type DowntimeStateOptions } from './downtime-state.js';
 import { assetIdsOf, groupsTable, reportLayout, reportOf, shownAssets, type AssetInfo, type GroupBy, type ReliabilityReport } from './report.js';
-import { KeptGroups, reportJson } from './report-json.js';
+import { KeptGroups, reportJson, type KeptGroupsOptions } from './report-json.js';
 import { ReliabilitySource } from './source.js';
 import { VersionImpacts } from './version-impacts.js';
 
@@ -42,16 +42,17 @@ export class ReliabilityService {
   readonly #clock: Clock;
   readonly #downtime: DowntimeState;
   readonly #versions = new VersionImpacts();
-  readonly #groups = new KeptGroups();
+  readonly #groups: KeptGroups;
   /** The groups of an asset list, kept per list (KeptGroups.members). */
   readonly #members = (assets: readonly AssetInfo[], groupBy: GroupBy): [string, readonly string[]][] => this.#groups.members(assets, groupBy);
 
   /** @param options what is kept between renders (defaults for production; tests lower the thresholds to reach every kept path) */
-  constructor(db: () => Db, assumptions: RepairAssumptions, clock: Clock, options: DowntimeStateOptions = {}) {
+  constructor(db: () => Db, assumptions: RepairAssumptions, clock: Clock, options: DowntimeStateOptions & KeptGroupsOptions = {}) {
     this.#db = db;
     this.#assumptions = assumptions;
     this.#clock = clock;
     this.#downtime = new DowntimeState(assumptions, options);
+    this.#groups = new KeptGroups(options);
   }
 
   get assumptions(): RepairAssumptions {
