@@ -29,7 +29,7 @@ import {
 import { SeqReservation } from './seq-reservation.js';
 import { applyDiskPlan, isCorruption, openDatabase, planDisk, quarantine, type DiskPlan, type Quarantined } from './sqlite-open.js';
 import { claim, load, migrate, prepare, type Statements } from './sqlite-schema.js';
-import { isFull, putStates } from './sqlite-states.js';
+import { isFull, putStates, stateBytes } from './sqlite-states.js';
 
 type Synchronous = 'NORMAL' | 'FULL';
 
@@ -72,6 +72,8 @@ export class SqliteOutbox implements Outbox {
   private evictions: EvictedRange[] = [];
   /** Commits whose states found no room (this process). */
   private statesNotStored = 0;
+  /** The bytes of the states the last commit with states left out (0 once stored): the next make-room makes room for them too. */
+  private leftOutBytes = 0;
 
   constructor(private readonly deps: SqliteOutboxDeps) {
     this.listeners = new Listeners((err) => deps.log.error({ err }, 'commit listener failed'));
@@ -119,9 +121,13 @@ export class SqliteOutbox implements Outbox {
   /**
    * Records and states in one transaction. On SQLITE_FULL the states go first (they rank below every
    * record: their producer carries them again in its next commit, `statesStored` false) and the records are
-   * retried alone; states never make room for themselves. Then room is made for the records (makeRoom)
-   * and the commit retried; with nothing routine left the routine drafts are shed (counted) and the
-   * critical ones retried; only critical records that still do not fit fail (OUTBOX_FAILED).
+   * retried alone. Then room is made for the records (makeRoom) and the commit retried; with nothing
+   * routine left the routine drafts are shed (counted) and the critical ones retried; only critical records
+   * that still do not fit fail (OUTBOX_FAILED). States left out size the next make-room (`leftOutBytes`):
+   * a commit of records that finds no room for the states an earlier commit left out first evicts routine
+   * records for records and states together, once, as routine records are evicted for any newer data at
+   * the cap; otherwise a state larger than MIN_ROOM_BYTES would never get in at a cap full of routine
+   * records, and its resume point would freeze. A commit of states alone evicts nothing.
    */
   commitWithStates(drafts: readonly RecordDraft[], states: readonly StateWrite[]): Committed {
     const { sql } = this.open();
@@ -130,6 +136,7 @@ export class SqliteOutbox implements Outbox {
     let batch = drafts;
     let entries = this.encode(batch, committedAt);
     let kept = states;
+    let roomForStatesTried = false;
     for (let round = 0; entries.length > 0 || kept.length > 0; round++) {
       if (entries.length > 0) this.reserve(entries[entries.length - 1]!.seq);
       try {
@@ -142,10 +149,14 @@ export class SqliteOutbox implements Outbox {
         if (!isFull(err) || round >= MAX_FULL_ROUNDS) throw this.failed(err);
       }
       if (kept.length > 0) {
+        if (entries.length > 0 && this.leftOutBytes > 0 && !roomForStatesTried) {
+          roomForStatesTried = true;
+          if (this.makeRoom(entries, stateBytes(kept))) continue;
+        }
         kept = [];
         continue;
       }
-      if (this.makeRoom(entries)) continue;
+      if (this.makeRoom(entries, states.length > 0 ? stateBytes(states) : 0)) continue;
       // nothing routine is left to evict: keep the critical records of this commit, shed the rest
       const critical = batch.filter((d) => recordClassOf[d.kind] === 'critical');
       this.dropUnstored(batch.filter((d) => recordClassOf[d.kind] !== 'critical'));
@@ -159,6 +170,7 @@ export class SqliteOutbox implements Outbox {
       entries = this.encode(batch, committedAt);
     }
     const statesStored = kept.length === states.length;
+    if (states.length > 0) this.leftOutBytes = statesStored ? 0 : stateBytes(states);
     if (!statesStored) this.stateNotStored(states);
     if (entries.length > 0) this.listeners.emit(entries);
     return { entries, statesStored };
@@ -336,9 +348,9 @@ export class SqliteOutbox implements Outbox {
    * SQLITE_FULL on a commit of records: gives up the space others keep here (`giveUpSpace`), else evicts routine records by
    * policy; false when none is left. A checkpoint first moves the WAL into the database and lets the
    * next write reuse the WAL from its start (RESTART keeps the file's space, so on a full disk the
-   * eviction itself does not need more).
+   * eviction itself does not need more). `stateBytes`: states to make room for beside the records.
    */
-  private makeRoom(entries: readonly OutboxEntry[]): boolean {
+  private makeRoom(entries: readonly OutboxEntry[], stateBytes: number): boolean {
     const { db } = this.open();
     try {
       db.pragma('wal_checkpoint(RESTART)');
@@ -346,7 +358,7 @@ export class SqliteOutbox implements Outbox {
       this.deps.log.debug({ err }, 'checkpoint on a full disk failed');
     }
     if (this.deps.giveUpSpace?.() === true) return true;
-    const bytes = entries.reduce((n, e) => n + e.payload.byteLength, 0);
+    const bytes = entries.reduce((n, e) => n + e.payload.byteLength, stateBytes);
     const need = Math.max(MIN_ROOM_BYTES, 2 * bytes);
     const target = Math.max(0, this.tally.bytes - need);
     const before = this.tally.depth;

@@ -14,3 +14,6 @@ export const isFull = (err: unknown): boolean => (err as { code?: unknown } | nu
 export function putStates(sql: Statements, states: readonly StateWrite[]): void {
   for (const st of states) sql.putState.run(st.key, st.value);
 }
+
+/** The bytes the states' values take. */
+export const stateBytes = (states: readonly StateWrite[]): number => states.reduce((n, st) => n + st.value.byteLength, 0);
