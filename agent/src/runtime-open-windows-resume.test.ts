@@ -240,6 +240,22 @@ describe('metric and comparison windows across a restart', { timeout: 240_000 },
     expect(stored(runs, 'comparisons')).toEqual(stored([{ b: expected }], 'comparisons'));
   });
 
+  it('comparison windows of the same models under another deployment are published as that deployment\'s, not taken over', async () => {
+    const kill: Kill = { at: predictionAt(40), into: join(dir, 'kill-redeployed') };
+    const first = await broker();
+    await run(first.url, seeded('redeployed'), { kill });
+    // the copy left by the kill runs the same candidate under a new deployment
+    const state = JSON.parse(readFileSync(join(kill.into, 'models', 'state.json'), 'utf8')) as { shadow: Record<string, unknown> };
+    writeFileSync(join(kill.into, 'models', 'state.json'), JSON.stringify({ ...state, shadow: { ...state.shadow, deploymentId: 'shadow-2' } }));
+    const second = await broker();
+    const lines = await run(second.url, kill.into);
+    expect(lines.find((l) => l['msg'] === 'comparison windows of other models published')).toMatchObject({ windows: 1 });
+    const comparisons = published(second).filter((p) => p.kind === 'comparisons' && p.seq > kill.lastSeq!).map((p) => p.record as { deploymentId?: string; windowStart: string });
+    // rows 37-40 under the deployment that scored them; the new deployment's windows start empty
+    expect(comparisons.find((c) => c.windowStart === new Date(rowTime(37)).toISOString() && c.deploymentId === 'shadow-1')).toMatchObject({ n: 4 });
+    expect(comparisons.filter((c) => c.deploymentId === 'shadow-1')).toHaveLength(1);
+  });
+
   it('comparison windows of a candidate that no longer runs at the restart are published, not dropped', async () => {
     const kill: Kill = { at: predictionAt(40), into: join(dir, 'kill-unshadowed') };
     const first = await broker();
