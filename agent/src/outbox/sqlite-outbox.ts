@@ -70,7 +70,7 @@ export class SqliteOutbox implements Outbox {
   private delivery: DeliveryWatch | undefined;
   /** Evictions of the transaction running now, told to the watch once it has committed. */
   private evictions: EvictedRange[] = [];
-  /** Commits whose states found no room (this process). */
+  /** Commits whose states found no room (this process; a state carried again and left out again counts again). */
   private statesNotStored = 0;
   /** The bytes of the states the last commit with states left out (0 once stored): the next make-room makes room for them too. */
   private leftOutBytes = 0;
