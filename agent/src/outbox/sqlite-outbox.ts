@@ -151,12 +151,13 @@ export class SqliteOutbox implements Outbox {
       if (kept.length > 0) {
         if (entries.length > 0 && this.leftOutBytes > 0 && !roomForStatesTried) {
           roomForStatesTried = true;
-          if (this.makeRoom(entries, stateBytes(kept))) continue;
+          // routine records only: the space others keep (the quality journal) is never given up for states
+          if (this.makeRoom(entries, stateBytes(kept), false)) continue;
         }
         kept = [];
         continue;
       }
-      if (this.makeRoom(entries, states.length > 0 ? stateBytes(states) : 0)) continue;
+      if (this.makeRoom(entries, states.length > 0 ? stateBytes(states) : 0, true)) continue;
       // nothing routine is left to evict: keep the critical records of this commit, shed the rest
       const critical = batch.filter((d) => recordClassOf[d.kind] === 'critical');
       this.dropUnstored(batch.filter((d) => recordClassOf[d.kind] !== 'critical'));
@@ -348,16 +349,17 @@ export class SqliteOutbox implements Outbox {
    * SQLITE_FULL on a commit of records: gives up the space others keep here (`giveUpSpace`), else evicts routine records by
    * policy; false when none is left. A checkpoint first moves the WAL into the database and lets the
    * next write reuse the WAL from its start (RESTART keeps the file's space, so on a full disk the
-   * eviction itself does not need more). `stateBytes`: states to make room for beside the records.
+   * eviction itself does not need more). `stateBytes`: states to make room for beside the records;
+   * `giveUp` false: evict routine records only.
    */
-  private makeRoom(entries: readonly OutboxEntry[], stateBytes: number): boolean {
+  private makeRoom(entries: readonly OutboxEntry[], stateBytes: number, giveUp: boolean): boolean {
     const { db } = this.open();
     try {
       db.pragma('wal_checkpoint(RESTART)');
     } catch (err) {
       this.deps.log.debug({ err }, 'checkpoint on a full disk failed');
     }
-    if (this.deps.giveUpSpace?.() === true) return true;
+    if (giveUp && this.deps.giveUpSpace?.() === true) return true;
     const bytes = entries.reduce((n, e) => n + e.payload.byteLength, stateBytes);
     const need = Math.max(MIN_ROOM_BYTES, 2 * bytes);
     const target = Math.max(0, this.tally.bytes - need);

@@ -131,7 +131,11 @@ describe('SqliteOutbox state at its file cap', () => {
 
   it('at a cap full of routine records, a state larger than a make-room round gets in: the next commit evicts routine records for it too', () => {
     const { log } = captureLogger('warn');
-    const outbox = new SqliteOutbox({ file: join(dir, 'routine-cap.sqlite'), deviceId: 'dev-1', synchronous: 'NORMAL', maxFileBytes: 1024 * 1024, clock: new FakeClock(), log });
+    let givenUp = 0;
+    const outbox = new SqliteOutbox({
+      file: join(dir, 'routine-cap.sqlite'), deviceId: 'dev-1', synchronous: 'NORMAL', maxFileBytes: 1024 * 1024, clock: new FakeClock(), log,
+      giveUpSpace: () => (givenUp++, false),
+    });
     outbox.start();
     // the usual offline steady state: routine predictions up to the cap
     for (let i = 0; i < 20; i++) outbox.commit(Array.from({ length: 25 }, bigPrediction));
@@ -139,15 +143,24 @@ describe('SqliteOutbox state at its file cap', () => {
     for (let i = 0; i < 40; i++) outbox.commit([bigPrediction()]);
     expect(outbox.stats().dropped['disk-full:predictions']).toBeGreaterThan(0);
     let stored = 0;
-    for (let i = 0; i < 16; i++) {
+    let afterMiss = 0;
+    for (let i = 0, missed = false; i < 16; i++) {
       const value = Buffer.alloc(80 * 1024 + ((i * 7919) % (70 * 1024)), i % 251);
+      const calls = givenUp;
       const committed = outbox.commitWithStates([bigPrediction()], [{ key: 'tail', value }]);
       expect(committed.entries).toHaveLength(1);
       if (committed.statesStored) {
         stored++;
         expect(outbox.state('tail')).toEqual(value);
+        // room made for a state left out comes from routine records, never from the space others keep
+        if (missed) {
+          afterMiss++;
+          expect(givenUp).toBe(calls);
+        }
       }
+      missed = !committed.statesStored;
     }
+    expect(afterMiss).toBeGreaterThan(0);
     // stored in most commits (0 of 16 before the fix): a commit after a miss makes room for it
     expect(stored).toBeGreaterThan(8);
     expect(outbox.stats().statesNotStored).toBe(16 - stored);
