@@ -78,7 +78,7 @@ describe('pdm-agent process', () => {
     expect(ready).toHaveLength(1);
     expect(ready[0]).toMatchObject({ deviceId: 'edge-9', assetId: 'machine-9', model: { name: 'tiny', version: '1.0.0' }, lastSeq: expect.any(Number) });
     const done = run.lines.find((l) => l['msg'] === 'agent done')!;
-    expect(done).toMatchObject({ deviceId: 'edge-9', readings: 24, predictions: 22, events: 0, outboxDepth: 0 });
+    expect(done).toMatchObject({ deviceId: 'edge-9', readings: 24, predictions: 22, events: 0, outboxDepth: 0, statesNotStored: 0 });
     expect(done['alerts']).toBeGreaterThan(0);
     expect(done['lastSeq']).toBe(done['delivered']);
     const delivered = b.published.filter((p) => !p.topic.endsWith('/status')).length;

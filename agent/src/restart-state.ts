@@ -166,7 +166,7 @@ export class RestartState {
 
   /**
    * The metric and comparison windows from the last snapshot (metrics/open-windows.ts); the records of
-   * comparison windows of another model pair (or of a candidate that no longer runs).
+   * comparison windows of another model pair or deployment (or of a candidate that no longer runs).
    */
   private restoreWindows(view: PipelineView): RecordDraft[] {
     const restored = this.deps.openWindows?.restore();
@@ -175,13 +175,15 @@ export class RestartState {
     const stored = restored.shadow;
     if (stored === undefined) return [];
     const { active, shadow } = view.set;
-    if (shadow !== undefined && view.comparison !== undefined && sameModel(stored.active, active.model.ref) && sameModel(stored.candidate, shadow.model.ref)) {
+    // windows of another deployment of the same pair are that deployment's: published with its id, not taken over
+    const samePair = shadow !== undefined && sameModel(stored.active, active.model.ref) && sameModel(stored.candidate, shadow.model.ref);
+    if (samePair && view.comparison !== undefined && stored.deploymentId === shadow.deployment?.deploymentId) {
       view.comparison.restore(stored.windows);
       shadow.alerts.restore(stored.alerts);
       return [];
     }
     if (stored.windows.length === 0) return [];
-    this.deps.log.info({ stored: { active: stored.active, candidate: stored.candidate }, windows: stored.windows.length }, 'comparison windows of other models published');
+    this.deps.log.info({ stored: { active: stored.active, candidate: stored.candidate, deploymentId: stored.deploymentId }, windows: stored.windows.length }, 'comparison windows of other models published');
     const { assetId, windowMs, refused } = this.deps;
     const closed = new ShadowComparison({
       windowMs, assetId, active: stored.active, candidate: stored.candidate, spec: stored.spec,

@@ -79,6 +79,14 @@ const untimed = join(dir, 'machine-5-untimed.csv');
   writeFileSync(untimed, [...lines.slice(0, 41), ['', ...row40.slice(1)].join(','), ...lines.slice(41)].join('\n'));
 }
 
+/** The same rows with a row of no time after row 42, the last row of its 6-hour window: counted in that window. */
+const untimedAtEnd = join(dir, 'machine-5-untimed-end.csv');
+{
+  const lines = readFileSync(data, 'utf8').split('\n');
+  const row42 = lines[42]!.split(',');
+  writeFileSync(untimedAtEnd, [...lines.slice(0, 43), ['', ...row42.slice(1)].join(','), ...lines.slice(43)].join('\n'));
+}
+
 interface Kill {
   readonly at: (entries: readonly OutboxEntry[]) => boolean;
   readonly into: string;
@@ -238,6 +246,39 @@ describe('metric and comparison windows across a restart', { timeout: 240_000 },
     const runs = [{ b: first, lastSeq: kill.lastSeq }, { b: second }];
     expect(stored(runs, 'metrics')).toEqual(windows);
     expect(stored(runs, 'comparisons')).toEqual(stored([{ b: expected }], 'comparisons'));
+  });
+
+  it('a row of no time after the last row of a window is counted once after a kill at that window\'s metrics commit', async () => {
+    const expected = await broker();
+    await run(expected.url, seeded('untimed-end-whole'), { file: untimedAtEnd });
+    const windows = stored([{ b: expected }], 'metrics') as { readings: number; rejectedReadings: Record<string, number> }[];
+    expect(windows[6]).toMatchObject({ readings: 7, rejectedReadings: { missing: 1 } });
+    // row 43's reading closes the window of rows 37-42 and the row of no time: the mark counts that row
+    const windowStart = `"windowStart":"${new Date(rowTime(37)).toISOString()}"`;
+    const kill: Kill = { at: (entries) => entries.some((e) => e.kind === 'metrics' && e.payload.toString('utf8').includes(windowStart)), into: join(dir, 'untimed-end-kill') };
+    const first = await broker();
+    await run(first.url, seeded('untimed-end-killed'), { kill, file: untimedAtEnd });
+    expect(kill.lastSeq).toBeDefined();
+    const second = await broker();
+    await run(second.url, kill.into, { file: untimedAtEnd });
+    const runs = [{ b: first, lastSeq: kill.lastSeq }, { b: second }];
+    expect(stored(runs, 'metrics')).toEqual(windows);
+  });
+
+  it('comparison windows of the same models under another deployment are published as that deployment\'s, not taken over', async () => {
+    const kill: Kill = { at: predictionAt(40), into: join(dir, 'kill-redeployed') };
+    const first = await broker();
+    await run(first.url, seeded('redeployed'), { kill });
+    // the copy left by the kill runs the same candidate under a new deployment
+    const state = JSON.parse(readFileSync(join(kill.into, 'models', 'state.json'), 'utf8')) as { shadow: Record<string, unknown> };
+    writeFileSync(join(kill.into, 'models', 'state.json'), JSON.stringify({ ...state, shadow: { ...state.shadow, deploymentId: 'shadow-2' } }));
+    const second = await broker();
+    const lines = await run(second.url, kill.into);
+    expect(lines.find((l) => l['msg'] === 'comparison windows of other models published')).toMatchObject({ windows: 1 });
+    const comparisons = published(second).filter((p) => p.kind === 'comparisons' && p.seq > kill.lastSeq!).map((p) => p.record as { deploymentId?: string; windowStart: string });
+    // rows 37-40 under the deployment that scored them; the new deployment's windows start empty
+    expect(comparisons.find((c) => c.windowStart === new Date(rowTime(37)).toISOString() && c.deploymentId === 'shadow-1')).toMatchObject({ n: 4 });
+    expect(comparisons.filter((c) => c.deploymentId === 'shadow-1')).toHaveLength(1);
   });
 
   it('comparison windows of a candidate that no longer runs at the restart are published, not dropped', async () => {

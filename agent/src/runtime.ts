@@ -235,6 +235,8 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
         inferenceErrors: counters.inferenceErrors,
         delivered: stats.delivered,
         outboxDepth: stats.depth,
+        // not in the status message (protocol's counters are a strict schema): here and in /health only
+        statesNotStored: stats.statesNotStored,
       };
     },
   };

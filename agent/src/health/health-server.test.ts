@@ -45,13 +45,13 @@ describe('HealthServer', () => {
     const counters = new Counters();
     counters.readings = 600;
     counters.predictions = 577;
-    sources = { link: { connected: true }, outbox: { stats: () => stats({ oldestPendingAt: clock.now() - 4_000 }) }, counters };
+    sources = { link: { connected: true }, outbox: { stats: () => stats({ oldestPendingAt: clock.now() - 4_000, statesNotStored: 2 }) }, counters };
     clock.advance(10_000);
     const ok = await get(server);
     expect(ok.status).toBe(200);
     expect(ok.body).toMatchObject({
       status: 'ok', problems: [], uptimeSeconds: 10, link: { connected: true },
-      outbox: { depth: 3, bytes: 900, lastSeq: 42, delivered: 39, oldestPendingAgeSeconds: 4 },
+      outbox: { depth: 3, bytes: 900, lastSeq: 42, delivered: 39, oldestPendingAgeSeconds: 4, statesNotStored: 2 },
       counters: { readings: 600, predictions: 577, commitFailures: 0 },
     });
   });

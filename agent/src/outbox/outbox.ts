@@ -107,7 +107,11 @@ export interface OutboxStats {
   readonly dropped: Readonly<Record<string, number>>;
   /** Databases set aside as corrupt, newest last (at most MAX_QUARANTINE_NOTES). */
   readonly quarantined: readonly QuarantineNote[];
-  /** Commits whose states were left out for want of room, in this process. */
+  /**
+   * Commits that left their states out for want of room, in this process: not distinct snapshots. The
+   * pipeline carries a state left out again in each later commit, and each that leaves it out again
+   * counts, so on a full disk this grows by about one per reading until a commit stores the states.
+   */
   readonly statesNotStored: number;
 }
 

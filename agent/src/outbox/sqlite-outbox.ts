@@ -6,12 +6,12 @@
  * returns), routine ones at `synchronous` (NORMAL by default: survives a process crash or SIGKILL; an OS
  * crash or power cut may lose the last ones).
  *
- * A full disk or the `maxFileBytes` cap (SQLITE_FULL) does not crash the agent: routine records are
- * evicted by the same policy and the commit retried; when only critical records are left, the routine
- * part of the commit is shed, and only a commit of critical records that still does not fit fails.
- * States (snapshots beside the records) rank below every record: they are the first left out, and never
- * evict anything.
- * Before any of that, the space others keep in the file (the quality journal) is given up.
+ * A full disk or the `maxFileBytes` cap (SQLITE_FULL) does not crash the agent (sqlite-full.ts): routine
+ * records are evicted by the same policy and the commit retried; when only critical records are left, the
+ * routine part of the commit is shed, and only a commit of critical records that still does not fit fails.
+ * States (snapshots beside the records) rank below every record: they are the first left out; the next
+ * commit of records evicts routine records for them too. Before evicting for records, the space others
+ * keep in the file (the quality journal) is given up.
  * A corrupt database at start is set aside (sqlite-open.ts) and a fresh one started.
  */
 import { mkdirSync } from 'node:fs';
@@ -29,7 +29,7 @@ import {
 import { SeqReservation } from './seq-reservation.js';
 import { applyDiskPlan, isCorruption, openDatabase, planDisk, quarantine, type DiskPlan, type Quarantined } from './sqlite-open.js';
 import { claim, load, migrate, prepare, type Statements } from './sqlite-schema.js';
-import { isFull, putStates } from './sqlite-states.js';
+import { FullDiskPolicy } from './sqlite-full.js';
 
 type Synchronous = 'NORMAL' | 'FULL';
 
@@ -53,10 +53,6 @@ export interface SqliteOutboxDeps {
   readonly log: Logger;
 }
 
-/** Each disk-full round frees at least this much (or twice the commit), so a run of commits does not evict one row at a time. */
-const MIN_ROOM_BYTES = 64 * 1024;
-const MAX_FULL_ROUNDS = 64;
-
 export class SqliteOutbox implements Outbox {
   private db: Database.Database | undefined;
   private sql: Statements | undefined;
@@ -70,12 +66,21 @@ export class SqliteOutbox implements Outbox {
   private delivery: DeliveryWatch | undefined;
   /** Evictions of the transaction running now, told to the watch once it has committed. */
   private evictions: EvictedRange[] = [];
-  /** Commits whose states found no room (this process). */
-  private statesNotStored = 0;
+  private readonly full: FullDiskPolicy;
 
   constructor(private readonly deps: SqliteOutboxDeps) {
     this.listeners = new Listeners((err) => deps.log.error({ err }, 'commit listener failed'));
     this.reservation = new SeqReservation(`${deps.file}.seq`, deps.deviceId);
+    this.full = new FullDiskPolicy({
+      file: deps.file, log: deps.log, giveUpSpace: deps.giveUpSpace, warned: this.warned,
+      db: () => this.open().db, sql: () => this.open().sql, tally: () => this.tally,
+      write: (critical, fn) => {
+        this.tally = this.write(critical, fn);
+      },
+      evict: (t, v) => this.evict(t, v), view: (t) => this.view(t),
+      encode: (drafts, committedAt) => this.encode(drafts, committedAt), insert: (t, entries) => this.insert(t, entries),
+      reserve: (seq) => this.reserve(seq), failed: (cause) => this.failed(cause),
+    });
   }
 
   private get caps(): OutboxCaps {
@@ -116,52 +121,13 @@ export class SqliteOutbox implements Outbox {
     return this.commitWithStates(drafts, statesOf(state)).entries;
   }
 
-  /**
-   * Records and states in one transaction. On SQLITE_FULL the states go first (they rank below every
-   * record: their producer carries them again in its next commit, `statesStored` false) and the records are
-   * retried alone; states never make room for themselves. Then room is made for the records (makeRoom)
-   * and the commit retried; with nothing routine left the routine drafts are shed (counted) and the
-   * critical ones retried; only critical records that still do not fit fail (OUTBOX_FAILED).
-   */
+  /** Records and states in one transaction; on a full disk by the policy of sqlite-full.ts. */
   commitWithStates(drafts: readonly RecordDraft[], states: readonly StateWrite[]): Committed {
-    const { sql } = this.open();
+    this.open();
     if (drafts.length === 0 && states.length === 0) return { entries: [], statesStored: true };
-    const committedAt = this.deps.clock.now();
-    let batch = drafts;
-    let entries = this.encode(batch, committedAt);
-    let kept = states;
-    for (let round = 0; entries.length > 0 || kept.length > 0; round++) {
-      if (entries.length > 0) this.reserve(entries[entries.length - 1]!.seq);
-      try {
-        this.tally = this.write(entries.some((e) => e.recordClass === 'critical'), (t) => {
-          if (entries.length > 0) this.insert(t, entries);
-          putStates(sql, kept);
-        });
-        break;
-      } catch (err) {
-        if (!isFull(err) || round >= MAX_FULL_ROUNDS) throw this.failed(err);
-      }
-      if (kept.length > 0) {
-        kept = [];
-        continue;
-      }
-      if (this.makeRoom(entries)) continue;
-      // nothing routine is left to evict: keep the critical records of this commit, shed the rest
-      const critical = batch.filter((d) => recordClassOf[d.kind] === 'critical');
-      this.dropUnstored(batch.filter((d) => recordClassOf[d.kind] !== 'critical'));
-      if (critical.length === batch.length) {
-        this.dropUnstored(critical);
-        throw new PdmError('OUTBOX_FAILED', 'outbox is full of critical records', {
-          context: { file: this.deps.file, reason: 'disk-full', records: critical.length },
-        });
-      }
-      batch = critical;
-      entries = this.encode(batch, committedAt);
-    }
-    const statesStored = kept.length === states.length;
-    if (!statesStored) this.stateNotStored(states);
-    if (entries.length > 0) this.listeners.emit(entries);
-    return { entries, statesStored };
+    const committed = this.full.commit(drafts, states, this.deps.clock.now());
+    if (committed.entries.length > 0) this.listeners.emit(committed.entries);
+    return committed;
   }
 
   state(key: string): Buffer | undefined {
@@ -206,7 +172,7 @@ export class SqliteOutbox implements Outbox {
       delivered: t.delivered,
       dropped: { ...t.dropped },
       quarantined: [...this.notes],
-      statesNotStored: this.statesNotStored,
+      statesNotStored: this.full.statesNotStored,
     };
   }
 
@@ -332,65 +298,8 @@ export class SqliteOutbox implements Outbox {
     this.deps.log[level]({ reason: v.reason, count: v.count, bytes: v.bytes, throughSeq: v.throughSeq }, 'records evicted');
   }
 
-  /**
-   * SQLITE_FULL on a commit of records: gives up the space others keep here (`giveUpSpace`), else evicts routine records by
-   * policy; false when none is left. A checkpoint first moves the WAL into the database and lets the
-   * next write reuse the WAL from its start (RESTART keeps the file's space, so on a full disk the
-   * eviction itself does not need more).
-   */
-  private makeRoom(entries: readonly OutboxEntry[]): boolean {
-    const { db } = this.open();
-    try {
-      db.pragma('wal_checkpoint(RESTART)');
-    } catch (err) {
-      this.deps.log.debug({ err }, 'checkpoint on a full disk failed');
-    }
-    if (this.deps.giveUpSpace?.() === true) return true;
-    const bytes = entries.reduce((n, e) => n + e.payload.byteLength, 0);
-    const need = Math.max(MIN_ROOM_BYTES, 2 * bytes);
-    const target = Math.max(0, this.tally.bytes - need);
-    const before = this.tally.depth;
-    try {
-      this.tally = this.write(false, (t) => {
-        for (const v of planBytesEviction(this.view(t), t.bytes, target, 'disk-full')) this.evict(t, v);
-      });
-    } catch (err) {
-      if (!isFull(err)) throw this.failed(err);
-      this.deps.log.error({ err }, 'no room even to evict');
-      return false;
-    }
-    return this.tally.depth < before;
-  }
 
-  /** States dropped from a commit for want of room: counted; the first warns, the rest are at debug level. */
-  private stateNotStored(states: readonly StateWrite[]): void {
-    this.statesNotStored++;
-    const level = this.warned.has('state-not-stored') ? 'debug' : 'warn';
-    this.warned.add('state-not-stored');
-    this.deps.log[level]({ keys: states.map((st) => st.key), statesNotStored: this.statesNotStored }, 'state not written: outbox full');
-  }
 
-  /** Counts records that never got stored (a full disk); best effort on disk, always in this process. */
-  private dropUnstored(drafts: readonly RecordDraft[]): void {
-    if (drafts.length === 0) return;
-    const { sql } = this.open();
-    const counts = new Map<string, number>();
-    for (const d of drafts) {
-      const reason = dropReason('disk-full', recordClassOf[d.kind]);
-      counts.set(reason, (counts.get(reason) ?? 0) + 1);
-    }
-    this.deps.log.error({ counts: Object.fromEntries(counts) }, 'records not stored: outbox full');
-    try {
-      this.tally = this.write(false, (t) => {
-        for (const [reason, n] of counts) {
-          sql.addDropped.run(reason, n);
-          t.drop(reason, n);
-        }
-      });
-    } catch {
-      for (const [reason, n] of counts) this.tally.drop(reason, n);
-    }
-  }
 
   /** Keeps the seq reservation ahead; a failure (e.g. the disk is full) must not cost the commit. */
   private reserve(seq: number): void {

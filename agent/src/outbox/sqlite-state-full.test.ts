@@ -2,7 +2,8 @@
  * States on a SQLite outbox at its file cap. States (Outbox.commit's `state`: the pipeline's snapshots)
  * rank below every record: where a commit finds no room they are left out first and the records are
  * committed without them (`statesStored` false, counted in `statesNotStored`, warned once, then at debug
- * level); they never evict a record nor give up the space others keep. So a machine event is never lost
+ * level); they never evict a critical record nor give up the space others keep, and a commit of states
+ * alone evicts nothing; a later commit of records that again finds no room evicts routine records for them. So a machine event is never lost
  * to keep room for a snapshot, and a commit of states alone never fails with OUTBOX_FAILED for want of
  * room (which would stop the pipeline's snapshots for the run): the pipeline carries them again in its next
  * commit, which stores them once deliveries or evictions for records made room.
@@ -125,6 +126,45 @@ describe('SqliteOutbox state at its file cap', () => {
     outbox.ack(events.slice(0, 200));
     expect(outbox.commitWithStates([], [{ key: 'tail', value: Buffer.alloc(6000, 3) }])).toEqual({ entries: [], statesStored: true });
     expect(outbox.state('tail')).toEqual(Buffer.alloc(6000, 3));
+    outbox.stop();
+  });
+
+  it('at a cap full of routine records, a state larger than a make-room round gets in: the next commit evicts routine records for it too', () => {
+    const { log } = captureLogger('warn');
+    let givenUp = 0;
+    const outbox = new SqliteOutbox({
+      file: join(dir, 'routine-cap.sqlite'), deviceId: 'dev-1', synchronous: 'NORMAL', maxFileBytes: 1024 * 1024, clock: new FakeClock(), log,
+      giveUpSpace: () => (givenUp++, false),
+    });
+    outbox.start();
+    // the usual offline steady state: routine predictions up to the cap
+    for (let i = 0; i < 20; i++) outbox.commit(Array.from({ length: 25 }, bigPrediction));
+    // then one at a time, so that the last make-room freed what one record needs
+    for (let i = 0; i < 40; i++) outbox.commit([bigPrediction()]);
+    expect(outbox.stats().dropped['disk-full:predictions']).toBeGreaterThan(0);
+    let stored = 0;
+    let afterMiss = 0;
+    for (let i = 0, missed = false; i < 16; i++) {
+      const value = Buffer.alloc(80 * 1024 + ((i * 7919) % (70 * 1024)), i % 251);
+      const calls = givenUp;
+      const committed = outbox.commitWithStates([bigPrediction()], [{ key: 'tail', value }]);
+      expect(committed.entries).toHaveLength(1);
+      if (committed.statesStored) {
+        stored++;
+        expect(outbox.state('tail')).toEqual(value);
+        // room made for a state left out comes from routine records, never from the space others keep
+        if (missed) {
+          afterMiss++;
+          expect(givenUp).toBe(calls);
+        }
+      }
+      missed = !committed.statesStored;
+    }
+    expect(afterMiss).toBeGreaterThan(0);
+    // stored in most commits (0 of 16 before the fix): a commit after a miss makes room for it
+    expect(stored).toBeGreaterThan(8);
+    expect(outbox.stats().statesNotStored).toBe(16 - stored);
+    expect(outbox.stats().dropped['disk-full:critical'] ?? 0).toBe(0);
     outbox.stop();
   });
 });

@@ -23,7 +23,11 @@ const positionSchema = z.strictObject({
   /** What was replayed: a position holds only for the same file and filter. */
   source: z.string(),
   time: z.iso.datetime(),
-  /** Rows at exactly `time` taken; absent in files of earlier versions: 1 (a second row at that time is sent again). */
+  /**
+   * Rows taken from the first at exactly `time`: the readings at that time and the rows of no usable time
+   * read after them (counted so that a resume skips them too). Absent in files of earlier versions: 1 (a
+   * second row at that time is sent again).
+   */
   rowsAtTime: z.number().int().positive().optional(),
 });
 
