@@ -63,7 +63,6 @@ export class EmbeddedBroker implements BrokerHost {
   readonly #policy: BrokerPolicy;
   /** The TLS socket under each guarded stream, for the client certificate. */
   readonly #tlsSockets = new WeakMap<object, TLSSocket>();
-  /** Each publish's topic parsed once, here: the ACL, ingest and metrics use that one parse. */
   #aedes: Aedes | undefined;
   #tcp: TcpServer | undefined;
   #tls: TlsServer | undefined;
@@ -210,6 +209,7 @@ export class EmbeddedBroker implements BrokerHost {
       ...hooks,
       // the policy first (a refused publish closes the connection), then ingest, then the PUBACK
       authorizePublish: (client, packet, callback) => {
+        // parsed once, here: the ACL, ingest and the metrics label use this one parse (LinkMessage.parsed)
         const parsed = parseTopic(packet.topic);
         this.#policy.authorizePublish(client, packet.topic, parsed, (err) => {
           if (err !== null && err !== undefined) callback(err);

@@ -59,7 +59,6 @@ export class MqttLink implements BrokerLink {
   readonly #sharedFilters = new Set<string>();
   /** Messages handed to the handler whose promise has not settled yet (a flush marker waits for them). */
   readonly #handling = new Set<Promise<void>>();
-  /** Each message's topic parsed once, here (LinkMessage.parsed). */
 
   constructor(options: MqttLinkOptions, log: Logger) {
     this.#options = options;
