@@ -8,7 +8,7 @@
  * only where the source resumed at exactly its mark.
  */
 import type { Logger } from 'pino';
-import type { ModelRef } from '@pdm/protocol';
+import { sameModelRef } from '@pdm/protocol';
 import type { AssetReader } from './features/asset-reader.js';
 import type { Mark, WindowTailKeeper } from './features/window-tail.js';
 import type { ScoringSet } from './inference/slots.js';
@@ -48,7 +48,6 @@ export interface CommitStates {
 }
 
 const NONE: CommitStates = { states: [], tail: false, drift: false };
-const sameModel = (a: ModelRef, b: ModelRef): boolean => a.name === b.name && a.version === b.version;
 
 export class RestartState {
   /** The reading mark, changed in place per reading. */
@@ -176,7 +175,7 @@ export class RestartState {
     if (stored === undefined) return [];
     const { active, shadow } = view.set;
     // windows of another deployment of the same pair are that deployment's: published with its id, not taken over
-    const samePair = shadow !== undefined && sameModel(stored.active, active.model.ref) && sameModel(stored.candidate, shadow.model.ref);
+    const samePair = shadow !== undefined && sameModelRef(stored.active, active.model.ref) && sameModelRef(stored.candidate, shadow.model.ref);
     if (samePair && view.comparison !== undefined && stored.deploymentId === shadow.deployment?.deploymentId) {
       view.comparison.restore(stored.windows);
       shadow.alerts.restore(stored.alerts);

@@ -23,7 +23,7 @@
  */
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { PdmError, describeIssues, modelRefSchema, valueProblem, warmupReadings, type FeatureSpec, type ModelRef } from '@pdm/protocol';
+import { PdmError, describeIssues, modelRefSchema, sameModelRef, valueProblem, warmupReadings, type FeatureSpec, type ModelRef } from '@pdm/protocol';
 import type { AlertState } from '../inference/alerts.js';
 import type { Outbox, StateWrite } from '../outbox/outbox.js';
 import { framePrefix, frameValues, readFrame, readValues, shortHash } from '../outbox/state-frame.js';
@@ -160,7 +160,7 @@ export class FeatureTail implements WindowTailKeeper {
       return { readings, events: snapshot.events, alerts: undefined, values: undefined };
     }
     // a model of the same spec with another threshold or direction would judge the scores otherwise
-    const alerts = header.model.name === model.name && header.model.version === model.version ? snapshot.alerts : undefined;
+    const alerts = sameModelRef(header.model, model) ? snapshot.alerts : undefined;
     log.info({ readings: readingCount, through: new Date(readings.time).toISOString(), alertsRestored: alerts !== undefined }, 'feature windows restored');
     return { readings, events: snapshot.events, alerts, values };
   }
@@ -177,7 +177,7 @@ export class FeatureTail implements WindowTailKeeper {
 
   private prefixOf(spec: FeatureSpec, model: ModelRef): Buffer {
     const p = this.prefix;
-    if (p !== undefined && p.spec === spec && p.model.name === model.name && p.model.version === model.version) return p.bytes;
+    if (p !== undefined && p.spec === spec && sameModelRef(p.model, model)) return p.bytes;
     const header: Header = {
       schemaVersion: 2, assetId: this.deps.assetId, source: this.deps.source, spec: fingerprint(spec), signals: spec.signals.length,
       model: { name: model.name, version: model.version },

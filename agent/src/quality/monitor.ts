@@ -22,7 +22,7 @@
  * (of a model it no longer runs) is published at the stop, and the end of input publishes them all.
  */
 import type { Logger } from 'pino';
-import type { ModelCard, ModelRef, ModelRole } from '@pdm/protocol';
+import { sameModelRef, type ModelCard, type ModelRef, type ModelRole } from '@pdm/protocol';
 import type { Mark } from '../features/window-tail.js';
 import type { ScoringSet } from '../inference/slots.js';
 import type { RecordDraft, StateWrite } from '../outbox/outbox.js';
@@ -198,7 +198,7 @@ export class QualityMonitor implements QualityTap {
       if (draft.kind !== 'predictions') continue;
       const { model, role } = draft.record;
       const scorer = role === 'active' ? set.active : set.shadow;
-      if (scorer === undefined || scorer.model.ref.name !== model.name || scorer.model.ref.version !== model.version) continue;
+      if (scorer === undefined || !sameModelRef(scorer.model.ref, model)) continue;
       yield { tracked: this.tracker(model, role, scorer.model.card, Date.parse(draft.record.predictions[0]!.t)), record: draft.record };
     }
   }

@@ -17,6 +17,11 @@ export const modelRefSchema = z.strictObject({
 });
 export type ModelRef = z.infer<typeof modelRefSchema>;
 
+/** Whether two refs name the same model version. */
+export function sameModelRef(a: ModelRef, b: ModelRef): boolean {
+  return a.name === b.name && a.version === b.version;
+}
+
 /** Role of a model on a device: `active` is acted on; `shadow` runs beside it and is never acted on. */
 export const modelRoleSchema = z.enum(['active', 'shadow']);
 export type ModelRole = z.infer<typeof modelRoleSchema>;
