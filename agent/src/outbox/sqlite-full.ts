@@ -23,10 +23,10 @@ const MIN_ROOM_BYTES = 64 * 1024;
 const MAX_FULL_ROUNDS = 64;
 
 /** Whether SQLite refused a write for want of room (the disk or the file's cap). */
-export const isFull = (err: unknown): boolean => (err as { code?: unknown } | null)?.code === 'SQLITE_FULL';
+const isFull = (err: unknown): boolean => (err as { code?: unknown } | null)?.code === 'SQLITE_FULL';
 
 /** The bytes the states' values take. */
-export const stateBytes = (states: readonly StateWrite[]): number => states.reduce((n, st) => n + st.value.byteLength, 0);
+const stateBytes = (states: readonly StateWrite[]): number => states.reduce((n, st) => n + st.value.byteLength, 0);
 
 /** What the policy uses of the outbox (sqlite-outbox.ts), which keeps the database and the counters. */
 export interface FullDiskHost {
@@ -88,7 +88,7 @@ export class FullDiskPolicy {
         kept = [];
         continue;
       }
-      if (this.makeRoom(entries, states.length > 0 ? stateBytes(states) : 0, true)) continue;
+      if (this.makeRoom(entries, stateBytes(states), true)) continue;
       // nothing routine is left to evict: keep the critical records of this commit, shed the rest
       const critical = batch.filter((d) => recordClassOf[d.kind] === 'critical');
       this.dropUnstored(batch.filter((d) => recordClassOf[d.kind] !== 'critical'));

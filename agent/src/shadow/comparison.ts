@@ -33,7 +33,6 @@ export interface ComparedRow {
 
 /** Bins of the score histograms. */
 export const COMPARISON_BINS = 10;
-const BINS = COMPARISON_BINS;
 
 class Acc {
   n = 0;
@@ -42,8 +41,8 @@ class Acc {
   activeAlerts = 0;
   candidateAlerts = 0;
   candidateErrors = 0;
-  readonly activeCounts = new Array<number>(BINS).fill(0);
-  readonly candidateCounts = new Array<number>(BINS).fill(0);
+  readonly activeCounts = new Array<number>(COMPARISON_BINS).fill(0);
+  readonly candidateCounts = new Array<number>(COMPARISON_BINS).fill(0);
 
   constructor(readonly start: number) {}
 
@@ -123,8 +122,8 @@ export class ShadowComparison {
     const windows = state.map((s) => {
       const acc = new Acc(s.start);
       Object.assign(acc, { n: s.n, agree: s.agree, absDiff: s.absDiff, activeAlerts: s.activeAlerts, candidateAlerts: s.candidateAlerts, candidateErrors: s.candidateErrors });
-      acc.activeCounts.splice(0, BINS, ...s.activeCounts);
-      acc.candidateCounts.splice(0, BINS, ...s.candidateCounts);
+      acc.activeCounts.splice(0, COMPARISON_BINS, ...s.activeCounts);
+      acc.candidateCounts.splice(0, COMPARISON_BINS, ...s.candidateCounts);
       return acc;
     });
     this.current = windows.pop();
@@ -144,9 +143,9 @@ export class ShadowComparison {
   /** Values outside the edges count in the first or last bin. */
   private bin(score: number): number {
     const lo = this.edges[0]!;
-    const hi = this.edges[BINS]!;
-    const i = Math.floor(((score - lo) / (hi - lo)) * BINS);
-    return Math.min(BINS - 1, Math.max(0, i));
+    const hi = this.edges[COMPARISON_BINS]!;
+    const i = Math.floor(((score - lo) / (hi - lo)) * COMPARISON_BINS);
+    return Math.min(COMPARISON_BINS - 1, Math.max(0, i));
   }
 
   private draft(w: Acc): RecordDraft {
@@ -181,5 +180,5 @@ export class ShadowComparison {
  */
 export function histogramEdges(spec: Pick<FeatureSpec, 'threshold' | 'alertWhen'>): number[] {
   const hi = spec.alertWhen === 'above' ? Math.max(1, spec.threshold) : Math.max(2 * spec.threshold, 1);
-  return Array.from({ length: BINS + 1 }, (_, i) => (hi * i) / BINS);
+  return Array.from({ length: COMPARISON_BINS + 1 }, (_, i) => (hi * i) / COMPARISON_BINS);
 }
