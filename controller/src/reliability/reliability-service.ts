@@ -10,7 +10,7 @@ import { queryInt } from '../http/validate.js';
 import type { RepairAssumptions } from './intervals.js';
 import { reportCsv } from './csv.js';
 import { DowntimeState, type DowntimeStateOptions } from './downtime-state.js';
-import { assetIdsOf, groupsTable, reportLayout, reportOf, shownAssets, type AssetInfo, type GroupBy, type ReliabilityReport } from './report.js';
+import { assetIdsOf, groupsTable, reportLayout, reportOf, type AssetInfo, type GroupBy, type ReliabilityReport } from './report.js';
 import { KeptGroups, reportJson, type KeptGroupsOptions } from './report-json.js';
 import { ReliabilitySource } from './source.js';
 import { VersionImpacts } from './version-impacts.js';
@@ -68,10 +68,11 @@ export class ReliabilityService {
   // the assets' downtime kept from the report before, derived again where their events changed
   #report({ source, assets, ids, options }: ReturnType<ReliabilityService['scope']>): ReliabilityReport {
     const d = this.#downtime.downtime(ids);
+    const layout = reportLayout(assets, d, options, this.#members);
     // only the versions a report shows are read: none without per-asset lists, a page's assets' in a page
-    const shown = options.perAsset === 'omit' ? [] : shownAssets(assets, d, options);
+    const shown = options.perAsset === 'omit' ? [] : layout.shown === undefined ? ids : [...layout.shown];
     const versions = { versions: source.versions(shown), caughtMissed: source.caughtMissedOf(shown) };
-    return reportOf({ assets, ...versions }, d, options);
+    return reportOf({ assets, ...versions }, d, options, layout);
   }
 
   /**

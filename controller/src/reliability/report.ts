@@ -181,12 +181,6 @@ export function reportLayout(assets: readonly AssetInfo[], d: Downtime, o: Pick<
   };
 }
 
-/** The assets of a page's groups (all assets without a page): the only ones whose model versions a report shows. */
-export function shownAssets(assets: readonly AssetInfo[], d: Downtime, o: Pick<ReportOptions, 'groupBy' | 'page' | 'sort' | 'from' | 'to'>): string[] {
-  if (o.page === undefined) return assets.map((a) => a.assetId);
-  return paged(sorted(members(assets, o.groupBy), d, o), o.page).groups.flatMap(([, ids]) => ids);
-}
-
 /**
  * The groups (natural order of their keys) in the order `o.sort` asks for, from each group's figures
  * of the whole period: the figures its entry in the report shows (the same sums, kept where `d` keeps
@@ -229,8 +223,8 @@ export function reliabilityReport(input: ReportInput, o: ReportOptions): Reliabi
  * With a kept asset list the report shares what is kept for later renders (the groups' frozen assetIds,
  * the Paretos' arrays): read-only, as its types say; JSON.stringify it, do not change it.
  */
-export function reportOf(input: DerivedInput, d: Downtime, o: ReportOptions): ReliabilityReport {
-  const layout = reportLayout(input.assets, d, o);
+/** `layout`: the report's groups, page and periods, when the caller laid them out already (reportLayout of the same assets and options). */
+export function reportOf(input: DerivedInput, d: Downtime, o: ReportOptions, layout = reportLayout(input.assets, d, o)): ReliabilityReport {
   const base = reportWithoutVersions(input.assets, d, o, true, layout);
   if (o.perAsset === 'omit') return base;
   const { shown } = layout;
