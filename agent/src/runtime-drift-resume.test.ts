@@ -18,7 +18,7 @@ import { systemClock } from './clock.js';
 import { agentConfigSchema, type AgentConfig } from './config/schema.js';
 import type { OutboxEntry } from './outbox/outbox.js';
 import { createRuntime, type Runtime } from './runtime.js';
-import { TestBroker } from './testing/broker.js';
+import { TestBroker, startTestBroker } from './testing/broker.js';
 import { within } from './testing/waiting.js';
 import { azureModels, telemetry } from './updates/device-harness.js';
 
@@ -99,12 +99,7 @@ function afterCut(runtime: Runtime, fn: () => void): void {
   });
 }
 
-async function broker(): Promise<TestBroker> {
-  const b = new TestBroker();
-  await b.start();
-  cleanup.push(() => b.stop());
-  return b;
-}
+const broker = (): Promise<TestBroker> => startTestBroker((stop) => cleanup.push(stop));
 
 let wholeRun: Promise<Drift[]> | undefined;
 /** The drift windows of the uninterrupted run, once for the file. */

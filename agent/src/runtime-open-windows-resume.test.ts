@@ -22,7 +22,7 @@ import { systemClock } from './clock.js';
 import { agentConfigSchema, type AgentConfig } from './config/schema.js';
 import { createRuntime } from './runtime.js';
 import type { OutboxEntry } from './outbox/outbox.js';
-import { TestBroker } from './testing/broker.js';
+import { TestBroker, startTestBroker } from './testing/broker.js';
 import { within } from './testing/waiting.js';
 import { azureModels, telemetry } from './updates/device-harness.js';
 
@@ -126,12 +126,7 @@ async function run(url: string, dataDir: string, opts: { kill?: Kill; stopAt?: K
   return lines;
 }
 
-async function broker(): Promise<TestBroker> {
-  const b = new TestBroker();
-  await b.start();
-  cleanup.push(() => b.stop());
-  return b;
-}
+const broker = (): Promise<TestBroker> => startTestBroker((stop) => cleanup.push(stop));
 
 interface Published {
   readonly seq: number;

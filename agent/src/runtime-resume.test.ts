@@ -13,7 +13,7 @@ import { systemClock } from './clock.js';
 import { agentConfigSchema, type AgentConfig } from './config/schema.js';
 import { createRuntime } from './runtime.js';
 import { REPLAY_POSITION_FILE, ReplayPosition } from './sources/replay-position.js';
-import { TestBroker } from './testing/broker.js';
+import { TestBroker, startTestBroker } from './testing/broker.js';
 import { FakeClock } from './testing/fake-clock.js';
 import { silentLogger } from './testing/logger.js';
 import { writeTinyModel } from './testing/tiny-model.js';
@@ -51,12 +51,7 @@ async function runToEnd(cfg: AgentConfig): Promise<{ summary: Record<string, unk
   return { summary: runtime.summary(), lines };
 }
 
-async function broker(): Promise<TestBroker> {
-  const b = new TestBroker();
-  await b.start();
-  cleanup.push(() => b.stop());
-  return b;
-}
+const broker = (): Promise<TestBroker> => startTestBroker((stop) => cleanup.push(stop));
 
 const predictionTimes = (b: TestBroker): number[] =>
   b.payloads('/up/predictions').flatMap((p) => predictionBatchSchema.parse(p).predictions.map((x) => Date.parse(x.t)));

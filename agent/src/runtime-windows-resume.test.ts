@@ -23,7 +23,7 @@ import { agentConfigSchema, type AgentConfig } from './config/schema.js';
 import { createRuntime } from './runtime.js';
 import type { OutboxEntry } from './outbox/outbox.js';
 import { REPLAY_POSITION_FILE } from './sources/replay-position.js';
-import { TestBroker } from './testing/broker.js';
+import { TestBroker, startTestBroker } from './testing/broker.js';
 import { within } from './testing/waiting.js';
 import { azureModels, telemetry } from './updates/device-harness.js';
 
@@ -95,12 +95,7 @@ async function runToEnd(cfg: AgentConfig, killAt?: { at: (entries: readonly Outb
   return lines;
 }
 
-async function broker(): Promise<TestBroker> {
-  const b = new TestBroker();
-  await b.start();
-  cleanup.push(() => b.stop());
-  return b;
-}
+const broker = (): Promise<TestBroker> => startTestBroker((stop) => cleanup.push(stop));
 
 /** Every prediction batch that reached the broker, in the order published: its [time, score] pairs. */
 const batches = (b: TestBroker): [number, number][][] =>

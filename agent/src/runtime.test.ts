@@ -7,7 +7,7 @@ import { replySchema, statusSchema, topicFor } from '@pdm/protocol';
 import { systemClock } from './clock.js';
 import { agentConfigSchema, type AgentConfig } from './config/schema.js';
 import { createRuntime, type Runtime } from './runtime.js';
-import { TestBroker } from './testing/broker.js';
+import { TestBroker, startTestBroker } from './testing/broker.js';
 import { silentLogger } from './testing/logger.js';
 import { writeTinyModel } from './testing/tiny-model.js';
 import { waitFor, within } from './testing/waiting.js';
@@ -33,12 +33,7 @@ afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
 
-async function broker(): Promise<TestBroker> {
-  const b = new TestBroker();
-  await b.start();
-  cleanup.push(() => b.stop());
-  return b;
-}
+const broker = (): Promise<TestBroker> => startTestBroker((stop) => cleanup.push(stop));
 
 function config(url: string, dataDir: string, extra: Record<string, unknown> = {}): AgentConfig {
   return agentConfigSchema.parse({

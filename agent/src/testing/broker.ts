@@ -83,3 +83,11 @@ export class TestBroker {
       .map((p) => JSON.parse(p.payload.toString('utf8')) as Record<string, unknown>);
   }
 }
+
+/** A started TestBroker whose stop is handed to the test's cleanup (`cleanup.push`). */
+export async function startTestBroker(onCleanup: (stop: () => Promise<void>) => unknown): Promise<TestBroker> {
+  const broker = new TestBroker();
+  await broker.start();
+  onCleanup(() => broker.stop());
+  return broker;
+}
