@@ -17,7 +17,7 @@ import { fixedScoring, scorerFor } from './inference/slots.js';
 import { Counters } from './metrics/counters.js';
 import { MetricWindows } from './metrics/metric-windows.js';
 import { SqliteOutbox } from './outbox/sqlite-outbox.js';
-import { eventDraft } from './outbox/suite-drafts.js';
+import { fillWithCritical } from './outbox/suite-drafts.js';
 import { Pipeline } from './pipeline.js';
 import { qualityConfigSchema } from './quality/config.js';
 import { DriftState } from './quality/drift-state.js';
@@ -109,14 +109,7 @@ async function firstWindow(model: LoadedModel, name: string, after?: 'event-then
   const cut = agent(model, join(dir, name, 'outbox.sqlite'), { maxFileBytes: 96 * 1024, ended: false });
   for (let h = 0; h < SHED; h++) await cut.pipeline.reading(reading(h));
   // critical records up to the cap, so that nothing routine is left to evict
-  const events: number[] = [];
-  for (let i = 0; ; i++) {
-    try {
-      events.push(...cut.outbox.commit([eventDraft(i)]).map((e) => e.seq));
-    } catch {
-      break;
-    }
-  }
+  const events = fillWithCritical(cut.outbox);
   cut.lines.length = 0;
   await cut.pipeline.reading(reading(SHED));
   expect(cut.lines.filter((l) => l['msg'] === 'state not written: outbox full')).toHaveLength(1);

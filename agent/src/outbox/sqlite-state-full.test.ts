@@ -15,7 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FakeClock } from '../testing/fake-clock.js';
 import { captureLogger } from '../testing/logger.js';
 import { SqliteOutbox } from './sqlite-outbox.js';
-import { eventDraft, predictionDraft } from './suite-drafts.js';
+import { eventDraft, fillWithCritical, predictionDraft } from './suite-drafts.js';
 import type { RecordDraft } from './outbox.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pdm-outbox-state-full-'));
@@ -30,14 +30,7 @@ describe('SqliteOutbox state at its file cap', () => {
     outbox.commit([predictionDraft([0.5])], state(2000, 1));
     outbox.ack(outbox.pending({ afterSeq: 0, limit: 10 }).map((e) => e.seq));
     // only critical records left, up to the cap
-    const events: number[] = [];
-    for (let i = 0; ; i++) {
-      try {
-        events.push(...outbox.commit([eventDraft(i)]).map((e) => e.seq));
-      } catch {
-        break;
-      }
-    }
+    const events = fillWithCritical(outbox);
     lines.length = 0;
     // a larger state needs pages the file cannot grow by (one of the same size reuses its own)
     expect(outbox.commit([predictionDraft([0.5])], state(6000, 2))).toEqual([]);
@@ -79,14 +72,7 @@ describe('SqliteOutbox state at its file cap', () => {
     const { log, lines } = captureLogger('warn');
     const outbox = new SqliteOutbox({ file: join(dir, 'critical-event.sqlite'), deviceId: 'dev-1', synchronous: 'NORMAL', maxFileBytes: 96 * 1024, clock: new FakeClock(), log });
     outbox.start();
-    const events: number[] = [];
-    for (let i = 0; ; i++) {
-      try {
-        events.push(...outbox.commit([eventDraft(i)]).map((e) => e.seq));
-      } catch {
-        break;
-      }
-    }
+    const events = fillWithCritical(outbox);
     // room for a few events, not for a 60 KB snapshot
     outbox.ack(events.slice(0, 50));
     const dropped = outbox.stats().dropped;
@@ -110,14 +96,7 @@ describe('SqliteOutbox state at its file cap', () => {
     const outbox = new SqliteOutbox({ file: join(dir, 'alone-critical.sqlite'), deviceId: 'dev-1', synchronous: 'NORMAL', maxFileBytes: 96 * 1024, clock: new FakeClock(), log });
     outbox.start();
     outbox.commitWithStates([], [{ key: 'tail', value: Buffer.alloc(2000, 1) }]);
-    const events: number[] = [];
-    for (let i = 0; ; i++) {
-      try {
-        events.push(...outbox.commit([eventDraft(i)]).map((e) => e.seq));
-      } catch {
-        break;
-      }
-    }
+    const events = fillWithCritical(outbox);
     lines.length = 0;
     expect(outbox.commitWithStates([], [{ key: 'tail', value: Buffer.alloc(6000, 2) }])).toEqual({ entries: [], statesStored: false });
     expect(outbox.state('tail')).toEqual(Buffer.alloc(2000, 1));

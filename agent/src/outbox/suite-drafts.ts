@@ -1,5 +1,5 @@
 /** Drafts of each record class for the outbox suites and the tests of parts around the outbox. */
-import type { RecordDraft } from './outbox.js';
+import type { Outbox, RecordDraft } from './outbox.js';
 
 const T = '2015-01-01T06:00:00.000Z';
 
@@ -8,6 +8,18 @@ export function eventDraft(i = 0): RecordDraft {
     kind: 'events',
     record: { time: T, assetId: 'm3', type: 'failure', at: T, component: `comp${i}`, source: 'replay' },
   };
+}
+
+/** Commits machine events one by one until the outbox refuses one (full of critical records); their seqs. */
+export function fillWithCritical(outbox: Pick<Outbox, 'commit'>): number[] {
+  const seqs: number[] = [];
+  for (let i = 0; ; i++) {
+    try {
+      seqs.push(...outbox.commit([eventDraft(i)]).map((e) => e.seq));
+    } catch {
+      return seqs;
+    }
+  }
 }
 
 export function metricDraft(readings = 10): RecordDraft {
