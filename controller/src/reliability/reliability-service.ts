@@ -135,7 +135,7 @@ export class ReliabilityService {
  * The page a request renders: JSON a page by default (REPORT_PAGE.default groups from offset 0); CSV every
  * group unless limit or offset is given (then a page, limit defaulting as for JSON).
  */
-export function withDefaultPage<Q extends Pick<ReportScope, 'limit' | 'offset'>>(q: Q, format: ReportFormat): Q {
+export function withDefaultPage(q: ReportScope, format: ReportFormat): ReportScope {
   if (q.limit !== undefined || (format === 'csv' && q.offset === undefined)) return q;
   return { ...q, limit: REPORT_PAGE.default };
 }
