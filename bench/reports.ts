@@ -344,7 +344,7 @@ function report(r: { seeded: { records: number; seconds: number; bytes: number }
     return `| ${label} | ${percentile(t.ms, 50).toFixed(0)} | ${p95(`${v.label}|${kind}`).toFixed(0)} | ${Math.max(...t.ms).toFixed(0)} | ${(t.bytes / 1024).toFixed(0)} KiB | ${p95(`${v.label}|${kind}`) < GOAL_MS ? 'met' : 'MISSED'} |`;
   };
   const worst = (kind: keyof typeof kinds) => Math.max(...variants.map((v) => p95(`${v.label}|${kind}`)));
-  const body = `Command: \`npm run bench:reports\` (\`tsc -b\`, then bench/reports.ts; controller = controller/dist/main.js).
+  const body = `Command: \`flock /tmp/pdm-bench.lock npm run bench:reports\` (\`tsc -b\`, then bench/reports.ts; controller = controller/dist/main.js).
 ${runHeader(r.loadAtStart)}
 Data: ${DEVICES} devices x ${DAYS} days, seeded through the controller's own store code (DevicesRepo, RecordsRepo, QualityRepo) on its
 migrated database: a daily metric window and a daily quality window per device, ~9 machine events per device

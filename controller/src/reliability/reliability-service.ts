@@ -133,11 +133,12 @@ export class ReliabilityService {
 
 /**
  * The page a request renders: JSON a page by default (REPORT_PAGE.default groups from offset 0); CSV every
- * group unless limit or offset is given (then a page, limit defaulting as for JSON).
+ * group unless limit or offset is given (then a page, limit defaulting as for JSON). Both written out,
+ * so that a request with and one without `offset=0` are one kept body (report-jobs.ts keys by query).
  */
 export function withDefaultPage(q: ReportScope, format: ReportFormat): ReportScope {
-  if (q.limit !== undefined || (format === 'csv' && q.offset === undefined)) return q;
-  return { ...q, limit: REPORT_PAGE.default };
+  if (format === 'csv' && q.limit === undefined && q.offset === undefined) return q;
+  return { ...q, limit: q.limit ?? REPORT_PAGE.default, offset: q.offset ?? 0 };
 }
 
 export type ReportScope = Omit<ReliabilityQuery, 'format' | 'perAsset' | 'sort'> & { perAsset?: ReliabilityQuery['perAsset'] | undefined; sort?: ReliabilityQuery['sort'] | undefined };

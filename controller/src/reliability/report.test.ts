@@ -224,11 +224,11 @@ describe('reliability report, lighter forms for large fleets', () => {
   it('pages JSON by default and leaves CSV whole unless a page is asked for', () => {
     expect(REPORT_PAGE).toEqual({ default: 100, max: 1000 });
     const q = { groupBy: 'asset', bucket: 'week' } as const;
-    expect(withDefaultPage(q, 'json')).toEqual({ ...q, limit: 100 });
+    expect(withDefaultPage(q, 'json')).toEqual({ ...q, limit: 100, offset: 0 });
     expect(withDefaultPage({ ...q, offset: 300 }, 'json')).toEqual({ ...q, offset: 300, limit: 100 });
     expect(withDefaultPage({ ...q, limit: 7, offset: 3 }, 'json')).toEqual({ ...q, limit: 7, offset: 3 });
     expect(withDefaultPage(q, 'csv')).toEqual(q);
     expect(withDefaultPage({ ...q, offset: 300 }, 'csv')).toEqual({ ...q, offset: 300, limit: 100 });
-    expect(withDefaultPage({ ...q, limit: 7 }, 'csv')).toEqual({ ...q, limit: 7 });
+    expect(withDefaultPage({ ...q, limit: 7 }, 'csv')).toEqual({ ...q, limit: 7, offset: 0 });
   });
 });

@@ -92,6 +92,10 @@ describe('GET /api/v1/reports/reliability pages JSON by default', () => {
     // exactly full: no next either
     expect((await json(`${PERIOD}&groupBy=asset&offset=150`)).page).toEqual({ offset: 150, limit: 100, groups: ASSETS });
     expect(await json(`${PERIOD}&groupBy=asset&offset=300`)).toMatchObject({ groups: [], page: { offset: 300, limit: 100, groups: ASSETS } });
+    // the default page and the same page asked for in full are one kept body
+    const cache = async (query: string) => (await fetch(`${env.PDM_URL}/api/v1/reports/reliability?${query}`)).headers.get('x-pdm-report-cache');
+    expect(await cache(`${PERIOD}&groupBy=site&bucket=day`)).toBe('miss');
+    expect(await cache(`${PERIOD}&groupBy=site&bucket=day&limit=100&offset=0`)).toBe('hit');
   });
 
   it('takes a page of up to 1000 and answers 400 past it, naming the max, the CSV and paging', async () => {
