@@ -14,6 +14,7 @@ import { RecordsRepo } from '../../db/records-repo.js';
 import { versionOrder, type ReliabilityReport } from '../../reliability/report.js';
 import * as fx from '../../testing/fixtures.js';
 import { startTestController, type TestController } from '../../testing/harness.js';
+import { runPdmctl } from '../run.js';
 import { runCaptured } from '../../testing/pdmctl.js';
 
 const ASSETS = 250;
@@ -183,5 +184,24 @@ describe('pdmctl reports reliability pages', () => {
     const big = await ctl(['reports', 'reliability', '--limit', '1001']);
     expect(big.code).toBe(1);
     expect(big.err).toContain(`REQUEST_INVALID: ${MAX_MESSAGE}`);
+  });
+
+  // last: it changes the data
+  it('says on stderr when the data changed during --all', async () => {
+    let requests = 0;
+    let err = '';
+    // a failure stored between the first page and the second, as a device's would be
+    const writeAfterFirst: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      if (++requests === 1) {
+        const t = at(120);
+        c.app.database.handle.transaction(() => new RecordsRepo(c.app.database.handle).store('events', fx.event('gw-1', 1000, { assetId: 'machine-1', time: t, at: t }), 'sha-late', Date.parse(t)))();
+      }
+      return res;
+    };
+    const code = await runPdmctl(['reports', 'reliability', ...period, '--all', '--limit', '100', '--json'], { env, fetch: writeAfterFirst, writers: { stdout: () => undefined, stderr: (t) => { err += t; } } });
+    expect(code).toBe(0);
+    expect(err.split('\n')).toEqual(['page 1/3', 'page 2/3', 'pdmctl: the data changed during the walk (page 2): groups may be missing or listed twice; run it again', 'page 3/3',
+      'pdmctl: the data changed during the walk (page 3): groups may be missing or listed twice; run it again', '']);
   });
 });
