@@ -162,7 +162,9 @@ describe('reliability report, lighter forms for large fleets', () => {
     // the last page has no next, also when it is exactly full
     expect(last.page).toEqual({ offset: 2, limit: 5, groups: 3 });
     expect(reliabilityReport(input, { ...options, groupBy: 'asset', page: { offset: 1, limit: 2 } }).page).toEqual({ offset: 1, limit: 2, groups: 3 });
-    expect(reliabilityReport(input, { ...options, groupBy: 'asset', page: { offset: 9, limit: 2 } })).toMatchObject({ groups: [], page: { offset: 9, limit: 2, groups: 3 } });
+    const past = reliabilityReport(input, { ...options, groupBy: 'asset', page: { offset: 9, limit: 2 } });
+    expect(past.groups).toEqual([]);
+    expect(past.page).toEqual({ offset: 9, limit: 2, groups: 3 });
     expect(last.modelVersions).toEqual([]);
     expect(full.page).toBeUndefined();
   });

@@ -92,7 +92,9 @@ describe('GET /api/v1/reports/reliability pages JSON by default', () => {
     expect(last.groups).toHaveLength(50);
     // exactly full: no next either
     expect((await json(`${PERIOD}&groupBy=asset&offset=150`)).page).toEqual({ offset: 150, limit: 100, groups: ASSETS });
-    expect(await json(`${PERIOD}&groupBy=asset&offset=300`)).toMatchObject({ groups: [], page: { offset: 300, limit: 100, groups: ASSETS } });
+    const past = await json(`${PERIOD}&groupBy=asset&offset=300`);
+    expect(past.groups).toEqual([]);
+    expect(past.page).toEqual({ offset: 300, limit: 100, groups: ASSETS });
     // the default page and the same page asked for in full are one kept body
     const cache = async (query: string) => (await fetch(`${env.PDM_URL}/api/v1/reports/reliability?${query}`)).headers.get('x-pdm-report-cache');
     expect(await cache(`${PERIOD}&groupBy=site&bucket=day`)).toBe('miss');
@@ -186,22 +188,96 @@ describe('pdmctl reports reliability pages', () => {
     expect(big.err).toContain(`REQUEST_INVALID: ${MAX_MESSAGE}`);
   });
 
-  // last: it changes the data
-  it('says on stderr when the data changed during --all', async () => {
-    let requests = 0;
-    let err = '';
-    // a failure stored between the first page and the second, as a device's would be
-    const writeAfterFirst: typeof fetch = async (input, init) => {
-      const res = await fetch(input, init);
-      if (++requests === 1) {
-        const t = at(120);
-        c.app.database.handle.transaction(() => new RecordsRepo(c.app.database.handle).store('events', fx.event('gw-1', 1000, { assetId: 'machine-1', time: t, at: t }), 'sha-late', Date.parse(t)))();
-      }
+  it('takes the first body as the whole report when the controller answers without page (older than paging)', async () => {
+    const { code, out, err, urls } = await ctlVia(['reports', 'reliability', ...period, '--all', '--json'], async (res) => {
+      const { page: _, ...body } = (await res.json()) as ReliabilityReport;
+      return Response.json(body);
+    });
+    expect(code, err).toBe(0);
+    expect(urls).toHaveLength(1);
+    const { page: _, ...whole } = await json(`${PERIOD}&groupBy=asset&limit=1000`);
+    expect(JSON.parse(out)).toEqual(whole);
+  });
+
+  // from here on the tests change the data
+  it('walks the default period at page 1\'s period: a metric window past its end stored after page 1 changes no page', async () => {
+    const { code, out, err, urls } = await ctlVia(['reports', 'reliability', '--all', '--limit', '100', '--json'], (res, n) => {
+      if (n === 1) storeNow(() => records().store('metrics', fx.metrics('gw-3', 1000, { assetId: 'machine-3', time: at(301), windowStart: at(300), windowEnd: at(301) }) as never, 'sha-late-window', Date.parse(at(301))));
       return res;
-    };
-    const code = await runPdmctl(['reports', 'reliability', ...period, '--all', '--limit', '100', '--json'], { env, fetch: writeAfterFirst, writers: { stdout: () => undefined, stderr: (t) => { err += t; } } });
-    expect(code).toBe(0);
-    expect(err.split('\n')).toEqual(['page 1/3', 'page 2/3', 'pdmctl: the data changed during the walk (page 2): groups may be missing or listed twice; run it again', 'page 3/3',
-      'pdmctl: the data changed during the walk (page 3): groups may be missing or listed twice; run it again', '']);
+    });
+    expect(code, err).toBe(0);
+    expect(err).toBe('page 1/3\npage 2/3\npage 3/3\n');
+    const first = new URL(urls[0]!).searchParams;
+    expect([first.get('from'), first.get('to')]).toEqual([null, null]);
+    const report = JSON.parse(out) as ReliabilityReport;
+    // the default period: the first metric window's start to the end of the last before the late one (machine-7's second model version's)
+    expect(report.period).toEqual({ from: at(1), to: at(201), hours: 200 });
+    for (const url of urls.slice(1)) expect([new URL(url).searchParams.get('from'), new URL(url).searchParams.get('to')], url).toEqual([at(1), at(201)]);
+    // the default period now takes in the window
+    expect((await json('groupBy=asset')).period.to).toBe(at(301));
+  });
+
+  it('walks a scope without data: a period of no length (the clock) is not pinned', async () => {
+    storeNow(() => {
+      for (const id of ['idle-1', 'idle-2', 'idle-3']) new DevicesRepo(c.app.database.handle).applyStatus(fx.status(`gw-${id}`, { assetId: id, site: 'plant-idle' }), Date.parse(TO), true);
+    });
+    const { code, out, err, urls } = await ctlVia(['reports', 'reliability', '--site', 'plant-idle', '--all', '--limit', '2', '--json']);
+    expect(code, err).toBe(0);
+    expect(err).toBe('page 1/2\npage 2/2\n');
+    expect(urls.map((u) => new URL(u).searchParams.has('to'))).toEqual([false, false]);
+    const report = JSON.parse(out) as ReliabilityReport;
+    expect(report.period.hours).toBe(0);
+    expect(report.groups.map((g) => g.key)).toEqual(['idle-1', 'idle-2', 'idle-3']);
+    expect(report.page).toEqual({ offset: 0, limit: 3, groups: 3 });
+  });
+
+  it('writes page.limit 1 in the merged report of an empty scope (the API answers no limit below 1)', async () => {
+    const { code, out, err } = await ctlVia(['reports', 'reliability', '--site', 'plant-none', '--all', '--json']);
+    expect(code, err).toBe(0);
+    const report = JSON.parse(out) as ReliabilityReport;
+    expect(report.groups).toEqual([]);
+    expect(report.page).toEqual({ offset: 0, limit: 1, groups: 0 });
+  });
+
+  it('walks again once, at the same period, when the data changed during --all, saying so once', async () => {
+    // a failure stored between the first page and the second, as a device's would be
+    const { code, out, err, urls } = await ctlVia(['reports', 'reliability', ...period, '--all', '--limit', '100', '--json'], (res, n) => {
+      if (n === 1) storeNow(() => records().store('events', fx.event('gw-1', 1000, { assetId: 'machine-1', time: at(120), at: at(120) }), 'sha-late', Date.parse(at(120))));
+      return res;
+    });
+    expect(code, err).toBe(0);
+    expect(err.split('\n')).toEqual(['page 1/3', 'page 2/3', 'pdmctl: the data changed during the walk (page 2); walking again from the first page', 'page 1/3', 'page 2/3', 'page 3/3', '']);
+    expect(urls.map((u) => new URL(u).searchParams.get('offset'))).toEqual([null, '100', '0', '100', '200']);
+    const whole = await json(`${PERIOD}&groupBy=asset&limit=1000`);
+    expect(out).toBe(`${JSON.stringify({ ...whole, page: { offset: 0, limit: ASSETS + 3, groups: ASSETS + 3 } })}\n`);
+  });
+
+  it('fails with CONFLICT (exit 1) when the data changed again during the second walk', async () => {
+    // a failure stored after every request, each an hour after the one before
+    const { code, out, err } = await ctlVia(['reports', 'reliability', ...period, '--all', '--limit', '100', '--json'], (res, n) => {
+      const t = at(130 + n);
+      storeNow(() => records().store('events', fx.event('gw-2', 2000 + n, { assetId: 'machine-2', time: t, at: t }), `sha-late-${n}`, Date.parse(t)));
+      return res;
+    });
+    expect(code).toBe(1);
+    expect(err.split('\n')).toEqual(['page 1/3', 'page 2/3', 'pdmctl: the data changed during the walk (page 2); walking again from the first page', 'page 1/3', 'page 2/3',
+      'pdmctl: CONFLICT: the data changed during the walk twice (the second time at page 2): groups may be missing or listed twice; run it again, or ask for the CSV (one body of every group)', '  groups: 253', '  pages: 3', '']);
+    expect(JSON.parse(out)).toMatchObject({ error: { code: 'CONFLICT' } });
   });
 });
+
+const records = (): RecordsRepo => new RecordsRepo(c.app.database.handle);
+const storeNow = (write: () => void): void => c.app.database.handle.transaction(write)();
+
+/** pdmctl with every response passed through `answer` (n: the request's number from 1), the URLs asked for. */
+async function ctlVia(args: string[], answer: (res: Response, n: number) => Response | Promise<Response> = (res) => res) {
+  const urls: string[] = [];
+  let out = '';
+  let err = '';
+  const via: typeof fetch = async (input, init) => {
+    urls.push(String(input instanceof Request ? input.url : input));
+    return answer(await fetch(input, init), urls.length);
+  };
+  const code = await runPdmctl(args, { env, fetch: via, writers: { stdout: (t) => { out += t; }, stderr: (t) => { err += t; } } });
+  return { code, out, err, urls };
+}
