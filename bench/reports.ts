@@ -162,8 +162,10 @@ const variants: Variant[] = GROUPS.flatMap((g): Variant[] => g === 'asset'
     { label: `CSV, groupBy=${g}`, path: `${REPORT}?groupBy=${g}&format=csv` },
   ]);
 
-/** The export: every group of the JSON by asset, walked in pages of the largest size (page.next). */
+/** The export: every group of the JSON by asset, walked in pages of the largest size (WALK_PAGES of them). */
 const WALK = { label: 'JSON, groupBy=asset, every page of 1000 (offset 0, 1000, ...)', path: `${REPORT}?groupBy=asset&limit=1000` };
+/** The pages of a walk: one an asset (seed() gives every device its own asset), 1000 a page. */
+const WALK_PAGES = Math.ceil(DEVICES / 1000);
 
 interface Timed {
   ms: number;
@@ -193,10 +195,14 @@ async function curlGet(url: string): Promise<Timed> {
   return { ms: Number(time) * 1000, bytes: Number(size), cache: /^x-pdm-report-cache: *(\w+)/im.exec(stdout)?.[1] ?? null };
 }
 
-/** One walk of WALK's pages (offsets 0, 1000, ... below DEVICES: page.next of each), one request at a time, each timed by curl. */
+/**
+ * One walk of WALK's pages, one request at a time, each timed by curl. The offsets are counted (0, 1000, ...,
+ * WALK_PAGES of them), not read from page.next: curl writes the body to /dev/null, and the scope's group
+ * count is DEVICES, so the offsets are the ones page.next would give.
+ */
 async function walkPages(httpUrl: string): Promise<{ ms: number; bytes: number; hits: number; pages: number }> {
   const walked = { ms: 0, bytes: 0, hits: 0, pages: 0 };
-  for (let offset = 0; offset < DEVICES; offset += 1000) {
+  for (let offset = 0; offset < WALK_PAGES * 1000; offset += 1000) {
     const t = await curlGet(`${httpUrl}${WALK.path}&offset=${offset}`);
     walked.ms += t.ms;
     walked.bytes += t.bytes;
@@ -245,6 +251,55 @@ async function migrateCache(dataDir: string): Promise<void> {
 
 type Series = { ms: number[]; bytes: number };
 
+interface Run {
+  httpUrl: string;
+  token: string;
+  /** The second connection to the controller's database that stores metric windows. */
+  writer: BetterSqlite3.Database;
+  records: RecordsRepo;
+  series: (label: string) => Series;
+}
+
+/**
+ * One round of a variant: /healthz, new data (entered event number n), the report rendered with a /healthz
+ * sent into it, again kept (curl, then Node's fetch), then a metric window past the end (number w) and
+ * the report rendered again.
+ */
+async function timeVariant(v: Variant, run: Run, n: number, w: number): Promise<void> {
+  const { httpUrl, series } = run;
+  const h = await timedGet(`${httpUrl}/healthz`);
+  series('healthz').ms.push(h.ms);
+  await enterEvent(httpUrl, run.token, n);
+  // a /healthz sent while the report renders: is the controller's event loop free meanwhile?
+  const during = new Promise<Timed>((resolve, reject) => setTimeout(() => timedGet(`${httpUrl}/healthz`).then(resolve, reject), 20));
+  const fresh = await curlGet(`${httpUrl}${v.path}`);
+  series('healthz during').ms.push((await during).ms);
+  const again = await curlGet(`${httpUrl}${v.path}`);
+  // the same kept body read by Node's fetch, as the runs before this one timed every request
+  series(`${v.label}|kept-fetch`).ms.push((await timedGet(`${httpUrl}${v.path}`)).ms);
+  if (fresh.cache !== 'miss' || again.cache !== 'hit') throw new PdmError('INTERNAL', 'report cache did not behave as the bench assumes', { context: { fresh: fresh.cache, again: again.cache } });
+  Object.assign(series(`${v.label}|new`), { bytes: fresh.bytes }).ms.push(fresh.ms);
+  Object.assign(series(`${v.label}|kept`), { bytes: again.bytes }).ms.push(again.ms);
+  // then a metric window after the data's end: the default period moves
+  storeWindowAfterEnd(run.writer, run.records, w);
+  const moved = await curlGet(`${httpUrl}${v.path}`);
+  if (moved.cache !== 'miss') throw new PdmError('INTERNAL', 'report cache did not behave as the bench assumes', { context: { moved: moved.cache } });
+  Object.assign(series(`${v.label}|moved`), { bytes: moved.bytes }).ms.push(moved.ms);
+  process.stderr.write(`[bench:reports] ${v.label}: after new data ${fresh.ms.toFixed(0)} ms, repeated ${again.ms.toFixed(0)} ms, period moved ${moved.ms.toFixed(0)} ms (healthz before ${h.ms.toFixed(0)} ms)\n`);
+}
+
+/** The export: every page after new data (entered event number n; each page rendered), then every page again (kept while the bodies fit the budget). */
+async function exportWalk(httpUrl: string, token: string, n: number, series: (label: string) => Series): Promise<void> {
+  await enterEvent(httpUrl, token, n);
+  const rendered = await walkPages(httpUrl);
+  const again = await walkPages(httpUrl);
+  if (rendered.hits > 0) throw new PdmError('INTERNAL', 'report cache did not behave as the bench assumes', { context: { renderedWalkHits: rendered.hits } });
+  Object.assign(series('walk|new'), { bytes: rendered.bytes }).ms.push(rendered.ms);
+  Object.assign(series('walk|kept'), { bytes: again.bytes }).ms.push(again.ms);
+  series('walk|kept hits').ms.push(again.hits);
+  process.stderr.write(`[bench:reports] ${WALK.label}: ${rendered.pages} pages after new data ${rendered.ms.toFixed(0)} ms, again ${again.ms.toFixed(0)} ms (${again.hits} kept)\n`);
+}
+
 async function main(): Promise<void> {
   const loadAtStart = loadNow();
   // seeding takes minutes: the seeded database is kept in the temp dir for the next run (PDM_BENCH_RESEED=1: seed again)
@@ -285,38 +340,8 @@ async function main(): Promise<void> {
       // warm-up: one of each (statement compilation, page cache); PDM_BENCH_WARMUP=0 skips it when a report takes seconds
       if (process.env['PDM_BENCH_WARMUP'] !== '0') for (const v of variants) await timedGet(`${ctl.httpUrl}${v.path}`);
       for (let i = 0; i < REQUESTS; i++) {
-        for (const v of variants) {
-          const h = await timedGet(`${ctl.httpUrl}/healthz`);
-          series('healthz').ms.push(h.ms);
-          await enterEvent(ctl.httpUrl, token, entered++);
-          // a /healthz sent while the report renders: is the controller's event loop free meanwhile?
-          const during = new Promise<Timed>((resolve, reject) => setTimeout(() => timedGet(`${ctl.httpUrl}/healthz`).then(resolve, reject), 20));
-          const fresh = await curlGet(`${ctl.httpUrl}${v.path}`);
-          series('healthz during').ms.push((await during).ms);
-          const again = await curlGet(`${ctl.httpUrl}${v.path}`);
-          // the same kept body read by Node's fetch, as the runs before this one timed every request
-          series(`${v.label}|kept-fetch`).ms.push((await timedGet(`${ctl.httpUrl}${v.path}`)).ms);
-          if (fresh.cache !== 'miss' || again.cache !== 'hit') throw new PdmError('INTERNAL', 'report cache did not behave as the bench assumes', { context: { fresh: fresh.cache, again: again.cache } });
-          Object.assign(series(`${v.label}|new`), { bytes: fresh.bytes }).ms.push(fresh.ms);
-          Object.assign(series(`${v.label}|kept`), { bytes: again.bytes }).ms.push(again.ms);
-          // then a metric window after the data's end: the default period moves
-          storeWindowAfterEnd(writer, records, ++windows);
-          const moved = await curlGet(`${ctl.httpUrl}${v.path}`);
-          if (moved.cache !== 'miss') throw new PdmError('INTERNAL', 'report cache did not behave as the bench assumes', { context: { moved: moved.cache } });
-          Object.assign(series(`${v.label}|moved`), { bytes: moved.bytes }).ms.push(moved.ms);
-          process.stderr.write(`[bench:reports] ${v.label}: after new data ${fresh.ms.toFixed(0)} ms, repeated ${again.ms.toFixed(0)} ms, period moved ${moved.ms.toFixed(0)} ms (healthz before ${h.ms.toFixed(0)} ms)\n`);
-        }
-        if (GROUPS.includes('asset')) {
-          // the export: every page after new data (each rendered), then every page again (kept while the bodies fit the budget)
-          await enterEvent(ctl.httpUrl, token, entered++);
-          const rendered = await walkPages(ctl.httpUrl);
-          const again = await walkPages(ctl.httpUrl);
-          if (rendered.hits > 0) throw new PdmError('INTERNAL', 'report cache did not behave as the bench assumes', { context: { renderedWalkHits: rendered.hits } });
-          Object.assign(series('walk|new'), { bytes: rendered.bytes }).ms.push(rendered.ms);
-          Object.assign(series('walk|kept'), { bytes: again.bytes }).ms.push(again.ms);
-          series('walk|kept hits').ms.push(again.hits);
-          process.stderr.write(`[bench:reports] ${WALK.label}: ${rendered.pages} pages after new data ${rendered.ms.toFixed(0)} ms, again ${again.ms.toFixed(0)} ms (${again.hits} kept)\n`);
-        }
+        for (const v of variants) await timeVariant(v, { httpUrl: ctl.httpUrl, token, writer, records, series }, entered++, ++windows);
+        if (GROUPS.includes('asset')) await exportWalk(ctl.httpUrl, token, entered++, series);
         process.stderr.write(`[bench:reports] round ${i + 1}/${REQUESTS}\n`);
       }
       report({ seeded, times, rssMiB: memoryOf(ctl.program.pid!).rss / 2 ** 20, loadAtStart, startSeconds, migrateSeconds });
@@ -374,7 +399,7 @@ ${walkLines(of)}
   process.stdout.write(`${body}\n`);
 }
 
-/** The export's lines (not in the p95 table: a walk of 10 requests is an export, not an interactive request), and the unpaged form it replaces. */
+/** The export's line (not in the p95 table: a walk of 10 requests is an export, not an interactive request); the unpaged form it replaces is in the section's hand-written text. */
 function walkLines(of: (label: string) => Series): string {
   const rendered = of('walk|new');
   const kept = of('walk|kept');
@@ -382,8 +407,7 @@ function walkLines(of: (label: string) => Series): string {
   const mbps = (t: Series, ms: number): string => (t.bytes / 1e6 / (ms / 1000)).toFixed(0);
   const p50 = (t: Series): number => percentile(t.ms, 50);
   const hits = of('walk|kept hits').ms;
-  return `- export, ${WALK.label} (${DEVICES / 1000} requests one after another, curl; ${(rendered.bytes / 2 ** 20).toFixed(1)} MiB in all), whole walk: after an entered event (every page rendered) p50 ${p50(rendered).toFixed(0)} ms (${mbps(rendered, p50(rendered))} MB/s), max ${Math.max(...rendered.ms).toFixed(0)} ms; walked again, data unchanged, p50 ${p50(kept).toFixed(0)} ms (${mbps(kept, p50(kept))} MB/s), max ${Math.max(...kept.ms).toFixed(0)} ms, pages served kept ${Math.min(...hits)}-${Math.max(...hits)} of ${DEVICES / 1000}.
-- before (the unpaged JSON by asset, no longer asked for: limit is at most 1000): run 2026-11-27T08:05Z of this bench, one 50707 KiB body, rendered after an entered event p50 515 / p95 912 ms, after the period moved 547 / 801 ms, kept 26 / 48 ms (curl); its kept body read by Node's fetch p50 312 ms.`;
+  return `- export, ${WALK.label} (${WALK_PAGES} requests one after another, curl; ${(rendered.bytes / 2 ** 20).toFixed(1)} MiB in all), whole walk: after an entered event (every page rendered) p50 ${p50(rendered).toFixed(0)} ms (${mbps(rendered, p50(rendered))} MB/s), max ${Math.max(...rendered.ms).toFixed(0)} ms; walked again, data unchanged, p50 ${p50(kept).toFixed(0)} ms (${mbps(kept, p50(kept))} MB/s), max ${Math.max(...kept.ms).toFixed(0)} ms, pages served kept ${Math.min(...hits)}-${Math.max(...hits)} of ${WALK_PAGES}.`;
 }
 
 await main();
