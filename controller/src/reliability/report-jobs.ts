@@ -47,7 +47,10 @@ type Rendered = { generation: number; cacheable: boolean; body: Uint8Array };
 /**
  * 64 MiB of kept bodies: JSON is paged (at most 1000 groups a body), so at 10,000 assets the largest
  * bodies are a page of 1000 assets (~5 MB), a report by class or site with its per-asset lists (~6 MB)
- * and the CSV of every asset (~1.2 MB): a whole walk of pages of 1000 and the dashboard's page fit.
+ * and the CSV of every asset (~1.2 MB). One walk of every page of 1000 is 49.6 MiB (bench:reports), so the
+ * headroom is one walk: ~14 MiB left for the rest (the dashboard's page, the reports by class and site
+ * with their lists fit, bench/RESULTS.md); a second walk at the same time, or a fleet past ~12,000 assets,
+ * evicts pages that are then rendered again (slower, not wrong; no setting raises it yet).
  * It was 256 MiB while the unpaged report by asset was one 48 MB body.
  */
 const KEPT_BODY_BYTES = 64 * 2 ** 20;

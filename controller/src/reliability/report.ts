@@ -111,7 +111,7 @@ export interface Page {
   limit: number;
   /** Groups in the whole report. */
   groups: number;
-  /** The offset of the next page; absent on the last page (as the devices list's `next`). */
+  /** The offset of the next page, absent on the last page: an offset, not a cursor as the device list's `next` is (a write between pages can shift groups across a boundary). */
   next?: number;
 }
 
