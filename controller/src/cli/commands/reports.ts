@@ -70,16 +70,21 @@ const page = (ctx: CommandContext, query: Query): Promise<ReliabilityReport> => 
 async function walk(ctx: CommandContext, query: Query): Promise<ReliabilityReport> {
   const first = await page(ctx, { ...query, limit: query.limit ?? String(WALK_PAGE) });
   if (first.page === undefined) return first;
-  const pinned: Query = { ...query, limit: String(first.page.limit), ...(first.period.hours > 0 ? { from: first.period.from, to: first.period.to } : {}) };
-  const once = await walkFrom(ctx, first, pinned);
+  const once = await walkFrom(ctx, first, pinnedTo(query, first));
   if (once.changedAt === undefined) return mergedReport(once.pages);
   ctx.out.progress(`pdmctl: the data changed during the walk (page ${once.changedAt}); walking again from the first page`);
-  const again = await walkFrom(ctx, await page(ctx, { ...pinned, offset: '0' }), pinned);
+  // at the first walk's period if it had one; else at the one the new first page has, if the scope now has data
+  const restart = await page(ctx, { ...pinnedTo(query, first), offset: '0' });
+  const again = await walkFrom(ctx, restart, pinnedTo(query, restart));
   if (again.changedAt === undefined) return mergedReport(again.pages);
   throw new PdmError('CONFLICT', `the data changed during the walk twice (the second time at page ${again.changedAt}): groups may be missing or listed twice; run it again, or ask for the CSV (one body of every group)`, {
     context: { groups: first.page.groups, pages: Math.ceil(first.page.groups / first.page.limit) },
   });
 }
+
+/** The query of the pages after `first`: its page size and, if it has length, its period. */
+const pinnedTo = (query: Query, first: ReliabilityReport): Query =>
+  ({ ...query, limit: String(first.page!.limit), ...(first.period.hours > 0 ? { from: first.period.from, to: first.period.to } : {}) });
 
 /** The pages from `first` on, at `pinned`, up to the first whose group count or totals differ from first's (changedAt: its number). */
 async function walkFrom(ctx: CommandContext, first: ReliabilityReport, pinned: Query): Promise<{ pages: ReliabilityReport[]; changedAt?: number }> {
