@@ -54,7 +54,7 @@ interface Summary {
 
 interface Report {
   totals: { failures: number };
-  page?: { offset: number; limit: number; groups: number };
+  page?: { offset: number; limit: number; groups: number; next?: number };
   groups: { key: string; availability: number; downtimeHours: { unplanned: number } }[];
 }
 
@@ -201,8 +201,10 @@ describe('dashboard at fleet scale', () => {
     expect(backlog.labels).toHaveLength(20);
     expect(await text('caption-fleet-backlog')).toMatch(/the 20 devices with the most records waiting of 300/);
 
-    // the least available asset, from the whole report by asset (read here, never by the page)
-    const full = (await api<Report>('/api/v1/reports/reliability?groupBy=asset&perAsset=omit')).body;
+    // the least available asset, from the whole report by asset (read here, never by the page): one
+    // page of the largest size holds every group of this fleet (JSON pages by default)
+    const full = (await api<Report>('/api/v1/reports/reliability?groupBy=asset&perAsset=omit&limit=1000')).body;
+    expect(full.page).toEqual({ offset: 0, limit: 1000, groups: DEVICES });
     expect(full.groups).toHaveLength(DEVICES);
     const least = [...full.groups].sort((a, b) => a.availability - b.availability);
     expect(least[0]!.key).toBe(`asset-${WORST}`);
@@ -273,7 +275,7 @@ describe('dashboard at fleet scale', () => {
   it('answers a bad sort, limit or top with 400 and the field\'s problem in words', async () => {
     const refused: [string, string][] = [
       ['/api/v1/reports/reliability?sort=worst', 'query.sort: Invalid option: expected one of "key"|"availability"|"downtime"'],
-      ['/api/v1/reports/reliability?sort=availability&offset=5', 'query.offset: offset needs limit'],
+      ['/api/v1/reports/reliability?sort=availability&limit=1001', 'query.limit: at most 1000 groups a page: format=csv without limit gives the whole groups table, or walk the pages (offset=page.next)'],
       ['/api/v1/fleet/summary?top=500', 'query.top: Too big: expected number to be <=100'],
       ['/api/v1/devices?limit=-1', 'query.limit: Too small: expected number to be >=1'],
       // every route reading an integer from the query (queryInt) says what is wrong with one that is not
@@ -290,7 +292,7 @@ describe('dashboard at fleet scale', () => {
       expect(res.body.error.message, path).toBe(message);
     }
     const byDowntime = (await api<Report>('/api/v1/reports/reliability?groupBy=asset&sort=downtime&limit=3&perAsset=omit')).body;
-    expect(byDowntime.page).toEqual({ offset: 0, limit: 3, groups: DEVICES });
+    expect(byDowntime.page).toEqual({ offset: 0, limit: 3, groups: DEVICES, next: 3 });
     expect(byDowntime.groups[0]!.key).toBe(`asset-${WORST}`);
     const hours = byDowntime.groups.map((g) => g.downtimeHours.unplanned);
     expect(hours).toEqual([...hours].sort((a, b) => b - a));

@@ -16,6 +16,8 @@ export interface Output {
   note(text: string): void;
   /** An arbitrary document for scripts; for people printed as indented JSON. */
   value(raw: unknown): void;
+  /** A progress or warning line on stderr, in both modes (stdout stays the one document of --json). */
+  progress(text: string): void;
 }
 
 export interface Writers {
@@ -43,6 +45,9 @@ export function createOutput(json: boolean, w: Writers): Output {
     },
     value(raw) {
       w.stdout(`${JSON.stringify(raw, null, json ? undefined : 2)}\n`);
+    },
+    progress(text) {
+      w.stderr(`${text}\n`);
     },
   };
 }

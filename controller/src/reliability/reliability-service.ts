@@ -15,6 +15,13 @@ import { KeptGroups, reportJson, type KeptGroupsOptions } from './report-json.js
 import { ReliabilitySource } from './source.js';
 import { VersionImpacts } from './version-impacts.js';
 
+/**
+ * The groups of one JSON body (issue 9): a report by asset of 10,000 assets unpaged was a 48 MB body
+ * that no render met 200 ms with (bench/RESULTS.md), so JSON pages by default, as hawkBit's and
+ * Mender's collections do (default 50 and 20, max 500); the CSV is the export of the whole table.
+ */
+export const REPORT_PAGE = { default: 100, max: 1000 } as const;
+
 export const reliabilityQuerySchema = z.strictObject({
   from: timeSchema.optional().describe('period start (default: the earliest data of the assets in scope)'),
   to: timeSchema.optional().describe('period end, exclusive (default: the latest data)'),
@@ -28,10 +35,12 @@ export const reliabilityQuerySchema = z.strictObject({
     .describe('omit: leave out the per-asset lists (groups[].assetIds, pareto.byAsset, modelVersions); a report by class or site of a large fleet is then a few KB'),
   sort: z.enum(['key', 'availability', 'downtime']).default('key')
     .describe('the groups\' order, before paging: key (natural order of the keys), availability (ascending, groups without availability last) or downtime (unplanned downtime hours, descending); ties by key'),
-  limit: queryInt(z.number().int().min(1).max(100_000)).optional()
-    .describe('a page of at most this many groups (in the order of sort), with the model versions and Pareto by asset of their assets; totals, trend and the other Paretos stay those of the whole scope'),
-  offset: queryInt(z.number().int().min(0)).optional().describe('groups skipped before the page (default 0; needs limit)'),
-}).refine((q) => q.offset === undefined || q.limit !== undefined, { message: 'offset needs limit', path: ['offset'] }).refine((q) => q.from === undefined || q.to === undefined || Date.parse(q.from) < Date.parse(q.to), {
+  limit: queryInt(z.number().int().min(1).max(REPORT_PAGE.max, {
+    message: `at most ${REPORT_PAGE.max} groups a page: format=csv without limit gives the whole groups table, or walk the pages (offset=page.next)`,
+  })).optional()
+    .describe(`groups per page, in the order of sort (JSON: default ${REPORT_PAGE.default}; CSV: every group unless limit or offset is given), with the model versions and Pareto by asset of their assets; totals, trend and the other Paretos stay those of the whole scope`),
+  offset: queryInt(z.number().int().min(0)).optional().describe('groups skipped before the page (default 0): the previous page\'s page.next'),
+}).refine((q) => q.from === undefined || q.to === undefined || Date.parse(q.from) < Date.parse(q.to), {
   message: 'to must be after from', path: ['to'],
 });
 export type ReliabilityQuery = z.output<typeof reliabilityQuerySchema>;
@@ -120,6 +129,16 @@ export class ReliabilityService {
     const options = { from, to: Math.max(to, from), groupBy: q.groupBy, bucket: q.bucket, assumptions: this.#assumptions, perAsset: q.perAsset, page, sort: q.sort };
     return { source, assets, ids, options, clockBound: q.to === undefined && range === undefined };
   }
+}
+
+/**
+ * The page a request renders: JSON a page by default (REPORT_PAGE.default groups from offset 0); CSV every
+ * group unless limit or offset is given (then a page, limit defaulting as for JSON). Both written out,
+ * so that a request with and one without `offset=0` are one kept body (report-jobs.ts keys by query).
+ */
+export function withDefaultPage(q: ReportScope, format: ReportFormat): ReportScope {
+  if (format === 'csv' && q.limit === undefined && q.offset === undefined) return q;
+  return { ...q, limit: q.limit ?? REPORT_PAGE.default, offset: q.offset ?? 0 };
 }
 
 export type ReportScope = Omit<ReliabilityQuery, 'format' | 'perAsset' | 'sort'> & { perAsset?: ReliabilityQuery['perAsset'] | undefined; sort?: ReliabilityQuery['sort'] | undefined };

@@ -27,7 +27,7 @@ export interface ReportJobsDeps {
   assumptions: RepairAssumptions;
   clock: Clock;
   log: Logger;
-  /** Bytes of rendered bodies kept (default 256 MiB; a JSON report by asset of 10,000 assets is ~48 MB). */
+  /** Bytes of rendered bodies kept (default KEPT_BODY_BYTES). */
   cacheBytes?: number;
 }
 
@@ -43,6 +43,17 @@ interface Kept {
 }
 
 type Rendered = { generation: number; cacheable: boolean; body: Uint8Array };
+
+/**
+ * 64 MiB of kept bodies: JSON is paged (at most 1000 groups a body), so at 10,000 assets the largest
+ * bodies are a page of 1000 assets (~5 MB), a report by class or site with its per-asset lists (~6 MB)
+ * and the CSV of every asset (~1.2 MB). One walk of every page of 1000 is 49.6 MiB (bench:reports), so the
+ * headroom is one walk: ~14 MiB left for the rest (the dashboard's page, the reports by class and site
+ * with their lists fit, bench/RESULTS.md); a second walk at the same time, or a fleet past ~12,000 assets,
+ * evicts pages that are then rendered again (slower, not wrong; no setting raises it yet).
+ * It was 256 MiB while the unpaged report by asset was one 48 MB body.
+ */
+const KEPT_BODY_BYTES = 64 * 2 ** 20;
 
 const WORKER_FILE = fileURLToPath(new URL('./report-worker.js', import.meta.url));
 
@@ -142,7 +153,7 @@ export class ReportJobs {
   #keep(key: string, entry: Kept): void {
     this.#kept.delete(key);
     this.#kept.set(key, entry);
-    const budget = this.#deps.cacheBytes ?? 256 * 2 ** 20;
+    const budget = this.#deps.cacheBytes ?? KEPT_BODY_BYTES;
     // the memory a body holds: its whole buffer (report-body.ts makes it exactly the body's size)
     let bytes = [...this.#kept.values()].reduce((sum, k) => sum + k.body.buffer.byteLength, 0);
     for (const [k, v] of this.#kept) {

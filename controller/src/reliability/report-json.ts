@@ -1,8 +1,9 @@
 /**
  * A reliability report's JSON body (UTF-8), assembled from parts: the text JSON.stringify(report) gives,
  * byte for byte (downtime-state.test.ts compares them after random writes), without stringifying the
- * whole report. At 10,000 assets the report by asset is 48 MB: JSON.stringify of its 10,000 groups and
- * the encoding of the text were most of a render after new data (bench:reports profile). Here:
+ * whole report. At 10,000 assets a page of 1000 assets is ~5 MB (every asset: CSV or pdmctl --all); when
+ * the report by asset was one 48 MB body, JSON.stringify of its 10,000 groups and the encoding of the
+ * text were most of a render after new data (bench:reports profile). Here:
  *
  * - a report by asset writes each group from its asset's figures' JSON, kept with the asset's sums
  *   (figures.ts assetFiguresJson, period-sums.ts): new data makes the JSON of the assets it changed;

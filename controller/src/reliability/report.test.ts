@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { reportCsv } from './csv.js';
 import { union } from './intervals.js';
-import { reliabilityQuerySchema } from './reliability-service.js';
+import { REPORT_PAGE, reliabilityQuerySchema, withDefaultPage } from './reliability-service.js';
 import { reliabilityReport, type ReportInput } from './report.js';
 
 const T0 = Date.parse('2015-01-01T00:00:00Z');
@@ -151,7 +151,7 @@ describe('reliability report, lighter forms for large fleets', () => {
 
   it('pages the groups with the model versions and the Pareto by asset of their assets, the rest of the whole scope', () => {
     const page = reliabilityReport(input, { ...options, groupBy: 'asset', page: { offset: 0, limit: 1 } });
-    expect(page.page).toEqual({ offset: 0, limit: 1, groups: 3 });
+    expect(page.page).toEqual({ offset: 0, limit: 1, groups: 3, next: 1 });
     expect(page.groups).toEqual([full.groups[0]]);
     expect(page.modelVersions).toEqual(full.modelVersions!.filter((v) => v.assetId === 'A'));
     expect(page.pareto.byAsset).toEqual(full.pareto.byAsset!.filter((e) => e.key === 'A'));
@@ -159,6 +159,12 @@ describe('reliability report, lighter forms for large fleets', () => {
       .toEqual({ ...full, page: undefined, groups: [], modelVersions: [], pareto: { ...full.pareto, byAsset: [] } });
     const last = reliabilityReport(input, { ...options, groupBy: 'asset', page: { offset: 2, limit: 5 } });
     expect(last.groups.map((g) => g.key)).toEqual(['C']);
+    // the last page has no next, also when it is exactly full
+    expect(last.page).toEqual({ offset: 2, limit: 5, groups: 3 });
+    expect(reliabilityReport(input, { ...options, groupBy: 'asset', page: { offset: 1, limit: 2 } }).page).toEqual({ offset: 1, limit: 2, groups: 3 });
+    const past = reliabilityReport(input, { ...options, groupBy: 'asset', page: { offset: 9, limit: 2 } });
+    expect(past.groups).toEqual([]);
+    expect(past.page).toEqual({ offset: 9, limit: 2, groups: 3 });
     expect(last.modelVersions).toEqual([]);
     expect(full.page).toBeUndefined();
   });
@@ -195,7 +201,7 @@ describe('reliability report, lighter forms for large fleets', () => {
     expect(keys('downtime')).toEqual(['D', 'A', 'B', 'C', 'E']);
     expect(keys('downtime', { offset: 3, limit: 2 })).toEqual(['C', 'E']);
     const worst = reliabilityReport(wider, { ...options, groupBy: 'asset', sort: 'availability', page: { offset: 0, limit: 2 } });
-    expect(worst.page).toEqual({ offset: 0, limit: 2, groups: 5 });
+    expect(worst.page).toEqual({ offset: 0, limit: 2, groups: 5, next: 2 });
     expect(worst.groups).toEqual([all.groups[3], all.groups[0]]);
     expect(worst.modelVersions!.map((v) => v.assetId)).toEqual(['A', 'A', 'D']);
     expect(worst.pareto.byAsset).toEqual(all.pareto.byAsset!.filter((e) => e.key === 'A' || e.key === 'D'));
@@ -204,15 +210,27 @@ describe('reliability report, lighter forms for large fleets', () => {
     expect(byClass.groups.map((g) => g.key)).toEqual(['c2', 'c1']);
   });
 
-  it('takes limit and offset as query text, and no offset without limit', () => {
-    expect(reliabilityQuerySchema.parse({ limit: '100', offset: '4900' })).toMatchObject({ limit: 100, offset: 4900, perAsset: 'include' });
-    const r = reliabilityQuerySchema.safeParse({ offset: '5' });
-    expect(r.success).toBe(false);
-    expect(r.error?.issues.map((i) => i.path)).toEqual([['offset']]);
+  it('takes limit (at most 1000) and offset as query text', () => {
+    expect(reliabilityQuerySchema.parse({ limit: '1000', offset: '4000' })).toMatchObject({ limit: 1000, offset: 4000, perAsset: 'include' });
+    // an offset alone is a page of the default size (withDefaultPage)
+    expect(reliabilityQuerySchema.parse({ offset: '5' })).toMatchObject({ offset: 5 });
+    const big = reliabilityQuerySchema.safeParse({ limit: '1001' });
+    expect(big.error?.issues.map((i) => [i.path, i.message])).toEqual([[['limit'], 'at most 1000 groups a page: format=csv without limit gives the whole groups table, or walk the pages (offset=page.next)']]);
     expect(reliabilityQuerySchema.safeParse({ limit: '0' }).success).toBe(false);
     expect(reliabilityQuerySchema.safeParse({ perAsset: 'none' }).success).toBe(false);
     expect(reliabilityQuerySchema.parse({})).toMatchObject({ sort: 'key' });
     const sort = reliabilityQuerySchema.safeParse({ sort: 'mtbf' });
     expect(sort.error?.issues.map((i) => [i.path, i.message])).toEqual([[['sort'], 'Invalid option: expected one of "key"|"availability"|"downtime"']]);
+  });
+
+  it('pages JSON by default and leaves CSV whole unless a page is asked for', () => {
+    expect(REPORT_PAGE).toEqual({ default: 100, max: 1000 });
+    const q = { groupBy: 'asset', bucket: 'week' } as const;
+    expect(withDefaultPage(q, 'json')).toEqual({ ...q, limit: 100, offset: 0 });
+    expect(withDefaultPage({ ...q, offset: 300 }, 'json')).toEqual({ ...q, offset: 300, limit: 100 });
+    expect(withDefaultPage({ ...q, limit: 7, offset: 3 }, 'json')).toEqual({ ...q, limit: 7, offset: 3 });
+    expect(withDefaultPage(q, 'csv')).toEqual(q);
+    expect(withDefaultPage({ ...q, offset: 300 }, 'csv')).toEqual({ ...q, offset: 300, limit: 100 });
+    expect(withDefaultPage({ ...q, limit: 7 }, 'csv')).toEqual({ ...q, limit: 7, offset: 0 });
   });
 });

@@ -95,7 +95,7 @@ export interface ReliabilityReport {
     statement: string;
   };
   totals: Figures;
-  /** With `offset`/`limit`: which groups this body holds, of how many. */
+  /** With `offset`/`limit` (every JSON body of the API: its route pages by default, http/routes/reports.ts): which groups this body holds, of how many, and where the next page starts. */
   page?: Page;
   /** `assetIds` left out with perAsset=omit. */
   groups: (Figures & { key: string; assetIds?: readonly string[]; trend: (Period & Figures)[] })[];
@@ -111,6 +111,8 @@ export interface Page {
   limit: number;
   /** Groups in the whole report. */
   groups: number;
+  /** The offset of the next page, absent on the last page: an offset, not a cursor as the device list's `next` is (a write between pages can shift groups across a boundary). */
+  next?: number;
 }
 
 export const iso = (ms: number): string => new Date(ms).toISOString();
@@ -211,7 +213,8 @@ export function groupOf(d: Downtime, key: string, assetIds: readonly string[] | 
 /** The page's groups of all (in the report's order: the same page for the same data). */
 function paged<T>(all: T[], page: ReportOptions['page']): { groups: T[]; page?: Page } {
   if (page === undefined) return { groups: all };
-  return { groups: all.slice(page.offset, page.offset + page.limit), page: { offset: page.offset, limit: page.limit, groups: all.length } };
+  const end = page.offset + page.limit;
+  return { groups: all.slice(page.offset, end), page: { offset: page.offset, limit: page.limit, groups: all.length, ...(end < all.length ? { next: end } : {}) } };
 }
 
 export function reliabilityReport(input: ReportInput, o: ReportOptions): ReliabilityReport {

@@ -1,9 +1,10 @@
 /**
  * Reliability reports for maintenance planners: JSON, or the groups table as CSV with
  * `Accept: text/csv` or `format=csv` (controller/README.md, "Reliability reports"; docs/metrics.md).
+ * JSON is a page of the groups by default; the CSV is the whole table unless a page is asked for.
  */
 import type { InsightsApi } from '../../quality/wiring.js';
-import { reliabilityQuerySchema } from '../../reliability/reliability-service.js';
+import { reliabilityQuerySchema, withDefaultPage } from '../../reliability/reliability-service.js';
 import type { ZodRoutes } from '../openapi/index.js';
 
 export const reportRoutes: ZodRoutes<{ api: InsightsApi }> = async (app, { api }) => {
@@ -17,7 +18,8 @@ export const reportRoutes: ZodRoutes<{ api: InsightsApi }> = async (app, { api }
     const { format, ...q } = req.query;
     const csv = format === 'csv' || (format === undefined && wantsCsv(req.headers.accept));
     // rendered off the event loop, or kept from an earlier request of unchanged data (reliability/report-jobs.ts)
-    const { body, cache } = await api.reports.render(q, csv ? 'csv' : 'json');
+    const as = csv ? 'csv' : 'json';
+    const { body, cache } = await api.reports.render(withDefaultPage(q, as), as);
     reply.header('x-pdm-report-cache', cache);
     if (csv) reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="reliability.csv"');
     else reply.header('content-type', 'application/json; charset=utf-8');
