@@ -28,7 +28,7 @@ export interface HealthReport {
   readonly problems: readonly string[];
   readonly uptimeSeconds: number;
   readonly link: { readonly connected: boolean } | null;
-  readonly outbox: { readonly depth: number; readonly bytes: number; readonly lastSeq: number; readonly delivered: number; readonly oldestPendingAgeSeconds: number | null; readonly statesNotStored: number } | null;
+  readonly outbox: { readonly depth: number; readonly bytes: number; readonly lastSeq: number; readonly delivered: number; readonly oldestPendingAgeSeconds: number | null; readonly statesNotStored: number; readonly stateNotStoredSeconds: number | null } | null;
   readonly counters: { readonly readings: number; readonly inferences: number; readonly predictions: number; readonly alerts: number; readonly commitFailures: number } | null;
 }
 
@@ -96,8 +96,9 @@ export class HealthServer {
       outbox = {
         depth: s.depth, bytes: s.bytes, lastSeq: s.lastSeq, delivered: s.delivered,
         oldestPendingAgeSeconds: s.oldestPendingAt === undefined ? null : Math.max(0, Math.round((wall - s.oldestPendingAt) / 1000)),
-        // commits whose restart snapshots found no room (OutboxStats): the status message has no field for it
+        // the restart state (OutboxStats, state-watch.ts): stretches left out, and how long the current one has lasted
         statesNotStored: s.statesNotStored,
+        stateNotStoredSeconds: s.stateNotStoredSince === undefined ? null : Math.max(0, Math.round((wall - s.stateNotStoredSince) / 1000)),
       };
     } catch {
       problems.push('outbox unreadable');

@@ -18,6 +18,8 @@ export class MemoryOutboxStore {
   /** Insertion order is seq order: seqs only grow. */
   readonly entries = new Map<number, OutboxEntry>();
   readonly state = new Map<string, Buffer>();
+  /** When a commit last stored states (memory never leaves one out). */
+  stateStoredAt: number | undefined;
 }
 
 export interface MemoryOutboxDeps {
@@ -72,6 +74,7 @@ export class MemoryOutbox implements Outbox {
     });
     // encoded (and refused) above before anything is kept: all or none, as one transaction
     for (const st of states) this.store.state.set(st.key, Buffer.from(st.value));
+    if (states.length > 0) this.store.stateStoredAt = committedAt;
     if (entries.length === 0) return { entries, statesStored: true };
     for (const entry of entries) {
       this.store.entries.set(entry.seq, entry);
@@ -125,6 +128,8 @@ export class MemoryOutbox implements Outbox {
       dropped: { ...tally.dropped },
       quarantined: [],
       statesNotStored: 0,
+      stateStoredAt: this.store.stateStoredAt,
+      stateNotStoredSince: undefined,
     };
   }
 

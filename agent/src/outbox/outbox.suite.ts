@@ -37,7 +37,8 @@ export function describeOutboxSuite(name: string, harness: OutboxHarness): void 
       const outbox = harness.create();
       const none = { depth: 0, bytes: 0 };
       expect(outbox.stats()).toEqual({
-        lastSeq: 0, depth: 0, bytes: 0, delivered: 0, dropped: {}, oldestPendingAt: undefined, quarantined: [], statesNotStored: 0,
+        lastSeq: 0, depth: 0, bytes: 0, delivered: 0, dropped: {}, oldestPendingAt: undefined, quarantined: [],
+        statesNotStored: 0, stateStoredAt: undefined, stateNotStoredSince: undefined,
         byClass: { critical: none, metrics: none, predictions: none, samples: none },
       });
       expect(outbox.pending({ afterSeq: 0, limit: 10 })).toEqual([]);
@@ -176,6 +177,23 @@ export function describeOutboxSuite(name: string, harness: OutboxHarness): void 
       expect(outbox.state('tail')?.toString()).toBe('two');
       expect(outbox.stats()).toMatchObject({ lastSeq: 2, statesNotStored: 0 });
       expect(seen).toEqual([[1, 2]]);
+    });
+
+    it('dates the last commit that stored states, also of states alone, and keeps the date across a reopen', () => {
+      let outbox = harness.create();
+      outbox.commit([eventDraft()]);
+      expect(outbox.stats().stateStoredAt).toBeUndefined();
+      const first = harness.clock.now();
+      outbox.commit([eventDraft()], { key: 'tail', value: Buffer.from('one') });
+      expect(outbox.stats()).toMatchObject({ stateStoredAt: first, statesNotStored: 0, stateNotStoredSince: undefined });
+      harness.clock.advance(5000);
+      outbox.commit([eventDraft()]);
+      expect(outbox.stats().stateStoredAt).toBe(first);
+      outbox.commitWithStates([], [{ key: 'tail', value: Buffer.from('two') }]);
+      expect(outbox.stats().stateStoredAt).toBe(first + 5000);
+      harness.clock.advance(5000);
+      outbox = harness.reopen(outbox);
+      expect(outbox.stats()).toMatchObject({ stateStoredAt: first + 5000, statesNotStored: 0, stateNotStoredSince: undefined });
     });
 
     it('refuses storage that belongs to another device', () => {
