@@ -4,6 +4,7 @@
  * counts and the last reconciliation, which is what the fleet API shows.
  */
 import type { Status } from '@pdm/protocol';
+import { restartStateView, type RestartStateView } from '../devices/restart-state.js';
 import { readTransaction, type Db } from './database.js';
 import type { SeqProgress } from './records-repo.js';
 import { statementCache, type Prepare } from './statements.js';
@@ -44,21 +45,6 @@ export interface DeviceView {
   reconcile: ReconcileView | null;
   /** Whether the device stores what a restart resumes from, as of its last heartbeat; null: not reported (an older agent, or no heartbeat yet). */
   restartState: RestartStateView | null;
-}
-
-/**
- * The device's restart state (protocol status counters statesNotStored, stateStoredAt,
- * stateNotStoredSince): the snapshots it commits beside its records, which a restart resumes from.
- */
-export interface RestartStateView {
-  /** Its snapshots find no room (a full disk): the stored resume point does not move, and a restart replays from it. */
-  frozen: boolean;
-  /** When a commit last stored them whole (device clock); null: never recorded. */
-  storedAt: string | null;
-  /** Since when they are left out (device clock); null while stored. */
-  notStoredSince: string | null;
-  /** Stretches of commits that left them out since the agent started. */
-  stretches: number;
 }
 
 export interface DeliveryView {
@@ -389,13 +375,4 @@ function deliveryView(contiguous: number, counters: StatusCounters | null): Deli
     dropped: { total: Object.values(byReason).reduce((n, c) => n + c, 0), byReason },
     quarantined: counters?.outboxQuarantined ?? [],
   };
-}
-
-/** Null for an agent that sends none of the three fields (they came together); a missing one of them reads as its empty value. */
-function restartStateView(counters: StatusCounters | null): RestartStateView | null {
-  if (counters === null) return null;
-  const { statesNotStored, stateStoredAt, stateNotStoredSince } = counters;
-  if (statesNotStored === undefined && stateStoredAt === undefined && stateNotStoredSince === undefined) return null;
-  const since = stateNotStoredSince ?? null;
-  return { frozen: since !== null, storedAt: stateStoredAt ?? null, notStoredSince: since, stretches: statesNotStored ?? 0 };
 }
