@@ -95,10 +95,10 @@ export class HealthServer {
       const wall = this.deps.clock.now();
       outbox = {
         depth: s.depth, bytes: s.bytes, lastSeq: s.lastSeq, delivered: s.delivered,
-        oldestPendingAgeSeconds: s.oldestPendingAt === undefined ? null : Math.max(0, Math.round((wall - s.oldestPendingAt) / 1000)),
+        oldestPendingAgeSeconds: secondsSince(s.oldestPendingAt, wall),
         // the restart state (OutboxStats, state-watch.ts): stretches left out, and how long the current one has lasted
         statesNotStored: s.statesNotStored,
-        stateNotStoredSeconds: s.stateNotStoredSince === undefined ? null : Math.max(0, Math.round((wall - s.stateNotStoredSince) / 1000)),
+        stateNotStoredSeconds: secondsSince(s.stateNotStoredSince, wall),
       };
     } catch {
       problems.push('outbox unreadable');
@@ -122,6 +122,11 @@ export class HealthServer {
     const report = this.report();
     reply(res, report.status === 'ok' ? 200 : 503, report);
   }
+}
+
+/** Whole seconds from `at` (wall-clock ms) to `now`, never negative (a clock stepped back); null without a time. */
+function secondsSince(at: number | undefined, now: number): number | null {
+  return at === undefined ? null : Math.max(0, Math.round((now - at) / 1000));
 }
 
 function reply(res: ServerResponse, status: number, body: unknown): void {

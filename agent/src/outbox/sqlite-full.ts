@@ -10,7 +10,7 @@
  * states together, once, as routine records are evicted for any newer data at the cap; otherwise a state
  * larger than MIN_ROOM_BYTES would never get in at a cap full of routine records, and its resume point
  * would freeze. A commit of states alone evicts nothing. Whether the states are current (state-watch.ts)
- * is told to the outbox's StateWatch, and the time they last all were is recorded in the commit that stores them.
+ * is told to the outbox's StateWatch, and the time it dates the resume point by is recorded in the commit that stores them.
  */
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
@@ -73,7 +73,7 @@ export class FullDiskPolicy {
           if (entries.length > 0) host.insert(t, entries);
           for (const st of kept) host.sql().putState.run(st.key, st.value);
           // in the states' own transaction: after a restart it still dates the resume point stored
-          if (kept.length > 0 && host.states().completes(kept)) host.sql().putMeta.run(STATES_STORED_AT, committedAt);
+          if (host.states().dates(kept)) host.sql().putMeta.run(STATES_STORED_AT, committedAt);
         });
         break;
       } catch (err) {
@@ -147,7 +147,9 @@ export class FullDiskPolicy {
     const level = this.host.warned.has('state-not-stored') ? 'debug' : 'warn';
     this.host.warned.add('state-not-stored');
     const { statesNotStored, stateNotStoredSince } = watch.figures();
-    this.host.log[level]({ keys: states.map((st) => st.key), statesNotStored, since: stateNotStoredSince }, 'state not written: outbox full');
+    // an ISO time, as the status carries it (stateNotStoredSince), to compare the two by eye
+    const since = stateNotStoredSince === undefined ? undefined : new Date(stateNotStoredSince).toISOString();
+    this.host.log[level]({ keys: states.map((st) => st.key), statesNotStored, since }, 'state not written: outbox full');
   }
 
   /** Counts records that never got stored (a full disk); best effort on disk, always in this process. */
