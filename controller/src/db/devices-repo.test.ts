@@ -88,22 +88,25 @@ describe('DevicesRepo restart state', () => {
     expect(view.restartState).toEqual({ frozen: true, storedAt: null, notStoredSince: '2026-01-01T01:00:00.000Z', stretches: 2 });
   });
 
-  it('counts the frozen devices of the summary and lists the longest frozen first, whatever their times\' offsets', () => {
-    // 01:30+02:00 is 23:30 the day before: frozen longest
+  it('counts the frozen devices of the summary and lists first the oldest resume point (stored time, else frozen since), whatever their times\' offsets', () => {
+    // rs-b stored at 01:00+02:00, 23:00 the day before: older than rs-a, which has no stored time and is frozen since 00:30
     devices.applyStatus(fx.status('rs-a', { site: 'plant-r', counters: restart(1, null, '2026-01-01T00:30:00.000Z') }), t0, true);
-    devices.applyStatus(fx.status('rs-b', { site: 'plant-r', counters: restart(1, '2025-12-31T20:00:00.000Z', '2026-01-01T01:30:00+02:00') }), t0, true);
+    devices.applyStatus(fx.status('rs-b', { site: 'plant-r', counters: restart(1, '2026-01-01T01:00:00+02:00', '2026-01-01T01:30:00+02:00') }), t0, true);
     devices.applyStatus(fx.status('rs-c', { site: 'plant-r', counters: restart(3, '2025-12-31T20:00:00.000Z', null) }), t0, true);
     devices.applyStatus(fx.status('rs-d', { site: 'plant-r' }), t0, true);
+    // frozen last of all, but its resume point is the oldest (restarted since it froze first): a restart replays the most
+    devices.applyStatus(fx.status('rs-e', { site: 'plant-r', counters: restart(1, '2025-12-30T00:00:00+01:00', '2026-01-01T03:00:00.000Z') }), t0, true);
     expect(devices.summary({ site: 'plant-r' }, 20).restartState).toEqual({
-      frozen: 2,
+      frozen: 3,
       longest: [
-        { deviceId: 'rs-b', state: 'online', notStoredSince: '2026-01-01T01:30:00+02:00', storedAt: '2025-12-31T20:00:00.000Z' },
+        { deviceId: 'rs-e', state: 'online', notStoredSince: '2026-01-01T03:00:00.000Z', storedAt: '2025-12-30T00:00:00+01:00' },
+        { deviceId: 'rs-b', state: 'online', notStoredSince: '2026-01-01T01:30:00+02:00', storedAt: '2026-01-01T01:00:00+02:00' },
         { deviceId: 'rs-a', state: 'online', notStoredSince: '2026-01-01T00:30:00.000Z', storedAt: null },
       ],
     });
-    expect(devices.summary({ site: 'plant-r' }, 1).restartState.longest.map((d) => d.deviceId)).toEqual(['rs-b']);
+    expect(devices.summary({ site: 'plant-r' }, 1).restartState.longest.map((d) => d.deviceId)).toEqual(['rs-e']);
     // once the device stores it again, it is no longer counted
     devices.applyStatus(fx.status('rs-b', { site: 'plant-r', counters: restart(1, '2026-01-01T02:00:00.000Z', null) }), t0, true);
-    expect(devices.summary({ site: 'plant-r' }, 20).restartState).toMatchObject({ frozen: 1, longest: [{ deviceId: 'rs-a' }] });
+    expect(devices.summary({ site: 'plant-r' }, 20).restartState).toMatchObject({ frozen: 2, longest: [{ deviceId: 'rs-e' }, { deviceId: 'rs-a' }] });
   });
 });

@@ -104,7 +104,8 @@ export interface DeviceSummary {
   top: BacklogEntry[];
   /**
    * Devices whose restart state is frozen at their last heartbeat (RestartStateView): how many, and the `top`
-   * frozen longest, oldest first, ties by deviceId. Devices that do not report it are not counted.
+   * with the oldest resume point first (stored time, else frozen since), ties by deviceId. Devices that do
+   * not report it are not counted.
    */
   restartState: { frozen: number; longest: FrozenEntry[] };
 }
@@ -301,8 +302,11 @@ export class DevicesRepo {
   /** The filtered devices whose restart state is frozen: the count and the `top` frozen longest. */
   private frozen(params: Record<string, string | null>, top: number): DeviceSummary['restartState'] {
     const frozen = this.#sql(`SELECT COUNT(*) FROM (${FROZEN_SQL})`).pluck().get(params) as number;
-    // julianday, not the text: devices may send their times with other offsets
-    const longest = this.#sql(`${FROZEN_SQL} ORDER BY julianday(notStoredSince), deviceId LIMIT $top`).all({ ...params, top }) as FrozenEntry[];
+    // the oldest resume point first: the stored time survives restarts and says how far a restart would
+    // replay; frozen since is this process's, and stands in when none was ever stored. julianday, not the
+    // text: devices may send their times with other offsets
+    const longest = this.#sql(`${FROZEN_SQL} ORDER BY julianday(COALESCE(storedAt, notStoredSince)), deviceId LIMIT $top`)
+      .all({ ...params, top }) as FrozenEntry[];
     return { frozen, longest };
   }
 

@@ -8,7 +8,7 @@ import type { Status } from '@pdm/protocol';
 export interface RestartStateView {
   /** Its snapshots find no room (a full disk): the stored resume point does not move, and a restart replays from it. */
   frozen: boolean;
-  /** When a commit last stored them whole (device clock); null: never recorded. */
+  /** When a commit last stored the resume point with nothing left out (device clock; survives the device's restarts); null: never recorded. */
   storedAt: string | null;
   /** Since when they are left out (device clock); null while stored. */
   notStoredSince: string | null;

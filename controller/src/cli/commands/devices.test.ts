@@ -64,17 +64,23 @@ describe('pdmctl devices', () => {
     await publishStatus('gw-s-frozen', { statesNotStored: 2, stateStoredAt: '2026-01-01T08:00:00.000Z', stateNotStoredSince: '2026-01-01T09:00:00.000Z' });
     await publishStatus('gw-s-stored', { statesNotStored: 0, stateStoredAt: '2026-01-01T10:00:00.000Z', stateNotStoredSince: null });
     await publishStatus('gw-s-older', {});
+    await publishStatus('gw-s-unrecorded', { statesNotStored: 1, stateStoredAt: null, stateNotStoredSince: '2026-01-01T09:30:00.000Z' });
+    await publishStatus('gw-s-new', { statesNotStored: 0, stateStoredAt: null, stateNotStoredSince: null });
     await c.settle();
     const table = await ctl(['devices', 'status', '--site', 'plant-s']);
     expect(table.code, table.err).toBe(0);
     expect(table.out).toMatch(/gw-s-frozen .*plant-s .*FROZEN since 2026-01-01T09:00:00.000Z, stored 2026-01-01T08:00:00.000Z/);
     expect(table.out).toMatch(/gw-s-stored .*plant-s .*stored 2026-01-01T10:00:00.000Z/);
     expect(table.out).toMatch(/gw-s-older .*plant-s .* - +│/);
+    expect(table.out).toMatch(/gw-s-unrecorded .*plant-s .*FROZEN since 2026-01-01T09:30:00.000Z, stored time not recorded/);
+    expect(table.out).toMatch(/gw-s-new .*plant-s .*stored time not recorded/);
     const json = JSON.parse((await ctl(['devices', 'status', '--site', 'plant-s', '--json'])).out) as { devices: { deviceId: string; restartState: unknown }[] };
     expect(json.devices.map((d) => [d.deviceId, d.restartState])).toEqual([
       ['gw-s-frozen', { frozen: true, storedAt: '2026-01-01T08:00:00.000Z', notStoredSince: '2026-01-01T09:00:00.000Z', stretches: 2 }],
+      ['gw-s-new', { frozen: false, storedAt: null, notStoredSince: null, stretches: 0 }],
       ['gw-s-older', null],
       ['gw-s-stored', { frozen: false, storedAt: '2026-01-01T10:00:00.000Z', notStoredSince: null, stretches: 0 }],
+      ['gw-s-unrecorded', { frozen: true, storedAt: null, notStoredSince: '2026-01-01T09:30:00.000Z', stretches: 1 }],
     ]);
   });
 });

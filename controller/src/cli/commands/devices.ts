@@ -5,6 +5,7 @@
  * `pdmctl devices status`: what the devices last reported (GET /api/v1/devices), their restart state among it.
  */
 import { PdmError } from '@pdm/protocol';
+import type { DeviceView } from '../../db/devices-repo.js';
 import { requiredFlag, stringFlag, stringListFlag, type CommandContext, type CommandGroup, type Subcommand } from '../command.js';
 
 interface DeviceIdentity {
@@ -26,15 +27,8 @@ interface Issued {
   agentConfig: { link: { passwordFile: string } } & Record<string, unknown>;
 }
 
-/** The part of GET /api/v1/devices the status table shows (controller db/devices-repo.ts DeviceView). */
-interface DeviceStatus {
-  deviceId: string;
-  site: string | null;
-  state: string;
-  statusTime: string | null;
-  delivery: { backlog: { depth: number } | null; dropped: { total: number } };
-  restartState: { frozen: boolean; storedAt: string | null; notStoredSince: string | null; stretches: number } | null;
-}
+/** The part of GET /api/v1/devices the status table shows: the API's own view, so the two cannot drift apart. */
+type DeviceStatus = Pick<DeviceView, 'deviceId' | 'site' | 'state' | 'statusTime' | 'delivery' | 'restartState'>;
 
 const path = (deviceId: string, action: string) => `/api/v1/devices/${encodeURIComponent(deviceId)}/${action}`;
 
@@ -99,8 +93,9 @@ export const devicesGroup: CommandGroup = {
 function restartCell(d: DeviceStatus): string | null {
   const r = d.restartState;
   if (r === null) return null;
-  if (r.frozen) return `FROZEN since ${r.notStoredSince}, stored ${r.storedAt ?? 'never'}`;
-  return r.storedAt === null ? 'not stored yet' : `stored ${r.storedAt}`;
+  // a null stored time is one the device has no record of (a new outbox file), not proof that nothing was stored
+  const stored = r.storedAt === null ? 'stored time not recorded' : `stored ${r.storedAt}`;
+  return r.frozen ? `FROZEN since ${r.notStoredSince}, ${stored}` : stored;
 }
 
 function needDevice(ctx: CommandContext, command: string): string {
