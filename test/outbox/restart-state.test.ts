@@ -9,18 +9,15 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteOutbox, systemClock } from '@pdm/agent';
 import { fillWithCritical, silentLogger } from '@pdm/agent/testing';
 import { startController, type ControllerHandle } from '../helpers/fleet.js';
 import type { Program } from '../helpers/process.js';
-import { OUTBOX, agentConfig, freePort, runAgent, until } from './support.js';
+import { OUTBOX, agentConfig, deviceDetail, freePort, readOutbox, runAgent, until, type DeviceDetail } from './support.js';
 
 const CAP = 384 * 1024;
 
-interface RestartState { frozen: boolean; storedAt: string | null; notStoredSince: string | null; stretches: number }
-interface DeviceView { state: string; lastSeqReported: number | null; seq: { contiguous: number }; restartState: RestartState | null }
 interface Summary { restartState: { frozen: number; longest: { deviceId: string; notStoredSince: string; storedAt: string | null }[] } }
 
 const dir = mkdtempSync(join(tmpdir(), 'pdm-restart-state-'));
@@ -30,18 +27,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const deviceView = async (c: ControllerHandle, deviceId: string): Promise<DeviceView> =>
-  (await c.get<{ device: DeviceView }>(`/api/v1/devices/${deviceId}?predictions=0&alerts=0&events=0&deployments=0`)).device;
-
-/** The time the outbox file says the states were last stored whole (meta, written with them). */
-function storedAtInFile(dataDir: string): number | undefined {
-  const db = new Database(join(dataDir, OUTBOX), { readonly: true, fileMustExist: true });
-  try {
-    return db.prepare("SELECT value FROM meta WHERE key = 'states_stored_at'").pluck().get() as number | undefined;
-  } finally {
-    db.close();
-  }
-}
+const deviceView = async (c: ControllerHandle, deviceId: string): Promise<DeviceDetail['device']> => (await deviceDetail(c, deviceId)).device;
 
 describe('an agent whose outbox has no room for its restart state', () => {
   it('reports the frozen resume point to the controller, and that it is current again once stored', { timeout: 180_000 }, async () => {
@@ -65,6 +51,7 @@ describe('an agent whose outbox has no room for its restart state', () => {
     // no quality journal: it would give up its space in the file for records, and records make room for snapshots
     const extra = { outbox: { maxFileBytes: CAP }, quality: { enabled: false }, link: { reconnectInitialMs: 50, reconnectMaxMs: 300 } };
     const options = { deviceId, machineId: 1, brokerUrl: `mqtt://127.0.0.1:${port}`, dataDir, speed: 'max' as const, heartbeatSeconds: 3600, passwordFile };
+    const started = Date.now();
     const agent: Program = runAgent(dir, 'frozen', agentConfig({ ...options, maxRows: 200, exitWhenDone: false }, extra));
     cleanup.push(() => agent.stop('SIGKILL'));
     await agent.waitFor('replay finished', 60_000);
@@ -79,6 +66,8 @@ describe('an agent whose outbox has no room for its restart state', () => {
     });
     const restart = online.restartState!;
     expect(restart).toMatchObject({ frozen: true, storedAt: null, stretches: 1 });
+    // frozen by this run's commits, not dated from the file or a stale status
+    expect(Date.parse(restart.notStoredSince!)).toBeGreaterThanOrEqual(started);
     expect(Date.parse(restart.notStoredSince!)).toBeLessThanOrEqual(Date.now());
     const summary = await controller.get<Summary>('/api/v1/fleet/summary');
     expect(summary.restartState).toEqual({ frozen: 1, longest: [{ deviceId, state: 'online', notStoredSince: restart.notStoredSince, storedAt: null }] });
@@ -94,7 +83,7 @@ describe('an agent whose outbox has no room for its restart state', () => {
       return d.seq.contiguous >= (d.lastSeqReported ?? Infinity) ? d : undefined;
     });
     expect((await agent.stop('SIGTERM')).code).toBe(0);
-    expect(storedAtInFile(dataDir)).toBeUndefined();
+    expect(readOutbox(dataDir).statesStoredAt).toBeUndefined();
     const stopped = await until('the stop status', async () => {
       const d = await deviceView(controller, deviceId);
       return d.state === 'offline' ? d : undefined;
@@ -106,7 +95,7 @@ describe('an agent whose outbox has no room for its restart state', () => {
     cleanup.push(() => next.stop('SIGKILL'));
     await next.waitFor('agent done', 60_000);
     expect((await next.exited).code).toBe(0);
-    const storedAt = storedAtInFile(dataDir);
+    const storedAt = readOutbox(dataDir).statesStoredAt;
     expect(storedAt).toBeGreaterThan(Date.parse(restart.notStoredSince!));
     const current = await until('the stop status of the next run', async () => {
       const d = await deviceView(controller, deviceId);
