@@ -64,7 +64,7 @@ export const statusSchema = z.strictObject({
       // agent from before them sends none, which a controller reads as "not reported".
       /** Stretches of commits that left the restart state out since the agent started (a state carried again and left out again counts once). */
       statesNotStored: countSchema.optional(),
-      /** When a commit last stored the restart state whole (device clock; survives restarts); null: never recorded. */
+      /** When a commit last stored the resume point with nothing left out (device clock; survives restarts; not moved by the drift counts alone); null: never recorded. */
       stateStoredAt: timeSchema.nullable().optional(),
       /** Since when it is left out: the first commit of the stretch going on; null while it is stored. */
       stateNotStoredSince: timeSchema.nullable().optional(),
