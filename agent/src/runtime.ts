@@ -235,7 +235,7 @@ export async function createRuntime(config: AgentConfig, deps: RuntimeDeps): Pro
         inferenceErrors: counters.inferenceErrors,
         delivered: stats.delivered,
         outboxDepth: stats.depth,
-        // not in the status message (protocol's counters are a strict schema): here and in /health only
+        // stretches of commits that left the restart state out (state-watch.ts); also in the status and /health
         statesNotStored: stats.statesNotStored,
       };
     },

@@ -50,6 +50,7 @@ interface Summary {
   byState: { online: number; offline: number; unknown: number };
   totals: { outboxDepth: number; dropped: number };
   top: { deviceId: string; outboxDepth: number }[];
+  restartState: { frozen: number };
 }
 
 interface Report {
@@ -92,6 +93,8 @@ async function seed(dataDir: string): Promise<void> {
       const counters = {
         readings: 100, rejectedReadings: {}, inferences: 100, alerts: 0, outboxDepth: (i * 53) % 997, outboxBytes: 1000, delivered: 100,
         dropped: (i % 11 === 0 ? { 'cap-age:predictions': i } : {}) as Record<string, number>,
+        // every thirteenth device's restart state frozen (a full disk) for a day
+        ...(i % 13 === 0 ? { statesNotStored: 1, stateStoredAt: null, stateNotStoredSince: iso(START + 29 * DAY) } : {}),
       };
       const recs = deviceRecords(i);
       // every fourth device committed 40 records more than it delivered: records behind
@@ -187,6 +190,7 @@ describe('dashboard at fleet scale', () => {
     const summary = (await api<Summary>('/api/v1/fleet/summary')).body;
     expect(summary.count).toBe(DEVICES);
     expect(summary.byState.offline).toBe(Math.floor(DEVICES / 7));
+    expect(summary.restartState.frozen).toBe(Math.floor(DEVICES / 13));
     const kpis = await page.evaluate(() => Array.from(document.querySelectorAll('#fleet-kpis .kpi'), (k) => {
       const value = k.querySelector('b')?.textContent ?? '';
       return [(k.textContent ?? '').slice(value.length), value];
@@ -194,6 +198,7 @@ describe('dashboard at fleet scale', () => {
     expect(Object.fromEntries(kpis)).toEqual({
       devices: String(DEVICES), online: String(summary.byState.online), offline: String(summary.byState.offline),
       'records waiting in outboxes': String(summary.totals.outboxDepth), 'dropped records': String(summary.totals.dropped),
+      'restart state frozen': String(summary.restartState.frozen),
     });
     expect((await chart('chart-fleet-state')).datasets[0]!.data).toEqual([summary.byState.online, summary.byState.offline, summary.byState.unknown]);
     const backlog = await chart('chart-fleet-backlog');

@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { AgentConfigInput } from '@pdm/agent';
+import type { DeviceView } from '@pdm/controller';
 import { azureAgentConfig, startAgent, writeJson, type AzureAgentOptions, type ControllerHandle } from '../helpers/fleet.js';
 import type { Program } from '../helpers/process.js';
 
@@ -43,6 +44,8 @@ export interface OutboxFile {
   depth: number;
   integrity: string;
   dropped: Record<string, number>;
+  /** When a commit last stored the resume point (the outbox's meta, state-watch.ts); undefined: none recorded. */
+  statesStoredAt: number | undefined;
 }
 
 /** Reads an agent's outbox database while the agent is not running (after exit or SIGKILL). */
@@ -55,7 +58,8 @@ export function readOutbox(dataDir: string): OutboxFile {
     const dropped = Object.fromEntries(
       (db.prepare('SELECT reason, count FROM dropped').all() as { reason: string; count: number }[]).map((r) => [r.reason, r.count]),
     );
-    return { lastSeq, depth, integrity, dropped };
+    const statesStoredAt = db.prepare("SELECT value FROM meta WHERE key = 'states_stored_at'").pluck().get() as number | undefined;
+    return { lastSeq, depth, integrity, dropped, statesStoredAt };
   } finally {
     db.close();
   }
@@ -64,6 +68,7 @@ export function readOutbox(dataDir: string): OutboxFile {
 export interface DeviceDetail {
   device: {
     deviceId: string;
+    state: DeviceView['state'];
     lastSeqReported: number | null;
     seq: { contiguous: number; max: number; stored: number; missing: number };
     counters: Record<string, unknown> | null;
@@ -73,6 +78,7 @@ export interface DeviceDetail {
       dropped: { total: number; byReason: Record<string, number> };
       quarantined: { at: string; movedTo: string; reason: string }[];
     };
+    restartState: DeviceView['restartState'];
   };
   stored: { records: Record<string, number>; predictionRows: number };
   seqGaps: { gaps: { first: number; last: number }[]; truncated: boolean };

@@ -10,7 +10,8 @@ import { HEALTH_EXIT, checkHealth, healthCommand } from './health-check.js';
 import { COMMIT_FAILURE_WINDOW_MS, HealthServer, type HealthSources } from './health-server.js';
 
 const stats = (over: Partial<OutboxStats> = {}): OutboxStats => ({
-  lastSeq: 42, depth: 3, bytes: 900, delivered: 39, dropped: {}, quarantined: [], statesNotStored: 0, oldestPendingAt: undefined,
+  lastSeq: 42, depth: 3, bytes: 900, delivered: 39, dropped: {}, quarantined: [], oldestPendingAt: undefined,
+  statesNotStored: 0, stateStoredAt: undefined, stateNotStoredSince: undefined,
   byClass: { critical: { depth: 0, bytes: 0 }, metrics: { depth: 0, bytes: 0 }, predictions: { depth: 3, bytes: 900 }, samples: { depth: 0, bytes: 0 } },
   ...over,
 });
@@ -45,13 +46,13 @@ describe('HealthServer', () => {
     const counters = new Counters();
     counters.readings = 600;
     counters.predictions = 577;
-    sources = { link: { connected: true }, outbox: { stats: () => stats({ oldestPendingAt: clock.now() - 4_000, statesNotStored: 2 }) }, counters };
+    sources = { link: { connected: true }, outbox: { stats: () => stats({ oldestPendingAt: clock.now() - 4_000, statesNotStored: 2, stateNotStoredSince: clock.now() - 7_000 }) }, counters };
     clock.advance(10_000);
     const ok = await get(server);
     expect(ok.status).toBe(200);
     expect(ok.body).toMatchObject({
       status: 'ok', problems: [], uptimeSeconds: 10, link: { connected: true },
-      outbox: { depth: 3, bytes: 900, lastSeq: 42, delivered: 39, oldestPendingAgeSeconds: 4, statesNotStored: 2 },
+      outbox: { depth: 3, bytes: 900, lastSeq: 42, delivered: 39, oldestPendingAgeSeconds: 4, statesNotStored: 2, stateNotStoredSeconds: 7 },
       counters: { readings: 600, predictions: 577, commitFailures: 0 },
     });
   });

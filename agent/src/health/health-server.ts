@@ -28,7 +28,7 @@ export interface HealthReport {
   readonly problems: readonly string[];
   readonly uptimeSeconds: number;
   readonly link: { readonly connected: boolean } | null;
-  readonly outbox: { readonly depth: number; readonly bytes: number; readonly lastSeq: number; readonly delivered: number; readonly oldestPendingAgeSeconds: number | null; readonly statesNotStored: number } | null;
+  readonly outbox: { readonly depth: number; readonly bytes: number; readonly lastSeq: number; readonly delivered: number; readonly oldestPendingAgeSeconds: number | null; readonly statesNotStored: number; readonly stateNotStoredSeconds: number | null } | null;
   readonly counters: { readonly readings: number; readonly inferences: number; readonly predictions: number; readonly alerts: number; readonly commitFailures: number } | null;
 }
 
@@ -95,9 +95,10 @@ export class HealthServer {
       const wall = this.deps.clock.now();
       outbox = {
         depth: s.depth, bytes: s.bytes, lastSeq: s.lastSeq, delivered: s.delivered,
-        oldestPendingAgeSeconds: s.oldestPendingAt === undefined ? null : Math.max(0, Math.round((wall - s.oldestPendingAt) / 1000)),
-        // commits whose restart snapshots found no room (OutboxStats): the status message has no field for it
+        oldestPendingAgeSeconds: secondsSince(s.oldestPendingAt, wall),
+        // the restart state (OutboxStats, state-watch.ts): stretches left out, and how long the current one has lasted
         statesNotStored: s.statesNotStored,
+        stateNotStoredSeconds: secondsSince(s.stateNotStoredSince, wall),
       };
     } catch {
       problems.push('outbox unreadable');
@@ -121,6 +122,11 @@ export class HealthServer {
     const report = this.report();
     reply(res, report.status === 'ok' ? 200 : 503, report);
   }
+}
+
+/** Whole seconds from `at` (wall-clock ms) to `now`, never negative (a clock stepped back); null without a time. */
+function secondsSince(at: number | undefined, now: number): number | null {
+  return at === undefined ? null : Math.max(0, Math.round((now - at) / 1000));
 }
 
 function reply(res: ServerResponse, status: number, body: unknown): void {

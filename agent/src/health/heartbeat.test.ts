@@ -63,6 +63,7 @@ describe('Heartbeat', () => {
         readings: 5, rejectedReadings: { 'non-finite': 1 }, outboxDepth: 1, delivered: 1, dropped: {},
         outboxByClass: { critical: 1, metrics: 0, predictions: 0, samples: 0 },
         oldestPending: new Date(clock.now()).toISOString(),
+        statesNotStored: 0, stateStoredAt: null, stateNotStoredSince: null,
       },
     });
     expect(last.counters!.outboxQuarantined).toBeUndefined();

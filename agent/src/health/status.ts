@@ -55,7 +55,13 @@ export function statusBuilder(deps: StatusDeps): StatusBuilder {
         ...(outbox.quarantined.length === 0
           ? {}
           : { outboxQuarantined: outbox.quarantined.map((q) => ({ at: new Date(q.at).toISOString(), movedTo: q.movedTo, reason: q.reason })) }),
+        statesNotStored: outbox.statesNotStored,
+        stateStoredAt: isoOrNull(outbox.stateStoredAt),
+        stateNotStoredSince: isoOrNull(outbox.stateNotStoredSince),
       },
     };
   };
 }
+
+/** A wall-clock time as the status carries it: always sent, null when there is none. */
+const isoOrNull = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());

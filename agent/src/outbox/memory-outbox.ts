@@ -6,6 +6,7 @@
 import { PdmError } from '@pdm/protocol';
 import type { Clock } from '../clock.js';
 import { Listeners } from '../listeners.js';
+import { StateWatch } from './state-watch.js';
 import { Tally, planAgeEviction, planBytesEviction, type EvictionView, type StoredEntry, type Victims } from './eviction.js';
 import {
   NO_CAPS, encodeDraft, type Committed, inRange, recordClassOf, type DeliveryWatch, type Outbox, type OutboxCaps, type OutboxEntry, type OutboxStats,
@@ -18,6 +19,8 @@ export class MemoryOutboxStore {
   /** Insertion order is seq order: seqs only grow. */
   readonly entries = new Map<number, OutboxEntry>();
   readonly state = new Map<string, Buffer>();
+  /** Whether the states are current, by the SQLite outbox's rule (memory never leaves one out); renewed at each start, keeping its stored time, as a restart does. */
+  states = new StateWatch(undefined);
 }
 
 export interface MemoryOutboxDeps {
@@ -48,6 +51,8 @@ export class MemoryOutbox implements Outbox {
       });
     }
     store.deviceId = this.deps.deviceId;
+    // what survives a restart of the SQLite outbox: the stored time, not this process's stretches
+    store.states = new StateWatch(store.states.figures().stateStoredAt);
     this.open = true;
     this.applyCaps(this.store.tally);
   }
@@ -72,6 +77,7 @@ export class MemoryOutbox implements Outbox {
     });
     // encoded (and refused) above before anything is kept: all or none, as one transaction
     for (const st of states) this.store.state.set(st.key, Buffer.from(st.value));
+    this.store.states.stored(states, committedAt);
     if (entries.length === 0) return { entries, statesStored: true };
     for (const entry of entries) {
       this.store.entries.set(entry.seq, entry);
@@ -124,7 +130,7 @@ export class MemoryOutbox implements Outbox {
       delivered: tally.delivered,
       dropped: { ...tally.dropped },
       quarantined: [],
-      statesNotStored: 0,
+      ...this.store.states.figures(),
     };
   }
 

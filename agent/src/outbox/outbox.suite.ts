@@ -9,6 +9,7 @@ import type { FakeClock } from '../testing/fake-clock.js';
 import { metricWindow } from './agent-records.js';
 import { describeCapsSuite } from './caps.suite.js';
 import type { Outbox, OutboxCaps } from './outbox.js';
+import { RESUME_POINT_PREFIX } from './state-watch.js';
 import { eventDraft, metricDraft, predictionDraft } from './suite-drafts.js';
 
 export interface HarnessOptions {
@@ -37,7 +38,8 @@ export function describeOutboxSuite(name: string, harness: OutboxHarness): void 
       const outbox = harness.create();
       const none = { depth: 0, bytes: 0 };
       expect(outbox.stats()).toEqual({
-        lastSeq: 0, depth: 0, bytes: 0, delivered: 0, dropped: {}, oldestPendingAt: undefined, quarantined: [], statesNotStored: 0,
+        lastSeq: 0, depth: 0, bytes: 0, delivered: 0, dropped: {}, oldestPendingAt: undefined, quarantined: [],
+        statesNotStored: 0, stateStoredAt: undefined, stateNotStoredSince: undefined,
         byClass: { critical: none, metrics: none, predictions: none, samples: none },
       });
       expect(outbox.pending({ afterSeq: 0, limit: 10 })).toEqual([]);
@@ -176,6 +178,28 @@ export function describeOutboxSuite(name: string, harness: OutboxHarness): void 
       expect(outbox.state('tail')?.toString()).toBe('two');
       expect(outbox.stats()).toMatchObject({ lastSeq: 2, statesNotStored: 0 });
       expect(seen).toEqual([[1, 2]]);
+    });
+
+    it('dates the last commit that stored the resume point, also of states alone, and keeps the date across a reopen', () => {
+      const tail = (v: string) => ({ key: `${RESUME_POINT_PREFIX}m1`, value: Buffer.from(v) });
+      let outbox = harness.create();
+      outbox.commit([eventDraft()]);
+      expect(outbox.stats().stateStoredAt).toBeUndefined();
+      const first = harness.clock.now();
+      outbox.commit([eventDraft()], tail('one'));
+      expect(outbox.stats()).toMatchObject({ stateStoredAt: first, statesNotStored: 0, stateNotStoredSince: undefined });
+      harness.clock.advance(5000);
+      outbox.commit([eventDraft()]);
+      expect(outbox.stats().stateStoredAt).toBe(first);
+      // the drift counts alone (committed whenever they change) say nothing of where a restart resumes
+      outbox.commitWithStates([], [{ key: 'drift:m1', value: Buffer.from('d') }]);
+      expect(outbox.stats().stateStoredAt).toBe(first);
+      outbox.commitWithStates([], [tail('two'), { key: 'drift:m1', value: Buffer.from('e') }]);
+      expect(outbox.stats().stateStoredAt).toBe(first + 5000);
+      harness.clock.advance(5000);
+      outbox.commitWithStates([], [{ key: 'drift:m1', value: Buffer.from('f') }]);
+      outbox = harness.reopen(outbox);
+      expect(outbox.stats()).toMatchObject({ stateStoredAt: first + 5000, statesNotStored: 0, stateNotStoredSince: undefined });
     });
 
     it('refuses storage that belongs to another device', () => {

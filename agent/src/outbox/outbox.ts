@@ -11,6 +11,7 @@ import {
   PdmError, describeIssues, recordSchemas, topicSpecs, type RecordKind, type RecordOf,
 } from '@pdm/protocol';
 import { BuiltDraft } from './agent-records.js';
+import type { StateFigures } from './state-watch.js';
 
 /** Priority of a record (issue 4): `critical` is never evicted; `samples` (raw readings) go first. */
 export const recordClasses = ['critical', 'metrics', 'predictions', 'samples'] as const;
@@ -90,7 +91,8 @@ export interface QuarantineNote {
   readonly reason: string;
 }
 
-export interface OutboxStats {
+/** The outbox's figures; with StateFigures, whether the states kept beside the records are current (state-watch.ts). */
+export interface OutboxStats extends StateFigures {
   /** Highest seq ever committed; 0 before the first record. Survives restarts. */
   readonly lastSeq: number;
   /** Committed and not yet acknowledged. */
@@ -107,12 +109,6 @@ export interface OutboxStats {
   readonly dropped: Readonly<Record<string, number>>;
   /** Databases set aside as corrupt, newest last (at most MAX_QUARANTINE_NOTES). */
   readonly quarantined: readonly QuarantineNote[];
-  /**
-   * Commits that left their states out for want of room, in this process: not distinct snapshots. The
-   * pipeline carries a state left out again in each later commit, and each that leaves it out again
-   * counts, so on a full disk this grows by about one per reading until a commit stores the states.
-   */
-  readonly statesNotStored: number;
 }
 
 export const MAX_QUARANTINE_NOTES = 8;
@@ -173,7 +169,7 @@ export interface Outbox {
   commit(drafts: readonly RecordDraft[], state?: StateWrite | readonly StateWrite[]): OutboxEntry[];
   /**
    * `commit`, saying also whether the states were stored: they rank below every record, so where room is
-   * short they are left out first (`statesStored` false, counted in `statesNotStored`, the first time
+   * short they are left out first (`statesStored` false, told in the stats' state figures, the first time
    * warned) and the records are committed without them; states never evict a record.
    */
   commitWithStates(drafts: readonly RecordDraft[], states: readonly StateWrite[]): Committed;

@@ -9,14 +9,16 @@
  * finds no room for the states an earlier commit left out first evicts routine records for records and
  * states together, once, as routine records are evicted for any newer data at the cap; otherwise a state
  * larger than MIN_ROOM_BYTES would never get in at a cap full of routine records, and its resume point
- * would freeze. A commit of states alone evicts nothing.
+ * would freeze. A commit of states alone evicts nothing. Whether the states are current (state-watch.ts)
+ * is told to the outbox's StateWatch, and the time it dates the resume point by is recorded in the commit that stores them.
  */
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { PdmError } from '@pdm/protocol';
 import { planBytesEviction, type EvictionView, type Tally, type Victims } from './eviction.js';
 import { dropReason, recordClassOf, type Committed, type OutboxEntry, type RecordDraft, type StateWrite } from './outbox.js';
-import type { Statements } from './sqlite-schema.js';
+import { STATES_STORED_AT, type Statements } from './sqlite-schema.js';
+import type { StateWatch } from './state-watch.js';
 
 /** Each disk-full round frees at least this much (or twice the commit), so a run of commits does not evict one row at a time. */
 const MIN_ROOM_BYTES = 64 * 1024;
@@ -39,6 +41,8 @@ export interface FullDiskHost {
   readonly sql: () => Statements;
   /** The counters as last committed. */
   readonly tally: () => Tally;
+  /** Whether the states are current: told every commit of states. */
+  readonly states: () => StateWatch;
   /** Runs `fn` in one transaction on a copy of the counters; the outbox keeps the copy once committed. */
   readonly write: (critical: boolean, fn: (t: Tally) => void) => void;
   readonly evict: (t: Tally, v: Victims) => void;
@@ -50,16 +54,10 @@ export interface FullDiskHost {
 }
 
 export class FullDiskPolicy {
-  private notStored = 0;
   /** The bytes of the states the last commit with states left out (0 once stored): the next make-room makes room for them too. */
   private leftOutBytes = 0;
 
   constructor(private readonly host: FullDiskHost) {}
-
-  /** Commits whose states found no room (this process; a state carried again and left out again counts again). */
-  get statesNotStored(): number {
-    return this.notStored;
-  }
 
   /** Records and states in one transaction, by the policy above; the entries committed. */
   commit(drafts: readonly RecordDraft[], states: readonly StateWrite[], committedAt: number): Committed {
@@ -74,6 +72,8 @@ export class FullDiskPolicy {
         host.write(entries.some((e) => e.recordClass === 'critical'), (t) => {
           if (entries.length > 0) host.insert(t, entries);
           for (const st of kept) host.sql().putState.run(st.key, st.value);
+          // in the states' own transaction: after a restart it still dates the resume point stored
+          if (host.states().dates(kept)) host.sql().putMeta.run(STATES_STORED_AT, committedAt);
         });
         break;
       } catch (err) {
@@ -103,7 +103,8 @@ export class FullDiskPolicy {
     }
     const statesStored = kept.length === states.length;
     if (states.length > 0) this.leftOutBytes = statesStored ? 0 : stateBytes(states);
-    if (!statesStored) this.stateNotStored(states);
+    if (statesStored) host.states().stored(states, committedAt);
+    else this.stateNotStored(states, committedAt);
     return { entries, statesStored };
   }
 
@@ -139,12 +140,16 @@ export class FullDiskPolicy {
     return host.tally().depth < before;
   }
 
-  /** States dropped from a commit for want of room: counted; the first warns, the rest are at debug level. */
-  private stateNotStored(states: readonly StateWrite[]): void {
-    this.notStored++;
+  /** States dropped from a commit for want of room: told to the watch; the first warns, the rest are at debug level. */
+  private stateNotStored(states: readonly StateWrite[], at: number): void {
+    const watch = this.host.states();
+    watch.notStored(states, at);
     const level = this.host.warned.has('state-not-stored') ? 'debug' : 'warn';
     this.host.warned.add('state-not-stored');
-    this.host.log[level]({ keys: states.map((st) => st.key), statesNotStored: this.statesNotStored }, 'state not written: outbox full');
+    const { statesNotStored, stateNotStoredSince } = watch.figures();
+    // an ISO time, as the status carries it (stateNotStoredSince), to compare the two by eye
+    const since = stateNotStoredSince === undefined ? undefined : new Date(stateNotStoredSince).toISOString();
+    this.host.log[level]({ keys: states.map((st) => st.key), statesNotStored, since }, 'state not written: outbox full');
   }
 
   /** Counts records that never got stored (a full disk); best effort on disk, always in this process. */

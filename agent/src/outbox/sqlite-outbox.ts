@@ -30,6 +30,7 @@ import { SeqReservation } from './seq-reservation.js';
 import { applyDiskPlan, isCorruption, openDatabase, planDisk, quarantine, type DiskPlan, type Quarantined } from './sqlite-open.js';
 import { claim, load, migrate, prepare, type Statements } from './sqlite-schema.js';
 import { FullDiskPolicy } from './sqlite-full.js';
+import { StateWatch } from './state-watch.js';
 
 type Synchronous = 'NORMAL' | 'FULL';
 
@@ -67,13 +68,15 @@ export class SqliteOutbox implements Outbox {
   /** Evictions of the transaction running now, told to the watch once it has committed. */
   private evictions: EvictedRange[] = [];
   private readonly full: FullDiskPolicy;
+  /** Replaced at start by one that knows when the stored states were last all current. */
+  private states = new StateWatch(undefined);
 
   constructor(private readonly deps: SqliteOutboxDeps) {
     this.listeners = new Listeners((err) => deps.log.error({ err }, 'commit listener failed'));
     this.reservation = new SeqReservation(`${deps.file}.seq`, deps.deviceId);
     this.full = new FullDiskPolicy({
       file: deps.file, log: deps.log, giveUpSpace: deps.giveUpSpace, warned: this.warned,
-      db: () => this.open().db, sql: () => this.open().sql, tally: () => this.tally,
+      db: () => this.open().db, sql: () => this.open().sql, tally: () => this.tally, states: () => this.states,
       write: (critical, fn) => {
         this.tally = this.write(critical, fn);
       },
@@ -103,7 +106,9 @@ export class SqliteOutbox implements Outbox {
     }
     this.db = opened.db;
     this.sql = prepare(opened.db);
-    ({ tally: this.tally, notes: this.notes } = load(opened.db));
+    const loaded = load(opened.db);
+    ({ tally: this.tally, notes: this.notes } = loaded);
+    this.states = new StateWatch(loaded.statesStoredAt);
     if (opened.created) this.continueSeqs(quarantined);
     this.reserve(this.tally.lastSeq);
     this.tally = this.write(false, (t) => this.applyCaps(t));
@@ -172,7 +177,7 @@ export class SqliteOutbox implements Outbox {
       delivered: t.delivered,
       dropped: { ...t.dropped },
       quarantined: [...this.notes],
-      statesNotStored: this.full.statesNotStored,
+      ...this.states.figures(),
     };
   }
 

@@ -6,6 +6,13 @@ import type { QuarantineNote, RecordClass } from './outbox.js';
 
 export const SCHEMA_VERSION = 2;
 
+/**
+ * The meta key of the time (wall-clock ms) a commit last stored the states with none left out
+ * (state-watch.ts). Upserted, not added by a migration: an older agent opening the file ignores it, where a
+ * new schema version would make it refuse the file.
+ */
+export const STATES_STORED_AT = 'states_stored_at';
+
 // STRICT tables: a wrong type is an error, not a silent conversion. `seq` is the rowid, so reading in
 // seq order walks the table's own b-tree.
 const MIGRATIONS: readonly string[] = [
@@ -53,7 +60,7 @@ export function claim(db: Database.Database, deviceId: string): void {
 }
 
 /** The counters and the quarantine notes as stored: the outbox's cache of them at start. */
-export function load(db: Database.Database): { tally: Tally; notes: QuarantineNote[] } {
+export function load(db: Database.Database): { tally: Tally; notes: QuarantineNote[]; statesStoredAt: number | undefined } {
   const meta = new Map((db.prepare('SELECT key, value FROM meta').all() as { key: string; value: unknown }[]).map((r) => [r.key, r.value]));
   const t = new Tally();
   t.lastSeq = Number(meta.get('last_seq'));
@@ -65,7 +72,11 @@ export function load(db: Database.Database): { tally: Tally; notes: QuarantineNo
   }[];
   for (const r of rows) t.byClass[r.class] = { depth: r.depth, bytes: r.bytes };
   for (const r of db.prepare('SELECT reason, count FROM dropped').all() as { reason: string; count: number }[]) t.dropped[r.reason] = r.count;
-  return { tally: t, notes: JSON.parse(String(meta.get('quarantined') ?? '[]')) as QuarantineNote[] };
+  const storedAt = meta.get(STATES_STORED_AT);
+  return {
+    tally: t, notes: JSON.parse(String(meta.get('quarantined') ?? '[]')) as QuarantineNote[],
+    statesStoredAt: typeof storedAt === 'number' ? storedAt : undefined,
+  };
 }
 
 /** A pending row, selected already in the shape of an OutboxEntry (no copy per row on the drain path). */
@@ -80,6 +91,8 @@ export interface Row {
 export interface Statements {
   insert: Database.Statement<[number, string, string, number, Buffer]>;
   setMeta: Database.Statement<[number | string, string]>;
+  /** key, value: a meta row that may not exist yet */
+  putMeta: Database.Statement<[string, number | string]>;
   /** after, through, limit */
   pendingAll: Database.Statement<[number, number, number], Row>;
   /** class, after, through, limit */
@@ -105,6 +118,7 @@ export function prepare(db: Database.Database): Statements {
   return {
     insert: db.prepare('INSERT INTO records (seq, kind, class, committed_at, payload) VALUES (?, ?, ?, ?, ?)'),
     setMeta: db.prepare('UPDATE meta SET value = ? WHERE key = ?'),
+    putMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     pendingAll: db.prepare(`SELECT ${COLUMNS} FROM records WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?`),
     pendingClass: db.prepare(`SELECT ${COLUMNS} FROM records INDEXED BY records_class
       WHERE class = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`),

@@ -4,3 +4,4 @@ export { FakeClock } from './fake-clock.js';
 export { captureLogger, silentLogger, type CapturedLog } from './logger.js';
 export { tinyCard, tinyOnnx, tinySpec, writeTinyModel, type TinyModelOptions } from './tiny-model.js';
 export { waitFor, within } from './waiting.js';
+export { eventDraft, fillWithCritical } from '../outbox/suite-drafts.js';

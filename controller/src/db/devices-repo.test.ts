@@ -70,3 +70,43 @@ describe('DevicesRepo delivery view', () => {
     expect(devices.gaps('gw-none', 50)).toEqual({ gaps: [], truncated: false });
   });
 });
+
+describe('DevicesRepo restart state', () => {
+  const restart = (statesNotStored: number, stateStoredAt: string | null, stateNotStoredSince: string | null) =>
+    ({ ...fx.status('x').counters!, statesNotStored, stateStoredAt, stateNotStoredSince });
+
+  it('shows what the agent reports, null for an agent that does not, and keeps it through a last will', () => {
+    devices.applyStatus(fx.status('rs-old'), t0, true);
+    expect(devices.get('rs-old')!.restartState).toBeNull();
+    devices.applyStatus(fx.status('rs-ok', { counters: restart(0, '2026-01-01T00:00:00.000Z', null) }), t0, true);
+    expect(devices.get('rs-ok')!.restartState).toEqual({ frozen: false, storedAt: '2026-01-01T00:00:00.000Z', notStoredSince: null, stretches: 0 });
+    devices.applyStatus(fx.status('rs-full', { counters: restart(2, null, '2026-01-01T01:00:00.000Z') }), t0, true);
+    devices.applyStatus(fx.will('rs-full'), t0 + 1000, true);
+    const view = devices.get('rs-full')!;
+    expect(view.state).toBe('offline');
+    // an offline device whose resume point was frozen stays frozen: its restart replays from the old mark
+    expect(view.restartState).toEqual({ frozen: true, storedAt: null, notStoredSince: '2026-01-01T01:00:00.000Z', stretches: 2 });
+  });
+
+  it('counts the frozen devices of the summary and lists first the oldest resume point (stored time, else frozen since), whatever their times\' offsets', () => {
+    // rs-b stored at 01:00+02:00, 23:00 the day before: older than rs-a, which has no stored time and is frozen since 00:30
+    devices.applyStatus(fx.status('rs-a', { site: 'plant-r', counters: restart(1, null, '2026-01-01T00:30:00.000Z') }), t0, true);
+    devices.applyStatus(fx.status('rs-b', { site: 'plant-r', counters: restart(1, '2026-01-01T01:00:00+02:00', '2026-01-01T01:30:00+02:00') }), t0, true);
+    devices.applyStatus(fx.status('rs-c', { site: 'plant-r', counters: restart(3, '2025-12-31T20:00:00.000Z', null) }), t0, true);
+    devices.applyStatus(fx.status('rs-d', { site: 'plant-r' }), t0, true);
+    // frozen last of all, but its resume point is the oldest (restarted since it froze first): a restart replays the most
+    devices.applyStatus(fx.status('rs-e', { site: 'plant-r', counters: restart(1, '2025-12-30T00:00:00+01:00', '2026-01-01T03:00:00.000Z') }), t0, true);
+    expect(devices.summary({ site: 'plant-r' }, 20).restartState).toEqual({
+      frozen: 3,
+      longest: [
+        { deviceId: 'rs-e', state: 'online', notStoredSince: '2026-01-01T03:00:00.000Z', storedAt: '2025-12-30T00:00:00+01:00' },
+        { deviceId: 'rs-b', state: 'online', notStoredSince: '2026-01-01T01:30:00+02:00', storedAt: '2026-01-01T01:00:00+02:00' },
+        { deviceId: 'rs-a', state: 'online', notStoredSince: '2026-01-01T00:30:00.000Z', storedAt: null },
+      ],
+    });
+    expect(devices.summary({ site: 'plant-r' }, 1).restartState.longest.map((d) => d.deviceId)).toEqual(['rs-e']);
+    // once the device stores it again, it is no longer counted
+    devices.applyStatus(fx.status('rs-b', { site: 'plant-r', counters: restart(1, '2026-01-01T02:00:00.000Z', null) }), t0, true);
+    expect(devices.summary({ site: 'plant-r' }, 20).restartState).toMatchObject({ frozen: 2, longest: [{ deviceId: 'rs-e' }, { deviceId: 'rs-a' }] });
+  });
+});

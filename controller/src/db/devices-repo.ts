@@ -4,6 +4,7 @@
  * counts and the last reconciliation, which is what the fleet API shows.
  */
 import type { Status } from '@pdm/protocol';
+import { restartStateView, type RestartStateView } from '../devices/restart-state.js';
 import { readTransaction, type Db } from './database.js';
 import type { SeqProgress } from './records-repo.js';
 import { statementCache, type Prepare } from './statements.js';
@@ -42,6 +43,8 @@ export interface DeviceView {
   delivery: DeliveryView;
   invalidPayloads: number;
   reconcile: ReconcileView | null;
+  /** Whether the device stores what a restart resumes from, as of its last heartbeat; null: not reported (an older agent, or no heartbeat yet). */
+  restartState: RestartStateView | null;
 }
 
 export interface DeliveryView {
@@ -99,6 +102,21 @@ export interface DeviceSummary {
   models: { name: string; version: string; role: string; devices: number }[];
   /** The devices with the most records waiting in their outbox at their last heartbeat, most first, ties by deviceId. */
   top: BacklogEntry[];
+  /**
+   * Devices whose restart state is frozen at their last heartbeat (RestartStateView): how many, and the `top`
+   * with the oldest resume point first (stored time, else frozen since), ties by deviceId. Devices that do
+   * not report it are not counted.
+   */
+  restartState: { frozen: number; longest: FrozenEntry[] };
+}
+
+export interface FrozenEntry {
+  deviceId: string;
+  state: DeviceState;
+  /** The device's stateNotStoredSince. */
+  notStoredSince: string;
+  /** Its stateStoredAt: how old the resume point a restart would take; null: never recorded. */
+  storedAt: string | null;
 }
 
 export interface BacklogEntry {
@@ -142,6 +160,12 @@ const BACKLOG_SQL = `SELECT d.device_id AS deviceId, d.asset_id AS assetId, d.si
     CASE WHEN d.last_seq_reported IS NULL THEN 0 ELSE MAX(0, d.last_seq_reported - COALESCE(p.contiguous_seq, 0)) END AS behind
   FROM devices d LEFT JOIN record_progress p ON p.device_id = d.device_id
   WHERE ${FILTER_SQL}`;
+
+// json_extract gives NULL for a JSON null and for a missing key alike: an agent that does not report it is not frozen
+const FROZEN_SQL = `SELECT d.device_id AS deviceId, d.state AS state,
+    json_extract(d.counters, '$.stateNotStoredSince') AS notStoredSince, json_extract(d.counters, '$.stateStoredAt') AS storedAt
+  FROM devices d
+  WHERE ${FILTER_SQL} AND json_extract(d.counters, '$.stateNotStoredSince') IS NOT NULL`;
 
 const VIEW_SQL = `SELECT d.*, COALESCE(p.contiguous_seq, 0) AS contiguous, COALESCE(p.max_seq, 0) AS max_seq,
     COALESCE(p.stored, 0) AS stored, COALESCE(i.invalid, 0) AS invalid,
@@ -271,8 +295,19 @@ export class DevicesRepo {
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`).all(params) as DeviceSummary['models'];
       const most = this.#sql(`SELECT * FROM (${BACKLOG_SQL}) ORDER BY outboxDepth DESC, deviceId LIMIT $top`)
         .all({ ...params, top }) as BacklogEntry[];
-      return { count, byState, totals, models, top: most };
+      return { count, byState, totals, models, top: most, restartState: this.frozen(params, top) };
     })();
+  }
+
+  /** The filtered devices whose restart state is frozen: the count and the `top` frozen longest. */
+  private frozen(params: Record<string, string | null>, top: number): DeviceSummary['restartState'] {
+    const frozen = this.#sql(`SELECT COUNT(*) FROM (${FROZEN_SQL})`).pluck().get(params) as number;
+    // the oldest resume point first: the stored time survives restarts and says how far a restart would
+    // replay; frozen since is this process's, and stands in when none was ever stored. julianday, not the
+    // text: devices may send their times with other offsets
+    const longest = this.#sql(`${FROZEN_SQL} ORDER BY julianday(COALESCE(storedAt, notStoredSince)), deviceId LIMIT $top`)
+      .all({ ...params, top }) as FrozenEntry[];
+    return { frozen, longest };
   }
 
   /**
@@ -322,6 +357,7 @@ function toView(r: Row): DeviceView {
     counters,
     delivery: deliveryView(contiguous, counters),
     invalidPayloads: r.invalid as number,
+    restartState: restartStateView(counters),
     reconcile: r.r_status === null || r.r_status === undefined ? null : {
       status: r.r_status as ReconcileView['status'],
       checkedAt: iso(r.r_checked_at) ?? '',

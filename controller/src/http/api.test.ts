@@ -59,7 +59,7 @@ describe('GET /api/v1/devices', () => {
     const a = body.devices[0];
     expect(Object.keys(a).sort()).toEqual([
       'agentVersion', 'assetClass', 'assetId', 'bootId', 'counters', 'delivery', 'deviceId', 'firstSeenAt', 'invalidPayloads',
-      'lastSeenAt', 'lastSeqReported', 'models', 'reconcile', 'seq', 'site', 'state', 'stateChangedAt', 'stateReason',
+      'lastSeenAt', 'lastSeqReported', 'models', 'reconcile', 'restartState', 'seq', 'site', 'state', 'stateChangedAt', 'stateReason',
       'statusTime',
     ]);
     expect(a).toMatchObject({
@@ -68,6 +68,8 @@ describe('GET /api/v1/devices', () => {
       seq: { contiguous: 3, max: 8, stored: 7, missing: 1, behind: 6 },
       counters: { outboxDepth: 3, outboxBytes: 900, dropped: { 'telemetry-evicted': 2 } },
       invalidPayloads: 3, reconcile: null,
+      // an agent from before the restart-state fields: not reported
+      restartState: null,
     });
     expect(body.devices[1]).toMatchObject({ deviceId: 'gw-b', state: 'offline', stateReason: 'lost', seq: { max: 0 } });
   });

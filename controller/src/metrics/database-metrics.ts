@@ -55,6 +55,12 @@ export function registerDatabaseMetrics(registry: Registry, db: () => Db): void 
         WHERE d.counters IS NOT NULL GROUP BY j.key`)) this.set({ reason: r.key }, r.n);
     },
   });
+  new Gauge({
+    name: 'pdm_fleet_restart_state_frozen',
+    help: 'Devices whose restart state is not being stored (a full disk) at their last heartbeat: a restart replays from an older mark', registers,
+    // a JSON null (stored again) and a missing key (an agent that does not report it) both read as NULL
+    collect() { this.set(one("SELECT COUNT(*) AS n FROM devices WHERE json_extract(counters, '$.stateNotStoredSince') IS NOT NULL")); },
+  });
   registerIngestTotals(registry, rows);
   new Gauge({
     name: 'pdm_rollouts', help: 'Rollouts by state', labelNames: ['state'], registers,

@@ -29,7 +29,7 @@ describe('GET /metrics', () => {
     const m = await scrape(tc);
     expect(Object.fromEntries([...m.types].filter(([name]) => name.startsWith('pdm_')))).toEqual({
       pdm_devices: 'gauge', pdm_fleet_outbox_records: 'gauge', pdm_fleet_outbox_bytes: 'gauge', pdm_fleet_records_behind: 'gauge',
-      pdm_fleet_dropped_records: 'gauge', pdm_ingest_messages_total: 'counter', pdm_ingest_records_stored_total: 'counter',
+      pdm_fleet_dropped_records: 'gauge', pdm_fleet_restart_state_frozen: 'gauge', pdm_ingest_messages_total: 'counter', pdm_ingest_records_stored_total: 'counter',
       pdm_ingest_duplicates_total: 'counter', pdm_ingest_conflicts_total: 'counter', pdm_ingest_invalid_total: 'counter',
       pdm_rollouts: 'gauge', pdm_link_messages_total: 'counter', pdm_ingest_latency_seconds: 'histogram',
       pdm_broker_link_connected: 'gauge', pdm_broker_clients_connected: 'gauge', pdm_broker_messages_received_total: 'counter',
@@ -40,6 +40,7 @@ describe('GET /metrics', () => {
     expect(m.value('pdm_devices', { state: 'online' })).toBe(0);
     expect(m.value('pdm_ingest_records_stored_total', { kind: 'predictions' })).toBe(0);
     expect(m.value('pdm_rollouts', { state: 'running' })).toBe(0);
+    expect(m.value('pdm_fleet_restart_state_frozen')).toBe(0);
     expect(m.value('pdm_cluster_leader')).toBe(1);
     expect(m.value('pdm_cluster_members')).toBe(1);
     expect(m.value('pdm_broker_link_connected')).toBe(1);
@@ -57,7 +58,9 @@ describe('GET /metrics', () => {
     // ingest takes device publishes in the broker's hook, not as a subscriber: this one makes the broker deliver them
     const watcher = await connectAsync(tc.mqttUrl, { clientId: 'watcher', protocolVersion: 4, reconnectPeriod: 0 });
     await watcher.subscribeAsync('pdm/v1/gw-m/up/#', { qos: 1 });
-    await device.publish('status', fx.status('gw-m', { lastSeq: 9 }));
+    // its restart state left out since 09:00 (a full disk)
+    const frozen = { ...fx.status('gw-m').counters!, statesNotStored: 1, stateStoredAt: null, stateNotStoredSince: '2026-01-01T09:00:00.000Z' };
+    await device.publish('status', fx.status('gw-m', { lastSeq: 9, counters: frozen }));
     for (const seq of [1, 2, 3]) await device.publish('predictions', fx.predictions('gw-m', seq, 2));
     await device.publish('predictions', fx.predictions('gw-m', 3, 2)); // the same bytes again: a duplicate
     await device.publish('alerts', fx.alert('gw-m', 5));
@@ -73,6 +76,7 @@ describe('GET /metrics', () => {
     expect(m.value('pdm_fleet_outbox_records')).toBe(3);
     expect(m.value('pdm_fleet_outbox_bytes')).toBe(900);
     expect(m.value('pdm_fleet_dropped_records', { reason: 'telemetry-evicted' })).toBe(2);
+    expect(m.value('pdm_fleet_restart_state_frozen')).toBe(1);
     // lastSeq 9 reported, 1..3 stored contiguously
     expect(m.value('pdm_fleet_records_behind')).toBe(6);
     expect(m.value('pdm_ingest_records_stored_total', { kind: 'predictions' })).toBe(3);

@@ -104,7 +104,9 @@ async function fleet() {
   if (body === null) return put('fleet-kpis', 'devices API unavailable');
   const { byState, totals, top } = body;
   kpis('fleet-kpis', [['devices', String(body.count)], ['online', String(byState.online), 'good'], ['offline', String(byState.offline), byState.offline > 0 ? 'bad' : ''],
-    ['records waiting in outboxes', String(totals.outboxDepth)], ['dropped records', String(totals.dropped)]]);
+    ['records waiting in outboxes', String(totals.outboxDepth)], ['dropped records', String(totals.dropped)],
+    // devices whose restart state finds no room (a full disk): a restart replays from an old mark
+    ['restart state frozen', String(body.restartState.frozen), body.restartState.frozen > 0 ? 'bad' : '']]);
   draw('chart-fleet-state', {
     type: 'doughnut',
     data: { labels: ['online', 'offline', 'unknown'], datasets: [{ data: [byState.online, byState.offline, byState.unknown], backgroundColor: ['#0e9f6e', '#b42318', '#98a2b3'] }] },

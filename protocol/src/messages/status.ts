@@ -58,6 +58,16 @@ export const statusSchema = z.strictObject({
         .array(z.strictObject({ at: timeSchema, movedTo: z.string().min(1).max(256), reason: z.string().min(1).max(256) }))
         .max(8)
         .optional(),
+      // The restart state: the snapshots the agent keeps beside its records (the resume point with the
+      // feature windows, the drift counts, the open windows), which a restart resumes from. On a full disk
+      // they are left out of commits first and the stored resume point stays where it was. Optional: an
+      // agent from before them sends none, which a controller reads as "not reported".
+      /** Stretches of commits that left the restart state out since the agent started (a state carried again and left out again counts once). */
+      statesNotStored: countSchema.optional(),
+      /** When a commit last stored the resume point with nothing left out (device clock; survives restarts; not moved by the drift counts alone); null: never recorded. */
+      stateStoredAt: timeSchema.nullable().optional(),
+      /** Since when it is left out: the first commit of the stretch going on; null while it is stored. */
+      stateNotStoredSince: timeSchema.nullable().optional(),
     })
     .optional(),
 });

@@ -2,8 +2,10 @@
  * `pdmctl devices enroll|reissue|revoke|ls|show`: device credentials for the embedded broker. enroll
  * and reissue print the device's password once, inside the agent config to install with it (for
  * people: the config and the password file line; with --json: `{device, password, agentConfig}`).
+ * `pdmctl devices status`: what the devices last reported (GET /api/v1/devices), their restart state among it.
  */
 import { PdmError } from '@pdm/protocol';
+import type { DeviceView } from '../../db/devices-repo.js';
 import { requiredFlag, stringFlag, stringListFlag, type CommandContext, type CommandGroup, type Subcommand } from '../command.js';
 
 interface DeviceIdentity {
@@ -25,11 +27,14 @@ interface Issued {
   agentConfig: { link: { passwordFile: string } } & Record<string, unknown>;
 }
 
+/** The part of GET /api/v1/devices the status table shows: the API's own view, so the two cannot drift apart. */
+type DeviceStatus = Pick<DeviceView, 'deviceId' | 'site' | 'state' | 'statusTime' | 'delivery' | 'restartState'>;
+
 const path = (deviceId: string, action: string) => `/api/v1/devices/${encodeURIComponent(deviceId)}/${action}`;
 
 export const devicesGroup: CommandGroup = {
   name: 'devices',
-  summary: 'device credentials: enroll devices, re-issue or revoke their MQTT passwords',
+  summary: 'device credentials: enroll devices, re-issue or revoke their MQTT passwords; what they last reported',
   commands: {
     enroll: {
       summary: 'enroll a device: prints its agent config and its password (shown once)',
@@ -59,6 +64,18 @@ export const devicesGroup: CommandGroup = {
         return 0;
       },
     },
+    status: {
+      summary: 'what the devices last reported: presence, outbox backlog, drops, and whether their restart state is stored',
+      usage: '[--state online|offline|unknown] [--site <site>] [--class <assetClass>]',
+      options: { state: { type: 'string' }, site: { type: 'string' }, class: { type: 'string' } },
+      async run(ctx) {
+        const query = { state: stringFlag(ctx, 'state'), site: stringFlag(ctx, 'site'), assetClass: stringFlag(ctx, 'class') };
+        const body = await ctx.api.get<{ devices: DeviceStatus[] }>('/api/v1/devices', query);
+        ctx.out.table(['device', 'site', 'state', 'last status', 'outbox', 'dropped', 'restart state'],
+          body.devices.map((d) => [d.deviceId, d.site, d.state, d.statusTime, d.delivery.backlog?.depth ?? null, d.delivery.dropped.total, restartCell(d)]), body);
+        return 0;
+      },
+    },
     show: {
       summary: 'one enrolled device',
       usage: '<deviceId>',
@@ -71,6 +88,15 @@ export const devicesGroup: CommandGroup = {
     },
   },
 };
+
+/** Whether a restart resumes from a current point: frozen (and since when), stored (when), or not reported (an older agent). */
+function restartCell(d: DeviceStatus): string | null {
+  const r = d.restartState;
+  if (r === null) return null;
+  // a null stored time is one the device has no record of (a new outbox file), not proof that nothing was stored
+  const stored = r.storedAt === null ? 'stored time not recorded' : `stored ${r.storedAt}`;
+  return r.frozen ? `FROZEN since ${r.notStoredSince}, ${stored}` : stored;
+}
 
 function needDevice(ctx: CommandContext, command: string): string {
   const deviceId = ctx.positionals[0];

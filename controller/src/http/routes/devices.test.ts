@@ -34,7 +34,10 @@ beforeAll(async () => {
   for (let i = 1; i <= 30; i++) {
     const id = `gw-${String(i).padStart(2, '0')}`;
     const dropped: Record<string, number> = i % 4 === 0 ? { 'cap-age:predictions': i, 'disk-full:metrics': 1 } : {};
-    const counters = { ...fx.status(id).counters!, outboxDepth: (i * 37) % 101, dropped };
+    // every eighth device's restart state frozen (since a minute that differs), the next one's stored, the rest an older agent's
+    const restart = i % 8 === 0 ? { statesNotStored: 1, stateStoredAt: null, stateNotStoredSince: new Date(t0 - ((i * 7) % 11) * 60_000).toISOString() }
+      : i % 8 === 1 ? { statesNotStored: 0, stateStoredAt: new Date(t0).toISOString(), stateNotStoredSince: null } : {};
+    const counters = { ...fx.status(id).counters!, outboxDepth: (i * 37) % 101, dropped, ...restart };
     const models = i % 5 === 0
       ? [{ ...fx.status(id).models[0]!, role: 'active' as const }, { name: 'other-model', version: '2.0.0', role: 'shadow' as const }]
       : fx.status(id).models;
@@ -89,6 +92,15 @@ describe('GET /api/v1/fleet/summary', () => {
       { name: 'other-model', version: '2.0.0', role: 'shadow', devices: 6 },
     ]);
     expect((await get('/api/v1/fleet/summary')).body.top).toHaveLength(20);
+    const frozen = all.filter((d) => d.restartState?.frozen === true)
+      .sort((a, b) => a.restartState!.notStoredSince!.localeCompare(b.restartState!.notStoredSince!) || (a.deviceId < b.deviceId ? -1 : 1));
+    expect(frozen.map((d) => d.deviceId)).toEqual(['gw-24', 'gw-16', 'gw-08']);
+    expect(all.filter((d) => d.restartState?.frozen === false)).toHaveLength(4);
+    expect(body.restartState).toEqual({
+      frozen: 3,
+      longest: frozen.map((d) => ({ deviceId: d.deviceId, state: d.state, notStoredSince: d.restartState!.notStoredSince, storedAt: null })),
+    });
+    expect((await get('/api/v1/fleet/summary?top=1')).body.restartState).toMatchObject({ frozen: 3, longest: [{ deviceId: 'gw-24' }] });
   });
 
   it('filters by site and asset class', async () => {
@@ -98,6 +110,7 @@ describe('GET /api/v1/fleet/summary', () => {
     expect(body.top.map((d: { deviceId: string }) => d.deviceId).sort()).toEqual(plantB.devices.map((d: DeviceView) => d.deviceId));
     expect((await get('/api/v1/fleet/summary?assetClass=none-such')).body).toEqual({
       count: 0, byState: { online: 0, offline: 0, unknown: 0 }, totals: { outboxDepth: 0, dropped: 0 }, models: [], top: [],
+      restartState: { frozen: 0, longest: [] },
     });
   });
 
