@@ -27,6 +27,7 @@ import { PdmError, describeIssues, modelRefSchema, sameModelRef, valueProblem, w
 import type { AlertState } from '../inference/alerts.js';
 import type { Outbox, StateWrite } from '../outbox/outbox.js';
 import { framePrefix, frameValues, readFrame, readValues, shortHash } from '../outbox/state-frame.js';
+import { RESUME_POINT_PREFIX } from '../outbox/state-watch.js';
 import { readSnapshot, resumeMismatch } from '../stored-snapshot.js';
 
 /**
@@ -131,7 +132,8 @@ export class FeatureTail implements WindowTailKeeper {
   private prefix: { readonly spec: FeatureSpec; readonly model: ModelRef; readonly bytes: Buffer } | undefined;
 
   constructor(private readonly deps: FeatureTailDeps) {
-    this.key = `feature-tail:${deps.assetId}`;
+    // the outbox dates the resume point by this key (outbox/state-watch.ts)
+    this.key = `${RESUME_POINT_PREFIX}${deps.assetId}`;
   }
 
   /** Where the last committed snapshot of this source says the replay stands (the resume position), if any. */
