@@ -59,7 +59,6 @@ const N_BACKFILL_AT = 96;
 export class WalCheckpointer {
   readonly #db: Db;
   readonly #options: WalCheckpointOptions;
-  #shm: number | undefined;
   #timer: NodeJS.Timeout | undefined;
   /** A batch was written since the idle timer last looked. */
   #busy = false;
@@ -80,8 +79,6 @@ export class WalCheckpointer {
   stop(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
-    if (this.#shm !== undefined) closeSync(this.#shm);
-    this.#shm = undefined;
   }
 
   /**
@@ -89,9 +86,8 @@ export class WalCheckpointer {
    * 0 when there is no WAL-index yet.
    */
   walPages(): { log: number; pending: number } {
-    this.#shm ??= openShm(this.#db.name);
-    if (this.#shm === undefined) return { log: 0, pending: 0 };
-    const read = readSync(this.#shm, this.#header, 0, this.#header.length, 0);
+    // opened per read (a few microseconds per batch): an fd kept open would outlive a worker thread that died
+    const read = readShm(this.#db.name, this.#header);
     if (read < this.#header.length) return { log: 0, pending: 0 };
     const u32 = endianness() === 'LE' ? 'readUInt32LE' : 'readUInt32BE';
     const log = this.#header[u32](MX_FRAME_AT);
@@ -130,10 +126,17 @@ export class WalCheckpointer {
   }
 }
 
-function openShm(file: string): number | undefined {
+/** Reads the start of the database's -shm file into `into`; 0 bytes when there is none (no WAL, or in memory). */
+function readShm(file: string, into: Buffer): number {
+  let fd: number;
   try {
-    return openSync(`${file}-shm`, 'r');
+    fd = openSync(`${file}-shm`, 'r');
   } catch {
-    return undefined;
+    return 0;
+  }
+  try {
+    return readSync(fd, into, 0, into.length, 0);
+  } finally {
+    closeSync(fd);
   }
 }
