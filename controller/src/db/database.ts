@@ -24,9 +24,9 @@ export interface DatabaseOptions {
 export type Db = BetterSqlite3.Database;
 
 /**
- * The autocheckpoint of the controller's connections, in WAL pages: a bound, not the schedule. The
- * record writer checkpoints the WAL itself after its batches and when idle (ingest/wal-checkpoint.ts);
- * at SQLite's default (1000 pages) this connection's own commits would run those checkpoints on the
+ * The autocheckpoint of the controller's connection, in WAL pages: a bound, not the schedule. The
+ * record writer's connection checkpoints at 10,000 pages and when idle (ingest/wal-checkpoint.ts); at
+ * SQLite's default (1000 pages) this connection's own commits would run those checkpoints on the
  * controller's event loop instead whenever ingest left more than 1000 pages behind.
  */
 export const WAL_BACKSTOP_PAGES = 40_000;

@@ -1,9 +1,8 @@
 /**
  * The record writer's WAL checkpoints (wal-checkpoint.ts) on a real SQLite file, migrated as the
  * controller does it, with the record writer storing real batches and a second connection reading
- * as the API does: the page count read from the WAL-index is SQLite's own, the WAL stays bounded under
- * load while readers come and go, an idle writer's pages are checkpointed, and nothing committed is
- * lost to a checkpoint that has not run.
+ * as the API does: the WAL stays bounded under load while readers come and go, an idle writer's WAL
+ * is checkpointed, and records only in the WAL are there for a new connection.
  */
 import { statSync } from 'node:fs';
 import BetterSqlite from 'better-sqlite3';
@@ -14,10 +13,11 @@ import { captureLogs } from '../testing/log-capture.js';
 import * as fx from '../testing/fixtures.js';
 import { tempDir } from '../testing/temp-dir.js';
 import { RecordBatchWriter, type RawRecord } from './record-batch.js';
-import { WalCheckpointer, type WalCheckpointOptions } from './wal-checkpoint.js';
+import { WalCheckpointer } from './wal-checkpoint.js';
 
 const NOW = Date.parse('2026-11-27T01:00:00.000Z');
 const DEVICES = 10;
+const BATCHES = 90;
 
 /** Batch `n` of `size` messages: prediction batches and metric windows of DEVICES devices, seqs in order. */
 function batch(n: number, size: number): RawRecord[] {
@@ -55,109 +55,84 @@ describe('WalCheckpointer', () => {
     dir.remove();
   });
 
-  const start = (options: Partial<WalCheckpointOptions> = {}): WalCheckpointer => {
-    checkpoints = new WalCheckpointer(writerDb, { checkpointAt: 10_000, backstopAt: WAL_BACKSTOP_PAGES, idleMs: 1000, idleAt: 1000, ...options });
+  const start = (checkpointAt: number, idleMs = 1000): WalCheckpointer => {
+    checkpoints = new WalCheckpointer(writerDb, { checkpointAt, idleMs });
     checkpoints.start();
     return checkpoints;
   };
   const stored = (): number => reader.prepare('SELECT COUNT(*) FROM records').pluck().get() as number;
+  const walBytes = (): number => statSync(`${database.file}-wal`).size;
 
-  it('reads the WAL pages, and those not yet copied, as SQLite counts them', () => {
-    const c = start();
-    const writer = new RecordBatchWriter(writerDb);
-    writer.write(batch(0, 200), NOW, new Set());
-    const { log, pending } = c.walPages();
-    expect(log).toBeGreaterThan(10);
-    expect(pending).toBe(log);
-    // a PASSIVE checkpoint reports the WAL's pages; with no reader in the way it copies all of them
-    expect(c.checkpoint()).toEqual({ busy: 0, log, checkpointed: log });
-    expect(c.walPages()).toEqual({ log, pending: 0 });
-    // the next writer starts the WAL over
-    writer.write(batch(1, 200), NOW, new Set());
-    const after = c.walPages();
-    expect(after.log).toBeLessThan(log + 10);
-    const [row] = writerDb.pragma('wal_checkpoint(PASSIVE)') as { log: number }[];
-    expect(row!.log).toBe(after.log);
-    expect(c.walPages()).toEqual({ log: after.log, pending: 0 });
-  });
-
-  it("sets the connection's autocheckpoint to the backstop, and the controller's connection's too", () => {
-    start({ backstopAt: 12_345 });
+  it("sets the writer connection's autocheckpoint, and the controller's connection's to the higher bound", () => {
+    start(12_345);
     expect(writerDb.pragma('wal_autocheckpoint', { simple: true })).toBe(12_345);
     expect(database.handle.pragma('wal_autocheckpoint', { simple: true })).toBe(WAL_BACKSTOP_PAGES);
   });
 
-  /** 90 batches of 100 records; in two of three a reader holds a snapshot over the commit and its checkpoint. */
-  function load(c: WalCheckpointer): { most: number; perBatch: number; ran: number } {
+  /**
+   * BATCHES batches of 100 records; in two of three a reader holds a snapshot over the commit (an API
+   * read), which keeps a checkpoint from copying everything. Returns the WAL file's size in frames
+   * after the first batch (from an empty WAL) and at the end.
+   */
+  function load(c: WalCheckpointer): { firstBatch: number; frames: number } {
     const writer = new RecordBatchWriter(writerDb);
-    let most = 0;
-    let perBatch = 0;
-    let ran = 0;
-    for (let n = 0; n < 90; n++) {
-      const logBefore = c.walPages().log;
+    const frameBytes = (writerDb.pragma('page_size', { simple: true }) as number) + 24;
+    let firstBatch = 0;
+    for (let n = 0; n < BATCHES; n++) {
       const step = (): void => {
         writer.write(batch(n, 100), NOW, new Set());
-        if (c.afterBatch() !== undefined) ran++;
+        c.afterBatch();
       };
       if (n % 3 === 0) step();
       else reader.transaction(() => [stored(), step(), stored()])();
-      const log = c.walPages().log;
-      if (log > logBefore) perBatch = Math.max(perBatch, log - logBefore);
-      most = Math.max(most, log);
+      if (n === 0) firstBatch = (walBytes() - 32) / frameBytes;
     }
-    expect(stored()).toBe(9000);
-    return { most, perBatch, ran };
+    expect(stored()).toBe(BATCHES * 100);
+    return { firstBatch, frames: (walBytes() - 32) / frameBytes };
   }
 
   it('keeps the WAL bounded under load, with readers holding snapshots over most batches', () => {
-    const checkpointAt = 400;
-    // the backstop far away: the bound must come from afterBatch, not from SQLite's autocheckpoint
-    const c = start({ checkpointAt, backstopAt: 1_000_000 });
-    const pageSize = writerDb.pragma('page_size', { simple: true }) as number;
-    const { most, perBatch, ran } = load(c);
-    expect(perBatch).toBeGreaterThan(0);
-    expect(ran).toBeGreaterThan(3);
-    // a WAL that reached checkpointAt is started over within the next batches without a reader
-    expect(most).toBeLessThan(checkpointAt + 4 * perBatch);
-    // the file: a 32-byte header and frames of a page and a 24-byte header each
-    expect(statSync(`${database.file}-wal`).size).toBeLessThanOrEqual(32 + (checkpointAt + 4 * perBatch) * (pageSize + 24));
+    const { firstBatch, frames } = load(start(400));
+    expect(firstBatch).toBeGreaterThan(10);
+    // a WAL that reached 400 pages is started over within the next batches without a reader
+    expect(frames).toBeLessThan(400 + 4 * firstBatch);
   });
 
-  it('without its checkpoints the same load grows the WAL past that bound (what the test above rules out)', () => {
-    const c = start({ checkpointAt: 400, backstopAt: 1_000_000 });
-    const writer = new RecordBatchWriter(writerDb);
-    let perBatch = 0;
-    for (let n = 0; n < 90; n++) {
-      const before = c.walPages().log;
-      writer.write(batch(n, 100), NOW, new Set());
-      perBatch = Math.max(perBatch, c.walPages().log - before);
-    }
-    expect(c.walPages().log).toBeGreaterThan(400 + 4 * perBatch);
+  it('without that autocheckpoint the same load grows the WAL past that bound (what the test above rules out)', () => {
+    const { firstBatch, frames } = load(start(1_000_000));
+    expect(frames).toBeGreaterThan(400 + 4 * firstBatch);
   });
 
-  it('checkpoints what an idle writer left behind, and leaves a busy writer to its batches', async () => {
+  it('checkpoints the WAL of an idle writer, and leaves a busy writer to its autocheckpoint', async () => {
     vi.useFakeTimers();
-    const c = start({ checkpointAt: 1_000_000, idleAt: 10, idleMs: 1000 });
+    const c = start(1_000_000, 1000);
+    const runs = vi.spyOn(c, 'checkpoint');
     const writer = new RecordBatchWriter(writerDb);
     writer.write(batch(0, 200), NOW, new Set());
     c.afterBatch();
-    const { pending } = c.walPages();
-    expect(pending).toBeGreaterThan(10);
     await vi.advanceTimersByTimeAsync(1000); // a batch came during this period: not idle
-    expect(c.walPages().pending).toBe(pending);
+    expect(runs).not.toHaveBeenCalled();
     await vi.advanceTimersByTimeAsync(1000);
-    expect(c.walPages().pending).toBe(0);
+    expect(runs).toHaveBeenCalledTimes(1);
+    const result = runs.mock.results[0]!.value as { busy: number; log: number; checkpointed: number };
+    expect(result.busy).toBe(0);
+    expect(result.log).toBeGreaterThan(10);
+    expect(result.checkpointed).toBe(result.log);
+    // copied whole: the next writer starts the WAL over instead of growing it
+    const size = walBytes();
+    writer.write(batch(1, 100), NOW, new Set());
+    expect(walBytes()).toBe(size);
   });
 
-  it('leaves committed records readable while they are only in the WAL', () => {
-    start();
+  it('leaves committed records readable by a new connection while they are only in the WAL', () => {
+    start(1_000_000);
     const writer = new RecordBatchWriter(writerDb);
     for (let n = 0; n < 5; n++) writer.write(batch(n, 100), NOW, new Set());
-    expect(checkpoints!.walPages().pending).toBeGreaterThan(0);
-    // the records are in the WAL only; a reader opened now (as after a restart) sees every one
     const fresh = new BetterSqlite(database.file, { readonly: true, fileMustExist: true });
     try {
       expect(fresh.prepare('SELECT COUNT(*) FROM records').pluck().get()).toBe(500);
+      // nothing of it was copied into the database file yet: only the WAL holds it
+      expect(statSync(database.file).size).toBeLessThan(walBytes());
     } finally {
       fresh.close();
     }
