@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { PdmError, type RecordKind, type RecordOf } from '@pdm/protocol';
+import { PdmError, type RecordKind } from '@pdm/protocol';
 import { alert, deployment, event, metrics, predictions } from '../testing/fixtures.js';
 import { captureLogs } from '../testing/log-capture.js';
 import { tempDir } from '../testing/temp-dir.js';
 import { Database } from './database.js';
 import { RecordsQuery } from './records-query.js';
-import { RecordsRepo, type StoreItem } from './records-repo.js';
+import { RecordsRepo } from './records-repo.js';
 
 let dir: ReturnType<typeof tempDir>;
 let database: Database;
@@ -142,67 +142,5 @@ describe('RecordsRepo.inBatch', () => {
     expect(repo.progress('d1')).toEqual({ contiguous: 0, max: 0, stored: 0, missing: 0 });
     expect(storeSeq(1)).toBe('stored');
     expect(repo.progress('d1')).toEqual({ contiguous: 1, max: 1, stored: 1, missing: 0 });
-  });
-});
-
-describe('RecordsRepo.storeMany', () => {
-  let other: Database;
-  let otherDir: ReturnType<typeof tempDir>;
-  beforeEach(async () => {
-    otherDir = tempDir();
-    other = new Database({ dataDir: otherDir.path }, captureLogs('silent').log);
-    await other.start();
-  });
-  afterEach(async () => { await other.stop(); otherDir.remove(); });
-
-  /** A record of `kind` (drift: no table of its own, kept whole in record_payloads). */
-  const recordOf = (kind: RecordKind, deviceId: string, seq: number): RecordOf<RecordKind> => {
-    const made: Partial<Record<RecordKind, unknown>> = {
-      predictions: predictions(deviceId, seq, 1 + (seq % 5)), alerts: alert(deviceId, seq), metrics: metrics(deviceId, seq),
-      events: event(deviceId, seq), deployment: deployment(deviceId, seq),
-    };
-    return (made[kind] ?? { deviceId, seq, time: '2026-01-01T00:00:00.000Z', psi: seq }) as RecordOf<RecordKind>;
-  };
-  const dump = (db: Database['handle']) => Object.fromEntries(['records', 'prediction_batches', 'alerts', 'metric_windows',
-    'machine_events', 'deployment_status', 'record_payloads', 'record_progress'].map((table) =>
-    [table, db.prepare(`SELECT * FROM ${table} ORDER BY device_id, ${table === 'record_progress' ? 'device_id' : 'seq'}`).all()]));
-
-  it('stores a batch as storing its records one by one does: outcomes, rows of every kind, progress', () => {
-    const kinds: RecordKind[] = ['predictions', 'alerts', 'metrics', 'events', 'deployment', 'drift'];
-    // a fixed pseudo-random sequence: seqs out of order, repeated within and across batches (same bytes or other bytes)
-    let x = 7;
-    const next = (n: number) => { x = (x * 1103515245 + 12345) % 2 ** 31; return (x >>> 12) % n; };
-    const items: StoreItem[] = Array.from({ length: 400 }, () => {
-      const deviceId = `d${next(3)}`;
-      const seq = 1 + next(120);
-      const kind = kinds[(seq + deviceId.length) % kinds.length]!;
-      return { kind, record: recordOf(kind, deviceId, seq), payloadSha256: next(10) === 0 ? `other-${next(1000)}` : `h${seq}` };
-    });
-    const many = new RecordsRepo(other.handle);
-    let at = 0;
-    for (const size of [1, 7, 31, 32, 33, 64, 100, 132]) {
-      const batch = items.slice(at, at + size);
-      at += size;
-      const outcomes = other.handle.transaction(() => many.inBatch(() => many.storeMany(batch, 1000)))();
-      const single = batch.map((i) => database.handle.transaction(() => repo.store(i.kind, i.record as never, i.payloadSha256, 1000))());
-      expect(outcomes).toEqual(single);
-    }
-    expect(at).toBe(items.length);
-    const stored = dump(database.handle);
-    expect(stored['records']!.length).toBeGreaterThan(150);
-    for (const table of ['prediction_batches', 'metric_windows', 'record_payloads']) expect(stored[table]!.length, table).toBeGreaterThan(10);
-    expect(dump(other.handle)).toEqual(stored);
-    // the report triggers ran once per metric window either way
-    const generation = (db: Database['handle']) => db.prepare('SELECT generation FROM report_data').pluck().get();
-    expect(generation(other.handle)).toBe(generation(database.handle));
-  });
-
-  it('rolls the whole chunk back when one per-kind row fails', () => {
-    database.handle.exec(`CREATE TRIGGER refuse BEFORE INSERT ON metric_windows WHEN NEW.seq = 3 BEGIN SELECT RAISE(ABORT, 'refused'); END`);
-    const items: StoreItem[] = [1, 2, 3].map((seq) => ({ kind: 'metrics', record: recordOf('metrics', 'd1', seq), payloadSha256: 'h' }));
-    expect(() => database.handle.transaction(() => repo.inBatch(() => repo.storeMany(items, 1)))()).toThrow('refused');
-    expect(count('records')).toBe(0);
-    expect(count('metric_windows')).toBe(0);
-    expect(repo.progress('d1')).toEqual({ contiguous: 0, max: 0, stored: 0, missing: 0 });
   });
 });

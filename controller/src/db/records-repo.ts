@@ -1,12 +1,10 @@
 /**
  * Write path for records: idempotent on (device_id, seq), the per-kind rows (a prediction batch is
  * one row of prediction_batches, however many predictions it holds), and the per-device
- * sequence progress used for gap detection. Callers run `store` / `storeMany` inside a transaction;
- * ingest wraps a whole group commit in `inBatch`, so each device's progress row is read and written
- * once per batch, and stores the batch with `storeMany`, CHUNK records per INSERT.
+ * sequence progress used for gap detection. Callers run `store` inside a transaction; ingest wraps a
+ * whole group commit in `inBatch`, so each device's progress row is read and written once per batch.
  */
 import type { RecordKind, RecordOf } from '@pdm/protocol';
-import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.js';
 import { packPoints } from './prediction-points.js';
 
@@ -23,38 +21,15 @@ export interface SeqProgress {
   missing: number;
 }
 
-/** A kind's own table: its columns and one record's values for them, in that order. */
-interface KindTable<K extends RecordKind> {
-  readonly table: string;
-  readonly columns: readonly string[];
-  row(record: RecordOf<K>): unknown[];
-}
+type Writer<K extends RecordKind> = (record: RecordOf<K>) => void;
 /** Kinds with a table of their own; any other record kind is kept whole in record_payloads. */
-type Tables = Partial<{ [K in RecordKind]: KindTable<K> }>;
-
-/** One record for `storeMany`. */
-export interface StoreItem {
-  readonly kind: RecordKind;
-  readonly record: RecordOf<RecordKind>;
-  readonly payloadSha256: string;
-}
-
-/**
- * Records per INSERT in `storeMany`. Why: each statement run costs its own call into SQLite, binding
- * and reset, ~1 us of the ~7 us a records row cost in a trial (bench/RESULTS.md, "Controller
- * ingest"); 32 rows x 16 columns stay far below SQLite's 32,766 parameters.
- */
-const CHUNK = 32;
-
-const RECORD_COLUMNS = ['device_id', 'seq', 'kind', 'time', 'received_at', 'payload_sha256'] as const;
+type Writers = Partial<{ [K in RecordKind]: Writer<K> }>;
 
 export class RecordsRepo {
   readonly #db: Db;
-  readonly #tables: Tables;
+  readonly #writers: Writers;
   readonly #writeGeneric;
   readonly #insertRecord;
-  /** Multi-row INSERTs by table and row count, prepared on first use. */
-  readonly #inserts = new Map<string, Statement>();
   readonly #existingHash;
   readonly #getProgress;
   readonly #putProgress;
@@ -71,7 +46,7 @@ export class RecordsRepo {
     this.#putProgress = db.prepare(`INSERT INTO record_progress (device_id, contiguous_seq, max_seq, stored) VALUES (?, ?, ?, ?)
       ON CONFLICT (device_id) DO UPDATE SET contiguous_seq = excluded.contiguous_seq, max_seq = excluded.max_seq, stored = excluded.stored`);
     this.#seqsAbove = db.prepare('SELECT seq FROM records WHERE device_id = ? AND seq > ? ORDER BY seq LIMIT 1000').pluck();
-    this.#tables = kindTables();
+    this.#writers = this.#prepareWriters();
     this.#writeGeneric = db.prepare('INSERT INTO record_payloads (device_id, seq, kind, payload) VALUES (?, ?, ?, ?)');
   }
 
@@ -82,69 +57,9 @@ export class RecordsRepo {
       const sha = this.#existingHash.get(record.deviceId, record.seq) as string | undefined;
       return sha === payloadSha256 ? 'duplicate' : 'conflict';
     }
-    this.#writeRows(kind, [record]);
-    this.#stored(record);
-    return 'stored';
-  }
-
-  /**
-   * Stores records as `store` does each of them in turn, CHUNK per INSERT (a seq sent twice in the
-   * batch is stored once, from its first message); must run inside a transaction.
-   */
-  storeMany(items: readonly StoreItem[], receivedAt: number): StoreOutcome[] {
-    const outcomes: StoreOutcome[] = [];
-    for (let from = 0; from < items.length; from += CHUNK) outcomes.push(...this.#storeChunk(items.slice(from, from + CHUNK), receivedAt));
-    return outcomes;
-  }
-
-  #storeChunk(chunk: readonly StoreItem[], receivedAt: number): StoreOutcome[] {
-    const values: unknown[] = [];
-    for (const { kind, record, payloadSha256 } of chunk) values.push(record.deviceId, record.seq, kind, record.time, receivedAt, payloadSha256);
-    // OR IGNORE ... RETURNING gives the rows it inserted (in no promised order): the others existed
-    const returned = this.#insert('records', RECORD_COLUMNS, chunk.length, 'OR IGNORE', ' RETURNING device_id, seq').raw().all(...values) as [string, number][];
-    const inserted = new Set(returned.map(([deviceId, seq]) => keyOf(deviceId, seq)));
-    const rows = new Map<RecordKind, RecordOf<RecordKind>[]>();
-    const outcomes = chunk.map(({ kind, record, payloadSha256 }): StoreOutcome => {
-      // delete: a seq twice in the chunk was inserted from its first message only
-      if (!inserted.delete(keyOf(record.deviceId, record.seq))) {
-        return this.#existingHash.get(record.deviceId, record.seq) === payloadSha256 ? 'duplicate' : 'conflict';
-      }
-      const ofKind = rows.get(kind);
-      if (ofKind === undefined) rows.set(kind, [record]);
-      else ofKind.push(record);
-      this.#stored(record);
-      return 'stored';
-    });
-    for (const [kind, records] of rows) this.#writeRows(kind, records);
-    return outcomes;
-  }
-
-  /** The per-kind rows of newly stored records of one kind, at most CHUNK. */
-  #writeRows<K extends RecordKind>(kind: K, records: readonly RecordOf<K>[]): void {
-    const table = this.#tables[kind] as KindTable<K> | undefined;
-    if (table === undefined) {
-      for (const r of records) this.#writeGeneric.run(r.deviceId, r.seq, kind, JSON.stringify(r));
-      return;
-    }
-    const values: unknown[] = [];
-    for (const r of records) values.push(...table.row(r));
-    this.#insert(table.table, table.columns, records.length).run(...values);
-  }
-
-  /** `INSERT [or] INTO table (columns) VALUES (...) x rows [tail]`, prepared once per shape. */
-  #insert(table: string, columns: readonly string[], rows: number, or = '', tail = ''): Statement {
-    const key = `${table}:${rows}:${or}`;
-    let statement = this.#inserts.get(key);
-    if (statement === undefined) {
-      const one = `(${columns.map(() => '?').join(', ')})`;
-      statement = this.#db.prepare(`INSERT ${or} INTO ${table} (${columns.join(', ')}) VALUES ${Array(rows).fill(one).join(', ')}${tail}`);
-      this.#inserts.set(key, statement);
-    }
-    return statement;
-  }
-
-  /** A newly stored record moves its device's progress, now or at the end of `inBatch`. */
-  #stored(record: { deviceId: string; seq: number }): void {
+    const write = this.#writers[kind] as Writer<K> | undefined;
+    if (write === undefined) this.#writeGeneric.run(record.deviceId, record.seq, kind, JSON.stringify(record));
+    else write(record);
     const pending = this.#batch;
     if (pending === undefined) {
       this.#advance(record.deviceId, [record.seq]);
@@ -153,6 +68,7 @@ export class RecordsRepo {
       if (seqs === undefined) pending.set(record.deviceId, [record.seq]);
       else seqs.push(record.seq);
     }
+    return 'stored';
   }
 
   /**
@@ -201,41 +117,34 @@ export class RecordsRepo {
       if (i < next.length || next.length < 1000) return contiguous;
     }
   }
-}
 
-const keyOf = (deviceId: string, seq: number): string => `${seq}\u0000${deviceId}`;
-
-function kindTables(): Tables {
-  return {
-    // one row per batch (migration 012)
-    predictions: {
-      table: 'prediction_batches',
-      columns: ['device_id', 'seq', 'asset_id', 'model_name', 'model_version', 'role', 'horizon_hours', 'threshold', 'rows', 'alerts', 'points'],
-      row: (r) => [r.deviceId, r.seq, r.assetId, r.model.name, r.model.version, r.role, r.horizonHours ?? null, r.threshold,
-        r.predictions.length, r.predictions.reduce((n, p) => (p.alert ? n + 1 : n), 0), packPoints(r.predictions)],
-    },
-    alerts: {
-      table: 'alerts',
-      columns: ['device_id', 'seq', 'time', 'asset_id', 'model_name', 'model_version', 'score', 'threshold', 'severity', 'window_end', 'message'],
-      row: (r) => [r.deviceId, r.seq, r.time, r.assetId, r.model.name, r.model.version, r.score, r.threshold, r.severity, r.windowEnd, r.message],
-    },
-    events: {
-      table: 'machine_events',
-      columns: ['device_id', 'seq', 'time', 'asset_id', 'type', 'at', 'component', 'cause', 'source', 'note'],
-      row: (r) => [r.deviceId, r.seq, r.time, r.assetId, r.type, r.at, r.component ?? null, r.cause ?? null, r.source, r.note ?? null],
-    },
-    metrics: {
-      table: 'metric_windows',
-      columns: ['device_id', 'seq', 'time', 'asset_id', 'window_start', 'window_end', 'readings', 'rejected_readings', 'inferences',
-        'inference_errors', 'alerts', 'latency_p50', 'latency_p95', 'latency_max', 'model_name', 'model_version'],
-      row: (r) => [r.deviceId, r.seq, r.time, r.assetId, r.windowStart, r.windowEnd, r.readings, JSON.stringify(r.rejectedReadings),
-        r.inferences, r.inferenceErrors, r.alerts, r.latencyMs?.p50 ?? null, r.latencyMs?.p95 ?? null, r.latencyMs?.max ?? null,
-        r.model?.name ?? null, r.model?.version ?? null],
-    },
-    deployment: {
-      table: 'deployment_status',
-      columns: ['device_id', 'seq', 'time', 'deployment_id', 'model_name', 'model_version', 'status', 'detail'],
-      row: (r) => [r.deviceId, r.seq, r.time, r.deploymentId, r.model.name, r.model.version, r.status, r.detail ?? null],
-    },
-  };
+  #prepareWriters(): Writers {
+    const db = this.#db;
+    const prediction = db.prepare(`INSERT INTO prediction_batches (device_id, seq, asset_id, model_name, model_version, role,
+      horizon_hours, threshold, rows, alerts, points) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const alert = db.prepare(`INSERT INTO alerts (device_id, seq, time, asset_id, model_name, model_version, score, threshold,
+      severity, window_end, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const event = db.prepare(`INSERT INTO machine_events (device_id, seq, time, asset_id, type, at, component, cause, source, note)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const metric = db.prepare(`INSERT INTO metric_windows (device_id, seq, time, asset_id, window_start, window_end, readings,
+      rejected_readings, inferences, inference_errors, alerts, latency_p50, latency_p95, latency_max, model_name, model_version)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const deployment = db.prepare(`INSERT INTO deployment_status (device_id, seq, time, deployment_id, model_name, model_version,
+      status, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
+    return {
+      // one row per batch (migration 012)
+      predictions: (r) => prediction.run(r.deviceId, r.seq, r.assetId, r.model.name, r.model.version, r.role,
+        r.horizonHours ?? null, r.threshold, r.predictions.length,
+        r.predictions.reduce((n, p) => (p.alert ? n + 1 : n), 0), packPoints(r.predictions)),
+      alerts: (r) => alert.run(r.deviceId, r.seq, r.time, r.assetId, r.model.name, r.model.version, r.score, r.threshold,
+        r.severity, r.windowEnd, r.message),
+      events: (r) => event.run(r.deviceId, r.seq, r.time, r.assetId, r.type, r.at, r.component ?? null, r.cause ?? null,
+        r.source, r.note ?? null),
+      metrics: (r) => metric.run(r.deviceId, r.seq, r.time, r.assetId, r.windowStart, r.windowEnd, r.readings,
+        JSON.stringify(r.rejectedReadings), r.inferences, r.inferenceErrors, r.alerts, r.latencyMs?.p50 ?? null,
+        r.latencyMs?.p95 ?? null, r.latencyMs?.max ?? null, r.model?.name ?? null, r.model?.version ?? null),
+      deployment: (r) => deployment.run(r.deviceId, r.seq, r.time, r.deploymentId, r.model.name, r.model.version, r.status,
+        r.detail ?? null),
+    };
+  }
 }

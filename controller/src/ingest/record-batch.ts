@@ -10,11 +10,11 @@
  * transaction (one writer in WAL) and better-sqlite3 blocks the event loop meanwhile.
  */
 import { hash as digest } from 'node:crypto';
-import { PdmError, parseTopic, recordKinds, type ParsedTopic, type RecordKind, type RecordOf } from '@pdm/protocol';
+import { PdmError, parseTopic, recordKinds, type ParsedTopic, type RecordKind } from '@pdm/protocol';
 import { type Db, writeTransaction } from '../db/database.js';
 import { DevicesRepo } from '../db/devices-repo.js';
 import { IngestStatsRepo } from '../db/ingest-stats-repo.js';
-import { RecordsRepo, type StoreOutcome } from '../db/records-repo.js';
+import { RecordsRepo } from '../db/records-repo.js';
 import { IngestCounters } from './counters.js';
 import { decodeUpstream } from './decode.js';
 import { FailedAttempts, MAX_ATTEMPTS, attemptKey, writeBatch, type ItemResult } from './failed-attempts.js';
@@ -96,9 +96,7 @@ export class RecordBatchWriter {
     this.#devices = new DevicesRepo(db);
     this.#counters = new IngestCounters(db, new IngestStatsRepo(db), () => undefined);
     this.#writeAll = writeTransaction(db, (batch: readonly Decoded[], now: number) => {
-      const items = batch.map((d) => ({ kind: d.kind, record: d.record as RecordOf<RecordKind>, payloadSha256: d.hash }));
-      const stored = this.#records.inBatch(() => this.#records.storeMany(items, now));
-      const outcomes = stored.map((outcome, i) => this.#outcomeOf(outcome, batch[i]!));
+      const outcomes = this.#records.inBatch(() => batch.map((d) => this.#store(d, now)));
       this.#touch(batch, now);
       return outcomes;
     });
@@ -156,10 +154,7 @@ export class RecordBatchWriter {
 
   /** The database part of one message; runs inside a transaction. */
   #store(d: Decoded, now: number): RecordOutcome {
-    return this.#outcomeOf(this.#records.store(d.kind, d.record as never, d.hash, now), d);
-  }
-
-  #outcomeOf(outcome: StoreOutcome, d: Decoded): RecordOutcome {
+    const outcome = this.#records.store(d.kind, d.record as never, d.hash, now);
     return outcome === 'conflict' ? { type: 'conflict', seq: d.record.seq } : { type: outcome };
   }
 
