@@ -23,6 +23,14 @@ export interface DatabaseOptions {
 
 export type Db = BetterSqlite3.Database;
 
+/**
+ * The autocheckpoint of the controller's connection, in WAL pages: a bound, not the schedule. The
+ * record writer's connection checkpoints at 10,000 pages and when idle (ingest/wal-checkpoint.ts); at
+ * SQLite's default (1000 pages) this connection's own commits would run those checkpoints on the
+ * controller's event loop instead whenever ingest left more than 1000 pages behind.
+ */
+export const WAL_BACKSTOP_PAGES = 40_000;
+
 type TransactionBody = Parameters<Db['transaction']>[0];
 /** The transaction as a function: the body's parameters and result. */
 export type TransactionFn<F extends TransactionBody> = BetterSqlite3.Transaction<F>['immediate'];
@@ -74,6 +82,7 @@ export class Database {
       db.pragma('busy_timeout = 2000');
       await switchToWal(db);
       db.pragma('synchronous = NORMAL');
+      db.pragma(`wal_autocheckpoint = ${WAL_BACKSTOP_PAGES}`);
       db.pragma('foreign_keys = ON');
       migrate(db, this.#options.migrationsDir ?? defaultMigrationsDir, this.#log);
     } catch (err) {

@@ -8,6 +8,7 @@
 import { PdmError } from '@pdm/protocol';
 import type { Db } from '../db/database.js';
 import { RecordBatchWriter, type BatchResult, type RawRecord } from './record-batch.js';
+import { WalCheckpointer } from './wal-checkpoint.js';
 
 export interface RecordSink {
   start(): Promise<void>;
@@ -23,6 +24,7 @@ export interface RecordSink {
 export class InProcessSink implements RecordSink {
   readonly #db: () => Db;
   #writer: RecordBatchWriter | undefined;
+  #checkpoints: WalCheckpointer | undefined;
 
   /** `db` is read at start, once the database is open. */
   constructor(db: () => Db) {
@@ -30,15 +32,23 @@ export class InProcessSink implements RecordSink {
   }
 
   async start(): Promise<void> {
-    this.#writer = new RecordBatchWriter(this.#db());
+    const db = this.#db();
+    this.#writer = new RecordBatchWriter(db);
+    // the same checkpoint schedule as the worker's connection (wal-checkpoint.ts); no-op without a WAL
+    this.#checkpoints = new WalCheckpointer(db);
+    this.#checkpoints.start();
   }
 
   async stop(): Promise<void> {
+    this.#checkpoints?.stop();
+    this.#checkpoints = undefined;
     this.#writer = undefined;
   }
 
   async write(batch: readonly RawRecord[], now: number, wanted: ReadonlySet<string>): Promise<BatchResult> {
     if (this.#writer === undefined) throw new PdmError('INTERNAL', 'record sink is not started');
-    return this.#writer.write(batch, now, wanted);
+    const result = this.#writer.write(batch, now, wanted);
+    this.#checkpoints?.afterBatch();
+    return result;
   }
 }

@@ -7,6 +7,7 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import { RecordBatchWriter, errorInfo, type BatchResult, type ErrorInfo, type RawRecord } from './record-batch.js';
+import { WalCheckpointer } from './wal-checkpoint.js';
 
 export interface WorkerInit {
   file: string;
@@ -41,10 +42,11 @@ export function unpack(job: WriteJob): RawRecord[] {
   });
 }
 
-/** Answers each batch with its outcomes, until asked to close. */
-function serve(port: MessagePort, db: BetterSqlite3.Database, writer: RecordBatchWriter): void {
+/** Answers each batch with its outcomes, until asked to close; checkpoints the WAL when idle (wal-checkpoint.ts). */
+function serve(port: MessagePort, db: BetterSqlite3.Database, writer: RecordBatchWriter, checkpoints: WalCheckpointer): void {
   port.on('message', (job: WriteJob | { type: 'close' }) => {
     if ('type' in job) {
+      checkpoints.stop();
       db.close();
       port.close();
       return;
@@ -56,6 +58,7 @@ function serve(port: MessagePort, db: BetterSqlite3.Database, writer: RecordBatc
       reply = { type: 'error', id: job.id, error: errorInfo(err) };
     }
     port.postMessage(reply);
+    checkpoints.afterBatch();
   });
 }
 
@@ -69,7 +72,9 @@ if (port !== null) {
     // the file is in WAL mode already (the controller's connection switched it); these are per connection
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
-    serve(port, db, new RecordBatchWriter(db));
+    const checkpoints = new WalCheckpointer(db);
+    checkpoints.start();
+    serve(port, db, new RecordBatchWriter(db), checkpoints);
     port.postMessage({ type: 'ready' } satisfies WorkerReply);
   } catch (err) {
     db?.close();
