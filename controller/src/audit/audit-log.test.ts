@@ -1,30 +1,22 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../clock.js';
-import { Database } from '../db/database.js';
-import { captureLogs } from '../testing/log-capture.js';
-import { tempDir } from '../testing/temp-dir.js';
+import type { Database } from '../db/database.js';
+import { testDatabase } from '../testing/test-database.js';
 import { AuditLog } from './audit-log.js';
 
-let dir: ReturnType<typeof tempDir>;
 let db: Database;
 let audit: AuditLog;
 let clock: ManualClock;
 
 beforeEach(async () => {
-  dir = tempDir('pdm-audit-');
   clock = new ManualClock('2026-03-01T00:00:00.000Z');
-  db = new Database({ dataDir: dir.path }, captureLogs('silent').log);
-  await db.start();
+  db = await testDatabase();
   audit = new AuditLog(db, clock);
   const alice = { name: 'alice', role: 'engineer' as const };
   for (let i = 1; i <= 7; i++) {
     clock.advance(60_000);
     audit.record({ actor: i % 2 === 0 ? alice : { name: 'controller', role: null }, action: i < 5 ? 'rollout.stage-pass' : 'model.publish', target: { type: i < 5 ? 'rollout' : 'model', id: `t${i % 3}` }, reason: `r${i}`, detail: { i } });
   }
-});
-afterEach(async () => {
-  await db.stop();
-  dir.remove();
 });
 
 describe('AuditLog', () => {

@@ -1,12 +1,12 @@
 import { statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isPdmError } from '@pdm/protocol';
 import { captureLogs } from '../testing/log-capture.js';
 import { tempDir } from '../testing/temp-dir.js';
+import { testDatabase } from '../testing/test-database.js';
 import { AuditLog } from '../audit/audit-log.js';
 import { ManualClock } from '../clock.js';
-import { Database } from '../db/database.js';
 import { TokenStore } from './token-store.js';
 import { ADMIN_TOKEN_FILE, ApiTokens } from './tokens.js';
 
@@ -44,33 +44,28 @@ describe('ApiTokens', () => {
   });
 
   it('beside a tokens file: created tokens are found in the database, lastUsed is written once a minute, a shared name is warned about', async () => {
-    const dataDir = dir();
     const clock = new ManualClock('2026-03-01T00:00:00.000Z');
     const { log, lines } = captureLogs('debug');
-    const database = new Database({ dataDir }, log);
-    await database.start();
-    try {
-      const store = new TokenStore(database, new AuditLog(database, clock), clock);
-      const root = { name: 'root', role: 'admin' } as const;
-      const { token } = store.create({ name: 'alice', role: 'engineer' }, root);
-      const file = join(dataDir, 'tokens.json');
-      writeFileSync(file, JSON.stringify({ tokens: [{ name: 'alice', role: 'viewer', token: 'file-token-0123456789abcdefghij' }] }));
-      const tokens = new ApiTokens({ dataDir, tokensFile: file }, log, store);
-      await tokens.start();
-      expect(lines.filter((l) => l.msg === 'a token in the tokens file has the name of a token created through the API')).toEqual([expect.objectContaining({ level: 40, name: 'alice' })]);
-      expect(tokens.identify('file-token-0123456789abcdefghij')).toEqual({ name: 'alice', role: 'viewer' });
-      expect(tokens.identify(token)).toEqual({ name: 'alice', role: 'engineer' });
-      const lastUsed = () => store.list()[0]!.lastUsed;
-      expect(lastUsed()).toBe('2026-03-01T00:00:00.000Z');
-      clock.advance(59_000);
-      tokens.identify(token);
-      expect(lastUsed()).toBe('2026-03-01T00:00:00.000Z');
-      clock.advance(1_000);
-      tokens.identify(token);
-      expect(lastUsed()).toBe('2026-03-01T00:01:00.000Z');
-      expect(tokens.list().map((t) => `${t.name}:${t.role}:${t.source}`)).toEqual(['alice:viewer:file', 'alice:engineer:api']);
-    } finally {
-      await database.stop();
-    }
+    const database = await testDatabase({ log });
+    const dataDir = dirname(database.file);
+    const store = new TokenStore(database, new AuditLog(database, clock), clock);
+    const root = { name: 'root', role: 'admin' } as const;
+    const { token } = store.create({ name: 'alice', role: 'engineer' }, root);
+    const file = join(dataDir, 'tokens.json');
+    writeFileSync(file, JSON.stringify({ tokens: [{ name: 'alice', role: 'viewer', token: 'file-token-0123456789abcdefghij' }] }));
+    const tokens = new ApiTokens({ dataDir, tokensFile: file }, log, store);
+    await tokens.start();
+    expect(lines.filter((l) => l.msg === 'a token in the tokens file has the name of a token created through the API')).toEqual([expect.objectContaining({ level: 40, name: 'alice' })]);
+    expect(tokens.identify('file-token-0123456789abcdefghij')).toEqual({ name: 'alice', role: 'viewer' });
+    expect(tokens.identify(token)).toEqual({ name: 'alice', role: 'engineer' });
+    const lastUsed = () => store.list()[0]!.lastUsed;
+    expect(lastUsed()).toBe('2026-03-01T00:00:00.000Z');
+    clock.advance(59_000);
+    tokens.identify(token);
+    expect(lastUsed()).toBe('2026-03-01T00:00:00.000Z');
+    clock.advance(1_000);
+    tokens.identify(token);
+    expect(lastUsed()).toBe('2026-03-01T00:01:00.000Z');
+    expect(tokens.list().map((t) => `${t.name}:${t.role}:${t.source}`)).toEqual(['alice:viewer:file', 'alice:engineer:api']);
   });
 });

@@ -10,11 +10,11 @@ import { downTopic, upTopic, type KeySet } from '@pdm/protocol';
 import { AuditLog } from '../audit/audit-log.js';
 import { CONTROLLER_ACTOR } from '../auth/roles.js';
 import { systemClock } from '../clock.js';
-import { Database } from '../db/database.js';
+import type { Database } from '../db/database.js';
 import { DeviceEnrollment } from '../devices/enrollment.js';
 import { onceWithin } from '../testing/device-client.js';
 import { captureLogs } from '../testing/log-capture.js';
-import { tempDir } from '../testing/temp-dir.js';
+import { testDatabase } from '../testing/test-database.js';
 import type { LinkMessage } from './broker-link.js';
 import { CONTROLLER_CLIENT_ID, EmbeddedBroker } from './embedded-broker.js';
 import { MqttLink } from './mqtt-link.js';
@@ -28,7 +28,6 @@ const BURST = 20;
 const MAX_DEVICES = 4;
 
 const { log, lines } = captureLogs('debug');
-let dir: ReturnType<typeof tempDir>;
 let database: Database;
 let enrollment: DeviceEnrollment;
 let broker: EmbeddedBroker;
@@ -38,9 +37,7 @@ const clients: MqttClient[] = [];
 const passwords = new Map<string, string>();
 
 beforeEach(async () => {
-  dir = tempDir();
-  database = new Database({ dataDir: dir.path }, log);
-  await database.start();
+  database = await testDatabase({ log });
   enrollment = new DeviceEnrollment(() => ({ brokerUrl: 'mqtt://127.0.0.1:1883', passwordFile: '/etc/pdm-agent/mqtt.password' }), {
     database, audit: new AuditLog(database, systemClock), sessions: { disconnect: (id) => broker.disconnect(id) },
     keySet: () => KEY_SET, clock: systemClock, log,
@@ -65,8 +62,6 @@ afterEach(async () => {
   for (const c of clients.splice(0)) await c.endAsync(true);
   await link.stop();
   await broker.stop();
-  await database.stop();
-  dir.remove();
   lines.length = 0;
 });
 

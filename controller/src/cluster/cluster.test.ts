@@ -1,8 +1,8 @@
+import { dirname } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../clock.js';
-import { Database } from '../db/database.js';
 import { captureLogs } from '../testing/log-capture.js';
-import { tempDir } from '../testing/temp-dir.js';
+import { testDatabase } from '../testing/test-database.js';
 import { Cluster } from './cluster.js';
 import { LeaderOnly } from './leader-only.js';
 
@@ -15,19 +15,15 @@ afterEach(async () => {
 
 /** Two instances as two processes would be: each its own connection to one database file, one host clock. */
 async function twoInstances() {
-  const dir = tempDir();
   const clock = new ManualClock();
-  const open = async (name: string) => {
-    const database = new Database({ dataDir: dir.path }, log);
-    await database.start();
+  const open = async (name: string, dataDir?: string) => {
+    const database = await testDatabase({ log, dataDir });
     // renewals only when the test says so (tick), never on a timer
     const cluster = new Cluster({ name, leaseMs: LEASE, renewMs: 3_600_000 }, database, clock, log);
-    cleanups.push(() => database.stop());
     return { database, cluster };
   };
-  cleanups.push(() => dir.remove());
   const a = await open('a');
-  const b = await open('b');
+  const b = await open('b', dirname(a.database.file));
   cleanups.push(() => a.cluster.stop(), () => b.cluster.stop());
   return { clock, a: a.cluster, b: b.cluster, db: a.database };
 }

@@ -2,29 +2,20 @@
  * The delivery part of the device view (issue 4): last delivered (contiguous) seq, the device's
  * backlog and drops from its heartbeat, quarantined outboxes, and the holes in the stored seqs.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import * as fx from '../testing/fixtures.js';
-import { captureLogs } from '../testing/log-capture.js';
-import { tempDir } from '../testing/temp-dir.js';
-import { Database } from './database.js';
+import { suiteDatabase } from '../testing/test-database.js';
 import { DevicesRepo } from './devices-repo.js';
 import { RecordsRepo } from './records-repo.js';
 
-const dir = tempDir();
-const { log } = captureLogs('warn');
-const database = new Database({ dataDir: dir.path }, log);
+const database = suiteDatabase();
 let devices: DevicesRepo;
 let records: RecordsRepo;
 const t0 = Date.parse('2026-01-01T00:00:00.000Z');
 
-beforeAll(async () => {
-  await database.start();
+beforeAll(() => {
   devices = new DevicesRepo(database.handle);
   records = new RecordsRepo(database.handle);
-});
-afterAll(async () => {
-  await database.stop();
-  dir.remove();
 });
 
 function store(deviceId: string, seqs: number[]): void {

@@ -1,13 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isPdmError } from '@pdm/protocol';
 import { captureLogs } from '../testing/log-capture.js';
 import { tempDir } from '../testing/temp-dir.js';
-import { Database } from './database.js';
+import { testDatabase } from '../testing/test-database.js';
 import { currentVersion, defaultMigrationsDir, migrate, readMigrations } from './migrate.js';
 
 const dirs: { remove: () => void }[] = [];
@@ -64,9 +64,7 @@ describe('migrations', () => {
   }, 90_000);
 
   it('apply once on a new database and not again on reopen', async () => {
-    const dataDir = newDir();
-    const first = new Database({ dataDir }, log);
-    await first.start();
+    const first = await testDatabase({ log });
     const all = readMigrations(defaultMigrationsDir).map((m) => m.version);
     expect(currentVersion(first.handle)).toBe(all.length);
     expect(tables(first.handle)).toEqual(expect.arrayContaining([
@@ -77,12 +75,10 @@ describe('migrations', () => {
     first.handle.prepare("INSERT INTO devices (device_id, first_seen_at) VALUES ('d1', 1)").run();
     await first.stop();
 
-    const again = new Database({ dataDir }, log);
-    await again.start();
+    const again = await testDatabase({ log, dataDir: dirname(first.file) });
     expect(migrate(again.handle, defaultMigrationsDir, log)).toEqual([]);
     expect(again.handle.prepare('SELECT COUNT(*) FROM schema_version').pluck().get()).toBe(all.length);
     expect(again.handle.prepare('SELECT device_id FROM devices').pluck().all()).toEqual(['d1']);
-    await again.stop();
   });
 
   it('roll a failing migration back whole and keep the previous version', () => {

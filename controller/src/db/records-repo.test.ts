@@ -1,23 +1,18 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { PdmError, type RecordKind } from '@pdm/protocol';
 import { alert, deployment, event, metrics, predictions } from '../testing/fixtures.js';
-import { captureLogs } from '../testing/log-capture.js';
-import { tempDir } from '../testing/temp-dir.js';
-import { Database } from './database.js';
+import { testDatabase } from '../testing/test-database.js';
+import type { Database } from './database.js';
 import { RecordsQuery } from './records-query.js';
 import { RecordsRepo } from './records-repo.js';
 
-let dir: ReturnType<typeof tempDir>;
 let database: Database;
 let repo: RecordsRepo;
 
 beforeEach(async () => {
-  dir = tempDir();
-  database = new Database({ dataDir: dir.path }, captureLogs('silent').log);
-  await database.start();
+  database = await testDatabase();
   repo = new RecordsRepo(database.handle);
 });
-afterEach(async () => { await database.stop(); dir.remove(); });
 
 const count = (table: string) => database.handle.prepare(`SELECT COUNT(*) FROM ${table}`).pluck().get() as number;
 const storeSeq = (seq: number, hash = `h${seq}`) =>

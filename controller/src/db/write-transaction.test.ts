@@ -1,25 +1,20 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { AuditLog } from '../audit/audit-log.js';
 import { TokenStore } from '../auth/token-store.js';
 import { ManualClock } from '../clock.js';
-import { captureLogs } from '../testing/log-capture.js';
-import { tempDir } from '../testing/temp-dir.js';
+import { testDatabase } from '../testing/test-database.js';
 import { holdWriteLock } from '../testing/write-lock.js';
-import { Database, readTransaction, writeTransaction } from './database.js';
+import { readTransaction, writeTransaction, type Database } from './database.js';
 
-let dir: ReturnType<typeof tempDir>;
 let database: Database;
 
 beforeEach(async () => {
-  dir = tempDir();
-  database = new Database({ dataDir: dir.path }, captureLogs('silent').log);
-  await database.start();
+  database = await testDatabase();
   database.handle.exec('CREATE TABLE probe (n INTEGER NOT NULL)');
 });
-afterEach(async () => { await database.stop(); dir.remove(); });
 
 /** Another thread's connection takes the write lock, writes a row and commits 300 ms later. */
 const holdLock = () => holdWriteLock(database.file, { sql: 'INSERT INTO probe (n) VALUES (1)', releaseAfterMs: 300 });

@@ -1,26 +1,21 @@
-import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { PdmError, upKinds } from '@pdm/protocol';
-import type { Health } from '../broker/broker-link.js';
-import { Database } from '../db/database.js';
 import { DevicesRepo } from '../db/devices-repo.js';
 import { IngestStatsRepo } from '../db/ingest-stats-repo.js';
 import { RecordsRepo } from '../db/records-repo.js';
 import * as fx from '../testing/fixtures.js';
 import { captureLogs } from '../testing/log-capture.js';
-import { tempDir } from '../testing/temp-dir.js';
+import { suiteDatabase } from '../testing/test-database.js';
+import { suiteHttpApp } from '../testing/test-http-app.js';
 import { buildHttpApp } from './build-app.js';
 import { toErrorResponse } from './errors.js';
 import { apiContext } from './http-server.js';
 
-const dir = tempDir();
 const { log, lines } = captureLogs('debug');
-const database = new Database({ dataDir: dir.path }, log);
-let app: FastifyInstance;
-const health: Record<string, () => Health> = { db: () => database.health(), broker: () => ({ ok: true }) };
+const database = suiteDatabase({ log });
+const { health, get } = suiteHttpApp(database, log);
 
-beforeAll(async () => {
-  await database.start();
+beforeAll(() => {
   const db = database.handle;
   const devices = new DevicesRepo(db);
   const records = new RecordsRepo(db);
@@ -37,19 +32,7 @@ beforeAll(async () => {
   })();
   stats.addInvalid('gw-a', 'predictions', 'PAYLOAD_INVALID', { count: 2, firstAt: t0, lastAt: t0 + 5, lastMessage: 'predictions: score: expected number' });
   stats.addInvalid('gw-a', 'status', 'PAYLOAD_NOT_JSON', { count: 1, firstAt: t0, lastAt: t0, lastMessage: 'status is not UTF-8 JSON' });
-  app = buildHttpApp(apiContext(database, health), log);
-  await app.ready();
 });
-afterAll(async () => {
-  await app.close();
-  await database.stop();
-  dir.remove();
-});
-
-const get = async (url: string) => {
-  const res = await app.inject({ method: 'GET', url });
-  return { status: res.statusCode, body: res.json() };
-};
 
 describe('GET /api/v1/devices', () => {
   it('lists devices with presence, models, seq progress, heartbeat counters and invalid counts', async () => {

@@ -4,16 +4,17 @@
  * committed is checked from a second connection, as a restarted controller would see it.
  */
 import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import BetterSqlite from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { encodePayload, upTopic, type RecordKind } from '@pdm/protocol';
-import { Database } from '../db/database.js';
+import type { Database } from '../db/database.js';
 import { IngestStatsRepo } from '../db/ingest-stats-repo.js';
 import { RecordsRepo } from '../db/records-repo.js';
 import { captureLogs } from '../testing/log-capture.js';
 import * as fx from '../testing/fixtures.js';
-import { tempDir } from '../testing/temp-dir.js';
+import { testDatabase } from '../testing/test-database.js';
 import { holdWriteLock } from '../testing/write-lock.js';
 import { MAX_ATTEMPTS, type RawRecord } from './record-batch.js';
 import { InProcessSink, type RecordSink } from './record-sink.js';
@@ -39,15 +40,12 @@ const pred = (deviceId: string, seq: number) => encodePayload('predictions', fx.
 const NOW = Date.parse('2026-11-27T01:00:00.000Z');
 
 describe.each(sinks)('record sink (%s)', (_name, makeSink) => {
-  let dir: ReturnType<typeof tempDir>;
   let database: Database;
   let sink: RecordSink;
   let reader: BetterSqlite.Database | undefined;
 
   beforeEach(async () => {
-    dir = tempDir();
-    database = new Database({ dataDir: dir.path }, captureLogs('debug').log);
-    await database.start();
+    database = await testDatabase();
     sink = makeSink(database);
     await sink.start();
     reader = new BetterSqlite(database.file, { readonly: true, fileMustExist: true });
@@ -55,8 +53,6 @@ describe.each(sinks)('record sink (%s)', (_name, makeSink) => {
   afterEach(async () => {
     reader?.close();
     await sink.stop();
-    await database.stop();
-    dir.remove();
   });
 
   const committed = (deviceId: string, seq: number): boolean =>
@@ -156,9 +152,7 @@ describe.each(sinks)('record sink (%s)', (_name, makeSink) => {
 
 describe('worker sink', () => {
   it('fails to start with a coded error, the thrown one as its cause, when the worker throws', async () => {
-    const dir = tempDir();
-    const database = new Database({ dataDir: dir.path }, captureLogs('debug').log);
-    await database.start();
+    const database = await testDatabase();
     const throwing = { url: new URL(`data:text/javascript,${encodeURIComponent("throw new Error('worker broke');")}`) };
     const sink = new WorkerSink({ file: database.file, entry: throwing, busyTimeoutMs: 2000 }, captureLogs('silent').log);
     try {
@@ -166,17 +160,13 @@ describe('worker sink', () => {
       expect(err).toMatchObject({ code: 'INTERNAL', message: 'ingest worker failed', cause: expect.objectContaining({ message: 'worker broke' }) });
     } finally {
       await sink.stop();
-      await database.stop();
-      dir.remove();
     }
   });
 
   it('fails the batch a dying worker held (so it is not acknowledged) and stores the next one in a new worker', async () => {
-    const dir = tempDir();
-    const database = new Database({ dataDir: dir.path }, captureLogs('debug').log);
-    await database.start();
+    const database = await testDatabase();
     // the first worker dies on its first batch; the one started after it is the real one
-    const marker = `${dir.path}/crashed`;
+    const marker = `${dirname(database.file)}/crashed`;
     const crashOnce = `const { existsSync, writeFileSync } = await import('node:fs');
 const { parentPort } = await import('node:worker_threads');
 if (!existsSync(${JSON.stringify(marker)})) {
@@ -196,8 +186,6 @@ if (!existsSync(${JSON.stringify(marker)})) {
       expect(again.outcomes).toEqual([{ type: 'stored' }]);
     } finally {
       await sink.stop();
-      await database.stop();
-      dir.remove();
     }
   });
 });

@@ -8,10 +8,9 @@ import { statSync } from 'node:fs';
 import BetterSqlite from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { encodePayload, upTopic } from '@pdm/protocol';
-import { Database, WAL_BACKSTOP_PAGES } from '../db/database.js';
-import { captureLogs } from '../testing/log-capture.js';
+import { WAL_BACKSTOP_PAGES, type Database } from '../db/database.js';
 import * as fx from '../testing/fixtures.js';
-import { tempDir } from '../testing/temp-dir.js';
+import { testDatabase } from '../testing/test-database.js';
 import { RecordBatchWriter, type RawRecord } from './record-batch.js';
 import { WalCheckpointer } from './wal-checkpoint.js';
 
@@ -31,16 +30,13 @@ function batch(n: number, size: number): RawRecord[] {
 }
 
 describe('WalCheckpointer', () => {
-  let dir: ReturnType<typeof tempDir>;
   let database: Database;
   let writerDb: BetterSqlite.Database;
   let reader: BetterSqlite.Database;
   let checkpoints: WalCheckpointer | undefined;
 
   beforeEach(async () => {
-    dir = tempDir();
-    database = new Database({ dataDir: dir.path }, captureLogs('debug').log);
-    await database.start();
+    database = await testDatabase();
     // a second connection, as the ingest worker opens it (record-worker.ts)
     writerDb = new BetterSqlite(database.file, { fileMustExist: true });
     writerDb.pragma('synchronous = NORMAL');
@@ -51,8 +47,6 @@ describe('WalCheckpointer', () => {
     checkpoints?.stop();
     reader.close();
     writerDb.close();
-    await database.stop();
-    dir.remove();
   });
 
   const start = (checkpointAt: number, idleMs = 1000): WalCheckpointer => {

@@ -5,28 +5,21 @@
  * list sorted by outbox depth (a device that dropped a record is not ranked by its seq gap), and bad
  * values answer 400 with zod's words for the field.
  */
-import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Health } from '../../broker/broker-link.js';
-import { Database } from '../../db/database.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceView } from '../../db/devices-repo.js';
 import { DevicesRepo } from '../../db/devices-repo.js';
 import { RecordsRepo } from '../../db/records-repo.js';
 import * as fx from '../../testing/fixtures.js';
 import { captureLogs } from '../../testing/log-capture.js';
-import { tempDir } from '../../testing/temp-dir.js';
-import { buildHttpApp } from '../build-app.js';
-import { apiContext } from '../http-server.js';
+import { suiteDatabase } from '../../testing/test-database.js';
+import { suiteHttpApp } from '../../testing/test-http-app.js';
 
-const dir = tempDir();
 const { log } = captureLogs('warn');
-const database = new Database({ dataDir: dir.path }, log);
-let app: FastifyInstance;
-const health: Record<string, () => Health> = { db: () => database.health(), broker: () => ({ ok: true }) };
+const database = suiteDatabase({ log });
+const { get } = suiteHttpApp(database, log);
 const t0 = Date.parse('2026-01-01T00:00:00.000Z');
 
-beforeAll(async () => {
-  await database.start();
+beforeAll(() => {
   const devices = new DevicesRepo(database.handle);
   const records = new RecordsRepo(database.handle);
   // 30 devices on two sites: backlogs that differ, some with records behind, some offline, one never
@@ -49,19 +42,7 @@ beforeAll(async () => {
   database.handle.transaction(() => {
     for (let seq = 1; seq <= 5; seq++) records.store('metrics', fx.metrics('gw-07', seq), `h${seq}`, t0);
   })();
-  app = buildHttpApp(apiContext(database, health), log);
-  await app.ready();
 });
-afterAll(async () => {
-  await app.close();
-  await database.stop();
-  dir.remove();
-});
-
-const get = async (url: string) => {
-  const res = await app.inject({ method: 'GET', url });
-  return { status: res.statusCode, body: res.json() };
-};
 
 const range = (first: number, last: number): number[] => Array.from({ length: last - first + 1 }, (_v, i) => first + i);
 const depthOf = (d: DeviceView): number => d.counters?.outboxDepth ?? 0;
@@ -132,15 +113,13 @@ describe('GET /api/v1/fleet/summary', () => {
 });
 
 describe('GET /api/v1/fleet/summary: records waiting, not seq gaps', () => {
-  const gapDir = tempDir();
-  const gapDatabase = new Database({ dataDir: gapDir.path }, log);
-  let gapApp: FastifyInstance;
+  const gapDatabase = suiteDatabase({ log });
+  const gap = suiteHttpApp(gapDatabase, log);
 
   // gw-drop evicted seq 10 (cap-bytes) and delivered all else: its contiguous seq stays 9, so lastSeq -
   // contiguous is 391 for good although 2 records wait on it. gw-off went offline with 150 records
   // queued (seqs 151..300), which lastSeq - contiguous counts a second time. gw-busy has 20 queued.
-  beforeAll(async () => {
-    await gapDatabase.start();
+  beforeAll(() => {
     const devices = new DevicesRepo(gapDatabase.handle);
     const records = new RecordsRepo(gapDatabase.handle);
     const counters = (outboxDepth: number, dropped: Record<string, number> = {}) => ({ ...fx.status('x').counters!, outboxDepth, dropped });
@@ -156,17 +135,10 @@ describe('GET /api/v1/fleet/summary: records waiting, not seq gaps', () => {
       })();
     }
     devices.applyStatus(fx.will('gw-off'), t0 + 1000, true);
-    gapApp = buildHttpApp(apiContext(gapDatabase, { db: () => gapDatabase.health(), broker: () => ({ ok: true }) }), log);
-    await gapApp.ready();
-  });
-  afterAll(async () => {
-    await gapApp.close();
-    await gapDatabase.stop();
-    gapDir.remove();
   });
 
   it('ranks the offline device with records queued first and the device with a dropped seq by its 2 waiting records', async () => {
-    const body = (await gapApp.inject({ method: 'GET', url: '/api/v1/fleet/summary' })).json();
+    const body = (await gap.get('/api/v1/fleet/summary')).body;
     expect(body.totals).toEqual({ outboxDepth: 172, dropped: 1 });
     expect(body.top).toEqual([
       { deviceId: 'gw-off', assetId: 'asset-gw-off', site: 'plant-a', state: 'offline', outboxDepth: 150, dropped: 0, behind: 150 },
