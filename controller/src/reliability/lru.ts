@@ -12,15 +12,15 @@
 export interface LruOptions<K, V> {
   /** The bound on the entries' total weight: the count of entries unless `weigh` is given. */
   max: number;
-  /** An entry's weight (default 1); must give the same for a value for as long as it is kept. */
+  /** An entry's weight (default 1), taken when it is set. */
   weigh?: ((value: V) => number) | undefined;
   /** Called for each entry dropped to keep within `max` (not for delete, clear or a replaced value). */
   onEvict?: ((value: V, key: K) => void) | undefined;
 }
 
 export class Lru<K, V> implements Iterable<[K, V]> {
-  /** Least recently used first. */
-  readonly #entries = new Map<K, V>();
+  /** Least recently used first, each with the weight it was set with. */
+  readonly #entries = new Map<K, { value: V; weight: number }>();
   readonly #options: LruOptions<K, V>;
   #weight = 0;
 
@@ -39,16 +39,16 @@ export class Lru<K, V> implements Iterable<[K, V]> {
 
   /** The value of `key`, now the most recently used; undefined when not kept. */
   get(key: K): V | undefined {
-    if (!this.#entries.has(key)) return undefined;
-    const value = this.#entries.get(key)!;
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return undefined;
     this.#entries.delete(key);
-    this.#entries.set(key, value);
-    return value;
+    this.#entries.set(key, entry);
+    return entry.value;
   }
 
   /** The value of `key` without making it recently used (a look that is not a use). */
   peek(key: K): V | undefined {
-    return this.#entries.get(key);
+    return this.#entries.get(key)?.value;
   }
 
   has(key: K): boolean {
@@ -58,19 +58,21 @@ export class Lru<K, V> implements Iterable<[K, V]> {
   /** Keeps `value` as the most recently used, then drops the least recently used entries while the total weight is past `max`. */
   set(key: K, value: V): this {
     this.delete(key);
-    this.#entries.set(key, value);
-    this.#weight += this.#weigh(value);
-    for (const [k, v] of this.#entries) {
+    const weight = this.#options.weigh?.(value) ?? 1;
+    this.#entries.set(key, { value, weight });
+    this.#weight += weight;
+    for (const [k, oldest] of this.#entries) {
       if (this.#weight <= this.#options.max) break;
       this.delete(k);
-      this.#options.onEvict?.(v, k);
+      this.#options.onEvict?.(oldest.value, k);
     }
     return this;
   }
 
   delete(key: K): boolean {
-    if (!this.#entries.has(key)) return false;
-    this.#weight -= this.#weigh(this.#entries.get(key)!);
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return false;
+    this.#weight -= entry.weight;
     this.#entries.delete(key);
     return true;
   }
@@ -81,16 +83,12 @@ export class Lru<K, V> implements Iterable<[K, V]> {
   }
 
   /** The values, least recently used first. */
-  values(): IterableIterator<V> {
-    return this.#entries.values();
+  *values(): IterableIterator<V> {
+    for (const entry of this.#entries.values()) yield entry.value;
   }
 
   /** The entries, least recently used first. */
-  [Symbol.iterator](): IterableIterator<[K, V]> {
-    return this.#entries.entries();
-  }
-
-  #weigh(value: V): number {
-    return this.#options.weigh?.(value) ?? 1;
+  *[Symbol.iterator](): IterableIterator<[K, V]> {
+    for (const [key, entry] of this.#entries) yield [key, entry.value];
   }
 }
