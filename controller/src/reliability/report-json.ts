@@ -233,11 +233,6 @@ export class LayoutMiddles {
     this.#bytes = bytes;
   }
 
-  /** The piece of an asset (its buckets' JSON, the first without its comma), made by `figures` when its downtime changed; undefined when not kept (over the budget). */
-  middle(assetId: string, part: AssetDowntime | undefined, figures: () => readonly Uint8Array[]): Uint8Array | undefined {
-    return this.kept(assetId, part) ?? this.keep(assetId, part, figures());
-  }
-
   /** The kept piece of an asset, while its downtime is the object it was made from. */
   kept(assetId: string, part: AssetDowntime | undefined): Uint8Array | undefined {
     const k = this.#kept.get(assetId);
