@@ -2,19 +2,8 @@
 import { z } from 'zod';
 import { PdmError } from '@pdm/protocol';
 
-export const QUERY_INT_MESSAGE = 'must be an integer in digits, such as 20';
-
-/**
- * Query values arrive as strings; only plain integers become numbers. Anything else ("", "1.5", "1e3")
- * is refused as not an integer: left to `schema` it would read "expected number, received string".
- */
-export const queryInt = (schema: z.ZodNumber) =>
-  z.preprocess((v, ctx) => {
-    if (typeof v !== 'string') return v;
-    if (/^-?\d+$/.test(v)) return Number(v);
-    ctx.addIssue({ code: 'custom', message: QUERY_INT_MESSAGE, input: v });
-    return z.NEVER;
-  }, schema);
+// queryInt lives in query-int.ts (a domain module, reliability-service.ts, declares a query too); still exported here for openapi/validator.test.ts
+export { QUERY_INT_MESSAGE, queryInt } from '../query-int.js';
 
 /**
  * A body that may be left out: fastify hands a missing body to the route's validator as null, which

@@ -19,6 +19,7 @@ import { assetDowntime, downtimeOf, eventsByAsset, type AssetDerived, type Downt
 import { dropChanged } from './changed-assets.js';
 import { KeptParetos } from './kept-pareto.js';
 import { keptList, type KeptList } from './kept-list.js';
+import { Lru } from './lru.js';
 import { PeriodSums } from './period-sums.js';
 import { coveredRange, inScope, type AssetFilter, type ReliabilitySource, type TextRange } from './source.js';
 
@@ -42,7 +43,7 @@ export class DowntimeState {
   /** The last change number this state has read; undefined: nothing derived yet. */
   #seen: number | undefined;
   /** The asset list, and the lists in scope of the filters asked for (one array per filter while the list stays: report-json.ts keeps what it derives from one). */
-  #assets: { generation: number; all: AssetInfo[]; scoped: Map<string, KeptList<AssetInfo>> } | undefined;
+  #assets: { generation: number; all: AssetInfo[]; scoped: Lru<string, KeptList<AssetInfo>> } | undefined;
 
   constructor(assumptions: RepairAssumptions, options: DowntimeStateOptions = {}) {
     this.#assumptions = assumptions;
@@ -56,7 +57,7 @@ export class DowntimeState {
    */
   refresh(source: ReliabilitySource): void {
     const generation = source.assetsGeneration();
-    if (this.#assets?.generation !== generation) this.#assets = { generation, all: source.assets(), scoped: new Map() };
+    if (this.#assets?.generation !== generation) this.#assets = { generation, all: source.assets(), scoped: new Lru({ max: this.#keptScopes }) };
     const last = source.lastAssetChange();
     if (last === this.#seen) return;
     const changed = this.#seen === undefined ? undefined : source.assetsChangedAfter(this.#seen);
@@ -73,15 +74,10 @@ export class DowntimeState {
     if (this.#assets === undefined) return keptList([]);
     const key = JSON.stringify([filter.site, filter.assetClass, filter.assetId]);
     const { scoped: kept } = this.#assets;
+    // least recently used dropped: a dashboard's few scopes stay while others are asked for once
     let scoped = kept.get(key);
-    // least recently used first: a dashboard's few scopes stay while others are asked for once
-    if (scoped !== undefined) kept.delete(key);
-    else {
-      if (kept.size >= this.#keptScopes) kept.delete(kept.keys().next().value!);
-      // frozen: what renders derive from a list is kept by its identity (report.ts, report-json.ts, kept-pareto.ts)
-      scoped = keptList(this.#assets.all.filter(inScope(filter)));
-    }
-    kept.set(key, scoped);
+    // frozen: what renders derive from a list is kept by its identity (report.ts, report-json.ts, kept-pareto.ts)
+    if (scoped === undefined) kept.set(key, (scoped = keptList(this.#assets.all.filter(inScope(filter)))));
     return scoped;
   }
 

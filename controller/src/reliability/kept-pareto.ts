@@ -15,6 +15,7 @@ import { pareto, paretoEntries, type ParetoEntry } from './figures.js';
 import type { AssetDowntime, Downtime } from './intervals.js';
 import { addBreakdown, type AssetBreakdown } from './asset-sums.js';
 import { perKeptList, type KeptList } from './kept-list.js';
+import { Lru } from './lru.js';
 
 export interface Paretos {
   byAsset: ParetoEntry[];
@@ -40,7 +41,7 @@ const KEPT_PERIODS = 4;
 
 export class KeptParetos {
   /** Per scope, by `${from}:${to}`, least recently used first. */
-  readonly #kept = perKeptList((_: readonly string[]) => new Map<string, Kept>());
+  readonly #kept = perKeptList((_: readonly string[]) => new Lru<string, Kept>({ max: KEPT_PERIODS }));
   readonly #moves: number;
 
   /** @param moves more changed assets than this: the order is sorted anew (tests lower it to reach that path) */
@@ -74,17 +75,14 @@ export class KeptParetos {
   #keptFor(assetIds: KeptList<string>, key: string): Kept {
     const byPeriod = this.#kept(assetIds);
     let k = byPeriod.get(key);
-    if (k !== undefined) byPeriod.delete(key);
-    else {
-      let last: Kept | undefined;
-      for (const kept of byPeriod.values()) last = kept;
-      const ids = last?.ids ?? [...new Set(assetIds)];
-      k = last === undefined
-        ? { ids, parts: new Array<AssetBreakdown | undefined>(ids.length), order: [], paretos: undefined }
-        : { ids, parts: [...last.parts], order: [...last.order], paretos: last.paretos };
-    }
+    if (k !== undefined) return k;
+    let last: Kept | undefined;
+    for (const kept of byPeriod.values()) last = kept;
+    const ids = last?.ids ?? [...new Set(assetIds)];
+    k = last === undefined
+      ? { ids, parts: new Array<AssetBreakdown | undefined>(ids.length), order: [], paretos: undefined }
+      : { ids, parts: [...last.parts], order: [...last.order], paretos: last.paretos };
     byPeriod.set(key, k);
-    if (byPeriod.size > KEPT_PERIODS) byPeriod.delete(byPeriod.keys().next().value!);
     return k;
   }
 

@@ -21,6 +21,7 @@
 import { MAINTENANCE, OTHER, PLANNED, REPAIRS, REPAIR_HOURS, SUM_FIELDS, UNPLANNED, assetBreakdown, assetSums, reachOf, type AssetBreakdown } from './asset-sums.js';
 import type { AssetDowntime } from './intervals.js';
 import { memberSet, type KeptList } from './kept-list.js';
+import { Lru } from './lru.js';
 
 /** Periods whose sums are kept (a report asks for 1 + its trend buckets, e.g. 1 + 90 days; ~0.5 MB each at 10,000 assets). */
 const KEPT_PERIODS = 128;
@@ -68,17 +69,16 @@ export interface PeriodSumsOptions {
 }
 
 export class PeriodSums {
-  readonly #keptPeriods: number;
   readonly #slots = new Map<string, number>();
   /** By `${from}:${to}`, least recently used first. */
-  readonly #tables = new Map<string, PeriodTable>();
+  readonly #tables: Lru<string, PeriodTable>;
   /**
    * The tables of the periods asked for last: a report by asset asks 10,000 times for the same list
    * (one group each). Dropped with any invalidation, so it never holds a table that missed one.
    */
   #last: { periods: readonly (readonly [number, number])[]; tables: PeriodTable[] } | undefined;
   /** Each asset's downtime breakdown by `${from}:${to}`, least recently used first. */
-  readonly #breakdowns = new Map<string, Map<string, AssetBreakdown>>();
+  readonly #breakdowns = new Lru<string, Map<string, AssetBreakdown>>({ max: KEPT_BREAKDOWNS });
   /** Each asset downtime's first and last time (segment starts and ends, repairs and maintenance). */
   readonly #reach = new WeakMap<AssetDowntime, [number, number]>();
 
@@ -89,7 +89,7 @@ export class PeriodSums {
 
   /** Production uses the defaults; tests lower them to reach the kept group sums and the log's reset with a few assets. */
   constructor({ keptPeriods = KEPT_PERIODS, keptGroupSize = KEPT_GROUP_SIZE, keptLog = KEPT_LOG }: PeriodSumsOptions = {}) {
-    this.#keptPeriods = keptPeriods;
+    this.#tables = new Lru({ max: keptPeriods });
     this.#keptGroupSize = keptGroupSize;
     this.#keptLog = keptLog;
   }
@@ -233,15 +233,13 @@ export class PeriodSums {
     let kept = this.#breakdowns.get(key);
     // a new period's breakdowns from a kept period of the same start or end where the asset has nothing in between (#adopted)
     const donor = kept !== undefined ? undefined : nearestDonor(this.#breakdowns, from, to);
-    kept ??= new Map<string, AssetBreakdown>();
-    this.#breakdowns.delete(key);
-    this.#breakdowns.set(key, kept);
-    if (this.#breakdowns.size > KEPT_BREAKDOWNS) this.#breakdowns.delete(this.#breakdowns.keys().next().value!);
+    // the donor is chosen before the set, which may drop it (the least recently used): then it is not used below
+    if (kept === undefined) this.#breakdowns.set(key, (kept = new Map<string, AssetBreakdown>()));
     return (assetId, own) => {
       let b = kept.get(assetId);
       if (b !== undefined) return b;
       // only while the donor is still kept: invalidate() reaches kept maps only
-      if (donor !== undefined && this.#breakdowns.get(donor.key) === donor.kept && !this.#differs(own, donor.period, [from, to])) b = donor.kept.get(assetId);
+      if (donor !== undefined && this.#breakdowns.peek(donor.key) === donor.kept && !this.#differs(own, donor.period, [from, to])) b = donor.kept.get(assetId);
       kept.set(assetId, (b ??= assetBreakdown(own, from, to)));
       return b;
     };
@@ -262,10 +260,7 @@ export class PeriodSums {
   #table(from: number, to: number, perAsset: ReadonlyMap<string, AssetDowntime>): PeriodTable {
     const key = `${from}:${to}`;
     let t = this.#tables.get(key);
-    if (t !== undefined) this.#tables.delete(key);
-    else t = this.#adopted(from, to, perAsset);
-    this.#tables.set(key, t);
-    if (this.#tables.size > this.#keptPeriods) this.#tables.delete(this.#tables.keys().next().value!);
+    if (t === undefined) this.#tables.set(key, (t = this.#adopted(from, to, perAsset)));
     if (t.pending.length > 0) this.#resolve(t, from, to, perAsset);
     return t;
   }
@@ -346,7 +341,7 @@ export class PeriodSums {
  * The most recently used one is not it: the period's first trend bucket shares its start, and adopting
  * from it left nearly every asset to compute again when a metric window past the end moved the period.
  */
-function nearestDonor<T>(kept: ReadonlyMap<string, T>, from: number, to: number): { key: string; period: [number, number]; kept: T } | undefined {
+function nearestDonor<T>(kept: Iterable<[string, T]>, from: number, to: number): { key: string; period: [number, number]; kept: T } | undefined {
   let best: { key: string; period: [number, number]; kept: T } | undefined;
   let bestGap = Infinity;
   for (const [key, value] of kept) {

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { nameSchema, timeSchema } from '@pdm/protocol';
 import type { Clock } from '../clock.js';
 import { type Db, readTransaction } from '../db/database.js';
-import { queryInt } from '../http/validate.js';
+import { queryInt } from '../query-int.js';
 import type { RepairAssumptions } from './intervals.js';
 import { reportCsv } from './csv.js';
 import { DowntimeState, type DowntimeStateOptions } from './downtime-state.js';

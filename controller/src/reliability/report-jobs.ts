@@ -18,6 +18,7 @@ import type { Clock } from '../clock.js';
 import type { Db } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import type { RepairAssumptions } from './intervals.js';
+import { Lru } from './lru.js';
 import { dataGeneration, type ReliabilityService, type ReportFormat, type ReportScope } from './reliability-service.js';
 import type { RenderJob, RenderResult, WorkerInit } from './report-worker.js';
 
@@ -62,11 +63,17 @@ export class ReportJobs {
   #worker: Worker | undefined;
   #nextId = 1;
   readonly #pending = new Map<number, { resolve: (r: Rendered) => void; reject: (err: Error) => void }>();
-  readonly #kept = new Map<string, Kept>();
+  /**
+   * Bodies by request, dropped oldest first past the byte budget, weighed by the memory a body holds:
+   * its whole buffer (report-body.ts makes it exactly the body's size). A body is refreshed when kept
+   * again (rendered anew), not when served: a hit looks with peek().
+   */
+  readonly #kept: Lru<string, Kept>;
   readonly #rendering = new Map<string, Promise<Rendered>>();
 
   constructor(deps: ReportJobsDeps) {
     this.#deps = deps;
+    this.#kept = new Lru({ max: deps.cacheBytes ?? KEPT_BODY_BYTES, weigh: (k) => k.body.buffer.byteLength });
   }
 
   async start(): Promise<void> {
@@ -106,7 +113,7 @@ export class ReportJobs {
   async render(query: ReportScope, format: ReportFormat): Promise<RenderedBody> {
     const key = JSON.stringify([format, Object.entries(query).sort(([a], [b]) => (a < b ? -1 : 1))]);
     const generation = dataGeneration(this.#deps.db());
-    const kept = this.#kept.get(key);
+    const kept = this.#kept.peek(key);
     if (kept !== undefined && kept.generation === generation) return { body: kept.body, cache: 'hit' };
     const flight = `${key}@${generation}`;
     let rendering = this.#rendering.get(flight);
@@ -116,7 +123,7 @@ export class ReportJobs {
     }
     const r = await rendering;
     // kept under the generation the rendering read, which may be newer than the one looked up above
-    if (r.cacheable && (this.#kept.get(key)?.generation ?? -1) <= r.generation) this.#keep(key, { generation: r.generation, body: r.body });
+    if (r.cacheable && (this.#kept.peek(key)?.generation ?? -1) <= r.generation) this.#kept.set(key, { generation: r.generation, body: r.body });
     return { body: r.body, cache: 'miss' };
   }
 
@@ -147,19 +154,5 @@ export class ReportJobs {
   #failPending(err: Error): void {
     for (const waiting of this.#pending.values()) waiting.reject(err);
     this.#pending.clear();
-  }
-
-  /** Keeps a body, dropping the oldest kept ones beyond the byte budget. */
-  #keep(key: string, entry: Kept): void {
-    this.#kept.delete(key);
-    this.#kept.set(key, entry);
-    const budget = this.#deps.cacheBytes ?? KEPT_BODY_BYTES;
-    // the memory a body holds: its whole buffer (report-body.ts makes it exactly the body's size)
-    let bytes = [...this.#kept.values()].reduce((sum, k) => sum + k.body.buffer.byteLength, 0);
-    for (const [k, v] of this.#kept) {
-      if (bytes <= budget) break;
-      this.#kept.delete(k);
-      bytes -= v.body.buffer.byteLength;
-    }
   }
 }

@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AssetDowntime, Downtime } from './intervals.js';
 import { PeriodSums } from './period-sums.js';
-import { KeptGroups, layoutKey, reportJson } from './report-json.js';
+import { KeptGroups, layoutKey, reportJson, type LayoutMiddles } from './report-json.js';
 import { reportLayout, reportOf, type AssetInfo, type ReportOptions } from './report.js';
 
 /** A stand-in for an asset's downtime: KeptGroups compares it by identity only. */
@@ -22,6 +22,9 @@ function maker(text: string): { made: () => number; figures: () => Uint8Array[] 
   return { made: () => made, figures: () => (made++, [Buffer.from(`,{"a":"${text}"}`), Buffer.from(`,{"b":"${text}"}`)]) };
 }
 
+/** An asset's middle in a layout as reportJson gets it (madeMiddles, endsOf): the kept piece, else one made by `figures` and kept (undefined past the budget). */
+const middle = (layout: LayoutMiddles, assetId: string, own: AssetDowntime | undefined, figures: () => readonly Uint8Array[]) =>
+  layout.kept(assetId, own) ?? layout.keep(assetId, own, figures());
 const str = (b: Uint8Array | undefined) => (b === undefined ? undefined : Buffer.from(b).toString('utf8'));
 /** Enough groups for a render to keep its layout's middles (64 by default). */
 const MANY = 64;
@@ -58,36 +61,36 @@ describe('KeptGroups', () => {
     const week = maker('week');
     const day = maker('day');
     for (let round = 0; round < 3; round++) {
-      expect(str(kept.middles('w1;w2', MANY)!.middle('x', x, week.figures))).toBe('{"a":"week"},{"b":"week"}');
-      expect(str(kept.middles('d1;d2', MANY)!.middle('x', x, day.figures))).toBe('{"a":"day"},{"b":"day"}');
+      expect(str(middle(kept.middles('w1;w2', MANY)!, 'x', x, week.figures))).toBe('{"a":"week"},{"b":"week"}');
+      expect(str(middle(kept.middles('d1;d2', MANY)!, 'x', x, day.figures))).toBe('{"a":"day"},{"b":"day"}');
     }
     expect([week.made(), day.made()]).toEqual([1, 1]);
     // the asset's downtime derived anew: made again in the layout asked for, the other layout's kept piece untouched
     const changed = part();
-    expect(str(kept.middles('w1;w2', MANY)!.middle('x', changed, week.figures))).toBe('{"a":"week"},{"b":"week"}');
+    expect(str(middle(kept.middles('w1;w2', MANY)!, 'x', changed, week.figures))).toBe('{"a":"week"},{"b":"week"}');
     expect(week.made()).toBe(2);
-    expect(kept.middles('d1;d2', MANY)!.middle('x', x, day.figures)).toBe(kept.middles('d1;d2', MANY)!.middle('x', x, day.figures));
+    expect(middle(kept.middles('d1;d2', MANY)!, 'x', x, day.figures)).toBe(middle(kept.middles('d1;d2', MANY)!, 'x', x, day.figures));
     expect(day.made()).toBe(1);
   });
 
   it('drops the least recently used layout past two, and the middles of assets no longer listed', () => {
     const kept = new KeptGroups();
     const [x, y] = [part(), part()];
-    for (const layout of ['a', 'b']) for (const [id, p] of [['x', x], ['y', y]] as const) kept.middles(layout, MANY)!.middle(id, p, maker(layout).figures);
+    for (const layout of ['a', 'b']) for (const [id, p] of [['x', x], ['y', y]] as const) middle(kept.middles(layout, MANY)!, id, p, maker(layout).figures);
     // 'a' used last, then a third layout: 'b' goes
     kept.middles('a', MANY)!;
     kept.middles('c', MANY)!;
     expect(kept.middles('a', MANY)!.size).toBe(2);
     expect(kept.middles('b', MANY)!.size).toBe(0);
     // asset y removed from the fleet's list: its middles go from every kept layout; the same list again changes nothing
-    for (const [id, p] of [['x', x], ['y', y]] as const) kept.middles('b', MANY)!.middle(id, p, maker('b').figures);
+    for (const [id, p] of [['x', x], ['y', y]] as const) middle(kept.middles('b', MANY)!, id, p, maker('b').figures);
     const all = [asset('x'), asset('z')];
     kept.keepAssets(all);
     expect([kept.middles('a', MANY)!.size, kept.middles('b', MANY)!.size]).toEqual([1, 1]);
     const again = maker('a');
-    kept.middles('a', MANY)!.middle('x', x, again.figures);
+    middle(kept.middles('a', MANY)!, 'x', x, again.figures);
     expect(again.made()).toBe(0);
-    kept.middles('a', MANY)!.middle('y', y, again.figures);
+    middle(kept.middles('a', MANY)!, 'y', y, again.figures);
     kept.keepAssets(all);
     expect(kept.middles('a', MANY)!.size).toBe(2);
     kept.keepAssets([...all]);
@@ -138,25 +141,25 @@ describe('KeptGroups', () => {
     const big = (text: string) => maker(text.repeat(4_991));
     const [x, y, z] = [part(), part(), part()];
     const a = big('a');
-    for (const [id, p] of [['x', x], ['y', y]] as const) expect(kept.middles('a', MANY)!.middle(id, p, a.figures)!.byteLength).toBe(9_999);
+    for (const [id, p] of [['x', x], ['y', y]] as const) expect(middle(kept.middles('a', MANY)!, id, p, a.figures)!.byteLength).toBe(9_999);
     const b = big('b');
-    expect(kept.middles('b', MANY)!.middle('x', x, b.figures)).toBeDefined();
+    expect(middle(kept.middles('b', MANY)!, 'x', x, b.figures)).toBeDefined();
     // the fourth piece: layout b keeps none (its first piece goes too), layout a keeps its two
-    expect(kept.middles('b', MANY)!.middle('y', y, b.figures)).toBeUndefined();
+    expect(middle(kept.middles('b', MANY)!, 'y', y, b.figures)).toBeUndefined();
     expect([kept.middles('a', MANY)!.size, kept.middles('b', MANY)!.size]).toEqual([2, 0]);
-    expect(kept.middles('b', MANY)!.middle('x', x, b.figures)).toBeUndefined();
+    expect(middle(kept.middles('b', MANY)!, 'x', x, b.figures)).toBeUndefined();
     expect(b.made()).toBe(3);
     // a replaced piece counts once: asset x of layout a changed twice, still two pieces kept
-    for (const p of [part(), part()]) expect(kept.middles('a', MANY)!.middle('x', p, a.figures)).toBeDefined();
+    for (const p of [part(), part()]) expect(middle(kept.middles('a', MANY)!, 'x', p, a.figures)).toBeDefined();
     // layout a evicted by a third (b used last): its bytes go back to the budget, c keeps three
     kept.middles('b', MANY);
     const c = big('c');
-    for (const [id, p] of [['x', x], ['y', y], ['z', z]] as const) expect(kept.middles('c', MANY)!.middle(id, p, c.figures)).toBeDefined();
+    for (const [id, p] of [['x', x], ['y', y], ['z', z]] as const) expect(middle(kept.middles('c', MANY)!, id, p, c.figures)).toBeDefined();
     expect(kept.middles('c', MANY)!.size).toBe(3);
     // an asset removed from the fleet gives its bytes back: another asset's piece fits
     kept.keepAssets([asset('x'), asset('z')]);
-    expect(kept.middles('c', MANY)!.middle('w', part(), c.figures)).toBeDefined();
-    expect(kept.middles('c', MANY)!.middle('v', part(), c.figures)).toBeUndefined();
+    expect(middle(kept.middles('c', MANY)!, 'w', part(), c.figures)).toBeDefined();
+    expect(middle(kept.middles('c', MANY)!, 'v', part(), c.figures)).toBeUndefined();
   });
 
   it('renders a report by asset whose layout is past the byte budget as one whose middles are kept', () => {

@@ -15,6 +15,7 @@ import { assetFiguresJson } from './figures.js';
 import type { AssetDowntime, Downtime } from './intervals.js';
 import { ByteSlabs } from './kept-bytes.js';
 import { asKept, keptList, perKeptList } from './kept-list.js';
+import { Lru } from './lru.js';
 import { BodyWriter } from './report-body.js';
 import { groupOf, members, reportWithoutVersions, type AssetInfo, type GroupBy, type ReportLayout, type ReportOptions } from './report.js';
 
@@ -166,8 +167,8 @@ interface MiddleBytes {
  * for the last KEPT_LAYOUTS period layouts.
  */
 export class KeptGroups {
-  /** Middles per period layout (the buckets' bounds), least recently used first. */
-  readonly #layouts = new Map<string, LayoutMiddles>();
+  /** Middles per period layout (the buckets' bounds), least recently used first; an evicted layout's slabs go with it. */
+  readonly #layouts = new Lru<string, LayoutMiddles>({ max: KEPT_LAYOUTS, onEvict: (oldest) => oldest.release() });
   /** The asset list the middles were last pruned to (DowntimeState.allAssets: a new array when it changes). */
   #assets: readonly AssetInfo[] | undefined;
   /** members() of an asset list (DowntimeState gives the same array for a scope while its assets stay), by groupBy. */
@@ -200,18 +201,7 @@ export class KeptGroups {
    */
   middles(periods: string, groups: number): LayoutMiddles | undefined {
     let layout = this.#layouts.get(periods);
-    if (layout !== undefined) this.#layouts.delete(periods);
-    else if (groups < this.#middlesFromGroups) return undefined;
-    else {
-      // the least recently used layout goes with its slabs
-      if (this.#layouts.size >= KEPT_LAYOUTS) {
-        const [key, oldest] = this.#layouts.entries().next().value!;
-        this.#layouts.delete(key);
-        oldest.release();
-      }
-      layout = new LayoutMiddles(this.#bytes);
-    }
-    this.#layouts.set(periods, layout);
+    if (layout === undefined && groups >= this.#middlesFromGroups) this.#layouts.set(periods, (layout = new LayoutMiddles(this.#bytes)));
     return layout;
   }
 
@@ -241,11 +231,6 @@ export class LayoutMiddles {
 
   constructor(bytes: MiddleBytes) {
     this.#bytes = bytes;
-  }
-
-  /** The piece of an asset (its buckets' JSON, the first without its comma), made by `figures` when its downtime changed; undefined when not kept (over the budget). */
-  middle(assetId: string, part: AssetDowntime | undefined, figures: () => readonly Uint8Array[]): Uint8Array | undefined {
-    return this.kept(assetId, part) ?? this.keep(assetId, part, figures());
   }
 
   /** The kept piece of an asset, while its downtime is the object it was made from. */

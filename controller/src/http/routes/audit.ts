@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { auditQuerySchema } from '../../audit/audit-log.js';
 import type { FleetApi } from '../../rollouts/fleet-api.js';
 import type { ZodRoutes } from '../openapi/index.js';
-import { queryInt } from '../validate.js';
+import { queryInt } from '../../query-int.js';
 
 const query = auditQuerySchema.extend({
   before: queryInt(z.number().int().min(1)).optional(),

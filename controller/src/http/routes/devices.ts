@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { PdmError, deviceIdSchema, nameSchema } from '@pdm/protocol';
 import { enrollmentRoutes } from '../../devices/routes.js';
 import type { ZodRoutes } from '../openapi/index.js';
-import { queryInt } from '../validate.js';
+import { queryInt } from '../../query-int.js';
 
 const listQuery = z.strictObject({
   state: z.enum(['unknown', 'online', 'offline']).optional(),

@@ -9,7 +9,7 @@ import type { FleetApi } from '../../rollouts/fleet-api.js';
 import type { RolloutAction } from '../../rollouts/service.js';
 import { rolloutRequestSchema, rolloutStates } from '../../rollouts/spec.js';
 import type { ZodRoutes } from '../openapi/index.js';
-import { queryInt } from '../validate.js';
+import { queryInt } from '../../query-int.js';
 
 const listQuery = z.strictObject({
   state: z.enum(rolloutStates).optional(),
