@@ -2,9 +2,6 @@
 import { z } from 'zod';
 import { PdmError } from '@pdm/protocol';
 
-// queryInt lives in query-int.ts (a domain module, reliability-service.ts, declares a query too); still exported here for openapi/validator.test.ts
-export { QUERY_INT_MESSAGE, queryInt } from '../query-int.js';
-
 /**
  * A body that may be left out: fastify hands a missing body to the route's validator as null, which
  * this validates as `{}` (so the schema's defaults apply). `schema: { body: optionalBody(actionBody) }`.

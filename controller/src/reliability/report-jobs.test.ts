@@ -98,6 +98,28 @@ describe('ReportJobs', () => {
     }
   });
 
+  it('keeps the bodies served most recently within its byte budget: a hit counts as use', async () => {
+    device('d1', 's1', 10);
+    store('metrics', metrics('d1', 1, { assetId: 'asset-1' }));
+    const db = () => database.handle;
+    const q = (groupBy: 'site' | 'assetClass' | 'asset') => ({ groupBy, bucket: 'week' }) as const;
+    const sizes = await Promise.all((['site', 'assetClass', 'asset'] as const).map(async (g) => (await jobs.render(q(g), 'json')).body.byteLength));
+    // room for two of the three bodies, not three
+    const small = new ReportJobs({ db, service: new ReliabilityService(db, assumptions, clock), assumptions, clock, log, cacheBytes: Math.max(...sizes) * 2 + 1 });
+    await small.start();
+    try {
+      expect((await small.render(q('site'), 'json')).cache).toBe('miss');
+      expect((await small.render(q('assetClass'), 'json')).cache).toBe('miss');
+      expect((await small.render(q('site'), 'json')).cache).toBe('hit');
+      // the third body pushes out the least recently used: assetClass, since site was just served
+      expect((await small.render(q('asset'), 'json')).cache).toBe('miss');
+      expect((await small.render(q('site'), 'json')).cache).toBe('hit');
+      expect((await small.render(q('assetClass'), 'json')).cache).toBe('miss');
+    } finally {
+      await small.stop();
+    }
+  });
+
   it('keeps no report whose period came from the clock (no data)', async () => {
     const q = { groupBy: 'asset', bucket: 'day' } as const;
     expect((await jobs.render(q, 'json')).cache).toBe('miss');

@@ -65,8 +65,8 @@ export class ReportJobs {
   readonly #pending = new Map<number, { resolve: (r: Rendered) => void; reject: (err: Error) => void }>();
   /**
    * Bodies by request, dropped oldest first past the byte budget, weighed by the memory a body holds:
-   * its whole buffer (report-body.ts makes it exactly the body's size). A body is refreshed when kept
-   * again (rendered anew), not when served: a hit looks with peek().
+   * its whole buffer (report-body.ts makes it exactly the body's size). A body served is used: a hit
+   * refreshes it, so that a page read often (the dashboard's) outlives a walk of every page.
    */
   readonly #kept: Lru<string, Kept>;
   readonly #rendering = new Map<string, Promise<Rendered>>();
@@ -113,7 +113,7 @@ export class ReportJobs {
   async render(query: ReportScope, format: ReportFormat): Promise<RenderedBody> {
     const key = JSON.stringify([format, Object.entries(query).sort(([a], [b]) => (a < b ? -1 : 1))]);
     const generation = dataGeneration(this.#deps.db());
-    const kept = this.#kept.peek(key);
+    const kept = this.#kept.get(key);
     if (kept !== undefined && kept.generation === generation) return { body: kept.body, cache: 'hit' };
     const flight = `${key}@${generation}`;
     let rendering = this.#rendering.get(flight);

@@ -3,7 +3,8 @@ import { fastify, type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { toErrorResponse } from '../errors.js';
-import { optionalBody, queryInt } from '../validate.js';
+import { queryInt } from '../../query-int.js';
+import { optionalBody } from '../validate.js';
 import { registerOpenApi } from './register.js';
 import type { ZodRoutes } from './types.js';
 
