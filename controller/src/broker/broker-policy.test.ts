@@ -37,6 +37,8 @@ const clients: MqttClient[] = [];
 const passwords = new Map<string, string>();
 
 beforeEach(async () => {
+  // the previous test's database closes after its afterEach (onTestFinished) and logs: start each test's lines here
+  lines.length = 0;
   database = await testDatabase({ log });
   enrollment = new DeviceEnrollment(() => ({ brokerUrl: 'mqtt://127.0.0.1:1883', passwordFile: '/etc/pdm-agent/mqtt.password' }), {
     database, audit: new AuditLog(database, systemClock), sessions: { disconnect: (id) => broker.disconnect(id) },
@@ -62,7 +64,6 @@ afterEach(async () => {
   for (const c of clients.splice(0)) await c.endAsync(true);
   await link.stop();
   await broker.stop();
-  lines.length = 0;
 });
 
 const url = () => `mqtt://127.0.0.1:${broker.ports!.mqtt}`;

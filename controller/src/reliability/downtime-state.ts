@@ -29,7 +29,7 @@ const KEPT_SCOPES = 32;
 export interface DowntimeStateOptions {
   /** Groups of at least this many assets have their sums kept per period (PeriodSums; default 64): tests keep every group's. */
   keptGroupSize?: number | undefined;
-  /** Scopes whose asset lists are kept at once (default 32). */
+  /** Scopes whose asset lists are kept at once (default 32; at least 1: the caches after it rely on a kept list being the same array). */
   keptScopes?: number | undefined;
 }
 
@@ -48,7 +48,7 @@ export class DowntimeState {
   constructor(assumptions: RepairAssumptions, options: DowntimeStateOptions = {}) {
     this.#assumptions = assumptions;
     this.#sums = new PeriodSums({ keptGroupSize: options.keptGroupSize });
-    this.#keptScopes = options.keptScopes ?? KEPT_SCOPES;
+    this.#keptScopes = Math.max(1, options.keptScopes ?? KEPT_SCOPES);
   }
 
   /**

@@ -103,9 +103,10 @@ describe('ReportJobs', () => {
     store('metrics', metrics('d1', 1, { assetId: 'asset-1' }));
     const db = () => database.handle;
     const q = (groupBy: 'site' | 'assetClass' | 'asset') => ({ groupBy, bucket: 'week' }) as const;
-    const sizes = await Promise.all((['site', 'assetClass', 'asset'] as const).map(async (g) => (await jobs.render(q(g), 'json')).body.byteLength));
-    // room for two of the three bodies, not three
-    const small = new ReportJobs({ db, service: new ReliabilityService(db, assumptions, clock), assumptions, clock, log, cacheBytes: Math.max(...sizes) * 2 + 1 });
+    // weighed as the cache weighs them: the body's whole buffer
+    const sizes = await Promise.all((['site', 'assetClass', 'asset'] as const).map(async (g) => (await jobs.render(q(g), 'json')).body.buffer.byteLength));
+    // room for any two of the three bodies, never all three
+    const small = new ReportJobs({ db, service: new ReliabilityService(db, assumptions, clock), assumptions, clock, log, cacheBytes: sizes.reduce((a, b) => a + b) - 1 });
     await small.start();
     try {
       expect((await small.render(q('site'), 'json')).cache).toBe('miss');

@@ -113,8 +113,9 @@ export class ReportJobs {
   async render(query: ReportScope, format: ReportFormat): Promise<RenderedBody> {
     const key = JSON.stringify([format, Object.entries(query).sort(([a], [b]) => (a < b ? -1 : 1))]);
     const generation = dataGeneration(this.#deps.db());
-    const kept = this.#kept.get(key);
-    if (kept !== undefined && kept.generation === generation) return { body: kept.body, cache: 'hit' };
+    // a body of older data is no use: only a hit is made recent (a stale one would outlive valid ones)
+    const kept = this.#kept.peek(key)?.generation === generation ? this.#kept.get(key) : undefined;
+    if (kept !== undefined) return { body: kept.body, cache: 'hit' };
     const flight = `${key}@${generation}`;
     let rendering = this.#rendering.get(flight);
     if (rendering === undefined) {

@@ -168,6 +168,7 @@ interface MiddleBytes {
  */
 export class KeptGroups {
   /** Middles per period layout (the buckets' bounds), least recently used first; an evicted layout's slabs go with it. */
+  // a layout's bytes go back to the shared budget only through onEvict: a delete() or clear() here must release() too
   readonly #layouts = new Lru<string, LayoutMiddles>({ max: KEPT_LAYOUTS, onEvict: (oldest) => oldest.release() });
   /** The asset list the middles were last pruned to (DowntimeState.allAssets: a new array when it changes). */
   #assets: readonly AssetInfo[] | undefined;
