@@ -34,6 +34,7 @@ describe('kill -9 loop on a producing, delivering agent', () => {
   });
 
   it(`delivers every committed record exactly once across ${cycles} SIGKILLs (seed ${seed})`, { timeout: 60_000 + cycles * 6_000 }, async () => {
+    const testStarted = Date.now();
     controller = await startController({ dataDir: join(dir, 'controller'), logFile: join(dir, 'controller.log') });
     const random = seededRandom(seed);
     const passwordFile = await controller.enroll(deviceId);
@@ -70,7 +71,10 @@ describe('kill -9 loop on a producing, delivering agent', () => {
     const done = await agent.waitFor('agent done', 60_000);
     expect((await agent.exited).code).toBe(0);
     const outbox = readOutbox(dataDir);
-    expect(outbox).toEqual({ lastSeq: done['lastSeq'], depth: 0, integrity: 'ok', dropped: {} });
+    // with room on disk the runs stored their restart state: the resume point is dated by one of this test's commits
+    expect(outbox).toEqual({ lastSeq: done['lastSeq'], depth: 0, integrity: 'ok', dropped: {}, statesStoredAt: expect.any(Number) });
+    expect(outbox.statesStoredAt).toBeGreaterThanOrEqual(testStarted);
+    expect(outbox.statesStoredAt).toBeLessThanOrEqual(Date.now());
     const committed = outbox.lastSeq;
     expect(committed).toBeGreaterThan(highWater);
 
