@@ -22,7 +22,8 @@
  * the JSON by asset after new data and again (the export: its total time, not in the p95 table).
  * Env: PDM_BENCH_DEVICES (10000), PDM_BENCH_DAYS (90), PDM_BENCH_REQUESTS (40 per variant: a
  * nearest-rank p95 of fewer than 20 samples is their maximum), PDM_BENCH_WARMUP (1),
- * PDM_BENCH_GROUPS (asset,assetClass,site).
+ * PDM_BENCH_GROUPS (asset,assetClass,site), PDM_BENCH_RSS_TRACE=1 (the controller's memory after every round:
+ * bench/lib/rss-trace.ts; printed, not written to RESULTS.md).
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -39,12 +40,14 @@ import { DevicesRepo } from '../controller/dist/db/devices-repo.js';
 import { RecordsRepo } from '../controller/dist/db/records-repo.js';
 import { QualityRepo } from '../controller/dist/quality/quality-repo.js';
 import { controllerHasDeviceAuth, memoryOf, startBenchController } from './lib/controller.js';
+import { formatSample, formatTrace, sampleMemory, type RssSample } from './lib/rss-trace.js';
 import { loadNow, percentile, resultsSection, runHeader } from './results.js';
 
 const execFileAsync = promisify(execFile);
 const DEVICES = Number(process.env['PDM_BENCH_DEVICES'] ?? 10_000);
 const DAYS = Number(process.env['PDM_BENCH_DAYS'] ?? 90);
 const REQUESTS = Number(process.env['PDM_BENCH_REQUESTS'] ?? 40);
+const RSS_TRACE = process.env['PDM_BENCH_RSS_TRACE'] === '1';
 const GOAL_MS = 200;
 const DAY = 86_400_000;
 const START = Date.parse('2026-08-01T00:00:00.000Z');
@@ -337,14 +340,24 @@ async function main(): Promise<void> {
     const writer = new BetterSqlite3(join(runDir, 'controller.db'));
     writer.pragma('busy_timeout = 5000');
     const records = new RecordsRepo(writer);
+    const trace: RssSample[] = [];
+    const traceAt = async (label: string): Promise<void> => {
+      if (!RSS_TRACE) return;
+      const sample = await sampleMemory(label, ctl.program.pid!, ctl.httpUrl);
+      trace.push(sample);
+      process.stderr.write(`[bench:reports] memory MiB ${formatSample(sample)}\n`);
+    };
     try {
+      await traceAt('start');
       // warm-up: one of each (statement compilation, page cache); PDM_BENCH_WARMUP=0 skips it when a report takes seconds
       if (process.env['PDM_BENCH_WARMUP'] !== '0') for (const v of variants) await timedGet(`${ctl.httpUrl}${v.path}`);
       for (let i = 0; i < REQUESTS; i++) {
         for (const v of variants) await timeVariant(v, { httpUrl: ctl.httpUrl, token, writer, records, series }, entered++, ++windows);
         if (GROUPS.includes('asset')) await exportWalk(ctl.httpUrl, token, entered++, series);
         process.stderr.write(`[bench:reports] round ${i + 1}/${REQUESTS}\n`);
+        await traceAt(`round ${i + 1}`);
       }
+      if (RSS_TRACE) process.stdout.write(`Controller memory (MiB) after each round, PDM_BENCH_RSS_TRACE=1:\n${formatTrace(trace)}\n\n`);
       report({ seeded, times, rssMiB: memoryOf(ctl.program.pid!).rss / 2 ** 20, loadAtStart, startSeconds, migrateSeconds });
     } finally {
       writer.close();
