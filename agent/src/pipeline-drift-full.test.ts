@@ -24,13 +24,12 @@ import { DriftState } from './quality/drift-state.js';
 import { QualityMonitor } from './quality/monitor.js';
 import { FakeClock } from './testing/fake-clock.js';
 import { captureLogger, silentLogger } from './testing/logger.js';
-import { tinySpec, writeTinyModel } from './testing/tiny-model.js';
+import { TINY_T0 as T0, tinyReading as reading, tinySpec, writeTinyModel } from './testing/tiny-model.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pdm-pipeline-drift-full-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const HOUR = 3_600_000;
-const T0 = Date.parse('2015-01-01T00:00:00Z');
 const WINDOW_HOURS = 12;
 /** The first reading that makes a row (the longest feature window is 3 readings): its commit is the first to carry a drift state. */
 const SHED = 2;
@@ -53,7 +52,6 @@ const features = [
 const modelDir = writeTinyModel(join(dir, 'model'), { weights: features.map(() => -0.01) }, tinySpec({ features: [...features] }), {
   reference: { bins: { ...Object.fromEntries(features.map((f) => [f.name, bins(-100, 100)])), score: bins(0, 1) } },
 });
-const reading = (h: number) => ({ time: T0 + h * HOUR, values: { a: String((h * 37) % 90), b: String((h * 53) % 80) } });
 
 interface Agent {
   readonly outbox: SqliteOutbox;

@@ -21,15 +21,13 @@ import { DriftState } from './quality/drift-state.js';
 import { QualityMonitor } from './quality/monitor.js';
 import { FakeClock } from './testing/fake-clock.js';
 import { silentLogger } from './testing/logger.js';
-import { tinySpec, writeTinyModel } from './testing/tiny-model.js';
+import { tinySpec, tinyReading as reading, writeTinyModel } from './testing/tiny-model.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pdm-pipeline-drift-writes-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const HOUR = 3_600_000;
-const T0 = Date.parse('2015-01-01T00:00:00Z');
 const bins = { edges: [-100, 0, 100], shares: [0.5, 0.5] };
-const reading = (h: number) => ({ time: T0 + h * HOUR, values: { a: String((h * 37) % 90), b: String((h * 53) % 80) } });
 
 describe('drift snapshot writes', () => {
   it('a drift snapshot is written with the rows that change it, never by a commit of no records', async () => {

@@ -52,6 +52,12 @@ export function tinyOnnx(options: TinyModelOptions): Uint8Array {
   return onnx.ModelProto.encode(model).finish();
 }
 
+/** The first hour of the drift tests' readings (2015-01-01T00:00Z). */
+export const TINY_T0 = Date.parse('2015-01-01T00:00:00Z');
+
+/** Hour `h`'s reading of the tiny spec's signals a and b (CSV strings), values that move every hour: the drift tests' input. */
+export const tinyReading = (h: number) => ({ time: TINY_T0 + h * 3_600_000, values: { a: String((h * 37) % 90), b: String((h * 53) % 80) } });
+
 /** A feature spec over signals `a` and `b`: mean of the last 3 `a`, last `b`. */
 export function tinySpec(overrides: Partial<FeatureSpec> = {}): FeatureSpec {
   return {
