@@ -15,7 +15,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FakeClock } from '../testing/fake-clock.js';
 import { captureLogger } from '../testing/logger.js';
-import { SqliteOutbox } from './sqlite-outbox.js';
+import { SqliteOutbox, type SqliteOutboxDeps } from './sqlite-outbox.js';
 import { STATES_STORED_AT } from './sqlite-schema.js';
 import { RESUME_POINT_PREFIX } from './state-watch.js';
 import { eventDraft, fillWithCritical, predictionDraft } from './suite-drafts.js';
@@ -24,11 +24,15 @@ import type { RecordDraft } from './outbox.js';
 const dir = mkdtempSync(join(tmpdir(), 'pdm-outbox-state-full-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** An outbox file of `maxFileBytes` in this suite's dir (NORMAL sync), with `rest` of its deps (log, clock, giveUpSpace). */
+const cappedOutbox = (name: string, maxFileBytes: number, rest: Pick<SqliteOutboxDeps, 'log'> & Partial<SqliteOutboxDeps>) =>
+  new SqliteOutbox({ file: join(dir, name), deviceId: 'dev-1', synchronous: 'NORMAL', maxFileBytes, clock: new FakeClock(), ...rest });
+
 describe('SqliteOutbox state at its file cap', () => {
   it('a state with no room beside shed records is not stored, the commit returns no entry, and the warning says the outbox is full', () => {
     const { log, lines } = captureLogger('warn');
     const clock = new FakeClock();
-    const outbox = new SqliteOutbox({ file: join(dir, 'outbox.sqlite'), deviceId: 'dev-1', synchronous: 'NORMAL', maxFileBytes: 96 * 1024, clock, log });
+    const outbox = cappedOutbox('outbox.sqlite', 96 * 1024, { clock, log });
     outbox.start();
     const state = (bytes: number, fill: number) => ({ key: 'tail', value: Buffer.alloc(bytes, fill) });
     outbox.commit([predictionDraft([0.5])], state(2000, 1));
@@ -54,7 +58,7 @@ describe('SqliteOutbox state at its file cap', () => {
     const { log } = captureLogger('warn');
     const clock = new FakeClock();
     const file = join(dir, 'stretch.sqlite');
-    const open = () => new SqliteOutbox({ file, deviceId: 'dev-1', synchronous: 'NORMAL', maxFileBytes: 96 * 1024, clock, log });
+    const open = () => cappedOutbox('stretch.sqlite', 96 * 1024, { clock, log });
     /** The stored time as the file keeps it for the next start (meta, written with the states). */
     const storedAtInFile = (): unknown => {
       const db = new Database(file, { readonly: true, fileMustExist: true });
@@ -110,10 +114,7 @@ describe('SqliteOutbox state at its file cap', () => {
   it('a commit of states alone at the cap evicts nothing and gives up no space: the states are not stored', () => {
     const { log } = captureLogger('warn');
     let givenUp = 0;
-    const outbox = new SqliteOutbox({
-      file: join(dir, 'alone.sqlite'), deviceId: 'dev-1', synchronous: 'NORMAL', maxFileBytes: 128 * 1024, clock: new FakeClock(), log,
-      giveUpSpace: () => (givenUp++, false),
-    });
+    const outbox = cappedOutbox('alone.sqlite', 128 * 1024, { log, giveUpSpace: () => (givenUp++, false) });
     outbox.start();
     // routine records up to the cap (the outbox evicts to make room for each further one)
     for (let i = 0; i < 200; i++) outbox.commit([bigPrediction()]);
@@ -130,7 +131,7 @@ describe('SqliteOutbox state at its file cap', () => {
 
   it('an outbox full of critical records stores a machine event and leaves out the state committed with it', () => {
     const { log, lines } = captureLogger('warn');
-    const outbox = new SqliteOutbox({ file: join(dir, 'critical-event.sqlite'), deviceId: 'dev-1', synchronous: 'NORMAL', maxFileBytes: 96 * 1024, clock: new FakeClock(), log });
+    const outbox = cappedOutbox('critical-event.sqlite', 96 * 1024, { log });
     outbox.start();
     const events = fillWithCritical(outbox);
     // room for a few events, not for a 60 KB snapshot
@@ -153,7 +154,7 @@ describe('SqliteOutbox state at its file cap', () => {
 
   it('a commit of states alone with only critical records left says the states were not stored, and a later one stores them', () => {
     const { log, lines } = captureLogger('warn');
-    const outbox = new SqliteOutbox({ file: join(dir, 'alone-critical.sqlite'), deviceId: 'dev-1', synchronous: 'NORMAL', maxFileBytes: 96 * 1024, clock: new FakeClock(), log });
+    const outbox = cappedOutbox('alone-critical.sqlite', 96 * 1024, { log });
     outbox.start();
     outbox.commitWithStates([], [{ key: 'tail', value: Buffer.alloc(2000, 1) }]);
     const events = fillWithCritical(outbox);
@@ -171,10 +172,7 @@ describe('SqliteOutbox state at its file cap', () => {
   it('at a cap full of routine records, a state larger than a make-room round gets in: the next commit evicts routine records for it too', () => {
     const { log } = captureLogger('warn');
     let givenUp = 0;
-    const outbox = new SqliteOutbox({
-      file: join(dir, 'routine-cap.sqlite'), deviceId: 'dev-1', synchronous: 'NORMAL', maxFileBytes: 1024 * 1024, clock: new FakeClock(), log,
-      giveUpSpace: () => (givenUp++, false),
-    });
+    const outbox = cappedOutbox('routine-cap.sqlite', 1024 * 1024, { log, giveUpSpace: () => (givenUp++, false) });
     outbox.start();
     // the usual offline steady state: routine predictions up to the cap
     for (let i = 0; i < 20; i++) outbox.commit(Array.from({ length: 25 }, bigPrediction));
