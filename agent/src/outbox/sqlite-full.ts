@@ -5,9 +5,9 @@
  * every record: on SQLITE_FULL they are left out first and the records retried alone. Then room is made
  * for the records (makeRoom) and the commit retried; with nothing routine left the routine drafts are
  * shed (counted) and the critical ones retried; only critical records that still do not fit fail
- * (OUTBOX_FAILED). States left out size the next make-room (`leftOutBytes`): a commit of records that
- * finds no room for the states an earlier commit left out first evicts routine records for records and
- * states together, once, as routine records are evicted for any newer data at the cap; otherwise a state
+ * (OUTBOX_FAILED). After a commit that left states out (`statesLeftOut`), a commit of records that finds
+ * no room for its states first evicts routine records for records and states together (sized by those
+ * states), once, as routine records are evicted for any newer data at the cap; otherwise a state
  * larger than MIN_ROOM_BYTES would never get in at a cap full of routine records, and its resume point
  * would freeze. A commit of states alone evicts nothing. Whether the states are current (state-watch.ts)
  * is told to the outbox's StateWatch, and the time it dates the resume point by is recorded in the commit that stores them.
@@ -54,8 +54,8 @@ export interface FullDiskHost {
 }
 
 export class FullDiskPolicy {
-  /** The bytes of the states the last commit with states left out (0 once stored): the next make-room makes room for them too. */
-  private leftOutBytes = 0;
+  /** The last commit with states left them out: the next commit of records that finds no room makes room for its states too, once. */
+  private statesLeftOut = false;
 
   constructor(private readonly host: FullDiskHost) {}
 
@@ -80,7 +80,7 @@ export class FullDiskPolicy {
         if (!isFull(err) || round >= MAX_FULL_ROUNDS) throw host.failed(err);
       }
       if (kept.length > 0) {
-        if (entries.length > 0 && this.leftOutBytes > 0 && !roomForStatesTried) {
+        if (entries.length > 0 && this.statesLeftOut && !roomForStatesTried) {
           roomForStatesTried = true;
           // routine records only: the space others keep (the quality journal) is never given up for states
           if (this.makeRoom(entries, stateBytes(kept), false)) continue;
@@ -102,7 +102,7 @@ export class FullDiskPolicy {
       entries = host.encode(batch, committedAt);
     }
     const statesStored = kept.length === states.length;
-    if (states.length > 0) this.leftOutBytes = statesStored ? 0 : stateBytes(states);
+    if (states.length > 0) this.statesLeftOut = !statesStored;
     if (statesStored) host.states().stored(states, committedAt);
     else this.stateNotStored(states, committedAt);
     return { entries, statesStored };
