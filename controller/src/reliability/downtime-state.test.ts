@@ -7,11 +7,11 @@
  * time the data covers equal those ReliabilitySource reads from the database directly.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Database } from '../db/database.js';
+import type { Database } from '../db/database.js';
 import { RecordsRepo } from '../db/records-repo.js';
 import { captureLogs } from '../testing/log-capture.js';
 import { event, metrics } from '../testing/fixtures.js';
-import { tempDir } from '../testing/temp-dir.js';
+import { testDatabase } from '../testing/test-database.js';
 import { ReliabilityService, type ReportFormat, type ReportScope } from './reliability-service.js';
 import { DowntimeState } from './downtime-state.js';
 import { ReliabilitySource } from './source.js';
@@ -23,18 +23,13 @@ const clock = { now: () => Date.parse('2026-01-01T00:00:00Z') };
 const T0 = Date.parse('2015-01-01T00:00:00Z');
 const hourIso = (h: number): string => new Date(T0 + h * 3_600_000).toISOString();
 
-let dir: ReturnType<typeof tempDir>;
 let database: Database;
 
 beforeEach(async () => {
-  dir = tempDir();
-  database = new Database({ dataDir: dir.path }, log);
-  await database.start();
+  database = await testDatabase({ log });
 });
 afterEach(async () => {
   vi.restoreAllMocks();
-  await database.stop();
-  dir.remove();
 });
 
 /** Integers in [0, n) from a seeded sequence, so a failure can be replayed. */

@@ -3,12 +3,12 @@
  * of kept bytes only, not in Node's shared 8 KB pool slab, which one kept entry pinned together with a
  * render's transient parts (kept-bytes.ts). Real SQLite file, real service parts.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Database } from '../db/database.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { Database } from '../db/database.js';
 import { RecordsRepo } from '../db/records-repo.js';
 import { captureLogs } from '../testing/log-capture.js';
 import { event, metrics } from '../testing/fixtures.js';
-import { tempDir } from '../testing/temp-dir.js';
+import { testDatabase } from '../testing/test-database.js';
 import { DowntimeState } from './downtime-state.js';
 import { assetFiguresJson } from './figures.js';
 import { ByteSlabs, KEPT_SLAB_BYTES, keptBytes } from './kept-bytes.js';
@@ -18,17 +18,10 @@ import { VersionImpacts } from './version-impacts.js';
 const log = captureLogs('silent').log;
 const HOUR = 3_600_000;
 
-let dir: ReturnType<typeof tempDir>;
 let database: Database;
 
 beforeEach(async () => {
-  dir = tempDir();
-  database = new Database({ dataDir: dir.path }, log);
-  await database.start();
-});
-afterEach(async () => {
-  await database.stop();
-  dir.remove();
+  database = await testDatabase({ log });
 });
 
 /** True when the bytes are in a slab of kept bytes (a pool slice's buffer is Node's 8 KB slab). */

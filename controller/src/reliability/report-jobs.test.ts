@@ -12,6 +12,7 @@ import { RecordsRepo } from '../db/records-repo.js';
 import { captureLogs } from '../testing/log-capture.js';
 import { event, metrics } from '../testing/fixtures.js';
 import { tempDir } from '../testing/temp-dir.js';
+import { testDatabase } from '../testing/test-database.js';
 import { ReliabilityService } from './reliability-service.js';
 import { ReportJobs } from './report-jobs.js';
 
@@ -19,22 +20,17 @@ const log = captureLogs('silent').log;
 const assumptions = { failureHours: 8, maintenanceHours: 2 };
 const clock = { now: () => Date.parse('2026-01-01T00:00:00Z') };
 
-let dir: ReturnType<typeof tempDir>;
 let database: Database;
 let jobs: ReportJobs;
 
 beforeEach(async () => {
-  dir = tempDir();
-  database = new Database({ dataDir: dir.path }, log);
-  await database.start();
+  database = await testDatabase({ log });
   const db = () => database.handle;
   jobs = new ReportJobs({ db, service: new ReliabilityService(db, assumptions, clock), assumptions, clock, log });
   await jobs.start();
 });
 afterEach(async () => {
   await jobs.stop();
-  await database.stop();
-  dir.remove();
 });
 
 const store = (kind: 'metrics' | 'events', record: ReturnType<typeof metrics> | ReturnType<typeof event>) =>
