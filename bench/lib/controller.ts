@@ -63,13 +63,16 @@ export async function startBenchController(options: { dataDir: string; extraArgs
 export interface Memory {
   readonly rss: number;
   readonly hwm: number;
+  /** Resident anonymous memory (heaps, malloc) and resident file-backed memory (code, mapped files). */
+  readonly anon: number;
+  readonly file: number;
 }
 
-/** Resident and peak resident bytes of a process (Linux /proc). */
+/** Resident, peak resident, anonymous and file-backed resident bytes of a process (Linux /proc). */
 export function memoryOf(pid: number): Memory {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM'), anon: kb('RssAnon'), file: kb('RssFile') };
 }
 
 /** CPU seconds (user + system) a process has used so far (Linux /proc; clock ticks of 100 Hz). */

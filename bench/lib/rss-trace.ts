@@ -5,8 +5,8 @@
  * default gauges; no debug endpoint). The worker's heap is not exposed: it is inside RssAnon minus the main
  * thread's heap and external memory, with everything native.
  */
-import { readFileSync } from 'node:fs';
 import { PdmError } from '@pdm/protocol';
+import { memoryOf } from './controller.js';
 
 export interface RssSample {
   readonly label: string;
@@ -24,9 +24,8 @@ export interface RssSample {
 const MiB = 2 ** 20;
 
 function procStatus(pid: number): Pick<RssSample, 'rss' | 'anon' | 'file' | 'hwm'> {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024 / MiB;
-  return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile'), hwm: kb('VmHWM') };
+  const m = memoryOf(pid);
+  return { rss: m.rss / MiB, anon: m.anon / MiB, file: m.file / MiB, hwm: m.hwm / MiB };
 }
 
 /** One unlabelled gauge of a Prometheus text exposition, MiB (NaN when absent). */
