@@ -10,17 +10,10 @@ import { queryInt } from '../query-int.js';
 import type { RepairAssumptions } from './intervals.js';
 import { reportCsv } from './csv.js';
 import { DowntimeState, type DowntimeStateOptions } from './downtime-state.js';
-import { assetIdsOf, groupsTable, reportLayout, reportOf, type AssetInfo, type GroupBy, type ReliabilityReport } from './report.js';
+import { REPORT_PAGE, assetIdsOf, groupsTable, reportLayout, reportOf, type AssetInfo, type GroupBy, type ReliabilityReport } from './report.js';
 import { KeptGroups, reportJson, type KeptGroupsOptions } from './report-json.js';
 import { ReliabilitySource } from './source.js';
 import { VersionImpacts } from './version-impacts.js';
-
-/**
- * The groups of one JSON body (issue 9): a report by asset of 10,000 assets unpaged was a 48 MB body
- * that no render met 200 ms with (bench/RESULTS.md), so JSON pages by default, as hawkBit's and
- * Mender's collections do (default 50 and 20, max 500); the CSV is the export of the whole table.
- */
-export const REPORT_PAGE = { default: 100, max: 1000 } as const;
 
 export const reliabilityQuerySchema = z.strictObject({
   from: timeSchema.optional().describe('period start (default: the earliest data of the assets in scope)'),

@@ -9,8 +9,8 @@
 import { describe, expect, it } from 'vitest';
 import { reportCsv } from './csv.js';
 import { union } from './intervals.js';
-import { REPORT_PAGE, reliabilityQuerySchema, withDefaultPage } from './reliability-service.js';
-import { reliabilityReport, type ReportInput } from './report.js';
+import { reliabilityQuerySchema, withDefaultPage } from './reliability-service.js';
+import { REPORT_PAGE, reliabilityReport, type ReportInput } from './report.js';
 
 const T0 = Date.parse('2015-01-01T00:00:00Z');
 const h = (hours: number): number => T0 + hours * 3_600_000;

@@ -7,11 +7,9 @@
  */
 import { PdmError } from '@pdm/protocol';
 import type { Figures, ParetoEntry } from '../../reliability/figures.js';
-import { versionOrder, type ReliabilityReport } from '../../reliability/report.js';
+import { REPORT_PAGE, versionOrder, type ReliabilityReport } from '../../reliability/report.js';
 import { stringFlag, type CommandContext, type CommandGroup } from '../command.js';
 
-/** The page size of --all: the server's largest (reliability-service.ts REPORT_PAGE.max), the fewest requests. */
-const WALK_PAGE = 1000;
 
 type Query = Record<string, string | undefined>;
 
@@ -68,7 +66,7 @@ const page = (ctx: CommandContext, query: Query): Promise<ReliabilityReport> => 
  * change fails with CONFLICT (exit 1) rather than print a report that may miss groups or list them twice.
  */
 async function walk(ctx: CommandContext, query: Query): Promise<ReliabilityReport> {
-  const first = await page(ctx, { ...query, limit: query.limit ?? String(WALK_PAGE) });
+  const first = await page(ctx, { ...query, limit: query.limit ?? String(REPORT_PAGE.max) });
   if (first.page === undefined) return first;
   const once = await walkFrom(ctx, first, pinnedTo(query, first));
   if (once.changedAt === undefined) return mergedReport(once.pages);
