@@ -27,7 +27,9 @@ export type Db = BetterSqlite3.Database;
  * The autocheckpoint of the controller's connection, in WAL pages: a bound, not the schedule. The
  * record writer's connection checkpoints at 10,000 pages and when idle (ingest/wal-checkpoint.ts); at
  * SQLite's default (1000 pages) this connection's own commits would run those checkpoints on the
- * controller's event loop instead whenever ingest left more than 1000 pages behind.
+ * controller's event loop instead whenever ingest left more than 1000 pages behind. When records are
+ * stored in process (an in-memory database, or no built worker: ingest/record-sink.ts), this connection
+ * is the record writer and its WalCheckpointer sets it to the writer's 10,000 pages at start.
  */
 export const WAL_BACKSTOP_PAGES = 40_000;
 
