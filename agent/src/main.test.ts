@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { TestBroker } from './testing/broker.js';
+import { startTestBroker } from './testing/broker.js';
 import { writeTinyModel } from './testing/tiny-model.js';
 import { waitFor } from './testing/waiting.js';
 
@@ -20,9 +20,9 @@ const model = writeTinyModel(join(dir, 'model'), { weights: [0, 1] });
 const csv = join(dir, 'data.csv');
 writeFileSync(csv, 'datetime,a,b\n' + Array.from({ length: 30 }, (_, i) => `2015-01-01 ${String(i % 24).padStart(2, '0')}:00:00,${i},${i % 2 ? 1 : -1}`).slice(0, 24).join('\n') + '\n');
 
-const brokers: TestBroker[] = [];
+const brokerStops: (() => Promise<void>)[] = [];
 afterEach(async () => {
-  await Promise.all(brokers.splice(0).map((b) => b.stop()));
+  await Promise.all(brokerStops.splice(0).map((stop) => stop()));
 });
 
 interface Run {
@@ -69,9 +69,7 @@ describe('pdm-agent process', () => {
   });
 
   it('with --exit-when-done: logs "agent ready" once connected and "agent done" with its counts, and exits 0', async () => {
-    const b = new TestBroker();
-    brokers.push(b);
-    await b.start();
+    const b = await startTestBroker((stop) => brokerStops.push(stop));
     const run = agent([...baseArgs(b.url, join(dir, 'd1')), '--exit-when-done']);
     expect(await run.exit).toBe(0);
     const ready = run.lines.filter((l) => l['msg'] === 'agent ready');
@@ -87,9 +85,7 @@ describe('pdm-agent process', () => {
   });
 
   it('on SIGTERM stops cleanly, says goodbye and exits 0', async () => {
-    const b = new TestBroker();
-    brokers.push(b);
-    await b.start();
+    const b = await startTestBroker((stop) => brokerStops.push(stop));
     const run = agent(baseArgs(b.url, join(dir, 'd2'), '1'));
     await waitFor(() => run.lines.some((l) => l['msg'] === 'agent ready'), 'agent ready', 15_000);
     run.child.kill('SIGTERM');
@@ -99,9 +95,7 @@ describe('pdm-agent process', () => {
   });
 
   it('survives SIGKILL: the last will marks it offline/lost, and a restart delivers every committed record', async () => {
-    const b = new TestBroker();
-    brokers.push(b);
-    await b.start();
+    const b = await startTestBroker((stop) => brokerStops.push(stop));
     const dataDir = join(dir, 'd3');
     const first = agent(baseArgs(b.url, dataDir, '36000'));
     const records = () => b.published.filter((p) => !p.topic.endsWith('/status')).length;
