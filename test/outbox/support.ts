@@ -58,6 +58,7 @@ export function readOutbox(dataDir: string): OutboxFile {
     const dropped = Object.fromEntries(
       (db.prepare('SELECT reason, count FROM dropped').all() as { reason: string; count: number }[]).map((r) => [r.reason, r.count]),
     );
+    // the key is the agent's STATES_STORED_AT (agent/src/outbox/sqlite-schema.ts): the file's format, read as a restart reads it
     const statesStoredAt = db.prepare("SELECT value FROM meta WHERE key = 'states_stored_at'").pluck().get() as number | undefined;
     return { lastSeq, depth, integrity, dropped, statesStoredAt };
   } finally {
