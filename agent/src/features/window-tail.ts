@@ -27,7 +27,6 @@ import { PdmError, describeIssues, modelRefSchema, sameModelRef, valueProblem, w
 import type { AlertState } from '../inference/alerts.js';
 import type { Outbox, StateWrite } from '../outbox/outbox.js';
 import { framePrefix, frameValues, readFrame, readValues, shortHash } from '../outbox/state-frame.js';
-import { RESUME_POINT_PREFIX } from '../outbox/state-watch.js';
 import { readSnapshot, resumeMismatch } from '../stored-snapshot.js';
 
 /**
@@ -132,8 +131,7 @@ export class FeatureTail implements WindowTailKeeper {
   private prefix: { readonly spec: FeatureSpec; readonly model: ModelRef; readonly bytes: Buffer } | undefined;
 
   constructor(private readonly deps: FeatureTailDeps) {
-    // the outbox dates the resume point by this key (outbox/state-watch.ts)
-    this.key = `${RESUME_POINT_PREFIX}${deps.assetId}`;
+    this.key = `feature-tail:${deps.assetId}`;
   }
 
   /** Where the last committed snapshot of this source says the replay stands (the resume position), if any. */
@@ -174,7 +172,8 @@ export class FeatureTail implements WindowTailKeeper {
       if (tail instanceof Float64Array) out.set(tail, HEAD_VALUES);
       else tail.tailInto(out, HEAD_VALUES);
     });
-    return { key: this.key, value };
+    // the outbox dates the restart state by the commits that store this one (outbox/state-watch.ts)
+    return { key: this.key, value, resumePoint: true };
   }
 
   private prefixOf(spec: FeatureSpec, model: ModelRef): Buffer {

@@ -9,7 +9,6 @@ import type { FakeClock } from '../testing/fake-clock.js';
 import { metricWindow } from './agent-records.js';
 import { describeCapsSuite } from './caps.suite.js';
 import type { Outbox, OutboxCaps } from './outbox.js';
-import { RESUME_POINT_PREFIX } from './state-watch.js';
 import { eventDraft, metricDraft, predictionDraft } from './suite-drafts.js';
 
 export interface HarnessOptions {
@@ -181,7 +180,7 @@ export function describeOutboxSuite(name: string, harness: OutboxHarness): void 
     });
 
     it('dates the last commit that stored the resume point, also of states alone, and keeps the date across a reopen', () => {
-      const tail = (v: string) => ({ key: `${RESUME_POINT_PREFIX}m1`, value: Buffer.from(v) });
+      const tail = (v: string) => ({ key: 'feature-tail:m1', value: Buffer.from(v), resumePoint: true });
       let outbox = harness.create();
       outbox.commit([eventDraft()]);
       expect(outbox.stats().stateStoredAt).toBeUndefined();

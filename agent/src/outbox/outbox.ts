@@ -141,6 +141,11 @@ export const inRange = (r: EvictedRange, e: { seq: number; recordClass: RecordCl
 export interface StateWrite {
   readonly key: string;
   readonly value: Buffer;
+  /**
+   * The snapshot a restart resumes from (the feature-window tail): a commit that stores it and every state
+   * left out before dates the restart state (state-watch.ts).
+   */
+  readonly resumePoint?: boolean;
 }
 
 /** What a commit stored: its entries, and whether its states were stored with them. */

@@ -17,7 +17,6 @@ import { FakeClock } from '../testing/fake-clock.js';
 import { captureLogger } from '../testing/logger.js';
 import { SqliteOutbox, type SqliteOutboxDeps } from './sqlite-outbox.js';
 import { STATES_STORED_AT } from './sqlite-schema.js';
-import { RESUME_POINT_PREFIX } from './state-watch.js';
 import { eventDraft, fillWithCritical, predictionDraft } from './suite-drafts.js';
 import type { RecordDraft } from './outbox.js';
 
@@ -70,9 +69,8 @@ describe('SqliteOutbox state at its file cap', () => {
     };
     let outbox = open();
     outbox.start();
-    const tailKey = `${RESUME_POINT_PREFIX}m1`;
     const states = (tail: number, drift: number, fill: number) => [
-      { key: tailKey, value: Buffer.alloc(tail, fill) }, { key: 'drift', value: Buffer.alloc(drift, fill) },
+      { key: 'feature-tail:m1', value: Buffer.alloc(tail, fill), resumePoint: true }, { key: 'drift', value: Buffer.alloc(drift, fill) },
     ];
     const t0 = clock.now();
     expect(outbox.commitWithStates([], states(2000, 500, 1)).statesStored).toBe(true);
@@ -105,7 +103,7 @@ describe('SqliteOutbox state at its file cap', () => {
     outbox = open();
     outbox.start();
     expect(outbox.stats()).toMatchObject({ statesNotStored: 0, stateStoredAt: t5, stateNotStoredSince: undefined });
-    expect(outbox.state(tailKey)).toEqual(Buffer.alloc(8000, 10));
+    expect(outbox.state('feature-tail:m1')).toEqual(Buffer.alloc(8000, 10));
     outbox.stop();
   });
 

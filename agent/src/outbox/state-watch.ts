@@ -7,16 +7,13 @@
  * leaves a state out to the commit that stores every key left out since. While one lasts, the stored
  * resume point is frozen: a restart would replay from it.
  *
- * The stored time dates the resume point: only a commit that stores it (a RESUME_POINT_PREFIX key) with
+ * The stored time dates the resume point: only a commit that stores it (a state marked `resumePoint`) with
  * no key left out moves it. The pipeline commits the drift counts alone whenever they change
  * (restart-state.ts), and such a commit says nothing of where a restart would resume.
  */
 import type { StateWrite } from './outbox.js';
 
-/** The key prefix of the resume point: the feature-window tail (features/window-tail.ts, `feature-tail:<assetId>`). */
-export const RESUME_POINT_PREFIX = 'feature-tail:';
-
-const isResumePoint = (st: StateWrite): boolean => st.key.startsWith(RESUME_POINT_PREFIX);
+const isResumePoint = (st: StateWrite): boolean => st.resumePoint === true;
 
 /** What OutboxStats reports of the states. */
 export interface StateFigures {
