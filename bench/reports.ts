@@ -3,7 +3,7 @@
  * goal p95 under 200 ms), JSON and CSV, grouped by asset, asset class and site, each request paired
  * with a `GET /healthz` (the same HTTP stack, no report) in the same run.
  *
- * Seeding goes through the controller's own store code on its own migrated database: DevicesRepo
+ * Seeding (bench/lib/reports-seed.ts) goes through the controller's own store code on its own migrated database: DevicesRepo
  * .applyStatus for each device (asset, class, site), RecordsRepo.store for every record (records row and
  * per-kind rows, as ingest stores them) and QualityRepo.storeQuality for quality windows (as the quality
  * module does on ingest). Per device: a daily metric window and a daily quality window (the fleet
@@ -27,19 +27,17 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
 import { pino } from 'pino';
-import { seededRandom } from '@pdm/models';
-import { PdmError, type MachineEvent, type MetricWindow, type QualityWindow, type RecordKind, type RecordOf } from '@pdm/protocol';
+import { PdmError, type MetricWindow } from '@pdm/protocol';
 import { Database, writeTransaction } from '../controller/dist/db/database.js';
-import { DevicesRepo } from '../controller/dist/db/devices-repo.js';
 import { RecordsRepo } from '../controller/dist/db/records-repo.js';
-import { QualityRepo } from '../controller/dist/quality/quality-repo.js';
 import { controllerHasDeviceAuth, memoryOf, startBenchController } from './lib/controller.js';
+import { DAY, MODEL, START, iso, seed } from './lib/reports-seed.js';
 import { formatSample, formatTrace, sampleMemory, type RssSample } from './lib/rss-trace.js';
 import { loadNow, percentile, resultsSection, runHeader } from './results.js';
 
@@ -49,94 +47,6 @@ const DAYS = Number(process.env['PDM_BENCH_DAYS'] ?? 90);
 const REQUESTS = Number(process.env['PDM_BENCH_REQUESTS'] ?? 40);
 const RSS_TRACE = process.env['PDM_BENCH_RSS_TRACE'] === '1';
 const GOAL_MS = 200;
-const DAY = 86_400_000;
-const START = Date.parse('2026-08-01T00:00:00.000Z');
-const MODEL = { name: 'azure-pdm-failure-24h', version: '1.0.0' };
-const iso = (ms: number): string => new Date(ms).toISOString();
-
-
-interface Draft {
-  readonly kind: RecordKind;
-  readonly record: RecordOf<RecordKind>;
-}
-
-function deviceRecords(deviceId: string, assetId: string, rnd: () => number): Draft[] {
-  const out: Draft[] = [];
-  let seq = 0;
-  const header = (at: number) => ({ deviceId, seq: ++seq, time: iso(at) });
-  const events: { at: number; type: MachineEvent['type']; component?: string; cause?: MachineEvent['cause'] }[] = [];
-  const span = DAYS * DAY;
-  const at = () => START + Math.floor(rnd() * span);
-  if (rnd() < 0.9) events.push({ at: at(), type: 'failure', component: `comp${1 + Math.floor(rnd() * 4)}` });
-  for (let i = 0; i < 2; i++) events.push({ at: at(), type: 'maintenance', component: `comp${1 + Math.floor(rnd() * 4)}` });
-  for (let i = 0; i < 3; i++) {
-    const s = at();
-    events.push({ at: s, type: 'downtime-start', cause: rnd() < 0.6 ? 'unplanned' : 'planned' }, { at: s + Math.floor((0.5 + rnd() * 8) * 3_600_000), type: 'downtime-end' });
-  }
-  events.sort((a, b) => a.at - b.at);
-  let e = 0;
-  for (let d = 0; d < DAYS; d++) {
-    const from = START + d * DAY;
-    const to = from + DAY;
-    for (; e < events.length && events[e]!.at < to; e++) {
-      const ev = events[e]!;
-      const record: MachineEvent = { ...header(ev.at), assetId, type: ev.type, at: iso(ev.at), source: 'sensor', ...(ev.component === undefined ? {} : { component: ev.component }), ...(ev.cause === undefined ? {} : { cause: ev.cause }) };
-      out.push({ kind: 'events', record });
-    }
-    const metrics: MetricWindow = {
-      ...header(to), assetId, windowStart: iso(from), windowEnd: iso(to), readings: 24, rejectedReadings: {}, inferences: 24, inferenceErrors: 0,
-      alerts: rnd() < 0.05 ? 1 : 0, latencyMs: { p50: 0.1, p95: 0.2, max: 0.5 }, model: MODEL,
-    };
-    out.push({ kind: 'metrics', record: metrics });
-    const failures = events.filter((x) => x.type === 'failure' && x.at >= from && x.at < to).length;
-    const caught = failures > 0 && rnd() < 0.7 ? failures : 0;
-    const quality: QualityWindow = {
-      ...header(to), assetId, model: MODEL, role: 'active', windowStart: iso(from), windowEnd: iso(to), horizonHours: 24,
-      confusion: { tp: caught * 3, fp: rnd() < 0.1 ? 2 : 0, tn: 20, fn: (failures - caught) * 3 },
-      events: { caught, missed: failures - caught, falseAlarms: 0, leadHours: Array.from({ length: caught }, () => Math.round(rnd() * 24)) },
-    };
-    out.push({ kind: 'quality', record: quality });
-  }
-  return out;
-}
-
-async function seed(dataDir: string): Promise<{ records: number; seconds: number; bytes: number }> {
-  const t0 = Date.now();
-  const database = new Database({ dataDir }, pino({ level: 'silent' }) as never);
-  await database.start();
-  const db = database.handle;
-  const devices = new DevicesRepo(db);
-  const records = new RecordsRepo(db);
-  const quality = new QualityRepo(db);
-  const rnd = seededRandom(9);
-  let n = 0;
-  const batch = db.transaction((from: number, to: number) => {
-    for (let i = from; i < to; i++) {
-      const deviceId = `dev-${i}`;
-      const assetId = `asset-${i}`;
-      devices.applyStatus({
-        deviceId, state: 'online', time: iso(START + DAYS * DAY), agentVersion: '0.1.0', bootId: 'b', assetId, assetClass: `class-${i % 20}`, site: `site-${i % 12}`,
-        models: [{ ...MODEL, role: 'active' }], lastSeq: 0,
-      }, START + DAYS * DAY, true);
-      for (const d of deviceRecords(deviceId, assetId, rnd)) {
-        const payload = JSON.stringify(d.record);
-        const outcome = records.store(d.kind, d.record as never, createHash('sha256').update(payload).digest('hex'), Date.parse(d.record.time));
-        if (outcome !== 'stored') throw new PdmError('INTERNAL', 'seed record not stored', { context: { deviceId, outcome } });
-        if (d.kind === 'quality') quality.storeQuality(d.record as QualityWindow);
-        n++;
-      }
-    }
-  });
-  for (let i = 0; i < DEVICES; i += 100) {
-    batch(i, Math.min(DEVICES, i + 100));
-    if (i % 1000 === 0) process.stderr.write(`[bench:reports] seeded ${i} devices (${n} records)\n`);
-  }
-  db.pragma('wal_checkpoint(TRUNCATE)');
-  db.exec('ANALYZE');
-  await database.stop();
-  return { records: n, seconds: (Date.now() - t0) / 1000, bytes: statSync(join(dataDir, 'controller.db')).size };
-}
-
 interface Variant {
   readonly label: string;
   readonly path: string;
@@ -314,7 +224,7 @@ async function main(): Promise<void> {
     if (process.env['PDM_BENCH_RESEED'] === '1' || !existsSync(marker)) {
       rmSync(cacheDir, { recursive: true, force: true });
       mkdirSync(cacheDir, { recursive: true });
-      writeFileSync(marker, JSON.stringify(await seed(cacheDir)));
+      writeFileSync(marker, JSON.stringify(await seed(cacheDir, DEVICES, DAYS)));
     }
     const seeded = JSON.parse(readFileSync(marker, 'utf8')) as { records: number; seconds: number; bytes: number };
     process.stderr.write(`[bench:reports] ${seeded.records} records (seeded in ${seeded.seconds.toFixed(0)} s)\n`);
