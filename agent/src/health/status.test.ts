@@ -31,19 +31,19 @@ describe('statusBuilder: the restart state', () => {
     expect(counters()).toMatchObject({ statesNotStored: 0, stateStoredAt: null, stateNotStoredSince: null });
 
     const storedAt = new Date(clock.now()).toISOString();
-    outbox.commitWithStates([], [{ key: 'feature-tail:m3', value: Buffer.alloc(2000, 1) }]);
+    outbox.commitWithStates([], [{ key: 'feature-tail:m3', value: Buffer.alloc(2000, 1), resumePoint: true }]);
     const events = fillWithCritical(outbox);
     clock.advance(60_000);
     const frozenAt = new Date(clock.now()).toISOString();
     for (let i = 0; i < 3; i++) {
-      expect(outbox.commitWithStates([], [{ key: 'feature-tail:m3', value: Buffer.alloc(8000, 2 + i) }]).statesStored).toBe(false);
+      expect(outbox.commitWithStates([], [{ key: 'feature-tail:m3', value: Buffer.alloc(8000, 2 + i), resumePoint: true }]).statesStored).toBe(false);
       clock.advance(1000);
     }
     expect(counters()).toMatchObject({ statesNotStored: 1, stateStoredAt: storedAt, stateNotStoredSince: frozenAt });
 
     outbox.ack(events.slice(0, 300));
     const currentAt = new Date(clock.now()).toISOString();
-    expect(outbox.commitWithStates([], [{ key: 'feature-tail:m3', value: Buffer.alloc(8000, 9) }]).statesStored).toBe(true);
+    expect(outbox.commitWithStates([], [{ key: 'feature-tail:m3', value: Buffer.alloc(8000, 9), resumePoint: true }]).statesStored).toBe(true);
     expect(counters()).toMatchObject({ statesNotStored: 1, stateStoredAt: currentAt, stateNotStoredSince: null });
     outbox.stop();
   });
